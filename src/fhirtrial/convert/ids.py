@@ -1,0 +1,55 @@
+"""Deterministic resource ids, fullUrls and business identifiers.
+
+Every id derives from the NCT id and the resource's role (never a clock or uuid4), so the same
+record always gives the same bytes and a re-push updates instead of duplicating:
+
+- logical ids are readable and FHIR-valid (``[A-Za-z0-9.-]{1,64}``): ``NCT06534528``,
+  ``NCT06534528-arm-3f2a9c1e``; the hash part is of the role's natural key (arm label, outcome
+  measure, site address), so reordering the registry's lists does not renumber resources;
+- Organizations are keyed on the organisation's name alone, so one sponsor is one resource
+  across studies; everything else is scoped to its study;
+- ``fullUrl`` is ``urn:uuid:`` + a name-based UUID (RFC 4122 v5) of ``Type/id``, and every
+  reference inside a Bundle uses it, so servers rewrite references on transactions;
+- each resource also carries a business identifier (``IDENTIFIER_SYSTEM|Type/id``) used for
+  conditional updates (``PUT PlanDefinition?identifier=…``); the ResearchStudy is keyed on its
+  NCT id in ``http://clinicaltrials.gov``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+CTGOV_SYSTEM = "http://clinicaltrials.gov"
+#: system of fhirtrial's own business identifiers; values are "Type/id"
+IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
+_NAMESPACE = uuid.UUID("6f1e4d52-8c7b-5c1e-9a57-0e1f7a2b9c3d")
+
+
+def key_hash(*parts: str | None, length: int = 8) -> str:
+    """A short stable hash of a natural key (case- and whitespace-insensitive)."""
+    norm = "\x1f".join(re.sub(r"\s+", " ", (p or "")).strip().casefold() for p in parts)
+    return hashlib.sha1(norm.encode("utf-8")).hexdigest()[:length]
+
+
+def study_id(nct_id: str) -> str:
+    return nct_id
+
+
+def scoped_id(nct_id: str, role: str, *key: str | None) -> str:
+    """``NCT…-role`` or ``NCT…-role-<hash of key>`` for roles with many members."""
+    return f"{nct_id}-{role}-{key_hash(*key)}" if key else f"{nct_id}-{role}"
+
+
+def organization_id(name: str) -> str:
+    return f"org-{key_hash(name, length=12)}"
+
+
+def full_url(resource_type: str, resource_id: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{resource_type}/{resource_id}')}"
+
+
+def business_identifier(resource_type: str, resource_id: str) -> dict[str, str]:
+    """The identifier a conditional update keys on (``urn:fhirtrial:Type/id`` as a URI)."""
+    return {"system": IDENTIFIER_SYSTEM, "value": f"urn:fhirtrial:{resource_type}/{resource_id}"}

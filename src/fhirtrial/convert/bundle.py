@@ -3,7 +3,8 @@
 Every reference inside the Bundle is the target's ``urn:uuid`` fullUrl (ids.full_url), so a
 server rewrites them on a transaction. In a transaction every entry is a conditional update
 keyed on a business identifier: the ResearchStudy on its NCT id, the rest on
-``ids.business_identifier`` (Provenance, which has no identifier, on its deterministic id); a re-push updates instead of duplicating.
+``ids.business_identifier`` (Provenance, which has no identifier, by its deterministic id);
+a re-push updates instead of duplicating.
 """
 
 from __future__ import annotations

@@ -22,19 +22,24 @@ _UNITS = {
     "mg": "mg", "g": "g", "mcg": "ug", "µg": "ug", "μg": "ug", "ug": "ug", "ml": "mL",
     "iu": "[iU]", "cells": "{cells}", "gy": "Gy", "mmol": "mmol", "ng": "ng",
 }
-_UNIT = r"(?:mg|mcg|µg|μg|ug|ng|g|ml|iu|cells|gy|mmol)"
+_UNIT = r"(?:mg|mcg|µg|μg|ug|ng|g|ml|iu|cells|gy|mmol|units?|u)"
 _PERS = {"kg": "kg", "m2": "m2", "m^2": "m2", "m²": "m2", "person": "person", "day": "d",
          "d": "d", "dose": "dose"}
 _PER = r"(?:kg|m\^?2|m²|person|day|d|dose|ml|l)"
 _AMOUNT = re.compile(
-    rf"(?P<range>{_NUM}\s*(?:-|–|to)\s*)?(?P<num>{_NUM})\s*(?P<unit>{_UNIT})\b"
+    rf"(?P<range>{_NUM}\s*(?:-|–|to|±|\+/-)\s*)?(?P<num>{_NUM})\s*(?P<unit>{_UNIT})\b"
     rf"(?:\s*/\s*(?P<per>{_PER})\b)?", re.IGNORECASE)
 _LIST = re.compile(
     rf"(?P<nums>{_NUM}(?:(?:\s*,\s*(?:and\s+|or\s+)?|\s*,?\s*(?:and|or)\s+){_NUM})+)"
     rf"\s*(?P<unit>{_UNIT})\b(?:\s*/\s*(?P<per>{_PER})\b)?", re.IGNORECASE)
 _NUM_RE = re.compile(_NUM)
-_UNCERTAIN = re.compile(r"\b(?:up to|maximum|max\.?|at most|not exceed|contains?|titrat\w*|"
-                        r"adjusted|escalat\w* to)\s*(?:a\s+)?(?:dose\s+of\s+)?$", re.IGNORECASE)
+_UNCERTAIN = re.compile(r"\b(?:up to|maximum|max\.?|at most|not exceed|titrat\w*|adjusted|"
+                        r"escalat\w* to|approximately|about|~|starting (?:from|at)|"
+                        r"initial(?: dose)?(?: of)?|starting dose(?: of)?)"
+                        r"\s*(?:a\s+)?(?:dose\s+of\s+)?$",
+                        re.IGNORECASE)
+# a strength or content statement ("1 ml contains 100 units") is not a dose
+_STRENGTH = re.compile(r"\bcontain(?:s|ing)?\b|\bconcentration\b|\bstrength\b", re.IGNORECASE)
 
 _FREQUENCIES = [
     (re.compile(r"\bsingle[\s-]+(?:dose|administration|infusion|injection)\b|"
@@ -74,7 +79,10 @@ def _value(text: str) -> float:
 
 def _unit(unit: str, per: str | None) -> tuple[str, str | None] | None:
     """(UCUM-ish unit, per) or None for a concentration (a strength, not a dose)."""
-    u = _UNITS[unit.lower()]
+    u = _UNITS.get(unit.lower())
+    if u is None:
+        # "units" / "U": insulin units, enzyme units, international units: which is unsaid
+        return None
     if per is None:
         return u, None
     p = per.lower()
@@ -132,7 +140,7 @@ def extract_dose_levels(text: str | None, *, route_text: str | None = None) -> l
         return []
     plain = unescape(text)
     amounts = list(_AMOUNT.finditer(plain))
-    if not amounts:
+    if not amounts or _STRENGTH.search(plain):
         return []
     for m in amounts:
         if m.group("range") or _UNCERTAIN.search(plain[:m.start()]):

@@ -105,7 +105,7 @@ def fhir_instant(date: str | None) -> str | None:
     """A registry date as a FHIR instant (midnight UTC of its first day); None if not a date."""
     if not date or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", date):
         return None
-    parts = (date.split("-") + ["01", "01"])[:3]
+    parts = [*date.split("-"), "01", "01"][:3]
     return f"{parts[0]}-{parts[1]}-{parts[2]}T00:00:00Z"
 
 

@@ -75,15 +75,20 @@ def _activity(ctx: Ctx, arm: Arm, iv: Intervention, level: DoseLevel) -> str:
     return url
 
 
-def _levels(arm: Arm, iv: Intervention, n_interventions: int) -> list[DoseLevel]:
+def _levels(arm: Arm, iv: Intervention, ivs: list[Intervention]) -> list[DoseLevel]:
     levels = extract_dose_levels(iv.description, route_text=arm.description)
-    if levels or n_interventions != 1:
+    if levels:
         return levels
-    # the arm's own words (or a reader's dose levels) apply when it gives one intervention
-    return arm.dose_levels or extract_dose_levels(arm.description)
+    if len(ivs) == 1:
+        # the arm's own words (or a reader's dose levels) apply when it gives one intervention
+        return arm.dose_levels or extract_dose_levels(arm.description)
+    text = (arm.description or "").casefold()
+    named = [other for other in ivs if other.name.casefold() in text]
+    # with several interventions, the arm's dose is this one's only when it alone is named
+    return extract_dose_levels(arm.description) if named == [iv] else []
 
 
-def intervention_action(ctx: Ctx, arm: Arm | None, iv: Intervention, n: int,
+def intervention_action(ctx: Ctx, arm: Arm | None, iv: Intervention, ivs: list[Intervention],
                         where: str) -> dict[str, Any]:
     """The action for one intervention (dose levels as child actions)."""
     action: dict[str, Any] = {"title": iv.name}
@@ -97,7 +102,7 @@ def intervention_action(ctx: Ctx, arm: Arm | None, iv: Intervention, n: int,
     if arm is not None:
         children = [{"title": f"{iv.name} {lv.text}", "description": lv.text,
                      "definitionCanonical": _activity(ctx, arm, iv, lv)}
-                    for lv in _levels(arm, iv, n)]
+                    for lv in _levels(arm, iv, ivs)]
         if children:
             action["action"] = children
     return action
@@ -121,7 +126,7 @@ def plan_for_arm(ctx: Ctx, arm: Arm, index: int) -> dict[str, str]:
         "status": "active"}
     if arm.description:
         body["description"] = arm.description
-    actions = [intervention_action(ctx, arm, iv, len(ivs),
+    actions = [intervention_action(ctx, arm, iv, ivs,
                                    f"protocolSection.armsInterventionsModule.interventions"
                                    f"[{study.interventions.index(iv)}]") for iv in ivs]
     if actions:
@@ -140,7 +145,7 @@ def plan_for_unassigned(ctx: Ctx, ivs: list[Intervention]) -> dict[str, str]:
         "status": "active",
         "description": "Interventions the registry record lists without assigning them to an arm."}
     body["action"] = [intervention_action(
-        ctx, None, iv, len(ivs),
+        ctx, None, iv, ivs,
         f"protocolSection.armsInterventionsModule.interventions[{study.interventions.index(iv)}]")
         for iv in ivs]
     return ctx.add("PlanDefinition", rid, "Study interventions",

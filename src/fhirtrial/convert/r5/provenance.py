@@ -41,8 +41,6 @@ def provenance(ctx: Ctx) -> dict[str, str]:
     what_display = f"{s.source.registry} record {s.nct_id}"
     if last:
         what_display += f", last updated {last}"
-    if s.source.name:
-        what_display += f" (read from {s.source.name})"
     body["entity"] = [{"role": "source", "what": {
         "identifier": {"system": ids.CTGOV_SYSTEM, "value": s.nct_id}, "display": what_display}}]
     return ctx.add("Provenance", rid, f"Provenance of {s.nct_id}",

@@ -15,6 +15,7 @@ OBJECTIVE_TYPE = "http://hl7.org/fhir/research-study-objective-type"
 CLASSIFIERS = "http://hl7.org/fhir/research-study-classifiers"
 MESH = "http://id.nlm.nih.gov/mesh"
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/"
+DOI = "https://doi.org"
 OBJECTIVE = {"primary": ("primary", "Primary"), "secondary": ("secondary", "Secondary"),
              "other": ("exploratory", "Exploratory")}
 CTGOV_ID_TYPE = ("https://clinicaltrials.gov/data-api/about-api/study-data-structure"
@@ -164,13 +165,14 @@ def _citation(c: Citation) -> dict[str, Any]:
         out["label"] = f"PMID {c.pmid}"
     if c.citation:
         out["citation"] = c.citation
-    doc: dict[str, Any] = {}
     if c.pmid:
-        doc["url"] = f"{PUBMED}{c.pmid}/"
+        out["document"] = {"url": f"{PUBMED}{c.pmid}/"}
     elif c.doi:
-        doc["url"] = f"https://doi.org/{c.doi}"
-    if doc:
-        out["document"] = doc
+        out["document"] = {"url": f"https://doi.org/{c.doi}"}
+    if c.doi:
+        # RelatedArtifact has no identifier element; a logical reference carries the DOI
+        out["resourceReference"] = {"type": "Citation", "identifier": {
+            "system": DOI, "value": c.doi}, "display": f"doi:{c.doi}"}
     return out
 
 
@@ -182,11 +184,6 @@ def related(ctx: Ctx) -> list[dict[str, Any]]:
             ctx.warn("code-invalid", f"reference type {c.type!r} unknown; written as citation",
                      f"protocolSection.referencesModule.references[{i}].type")
         out.append(_citation(c))
-        if c.doi:
-            # the DOI as a second, machine-readable link when the PMID took the first
-            if c.pmid:
-                out.append({"type": "citation", "label": f"DOI {c.doi}",
-                            "document": {"url": f"https://doi.org/{c.doi}"}})
     for link in s.see_also:
         ra: dict[str, Any] = {"type": "documentation"}
         if link.label:

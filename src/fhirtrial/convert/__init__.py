@@ -42,9 +42,9 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
 
 
 def dumps(resource: dict[str, Any]) -> bytes:
-    """Deterministic JSON bytes: keys in FHIR order as built, 2-space indent, UTF-8, final
-    newline (identical input → identical bytes)."""
-    return (json.dumps(resource, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    """Deterministic JSON bytes: keys in FHIR order as built, 2-space indent, UTF-8, no final
+    newline (the writer adds one); identical input → identical bytes."""
+    return json.dumps(resource, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 __all__ = ["SUPPORTED_VERSIONS", "Conversion", "convert_study", "dumps"]

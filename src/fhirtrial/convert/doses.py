@@ -45,7 +45,8 @@ _FREQUENCIES = [
     (re.compile(r"\bsingle[\s-]+(?:dose|administration|infusion|injection)\b|"
                 r"\bonce\b(?!\s+(?:a\s+|per\s+)?(?:daily|day|week|weekly|every|month))",
                 re.IGNORECASE), "single dose"),
-    (re.compile(r"\b(?:once\s+(?:a\s+|per\s+)?(?:daily|day)|q\.?d\.?|daily|every\s+day|"
+    (re.compile(r"\b(?:once\s+(?:a\s+|per\s+)?(?:daily|day)|q\.?d\.?|"
+                r"(?<!twice )(?<!times )daily|every\s+day|"
                 r"once-daily)\b", re.IGNORECASE), "once daily"),
     (re.compile(r"\b(?:twice\s+(?:a\s+|per\s+)?(?:daily|day)|b\.?i\.?d\.?|two\s+times\s+"
                 r"(?:a|per)\s+day)\b", re.IGNORECASE), "twice daily"),

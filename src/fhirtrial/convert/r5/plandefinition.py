@@ -81,11 +81,13 @@ def _levels(arm: Arm, iv: Intervention, ivs: list[Intervention]) -> list[DoseLev
         return levels
     if len(ivs) == 1:
         # the arm's own words (or a reader's dose levels) apply when it gives one intervention
-        return arm.dose_levels or extract_dose_levels(arm.description)
+        return arm.dose_levels or extract_dose_levels(arm.description,
+                                                      route_text=iv.description)
     text = (arm.description or "").casefold()
     named = [other for other in ivs if other.name.casefold() in text]
     # with several interventions, the arm's dose is this one's only when it alone is named
-    return extract_dose_levels(arm.description) if named == [iv] else []
+    return (extract_dose_levels(arm.description, route_text=iv.description)
+            if named == [iv] else [])
 
 
 def intervention_action(ctx: Ctx, arm: Arm | None, iv: Intervention, ivs: list[Intervention],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...model import Finding, Study
+from ...model import Finding, Person, Study
 from ...tables import table
 from .. import ids
 from . import evidencevariable, location, parties, plandefinition, provenance, researchstudy
@@ -31,7 +31,10 @@ def _sponsor_parties(ctx: Ctx) -> list[dict[str, Any]]:
                                                     "SPONSOR_INVESTIGATOR"):
         code = "primary-investigator" if rp.type == "PRINCIPAL_INVESTIGATOR" else (
             "sponsor-investigator")
-        out.append(researchstudy.party(rp.investigator_name, researchstudy._role(code), None,
+        who = parties.practitioner(ctx, Person(rp.investigator_name,
+                                              affiliation=rp.investigator_affiliation),
+                                   "protocolSection.sponsorCollaboratorsModule.responsibleParty")
+        out.append(researchstudy.party(rp.investigator_name, researchstudy._role(code), who,
                                        [{"text": "Responsible party"}]))
     return out
 

@@ -8,7 +8,7 @@ from ...model import Finding, Person, Study
 from ...tables import table
 from .. import ids
 from . import evidencevariable, location, parties, plandefinition, provenance, researchstudy
-from .context import Ctx, Resource
+from .context import Ctx, Resource, intervention_concept
 
 
 def _sponsor_parties(ctx: Ctx) -> list[dict[str, Any]]:
@@ -25,7 +25,8 @@ def _sponsor_parties(ctx: Ctx) -> list[dict[str, Any]]:
                 c = ctx.concept("agency-class", org.agency_class, "party_classifier",
                                 f"{where}.class")
                 classifier = [c] if c else None
-            out.append(researchstudy.party(org.name, researchstudy._role(role), ref, classifier))
+            out.append(researchstudy.party(org.name, researchstudy.role_concept(role), ref,
+                                           classifier))
     rp = s.responsible_party
     if rp and rp.investigator_name and rp.type in ("PRINCIPAL_INVESTIGATOR",
                                                     "SPONSOR_INVESTIGATOR"):
@@ -34,7 +35,7 @@ def _sponsor_parties(ctx: Ctx) -> list[dict[str, Any]]:
         who = parties.practitioner(ctx, Person(rp.investigator_name,
                                               affiliation=rp.investigator_affiliation),
                                    "protocolSection.sponsorCollaboratorsModule.responsibleParty")
-        out.append(researchstudy.party(rp.investigator_name, researchstudy._role(code), who,
+        out.append(researchstudy.party(rp.investigator_name, researchstudy.role_concept(code), who,
                                        [{"text": "Responsible party"}]))
     return out
 
@@ -47,13 +48,14 @@ def _people_parties(ctx: Ctx) -> list[dict[str, Any]]:
     for i, person in enumerate(s.officials):
         where = f"{p}.overallOfficials[{i}]"
         target = roles.target(person.role, "r5") if person.role else None
-        role = {"coding": [target.coding()], "text": roles.display(person.role or "")} if (
-            target and target.code) else {"text": roles.display(person.role) if person.role
-                                          else "Overall official"}
+        role_text = roles.display(person.role) if person.role else "Overall official"
+        role: dict[str, Any] = {"text": role_text}
+        if target and (coding := target.coding()):
+            role = {"coding": [coding], "text": role_text}
         if person.role and not target:
             ctx.warn("code-invalid", f"official role {person.role!r} unknown; kept as text",
                      f"{where}.role")
-        ref = parties.practitioner_role(ctx, person, role["text"], where)
+        ref = parties.practitioner_role(ctx, person, role_text, where)
         out.append(researchstudy.party(person.name, role, ref))
     for i, person in enumerate(s.central_contacts):
         where = f"{p}.centralContacts[{i}]"
@@ -90,7 +92,8 @@ def build(study: Study) -> tuple[list[Resource], list[Finding]]:
     if rest:
         protocol.append(plandefinition.plan_for_unassigned(ctx, rest))
     parts["groups"], parts["protocol"] = groups, protocol
-    parts["focus"] = [{"concept": _intervention_concept(iv)} for iv in study.interventions]
+    parts["focus"] = [{"concept": intervention_concept(iv, iv.label)}
+                      for iv in study.interventions]
     parts["eligibility"] = evidencevariable.eligibility(ctx)
     outcomes = []
     for o in study.outcomes:
@@ -107,11 +110,3 @@ def build(study: Study) -> tuple[list[Resource], list[Finding]]:
     provenance.provenance(ctx)
     return list(ctx.resources.values()), ctx.findings
 
-
-def _intervention_concept(iv: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if iv.mesh:
-        out["coding"] = [{"system": c.system, "code": c.code, **(
-            {"display": c.display} if c.display else {})} for c in iv.mesh]
-    out["text"] = iv.label
-    return out

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from ...model import Finding, Study
+from ...model import Finding, Intervention, Study
 from ...tables import Table, table
 from .. import ids
 from ..narrative import narrative
@@ -39,7 +40,7 @@ class Ctx:
         self._used.add((rtype, rid))
         return rid
 
-    def add(self, rtype: str, rid: str, title: str, rows: list[tuple[str, str | None]],
+    def add(self, rtype: str, rid: str, title: str, rows: Sequence[tuple[str, str | None]],
             body: Resource, *, business_id: bool = True) -> dict[str, str]:
         """Register a resource (first one wins for a repeated id) and return a reference to it."""
         key = (rtype, rid)
@@ -88,6 +89,16 @@ class Ctx:
             out["coding"] = codings
         out["text"] = f"{prefix}: {text}" if prefix else text
         return out
+
+
+def intervention_concept(iv: Intervention, text: str) -> dict[str, Any]:
+    """An intervention as a CodeableConcept: its MeSH codings (when CT.gov derived any) + text."""
+    out: dict[str, Any] = {}
+    if iv.mesh:
+        out["coding"] = [{"system": c.system, "code": c.code, **(
+            {"display": c.display} if c.display else {})} for c in iv.mesh]
+    out["text"] = text
+    return out
 
 
 def telecom(email: str | None, phone: str | None, ext: str | None) -> list[dict[str, str]]:

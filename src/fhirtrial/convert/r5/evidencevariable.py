@@ -9,7 +9,7 @@ from typing import Any
 from ...eligibility import Criterion, criteria_for
 from ...model import Arm, Intervention, Outcome
 from ...tables import table
-from .context import Ctx, number
+from .context import Ctx, intervention_concept, number
 
 LOINC = "http://loinc.org"
 SCT = "http://snomed.info/sct"
@@ -144,12 +144,8 @@ def exposure(ctx: Ctx, arm: Arm, ivs: list[Intervention], plan: dict[str, str]) 
     body["actual"] = False
     chars = []
     for iv in ivs:
-        concept: dict[str, Any] = {}
-        if iv.mesh:
-            concept["coding"] = [{"system": c.system, "code": c.code, **(
-                {"display": c.display} if c.display else {})} for c in iv.mesh]
-        concept["text"] = iv.name
-        chars.append({"description": iv.label, "definitionCodeableConcept": concept})
+        chars.append({"description": iv.label,
+                      "definitionCodeableConcept": intervention_concept(iv, iv.name)})
     if chars:
         body["characteristic"] = chars
     return ctx.add("EvidenceVariable", rid, f"Intended exposure: {arm.label}",

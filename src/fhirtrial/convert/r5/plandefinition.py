@@ -9,7 +9,7 @@ from ...model import Arm, DoseLevel, Intervention
 from ...tables import table
 from .. import ids
 from ..doses import extract_dose_levels, route_target, timing_of
-from .context import Ctx, number
+from .context import Ctx, intervention_concept, number
 
 PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 UCUM = "http://unitsofmeasure.org"
@@ -63,12 +63,7 @@ def _activity(ctx: Ctx, arm: Arm, iv: Intervention, level: DoseLevel) -> str:
                             "description": iv.description or iv.name}
     if kind and kind.code:
         body["kind"] = kind.code
-    product: dict[str, Any] = {}
-    if iv.mesh:
-        product["coding"] = [{"system": c.system, "code": c.code, **(
-            {"display": c.display} if c.display else {})} for c in iv.mesh]
-    product["text"] = iv.name
-    body["productCodeableConcept"] = product
+    body["productCodeableConcept"] = intervention_concept(iv, iv.name)
     body["dosage"] = [dosage(level)]
     ctx.add("ActivityDefinition", rid, f"{iv.name}: {level.text}",
             [("Arm", arm.label), ("Route", level.route), ("Schedule", level.frequency)], body)

@@ -27,7 +27,7 @@ def _label(code: str, display: str, value: str) -> dict[str, Any]:
             "value": value}
 
 
-def _role(code: str) -> dict[str, Any]:
+def role_concept(code: str) -> dict[str, Any]:
     return {"coding": [{"system": PARTY_ROLE, "code": code, "display": code}]}
 
 
@@ -317,4 +317,4 @@ def objective_type(kind: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": OBJECTIVE_TYPE, "code": code, "display": display}]}]
 
 
-__all__ = ["objective_type", "party", "research_study"]
+__all__ = ["objective_type", "party", "research_study", "role_concept"]

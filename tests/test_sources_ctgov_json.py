@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES, SHARED_V2, SHARED_V2_PARTIAL, needs_shared, shared_files
 
+from conftest import FIXTURES, SHARED_V2, SHARED_V2_PARTIAL, needs_shared, shared_files
 from fhirtrial.errors import SourceError
 from fhirtrial.sources import parse_bytes, read_inputs
 from fhirtrial.sources.ctgov_json import find_doi, read_study

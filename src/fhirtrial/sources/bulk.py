@@ -217,3 +217,61 @@ class Summary:
     def line(self) -> str:
         return (f"converted {self.converted}, with warnings {self.with_warnings}, "
                 f"failed {len(self.failed)}")
+
+
+@dataclass(slots=True)
+class Converted:
+    """One record's conversion outcome, small enough to send back from a worker process."""
+
+    name: str
+    nct_id: str | None = None
+    bundle: bytes | None = None
+    findings: list[Any] = field(default_factory=list)
+    error: str | None = None
+    issue_code: str = "structure"
+
+
+def convert_unit(unit: Unit, fhir_version: str = "R5",
+                 bundle_type: str = "collection") -> list[Converted]:
+    """Read one unit and convert each of its studies (runs in a worker process)."""
+    from ..convert import convert_study, dumps
+    from ..errors import FhirtrialError
+    from . import parse_unit
+
+    out: list[Converted] = []
+    for rec in parse_unit(unit):
+        if rec.study is None:
+            msg = rec.error.message if rec.error else f"{rec.name}: no study"
+            out.append(Converted(rec.name, error=msg))
+            continue
+        try:
+            conv = convert_study(rec.study, fhir_version=fhir_version, bundle_type=bundle_type)
+        except FhirtrialError as e:
+            out.append(Converted(rec.name, rec.study.nct_id,
+                                 error=f"{rec.name}: {rec.study.nct_id}: {e.message}",
+                                 issue_code=e.issue_code))
+            continue
+        out.append(Converted(rec.name, conv.nct_id, dumps(conv.bundle), list(conv.findings)))
+    return out
+
+
+class Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool | None = None, every: int = 25) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.every = every
+        self.done = 0
+        self.failed = 0
+
+    def step(self, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.enabled and self.done % self.every == 0:
+            sys.stderr.write(f"\r{self.done} records, {self.failed} failed")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.done >= self.every:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

@@ -71,12 +71,19 @@ AGE = re.compile(r"^\d+\s+(?:Year|Month|Week|Day|Hour|Minute)s?$", re.IGNORECASE
 NCT_ONLY = re.compile(r"^NCT\d{8}$")
 CRITERIA_HEADING = re.compile(r"^\W*(?:key\s+|main\s+)?(?:inclusion|exclusion)\s+criteria\s*:?\s*$",
                               re.IGNORECASE)
-IDENT_ATTR = re.compile(r"^Identifier (Type|Source|Domain|Link):\s*(.*)$")
+IDENT_ATTR = re.compile(r"^Identifier ([A-Z][A-Za-z ]{0,30}):\s*(.*)$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+?[\d(][\d\s().\-/]{5,}(?:\s*(?:ext\.?|x)\s*\d+)?$", re.IGNORECASE)
 PMID = re.compile(r"\bPMID:?\s*(\d{4,9})\b")
 
-Line = tuple[int, str]  # (1-based line number, text stripped)
+Line = tuple[int, str]
+#: sections whose emptiness means the page holds no such fact (reported, not guessed)
+_CONTENT_READERS = {
+    "brief_summary": "brief summary", "detailed_description": "detailed description",
+    "conditions": "condition", "responsible_party": "responsible party",
+    "contacts": "central contact", "interventions": "intervention", "groups": "arm",
+    "eligibility": "eligibility", "sponsors": "sponsor",
+}  # (1-based line number, text stripped)
 
 
 def _vocab(table: str) -> set[str]:
@@ -154,6 +161,9 @@ class _PageReader:
                         s.has_results = False
                 else:
                     content.append(ln)
+            if not content and sec.reader in _CONTENT_READERS:
+                s.warn("incomplete", f"the page's '{sec.heading}' section is empty: no "
+                                     f"{_CONTENT_READERS[sec.reader]} is read", f"line {sec.line}")
             getattr(self, f"_{sec.reader}")(sec.heading, content)
         return s
 
@@ -452,6 +462,8 @@ class _PageReader:
                 cur.domain = value_or_none
             elif key == "Link":
                 cur.link = value_or_none
+            elif key != "Source":
+                self.unplaced(ln, sec, f"'Identifier {key}' is not an identifier attribute")
             elif value == "org_study_id":
                 cur.role = "org"
             elif value == "secondary_id":

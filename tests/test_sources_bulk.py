@@ -108,7 +108,8 @@ def _square(x: int) -> int:
 
 
 def test_ordered_map_keeps_input_order_across_workers() -> None:
-    assert list(ordered_map(_square, range(50), jobs=2, window=2)) == [x * x for x in range(50)]
+    squares = list(ordered_map(_square, range(50), jobs=2, window=2, chunk=3))
+    assert squares == [x * x for x in range(50)]
 
 
 def test_ordered_map_consumes_input_lazily() -> None:
@@ -119,7 +120,7 @@ def test_ordered_map_consumes_input_lazily() -> None:
             pulled.append(i)
             yield i
 
-    it = ordered_map(_square, source(), jobs=2, window=3)
+    it = ordered_map(_square, source(), jobs=2, window=3, chunk=4)
     assert next(it) == 0
-    # at most jobs * window items taken before the first result is handed back
-    assert len(pulled) <= 2 * 3
+    # at most jobs * window chunks taken before the first result is handed back
+    assert len(pulled) <= 2 * 3 * 4

@@ -3,7 +3,8 @@
 Inputs are split into *units*, each the bytes of one record (a file, a zip member, an NDJSON
 line), read one at a time, so memory is bounded by the largest record and the number of units
 in flight, never by the size of the batch. ``ordered_map`` runs a function over units in worker
-processes with at most ``jobs * WINDOW`` units outstanding and yields results in input order.
+processes with at most ``jobs * WINDOW * CHUNK`` units outstanding and yields results in
+input order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from ..errors import SourceError
 #: largest single record read into memory (a study record is well under 5 MB)
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 #: units outstanding per worker: enough to keep workers busy, small enough to bound memory
-WINDOW = 8
+WINDOW = 4
+#: records per task sent to a worker
+CHUNK = 16
 ZIP_MAGIC = b"PK\x03\x04"
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
@@ -190,20 +193,37 @@ def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = 
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1,
-                window: int = WINDOW) -> Iterator[R]:
-    """``map(fn, items)`` over ``jobs`` processes, in input order, at most ``jobs * window``
-    items in flight (the input is consumed lazily). ``jobs=1`` runs in this process."""
+                window: int = WINDOW, chunk: int = CHUNK) -> Iterator[R]:
+    """``map(fn, items)`` over ``jobs`` processes, in input order, with at most
+    ``jobs * window`` chunks of ``chunk`` items in flight (the input is consumed lazily).
+    ``jobs=1`` runs in this process."""
     if jobs <= 1:
         yield from map(fn, items)
         return
-    pending: deque[Future[R]] = deque()
+    pending: deque[Future[list[R]]] = deque()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for item in items:
-            pending.append(pool.submit(fn, item))
+        # one task per chunk: sending one small record per task costs more than reading it
+        for batch in _batches(items, chunk):
+            pending.append(pool.submit(_map_list, fn, batch))
             if len(pending) >= jobs * window:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _map_list(fn: Callable[[T], R], batch: list[T]) -> list[R]:
+    return [fn(x) for x in batch]
 
 
 @dataclass

@@ -24,3 +24,7 @@ def main() -> None:
 from .convert import convert_cmd  # noqa: E402
 
 main.add_command(convert_cmd)
+from .serve import load_cmd, serve_cmd  # noqa: E402
+
+main.add_command(serve_cmd)
+main.add_command(load_cmd)

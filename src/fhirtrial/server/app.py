@@ -40,7 +40,7 @@ class IdConverter(BaseConverter):
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the FHIR server app: ``/fhir`` (default version), ``/fhir/R4``, ``/fhir/R5``."""
-    from .views import metadata, resources, system
+    from . import metadata, resources, system
 
     cfg = load_config(config)
     app = Flask(__name__)

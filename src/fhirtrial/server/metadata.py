@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from ... import __version__
-from .. import http
-from ..searchparams import REGISTRY, resource_types
+from .. import __version__
+from . import http
+from .searchparams import REGISTRY, resource_types
 
 bp = Blueprint("metadata", __name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g
 
-from .. import bundles, http
-from ..searchparams import REGISTRY
-from ..service import HttpError
+from . import bundles, http
+from .searchparams import REGISTRY
+from .service import HttpError
 
 bp = Blueprint("system", __name__)
 

@@ -6,10 +6,10 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ...errors import operation_outcome
-from ...model import Finding
-from .. import http, service
-from ..searchparams import REGISTRY
+from ..errors import operation_outcome
+from ..model import Finding
+from . import http, service
+from .searchparams import REGISTRY
 
 bp = Blueprint("resources", __name__)
 

@@ -147,7 +147,7 @@ R5: dict[str, list[SearchParam]] = {
         _p("Organization", "name", "string", "Organization.name | Organization.alias"),
         _p("Organization", "type", "token", "Organization.type"),
         _p("Organization", "active", "token", "Organization.active"),
-        _p("Organization", "address", "string", "Organization.address"),
+        _p("Organization", "address", "string", "Organization.contact.address"),
         _p("Organization", "partof", "reference", "Organization.partOf",
            targets=("Organization",)),
     ],
@@ -160,6 +160,9 @@ R5: dict[str, list[SearchParam]] = {
 
 R4: dict[str, list[SearchParam]] = {
     **R5,
+    "Organization": [p if p.name != "address" else
+                     _p("Organization", "address", "string", "Organization.address")
+                     for p in R5["Organization"]],
     "ResearchStudy": [
         _p("ResearchStudy", "identifier", "token", "ResearchStudy.identifier"),
         _p("ResearchStudy", "status", "token", "ResearchStudy.status"),

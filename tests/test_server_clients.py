@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import WRITE_TOKEN
 
 PHASE = "http://hl7.org/fhir/research-study-phase"
@@ -31,7 +32,8 @@ def test_fhirpy_create_read_update_search_paging_and_include(fhirpy_client):
                                        if k != "resourceType"}).save()
     created = c.resource("ResearchStudy", status="active", title="Server-assigned")
     created.save()
-    assert created.id and created["meta"]["versionId"] == "1"
+    assert created.id
+    assert created["meta"]["versionId"] == "1"
 
     got = c.reference("ResearchStudy", "NCT00000003").to_resource()
     assert got["title"] == "Trial 3"

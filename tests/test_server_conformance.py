@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import WRITE_TOKEN
 
 W = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}

@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+
 from conftest import READ_TOKEN, WRITE_TOKEN
 
 FHIR_JSON = "application/fhir+json"

@@ -75,45 +75,42 @@ def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
         name, _, modifier = raw_name.partition(":")
         if raw_name in _IGNORED_ALWAYS:
             continue
-        try:
-            if name in ("_count", "_offset"):
-                n = _int(raw_name, value)
-                if name == "_count":
-                    q.count = min(n, MAX_COUNT)
-                else:
-                    q.offset = n
-            elif name == "_sort":
-                q.sort = [_sort_key(params, s) for s in value.split(",") if s]
-            elif name in ("_include", "_revinclude"):
-                q.includes.append(_include(fhir_version, rtype, value, name == "_revinclude"))
-            elif name == "_summary":
-                if value not in ("true", "false", "text", "data", "count"):
-                    raise SearchError(f"_summary={value!r}: expected true, false, text, data "
-                                      "or count", location="_summary")
-                q.summary = value
-            elif name == "_elements":
-                q.elements = [e.strip() for e in value.split(",") if e.strip()]
-            elif name == "_total":
-                if value not in ("none", "estimate", "accurate"):
-                    raise SearchError(f"_total={value!r}: expected none, estimate or accurate",
-                                      location="_total")
-                q.total = value
-            elif name == "_id":
-                q.criteria.append(Criterion("_id", "id", _mod(raw_name, modifier, ("missing",)),
-                                            tuple(v for v in _split(value))))
-            elif name == "_lastUpdated":
-                q.criteria.append(_criterion(SearchParam("_lastUpdated", "date", "", ""),
-                                             modifier or None, value))
-            elif name in params:
-                q.criteria.append(_criterion(params[name], modifier or None, value))
+        if name in ("_count", "_offset"):
+            n = _int(raw_name, value)
+            if name == "_count":
+                q.count = min(n, MAX_COUNT)
             else:
-                if strict:
-                    raise SearchError(f"Unknown search parameter {raw_name!r} for {rtype}",
-                                      location=raw_name)
-                q.ignored.append(raw_name)
-                continue
-        except SearchError:
-            raise
+                q.offset = n
+        elif name == "_sort":
+            q.sort = [_sort_key(params, s) for s in value.split(",") if s]
+        elif name in ("_include", "_revinclude"):
+            q.includes.append(_include(fhir_version, rtype, value, name == "_revinclude"))
+        elif name == "_summary":
+            if value not in ("true", "false", "text", "data", "count"):
+                raise SearchError(f"_summary={value!r}: expected true, false, text, data "
+                                  "or count", location="_summary")
+            q.summary = value
+        elif name == "_elements":
+            q.elements = [e.strip() for e in value.split(",") if e.strip()]
+        elif name == "_total":
+            if value not in ("none", "estimate", "accurate"):
+                raise SearchError(f"_total={value!r}: expected none, estimate or accurate",
+                                  location="_total")
+            q.total = value
+        elif name == "_id":
+            q.criteria.append(Criterion("_id", "id", _mod(raw_name, modifier, ("missing",)),
+                                        tuple(v for v in _split(value))))
+        elif name == "_lastUpdated":
+            q.criteria.append(_criterion(SearchParam("_lastUpdated", "date", "", ""),
+                                         modifier or None, value))
+        elif name in params:
+            q.criteria.append(_criterion(params[name], modifier or None, value))
+        else:
+            if strict:
+                raise SearchError(f"Unknown search parameter {raw_name!r} for {rtype}",
+                                  location=raw_name)
+            q.ignored.append(raw_name)
+            continue
         q.used.append((raw_name, value))
     if q.summary == "count":
         q.count = 0

@@ -6,8 +6,8 @@ import json
 import sqlite3
 
 from click.testing import CliRunner
-from conftest import FHIR_EXAMPLES, needs_shared
 
+from conftest import FHIR_EXAMPLES, needs_shared
 from fhirtrial.cli import main
 
 

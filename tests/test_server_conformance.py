@@ -52,6 +52,14 @@ SAMPLES_R5 = {
                      "partOf": {"reference": "Organization/org-0"}},
     "Practitioner": {"identifier": _CANON["identifier"], "name": [{"family": "SampleName"}],
                      "telecom": [{"system": "email", "value": "a@b.org"}]},
+    "Device": {"identifier": _CANON["identifier"], "type": [CC("dev")],
+               "name": [{"value": "SampleName", "type": "user-friendly-name"}]},
+    "Provenance": {"target": [{"reference": "ResearchStudy/rs-0"}],
+                   "recorded": "2023-05-06T10:00:00Z",
+                   "agent": [{"who": {"reference": "Organization/org-1"}}]},
+    "PractitionerRole": {"identifier": _CANON["identifier"], "code": [CC("PI")],
+                         "practitioner": {"reference": "Practitioner/pr-1"},
+                         "organization": {"reference": "Organization/org-1"}},
 }
 SAMPLES_R4 = {
     **SAMPLES_R5,
@@ -71,6 +79,8 @@ SAMPLES_R4 = {
     "Group": {**SAMPLES_R5["Group"], "actual": False},
 }
 SAMPLES_R4["Group"].pop("membership")
+SAMPLES_R4["Device"] = {"identifier": _CANON["identifier"], "type": CC("dev"),
+                        "deviceName": [{"name": "SampleName", "type": "user-friendly-name"}]}
 SAMPLES_R5["Group"]["membership"] = "definitional"
 SAMPLES_R4["Organization"] = {**SAMPLES_R5["Organization"], "address": [{"city": "Springfield"}]}
 SAMPLES_R4["Organization"].pop("contact")
@@ -98,13 +108,16 @@ VALUES = {
     "value": ("adult", "child"), "exclude": ("false", "true"), "address": ("spring", "zzz"),
     "address-city": ("springfield", "zzz"), "address-state": ("il", "zz"),
     "address-country": ("us", "fr"), "address-postalcode": ("627", "999"),
-    "organization": ("org-1", "org-9"), "near": ("39.78|-89.65|5|km", "48.85|2.35|5|km"),
+    "organization": ("org-1", "org-9"), "role": ("PI", "RN"),
+    "practitioner": ("Practitioner/pr-1", "pr-9"), "device-name": ("samplen", "zzz"),
+    "target": ("ResearchStudy/rs-0", "rs-9"), "recorded": ("ge2023-05-06", "lt2023"),
+    "agent": ("Organization/org-1", "org-9"), "near": ("39.78|-89.65|5|km", "48.85|2.35|5|km"),
     "active": ("true", "false"), "email": ("a@b.org", "c@d.org"), "category": ("cat", "x"),
     "location": ("US", "FR"), "principalinvestigator": ("Practitioner/pr-1", "pr-9"),
     "enrollment": ("Group/grp-1", "grp-9"), "_id": ("{id}", "nope"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
 }
-TYPE_VALUES = {("Location", "type"): ("HOSP", "x"), ("Organization", "type"): ("prov", "x"),
+TYPE_VALUES = {("Device", "type"): ("dev", "x"),("Location", "type"): ("HOSP", "x"), ("Organization", "type"): ("prov", "x"),
                ("Group", "type"): ("person", "device"),
                ("Organization", "partof"): ("org-0", "org-9"),
                ("Location", "partof"): ("loc-0", "loc-9")}

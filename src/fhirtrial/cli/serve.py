@@ -136,6 +136,10 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                 yield rec.name, fv, None, str(e)
                 continue
             except FhirtrialError as e:
+                if auto and fv == "R4" and "not supported" in e.message:
+                    versions.remove("R4")  # no R4 writer yet: serve R5 only, say so once
+                    click.echo(f"note: R4 not stored ({e.message})", err=True)
+                    continue
                 yield rec.name, fv, None, e.message
                 continue
             yield rec.name, fv, conv.bundle, None

@@ -156,6 +156,26 @@ R5: dict[str, list[SearchParam]] = {
         _p("Practitioner", "name", "string", "Practitioner.name"),
         _p("Practitioner", "email", "token", "Practitioner.telecom.where(system=email)"),
     ],
+    "Device": [
+        _p("Device", "identifier", "token", "Device.identifier"),
+        _p("Device", "type", "token", "Device.type"),
+        _p("Device", "device-name", "string", "Device.name.value | Device.deviceName.name"),
+    ],
+    "Provenance": [
+        _p("Provenance", "target", "reference", "Provenance.target",
+           targets=("ResearchStudy", "PlanDefinition", "EvidenceVariable", "Location")),
+        _p("Provenance", "recorded", "date", "Provenance.recorded"),
+        _p("Provenance", "agent", "reference", "Provenance.agent.who",
+           targets=("Organization", "Practitioner", "Device")),
+    ],
+    "PractitionerRole": [
+        _p("PractitionerRole", "identifier", "token", "PractitionerRole.identifier"),
+        _p("PractitionerRole", "role", "token", "PractitionerRole.code"),
+        _p("PractitionerRole", "practitioner", "reference", "PractitionerRole.practitioner",
+           targets=("Practitioner",)),
+        _p("PractitionerRole", "organization", "reference", "PractitionerRole.organization",
+           targets=("Organization",)),
+    ],
 }
 
 R4: dict[str, list[SearchParam]] = {

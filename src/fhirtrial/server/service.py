@@ -3,6 +3,7 @@ processor both call these, so a Bundle entry behaves exactly like the same reque
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,10 +214,9 @@ def history(store: Store, fv: str, rtype: str, rid: str | None, items: list[tupl
             raise BadRequest(f"_since={args['_since']!r}: not a FHIR instant", location="_since")
         since = rng[0][:23] + "Z"
     if rid is not None:
-        try:
+        # a deleted resource still has a history; an unknown one is a 404
+        with contextlib.suppress(GoneError):
             store.read(fv, rtype, rid)
-        except GoneError:
-            pass  # a deleted resource still has a history; an unknown one is a 404
     entries, total = store.history(fv, rtype, rid, since=since, count=count, offset=offset)
     path = f"{base}/{rtype}" + (f"/{rid}" if rid else "") + "/_history"
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "total": total,

@@ -117,7 +117,8 @@ VALUES = {
     "enrollment": ("Group/grp-1", "grp-9"), "_id": ("{id}", "nope"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
 }
-TYPE_VALUES = {("Device", "type"): ("dev", "x"),("Location", "type"): ("HOSP", "x"), ("Organization", "type"): ("prov", "x"),
+TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", "x"),
+               ("Organization", "type"): ("prov", "x"),
                ("Group", "type"): ("person", "device"),
                ("Organization", "partof"): ("org-0", "org-9"),
                ("Location", "partof"): ("loc-0", "loc-9")}

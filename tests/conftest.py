@@ -23,5 +23,5 @@ def shared_files(folder: Path, pattern: str = "*") -> list[Path]:
 
 
 needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="../shared (the project's read-only material) is not beside the repo"
+    not SHARED.is_dir(), reason="../shared (the project's read-only material) is not beside it"
 )

@@ -21,3 +21,6 @@ def main() -> None:
 
 
 # Each command module registers itself here, one line each.
+from .convert import convert_cmd  # noqa: E402
+
+main.add_command(convert_cmd)

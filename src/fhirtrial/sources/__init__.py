@@ -45,7 +45,8 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
         if not ctgov_json.looks_like_v2(doc):
             raise SourceError(f"{name}: JSON is not a ClinicalTrials.gov v2 study, page or array")
         for i, obj in enumerate(ctgov_json.iter_study_objects(doc, name)):
-            rec_name = name if isinstance(doc, dict) and "protocolSection" in doc else f"{name}[{i}]"
+            single = isinstance(doc, dict) and "protocolSection" in doc
+            rec_name = name if single else f"{name}[{i}]"
             try:
                 yield Record(rec_name, study=ctgov_json.read_study(obj, rec_name))
             except SourceError as e:

@@ -25,6 +25,7 @@ from ..model import (
     Outcome,
     Oversight,
     Person,
+    RelatedStudy,
     ResponsibleParty,
     Site,
     SourceInfo,
@@ -207,6 +208,7 @@ def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
     study.condition_mesh = _mesh(r, cbm, "derivedSection.conditionBrowseModule")
     ibm = r.obj(derived, "interventionBrowseModule", "derivedSection")
     _intervention_mesh(r, ibm, study)
+    _related_trials(r, r.obj(obj, "x-fhirtrial", ""), study)
     has_results = obj.get("hasResults")
     study.has_results = bool(has_results) if isinstance(has_results, bool) else (
         "resultsSection" in obj)
@@ -420,3 +422,13 @@ def _intervention_mesh(r: _Reader, m: dict[str, Any], s: Study) -> None:
             names = [iv.name, *iv.other_names]
             if term and any(term in n.casefold() or n.casefold() in term for n in names):
                 iv.mesh.append(c)
+
+
+def _related_trials(r: _Reader, m: dict[str, Any], s: Study) -> None:
+    """The registry page's 'Related Clinical Trials', which API v2 has no field for: a hand
+    transcription of a page carries them under ``x-fhirtrial.relatedTrials``."""
+    for i, t in enumerate(r.objs(m, "relatedTrials", "x-fhirtrial")):
+        q = f"x-fhirtrial.relatedTrials[{i}]"
+        nct = r.str(t, "nctId", q)
+        if nct and NCT_RE.match(nct):
+            s.related_studies.append(RelatedStudy(nct, r.str(t, "title", q)))

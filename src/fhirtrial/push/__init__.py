@@ -64,6 +64,9 @@ def load_units(inputs: Iterable[str], fhir_version: str) -> Iterator[Unit | Unit
             if path.stat().st_size > MAX_INPUT_BYTES:
                 raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
             data = path.read_bytes()
+            if path.suffix == ".ndjson":
+                yield from _ndjson_units(data, name)
+                continue
             doc = _json_or_none(data)
             if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
                 yield unit_from_bundle(doc, name)
@@ -87,6 +90,21 @@ def load_units(inputs: Iterable[str], fhir_version: str) -> Iterator[Unit | Unit
                 yield unit_from_bundle(_convert(rec.study, fhir_version), rec.name)
             except FhirtrialError as e:
                 yield UnitResult(rec.name, "failed", rec.name, error=e.message)
+
+
+def _ndjson_units(data: bytes, name: str) -> Iterator[Unit | UnitResult]:
+    """One Bundle per line (what ``convert -o x.ndjson`` writes)."""
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{n}"
+        try:
+            doc = json.loads(line)
+            yield unit_from_bundle(doc if isinstance(doc, dict) else {}, where)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            yield UnitResult(where, "failed", where, error=f"{where}: not JSON: {e}")
+        except SourceError as e:
+            yield UnitResult(where, "failed", where, error=e.message)
 
 
 def _json_or_none(data: bytes) -> Any:

@@ -11,7 +11,7 @@ import click
 from ..errors import FhirtrialError
 from ..push import push
 from ..push.auth import BasicAuth, BearerAuth, SmartBackendAuth
-from ..push.http import Auth
+from ..push.http import Auth, RetryPolicy
 from ..push.strategies import UnitResult
 
 AUTH_KINDS = ("none", "bearer", "basic", "smart")
@@ -55,6 +55,8 @@ def _auth(kind: str, server: str, token_env: str, user: str | None, password_env
 @click.option("--no-journal", is_flag=True, help="Neither read nor write a journal.")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for an answer.")
+@click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True,
+              help="Retries of a request on 429/502/503/504 or a lost connection.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
 @click.option("--auth", "auth_kind", type=click.Choice(AUTH_KINDS), default="none",
@@ -74,7 +76,8 @@ def _auth(kind: str, server: str, token_env: str, user: str | None, password_env
 @click.option("--kid", help="smart: key id of the JWK the server knows.")
 def push_cmd(inputs: tuple[str, ...], server: str, fhir_version: str, strategy: str,
              chunk_size: int, dry_run: bool, journal: Path, no_journal: bool, timeout: float,
-             report_path: Path | None, auth_kind: str, token_env: str, user: str | None,
+             retries: int, report_path: Path | None, auth_kind: str, token_env: str,
+             user: str | None,
              password_env: str, client_id: str | None, private_key: Path | None,
              token_url: str | None, scope: str, kid: str | None) -> None:
     """Push studies (registry records or converted Bundles) to a FHIR server.
@@ -101,7 +104,8 @@ def push_cmd(inputs: tuple[str, ...], server: str, fhir_version: str, strategy: 
                       if fhir_version.lower() != "auto" else "auto",
                       strategy=strategy, auth=auth, dry_run=dry_run,
                       journal=None if no_journal else journal, chunk_size=chunk_size,
-                      timeout=(min(10.0, timeout), timeout), progress=progress)
+                      timeout=(min(10.0, timeout), timeout),
+                      retry=RetryPolicy(attempts=retries + 1), progress=progress)
     except FhirtrialError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(1)

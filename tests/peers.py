@@ -87,34 +87,37 @@ class NodePeer:
 
 
 def start_medplum() -> NodePeer:
-    """Start a fresh Medplum engine (an empty store); the caller stops it."""
+    """Start a Medplum engine with an empty store; the caller stops it."""
     if shutil.which("node") is None:
         pytest.skip("node is not installed: the Medplum FHIR engine peer cannot run")
     if not (MEDPLUM_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
         pytest.fail(f"Medplum peer not installed: {SETUP_HINT}", pytrace=False)
-    peer = NodePeer(MEDPLUM_DIR / "server.mjs")
+    peer = NodePeer(MEDPLUM_DIR / "server.mjs", "--allow-reset")
     peer.start()
     return peer
 
 
 @pytest.fixture(scope="session")
-def medplum() -> Iterator[str]:
-    """Base URL of a Medplum FHIR R4 engine shared by the session (tests use distinct ids)."""
+def _medplum_peer() -> Iterator[NodePeer]:
     peer = start_medplum()
     try:
-        yield peer.base_url
+        yield peer
     finally:
         peer.stop()
 
 
 @pytest.fixture
-def fresh_medplum() -> Iterator[str]:
-    """Base URL of a Medplum engine of this test alone, for tests that count what is stored."""
-    peer = start_medplum()
-    try:
-        yield peer.base_url
-    finally:
-        peer.stop()
+def medplum(_medplum_peer: NodePeer) -> str:
+    """Base URL of the session's Medplum FHIR R4 engine (shared: tests use distinct ids)."""
+    return _medplum_peer.base_url
+
+
+@pytest.fixture
+def fresh_medplum(_medplum_peer: NodePeer) -> str:
+    """The session's engine emptied for this test, for tests that count what is stored."""
+    r = requests.post(f"{_medplum_peer.base_url}/$reset", timeout=10)
+    r.raise_for_status()
+    return _medplum_peer.base_url
 
 
 def search(base_url: str, resource_type: str, **params: str) -> list[dict]:

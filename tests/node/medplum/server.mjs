@@ -1,7 +1,7 @@
 // A real third-party FHIR R4 engine for fhirtrial's tests: Medplum's FhirRouter + MemoryRepository
 // behind node:http, with strict StructureDefinition validation on every write.
 //
-//   node server.mjs [PORT]        (or PORT=… node server.mjs; 0 picks a free port)
+//   node server.mjs [PORT] [--allow-reset]   (or PORT=…; 0 picks a free port)
 //
 // Prints "READY <port>" on stdout once listening on 127.0.0.1.
 //
@@ -16,6 +16,7 @@
 //   inside a conditional update or a transaction;
 // - /metadata: FhirRouter has no capabilities route; we answer a CapabilityStatement listing
 //   what the router really supports;
+// - POST /$reset (only with --allow-reset): empties the store, for test isolation;
 // - HTTP details the router leaves to its host: status from the OperationOutcome, Location and
 //   ETag (W/"versionId") headers, 404 OperationOutcome for unknown routes, 400 for bad JSON.
 import http from 'node:http';
@@ -209,6 +210,7 @@ function capabilityStatement() {
 const router = new FhirRouter();
 const repo = new ValidatingRepository();
 const config = { transactions: true };
+const ALLOW_RESET = process.argv.includes('--allow-reset') || process.env.MEDPLUM_ALLOW_RESET === '1';
 
 function send(res, status, body, headers = {}) {
   const data = body === undefined ? '' : JSON.stringify(body);
@@ -221,6 +223,11 @@ async function handle(req, res, raw) {
   const path = url.pathname.replace(/^\/+|\/+$/g, '');
   if (req.method === 'GET' && path === 'metadata') {
     return send(res, 200, capabilityStatement());
+  }
+  if (req.method === 'POST' && path === '$reset' && ALLOW_RESET) {
+    // test-only: empty the store so one engine process serves many isolated tests
+    repo.clear();
+    return send(res, 200, allOk);
   }
   let body;
   if (raw.length) {

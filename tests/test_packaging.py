@@ -24,4 +24,5 @@ def test_mappings_are_shipped_as_package_data() -> None:
     assert conf["tool"]["setuptools"]["package-dir"]["fhirtrial.mappings"] == "mappings"
     assert "fhirtrial.mappings" in _declared()
     data = conf["tool"]["setuptools"]["package-data"]["fhirtrial.mappings"]
-    assert "*.json" in data and "schema/*.json" in data
+    assert "*.json" in data
+    assert "schema/*.json" in data

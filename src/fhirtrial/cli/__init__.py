@@ -24,6 +24,12 @@ def main() -> None:
 from .convert import convert_cmd  # noqa: E402
 
 main.add_command(convert_cmd)
+
+from .fetch import fetch_cmd, sync_cmd  # noqa: E402
+
+main.add_command(fetch_cmd)
+main.add_command(sync_cmd)
+
 from .push import push_cmd  # noqa: E402
 
 main.add_command(push_cmd)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# real peers (the Medplum FHIR engine): fixtures `medplum`, `fresh_medplum`
+pytest_plugins = ["peers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared"

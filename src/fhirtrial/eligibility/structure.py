@@ -32,6 +32,7 @@ Fact kinds and their ``data`` fields:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -431,9 +432,9 @@ def lab_facts(norm: str) -> list[tuple[int, Fact]]:
             continue
         if lab.key == "hemoglobin" and re.match(r"\s*a1c", text[m.end():]):
             continue
-        if re.search(r"(?:direct|conjugated|indirect|unconjugated)\s*$", text[:m.start()]):
-            if lab.key == "bilirubin-total":
-                continue
+        if lab.key == "bilirubin-total" and re.search(
+                r"(?:direct|conjugated|indirect|unconjugated)\s*$", text[:m.start()]):
+            continue
         end = mentions[i + 1].start() if i + 1 < len(mentions) else len(text)
         stop = re.search(r"[;]|\.(?:\s|$)", text[m.end():end])
         tail = text[m.end(): m.end() + stop.start()] if stop else text[m.end():end]
@@ -454,7 +455,15 @@ def _condition_regex() -> tuple[re.Pattern[str], dict[str, dict]]:
             by_name)
 
 
-_COND_FILLER = set(["a", "an", "the", "of", "with", "known", "history", "diagnosis", "diagnosed", "clinical", "clinically", "confirmed", "documented", "current", "currently", "active", "prior", "previous", "previously", "past", "patients", "patient", "subjects", "subject", "individuals", "participants", "people", "persons", "have", "has", "had", "having", "who", "are", "is", "were", "was", "any", "screening", "for", "that", "occurred", "occurring", "in", "or", "and", "evidence", "presence", "concurrent", "established", "suffering", "from", "definite", "diagnose", "diagnosed:", ":"])
+_COND_FILLER = frozenset([
+    "a", "an", "the", "of", "with", "known", "history", "diagnosis", "diagnosed", "clinical",
+    "clinically", "confirmed", "documented", "current", "currently", "active", "prior",
+    "previous", "previously", "past", "patients", "patient", "subjects", "subject", "individuals",
+    "participants", "people", "persons", "have", "has", "had", "having", "who", "are", "is",
+    "were", "was", "any", "screening", "for", "that", "occurred", "occurring", "in", "or", "and",
+    "evidence", "presence", "concurrent", "established", "suffering", "from", "definite",
+    "diagnose", "diagnosed:", ":",
+])
 _EXCEPT = re.compile(r"\b(?:excluding|except(?: for)?|other than|unless|apart from|"
                      r"with the exception of|but not)\b")
 _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)\b")
@@ -524,7 +533,7 @@ def _read(text: str) -> tuple[list[Fact], bool]:
                 if a <= p < b and f.kind == "lab":
                     f.data["window"] = ws[0]
     positioned.sort(key=lambda x: x[0])
-    joints = [norm[a:b] for (a, _), (b, _) in zip(positioned, positioned[1:], strict=False)]
+    joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
     facts += [f for _, f in positioned]

@@ -24,3 +24,6 @@ def main() -> None:
 from .convert import convert_cmd  # noqa: E402
 
 main.add_command(convert_cmd)
+from .match import match_cmd  # noqa: E402
+
+main.add_command(match_cmd)

@@ -133,7 +133,8 @@ def window_text(w: dict[str, Any]) -> str:
     if w["value"] == 1:
         unit = unit[:-1]
     if w["comparator"] == "<=":
-        return f"within the previous {w['value']} {unit}"
+        return (f"within the previous {unit}" if w["value"] == 1
+                else f"within the previous {w['value']} {unit}")
     return f"at least {w['value']} {unit} before"
 
 
@@ -164,7 +165,8 @@ def fact_text(fact: Fact) -> str:
     if fact.kind == "lab":
         name = tables().lab(d["test"]).display
         suffix = {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
-            d.get("relative") or "", f" {d['unit']}" if d.get("unit") else "")
+            d.get("relative") or "",
+            f" {d['unit']}" if d.get("unit") not in (None, "1", "{score}", "{INR}") else "")
     elif fact.kind == "age":
         name, suffix = "Age", f" {_UNIT_NAMES[d['unit']]}"
     elif fact.kind == "condition":
@@ -187,14 +189,16 @@ def fact_text(fact: Fact) -> str:
 def _fact_characteristics(criterion: Criterion) -> list[dict[str, Any]]:
     used_windows = [f.data["window"] for f in criterion.facts if f.data.get("window")]
     out = []
-    for f in criterion.facts:
+    for i, f in enumerate(criterion.facts):
         if f.kind == "time-window":
             continue
         definition = fact_to_definition(f)
         if definition is None:
             continue
-        out.append({"description": fact_text(f), "definitionByTypeAndValue": definition,
-                    **characteristic_extras(f)})
+        # linkId "fact-N" tells a reader a combination member is a fact of this criterion,
+        # not a nested criterion of its own
+        out.append({"linkId": f"fact-{i + 1}", "description": fact_text(f),
+                    "definitionByTypeAndValue": definition, **characteristic_extras(f)})
     # a window no fact took qualifies the criterion as a whole
     loose = [f for f in criterion.facts if f.kind == "time-window"
              and not any(f.data == w for w in used_windows)]

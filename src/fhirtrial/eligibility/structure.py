@@ -58,7 +58,7 @@ def normalise(text: str) -> str:
 
 _NUMWORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
              "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+,\d{1,2}(?![\d%])|\d+(?:\.\d+)?"
 _NUMW = rf"(?:{_NUM}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _TIME_UNITS = {"hour": "h", "hours": "h", "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d",
                "week": "wk", "weeks": "wk", "wk": "wk", "wks": "wk", "month": "mo", "months": "mo",
@@ -75,6 +75,8 @@ def _num(s: str) -> float:
         return float(_NUMWORDS[s])
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
         s = s.replace(",", "")
+    elif "," in s:  # a decimal comma: "9,0 g/dl"
+        s = s.replace(",", ".")
     v = float(s)
     return int(v) if v.is_integer() else v  # type: ignore[return-value]
 
@@ -107,19 +109,37 @@ def _bounds(sense: str, value: float) -> dict:
 
 # --- time windows --------------------------------------------------------------------------
 
-_STUDY_EVENT = (r"(?:screening|enrol(?:l)?ment|randomi[sz]ation|study entry|registration|"
-                r"(?:the )?first dose|day 1|baseline|(?:signing )?(?:the )?informed consent|"
-                r"study start|inclusion|the study)")
+_STUDY_EVENT = (r"(?:(?:the )?screening|enrol(?:l)?ment|randomi[sz]ation|study entry|registration|"
+                r"(?:the )?first dose|(?:cycle 1,? )?day 1|c1d1|baseline|"
+                r"(?:signing )?(?:the )?informed consent|study start|inclusion|the study|starting|"
+                r"(?:the )?start of (?:the )?study|(?:the )?first administration|"
+                r"(?:the )?initiation of)")
+# "before the diagnosis" / "after surgery": a window around some other event is not a look-back
+# from screening
+_OTHER_EVENT = re.compile(r"^\s*(?:and|or) after|^\s*(?:of|from|before|prior to|after) (?:the )?"
+                          r"(?:diagnosis|onset|initial|surgery|transplant|death|symptom|viral|"
+                          r"the end|ending|completion)")
+_FUTURE = re.compile(r"\b(?:anticipat|expected|expect|planned|plan|scheduled|will|during the "
+                     r"study|after the last|following the last)")
 _WINDOW_PATTERNS = [
     # within the previous 3 months / within the past year / within 2 weeks prior to X
     (re.compile(rf"\bwithin (?:the )?(?:(?:previous|past|last|preceding|prior) )"
                 rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<="),
     (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) "
-                rf"(?:before|prior to|preceding|of) {_STUDY_EVENT}"), "<="),
-    (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior)\b"), "<="),
+                rf"(?:before|prior to|preceding|of|from) {_STUDY_EVENT}"), "<="),
+    (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?: period)? "
+                r"(?:before|prior)\b(?! (?:to )?(?:the )?(?:diagnosis|onset|surgery))"), "<="),
+    (re.compile(rf"\bin the (?P<n>{_NUMW}) (?P<u>{_TUNIT}) (?:before|prior to|preceding)\b"),
+     "<="),
+    (re.compile(rf"(?:\bless than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"),
+     "<"),
+    (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<="),
     (re.compile(rf"\b(?:in|during|over) the (?:past|last|previous|preceding) "
                 rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<="),
     (re.compile(rf"\bat least (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), ">="),
+    # a bare "within 4 weeks" closing a clause looks back from screening, unless the
+    # criterion speaks of the future ("anticipated discharge within 72 hours")
+    (re.compile(rf"\bwithin (?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?=\s*(?:$|[.;,)]))"), "bare"),
 ]
 
 
@@ -131,6 +151,12 @@ def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
         for m in pat.finditer(norm):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
+            if _OTHER_EVENT.match(norm[m.end():]):
+                continue
+            if comparator == "bare":
+                if _FUTURE.search(norm):
+                    continue
+                comparator = "<="
             n = m.group("n")
             value = _num(n) if n else 1
             out.append((m.span(), {"comparator": comparator, "value": value,
@@ -147,8 +173,13 @@ _AGE_STOP = re.compile(r"gestation|postmenstrual|bone age|onset|diagnos|\bat bir
                        r"\bmother|caregiver|partner")
 _AGE_KW = r"(?:age[ds]?|aged)"
 _AGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # two bounds: "age ≥ 1 years of age and less than 25 years of age"
+    (re.compile(rf"(?:\b{_AGE_KW}\s*(?:is|of|:)?\s*)?(?P<c1>{_CMP})\s*(?P<v1>{_NUM})\s*"
+                rf"(?P<u1>{_AUNIT})?(?:\s*(?:of age|old))?\s*(?:and|to|,)\s*(?P<c2>{_CMP})\s*"
+                rf"(?P<v2>{_NUM})\s*(?P<u>{_AUNIT})(?:\s*(?:of age|old))"), "two"),
     # range with an age word: "aged 18-75", "age between 18 and 65 years", "age from 2 to 70"
-    (re.compile(rf"\b{_AGE_KW}\s*(?:is|of|:|was)?\s*(?:between\s+|from\s+)?(?:the ages of\s+)?"
+    (re.compile(rf"\b{_AGE_KW}\s*(?:is|of|:|was|range:?)?\s*(?:between\s+|from\s+)?"
+                rf"(?:the ages of\s+)?"
                 rf"(?P<lo>{_NUM})\s*(?P<u1>{_AUNIT})?\s*(?:-|to|and|~|至)\s*(?P<hi>{_NUM})\s*"
                 rf"(?P<u>{_AUNIT})?(?:\s*(?:of age|old))?(?P<excl>\s*\(?exclusive)?"), "range"),
     # range without an age word but with "years old"/"years of age"
@@ -167,7 +198,7 @@ _AGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
                 r"(?:or|and) (?:older|above|over|greater)"), "ge"),
     # "over the age of 18", "older than 65 years", "younger than 18 years"
     (re.compile(rf"\b(?P<cmpw>older than|younger than|over|above|under|below)\s+(?:the\s+)?"
-                rf"age\s+of\s+(?P<v>{_NUM})\s*(?P<u>{_AUNIT})?"), "word"),
+                rf"age\s+(?:of\s+)?(?P<v>{_NUM})\s*(?P<u>{_AUNIT})?"), "word"),
     (re.compile(rf"\b(?P<cmpw>older than|younger than)\s+(?P<v>{_NUM})\s*(?P<u>{_AUNIT})"),
      "word"),
     # "Age 18+"
@@ -184,16 +215,30 @@ def _age_unit(u: str | None, norm: str) -> str | None:
 
 def age_facts(norm: str) -> list[Fact]:
     """The age range a criterion states (at most one)."""
-    if _AGE_STOP.search(norm):
+    if _AGE_STOP.search(norm) or conditional(norm):
         return []
     found: list[Fact] = []
     for pat, form in _AGE_PATTERNS:
         m = pat.search(norm)
         if not m:
             continue
-        unit = _age_unit(m.group("u"), norm)
+        unit = _age_unit(m.groupdict().get("u"), norm)
         if unit is None:
             continue
+        if form == "two":
+            u1 = m.group("u1")
+            if u1 and _AGE_UNITS[u1] != unit:
+                continue
+            s1, s2 = _cmp_sense(m.group("c1")), _cmp_sense(m.group("c2"))
+            if not (s1.startswith(">") and s2.startswith("<")):
+                continue
+            lo, hi = _num(m.group("v1")), _num(m.group("v2"))
+            if not lo < hi:
+                continue
+            data = {"low": lo, "high": hi, "low_inclusive": s1 == ">=",
+                    "high_inclusive": s2 == "<="}
+            data["unit"] = unit
+            return [Fact("age", data)]
         if form == "range":
             u1 = m.groupdict().get("u1")
             if u1 and _AGE_UNITS[u1] != unit:
@@ -224,7 +269,7 @@ def age_facts(norm: str) -> list[Fact]:
 # --- sex, healthy volunteers, pregnancy, lactation -----------------------------------------
 
 _PEOPLE = (r"(?:patients?|subjects?|participants?|volunteers?|individuals?|adults?|persons?|"
-           r"people|candidates?)")
+           r"children|people|candidates?)")
 _SEX_LEAD = re.compile(rf"^(?:healthy\s+)?(?:adult\s+)?(?P<sex>male|female|men|women|males|females)"
                        rf"(?:\s+{_PEOPLE})?(?:\s+only)?\s*(?:,|$|aged\b|age\b|between\b|"
                        rf"(?:who are\s+)?(?:≥|≤|>|<|\d))")
@@ -234,7 +279,9 @@ _SEX_WORDS = {"male": "male", "males": "male", "men": "male", "female": "female"
 
 def sex_facts(norm: str) -> list[Fact]:
     """A one-sex restriction stated at the head of the criterion ("Women aged 40-65")."""
-    s = norm.strip(" .;:*")
+    if norm.rstrip().endswith(":"):  # "Female participants:" heads a list, restricts nothing
+        return []
+    s = norm.strip(" .;*")
     m = _SEX_LEAD.match(s)
     if not m:
         return []
@@ -264,6 +311,7 @@ _PREG_WORDS = {"pregnant": ("pregnancy", True), "pregnancy": ("pregnancy", True)
                "breast feeding": ("lactation", True), "nursing": ("lactation", True),
                "non-lactating": ("lactation", False), "not breastfeeding": ("lactation", False),
                "not lactating": ("lactation", False), "non-breastfeeding": ("lactation", False),
+               "non-nursing": ("lactation", False), "not nursing": ("lactation", False),
                "not breast-feeding": ("lactation", False)}
 _PREG_RE = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w) for w in _PREG_WORDS),
                                                    key=len, reverse=True)) + r")\b")
@@ -271,21 +319,36 @@ _PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "s
                 "participants", "participant", "individuals", "who", "are", "is", "currently",
                 "or", "and", "and/or", "the", "a", "mothers", "mother", "state", "status",
                 "period", "during", "be", "must", "being", "those", "people", "persons",
-                "ladies", "girls", "present", "known", "in", "has", "have", "were"}
+                "ladies", "girls", "present", "known", "in", "has", "have", "were", "/", ","}
 
 
-def pregnancy_facts(norm: str) -> list[Fact]:
+_PREG_BLOCK_BEFORE = re.compile(r"(?:plan|planning|planned|plans|become|becomes|becoming|get|gets|"
+                                r"getting|intend|intending|avoid|prevent|if|risk|unless|partner|"
+                                r"partners|confirm|while|during|of|no|not|non|without|a)\W*$")
+_PREG_BLOCK_AFTER = re.compile(r"^\W*(?:test|tests|testing|prevention|potential|risk|category|"
+                               r"during|after|while|is a)|"
+                               r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|"
+                               r"patients?|subjects?)\W+)?(?:who|that|whose|which)\b")
+
+
+def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     """Pregnancy / lactation when the criterion is about nothing else ("Pregnant or lactating
-    women", "pregnancy", "Patient is breast feeding")."""
+    women", "pregnancy", "Patient is breast feeding") — or, in an exclusion criterion, when it
+    names the state plainly among other reasons to exclude ("Pregnancy, lactation, or
+    unwillingness to use contraception"), each of which excludes on its own."""
     found = [(m.span(), _PREG_WORDS[m.group(0)]) for m in _PREG_RE.finditer(norm)]
     if not found:
         return []
     rest = norm
     for (a, b), _ in reversed(found):
         rest = rest[:a] + " " + rest[b:]
-    words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.,;:()]", rest)
+    words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest)
     if any(w not in _PREG_FILLER for w in words):
-        return []
+        if not exclude or conditional(norm):
+            return []
+        found = [((a, b), kv) for (a, b), kv in found if kv[1]
+                 and not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a])
+                 and not _PREG_BLOCK_AFTER.match(norm[b:])]
     facts: list[Fact] = []
     seen: set[str] = set()
     for _, (kind, value) in found:
@@ -308,12 +371,14 @@ def _lab_regex() -> tuple[re.Pattern[str], dict[str, Lab]]:
     return pat, by_name
 
 
-_ULN = re.compile(r"^\s*(?:[x×*]|times|fold)?\s*(?:the\s+)?(?:institutional\s+|upper\s+)?"
-                  r"(?P<ref>uln|upper limits? of (?:the )?normal(?: range)?|uln\b|"
-                  r"lln|lower limits? of (?:the )?normal(?: range)?|upper normal limit|"
-                  r"lower normal limit)")
+_ULN = re.compile(r"^\s*(?:[x×*⋅·]|times|fold|folds)?\s*(?:the\s+)?(?:institutional\s+)?"
+                  r"(?:(?:as high as|of)\s+(?:the\s+)?)?"
+                  r"(?P<ref>uln|"
+                  r"upper limits? (?:of )?(?:the )?(?:institutional )?normal(?: range)?|"
+                  r"lln|lower limits? (?:of )?(?:the )?normal(?: range)?|upper normal limit|"
+                  r"lower normal limit|maximal normal value)")
 _PRED = re.compile(r"^\s*(?:%|percent)\s*(?:of\s+)?(?:the\s+)?(?:(?:normal|patient'?s?)\s+)?"
-                   r"(?:predicted|expected|estimated|pred\b|reference|of pred)")
+                   r"(?:predicted|predictive|expected|estimated|pred\b|reference|of pred)")
 _PCT = re.compile(r"^\s*(?:%|percent)")
 _NEXT_WORD = re.compile(r"^\s*([a-zµμ%/²³⁹^*×x0-9.{}\[\]_]+(?:\s*/\s*[a-zµμ0-9²³.^]+)*)")
 _GAP_OK = re.compile(r"^[\s:,(]*(?:(?:is|are|was|be|must|should|shall|level|levels|value|values|"
@@ -321,8 +386,10 @@ _GAP_OK = re.compile(r"^[\s:,(]*(?:(?:is|are|was|be|must|should|shall|level|leve
                      r"ps|in|lung|function|tests?|measured|result|results|by|cockcroft-gault|"
                      r"ratio|\(|\)|:|,|-|within|normal|range|absolute|calculated|estimated|"
                      r"corrected|ecog|kps|time|duration|use)\s*)*$")
-_SCORE_LIST = re.compile(r"^\s*(?:of\s+|score\s+|status\s+|ps\s+|:\s*)*(?P<a>\d)"
-                         r"(?P<rest>(?:\s*(?:,|or|-|to|and)\s*\d)+)(?![\d.%])")
+_SCORE_LIST = re.compile(r"^\s*(?:of\s+|score\s+|status\s+|ps\s+|performance\s+|:\s*)*"
+                         r"(?P<a>\d)(?P<rest>(?:\s*(?:,|or|-|to|and)\s*\d)+)(?![\d.%])")
+_SCORE_OPEN = re.compile(r"^\s*(?:of\s+|score\s+|status\s+|ps\s+|performance\s+|:\s*)*"
+                         r"(?P<a>\d+)\s+or\s+(?P<dir>higher|greater|more|above|lower|less|below)\b")
 
 
 def _unit_after(lab: Lab, following: str) -> tuple[str | None, bool]:
@@ -355,6 +422,11 @@ def _unit_after(lab: Lab, following: str) -> tuple[str | None, bool]:
 def _value_after(lab: Lab, tail: str) -> dict | None:
     """Bounds stated right after a test name (``tail`` starts after the name)."""
     if lab.kind == "score":
+        m = _SCORE_OPEN.match(tail)
+        if m:
+            up = m.group("dir") in ("higher", "greater", "more", "above")
+            return {**_bounds(">=" if up else "<=", int(m.group("a"))), "unit": None,
+                    "relative": None}
         m = _SCORE_LIST.match(tail)
         if m:
             nums = [int(m.group("a")), *map(int, re.findall(r"\d", m.group("rest")))]
@@ -383,13 +455,13 @@ def _value_after(lab: Lab, tail: str) -> dict | None:
             return None
         data = {"low": lo, "high": hi, "low_inclusive": True, "high_inclusive": True}
     after = tail[m.end():]
-    if re.match(r"\s*(?:times|fold|[x×*])?\s*(?:the\s+)?(?:uln|lln|upper|lower|institutional)",
-                after):
+    if re.match(r"\s*(?:times|fold|folds|[x×*⋅·])?\s*(?:the\s+)?(?:as high as\s+)?"
+                r"(?:uln|lln|upper|lower|institutional|maximal)", after):
         um = _ULN.match(after)
         if not um:
             return None
         ref = um.group("ref")
-        data.update(unit=None, relative="ULN" if ref.startswith(("u", "upper")) else "LLN")
+        data.update(unit=None, relative="LLN" if ref.startswith(("lln", "lower")) else "ULN")
         return data
     if lab.key in ("fev1", "fvc", "dlco") and (_PRED.match(after) or _PCT.match(after)
                                                or m.group("pu")):
@@ -410,13 +482,35 @@ def _value_after(lab: Lab, tail: str) -> dict | None:
     return data
 
 
+_CONDITIONAL = re.compile(
+    r"\bif\b|\bunless\b|\bin case\b|\bmay be (?:enrolled|included|eligible)\b|"
+    r"\bare (?:also )?eligible\b|\b(?:is|are) (?:allowed|permitted)\b|"
+    r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
+    r"children|adults|people|persons)\b|"
+    r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
+    r"\bfor\s*[<>≤≥]|\bwho are\s*[<>≤≥]")
+
+
+def conditional(text: str) -> bool:
+    """Whether a piece of criterion text makes what it says depend on something else
+    ("… if aged ≥ 18", "… in patients with Gilbert's syndrome")."""
+    return bool(_CONDITIONAL.search(text))
+
+
 def _strip_parens(norm: str) -> str:
     # a parenthesis without a number ("(ALT)", "(corrected by Hb)") is a name or a remark,
     # never a bound: blank it (same length, so spans stay valid)
-    return re.sub(r"\([^()0-9]*\)", lambda m: " " * len(m.group(0)), norm)
+    norm = re.sub(r"\([^()0-9]*\)", lambda m: " " * len(m.group(0)), norm)
+    # a parenthesis stating an exception ("(≤ 5 × ULN in patients with liver metastases)")
+    # qualifies the bound before it; it is not a bound of its own
+    # ("(if aged ≥ 18)" conditions the bound before it instead: kept, so that its clause
+    # reads as conditional)
+    return re.sub(r"\([^()]*\)", lambda m: " " * len(m.group(0))
+                  if conditional(m.group(0)) and not re.match(r"\(\s*(?:if|for|only)\b", m.group(0))
+                  else m.group(0), norm)
 
 
-def lab_facts(norm: str) -> list[tuple[int, Fact]]:
+def lab_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every test bound the text states."""
     pat, by_name = _lab_regex()
     text = _strip_parens(norm)
@@ -426,6 +520,7 @@ def lab_facts(norm: str) -> list[tuple[int, Fact]]:
         text = text[:a] + " " * (b - a) + text[b:]
     mentions = list(pat.finditer(text))
     out: list[tuple[int, Fact]] = []
+    pending: list[tuple[int, Lab, str]] = []  # "ALT and AST ≤ 3 × ULN": names waiting for a bound
     for i, m in enumerate(mentions):
         lab = by_name[m.group(0)]
         if lab.key == "creatinine" and re.match(r"\s*clearance", text[m.end():]):
@@ -440,9 +535,29 @@ def lab_facts(norm: str) -> list[tuple[int, Fact]]:
         tail = text[m.end(): m.end() + stop.start()] if stop else text[m.end():end]
         data = _value_after(lab, tail)
         if data is None:
+            joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/)?[\s,]*", tail)
+            if joint:
+                pending.append((m.start(), lab, joint.group("c") or ","))
+            else:
+                pending = []
             continue
+        # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN"
+        # in an inclusion either one: neither is a list of separate facts, so neither is read
+        joints = {c for _, _, c in pending}
+        clash = (exclude is True and joints & {"and", "&"}) or (
+            exclude is False and joints & {"or", "/"})
+        if clash:
+            pending = []
+            continue
+        for pos, other, _ in pending:
+            if other.kind == lab.kind and (data.get("relative") or other.unit_for(data["unit"])):
+                out.append((pos, Fact("lab", {"test": other.key, **data})))
+        pending = []
         out.append((m.start(), Fact("lab", {"test": lab.key, **data})))
-    return out
+    # a bound in a clause that makes it conditional ("… for patients who are > 16 years
+    # old") is not a requirement on everyone
+    clauses = [(a, b) for a, b in _clauses(text) if conditional(text[a:b])]
+    return [(p, f) for p, f in out if not any(a <= p < b for a, b in clauses)]
 
 
 # --- conditions ----------------------------------------------------------------------------
@@ -474,6 +589,10 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
     pat, by_name = _condition_regex()
     exc = _EXCEPT.search(norm)
     head = norm[:exc.start()] if exc else norm
+    # "any significant condition, such as … malignancy": examples of something broader
+    example = re.search(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b", head)
+    if example:
+        head = head[:example.start()]
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
     out: list[tuple[int, Fact]] = []
     pos = 0
@@ -502,27 +621,29 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
 # --- the whole criterion -------------------------------------------------------------------
 
 def _clauses(norm: str) -> Iterator[tuple[int, int]]:
+    """Spans of the clauses of a criterion: split at ";" and at sentence ends."""
     pos = 0
-    for part in re.split(r"(;)", norm):
-        if part != ";":
+    for part in re.split(r"(;|\.\s+(?=[a-z]))", norm):
+        if part and not re.fullmatch(r";|\.\s+", part):
             yield pos, pos + len(part)
         pos += len(part)
 
 
-def facts_for(text: str) -> list[Fact]:
-    """Every fact the criterion text states, in reading order (possibly none)."""
-    return _read(text)[0]
+def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
+    """Every fact the criterion text states, in reading order (possibly none). ``exclude``
+    (the criterion's sense, when known) lets an exclusion list of alternatives be read."""
+    return _read(text, exclude)[0]
 
 
-def _read(text: str) -> tuple[list[Fact], bool]:
+def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
     facts += age_facts(norm)
-    facts += pregnancy_facts(norm)
-    positioned = lab_facts(norm) + condition_facts(norm)
+    facts += pregnancy_facts(norm, exclude)
+    positioned = lab_facts(norm, exclude) + condition_facts(norm)
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them
@@ -545,7 +666,7 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
     """Fill ``facts`` (and ``combination``) of every criterion in the tree, in place."""
     for root in criteria:
         for c in root.walk():
-            c.facts, only_or = _read(c.text)
+            c.facts, only_or = _read(c.text, c.exclude)
             # several things in one exclusion line each exclude ("pregnant or lactating");
             # several bounds in one inclusion line must all hold ("ALT …, AST …") unless they
             # are plain alternatives ("creatinine ≤ 1.5 mg/dL or CrCl ≥ 60 mL/min")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES, SHARED_V2, SHARED_V2_PARTIAL, needs_shared, shared_files
 
+from conftest import FIXTURES, SHARED_V2, SHARED_V2_PARTIAL, needs_shared, shared_files
 from fhirtrial.errors import SourceError
 from fhirtrial.sources import parse_bytes, read_inputs
 from fhirtrial.sources.ctgov_json import find_doi, read_study
@@ -110,7 +110,8 @@ def test_missing_file_is_reported_not_raised(tmp_path) -> None:
      "10.1001/jama.2024.3669"),
     ("Eur Respir Rev. 2021;30(162):200355. doi: 10.1183/16000617.0355-2020. Print 2021 Dec 31.",
      "10.1183/16000617.0355-2020"),
-    ("Cell Commun Signal. 2011 May 14;9:12. doi: 10.1186/1478-811X-9-12.", "10.1186/1478-811X-9-12"),
+    ("Cell Commun Signal. 2011 May 14;9:12. doi: 10.1186/1478-811X-9-12.",
+     "10.1186/1478-811X-9-12"),
     ("No identifier in this one.", None),
 ])
 def test_doi_is_found_in_citation_text(citation: str, doi: str | None) -> None:
@@ -125,17 +126,18 @@ def test_seed_transcription_reads_every_page_fact() -> None:
     assert s.phases == ["PHASE1"]
     assert s.enrollment == 24
     assert (s.start.date, s.completion.date) == ("2025-10-01", "2027-10-01")
-    assert s.design.allocation == "NA" and s.design.intervention_model == "SEQUENTIAL"
-    assert s.design.primary_purpose == "TREATMENT" and s.design.masking == "NONE"
+    assert (s.design.allocation, s.design.intervention_model) == ("NA", "SEQUENTIAL")
+    assert (s.design.primary_purpose, s.design.masking) == ("TREATMENT", "NONE")
     assert s.lead_sponsor.name == "Shanghai Life Science & Technology"
     assert s.lead_sponsor.agency_class == "INDUSTRY"
     assert [i.value for i in s.identifiers] == ["SHLF-MSC-ILD-101"]
     assert (s.eligibility.minimum_age, s.eligibility.sex) == ("18 Years", "ALL")
     assert s.eligibility.healthy_volunteers is False
-    assert len(s.references) == 8 and all(r.doi for r in s.references)
+    assert len(s.references) == 8
+    assert all(r.doi for r in s.references)
     assert [r.nct_id for r in s.related_studies] == [
         "NCT06823063", "NCT04996966", "NCT05983627", "NCT05495711", "NCT06984497"]
-    assert len(s.arms) == 1 and s.arms[0].label == "Dose escalation"
+    assert [a.label for a in s.arms] == ["Dose escalation"]
     assert s.interventions[0].arm_labels == ["Dose escalation"]
 
 

@@ -27,3 +27,8 @@ main.add_command(convert_cmd)
 from .match import match_cmd  # noqa: E402
 
 main.add_command(match_cmd)
+
+from .fetch import fetch_cmd, sync_cmd  # noqa: E402
+
+main.add_command(fetch_cmd)
+main.add_command(sync_cmd)

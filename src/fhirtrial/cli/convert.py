@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import FhirtrialError, operation_outcome
+from ..errors import operation_outcome
 from ..model import Finding
 
 FHIR_VERSIONS = ("R5", "R4")
@@ -122,58 +122,66 @@ def _report(name: str, findings: list[Finding]) -> None:
 @click.option("--outcome", "outcome_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write every warning and error as one OperationOutcome to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print warnings on stderr.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="the number of cores",
+              help="Worker processes converting records in parallel (output order is kept).")
 def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bundle_type: str,
-                outcome_path: str | None, quiet: bool) -> None:
+                outcome_path: str | None, quiet: bool, jobs: int) -> None:
     """Convert trial records into FHIR Bundles.
 
-    INPUT is a file, a directory (every record in it) or - (stdin). Exit 0 when every record
-    converted, 1 when some failed (the others are still written), 2 on a usage error.
+    INPUT is a file (v2 JSON, legacy XML, registry page text, NDJSON), a zip of those, a
+    directory (every record in it), an NCT id (fetched from ClinicalTrials.gov, cached) or -
+    (stdin). Records stream through --jobs worker processes; a progress line shows on a
+    terminal. Exit 0 when every record converted, 1 when some failed (the others are still
+    written), 2 on a usage error.
 
     \b
     fhirtrial convert fixtures/seed/NCT06534528.json
+    fhirtrial convert NCT06534528
+    fhirtrial convert AllPublicXML.zip -o bundles/ --jobs 4
     fhirtrial convert ../records/ -o bundles/ --fhir-version R4
     """
-    from ..convert import convert_study, dumps
-    from ..sources import read_inputs
+    from functools import partial
+
+    from ..sources import registry_fetch
+    from ..sources.bulk import Progress, Summary, convert_unit, iter_units, ordered_map
 
     sink = _Sink(out)
-    failed: list[tuple[str, str]] = []
+    summary = Summary()
     all_findings: list[Finding] = []
-    warned = 0
+    progress = Progress()
+    work = partial(convert_unit, fhir_version=fhir_version.upper(), bundle_type=bundle_type)
     try:
-        for rec in read_inputs(inputs):
-            if rec.error is not None or rec.study is None:
-                msg = rec.error.message if rec.error else f"{rec.name}: no study"
-                failed.append((rec.name, msg))
-                click.echo(f"error: {msg}", err=True)
-                all_findings.append(Finding("error", "structure", msg))
-                continue
-            try:
-                conv = convert_study(rec.study, fhir_version=fhir_version.upper(),
-                                     bundle_type=bundle_type)
-            except FhirtrialError as e:
-                msg = f"{rec.name}: {rec.study.nct_id}: {e.message}"
-                failed.append((rec.name, msg))
-                click.echo(f"error: {msg}", err=True)
-                all_findings.append(Finding("error", e.issue_code, msg))
-                continue
-            sink.add(conv.nct_id, dumps(conv.bundle))
-            if conv.findings:
-                warned += 1
-                if not quiet:
-                    _report(conv.nct_id, conv.findings)
-                all_findings.extend(
-                    Finding(f.severity, f.code, f"{conv.nct_id}: {f.message}", f.location)
-                    for f in conv.findings)
+        for results in ordered_map(work, iter_units(inputs, fetch=registry_fetch), jobs):
+            for res in results:
+                progress.step(failed=res.bundle is None)
+                if res.bundle is None or res.nct_id is None:
+                    msg = res.error or f"{res.name}: no study"
+                    summary.failed.append((res.name, msg))
+                    click.echo(f"error: {msg}", err=True)
+                    all_findings.append(Finding("error", res.issue_code, msg))
+                    continue
+                sink.add(res.nct_id, res.bundle)
+                summary.converted += 1
+                if res.findings:
+                    summary.with_warnings += 1
+                    if not quiet:
+                        _report(res.nct_id, res.findings)
+                    all_findings.extend(
+                        Finding(f.severity, f.code, f"{res.nct_id}: {f.message}", f.location)
+                        for f in res.findings)
     except BaseException:
+        progress.close()
         sink.abort()
         raise
+    progress.close()
     sink.close()
     if outcome_path:
         write_atomic(Path(outcome_path), json.dumps(operation_outcome(all_findings),
                                                     ensure_ascii=False, indent=2).encode() + b"\n")
-    if len(failed) + sink.count > 1 or failed:
-        click.echo(f"converted {sink.count}, with warnings {warned}, failed {len(failed)}",
-                   err=True)
-    if failed:
+    if summary.converted + len(summary.failed) > 1 or summary.failed:
+        click.echo(summary.line(), err=True)
+        for name, why in summary.failed if len(summary.failed) > 1 else []:
+            click.echo(f"  failed: {name}: {why.removeprefix(name + ': ')}", err=True)
+    if summary.failed:
         sys.exit(1)

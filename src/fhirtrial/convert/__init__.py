@@ -1,0 +1,50 @@
+"""Conversion of a Study to FHIR: the public API.
+
+``convert_study`` is the one call the CLI, the server and push make; the FHIR version switch
+lives here and nowhere else. Output is deterministic: the same Study gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import FhirtrialError
+from ..model import Finding, Study
+from . import bundle as _bundle
+
+SUPPORTED_VERSIONS = ("R5",)
+
+
+@dataclass(slots=True)
+class Conversion:
+    """A converted study: its Bundle and every finding (reading + conversion)."""
+
+    nct_id: str
+    bundle: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+
+def convert_study(study: Study, *, fhir_version: str = "R5",
+                  bundle_type: str = "collection") -> Conversion:
+    """Convert one Study to a FHIR Bundle (``collection`` or ``transaction``)."""
+    version = fhir_version.upper()
+    if version == "R5":
+        from .r5 import build
+
+        resources, findings = build(study)
+    else:
+        raise FhirtrialError(f"FHIR version {fhir_version!r} is not supported (supported: "
+                             f"{', '.join(SUPPORTED_VERSIONS)})")
+    return Conversion(study.nct_id, _bundle.assemble(study.nct_id, resources, bundle_type),
+                      [*study.findings, *findings])
+
+
+def dumps(resource: dict[str, Any]) -> bytes:
+    """Deterministic JSON bytes: keys in FHIR order as built, 2-space indent, UTF-8, no final
+    newline (the writer adds one); identical input → identical bytes."""
+    return json.dumps(resource, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+__all__ = ["SUPPORTED_VERSIONS", "Conversion", "convert_study", "dumps"]

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
-_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、]|\(?[a-zA-Z][.)]"
-                     r"|[ivxIVX]{1,4}[.)])[ \t]+(?P<text>.*)$")
+_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|"
+                     r"\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])(?:[ \t]+|(?<=[、．）]))(?P<text>\S.*)$")
 _HEADING = re.compile(
-    r"^\W*(?:(?:key|main|major|general|other|additional|patient|clinic|specific)\s+)?"
+    # "Key Inclusion Criteria:", "Transplant Exclusion:", "Donor inclusion criteria"
+    r"^\W*(?:[\w-]+\s+){0,2}?"
     r"(?P<kind>inclusion|exclusion|eligibility)(?:\s+criteria)?\s*(?:\([^)]*\))?\s*[:：]?\W*$"
     r"|^\W*(?P<cjk>入选标准|纳入标准|入组标准|排除标准|选择标准|除外标准|"
     r"критерии включения|критерии исключения)\s*[:：]?\W*$",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,7 +36,7 @@ def _study(source: str) -> Any:
 
 def _bundle(path: str) -> Any:
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as e:
         _fail(f"{path}: cannot read: {e.strerror}")
     try:

@@ -186,7 +186,7 @@ def fact_text(fact: Fact) -> str:
     return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
 
 
-def _fact_characteristics(criterion: Criterion) -> list[dict[str, Any]]:
+def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:
     used_windows = [f.data["window"] for f in criterion.facts if f.data.get("window")]
     out = []
     for i, f in enumerate(criterion.facts):
@@ -202,7 +202,7 @@ def _fact_characteristics(criterion: Criterion) -> list[dict[str, Any]]:
     # a window no fact took qualifies the criterion as a whole
     loose = [f for f in criterion.facts if f.kind == "time-window"
              and not any(f.data == w for w in used_windows)]
-    return out, loose  # type: ignore[return-value]
+    return out, loose
 
 
 def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, Any]:
@@ -210,7 +210,7 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
     out: dict[str, Any] = {"description": criterion.text}
     if not nested:
         out["exclude"] = criterion.exclude
-    parts, loose = _fact_characteristics(criterion)  # type: ignore[misc]
+    parts, loose = _fact_characteristics(criterion)
     kids = [characteristic(c, nested=True) for c in criterion.children]
     if kids:
         # nested items under an inclusion heading must all hold; under an exclusion one,

@@ -251,7 +251,7 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
     if undecided:
         return Result(UNKNOWN, f"{d['display']} recorded without a date", undecided)
     return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
-                  if window else "", [_ref(c) for c in conds])
+                  if window is not None else "", [_ref(c) for c in conds])
 
 
 def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
@@ -296,7 +296,8 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     window = d.get("window")
     inside = _within(_obs_date(o), window, as_of)
     if not inside:
-        why = "has no date" if inside is None else f"is not {window_text(window)}"
+        why = ("has no date" if inside is None or window is None
+               else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
     value, unit = _obs_value(o)  # type: ignore[misc]
     if relative in ("ULN", "LLN"):

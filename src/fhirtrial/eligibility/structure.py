@@ -36,13 +36,14 @@ import itertools
 import re
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 
 from .criteria import Criterion, Fact
 from .tables import Lab, norm_unit, tables
 
 # --- text normalisation --------------------------------------------------------------------
 
-_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
                    ord("—"): "-", ord("−"): "-", ord("\u3000"): " ", ord("≒"): "~",
                    ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
@@ -69,7 +70,7 @@ _AGE_UNITS = {"year": "a", "years": "a", "yr": "a", "yrs": "a", "y": "a", "month
 _AUNIT = r"(?:years?|yrs?|y|months?|weeks?|days?|岁)"
 
 
-def _num(s: str) -> float:
+def _num(s: str) -> float:  # an int when whole, so 18 prints as 18
     s = s.strip()
     if s in _NUMWORDS:
         return float(_NUMWORDS[s])
@@ -101,7 +102,7 @@ def _cmp_sense(word: str) -> str:
     raise ValueError(word)
 
 
-def _bounds(sense: str, value: float) -> dict:
+def _bounds(sense: str, value: float) -> dict[str, Any]:
     if sense in ("<=", "<"):
         return {"low": None, "high": value, "low_inclusive": True, "high_inclusive": sense == "<="}
     return {"low": value, "high": None, "low_inclusive": sense == ">=", "high_inclusive": True}
@@ -235,10 +236,8 @@ def age_facts(norm: str) -> list[Fact]:
             lo, hi = _num(m.group("v1")), _num(m.group("v2"))
             if not lo < hi:
                 continue
-            data = {"low": lo, "high": hi, "low_inclusive": s1 == ">=",
-                    "high_inclusive": s2 == "<="}
-            data["unit"] = unit
-            return [Fact("age", data)]
+            return [Fact("age", {"low": lo, "high": hi, "low_inclusive": s1 == ">=",
+                                 "high_inclusive": s2 == "<=", "unit": unit})]
         if form == "range":
             u1 = m.groupdict().get("u1")
             if u1 and _AGE_UNITS[u1] != unit:
@@ -247,7 +246,8 @@ def age_facts(norm: str) -> list[Fact]:
             if not lo < hi:
                 continue
             incl = not m.groupdict().get("excl")
-            data = {"low": lo, "high": hi, "low_inclusive": incl, "high_inclusive": incl}
+            data: dict[str, Any] = {"low": lo, "high": hi, "low_inclusive": incl,
+                                    "high_inclusive": incl}
         elif form == "cmp":
             data = _bounds(_cmp_sense(m.group("cmp")), _num(m.group("v")))
         elif form == "ge":
@@ -430,9 +430,9 @@ def _value_after(lab: Lab, tail: str) -> dict | None:
         m = _SCORE_LIST.match(tail)
         if m:
             nums = [int(m.group("a")), *map(int, re.findall(r"\d", m.group("rest")))]
-            lo, hi = min(nums), max(nums)
-            if nums == sorted(nums) and len(set(nums)) == len(nums) and lo < hi:
-                return {"low": lo, "high": hi, "low_inclusive": True, "high_inclusive": True,
+            first, last = min(nums), max(nums)
+            if nums == sorted(nums) and len(set(nums)) == len(nums) and first < last:
+                return {"low": first, "high": last, "low_inclusive": True, "high_inclusive": True,
                         "unit": None, "relative": None}
     m = re.search(rf"(?P<cmp>{_CMP})\s*(?P<v>{_NUM})|(?:between\s+|from\s+)?(?P<lo>{_NUM})\s*"
                   rf"(?P<pu>%|percent)?\s*(?:-|to|and)\s*(?P<hi>{_NUM})(?![\d,])|"

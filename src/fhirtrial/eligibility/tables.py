@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +90,10 @@ def norm_unit(text: str) -> str:
 
 
 def _mapping_path() -> Path:
-    # installed: fhirtrial/mappings inside the package; in a checkout: mappings/ at the top
-    try:
-        p = resources.files("fhirtrial.mappings") / _NAME
-        if p.is_file():
-            return Path(str(p))
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[3] / "mappings" / _NAME
+    # the same mappings/ directory every other table comes from (package or checkout)
+    from ..tables import mappings_dir
+
+    return mappings_dir() / _NAME
 
 
 def _schema_path(table: Path) -> Path:

@@ -12,7 +12,10 @@ from conftest import ROOT, SHARED, needs_shared
 from fhirtrial import tables
 from fhirtrial.errors import MappingError
 
-TABLE_FILES = sorted((ROOT / "mappings").glob("*.json"))
+TABLE_FILES = sorted(p for p in (ROOT / "mappings").glob("*.json")
+                     if not (ROOT / "mappings" / "schema" / f"{p.stem}.schema.json").is_file())
+DATA_TABLES = sorted(p.stem for p in (ROOT / "mappings").glob("*.json")
+                     if (ROOT / "mappings" / "schema" / f"{p.stem}.schema.json").is_file())
 ENUMS_FILE = SHARED / "spec" / "enums-2.0.5.json"
 
 #: every enum the converter maps, and the table that must cover it
@@ -199,3 +202,21 @@ def test_mapping_error_becomes_a_code_invalid_operation_outcome(tmp_path: Path) 
     assert issue["severity"] == "error"
     assert issue["code"] == "code-invalid"
     assert issue["diagnostics"].startswith("broken.json: not valid JSON")
+
+
+@pytest.mark.parametrize("name", DATA_TABLES)
+def test_data_table_validates_against_its_own_schema(name: str) -> None:
+    assert tables.data_table(name)
+
+
+def test_data_table_breaking_its_schema_raises_mapping_error(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "code-table.schema.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "schema" / "t.schema.json").write_text(
+        '{"type": "object", "required": ["rows"]}', encoding="utf-8")
+    (tmp_path / "t.json").write_text('{"columns": []}', encoding="utf-8")
+    monkeypatch.setattr(tables, "mappings_dir", lambda: tmp_path)
+    tables.data_table.cache_clear()
+    with pytest.raises(MappingError, match=r"t\.json: \(top level\): 'rows' is a required"):
+        tables.data_table("t")
+    tables.data_table.cache_clear()

@@ -10,9 +10,9 @@ import pytest
 from conftest import SHARED, SHARED_V2, SHARED_XML, needs_shared, shared_files
 from fhirtrial.errors import SourceError
 from fhirtrial.sources import parse_bytes
-from fhirtrial.sources._tables import load_table
 from fhirtrial.sources.ctgov_json import read_study
 from fhirtrial.sources.ctgov_xml import read_xml, std_ages, textblock
+from fhirtrial.tables import data_table as load_table
 from test_sources_pagetext import differences
 
 XML_FILES = shared_files(SHARED_XML, "*.xml")

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import FIXTURES, SHARED, needs_shared
 from fhirtrial.sources import parse_bytes
-from fhirtrial.sources._tables import load_table
 from fhirtrial.sources.ctgov_json import read_study
 from fhirtrial.sources.pagetext import looks_like_page_text, read_page_text
+from fhirtrial.tables import data_table as load_table
 
 SEED = SHARED / "seed" / "000_0e34bf711cacdb3f.txt"
 TRANSCRIPTION = FIXTURES / "seed" / "NCT06534528.json"

@@ -1,7 +1,13 @@
 """Mapping tables: the data files under ``mappings/`` that map ClinicalTrials.gov values to FHIR.
 
-Tables are data, reviewed on their own (``mappings/README.md`` is their catalogue). Each is
-loaded once, checked against ``mappings/schema/code-table.schema.json`` and a few rules a JSON
+Tables are data, reviewed on their own (``mappings/README.md`` is their catalogue). Two kinds:
+
+- *code tables* (CT.gov value → FHIR codes) share ``mappings/schema/code-table.schema.json``;
+- *data tables* with a shape of their own (XML display text, page-text headings, the lab
+  table …) have their own ``mappings/schema/<name>.schema.json`` and are read with
+  :func:`data_table`.
+
+Each is loaded once, checked against its schema (code tables also against a few rules a JSON
 Schema cannot say (a target named in an entry must be declared; a value is mapped or unmapped,
 never both), and cached. A malformed table raises :class:`~fhirtrial.errors.MappingError`
 naming the file and the problem, so a bad edit fails at load, not halfway through a batch.
@@ -133,6 +139,32 @@ def load_table_file(path: Path) -> Table:
     return Table(path.stem, path, doc)
 
 
+def is_data_table(name: str) -> bool:
+    """A table with a schema of its own (not the shared code-table schema)."""
+    return (mappings_dir() / "schema" / f"{name}.schema.json").is_file()
+
+
+@cache
+def data_table(name: str) -> dict[str, Any]:
+    """``mappings/<name>.json`` checked against ``mappings/schema/<name>.schema.json``, cached."""
+    base = mappings_dir()
+    path = base / f"{name}.json"
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        schema = json.loads((base / "schema" / f"{name}.schema.json").read_text("utf-8"))
+    except OSError as e:
+        raise MappingError(f"{name}.json: cannot read it or its schema: {e.strerror}",
+                           location=str(path)) from None
+    except ValueError as e:
+        raise MappingError(f"{name}.json: not valid JSON: {e}", location=str(path)) from None
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise MappingError(f"{name}.json: {where}: {errors[0].message}", location=str(path))
+    return doc
+
+
 @cache
 def table(name: str) -> Table:
     """The named table (``"overall-status"``, ``"phase"`` …), loaded once and checked."""
@@ -143,5 +175,6 @@ def table(name: str) -> Table:
 
 
 def all_tables() -> dict[str, Table]:
-    """Every table in the mappings directory, each checked."""
-    return {p.stem: table(p.stem) for p in sorted(mappings_dir().glob("*.json"))}
+    """Every code table in the mappings directory, each checked."""
+    return {p.stem: table(p.stem) for p in sorted(mappings_dir().glob("*.json"))
+            if not is_data_table(p.stem)}

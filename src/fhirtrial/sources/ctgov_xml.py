@@ -44,7 +44,7 @@ from ..model import (
     StudyIdentifier,
     display_case,
 )
-from ._tables import load_table
+from ..tables import data_table as load_table
 from .ctgov_json import NCT_RE, find_doi
 
 #: top-level elements read elsewhere or deliberately not carried into the model

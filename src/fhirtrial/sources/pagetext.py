@@ -60,7 +60,7 @@ from ..model import (
     StudyIdentifier,
     display_case,
 )
-from ._tables import load_table
+from ..tables import data_table as load_table
 from .ctgov_json import find_doi
 
 NCT_LINE = re.compile(r"^NCT ID:\s*(NCT\d{8})\s*$")

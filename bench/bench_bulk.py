@@ -10,7 +10,9 @@ id and title and loses a rotating share of its list entries (sites, outcomes, re
 records vary in size like real ones. Each configuration runs in a fresh process; peak RSS is
 the largest resident set of that process and of any of its worker processes. Memory is bounded
 when it stays flat as the number of records grows: the run at a quarter of the variants is
-reported beside the full run for that comparison.
+reported beside the full run for that comparison. Without ../shared the variants are made
+from the project's seed record. ``run(quick)`` gives the figures as rows for ``bench/run.py``
+(300 variants quick, 10,000 full).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import SHARED, row, v2_records  # noqa: E402
 
 
 def _variant(study: dict, i: int) -> dict:
@@ -48,20 +52,23 @@ def _variant(study: dict, i: int) -> dict:
 
 def build_zip(path: Path, variants: int) -> tuple[int, int]:
     """Write the benchmark zip; returns (records, uncompressed bytes)."""
-    sources = sorted((SHARED / "fixtures" / "ctgov-v2").glob("*.json"))
-    studies = [json.loads(p.read_text(encoding="utf-8")) for p in sources]
+    studies = [json.loads(b) for _, b in v2_records()[0]]
     total = 0
     count = 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        # the real records as they are, in every format, where ../shared is there
         for folder in ("ctgov-v2", "ctgov-v2-partial", "ctgov-xml"):
-            for p in sorted((SHARED / "fixtures" / folder).iterdir()):
+            where = SHARED / "fixtures" / folder
+            for p in sorted(where.iterdir()) if where.is_dir() else []:
                 data = p.read_bytes()
                 zf.writestr(f"{folder}/{p.name}", data)
                 total += len(data)
                 count += 1
-        seed = (SHARED / "seed" / "000_0e34bf711cacdb3f.txt").read_bytes()
-        zf.writestr("seed/NCT06534528.txt", seed)
-        total, count = total + len(seed), count + 1
+        seed_text = SHARED / "seed" / "000_0e34bf711cacdb3f.txt"
+        if seed_text.is_file():
+            seed = seed_text.read_bytes()
+            zf.writestr("seed/NCT06534528.txt", seed)
+            total, count = total + len(seed), count + 1
         for i in range(variants):
             data = json.dumps(_variant(studies[i % len(studies)], i)).encode()
             zf.writestr(f"variants/NCT9{i:07d}.json", data)
@@ -105,13 +112,39 @@ def _read_count(unit) -> int:  # type: ignore[no-untyped-def]
     return sum(1 for r in parse_unit(unit) if r.study is not None)
 
 
-def run(mode: str, zip_path: Path, out: Path, jobs: int) -> dict:
+def measure(mode: str, zip_path: Path, out: Path, jobs: int) -> dict:
+    """One configuration in a fresh process: seconds, records, exit code and peak RSS."""
     proc = subprocess.run([sys.executable, __file__, "--child", mode, str(zip_path), str(out),
                            str(jobs)], capture_output=True, text=True, check=False,
                           env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
     if proc.returncode != 0:
-        sys.exit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"benchmark run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool) -> list[dict]:
+    """Bulk rows: records/s with --jobs 2 vs --jobs 1, and peak RSS as the input grows 4x."""
+    variants = 300 if quick else 10_000
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        small_zip, big_zip = t / "quarter.zip", t / "full.zip"
+        n_small, _ = build_zip(small_zip, variants // 4)
+        n_big, raw = build_zip(big_zip, variants)
+        base = measure("convert", big_zip, t / "j1.ndjson", 1)
+        two = measure("convert", big_zip, t / "j2.ndjson", 2)
+        small = measure("convert", small_zip, t / "q.ndjson", 2)
+    where = f"{n_big} records in a zip ({raw / 1e6:.0f} MB raw), `fhirtrial convert -o x.ndjson`"
+    return [
+        row("bulk", "convert --jobs 2", two["records"] / two["seconds"], "records/s",
+            baseline=base["records"] / base["seconds"],
+            notes=f"{where}; baseline --jobs 1; {os.cpu_count()} CPUs"),
+        row("memory", "bulk: convert --jobs 1", base["peak_rss_kib"] / 1024, "MiB",
+            better="lower", notes=f"largest process, {n_big} records"),
+        row("memory", "bulk: convert --jobs 2", two["peak_rss_kib"] / 1024, "MiB",
+            better="lower", baseline=small["peak_rss_kib"] / 1024,
+            notes=f"largest process, {n_big} records; baseline the same with {n_small} "
+                  "records (ratio ~1: memory bounded)"),
+    ]
 
 
 def main() -> None:
@@ -120,8 +153,6 @@ def main() -> None:
     ap.add_argument("--read-only", action="store_true",
                     help="measure the reading stage only (detect, parse, Study model)")
     ns = ap.parse_args()
-    if not SHARED.is_dir():
-        sys.exit("../shared is not beside the repository: no records to benchmark")
     mode = "read" if ns.read_only else "convert"
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -131,9 +162,9 @@ def main() -> None:
         print(f"mode: {mode}; cores: {os.cpu_count()}")
         print(f"input: {n_big} records in a zip ({big_zip.stat().st_size / 1e6:.1f} MB, "
               f"{raw / 1e6:.1f} MB uncompressed)")
-        base = run(mode, big_zip, t / "j1.ndjson", 1)
-        two = run(mode, big_zip, t / "j2.ndjson", 2)
-        small = run(mode, small_zip, t / "q.ndjson", 2)
+        base = measure(mode, big_zip, t / "j1.ndjson", 1)
+        two = measure(mode, big_zip, t / "j2.ndjson", 2)
+        small = measure(mode, small_zip, t / "q.ndjson", 2)
         for label, r in (("--jobs 1 (baseline)", base), ("--jobs 2", two)):
             print(f"{label:20} {r['seconds']:8.1f} s  {r['records'] / r['seconds']:8.0f} rec/s  "
                   f"peak RSS {r['peak_rss_kib'] / 1024:6.0f} MiB  "

@@ -2,9 +2,11 @@
 
 Prints studies/second for (a) a baseline measured in the same run — plain ``json.loads`` of each
 record and ``json.dumps`` of it back, the floor any converter pays — (b) read + convert + dumps
-(what ``fhirtrial convert`` does per study) and their ratio.
+(what ``fhirtrial convert`` does per study) and their ratio; R4 likewise.
 
     python bench/bench_convert.py [--repeat N]
+
+``run(quick)`` gives the same figures as rows for ``bench/run.py``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import row, v2_records  # noqa: E402
+
 from fhirtrial.convert import convert_study, dumps  # noqa: E402
 from fhirtrial.sources import parse_bytes  # noqa: E402
-
-SHARED_V2 = ROOT.parent / "shared" / "fixtures" / "ctgov-v2"
 
 
 def _baseline(blobs: list[bytes], repeat: int) -> float:
@@ -32,7 +36,8 @@ def _baseline(blobs: list[bytes], repeat: int) -> float:
     return time.perf_counter() - start
 
 
-def _convert(blobs: list[tuple[str, bytes]], repeat: int) -> tuple[float, int, int]:
+def _convert(blobs: list[tuple[str, bytes]], repeat: int,
+             version: str = "R5") -> tuple[float, int, int]:
     n_resources = n_bytes = 0
     start = time.perf_counter()
     for _ in range(repeat):
@@ -40,22 +45,48 @@ def _convert(blobs: list[tuple[str, bytes]], repeat: int) -> tuple[float, int, i
             for rec in parse_bytes(b, name):
                 if rec.study is None:
                     continue
-                conv = convert_study(rec.study)
+                conv = convert_study(rec.study, fhir_version=version)
                 out = dumps(conv.bundle)
                 n_resources += len(conv.bundle["entry"])
                 n_bytes += len(out)
     return time.perf_counter() - start, n_resources, n_bytes
 
 
+def _supports(blob: tuple[str, bytes], version: str) -> bool:
+    from fhirtrial.errors import FhirtrialError
+
+    try:
+        _convert([blob], 1, version)
+    except FhirtrialError:  # the converter does not build this version (yet)
+        return False
+    return True
+
+
+def run(quick: bool) -> list[dict]:
+    """Conversion rows: studies/s for R5 and R4 against the JSON load+dump baseline."""
+    blobs, corpus = v2_records()
+    # a short run over few records is noise-dominated: repeat until ~60 studies per pass set
+    repeat = max(1, 60 // len(blobs)) if quick else max(5, 300 // len(blobs))
+    _convert(blobs[:3], 1)  # warm-up: tables loaded, regexes compiled
+    studies = len(blobs) * repeat
+    base = _baseline([b for _, b in blobs], repeat)
+    rows = []
+    for version in ("R5", *(["R4"] if _supports(blobs[0], "R4") else [])):
+        secs, n_res, n_bytes = _convert(blobs, repeat, version)
+        rows.append(row("conversion", f"read+convert+dumps {version}", studies / secs,
+                        "studies/s", baseline=studies / base,
+                        notes=f"{corpus} x {repeat}; {n_res // repeat} resources, "
+                              f"{n_bytes / repeat / 1e6:.1f} MB per pass; "
+                              "baseline json.loads+json.dumps of each record"))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="passes over the records (default 5)")
     args = ap.parse_args()
-    files = sorted(SHARED_V2.glob("*.json"))
-    if not files:
-        print(f"no records under {SHARED_V2}", file=sys.stderr)
-        return 2
-    blobs = [(f.name, f.read_bytes()) for f in files]
+    blobs, corpus = v2_records()
+    print(f"corpus: {corpus}")
     _convert(blobs[:3], 1)  # warm-up: tables loaded, regexes compiled
     studies = len(blobs) * args.repeat
     base = _baseline([b for _, b in blobs], args.repeat)

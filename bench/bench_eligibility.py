@@ -7,6 +7,7 @@
 The labels (fixtures/eligibility/labelled.jsonl) were written by reading each line, before the
 parser was run on it: the structure a careful reader assigns, including lines with none.
 A predicted fact counts as correct only when every field matches a labelled fact of the line.
+``run(quick)`` gives the figures as rows for ``bench/run.py`` (the same in both modes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+
+from benchlib import row as result_row  # noqa: E402
 
 from fhirtrial.eligibility import facts_for  # noqa: E402
 from fhirtrial.eligibility.tables import tables  # noqa: E402
@@ -66,7 +69,8 @@ def key(kind: str, d: dict[str, Any]) -> tuple:
     raise ValueError(kind)
 
 
-def run(verbose: bool) -> dict[str, dict[str, float]]:
+def measure(verbose: bool, echo: bool = True) -> dict[str, dict[str, float]]:
+    """Precision and recall per fact kind; prints the table unless ``echo`` is false."""
     lines = [json.loads(x) for x in LABELLED.read_text(encoding="utf-8").splitlines() if x]
     stats = {k: Counter() for k in KINDS}
     for row in lines:
@@ -77,7 +81,7 @@ def run(verbose: bool) -> dict[str, dict[str, float]]:
             stats[k]["labelled"] += sum(n for x, n in want.items() if x[0] == k)
             stats[k]["predicted"] += sum(n for x, n in got.items() if x[0] == k)
             stats[k]["correct"] += sum(n for x, n in tp.items() if x[0] == k)
-        if verbose and (got - want or want - got):
+        if verbose and echo and (got - want or want - got):
             print(f"- {row['text'][:110]!r}")
             for x in (got - want).elements():
                 print(f"    WRONG  {x}")
@@ -89,6 +93,8 @@ def run(verbose: bool) -> dict[str, dict[str, float]]:
         r = s["correct"] / s["labelled"] if s["labelled"] else 1.0
         out[k] = {"labelled": s["labelled"], "predicted": s["predicted"],
                   "correct": s["correct"], "precision": p, "recall": r}
+    if not echo:
+        return out
     print(f"{len(lines)} labelled criterion lines, "
           f"{sum(1 for r in lines if not r['facts'])} with no structure")
     print(f"{'kind':<20}{'labelled':>9}{'predicted':>10}{'correct':>9}{'precision':>11}"
@@ -99,12 +105,33 @@ def run(verbose: bool) -> dict[str, dict[str, float]]:
     return out
 
 
+def run(quick: bool) -> list[dict]:
+    """Eligibility rows: precision and recall over all kinds, and per kind as detail."""
+    out = measure(False, echo=False)
+    tot = {k: sum(v[k] for v in out.values()) for k in ("labelled", "predicted", "correct")}
+    low = [k for k, v in out.items() if v["predicted"] and v["precision"] < THRESHOLD]
+    rows = [
+        result_row("eligibility", "parser precision, all kinds",
+                   tot["correct"] / tot["predicted"], "",
+                   notes=f"{tot['predicted']} facts predicted; kinds below {THRESHOLD}: "
+                         f"{', '.join(low) or 'none'}"),
+        result_row("eligibility", "parser recall, all kinds",
+                   tot["correct"] / tot["labelled"], "",
+                   notes=f"{tot['labelled']} facts hand-labelled in {LABELLED.name}"),
+    ]
+    for k, v in out.items():
+        rows.append(result_row("eligibility", f"precision {k}", v["precision"], "",
+                               detail=True,
+                               notes=f"recall {v['recall']:.3f}, {v['labelled']} labelled"))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    out = run(args.verbose)
+    out = measure(args.verbose)
     bad = [k for k, v in out.items() if v["predicted"] and v["precision"] < THRESHOLD]
     if args.check and bad:
         print(f"precision below {THRESHOLD}: {', '.join(bad)}", file=sys.stderr)

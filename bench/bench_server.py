@@ -7,6 +7,13 @@ Studies are generated from the official R5 ClinicalTrials.gov ResearchStudy exam
 (NCT05503693, ../shared/fhir-examples) — or from the converter's output for the shared records
 when ``fhirtrial.convert.convert_study`` is available — varying id, identifier, title, phase,
 status, condition, period, sites and sponsor, so indexes see realistic cardinalities.
+Without ../shared (a fresh clone elsewhere) the ResearchStudy the converter builds from the
+project's seed record is the template instead.
+
+The load rate is compared with a bare SQLite baseline: the same resources serialised with
+``json.dumps`` and inserted into one keyed table, one commit per study (WAL, synchronous=NORMAL
+as the store uses) — the floor of any durable per-study write. ``run(quick)`` gives the figures
+as rows for ``bench/run.py``: 2,000 studies quick, 100,000 full.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -28,7 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+
+from benchlib import SEED, peak_rss_mib, row, stop_and_peak  # noqa: E402
+
 EXAMPLE = ROOT.parent / "shared" / "fhir-examples" / "r5" / \
     "ResearchStudy-example-ctgov-study-record.json"
 PHASES = ["phase-1", "phase-2", "phase-3", "phase-4", "phase-1-phase-2", "not-applicable"]
@@ -38,10 +49,21 @@ CONDITIONS = ["Diabetes", "Obesity", "Stroke", "Asthma", "Breast Cancer", "Hyper
               "COVID-19", "Depression", "HIV", "Alzheimer Disease"]
 
 
+def _template() -> dict:
+    if EXAMPLE.is_file():
+        return json.loads(EXAMPLE.read_text())
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import parse_bytes
+
+    study = next(r.study for r in parse_bytes(SEED.read_bytes(), SEED.name) if r.study)
+    return next(e["resource"] for e in convert_study(study).bundle["entry"]
+                if e["resource"]["resourceType"] == "ResearchStudy")
+
+
 def generate(n: int, seed: int = 7):
     """Yield transaction Bundles, one per study (study + 2 sites + sponsor)."""
     rnd = random.Random(seed)
-    template = json.loads(EXAMPLE.read_text())
+    template = _template()
     template.pop("contained", None)
     template.pop("text", None)
     for i in range(n):
@@ -96,6 +118,24 @@ def load(db: str, n: int, validate: bool) -> tuple[float, int]:
         resources += len(b["entry"])
     store.analyze()
     return time.perf_counter() - t0, resources
+
+
+def load_baseline(db: str, n: int) -> float:
+    """Seconds to write the same resources as JSON into one keyed table, a commit per study."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE r (type TEXT, id TEXT, body BLOB, PRIMARY KEY (type, id))")
+    t0 = time.perf_counter()
+    for b in generate(n):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?)",
+                         [(e["resource"]["resourceType"], e["resource"]["id"],
+                           json.dumps(e["resource"]).encode()) for e in b["entry"]])
+        conn.execute("COMMIT")
+    secs = time.perf_counter() - t0
+    conn.close()
+    return secs
 
 
 BARE_APP = '''
@@ -173,6 +213,97 @@ def hammer(port: int, paths: list[str], clients: int) -> dict:
             "p99": q[98] * 1000, "errors": errors[0], "n": len(lat)}
 
 
+SEARCHES = [
+    "/fhir/ResearchStudy?progress-status-state=recruiting&phase=phase-2&_count=20",
+    "/fhir/ResearchStudy?condition:text=diab&_count=20",
+    "/fhir/ResearchStudy?title=stroke&_count=20",
+    "/fhir/ResearchStudy?date=ge2020-01-01&recruitment-target=gt500&_count=20",
+    "/fhir/ResearchStudy?identifier=http://clinicaltrials.gov|NCT10000042",
+    "/fhir/Location?near=42.36|-71.06|100|km&_revinclude=ResearchStudy:site&_count=20",
+    "/fhir/ResearchStudy?sponsor=Organization/org-7&_include=ResearchStudy:site&_count=20",
+]
+BARE = "bare WSGI (stored bytes)"
+SERVER = "fhirtrial server"
+
+
+def request_paths(nstudies: int, requests: int) -> tuple[list[str], list[str]]:
+    """Random reads over the stored studies and the search mix, the same in every run."""
+    rnd = random.Random(1)
+    ids = [f"NCT{10000000 + rnd.randrange(nstudies)}" for _ in range(requests)]
+    return ([f"/fhir/ResearchStudy/{i}" for i in ids],
+            [SEARCHES[i % len(SEARCHES)] for i in range(requests // 4)])
+
+
+def serve_and_hammer(db: str, read_paths: list[str], search_paths: list[str], workers: int,
+                     clients: int) -> tuple[dict, dict[str, float | None]]:
+    """Throughput and latency per (server, kind), and each gunicorn's peak RSS in MiB."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FHIRTRIAL_DB": db}
+    bare_dir = tempfile.mkdtemp(prefix="fhirtrial-bare-")
+    Path(bare_dir, "bare_wsgi.py").write_text(BARE_APP.format(db=db))
+    results: dict = {}
+    peaks: dict[str, float | None] = {}
+    for label, target, cwd in ((BARE, "bare_wsgi:app", bare_dir),
+                               (SERVER, "fhirtrial.server:create_app()", str(ROOT))):
+        port = free_port()
+        proc = start_gunicorn(target, port, workers, env, cwd)
+        try:
+            hammer(port, read_paths[:200], clients)  # warm up
+            results[(label, "read")] = hammer(port, read_paths, clients)
+            if label == SERVER:
+                hammer(port, search_paths[:len(SEARCHES)], clients)
+                results[(label, "search")] = hammer(port, search_paths, clients)
+                for s in SEARCHES:
+                    results[(label, s)] = hammer(port, [s] * 40, clients)
+        finally:
+            peaks[label] = stop_and_peak(proc)
+    shutil.rmtree(bare_dir, ignore_errors=True)
+    return results, peaks
+
+
+def run(quick: bool) -> list[dict]:
+    """Server rows: load rate, read/search throughput and latency vs the bare WSGI app."""
+    n, requests, clients, workers = (2000, 1000, 8, 2) if quick else (100_000, 4000, 8, 2)
+    tmp = tempfile.mkdtemp(prefix="fhirtrial-bench-")
+    try:
+        db = os.path.join(tmp, "bench.sqlite")
+        base_secs = load_baseline(os.path.join(tmp, "baseline.sqlite"), n)
+        secs, nres = load(db, n, validate=False)
+        load_peak = peak_rss_mib()
+        size = Path(db).stat().st_size
+        read_paths, search_paths = request_paths(n, requests)
+        res, peaks = serve_and_hammer(db, read_paths, search_paths, workers, clients)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    bare = res[(BARE, "read")]
+    setup = f"gunicorn -w {workers}, {clients} keep-alive clients, {n} studies stored"
+    rows = [row("server", "load, validation off", n / secs, "studies/s",
+                baseline=n / base_secs,
+                notes=f"{nres} resources, {size / 1e6:.0f} MB store; baseline json.dumps + "
+                      "INSERT into one keyed table, a commit per study")]
+    for kind in ("read", "search"):
+        r = res[(SERVER, kind)]
+        what = "GET ResearchStudy/<id>" if kind == "read" else f"{len(SEARCHES)} searches mixed"
+        err = f"; {r['errors']} ERRORS" if r["errors"] else ""
+        rows.append(row("server", f"{kind} throughput", r["rps"], "req/s", baseline=bare["rps"],
+                        notes=f"{what}, {r['n']} requests; {setup}; baseline bare WSGI app "
+                              f"reading the stored bytes{err}"))
+        for q in ("p50", "p95", "p99"):
+            rows.append(row("server", f"{kind} latency {q}", r[q], "ms", baseline=bare[q],
+                            better="lower", notes=f"baseline: bare WSGI read {q}"))
+    for s in SEARCHES:
+        r = res[(SERVER, s)]
+        rows.append(row("server", f"search {s.removeprefix('/fhir/')}", r["rps"], "req/s",
+                        baseline=bare["rps"], detail=True,
+                        notes=f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms"))
+    rows.append(row("memory", "server: loading process", load_peak, "MiB", better="lower",
+                    notes=f"peak RSS of the process that loaded {n} studies"))
+    if peaks[SERVER] is not None:  # None where /proc is absent
+        rows.append(row("memory", "server: gunicorn, largest process", peaks[SERVER], "MiB",
+                        better="lower", baseline=peaks[BARE],
+                        notes="baseline: the bare WSGI app under the same gunicorn"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=10000)
@@ -199,40 +330,8 @@ def main() -> None:
     print(f"store: {nstudies} studies, {size / 1e6:.0f} MB")
     conn.close()
 
-    rnd = random.Random(1)
-    ids = [f"NCT{10000000 + rnd.randrange(nstudies)}" for _ in range(args.requests)]
-    read_paths = [f"/fhir/ResearchStudy/{i}" for i in ids]
-    searches = [
-        "/fhir/ResearchStudy?progress-status-state=recruiting&phase=phase-2&_count=20",
-        "/fhir/ResearchStudy?condition:text=diab&_count=20",
-        "/fhir/ResearchStudy?title=stroke&_count=20",
-        "/fhir/ResearchStudy?date=ge2020-01-01&recruitment-target=gt500&_count=20",
-        "/fhir/ResearchStudy?identifier=http://clinicaltrials.gov|NCT10000042",
-        "/fhir/Location?near=42.36|-71.06|100|km&_revinclude=ResearchStudy:site&_count=20",
-        "/fhir/ResearchStudy?sponsor=Organization/org-7&_include=ResearchStudy:site&_count=20",
-    ]
-    search_paths = [searches[i % len(searches)] for i in range(args.requests // 4)]
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FHIRTRIAL_DB": db}
-    bare_dir = tempfile.mkdtemp(prefix="fhirtrial-bare-")
-    Path(bare_dir, "bare_wsgi.py").write_text(BARE_APP.format(db=db))
-    results = {}
-    for label, target, cwd in (
-            ("bare WSGI (stored bytes)", "bare_wsgi:app", bare_dir),
-            ("fhirtrial server", "fhirtrial.server:create_app()", str(ROOT))):
-        port = free_port()
-        proc = start_gunicorn(target, port, args.workers, env, cwd)
-        try:
-            hammer(port, read_paths[:200], args.clients)  # warm up
-            results[(label, "read")] = hammer(port, read_paths, args.clients)
-            if label == "fhirtrial server":
-                hammer(port, search_paths[:len(searches)], args.clients)
-                results[(label, "search")] = hammer(port, search_paths, args.clients)
-                for s in searches:
-                    results[(label, s)] = hammer(port, [s] * 40, args.clients)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    read_paths, search_paths = request_paths(nstudies, args.requests)
+    results, _ = serve_and_hammer(db, read_paths, search_paths, args.workers, args.clients)
 
     print(f"\ngunicorn, {args.workers} sync workers; {args.clients} concurrent keep-alive "
           f"clients; {os.cpu_count()} CPUs shared by clients and server")
@@ -240,8 +339,8 @@ def main() -> None:
     for (label, kind), r in results.items():
         print(f"{label:28} {kind[:60]:60} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} "
               f"{r['p99']:8.1f}" + (f"  ERRORS {r['errors']}" if r["errors"] else ""))
-    base = results[("bare WSGI (stored bytes)", "read")]["rps"]
-    srv = results[("fhirtrial server", "read")]["rps"]
+    base = results[(BARE, "read")]["rps"]
+    srv = results[(SERVER, "read")]["rps"]
     print(f"\nread throughput ratio server / bare WSGI baseline: {srv / base:.2f}")
 
 

@@ -181,7 +181,10 @@ def compare(a_path: Path, b_path: Path) -> str:
     for key in [*a_rows, *(k for k in b_rows if k not in a_rows)]:
         ra, rb = a_rows.get(key), b_rows.get(key)
         if ra is None or rb is None:
-            lines.append([*key, num(ra and ra["value"]), num(rb and rb["value"]), "-",
+            only = ra or rb
+            assert only is not None
+            shown = f"{num(only['value'])} {only['unit']}".strip()
+            lines.append([*key, shown if ra else "-", shown if rb else "-", "-",
                           "only in " + ("A" if rb is None else "B")])
             continue
         change = rb["value"] / ra["value"] if ra["value"] else None

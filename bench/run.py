@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -40,6 +41,9 @@ AREAS: dict[str, tuple[str, str]] = {
     "eligibility": ("bench_eligibility", "criteria parser precision/recall vs hand labels"),
 }
 COLUMNS = ("area", "metric", "value", "baseline", "ratio", "notes")
+#: what a row from a script that leaves fields out gets
+ROW_DEFAULTS: dict[str, Any] = {"unit": "", "baseline": None, "ratio": None, "better": "higher",
+                                "notes": "", "detail": False}
 #: changes smaller than this are reported as noise by --compare
 NOISE = 0.10
 
@@ -51,12 +55,13 @@ def run_child(area: str, quick: bool, out: str) -> int:
     from benchlib import Unavailable
 
     module = importlib.import_module(AREAS[area][0])
-    if not hasattr(module, "run"):
+    run = getattr(module, "run", None)
+    if run is None or "quick" not in inspect.signature(run).parameters:
         result: dict[str, Any] = {"unavailable": f"{module.__name__}.py has no run(quick) "
                                                  "-> rows; run it on its own"}
     else:
         try:
-            result = {"rows": module.run(quick)}
+            result = {"rows": [{**ROW_DEFAULTS, "area": area, **r} for r in run(quick=quick)]}
         except Unavailable as e:
             result = {"unavailable": str(e)}
     Path(out).write_text(json.dumps(result))
@@ -144,6 +149,13 @@ def num(v: float | None) -> str:
     return f"{v:.3g}"
 
 
+def ratio(r: float | None) -> str:
+    """A ratio to two decimals, or two significant digits when it is below 0.1."""
+    if r is None:
+        return "-"
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
 def table(lines: list[list[str]], header: tuple[str, ...]) -> str:
     """Left-aligned columns, the last one left unpadded."""
     widths = [max(len(r[i]) for r in [list(header), *lines]) for i in range(len(header) - 1)]
@@ -162,7 +174,7 @@ def render(doc: dict[str, Any]) -> str:
                    key=lambda r: order.get(r["area"], len(order)))
     lines = [[r["area"], r["metric"],
               f"{num(r['value'])} {r['unit']}".strip() if r["value"] is not None else "-",
-              num(r["baseline"]), f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-",
+              num(r["baseline"]), ratio(r["ratio"]),
               r["notes"]] for r in shown]
     m = doc["machine"]
     head = (f"fhirtrial bench, {doc['mode']} mode, commit {doc['commit'] or '?'}; "
@@ -197,7 +209,7 @@ def compare(a_path: Path, b_path: Path) -> str:
             verdict = "better" if (change > 1) == up_is_good else "worse"
         lines.append([*key, f"{num(ra['value'])} {ra['unit']}".strip(),
                       f"{num(rb['value'])} {rb['unit']}".strip(),
-                      f"{change:.2f}x" if change is not None else "-", verdict])
+                      ratio(change), verdict])
     head = f"A = {a_path} ({a['mode']}), B = {b_path} ({b['mode']}); B/A per metric\n"
     if a["mode"] != b["mode"]:
         head += "warning: the runs are of different modes; sizes differ\n"

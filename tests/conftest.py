@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# real peers (the Medplum FHIR engine): fixtures `medplum`, `fresh_medplum`
+pytest_plugins = ["peers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared"
@@ -22,3 +25,47 @@ def shared_files(folder: Path, pattern: str = "*") -> list[Path]:
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(), reason="../shared (the project's read-only material) is not beside it"
 )
+
+
+# ---------------------------------------------------------------- server fixtures
+WRITE_TOKEN = "test-writer-token"
+READ_TOKEN = "test-reader-token"
+FHIR_EXAMPLES = SHARED / "fhir-examples"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A server app on a fresh SQLite file; writes need WRITE_TOKEN."""
+    from fhirtrial.server import create_app
+
+    return create_app({"DB": str(tmp_path / "store.sqlite"),
+                       "TOKENS": f"{WRITE_TOKEN},{READ_TOKEN}:read",
+                       "MAX_BODY_BYTES": 2 * 1024 * 1024})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth():
+    """Headers of an authorised FHIR JSON write."""
+    return {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real HTTP server on 127.0.0.1 (a free port), for real FHIR clients."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir"
+    finally:
+        server.shutdown()
+        thread.join(5)

@@ -16,13 +16,14 @@ _base_option = click.option(
          "https://clinicaltrials.gov/api/v2).")
 _data_option = click.option(
     "--data-dir", envvar="FHIRTRIAL_DATA_DIR", type=click.Path(file_okay=False), metavar="DIR",
-    help="Cache directory (env FHIRTRIAL_DATA_DIR; default ~/.cache/fhirtrial).")
+    help="Data directory; the registry cache is its registry/ "
+         "[env FHIRTRIAL_DATA_DIR; default ./data].")
 
 
 def _registry(base_url: str | None, data_dir: str | None):  # type: ignore[no-untyped-def]
     from ..sources.registry import Registry
 
-    return Registry(base_url, data_dir)
+    return Registry(base_url, Path(data_dir) / "registry" if data_dir else None)
 
 
 def _write(out: Path, nct: str, study: dict) -> None:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ atomically). ``sync`` asks the registry for the ``lastUpdatePostDate`` of every 
 page of ids at a time, and downloads again only those whose date moved.
 
 Configuration: ``FHIRTRIAL_CTGOV_BASE_URL`` (default ``https://clinicaltrials.gov/api/v2``),
-``FHIRTRIAL_DATA_DIR`` (default ``~/.cache/fhirtrial``).
+``FHIRTRIAL_DATA_DIR`` (the cache is its ``registry/``; default ``./data/registry``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from .. import __version__
+from .. import __version__, config
 from ..errors import NotFoundError, RemoteError, SourceError
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
@@ -44,9 +44,8 @@ def base_url() -> str:
 
 
 def data_dir() -> Path:
-    """Where the cache lives: ``FHIRTRIAL_DATA_DIR`` or ``~/.cache/fhirtrial``."""
-    env = os.environ.get("FHIRTRIAL_DATA_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "fhirtrial"
+    """Where the cache lives: ``registry/`` under the data directory (``fhirtrial.config``)."""
+    return config.data_dir() / "registry"
 
 
 def last_update(study: dict[str, Any]) -> str | None:

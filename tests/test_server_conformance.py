@@ -1,0 +1,191 @@
+"""Walk the CapabilityStatement and exercise everything it declares: each interaction of each
+resource type, each search parameter (a value that must match and one that must not), each
+_include and _revinclude. A declared parameter without a case here fails the walk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import WRITE_TOKEN
+
+W = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}
+CC = lambda code, text="": {"coding": [{"system": "http://x.org", "code": code}],  # noqa: E731
+                            "text": text or code}
+URL = "http://example.org/fhir/def"
+
+# one sample per type, written to exercise every parameter of that type
+_CANON = {"status": "active", "url": URL, "name": "SampleName", "title": "Sample title",
+          "version": "1.0", "date": "2023-05-06", "description": "Sample description",
+          "identifier": [{"system": "http://ids", "value": "ID-1"}]}
+SAMPLES_R5 = {
+    "ResearchStudy": {
+        **{k: v for k, v in _CANON.items() if k != "version"}, "version": "1.0",
+        "progressStatus": [{"state": CC("recruiting")}], "phase": CC("phase-2"),
+        "condition": [CC("D1", "Diabetes")], "keyword": [CC("kw", "keyword")],
+        "classifier": [CC("cls")], "studyDesign": [CC("rct")], "region": [CC("US")],
+        "focus": [{"concept": CC("drug-a")}], "period": {"start": "2020-01", "end": "2022-06"},
+        "site": [{"reference": "Location/loc-1"}], "protocol": [
+            {"reference": "PlanDefinition/pd-1"}], "partOf": [{"reference": "ResearchStudy/rs-0"}],
+        "recruitment": {"targetNumber": 120, "actualNumber": 80,
+                        "eligibility": {"reference": "EvidenceVariable/ev-1"}},
+        "comparisonGroup": [{"name": "Arm A", "intendedExposure": [
+            {"reference": "EvidenceVariable/ev-1"}]}],
+        "associatedParty": [{"name": "Sponsor Org", "role": {"coding": [
+            {"system": "http://hl7.org/fhir/research-study-party-role",
+             "code": "lead-sponsor"}]}, "party": {"reference": "Organization/org-1"}}]},
+    "PlanDefinition": {**_CANON, "type": CC("protocol"), "topic": [CC("topic-a")]},
+    "ActivityDefinition": {**_CANON, "topic": [CC("topic-a")]},
+    "EvidenceVariable": {**_CANON},
+    "Group": {"identifier": _CANON["identifier"], "type": "person", "membership": "definitional",
+              "code": CC("grp"), "name": "SampleName", "characteristic": [
+                  {"code": CC("age"), "valueCodeableConcept": CC("adult"), "exclude": False}]},
+    "Location": {"identifier": _CANON["identifier"], "name": "SampleName", "status": "active",
+                 "type": [CC("HOSP")], "address": {"city": "Springfield", "state": "IL",
+                                                   "country": "US", "postalCode": "62701"},
+                 "managingOrganization": {"reference": "Organization/org-1"},
+                 "partOf": {"reference": "Location/loc-0"},
+                 "position": {"latitude": 39.78, "longitude": -89.65}},
+    "Organization": {"identifier": _CANON["identifier"], "name": "SampleName", "active": True,
+                     "type": [CC("prov")], "contact": [{"address": {"city": "Springfield"}}],
+                     "partOf": {"reference": "Organization/org-0"}},
+    "Practitioner": {"identifier": _CANON["identifier"], "name": [{"family": "SampleName"}],
+                     "telecom": [{"system": "email", "value": "a@b.org"}]},
+    "Device": {"identifier": _CANON["identifier"], "type": [CC("dev")],
+               "name": [{"value": "SampleName", "type": "user-friendly-name"}]},
+    "Provenance": {"target": [{"reference": "ResearchStudy/rs-0"}],
+                   "recorded": "2023-05-06T10:00:00Z",
+                   "agent": [{"who": {"reference": "Organization/org-1"}}]},
+    "PractitionerRole": {"identifier": _CANON["identifier"], "code": [CC("PI")],
+                         "practitioner": {"reference": "Practitioner/pr-1"},
+                         "organization": {"reference": "Organization/org-1"}},
+}
+SAMPLES_R4 = {
+    **SAMPLES_R5,
+    "ResearchStudy": {
+        "status": "active", "identifier": _CANON["identifier"], "title": "Sample title",
+        "category": [CC("cat")], "focus": [CC("drug-a")], "keyword": [CC("kw", "keyword")],
+        "location": [CC("US")], "phase": CC("phase-2"), "condition": [CC("D1", "Diabetes")],
+        "period": {"start": "2020-01", "end": "2022-06"},
+        "site": [{"reference": "Location/loc-1"}],
+        "protocol": [{"reference": "PlanDefinition/pd-1"}],
+        "partOf": [{"reference": "ResearchStudy/rs-0"}],
+        "sponsor": {"reference": "Organization/org-1"},
+        "principalInvestigator": {"reference": "Practitioner/pr-1"},
+        "enrollment": [{"reference": "Group/grp-1"}]},
+    "EvidenceVariable": {k: v for k, v in _CANON.items() if k != "version"} | {
+        "characteristic": [{"definitionCodeableConcept": CC("x")}]},
+    "Group": {**SAMPLES_R5["Group"], "actual": False},
+}
+SAMPLES_R4["Group"].pop("membership")
+SAMPLES_R4["Device"] = {"identifier": _CANON["identifier"], "type": CC("dev"),
+                        "deviceName": [{"name": "SampleName", "type": "user-friendly-name"}]}
+SAMPLES_R5["Group"]["membership"] = "definitional"
+SAMPLES_R4["Organization"] = {**SAMPLES_R5["Organization"], "address": [{"city": "Springfield"}]}
+SAMPLES_R4["Organization"].pop("contact")
+SAMPLES_R5["Organization"] = {**SAMPLES_R5["Organization"]}
+
+# param -> (value that must match the sample, value that must not)
+BY_TYPE = {
+    "token": None, "string": ("samplen", "zzz"), "uri": (URL, URL + "x"),
+    "date": ("ge2023-01-01", "lt2000"), "number": (None, None),
+}
+VALUES = {
+    "identifier": ("http://ids|ID-1", "http://ids|ID-2"), "status": ("active", "retired"),
+    "version": ("1.0", "2.0"), "name": ("samplen", "zzz"), "title": ("sample t", "zzz"),
+    "description": ("sample d", "zzz"), "url": (URL, URL + "x"),
+    "date": ("ge2019-01-01", "lt2000"), "progress-status-state": ("recruiting", "completed"),
+    "phase": ("phase-2", "phase-3"), "condition": ("http://x.org|D1", "D2"),
+    "keyword": ("kw", "other"), "classifier": ("cls", "other"), "study-design": ("rct", "x"),
+    "region": ("US", "FR"), "focus": ("drug-a", "drug-b"), "site": ("Location/loc-1", "loc-9"),
+    "protocol": ("PlanDefinition/pd-1", "pd-9"), "part-of": ("rs-0", "rs-9"),
+    "partof": ("rs-0", "rs-9"), "recruitment-target": ("ge100", "lt100"),
+    "recruitment-actual": ("80", "81"), "eligibility": ("EvidenceVariable/ev-1", "ev-9"),
+    "intended-exposure": ("ev-1", "ev-9"), "sponsor": ("Organization/org-1", "org-9"),
+    "party": ("org-1", "org-9"), "party-name": ("sponsor", "zzz"), "type": ("protocol", "x"),
+    "topic": ("topic-a", "topic-b"), "code": ("grp", "x"), "characteristic": ("age", "sex"),
+    "value": ("adult", "child"), "exclude": ("false", "true"), "address": ("spring", "zzz"),
+    "address-city": ("springfield", "zzz"), "address-state": ("il", "zz"),
+    "address-country": ("us", "fr"), "address-postalcode": ("627", "999"),
+    "organization": ("org-1", "org-9"), "role": ("PI", "RN"),
+    "practitioner": ("Practitioner/pr-1", "pr-9"), "device-name": ("samplen", "zzz"),
+    "target": ("ResearchStudy/rs-0", "rs-9"), "recorded": ("ge2023-05-06", "lt2023"),
+    "agent": ("Organization/org-1", "org-9"), "near": ("39.78|-89.65|5|km", "48.85|2.35|5|km"),
+    "active": ("true", "false"), "email": ("a@b.org", "c@d.org"), "category": ("cat", "x"),
+    "location": ("US", "FR"), "principalinvestigator": ("Practitioner/pr-1", "pr-9"),
+    "enrollment": ("Group/grp-1", "grp-9"), "_id": ("{id}", "nope"),
+    "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
+}
+TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", "x"),
+               ("Organization", "type"): ("prov", "x"),
+               ("Group", "type"): ("person", "device"),
+               ("Organization", "partof"): ("org-0", "org-9"),
+               ("Location", "partof"): ("loc-0", "loc-9")}
+
+
+def _capability(client, mount: str) -> dict:
+    cs = client.get(f"{mount}/metadata").get_json()
+    assert cs["resourceType"] == "CapabilityStatement"
+    return cs
+
+
+@pytest.mark.parametrize(("mount", "samples"), [("/fhir/R5", SAMPLES_R5),
+                                                ("/fhir/R4", SAMPLES_R4)], ids=["R5", "R4"])
+def test_every_declared_interaction_and_search_parameter_works(client, mount, samples):
+    cs = _capability(client, mount)
+    rest = cs["rest"][0]
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
+    declared_types = {r["type"] for r in rest["resource"]}
+    assert declared_types == set(samples), "every declared type needs a sample here"
+    for res in rest["resource"]:
+        rtype = res["type"]
+        base = f"{mount}/{rtype}"
+        sample = {"resourceType": rtype, **samples[rtype]}
+        inter = {i["code"] for i in res["interaction"]}
+        # create / read / update / vread / history / search / delete, as declared
+        assert "create" in inter
+        r = client.post(base, data=json.dumps(sample), headers=W)
+        assert r.status_code == 201, (rtype, r.get_data())
+        rid = r.get_json()["id"]
+        assert client.get(f"{base}/{rid}").get_json()["resourceType"] == rtype
+        assert "update" in inter
+        assert client.put(f"{base}/{rid}", data=json.dumps({**sample, "id": rid}),
+                          headers=W).status_code == 200
+        assert client.get(f"{base}/{rid}/_history/1").status_code == 200  # vread
+        assert client.get(f"{base}/{rid}/_history").get_json()["total"] == 2
+        assert client.get(f"{base}/_history").get_json()["total"] >= 2
+        for p in res["searchParam"]:
+            name = p["name"]
+            pair = TYPE_VALUES.get((rtype, name)) or VALUES.get(name)
+            assert pair is not None, f"{rtype}.{name} is declared but has no conformance case"
+            hit, miss = (v.replace("{id}", rid) for v in pair)
+            got = client.get(base, query_string={name: hit, "_count": "50"}).get_json()
+            assert got["resourceType"] == "Bundle", (rtype, name, got)
+            assert rid in [e["resource"]["id"] for e in got.get("entry", [])], (rtype, name, hit)
+            got = client.get(base, query_string={name: miss}).get_json()
+            assert rid not in [e["resource"]["id"] for e in got.get("entry", [])], (rtype, name)
+        for inc in res["searchInclude"]:
+            got = client.get(base, query_string={"_id": rid, "_include": inc})
+            assert got.status_code == 200, (inc, got.get_data())
+        for rev in res["searchRevInclude"]:
+            got = client.get(base, query_string={"_id": rid, "_revinclude": rev})
+            assert got.status_code == 200, (rev, got.get_data())
+        assert "delete" in inter
+        assert client.delete(f"{base}/{rid}", headers=W).status_code == 200
+        assert client.get(f"{base}/{rid}").status_code == 410
+
+
+def test_declared_include_returns_the_referenced_resource(client):
+    client.put("/fhir/Location/loc-1", data=json.dumps(
+        {"resourceType": "Location", "id": "loc-1", "name": "L"}), headers=W)
+    client.put("/fhir/ResearchStudy/rs-1", data=json.dumps(
+        {"resourceType": "ResearchStudy", "id": "rs-1", "status": "active",
+         "site": [{"reference": "Location/loc-1"}]}), headers=W)
+    cs = _capability(client, "/fhir")
+    rs = next(r for r in cs["rest"][0]["resource"] if r["type"] == "ResearchStudy")
+    assert "ResearchStudy:site" in rs["searchInclude"]
+    loc = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Location")
+    assert "ResearchStudy:site" in loc["searchRevInclude"]
+    b = client.get("/fhir/Location?_id=loc-1&_revinclude=ResearchStudy:site").get_json()
+    assert sorted(e["resource"]["id"] for e in b["entry"]) == ["loc-1", "rs-1"]

@@ -46,11 +46,12 @@ def test_official_example_facts_survive_r4(r5_study: dict) -> None:
 
 
 @pytest.mark.parametrize(("code", "expected"), [
-    ("completed", None),  # APPROVED_FOR_MARKETING also gives completed: not invertible
-    ("closed-to-accrual", None),
+    ("completed", None),  # COMPLETED (inexact) and APPROVED_FOR_MARKETING both give it
+    ("closed-to-accrual", None),  # ACTIVE_NOT_RECRUITING and NO_LONGER_AVAILABLE
     ("active", None),  # RECRUITING, ENROLLING_BY_INVITATION, AVAILABLE…
+    ("withdrawn", None),  # only WITHDRAWN gives it, but inexactly
     ("administratively-completed", "TERMINATED"),
-], ids=["completed", "closed-to-accrual", "active", "administratively-completed"])
+], ids=["completed", "closed-to-accrual", "active", "withdrawn", "administratively-completed"])
 def test_status_inverse_only_where_one_registry_status_gives_the_code(
         code: str, expected: str | None) -> None:
     assert ctgov_status(code) == expected

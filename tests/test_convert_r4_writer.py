@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class as r4b
 
-from conftest import SHARED
+from conftest import ROOT, SHARED
 from fhirtrial.convert.ids import full_url
 from fhirtrial.convert.r4 import XVER_PREFIX, decode, r4_status, status_table, to_r4
-from fhirtrial.convert.r4.status import parse_status_table
+from fhirtrial.convert.r4.status import FALLBACK, r4_column
 from fhirtrial.errors import MappingError
+from fhirtrial.tables import load_table_file
 
 R5_EXAMPLES = SHARED / "fhir-examples" / "r5"
 R4_STATUS_CODES = {
@@ -90,10 +92,10 @@ def test_eligibility_evidence_variable_becomes_enrollment_group_with_exclusions(
     assert group["characteristic"][0]["valueQuantity"]["value"] == 18
     assert group["characteristic"][-1]["code"] == {"text": "Pregnant"}
     assert group["characteristic"][-1]["valueBoolean"] is True
-    # the reference now points at the Group's own fullUrl, and the entry's request follows
+    # the reference now points at the Group's own fullUrl, and the entry creates a Group
     assert study["enrollment"][0] == {"reference": out["entry"][1]["fullUrl"], "type": "Group"}
     assert out["entry"][1]["fullUrl"] == full_url("Group", ev["id"])
-    assert out["entry"][1]["request"]["url"] == f"Group/{ev['id']}"
+    assert out["entry"][1]["request"] == {"method": "POST", "url": "Group"}
     for c_r4, c_r5 in zip(group["characteristic"], ev["characteristic"], strict=True):
         assert decode("EvidenceVariable", "characteristic", c_r4["extension"]) == [c_r5]
     assert decode("EvidenceVariable", "relatedArtifact", group["extension"]) == ev[
@@ -172,15 +174,29 @@ def test_site_references_to_non_locations_travel_as_extensions() -> None:
     ("RECRUITING", None, "active", False),
     ("COMPLETED", None, "completed", False),
     ("TERMINATED", None, "administratively-completed", False),
+    ("SUSPENDED", None, "temporarily-closed-to-accrual", False),
+    ("NO_LONGER_AVAILABLE", None, "closed-to-accrual", False),
     ("UNKNOWN", "ACTIVE_NOT_RECRUITING", "closed-to-accrual", True),
-    (None, None, "active", True),
-], ids=["recruiting", "completed", "terminated", "unknown-uses-last-known", "absent"])
+    ("UNKNOWN", None, "in-review", True),
+    ("WITHHELD", None, "in-review", True),
+    (None, None, "in-review", True),
+], ids=["recruiting", "completed", "terminated", "suspended", "no-longer-available",
+        "unknown-uses-last-known", "unknown-without-last-known", "withheld", "absent"])
 def test_r4_status_from_the_table(overall: str | None, last_known: str | None, expected: str,
                                   warns: bool) -> None:
     code, findings = r4_status(overall, last_known)
     assert code == expected
     assert bool(findings) is warns
     assert all(f.severity == "warning" for f in findings)
+
+
+def test_status_with_no_r4_code_falls_back_to_in_review_and_says_so() -> None:
+    # in-review claims nothing about recruitment: no search for open studies finds a guess
+    assert FALLBACK == "in-review"
+    code, [finding] = r4_status("WITHHELD")
+    assert code == "in-review"
+    assert "WITHHELD" in finding.message
+    assert finding.location == "ResearchStudy.status"
 
 
 def test_unknown_status_is_a_warning_that_names_the_last_known_status() -> None:
@@ -192,23 +208,83 @@ def test_unknown_status_is_a_warning_that_names_the_last_known_status() -> None:
     assert "RECRUITING" in findings[0].message
 
 
-def test_status_table_covers_every_registry_status_with_an_r4_code() -> None:
+def test_status_table_covers_every_registry_status_with_an_r4_code_or_a_rule() -> None:
     enums_file = SHARED / "spec" / "enums-2.0.5.json"
     if not enums_file.is_file():
         pytest.skip("../shared/spec is not beside the repo")
     enums = json.loads(enums_file.read_text("utf-8"))
     table = status_table()
-    assert set(enums["Status"]) == {k for k in table if k is not None}
-    assert {row.code for row in table.values()} <= R4_STATUS_CODES
+    assert set(enums["Status"]) == set(table)
+    assert {t.code for t in table.values() if t.code} <= R4_STATUS_CODES
+    # only the two statuses the rule in convert/r4/status.py handles lack a code
+    assert {v for v, t in table.items() if t.code is None} == {"UNKNOWN", "WITHHELD"}
+    for value in enums["Status"]:
+        assert r4_status(value, "RECRUITING")[0] in R4_STATUS_CODES
 
 
-def test_status_table_with_a_code_outside_r4_is_rejected_at_load() -> None:
-    from fhirtrial.convert.r4.status import _read
+def test_status_table_with_a_code_outside_r4_is_rejected_at_load(tmp_path: Path) -> None:
+    doc = json.loads((ROOT / "mappings" / "overall-status.json").read_text("utf-8"))
+    # an R5 code: valid in the R5 code system, not in R4's required value set
+    doc["map"]["RECRUITING"]["r4_status"]["code"] = "recruiting"
+    path = tmp_path / "overall-status.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    with pytest.raises(MappingError, match="'recruiting' is not an R4"):
+        r4_column(load_table_file(path))
 
-    doc = copy.deepcopy(_read("r4-status.json"))
-    doc["rows"][0]["code"] = "recruiting"  # an R5 code: not in R4's required value set
-    with pytest.raises(MappingError, match="recruiting"):
-        parse_status_table(doc)
+
+def test_false_boolean_characteristic_is_written_as_true_and_excluded() -> None:
+    ev = {"resourceType": "EvidenceVariable", "id": "ev-hv", "status": "active",
+          "characteristic": [
+              {"description": "Accepts healthy volunteers: No", "definitionByTypeAndValue": {
+                  "type": {"text": "Accepts healthy volunteers"}, "valueBoolean": False}},
+              {"description": "Not smoking", "exclude": True, "definitionByTypeAndValue": {
+                  "type": {"text": "Smoker"}, "valueBoolean": False}}]}
+    rs = _study(recruitment={"eligibility": {"reference": full_url("EvidenceVariable", "ev-hv")}})
+    out, _ = to_r4(_bundle(rs, ev), overall_status="RECRUITING")
+    group = out["entry"][1]["resource"]
+    # Group semantics: (code, false, included) ≡ (code, true, excluded), and back
+    assert [(c["valueBoolean"], c["exclude"]) for c in group["characteristic"]] == [
+        (True, True), (True, False)]
+    assert [decode("EvidenceVariable", "characteristic", c["extension"])[0]
+            for c in group["characteristic"]] == ev["characteristic"]
+
+
+def test_transaction_entries_are_creates_of_the_r4_type() -> None:
+    ev = _example("EvidenceVariable-example-eligibility-criteria-adults-with-obesity.json")
+    rs = _study(recruitment={"eligibility": {"reference": full_url("EvidenceVariable", ev["id"])}})
+    out, _ = to_r4(_bundle(rs, ev), overall_status="RECRUITING")
+    assert [e["request"] for e in out["entry"]] == [
+        {"method": "POST", "url": "ResearchStudy"}, {"method": "POST", "url": "Group"}]
+
+
+def test_provenance_without_recorded_takes_the_latest_record_date() -> None:
+    from fhirtrial.model import DateInfo, SourceInfo, Study
+
+    study = Study("NCT00000001", SourceInfo("ctgov-v2-json"), first_posted=DateInfo("2019-03-02"),
+                  status_verified="2021-07", overall_status="COMPLETED")
+    prov = {"resourceType": "Provenance", "id": "p", "target": [
+        {"reference": full_url("ResearchStudy", "NCT00000001")}],
+        "agent": [{"who": {"reference": full_url("Device", "d")}}]}
+    dev = {"resourceType": "Device", "id": "d"}
+    out, findings = to_r4(_bundle(_study(), dev, prov), study=study)
+    assert out["entry"][2]["resource"]["recorded"] == "2021-07-01T00:00:00Z"
+    assert any("status verified" in f.message for f in findings)
+    _assert_r4b_valid(out)
+
+
+def test_provenance_is_left_out_when_the_record_states_no_date() -> None:
+    from fhirtrial.model import SourceInfo, Study
+
+    study = Study("NCT00000001", SourceInfo("ctgov-v2-json"), overall_status="COMPLETED")
+    prov = {"resourceType": "Provenance", "id": "p", "target": [
+        {"reference": full_url("ResearchStudy", "NCT00000001")}],
+        "agent": [{"who": {"reference": full_url("Device", "d")}}]}
+    dev = {"resourceType": "Device", "id": "d"}
+    out, findings = to_r4(_bundle(_study(), dev, prov), study=study)
+    # the Device only the Provenance named goes with it; no invented time is written
+    assert [e["resource"]["resourceType"] for e in out["entry"]] == ["ResearchStudy"]
+    assert [f.location for f in findings] == ["Provenance.recorded"]
+    assert "no registry date" in findings[0].message
 
 
 def test_same_input_gives_same_bytes() -> None:

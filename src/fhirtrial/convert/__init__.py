@@ -42,8 +42,7 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
     if version == "R4":
         from .r4 import to_r4
 
-        bundle, more = to_r4(bundle, overall_status=study.overall_status,
-                             last_known_status=study.last_known_status)
+        bundle, more = to_r4(bundle, study=study)
         findings = [*findings, *more]
     return Conversion(study.nct_id, bundle, [*study.findings, *findings])
 

@@ -9,11 +9,23 @@ record; it does not read arbitrary third-party R4.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..convert.r4 import ctgov_status, decode
 from ..errors import SourceError
-from ..model import Arm, Eligibility, Organization, Outcome, Site, SourceInfo, Study
+from ..model import (
+    Arm,
+    Coding,
+    Eligibility,
+    Intervention,
+    Organization,
+    Outcome,
+    Site,
+    SourceInfo,
+    Study,
+)
+from ..tables import table
 
 CTGOV_IDENTIFIER_SYSTEMS = ("http://clinicaltrials.gov", "https://clinicaltrials.gov")
 CTGOV_ENUM_SYSTEM = "https://clinicaltrials.gov/data-api/about-api/study-data-structure#enum-"
@@ -22,6 +34,11 @@ _R4_PHASES = {"n-a": ["NA"], "early-phase-1": ["EARLY_PHASE1"], "phase-1": ["PHA
               "phase-2-phase-3": ["PHASE2", "PHASE3"], "phase-3": ["PHASE3"],
               "phase-4": ["PHASE4"]}
 _OBJECTIVE_KIND = {"primary": "primary", "secondary": "secondary", "exploratory": "other"}
+MESH = "http://id.nlm.nih.gov/mesh"
+#: the registry's Markdown escapes (fhirtrial.eligibility.criteria.unescape undoes them)
+_ESCAPABLE = re.compile(r"([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
+_AGE = re.compile(r"^Age: (?:up to (?P<hi>.+)|(?P<lo>.+) and older|"
+                  r"(?P<both_lo>.+) to (?P<both_hi>.+))$")
 
 
 def ctgov_codes(cc: dict[str, Any] | None, enum: str) -> list[str]:
@@ -77,8 +94,14 @@ def read_r4_bundle(bundle: dict[str, Any], name: str = "<bundle>") -> Study:
     phase_cc = rs.get("phase")
     study.phases = sorted({p for c in ctgov_codes(phase_cc, "Phase") for p in c.split("+")}
                           or {p for c in _codes(phase_cc) for p in _R4_PHASES.get(c, [])})
+    # the R5 builder writes a MeSH term matching no registry condition as a condition of its
+    # own, so registry conditions and unmatched MeSH terms read back as one list
     study.conditions = [c.get("text") or next(iter(_codes(c)), "")
                         for c in rs.get("condition", [])]
+    study.condition_mesh = [Coding(MESH, c["code"], c.get("display"))
+                            for cc in rs.get("condition", []) for c in cc.get("coding", [])
+                            if c.get("system") == MESH and c.get("code")]
+    study.interventions = [_intervention(f) for f in rs.get("focus", [])]
     study.keywords = [k.get("text", "") for k in rs.get("keyword", [])]
 
     sponsor = resolve(rs.get("sponsor"))
@@ -114,26 +137,16 @@ def read_r4_bundle(bundle: dict[str, Any], name: str = "<bundle>") -> Study:
 
     for ref in rs.get("enrollment", []):
         group = resolve(ref)
-        lines = []
-        for ch in group.get("characteristic", []):
-            text = (ch.get("code") or {}).get("text", "")
-            lines.append(("EXCLUDE: " if ch.get("exclude") else "INCLUDE: ") + text)
-        if lines:
-            study.eligibility = Eligibility(criteria="\n".join(lines))
+        if group.get("resourceType") == "Group":
+            study.eligibility = _eligibility(group)
 
     # Location sites are R4 ``site``; R5 sites that are per-site ResearchStudies ride as extensions
     for ref in [*rs.get("site", []), *(decode("ResearchStudy", "site", exts) or [])]:
         loc = resolve(ref)
         if loc.get("resourceType") == "Location":
-            addr = loc.get("address") or {}
-            study.sites.append(Site(loc.get("name"), city=addr.get("city"),
-                                    country=addr.get("country")))
+            study.sites.append(_site(loc))
         elif loc.get("resourceType") == "ResearchStudy":
-            for inner in loc.get("site", []):
-                target = resolve(inner)
-                addr = target.get("address") or {}
-                study.sites.append(Site(target.get("name"), city=addr.get("city"),
-                                        country=addr.get("country")))
+            study.sites.extend(_site(resolve(inner)) for inner in loc.get("site", []))
     return study
 
 
@@ -145,3 +158,78 @@ def _status(rs: dict[str, Any], exts: list[dict[str, Any]]) -> str | None:
         if codes:
             return codes[0]
     return ctgov_status(rs.get("status", ""))
+
+
+def _intervention(concept: dict[str, Any]) -> Intervention:
+    """An R4 focus ("Drug: Cisplatin" + MeSH codings) → the registry intervention it names."""
+    text = str(concept.get("text", ""))
+    kind, sep, name = text.partition(": ")
+    types = {table("intervention-type").display(v).casefold(): v
+             for v in table("intervention-type").values()}
+    mesh = [Coding(MESH, c["code"], c.get("display")) for c in concept.get("coding", [])
+            if c.get("system") == MESH and c.get("code")]
+    if sep and kind.casefold() in types:
+        return Intervention(types[kind.casefold()], name, mesh=mesh)
+    return Intervention(None, text, mesh=mesh)
+
+
+def _eligibility(group: dict[str, Any]) -> Eligibility:
+    """The enrollment Group → eligibility: criteria from the R5 characteristics each R4
+    characteristic carries, written back as Markdown the criteria splitter reads identically."""
+    el = Eligibility()
+    lines: list[str] = []
+    sense: bool | None = None
+    for ch in group.get("characteristic", []):
+        found = decode("EvidenceVariable", "characteristic", ch.get("extension", []))
+        r5 = found[0] if found else {}
+        text = str(r5.get("description", ""))
+        if "exclude" not in r5:  # age, sex, healthy volunteers: the registry's own fields
+            _field(el, text, r5)
+            continue
+        if r5["exclude"] != sense:
+            sense = bool(r5["exclude"])
+            lines.append("Exclusion Criteria:" if sense else "Inclusion Criteria:")
+        lines.extend(_item(r5, 0))
+    el.criteria = "\n".join(lines) or None
+    return el
+
+
+def _item(ch: dict[str, Any], depth: int) -> list[str]:
+    # escaped, so unescaping on the way back in gives the text exactly; continuation lines
+    # indented under their bullet; nested criteria (not the facts, linkId fact-N) one level down
+    pad = "  " * depth
+    first, *rest = [_ESCAPABLE.sub(r"\\\1", line) for line in
+                    str(ch.get("description", "")).split("\n")]
+    out = [f"{pad}* {first}", *(f"{pad}    {line}" for line in rest)]
+    combo = (ch.get("definitionByCombination") or {}).get("characteristic", [])
+    for kid in combo:
+        if not str(kid.get("linkId", "")).startswith("fact-"):
+            out.extend(_item(kid, depth + 1))
+    return out
+
+
+def _field(el: Eligibility, text: str, ch: dict[str, Any]) -> None:
+    head, _, value = text.partition(": ")
+    if head == "Age" and (m := _AGE.match(text)):
+        el.minimum_age = m.group("both_lo") or m.group("lo")
+        el.maximum_age = m.group("both_hi") or m.group("hi")
+    elif head == "Sex":
+        value_cc = (ch.get("definitionByTypeAndValue") or {}).get("valueCodeableConcept")
+        codes = ctgov_codes(value_cc, "Sex")
+        by_display = {table("sex").display(v): v for v in table("sex").values()}
+        display, _, desc = value.partition(" (")
+        el.sex = codes[0] if codes else by_display.get(display)
+        if desc:
+            el.gender_description = desc[:-1] if desc.endswith(")") else desc
+    elif head == "Accepts healthy volunteers":
+        el.healthy_volunteers = value == "Yes"
+
+
+def _site(loc: dict[str, Any]) -> Site:
+    addr = loc.get("address") or {}
+    city, country = addr.get("city"), addr.get("country")
+    name = loc.get("name")
+    # a site with no facility is named "City, Country" (or "Study site") by the builder
+    if name in (", ".join(p for p in (city, country) if p), "Study site"):
+        name = None
+    return Site(name, city=city, country=country)

@@ -1,97 +1,90 @@
-"""The lossy ClinicalTrials.gov overallStatus → R4 ResearchStudy.status table.
+"""ClinicalTrials.gov overallStatus → R4 ``ResearchStudy.status`` (required binding, 11 codes).
 
-Data: mappings/r4-status.json (schema: mappings/schema/r4-status.schema.json).
+Data: the ``r4_status`` column of ``mappings/overall-status.json`` (one table for both versions;
+each row's code and equivalence is listed in ``mappings/README.md``). R4 ``status`` is 1..1, so
+where that column has no code a rule decides, always with a warning:
+
+- ``UNKNOWN`` (not verified for 2+ years): the R4 code of ``lastKnownStatus``, the state the
+  registry last confirmed;
+- ``WITHHELD``, an ``UNKNOWN`` whose last known status has no R4 code either, or a record with no
+  status at all (a field-filtered record): :data:`FALLBACK`, ``in-review``. No R4 code means
+  "unknown"; ``in-review`` is chosen because it asserts nothing about recruitment, so the study
+  never shows up in a search for open (``active``) or finished studies on a guess.
+
+The exact registry status is never lost: the writer also carries R5 ``progressStatus`` (with the
+CT.gov coding) as a cross-version extension.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
-from typing import Any
-
-import jsonschema
 
 from ...errors import MappingError
 from ...model import Finding
+from ...tables import Table, Target, table
 
-_REPO_MAPPINGS = Path(__file__).resolve().parents[4] / "mappings"
+TABLE = "overall-status"
+COLUMN = "r4_status"
+#: http://hl7.org/fhir/research-study-status as R4 (4.0.1) defines it: the required value set
+R4_CODES = frozenset({
+    "active", "administratively-completed", "approved", "closed-to-accrual",
+    "closed-to-accrual-and-intervention", "completed", "disapproved", "in-review",
+    "temporarily-closed-to-accrual", "temporarily-closed-to-accrual-and-intervention",
+    "withdrawn"})
+FALLBACK = "in-review"
+_LOCATION = "ResearchStudy.status"
 
 
-@dataclass(frozen=True, slots=True)
-class StatusRow:
-    ctgov: str | None
-    code: str
-    equivalence: str
-    comment: str
-    use_last_known: bool = False
-
-
-def _read(name: str) -> Any:
-    # Installed: shipped as package data fhirtrial/mappings; from a checkout: <repo>/mappings.
-    try:
-        text = resources.files("fhirtrial.mappings").joinpath(name).read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        text = (_REPO_MAPPINGS / name).read_text("utf-8")
-    return json.loads(text)
+def r4_column(t: Table) -> dict[str, Target]:
+    """The R4 status of every registry status in ``t``; a code outside R4's value set is a
+    MappingError (R5 widened the code system: an R5-only code here would fail every R4 server)."""
+    out: dict[str, Target] = {}
+    for value in t.doc["map"]:
+        target = t.target(value, COLUMN)
+        if target is None:
+            raise MappingError(f"{t.path.name}: map/{value} has no {COLUMN} entry",
+                               location=str(t.path))
+        if target.code is not None and target.code not in R4_CODES:
+            raise MappingError(f"{t.path.name}: map/{value}/{COLUMN}: {target.code!r} is not an "
+                               f"R4 research-study-status code", location=str(t.path))
+        out[value] = target
+    return out
 
 
 @cache
-def status_table() -> dict[str | None, StatusRow]:
-    """The table, checked against its schema once; key None is the row for an absent status."""
-    return parse_status_table(_read("r4-status.json"))
-
-
-def parse_status_table(doc: Any) -> dict[str | None, StatusRow]:
-    """Check a status table document against its schema and index its rows."""
-    try:
-        jsonschema.validate(doc, _read("schema/r4-status.schema.json"))
-    except jsonschema.ValidationError as e:
-        raise MappingError(f"mappings/r4-status.json: {e.message}",
-                           location="/".join(map(str, e.absolute_path))) from None
-    rows: dict[str | None, StatusRow] = {}
-    for r in doc["rows"]:
-        if r["ctgov"] in rows:
-            raise MappingError(f"mappings/r4-status.json: {r['ctgov']} listed twice")
-        rows[r["ctgov"]] = StatusRow(r["ctgov"], r["code"], r["equivalence"], r["comment"],
-                                     r.get("use_last_known", False))
-    a = doc["absent"]
-    rows[None] = StatusRow(None, a["code"], a["equivalence"], a["comment"])
-    return rows
+def status_table() -> dict[str, Target]:
+    """The checked R4 column of mappings/overall-status.json, loaded once."""
+    return r4_column(table(TABLE))
 
 
 def r4_status(overall: str | None, last_known: str | None = None) -> tuple[str, list[Finding]]:
-    """The R4 status code for a registry status, and warnings where the table had to approximate."""
-    table = status_table()
-    loc = "ResearchStudy.status"
+    """The R4 status code for a registry status, and warnings where the table had no code."""
+    rows = status_table()
     if overall is None:
-        row = table[None]
-        return row.code, [Finding("warning", "incomplete",
-                                  f"the record states no overall status; R4 requires one, "
-                                  f"written as '{row.code}'", loc)]
-    row_or_none = table.get(overall)
-    if row_or_none is None:
-        raise MappingError(f"overall status {overall!r} has no row in mappings/r4-status.json",
-                           location=loc)
-    row = row_or_none
-    if row.use_last_known:
-        known = table.get(last_known) if last_known else None
-        code = known.code if known and not known.use_last_known else row.code
-        return code, [Finding("warning", "informational",
-                              f"R4 has no status for {overall}; written as '{code}' from the last "
-                              f"known status {last_known or '(none)'}", loc)]
-    if row.equivalence == "unmatched":
-        return row.code, [Finding("warning", "informational",
-                                  f"R4 has no status for {overall}; written as '{row.code}'", loc)]
-    return row.code, []
+        return FALLBACK, [Finding("warning", "incomplete", f"the record states no overall "
+                                  f"status; R4 requires one: written as '{FALLBACK}'", _LOCATION)]
+    row = rows.get(overall)
+    if row is None:
+        raise MappingError(f"overall status {overall!r} has no row in mappings/{TABLE}.json",
+                           location=_LOCATION)
+    if row.code is not None:
+        return row.code, []
+    if overall == "UNKNOWN":
+        known = rows.get(last_known) if last_known else None
+        if known is not None and known.code is not None:
+            return known.code, [Finding(
+                "warning", "informational", f"R4 has no status for UNKNOWN; written as "
+                f"'{known.code}' from the last known status {last_known}", _LOCATION)]
+        return FALLBACK, [Finding(
+            "warning", "informational", f"R4 has no status for UNKNOWN and the last known status "
+            f"{last_known or '(none)'} has no R4 code; written as '{FALLBACK}'", _LOCATION)]
+    return FALLBACK, [Finding("warning", "informational", f"R4 has no status for {overall}; "
+                              f"written as '{FALLBACK}'", _LOCATION)]
 
 
 def ctgov_status(code: str) -> str | None:
-    """Inverse where it is lossless: the one registry status an R4 code came from 'equivalent'ly."""
-    rows = [r for r in status_table().values() if r.code == code]
-    # lossless only when one registry status alone gives this code, and gives it exactly
-    if len(rows) == 1 and rows[0].equivalence == "equivalent":
-        return rows[0].ctgov
+    """The one registry status an R4 code came from 'equivalent'ly, else None (lossy)."""
+    rows = [(value, t) for value, t in status_table().items() if t.code == code]
+    if len(rows) == 1 and rows[0][1].equivalence == "equivalent":
+        return rows[0][0]
     return None

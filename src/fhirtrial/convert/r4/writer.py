@@ -16,8 +16,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...model import Finding
+from ...model import DateInfo, Finding, Study
 from ..ids import full_url
+from ..r5.context import fhir_instant
 from .status import r4_status
 from .xver import element_type, encode, fits_r4
 
@@ -49,13 +50,17 @@ class _Context:
     last_known_status: str | None = None
 
 
-def to_r4(bundle: dict[str, Any], *, overall_status: str | None = None,
-          last_known_status: str | None = None) -> tuple[dict[str, Any], list[Finding]]:
+def to_r4(bundle: dict[str, Any], *, study: Study | None = None,
+          overall_status: str | None = None, last_known_status: str | None = None,
+          ) -> tuple[dict[str, Any], list[Finding]]:
     """An R5 Bundle → the same content as an R4 Bundle, and findings about approximations.
 
-    ``overall_status`` is the registry's status (the R4 ``status`` table is keyed on it: R5's own
-    lifecycle codes cannot say UNKNOWN or WITHHELD).
+    The registry's status (``study.overall_status``, or ``overall_status`` without a Study) keys
+    the R4 ``status`` table: R5's own lifecycle codes cannot say UNKNOWN or WITHHELD. The Study's
+    record dates stand in for a missing ``Provenance.recorded``, which R4 requires.
     """
+    if study is not None:
+        overall_status, last_known_status = study.overall_status, study.last_known_status
     ctx = _Context({}, {}, set(), overall_status=overall_status,
                    last_known_status=last_known_status)
     entries = bundle.get("entry", [])
@@ -78,17 +83,102 @@ def to_r4(bundle: dict[str, Any], *, overall_status: str | None = None,
                                   f"{new_t}/{res['id']}", new_t)
                 if e.get("fullUrl"):
                     new_e["fullUrl"] = new_url
-                req = new_e.get("request")
-                if req and isinstance(req.get("url"), str) and req["url"].startswith(old_t):
-                    req["url"] = new_t + req["url"][len(old_t):]
+            if "request" in new_e:
+                new_e["request"] = _request(new_res)
         out_entries.append({k: new_e[k] for k in (
             "link", "fullUrl", "resource", "search", "request", "response") if k in new_e})
+    out_entries = _provenance_recorded(out_entries, study, ctx)
     out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in bundle.items() if k in (
         "resourceType", "id", "meta", "implicitRules", "language", "identifier", "type",
         "timestamp", "total", "link", "signature")}
     out["entry"] = out_entries
     _rewrite_references(out, remap)
     return out, ctx.findings
+
+
+def _request(res: dict[str, Any]) -> dict[str, str]:
+    """A transaction entry's request in R4: a plain create.
+
+    Conditional updates (``PUT Type?identifier=…``, the R5 Bundle's shape) need the server to
+    isolate the whole transaction, and real R4 servers bound that: Medplum refuses more than 8
+    conditional entries or 50 updates in one transaction, so a study with its sites would be
+    refused whole. Creates are accepted at any size by every R4 server; re-sending a Bundle
+    therefore adds copies, and ``fhirtrial push`` is the idempotent way to update a server.
+    """
+    return {"method": "POST", "url": str(res["resourceType"])}
+
+
+#: record-level registry dates, any of which stands in for the last-update date as
+#: Provenance.recorded; study dates (start, completion) are not: they may lie in the future
+_RECORD_DATES = ("last_update_posted", "results_first_posted", "first_posted",
+                 "first_submitted", "status_verified")
+
+
+def recorded_instant(study: Study | None) -> tuple[str, str] | None:
+    """(instant, field) of the latest record-level date of the Study, or None."""
+    if study is None:
+        return None
+    found = []
+    for name in _RECORD_DATES:
+        value = getattr(study, name)
+        date = value.date if isinstance(value, DateInfo) else value
+        if instant := fhir_instant(date):
+            found.append((instant, name))
+    # the latest: the record was last written no earlier than any date it states
+    return max(found, key=lambda f: f[0]) if found else None
+
+
+def _provenance_recorded(entries: list[dict[str, Any]], study: Study | None,
+                         ctx: _Context) -> list[dict[str, Any]]:
+    """Give every Provenance the ``recorded`` instant R4 requires (1..1), or leave it out.
+
+    R5 leaves ``recorded`` out when the record has no last-update date. R4 takes the latest
+    other record date; with none at all, the Provenance (and the Device only it names) is left
+    out rather than stamped with an invented time — a warning says so.
+    """
+    missing = [e for e in entries if e.get("resource", {}).get("resourceType") == "Provenance"
+               and "recorded" not in e["resource"]]
+    if not missing:
+        return entries
+    found = recorded_instant(study)
+    if found is not None:
+        instant, name = found
+        for e in missing:
+            e["resource"] = _ordered_provenance({**e["resource"], "recorded": instant})
+        ctx.findings.append(Finding(
+            "warning", "informational", f"the record has no last-update date; R4 "
+            f"Provenance.recorded (required) is its {name.replace('_', ' ')} date {instant}",
+            "Provenance.recorded"))
+        return entries
+    dropped = {e.get("fullUrl") for e in missing}
+    agents = {a.get("who", {}).get("reference") for e in missing
+              for a in e["resource"].get("agent", [])}
+    still_named = {r for e in entries if e.get("fullUrl") not in dropped
+                   for r in _references(e.get("resource"))}
+    dropped |= {a for a in agents if a and a not in still_named}
+    ctx.findings.append(Finding(
+        "warning", "incomplete", "the record states no registry date; R4 Provenance.recorded is "
+        "required, so the Provenance is left out of the R4 Bundle rather than given an "
+        "invented time", "Provenance.recorded"))
+    return [e for e in entries if e.get("fullUrl") not in dropped]
+
+
+def _ordered_provenance(res: dict[str, Any]) -> dict[str, Any]:
+    # recorded sits after target/occurred[x] in FHIR's element order
+    head = [k for k in res if k in ("resourceType", "id", "meta", "implicitRules", "language",
+                                    "text", "contained", "extension", "modifierExtension",
+                                    "target", "occurredPeriod", "occurredDateTime")]
+    return {**{k: res[k] for k in head}, "recorded": res["recorded"],
+            **{k: v for k, v in res.items() if k not in head and k != "recorded"}}
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["reference"]] if isinstance(node.get("reference"), str) else []
+        return own + [r for v in node.values() for r in _references(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _references(v)]
+    return []
 
 
 def _index(ctx: _Context, res: dict[str, Any], url: str | None) -> None:
@@ -216,7 +306,7 @@ def _research_study(res: dict[str, Any], ctx: _Context) -> dict[str, Any]:
     special = frozenset({
         "status", "phase", "primaryPurposeType", "studyDesign", "region", "whyStopped",
         "description", "descriptionSummary", "site", "associatedParty", "recruitment",
-        "comparisonGroup", "objective", "outcomeMeasure"})
+        "comparisonGroup", "objective", "outcomeMeasure", "focus"})
     out = generic(res, ctx, skip=special)
     exts: list[dict[str, Any]] = []
     native: dict[str, Any] = {}
@@ -235,6 +325,13 @@ def _research_study(res: dict[str, Any], ctx: _Context) -> dict[str, Any]:
     if res.get("studyDesign"):
         native["category"] = copy.deepcopy(res["studyDesign"])
         exts += encode(rt, "studyDesign", rt, "studyDesign", res["studyDesign"])
+    # R5 focus is CodeableReference, R4 focus CodeableConcept: the concept is the R4 focus; an
+    # item that also names a resource travels whole as an extension
+    focus = res.get("focus", [])
+    if concepts := [copy.deepcopy(f["concept"]) for f in focus if f.get("concept")]:
+        native["focus"] = concepts
+    if referencing := [f for f in focus if set(f) - {"concept"}]:
+        exts += encode(rt, "focus", rt, "focus", referencing)
     if res.get("region"):
         native["location"] = copy.deepcopy(res["region"])
     if res.get("whyStopped"):
@@ -434,6 +531,11 @@ def _characteristic(c: dict[str, Any]) -> dict[str, Any]:
         # the criterion is its text: R4 requires a value, "true" says the code applies
         ch["valueBoolean"] = True
     ch["exclude"] = bool(c.get("exclude", False))
+    if ch.get("valueBoolean") is False:
+        # "value false, included" and "value true, excluded" say the same of a boolean; the
+        # second is written because validators that test a required value[x] by truthiness
+        # (FHIR.js) reject a false one. The R5 characteristic, kept whole above, is unchanged.
+        ch["valueBoolean"], ch["exclude"] = True, not ch["exclude"]
     return ch
 
 

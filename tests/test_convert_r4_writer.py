@@ -287,6 +287,19 @@ def test_provenance_is_left_out_when_the_record_states_no_date() -> None:
     assert "no registry date" in findings[0].message
 
 
+def test_canonical_urls_that_are_transaction_placeholders_become_identifier_uris() -> None:
+    # servers replace urn:uuid placeholders in every string of a transaction, canonicals too
+    ad_url = full_url("ActivityDefinition", "ad-1")
+    ad = {"resourceType": "ActivityDefinition", "id": "ad-1", "url": ad_url, "status": "active"}
+    pd = {"resourceType": "PlanDefinition", "id": "pd-1", "status": "active",
+          "action": [{"title": "dose", "definitionCanonical": ad_url}]}
+    out, _ = to_r4(_bundle(_study(), pd, ad), overall_status="RECRUITING")
+    pd4, ad4 = (e["resource"] for e in out["entry"][1:])
+    assert ad4["url"] == "urn:fhirtrial:ActivityDefinition/ad-1"
+    assert pd4["action"][0]["definitionCanonical"] == ad4["url"]
+    assert out["entry"][2]["fullUrl"] == ad_url  # the entry keeps its placeholder name
+
+
 def test_same_input_gives_same_bytes() -> None:
     rs = _example("ResearchStudy-example-ctgov-study-record.json")
     ev = _example("EvidenceVariable-example-eligibility-criteria-diabetes-surgery.json")

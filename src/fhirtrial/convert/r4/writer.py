@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...model import DateInfo, Finding, Study
-from ..ids import full_url
+from ..ids import business_identifier, full_url
 from ..r5.context import fhir_instant
 from .status import r4_status
 from .xver import element_type, encode, fits_r4
@@ -88,12 +88,43 @@ def to_r4(bundle: dict[str, Any], *, study: Study | None = None,
         out_entries.append({k: new_e[k] for k in (
             "link", "fullUrl", "resource", "search", "request", "response") if k in new_e})
     out_entries = _provenance_recorded(out_entries, study, ctx)
+    _stable_canonicals(out_entries)
     out: dict[str, Any] = {k: copy.deepcopy(v) for k, v in bundle.items() if k in (
         "resourceType", "id", "meta", "implicitRules", "language", "identifier", "type",
         "timestamp", "total", "link", "signature")}
     out["entry"] = out_entries
     _rewrite_references(out, remap)
     return out, ctx.findings
+
+
+def _stable_canonicals(entries: list[dict[str, Any]]) -> None:
+    """Canonical URLs that are the resource's own ``urn:uuid`` fullUrl → its business URI.
+
+    A transaction's ``urn:uuid`` names are placeholders: R4 servers (Medplum) replace them in
+    every string, canonical ``url`` included, by the server's ``Type/id``, so the stored
+    canonical differs per server and a later compare always sees a change. The identifier URI
+    (``urn:fhirtrial:Type/id``) is as stable as the id and survives a transaction unchanged;
+    ``definitionCanonical`` values pointing at it follow.
+    """
+    moved = {}
+    for e in entries:
+        res = e.get("resource") or {}
+        if e.get("fullUrl") and res.get("url") == e["fullUrl"] and res.get("id"):
+            moved[e["fullUrl"]] = business_identifier(res["resourceType"], res["id"])["value"]
+    if moved:
+        for e in entries:
+            if "resource" in e:
+                e["resource"] = _replace_strings(e["resource"], moved)
+
+
+def _replace_strings(node: Any, moved: dict[str, str], key: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _replace_strings(v, moved, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_strings(v, moved, key) for v in node]
+    if isinstance(node, str) and key != "reference" and node in moved:
+        return moved[node]
+    return node
 
 
 def _request(res: dict[str, Any]) -> dict[str, str]:

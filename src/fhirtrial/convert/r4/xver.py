@@ -11,10 +11,11 @@ the child's name as relative url — the representation the FHIR cross-version r
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fhir.resources import get_fhir_model_class as r5_class
@@ -88,15 +89,22 @@ def fits_r4(type_name: str, value: Any) -> bool:
     """True when R4 has datatype ``type_name`` and accepts ``value`` as one."""
     if type_name in _R4B_ONLY:
         return False
+    for key, allowed in _R4_REQUIRED_CODES.get(type_name, {}).items():
+        if isinstance(value, dict) and key in value and value[key] not in allowed:
+            return False
+    # the same codings, addresses and references recur across a Bundle and a batch: validating
+    # each distinct value once keeps the R4 writer's cost near the R5 build's
+    return _fits(type_name, json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
+@lru_cache(maxsize=65536)
+def _fits(type_name: str, value_json: str) -> bool:
     try:
         cls = r4_class(type_name)
     except (KeyError, ValueError, AttributeError):
         return False
-    for key, allowed in _R4_REQUIRED_CODES.get(type_name, {}).items():
-        if isinstance(value, dict) and key in value and value[key] not in allowed:
-            return False
     try:
-        cls.model_validate(value)
+        cls.model_validate_json(value_json)
     except Exception:  # pydantic's ValidationError and fhir.resources' own errors alike
         return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,9 +41,15 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: 
     click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
                f"http://{host}:{port}/fhir", err=True)
     if dev:
+        # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
+        signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def run_gunicorn(factory: Any, *, host: str, port: int, workers: int) -> None:

@@ -80,6 +80,9 @@ SAMPLES_R4 = {
     "Group": {**SAMPLES_R5["Group"], "actual": False},
 }
 SAMPLES_R4["Group"].pop("membership")
+SAMPLES_R4["Basic"] = {"identifier": _CANON["identifier"], "code": CC("grp"),
+                       "subject": {"reference": "ResearchStudy/rs-0"}, "created": "2023-05-06",
+                       "author": {"reference": "Organization/org-1"}}
 SAMPLES_R4["Device"] = {"identifier": _CANON["identifier"], "type": CC("dev"),
                         "deviceName": [{"name": "SampleName", "type": "user-friendly-name"}]}
 SAMPLES_R5["Group"]["membership"] = "definitional"
@@ -116,6 +119,8 @@ VALUES = {
     "active": ("true", "false"), "email": ("a@b.org", "c@d.org"), "category": ("cat", "x"),
     "location": ("US", "FR"), "principalinvestigator": ("Practitioner/pr-1", "pr-9"),
     "enrollment": ("Group/grp-1", "grp-9"), "_id": ("{id}", "nope"),
+    "subject": ("ResearchStudy/rs-0", "rs-9"), "created": ("2023-05", "2024"),
+    "author": ("Organization/org-1", "org-9"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
 }
 TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", "x"),

@@ -101,6 +101,22 @@ def as_transaction(resources: list[dict[str, Any]],
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
+def keep_ids(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Plain creates of resources that carry an id → ``PUT Type/id``.
+
+    The R4 writer emits creates (what any R4 server accepts at any size); this store is ours,
+    so the converter's ids are kept: a study is ``ResearchStudy/NCT…`` at /fhir/R4 as at
+    /fhir/R5, a shared Organization or Device is stored once, and a re-load replaces instead
+    of adding copies."""
+    entries = []
+    for e in bundle.get("entry", []):
+        res, req = e.get("resource") or {}, e.get("request") or {}
+        if req.get("method") == "POST" and res.get("id") and not req.get("ifNoneExist"):
+            e = {**e, "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}}
+        entries.append(e)
+    return {**bundle, "entry": entries}
+
+
 def _is_fhir(path: Path) -> bool:
     if path.suffix not in (".json", ".ndjson"):
         return False
@@ -149,7 +165,7 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                     continue
                 yield rec.name, fv, None, e.message
                 continue
-            yield rec.name, fv, conv.bundle, None
+            yield rec.name, fv, keep_ids(conv.bundle), None
 
 
 @click.command("load")

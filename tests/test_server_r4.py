@@ -12,14 +12,7 @@ from click.testing import CliRunner
 from conftest import SHARED_V2, needs_shared, shared_files
 from fhirtrial.cli import main
 
-try:
-    from fhirtrial.convert import SUPPORTED_VERSIONS
-except ImportError:  # pragma: no cover - the converter is part of the project
-    SUPPORTED_VERSIONS = ()
-
-pytestmark = [needs_shared, pytest.mark.skipif(
-    "R4" not in SUPPORTED_VERSIONS, reason="the R4 writer (convert_study fhir_version='R4') "
-    "is not on this branch yet")]
+pytestmark = needs_shared
 
 CTGOV = "http://clinicaltrials.gov"
 # R4 ResearchStudy.status (required binding, research-study-status) for the registry statuses

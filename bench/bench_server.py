@@ -2,6 +2,11 @@
 against gunicorn, with a bare WSGI app serving the same stored bytes as the baseline.
 
     python bench/bench_server.py --studies 10000 --clients 8 --requests 4000
+    python bench/bench_server.py --studies 3000 --in-process   # per-request cost, no sockets
+
+``--in-process`` calls both WSGI apps directly, one request at a time, and reports the best of
+several rounds: on a machine shared with other work, this is the figure that stays stable
+from run to run (HTTP throughput there mostly measures the neighbours).
 
 Studies are generated from the official R5 ClinicalTrials.gov ResearchStudy example
 (NCT05503693, ../shared/fhir-examples) — or from the converter's output for the shared records
@@ -147,6 +152,14 @@ def app(environ, start_response):
     if conn is None:
         conn = _local.c = sqlite3.connect(DB, check_same_thread=False)
     parts = environ["PATH_INFO"].strip("/").split("/")
+    if len(parts) == 2:  # a type search: one page of stored bodies in a Bundle, no count
+        rows = conn.execute("SELECT body FROM current WHERE fv='R5' AND type=? AND body IS NOT "
+                            "NULL ORDER BY id LIMIT 20", (parts[-1],)).fetchall()
+        body = (b'{{"resourceType":"Bundle","type":"searchset","entry":['
+                + b",".join(b'{{"resource":' + r[0] + b"}}" for r in rows) + b"]}}")
+        start_response("200 OK", [("Content-Type", "application/fhir+json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     row = conn.execute("SELECT body FROM current WHERE fv='R5' AND type=? AND id=?",
                        (parts[-2], parts[-1])).fetchone()
     if row is None:
@@ -213,7 +226,58 @@ def hammer(port: int, paths: list[str], clients: int) -> dict:
             "p99": q[98] * 1000, "errors": errors[0], "n": len(lat)}
 
 
+def _wsgi_get(app, path: str) -> bytes:
+    import io
+
+    p, _, qs = path.partition("?")
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": p, "QUERY_STRING": qs,
+           "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
+           "HTTP_HOST": "127.0.0.1:8080", "HTTP_ACCEPT": "application/fhir+json",
+           "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+           "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False}
+    status: list[str] = []
+    body = app(env, lambda s, h, e=None: status.append(s))
+    data = b"".join(body)
+    if hasattr(body, "close"):
+        body.close()
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{path}: {status[0]}")
+    return data
+
+
+def in_process(db: str, paths: list[str], rounds: int = 7, n: int = 40) -> None:
+    """Per-request cost of each path through each app: best of ``rounds`` batches of ``n``."""
+    os.environ["FHIRTRIAL_DB"] = db
+    from fhirtrial.server import create_app
+
+    bare: dict = {}
+    exec(BARE_APP.format(db=db), bare)  # the baseline app defined above
+    apps = {"bare WSGI (stored bytes)": bare["app"], "fhirtrial server": create_app()}
+    print(f"\nin-process, one request at a time, best of {rounds} x {n} (ms per request)")
+    print(f"{'path':72} {'bare':>8} {'server':>8} {'KB':>6}")
+    for path in paths:
+        best = {}
+        for label, app in apps.items():
+            if label.startswith("bare") and not (path.startswith("/fhir/ResearchStudy/")
+                                                 or path == "/fhir/ResearchStudy?_count=20"):
+                continue
+            size = len(_wsgi_get(app, path))
+            times = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                for _ in range(n):
+                    _wsgi_get(app, path)
+                times.append((time.perf_counter() - t) / n * 1000)
+            best[label] = min(times)
+        b = best.get("bare WSGI (stored bytes)")
+        print(f"{path[:72]:72} {(f'{b:8.3f}' if b else '       -')} "
+              f"{best['fhirtrial server']:8.3f} {size / 1000:6.0f}")
+
+
+BROAD = "/fhir/ResearchStudy?_count=20"  # every study matches: total over all
 SEARCHES = [
+    BROAD,
+    "/fhir/ResearchStudy?_count=20&_include=ResearchStudy:site&_include=ResearchStudy:sponsor",
     "/fhir/ResearchStudy?progress-status-state=recruiting&phase=phase-2&_count=20",
     "/fhir/ResearchStudy?condition:text=diab&_count=20",
     "/fhir/ResearchStudy?title=stroke&_count=20",
@@ -249,11 +313,12 @@ def serve_and_hammer(db: str, read_paths: list[str], search_paths: list[str], wo
         try:
             hammer(port, read_paths[:200], clients)  # warm up
             results[(label, "read")] = hammer(port, read_paths, clients)
+            results[(label, BROAD)] = hammer(port, [BROAD] * 200, clients)
             if label == SERVER:
                 hammer(port, search_paths[:len(SEARCHES)], clients)
                 results[(label, "search")] = hammer(port, search_paths, clients)
-                for s in SEARCHES:
-                    results[(label, s)] = hammer(port, [s] * 40, clients)
+                for s in SEARCHES[1:]:
+                    results[(label, s)] = hammer(port, [s] * 80, clients)
         finally:
             peaks[label] = stop_and_peak(proc)
     shutil.rmtree(bare_dir, ignore_errors=True)
@@ -290,7 +355,13 @@ def run(quick: bool) -> list[dict]:
         for q in ("p50", "p95", "p99"):
             rows.append(row("server", f"{kind} latency {q}", r[q], "ms", baseline=bare[q],
                             better="lower", notes=f"baseline: bare WSGI read {q}"))
-    for s in SEARCHES:
+    r, b = res[(SERVER, BROAD)], res[(BARE, BROAD)]
+    rows.append(row("server", "broad search throughput", r["rps"], "req/s", baseline=b["rps"],
+                    notes="ResearchStudy?_count=20 (every study matches); baseline bare WSGI "
+                          "page of 20 stored bodies, no total"))
+    rows.append(row("server", "broad search latency p95", r["p95"], "ms", baseline=b["p95"],
+                    better="lower", notes="baseline: bare WSGI page p95"))
+    for s in SEARCHES[1:]:
         r = res[(SERVER, s)]
         rows.append(row("server", f"search {s.removeprefix('/fhir/')}", r["rps"], "req/s",
                         baseline=bare["rps"], detail=True,
@@ -312,6 +383,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--validate", action="store_true", help="validate every resource on load")
     ap.add_argument("--db", default=None, help="reuse/keep this SQLite file")
+    ap.add_argument("--in-process", action="store_true",
+                    help="time each request through the WSGI apps directly (no gunicorn)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="fhirtrial-bench-")
@@ -331,6 +404,9 @@ def main() -> None:
     conn.close()
 
     read_paths, search_paths = request_paths(nstudies, args.requests)
+    if args.in_process:
+        in_process(db, [read_paths[0], *SEARCHES, f"{BROAD}&_offset=2000"])
+        return
     results, _ = serve_and_hammer(db, read_paths, search_paths, args.workers, args.clients)
 
     print(f"\ngunicorn, {args.workers} sync workers; {args.clients} concurrent keep-alive "
@@ -342,6 +418,10 @@ def main() -> None:
     base = results[(BARE, "read")]["rps"]
     srv = results[(SERVER, "read")]["rps"]
     print(f"\nread throughput ratio server / bare WSGI baseline: {srv / base:.2f}")
+    base = results[(BARE, BROAD)]["rps"]
+    srv = results[(SERVER, BROAD)]["rps"]
+    print(f"broad search (20 per page) ratio server / bare WSGI page of stored bodies: "
+          f"{srv / base:.2f}")
 
 
 if __name__ == "__main__":

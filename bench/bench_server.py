@@ -61,8 +61,10 @@ def _template() -> dict:
     from fhirtrial.sources import parse_bytes
 
     study = next(r.study for r in parse_bytes(SEED.read_bytes(), SEED.name) if r.study)
-    return next(e["resource"] for e in convert_study(study).bundle["entry"]
-                if e["resource"]["resourceType"] == "ResearchStudy")
+    resource = next(e["resource"] for e in convert_study(study).bundle["entry"]
+                    if e["resource"]["resourceType"] == "ResearchStudy")
+    # its references name other entries of the seed's Bundle, absent from the generated ones
+    return {k: v for k, v in resource.items() if "urn:uuid:" not in json.dumps(v)}
 
 
 def generate(n: int, seed: int = 7):

@@ -74,11 +74,36 @@ def json_body() -> Any:
     if not data:
         raise BadRequest("The request has no body", location="Resource")
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) \
             else ""
         raise BadRequest(f"The body is not valid JSON{where}", location="Resource") from None
+    except RecursionError:
+        doc = None  # deeper than the parser goes: refused below with the same message
+    if doc is None or _depth_over(doc, MAX_JSON_DEPTH):
+        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep; no FHIR "
+                         "resource is", location="Resource")
+    return doc
+
+
+#: deeper than any FHIR resource or Bundle nests, and shallow enough that validation, index
+#: extraction and serialisation (all recursive) stay far from Python's recursion limit
+MAX_JSON_DEPTH = 100
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    """Is a parsed JSON document nested deeper than ``limit``? (iterative)"""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
 
 
 def http_date(instant: str) -> str:

@@ -87,6 +87,7 @@ def pytest_terminal_summary(terminalreporter):
 
     lines = fuzzkit.summary_lines()
     if lines:
-        terminalreporter.section("fuzz counts" + (" (full)" if fuzzkit.FULL else " (bounded)"))
+        profile = "full" if fuzzkit.FULL else "bounded"
+        terminalreporter.section(f"fuzz and load counts ({profile})")
         for line in lines:
             terminalreporter.write_line(line)

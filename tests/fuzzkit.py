@@ -74,8 +74,11 @@ def summary_lines() -> list[str]:
     for suite, c in sorted(COUNTS.items()):
         mix = ", ".join(f"{k.removeprefix('outcome:')} {n}" for k, n in sorted(c.items())
                         if k.startswith("outcome:"))
-        lines.append(f"fuzz {suite}: {c['tried']} inputs tried, {c['failures']} failures"
-                     + (f" ({mix})" if mix else ""))
+        if suite.startswith("load-"):
+            head = f"{suite}: {c['tried']} requests, {c['failures']} 5xx"
+        else:
+            head = f"fuzz {suite}: {c['tried']} inputs tried, {c['failures']} failures"
+        lines.append(head + (f" ({mix})" if mix else ""))
     return lines
 
 

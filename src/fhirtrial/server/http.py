@@ -71,6 +71,11 @@ def prefer(key: str) -> str | None:
 
 def json_body() -> Any:
     data = request.get_data(cache=True)
+    limit = cfg()["MAX_BODY_BYTES"]
+    if request.content_length is None and len(data) >= limit:
+        # a chunked body is cut at the limit (werkzeug raises only on a later read): refuse
+        # it as too large instead of parsing a truncated document
+        raise HttpError(413, "too-costly", f"The request body is larger than {limit} bytes")
     if not data:
         raise BadRequest("The request has no body", location="Resource")
     try:

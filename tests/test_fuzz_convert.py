@@ -87,7 +87,7 @@ def convert_or_refuse(data: bytes, name: str) -> list[str]:
     return outcomes
 
 
-@examples(bounded=120, full=3000)
+@examples(bounded=500, full=5000)
 @given(data=v2_inputs)
 def test_mutated_v2_json_converts_or_is_refused_by_name(data: bytes) -> None:
     with counted("convert-v2-json"):
@@ -95,7 +95,7 @@ def test_mutated_v2_json_converts_or_is_refused_by_name(data: bytes) -> None:
             note("convert-v2-json", outcome)
 
 
-@examples(bounded=60, full=1500)
+@examples(bounded=300, full=3000)
 @given(data=xml_inputs)
 def test_mutated_legacy_xml_converts_or_is_refused_by_name(data: bytes) -> None:
     with counted("convert-xml"):
@@ -103,7 +103,7 @@ def test_mutated_legacy_xml_converts_or_is_refused_by_name(data: bytes) -> None:
             note("convert-xml", outcome)
 
 
-@examples(bounded=25, full=400)
+@examples(bounded=60, full=600)
 @given(data=st.one_of(v2_inputs, xml_inputs))
 def test_cli_convert_exits_0_or_1_without_traceback(data: bytes) -> None:
     with counted("convert-cli"), tempfile.TemporaryDirectory() as tmp:

@@ -85,7 +85,7 @@ def _assert_fhir_answer(r: Any, suite: str) -> None:
 write_kinds = st.sampled_from(["create", "update", "conditional", "transaction", "batch"])
 
 
-@examples(bounded=150, full=4000)
+@examples(bounded=500, full=5000)
 @given(data=st.data())
 def test_mutated_resources_never_give_a_5xx(loaded, data: st.DataObject) -> None:
     kind = data.draw(write_kinds, label="kind")
@@ -159,7 +159,7 @@ def query_strings(draw: st.DrawFn, rtype: str) -> str:
     return "&".join(parts)
 
 
-@examples(bounded=200, full=5000)
+@examples(bounded=800, full=8000)
 @given(data=st.data())
 def test_mutated_search_queries_never_give_a_5xx(loaded, data: st.DataObject) -> None:
     rtype = data.draw(st.sampled_from(TYPES), label="type")
@@ -233,7 +233,7 @@ def test_sql_metacharacters_in_contains_search_are_literal(titled, value: str) -
     assert _found(client, "title:contains", value) == expected
 
 
-@examples(bounded=40, full=800)
+@examples(bounded=100, full=1000)
 @given(title=st.text(alphabet=META_ALPHABET, min_size=1, max_size=8),
        probe=st.text(alphabet=META_ALPHABET, min_size=1, max_size=4))
 def test_metacharacter_titles_are_found_by_exactly_their_text(titled, title: str,

@@ -235,3 +235,26 @@ def test_real_xml_record_with_an_entity_added_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["convert", str(src), "-j", "1"])
     assert result.exit_code == 1
     assert "NCT-entity.xml: XML refused" in result.stderr
+
+
+@pytest.mark.parametrize("method", [["POST"], {"m": "POST"}, 1, None],
+                         ids=["list", "object", "number", "null"])
+def test_bundle_entry_method_of_wrong_type_is_400_not_500(client, auth, method) -> None:
+    """Found by fuzzing: an unhashable method was looked up in a dict (TypeError → 500)."""
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": STUDY, "request": {"method": method, "url": "ResearchStudy"}}]}
+    oo = _outcome(client.post("/fhir", json=bundle, headers=auth), 400, "invalid")
+    assert "Bundle.entry[0].request" in oo["issue"][0]["expression"]
+
+
+def test_escaped_lone_surrogate_in_body_is_400_not_500(app, client, auth) -> None:
+    """Found by fuzzing: a lone \\uD83D reached the store's UTF-8 encoding (500)."""
+    before = _rows(app)
+    body = '{"resourceType": "ResearchStudy", "status": "active", "title": "a \\ud83d b"}'
+    oo = _outcome(client.post("/fhir/ResearchStudy", data=body, headers=auth), 400, "invalid")
+    assert "lone surrogate" in oo["issue"][0]["diagnostics"]
+    assert _rows(app) == before
+    paired = '{"resourceType": "ResearchStudy", "status": "active", "title": "\\ud83d\\ude00"}'
+    r = client.post("/fhir/ResearchStudy", data=paired, headers=auth)
+    assert r.status_code == 201
+    assert r.get_json()["title"] == "\U0001f600"

@@ -4,6 +4,7 @@ negotiation, Prefer, bodies, and FHIR responses (ETag, Last-Modified, _pretty, H
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -89,7 +90,18 @@ def json_body() -> Any:
     if doc is None or _depth_over(doc, MAX_JSON_DEPTH):
         raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep; no FHIR "
                          "resource is", location="Resource")
+    if _SURROGATE_ESCAPE.search(data):
+        # json.loads pairs valid \uD83D\uDE00 escapes; a lone one stays in the string and
+        # could never be stored or served as UTF-8
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("The body holds an escaped lone surrogate (\\uD800-\\uDFFF), "
+                             "which is not a Unicode character", location="Resource") from None
     return doc
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 #: deeper than any FHIR resource or Bundle nests, and shallow enough that validation, index

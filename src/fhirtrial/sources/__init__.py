@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import SourceError
 from ..model import Study
@@ -108,7 +109,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _replace_lone_surrogates(doc: object) -> tuple[object, int]:
+def _replace_lone_surrogates(doc: Any) -> tuple[Any, int]:
     """A copy of a parsed JSON document with lone surrogates replaced by U+FFFD, and how
     many strings changed (iterative: the document may be deeply nested)."""
     count = 0
@@ -120,8 +121,8 @@ def _replace_lone_surrogates(doc: object) -> tuple[object, int]:
             return _LONE_SURROGATE.sub("\ufffd", value)
         return value
 
-    root: list[object] = [doc]
-    stack: list[list[object] | dict[object, object]] = [root]
+    root: list[Any] = [doc]
+    stack: list[Any] = [root]
     while stack:
         node = stack.pop()
         items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
@@ -132,7 +133,7 @@ def _replace_lone_surrogates(doc: object) -> tuple[object, int]:
             elif isinstance(v, list):
                 v = list(v)
                 stack.append(v)
-            node[k] = fix(v)  # type: ignore[index]
+            node[k] = fix(v)
     return root[0], count
 
 

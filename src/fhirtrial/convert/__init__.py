@@ -14,7 +14,7 @@ from ..errors import FhirtrialError, ValidationError
 from ..model import Finding, Study
 from . import bundle as _bundle
 
-SUPPORTED_VERSIONS = ("R5",)
+SUPPORTED_VERSIONS = ("R5", "R4")
 
 
 @dataclass(slots=True)
@@ -30,14 +30,20 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
                   bundle_type: str = "collection") -> Conversion:
     """Convert one Study to a FHIR Bundle (``collection`` or ``transaction``)."""
     version = fhir_version.upper()
-    if version == "R5":
-        from .r5 import build
-
-        resources, findings = build(study)
-    else:
+    if version not in SUPPORTED_VERSIONS:
         raise FhirtrialError(f"FHIR version {fhir_version!r} is not supported (supported: "
                              f"{', '.join(SUPPORTED_VERSIONS)})")
+    from .r5 import build
+
+    # The builders write R5 once; R4 is a writer over that Bundle (convert/r4), so every fact
+    # the R5 Bundle holds reaches R4 as an element or a cross-version extension.
+    resources, findings = build(study)
     bundle = _bundle.assemble(study.nct_id, resources, bundle_type)
+    if version == "R4":
+        from .r4 import to_r4
+
+        bundle, more = to_r4(bundle, study=study)
+        findings = [*findings, *more]
     _check_string_sizes(study.nct_id, bundle)
     return Conversion(study.nct_id, bundle, [*study.findings, *findings])
 

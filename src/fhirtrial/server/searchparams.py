@@ -206,6 +206,15 @@ R4: dict[str, list[SearchParam]] = {
         _p("ResearchStudy", "enrollment", "reference", "ResearchStudy.enrollment",
            own=True, targets=("Group",)),
     ],
+    # the R4 writer's home for R5 resources R4 lacks (EvidenceVariables other than eligibility)
+    "Basic": [
+        _p("Basic", "identifier", "token", "Basic.identifier"),
+        _p("Basic", "code", "token", "Basic.code"),
+        _p("Basic", "subject", "reference", "Basic.subject", targets=("ResearchStudy",)),
+        _p("Basic", "created", "date", "Basic.created"),
+        _p("Basic", "author", "reference", "Basic.author",
+           targets=("Organization", "Practitioner", "PractitionerRole")),
+    ],
     "EvidenceVariable": [_p("EvidenceVariable", n, t, e) for n, t, e in (
         ("identifier", "token", "EvidenceVariable.identifier"),
         ("status", "token", "EvidenceVariable.status"),

@@ -65,6 +65,7 @@ class Plan:
     idmap: dict[str, str]  # full_url → "Type/id" on the server
     states: dict[str, str]  # full_url → new | changed | unchanged
     writes: list[Item]  # in dependency order
+    notes: list[str] = field(default_factory=list)
 
 
 def normalized(resource: dict[str, Any], *, keep_text: bool) -> dict[str, Any]:
@@ -112,6 +113,8 @@ class Pusher:
         self.replans = replans
         self.log = log
         self.lookup_batch = strategy != "single"
+        # resource → the study that wrote or confirmed it earlier in this run (see plan())
+        self.settled: dict[tuple[str, str, str], str] = {}
 
     # ---- planning ---------------------------------------------------------------------
     def lookup(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
@@ -176,6 +179,7 @@ class Pusher:
         idmap = {url: f"{res['resourceType']}/{res['id']}"
                  for url, res in found.items() if res is not None}
         states: dict[str, str] = {}
+        notes: list[str] = []
         for item in unit.items:
             current = found.get(item.full_url)
             if current is None:
@@ -185,20 +189,36 @@ class Pusher:
             keep_text = "text" in body
             same = complete and (normalized(body, keep_text=keep_text)
                                  == normalized(current, keep_text=keep_text))
+            owner = self.settled.get(_settle_key(item))
+            if not same and owner is not None and owner != unit.name:
+                # A resource several studies share (a sponsor Organization) that the registry
+                # describes differently in each: the first study of the run wins, else every
+                # re-run would rewrite it back and forth and never report "unchanged".
+                notes.append(f"{item.label} is shared with {owner}, pushed earlier in this "
+                             "run, and this record describes it differently; kept the "
+                             f"{owner} version")
+                same = True
             states[item.full_url] = "unchanged" if same else "changed"
         writes = [i for i in dependency_order(unit.items) if states[i.full_url] != "unchanged"]
-        return Plan(idmap, states, writes)
+        return Plan(idmap, states, writes, notes)
+
+    def settle(self, unit: Unit) -> None:
+        """Mark the unit's resources as decided for the rest of the run (first study wins)."""
+        for item in unit.items:
+            self.settled.setdefault(_settle_key(item), unit.name)
 
     # ---- one unit ----------------------------------------------------------------------
     def push_unit(self, unit: Unit) -> UnitResult:
         """Plan and write one study; never raises for a server's refusal (it is reported)."""
         result = UnitResult(unit.name, "failed", unit.source)
         first_states: dict[str, str] | None = None
+        plan_notes: list[str] = []
         try:
             for attempt in range(self.replans + 1):
                 plan = self.plan(unit)
                 if first_states is None:
                     first_states = dict(plan.states)
+                    plan_notes = plan.notes
                 if self.dry_run or not plan.writes:
                     break
                 try:
@@ -215,6 +235,10 @@ class Pusher:
             result.error, result.outcome = e.message, e.outcome
         result.notes.extend(self.client.events)
         self.client.events.clear()
+        if plan_notes:
+            result.notes.extend(plan_notes)
+        if not result.error:
+            self.settle(unit)
         assert first_states is not None or result.error
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         for state in (first_states or {}).values():
@@ -350,6 +374,10 @@ class Pusher:
         if ref is None:
             raise ItemFailed(f"{item.label}: server confirmed the write without a location")
         plan.idmap[item.full_url] = ref
+
+
+def _settle_key(item: Item) -> tuple[str, str, str]:
+    return (item.type, *item.key) if item.key else (item.type, "", str(item.resource["id"]))
 
 
 def _unsupported(e: RemoteError) -> bool:

@@ -149,8 +149,11 @@ def test_partial_record_warns_naming_each_absent_module(path: Path) -> None:
         assert any(module in m for m in messages), f"no warning names {module}"
 
 
+SEED = FIXTURES / "seed" / "NCT06534528.json"
+
+
 def test_transaction_bundle_puts_every_entry_conditionally() -> None:
-    path = V2[0]
+    path = SEED
     bundle = convert_study(_study(path), bundle_type="transaction").bundle
     assert bundle["type"] == "transaction"
     nct = bundle["entry"][0]["resource"]["id"]
@@ -170,19 +173,19 @@ def test_transaction_bundle_puts_every_entry_conditionally() -> None:
 
 
 def test_collection_bundle_has_no_requests() -> None:
-    bundle = converted(V2[0]).bundle
+    bundle = converted(SEED).bundle
     assert bundle["type"] == "collection"
     assert all("request" not in e for e in bundle["entry"])
 
 
-def test_r4_is_refused_clearly_until_its_writer_lands() -> None:
+def test_unknown_fhir_version_is_refused_clearly() -> None:
     with pytest.raises(FhirtrialError, match="FHIR version 'R3' is not supported"):
-        convert_study(_study(V2[0]), fhir_version="R3")
+        convert_study(_study(SEED), fhir_version="R3")
 
 
 def test_unsupported_bundle_type_is_refused() -> None:
     with pytest.raises(FhirtrialError, match="unsupported bundle type 'batch'"):
-        convert_study(_study(V2[0]), bundle_type="batch")
+        convert_study(_study(SEED), bundle_type="batch")
 
 
 def test_minimal_study_converts_to_a_valid_bundle() -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
-from ...eligibility import Criterion, criteria_for
+from ...eligibility import criteria_for
+from ...eligibility.fhir import characteristic
 from ...model import Arm, Intervention, Outcome
 from ...tables import table
 from .context import Ctx, intervention_concept, number
@@ -19,15 +19,6 @@ AGE_TYPE = {"coding": [{"system": LOINC, "code": "30525-0", "display": "Age"},
                         "display": "Current chronological age"}], "text": "Age"}
 SEX_TYPE = {"coding": [{"system": LOINC, "code": "46098-0", "display": "Sex"}], "text": "Sex"}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+([A-Za-z]+)\s*$")
-
-
-def _fact_to_definition() -> Any:
-    """The eligibility structuring step's fact → definitionByTypeAndValue, when it is present."""
-    try:
-        mod = importlib.import_module("fhirtrial.eligibility.fhir")
-    except ImportError:
-        return None
-    return getattr(mod, "fact_to_definition", None)
 
 
 def _age_quantity(ctx: Ctx, age: str | None, field: str) -> dict[str, Any] | None:
@@ -82,21 +73,6 @@ def _sex_characteristic(ctx: Ctx) -> dict[str, Any] | None:
     return out
 
 
-def _criterion(c: Criterion, to_def: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": c.text}
-    if c.exclude:
-        out["exclude"] = True
-    facts = [d for d in (to_def(f) for f in c.facts) if d] if (to_def and c.facts) else []
-    children = [_criterion(ch, to_def) for ch in c.children]
-    if len(facts) == 1 and not children:
-        out["definitionByTypeAndValue"] = facts[0]
-    elif facts or children:
-        # several facts, or a heading line with its sub-items: all must hold
-        parts = [{"description": c.text, "definitionByTypeAndValue": f} for f in facts]
-        out["definitionByCombination"] = {"code": "all-of", "characteristic": parts + children}
-    return out
-
-
 def eligibility(ctx: Ctx) -> dict[str, str]:
     """The eligibility EvidenceVariable: age, sex, healthy volunteers, then every criterion."""
     study = ctx.study
@@ -112,9 +88,10 @@ def eligibility(ctx: Ctx) -> dict[str, str]:
                       "definitionByTypeAndValue": {
                           "type": {"text": "Accepts healthy volunteers"},
                           "valueBoolean": el.healthy_volunteers}})
-    to_def = _fact_to_definition()
     criteria = criteria_for(el.criteria)
-    chars.extend(_criterion(c, to_def) for c in criteria)
+    # one characteristic per criterion: its text, sense, facts (any-of in an exclusion,
+    # nested items as a combination) and time windows — see fhirtrial.eligibility.fhir
+    chars.extend(characteristic(c) for c in criteria)
     body: dict[str, Any] = {"title": f"Eligibility criteria of {study.nct_id}",
                             "status": "active"}
     desc = [p for p in (el.study_population and f"Study population: {el.study_population}",

@@ -13,7 +13,6 @@ holds, which makes "the server committed, the client timed out" safe.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from .http import (
     TransportError,
     outcome_text,
 )
-from .units import Item, Unit, dependency_order, iter_references
+from .units import Item, Unit, dependency_order, iter_references, json_copy
 
 STRATEGIES = ("transaction", "batch", "single")
 _LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
@@ -70,7 +69,7 @@ class Plan:
 
 def normalized(resource: dict[str, Any], *, keep_text: bool) -> dict[str, Any]:
     """A resource as compared: no id, no server-managed meta, narrative only when we send one."""
-    r = copy.deepcopy(resource)
+    r = dict(resource)  # only top-level keys are dropped or replaced: a shallow copy will do
     r.pop("id", None)
     meta = r.pop("meta", None) or {}
     if meta.get("profile"):
@@ -84,7 +83,7 @@ def resolved_body(item: Item, idmap: dict[str, str], local: set[str] = frozenset
                   ) -> tuple[dict[str, Any], bool]:
     """The resource as sent: unit references → server ids (except ``local`` ones, which the
     transaction resolves). Returns (body, all references resolved)."""
-    body = copy.deepcopy(item.resource)
+    body: dict[str, Any] = json_copy(item.resource)
     if item.key:
         body.pop("id", None)  # the server keeps its own id; the identifier is the key
     complete = True

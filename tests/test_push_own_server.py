@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,60 @@ def test_sponsor_shared_by_studies_that_describe_it_differently_is_not_rewritten
     assert alone.results[0].status == "updated", alone.text()
     [updated] = _all(r4, "Organization")
     assert updated["alias"] == ["Acme Research Inc."]
+
+
+@pytest.fixture
+def small_server(tmp_path: Path) -> Iterator[str]:
+    """Our server refusing request bodies over 8 KB (as a proxy in front of a server may)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from fhirtrial.server import create_app
+
+    app = create_app({"DB": str(tmp_path / "small.sqlite"), "TOKENS": WRITE_TOKEN,
+                      "MAX_BODY_BYTES": 8000})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/fhir/R4"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("strategy", ["transaction", "batch"])
+def test_requests_the_server_finds_too_large_are_split_not_failed(
+        small_server: str, token: BearerAuth, tmp_path: Path, strategy: str) -> None:
+    from push_helpers import resources_of, study_bundle
+
+    bundle = study_bundle("NCT10000051", sites=120)
+    inputs = [_write(tmp_path, "big", bundle)]
+    first = push(inputs, small_server, fhir_version="R4", strategy=strategy, auth=token)
+    assert [r.status for r in first.results] == ["created"], first.text()
+    noun = "transaction" if strategy == "transaction" else "batch"
+    assert any(n.startswith(f"server refused a {noun} of ") for n in first.notes), first.notes
+    assert _count(small_server, "Location") == 120
+    second = push(inputs, small_server, fhir_version="R4", strategy=strategy, auth=token)
+    assert [r.status for r in second.results] == ["unchanged"], second.text()
+    assert second.results[0].resources["unchanged"] == resources_of(bundle)
+    # 124 lookups do not fit in one 8 KB batch either
+    assert any("lookups as too large" in n for n in second.notes), second.notes
+
+
+def test_a_resource_larger_than_the_server_accepts_fails_with_the_servers_words(
+        small_server: str, token: BearerAuth, tmp_path: Path) -> None:
+    from push_helpers import study_bundle
+
+    bundle = study_bundle("NCT10000052")
+    [study] = [e["resource"] for e in bundle["entry"]
+               if e["resource"]["resourceType"] == "ResearchStudy"]
+    study["description"] = "x" * 9000
+    report = push([_write(tmp_path, "huge", bundle)], small_server, fhir_version="R4",
+                  strategy="batch", auth=token)
+    [result] = report.results
+    assert result.status == "failed"
+    assert result.error.startswith("ResearchStudy/NCT10000052: POST ")
+    assert result.error.endswith("HTTP 413: error too-costly: The request body is larger than "
+                                 "8000 bytes")

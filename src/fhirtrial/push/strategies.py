@@ -108,6 +108,7 @@ class Pusher:
         self.client = client
         self.strategy = strategy
         self.limit = max(1, chunk_size)
+        self.lookup_limit = self.limit
         self.dry_run = dry_run
         self.replans = replans
         self.log = log
@@ -121,8 +122,11 @@ class Pusher:
         found: dict[str, dict[str, Any] | None] = {}
         if self.lookup_batch:
             try:
-                for start in range(0, len(items), self.limit):
-                    found.update(self._lookup_batch(items[start:start + self.limit]))
+                pending = list(items)
+                while pending:
+                    chunk, pending = (pending[:self.lookup_limit],
+                                      pending[self.lookup_limit:])
+                    found.update(self._lookup_sized(chunk))
                 return found
             except (RemoteRejectedError, RemoteNotFoundError, RemoteNotSupportedError) as e:
                 self.lookup_batch = False
@@ -130,6 +134,19 @@ class Pusher:
         for item in items:
             found[item.full_url] = self._lookup_one(item)
         return found
+
+    def _lookup_sized(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """A batch of lookups, halved while the server says it is too large (413)."""
+        try:
+            return self._lookup_batch(items)
+        except RemoteTooLargeError:
+            if len(items) == 1:
+                raise
+            mid = len(items) // 2
+            self.lookup_limit = min(self.lookup_limit, len(items) - mid)
+            self.log(f"server refused a batch of {len(items)} lookups as too large; sending "
+                     f"at most {self.lookup_limit} per batch")
+            return {**self._lookup_sized(items[:mid]), **self._lookup_sized(items[mid:])}
 
     def _lookup_batch(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
@@ -340,24 +357,40 @@ class Pusher:
             # a batch may not depend on itself: send what has every reference resolvable
             level = [i for i in remaining if resolved_body(i, plan.idmap)[1]] or remaining[:1]
             remaining = [i for i in remaining if i not in level]
-            for start in range(0, len(level), self.limit):
-                chunk = level[start:start + self.limit]
-                bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-                    {"resource": resolved_body(i, plan.idmap)[0],
-                     "request": {"method": "PUT", "url": i.search_url()}} for i in chunk]}
-                resp = self.client.request("POST", "", json=bundle, idempotent=False).json()
-                answers = resp.get("entry") or []
-                if len(answers) != len(chunk):
-                    raise ItemFailed("server answered the batch with a different number of "
-                                     "entries")
-                failures = []
-                for item, answer in zip(chunk, answers, strict=True):
-                    try:
-                        self._confirm(item, answer, plan)
-                    except ItemFailed as e:
-                        failures.append(e)
-                if failures:
-                    raise failures[0]
+            while level:
+                chunk, level = level[:self.limit], level[self.limit:]
+                self._send_batch(chunk, plan)
+
+    def _send_batch(self, chunk: list[Item], plan: Plan) -> None:
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"resource": resolved_body(i, plan.idmap)[0],
+             "request": {"method": "PUT", "url": i.search_url()}} for i in chunk]}
+        try:
+            resp = self.client.request("POST", "", json=bundle, idempotent=False).json()
+        except RemoteTooLargeError as e:
+            # refused whole before any entry ran: halves are safe to send
+            if len(chunk) == 1:
+                raise ItemFailed(f"{chunk[0].label}: {e.message}", outcome=e.outcome,
+                                 status=e.status) from e
+            mid = len(chunk) // 2
+            if self.limit > len(chunk) - mid:
+                self.limit = len(chunk) - mid
+                self.log(f"server refused a batch of {len(chunk)} entries as too large; "
+                         f"sending at most {self.limit} per batch")
+            self._send_batch(chunk[:mid], plan)
+            self._send_batch(chunk[mid:], plan)
+            return
+        answers = resp.get("entry") or []
+        if len(answers) != len(chunk):
+            raise ItemFailed("server answered the batch with a different number of entries")
+        failures = []
+        for item, answer in zip(chunk, answers, strict=True):
+            try:
+                self._confirm(item, answer, plan)
+            except ItemFailed as e:
+                failures.append(e)
+        if failures:
+            raise failures[0]
 
     # ---- single ------------------------------------------------------------------------
     def _put_one(self, item: Item, plan: Plan) -> None:

@@ -286,3 +286,24 @@ def test_a_resource_larger_than_the_server_accepts_fails_with_the_servers_words(
     assert result.error.startswith("ResearchStudy/NCT10000052: POST ")
     assert result.error.endswith("HTTP 413: error too-costly: The request body is larger than "
                                  "8000 bytes")
+
+
+def test_resumed_run_keeps_the_sponsor_its_journalled_study_settled(
+        live_server: str, token: BearerAuth, tmp_path: Path) -> None:
+    from push_helpers import study_bundle
+
+    r4, journal = f"{live_server}/R4", tmp_path / "push.jsonl"
+    one, two = study_bundle("NCT10000061"), study_bundle("NCT10000062")
+    [org] = [e["resource"] for e in two["entry"] if e["resource"]["resourceType"] ==
+             "Organization"]
+    org["alias"] = ["Acme Research Inc."]
+    inputs = [_write(tmp_path, "one", one), _write(tmp_path, "two", two)]
+    push(inputs, r4, fhir_version="R4", auth=token, journal=journal)
+    # the second study changes; the first is skipped as journalled, yet still settles the
+    # sponsor, as it did in the first run
+    two["entry"][0]["resource"]["title"] = "Retitled"
+    _write(tmp_path, "two", two)
+    again = push(inputs, r4, fhir_version="R4", auth=token, journal=journal)
+    assert [r.status for r in again.results] == ["skipped", "updated"], again.text()
+    [stored] = _all(r4, "Organization")
+    assert ("alias" not in stored, stored["meta"]["versionId"]) == (True, "1")

@@ -206,6 +206,16 @@ R4: dict[str, list[SearchParam]] = {
         _p("ResearchStudy", "enrollment", "reference", "ResearchStudy.enrollment",
            own=True, targets=("Group",)),
     ],
+    # R4 has no home for an R5 EvidenceVariable other than eligibility: the converter writes
+    # those as Basic with cross-version extensions, so an R4 endpoint must take them
+    "Basic": [
+        _p("Basic", "identifier", "token", "Basic.identifier"),
+        _p("Basic", "code", "token", "Basic.code"),
+        _p("Basic", "created", "date", "Basic.created"),
+        _p("Basic", "subject", "reference", "Basic.subject"),
+        _p("Basic", "author", "reference", "Basic.author",
+           targets=("Organization", "Practitioner", "PractitionerRole")),
+    ],
     "EvidenceVariable": [_p("EvidenceVariable", n, t, e) for n, t, e in (
         ("identifier", "token", "EvidenceVariable.identifier"),
         ("status", "token", "EvidenceVariable.status"),

@@ -307,3 +307,57 @@ def test_resumed_run_keeps_the_sponsor_its_journalled_study_settled(
     assert [r.status for r in again.results] == ["skipped", "updated"], again.text()
     [stored] = _all(r4, "Organization")
     assert ("alias" not in stored, stored["meta"]["versionId"]) == (True, "1")
+
+
+# ---- lookups: one OR search per type, trusted only once the server has shown it honours it
+def _lookup_urls(proxy) -> list[list[str]]:
+    return [e.urls for e in proxy.log if e.bundle_type == "batch"
+            and all(u.startswith("GET ") for u in e.urls)]
+
+
+@pytest.fixture
+def proxied(live_server: str) -> Iterator[tuple[str, object]]:
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(live_server.rsplit("/fhir", 1)[0])
+    base = proxy.start()
+    yield f"{base}/fhir/R4", proxy
+    proxy.stop()
+
+
+def test_repush_looks_resources_up_with_one_or_search_per_type(
+        proxied: tuple[str, object], token: BearerAuth, tmp_path: Path) -> None:
+    from push_helpers import study_bundle
+
+    base, proxy = proxied
+    inputs = [_write(tmp_path, n, study_bundle(n, sites=60)) for n in ("NCT10000071",
+                                                                        "NCT10000072")]
+    push(inputs, base, fhir_version="R4", auth=token)
+    proxy.log.clear()  # type: ignore[attr-defined]
+    again = push(inputs, base, fhir_version="R4", auth=token)
+    assert [r.status for r in again.results] == ["unchanged", "unchanged"], again.text()
+    [first, second] = _lookup_urls(proxy)
+    # the first study is looked up one by one (nothing known yet to check an OR search
+    # with); its Locations then serve as the check for the second study's OR search
+    assert len(first) == 64
+    locations = [u for u in second if u.startswith("GET Location?")]
+    assert len(locations) == 2  # 60 sites: 50 + 10 identifiers
+    assert locations[0].count(",") == 50  # 50 identifiers and the known one that checks
+
+
+def test_server_that_ignores_or_searches_is_noticed_and_nothing_is_duplicated(
+        proxied: tuple[str, object], token: BearerAuth, tmp_path: Path) -> None:
+    from fault_proxy import Fault
+    from push_helpers import study_bundle
+
+    base, proxy = proxied
+    inputs = [_write(tmp_path, n, study_bundle(n, sites=5)) for n in ("NCT10000081",
+                                                                       "NCT10000082")]
+    proxy.faults.append(Fault("no_or", times=10_000))  # type: ignore[attr-defined]
+    first = push(inputs, base, fhir_version="R4", auth=token)
+    assert [r.status for r in first.results] == ["created", "created"], first.text()
+    again = push(inputs, base, fhir_version="R4", auth=token)
+    assert [r.status for r in again.results] == ["unchanged", "unchanged"], again.text()
+    assert "server ignored an OR search on identifier; looking up one by one" in again.notes
+    assert _count(base, "Location") == 10
+    assert _count(base, "ResearchStudy") == 2

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import FhirtrialError, RemoteError
 from .http import (
@@ -31,6 +32,7 @@ from .http import (
 from .units import Item, Unit, dependency_order, iter_references, json_copy
 
 STRATEGIES = ("transaction", "batch", "single")
+OR_LIMIT = 50
 _LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
 
 
@@ -113,6 +115,10 @@ class Pusher:
         self.replans = replans
         self.log = log
         self.lookup_batch = strategy != "single"
+        # identifier lookups OR-ed per type (one search for up to OR_LIMIT resources): on
+        # until the server shows it ignores them, trusted once it has shown it honours them
+        self.or_lookups, self.or_verified = True, False
+        self.known_keys: dict[str, tuple[str, str]] = {}  # type → identifier the server has
         # resource → the study that wrote or confirmed it earlier in this run (see plan())
         self.settled: dict[tuple[str, str, str], str] = {}
 
@@ -149,27 +155,97 @@ class Pusher:
             return {**self._lookup_sized(items[:mid]), **self._lookup_sized(items[mid:])}
 
     def _lookup_batch(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
-        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-            {"request": {"method": "GET", "url": i.search_url()}} for i in items]}
+        groups = self._or_groups(items)
+        entries_out: list[dict[str, Any]] = []
+        probes: list[tuple[str, str] | None] = []
+        for group in groups:
+            probe = None
+            if len(group) > 1:
+                # an OR search is trusted once the server has returned, in one, a resource a
+                # single search found: a server that ignored the commas would answer "none"
+                # and every resource would be created again
+                probe = None if self.or_verified else self.known_keys.get(group[0].type)
+                keys = [*(i.key for i in group), *([probe] if probe else [])]
+                url = (f"{group[0].type}?identifier="
+                       + ",".join(quote(f"{k[0]}|{k[1]}", safe=":/|") for k in keys if k)
+                       + f"&_count={2 * len(keys)}")
+            else:
+                url = group[0].search_url()
+            entries_out.append({"request": {"method": "GET", "url": url}})
+            probes.append(probe)
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries_out}
         # a batch of reads changes nothing: safe to retry like a GET
         resp = self.client.request("POST", "", json=bundle, idempotent=True).json()
         entries = resp.get("entry") or []
-        if len(entries) != len(items):
+        if len(entries) != len(groups):
             raise RemoteRejectedError("batch lookup answered with a different number of entries",
                                       status=422)
         out: dict[str, dict[str, Any] | None] = {}
-        for item, entry in zip(items, entries, strict=True):
+        retry: list[Item] = []
+        for group, probe, entry in zip(groups, probes, entries, strict=True):
             status = str((entry.get("response") or {}).get("status", ""))[:3]
             res = entry.get("resource")
-            if status == "404" or (status.startswith("2") and res is None):
-                out[item.full_url] = None
-            elif status.startswith("2"):
-                out[item.full_url] = self._single_match(item, res)
-            else:
+            if not status.startswith("2") and status != "404":
                 outcome = (entry.get("response") or {}).get("outcome")
-                raise ItemFailed(f"lookup of {item.label} failed: HTTP {status} "
+                raise ItemFailed(f"lookup of {group[0].label} failed: HTTP {status} "
                                  f"{outcome_text(outcome)}", outcome=outcome)
+            if len(group) == 1:
+                found = self._single_match(group[0], res) if status.startswith("2") and res \
+                    else None
+                out[group[0].full_url] = found
+                self._remember(group[0], found)
+                continue
+            matches = _matches(res if status.startswith("2") else None)
+            if matches is None:  # paged or not a searchset: ask one by one
+                retry += group
+                continue
+            if probe is not None:
+                if not any(_has_key(m, probe) for m in matches):
+                    self.or_lookups = False
+                    self.log("server ignored an OR search on identifier; looking up one by one")
+                    retry += group
+                    continue
+                self.or_verified = True
+            for item in group:
+                mine = [m for m in matches if item.key and _has_key(m, item.key)]
+                found = self._single_match(item, {"resourceType": "Bundle", "entry": [
+                    {"resource": m} for m in mine]})
+                out[item.full_url] = found
+        if retry:
+            out.update(self._lookup_batch_plain(retry))
         return out
+
+    def _lookup_batch_plain(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """The same batch with one search per resource."""
+        saved, self.or_lookups = self.or_lookups, False
+        try:
+            return self._lookup_batch(items)
+        finally:
+            self.or_lookups = saved
+
+    def _or_groups(self, items: list[Item]) -> list[list[Item]]:
+        """Items keyed on an identifier, by type, in groups of ``OR_LIMIT``; the others alone.
+        Until the server has shown it honours OR searches, a type with no known resource to
+        check with is looked up one by one."""
+        if not self.or_lookups:
+            return [[i] for i in items]
+        by_type: dict[str, list[Item]] = {}
+        groups: list[list[Item]] = []
+        for item in items:
+            if item.key and not any(c in item.key[1] for c in ",$\\"):
+                by_type.setdefault(item.type, []).append(item)
+            else:
+                groups.append([item])
+        for rtype, typed in by_type.items():
+            if len(typed) == 1 or not (self.or_verified or rtype in self.known_keys):
+                groups += [[i] for i in typed]
+                continue
+            groups += [typed[k:k + OR_LIMIT] for k in range(0, len(typed), OR_LIMIT)]
+        return groups
+
+    def _remember(self, item: Item, found: dict[str, Any] | None) -> None:
+        if found is not None and item.key:
+            self.known_keys.setdefault(item.type, item.key)
 
     def _lookup_one(self, item: Item) -> dict[str, Any] | None:
         try:
@@ -349,6 +425,8 @@ class Pusher:
         if ref is None:
             raise ItemFailed(f"{item.label}: server confirmed the write without a location")
         plan.idmap[item.full_url] = ref
+        if item.key:
+            self.known_keys.setdefault(item.type, item.key)
 
     # ---- batch -------------------------------------------------------------------------
     def _write_batches(self, plan: Plan) -> None:
@@ -406,6 +484,26 @@ class Pusher:
         if ref is None:
             raise ItemFailed(f"{item.label}: server confirmed the write without a location")
         plan.idmap[item.full_url] = ref
+        if item.key:
+            self.known_keys.setdefault(item.type, item.key)
+
+
+def _matches(res: Any) -> list[dict[str, Any]] | None:
+    """The matches of a complete searchset (None when paged, or not a searchset)."""
+    if res is None:
+        return []
+    if res.get("resourceType") != "Bundle" or any(
+            link.get("relation") == "next" for link in res.get("link") or []):
+        return None
+    matches = [e["resource"] for e in res.get("entry") or []
+               if (e.get("search") or {}).get("mode", "match") == "match" and e.get("resource")]
+    total = res.get("total")
+    return None if isinstance(total, int) and total > len(matches) else matches
+
+
+def _has_key(resource: dict[str, Any], key: tuple[str, str]) -> bool:
+    return any(i.get("system") == key[0] and i.get("value") == key[1]
+               for i in resource.get("identifier") or [] if isinstance(i, dict))
 
 
 def _settle_key(item: Item) -> tuple[str, str, str]:

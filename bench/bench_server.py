@@ -2,6 +2,11 @@
 against gunicorn, with a bare WSGI app serving the same stored bytes as the baseline.
 
     python bench/bench_server.py --studies 10000 --clients 8 --requests 4000
+    python bench/bench_server.py --studies 3000 --in-process   # per-request cost, no sockets
+
+``--in-process`` calls both WSGI apps directly, one request at a time, and reports the best of
+several rounds: on a machine shared with other work, this is the figure that stays stable
+from run to run (HTTP throughput there mostly measures the neighbours).
 
 Studies are generated from the official R5 ClinicalTrials.gov ResearchStudy example
 (NCT05503693, ../shared/fhir-examples) — or from the converter's output for the shared records
@@ -107,6 +112,14 @@ def app(environ, start_response):
     if conn is None:
         conn = _local.c = sqlite3.connect(DB, check_same_thread=False)
     parts = environ["PATH_INFO"].strip("/").split("/")
+    if len(parts) == 2:  # a type search: one page of stored bodies in a Bundle, no count
+        rows = conn.execute("SELECT body FROM current WHERE fv='R5' AND type=? AND body IS NOT "
+                            "NULL ORDER BY id LIMIT 20", (parts[-1],)).fetchall()
+        body = (b'{{"resourceType":"Bundle","type":"searchset","entry":['
+                + b",".join(b'{{"resource":' + r[0] + b"}}" for r in rows) + b"]}}")
+        start_response("200 OK", [("Content-Type", "application/fhir+json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     row = conn.execute("SELECT body FROM current WHERE fv='R5' AND type=? AND id=?",
                        (parts[-2], parts[-1])).fetchone()
     if row is None:
@@ -173,6 +186,54 @@ def hammer(port: int, paths: list[str], clients: int) -> dict:
             "p99": q[98] * 1000, "errors": errors[0], "n": len(lat)}
 
 
+def _wsgi_get(app, path: str) -> bytes:
+    import io
+
+    p, _, qs = path.partition("?")
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": p, "QUERY_STRING": qs,
+           "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
+           "HTTP_HOST": "127.0.0.1:8080", "HTTP_ACCEPT": "application/fhir+json",
+           "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+           "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False}
+    status: list[str] = []
+    body = app(env, lambda s, h, e=None: status.append(s))
+    data = b"".join(body)
+    if hasattr(body, "close"):
+        body.close()
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{path}: {status[0]}")
+    return data
+
+
+def in_process(db: str, paths: list[str], rounds: int = 7, n: int = 40) -> None:
+    """Per-request cost of each path through each app: best of ``rounds`` batches of ``n``."""
+    os.environ["FHIRTRIAL_DB"] = db
+    from fhirtrial.server import create_app
+
+    bare: dict = {}
+    exec(BARE_APP.format(db=db), bare)  # the baseline app defined above
+    apps = {"bare WSGI (stored bytes)": bare["app"], "fhirtrial server": create_app()}
+    print(f"\nin-process, one request at a time, best of {rounds} x {n} (ms per request)")
+    print(f"{'path':72} {'bare':>8} {'server':>8} {'KB':>6}")
+    for path in paths:
+        best = {}
+        for label, app in apps.items():
+            if label.startswith("bare") and not (path.startswith("/fhir/ResearchStudy/")
+                                                 or path == "/fhir/ResearchStudy?_count=20"):
+                continue
+            size = len(_wsgi_get(app, path))
+            times = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                for _ in range(n):
+                    _wsgi_get(app, path)
+                times.append((time.perf_counter() - t) / n * 1000)
+            best[label] = min(times)
+        b = best.get("bare WSGI (stored bytes)")
+        print(f"{path[:72]:72} {(f'{b:8.3f}' if b else '       -')} "
+              f"{best['fhirtrial server']:8.3f} {size / 1000:6.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=10000)
@@ -181,6 +242,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--validate", action="store_true", help="validate every resource on load")
     ap.add_argument("--db", default=None, help="reuse/keep this SQLite file")
+    ap.add_argument("--in-process", action="store_true",
+                    help="time each request through the WSGI apps directly (no gunicorn)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="fhirtrial-bench-")
@@ -202,7 +265,11 @@ def main() -> None:
     rnd = random.Random(1)
     ids = [f"NCT{10000000 + rnd.randrange(nstudies)}" for _ in range(args.requests)]
     read_paths = [f"/fhir/ResearchStudy/{i}" for i in ids]
+    broad = "/fhir/ResearchStudy?_count=20"  # every study matches: total over all
     searches = [
+        broad,
+        "/fhir/ResearchStudy?_count=20&_include=ResearchStudy:site"
+        "&_include=ResearchStudy:sponsor",
         "/fhir/ResearchStudy?progress-status-state=recruiting&phase=phase-2&_count=20",
         "/fhir/ResearchStudy?condition:text=diab&_count=20",
         "/fhir/ResearchStudy?title=stroke&_count=20",
@@ -212,6 +279,9 @@ def main() -> None:
         "/fhir/ResearchStudy?sponsor=Organization/org-7&_include=ResearchStudy:site&_count=20",
     ]
     search_paths = [searches[i % len(searches)] for i in range(args.requests // 4)]
+    if args.in_process:
+        in_process(db, [read_paths[0], *searches, f"{broad}&_offset=2000"])
+        return
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FHIRTRIAL_DB": db}
     bare_dir = tempfile.mkdtemp(prefix="fhirtrial-bare-")
@@ -225,11 +295,12 @@ def main() -> None:
         try:
             hammer(port, read_paths[:200], args.clients)  # warm up
             results[(label, "read")] = hammer(port, read_paths, args.clients)
+            results[(label, broad)] = hammer(port, [broad] * 200, args.clients)
             if label == "fhirtrial server":
                 hammer(port, search_paths[:len(searches)], args.clients)
                 results[(label, "search")] = hammer(port, search_paths, args.clients)
-                for s in searches:
-                    results[(label, s)] = hammer(port, [s] * 40, args.clients)
+                for s in searches[1:]:
+                    results[(label, s)] = hammer(port, [s] * 80, args.clients)
         finally:
             proc.terminate()
             proc.wait(10)
@@ -243,6 +314,10 @@ def main() -> None:
     base = results[("bare WSGI (stored bytes)", "read")]["rps"]
     srv = results[("fhirtrial server", "read")]["rps"]
     print(f"\nread throughput ratio server / bare WSGI baseline: {srv / base:.2f}")
+    base = results[("bare WSGI (stored bytes)", broad)]["rps"]
+    srv = results[("fhirtrial server", broad)]["rps"]
+    print(f"broad search (20 per page) ratio server / bare WSGI page of stored bodies: "
+          f"{srv / base:.2f}")
 
 
 if __name__ == "__main__":

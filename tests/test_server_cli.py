@@ -46,3 +46,24 @@ def test_serve_and_load_have_help():
         assert r.exit_code == 0
         assert "--db" in r.output
     assert "--workers" in CliRunner().invoke(main, ["serve", "--help"]).output
+
+
+def test_load_keeps_the_converters_ids_for_plain_creates():
+    from fhirtrial.cli.serve import keep_ids
+
+    entries = [
+        {"resource": {"resourceType": "ResearchStudy", "id": "NCT1"},
+         "request": {"method": "POST", "url": "ResearchStudy"}},
+        {"resource": {"resourceType": "Device"}, "request": {"method": "POST", "url": "Device"}},
+        {"resource": {"resourceType": "Organization", "id": "o"},
+         "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=x|1"}},
+        {"resource": {"resourceType": "Location", "id": "l"},
+         "request": {"method": "PUT", "url": "Location?identifier=x|2"}},
+    ]
+    out = keep_ids({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert [e["request"] for e in out["entry"]] == [
+        {"method": "PUT", "url": "ResearchStudy/NCT1"},  # the id the converter chose, kept
+        {"method": "POST", "url": "Device"},  # no id: the server assigns one
+        {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=x|1"},
+        {"method": "PUT", "url": "Location?identifier=x|2"},
+    ]

@@ -1,6 +1,7 @@
 """Walk the CapabilityStatement and exercise everything it declares: each interaction of each
 resource type, each search parameter (a value that must match and one that must not), each
-_include and _revinclude. A declared parameter without a case here fails the walk."""
+_include and _revinclude, each operation (its definition read, then invoked with inputs built
+from that definition). A declared parameter or operation without a case here fails the walk."""
 
 from __future__ import annotations
 
@@ -79,6 +80,9 @@ SAMPLES_R4 = {
     "Group": {**SAMPLES_R5["Group"], "actual": False},
 }
 SAMPLES_R4["Group"].pop("membership")
+SAMPLES_R4["Basic"] = {"identifier": _CANON["identifier"], "code": CC("grp"),
+                       "subject": {"reference": "ResearchStudy/rs-0"}, "created": "2023-05-06",
+                       "author": {"reference": "Organization/org-1"}}
 SAMPLES_R4["Device"] = {"identifier": _CANON["identifier"], "type": CC("dev"),
                         "deviceName": [{"name": "SampleName", "type": "user-friendly-name"}]}
 SAMPLES_R5["Group"]["membership"] = "definitional"
@@ -118,6 +122,8 @@ VALUES = {
     "active": ("true", "false"), "email": ("a@b.org", "c@d.org"), "category": ("cat", "x"),
     "location": ("US", "FR"), "principalinvestigator": ("Practitioner/pr-1", "pr-9"),
     "enrollment": ("Group/grp-1", "grp-9"), "_id": ("{id}", "nope"),
+    "subject": ("ResearchStudy/rs-0", "rs-9"), "created": ("2023-05", "2024"),
+    "author": ("Organization/org-1", "org-9"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
     "created": ("ge2023-01-01", "lt2000"), "subject": ("ResearchStudy/rs-0", "rs-9"),
     "author": ("Organization/org-1", "org-9"),
@@ -127,6 +133,68 @@ TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", 
                ("Group", "type"): ("person", "device"),
                ("Organization", "partof"): ("org-0", "org-9"),
                ("Location", "partof"): ("loc-0", "loc-9")}
+
+
+# operation inputs by type: the data of an adult and a minor, against "Age 18 years or older"
+ADULT = {"resourceType": "Bundle", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1980-01-01"}}]}
+MINOR = {"resourceType": "Bundle", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "2015-01-01"}}]}
+INPUT_BY_TYPE = {"Bundle": ("resource", ADULT), "date": ("valueDate", "2026-01-01")}
+# what each declared operation needs stored first, and what its answer must say
+OPERATION_SETUP = {
+    ("ResearchStudy", "match"): {"resourceType": "EvidenceVariable", "id": "ev-1",
+                                 "status": "active",
+                                 "characteristic": [{"description": "Age 18 years or older"}]},
+}
+OPERATION_SETUP[("ResearchStudy", "evaluate-eligibility")] = OPERATION_SETUP[
+    ("ResearchStudy", "match")]
+
+
+def _local(url: str) -> str:
+    return url.replace("http://localhost", "")
+
+
+def _exercise_operation(client, mount, rtype, rid, op, declared_types):
+    """Read the operation's definition, then call it as the definition says."""
+    assert "OperationDefinition" in declared_types, "a definition must be readable"
+    od = client.get(_local(op["definition"]))
+    assert od.status_code == 200, (op, od.get_data())
+    od = od.get_json()
+    assert od["resourceType"] == "OperationDefinition"
+    assert od["url"] == op["definition"]
+    assert rtype in od["resource"]
+    assert od["instance"], "only instance operations are exercised here"
+    setup = OPERATION_SETUP.get((rtype, op["name"]))
+    assert setup is not None, f"{rtype}/${op['name']} is declared but has no conformance case"
+    url = f"{mount}/{rtype}/{rid}/${op['name']}"
+    params = []
+    for p in od["parameter"]:
+        if p["use"] == "in":  # every input, optional ones too (as-of: no dates in ADULT)
+            key, value = INPUT_BY_TYPE[p["type"]]
+            params.append({"name": p["name"], key: value})
+    body = {"resourceType": "Parameters", "parameter": params}
+    # an operation that changes nothing is a read: no token needed
+    headers = {"Content-Type": "application/fhir+json"} if od.get("affectsState") is False else W
+    # before the criteria are stored the study cannot be evaluated
+    client.delete(f"{mount}/{setup['resourceType']}/{setup['id']}", headers=W)
+    r = client.post(url, data=json.dumps(body), headers=headers)
+    assert r.status_code == 422, (url, r.get_data())
+    assert client.put(f"{mount}/{setup['resourceType']}/{setup['id']}", data=json.dumps(setup),
+                      headers=W).status_code in (200, 201)
+    r = client.post(url, data=json.dumps(body), headers=headers)
+    assert r.status_code == 200, (url, r.get_data())
+    out = r.get_json()
+    assert out["resourceType"] == "Parameters"
+    outs = {p["name"]: p for p in od["parameter"] if p["use"] == "out"}
+    got = [p["name"] for p in out["parameter"]]
+    assert set(got) <= set(outs), set(got) - set(outs)
+    assert all(n in got for n, p in outs.items() if p["min"] >= 1)
+    assert {"name": "verdict", "valueCode": "eligible"} in out["parameter"]
+    minor = {"resourceType": "Parameters", "parameter": [
+        {**p, "resource": MINOR} if p["name"] == "patient-bundle" else p for p in params]}
+    r = client.post(url, data=json.dumps(minor), headers=headers)
+    assert {"name": "verdict", "valueCode": "not-eligible"} in r.get_json()["parameter"]
 
 
 def _capability(client, mount: str) -> dict:
@@ -142,12 +210,23 @@ def test_every_declared_interaction_and_search_parameter_works(client, mount, sa
     rest = cs["rest"][0]
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
     declared_types = {r["type"] for r in rest["resource"]}
-    assert declared_types == set(samples), "every declared type needs a sample here"
+    read_only = {r["type"] for r in rest["resource"]
+                 if {i["code"] for i in r["interaction"]} == {"read"}}
+    assert declared_types - read_only == set(samples), "every declared type needs a sample"
+    operations = 0
     for res in rest["resource"]:
         rtype = res["type"]
         base = f"{mount}/{rtype}"
-        sample = {"resourceType": rtype, **samples[rtype]}
         inter = {i["code"] for i in res["interaction"]}
+        if rtype in read_only:  # served, not stored: read what the statement points at
+            canon = [op["definition"] for r in rest["resource"] for op in r.get("operation", [])]
+            assert canon, f"{rtype} is declared read-only but nothing refers to one"
+            for url in canon:
+                got = client.get(_local(url))
+                assert got.status_code == 200
+                assert got.get_json()["resourceType"] == rtype
+            continue
+        sample = {"resourceType": rtype, **samples[rtype]}
         # create / read / update / vread / history / search / delete, as declared
         assert "create" in inter
         r = client.post(base, data=json.dumps(sample), headers=W)
@@ -176,9 +255,13 @@ def test_every_declared_interaction_and_search_parameter_works(client, mount, sa
         for rev in res["searchRevInclude"]:
             got = client.get(base, query_string={"_id": rid, "_revinclude": rev})
             assert got.status_code == 200, (rev, got.get_data())
+        for op in res.get("operation", []):
+            _exercise_operation(client, mount, rtype, rid, op, declared_types)
+            operations += 1
         assert "delete" in inter
         assert client.delete(f"{base}/{rid}", headers=W).status_code == 200
         assert client.get(f"{base}/{rid}").status_code == 410
+    assert operations == sum(len(r.get("operation", [])) for r in rest["resource"])
 
 
 def test_declared_include_returns_the_referenced_resource(client):

@@ -5,30 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import operation_outcome
+from ..files import write_atomic
 from ..model import Finding
 
 FHIR_VERSIONS = ("R5", "R4")
 BUNDLE_TYPES = ("collection", "transaction")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so a reader never sees half of it (temp file in the same dir, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Sink:

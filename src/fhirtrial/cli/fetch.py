@@ -27,7 +27,7 @@ def _registry(base_url: str | None, data_dir: str | None):  # type: ignore[no-un
 
 
 def _write(out: Path, nct: str, study: dict) -> None:  # type: ignore[type-arg]
-    from .convert import write_atomic
+    from ..files import write_atomic
 
     write_atomic(out / f"{nct}.json",
                  json.dumps(study, ensure_ascii=False, indent=2).encode() + b"\n")

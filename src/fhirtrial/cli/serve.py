@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,9 +41,15 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: 
     click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
                f"http://{host}:{port}/fhir", err=True)
     if dev:
+        # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
+        signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def run_gunicorn(factory: Any, *, host: str, port: int, workers: int) -> None:
@@ -94,6 +101,22 @@ def as_transaction(resources: list[dict[str, Any]],
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
+def keep_ids(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Plain creates of resources that carry an id → ``PUT Type/id``.
+
+    The R4 writer emits creates (what any R4 server accepts at any size); this store is ours,
+    so the converter's ids are kept: a study is ``ResearchStudy/NCT…`` at /fhir/R4 as at
+    /fhir/R5, a shared Organization or Device is stored once, and a re-load replaces instead
+    of adding copies."""
+    entries = []
+    for e in bundle.get("entry", []):
+        res, req = e.get("resource") or {}, e.get("request") or {}
+        if req.get("method") == "POST" and res.get("id") and not req.get("ifNoneExist"):
+            e = {**e, "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}}
+        entries.append(e)
+    return {**bundle, "entry": entries}
+
+
 def _is_fhir(path: Path) -> bool:
     if path.suffix not in (".json", ".ndjson"):
         return False
@@ -142,7 +165,7 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                     continue
                 yield rec.name, fv, None, e.message
                 continue
-            yield rec.name, fv, conv.bundle, None
+            yield rec.name, fv, keep_ids(conv.bundle), None
 
 
 @click.command("load")

@@ -14,7 +14,7 @@ from ..errors import FhirtrialError
 from ..model import Finding, Study
 from . import bundle as _bundle
 
-SUPPORTED_VERSIONS = ("R5",)
+SUPPORTED_VERSIONS = ("R5", "R4")
 
 
 @dataclass(slots=True)
@@ -30,15 +30,21 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
                   bundle_type: str = "collection") -> Conversion:
     """Convert one Study to a FHIR Bundle (``collection`` or ``transaction``)."""
     version = fhir_version.upper()
-    if version == "R5":
-        from .r5 import build
-
-        resources, findings = build(study)
-    else:
+    if version not in SUPPORTED_VERSIONS:
         raise FhirtrialError(f"FHIR version {fhir_version!r} is not supported (supported: "
                              f"{', '.join(SUPPORTED_VERSIONS)})")
-    return Conversion(study.nct_id, _bundle.assemble(study.nct_id, resources, bundle_type),
-                      [*study.findings, *findings])
+    from .r5 import build
+
+    # The builders write R5 once; R4 is a writer over that Bundle (convert/r4), so every fact
+    # the R5 Bundle holds reaches R4 as an element or a cross-version extension.
+    resources, findings = build(study)
+    bundle = _bundle.assemble(study.nct_id, resources, bundle_type)
+    if version == "R4":
+        from .r4 import to_r4
+
+        bundle, more = to_r4(bundle, study=study)
+        findings = [*findings, *more]
+    return Conversion(study.nct_id, bundle, [*study.findings, *findings])
 
 
 def dumps(resource: dict[str, Any]) -> bytes:

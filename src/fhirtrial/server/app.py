@@ -40,7 +40,7 @@ class IdConverter(BaseConverter):
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the FHIR server app: ``/fhir`` (default version), ``/fhir/R4``, ``/fhir/R5``."""
-    from . import metadata, resources, system
+    from . import metadata, operations, resources, system
 
     cfg = load_config(config)
     app = Flask(__name__)
@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
               "r5": ("/fhir/R5", "R5")}
     app.extensions["fhirtrial.mounts"] = mounts
     for tag, (prefix, fv) in mounts.items():
-        for bp in (metadata.bp, system.bp, resources.bp):
+        for bp in (metadata.bp, system.bp, operations.bp, resources.bp):
             app.register_blueprint(bp, url_prefix=prefix, name=f"{tag}_{bp.name}",
                                    url_defaults={"fv": fv})
     app.before_request(_before)
@@ -74,6 +74,7 @@ def _before() -> Response | None:
     g.fmt = http.negotiate()
     _authenticate(cfg)
     if request.method in ("POST", "PUT", "PATCH") and not request.path.endswith("/_search"):
+        # $match and the writes take a FHIR JSON body; POST _search takes a form
         mimetype = request.mimetype
         if mimetype not in ("application/fhir+json", "application/json"):
             raise HttpError(415, "not-supported",
@@ -82,9 +83,16 @@ def _before() -> Response | None:
     return None
 
 
+def _is_write() -> bool:
+    """A request that changes the store: POST _search and $match only read, whatever the verb."""
+    from .operations import READ_ONLY_SUFFIXES
+
+    return request.method in ("POST", "PUT", "PATCH", "DELETE") and not \
+        request.path.endswith(("/_search", *READ_ONLY_SUFFIXES))
+
+
 def _authenticate(cfg: dict[str, Any]) -> None:
-    write = request.method in ("POST", "PUT", "PATCH", "DELETE") and not \
-        request.path.endswith("/_search")
+    write = _is_write()
     if not write and not cfg["READ_AUTH"]:
         return
     header = request.headers.get("Authorization", "")

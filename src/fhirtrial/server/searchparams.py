@@ -206,13 +206,12 @@ R4: dict[str, list[SearchParam]] = {
         _p("ResearchStudy", "enrollment", "reference", "ResearchStudy.enrollment",
            own=True, targets=("Group",)),
     ],
-    # R4 has no home for an R5 EvidenceVariable other than eligibility: the converter writes
-    # those as Basic with cross-version extensions, so an R4 endpoint must take them
+    # the R4 writer's home for R5 resources R4 lacks (EvidenceVariables other than eligibility)
     "Basic": [
         _p("Basic", "identifier", "token", "Basic.identifier"),
         _p("Basic", "code", "token", "Basic.code"),
+        _p("Basic", "subject", "reference", "Basic.subject", targets=("ResearchStudy",)),
         _p("Basic", "created", "date", "Basic.created"),
-        _p("Basic", "subject", "reference", "Basic.subject"),
         _p("Basic", "author", "reference", "Basic.author",
            targets=("Organization", "Practitioner", "PractitionerRole")),
     ],

@@ -50,6 +50,7 @@ class Stored:
     vid: int
     last_updated: str
     body: bytes | None  # None for a deletion
+    rid: int | None = None  # the store's row id, when the store has one (include lookups)
 
     @property
     def deleted(self) -> bool:
@@ -121,6 +122,9 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (fv, type, id, vid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_type_time ON versions (fv, type, last_updated);
+-- live resources only, in (fv, type, id) order: a search's count and its id-ordered page walk
+-- this index (no sort, no tombstones) and fetch the large bodies of the page's rows only
+CREATE INDEX IF NOT EXISTS current_live ON current (fv, type, id) WHERE body IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     system TEXT, code TEXT, text TEXT);
 CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (sp, code, system);
@@ -214,6 +218,52 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        # PRAGMA data_version sees other connections' commits, not this one's: count them here
+        self._local.commits = getattr(self._local, "commits", 0) + 1
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction, so that several statements see the same data."""
+        conn = self._conn()
+        if conn.in_transaction:  # inside a write transaction: already consistent
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _count(self, conn: sqlite3.Connection, where: str, args: list[Any]) -> int:
+        """``count(*)`` of a search, remembered until the database changes: paging through
+        one search (same criteria, other offsets) counts once, and an unchanged store answers
+        repeated searches' totals without touching the indexes. Exact: any commit, by any
+        connection or process, invalidates every remembered count."""
+        gen = (conn.execute("PRAGMA data_version").fetchone()[0],
+               getattr(self._local, "commits", 0))
+        cache: dict[Any, int] | None = getattr(self._local, "counts", None)
+        if cache is None or getattr(self._local, "counts_gen", None) != gen \
+                or len(cache) > _COUNT_CACHE_SIZE:
+            cache = self._local.counts = {}
+            self._local.counts_gen = gen
+        key = (where, tuple(args))
+        n = cache.get(key)
+        if n is None:
+            n = cache[key] = conn.execute(f"SELECT count(*) FROM current c WHERE {where}",
+                                          args).fetchone()[0]
+        return n
+
+    @staticmethod
+    def _fetch(conn: sqlite3.Connection, rids: Sequence[int]) -> list[Stored]:
+        """The stored resources of these rows, in the order given (bodies read only here)."""
+        by_rid: dict[int, Stored] = {}
+        for start in range(0, len(rids), 500):
+            chunk = rids[start:start + 500]
+            for r in conn.execute(
+                    "SELECT rid, type, id, vid, last_updated, body FROM current WHERE rid IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                by_rid[r[0]] = Stored(r[1], r[2], r[3], r[4], r[5], r[0])
+        return [by_rid[r] for r in rids if r in by_rid]
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (after a bulk load)."""
@@ -275,16 +325,16 @@ class SQLiteStore:
 
         where, args = compile_search(fv, rtype, criteria)
         order, oargs = _order_by(rtype, sort)
-        conn = self._conn()
-        n = None
-        if total:
-            n = conn.execute(f"SELECT count(*) FROM current c WHERE {where}", args).fetchone()[0]
-        if count == 0:
-            return [], n
-        rows = conn.execute(
-            f"SELECT c.id, c.vid, c.last_updated, c.body FROM current c WHERE {where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?", [*args, *oargs, count, offset]).fetchall()
-        return [Stored(rtype, r[0], r[1], r[2], r[3]) for r in rows], n
+        with self._snapshot() as conn:
+            n = self._count(conn, where, args) if total else None
+            if count == 0:
+                return [], n
+            # the page's row ids first (sorting small rows, or none: current_live is in id
+            # order), then only those rows' bodies
+            rids = [r[0] for r in conn.execute(
+                f"SELECT c.rid FROM current c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, *oargs, count, offset])]
+            return self._fetch(conn, rids), n
 
     def include(self, fv: str, sources: Sequence[Stored], rtype: str, param: str,
                 target: str | None) -> list[Stored]:
@@ -292,7 +342,8 @@ class SQLiteStore:
             return []
         ids = [s.id for s in sources]
         marks = ",".join("?" * len(ids))
-        sql = ("SELECT DISTINCT t.type, t.id, t.vid, t.last_updated, t.body FROM current s "
+        # targets' row ids first (DISTINCT over small rows, not over bodies), then the bodies
+        sql = ("SELECT DISTINCT t.rid, t.type, t.id FROM current s "
                "JOIN idx_ref r ON r.rid = s.rid "
                "JOIN current t ON t.fv = s.fv AND t.type = r.ttype AND t.id = r.tid "
                f"WHERE s.fv=? AND s.type=? AND s.id IN ({marks}) AND r.sp=? "
@@ -301,28 +352,32 @@ class SQLiteStore:
         if target:
             sql += " AND t.type=?"
             args.append(target)
-        rows = self._conn().execute(sql + " ORDER BY t.type, t.id", args).fetchall()
-        return [Stored(*r) for r in rows]
+        with self._snapshot() as conn:
+            rids = [r[0] for r in conn.execute(sql + " ORDER BY t.type, t.id", args)]
+            return self._fetch(conn, rids)
 
     def revinclude(self, fv: str, targets: Sequence[Stored], src_type: str,
                    param: str) -> list[Stored]:
         if not targets:
             return []
         out: list[Stored] = []
-        conn = self._conn()
-        for chunk_start in range(0, len(targets), 200):
-            chunk = targets[chunk_start:chunk_start + 200]
-            cond = " OR ".join("(r.tid=? AND r.ttype=?)" for _ in chunk)
-            args: list[Any] = [f"{src_type}.{param}"]
-            for t in chunk:
-                args.extend((t.id, t.type))
-            rows = conn.execute(
-                "SELECT DISTINCT s.type, s.id, s.vid, s.last_updated, s.body FROM idx_ref r "
-                "JOIN current s ON s.rid = r.rid "
-                f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL "
-                "ORDER BY s.id", [*args, fv, src_type]).fetchall()
-            out.extend(Stored(*r) for r in rows)
+        with self._snapshot() as conn:
+            for chunk_start in range(0, len(targets), 200):
+                chunk = targets[chunk_start:chunk_start + 200]
+                cond = " OR ".join("(r.tid=? AND r.ttype=?)" for _ in chunk)
+                args: list[Any] = [f"{src_type}.{param}"]
+                for t in chunk:
+                    args.extend((t.id, t.type))
+                rids = [r[0] for r in conn.execute(
+                    "SELECT DISTINCT s.rid, s.id FROM idx_ref r "
+                    "JOIN current s ON s.rid = r.rid "
+                    f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL "
+                    "ORDER BY s.id", [*args, fv, src_type])]
+                out.extend(self._fetch(conn, rids))
         return out
+
+
+_COUNT_CACHE_SIZE = 512
 
 
 def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import requests
 
 from .. import __version__, config
 from ..errors import NotFoundError, RemoteError, SourceError
+from ..files import write_atomic
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 NCT_RE = re.compile(r"^NCT\d{8}$")
@@ -201,17 +201,8 @@ class Registry:
         return sorted(p.stem for p in folder.glob("NCT*.json") if NCT_RE.match(p.stem))
 
     def _store(self, nct_id: str, study: dict[str, Any]) -> None:
-        path = self._path(nct_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(study, ensure_ascii=False, indent=2, sort_keys=True).encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(nct_id), data)
 
     def sync(self, nct_ids: Iterable[str] | None = None) -> SyncReport:
         """Refresh cached studies whose ``lastUpdatePostDate`` moved on the registry.

@@ -148,10 +148,16 @@ def test_auto_reads_the_servers_metadata_and_pushes_r5(live_server: str, token: 
     assert study["progressStatus"]
 
 
-def test_auto_against_the_r4_endpoint_chooses_r4(live_server: str, token: BearerAuth) -> None:
-    report = push([str(SHARED_V2 / "NCT00405041.json")], f"{live_server}/R4", auth=token,
-                  dry_run=True)
+def test_auto_against_the_r4_endpoint_pushes_r4(live_server: str, token: BearerAuth) -> None:
+    r4 = f"{live_server}/R4"
+    report = push([str(SHARED_V2 / "NCT00405041.json")], r4, auth=token)
     assert (report.fhir_version, report.strategy) == ("R4", "transaction")
+    assert [r.status for r in report.results] == ["created"], report.text()
+    [study] = _all(r4, "ResearchStudy")
+    # R4 shapes: the record's overallStatus COMPLETED is the required status itself (R5 would
+    # say "completed" in progressStatus, which R4 lacks)
+    assert study["status"] == "completed"
+    assert "progressStatus" not in study
 
 
 def test_capability_statement_declares_what_push_relies_on(live_server: str) -> None:

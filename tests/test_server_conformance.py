@@ -86,9 +86,6 @@ SAMPLES_R4["Basic"] = {"identifier": _CANON["identifier"], "code": CC("grp"),
 SAMPLES_R4["Device"] = {"identifier": _CANON["identifier"], "type": CC("dev"),
                         "deviceName": [{"name": "SampleName", "type": "user-friendly-name"}]}
 SAMPLES_R5["Group"]["membership"] = "definitional"
-SAMPLES_R4["Basic"] = {"identifier": _CANON["identifier"], "code": CC("grp"),
-                       "created": "2023-05-06", "subject": {"reference": "ResearchStudy/rs-0"},
-                       "author": {"reference": "Organization/org-1"}}
 SAMPLES_R4["Organization"] = {**SAMPLES_R5["Organization"], "address": [{"city": "Springfield"}]}
 SAMPLES_R4["Organization"].pop("contact")
 SAMPLES_R5["Organization"] = {**SAMPLES_R5["Organization"]}
@@ -125,8 +122,6 @@ VALUES = {
     "subject": ("ResearchStudy/rs-0", "rs-9"), "created": ("2023-05", "2024"),
     "author": ("Organization/org-1", "org-9"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
-    "created": ("ge2023-01-01", "lt2000"), "subject": ("ResearchStudy/rs-0", "rs-9"),
-    "author": ("Organization/org-1", "org-9"),
 }
 TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", "x"),
                ("Organization", "type"): ("prov", "x"),

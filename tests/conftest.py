@@ -69,3 +69,25 @@ def live_server(app):
     finally:
         server.shutdown()
         thread.join(5)
+
+
+# ---------------------------------------------------------------- fuzz counts
+def pytest_configure(config):
+    # hypothesis's failure report touches mypy_extensions.TypedDict, whose deprecation warning
+    # (an error under filterwarnings=error) would hide the real failure behind an INTERNALERROR
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    # a falsifying 1 MB input is reported anyway; the warning about its repr's size is noise
+    config.addinivalue_line("filterwarnings", "ignore:Generating overly large repr")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how many fuzz inputs each suite really ran, and how many failed."""
+    import fuzzkit
+
+    lines = fuzzkit.summary_lines()
+    if lines:
+        profile = "full" if fuzzkit.FULL else "bounded"
+        terminalreporter.section(f"fuzz and load counts ({profile})")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -7,7 +7,9 @@ Faults are queued rules: each matches requests (method, and whether the body is 
 - ``reset``: read the request, then reset the TCP connection (RST) without forwarding;
 - ``commit_then_stall``: forward, let the upstream commit, then hold the answer past the
   client's timeout and drop the connection;
-- ``delay``: forward after sleeping (to slow a run down enough to kill it mid-way).
+- ``delay``: forward after sleeping (to slow a run down enough to kill it mid-way);
+- ``no_or``: forward, but every batch GET whose search lists several values (``a,b``) asks
+  for one value that matches nothing, as a server that takes the list as one value would.
 
 Every request is logged (method, path, bundle type, entry request urls) for assertions.
 """
@@ -28,7 +30,7 @@ import requests
 
 @dataclass
 class Fault:
-    kind: str  # status | reset | commit_then_stall | delay
+    kind: str  # status | reset | commit_then_stall | delay | no_or
     times: int = 1
     method: str | None = None
     bundle_type: str | None = None  # transaction | batch (POST to the base)
@@ -91,6 +93,13 @@ class FaultProxy:
                     return
                 if fault is not None and fault.kind == "delay":
                     time.sleep(fault.seconds)
+                if fault is not None and fault.kind == "no_or" and entry.bundle_type == "batch":
+                    doc = json.loads(body)
+                    for e in doc.get("entry") or []:
+                        url = (e.get("request") or {}).get("url", "")
+                        if "," in url:
+                            e["request"]["url"] = url.split("?")[0] + "?identifier=no-such-value"
+                    body = json.dumps(doc).encode()
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() in ("content-type", "accept", "authorization",
                                             "if-match", "if-none-exist")}

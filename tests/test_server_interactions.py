@@ -262,3 +262,21 @@ def test_r4_mount_serves_what_was_stored_for_r4_only(client, auth):
                       ).status_code == 200
     assert client.put("/fhir/R5/ResearchStudy/r4only", data=json.dumps(r4), headers=auth
                       ).status_code == 422
+
+
+def test_r4_mount_takes_basic_the_r4_writer_uses_for_r5_only_resources(client, auth):
+    # R4 has no EvidenceVariable of the R5 shape: outcome measures travel as Basic with
+    # cross-version extensions, pushed by conditional update on their identifier
+    ident = {"system": "urn:ietf:rfc:3986", "value": "urn:fhirtrial:Basic/NCT1-outcome-1"}
+    basic = {"resourceType": "Basic", "identifier": [ident],
+             "code": {"coding": [{"system": "http://hl7.org/fhir/fhir-types",
+                                  "code": "EvidenceVariable"}]}}
+    url = "/fhir/R4/Basic?identifier=urn:ietf:rfc:3986|urn:fhirtrial:Basic/NCT1-outcome-1"
+    assert client.put(url, data=json.dumps(basic), headers=auth).status_code == 201
+    found = client.get(url).get_json()
+    assert [e["resource"]["identifier"] for e in found["entry"]] == [[ident]]
+    assert client.get("/fhir/R4/Basic?code=EvidenceVariable").get_json()["total"] == 1
+    declared = {r["type"]: r for r in client.get("/fhir/R4/metadata").get_json()["rest"][0][
+        "resource"]}
+    assert declared["Basic"]["conditionalUpdate"] is True
+    assert "identifier" in {p["name"] for p in declared["Basic"]["searchParam"]}

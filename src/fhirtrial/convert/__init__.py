@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import FhirtrialError
+from ..errors import FhirtrialError, ValidationError
 from ..model import Finding, Study
 from . import bundle as _bundle
 
@@ -44,7 +44,28 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
 
         bundle, more = to_r4(bundle, study=study)
         findings = [*findings, *more]
+    _check_string_sizes(study.nct_id, bundle)
     return Conversion(study.nct_id, bundle, [*study.findings, *findings])
+
+
+#: FHIR string.value maxLength (markdown inherits it); the narrative's xhtml has no limit
+MAX_STRING = 1024 * 1024
+
+
+def _check_string_sizes(nct_id: str, bundle: dict[str, Any]) -> None:
+    """Refuse a Bundle carrying a string FHIR forbids (over 1 MB): no registry field is
+    anywhere near that, so such a value is damage, and a Bundle holding it is invalid."""
+    stack: list[tuple[str, Any]] = [("Bundle", bundle)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((f"{path}.{k}", v) for k, v in node.items() if k != "div")
+        elif isinstance(node, list):
+            stack.extend((path, v) for v in node)
+        elif isinstance(node, str) and len(node) > MAX_STRING:
+            raise ValidationError(f"{nct_id}: {path} would be a string of {len(node)} "
+                                  f"characters; FHIR strings may not exceed {MAX_STRING}",
+                                  location=path)
 
 
 def dumps(resource: dict[str, Any]) -> bytes:

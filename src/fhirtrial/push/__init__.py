@@ -159,15 +159,29 @@ def push(inputs: Iterable[str], server: str, *, fhir_version: str = "auto",
 
     pusher = Pusher(client, strategy=strategy, chunk_size=chunk_size, dry_run=dry_run, log=note)
     jrn = Journal(journal, server=server, fhir_version=fhir_version) if journal else None
+    first_seen: dict[str, tuple[str, str]] = {}  # study → (source, digest) of its first record
     try:
         for unit in load_units(inputs, fhir_version):
             if isinstance(unit, UnitResult):
                 result = unit
+            elif unit.name in first_seen:
+                # a study given twice (JSON and XML of one trial, two downloads): pushing both
+                # would make each re-run rewrite the study back and forth
+                source, digest = first_seen[unit.name]
+                result = UnitResult(unit.name, "skipped", unit.source, notes=[
+                    f"{unit.name} was already pushed in this run from {source}" + (
+                        "" if digest == unit.digest else
+                        "; this record differs from it and was not pushed (give one record "
+                        "per study)")])
             elif jrn is not None and jrn.confirmed(unit.name, unit.digest):
+                first_seen[unit.name] = (unit.source, unit.digest)
+                pusher.settle(unit)
                 result = UnitResult(unit.name, "skipped", unit.source,
                                     notes=["confirmed by an earlier run (journal)"])
             else:
                 result = pusher.push_unit(unit)
+                if result.status != "failed":
+                    first_seen[unit.name] = (unit.source, unit.digest)
                 if jrn is not None and not dry_run and result.status in (
                         "created", "updated", "unchanged"):
                     jrn.record(unit.name, unit.digest, result.status)

@@ -13,11 +13,11 @@ holds, which makes "the server committed, the client timed out" safe.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import FhirtrialError, RemoteError
 from .http import (
@@ -29,9 +29,10 @@ from .http import (
     TransportError,
     outcome_text,
 )
-from .units import Item, Unit, dependency_order, iter_references
+from .units import Item, Unit, dependency_order, iter_references, json_copy
 
 STRATEGIES = ("transaction", "batch", "single")
+OR_LIMIT = 50
 _LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
 
 
@@ -65,11 +66,12 @@ class Plan:
     idmap: dict[str, str]  # full_url → "Type/id" on the server
     states: dict[str, str]  # full_url → new | changed | unchanged
     writes: list[Item]  # in dependency order
+    notes: list[str] = field(default_factory=list)
 
 
 def normalized(resource: dict[str, Any], *, keep_text: bool) -> dict[str, Any]:
     """A resource as compared: no id, no server-managed meta, narrative only when we send one."""
-    r = copy.deepcopy(resource)
+    r = dict(resource)  # only top-level keys are dropped or replaced: a shallow copy will do
     r.pop("id", None)
     meta = r.pop("meta", None) or {}
     if meta.get("profile"):
@@ -83,7 +85,7 @@ def resolved_body(item: Item, idmap: dict[str, str], local: set[str] = frozenset
                   ) -> tuple[dict[str, Any], bool]:
     """The resource as sent: unit references → server ids (except ``local`` ones, which the
     transaction resolves). Returns (body, all references resolved)."""
-    body = copy.deepcopy(item.resource)
+    body: dict[str, Any] = json_copy(item.resource)
     if item.key:
         body.pop("id", None)  # the server keeps its own id; the identifier is the key
     complete = True
@@ -108,10 +110,17 @@ class Pusher:
         self.client = client
         self.strategy = strategy
         self.limit = max(1, chunk_size)
+        self.lookup_limit = self.limit
         self.dry_run = dry_run
         self.replans = replans
         self.log = log
         self.lookup_batch = strategy != "single"
+        # identifier lookups OR-ed per type (one search for up to OR_LIMIT resources): on
+        # until the server shows it ignores them, trusted once it has shown it honours them
+        self.or_lookups, self.or_verified = True, False
+        self.known_keys: dict[str, tuple[str, str]] = {}  # type → identifier the server has
+        # resource → the study that wrote or confirmed it earlier in this run (see plan())
+        self.settled: dict[tuple[str, str, str], str] = {}
 
     # ---- planning ---------------------------------------------------------------------
     def lookup(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
@@ -119,8 +128,11 @@ class Pusher:
         found: dict[str, dict[str, Any] | None] = {}
         if self.lookup_batch:
             try:
-                for start in range(0, len(items), self.limit):
-                    found.update(self._lookup_batch(items[start:start + self.limit]))
+                pending = list(items)
+                while pending:
+                    chunk, pending = (pending[:self.lookup_limit],
+                                      pending[self.lookup_limit:])
+                    found.update(self._lookup_sized(chunk))
                 return found
             except (RemoteRejectedError, RemoteNotFoundError, RemoteNotSupportedError) as e:
                 self.lookup_batch = False
@@ -129,28 +141,111 @@ class Pusher:
             found[item.full_url] = self._lookup_one(item)
         return found
 
+    def _lookup_sized(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """A batch of lookups, halved while the server says it is too large (413)."""
+        try:
+            return self._lookup_batch(items)
+        except RemoteTooLargeError:
+            if len(items) == 1:
+                raise
+            mid = len(items) // 2
+            self.lookup_limit = min(self.lookup_limit, len(items) - mid)
+            self.log(f"server refused a batch of {len(items)} lookups as too large; sending "
+                     f"at most {self.lookup_limit} per batch")
+            return {**self._lookup_sized(items[:mid]), **self._lookup_sized(items[mid:])}
+
     def _lookup_batch(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
-        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-            {"request": {"method": "GET", "url": i.search_url()}} for i in items]}
+        groups = self._or_groups(items)
+        entries_out: list[dict[str, Any]] = []
+        probes: list[tuple[str, str] | None] = []
+        for group in groups:
+            probe = None
+            if len(group) > 1:
+                # an OR search is trusted once the server has returned, in one, a resource a
+                # single search found: a server that ignored the commas would answer "none"
+                # and every resource would be created again
+                probe = None if self.or_verified else self.known_keys.get(group[0].type)
+                keys = [*(i.key for i in group), *([probe] if probe else [])]
+                url = (f"{group[0].type}?identifier="
+                       + ",".join(quote(f"{k[0]}|{k[1]}", safe=":/|") for k in keys if k)
+                       + f"&_count={2 * len(keys)}")
+            else:
+                url = group[0].search_url()
+            entries_out.append({"request": {"method": "GET", "url": url}})
+            probes.append(probe)
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries_out}
         # a batch of reads changes nothing: safe to retry like a GET
         resp = self.client.request("POST", "", json=bundle, idempotent=True).json()
         entries = resp.get("entry") or []
-        if len(entries) != len(items):
+        if len(entries) != len(groups):
             raise RemoteRejectedError("batch lookup answered with a different number of entries",
                                       status=422)
         out: dict[str, dict[str, Any] | None] = {}
-        for item, entry in zip(items, entries, strict=True):
+        retry: list[Item] = []
+        for group, probe, entry in zip(groups, probes, entries, strict=True):
             status = str((entry.get("response") or {}).get("status", ""))[:3]
             res = entry.get("resource")
-            if status == "404" or (status.startswith("2") and res is None):
-                out[item.full_url] = None
-            elif status.startswith("2"):
-                out[item.full_url] = self._single_match(item, res)
-            else:
+            if not status.startswith("2") and status != "404":
                 outcome = (entry.get("response") or {}).get("outcome")
-                raise ItemFailed(f"lookup of {item.label} failed: HTTP {status} "
+                raise ItemFailed(f"lookup of {group[0].label} failed: HTTP {status} "
                                  f"{outcome_text(outcome)}", outcome=outcome)
+            if len(group) == 1:
+                found = self._single_match(group[0], res) if status.startswith("2") and res \
+                    else None
+                out[group[0].full_url] = found
+                self._remember(group[0], found)
+                continue
+            matches = _matches(res if status.startswith("2") else None)
+            if matches is None:  # paged or not a searchset: ask one by one
+                retry += group
+                continue
+            if probe is not None:
+                if not any(_has_key(m, probe) for m in matches):
+                    self.or_lookups = False
+                    self.log("server ignored an OR search on identifier; looking up one by one")
+                    retry += group
+                    continue
+                self.or_verified = True
+            for item in group:
+                mine = [m for m in matches if item.key and _has_key(m, item.key)]
+                found = self._single_match(item, {"resourceType": "Bundle", "entry": [
+                    {"resource": m} for m in mine]})
+                out[item.full_url] = found
+        if retry:
+            out.update(self._lookup_batch_plain(retry))
         return out
+
+    def _lookup_batch_plain(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """The same batch with one search per resource."""
+        saved, self.or_lookups = self.or_lookups, False
+        try:
+            return self._lookup_batch(items)
+        finally:
+            self.or_lookups = saved
+
+    def _or_groups(self, items: list[Item]) -> list[list[Item]]:
+        """Items keyed on an identifier, by type, in groups of ``OR_LIMIT``; the others alone.
+        Until the server has shown it honours OR searches, a type with no known resource to
+        check with is looked up one by one."""
+        if not self.or_lookups:
+            return [[i] for i in items]
+        by_type: dict[str, list[Item]] = {}
+        groups: list[list[Item]] = []
+        for item in items:
+            if item.key and not any(c in item.key[1] for c in ",$\\"):
+                by_type.setdefault(item.type, []).append(item)
+            else:
+                groups.append([item])
+        for rtype, typed in by_type.items():
+            if len(typed) == 1 or not (self.or_verified or rtype in self.known_keys):
+                groups += [[i] for i in typed]
+                continue
+            groups += [typed[k:k + OR_LIMIT] for k in range(0, len(typed), OR_LIMIT)]
+        return groups
+
+    def _remember(self, item: Item, found: dict[str, Any] | None) -> None:
+        if found is not None and item.key:
+            self.known_keys.setdefault(item.type, item.key)
 
     def _lookup_one(self, item: Item) -> dict[str, Any] | None:
         try:
@@ -176,6 +271,7 @@ class Pusher:
         idmap = {url: f"{res['resourceType']}/{res['id']}"
                  for url, res in found.items() if res is not None}
         states: dict[str, str] = {}
+        notes: list[str] = []
         for item in unit.items:
             current = found.get(item.full_url)
             if current is None:
@@ -185,20 +281,36 @@ class Pusher:
             keep_text = "text" in body
             same = complete and (normalized(body, keep_text=keep_text)
                                  == normalized(current, keep_text=keep_text))
+            owner = self.settled.get(_settle_key(item))
+            if not same and owner is not None and owner != unit.name:
+                # A resource several studies share (a sponsor Organization) that the registry
+                # describes differently in each: the first study of the run wins, else every
+                # re-run would rewrite it back and forth and never report "unchanged".
+                notes.append(f"{item.label} is shared with {owner}, pushed earlier in this "
+                             "run, and this record describes it differently; kept the "
+                             f"{owner} version")
+                same = True
             states[item.full_url] = "unchanged" if same else "changed"
         writes = [i for i in dependency_order(unit.items) if states[i.full_url] != "unchanged"]
-        return Plan(idmap, states, writes)
+        return Plan(idmap, states, writes, notes)
+
+    def settle(self, unit: Unit) -> None:
+        """Mark the unit's resources as decided for the rest of the run (first study wins)."""
+        for item in unit.items:
+            self.settled.setdefault(_settle_key(item), unit.name)
 
     # ---- one unit ----------------------------------------------------------------------
     def push_unit(self, unit: Unit) -> UnitResult:
         """Plan and write one study; never raises for a server's refusal (it is reported)."""
         result = UnitResult(unit.name, "failed", unit.source)
         first_states: dict[str, str] | None = None
+        plan_notes: list[str] = []
         try:
             for attempt in range(self.replans + 1):
                 plan = self.plan(unit)
                 if first_states is None:
                     first_states = dict(plan.states)
+                    plan_notes = plan.notes
                 if self.dry_run or not plan.writes:
                     break
                 try:
@@ -215,6 +327,10 @@ class Pusher:
             result.error, result.outcome = e.message, e.outcome
         result.notes.extend(self.client.events)
         self.client.events.clear()
+        if plan_notes:
+            result.notes.extend(plan_notes)
+        if not result.error:
+            self.settle(unit)
         assert first_states is not None or result.error
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         for state in (first_states or {}).values():
@@ -309,6 +425,8 @@ class Pusher:
         if ref is None:
             raise ItemFailed(f"{item.label}: server confirmed the write without a location")
         plan.idmap[item.full_url] = ref
+        if item.key:
+            self.known_keys.setdefault(item.type, item.key)
 
     # ---- batch -------------------------------------------------------------------------
     def _write_batches(self, plan: Plan) -> None:
@@ -317,24 +435,40 @@ class Pusher:
             # a batch may not depend on itself: send what has every reference resolvable
             level = [i for i in remaining if resolved_body(i, plan.idmap)[1]] or remaining[:1]
             remaining = [i for i in remaining if i not in level]
-            for start in range(0, len(level), self.limit):
-                chunk = level[start:start + self.limit]
-                bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-                    {"resource": resolved_body(i, plan.idmap)[0],
-                     "request": {"method": "PUT", "url": i.search_url()}} for i in chunk]}
-                resp = self.client.request("POST", "", json=bundle, idempotent=False).json()
-                answers = resp.get("entry") or []
-                if len(answers) != len(chunk):
-                    raise ItemFailed("server answered the batch with a different number of "
-                                     "entries")
-                failures = []
-                for item, answer in zip(chunk, answers, strict=True):
-                    try:
-                        self._confirm(item, answer, plan)
-                    except ItemFailed as e:
-                        failures.append(e)
-                if failures:
-                    raise failures[0]
+            while level:
+                chunk, level = level[:self.limit], level[self.limit:]
+                self._send_batch(chunk, plan)
+
+    def _send_batch(self, chunk: list[Item], plan: Plan) -> None:
+        bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"resource": resolved_body(i, plan.idmap)[0],
+             "request": {"method": "PUT", "url": i.search_url()}} for i in chunk]}
+        try:
+            resp = self.client.request("POST", "", json=bundle, idempotent=False).json()
+        except RemoteTooLargeError as e:
+            # refused whole before any entry ran: halves are safe to send
+            if len(chunk) == 1:
+                raise ItemFailed(f"{chunk[0].label}: {e.message}", outcome=e.outcome,
+                                 status=e.status) from e
+            mid = len(chunk) // 2
+            if self.limit > len(chunk) - mid:
+                self.limit = len(chunk) - mid
+                self.log(f"server refused a batch of {len(chunk)} entries as too large; "
+                         f"sending at most {self.limit} per batch")
+            self._send_batch(chunk[:mid], plan)
+            self._send_batch(chunk[mid:], plan)
+            return
+        answers = resp.get("entry") or []
+        if len(answers) != len(chunk):
+            raise ItemFailed("server answered the batch with a different number of entries")
+        failures = []
+        for item, answer in zip(chunk, answers, strict=True):
+            try:
+                self._confirm(item, answer, plan)
+            except ItemFailed as e:
+                failures.append(e)
+        if failures:
+            raise failures[0]
 
     # ---- single ------------------------------------------------------------------------
     def _put_one(self, item: Item, plan: Plan) -> None:
@@ -350,6 +484,30 @@ class Pusher:
         if ref is None:
             raise ItemFailed(f"{item.label}: server confirmed the write without a location")
         plan.idmap[item.full_url] = ref
+        if item.key:
+            self.known_keys.setdefault(item.type, item.key)
+
+
+def _matches(res: Any) -> list[dict[str, Any]] | None:
+    """The matches of a complete searchset (None when paged, or not a searchset)."""
+    if res is None:
+        return []
+    if res.get("resourceType") != "Bundle" or any(
+            link.get("relation") == "next" for link in res.get("link") or []):
+        return None
+    matches = [e["resource"] for e in res.get("entry") or []
+               if (e.get("search") or {}).get("mode", "match") == "match" and e.get("resource")]
+    total = res.get("total")
+    return None if isinstance(total, int) and total > len(matches) else matches
+
+
+def _has_key(resource: dict[str, Any], key: tuple[str, str]) -> bool:
+    return any(i.get("system") == key[0] and i.get("value") == key[1]
+               for i in resource.get("identifier") or [] if isinstance(i, dict))
+
+
+def _settle_key(item: Item) -> tuple[str, str, str]:
+    return (item.type, *item.key) if item.key else (item.type, "", str(item.resource["id"]))
 
 
 def _unsupported(e: RemoteError) -> bool:

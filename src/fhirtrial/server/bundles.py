@@ -65,7 +65,9 @@ def _check_entry(e: Any, i: int) -> None:
     if not isinstance(e, dict) or not isinstance(e.get("request"), dict):
         raise BadRequest(f"{loc} has no request", location=f"{loc}.request")
     method, url = e["request"].get("method"), e["request"].get("url")
-    if method not in _ORDER or not isinstance(url, str) or not url:
+    # isinstance first: a list or object as the method is unhashable in the _ORDER lookup
+    if not isinstance(method, str) or method not in _ORDER or not isinstance(url, str) \
+            or not url:
         raise BadRequest(f"{loc}.request needs a method (GET, POST, PUT, DELETE) and a url",
                          location=f"{loc}.request")
     if method in ("POST", "PUT") and not isinstance(e.get("resource"), dict):

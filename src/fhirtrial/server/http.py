@@ -4,6 +4,7 @@ negotiation, Prefer, bodies, and FHIR responses (ETag, Last-Modified, _pretty, H
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -71,14 +72,55 @@ def prefer(key: str) -> str | None:
 
 def json_body() -> Any:
     data = request.get_data(cache=True)
+    limit = cfg()["MAX_BODY_BYTES"]
+    if request.content_length is None and len(data) >= limit:
+        # a chunked body is cut at the limit (werkzeug raises only on a later read): refuse
+        # it as too large instead of parsing a truncated document
+        raise HttpError(413, "too-costly", f"The request body is larger than {limit} bytes")
     if not data:
         raise BadRequest("The request has no body", location="Resource")
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) \
             else ""
         raise BadRequest(f"The body is not valid JSON{where}", location="Resource") from None
+    except RecursionError:
+        doc = None  # deeper than the parser goes: refused below with the same message
+    if doc is None or _depth_over(doc, MAX_JSON_DEPTH):
+        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep; no FHIR "
+                         "resource is", location="Resource")
+    if _SURROGATE_ESCAPE.search(data):
+        # json.loads pairs valid \uD83D\uDE00 escapes; a lone one stays in the string and
+        # could never be stored or served as UTF-8
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("The body holds an escaped lone surrogate (\\uD800-\\uDFFF), "
+                             "which is not a Unicode character", location="Resource") from None
+    return doc
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+#: deeper than any FHIR resource or Bundle nests, and shallow enough that validation, index
+#: extraction and serialisation (all recursive) stay far from Python's recursion limit
+MAX_JSON_DEPTH = 100
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    """Is a parsed JSON document nested deeper than ``limit``? (iterative)"""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
 
 
 def http_date(instant: str) -> str:

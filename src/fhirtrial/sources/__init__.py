@@ -20,8 +20,10 @@ NCT id                  ``NCT06534528`` where no file of that name exists: fetch
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import SourceError
 from ..model import Study
@@ -86,10 +88,53 @@ def _parse_json(text: str, name: str) -> Iterator[Record]:
     single = isinstance(doc, dict) and "protocolSection" in doc
     for i, obj in enumerate(ctgov_json.iter_study_objects(doc, name)):
         rec_name = name if single else f"{name}[{i}]"
+        replaced = 0
+        if _SURROGATE_ESCAPE.search(text):
+            obj, replaced = _replace_lone_surrogates(obj)
         try:
-            yield Record(rec_name, study=ctgov_json.read_study(obj, rec_name))
+            study = ctgov_json.read_study(obj, rec_name)
         except SourceError as e:
             yield Record(rec_name, error=e)
+            continue
+        if replaced:
+            study.warn("value", f"{rec_name}: {replaced} text value(s) held an escaped lone "
+                                "surrogate (\\uD800-\\uDFFF), which is not a character; "
+                                "it was replaced by U+FFFD")
+        yield Record(rec_name, study=study)
+
+
+#: JSON's \uD800-\uDFFF escapes: json.loads pairs valid ones and leaves a lone one in the
+#: string, where it cannot be written as UTF-8 (or validated as FHIR) later
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(doc: Any) -> tuple[Any, int]:
+    """A copy of a parsed JSON document with lone surrogates replaced by U+FFFD, and how
+    many strings changed (iterative: the document may be deeply nested)."""
+    count = 0
+
+    def fix(value: object) -> object:
+        nonlocal count
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            count += 1
+            return _LONE_SURROGATE.sub("\ufffd", value)
+        return value
+
+    root: list[Any] = [doc]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for k, v in items:
+            if isinstance(v, dict):
+                v = {fix(kk): vv for kk, vv in v.items()}
+                stack.append(v)
+            elif isinstance(v, list):
+                v = list(v)
+                stack.append(v)
+            node[k] = fix(v)
+    return root[0], count
 
 
 def _parse_ndjson_text(text: str, name: str) -> Iterator[Record]:

@@ -45,7 +45,7 @@ from ..model import (
     display_case,
 )
 from ..tables import data_table as load_table
-from .ctgov_json import NCT_RE, find_doi
+from .ctgov_json import NCT_RE, find_doi, parse_count
 
 #: top-level elements read elsewhere or deliberately not carried into the model
 _IGNORED = {
@@ -353,8 +353,8 @@ class _XmlReader:
         )
         en = r.find("enrollment")
         if (t := _text(en)) is not None and en is not None:
-            if t.isdigit():
-                s.enrollment = int(t)
+            if (n := parse_count(t)) is not None:
+                s.enrollment = n
                 kind = (en.get("type") or "").casefold()
                 s.enrollment_actual = True if kind == "actual" else False if kind in (
                     "anticipated", "estimate", "estimated") else None

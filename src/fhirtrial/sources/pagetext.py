@@ -61,7 +61,7 @@ from ..model import (
     display_case,
 )
 from ..tables import data_table as load_table
-from .ctgov_json import find_doi
+from .ctgov_json import find_doi, parse_count
 
 NCT_LINE = re.compile(r"^NCT ID:\s*(NCT\d{8})\s*$")
 UPDATED_LINE = re.compile(r"^Last Updated:\s*(\d{4}(?:-\d{2}(?:-\d{2})?)?)\s*$")
@@ -202,7 +202,9 @@ class _PageReader:
             elif parts and all(p in phases for p in parts) and not s.phases:
                 s.phases = parts
             elif (m := ENROLLMENT.match(t)) and s.enrollment is None:
-                s.enrollment = int(m.group(1).replace(",", ""))
+                s.enrollment = parse_count(m.group(1))
+                if s.enrollment is None:
+                    s.warn("value", f"enrollment {t!r} is not a count; left out", "Enrollment")
             elif t in types and s.study_type is None:
                 s.study_type = t
             elif DATE.match(t) and len(dates) < 2:

@@ -21,3 +21,7 @@ def main() -> None:
 
 
 # Each command module registers itself here, one line each.
+from . import validate as _validate  # noqa: E402
+
+main.add_command(_validate.validate_cmd)
+main.add_command(_validate.packages_cmd)

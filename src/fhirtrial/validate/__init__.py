@@ -9,6 +9,8 @@ full; it is found in the FHIR package cache and loaded once per process.
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,3 +42,14 @@ def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:
 
 __all__ = ["LAYERS", "Validator", "get_validator", "has_errors", "validate",
            "validate_findings"]
+
+
+class _CallableModule(types.ModuleType):
+    """``fhirtrial.validate(resource)`` works even once this subpackage is imported, which
+    makes ``fhirtrial.validate`` the module rather than the function."""
+
+    def __call__(self, resource: Any, **kw: Any) -> dict[str, Any]:
+        return validate(resource, **kw)
+
+
+sys.modules[__name__].__class__ = _CallableModule

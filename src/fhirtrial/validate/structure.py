@@ -92,8 +92,10 @@ def _finding(err: Any, resource: dict[str, Any], expr: str) -> Finding:
     msg = err["msg"]
     if kind == "extra_forbidden":
         msg = f"Unknown element '{where.rsplit('.', 1)[-1]}' (not defined for this type)"
-    elif kind == "missing":
+    elif kind == "missing" or kind.endswith(".missing"):
         msg = f"Missing required element '{where.rsplit('.', 1)[-1]}' (minimum cardinality 1)"
+        code = "required"
+    elif kind == "value_error" and "is required" in msg:
         code = "required"
     elif kind == "list_type":
         msg = "Expected an array: this element repeats"

@@ -258,3 +258,49 @@ def check_nodes(term: Terminology, nodes: list[Node]) -> list[Finding]:
             findings.extend(term.check(node, elem.binding_strength or "",
                                        elem.binding_value_set))
     return findings
+
+
+#: The resources fhirtrial writes: the fallback table covers their required code bindings.
+FALLBACK_TYPES = ("ResearchStudy", "PlanDefinition", "ActivityDefinition", "EvidenceVariable",
+                  "Group", "Location", "Organization", "Practitioner", "PractitionerRole",
+                  "Bundle", "OperationOutcome")
+
+
+def build_fallback_table(package: FhirPackage, fhir_version: str) -> dict[str, Any]:
+    """The project's own required-binding table, derived from a core package (see the module
+    docstring); regenerate with ``python -m fhirtrial.validate.terminology PACKAGE_DIR R5``."""
+    from .definitions import Definitions
+
+    defs = Definitions(package)
+    term = Terminology(package, fhir_version)
+    bindings: dict[str, list[str]] = {}
+    value_sets: dict[str, Any] = {}
+    for tname in FALLBACK_TYPES:
+        info = defs.type_info(tname)
+        if info is None:
+            continue
+        for kids in info.children.values():
+            for elem in kids.values():
+                if elem.binding_strength != "required" or elem.types != ["code"] \
+                        or not elem.binding_value_set:
+                    continue
+                exp = term.expand(elem.binding_value_set)
+                if exp is None or not exp.enumerable or exp.open_systems or not exp.codes:
+                    continue
+                bindings[elem.path] = ["required", elem.binding_value_set]
+                value_sets[elem.binding_value_set] = {
+                    "codes": {s: sorted(c) for s, c in sorted(exp.codes.items())}}
+    return {"source": package.label, "bindings": dict(sorted(bindings.items())),
+            "valueSets": dict(sorted(value_sets.items()))}
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    from ..packages import load
+
+    table = build_fallback_table(load(sys.argv[1]), sys.argv[2])
+    out = Path(__file__).with_name(f"required_bindings_{sys.argv[2].lower()}.json")
+    out.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    print(out, len(table["bindings"]), "bindings")

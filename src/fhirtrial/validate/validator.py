@@ -20,7 +20,7 @@ from ..model import Finding
 from ..packages import FhirPackage, core_package
 from .bundle import ReferenceIndex, check_bundle, check_references
 from .definitions import Definitions, Node
-from .invariants import Invariants, empty_elements
+from .invariants import Invariants, empty_elements, unreferenced_contained
 from .schema import SchemaLayer
 from .structure import PrimitiveChecker, check_model
 from .terminology import Terminology, check_nodes
@@ -125,8 +125,9 @@ class Validator:
             info = self.definitions.type_info(res.get("resourceType", ""))
             if info is None:
                 continue
-            cons = info.root.constraints
-            out.extend(self.invariants.check_root(cons, res, where, data))
+            out.extend(self.invariants.check_root(info.root.constraints, res, where, data))
+            if info.kind == "resource":
+                out.extend(unreferenced_contained(res, where))
         node_checks = [n for n in nodes if n.elem.constraints]
         out.extend(self.invariants.check(node_checks, data))
         return out

@@ -73,10 +73,13 @@ def _units(label: str, data: bytes | None, ndjson: Path | None) -> Iterator[tupl
 @click.option("--layer", "layers", multiple=True,
               type=click.Choice(["json", "structure", "schema", "terminology", "invariants",
                                  "bundle"]), help="Run only these layers (repeatable).")
+@click.option("--info", "show_info", is_flag=True,
+              help="Also print information-level findings (best-practice advice) as text.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: str,
-                 package: str | None, layers: tuple[str, ...], progress: bool | None) -> None:
+                 package: str | None, layers: tuple[str, ...], show_info: bool,
+                 progress: bool | None) -> None:
     """Validate FHIR resources and Bundles (files, directories, NDJSON, or - for stdin).
 
     Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on usage errors.
@@ -105,6 +108,8 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
                 counts[f.severity] = counts.get(f.severity, 0) + 1
             if fmt == "text":
                 for f in findings:
+                    if f.severity == "information" and not show_info:
+                        continue
                     click.echo(f"{label}: {f.location or '-'}: {f.severity}: [{f.code}] "
                                f"{f.message}")
             else:

@@ -208,7 +208,8 @@ def _elem(ed: dict[str, Any]) -> Elem:
             targets[code] = [p.rsplit("/", 1)[-1] for p in t["targetProfile"]]
     binding = ed.get("binding") or {}
     vs = binding.get("valueSet")
-    constraints = [Constraint(c["key"], c.get("severity", "error"), c.get("human", ""),
+    constraints = [Constraint(c["key"], "information" if _best_practice(c)
+                              else c.get("severity", "error"), c.get("human", ""),
                               c["expression"])
                    for c in ed.get("constraint", []) if c.get("expression")]
     return Elem(
@@ -219,3 +220,9 @@ def _elem(ed: dict[str, Any]) -> Elem:
         constraints=constraints, content_reference=ed.get("contentReference"),
         target_types=targets,
     )
+
+
+def _best_practice(constraint: dict[str, Any]) -> bool:
+    """Best-practice constraints (dom-6 "should have narrative") are advice, not defects."""
+    return any(e.get("url", "").endswith("elementdefinition-bestpractice") and e.get("valueBoolean")
+               for e in constraint.get("extension", []))

@@ -58,7 +58,8 @@ class Invariants:
             else:
                 try:
                     compiled = fhirpathpy.compile(c.expression, self.model,
-                                                {"traceFn": _quiet})
+                                                  {"traceFn": _quiet,
+                                                   "userInvocationTable": FUNCTIONS})
                 except Exception as exc:  # the engine's parser raises bare Exceptions
                     self.skipped[c.key] = f"engine cannot parse it: {exc}"[:200]
                     compiled = None
@@ -102,7 +103,7 @@ class Invariants:
             self.skipped.setdefault(c.key, f"engine error: {type(exc).__name__}: {exc}"[:200])
             return None
         if result == [False]:
-            severity = "error" if c.severity == "error" else "warning"
+            severity = c.severity if c.severity in ("error", "information") else "warning"
             return Finding(severity, "invariant", f"Constraint {c.key} failed: {c.human}", expr)
         return None
 
@@ -180,3 +181,14 @@ def _strings(value: Any, into: set[str]) -> None:
     elif isinstance(value, list):
         for v in value:
             _strings(v, into)
+
+
+def _has_value(coll: list[Any]) -> list[bool]:
+    """FHIRPath hasValue(), absent from fhirpathpy: a single primitive with a value."""
+    if len(coll) != 1:
+        return [False]
+    data = getattr(coll[0], "data", coll[0])
+    return [data is not None and not isinstance(data, dict | list)]
+
+
+FUNCTIONS = {"hasValue": {"fn": _has_value, "arity": {0: []}}}

@@ -4,6 +4,7 @@ the text states it plainly, structured meaning a matching engine can evaluate.""
 from __future__ import annotations
 
 from .criteria import Criterion, Fact, parse_criteria, unescape
+from .structure import facts_for, structure
 
 
 def criteria_for(text: str | None) -> list[Criterion]:
@@ -11,7 +12,8 @@ def criteria_for(text: str | None) -> list[Criterion]:
 
     This is the one call builders make; the structuring step extends what it returns.
     """
-    return parse_criteria(text)
+    return structure(parse_criteria(text))
 
 
-__all__ = ["Criterion", "Fact", "criteria_for", "parse_criteria", "unescape"]
+__all__ = ["Criterion", "Fact", "criteria_for", "facts_for", "parse_criteria", "structure",
+           "unescape"]

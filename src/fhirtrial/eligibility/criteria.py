@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
-_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、]|\(?[a-zA-Z][.)]"
-                     r"|[ivxIVX]{1,4}[.)])[ \t]+(?P<text>.*)$")
+_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|"
+                     r"\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])(?:[ \t]+|(?<=[、．）]))(?P<text>\S.*)$")
 _HEADING = re.compile(
-    r"^\W*(?:(?:key|main|major|general|other|additional|patient|clinic|specific)\s+)?"
-    r"(?P<kind>inclusion|exclusion|eligibility)(?:\s+criteria)?\s*(?:\([^)]*\))?\s*[:：]?\W*$",
+    # "Key Inclusion Criteria:", "Transplant Exclusion:", "Donor inclusion criteria"
+    r"^\W*(?:[\w-]+\s+){0,2}?"
+    r"(?P<kind>inclusion|exclusion|eligibility)(?:\s+criteria)?\s*(?:\([^)]*\))?\s*[:：]?\W*$"
+    r"|^\W*(?P<cjk>入选标准|纳入标准|入组标准|排除标准|选择标准|除外标准|"
+    r"критерии включения|критерии исключения)\s*[:：]?\W*$",
     re.IGNORECASE)
+_CJK_EXCLUDE = ("排除", "除外", "исключения")
 _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 
 
@@ -44,6 +48,8 @@ class Criterion:
     section: str | None = None  # the heading it stood under, e.g. "Key Inclusion Criteria:"
     children: list[Criterion] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
+    #: how several facts of this one criterion combine: "all-of" or "any-of"
+    combination: str = "all-of"
 
     def walk(self) -> list[Criterion]:
         """This criterion and all below it, depth first."""
@@ -81,8 +87,9 @@ def parse_criteria(text: str | None) -> list[Criterion]:
         line = unescape(raw.rstrip())
         heading = _HEADING.match(line.strip())
         if heading and not _BULLET.match(line):
-            kind = heading.group("kind").lower()
-            exclude = kind == "exclusion"
+            kind = (heading.group("kind") or "").lower()
+            cjk = heading.group("cjk") or ""
+            exclude = kind == "exclusion" or any(w in cjk.lower() for w in _CJK_EXCLUDE)
             section = line.strip()
             stack.clear()
             last = None

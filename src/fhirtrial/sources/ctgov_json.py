@@ -7,6 +7,7 @@ warning on the Study, never a crash; a value of the wrong type is a warning and 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from ..model import (
     Outcome,
     Oversight,
     Person,
+    RelatedStudy,
     ResponsibleParty,
     Site,
     SourceInfo,
@@ -33,6 +35,8 @@ from ..model import (
 )
 
 MESH = "http://id.nlm.nih.gov/mesh"
+#: counts become FHIR unsignedInt values, whose maximum this is
+MAX_COUNT = 2**31 - 1
 NCT_RE = re.compile(r"^NCT\d{8}$")
 DOI_RE = re.compile(r"\bdoi:\s*(10\.\d{4,9}/[^\s\"<>]+?)(?=[.,;]?(?:\s|$))", re.IGNORECASE)
 
@@ -42,6 +46,17 @@ EXPECTED_MODULES = (
     "conditionsModule", "designModule", "armsInterventionsModule", "eligibilityModule",
     "contactsLocationsModule", "outcomesModule",
 )
+
+
+def parse_count(text: str) -> int | None:
+    """A count written as decimal digits, when it fits FHIR's unsignedInt; else None."""
+    t = text.strip().replace(",", "")
+    # isdecimal, not isdigit: int() refuses "²"; the length check keeps int() off
+    # 5000-digit strings (which it refuses too) before the range check
+    if not t.isdecimal() or len(t) > 10:
+        return None
+    n = int(t)
+    return n if n <= MAX_COUNT else None
 
 
 def iter_study_objects(doc: Any, name: str) -> Iterator[dict[str, Any]]:
@@ -131,10 +146,10 @@ class _Reader:
         v = parent.get(key)
         if v is None:
             return None
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        if isinstance(v, str) and (n := parse_count(v)) is not None:
+            return n
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT:
             return v
-        if isinstance(v, str) and v.strip().isdigit():
-            return int(v.strip())
         self.study.warn("structure", f"{path}.{key} is not a count; ignored", f"{path}.{key}")
         return None
 
@@ -143,7 +158,11 @@ class _Reader:
         if v is None:
             return None
         if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
+            # a huge int overflows float(); NaN/Infinity (Python's json reads them) are no
+            # FHIR decimal and would make the output invalid JSON
+            f = float(v) if abs(v) < 1e300 else math.inf
+            if math.isfinite(f):
+                return f
         self.study.warn("structure", f"{path}.{key} is not a number; ignored", f"{path}.{key}")
         return None
 
@@ -207,6 +226,7 @@ def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
     study.condition_mesh = _mesh(r, cbm, "derivedSection.conditionBrowseModule")
     ibm = r.obj(derived, "interventionBrowseModule", "derivedSection")
     _intervention_mesh(r, ibm, study)
+    _related_trials(r, r.obj(obj, "x-fhirtrial", ""), study)
     has_results = obj.get("hasResults")
     study.has_results = bool(has_results) if isinstance(has_results, bool) else (
         "resultsSection" in obj)
@@ -420,3 +440,13 @@ def _intervention_mesh(r: _Reader, m: dict[str, Any], s: Study) -> None:
             names = [iv.name, *iv.other_names]
             if term and any(term in n.casefold() or n.casefold() in term for n in names):
                 iv.mesh.append(c)
+
+
+def _related_trials(r: _Reader, m: dict[str, Any], s: Study) -> None:
+    """The registry page's 'Related Clinical Trials', which API v2 has no field for: a hand
+    transcription of a page carries them under ``x-fhirtrial.relatedTrials``."""
+    for i, t in enumerate(r.objs(m, "relatedTrials", "x-fhirtrial")):
+        q = f"x-fhirtrial.relatedTrials[{i}]"
+        nct = r.str(t, "nctId", q)
+        if nct and NCT_RE.match(nct):
+            s.related_studies.append(RelatedStudy(nct, r.str(t, "title", q)))

@@ -1,0 +1,229 @@
+"""``fhirtrial serve`` (gunicorn, or Flask's dev server with ``--dev``) and ``fhirtrial load``
+(registry records or FHIR JSON → the server's store, one transaction per study)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import FhirtrialError
+
+DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtrial.sqlite]"
+
+
+@click.command("serve")
+@click.option("--db", "db", default=None, help=DB_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes")
+@click.option("--fhir-version", type=click.Choice(["R5", "R4"]), default=None,
+              help="version served at /fhir [default R5]; /fhir/R4 and /fhir/R5 always exist")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
+def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: str | None,
+              dev: bool) -> None:
+    """Serve the store as a FHIR REST endpoint at http://HOST:PORT/fhir."""
+    from ..server import create_app
+
+    overrides: dict[str, Any] = {}
+    if db:
+        overrides["DB"] = db
+    if fhir_version:
+        overrides["FHIR_VERSION"] = fhir_version
+    app = create_app(overrides)  # fail here, before forking, on a bad configuration
+    click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
+               f"http://{host}:{port}/fhir", err=True)
+    if dev:
+        # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
+        signal.signal(signal.SIGTERM, _interrupt)
+        app.run(host=host, port=port, threaded=True)
+        return
+    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_gunicorn(factory: Any, *, host: str, port: int, workers: int) -> None:
+    """Run a WSGI app factory under gunicorn (each worker builds its own app and connection)."""
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("timeout", 120)
+
+        def load(self) -> Any:
+            return factory()
+
+    _App().run()
+
+
+def _fhir_bundles(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A FHIR JSON file (a resource, a Bundle, or NDJSON of them) → transaction Bundles."""
+    text = path.read_text(encoding="utf-8-sig")
+    docs = ([json.loads(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".ndjson" else [json.loads(text)])
+    for i, doc in enumerate(docs):
+        name = f"{path}[{i}]" if len(docs) > 1 else str(path)
+        if doc.get("resourceType") == "Bundle" and doc.get("type") in ("transaction", "batch"):
+            yield name, doc
+        elif doc.get("resourceType") == "Bundle":
+            yield name, as_transaction([e["resource"] for e in doc.get("entry", [])
+                                        if "resource" in e], [e.get("fullUrl")
+                                                              for e in doc.get("entry", [])])
+        else:
+            yield name, as_transaction([doc], [None])
+
+
+def as_transaction(resources: list[dict[str, Any]],
+                   full_urls: list[str | None]) -> dict[str, Any]:
+    """Resources (with ids) → a PUT transaction, keeping their logical ids."""
+    entries = []
+    for res, full in zip(resources, full_urls, strict=True):
+        url = f"{res['resourceType']}/{res['id']}" if res.get("id") else res["resourceType"]
+        entry: dict[str, Any] = {"resource": res,
+                                 "request": {"method": "PUT" if res.get("id") else "POST",
+                                             "url": url}}
+        if full:
+            entry["fullUrl"] = full
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def keep_ids(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Plain creates of resources that carry an id → ``PUT Type/id``.
+
+    The R4 writer emits creates (what any R4 server accepts at any size); this store is ours,
+    so the converter's ids are kept: a study is ``ResearchStudy/NCT…`` at /fhir/R4 as at
+    /fhir/R5, a shared Organization or Device is stored once, and a re-load replaces instead
+    of adding copies."""
+    entries = []
+    for e in bundle.get("entry", []):
+        res, req = e.get("resource") or {}, e.get("request") or {}
+        if req.get("method") == "POST" and res.get("id") and not req.get("ifNoneExist"):
+            e = {**e, "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}}
+        entries.append(e)
+    return {**bundle, "entry": entries}
+
+
+def _is_fhir(path: Path) -> bool:
+    if path.suffix not in (".json", ".ndjson"):
+        return False
+    with path.open("rb") as f:
+        head = f.read(4096)
+    return b'"resourceType"' in head and b'"protocolSection"' not in head
+
+
+def _expand(inputs: tuple[str, ...]) -> Iterator[Path]:
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file()
+                              and not f.name.startswith("."))
+        else:
+            yield p
+
+
+def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
+                      ) -> Iterator[tuple[str, str, dict[str, Any] | None, str | None]]:
+    from ..sources import read_inputs
+
+    try:
+        from ..convert import convert_study
+    except ImportError:
+        raise click.ClickException("the converter (fhirtrial.convert.convert_study) is not "
+                                   "installed; only FHIR JSON can be loaded") from None
+    for rec in read_inputs(paths):
+        if rec.study is None:
+            yield rec.name, "", None, str(rec.error.message if rec.error else "unreadable")
+            continue
+        for fv in list(versions):
+            try:
+                conv = convert_study(rec.study, fhir_version=fv, bundle_type="transaction")
+            except (NotImplementedError, ValueError) as e:
+                if auto and fv == "R4":  # no R4 writer yet: serve R5 only, say so once
+                    versions.remove("R4")
+                    click.echo(f"note: R4 not stored ({e})", err=True)
+                    continue
+                yield rec.name, fv, None, str(e)
+                continue
+            except FhirtrialError as e:
+                if auto and fv == "R4" and "not supported" in e.message:
+                    versions.remove("R4")  # no R4 writer yet: serve R5 only, say so once
+                    click.echo(f"note: R4 not stored ({e.message})", err=True)
+                    continue
+                yield rec.name, fv, None, e.message
+                continue
+            yield rec.name, fv, keep_ids(conv.bundle), None
+
+
+@click.command("load")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--db", "db", default=None, help=DB_HELP)
+@click.option("--fhir-version", "versions", multiple=True, type=click.Choice(["R5", "R4"]),
+              help="version(s) to convert registry records to and store [default: R5, plus R4 "
+                   "when the converter writes R4]; FHIR JSON is stored as the version given "
+                   "first")
+@click.option("--no-validate", is_flag=True,
+              help="skip per-resource validation (trusted converter output; faster)")
+def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
+             no_validate: bool) -> None:
+    """Convert registry records (or read FHIR JSON) and store them, one transaction per study.
+
+    \b
+    fhirtrial load ../shared/fixtures/ctgov-v2 --db data/trials.sqlite
+    fhirtrial load bundles/*.json          # FHIR Bundles / resources, stored as they are
+    """
+    from ..server.bundles import process
+    from ..server.config import load_config
+    from ..server.searchparams import REGISTRY
+    from ..server.store import SQLiteStore
+
+    cfg = load_config({"DB": db} if db else None)
+    store = SQLiteStore(cfg["DB"])
+    fhir_paths = [p for p in _expand(inputs) if p.exists() and _is_fhir(p)]
+    registry_inputs = [str(p) for p in _expand(inputs) if not (p.exists() and _is_fhir(p))]
+    chosen = list(versions) or ["R5", "R4"]
+    work: list[tuple[str, str, dict[str, Any] | None, str | None]] = []
+    for p in fhir_paths:
+        try:
+            work.extend((n, chosen[0], b, None) for n, b in _fhir_bundles(p))
+        except (ValueError, KeyError, AttributeError) as e:
+            work.append((str(p), chosen[0], None, f"not a FHIR resource or Bundle: {e}"))
+    stored = failed = 0
+
+    def run(items: Any) -> None:
+        nonlocal stored, failed
+        for name, fv, bundle, error in items:
+            if bundle is not None:
+                try:
+                    process(store, fv, bundle, base="", validate=not no_validate,
+                            supported=lambda t, fv=fv: t in REGISTRY[fv], default_count=20,
+                            representation=False)
+                    stored += 1
+                    continue
+                except FhirtrialError as e:
+                    error = e.message
+            failed += 1
+            click.echo(f"{name}{' (' + fv + ')' if fv else ''}: {error}", err=True)
+
+    items: Any = itertools.chain(
+        work, _registry_bundles(registry_inputs, list(chosen), auto=not versions)
+        if registry_inputs else [])
+    show = sys.stderr.isatty()
+    with click.progressbar(items, label="loading", file=sys.stderr, hidden=not show) as bar:
+        run(bar)
+    store.analyze()
+    click.echo(f"stored {stored} bundle(s) in {cfg['DB']}; {failed} failed", err=True)
+    sys.exit(1 if failed else 0)

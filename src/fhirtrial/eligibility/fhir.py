@@ -1,0 +1,229 @@
+"""Facts → FHIR R5 EvidenceVariable characteristic parts.
+
+``fact_to_definition`` gives the ``definitionByTypeAndValue`` of one fact; ``characteristic``
+gives the whole characteristic of one criterion (its text as ``description``, ``exclude``, the
+facts, nested criteria as ``definitionByCombination``, time windows as ``timeFromEvent``).
+
+Choices the R5 spec leaves open, made here:
+
+- a "× ULN"/"× LLN" bound is a ``valueQuantity`` whose value is the multiple (UCUM ``1``)
+  with ``offset`` ``http://hl7.org/fhir/characteristic-offset#UNL`` (or ``LNL``): the R5
+  element "reference point for valueQuantity";
+- "% of predicted" is ``valueQuantity`` in ``%`` with the LOINC "measured/predicted" code where
+  LOINC has one (FEV1 20152-5, FVC 19872-1), else the test's own code with ``type.text``
+  saying "% predicted";
+- a time window is ``timeFromEvent`` relative to the eligibility assessment (SNOMED 450332002,
+  as in the HL7 R5 eligibility examples): "within the previous 3 months" is the range
+  -3 mo … 0 mo, "at least 4 weeks before" the quantity ``<= -4 wk``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .criteria import Criterion, Fact
+from .tables import tables
+
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+OFFSET = "http://hl7.org/fhir/characteristic-offset"
+
+_UNIT_NAMES = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours"}
+_CMP_TEXT = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+_ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",
+                                  "display": "Assessment of eligibility for clinical trial"}]}
+
+
+def _quantity(value: float, unit: str | None, comparator: str | None = None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": value}
+    if comparator:
+        q["comparator"] = comparator
+    if unit:
+        q.update(unit=_UNIT_NAMES.get(unit, unit), system=UCUM, code=unit)
+    return q
+
+
+def _one_sided(data: dict[str, Any]) -> tuple[str, float] | None:
+    lo, hi = data.get("low"), data.get("high")
+    if lo is not None and hi is None:
+        return (">=" if data.get("low_inclusive", True) else ">"), lo
+    if hi is not None and lo is None:
+        return ("<=" if data.get("high_inclusive", True) else "<"), hi
+    return None
+
+
+def _value(data: dict[str, Any], unit: str | None) -> dict[str, Any] | None:
+    """valueQuantity (one bound) or valueRange (two inclusive bounds); None when a two-sided
+    bound is exclusive, which a FHIR Range (inclusive by definition) cannot say."""
+    one = _one_sided(data)
+    if one:
+        return {"valueQuantity": _quantity(one[1], unit, one[0])}
+    if data.get("low") is None or not (data.get("low_inclusive", True)
+                                       and data.get("high_inclusive", True)):
+        return None
+    return {"valueRange": {"low": _quantity(data["low"], unit),
+                           "high": _quantity(data["high"], unit)}}
+
+
+def _lab_definition(data: dict[str, Any]) -> dict[str, Any] | None:
+    lab = tables().lab(data["test"])
+    coding = dict(lab.code)
+    type_: dict[str, Any] = {"coding": [coding], "text": lab.display}
+    relative = data.get("relative")
+    unit = data.get("unit")
+    if relative == "predicted":
+        unit = "%"
+        if lab.percent_predicted_codes:
+            type_ = {"coding": [{"system": LOINC, "code": lab.percent_predicted_codes[0],
+                                 "display": f"{lab.display} measured/predicted"}],
+                     "text": f"{lab.display} % predicted"}
+        else:
+            type_["text"] = f"{lab.display} % predicted"
+    elif relative in ("ULN", "LLN"):
+        unit = "1"
+    value = _value(data, unit)
+    if value is None:
+        return None
+    out: dict[str, Any] = {"type": type_, **value}
+    if relative in ("ULN", "LLN"):
+        code = "UNL" if relative == "ULN" else "LNL"
+        out["offset"] = {"coding": [{"system": OFFSET, "code": code,
+                                     "display": "Upper Normal Limit" if code == "UNL"
+                                     else "Lower Normal Limit"}]}
+    return out
+
+
+def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
+    """The R5 ``definitionByTypeAndValue`` for one fact, or None (time windows, and bounds
+    FHIR cannot state)."""
+    d = fact.data
+    if fact.kind == "age":
+        value = _value(d, d["unit"])
+        if value is None:
+            return None
+        return {"type": {"coding": [{"system": SNOMED, "code": "424144002",
+                                     "display": "Current chronological age"}]}, **value}
+    if fact.kind == "sex":
+        return {"type": {"coding": [{"system": LOINC, "code": "46098-0", "display": "Sex"}]},
+                "valueCodeableConcept": {"coding": [{
+                    "system": "http://hl7.org/fhir/administrative-gender", "code": d["sex"],
+                    "display": d["sex"].capitalize()}]}}
+    if fact.kind == "healthy-volunteers":
+        return {"type": {"text": "Healthy volunteer"}, "valueBoolean": bool(d["value"])}
+    if fact.kind in ("pregnancy", "lactation"):
+        coding = tables().findings[fact.kind]["condition"]
+        return {"type": {"coding": [dict(coding)]}, "valueBoolean": bool(d["value"])}
+    if fact.kind == "lab":
+        return _lab_definition(d)
+    if fact.kind == "condition":
+        return {"type": {"coding": [
+                    {"system": SNOMED, "code": "64572001", "display": "Disease (disorder)"},
+                    {"system": "http://hl7.org/fhir/resource-types", "code": "Condition",
+                     "display": "Condition"}]},
+                "valueCodeableConcept": {"coding": [{"system": d["system"], "code": d["code"],
+                                                     "display": d["display"]}],
+                                         "text": d["text"]}}
+    return None
+
+
+def window_text(w: dict[str, Any]) -> str:
+    """"within the previous 3 months" for a window's data."""
+    unit = _UNIT_NAMES[w["unit"]]
+    if w["value"] == 1:
+        unit = unit[:-1]
+    if w["comparator"] == "<=":
+        return (f"within the previous {unit}" if w["value"] == 1
+                else f"within the previous {w['value']} {unit}")
+    return f"at least {w['value']} {unit} before"
+
+
+def time_from_event(w: dict[str, Any]) -> dict[str, Any]:
+    """One ``timeFromEvent`` entry for a window's data."""
+    tfe: dict[str, Any] = {"description": window_text(w), "eventCodeableConcept":
+                           _ELIGIBILITY_EVENT}
+    if w["comparator"] == "<=":
+        tfe["range"] = {"low": _quantity(-w["value"], w["unit"]),
+                        "high": _quantity(0, w["unit"])}
+    else:
+        tfe["quantity"] = _quantity(-w["value"], w["unit"], "<=")
+    return tfe
+
+
+def characteristic_extras(fact: Fact) -> dict[str, Any]:
+    """Elements beside the definition a fact adds to its characteristic (``timeFromEvent``)."""
+    if fact.kind == "time-window":
+        return {"timeFromEvent": [time_from_event(fact.data)]}
+    if fact.data.get("window"):
+        return {"timeFromEvent": [time_from_event(fact.data["window"])]}
+    return {}
+
+
+def fact_text(fact: Fact) -> str:
+    """A short human reading of one fact ("ALT ≤ 2.5 × ULN")."""
+    d = fact.data
+    if fact.kind == "lab":
+        name = tables().lab(d["test"]).display
+        suffix = {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
+            d.get("relative") or "",
+            f" {d['unit']}" if d.get("unit") not in (None, "1", "{score}", "{INR}") else "")
+    elif fact.kind == "age":
+        name, suffix = "Age", f" {_UNIT_NAMES[d['unit']]}"
+    elif fact.kind == "condition":
+        text = d["display"] + (f" ({window_text(d['window'])})" if d.get("window") else "")
+        return text
+    elif fact.kind == "sex":
+        return f"Sex: {d['sex']}"
+    elif fact.kind == "time-window":
+        return window_text(d)
+    else:
+        return f"{fact.kind.replace('-', ' ').capitalize()}: {'yes' if d['value'] else 'no'}"
+    one = _one_sided(d)
+    if one:
+        return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}"
+    lo = "" if d.get("low_inclusive", True) else " (exclusive)"
+    hi = "" if d.get("high_inclusive", True) else " (exclusive)"
+    return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
+
+
+def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:
+    used_windows = [f.data["window"] for f in criterion.facts if f.data.get("window")]
+    out = []
+    for i, f in enumerate(criterion.facts):
+        if f.kind == "time-window":
+            continue
+        definition = fact_to_definition(f)
+        if definition is None:
+            continue
+        # linkId "fact-N" tells a reader a combination member is a fact of this criterion,
+        # not a nested criterion of its own
+        out.append({"linkId": f"fact-{i + 1}", "description": fact_text(f),
+                    "definitionByTypeAndValue": definition, **characteristic_extras(f)})
+    # a window no fact took qualifies the criterion as a whole
+    loose = [f for f in criterion.facts if f.kind == "time-window"
+             and not any(f.data == w for w in used_windows)]
+    return out, loose
+
+
+def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, Any]:
+    """The R5 ``EvidenceVariable.characteristic`` for one criterion (and its children)."""
+    out: dict[str, Any] = {"description": criterion.text}
+    if not nested:
+        out["exclude"] = criterion.exclude
+    parts, loose = _fact_characteristics(criterion)
+    kids = [characteristic(c, nested=True) for c in criterion.children]
+    if kids:
+        # nested items under an inclusion heading must all hold; under an exclusion one,
+        # any of them excludes
+        code = "any-of" if criterion.exclude else "all-of"
+        out["definitionByCombination"] = {"code": code, "characteristic": parts + kids}
+    elif len(parts) == 1:
+        only = parts[0]
+        out["definitionByTypeAndValue"] = only["definitionByTypeAndValue"]
+        if "timeFromEvent" in only:
+            out["timeFromEvent"] = list(only["timeFromEvent"])
+    elif parts:
+        out["definitionByCombination"] = {"code": criterion.combination, "characteristic": parts}
+    if loose:
+        out.setdefault("timeFromEvent", []).extend(time_from_event(f.data) for f in loose)
+    return out

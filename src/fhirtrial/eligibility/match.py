@@ -1,0 +1,517 @@
+"""Pre-screening: a study's criteria against one patient's FHIR data.
+
+``evaluate(study_or_criteria, patient_bundle)`` answers, per criterion, *met*, *not-met* or
+*unknown* with the evidence used, and an overall verdict, as a FHIR ``Parameters`` resource
+(the body of ``ResearchStudy/{id}/$match``).
+
+How the patient's data is read:
+
+- age from ``Patient.birthDate`` at the evaluation date; sex from ``Patient.gender``;
+- a lab from the most recent final/amended/corrected Observation carrying one of the test's
+  LOINC codes (its unit converted to the table's canonical unit; an unknown unit gives
+  *unknown*, never a guess); "× ULN" against that Observation's ``referenceRange.high``
+  ("× LLN": ``.low``), "% of predicted" from the measured/predicted code or a ``%`` value;
+- a time window ("within the previous 3 months") against the Observation's effective date /
+  the Condition's onset or recorded date;
+- conditions by code (SNOMED as in the table) — the problem list is taken as complete: no
+  matching Condition means *not-met* (``verificationStatus`` refuted/entered-in-error do
+  not count);
+- pregnancy / lactation: never for a male patient; a Condition, or a Pregnancy status
+  Observation (LOINC 82810-3); otherwise *unknown*.
+
+The evaluation date (``as_of``) defaults to the latest clinical date in the bundle, so the
+same input always gives the same answer; pass it explicitly to screen "today".
+
+Verdict: ``not-eligible`` when an inclusion criterion is not met or an exclusion criterion is
+met; ``needs-review`` when a computable criterion cannot be decided from the data;
+``eligible`` when every computable criterion is decided in the patient's favour. Criteria
+that are text only are listed (``computable`` false) for a human to confirm: they do not
+change the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ..errors import SourceError
+from ..model import Eligibility, Study
+from .criteria import Criterion, Fact
+from .fhir import fact_text, window_text
+from .structure import structure
+from .tables import Lab, tables
+
+_FINAL = {"final", "amended", "corrected", "preliminary"}
+_UNIT_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+
+MET, NOT_MET, UNKNOWN = "met", "not-met", "unknown"
+
+
+@dataclass(slots=True)
+class Result:
+    """The answer for one fact or one criterion."""
+
+    result: str
+    reason: str
+    evidence: list[str] = field(default_factory=list)
+
+
+# --- the patient ---------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Patient:
+    """What the evaluator reads from a patient Bundle."""
+
+    ref: str | None = None
+    birth_date: date | None = None
+    gender: str | None = None
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    try:
+        parts = value[:10].split("-")
+        y = int(parts[0])
+        m = int(parts[1]) if len(parts) > 1 else 1
+        d = int(parts[2]) if len(parts) > 2 else 1
+        return date(y, m, d)
+    except (ValueError, IndexError):
+        return None
+
+
+def _obs_date(o: dict[str, Any]) -> date | None:
+    return (_date(o.get("effectiveDateTime")) or _date((o.get("effectivePeriod") or {}).get("end"))
+            or _date((o.get("effectivePeriod") or {}).get("start")) or _date(o.get("issued"))
+            or _date(o.get("effectiveInstant")))
+
+
+def _cond_date(c: dict[str, Any]) -> date | None:
+    return (_date(c.get("onsetDateTime")) or _date((c.get("onsetPeriod") or {}).get("start"))
+            or _date(c.get("recordedDate")))
+
+
+def read_patient(bundle: Any) -> Patient:
+    """The Patient, Observations and Conditions of a Bundle (or a lone Patient resource)."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") not in ("Bundle", "Patient"):
+        raise SourceError("patient data must be a FHIR Bundle (or Patient) JSON object")
+    resources = ([bundle] if bundle["resourceType"] == "Patient" else
+                 [e.get("resource") for e in bundle.get("entry") or [] if isinstance(e, dict)])
+    p = Patient()
+    patients = [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "Patient"]
+    if len(patients) > 1:
+        raise SourceError(f"the Bundle holds {len(patients)} Patients; pre-screening is for one")
+    if patients:
+        pt = patients[0]
+        p.ref = f"Patient/{pt['id']}" if pt.get("id") else "Patient"
+        p.birth_date = _date(pt.get("birthDate"))
+        p.gender = pt.get("gender")
+    for r in resources:
+        if not isinstance(r, dict):
+            continue
+        if r.get("resourceType") == "Observation" and r.get("status", "final") in _FINAL:
+            p.observations.append(r)
+        elif r.get("resourceType") == "Condition":
+            vs = {c.get("code") for c in (r.get("verificationStatus") or {}).get("coding", [])}
+            if not vs & {"refuted", "entered-in-error"}:
+                p.conditions.append(r)
+    return p
+
+
+def _ref(r: dict[str, Any]) -> str:
+    return f"{r['resourceType']}/{r['id']}" if r.get("id") else r["resourceType"]
+
+
+def _codes(cc: Any) -> set[tuple[str, str]]:
+    if not isinstance(cc, dict):
+        return set()
+    return {(c.get("system", ""), c.get("code", "")) for c in cc.get("coding") or []
+            if isinstance(c, dict)}
+
+
+def default_as_of(p: Patient) -> date | None:
+    """The latest clinical date in the patient's data (the deterministic default)."""
+    dates = [d for d in (*map(_obs_date, p.observations), *map(_cond_date, p.conditions)) if d]
+    return max(dates) if dates else None
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+def _in_bounds(v: float, d: dict[str, Any], lo: float | None = None,
+               hi: float | None = None) -> bool:
+    lo = d.get("low") if lo is None else lo
+    hi = d.get("high") if hi is None else hi
+    if lo is not None and (v < lo or (v == lo and not d.get("low_inclusive", True))):
+        return False
+    return not (hi is not None and (v > hi or (v == hi and not d.get("high_inclusive", True))))
+
+
+def _age(p: Patient, as_of: date | None, unit: str) -> float | None:
+    if p.birth_date is None or as_of is None:
+        return None
+    b, a = p.birth_date, as_of
+    months = (a.year - b.year) * 12 + (a.month - b.month) - (1 if a.day < b.day else 0)
+    if unit == "a":
+        return months // 12
+    if unit == "mo":
+        return months
+    days = (a - b).days
+    return days // 7 if unit == "wk" else days
+
+
+def _eval_age(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
+    age = _age(p, as_of, d["unit"])
+    if age is None:
+        return Result(UNKNOWN, "no Patient.birthDate" if p.birth_date is None
+                      else "no evaluation date")
+    ok = _in_bounds(age, d)
+    return Result(MET if ok else NOT_MET, f"age {age} {d['unit']} on {as_of}",
+                  [p.ref] if p.ref else [])
+
+
+def _eval_sex(d: dict[str, Any], p: Patient) -> Result:
+    if p.gender not in ("male", "female"):
+        return Result(UNKNOWN, "Patient.gender is not male or female")
+    return Result(MET if p.gender == d["sex"] else NOT_MET, f"Patient.gender is {p.gender}",
+                  [p.ref] if p.ref else [])
+
+
+def _eval_state(kind: str, d: dict[str, Any], p: Patient) -> Result:
+    """Pregnancy / lactation: the state's presence, then flipped for 'non-pregnant'."""
+    finding = tables().findings[kind]
+    code = (finding["condition"]["system"], finding["condition"]["code"])
+    present: Result
+    if p.gender == "male":
+        present = Result(NOT_MET, "Patient.gender is male", [p.ref] if p.ref else [])
+    else:
+        conds = [c for c in p.conditions if code in _codes(c.get("code"))
+                 and _clinical_active(c) is not False]
+        obs = []
+        if kind == "pregnancy":
+            status = finding["status_observation"]
+            obs = sorted((o for o in p.observations
+                          if (status["system"], status["code"]) in _codes(o.get("code"))),
+                         key=lambda o: _obs_date(o) or date.min)
+        if conds:
+            present = Result(MET, f"{kind} recorded as a Condition", [_ref(conds[0])])
+        elif obs:
+            o = obs[-1]
+            val = _codes(o.get("valueCodeableConcept"))
+            yes = {(c["system"], c["code"]) for c in finding["pregnant_values"]}
+            no = {(c["system"], c["code"]) for c in finding["not_pregnant_values"]}
+            if val & yes:
+                present = Result(MET, "pregnancy status: pregnant", [_ref(o)])
+            elif val & no:
+                present = Result(NOT_MET, "pregnancy status: not pregnant", [_ref(o)])
+            else:
+                present = Result(UNKNOWN, "pregnancy status value not understood", [_ref(o)])
+        else:
+            present = Result(UNKNOWN, f"no record of {kind} status")
+    if d.get("value", True) or present.result == UNKNOWN:
+        return present
+    flipped = NOT_MET if present.result == MET else MET
+    return Result(flipped, present.reason, present.evidence)
+
+
+def _clinical_active(c: dict[str, Any]) -> bool | None:
+    codes = {code for _, code in _codes(c.get("clinicalStatus"))}
+    if not codes:
+        return None
+    return bool(codes & {"active", "recurrence", "relapse"})
+
+
+def _within(d0: date | None, window: dict[str, Any] | None, as_of: date | None) -> bool | None:
+    if window is None:
+        return True
+    if d0 is None or as_of is None:
+        return None
+    age_days = (as_of - d0).days
+    limit = window["value"] * _UNIT_DAYS[window["unit"]]
+    return age_days <= limit if window["comparator"] == "<=" else age_days >= limit
+
+
+def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
+    code = (d["system"], d["code"])
+    conds = [c for c in p.conditions if code in _codes(c.get("code"))]
+    if not conds:
+        return Result(NOT_MET, f"no Condition coded {d['display']} (problem list taken as "
+                      "complete)")
+    window = d.get("window")
+    undecided = []
+    for c in conds:
+        inside = _within(_cond_date(c), window, as_of)
+        if inside or (window and _clinical_active(c)):
+            why = "recorded" if not window else f"recorded {window_text(window)} or active"
+            return Result(MET, f"{d['display']} {why}", [_ref(c)])
+        if inside is None:
+            undecided.append(_ref(c))
+    if undecided:
+        return Result(UNKNOWN, f"{d['display']} recorded without a date", undecided)
+    return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
+                  if window is not None else "", [_ref(c) for c in conds])
+
+
+def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
+    q = o.get("valueQuantity")
+    if isinstance(q, dict) and isinstance(q.get("value"), int | float):
+        return float(q["value"]), q.get("code") or q.get("unit")
+    if isinstance(o.get("valueInteger"), int):
+        return float(o["valueInteger"]), None
+    return None
+
+
+def _lab_observations(lab: Lab, relative: str | None) -> tuple[set[str], bool]:
+    """(codes to look for, whether the value must be in %)."""
+    if relative == "predicted":
+        return set(lab.percent_predicted_codes) | lab.all_codes(), True
+    return lab.all_codes(), False
+
+
+def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
+    lab = tables().lab(d["test"])
+    relative = d.get("relative")
+    codes, want_pct = _lab_observations(lab, relative)
+    cands = []
+    for o in p.observations:
+        obs_codes = {c for s, c in _codes(o.get("code")) if s == "http://loinc.org"}
+        if lab.code["system"] != "http://loinc.org":
+            obs_codes |= {c for s, c in _codes(o.get("code")) if s == lab.code["system"]}
+        if not obs_codes & codes:
+            continue
+        v = _obs_value(o)
+        if v is None:
+            continue
+        is_pct = (v[1] or "") == "%" or bool(obs_codes & set(lab.percent_predicted_codes))
+        if want_pct != is_pct and lab.unit != "%":
+            continue
+        cands.append(o)
+    if not cands:
+        return Result(UNKNOWN, f"no {lab.display} result"
+                      + (" (% predicted)" if want_pct else ""))
+    cands.sort(key=lambda o: (_obs_date(o) or date.min, o.get("id", "")))
+    o = cands[-1]
+    window = d.get("window")
+    inside = _within(_obs_date(o), window, as_of)
+    if not inside:
+        why = ("has no date" if inside is None or window is None
+               else f"is not {window_text(window)}")
+        return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
+    value, unit = _obs_value(o)  # type: ignore[misc]
+    if relative in ("ULN", "LLN"):
+        ref = next((r for r in o.get("referenceRange") or []
+                    if isinstance(r, dict) and isinstance(r.get("high" if relative == "ULN"
+                                                                  else "low"), dict)), None)
+        if ref is None:
+            return Result(UNKNOWN, f"{lab.display} result has no referenceRange "
+                          f"{'high' if relative == 'ULN' else 'low'} ({relative})", [_ref(o)])
+        limit_q = ref["high" if relative == "ULN" else "low"]
+        lim_unit = limit_q.get("code") or limit_q.get("unit") or unit
+        v_c = lab.to_canonical(value, unit) if unit else value
+        l_c = (lab.to_canonical(float(limit_q["value"]), lim_unit) if lim_unit
+               else float(limit_q["value"]))
+        if v_c is None or l_c is None or not l_c:
+            return Result(UNKNOWN, f"{lab.display} units not comparable", [_ref(o)])
+        ratio = v_c / l_c
+        ok = _in_bounds(ratio, d)
+        return Result(MET if ok else NOT_MET,
+                      f"{lab.display} {value:g} {unit or ''} = {ratio:.2f} × {relative}".replace(
+                          "  ", " "), [_ref(o)])
+    if relative == "predicted":
+        return Result(MET if _in_bounds(value, d) else NOT_MET,
+                      f"{lab.display} {value:g} % of predicted", [_ref(o)])
+    v_c = lab.to_canonical(value, unit) if unit else (value if not lab.requires_unit else None)
+    f_unit = d.get("unit")
+    lo = lab.to_canonical(d["low"], f_unit) if d.get("low") is not None and f_unit else d.get(
+        "low")
+    hi = lab.to_canonical(d["high"], f_unit) if d.get("high") is not None and f_unit else d.get(
+        "high")
+    if v_c is None or (d.get("low") is not None and lo is None) or (
+            d.get("high") is not None and hi is None):
+        return Result(UNKNOWN, f"{lab.display} unit {unit!r} is not one the lab table converts",
+                      [_ref(o)])
+    ok = _in_bounds(v_c, d, lo, hi)
+    return Result(MET if ok else NOT_MET, f"{lab.display} {value:g} {unit or ''}".rstrip(),
+                  [_ref(o)])
+
+
+def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+    """The answer for one fact, or None for facts that are not evaluable on their own."""
+    if fact.kind == "age":
+        return _eval_age(fact.data, patient, as_of)
+    if fact.kind == "sex":
+        return _eval_sex(fact.data, patient)
+    if fact.kind in ("pregnancy", "lactation"):
+        return _eval_state(fact.kind, fact.data, patient)
+    if fact.kind == "lab":
+        return _eval_lab(fact.data, patient, as_of)
+    if fact.kind == "condition":
+        return _eval_condition(fact.data, patient, as_of)
+    if fact.kind == "healthy-volunteers":
+        return Result(UNKNOWN, "whether the patient is a healthy volunteer is for a reviewer")
+    return None
+
+
+def combine(results: list[str], code: str) -> str:
+    """all-of / any-of over met / not-met / unknown (three-valued)."""
+    if code == "any-of":
+        if MET in results:
+            return MET
+        return NOT_MET if all(r == NOT_MET for r in results) else UNKNOWN
+    if NOT_MET in results:
+        return NOT_MET
+    return MET if all(r == MET for r in results) else UNKNOWN
+
+
+# --- criteria ------------------------------------------------------------------------------
+
+def registry_criteria(elig: Eligibility) -> list[Criterion]:
+    """Criteria for the registry's structured fields (minimum/maximum age, sex)."""
+    out = []
+    for label, value, key in (("Minimum age", elig.minimum_age, "low"),
+                              ("Maximum age", elig.maximum_age, "high")):
+        if not value:
+            continue
+        parts = value.split()
+        unit = {"year": "a", "month": "mo", "week": "wk", "day": "d"}.get(
+            parts[-1].lower().rstrip("s")) if len(parts) == 2 else None
+        try:
+            n = float(parts[0])
+        except (ValueError, IndexError):
+            continue
+        if unit is None:
+            continue
+        n = int(n) if n.is_integer() else n
+        data = {"low": None, "high": None, "low_inclusive": True, "high_inclusive": True,
+                key: n, "unit": unit}
+        out.append(Criterion(f"{label}: {value}", False, "Registry", facts=[Fact("age", data)]))
+    if elig.sex in ("FEMALE", "MALE"):
+        out.append(Criterion(f"Sex: {elig.sex}", False, "Registry",
+                             facts=[Fact("sex", {"sex": elig.sex.lower()})]))
+    return out
+
+
+def _evaluate_criterion(c: Criterion, p: Patient, as_of: date | None) -> dict[str, Any]:
+    fact_rows = []
+    results = []
+    for f in c.facts:
+        r = evaluate_fact(f, p, as_of)
+        if r is None:
+            continue
+        fact_rows.append({"description": fact_text(f), **_row(r)})
+        results.append(r.result)
+    kids = [_evaluate_criterion(k, p, as_of) for k in c.children]
+    kid_results = [k["result"] for k in kids if k["computable"]]
+    computable = bool(results or kid_results)
+    if kids:
+        result = combine(results + kid_results, "any-of" if c.exclude else "all-of")
+    elif results:
+        result = combine(results, c.combination)
+    else:
+        result = UNKNOWN
+    return {"text": c.text, "exclude": c.exclude, "result": result, "computable": computable,
+            "facts": fact_rows, "children": kids}
+
+
+def _row(r: Result) -> dict[str, Any]:
+    return {"result": r.result, "reason": r.reason, "evidence": r.evidence}
+
+
+def _verdict(rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    against, undecided = [], []
+    for row in rows:
+        if not row["computable"]:
+            continue
+        if (row["exclude"] and row["result"] == MET) or (
+                not row["exclude"] and row["result"] == NOT_MET):
+            against.append(row["text"])
+        elif row["result"] == UNKNOWN:
+            undecided.append(row["text"])
+    if against:
+        return "not-eligible", against
+    if undecided:
+        return "needs-review", undecided
+    return "eligible", []
+
+
+def _criteria_of(study_or_criteria: Any) -> tuple[str | None, list[Criterion]]:
+    if isinstance(study_or_criteria, Study):
+        s = study_or_criteria
+        return s.nct_id, registry_criteria(s.eligibility) + structure(
+            _parse(s.eligibility.criteria))
+    if isinstance(study_or_criteria, str):
+        return None, structure(_parse(study_or_criteria))
+    if isinstance(study_or_criteria, dict) and study_or_criteria.get(
+            "resourceType") == "EvidenceVariable":
+        return study_or_criteria.get("id"), from_evidence_variable(study_or_criteria)
+    if isinstance(study_or_criteria, list):
+        return None, study_or_criteria
+    raise TypeError("evaluate() takes a Study, eligibility text, criteria or an "
+                    "EvidenceVariable")
+
+
+def _parse(text: str | None) -> list[Criterion]:
+    from .criteria import parse_criteria
+
+    return parse_criteria(text)
+
+
+def from_evidence_variable(ev: dict[str, Any]) -> list[Criterion]:
+    """Criteria back from an R5 eligibility EvidenceVariable: each characteristic's
+    description (the registry's criterion, verbatim) is read again; nested criteria are the
+    combination members that are not one of its facts (``linkId`` ``fact-…``)."""
+
+    def crit(ch: dict[str, Any], exclude: bool) -> Criterion:
+        c = Criterion(ch.get("description") or "", exclude)
+        members = (ch.get("definitionByCombination") or {}).get("characteristic") or []
+        c.children = [crit(m, exclude) for m in members if isinstance(m, dict)
+                      and not str(m.get("linkId", "")).startswith("fact-")]
+        return c
+
+    out = [crit(ch, bool(ch.get("exclude", False)))
+           for ch in ev.get("characteristic") or [] if isinstance(ch, dict)]
+    return structure(out)
+
+
+def evaluate(study_or_criteria: Any, patient_bundle: dict[str, Any], *,
+             as_of: date | str | None = None) -> dict[str, Any]:
+    """Pre-screen one patient: a FHIR Parameters resource with the verdict and, per
+    criterion, met / not-met / unknown with the evidence used."""
+    study_id, criteria = _criteria_of(study_or_criteria)
+    patient = read_patient(patient_bundle)
+    when = _date(as_of) if isinstance(as_of, str) else as_of
+    if isinstance(as_of, str) and when is None:
+        raise SourceError(f"as-of date {as_of!r} is not a date (YYYY-MM-DD)")
+    when = when or default_as_of(patient)
+    rows = [_evaluate_criterion(c, patient, when) for c in criteria]
+    verdict, because = _verdict(rows)
+    params: list[dict[str, Any]] = [{"name": "verdict", "valueCode": verdict}]
+    if study_id:
+        params.append({"name": "study", "valueString": study_id})
+    if patient.ref:
+        params.append({"name": "patient", "valueReference": {"reference": patient.ref}})
+    if when:
+        params.append({"name": "asOf", "valueDate": when.isoformat()})
+    params += [{"name": "decidedBy", "valueString": t} for t in because]
+    params += [{"name": "criterion", "part": _criterion_parts(r)} for r in rows]
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def _criterion_parts(row: dict[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [
+        {"name": "text", "valueString": row["text"]},
+        {"name": "exclude", "valueBoolean": row["exclude"]},
+        {"name": "result", "valueCode": row["result"]},
+        {"name": "computable", "valueBoolean": row["computable"]},
+    ]
+    for f in row["facts"]:
+        fp: list[dict[str, Any]] = [{"name": "description", "valueString": f["description"]},
+                                    {"name": "result", "valueCode": f["result"]}]
+        if f["reason"]:
+            fp.append({"name": "reason", "valueString": f["reason"]})
+        fp += [{"name": "evidence", "valueReference": {"reference": e}} for e in f["evidence"]]
+        parts.append({"name": "fact", "part": fp})
+    parts += [{"name": "criterion", "part": _criterion_parts(k)} for k in row["children"]]
+    return parts

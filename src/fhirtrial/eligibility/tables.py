@@ -1,0 +1,131 @@
+"""The eligibility lab/condition table (``mappings/eligibility-labs.json``), loaded once and
+checked against its schema when it loads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..errors import MappingError
+
+_NAME = "eligibility-labs.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    ucum: str
+    factor: float
+    offset: float = 0.0
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    key: str
+    display: str
+    kind: str
+    code: dict[str, str]
+    names: tuple[str, ...]
+    unit: str
+    requires_unit: bool
+    units: tuple[Unit, ...]
+    alt_codes: tuple[str, ...] = ()
+    percent_predicted_codes: tuple[str, ...] = ()
+
+    def all_codes(self) -> set[str]:
+        """Every LOINC code an Observation of this quantity may carry (not % predicted)."""
+        return {self.code["code"], *self.alt_codes}
+
+    def unit_for(self, ucum_or_alias: str | None) -> Unit | None:
+        """The table unit an Observation's (UCUM code or written) unit stands for."""
+        key = norm_unit(ucum_or_alias or "")
+        for u in self.units:
+            if key == norm_unit(u.ucum) or key in {norm_unit(a) for a in u.aliases}:
+                return u
+        return None
+
+    def to_canonical(self, value: float, ucum_or_alias: str | None) -> float | None:
+        """``value`` in this lab's canonical unit, or None when the unit is not in the table."""
+        u = self.unit_for(ucum_or_alias)
+        if u is None:
+            return None
+        return value * u.factor + u.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    labs: tuple[Lab, ...]
+    conditions: tuple[dict[str, Any], ...]
+    findings: dict[str, Any] = field(default_factory=dict)
+
+    def lab(self, key: str) -> Lab:
+        for lab in self.labs:
+            if lab.key == key:
+                return lab
+        raise KeyError(key)
+
+    def condition(self, key: str) -> dict[str, Any]:
+        for c in self.conditions:
+            if c["key"] == key:
+                return c
+        raise KeyError(key)
+
+
+_SUPERSCRIPTS = str.maketrans({"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
+                               "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "μ": "µ", "×": "x"})
+
+
+def norm_unit(text: str) -> str:
+    """A unit as written, reduced to a comparison key (``× 10⁹/L`` → ``10^9/l``)."""
+    s = text.translate(_SUPERSCRIPTS).lower().replace(" ", "").replace("**", "^")
+    s = s.replace("10*", "10^")
+    if s.startswith("x10"):
+        s = s[1:]
+    return s
+
+
+def _mapping_path() -> Path:
+    # the same mappings/ directory every other table comes from (package or checkout)
+    from ..tables import mappings_dir
+
+    return mappings_dir() / _NAME
+
+
+def _schema_path(table: Path) -> Path:
+    return table.parent / "schema" / "eligibility-labs.schema.json"
+
+
+@cache
+def tables() -> Tables:
+    """The loaded, schema-checked table (cached)."""
+    return load(_mapping_path())
+
+
+def load(path: Path) -> Tables:
+    """Load and check one table file; a malformed table is a MappingError naming what is wrong."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(_schema_path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise MappingError(f"{path.name}: cannot load eligibility table: {e}") from None
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=str)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path)
+        raise MappingError(f"{path.name}: {errors[0].message} at /{where}")
+    keys = [lab["key"] for lab in doc["labs"]]
+    if len(keys) != len(set(keys)):
+        raise MappingError(f"{path.name}: duplicate lab key")
+    labs = tuple(
+        Lab(key=lab["key"], display=lab["display"], kind=lab["kind"], code=lab["code"],
+            names=tuple(lab["names"]), unit=lab["unit"], requires_unit=lab["requires_unit"],
+            units=tuple(Unit(u["ucum"], u["factor"], u.get("offset", 0.0),
+                             tuple(u.get("aliases", ()))) for u in lab["units"]),
+            alt_codes=tuple(lab.get("alt_codes", ())),
+            percent_predicted_codes=tuple(lab.get("percent_predicted_codes", ())))
+        for lab in doc["labs"])
+    return Tables(labs, tuple(doc["conditions"]), doc["findings"])

@@ -1,0 +1,73 @@
+"""Server configuration: embedded defaults, then ``FHIRTRIAL_*`` environment variables, then
+the dict given to ``create_app`` (later wins). Nothing has to be configured to start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DB": None,  # None: <data dir>/fhirtrial.sqlite (fhirtrial.config.data_dir)
+    "FHIR_VERSION": "R5",  # what /fhir serves; /fhir/R4 and /fhir/R5 are always there
+    # token -> scope ("write" may read and write; "read" may only read). Writes need a token:
+    # with none configured the server is read-only, which is the safe default.
+    "TOKENS": {},
+    "READ_AUTH": False,  # True: reads need a token too
+    "MAX_BODY_BYTES": 32 * 1024 * 1024,
+    "CORS_ORIGINS": "*",
+    "DEFAULT_COUNT": 20,
+    "BASE_URL": None,  # public base URL for fullUrl/links; None = from the request
+    "VALIDATE": True,
+}
+
+ENV = {
+    "FHIRTRIAL_DB": ("DB", str),
+    "FHIRTRIAL_FHIR_VERSION": ("FHIR_VERSION", str),
+    "FHIRTRIAL_TOKENS": ("TOKENS", "tokens"),
+    "FHIRTRIAL_READ_AUTH": ("READ_AUTH", bool),
+    "FHIRTRIAL_MAX_BODY_BYTES": ("MAX_BODY_BYTES", int),
+    "FHIRTRIAL_CORS_ORIGINS": ("CORS_ORIGINS", str),
+    "FHIRTRIAL_BASE_URL": ("BASE_URL", str),
+}
+
+
+def parse_tokens(value: str | Mapping[str, str] | list[str]) -> dict[str, str]:
+    """``"tok1,tok2:read"`` (or a list, or a dict) → {token: scope}; scope defaults to write."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: dict[str, str] = {}
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        token, _, scope = item.partition(":")
+        if scope not in ("", "read", "write"):
+            raise ValueError(f"token scope {scope!r}: expected read or write")
+        out[token] = scope or "write"
+    return out
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Defaults ← environment ← overrides."""
+    env = os.environ if environ is None else environ
+    cfg = dict(DEFAULTS)
+    data = env.get("FHIRTRIAL_DATA_DIR") or "data"
+    cfg["DB"] = str(Path(data) / "fhirtrial.sqlite")
+    for var, (key, kind) in ENV.items():
+        if var in env:
+            raw = env[var]
+            if kind == "tokens":
+                cfg[key] = parse_tokens(raw)
+            elif kind is bool:
+                cfg[key] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                cfg[key] = kind(raw)
+    for key, value in (overrides or {}).items():
+        cfg[key] = parse_tokens(value) if key == "TOKENS" else value
+    if cfg["FHIR_VERSION"] not in ("R4", "R5"):
+        raise ValueError(f"FHIR_VERSION {cfg['FHIR_VERSION']!r}: expected R4 or R5")
+    return cfg

@@ -1,0 +1,491 @@
+"""The search parameters the server implements, as data, and the index values they extract.
+
+Each row is ``(name, type, expression)``. Expressions are the R5 (or R4) SearchParameter
+FHIRPath expressions restricted to the subset this module evaluates: dotted paths, ``|`` unions
+and ``where(field=code|code)`` filters on a CodeableConcept field's codes. Rows whose ``url`` is
+not an HL7 one are fhirtrial's own parameters (declared as such in the CapabilityStatement).
+
+Index values are extracted once, at write time, into the store's index tables; searches read
+only those tables (see :mod:`fhirtrial.server.search`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+HL7_SP = "http://hl7.org/fhir/SearchParameter/"
+OWN_SP = "urn:fhirtrial:SearchParameter:"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    name: str
+    type: str  # token | string | date | reference | number | quantity | uri | special
+    expression: str
+    url: str
+    targets: tuple[str, ...] = ()  # reference targets, for _include
+
+    @property
+    def modifiers(self) -> tuple[str, ...]:
+        return MODIFIERS[self.type]
+
+
+MODIFIERS: dict[str, tuple[str, ...]] = {
+    "token": ("missing", "text", "not"),
+    "string": ("missing", "exact", "contains"),
+    "date": ("missing",),
+    "reference": ("missing",),
+    "number": ("missing",),
+    "quantity": ("missing",),
+    "uri": ("missing",),
+    "special": (),
+}
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+
+def _p(rtype: str, name: str, ptype: str, expr: str, *, own: bool = False,
+       targets: tuple[str, ...] = ()) -> SearchParam:
+    url = f"{OWN_SP if own else HL7_SP}{rtype}-{name}"
+    return SearchParam(name, ptype, expr, url, targets)
+
+
+def _common(rtype: str, *, r4: bool = False) -> list[SearchParam]:
+    """Parameters every definitional/canonical resource shares."""
+    return [
+        _p(rtype, "identifier", "token", f"{rtype}.identifier"),
+        _p(rtype, "status", "token", f"{rtype}.status"),
+        _p(rtype, "url", "uri", f"{rtype}.url"),
+        _p(rtype, "name", "string", f"{rtype}.name"),
+        _p(rtype, "title", "string", f"{rtype}.title"),
+        _p(rtype, "version", "token", f"{rtype}.version"),
+        _p(rtype, "date", "date", f"{rtype}.date"),
+        _p(rtype, "description", "string", f"{rtype}.description"),
+    ]
+
+
+_SPONSOR_ROLES = "lead-sponsor|sponsor"
+
+R5: dict[str, list[SearchParam]] = {
+    "ResearchStudy": [
+        _p("ResearchStudy", "identifier", "token", "ResearchStudy.identifier"),
+        _p("ResearchStudy", "status", "token", "ResearchStudy.status"),
+        _p("ResearchStudy", "progress-status-state", "token",
+           "ResearchStudy.progressStatus.state"),
+        _p("ResearchStudy", "phase", "token", "ResearchStudy.phase"),
+        _p("ResearchStudy", "condition", "token", "ResearchStudy.condition"),
+        _p("ResearchStudy", "keyword", "token", "ResearchStudy.keyword"),
+        _p("ResearchStudy", "classifier", "token", "ResearchStudy.classifier"),
+        _p("ResearchStudy", "study-design", "token", "ResearchStudy.studyDesign"),
+        _p("ResearchStudy", "region", "token", "ResearchStudy.region"),
+        _p("ResearchStudy", "focus", "token", "ResearchStudy.focus"),
+        _p("ResearchStudy", "title", "string", "ResearchStudy.title"),
+        _p("ResearchStudy", "name", "string", "ResearchStudy.name"),
+        _p("ResearchStudy", "url", "uri", "ResearchStudy.url"),
+        _p("ResearchStudy", "date", "date", "ResearchStudy.period"),
+        _p("ResearchStudy", "site", "reference", "ResearchStudy.site",
+           targets=("Location", "ResearchStudy", "Organization")),
+        _p("ResearchStudy", "protocol", "reference", "ResearchStudy.protocol",
+           targets=("PlanDefinition",)),
+        _p("ResearchStudy", "part-of", "reference", "ResearchStudy.partOf",
+           targets=("ResearchStudy",)),
+        _p("ResearchStudy", "recruitment-target", "number",
+           "ResearchStudy.recruitment.targetNumber"),
+        _p("ResearchStudy", "recruitment-actual", "number",
+           "ResearchStudy.recruitment.actualNumber"),
+        # fhirtrial's own: what hospital integrators ask for and R5 does not define
+        _p("ResearchStudy", "eligibility", "reference", "ResearchStudy.recruitment.eligibility",
+           own=True, targets=("EvidenceVariable", "Group")),
+        _p("ResearchStudy", "intended-exposure", "reference",
+           "ResearchStudy.comparisonGroup.intendedExposure", own=True,
+           targets=("PlanDefinition", "EvidenceVariable", "ActivityDefinition")),
+        _p("ResearchStudy", "sponsor", "reference",
+           f"ResearchStudy.associatedParty.where(role={_SPONSOR_ROLES}).party", own=True,
+           targets=("Organization", "Practitioner", "PractitionerRole")),
+        _p("ResearchStudy", "party", "reference", "ResearchStudy.associatedParty.party",
+           own=True, targets=("Organization", "Practitioner", "PractitionerRole")),
+        _p("ResearchStudy", "party-name", "string", "ResearchStudy.associatedParty.name",
+           own=True),
+    ],
+    "PlanDefinition": [*_common("PlanDefinition"),
+                       _p("PlanDefinition", "type", "token", "PlanDefinition.type"),
+                       _p("PlanDefinition", "topic", "token", "PlanDefinition.topic")],
+    "ActivityDefinition": [*_common("ActivityDefinition"),
+                           _p("ActivityDefinition", "topic", "token",
+                              "ActivityDefinition.topic")],
+    "EvidenceVariable": [*_common("EvidenceVariable")],
+    "Group": [
+        _p("Group", "identifier", "token", "Group.identifier"),
+        _p("Group", "type", "token", "Group.type"),
+        _p("Group", "code", "token", "Group.code"),
+        _p("Group", "name", "string", "Group.name"),
+        _p("Group", "characteristic", "token", "Group.characteristic.code"),
+        _p("Group", "value", "token", "Group.characteristic.valueCodeableConcept"),
+        _p("Group", "exclude", "token", "Group.characteristic.exclude"),
+    ],
+    "Location": [
+        _p("Location", "identifier", "token", "Location.identifier"),
+        _p("Location", "name", "string", "Location.name | Location.alias"),
+        _p("Location", "status", "token", "Location.status"),
+        _p("Location", "type", "token", "Location.type"),
+        _p("Location", "address", "string", "Location.address"),
+        _p("Location", "address-city", "string", "Location.address.city"),
+        _p("Location", "address-state", "string", "Location.address.state"),
+        _p("Location", "address-country", "string", "Location.address.country"),
+        _p("Location", "address-postalcode", "string", "Location.address.postalCode"),
+        _p("Location", "organization", "reference", "Location.managingOrganization",
+           targets=("Organization",)),
+        _p("Location", "partof", "reference", "Location.partOf", targets=("Location",)),
+        _p("Location", "near", "special", "Location.position"),
+    ],
+    "Organization": [
+        _p("Organization", "identifier", "token", "Organization.identifier"),
+        _p("Organization", "name", "string", "Organization.name | Organization.alias"),
+        _p("Organization", "type", "token", "Organization.type"),
+        _p("Organization", "active", "token", "Organization.active"),
+        _p("Organization", "address", "string", "Organization.contact.address"),
+        _p("Organization", "partof", "reference", "Organization.partOf",
+           targets=("Organization",)),
+    ],
+    "Practitioner": [
+        _p("Practitioner", "identifier", "token", "Practitioner.identifier"),
+        _p("Practitioner", "name", "string", "Practitioner.name"),
+        _p("Practitioner", "email", "token", "Practitioner.telecom.where(system=email)"),
+    ],
+    "Device": [
+        _p("Device", "identifier", "token", "Device.identifier"),
+        _p("Device", "type", "token", "Device.type"),
+        _p("Device", "device-name", "string", "Device.name.value | Device.deviceName.name"),
+    ],
+    "Provenance": [
+        _p("Provenance", "target", "reference", "Provenance.target",
+           targets=("ResearchStudy", "PlanDefinition", "EvidenceVariable", "Location")),
+        _p("Provenance", "recorded", "date", "Provenance.recorded"),
+        _p("Provenance", "agent", "reference", "Provenance.agent.who",
+           targets=("Organization", "Practitioner", "Device")),
+    ],
+    "PractitionerRole": [
+        _p("PractitionerRole", "identifier", "token", "PractitionerRole.identifier"),
+        _p("PractitionerRole", "role", "token", "PractitionerRole.code"),
+        _p("PractitionerRole", "practitioner", "reference", "PractitionerRole.practitioner",
+           targets=("Practitioner",)),
+        _p("PractitionerRole", "organization", "reference", "PractitionerRole.organization",
+           targets=("Organization",)),
+    ],
+}
+
+R4: dict[str, list[SearchParam]] = {
+    **R5,
+    "Organization": [p if p.name != "address" else
+                     _p("Organization", "address", "string", "Organization.address")
+                     for p in R5["Organization"]],
+    "ResearchStudy": [
+        _p("ResearchStudy", "identifier", "token", "ResearchStudy.identifier"),
+        _p("ResearchStudy", "status", "token", "ResearchStudy.status"),
+        _p("ResearchStudy", "category", "token", "ResearchStudy.category"),
+        _p("ResearchStudy", "focus", "token", "ResearchStudy.focus"),
+        _p("ResearchStudy", "keyword", "token", "ResearchStudy.keyword"),
+        _p("ResearchStudy", "location", "token", "ResearchStudy.location"),
+        _p("ResearchStudy", "phase", "token", "ResearchStudy.phase", own=True),
+        _p("ResearchStudy", "condition", "token", "ResearchStudy.condition", own=True),
+        _p("ResearchStudy", "title", "string", "ResearchStudy.title"),
+        _p("ResearchStudy", "date", "date", "ResearchStudy.period"),
+        _p("ResearchStudy", "site", "reference", "ResearchStudy.site", targets=("Location",)),
+        _p("ResearchStudy", "protocol", "reference", "ResearchStudy.protocol",
+           targets=("PlanDefinition",)),
+        _p("ResearchStudy", "partof", "reference", "ResearchStudy.partOf",
+           targets=("ResearchStudy",)),
+        _p("ResearchStudy", "sponsor", "reference", "ResearchStudy.sponsor",
+           targets=("Organization",)),
+        _p("ResearchStudy", "principalinvestigator", "reference",
+           "ResearchStudy.principalInvestigator", targets=("Practitioner", "PractitionerRole")),
+        _p("ResearchStudy", "enrollment", "reference", "ResearchStudy.enrollment",
+           own=True, targets=("Group",)),
+    ],
+    # the R4 writer's home for R5 resources R4 lacks (EvidenceVariables other than eligibility)
+    "Basic": [
+        _p("Basic", "identifier", "token", "Basic.identifier"),
+        _p("Basic", "code", "token", "Basic.code"),
+        _p("Basic", "subject", "reference", "Basic.subject", targets=("ResearchStudy",)),
+        _p("Basic", "created", "date", "Basic.created"),
+        _p("Basic", "author", "reference", "Basic.author",
+           targets=("Organization", "Practitioner", "PractitionerRole")),
+    ],
+    "EvidenceVariable": [_p("EvidenceVariable", n, t, e) for n, t, e in (
+        ("identifier", "token", "EvidenceVariable.identifier"),
+        ("status", "token", "EvidenceVariable.status"),
+        ("name", "string", "EvidenceVariable.name"),
+        ("title", "string", "EvidenceVariable.title"),
+        ("url", "uri", "EvidenceVariable.url"),
+        ("date", "date", "EvidenceVariable.date"),
+        ("description", "string", "EvidenceVariable.description"),
+    )],
+}
+
+#: Search parameters that apply to every resource type (handled by the store directly).
+COMMON = ("_id", "_lastUpdated")
+#: Result parameters understood by the search engine.
+RESULT_PARAMS = ("_count", "_offset", "_sort", "_include", "_revinclude", "_summary",
+                 "_elements", "_total", "_format", "_pretty")
+
+REGISTRY: dict[str, dict[str, dict[str, SearchParam]]] = {
+    version: {rt: {p.name: p for p in params} for rt, params in table.items()}
+    for version, table in (("R5", R5), ("R4", R4))
+}
+
+
+def params_for(fhir_version: str, resource_type: str) -> dict[str, SearchParam]:
+    """The search parameters of one resource type in one FHIR version."""
+    return REGISTRY[fhir_version].get(resource_type, {})
+
+
+def resource_types(fhir_version: str) -> list[str]:
+    return sorted(REGISTRY[fhir_version])
+
+
+# ---------------------------------------------------------------- expression evaluation
+
+_WHERE = re.compile(r"^where\((\w+)=([\w|.-]+)\)$")
+
+
+def _split_path(expr: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    cur = ""
+    for ch in expr:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "." and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return parts
+
+
+def _eval_one(resource: dict[str, Any], expr: str) -> list[Any]:
+    steps = _split_path(expr)[1:]  # drop the resource type
+    nodes: list[Any] = [resource]
+    for step in steps:
+        m = _WHERE.match(step)
+        if m:
+            field, codes = m.group(1), set(m.group(2).split("|"))
+            nodes = [n for n in nodes if isinstance(n, dict) and _has_code(n.get(field), codes)]
+            continue
+        nxt: list[Any] = []
+        for n in nodes:
+            if isinstance(n, dict) and step in n:
+                v = n[step]
+                nxt.extend(v if isinstance(v, list) else [v])
+        nodes = nxt
+    return nodes
+
+
+def _has_code(value: Any, codes: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in codes
+    if isinstance(value, dict):
+        return any(c.get("code") in codes for c in value.get("coding", []) or [])
+    return False
+
+
+# The where() filters contain '|': a union must not be split inside parentheses.
+def _split_union(expression: str) -> list[str]:
+    alts, depth, cur = [], 0, ""
+    for ch in expression:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            alts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    alts.append(cur.strip())
+    return alts
+
+
+def evaluate_expr(resource: dict[str, Any], expression: str) -> list[Any]:
+    """Evaluate ``a | b`` unions of dotted paths with ``where(field=code|code)`` filters."""
+    out: list[Any] = []
+    for alt in _split_union(expression):
+        out.extend(_eval_one(resource, alt))
+    return out
+
+
+# ---------------------------------------------------------------- normalisation
+
+def norm_text(value: str) -> str:
+    """Case- and accent-insensitive form used for string and :text matching."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"\s+", " ", stripped.casefold()).strip()
+
+
+_DATE_RE = re.compile(
+    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+
+
+def date_range(value: str) -> tuple[str, str] | None:
+    """A FHIR date/dateTime/instant (any precision) → its [low, high] instant range in UTC,
+    as sortable ``YYYY-MM-DDTHH:MM:SS.ffffff`` strings; None when it is not a date."""
+    m = _DATE_RE.match(value.strip())
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss, frac, tz = m.groups()
+    try:
+        if mo is None:
+            lo = datetime(int(y), 1, 1)
+            hi = datetime(int(y) + 1, 1, 1) if int(y) < 9999 else datetime(9999, 12, 31, 23, 59)
+        elif d is None:
+            lo = datetime(int(y), int(mo), 1)
+            hi = (datetime(int(y) + 1, 1, 1) if int(mo) == 12
+                  else datetime(int(y), int(mo) + 1, 1))
+        elif hh is None:
+            lo = datetime(int(y), int(mo), int(d))
+            hi = lo + timedelta(days=1)
+        else:
+            lo = datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0),
+                          int(float(frac) * 1_000_000) if frac else 0)
+            hi = lo + (timedelta(minutes=1) if ss is None else
+                       timedelta(seconds=1) if frac is None else timedelta(microseconds=1))
+            if tz and tz != "Z":
+                sign = 1 if tz[0] == "+" else -1
+                off = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])) * sign
+                lo, hi = lo - off, hi - off
+    except ValueError:
+        return None
+    hi = hi - timedelta(microseconds=1)
+    return _fmt(lo), _fmt(hi)
+
+
+def _fmt(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+DATE_MIN = "0001-01-01T00:00:00.000000"
+DATE_MAX = "9999-12-31T23:59:59.999999"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- index extraction
+
+@dataclass(slots=True)
+class IndexRows:
+    """Everything the store writes into its index tables for one resource version."""
+
+    token: list[tuple[str, str | None, str | None, str | None]]  # param, system, code, text
+    string: list[tuple[str, str, str]]  # param, normalised, exact
+    date: list[tuple[str, str, str]]  # param, low, high
+    reference: list[tuple[str, str | None, str | None, str]]  # param, type, id, raw
+    number: list[tuple[str, float, str | None, str | None]]  # param, value, system, code
+    geo: list[tuple[float, float]]  # latitude, longitude
+
+
+def extract(fhir_version: str, resource: dict[str, Any]) -> IndexRows:
+    """Compute the index rows of every search parameter of the resource's type."""
+    rows = IndexRows([], [], [], [], [], [])
+    for sp in params_for(fhir_version, resource["resourceType"]).values():
+        for value in evaluate_expr(resource, sp.expression):
+            _index_value(rows, sp, value)
+    return rows
+
+
+def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
+    name = sp.name
+    if sp.type in ("token", "uri"):
+        rows.token.extend((name, s, c, t) for s, c, t in _tokens(v))
+    elif sp.type == "string":
+        for s in _strings(v):
+            rows.string.append((name, norm_text(s), s))
+    elif sp.type == "date":
+        rng = _date_value(v)
+        if rng:
+            rows.date.append((name, *rng))
+    elif sp.type == "reference":
+        ref = v.get("reference") if isinstance(v, dict) else None
+        if isinstance(v, dict) and isinstance(v.get("reference"), dict):  # CodeableReference
+            ref = v["reference"].get("reference")
+        if isinstance(ref, str) and ref:
+            rtype, rid = split_reference(ref)
+            rows.reference.append((name, rtype, rid, ref))
+    elif sp.type in ("number", "quantity"):
+        if isinstance(v, bool):
+            return
+        if isinstance(v, int | float):
+            rows.number.append((name, float(v), None, None))
+        elif isinstance(v, dict) and isinstance(v.get("value"), int | float):
+            rows.number.append((name, float(v["value"]), v.get("system"), v.get("code")))
+    elif sp.type == "special" and isinstance(v, dict):
+        lat, lon = v.get("latitude"), v.get("longitude")
+        if isinstance(lat, int | float) and isinstance(lon, int | float):
+            rows.geo.append((float(lat), float(lon)))
+
+
+def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
+    if isinstance(v, bool):
+        yield None, "true" if v else "false", None
+    elif isinstance(v, str):
+        yield None, v, None
+    elif isinstance(v, dict):
+        if "concept" in v or ("reference" in v and "coding" not in v):  # CodeableReference
+            if isinstance(v.get("concept"), dict):
+                yield from _tokens(v["concept"])
+            return
+        if "coding" in v or ("text" in v and "value" not in v):  # CodeableConcept
+            for c in v.get("coding", []) or []:
+                disp = c.get("display")
+                yield c.get("system"), c.get("code"), norm_text(disp) if disp else None
+            if isinstance(v.get("text"), str):
+                yield None, None, norm_text(v["text"])
+        elif "value" in v and isinstance(v["value"], str):  # Identifier / ContactPoint
+            ttext = (v.get("type") or {}).get("text") if isinstance(v.get("type"), dict) else None
+            yield v.get("system"), v["value"], norm_text(ttext) if ttext else None
+        elif "code" in v:  # Coding
+            disp = v.get("display")
+            yield v.get("system"), v.get("code"), norm_text(disp) if disp else None
+
+
+def _strings(v: Any) -> Iterator[str]:
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, dict):  # HumanName, Address: every string part
+        for key, part in v.items():
+            if key in ("use", "type", "period", "extension", "id"):
+                continue
+            if isinstance(part, str):
+                yield part
+            elif isinstance(part, list):
+                yield from (p for p in part if isinstance(p, str))
+
+
+def _date_value(v: Any) -> tuple[str, str] | None:
+    if isinstance(v, str):
+        return date_range(v)
+    if isinstance(v, dict) and ("start" in v or "end" in v):  # Period; open ends are unbounded
+        lo = date_range(v["start"]) if isinstance(v.get("start"), str) else None
+        hi = date_range(v["end"]) if isinstance(v.get("end"), str) else None
+        return (lo[0] if lo else DATE_MIN, hi[1] if hi else DATE_MAX)
+    return None
+
+
+def split_reference(ref: str) -> tuple[str | None, str | None]:
+    """``Type/id``, ``http://base/Type/id`` or ``Type/id/_history/n`` → (Type, id)."""
+    if ref.startswith("#") or ref.startswith("urn:"):
+        return None, None
+    parts = ref.split("?")[0].rstrip("/").split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return parts[-2], parts[-1]
+    return None, None

@@ -1,0 +1,297 @@
+"""Bulk input: streaming iteration over directories, zips and NDJSON, and a bounded parallel map.
+
+Inputs are split into *units*, each the bytes of one record (a file, a zip member, an NDJSON
+line), read one at a time, so memory is bounded by the largest record and the number of units
+in flight, never by the size of the batch. ``ordered_map`` runs a function over units in worker
+processes with at most ``jobs * WINDOW * CHUNK`` units outstanding and yields results in
+input order.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from ..errors import SourceError
+
+#: largest single record read into memory (a study record is well under 5 MB)
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: units outstanding per worker: enough to keep workers busy, small enough to bound memory
+WINDOW = 4
+#: records per task sent to a worker
+CHUNK = 16
+ZIP_MAGIC = b"PK\x03\x04"
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Unit:
+    """The bytes of one record, or the reason they could not be read."""
+
+    name: str
+    data: bytes | None = None
+    error: SourceError | None = None
+
+
+def _read_limited(f: IO[bytes], name: str) -> bytes:
+    data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
+    return data
+
+
+def _looks_ndjson(head: bytes) -> bool:
+    """Two or more lines, the first a whole JSON object on its own."""
+    lines = [ln for ln in head.split(b"\n") if ln.strip()]
+    if len(lines) < 2 or not lines[0].lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(lines[0]), dict) and lines[1].lstrip().startswith(b"{")
+    except ValueError:
+        return False
+
+
+def iter_ndjson(f: IO[bytes], name: str) -> Iterator[Unit]:
+    """One unit per non-blank line of an NDJSON stream, read line by line."""
+    for no, line in enumerate(f, 1):
+        if len(line) > MAX_INPUT_BYTES:
+            yield Unit(f"{name}:{no}", error=SourceError(f"{name}:{no}: line larger than "
+                                                         f"{MAX_INPUT_BYTES} bytes"))
+        elif line.strip():
+            yield Unit(f"{name}:{no}", line)
+
+
+def iter_zip(path: Path, name: str) -> Iterator[Unit]:
+    """One unit per record file in a zip (NDJSON members split by line), in archive order."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        yield Unit(name, error=SourceError(f"{name}: not a readable zip archive ({e})"))
+        return
+    with zf:
+        for info in zf.infolist():
+            base = info.filename.rsplit("/", 1)[-1]
+            if info.is_dir() or not base or base.startswith(".") or "__MACOSX" in info.filename:
+                continue
+            member = f"{name}:{info.filename}"
+            if info.file_size > MAX_INPUT_BYTES:
+                yield Unit(member, error=SourceError(f"{member}: larger than "
+                                                     f"{MAX_INPUT_BYTES} bytes"))
+                continue
+            try:
+                with zf.open(info) as f:
+                    if base.endswith(NDJSON_SUFFIXES):
+                        yield from iter_ndjson(f, member)
+                    else:
+                        yield Unit(member, _read_limited(f, member))
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+                yield Unit(member, error=SourceError(f"{member}: cannot be read from the zip "
+                                                     f"({e})"))
+
+
+def iter_file(path: Path) -> Iterator[Unit]:
+    """The units of one file: a zip's members, an NDJSON file's lines, or the file itself."""
+    name = str(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(65536)
+            if head.startswith(ZIP_MAGIC):
+                f.close()
+                yield from iter_zip(path, name)
+                return
+            if path.name.endswith(NDJSON_SUFFIXES) or _looks_ndjson(head):
+                f.seek(0)
+                yield from iter_ndjson(f, name)
+                return
+            if path.stat().st_size > MAX_INPUT_BYTES:
+                raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
+            yield Unit(name, head + f.read())
+    except SourceError as e:
+        yield Unit(name, error=e)
+    except OSError as e:
+        yield Unit(name, error=SourceError(f"{name}: cannot read: {e.strerror or e}"))
+
+
+def iter_stdin(stream: IO[bytes] | None = None) -> Iterator[Unit]:
+    f = stream if stream is not None else sys.stdin.buffer
+    head = f.read(65536)
+    if _looks_ndjson(head):
+        rest = io.BufferedReader(_Prepend(head, f))  # type: ignore[arg-type]
+        yield from iter_ndjson(rest, "<stdin>")
+        return
+    try:
+        data = head + _read_limited(f, "<stdin>")
+        if len(data) > MAX_INPUT_BYTES:
+            raise SourceError(f"<stdin>: larger than {MAX_INPUT_BYTES} bytes")
+    except SourceError as e:
+        yield Unit("<stdin>", error=e)
+        return
+    yield Unit("<stdin>", data)
+
+
+class _Prepend(io.RawIOBase):
+    """A raw stream that replays already-read bytes before the rest of a stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        chunk = self.rest.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = None
+               ) -> Iterator[Unit]:
+    """Every record unit of the given inputs: files, directories, zips, NDJSON, ``-`` (stdin),
+    and NCT ids (through ``fetch``) when no file of that name exists."""
+    from .registry import NCT_RE
+
+    for item in inputs:
+        if item == "-":
+            yield from iter_stdin()
+            continue
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(f for f in p.rglob("*") if f.is_file()
+                            and not any(part.startswith(".") for part in f.relative_to(p).parts)):
+                yield from iter_file(f)
+        elif p.exists():
+            yield from iter_file(p)
+        elif fetch is not None and NCT_RE.match(item.strip().upper()):
+            nct = item.strip().upper()
+            try:
+                yield Unit(nct, fetch(nct))
+            except SourceError as e:
+                yield Unit(nct, error=e)
+            except Exception as e:  # a registry failure stops this record only
+                from ..errors import FhirtrialError
+
+                msg = e.message if isinstance(e, FhirtrialError) else str(e)
+                yield Unit(nct, error=SourceError(f"{nct}: cannot fetch from the registry: "
+                                                  f"{msg}"))
+        else:
+            yield Unit(item, error=SourceError(f"{item}: no such file or directory"))
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1,
+                window: int = WINDOW, chunk: int = CHUNK) -> Iterator[R]:
+    """``map(fn, items)`` over ``jobs`` processes, in input order, with at most
+    ``jobs * window`` chunks of ``chunk`` items in flight (the input is consumed lazily).
+    ``jobs=1`` runs in this process."""
+    if jobs <= 1:
+        yield from map(fn, items)
+        return
+    pending: deque[Future[list[R]]] = deque()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # one task per chunk: sending one small record per task costs more than reading it
+        for batch in _batches(items, chunk):
+            pending.append(pool.submit(_map_list, fn, batch))
+            if len(pending) >= jobs * window:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _map_list(fn: Callable[[T], R], batch: list[T]) -> list[R]:
+    return [fn(x) for x in batch]
+
+
+@dataclass
+class Summary:
+    """The end-of-run tally: converted, with warnings, failed (with reasons)."""
+
+    converted: int = 0
+    with_warnings: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"converted {self.converted}, with warnings {self.with_warnings}, "
+                f"failed {len(self.failed)}")
+
+
+@dataclass(slots=True)
+class Converted:
+    """One record's conversion outcome, small enough to send back from a worker process."""
+
+    name: str
+    nct_id: str | None = None
+    bundle: bytes | None = None
+    findings: list[Any] = field(default_factory=list)
+    error: str | None = None
+    issue_code: str = "structure"
+
+
+def convert_unit(unit: Unit, fhir_version: str = "R5",
+                 bundle_type: str = "collection") -> list[Converted]:
+    """Read one unit and convert each of its studies (runs in a worker process)."""
+    from ..convert import convert_study, dumps
+    from ..errors import FhirtrialError
+    from . import parse_unit
+
+    out: list[Converted] = []
+    for rec in parse_unit(unit):
+        if rec.study is None:
+            msg = rec.error.message if rec.error else f"{rec.name}: no study"
+            out.append(Converted(rec.name, error=msg))
+            continue
+        try:
+            conv = convert_study(rec.study, fhir_version=fhir_version, bundle_type=bundle_type)
+        except FhirtrialError as e:
+            out.append(Converted(rec.name, rec.study.nct_id,
+                                 error=f"{rec.name}: {rec.study.nct_id}: {e.message}",
+                                 issue_code=e.issue_code))
+            continue
+        out.append(Converted(rec.name, conv.nct_id, dumps(conv.bundle), list(conv.findings)))
+    return out
+
+
+class Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool | None = None, every: int = 25) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.every = every
+        self.done = 0
+        self.failed = 0
+
+    def step(self, failed: bool = False) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.enabled and self.done % self.every == 0:
+            sys.stderr.write(f"\r{self.done} records, {self.failed} failed")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.done >= self.every:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

@@ -1,0 +1,112 @@
+"""Facts as R5 EvidenceVariable characteristic parts, checked against the R5 model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fhir.resources.evidencevariable import EvidenceVariable
+
+from conftest import FIXTURES
+from fhirtrial.eligibility import Fact, criteria_for
+from fhirtrial.eligibility.fhir import characteristic, characteristic_extras, fact_to_definition
+
+SEED_TEXT = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))[
+    "protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+UCUM = "http://unitsofmeasure.org"
+
+
+def _ev(chars: list[dict[str, Any]]) -> EvidenceVariable:
+    return EvidenceVariable.model_validate({"resourceType": "EvidenceVariable",
+                                            "status": "active", "characteristic": chars})
+
+
+def test_seed_criteria_make_a_valid_r5_evidence_variable() -> None:
+    ev = _ev([characteristic(c) for c in criteria_for(SEED_TEXT)])
+    assert len(ev.characteristic) == 16
+
+
+def test_uln_multiple_is_a_ratio_with_the_upper_normal_limit_offset() -> None:
+    d = fact_to_definition(Fact("lab", {"test": "alt", "low": None, "high": 2.5,
+                                        "low_inclusive": True, "high_inclusive": True,
+                                        "unit": None, "relative": "ULN"}))
+    assert d == {
+        "type": {"coding": [{"system": "http://loinc.org", "code": "1742-6",
+                             "display": "Alanine aminotransferase [Enzymatic activity/volume] "
+                                        "in Serum or Plasma"}],
+                 "text": "Alanine aminotransferase"},
+        "valueQuantity": {"value": 2.5, "comparator": "<=", "unit": "1", "system": UCUM,
+                          "code": "1"},
+        "offset": {"coding": [{"system": "http://hl7.org/fhir/characteristic-offset",
+                               "code": "UNL", "display": "Upper Normal Limit"}]}}
+
+
+def test_percent_predicted_fvc_uses_the_measured_over_predicted_code() -> None:
+    d = fact_to_definition(Fact("lab", {"test": "fvc", "low": 40, "high": 70,
+                                        "low_inclusive": True, "high_inclusive": True,
+                                        "unit": "%", "relative": "predicted"}))
+    assert d["type"]["coding"][0]["code"] == "19872-1"
+    assert d["valueRange"] == {"low": {"value": 40, "unit": "%", "system": UCUM, "code": "%"},
+                               "high": {"value": 70, "unit": "%", "system": UCUM, "code": "%"}}
+
+
+def test_age_range_in_years_is_a_ucum_range() -> None:
+    d = fact_to_definition(Fact("age", {"low": 18, "high": 75, "low_inclusive": True,
+                                        "high_inclusive": True, "unit": "a"}))
+    assert d["type"]["coding"][0]["code"] == "424144002"
+    assert d["valueRange"]["low"] == {"value": 18, "unit": "years", "system": UCUM, "code": "a"}
+
+
+def test_two_sided_bound_with_an_exclusive_end_has_no_fhir_range() -> None:
+    # FHIR Range bounds are inclusive: "≥ 12 and < 18" cannot be written as one
+    assert fact_to_definition(Fact("age", {"low": 12, "high": 18, "low_inclusive": True,
+                                           "high_inclusive": False, "unit": "a"})) is None
+
+
+def test_time_window_is_a_time_from_event_range_before_the_eligibility_assessment() -> None:
+    extras = characteristic_extras(Fact("time-window", {"comparator": "<=", "value": 3,
+                                                        "unit": "mo"}))
+    [tfe] = extras["timeFromEvent"]
+    assert tfe["description"] == "within the previous 3 months"
+    assert tfe["eventCodeableConcept"]["coding"][0]["code"] == "450332002"
+    assert tfe["range"] == {"low": {"value": -3, "unit": "months", "system": UCUM, "code": "mo"},
+                            "high": {"value": 0, "unit": "months", "system": UCUM,
+                                     "code": "mo"}}
+
+
+def test_seed_dlco_characteristic_carries_its_three_month_window() -> None:
+    [c] = [c for c in criteria_for(SEED_TEXT) if c.text.startswith("The diffusion capacity")]
+    ch = characteristic(c)
+    members = ch["definitionByCombination"]["characteristic"]
+    assert ch["definitionByCombination"]["code"] == "all-of"
+    assert [m["description"] for m in members] == ["DLCO 30 to 80 % of predicted",
+                                                   "FVC 40 to 70 % of predicted"]
+    assert members[0]["timeFromEvent"][0]["description"] == "within the previous 3 months"
+    assert "timeFromEvent" not in members[1]
+
+
+def test_exclusion_with_several_facts_excludes_on_any_of_them() -> None:
+    [c] = [c for c in criteria_for(SEED_TEXT) if c.text.startswith("Pregnant and lactating")]
+    ch = characteristic(c)
+    assert ch["exclude"] is True
+    assert ch["definitionByCombination"]["code"] == "any-of"
+    _ev([ch])
+
+
+def test_text_only_criterion_has_its_description_and_no_definition() -> None:
+    [c] = criteria_for("Exclusion Criteria:\n* have a history of abuse")
+    assert characteristic(c) == {"description": "have a history of abuse", "exclude": True}
+
+
+@pytest.mark.parametrize("kind", ["sex", "pregnancy", "lactation", "healthy-volunteers",
+                                  "condition"])
+def test_every_fact_kind_gives_a_valid_definition(kind: str) -> None:
+    data = {"sex": {"sex": "female"}, "pregnancy": {"value": True},
+            "lactation": {"value": False}, "healthy-volunteers": {"value": True},
+            "condition": {"key": "asthma", "system": "http://snomed.info/sct",
+                          "code": "195967001", "display": "Asthma (disorder)",
+                          "text": "asthma"}}[kind]
+    d = fact_to_definition(Fact(kind, data))
+    assert d is not None
+    _ev([{"description": kind, "definitionByTypeAndValue": d}])

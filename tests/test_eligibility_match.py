@@ -1,0 +1,254 @@
+"""Pre-screening a patient Bundle against a study: per-criterion answers, verdict, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fhir.resources.parameters import Parameters
+
+from conftest import FIXTURES
+from fhirtrial.cli import main
+from fhirtrial.eligibility.match import evaluate
+from fhirtrial.sources import read_inputs
+
+SEED = FIXTURES / "seed" / "NCT06534528.json"
+ELIGIBLE = FIXTURES / "eligibility" / "patients" / "seed-eligible.json"
+SPIROMETRY = {"19872-1", "19911-7", "19926-5"}  # FVC % pred, DLCO, FEV1/FVC
+
+
+@pytest.fixture(scope="module")
+def study():
+    [rec] = list(read_inputs([str(SEED)]))
+    assert rec.study is not None
+    return rec.study
+
+
+def _bundle() -> dict[str, Any]:
+    return json.loads(ELIGIBLE.read_text(encoding="utf-8"))
+
+
+def _resource(bundle: dict[str, Any], rid: str) -> dict[str, Any]:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == rid)
+
+
+def _verdict(out: dict[str, Any]) -> str:
+    return out["parameter"][0]["valueCode"]
+
+
+def _criteria(out: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for p in out["parameter"]:
+        if p["name"] == "criterion":
+            row = {x["name"]: x for x in p["part"] if x["name"] != "fact"}
+            facts = [{y["name"]: y for y in x["part"]} for x in p["part"] if x["name"] == "fact"]
+            rows.append({"text": row["text"]["valueString"], "result": row["result"]["valueCode"],
+                         "facts": facts})
+    return rows
+
+
+def _fact(out: dict[str, Any], description: str) -> dict[str, Any]:
+    for row in _criteria(out):
+        for f in row["facts"]:
+            if f["description"]["valueString"] == description:
+                return f
+    raise AssertionError(f"no fact {description!r}")
+
+
+def test_patient_meeting_every_computable_criterion_is_eligible(study) -> None:
+    out = evaluate(study, _bundle())
+    assert _verdict(out) == "eligible"
+    Parameters.model_validate(out)
+
+
+def test_fvc_85_percent_predicted_is_not_eligible_naming_that_criterion(study) -> None:
+    b = _bundle()
+    _resource(b, "fvc")["valueQuantity"]["value"] = 85
+    out = evaluate(study, b)
+    assert _verdict(out) == "not-eligible"
+    decided = [p["valueString"] for p in out["parameter"] if p["name"] == "decidedBy"]
+    assert len(decided) == 1
+    assert "Forced vital capacity (FVC) is 40% to 70%" in decided[0]
+    fvc = _fact(out, "FVC 40 to 70 % of predicted")
+    assert fvc["result"]["valueCode"] == "not-met"
+    assert fvc["evidence"]["valueReference"] == {"reference": "Observation/fvc"}
+
+
+def test_patient_without_spirometry_needs_review(study) -> None:
+    b = _bundle()
+    b["entry"] = [e for e in b["entry"] if not {c["code"] for c in e["resource"].get(
+        "code", {}).get("coding", [])} & SPIROMETRY]
+    out = evaluate(study, b)
+    assert _verdict(out) == "needs-review"
+    assert _fact(out, "DLCO 30 to 80 % of predicted")["result"]["valueCode"] == "unknown"
+
+
+def test_alt_is_compared_with_the_observations_own_upper_limit(study) -> None:
+    b = _bundle()
+    alt = _resource(b, "alt")
+    alt["valueQuantity"]["value"] = 101  # ULN 40 U/L: 2.53 × ULN > 2.5
+    out = evaluate(study, b)
+    assert _verdict(out) == "not-eligible"
+    f = _fact(out, "Alanine aminotransferase ≤ 2.5 × ULN")
+    assert f["result"]["valueCode"] == "not-met"
+    assert "2.52 × ULN" in f["reason"]["valueString"] or "2.53 × ULN" in f["reason"][
+        "valueString"]
+
+
+def test_uln_in_another_unit_than_the_value_is_converted(study) -> None:
+    b = _bundle()
+    tbil = _resource(b, "tbil")  # 20.5 µmol/L against a ULN of 1.0 mg/dL (= 17.1 µmol/L)
+    tbil["referenceRange"][0]["high"] = {"value": 1.0, "unit": "mg/dL",
+                                         "system": "http://unitsofmeasure.org", "code": "mg/dL"}
+    out = evaluate(study, b)
+    f = _fact(out, "Total bilirubin ≤ 2 × ULN")
+    assert f["result"]["valueCode"] == "met"
+    assert "1.20 × ULN" in f["reason"]["valueString"]
+
+
+def test_missing_reference_range_makes_a_uln_bound_unknown(study) -> None:
+    b = _bundle()
+    del _resource(b, "ast")["referenceRange"]
+    out = evaluate(study, b)
+    assert _verdict(out) == "needs-review"
+    assert _fact(out, "Aspartate aminotransferase ≤ 2.5 × ULN")["result"]["valueCode"] == (
+        "unknown")
+
+
+def test_dlco_older_than_three_months_is_not_used(study) -> None:
+    b = _bundle()
+    _resource(b, "dlco")["effectiveDateTime"] = "2025-10-01"  # 5 months before the latest date
+    out = evaluate(study, b)
+    f = _fact(out, "DLCO 30 to 80 % of predicted")
+    assert f["result"]["valueCode"] == "unknown"
+    assert "within the previous 3 months" in f["reason"]["valueString"]
+
+
+def test_minor_is_not_eligible_by_the_registry_minimum_age(study) -> None:
+    b = _bundle()
+    _resource(b, "p1")["birthDate"] = "2010-01-01"
+    out = evaluate(study, b)
+    assert _verdict(out) == "not-eligible"
+    assert _fact(out, "Age ≥ 18 years")["result"]["valueCode"] == "not-met"
+
+
+def test_woman_without_pregnancy_or_lactation_data_needs_review(study) -> None:
+    b = _bundle()
+    _resource(b, "p1")["gender"] = "female"
+    out = evaluate(study, b)
+    assert _verdict(out) == "needs-review"
+    assert _fact(out, "Pregnancy: yes")["result"]["valueCode"] == "unknown"
+
+
+def test_recorded_malignancy_within_five_years_excludes(study) -> None:
+    b = _bundle()
+    b["entry"].append({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000099", "resource": {
+        "resourceType": "Condition", "id": "ca", "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "363346000"}]},
+        "onsetDateTime": "2023-06-01"}})
+    out = evaluate(study, b)
+    assert _verdict(out) == "not-eligible"
+    f = _fact(out, "Malignant neoplastic disease (disorder) (within the previous 5 years)")
+    assert f["evidence"]["valueReference"] == {"reference": "Condition/ca"}
+
+
+def test_unit_the_table_does_not_convert_gives_unknown_not_a_guess() -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "x"}},
+        {"resource": {"resourceType": "Observation", "id": "plt", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+                      "effectiveDateTime": "2026-01-01",
+                      "valueQuantity": {"value": 150, "unit": "lakh"}}}]}
+    out = evaluate("Inclusion Criteria:\n* Platelets ≥ 100 × 10^9/L", bundle)
+    assert _criteria(out)[0]["result"] == "unknown"
+
+
+def test_platelets_per_mm3_compare_with_a_bound_in_10_9_per_litre() -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "plt", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+                      "effectiveDateTime": "2026-01-01",
+                      "valueQuantity": {"value": 90000, "unit": "/mm3"}}}]}
+    out = evaluate("Inclusion Criteria:\n* Platelets ≥ 100 × 10^9/L", bundle)
+    assert _verdict(out) == "not-eligible"  # 90,000/mm³ = 90 × 10⁹/L
+
+
+def test_converted_evidence_variable_gives_the_same_answers(study) -> None:
+    from fhirtrial.convert import convert_study
+
+    bundle = convert_study(study).bundle
+    [ev] = [e["resource"] for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "EvidenceVariable"
+            and e["resource"]["title"].startswith("Eligibility")]
+    b = _bundle()
+    _resource(b, "fvc")["valueQuantity"]["value"] = 85
+    assert _verdict(evaluate(ev, _bundle())) == "eligible"
+    assert _verdict(evaluate(ev, b)) == "not-eligible"
+
+
+def test_same_input_gives_the_same_bytes(study) -> None:
+    a = json.dumps(evaluate(study, _bundle()), sort_keys=True)
+    assert a == json.dumps(evaluate(study, copy.deepcopy(_bundle())), sort_keys=True)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+def _write(tmp_path: Path, bundle: dict[str, Any]) -> str:
+    p = tmp_path / "patient.json"
+    p.write_text(json.dumps(bundle), encoding="utf-8")
+    return str(p)
+
+
+@pytest.mark.parametrize(("change", "code", "verdict"), [
+    (None, 0, "eligible"), ("fvc85", 1, "not-eligible"), ("nospiro", 3, "needs-review")],
+    ids=["eligible", "not-eligible", "needs-review"])
+def test_match_command_exit_code_is_the_verdict(tmp_path: Path, change, code, verdict) -> None:
+    b = _bundle()
+    if change == "fvc85":
+        _resource(b, "fvc")["valueQuantity"]["value"] = 85
+    elif change == "nospiro":
+        b["entry"] = [e for e in b["entry"] if e["resource"].get("id") not in
+                      ("fvc", "dlco", "fev1fvc")]
+    r = CliRunner().invoke(main, ["match", str(SEED), _write(tmp_path, b)])
+    assert r.exit_code == code
+    assert json.loads(r.stdout)["parameter"][0]["valueCode"] == verdict
+    assert f"NCT06534528: {verdict}" in r.stderr
+
+
+def test_match_command_as_of_date_is_used(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["match", str(SEED), str(ELIGIBLE), "--as-of", "2026-04-15"])
+    as_of = [p for p in json.loads(r.stdout)["parameter"] if p["name"] == "asOf"]
+    assert as_of == [{"name": "asOf", "valueDate": "2026-04-15"}]
+
+
+def test_match_command_rejects_a_non_bundle_with_an_operation_outcome(tmp_path: Path) -> None:
+    p = tmp_path / "obs.json"
+    p.write_text('{"resourceType": "Observation"}', encoding="utf-8")
+    r = CliRunner().invoke(main, ["match", str(SEED), str(p)])
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    oo = json.loads(r.stderr)
+    assert oo == {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "invalid",
+        "diagnostics": f"{p}: patient data must be a FHIR Bundle (or Patient) JSON object"}]}
+
+
+def test_match_command_rejects_malformed_json_and_a_bad_date(tmp_path: Path) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text("{", encoding="utf-8")
+    r = CliRunner().invoke(main, ["match", str(SEED), str(p)])
+    assert r.exit_code == 2
+    assert "not JSON" in json.loads(r.stderr)["issue"][0]["diagnostics"]
+    r = CliRunner().invoke(main, ["match", str(SEED), str(ELIGIBLE), "--as-of", "yesterday"])
+    assert r.exit_code == 2
+    assert "'yesterday' is not a date" in json.loads(r.stderr)["issue"][0]["diagnostics"]
+
+
+def test_match_command_has_help() -> None:
+    r = CliRunner().invoke(main, ["match", "--help"])
+    assert r.exit_code == 0
+    assert "Exit 0 eligible, 1 not eligible, 3 needs review" in " ".join(r.stdout.split())

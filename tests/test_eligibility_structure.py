@@ -1,0 +1,162 @@
+"""Structured facts read from criterion text: the seed trial's criteria, and phrases that must
+stay text-only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from fhirtrial.eligibility import criteria_for, facts_for
+
+SEED_TEXT = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))[
+    "protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+
+
+def _criterion(start: str):
+    [c] = [c for c in criteria_for(SEED_TEXT) if c.text.startswith(start)]
+    return c
+
+
+def _labs(c) -> dict[str, dict]:
+    return {f.data["test"]: f.data for f in c.facts if f.kind == "lab"}
+
+
+ULN_BOUNDS = [("alt", 2.5), ("ast", 2.5), ("bilirubin-total", 2), ("bilirubin-direct", 1.5),
+              ("creatinine", 3)]
+
+
+@pytest.mark.parametrize(("test", "multiple"), ULN_BOUNDS, ids=[t for t, _ in ULN_BOUNDS])
+def test_seed_liver_and_kidney_limits_are_multiples_of_uln(test: str, multiple: float) -> None:
+    c = _criterion("Blood biochemistry")
+    d = _labs(c)[test]
+    assert (d["high"], d["high_inclusive"], d["low"], d["relative"]) == (multiple, True, None,
+                                                                         "ULN")
+    assert not c.exclude
+
+
+def test_seed_biochemistry_bounds_must_all_hold() -> None:
+    assert _criterion("Blood biochemistry").combination == "all-of"
+
+
+def test_seed_dlco_is_30_to_80_percent_predicted_within_three_months() -> None:
+    d = _labs(_criterion("The diffusion capacity"))["dlco"]
+    assert (d["low"], d["high"], d["relative"], d["unit"]) == (30, 80, "predicted", "%")
+    assert d["window"] == {"comparator": "<=", "value": 3, "unit": "mo"}
+
+
+def test_seed_fvc_is_40_to_70_percent_predicted() -> None:
+    d = _labs(_criterion("The diffusion capacity"))["fvc"]
+    assert (d["low"], d["high"], d["low_inclusive"], d["high_inclusive"], d["relative"]) == (
+        40, 70, True, True, "predicted")
+
+
+def test_seed_airway_obstruction_is_fev1_fvc_below_0_7_in_an_exclusion() -> None:
+    c = _criterion("Individuals with a history of mechanical ventilation")
+    d = _labs(c)["fev1-fvc"]
+    assert (d["high"], d["high_inclusive"], d["low"]) == (0.7, False, None)
+    assert c.exclude
+    assert c.combination == "any-of"
+
+
+def test_seed_oxygen_therapy_over_15_hours_a_day() -> None:
+    d = _labs(_criterion("Individuals with a history of mechanical ventilation"))[
+        "oxygen-therapy"]
+    assert (d["low"], d["low_inclusive"], d["unit"]) == (15, False, "h/d")
+
+
+def test_seed_pregnant_and_lactating_women_excluded() -> None:
+    c = _criterion("Pregnant and lactating women")
+    assert [(f.kind, f.data["value"]) for f in c.facts] == [("pregnancy", True),
+                                                            ("lactation", True)]
+    assert c.exclude
+
+
+def test_seed_malignancy_within_five_years_with_its_exceptions() -> None:
+    c = _criterion("Screening for malignant tumors")
+    [cond] = [f for f in c.facts if f.kind == "condition"]
+    assert (cond.data["system"], cond.data["code"]) == ("http://snomed.info/sct", "363346000")
+    assert cond.data["window"] == {"comparator": "<=", "value": 5, "unit": "a"}
+    assert cond.data["exceptions"].startswith("excluding cervical carcinoma in situ")
+    assert c.exclude
+
+
+def test_seed_interstitial_lung_disease_is_coded() -> None:
+    [cond] = _criterion("Clinical diagnosis of interstitial").facts
+    assert cond.data["code"] == "233703007"
+
+
+@pytest.mark.parametrize("start", [
+    "For patients receiving immunosuppressive therapy",
+    "have a history of abuse",
+    "individuals allergic to human serum albumin",
+    "Researchers have determined that the expected survival",
+], ids=["immunosuppressive", "abuse", "allergy", "survival"])
+def test_seed_criteria_without_computable_meaning_stay_text_only(start: str) -> None:
+    assert _criterion(start).facts == []
+
+
+PHRASES = [
+    ("Age ≥18 years old;", "age", {"low": 18, "high": None, "unit": "a"}),
+    ("Patient is between 18 and 75 years of age, inclusive.", "age",
+     {"low": 18, "high": 75, "low_inclusive": True, "high_inclusive": True}),
+    ("Age < 18", "age", {"low": None, "high": 18, "high_inclusive": False}),
+    ("c) ≥ 14 days to < 28 days of age", "age", {"low": 14, "high": 28, "unit": "d",
+                                                "high_inclusive": False}),
+    ("年龄≥18岁", "age", {"low": 18, "unit": "a"}),
+    ("Women aged 40-65 years", "sex", {"sex": "female"}),
+    ("Platelets ≥ 100 × 10⁹/L", "lab", {"test": "platelets", "low": 100, "unit": "10*9/L"}),
+    ("absolute neutrophil count ≥ 1,500/ mm3", "lab",
+     {"test": "neutrophils", "low": 1500, "unit": "/uL"}),
+    ("Hemoglobin value < 9,0 g/dl", "lab", {"test": "hemoglobin", "high": 9, "unit": "g/dL"}),
+    ("ＡＬＴ ≦ 2.5 × ULN", "lab", {"test": "alt", "high": 2.5, "relative": "ULN"}),
+    ("ECOG performance status of 0 or 1.", "lab", {"test": "ecog", "low": 0, "high": 1}),
+    ("Patient has an ECOG score of 4 or higher", "lab", {"test": "ecog", "low": 4,
+                                                        "high": None}),
+    ("HbA1c 7.0-10.5%", "lab", {"test": "hba1c", "low": 7, "high": 10.5, "unit": "%"}),
+    ("Participants who took any experimental drug within 90 days prior to screening.",
+     "time-window", {"comparator": "<=", "value": 90, "unit": "d"}),
+    ("Use of botulinum toxin injections in the past 12 weeks", "time-window",
+     {"comparator": "<=", "value": 12, "unit": "wk"}),
+    ("Healthy male volunteers", "healthy-volunteers", {"value": True}),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "expected"), PHRASES, ids=[p[0][:40] for p in PHRASES])
+def test_phrase_gives_fact(text: str, kind: str, expected: dict) -> None:
+    found = [f.data for f in facts_for(text) if f.kind == kind]
+    assert found, f"no {kind} fact in {text!r}"
+    assert {k: found[0].get(k) for k in expected} == expected
+
+
+TEXT_ONLY = [
+    ("Women of childbearing potential must have a negative pregnancy test.", False),
+    ("Female participants:", False),
+    ("Eastern Cooperative Oncology Group performance status score 0-2 (if aged ≥18 years)", False),
+    ("Patients with known Gilbert disease who have serum bilirubin level ≤ 3 ⋅ ULN may be "
+     "enrolled.", False),
+    ("Hematocrit value < 30 %; ALT and AST value > 2 folds as high as maximal normal value", True),
+    ("Urine protein ≤2+", False),
+    ("Anticipated discharge from the hospital within 72 hours.", True),
+    ("Participants with any significant condition, such as: pulmonary, malignancy", True),
+    ("Platelets ≥ 100", False),
+    ("no serious illnesses in progress as cancer, autoimmune disease, liver disease", False),
+]
+
+
+@pytest.mark.parametrize(("text", "exclude"), TEXT_ONLY, ids=[t[:40] for t, _ in TEXT_ONLY])
+def test_unsure_phrase_stays_text_only(text: str, exclude: bool) -> None:
+    got = [f for f in facts_for(text, exclude) if f.kind not in ("time-window",)]
+    assert got == []
+
+
+def test_alternatives_joined_by_or_in_an_inclusion_are_any_of() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* creatinine ≤ 1.5 mg/dL or creatinine clearance "
+                       "≥ 60 mL/min")
+    assert [f.data["test"] for f in c.facts] == ["creatinine", "creatinine-clearance"]
+    assert c.combination == "any-of"
+
+
+def test_bare_unit_on_a_lab_that_needs_one_is_not_guessed() -> None:
+    assert facts_for("creatinine ≤ 1.5") == []

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fhirtrial.packages import install, locate  # noqa: E402
+from fhirtrial.validate import Validator  # noqa: E402
 from validate_support import (  # noqa: E402
     FHIRJS_DIR,
     R4_EXAMPLES,
@@ -34,9 +36,6 @@ from validate_support import (  # noqa: E402
     example_names,
     read_members,
 )
-
-from fhirtrial.packages import install, locate  # noqa: E402
-from fhirtrial.validate import Validator  # noqa: E402
 
 TYPES = ("ResearchStudy", "PlanDefinition", "EvidenceVariable", "Group", "Location",
          "Organization")
@@ -55,8 +54,9 @@ def converted_bundles(limit: int) -> list[dict[str, Any]]:
         return []
     out = []
     for path in sorted(shared.glob("*.json"))[:limit]:
-        for study in read_inputs([path]):
-            out.append(convert_study(study).bundle)
+        for record in read_inputs([path]):
+            if record.study is not None:
+                out.append(convert_study(record.study).bundle)
     return out
 
 
@@ -175,7 +175,8 @@ def main() -> None:
         print(f"package install: {time.perf_counter() - t0:.2f}s")
         r5_dir = locate("hl7.fhir.r5.core", "5.0.0", cache)
         r4_dir = locate("hl7.fhir.r4.examples", "4.0.1", cache)
-        assert r5_dir and r4_dir
+        assert r5_dir
+        assert r4_dir
         from fhirtrial.packages import load
 
         v5 = Validator("R5", load(r5_dir))

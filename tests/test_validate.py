@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
+from conftest import SHARED_V2, SHARED_V2_PARTIAL, SHARED_XML, needs_shared, shared_files
+from fhirtrial.cli import main
+from fhirtrial.packages import PackageError, install, locate
+from fhirtrial.validate import Validator, get_validator, has_errors, validate_findings
 from validate_support import (
     R4_EXAMPLES,
     R5_CORE,
@@ -23,10 +28,6 @@ from validate_support import (
     read_members,
     require_tarball,
 )
-
-from fhirtrial.cli import main
-from fhirtrial.packages import PackageError, install, locate
-from fhirtrial.validate import Validator, get_validator, has_errors, validate_findings
 
 FULL = bool(os.environ.get("FHIRTRIAL_FULL"))
 #: The spec's own definitions as Bundles (10-30 MB of snapshots each): a minute or more between
@@ -59,6 +60,13 @@ def r5(r5_package: Path) -> Validator:
     return get_validator("R5", r5_package)
 
 
+@pytest.fixture(scope="session")
+def r4(fhir_cache: Path) -> Validator:
+    """R4 from the R4 examples package (the npm hl7.fhir.r4.core is an empty placeholder)."""
+    folder = install(str(require_tarball(R4_EXAMPLES)), fhir_cache)
+    return get_validator("R4", folder)
+
+
 def notable(findings: list[Any]) -> list[Any]:
     """Warnings and errors: information-level advice (dom-6 narrative) left out."""
     return [f for f in findings if f.severity != "information"]
@@ -87,6 +95,27 @@ def test_official_r5_example_has_zero_errors(name: str, r5: Validator) -> None:
         pytest.skip("definition Bundle of the spec itself: FHIRTRIAL_FULL=1 runs it")
     resource = read_members(R5_EXAMPLES, [name])[name]
     assert errors_of(r5.findings(resource)) == []
+
+
+# -- the project's own output ----------------------------------------------------------------
+SHARED_RECORDS = [*shared_files(SHARED_V2, "*.json"), *shared_files(SHARED_V2_PARTIAL, "*.json"),
+                  *shared_files(SHARED_XML, "*.xml")]
+
+
+@needs_shared
+@pytest.mark.parametrize("path", SHARED_RECORDS, ids=[p.name for p in SHARED_RECORDS])
+def test_every_converted_shared_record_validates_with_zero_errors(path: Path, r5: Validator,
+                                                                  r4: Validator) -> None:
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import read_inputs
+
+    studies = [rec.study for rec in read_inputs([path]) if rec.study is not None]
+    assert studies
+    for study in studies:
+        assert errors_of(r5.findings(convert_study(study).bundle)) == []
+        assert errors_of(r5.findings(
+            convert_study(study, bundle_type="transaction").bundle)) == []
+        assert errors_of(r4.findings(convert_study(study, fhir_version="R4").bundle)) == []
 
 
 # -- mutation corpus --------------------------------------------------------------------------
@@ -152,7 +181,7 @@ def mutations(bundle: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, st
         rt = res["resourceType"]
         at = f"Bundle.entry[{i}].resource"
 
-        def mutated(fn: Any) -> dict[str, Any]:
+        def mutated(fn: Any, i: int = i) -> dict[str, Any]:
             b = copy.deepcopy(bundle)
             fn(b["entry"][i]["resource"], b)
             return b
@@ -190,7 +219,7 @@ def mutations(bundle: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, st
                     "invariant", f"{at}.meta"))
         if i > 0:
             out.append(("duplicate fullUrl", mutated(
-                lambda r, b: b["entry"][i].__setitem__("fullUrl", b["entry"][0]["fullUrl"])),
+                lambda r, b, i=i: b["entry"][i].__setitem__("fullUrl", b["entry"][0]["fullUrl"])),
                 "duplicate", f"Bundle.entry[{i}].fullUrl"))
         refs = _references({k: v for k, v in res.items()}, at)
         if refs:
@@ -200,7 +229,7 @@ def mutations(bundle: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, st
                 lambda r, b, t=tail: _set(r, t, _urn("nowhere"))), "not-found",
                 f"{ref_expr}.reference"))
         out.append(("missing request in transaction", mutated(
-            lambda r, b: b["entry"][i].pop("request")), "required",
+            lambda r, b, i=i: b["entry"][i].pop("request")), "required",
             f"Bundle.entry[{i}].request"))
     return out
 
@@ -340,7 +369,8 @@ def test_has_errors_respects_threshold(r5: Validator) -> None:
 
 
 # -- CLI --------------------------------------------------------------------------------------
-NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">A group</div>'}
+NARRATIVE = {"status": "generated",
+             "div": '<div xmlns="http://www.w3.org/1999/xhtml">A group</div>'}
 GOOD = {"resourceType": "Group", "id": "g1", "text": NARRATIVE, "type": "person",
         "membership": "definitional"}
 BAD = {"resourceType": "Group", "id": "g2", "text": NARRATIVE, "type": "persn",
@@ -425,7 +455,7 @@ def test_install_rejects_a_tarball_that_is_not_a_fhir_package(tmp_path: Path) ->
         readme.write_text("not a package")
         tar.add(readme, arcname="package/README")
     cache = tmp_path / "cache"
-    with pytest.raises(PackageError, match="no package/package.json"):
+    with pytest.raises(PackageError, match=r"no package/package\.json"):
         install(str(bogus), cache)
     assert not cache.exists() or not any(p for p in cache.iterdir()
                                          if not p.name.startswith("."))

@@ -10,7 +10,7 @@ except PackageNotFoundError:  # running from a source tree without an install
 __all__ = ["__version__", "validate"]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy so `import fhirtrial` stays cheap
+def __getattr__(name: str) -> object:  # lazy, so `import fhirtrial` stays cheap
     if name == "validate":
         from .validate import validate
 

@@ -41,7 +41,7 @@ class PackageError(FhirtrialError):
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The package cache folder: ``override``, else $FHIRTRIAL_FHIR_PACKAGES, else ~/.fhir/packages."""
+    """The package cache: ``override``, else $FHIRTRIAL_FHIR_PACKAGES, else ~/.fhir/packages."""
     if override:
         return Path(override).expanduser()
     env = os.environ.get(ENV_CACHE)

@@ -166,9 +166,9 @@ def check_references(nodes: list[Node], index: ReferenceIndex, in_bundle: bool) 
         at = f"{node.expr}.reference"
         how, target = index.resolve(ref, node.container or node.resource)
         if how == "missing":
-            out.append(Finding("error", "not-found",
-                               f"Reference {ref} does not resolve "
-                               f"({'no contained resource has that id' if ref.startswith('#') else 'no entry has that fullUrl'})",
+            why = "no contained resource has that id" if ref.startswith("#") \
+                else "no entry has that fullUrl"
+            out.append(Finding("error", "not-found", f"Reference {ref} does not resolve ({why})",
                                at))
             continue
         if how == "unresolved" and in_bundle and index.btype not in ("transaction", "batch",

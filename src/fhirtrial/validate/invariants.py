@@ -17,7 +17,7 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
-from ..model import Finding
+from ..model import Finding, Severity
 from .definitions import Constraint, Node
 
 #: Enforced natively with a precise location (ele-1 empty elements, bdl-7 fullUrl uniqueness,
@@ -103,7 +103,8 @@ class Invariants:
             self.skipped.setdefault(c.key, f"engine error: {type(exc).__name__}: {exc}"[:200])
             return None
         if result == [False]:
-            severity = c.severity if c.severity in ("error", "information") else "warning"
+            severity: Severity = "error" if c.severity == "error" else (
+                "information" if c.severity == "information" else "warning")
             return Finding(severity, "invariant", f"Constraint {c.key} failed: {c.human}", expr)
         return None
 

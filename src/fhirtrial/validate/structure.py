@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pydantic
 
@@ -125,7 +125,7 @@ def _loc_expr(loc: tuple[Any, ...], data: Any, expr: str) -> str:
 class PrimitiveChecker:
     """Strict JSON types and the regexes of the primitive StructureDefinitions."""
 
-    JSON_TYPES: dict[str, tuple[type, ...]] = {
+    JSON_TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
         "boolean": (bool,), "integer": (int,), "positiveInt": (int,), "unsignedInt": (int,),
         "decimal": (int, float),
     }
@@ -160,7 +160,7 @@ class PrimitiveChecker:
             if not t or not t[0].islower() or v is None or isinstance(v, dict | list):
                 continue
             want = self.JSON_TYPES.get(t, (str,))
-            if isinstance(v, bool) and bool not in want or not isinstance(v, want):
+            if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
                 out.append(Finding("error", "structure",
                                    f"Wrong JSON type for {t}: expected "
                                    f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}",
@@ -173,6 +173,7 @@ class PrimitiveChecker:
                                        f"'{v:.80}' is not a valid {t}", node.expr))
                 elif not v.strip() and v != "":
                     out.append(Finding("error", "value", f"A {t} cannot be blank", node.expr))
-            elif t == "positiveInt" and v < 1 or t == "unsignedInt" and v < 0:
+            elif isinstance(v, int) and ((t == "positiveInt" and v < 1)
+                                         or (t == "unsignedInt" and v < 0)):
                 out.append(Finding("error", "value", f"{v} is not a valid {t}", node.expr))
         return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ..model import Finding
+from ..model import Finding, Severity
 from ..packages import FhirPackage
 from .definitions import Node
 
@@ -157,7 +157,7 @@ class Terminology:
         codings = _codings(node.type, node.value)
         if codings is None:
             return []
-        severity = "error" if strength == "required" else "warning"
+        severity: Severity = "error" if strength == "required" else "warning"
         vs_name = vs_url.rsplit("/", 1)[-1]
         if node.type == "code":
             _, code, _ = codings[0]
@@ -233,7 +233,7 @@ def _filter(cs: dict[str, Any], filters: list[dict[str, Any]]) -> set[str] | Non
     index(cs.get("concept", []), None)
     selected = set(parents)
     for f in filters:
-        op, value = f.get("op"), f.get("value")
+        op, value = f.get("op"), str(f.get("value"))
         if f.get("property") != "concept" or op not in ("is-a", "descendent-of"):
             return None
 

@@ -193,7 +193,7 @@ def mutations(bundle: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, st
         if strings:
             k = strings[0]
             out.append(("wrong type", mutated(lambda r, b, k=k: r.__setitem__(k, 42)),
-                        "structure", f"{at}.{k}"))
+                        "value", f"{at}.{k}"))
         if "status" in res and rt in reqd_status:
             out.append(("cardinality breach", mutated(
                 lambda r, b: r.__setitem__("status", [r["status"]])), "structure",

@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 from ..model import Finding
 
 _VALIDATOR_KINDS = {
-    "required": "required", "additionalProperties": "structure", "type": "structure",
+    "required": "required", "additionalProperties": "structure", "type": "value",
     "pattern": "value", "enum": "code-invalid", "const": "value", "minItems": "required",
 }
 

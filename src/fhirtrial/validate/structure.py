@@ -88,7 +88,7 @@ def _model_false_alarm(err: Any, resource: dict[str, Any]) -> bool:
 def _finding(err: Any, resource: dict[str, Any], expr: str) -> Finding:
     where = _loc_expr(err["loc"], resource, expr)
     kind = err["type"]
-    code = ISSUE_TYPES.get(kind, "structure" if kind.endswith("_type") else "value")
+    code = ISSUE_TYPES.get(kind, "value")
     msg = err["msg"]
     if kind == "extra_forbidden":
         msg = f"Unknown element '{where.rsplit('.', 1)[-1]}' (not defined for this type)"
@@ -99,8 +99,13 @@ def _finding(err: Any, resource: dict[str, Any], expr: str) -> Finding:
         code = "required"
     elif kind == "list_type":
         msg = "Expected an array: this element repeats"
-    elif kind.endswith("_type") or kind.endswith("_parsing"):
+    elif isinstance(err.get("input"), list) and (kind.endswith("_type")
+                                                 or kind.endswith("_parsing")):
         code = "structure"
+        msg = "This element does not repeat: one value expected, got an array"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        # a value of the wrong kind: "value", as the server's model table has it
+        code = "value"
         value = err.get("input")
         msg = f"{msg} (got {value!r:.60})"
     return Finding("error", code, msg, where)
@@ -161,7 +166,7 @@ class PrimitiveChecker:
                 continue
             want = self.JSON_TYPES.get(t, (str,))
             if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
-                out.append(Finding("error", "structure",
+                out.append(Finding("error", "value",
                                    f"Wrong JSON type for {t}: expected "
                                    f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}",
                                    node.expr))

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from validate_support import FHIRJS_DIR, R4_EXAMPLES, read_members, require_tarball
 
 from fhirtrial.packages import install
 from fhirtrial.validate import Validator, get_validator
+from validate_support import FHIRJS_DIR, R4_EXAMPLES, read_members, require_tarball
 
 pytestmark = pytest.mark.node
 

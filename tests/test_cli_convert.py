@@ -114,3 +114,10 @@ def test_every_command_has_help_and_a_readme_section(name: str, cmd: click.Comma
     assert (cmd.help or "").strip(), f"{name} has no help text"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"`fhirtrial {name}" in readme, f"README.md does not document `fhirtrial {name}`"
+
+
+def test_validate_flag_checks_each_bundle_before_writing_it(runner: CliRunner, tmp_path) -> None:
+    res = runner.invoke(main, ["convert", str(SEED), "--validate", "-q", "-o",
+                               str(tmp_path / "ok.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ok.json").read_text("utf-8"))["resourceType"] == "Bundle"

@@ -150,3 +150,23 @@ def test_every_shared_record_reads_with_its_nct_id(path) -> None:
     assert study.nct_id == raw["protocolSection"]["identificationModule"]["nctId"]
     assert study.overall_status == raw["protocolSection"].get("statusModule", {}).get(
         "overallStatus")
+
+
+@pytest.mark.parametrize("bad", ["2025-13", "2025-02-30", "2025-00-10", "20250101", "2025-1"])
+def test_impossible_calendar_dates_are_warned_and_left_out(bad: str) -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc["protocolSection"]["statusModule"]["startDateStruct"] = {"date": bad}
+    (rec,) = _records(doc)
+    assert rec.study.start is None
+    assert any(f.location == "protocolSection.statusModule.startDateStruct.date"
+               and bad in f.message for f in rec.study.findings)
+
+
+def test_see_also_url_with_white_space_is_percent_encoded_and_warned() -> None:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc["protocolSection"]["referencesModule"] = {
+        "seeAlsoLinks": [{"label": "x", "url": "http://example.org/a b"}]}
+    (rec,) = _records(doc)
+    assert [link.url for link in rec.study.see_also] == ["http://example.org/a%20b"]
+    assert any(f.location == "protocolSection.referencesModule.seeAlsoLinks[0].url"
+               for f in rec.study.findings)

@@ -108,12 +108,15 @@ def _report(name: str, findings: list[Finding]) -> None:
                    "re-push updates instead of duplicating.")
 @click.option("--outcome", "outcome_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write every warning and error as one OperationOutcome to this file.")
+@click.option("--validate", "validate", is_flag=True,
+              help="Validate each Bundle with the layered validator (fhirtrial validate): a "
+                   "Bundle with errors is not written and its record fails.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print warnings on stderr.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default="the number of cores",
               help="Worker processes converting records in parallel (output order is kept).")
 def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bundle_type: str,
-                outcome_path: str | None, quiet: bool, jobs: int) -> None:
+                outcome_path: str | None, validate: bool, quiet: bool, jobs: int) -> None:
     """Convert trial records into FHIR Bundles.
 
     INPUT is a file (v2 JSON, legacy XML, registry page text, NDJSON), a zip of those, a
@@ -137,7 +140,8 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
     summary = Summary()
     all_findings: list[Finding] = []
     progress = Progress()
-    work = partial(convert_unit, fhir_version=fhir_version.upper(), bundle_type=bundle_type)
+    work = partial(convert_unit, fhir_version=fhir_version.upper(), bundle_type=bundle_type,
+                   validate=validate)
     try:
         for results in ordered_map(work, iter_units(inputs, fetch=registry_fetch), jobs):
             for res in results:

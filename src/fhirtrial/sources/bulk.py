@@ -251,9 +251,13 @@ class Converted:
     issue_code: str = "structure"
 
 
-def convert_unit(unit: Unit, fhir_version: str = "R5",
-                 bundle_type: str = "collection") -> list[Converted]:
-    """Read one unit and convert each of its studies (runs in a worker process)."""
+def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "collection",
+                 validate: bool = False) -> list[Converted]:
+    """Read one unit and convert each of its studies (runs in a worker process).
+
+    With ``validate``, each Bundle goes through the layered validator: its warnings join the
+    record's findings, and a Bundle with errors fails the record instead of being written.
+    """
     from ..convert import convert_study, dumps
     from ..errors import FhirtrialError
     from . import parse_unit
@@ -271,7 +275,21 @@ def convert_unit(unit: Unit, fhir_version: str = "R5",
                                  error=f"{rec.name}: {rec.study.nct_id}: {e.message}",
                                  issue_code=e.issue_code))
             continue
-        out.append(Converted(rec.name, conv.nct_id, dumps(conv.bundle), list(conv.findings)))
+        findings = list(conv.findings)
+        if validate:
+            from ..validate import has_errors, validate_findings
+
+            found = validate_findings(conv.bundle, fhir_version=fhir_version)
+            if has_errors(found):
+                first = next(f for f in found if f.severity in ("error", "fatal"))
+                where = f" at {first.location}" if first.location else ""
+                out.append(Converted(rec.name, conv.nct_id,
+                                     error=f"{rec.name}: {conv.nct_id}: the Bundle fails "
+                                           f"validation{where}: {first.message}",
+                                     issue_code="invalid"))
+                continue
+            findings.extend(f for f in found if f.severity == "warning")
+        out.append(Converted(rec.name, conv.nct_id, dumps(conv.bundle), findings))
     return out
 
 

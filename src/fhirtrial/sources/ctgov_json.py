@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from ..errors import SourceError
@@ -57,6 +58,18 @@ def parse_count(text: str) -> int | None:
         return None
     n = int(t)
     return n if n <= MAX_COUNT else None
+
+
+def is_registry_date(value: str) -> bool:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` naming a real calendar date (not 2025-13)."""
+    fmt = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}.get(len(value))
+    if fmt is None or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        return False
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
 
 
 def iter_study_objects(doc: Any, name: str) -> Iterator[dict[str, Any]]:
@@ -171,7 +184,7 @@ class _Reader:
         value = self.text(d, "date", f"{path}.{key}")
         if not value:
             return None
-        if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        if not is_registry_date(value):
             self.study.warn("value", f"{path}.{key}.date {value!r} is not a registry date; ignored",
                             f"{path}.{key}.date")
             return None
@@ -421,6 +434,10 @@ def _references(r: _Reader, m: dict[str, Any], s: Study) -> None:
     for i, link in enumerate(r.objs(m, "seeAlsoLinks", p)):
         q = f"{p}.seeAlsoLinks[{i}]"
         if url := r.text(link, "url", q):
+            if re.search(r"\s", url):
+                # FHIR url values cannot hold whitespace; the registry's link still names a page
+                url = re.sub(r"\s+", "%20", url)
+                s.warn("value", f"{q}.url has white space; written percent-encoded", f"{q}.url")
             s.see_also.append(Link(url, r.text(link, "label", q)))
 
 

@@ -61,7 +61,7 @@ from ..model import (
     display_case,
 )
 from ..tables import data_table as load_table
-from .ctgov_json import find_doi, parse_count
+from .ctgov_json import find_doi, is_registry_date, parse_count
 
 NCT_LINE = re.compile(r"^NCT ID:\s*(NCT\d{8})\s*$")
 UPDATED_LINE = re.compile(r"^Last Updated:\s*(\d{4}(?:-\d{2}(?:-\d{2})?)?)\s*$")
@@ -207,7 +207,7 @@ class _PageReader:
                     s.warn("value", f"enrollment {t!r} is not a count; left out", "Enrollment")
             elif t in types and s.study_type is None:
                 s.study_type = t
-            elif DATE.match(t) and len(dates) < 2:
+            elif DATE.match(t) and is_registry_date(t) and len(dates) < 2:
                 dates.append(ln)
             else:
                 self.unplaced(ln, sec, "not a status, phase, enrollment, study type or date, "

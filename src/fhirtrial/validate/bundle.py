@@ -114,7 +114,8 @@ class ReferenceIndex:
         self.by_type_id: dict[tuple[str, str], dict[str, Any]] = {}
         self.full_url_of: dict[int, str] = {}
         self.btype = (bundle or {}).get("type")
-        for entry in (bundle or {}).get("entry", []) or []:
+        entries = (bundle or {}).get("entry")
+        for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
                 continue
             res = entry["resource"]

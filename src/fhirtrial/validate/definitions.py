@@ -85,6 +85,8 @@ class Definitions:
 
     def type_info(self, name: str) -> TypeInfo | None:
         """The compiled type, or None when the package does not define it."""
+        if not isinstance(name, str):
+            return None  # a mutated/wrong resourceType: the structure layer reports it
         try:
             return self._types[name]
         except KeyError:

@@ -95,6 +95,14 @@ def _findings(err: SchemaError, expr: str) -> list[Finding]:
     kind = str(err.validator)
     code = _VALIDATOR_KINDS.get(kind, "structure")
     msg = err.message
+    if kind == "additionalProperties" and isinstance(err.instance, dict):
+        # one finding per unknown element, at the element itself, so it lines up with (and is
+        # deduplicated against) the structure layer's finding for the same element
+        known = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+        extras = sorted(k for k in err.instance if k not in known)
+        if extras:
+            return [Finding("error", code, f"JSON schema: Unknown element {k!r}", f"{where}.{k}")
+                    for k in extras]
     if kind == "additionalProperties":
         msg = f"Unknown element(s): {msg.split('(')[-1].rstrip(')')}"
     return [Finding("error", code, f"JSON schema: {msg:.300}", where)]

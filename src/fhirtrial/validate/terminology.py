@@ -200,7 +200,9 @@ def _codings(tcode: str, value: Any) -> list[tuple[str | None, str, str]] | None
             return []
     if tcode in ("CodeableConcept", "CodeableReference"):
         out: list[tuple[str | None, str, str]] = []
-        for i, c in enumerate(value.get("coding", []) or []):
+        coding = value.get("coding")
+        # a wrongly typed coding is the structure layer's finding; here it has no codes
+        for i, c in enumerate(coding if isinstance(coding, list) else []):
             if isinstance(c, dict) and isinstance(c.get("code"), str):
                 out.append((c.get("system"), c["code"], f".coding[{i}]"))
         return out

@@ -79,6 +79,20 @@ class Validator:
     def findings(self, resource: Any, layers: Sequence[str] = LAYERS,
                  expr: str | None = None) -> list[Finding]:
         """All findings for one resource (dict, JSON text/bytes, or fhir.resources model)."""
+        try:
+            return self._findings(resource, layers, expr)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError,
+                RecursionError) as e:
+            # The layers expect the shapes the structure layer checks; input malformed in a way
+            # one of them did not foresee must still end as a finding (the server validates
+            # every write with this: an exception there would be a 500), never as "valid".
+            return [Finding("error", "structure",
+                            f"The resource is malformed in a way the validator could not "
+                            f"analyse ({type(e).__name__}: {str(e)[:200]})",
+                            expr or "$this")]
+
+    def _findings(self, resource: Any, layers: Sequence[str] = LAYERS,
+                  expr: str | None = None) -> list[Finding]:
         data, early = _as_dict(resource)
         if early:
             return early

@@ -209,7 +209,7 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
             if bundle is not None:
                 try:
                     process(store, fv, bundle, base="", validate=not no_validate,
-                            supported=lambda t, fv=fv: t in REGISTRY[fv], default_count=20,
+                            supported=REGISTRY[fv].__contains__, default_count=20,
                             representation=False)
                     stored += 1
                     continue

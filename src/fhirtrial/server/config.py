@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "VALIDATE": True,
 }
 
-ENV = {
+ENV: dict[str, tuple[str, Any]] = {
     "FHIRTRIAL_DB": ("DB", str),
     "FHIRTRIAL_FHIR_VERSION": ("FHIR_VERSION", str),
     "FHIRTRIAL_TOKENS": ("TOKENS", "tokens"),

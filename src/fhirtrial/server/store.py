@@ -587,6 +587,7 @@ class _SQLiteTx:
             rowid = self.conn.execute(
                 "INSERT INTO current (fv, type, id, vid, last_updated, body) "
                 "VALUES (?,?,?,?,?,?)", (fv, rtype, rid, vid, self.now, body)).lastrowid
+            assert rowid is not None  # an INSERT always sets it
         else:
             rowid = row[0]
             self._clear_indexes(rowid)

@@ -115,7 +115,7 @@ class _Reader:
                                 f"{path}.{key}[{i}]")
         return out
 
-    def str(self, parent: dict[str, Any], key: str, path: str) -> str | None:
+    def text(self, parent: dict[str, Any], key: str, path: str) -> str | None:
         v = parent.get(key)
         if v is None:
             return None
@@ -125,7 +125,7 @@ class _Reader:
         s = str(v).strip()
         return s or None
 
-    def strs(self, parent: dict[str, Any], key: str, path: str) -> list[str]:
+    def texts(self, parent: dict[str, Any], key: str, path: str) -> list[str]:
         out = []
         for i, v in enumerate(self.lst(parent, key, path)):
             if isinstance(v, str) and v.strip():
@@ -135,14 +135,14 @@ class _Reader:
                                 f"{path}.{key}[{i}]")
         return out
 
-    def bool(self, parent: dict[str, Any], key: str, path: str) -> bool | None:
+    def flag(self, parent: dict[str, Any], key: str, path: str) -> bool | None:
         v = parent.get(key)
         if v is None or isinstance(v, bool):
             return v
         self.study.warn("structure", f"{path}.{key} is not true/false; ignored", f"{path}.{key}")
         return None
 
-    def int(self, parent: dict[str, Any], key: str, path: str) -> int | None:
+    def count(self, parent: dict[str, Any], key: str, path: str) -> int | None:
         v = parent.get(key)
         if v is None:
             return None
@@ -153,7 +153,7 @@ class _Reader:
         self.study.warn("structure", f"{path}.{key} is not a count; ignored", f"{path}.{key}")
         return None
 
-    def num(self, parent: dict[str, Any], key: str, path: str) -> float | None:
+    def number(self, parent: dict[str, Any], key: str, path: str) -> float | None:
         v = parent.get(key)
         if v is None:
             return None
@@ -168,7 +168,7 @@ class _Reader:
 
     def date(self, parent: dict[str, Any], key: str, path: str) -> DateInfo | None:
         d = self.obj(parent, key, path)
-        value = self.str(d, "date", f"{path}.{key}")
+        value = self.text(d, "date", f"{path}.{key}")
         if not value:
             return None
         if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
@@ -204,16 +204,16 @@ def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
     _sponsors(r, r.obj(proto, "sponsorCollaboratorsModule", ps), study)
     oversight = r.obj(proto, "oversightModule", ps)
     study.oversight = Oversight(
-        has_dmc=r.bool(oversight, "oversightHasDmc", f"{ps}.oversightModule"),
-        fda_regulated_drug=r.bool(oversight, "isFdaRegulatedDrug", f"{ps}.oversightModule"),
-        fda_regulated_device=r.bool(oversight, "isFdaRegulatedDevice", f"{ps}.oversightModule"),
+        has_dmc=r.flag(oversight, "oversightHasDmc", f"{ps}.oversightModule"),
+        fda_regulated_drug=r.flag(oversight, "isFdaRegulatedDrug", f"{ps}.oversightModule"),
+        fda_regulated_device=r.flag(oversight, "isFdaRegulatedDevice", f"{ps}.oversightModule"),
     )
     desc = r.obj(proto, "descriptionModule", ps)
-    study.brief_summary = r.str(desc, "briefSummary", f"{ps}.descriptionModule")
-    study.detailed_description = r.str(desc, "detailedDescription", f"{ps}.descriptionModule")
+    study.brief_summary = r.text(desc, "briefSummary", f"{ps}.descriptionModule")
+    study.detailed_description = r.text(desc, "detailedDescription", f"{ps}.descriptionModule")
     cond = r.obj(proto, "conditionsModule", ps)
-    study.conditions = r.strs(cond, "conditions", f"{ps}.conditionsModule")
-    study.keywords = r.strs(cond, "keywords", f"{ps}.conditionsModule")
+    study.conditions = r.texts(cond, "conditions", f"{ps}.conditionsModule")
+    study.keywords = r.texts(cond, "keywords", f"{ps}.conditionsModule")
     _design(r, r.obj(proto, "designModule", ps), study)
     _arms(r, r.obj(proto, "armsInterventionsModule", ps), study)
     _outcomes(r, r.obj(proto, "outcomesModule", ps), study)
@@ -235,89 +235,91 @@ def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
 
 def _identification(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.identificationModule"
-    s.brief_title = r.str(m, "briefTitle", p)
-    s.official_title = r.str(m, "officialTitle", p)
-    s.acronym = r.str(m, "acronym", p)
+    s.brief_title = r.text(m, "briefTitle", p)
+    s.official_title = r.text(m, "officialTitle", p)
+    s.acronym = r.text(m, "acronym", p)
     org = r.obj(m, "organization", p)
-    if r.str(org, "fullName", f"{p}.organization"):
-        s.organization = Organization(r.str(org, "fullName", f"{p}.organization") or "",
-                                      r.str(org, "class", f"{p}.organization"))
+    if r.text(org, "fullName", f"{p}.organization"):
+        s.organization = Organization(r.text(org, "fullName", f"{p}.organization") or "",
+                                      r.text(org, "class", f"{p}.organization"))
     osi = r.obj(m, "orgStudyIdInfo", p)
-    if value := r.str(osi, "id", f"{p}.orgStudyIdInfo"):
+    if value := r.text(osi, "id", f"{p}.orgStudyIdInfo"):
         s.identifiers.append(StudyIdentifier(
-            value, type=r.str(osi, "type", f"{p}.orgStudyIdInfo"),
+            value, type=r.text(osi, "type", f"{p}.orgStudyIdInfo"),
             domain=s.organization.name if s.organization else None,
-            link=r.str(osi, "link", f"{p}.orgStudyIdInfo"), role="org"))
+            link=r.text(osi, "link", f"{p}.orgStudyIdInfo"), role="org"))
     for i, sec in enumerate(r.objs(m, "secondaryIdInfos", p)):
         q = f"{p}.secondaryIdInfos[{i}]"
-        if value := r.str(sec, "id", q):
+        if value := r.text(sec, "id", q):
             s.identifiers.append(StudyIdentifier(
-                value, type=r.str(sec, "type", q), domain=r.str(sec, "domain", q),
-                link=r.str(sec, "link", q), role="secondary"))
+                value, type=r.text(sec, "type", q), domain=r.text(sec, "domain", q),
+                link=r.text(sec, "link", q), role="secondary"))
 
 
 def _status(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.statusModule"
-    s.overall_status = r.str(m, "overallStatus", p)
-    s.last_known_status = r.str(m, "lastKnownStatus", p)
-    s.why_stopped = r.str(m, "whyStopped", p)
-    s.status_verified = r.str(m, "statusVerifiedDate", p)
+    s.overall_status = r.text(m, "overallStatus", p)
+    s.last_known_status = r.text(m, "lastKnownStatus", p)
+    s.why_stopped = r.text(m, "whyStopped", p)
+    s.status_verified = r.text(m, "statusVerifiedDate", p)
     s.start = r.date(m, "startDateStruct", p)
     s.primary_completion = r.date(m, "primaryCompletionDateStruct", p)
     s.completion = r.date(m, "completionDateStruct", p)
-    s.first_submitted = r.str(m, "studyFirstSubmitDate", p)
+    s.first_submitted = r.text(m, "studyFirstSubmitDate", p)
     s.first_posted = r.date(m, "studyFirstPostDateStruct", p)
     s.results_first_posted = r.date(m, "resultsFirstPostDateStruct", p)
     s.last_update_posted = r.date(m, "lastUpdatePostDateStruct", p)
     ea = r.obj(m, "expandedAccessInfo", p)
-    s.has_expanded_access = r.bool(ea, "hasExpandedAccess", f"{p}.expandedAccessInfo")
-    s.expanded_access_nct_id = r.str(ea, "nctId", f"{p}.expandedAccessInfo")
+    s.has_expanded_access = r.flag(ea, "hasExpandedAccess", f"{p}.expandedAccessInfo")
+    s.expanded_access_nct_id = r.text(ea, "nctId", f"{p}.expandedAccessInfo")
 
 
 def _sponsors(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.sponsorCollaboratorsModule"
     lead = r.obj(m, "leadSponsor", p)
-    if name := r.str(lead, "name", f"{p}.leadSponsor"):
-        s.lead_sponsor = Organization(name, r.str(lead, "class", f"{p}.leadSponsor"))
+    if name := r.text(lead, "name", f"{p}.leadSponsor"):
+        s.lead_sponsor = Organization(name, r.text(lead, "class", f"{p}.leadSponsor"))
     for i, c in enumerate(r.objs(m, "collaborators", p)):
-        if name := r.str(c, "name", f"{p}.collaborators[{i}]"):
-            s.collaborators.append(Organization(name, r.str(c, "class", f"{p}.collaborators[{i}]")))
+        q = f"{p}.collaborators[{i}]"
+        if name := r.text(c, "name", q):
+            s.collaborators.append(Organization(name, r.text(c, "class", q)))
     rp = r.obj(m, "responsibleParty", p)
     if rp:
         q = f"{p}.responsibleParty"
         s.responsible_party = ResponsibleParty(
-            type=r.str(rp, "type", q),
-            investigator_name=r.str(rp, "investigatorFullName", q) or r.str(rp, "oldNameTitle", q),
-            investigator_title=r.str(rp, "investigatorTitle", q),
-            investigator_affiliation=r.str(rp, "investigatorAffiliation", q)
-            or r.str(rp, "oldOrganization", q),
+            type=r.text(rp, "type", q),
+            investigator_name=(r.text(rp, "investigatorFullName", q)
+                               or r.text(rp, "oldNameTitle", q)),
+            investigator_title=r.text(rp, "investigatorTitle", q),
+            investigator_affiliation=r.text(rp, "investigatorAffiliation", q)
+            or r.text(rp, "oldOrganization", q),
         )
 
 
 def _design(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.designModule"
-    s.study_type = r.str(m, "studyType", p)
-    s.phases = r.strs(m, "phases", p)
+    s.study_type = r.text(m, "studyType", p)
+    s.phases = r.texts(m, "phases", p)
     di = r.obj(m, "designInfo", p)
     q = f"{p}.designInfo"
     mi = r.obj(di, "maskingInfo", q)
     ea = r.obj(m, "expandedAccessTypes", p)
     s.design = Design(
-        allocation=r.str(di, "allocation", q),
-        intervention_model=r.str(di, "interventionModel", q),
-        intervention_model_description=r.str(di, "interventionModelDescription", q),
-        primary_purpose=r.str(di, "primaryPurpose", q),
-        masking=r.str(mi, "masking", f"{q}.maskingInfo"),
-        who_masked=r.strs(mi, "whoMasked", f"{q}.maskingInfo"),
-        masking_description=r.str(mi, "maskingDescription", f"{q}.maskingInfo"),
-        observational_model=r.str(di, "observationalModel", q),
-        time_perspective=r.str(di, "timePerspective", q),
-        patient_registry=r.bool(m, "patientRegistry", p),
-        target_duration=r.str(m, "targetDuration", p),
+        allocation=r.text(di, "allocation", q),
+        intervention_model=r.text(di, "interventionModel", q),
+        intervention_model_description=r.text(di, "interventionModelDescription", q),
+        primary_purpose=r.text(di, "primaryPurpose", q),
+        masking=r.text(mi, "masking", f"{q}.maskingInfo"),
+        who_masked=r.texts(mi, "whoMasked", f"{q}.maskingInfo"),
+        masking_description=r.text(mi, "maskingDescription", f"{q}.maskingInfo"),
+        observational_model=r.text(di, "observationalModel", q),
+        time_perspective=r.text(di, "timePerspective", q),
+        patient_registry=r.flag(m, "patientRegistry", p),
+        target_duration=r.text(m, "targetDuration", p),
         expanded_access_types=[k.upper() for k, v in ea.items() if v is True],
     )
     en = r.obj(m, "enrollmentInfo", p)
-    s.enrollment = r.int(en, "count", f"{p}.enrollmentInfo")
+    s.enrollment = r.count(en, "count", f"{p}.enrollmentInfo")
     t = en.get("type")
     s.enrollment_actual = True if t == "ACTUAL" else False if t == "ESTIMATED" else None
 
@@ -326,21 +328,21 @@ def _arms(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.armsInterventionsModule"
     for i, a in enumerate(r.objs(m, "armGroups", p)):
         q = f"{p}.armGroups[{i}]"
-        label = r.str(a, "label", q)
+        label = r.text(a, "label", q)
         if not label:
             s.warn("required", f"{q} has no label; arm skipped", q)
             continue
-        s.arms.append(Arm(label, r.str(a, "type", q), r.str(a, "description", q),
-                          r.strs(a, "interventionNames", q)))
+        s.arms.append(Arm(label, r.text(a, "type", q), r.text(a, "description", q),
+                          r.texts(a, "interventionNames", q)))
     for i, iv in enumerate(r.objs(m, "interventions", p)):
         q = f"{p}.interventions[{i}]"
-        name = r.str(iv, "name", q)
+        name = r.text(iv, "name", q)
         if not name:
             s.warn("required", f"{q} has no name; intervention skipped", q)
             continue
         s.interventions.append(Intervention(
-            r.str(iv, "type", q), name, r.str(iv, "description", q),
-            r.strs(iv, "otherNames", q), r.strs(iv, "armGroupLabels", q)))
+            r.text(iv, "type", q), name, r.text(iv, "description", q),
+            r.texts(iv, "otherNames", q), r.texts(iv, "armGroupLabels", q)))
 
 
 def _outcomes(r: _Reader, m: dict[str, Any], s: Study) -> None:
@@ -349,34 +351,34 @@ def _outcomes(r: _Reader, m: dict[str, Any], s: Study) -> None:
                       ("otherOutcomes", "other")):
         for i, o in enumerate(r.objs(m, key, p)):
             q = f"{p}.{key}[{i}]"
-            measure = r.str(o, "measure", q)
+            measure = r.text(o, "measure", q)
             if not measure:
                 s.warn("required", f"{q} has no measure; outcome skipped", q)
                 continue
-            s.outcomes.append(Outcome(kind, measure, r.str(o, "description", q),  # type: ignore[arg-type]
-                                      r.str(o, "timeFrame", q)))
+            s.outcomes.append(Outcome(kind, measure, r.text(o, "description", q),  # type: ignore[arg-type]
+                                      r.text(o, "timeFrame", q)))
 
 
 def _eligibility(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.eligibilityModule"
     s.eligibility = Eligibility(
-        criteria=r.str(m, "eligibilityCriteria", p),
-        sex=r.str(m, "sex", p),
-        gender_based=r.bool(m, "genderBased", p),
-        gender_description=r.str(m, "genderDescription", p),
-        minimum_age=r.str(m, "minimumAge", p),
-        maximum_age=r.str(m, "maximumAge", p),
-        healthy_volunteers=r.bool(m, "healthyVolunteers", p),
-        std_ages=r.strs(m, "stdAges", p),
-        study_population=r.str(m, "studyPopulation", p),
-        sampling_method=r.str(m, "samplingMethod", p),
+        criteria=r.text(m, "eligibilityCriteria", p),
+        sex=r.text(m, "sex", p),
+        gender_based=r.flag(m, "genderBased", p),
+        gender_description=r.text(m, "genderDescription", p),
+        minimum_age=r.text(m, "minimumAge", p),
+        maximum_age=r.text(m, "maximumAge", p),
+        healthy_volunteers=r.flag(m, "healthyVolunteers", p),
+        std_ages=r.texts(m, "stdAges", p),
+        study_population=r.text(m, "studyPopulation", p),
+        sampling_method=r.text(m, "samplingMethod", p),
     )
 
 
 def _person(r: _Reader, c: dict[str, Any], q: str) -> Person:
-    return Person(name=r.str(c, "name", q), role=r.str(c, "role", q),
-                  affiliation=r.str(c, "affiliation", q), email=r.str(c, "email", q),
-                  phone=r.str(c, "phone", q), phone_ext=r.str(c, "phoneExt", q))
+    return Person(name=r.text(c, "name", q), role=r.text(c, "role", q),
+                  affiliation=r.text(c, "affiliation", q), email=r.text(c, "email", q),
+                  phone=r.text(c, "phone", q), phone_ext=r.text(c, "phoneExt", q))
 
 
 def _contacts(r: _Reader, m: dict[str, Any], s: Study) -> None:
@@ -391,10 +393,10 @@ def _contacts(r: _Reader, m: dict[str, Any], s: Study) -> None:
         q = f"{p}.{key}[{i}]"
         geo = r.obj(loc, "geoPoint", q)
         s.sites.append(Site(
-            facility=r.str(loc, "facility", q), status=r.str(loc, "status", q),
-            city=r.str(loc, "city", q), state=r.str(loc, "state", q), zip=r.str(loc, "zip", q),
-            country=r.str(loc, "country", q), latitude=r.num(geo, "lat", f"{q}.geoPoint"),
-            longitude=r.num(geo, "lon", f"{q}.geoPoint"),
+            facility=r.text(loc, "facility", q), status=r.text(loc, "status", q),
+            city=r.text(loc, "city", q), state=r.text(loc, "state", q), zip=r.text(loc, "zip", q),
+            country=r.text(loc, "country", q), latitude=r.number(geo, "lat", f"{q}.geoPoint"),
+            longitude=r.number(geo, "lon", f"{q}.geoPoint"),
             contacts=[_person(r, c, f"{q}.contacts[{j}]")
                       for j, c in enumerate(r.objs(loc, "contacts", q))]))
 
@@ -411,23 +413,23 @@ def _references(r: _Reader, m: dict[str, Any], s: Study) -> None:
     p = "protocolSection.referencesModule"
     for i, ref in enumerate(r.objs(m, "references", p)):
         q = f"{p}.references[{i}]"
-        citation = r.str(ref, "citation", q)
-        pmid = r.str(ref, "pmid", q)
+        citation = r.text(ref, "citation", q)
+        pmid = r.text(ref, "pmid", q)
         if citation or pmid:
-            s.references.append(Citation(citation, r.str(ref, "type", q), pmid,
+            s.references.append(Citation(citation, r.text(ref, "type", q), pmid,
                                          find_doi(citation)))
     for i, link in enumerate(r.objs(m, "seeAlsoLinks", p)):
         q = f"{p}.seeAlsoLinks[{i}]"
-        if url := r.str(link, "url", q):
-            s.see_also.append(Link(url, r.str(link, "label", q)))
+        if url := r.text(link, "url", q):
+            s.see_also.append(Link(url, r.text(link, "label", q)))
 
 
 def _mesh(r: _Reader, m: dict[str, Any], p: str) -> list[Coding]:
     out = []
     for i, mesh in enumerate(r.objs(m, "meshes", p)):
-        code = r.str(mesh, "id", f"{p}.meshes[{i}]")
+        code = r.text(mesh, "id", f"{p}.meshes[{i}]")
         if code:
-            out.append(Coding(MESH, code, r.str(mesh, "term", f"{p}.meshes[{i}]")))
+            out.append(Coding(MESH, code, r.text(mesh, "term", f"{p}.meshes[{i}]")))
     return out
 
 
@@ -447,6 +449,6 @@ def _related_trials(r: _Reader, m: dict[str, Any], s: Study) -> None:
     transcription of a page carries them under ``x-fhirtrial.relatedTrials``."""
     for i, t in enumerate(r.objs(m, "relatedTrials", "x-fhirtrial")):
         q = f"x-fhirtrial.relatedTrials[{i}]"
-        nct = r.str(t, "nctId", q)
+        nct = r.text(t, "nctId", q)
         if nct and NCT_RE.match(nct):
-            s.related_studies.append(RelatedStudy(nct, r.str(t, "title", q)))
+            s.related_studies.append(RelatedStudy(nct, r.text(t, "title", q)))

@@ -1,0 +1,55 @@
+"""Layered FHIR validation → OperationOutcome.
+
+``validate(resource)`` checks a resource or Bundle (dict, JSON text, or fhir.resources model)
+with every layer available: JSON, structure, the official JSON schema, terminology, invariants
+and Bundle rules. The core package (``fhirtrial packages install``) enables the last four in
+full; it is found in the FHIR package cache and loaded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import operation_outcome
+from ..model import Finding
+from .validator import LAYERS, SEVERITY_RANK, Validator, get_validator
+
+
+def validate_findings(resource: Any, *, fhir_version: str = "R5",
+                      package: str | os.PathLike[str] | None = None,
+                      layers: Sequence[str] = LAYERS) -> list[Finding]:
+    """The findings for one resource or Bundle (empty when it is valid)."""
+    return get_validator(fhir_version, package).findings(resource, layers)
+
+
+def validate(resource: Any, *, fhir_version: str = "R5",
+             package: str | os.PathLike[str] | None = None,
+             layers: Sequence[str] = LAYERS) -> dict[str, Any]:
+    """Validate a resource or Bundle → an OperationOutcome (dict)."""
+    return operation_outcome(validate_findings(resource, fhir_version=fhir_version,
+                                               package=package, layers=layers))
+
+
+def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:
+    """Whether any finding is at or above a severity."""
+    floor = SEVERITY_RANK[at_least]
+    return any(SEVERITY_RANK.get(f.severity, 0) >= floor for f in findings)
+
+
+__all__ = ["LAYERS", "Validator", "get_validator", "has_errors", "validate",
+           "validate_findings"]
+
+
+class _CallableModule(types.ModuleType):
+    """``fhirtrial.validate(resource)`` works even once this subpackage is imported, which
+    makes ``fhirtrial.validate`` the module rather than the function."""
+
+    def __call__(self, resource: Any, **kw: Any) -> dict[str, Any]:
+        return validate(resource, **kw)
+
+
+sys.modules[__name__].__class__ = _CallableModule

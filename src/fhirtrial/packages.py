@@ -1,0 +1,199 @@
+"""The FHIR package cache: find, install and (lazily) read official FHIR packages.
+
+Packages live where every FHIR tool looks for them, ``~/.fhir/packages/<name>#<version>/package/``;
+``FHIRTRIAL_FHIR_PACKAGES`` (or ``--package``) points elsewhere. Installing takes an npm tarball
+(a local ``.tgz``, or ``npm pack NAME@VERSION`` when npm is present). Reading is lazy and cached
+per process: the validator's first call pays the load, later calls reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .errors import FhirtrialError
+
+ENV_CACHE = "FHIRTRIAL_FHIR_PACKAGES"
+
+#: The core package per FHIR version, then fall-backs holding the same conformance resources.
+#: ``hl7.fhir.r4.core`` is an empty placeholder on npm; the R4 examples package carries the R4
+#: StructureDefinitions, ValueSets and CodeSystems (but no JSON schema).
+CORE_PACKAGES: dict[str, list[tuple[str, str]]] = {
+    "R5": [("hl7.fhir.r5.core", "5.0.0")],
+    "R4": [("hl7.fhir.r4.core", "4.0.1"), ("hl7.fhir.r4.examples", "4.0.1")],
+}
+
+
+class PackageError(FhirtrialError):
+    """A FHIR package cannot be found, fetched or read."""
+
+    issue_code = "not-found"
+    http_status = 500
+
+
+def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The package cache: ``override``, else $FHIRTRIAL_FHIR_PACKAGES, else ~/.fhir/packages."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".fhir" / "packages"
+
+
+def locate(name: str, version: str, cache: str | os.PathLike[str] | None = None) -> Path | None:
+    """The ``package/`` folder of NAME#VERSION in the cache, or None when not installed."""
+    folder = cache_dir(cache) / f"{name}#{version}" / "package"
+    return folder if (folder / "package.json").is_file() else None
+
+
+def _package_root(path: Path) -> Path | None:
+    """A ``--package`` argument may name the ``package/`` folder or the one above it."""
+    for candidate in (path, path / "package"):
+        if (candidate / "package.json").is_file():
+            return candidate
+    return None
+
+
+def install(source: str, cache: str | os.PathLike[str] | None = None) -> Path:
+    """Install a package from a ``.tgz`` path or ``NAME@VERSION`` (via ``npm pack``); → its folder.
+
+    The tarball is unpacked into a temporary folder beside the target and renamed into place,
+    so a failed install never leaves a half-written package behind.
+    """
+    root = cache_dir(cache)
+    path = Path(source).expanduser()
+    if path.is_file():
+        return _install_tarball(path, root)
+    if "@" not in source.lstrip("@"):
+        raise PackageError(f"{source!r} is neither a .tgz file nor NAME@VERSION")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise PackageError(
+            f"npm is not installed, so {source} cannot be fetched; run `npm pack {source}` "
+            "elsewhere and install the .tgz file")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([npm, "pack", source, "--silent"], cwd=tmp, capture_output=True,
+                              text=True, check=False)
+        tarballs = sorted(Path(tmp).glob("*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            raise PackageError(f"npm pack {source} failed: {done.stderr.strip()[:500]}")
+        return _install_tarball(tarballs[0], root)
+
+
+def _install_tarball(tgz: Path, root: Path) -> Path:
+    try:
+        with tarfile.open(tgz, "r:gz") as tar:
+            manifest_member = tar.extractfile("package/package.json")
+            if manifest_member is None:
+                raise PackageError(f"{tgz} has no package/package.json: not a FHIR npm package")
+            manifest = json.load(manifest_member)
+            name, version = manifest["name"], manifest["version"]
+            target = root / f"{name}#{version}"
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=".install-"))
+            try:
+                # "data" refuses absolute paths, links out of the tree and device files.
+                tar.extractall(tmp, filter="data")
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except KeyError as exc:
+        raise PackageError(f"{tgz} has no package/package.json: not a FHIR npm package") from exc
+    except (tarfile.TarError, OSError, json.JSONDecodeError) as exc:
+        raise PackageError(f"cannot install {tgz}: {exc}") from exc
+    return target / "package"
+
+
+@dataclass
+class FhirPackage:
+    """One unpacked package folder; its conformance resources are read on first use."""
+
+    root: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.root / "package.json").read_text(encoding="utf-8"))
+
+    @property
+    def label(self) -> str:
+        return f"{self.manifest.get('name')}#{self.manifest.get('version')}"
+
+    def _load_kind(self, kind: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for path in sorted(self.root.glob(f"{kind}-*.json")):
+            try:
+                res = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise PackageError(f"{path} is not readable JSON: {exc}") from exc
+            if res.get("resourceType") == kind and res.get("url"):
+                out[res["url"]] = res
+        return out
+
+    @cached_property
+    def structure_definitions(self) -> dict[str, dict[str, Any]]:
+        """Canonical URL → StructureDefinition."""
+        return self._load_kind("StructureDefinition")
+
+    @cached_property
+    def value_sets(self) -> dict[str, dict[str, Any]]:
+        return self._load_kind("ValueSet")
+
+    @cached_property
+    def code_systems(self) -> dict[str, dict[str, Any]]:
+        return self._load_kind("CodeSystem")
+
+    @cached_property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The official FHIR JSON schema, or None (the R4 packages on npm carry none)."""
+        path = self.root / "openapi" / "fhir.schema.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+_loaded: dict[Path, FhirPackage] = {}
+_loaded_lock = threading.Lock()
+
+
+def load(path: str | os.PathLike[str]) -> FhirPackage:
+    """The package at ``path`` (cached per process)."""
+    root = _package_root(Path(path).expanduser())
+    if root is None:
+        raise PackageError(f"{path} is not a FHIR package folder (no package.json)")
+    root = root.resolve()
+    with _loaded_lock:
+        if root not in _loaded:
+            _loaded[root] = FhirPackage(root)
+        return _loaded[root]
+
+
+def core_package(fhir_version: str = "R5", package: str | os.PathLike[str] | None = None,
+                 cache: str | os.PathLike[str] | None = None) -> FhirPackage | None:
+    """The core package for a FHIR version: ``package`` when given, else the first installed one."""
+    if package:
+        return load(package)
+    for name, version in CORE_PACKAGES.get(fhir_version.upper(), []):
+        root = locate(name, version, cache)
+        if root is not None:
+            manifest = json.loads((root / "package.json").read_text(encoding="utf-8"))
+            # the npm hl7.fhir.r4.core placeholder is installable but holds nothing useful
+            if any(root.glob("StructureDefinition-*.json")) or manifest.get("name") != name:
+                return load(root)
+    return None
+
+
+__all__ = ["CORE_PACKAGES", "ENV_CACHE", "FhirPackage", "PackageError", "cache_dir",
+           "core_package", "install", "load", "locate"]

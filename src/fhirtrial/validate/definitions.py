@@ -1,0 +1,228 @@
+"""StructureDefinition snapshots compiled into lookup tables, and one walk over an instance.
+
+The walk pairs every JSON value of a resource with its ElementDefinition and a FHIRPath
+expression (``ResearchStudy.label[0].type``, ``Observation.value.ofType(Quantity)``), so the
+terminology, invariant and Bundle layers look at nodes and never re-parse paths themselves.
+Types are compiled on first use: validating a Group never reads the ResearchStudy snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..packages import FhirPackage
+
+SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
+FHIRPATH_STRING = "http://hl7.org/fhirpath/System.String"
+
+
+@dataclass(slots=True)
+class Constraint:
+    key: str
+    severity: str
+    human: str
+    expression: str
+
+
+@dataclass(slots=True)
+class Elem:
+    """What the walk needs from one ElementDefinition."""
+
+    path: str
+    name: str                      # the JSON name without [x]
+    min: int
+    max: str
+    types: list[str]
+    choice: bool
+    binding_strength: str | None = None
+    binding_value_set: str | None = None
+    constraints: list[Constraint] = field(default_factory=list)
+    content_reference: str | None = None
+    target_types: dict[str, list[str]] = field(default_factory=dict)  # type code → resource types
+
+    @property
+    def repeats(self) -> bool:
+        return self.max != "1" and self.max != "0"
+
+
+@dataclass(slots=True)
+class TypeInfo:
+    name: str
+    kind: str                      # resource | complex-type | primitive-type | logical
+    abstract: bool
+    root: Elem
+    children: dict[str, dict[str, Elem]]   # parent path → JSON name → Elem
+
+
+@dataclass(slots=True)
+class Node:
+    """One value of an instance, located."""
+
+    elem: Elem
+    type: str                      # the concrete type code (resolved for choices)
+    value: Any
+    expr: str                      # FHIRPath to the value, with [i] for repeating elements
+    base: str                      # type-relative path ("Bundle.entry", "Quantity") for FHIRPath
+    resource: dict[str, Any]       # the resource the value belongs to
+    resource_expr: str
+    container: dict[str, Any] | None = None   # for a contained resource's values: its container
+
+
+def _upper_first(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+class Definitions:
+    """The StructureDefinitions of one core package, compiled type by type on demand."""
+
+    def __init__(self, package: FhirPackage) -> None:
+        self.package = package
+        self._types: dict[str, TypeInfo | None] = {}
+        self._lock = threading.Lock()
+
+    def type_info(self, name: str) -> TypeInfo | None:
+        """The compiled type, or None when the package does not define it."""
+        try:
+            return self._types[name]
+        except KeyError:
+            pass
+        with self._lock:
+            if name not in self._types:
+                self._types[name] = self._compile(name)
+            return self._types[name]
+
+    def is_resource(self, name: str) -> bool:
+        info = self.type_info(name)
+        return info is not None and info.kind == "resource" and not info.abstract
+
+    def _compile(self, name: str) -> TypeInfo | None:
+        sd = self.package.structure_definitions.get(SD_BASE + name)
+        if sd is None or "snapshot" not in sd:
+            return None
+        children: dict[str, dict[str, Elem]] = {}
+        root: Elem | None = None
+        for ed in sd["snapshot"]["element"]:
+            path: str = ed["path"]
+            if ":" in ed.get("id", "") or ed.get("sliceName"):
+                continue  # core types are not sliced; profiles' slices are out of scope
+            elem = _elem(ed)
+            if root is None:
+                root = elem
+                continue
+            parent, _, _ = path.rpartition(".")
+            children.setdefault(parent, {})[elem.name] = elem
+        if root is None:
+            return None
+        return TypeInfo(name, sd.get("kind", ""), bool(sd.get("abstract")), root, children)
+
+    def child(self, type_name: str, parent: str, key: str) -> tuple[Elem, str] | None:
+        """The element for JSON property ``key`` under ``parent`` and its concrete type."""
+        info = self.type_info(type_name)
+        if info is None:
+            return None
+        kids = info.children.get(parent)
+        if kids is None:
+            return None
+        elem = kids.get(key)
+        if elem is not None and not elem.choice:
+            return elem, (elem.types[0] if elem.types else "")
+        for e in kids.values():
+            if e.choice and key.startswith(e.name):
+                suffix = key[len(e.name):]
+                for t in e.types:
+                    if _upper_first(t) == suffix:
+                        return e, t
+        return None
+
+    def has_children(self, type_name: str, path: str) -> bool:
+        info = self.type_info(type_name)
+        return info is not None and path in info.children
+
+    def walk(self, resource: dict[str, Any], expr: str | None = None) -> Iterator[Node]:
+        """Every located value of ``resource`` (contained and Bundle entry resources included)."""
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or self.type_info(rtype) is None:
+            return
+        yield from self._walk_object(resource, rtype, rtype, expr or rtype, resource, expr or rtype,
+                                     None)
+
+    def _walk_object(self, obj: dict[str, Any], tname: str, path: str, expr: str,
+                     resource: dict[str, Any], resource_expr: str,
+                     container: dict[str, Any] | None) -> Iterator[Node]:
+        for key, value in obj.items():
+            if key == "resourceType" or key.startswith("_"):
+                continue
+            found = self.child(tname, path, key)
+            if found is None:
+                continue  # an unknown element: the structure layer reports it
+            elem, tcode = found
+            step = f"{elem.name}.ofType({tcode})" if elem.choice else key
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                here = f"{expr}.{step}[{i}]" if isinstance(value, list) else f"{expr}.{step}"
+                if elem.content_reference:
+                    base = elem.content_reference.lstrip("#").split("#")[-1]
+                else:
+                    base = elem.path
+                if not isinstance(item, dict):
+                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
+                    continue
+                if tcode in ("Resource", "DomainResource") or (
+                        "resourceType" in item and self.is_resource(tcode)):
+                    # a contained or Bundle entry resource: a new root
+                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
+                    inner = item.get("resourceType")
+                    if isinstance(inner, str) and self.type_info(inner) is not None:
+                        # contained resources resolve #refs against their container
+                        outer = resource if elem.name == "contained" else None
+                        yield from self._walk_object(item, inner, inner, here, item, here, outer)
+                    continue
+                if self.has_children(tname, base):
+                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
+                    yield from self._walk_object(item, tname, base, here, resource, resource_expr,
+                                                 container)
+                else:
+                    yield Node(elem, tcode, item, here, tcode, resource, resource_expr, container)
+                    if self.type_info(tcode) is not None:
+                        yield from self._walk_object(item, tcode, tcode, here, resource,
+                                                     resource_expr, container)
+
+
+def _elem(ed: dict[str, Any]) -> Elem:
+    path = ed["path"]
+    last = path.rsplit(".", 1)[-1]
+    choice = last.endswith("[x]")
+    types: list[str] = []
+    targets: dict[str, list[str]] = {}
+    for t in ed.get("type", []):
+        code = t.get("code", "")
+        if code == FHIRPATH_STRING:
+            code = "string"
+        elif code.startswith("http://hl7.org/fhirpath/System."):
+            code = code.rsplit(".", 1)[-1].lower()
+        types.append(code)
+        if t.get("targetProfile"):
+            targets[code] = [p.rsplit("/", 1)[-1] for p in t["targetProfile"]]
+    binding = ed.get("binding") or {}
+    vs = binding.get("valueSet")
+    constraints = [Constraint(c["key"], "information" if _best_practice(c)
+                              else c.get("severity", "error"), c.get("human", ""),
+                              c["expression"])
+                   for c in ed.get("constraint", []) if c.get("expression")]
+    return Elem(
+        path=path, name=last[:-3] if choice else last, min=int(ed.get("min", 0)),
+        max=str(ed.get("max", "*")), types=types, choice=choice,
+        binding_strength=binding.get("strength"),
+        binding_value_set=vs.split("|", 1)[0] if vs else None,
+        constraints=constraints, content_reference=ed.get("contentReference"),
+        target_types=targets,
+    )
+
+
+def _best_practice(constraint: dict[str, Any]) -> bool:
+    """Best-practice constraints (dom-6 "should have narrative") are advice, not defects."""
+    return any(e.get("url", "").endswith("elementdefinition-bestpractice") and e.get("valueBoolean")
+               for e in constraint.get("extension", []))

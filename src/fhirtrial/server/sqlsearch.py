@@ -20,7 +20,7 @@ _TOP = "\U0010ffff"
 # date prefixes over a target range [t.lo, t.hi] and a search range [lo, hi] (FHIR R5 §3.2.1.5.6),
 # each as OR-ed conjunctions: every conjunction is one range scan of a covering index, where an
 # OR inside one WHERE would make SQLite fetch every candidate's table row
-_DATE = {
+_DATE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "eq": [("lo >= ? AND hi <= ?", ("lo", "hi"))],
     "gt": [("hi > ?", ("hi",))],
     "lt": [("lo < ?", ("lo",))],

@@ -92,3 +92,164 @@ def test_broad_count_and_page_walk_the_live_index_without_sorting(tmp_path):
         plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
         assert "INDEX current_live (fv=? AND type=?)" in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # the index is already in id order
+
+
+# ---------------------------------------------------------------- large-store query shapes
+
+def _study(i: int, start: str, end: str) -> dict:
+    return {"resourceType": "ResearchStudy", "id": f"rs-{i:03d}",
+            "status": "completed" if i % 4 == 0 else "active",
+            "title": ("Stroke" if i % 3 else "Asthma") + f" trial {i}",
+            "period": {"start": start, "end": end}}
+
+
+@pytest.fixture
+def studies(tmp_path):
+    """60 studies: two in three titled Stroke, one Asthma in three, one in four completed;
+    periods by index, one
+    inverted (start after end: invalid, but stored and searched as written); two deleted."""
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    expected = {}
+    for i in range(60):
+        start, end = f"{2000 + i % 30}-03-01", f"{2001 + i % 30}-06-30"
+        if i == 17:
+            start, end = "2025-05-01", "2010-01-31"
+        _put(store, _study(i, start, end))
+        expected[f"rs-{i:03d}"] = _study(i, start, end)
+    with store.transaction() as tx:
+        for gone in ("rs-004", "rs-005"):
+            tx.delete("R5", "ResearchStudy", gone)
+            del expected[gone]
+    yield store, expected
+    store.close()
+
+
+def _ge(s: dict, day: str) -> bool:
+    """FHIR date ge: the target ends after the searched day, or the day contains it."""
+    lo, hi = s["period"]["start"], s["period"]["end"]
+    return hi > day or (lo >= day and hi <= day)
+
+
+ORACLES = [
+    ("title=stroke", lambda s, d: s["title"].startswith("Stroke")),
+    ("title=asthma", lambda s, d: s["title"].startswith("Asthma")),
+    ("title=asthma trial 33", lambda s, d: s["title"] == "Asthma trial 33"),
+    ("date=ge2018-01-01", lambda s, d: _ge(s, "2018-01-01")),
+    ("date=ge2018-01-01&title=stroke",
+     lambda s, d: _ge(s, "2018-01-01") and s["title"].startswith("Stroke")),
+    ("status:not=active", lambda s, d: s["status"] != "active"),
+    ("date=ne2018-03-01", lambda s, d: not (s["period"]["start"] >= "2018-03-01"
+                                            and s["period"]["end"] <= "2018-03-01")),
+]
+
+
+@pytest.mark.parametrize(("query", "oracle"), ORACLES, ids=[q for q, _ in ORACLES])
+@pytest.mark.parametrize("total", [True, False], ids=["total", "no-total"])
+def test_every_page_matches_the_oracle_whichever_way_the_store_walks(studies, query, oracle,
+                                                                     total, monkeypatch):
+    """The id-order walk (dense matches), the match-driven plan (sparse ones) and the bounded
+    walk used without a count all give the pages the spec's semantics give, in id order."""
+    import fhirtrial.server.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_WALK_BUDGET", 10)  # make the bounded walk give up often
+    store, expected = studies
+    want = sorted(i for i, s in expected.items() if oracle(s, None))
+    q = parse("R5", "ResearchStudy", [tuple(p.split("=", 1)) for p in query.split("&")],
+              strict=True)
+    got = []
+    for offset in range(0, 63, 7):
+        rows, n = store.search("R5", "ResearchStudy", q.criteria, offset=offset, count=7,
+                               total=total)
+        assert n == (len(want) if total else None)
+        got += [r.id for r in rows]
+    assert got == want
+
+
+def _traced(store: SQLiteStore, query: str) -> list[str]:
+    sqls: list[str] = []
+    conn = store._conn()
+    conn.set_trace_callback(sqls.append)
+    try:
+        q = parse("R5", "ResearchStudy", [tuple(query.split("=", 1))], strict=True)
+        store.search("R5", "ResearchStudy", q.criteria, count=5)
+    finally:
+        conn.set_trace_callback(None)
+    return [s for s in sqls if "SELECT c.rid" in s]
+
+
+def test_dense_matches_walk_the_id_index_and_sparse_ones_are_collected(studies):
+    store, _ = studies
+    dense = _traced(store, "title=stroke")  # 38 of 58
+    assert len(dense) == 1
+    assert "INDEXED BY current_live" in dense[0]
+    assert " IN (" not in dense[0]
+    sparse = _traced(store, "title=asthma trial 33")  # 1 of 58
+    assert len(sparse) == 1
+    assert "INDEXED BY" not in sparse[0]
+    assert "c.rid IN (" in sparse[0]
+
+
+def test_filters_read_covering_indexes_only(studies):
+    """No candidate row of an index table, nor an OR over two indexes (which fetches rows),
+    is read to decide what matches."""
+    store, _ = studies
+    q = parse("R5", "ResearchStudy", [("date", "ge2018-01-01"), ("title", "stroke"),
+                                      ("status", "active")], strict=True)
+    for probe in (False, True):
+        where, args = compile_search("R5", "ResearchStudy", q.criteria, probe=probe)
+        plan = [r[3] for r in store._conn().execute(
+            f"EXPLAIN QUERY PLAN SELECT c.rid FROM current c WHERE {where}", args)]
+        searches = [p for p in plan if p.startswith("SEARCH idx_")]
+        assert len(searches) >= 3, plan
+        assert all("COVERING INDEX" in p for p in searches), plan
+        assert not any("MULTI-INDEX OR" in p for p in plan), plan
+
+
+OLD_INDEXES = {  # schema version 1, as stores written before the covering indexes have them
+    "idx_token_code": "idx_token (sp, code, system)", "idx_token_text": "idx_token (sp, text)",
+    "idx_token_rid": "idx_token (rid)", "idx_string_norm": "idx_string (sp, norm)",
+    "idx_string_exact": "idx_string (sp, exact)", "idx_string_rid": "idx_string (rid)",
+    "idx_date_lo": "idx_date (sp, lo)", "idx_date_hi": "idx_date (sp, hi)",
+    "idx_date_rid": "idx_date (rid)", "idx_ref_target": "idx_ref (sp, tid, ttype)",
+    "idx_ref_rid": "idx_ref (rid)", "idx_number_value": "idx_number (sp, value)",
+    "idx_number_rid": "idx_number (rid)", "idx_geo_lat": "idx_geo (lat, lon)",
+}
+
+
+def test_a_store_written_by_the_previous_schema_opens_with_the_new_indexes(tmp_path):
+    path = tmp_path / "old.sqlite"
+    store = SQLiteStore(path)
+    for i in range(6):
+        _put(store, _study(i, "2019-01-01", "2021-01-01"))
+    store.close()
+    conn = sqlite3.connect(path)
+    new = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'idx_%'")]
+    assert len(new) >= len(OLD_INDEXES)
+    for name in new:  # turn the file back into what version 1 wrote
+        conn.execute(f"DROP INDEX {name}")
+    for name, on in OLD_INDEXES.items():
+        conn.execute(f"CREATE INDEX {name} ON {on}")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA user_version=0")
+    conn.commit()
+    conn.close()
+
+    reopened = SQLiteStore(path)
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert not names & set(OLD_INDEXES)
+    assert set(new) <= names
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    stats = {r[0] for r in conn.execute("SELECT idx FROM sqlite_stat1")}
+    filled = {r[0] for r in conn.execute(  # ANALYZE leaves empty tables out
+        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN "
+        "('idx_token', 'idx_string', 'idx_date')")}
+    assert len(filled) == 9
+    assert filled <= stats
+    conn.close()
+    q = parse("R5", "ResearchStudy", [("title", "stroke")], strict=True)
+    rows, n = reopened.search("R5", "ResearchStudy", q.criteria, count=10)
+    assert n == 4
+    assert [r.id for r in rows] == ["rs-001", "rs-002", "rs-004", "rs-005"]
+    reopened.close()

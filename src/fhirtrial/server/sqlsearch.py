@@ -17,31 +17,39 @@ _TABLE = {"token": "idx_token", "uri": "idx_token", "string": "idx_string",
           "quantity": "idx_number"}
 _TOP = "\U0010ffff"
 
-# date prefixes over a target range [t.lo, t.hi] and a search range [lo, hi] (FHIR R5 §3.2.1.5.6)
-_DATE = {
-    "eq": ("(lo >= ? AND hi <= ?)", ("lo", "hi")),
-    "gt": ("hi > ?", ("hi",)),
-    "lt": ("lo < ?", ("lo",)),
-    "ge": ("(hi > ? OR (lo >= ? AND hi <= ?))", ("hi", "lo", "hi")),
-    "le": ("(lo < ? OR (lo >= ? AND hi <= ?))", ("lo", "lo", "hi")),
-    "sa": ("lo > ?", ("hi",)),
-    "eb": ("hi < ?", ("lo",)),
-    "ap": ("(lo <= ? AND hi >= ?)", ("hi", "lo")),
+# date prefixes over a target range [t.lo, t.hi] and a search range [lo, hi] (FHIR R5 §3.2.1.5.6),
+# each as OR-ed conjunctions: every conjunction is one range scan of a covering index, where an
+# OR inside one WHERE would make SQLite fetch every candidate's table row
+_DATE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "eq": [("lo >= ? AND hi <= ?", ("lo", "hi"))],
+    "gt": [("hi > ?", ("hi",))],
+    "lt": [("lo < ?", ("lo",))],
+    "ge": [("hi > ?", ("hi",)), ("lo >= ? AND hi <= ?", ("lo", "hi"))],
+    "le": [("lo < ?", ("lo",)), ("lo >= ? AND hi <= ?", ("lo", "hi"))],
+    "sa": [("lo > ?", ("hi",))],
+    "eb": [("hi < ?", ("lo",))],
+    "ap": [("lo <= ? AND hi >= ?", ("hi", "lo"))],
 }
 
 
-def compile_search(fv: str, rtype: str, criteria: Sequence[Criterion]) -> tuple[str, list[Any]]:
-    """The WHERE clause (over alias ``c``) and its parameters."""
+def compile_search(fv: str, rtype: str, criteria: Sequence[Criterion], *,
+                   probe: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE clause (over alias ``c``) and its parameters.
+
+    Two equivalent shapes: by default each criterion is ``c.rid IN (matching rows)``, which
+    suits a search driven by its matches (few matches, a count, a sort); with ``probe`` each
+    is ``EXISTS (does row c match)``, one covering-index seek per row, which suits walking
+    ``current`` in id order and stopping at the page's end when matches are dense."""
     where = ["c.fv=?", "c.type=?", "c.body IS NOT NULL"]
     args: list[Any] = [fv, rtype]
     for cr in criteria:
-        frag, fargs = _criterion(rtype, cr)
+        frag, fargs = _criterion(rtype, cr, probe)
         where.append(frag)
         args.extend(fargs)
     return " AND ".join(where), args
 
 
-def _criterion(rtype: str, cr: Criterion) -> tuple[str, list[Any]]:
+def _criterion(rtype: str, cr: Criterion, probe: bool) -> tuple[str, list[Any]]:
     key = f"{rtype}.{cr.name}"
     if cr.type == "id":
         if cr.modifier == "missing":  # every resource has an id
@@ -53,76 +61,81 @@ def _criterion(rtype: str, cr: Criterion) -> tuple[str, list[Any]]:
         sp_args = [] if cr.type == "special" else [key]
         neg = "NOT " if cr.values[0] else ""
         return (f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid{sp_cond})", sp_args)
+    conds: list[tuple[str, list[Any]]] = []
     if cr.type == "special":
-        return _near(cr)
-    ors: list[str] = []
-    args: list[Any] = []
-    for v in cr.values:
-        frag, a = _value(cr, v)
-        ors.append(frag)
-        args.extend(a)
-    table = _TABLE[cr.type]
-    inner = f"SELECT rid FROM {table} WHERE sp=? AND ({' OR '.join(ors)})"
-    if cr.modifier == "not" or (cr.type in ("date", "number") and _all_ne(cr)):
-        return f"c.rid NOT IN ({inner})", [key, *args]
-    return f"c.rid IN ({inner})", [key, *args]
+        table, sp_cond, sp_args = "idx_geo", "", []
+        for v in cr.values:
+            conds.extend(_near(v))
+    else:
+        table, sp_cond, sp_args = _TABLE[cr.type], "sp=? AND ", [key]
+        for v in cr.values:
+            conds.extend(_value(cr, v))
+    negate = cr.modifier == "not" or (cr.type in ("date", "number") and _all_ne(cr))
+    if probe:
+        ors = " OR ".join(f"({c})" for c, _ in conds)
+        args = [*sp_args, *(a for _, ca in conds for a in ca)]
+        neg = "NOT " if negate else ""
+        return f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid AND {sp_cond}({ors}))", args
+    selects, args = [], []
+    for c, ca in conds:
+        selects.append(f"SELECT rid FROM {table} WHERE {sp_cond}{c}")
+        args.extend([*sp_args, *ca])
+    neg = "NOT " if negate else ""
+    return f"c.rid {neg}IN ({' UNION ALL '.join(selects)})", args
 
 
 def _all_ne(cr: Criterion) -> bool:
     return all(v[0] == "ne" for v in cr.values)
 
 
-def _value(cr: Criterion, v: Any) -> tuple[str, list[Any]]:
+def _value(cr: Criterion, v: Any) -> list[tuple[str, list[Any]]]:
+    """One search value → the OR-ed conjunctions an index row matches it by."""
     t = cr.type
     if t in ("token", "uri"):
         if cr.modifier == "text":
-            return "(text >= ? AND text < ?)", [v, v + _TOP]
+            return [("text >= ? AND text < ?", [v, v + _TOP])]
         system, code, system_given = v
         if not system_given:
-            return "code=?", [code]
+            return [("code=?", [code])]
         if code is None:
-            return "system=?", [system]
+            return [("system=?", [system])]
         if system == "":
-            return "(code=? AND system IS NULL)", [code]
-        return "(code=? AND system=?)", [code, system]
+            return [("code=? AND system IS NULL", [code])]
+        return [("code=? AND system=?", [code, system])]
     if t == "string":
         if cr.modifier == "exact":
-            return "exact=?", [v]
+            return [("exact=?", [v])]
         if cr.modifier == "contains":
             esc = v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            return "norm LIKE ? ESCAPE '\\'", [f"%{esc}%"]
-        return "(norm >= ? AND norm < ?)", [v, v + _TOP]
+            return [("norm LIKE ? ESCAPE '\\'", [f"%{esc}%"])]
+        return [("norm >= ? AND norm < ?", [v, v + _TOP])]
     if t == "date":
         prefix, lo, hi = v
         if prefix == "ne":  # the NOT IN wrapper turns "eq" into "ne"
             prefix = "eq"
-        sql, which = _DATE[prefix]
-        return sql, [lo if w == "lo" else hi for w in which]
+        return [(sql, [lo if w == "lo" else hi for w in which]) for sql, which in _DATE[prefix]]
     if t in ("number", "quantity"):
         prefix, value, lo, hi = v
         if prefix in ("eq", "ne"):
-            return "(value >= ? AND value < ?)", [lo, hi]
+            return [("value >= ? AND value < ?", [lo, hi])]
         if prefix == "ap":
             d = abs(value) * 0.1
-            return "(value >= ? AND value <= ?)", [value - d, value + d]
+            return [("value >= ? AND value <= ?", [value - d, value + d])]
         op = {"gt": ">", "sa": ">", "lt": "<", "eb": "<", "ge": ">=", "le": "<="}[prefix]
-        return f"value {op} ?", [value]
+        return [(f"value {op} ?", [value])]
     if t == "reference":
         rtype, rid = v
         if rtype is None:
-            return "tid=?", [rid]
-        return "(tid=? AND ttype=?)", [rid, rtype]
+            return [("tid=?", [rid])]
+        return [("tid=? AND ttype=?", [rid, rtype])]
     raise AssertionError(t)  # pragma: no cover
 
 
-def _near(cr: Criterion) -> tuple[str, list[Any]]:
-    ors, args = [], []
-    for lat, lon, km in cr.values:
-        dlat = km / 111.0
-        coslat = max(math.cos(math.radians(lat)), 1e-6)
-        dlon = min(180.0, km / (111.320 * coslat))
-        # the bounding box uses the (lat, lon) index; the exact distance then filters the box
-        ors.append("(lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? "
-                   "AND fhirtrial_km(lat, lon, ?, ?) <= ?)")
-        args.extend([lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, km])
-    return f"c.rid IN (SELECT rid FROM idx_geo WHERE {' OR '.join(ors)})", args
+def _near(v: tuple[float, float, float]) -> list[tuple[str, list[Any]]]:
+    lat, lon, km = v
+    dlat = km / 111.0
+    coslat = max(math.cos(math.radians(lat)), 1e-6)
+    dlon = min(180.0, km / (111.320 * coslat))
+    # the bounding box uses the (lat, lon) index; the exact distance then filters the box
+    return [("lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND fhirtrial_km(lat, lon, ?, ?) <= ?",
+             [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, km])]

@@ -125,35 +125,57 @@ CREATE INDEX IF NOT EXISTS versions_type_time ON versions (fv, type, last_update
 -- live resources only, in (fv, type, id) order: a search's count and its id-ordered page walk
 -- this index (no sort, no tombstones) and fetch the large bodies of the page's rows only
 CREATE INDEX IF NOT EXISTS current_live ON current (fv, type, id) WHERE body IS NOT NULL;
+-- Index tables. Every index below carries the columns a search compares plus rid, so that
+-- matching never reads an index table's own rows: (sp, value..., rid) indexes answer "which
+-- rows match" by a covering range scan; (rid, sp, value...) indexes answer "does this row
+-- match" by one covering seek (the probe of a page walk in id order), and serve deletes and
+-- sort keys.
 CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     system TEXT, code TEXT, text TEXT);
-CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (sp, code, system);
-CREATE INDEX IF NOT EXISTS idx_token_text ON idx_token (sp, text);
-CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
+CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid);
+CREATE INDEX IF NOT EXISTS idx_token_text_c ON idx_token (sp, text, rid);
+CREATE INDEX IF NOT EXISTS idx_token_rid_c ON idx_token (rid, sp, code, system, text);
 CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     norm TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_string_norm ON idx_string (sp, norm);
-CREATE INDEX IF NOT EXISTS idx_string_exact ON idx_string (sp, exact);
-CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid);
+CREATE INDEX IF NOT EXISTS idx_string_norm_c ON idx_string (sp, norm, rid);
+CREATE INDEX IF NOT EXISTS idx_string_exact_c ON idx_string (sp, exact, rid);
+CREATE INDEX IF NOT EXISTS idx_string_rid_c ON idx_string (rid, sp, norm, exact);
 CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     lo TEXT NOT NULL, hi TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_date_lo ON idx_date (sp, lo);
-CREATE INDEX IF NOT EXISTS idx_date_hi ON idx_date (sp, hi);
-CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid);
+CREATE INDEX IF NOT EXISTS idx_date_lo_c ON idx_date (sp, lo, hi, rid);
+CREATE INDEX IF NOT EXISTS idx_date_hi_c ON idx_date (sp, hi, lo, rid);
+CREATE INDEX IF NOT EXISTS idx_date_rid_c ON idx_date (rid, sp, lo, hi);
 CREATE TABLE IF NOT EXISTS idx_ref (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     ttype TEXT, tid TEXT, raw TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_ref_target ON idx_ref (sp, tid, ttype);
-CREATE INDEX IF NOT EXISTS idx_ref_rid ON idx_ref (rid);
+CREATE INDEX IF NOT EXISTS idx_ref_target_c ON idx_ref (sp, tid, ttype, rid);
+CREATE INDEX IF NOT EXISTS idx_ref_rid_c ON idx_ref (rid, sp, tid, ttype, raw);
 CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     value REAL NOT NULL, system TEXT, code TEXT);
-CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (sp, value);
-CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid);
+CREATE INDEX IF NOT EXISTS idx_number_value_c ON idx_number (sp, value, rid);
+CREATE INDEX IF NOT EXISTS idx_number_rid_c ON idx_number (rid, sp, value);
 CREATE TABLE IF NOT EXISTS idx_geo (rid INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_geo_lat ON idx_geo (lat, lon);
+CREATE INDEX IF NOT EXISTS idx_geo_lat_c ON idx_geo (lat, lon, rid);
 CREATE INDEX IF NOT EXISTS idx_geo_rid ON idx_geo (rid);
+-- stores written before schema version 2: each old index is a prefix of its replacement
+DROP INDEX IF EXISTS idx_token_code;
+DROP INDEX IF EXISTS idx_token_text;
+DROP INDEX IF EXISTS idx_token_rid;
+DROP INDEX IF EXISTS idx_string_norm;
+DROP INDEX IF EXISTS idx_string_exact;
+DROP INDEX IF EXISTS idx_string_rid;
+DROP INDEX IF EXISTS idx_date_lo;
+DROP INDEX IF EXISTS idx_date_hi;
+DROP INDEX IF EXISTS idx_date_rid;
+DROP INDEX IF EXISTS idx_ref_target;
+DROP INDEX IF EXISTS idx_ref_rid;
+DROP INDEX IF EXISTS idx_number_value;
+DROP INDEX IF EXISTS idx_number_rid;
+DROP INDEX IF EXISTS idx_geo_lat;
 CREATE TABLE IF NOT EXISTS seq (fv TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
+#: bumped when SCHEMA changes; a store with a lower PRAGMA user_version is migrated on open
+SCHEMA_VERSION = 2
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_ref", "idx_number", "idx_geo")
 EARTH_KM = 6371.0088
 
@@ -185,7 +207,8 @@ class SQLiteStore:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
-        conn.executescript(SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._migrate(conn)
 
     # -- connections
     def _conn(self) -> sqlite3.Connection:
@@ -200,6 +223,33 @@ class SQLiteStore:
             conn.create_function("fhirtrial_km", 4, haversine_km, deterministic=True)
             self._local.conn = conn
         return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Create the schema, or bring a store written by an older version up to date (new
+        indexes built, superseded ones dropped), in one write transaction. Building indexes
+        over a large store takes a while: other processes opening it meanwhile wait for the
+        lock (a long busy timeout here), then find the work done."""
+        conn.execute("PRAGMA busy_timeout=3600000")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    analyzed = conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone()
+                    for stmt in SCHEMA.split(";\n"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    if analyzed:  # planner statistics for the new indexes, as the old had
+                        for table in INDEX_TABLES:
+                            conn.execute(f"ANALYZE {table}")
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("PRAGMA busy_timeout=30000")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -324,17 +374,53 @@ class SQLiteStore:
         from .sqlsearch import compile_search
 
         where, args = compile_search(fv, rtype, criteria)
-        order, oargs = _order_by(rtype, sort)
         with self._snapshot() as conn:
             n = self._count(conn, where, args) if total else None
-            if count == 0:
+            if count == 0 or n == 0:
                 return [], n
-            # the page's row ids first (sorting small rows, or none: current_live is in id
-            # order), then only those rows' bodies
-            rids = [r[0] for r in conn.execute(
-                f"SELECT c.rid FROM current c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*args, *oargs, count, offset])]
+            rids = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
+                                                     count)
+            if rids is None:
+                # driven by the matches: the page's row ids first (sorting small rows), then
+                # only those rows' bodies
+                order, oargs = _order_by(rtype, sort)
+                rids = [r[0] for r in conn.execute(
+                    f"SELECT c.rid FROM current c WHERE {where} ORDER BY {order} "
+                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset])]
             return self._fetch(conn, rids), n
+
+    def _walk_page(self, conn: sqlite3.Connection, fv: str, rtype: str,
+                   criteria: Sequence[Criterion], n: int | None, offset: int,
+                   count: int) -> list[int] | None:
+        """The id-ordered page found by walking the type's live rows in id order (the
+        ``current_live`` index), probing each against the criteria and stopping at the page's
+        end; None when matches are too sparse for that to beat collecting them all.
+
+        A search matching a tenth of 100,000 studies then probes ~200 rows for a page of 20
+        instead of collecting and sorting 10,000 ids. With the count known, the expected walk
+        is (offset + count) x live rows / matches; without it, a walk over a bounded id
+        prefix is tried and kept only when it filled the page."""
+        from .sqlsearch import compile_search
+
+        want = offset + count
+        where, args = compile_search(fv, rtype, criteria, probe=True)
+        sql = f"SELECT c.rid FROM current c INDEXED BY current_live WHERE {where}"
+        page = " ORDER BY c.id LIMIT ? OFFSET ?"
+        if n is not None:
+            live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
+            if criteria and min(want, n) * live / n * len(criteria) > n:
+                return None
+            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
+        bound = conn.execute(
+            "SELECT id FROM current INDEXED BY current_live WHERE fv=? AND type=? "
+            "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
+            (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
+        if bound is None:  # fewer live rows than the budget: the walk covers them all
+            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
+        rids = [r[0] for r in conn.execute(sql + " AND c.id <= ?" + page,
+                                           [*args, bound[0], count, offset])]
+        # the matches within an id prefix are the first matches overall: a full page is exact
+        return rids if len(rids) == count else None
 
     def include(self, fv: str, sources: Sequence[Stored], rtype: str, param: str,
                 target: str | None) -> list[Stored]:
@@ -378,6 +464,8 @@ class SQLiteStore:
 
 
 _COUNT_CACHE_SIZE = 512
+#: live rows a page walk without a known count may probe before giving up on it
+_WALK_BUDGET = 5000
 
 
 def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:

@@ -75,13 +75,11 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:10.0f}" if seconds > 0 else "       inf"
 
 
-def speed(v5: Validator, bundles: list[dict[str, Any]], label: str) -> None:
+def measure(v5: Validator, bundles: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds per layer, for all layers on whole Bundles, and FHIR.js on the same resources."""
     entries = [e["resource"] for b in bundles for e in b.get("entry", []) if "resource" in e]
-    n = len(entries)
-    print(f"\n## Speed: {n} resources in {len(bundles)} Bundles ({label})\n")
     v5.findings(bundles[0])  # load the package once; load cost is reported separately
-    print("| layer | seconds | resources/s |\n|---|---:|---:|")
-    total = 0.0
+    layers: dict[str, float] = {}
     for layer in LAYERS:
         t0 = time.perf_counter()
         if layer == "bundle":
@@ -90,18 +88,84 @@ def speed(v5: Validator, bundles: list[dict[str, Any]], label: str) -> None:
         else:
             for r in entries:
                 v5.findings(r, [layer])
-        dt = time.perf_counter() - t0
-        total += dt
-        print(f"| {layer} | {dt:.3f} | {rate(n, dt)} |")
+        layers[layer] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for b in bundles:
         v5.findings(b)
     whole = time.perf_counter() - t0
-    print(f"| all layers, whole Bundles | {whole:.3f} | {rate(n, whole)} |")
     _, pure, wall = fhirjs(entries)
-    print(f"| FHIR.js 4.12 validate() (pure) | {pure:.3f} | {rate(n, pure)} |")
-    print(f"| FHIR.js incl. node start-up | {wall:.3f} | {rate(n, wall)} |")
-    print(f"\nall layers vs FHIR.js (pure): {whole / pure:.1f}x the time" if pure else "")
+    return {"n": len(entries), "bundles": len(bundles), "layers": layers, "whole": whole,
+            "fhirjs": pure, "fhirjs_wall": wall}
+
+
+def speed(v5: Validator, bundles: list[dict[str, Any]], label: str) -> None:
+    m = measure(v5, bundles)
+    n = m["n"]
+    print(f"\n## Speed: {n} resources in {m['bundles']} Bundles ({label})\n")
+    print("| layer | seconds | resources/s |\n|---|---:|---:|")
+    for layer, dt in m["layers"].items():
+        print(f"| {layer} | {dt:.3f} | {rate(n, dt)} |")
+    print(f"| all layers, whole Bundles | {m['whole']:.3f} | {rate(n, m['whole'])} |")
+    print(f"| FHIR.js 4.12 validate() (pure) | {m['fhirjs']:.3f} | {rate(n, m['fhirjs'])} |")
+    print(f"| FHIR.js incl. node start-up | {m['fhirjs_wall']:.3f} | "
+          f"{rate(n, m['fhirjs_wall'])} |")
+    if m["fhirjs"]:
+        print(f"\nall layers vs FHIR.js (pure): {m['whole'] / m['fhirjs']:.1f}x the time")
+
+
+def agreement_counts(v4: Validator) -> dict[str, int]:
+    """How our verdicts and FHIR.js's compare on the R4 cases (counts per verdict)."""
+    cases = r4_cases()
+    rows, _, _ = fhirjs([c for _, c in cases])
+    table = {"both flag": 0, "only we flag": 0, "only FHIR.js flags": 0, "neither": 0}
+    for (_label, case), result in zip(cases, rows, strict=True):
+        ours = any(f.severity in ("error", "fatal") for f in v4.findings(case))
+        theirs = any(m["severity"] == "error" for m in result["messages"])
+        table["both flag" if ours and theirs else "only we flag" if ours
+              else "only FHIR.js flags" if theirs else "neither"] += 1
+    return table
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Suite rows: resources/s per layer and in all, beside FHIR.js measured in the same run."""
+    from benchlib import Unavailable, row
+
+    for tgz in (R5_CORE, R4_EXAMPLES):
+        if not tgz.is_file():
+            raise Unavailable(f"{tgz.name} missing: run tests/node/fhirjs/setup.sh (make peers)")
+    if not (FHIRJS_DIR / "node_modules").is_dir():
+        raise Unavailable("FHIR.js not installed: run tests/node/fhirjs/setup.sh (make peers)")
+    from fhirtrial.packages import load
+
+    with tempfile.TemporaryDirectory() as cache:
+        install(str(R5_CORE), cache)
+        install(str(R4_EXAMPLES), cache)
+        r5_dir = locate("hl7.fhir.r5.core", "5.0.0", cache)
+        r4_dir = locate("hl7.fhir.r4.examples", "4.0.1", cache)
+        assert r5_dir is not None
+        assert r4_dir is not None
+        v5 = Validator("R5", load(r5_dir))
+        bundles = converted_bundles(10 if quick else 66)
+        if not bundles:
+            examples = read_members(R5_EXAMPLES, example_names(R5_EXAMPLES, TYPES))
+            bundles = [{"resourceType": "Bundle", "type": "collection", "entry": [
+                {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": r}
+                for i, r in enumerate(examples.values())]}]
+        m = measure(v5, bundles)
+        n = m["n"]
+        base = n / m["fhirjs"] if m["fhirjs"] else None
+        note = (f"{n} resources in {len(bundles)} converted Bundles; baseline FHIR.js 4.12 "
+                "validate() on the same resources (its own R4 rules: less work)")
+        rows = [row("validation", f"layer {layer}", n / dt, "resources/s", baseline=base,
+                    notes=note) for layer, dt in m["layers"].items() if dt > 0]
+        rows.append(row("validation", "all layers, whole Bundles", n / m["whole"],
+                        "resources/s", baseline=base, notes=note))
+        counts = agreement_counts(Validator("R4", load(r4_dir)))
+        rows.append(row("validation", "R4 agreement with FHIR.js: both flag / only we / only "
+                        "FHIR.js / neither", counts["both flag"], "cases",
+                        notes=f"{counts['both flag']} / {counts['only we flag']} / "
+                              f"{counts['only FHIR.js flags']} / {counts['neither']}"))
+    return rows
 
 
 def r4_cases() -> list[tuple[str, dict[str, Any]]]:

@@ -514,33 +514,42 @@ def _group(res: dict[str, Any], ctx: _Context) -> dict[str, Any]:
     return _ordered(out)
 
 
-def _eligibility_group(ev: dict[str, Any], ctx: _Context) -> dict[str, Any]:
-    """The eligibility EvidenceVariable → the R4 ``enrollment`` Group (one characteristic per
-    criterion, ``exclude`` for exclusions); the R5 content rides along as extensions."""
-    rt = "EvidenceVariable"
-    out: dict[str, Any] = {"resourceType": "Group"}
-    for k in ("id", "meta", "implicitRules", "language", "text"):
-        if k in ev:
-            out[k] = copy.deepcopy(ev[k])
-    if ev.get("contained"):
-        out["contained"] = [write_resource(c, ctx) for c in ev["contained"]]
-    exts = list(ev.get("extension", []))
-    chars = []
-    for c in ev.get("characteristic", []):
-        chars.append(_characteristic(c))
-    for k, v in ev.items():
-        if k in ("resourceType", "id", "meta", "implicitRules", "language", "text",
-                 "contained", "extension", "characteristic") or k.startswith("_"):
+def _carried(res: dict[str, Any], ctx: _Context, new_type: str,
+             keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An R4 ``new_type`` shell for an R5 resource R4 shapes differently: the resource header
+    copied, contained resources written, and every other element (but ``keep``, which the
+    caller maps itself) carried as a cross-version extension."""
+    rt = res["resourceType"]
+    out: dict[str, Any] = {"resourceType": new_type}
+    for k in _HEADER:
+        if k in res:
+            out[k] = copy.deepcopy(res[k])
+    if res.get("contained"):
+        out["contained"] = [write_resource(c, ctx) for c in res["contained"]]
+    exts = list(res.get("extension", []))
+    for k, v in res.items():
+        if k in ("resourceType", *_HEADER, "contained", "extension", *keep) or k.startswith("_"):
             continue
         exts += encode(rt, k, rt, k, v)
     if exts:
         out["extension"] = exts
-    if ev.get("identifier"):
-        out["identifier"] = copy.deepcopy(ev["identifier"])
+    if res.get("identifier"):
+        out["identifier"] = copy.deepcopy(res["identifier"])
+    return out
+
+
+_HEADER = ("id", "meta", "implicitRules", "language", "text")
+
+
+def _eligibility_group(ev: dict[str, Any], ctx: _Context) -> dict[str, Any]:
+    """The eligibility EvidenceVariable → the R4 ``enrollment`` Group (one characteristic per
+    criterion, ``exclude`` for exclusions); the R5 content rides along as extensions."""
+    out = _carried(ev, ctx, "Group", keep=("characteristic",))
     out["type"] = "person"
     out["actual"] = False
     if ev.get("title") or ev.get("name"):
         out["name"] = ev.get("title") or ev.get("name")
+    chars = [_characteristic(c) for c in ev.get("characteristic", [])]
     if chars:
         out["characteristic"] = chars
     return _ordered(out)
@@ -572,21 +581,6 @@ def _characteristic(c: dict[str, Any]) -> dict[str, Any]:
 
 def _basic(res: dict[str, Any], ctx: _Context) -> dict[str, Any]:
     """A resource R4 does not have in this shape → Basic, content as cross-version extensions."""
-    rt = res["resourceType"]
-    out: dict[str, Any] = {"resourceType": "Basic"}
-    for k in ("id", "meta", "implicitRules", "language", "text"):
-        if k in res:
-            out[k] = copy.deepcopy(res[k])
-    if res.get("contained"):
-        out["contained"] = [write_resource(c, ctx) for c in res["contained"]]
-    exts = list(res.get("extension", []))
-    for k, v in res.items():
-        if k in ("resourceType", "id", "meta", "implicitRules", "language", "text",
-                 "contained", "extension") or k.startswith("_"):
-            continue
-        exts += encode(rt, k, rt, k, v)
-    out["extension"] = exts
-    if res.get("identifier"):
-        out["identifier"] = copy.deepcopy(res["identifier"])
-    out["code"] = {"coding": [{"system": RESOURCE_TYPES_SYSTEM, "code": rt}]}
+    out = _carried(res, ctx, "Basic")
+    out["code"] = {"coding": [{"system": RESOURCE_TYPES_SYSTEM, "code": res["resourceType"]}]}
     return _ordered(out)

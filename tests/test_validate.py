@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import tarfile
 import uuid
 from collections import Counter
@@ -28,14 +27,6 @@ from validate_support import (
     read_members,
     require_tarball,
 )
-
-FULL = bool(os.environ.get("FHIRTRIAL_FULL"))
-#: The spec's own definitions as Bundles (10-30 MB of snapshots each): a minute or more between
-#: them with the invariant engine, so they run in the full run only (they pass: see the report).
-DEFINITION_BUNDLES = {"package/Bundle-resources.json", "package/Bundle-profiles-others.json",
-                      "package/Bundle-types.json", "package/Bundle-dataelements.json",
-                      "package/Bundle-valuesets.json", "package/Bundle-searchParams.json",
-                      "package/Bundle-terminologies.json"}
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +82,6 @@ def test_fhir_packages_are_set_up() -> None:
 
 @pytest.mark.parametrize("name", R5_EXAMPLE_NAMES, ids=[n.split("/")[-1] for n in R5_EXAMPLE_NAMES])
 def test_official_r5_example_has_zero_errors(name: str, r5: Validator) -> None:
-    if name in DEFINITION_BUNDLES and not FULL:
-        pytest.skip("definition Bundle of the spec itself: FHIRTRIAL_FULL=1 runs it")
     resource = read_members(R5_EXAMPLES, [name])[name]
     assert errors_of(r5.findings(resource)) == []
 

@@ -1,16 +1,27 @@
-"""The splitter: every criterion line of every shared record lands, verbatim after unescaping,
-in exactly one characteristic, with the include/exclude sense of the heading above it."""
+"""The splitter: every criterion line of every shared record and every LCT document lands,
+verbatim after unescaping, in exactly one characteristic, on the side (include/exclude) the
+heading above it gives — the sides labelled by hand, not read by the code under test."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import SHARED_V2, SHARED_V2_PARTIAL, SHARED_XML, needs_shared, shared_files
+from conftest import (
+    FIXTURES,
+    SHARED,
+    SHARED_V2,
+    SHARED_V2_PARTIAL,
+    SHARED_XML,
+    needs_shared,
+    shared_files,
+)
 from fhirtrial.eligibility import criteria_for, parse_criteria, unescape
+from fhirtrial.eligibility.criteria import heading
 from fhirtrial.eligibility.fhir import characteristic
 from fhirtrial.sources import read_inputs
 
@@ -28,23 +39,56 @@ def _with_criteria(paths: list[Path]) -> list[Path]:
 RECORDS = _with_criteria(shared_files(SHARED_V2, "*.json")
                          + shared_files(SHARED_V2_PARTIAL, "*.json")
                          + shared_files(SHARED_XML, "*.xml"))
+LCT_DOCS = SHARED / "eligibility-lct" / "docs.jsonl"
+# where each side starts in every shared record, labelled by hand; LCT's own per-line sides,
+# corrected by hand where they are wrong (both files say how)
+LABELS = json.loads((FIXTURES / "eligibility" / "sections.json").read_text(encoding="utf-8"))
+LCT_CORRECTIONS = json.loads((FIXTURES / "eligibility" / "sections-lct-oracle-errors.json")
+                             .read_text(encoding="utf-8"))["corrections"]
 _ESC = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
-# a section heading names the sense and nothing else ("Key Exclusion Criteria:")
-_HEAD = re.compile(r"^\W*(?:\w+\s+)?(?:inclusion|exclusion|eligibility)(?:\s+criteria)?\s*"
-                   r"(?:\([^)]*\))?\s*:?\W*$|^(?:入选|纳入|排除)标准\W*$", re.IGNORECASE)
+# a heading names a side: a line taken for a heading without one would be a criterion lost
+_SIDE_WORD = re.compile(r"inclu|exclu|excusion|eligib|入选|纳入|入组|选择|選択|排除|除外|"
+                        r"включ|исключ", re.IGNORECASE)
 
 
-def _lines_with_sense(text: str) -> list[tuple[str, bool]]:
-    """(line, exclude) for every criterion line, the sense read from the heading above it."""
-    out, exclude = [], False
-    for raw in text.splitlines():
+def _lct_docs() -> list[dict[str, Any]]:
+    if not LCT_DOCS.is_file():
+        return []
+    return [json.loads(line) for line in LCT_DOCS.read_text(encoding="utf-8").splitlines()]
+
+
+LCT = _lct_docs()
+
+
+def _sides_from_starts(n: int, starts: list[list[Any]]) -> list[bool | None]:
+    out: list[bool | None] = []
+    side: bool | None = False  # before any heading: inclusion
+    k = 0
+    for i in range(n):
+        while k < len(starts) and starts[k][0] <= i:
+            side = None if starts[k][1] is None else starts[k][1] == "exclusion"
+            k += 1
+        out.append(side)
+    return out
+
+
+def _lines_with_sense(text: str, sides: list[bool | None]) -> list[tuple[str, bool | None]]:
+    """(criterion line, exclude) for every line of the text, the side from ``sides`` (None:
+    neither); a heading line gives the criterion written after it, if any."""
+    out = []
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    assert len(lines) == len(sides)
+    for raw, side in zip(lines, sides, strict=True):
         line = _ESC.sub(r"\1", raw).strip()
         if not line:
             continue
-        if _HEAD.search(line):
-            exclude = bool(re.search(r"exclu|排除", line, re.IGNORECASE))
-            continue
-        out.append((line, exclude))
+        head = heading(line)
+        if head is not None:
+            assert _SIDE_WORD.search(head.label), line
+            if head.rest is None:
+                continue
+            line = head.rest
+        out.append((line, side))
     return out
 
 
@@ -64,10 +108,28 @@ def _where(chars: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     return out
 
 
+_MARKER = re.compile(r"\s*(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|\(?[a-zA-Z][.)]|"
+                     r"[ivxIVX]{1,4}[.)])\s*")
+
+
 def _matches(line: str, desc: str) -> bool:
-    # the description drops the list marker ("* ", "1. ", "a) ") and nothing else
-    return line == desc or (line.endswith(desc) and len(line) - len(desc) <= 6
-                            and not re.search(r"\w{3}", line[: len(line) - len(desc)]))
+    # the description drops the list marker ("* ", "1. ", "a) ", "III. ") and nothing else
+    return line == desc or (line.endswith(desc)
+                            and bool(_MARKER.fullmatch(line[: len(line) - len(desc)])))
+
+
+def _assert_each_line_once_on_its_side(text: str, sides: list[bool | None]) -> None:
+    """The characteristics' description lines, in document order, are the text's criterion
+    lines one for one (none lost, none twice), each on its labelled side."""
+    where = _where([characteristic(c) for c in criteria_for(text)])
+    expected = _lines_with_sense(text, sides)
+    for k, (line, side) in enumerate(expected):
+        assert k < len(where), f"{line!r} is in no characteristic"
+        desc, exclude = where[k]
+        assert _matches(line, desc), f"{line!r} is not where {desc!r} is"
+        assert side is None or exclude == side, (
+            f"{line!r} is on the {'exclusion' if exclude else 'inclusion'} side")
+    assert len(where) == len(expected), f"no line for {where[len(expected)][0]!r}"
 
 
 @needs_shared
@@ -76,13 +138,25 @@ def test_every_line_in_exactly_one_characteristic_with_its_sense(path: Path) -> 
     [rec] = list(read_inputs([str(path)]))
     assert rec.study is not None
     text = rec.study.eligibility.criteria
-    where = _where([characteristic(c) for c in criteria_for(text)])
-    expected = _lines_with_sense(text)
-    for line, _ in expected:
-        homes = sorted(e for d, e in where if _matches(line, d))
-        # a line written twice ("Nil" under both headings) has one home per occurrence
-        senses = sorted(e for ln, e in expected if ln == line)
-        assert homes == senses, f"{line!r}: homes {homes}, expected {senses}"
+    n = len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    starts = LABELS["records"][f"{path.parent.name}/{path.name}"]
+    _assert_each_line_once_on_its_side(text, _sides_from_starts(n, starts))
+
+
+def test_every_shared_record_with_criteria_is_labelled() -> None:
+    # a record added to ../shared without labels would go unchecked
+    assert sorted(f"{p.parent.name}/{p.name}" for p in RECORDS) == (
+        sorted(LABELS["records"]) if RECORDS else [])
+
+
+@needs_shared
+@pytest.mark.parametrize("doc", LCT, ids=lambda d: d["doc"])
+def test_every_lct_line_in_exactly_one_characteristic_on_its_side(doc: dict[str, Any]) -> None:
+    sides: list[bool | None] = [s == "exclusion" for s in doc["sections"]]
+    for c in LCT_CORRECTIONS.get(doc["doc"], []):
+        for i in range(c["lines"][0], c["lines"][1] + 1):
+            sides[i] = None if c["side"] is None else c["side"] == "exclusion"
+    _assert_each_line_once_on_its_side(doc["text"], sides)
 
 
 def test_key_inclusion_and_exclusion_headings_set_the_sense() -> None:

@@ -17,14 +17,178 @@ from typing import Any
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
 _BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|"
                      r"\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])(?:[ \t]+|(?<=[、．）]))(?P<text>\S.*)$")
-_HEADING = re.compile(
-    # "Key Inclusion Criteria:", "Transplant Exclusion:", "Donor inclusion criteria"
-    r"^\W*(?:[\w-]+\s+){0,2}?"
-    r"(?P<kind>inclusion|exclusion|eligibility)(?:\s+criteria)?\s*(?:\([^)]*\))?\s*[:：]?\W*$"
-    r"|^\W*(?P<cjk>入选标准|纳入标准|入组标准|排除标准|选择标准|除外标准|"
-    r"критерии включения|критерии исключения)\s*[:：]?\W*$",
+# --- section headings ------------------------------------------------------------------
+#
+# A heading is recognised by one grammar, wherever the registry puts it: alone on its line,
+# followed on the same line by a criterion ("Exclusion Criteria: The persons who …",
+# "Exclusion Criteria:1. …"), as a list item ("* Inclusion Criteria: All answers must be YES"),
+# numbered, in Markdown emphasis, in Chinese or Russian:
+#
+#     [marker] [emphasis] [≤ 4 qualifying words] SIDE [CRITERIA] [qualifier] TERMINATOR [rest]
+#
+# SIDE is a word naming inclusion or exclusion (typos seen in the registry included), or
+# "criteria for/of SIDE". Words that make the phrase a sentence about criteria rather than a
+# heading ("not meeting inclusion criteria", "other inclusion criteria may apply") rule it out.
+# ``rest`` stays a criterion, verbatim, on the new side. Besides headings, a lead-in sentence
+# that ends with a colon and says which side the list below it is on ("Patients will be
+# excluded if:", "Subjects must meet all of the following inclusion criteria:") switches the
+# side and stays a criterion itself.
+
+_MARK = r"(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])"
+_SIDE = (r"non[- ]?inclusions?|inclusions?|inclution|exclusions?|excusion|exclution|"
+         r"eligibility|inclusión|exclusión")
+_SIDE_CRIT = r"including|excluding|selection"  # a side only with a criteria word after it
+_CRIT = r"(?:criteria|criterion|criterias|critera|conditions?|requirements?|critères|criterios)"
+_LABEL = re.compile(
+    rf"^(?P<prefix>(?:[^\s:;.,!?]+\s+){{0,4}}?)"
+    rf"(?:(?P<side>{_SIDE})(?P<crit>\s*{_CRIT})?|(?P<side_c>{_SIDE_CRIT})\s*{_CRIT}"
+    rf"|{_CRIT}\s+(?:for|of|de|d['’])\s*(?:the\s+|la\s+|l['’])?(?:study\s+|trial\s+)?"
+    rf"(?P<side_r>{_SIDE}))"
+    r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
+    r"|\s+[^:：;,.()]{1,40}?)?"
+    r"\s*(?P<term>[:：]|-{1,2}(?=\s|$)|–|\.(?=\s|$)|,|$)(?P<rest>.*)$",
     re.IGNORECASE)
-_CJK_EXCLUDE = ("排除", "除外", "исключения")
+_CJK_LABEL = re.compile(
+    r"^(?P<prefix>)(?P<side>入选|纳入|入组|选择|選択|排除|除外)(?P<crit>标准|條件|条件|基準|标准如下)"
+    r"(?P<qual>)\s*(?P<term>[:：]|$)(?P<rest>.*)$"
+    r"|^(?P<prefix2>)критерии\s+(?P<side2>включения|исключения|невключения)\s*"
+    r"(?P<term2>[:：]|$)(?P<rest2>.*)$", re.IGNORECASE)
+_EXCLUDING_SIDE = re.compile(r"^(?:non|ex|排除|除外|исключ|невключ)", re.IGNORECASE)
+# words that make "… inclusion criteria …" a sentence, not a heading
+_NOT_LABEL_WORDS = frozenset({
+    "not", "no", "non", "none", "any", "all", "each", "every", "the", "of", "with", "without",
+    "meet", "meets", "meeting", "met", "fulfil", "fulfill", "fulfilling", "fulfilled",
+    "following", "above", "below", "listed", "these", "those", "see", "per", "as", "in", "to",
+    "by", "and", "or", "lack", "lacks", "fails", "fail", "failure", "do", "does", "doesn't",
+    "don't", "did", "must", "will", "may", "should", "shall", "can", "could", "would", "is",
+    "are", "was", "were", "be", "been", "has", "have", "had", "if", "apply", "applies", "applied",
+    "only", "also", "an", "a", "at", "on", "from", "before", "after", "during", "than", "that",
+    "which", "who", "whose", "for"})
+# a label naming its side mid-line, after a criterion ("… consent Exclusion criteria:")
+_LABEL_INSIDE = re.compile(
+    r"(?<=\S)\s+(?P<prefix>(?:[A-Z][\w-]*\s+){0,2}?)(?P<side>Inclusion|Exclusion|INCLUSION|"
+    r"EXCLUSION)\s+(?:criteria|Criteria|CRITERIA)\s*(?:\([^()]*\)|for\s[^:：]{1,40})?\s*[:：]")
+# a lead-in sentence: "… the following exclusion criteria …:", "… will be excluded if:"
+_LEAD_CRIT = re.compile(r"\b(?P<side>inclusion|exclusion|non-inclusion)\s+criteri\w*"
+                        r"(?:\s+\S+){0,10}\s*[:：]$", re.IGNORECASE)
+_LEAD_VERB = re.compile(
+    r"(?:\b(?:will|shall|must|should|are|is|to|be)\s+(?P<neg>not\s+)?(?:be\s+)?"
+    r"(?P<verb>excluded|included|enrolled|ineligible|eligible)|\bare\s+exclusionary)"
+    r"(?:\s+\S+){0,6}\s*[:：]$", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|without)\b|n't\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A section heading found on a line: its side, the label as written, and the text after
+    it on the same line (a criterion), if any."""
+
+    exclude: bool
+    label: str
+    rest: str | None
+
+
+def _strip_decoration(line: str) -> tuple[str, str]:
+    """(lead, body): the list marker and Markdown emphasis before the words, and the words."""
+    m = re.match(rf"^(\s*(?:{_MARK}\s+|{_MARK}(?=[*_#])|[#>]+\s*)?[*_]{{0,3}}\s*)", line)
+    lead = m.group(1) if m else ""
+    body = line[len(lead):]
+    body = re.sub(r"^(.*?)[*_]{2,3}(?=\s*[:：]|\s*$)", r"\1", body)  # "**Inclusion**:"
+    return lead, body.rstrip()
+
+
+def heading(line: str) -> Heading | None:
+    """The section heading ``line`` starts with (or None): "Inclusion Criteria:",
+    "* Key Exclusion Criteria: The persons who …", "排除标准：", "Criteria for exclusion"."""
+    lead, body = _strip_decoration(line.strip())
+    if not body:
+        return None
+    m = _LABEL.match(body)
+    if m:
+        side = m.group("side") or m.group("side_c") or m.group("side_r")
+        prefix = m.group("prefix").split()
+        qual = (m.group("qual") or "").strip()
+        term = m.group("term")
+        if any(w.lower().strip("()") in _NOT_LABEL_WORDS for w in prefix):
+            return None
+        if prefix and re.search(r"\S", lead):
+            # "- Signed informed consent Exclusion criteria:": a list item naming a side
+            # after other words is a criterion first (see label_inside)
+            return None
+        if not m.group("crit") and m.group("side") and (qual or term not in (":", "：", "")):
+            return None  # "Exclusion" alone needs a colon or the end of the line
+        if not qual.startswith("("):
+            words = re.findall(r"[\w'’-]+", qual)
+            if any(w.lower() in _NOT_LABEL_WORDS - {"for", "in", "of", "the", "and", "or",
+                                                      "all", "a", "an", "with"}
+                   for w in words):
+                return None
+            if not term and len(words) > 4:
+                return None
+        if m.group("side_c") and side.lower() == "selection":
+            exclude = False
+        else:
+            exclude = bool(_EXCLUDING_SIDE.match(side.lower()))
+        rest = m.group("rest").strip()
+    else:
+        m = _CJK_LABEL.match(body)
+        if not m:
+            return None
+        side = m.group("side") or m.group("side2")
+        exclude = bool(_EXCLUDING_SIDE.match(side.lower()))
+        rest = (m.group("rest") if m.group("side") else m.group("rest2")).strip()
+    if re.search(r"\b(?:inclusion|exclusion)\s*/\s*(?:inclusion|exclusion)\b", body, re.I):
+        return None  # "Inclusion/Exclusion:" names both sides
+    label = body[: len(body) - len(rest)].strip() if rest else body.strip()
+    return Heading(exclude, (lead.strip() + " " + label).strip(),
+                   rest if re.search(r"\w", rest) else None)
+
+
+def lead_in(line: str) -> bool | None:
+    """The side a lead-in sentence puts the list below it on (True: exclusion), or None:
+    "Patients will be excluded if:", "Subjects must meet all of the following inclusion
+    criteria within 28 days:". Only a short last sentence ending with a colon leads a list;
+    what a parenthesis or an earlier clause says about exclusion is not a heading."""
+    text = re.sub(r"\([^()]*\)", " ", line.strip().rstrip("*_ "))
+    text = re.split(r"[;.]\s", text)[-1].strip()
+    if not text.endswith((":", "：")) or len(text.split()) > 20:
+        return None
+    sides: set[bool] = set()
+    for m in _LEAD_CRIT.finditer(text):
+        sides.add(m.group("side").lower() != "inclusion")
+    for m in _LEAD_VERB.finditer(text):
+        verb = (m.group("verb") or "exclusionary").lower()
+        if m.group("neg"):
+            if verb not in ("included", "enrolled", "eligible"):
+                return None  # "will not be excluded if": not a list of criteria
+            sides.add(True)
+        elif verb != "eligible":  # "… are eligible if:" qualifies one criterion
+            sides.add(verb in ("excluded", "ineligible", "exclusionary"))
+    if len(sides) != 1:
+        return None
+    # "not … included" is counted above; any other negation leaves the sense unsure, except
+    # in a sentence naming "exclusion criteria" ("must not meet any of the following
+    # exclusion criteria:")
+    if _NEGATION.search(_LEAD_VERB.sub(" ", text)) and not _LEAD_CRIT.search(text):
+        return None
+    return sides.pop()
+
+
+def label_inside(line: str) -> bool | None:
+    """The side a heading written after a criterion on the same line opens for the lines
+    below ("- Signed informed consent Exclusion criteria:"), or None."""
+    found = list(_LABEL_INSIDE.finditer(line.strip()))
+    if not found:
+        return None
+    m = found[-1]
+    before = line.strip()[: m.start()].split()
+    if not before or before[-1].lower().strip(",;") in _NOT_LABEL_WORDS:
+        return None
+    if any(w.lower() in _NOT_LABEL_WORDS for w in m.group("prefix").split()):
+        return None
+    return m.group("side").lower() == "exclusion"
+
+
 _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 
 
@@ -81,19 +245,32 @@ def parse_criteria(text: str | None) -> list[Criterion]:
     exclude = False
     section: str | None = None
     last: Criterion | None = None
+    switch: bool | None = None  # a side a label at the end of the previous line opened
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if not raw.strip():
             continue
-        line = unescape(raw.rstrip())
-        heading = _HEADING.match(line.strip())
-        if heading and not _BULLET.match(line):
-            kind = (heading.group("kind") or "").lower()
-            cjk = heading.group("cjk") or ""
-            exclude = kind == "exclusion" or any(w in cjk.lower() for w in _CJK_EXCLUDE)
-            section = line.strip()
+        if switch is not None:
+            exclude, switch = switch, None
             stack.clear()
             last = None
-            continue
+        line = unescape(raw.rstrip())
+        head = heading(line)
+        if head is not None:
+            exclude, section = head.exclude, head.label
+            stack.clear()
+            last = None
+            if head.rest is None:
+                continue
+            line = head.rest  # the criterion written after the heading, on the new side
+        elif (switch := label_inside(line)) is not None:
+            # the line is a criterion of the side it stands in; the side switches after it
+            if switch == exclude:
+                switch = None
+        elif (side := lead_in(line)) is not None and side != exclude:
+            # a lead-in sentence is a criterion of the side it opens
+            exclude, section = side, line.strip()
+            stack.clear()
+            last = None
         m = _BULLET.match(line)
         if m:
             indent = _indent_width(m.group("indent"))

@@ -46,7 +46,7 @@ _LABEL = re.compile(
     rf"(?P<side_r>{_SIDE}))"
     r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
     r"|\s+[^:：;,.()]{1,40}?)?"
-    r"\s*(?P<term>[:：]|-{1,2}(?=\s|$)|–|\.(?=\s|$)|,|$)(?P<rest>.*)$",
+    r"\s*(?P<term>[:：]|--|-(?=\s|$)|–|\.(?=\s|$)|,|$)(?P<rest>.*)$",
     re.IGNORECASE)
 _CJK_LABEL = re.compile(
     r"^(?P<prefix>)(?P<side>入选|纳入|入组|选择|選択|排除|除外)(?P<crit>标准|條件|条件|基準|标准如下)"
@@ -64,6 +64,12 @@ _NOT_LABEL_WORDS = frozenset({
     "are", "was", "were", "be", "been", "has", "have", "had", "if", "apply", "applies", "applied",
     "only", "also", "an", "a", "at", "on", "from", "before", "after", "during", "than", "that",
     "which", "who", "whose", "for"})
+_TITLE_WORD = re.compile(r"[(\[]?[A-Z0-9\u00C0-\u00DE][\w'’&/.-]*[)\]]?")
+# words after which "Inclusion Criteria:" is what the sentence speaks of, not a new heading
+_LABEL_OBJECT_WORDS = frozenset({
+    "the", "all", "any", "of", "with", "following", "these", "those", "see", "per", "as",
+    "in", "to", "by", "and", "or", "meet", "meets", "meeting",
+    "met", "fulfil", "fulfill", "fulfilling", "under", "our", "its", "their", "no", "not"})
 # a label naming its side mid-line, after a criterion ("… consent Exclusion criteria:")
 _LABEL_INSIDE = re.compile(
     r"(?<=\S)\s+(?P<prefix>(?:[A-Z][\w-]*\s+){0,2}?)(?P<side>Inclusion|Exclusion|INCLUSION|"
@@ -74,7 +80,7 @@ _LEAD_CRIT = re.compile(r"\b(?P<side>inclusion|exclusion|non-inclusion)\s+criter
 _LEAD_VERB = re.compile(
     r"(?:\b(?:will|shall|must|should|are|is|to|be)\s+(?P<neg>not\s+)?(?:be\s+)?"
     r"(?P<verb>excluded|included|enrolled|ineligible|eligible)|\bare\s+exclusionary)"
-    r"(?:\s+\S+){0,6}\s*[:：]$", re.IGNORECASE)
+    r"(?:\s+\S+){0,8}\s*[:：]$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -88,19 +94,20 @@ class Heading:
     rest: str | None
 
 
-def _strip_decoration(line: str) -> tuple[str, str]:
-    """(lead, body): the list marker and Markdown emphasis before the words, and the words."""
-    m = re.match(rf"^(\s*(?:{_MARK}\s+|{_MARK}(?=[*_#])|[#>]+\s*)?[*_]{{0,3}}\s*)", line)
+def _strip_decoration(line: str) -> tuple[str, str, bool]:
+    """(lead, body, listed): the list marker, Markdown heading and emphasis before the words,
+    the words, and whether the line is a list item."""
+    m = re.match(rf"^(\s*(?P<mark>{_MARK}\s+)?(?:[#>]+\s*)?[*_]{{0,3}}\s*)", line)
     lead = m.group(1) if m else ""
     body = line[len(lead):]
     body = re.sub(r"^(.*?)[*_]{2,3}(?=\s*[:：]|\s*$)", r"\1", body)  # "**Inclusion**:"
-    return lead, body.rstrip()
+    return lead, body.rstrip(), bool(m and m.group("mark"))
 
 
 def heading(line: str) -> Heading | None:
     """The section heading ``line`` starts with (or None): "Inclusion Criteria:",
     "* Key Exclusion Criteria: The persons who …", "排除标准：", "Criteria for exclusion"."""
-    lead, body = _strip_decoration(line.strip())
+    lead, body, listed = _strip_decoration(line.strip())
     if not body:
         return None
     m = _LABEL.match(body)
@@ -109,9 +116,14 @@ def heading(line: str) -> Heading | None:
         prefix = m.group("prefix").split()
         qual = (m.group("qual") or "").strip()
         term = m.group("term")
-        if any(w.lower().strip("()") in _NOT_LABEL_WORDS for w in prefix):
+        if any(w.lower().strip("()") in _NOT_LABEL_WORDS and not re.fullmatch(r"[A-Z]", w)
+               for w in prefix):  # "Part A" names a part
             return None
-        if prefix and re.search(r"\S", lead):
+        if not all(_TITLE_WORD.fullmatch(w) for w in prefix):
+            # qualifying words are a title ("Cystic Fibrosis Main Study Inclusion Criteria:");
+            # "Treatment plan including chemotherapy Inclusion Criteria:" is a criterion first
+            return None
+        if prefix and listed:
             # "- Signed informed consent Exclusion criteria:": a list item naming a side
             # after other words is a criterion first (see label_inside)
             return None
@@ -182,8 +194,8 @@ def label_inside(line: str) -> bool | None:
         return None
     m = found[-1]
     before = line.strip()[: m.start()].split()
-    if not before or before[-1].lower().strip(",;") in _NOT_LABEL_WORDS:
-        return None
+    if not before or before[-1].lower().strip(",;") in _LABEL_OBJECT_WORDS:
+        return None  # "… meeting all Inclusion Criteria:" speaks of the criteria
     if any(w.lower() in _NOT_LABEL_WORDS for w in m.group("prefix").split()):
         return None
     return m.group("side").lower() == "exclusion"

@@ -53,6 +53,11 @@ _CJK_LABEL = re.compile(
     r"(?P<qual>)\s*(?P<term>[:：]|$)(?P<rest>.*)$"
     r"|^(?P<prefix2>)критерии\s+(?P<side2>включения|исключения|невключения)\s*"
     r"(?P<term2>[:：]|$)(?P<rest2>.*)$", re.IGNORECASE)
+# every heading, lead-in and label contains one of these: lines without one are criteria
+_SIDE_STEMS = re.compile("inclu|exclu|excus|eligib|selection|enrol|入选|纳入|入组|选择|選択|排除|"
+                         "除外|включ|исключ")
+
+
 _EXCLUDING_SIDE = re.compile(r"^(?:non|ex|排除|除外|исключ|невключ)", re.IGNORECASE)
 # words that make "… inclusion criteria …" a sentence, not a heading
 _NOT_LABEL_WORDS = frozenset({
@@ -94,13 +99,16 @@ class Heading:
     rest: str | None
 
 
+_DECORATION = re.compile(rf"^(\s*(?P<mark>{_MARK}\s+)?(?:[#>]+\s*)?[*_]{{0,3}}\s*)")
+_CLOSING_EMPHASIS = re.compile(r"^(.*?)[*_]{2,3}(?=\s*[:：]|\s*$)")
+
+
 def _strip_decoration(line: str) -> tuple[str, str, bool]:
     """(lead, body, listed): the list marker, Markdown heading and emphasis before the words,
     the words, and whether the line is a list item."""
-    m = re.match(rf"^(\s*(?P<mark>{_MARK}\s+)?(?:[#>]+\s*)?[*_]{{0,3}}\s*)", line)
+    m = _DECORATION.match(line)
     lead = m.group(1) if m else ""
-    body = line[len(lead):]
-    body = re.sub(r"^(.*?)[*_]{2,3}(?=\s*[:：]|\s*$)", r"\1", body)  # "**Inclusion**:"
+    body = _CLOSING_EMPHASIS.sub(r"\1", line[len(lead):])  # "**Inclusion**:"
     return lead, body.rstrip(), bool(m and m.group("mark"))
 
 
@@ -266,7 +274,8 @@ def parse_criteria(text: str | None) -> list[Criterion]:
             stack.clear()
             last = None
         line = unescape(raw.rstrip())
-        head = heading(line)
+        sided = _SIDE_STEMS.search(line.lower()) is not None  # most lines name no side at all
+        head = heading(line) if sided else None
         if head is not None:
             exclude, section = head.exclude, head.label
             stack.clear()
@@ -274,6 +283,8 @@ def parse_criteria(text: str | None) -> list[Criterion]:
             if head.rest is None:
                 continue
             line = head.rest  # the criterion written after the heading, on the new side
+        elif not sided:
+            pass
         elif (switch := label_inside(line)) is not None:
             # the line is a criterion of the side it stands in; the side switches after it
             if switch == exclude:

@@ -30,7 +30,8 @@ through the lab and condition facts that carry them.
 
 Criteria are taken greedily in order; each takes the first way of being met (for an any-of,
 all members first, then one at a time) that stays consistent with the ones before it. A
-criterion no way of which fits is ``uncertain`` (it may then come out unknown).
+criterion no way of which fits is ``uncertain`` (it may then come out unknown), or
+``unmeetable`` when no way of it fits even alone (no patient meets it as read).
 """
 
 from __future__ import annotations
@@ -391,6 +392,8 @@ class Case:
     inputs: dict[str, set[str]]
     #: criterion texts decided by this patient (every computable one not uncertain)
     decided: list[str] = field(default_factory=list)
+    #: criteria no patient meets as the parser reads them (the evaluator may say not-met)
+    unmeetable: list[str] = field(default_factory=list)
 
 
 def _fact_inputs(f: Fact) -> set[str]:
@@ -434,15 +437,22 @@ def _target(c: Criterion) -> str:
     return NOT_MET if c.exclude else MET
 
 
+def _feasible(wants: list[Want], as_of: date) -> bool:
+    plan = _plan(wants)
+    return plan is not None and _realise(plan, as_of) is not None
+
+
 def _solve(criteria: list[Criterion], as_of: date, broken: int | None
-           ) -> tuple[list[Want], list[str], bool] | None:
-    """(wants, uncertain criterion texts, whether the broken one was broken) greedily."""
+           ) -> tuple[list[Want], list[str], list[str]] | None:
+    """(wants, uncertain criterion texts, unmeetable criterion texts), greedily; None when
+    the criterion to break cannot be broken."""
     order = list(range(len(criteria)))
     if broken is not None:
         order.remove(broken)
         order.insert(0, broken)
     wants: list[Want] = []
     uncertain: list[str] = []
+    unmeetable: list[str] = []
     for k in order:
         c = criteria[k]
         if not _computable(c):
@@ -450,19 +460,24 @@ def _solve(criteria: list[Criterion], as_of: date, broken: int | None
         target = _target(c)
         if k == broken:
             target = MET if target == NOT_MET else NOT_MET
-        for way in _options(c, target):
-            plan = _plan(wants + way)
-            if plan is not None and _realise(plan, as_of) is not None:
+        ways = _options(c, target)
+        for way in ways:
+            if _feasible(wants + way, as_of):
                 wants += way
                 break
         else:
             if k == broken:
                 return None
-            uncertain.append(c.text)
+            if ways and not any(_feasible(way, as_of) for way in ways):
+                # no patient meets it as read ("aged < 18 who meet one of the following:"
+                # over cohorts that exclude each other, read as all-of)
+                unmeetable.append(c.text)
+            else:
+                uncertain.append(c.text)
             continue
         if _skipped_kinds(c) and (k == broken or not _options_certain(c, target)):
             uncertain.append(c.text)
-    return wants, uncertain, broken is not None
+    return wants, uncertain, unmeetable
 
 
 def _options_certain(c: Criterion, target: str) -> bool:
@@ -597,7 +612,7 @@ def _case(criteria: list[Criterion], as_of: date, broken: int | None) -> Case | 
     solved = _solve(criteria, as_of, broken)
     if solved is None:
         return None
-    wants, uncertain, _ = solved
+    wants, uncertain, unmeetable = solved
     plan = _plan(wants)
     assert plan is not None
     resources = _realise(plan, as_of)
@@ -608,10 +623,11 @@ def _case(criteria: list[Criterion], as_of: date, broken: int | None) -> Case | 
         skipped += _skipped_kinds(c)
         inputs[c.text] = {x for n in c.walk() for f in n.facts if _evaluated(f)
                           for x in _fact_inputs(f)}
-    decided = [c.text for c in criteria if _computable(c) and c.text not in uncertain]
+    decided = [c.text for c in criteria if _computable(c) and c.text not in uncertain
+               and c.text not in unmeetable]
     return Case(_bundle(resources), as_of,
                 criteria[broken].text if broken is not None else None, uncertain, skipped,
-                inputs, decided)
+                inputs, decided, unmeetable)
 
 
 def meeting(source: Any, as_of: date = AS_OF) -> Case:
@@ -635,7 +651,8 @@ def breaking(source: Any, index: int, as_of: date = AS_OF) -> Case | None:
     # the others must stay as the meeting patient leaves them: none newly uncertain
     base = _case(criteria, as_of, None)
     assert base is not None
-    if set(case.uncertain) - {c.text} - set(base.uncertain):
+    if set(case.uncertain) - {c.text} - set(base.uncertain) or (
+            set(case.unmeetable) != set(base.unmeetable)):
         return None
     return case
 

@@ -167,6 +167,23 @@ def test_two_criteria_stating_one_bound_cannot_be_broken_alone() -> None:
     assert broken == {"Hemoglobin ≥ 9 g/dL"}
 
 
+def _age(low: int | None, high: int | None) -> Fact:
+    return Fact("age", {"low": low, "high": high, "low_inclusive": True,
+                        "high_inclusive": False, "unit": "a"})
+
+
+def test_a_criterion_no_patient_meets_as_read_is_unmeetable_not_decided() -> None:
+    # cohorts that exclude each other, under a parent read as all of them
+    cohorts = Criterion("Children in one of these cohorts:", False, children=[
+        Criterion("Cohort 1: 12 to 17 years", False, facts=[_age(12, 18)]),
+        Criterion("Cohort 2: 2 to 11 years", False, facts=[_age(2, 12)])])
+    criteria = [cohorts, *criteria_for("* Hemoglobin ≥ 9 g/dL")]
+    case = pg.meeting(criteria)
+    assert case.unmeetable == ["Children in one of these cohorts:"]
+    assert case.decided == ["Hemoglobin ≥ 9 g/dL"]
+    assert [c.broken for c in pg.broken_variants(criteria)] == ["Hemoglobin ≥ 9 g/dL"]
+
+
 def test_fact_kinds_the_generator_does_not_know_are_skipped_counted_and_left_open() -> None:
     criteria = [Criterion("Systolic blood pressure < 160 mmHg", False,
                           facts=[Fact("blood-pressure-like", {"low": None, "high": 160})]),

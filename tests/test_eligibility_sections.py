@@ -46,6 +46,7 @@ OTHER_LANGUAGES = {False: ["入选标准：", "纳入标准", "Критерии 
 LEAD_INS = {False: ["Participants must meet all of the following inclusion criteria:",
                     "Patients will be included if they meet all of the following:"],
             True: ["Patients will be excluded if:",
+                   "Patients will be excluded if they have any of the following",
                    "Subjects who meet any of the following criteria will be excluded from "
                    "the study:",
                    "Participants must not meet any of the following exclusion criteria to "

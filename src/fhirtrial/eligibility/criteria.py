@@ -167,10 +167,13 @@ def heading(line: str) -> Heading | None:
 def lead_in(line: str) -> bool | None:
     """The side a lead-in sentence puts the list below it on (True: exclusion), or None:
     "Patients will be excluded if:", "Subjects must meet all of the following inclusion
-    criteria within 28 days:". Only a short last sentence ending with a colon leads a list;
-    what a parenthesis or an earlier clause says about exclusion is not a heading."""
+    criteria within 28 days:". Only a short last sentence ending with a colon (or with "the
+    following") leads a list; what a parenthesis or an earlier clause says about exclusion
+    is not a heading."""
     text = re.sub(r"\([^()]*\)", " ", line.strip().rstrip("*_ "))
     text = re.split(r"[;.]\s", text)[-1].strip()
+    if re.search(r"\bthe following(?: criteria| conditions)?$", text, re.IGNORECASE):
+        text += ":"  # "… will be excluded if they have any of the following"
     if not text.endswith((":", "：")) or len(text.split()) > 20:
         return None
     sides: set[bool] = set()

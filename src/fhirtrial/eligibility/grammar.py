@@ -139,6 +139,8 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
             best = (known[cand], end)
     if best:
         return best[0], best[1], True
+    if lab.kind == "score":
+        return None, pos, True
     w = re.match(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*", s[p:])
     word = w.group(0).rstrip(".,;:") if w else ""
     if word and word not in _NOT_UNIT and not word.startswith("×10"):
@@ -173,6 +175,8 @@ class _Val:
 
 def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None:
     m = _VAL.match(s, pos)
+    if m and lab.kind == "score" and "," in m.group("num"):
+        m = re.compile(r"\s*(?P<num>\d+)").match(s, pos)  # "ASA 1,2" is a list
     if not m and (r := re.match(r"\s*×\s*(uln|lln)(?![\w])", s[pos:])):
         # "≤ ULN": one times the limit
         return _Val(1, None, r.group(1).upper(), pos + r.end(), True)
@@ -203,7 +207,7 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
 
 def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     """One bound at ``pos`` (after optional spaces)."""
-    m = re.compile(r"\s*(?P<c>[≤≥<>])\s*(?:the age of\s+|age\s+(?:of\s+)?)?").match(s, pos)
+    m = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*(?:the age of\s+|age\s+(?:of\s+)?)?").match(s, pos)
     roman = lab.kind == "score"
     if m:
         v = _value(lab, s, m.end(), roman)
@@ -268,9 +272,9 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
             return None
         if len(nums) > 1:
             if nums == list(range(int(nums[0]), int(nums[0]) + len(nums))):
-                return Bound(low=nums[0], high=nums[-1], unit=lab.unit, start=p, end=end)
+                return Bound(low=nums[0], high=nums[-1], start=p, end=end)
             return None
-        return Bound(low=v1.value, high=v1.value, unit=lab.unit, start=p, end=v1.end)
+        return Bound(low=v1.value, high=v1.value, start=p, end=v1.end)
     return None
 
 
@@ -290,7 +294,7 @@ _GAP_WORDS = frozenset([
     "use", "using", "formula", "equation", "cockcroft-gault", "mdrd", "ckd-epi", "cockcroft",
     "gault", "time", "duration", "any", "both", "either", "current", "currently", "rating",
     "measurement", "measurements", "determined", "assessed", "according", "as", "per",
-    "and/or", "from", "who", "whose", "for", "women", "men", "male", "female", "between",
+    "and/or", "who", "whose", "for", "women", "men", "male", "female",
     "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
@@ -399,7 +403,13 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             # "≤ 1.5 mg/dL or ≤ 2 × ULN": two ways to state one limit — the reader cannot
             # tell which one the trial means: leave it to a person
             return None
+    if _SEX_COND.match(s, end):
+        # "Cr > 2.5 mg/dL [men], > 2.0 mg/dL [women]": a bound for one sex only
+        return None
     return a, [], False, end
+
+
+_SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
 
 
 def readings(canon: str) -> list[Reading]:
@@ -426,6 +436,14 @@ def readings(canon: str) -> list[Reading]:
                 pending = []
             continue
         bound, alts, either, end = found
+        before = re.search(r"([≤≥<>])\s*$", canon[max(0, m.start() - 40):m.start()])
+        if before and bound.low is not None and bound.low == bound.high and not alts:
+            # "heart failure greater than NYHA 2": the comparator stands before the name
+            sense, incl = _CMPS[before.group(1)]
+            if sense == "<=":
+                bound.low, bound.high_inclusive = None, incl
+            else:
+                bound.high, bound.low_inclusive = None, incl
         out += [Reading(pos, other, bound, alts, either, end, joint)
                 for pos, other, joint in pending]
         pending = []

@@ -159,6 +159,8 @@ def _age(p: Patient, as_of: date | None, unit: str) -> float | None:
     if unit == "mo":
         return months
     days = (a - b).days
+    if unit == "h":
+        return days * 24
     return days // 7 if unit == "wk" else days
 
 
@@ -338,7 +340,33 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
 
 
 def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
-    """The answer for one fact, or None for facts that are not evaluable on their own."""
+    """The answer for one fact, or None for facts that are not evaluable on their own.
+
+    A bound with alternatives ("< 30 or > 69 years"; "≤ 2.5 × ULN, or ≤ 5 × ULN with liver
+    metastases") is met when the bound or an either/or alternative is met; a conditional
+    alternative that is met leaves the answer *unknown*, since its condition is text only."""
+    alts = fact.data.get("alternatives")
+    if alts:
+        base = {k: v for k, v in fact.data.items() if k != "alternatives"}
+        first = _evaluate_bound(Fact(fact.kind, base), patient, as_of)
+        if first is None or first.result == MET:
+            return first
+        results = [first]
+        for alt in alts:
+            data = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
+            r = _evaluate_bound(Fact(fact.kind, data), patient, as_of)
+            if r is None:
+                return None
+            if alt.get("condition") and r.result == MET:
+                r = Result(UNKNOWN, f"{r.reason}; met only if {alt['condition']}", r.evidence)
+            results.append(r)
+        answer = combine([r.result for r in results], "any-of")
+        chosen = next((r for r in results if r.result == answer), first)
+        return Result(answer, chosen.reason, chosen.evidence)
+    return _evaluate_bound(fact, patient, as_of)
+
+
+def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
     if fact.kind == "age":
         return _eval_age(fact.data, patient, as_of)
     if fact.kind == "sex":

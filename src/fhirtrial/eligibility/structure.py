@@ -295,6 +295,9 @@ _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|of life|of chronological age|
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age")
+_DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
+                       r"duration|history|following|until|or more (?:of|since|after)|"
+                       r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
 _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
@@ -326,6 +329,9 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             continue
         if bound.unit_written and bound.unit not in _TIME_UCUM:
             continue
+        if head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
+            # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age
+            head = False
         if not (head or after or (worded and bound.unit_written)):
             continue
         if not bound.unit_written:
@@ -436,7 +442,25 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact("age", data)))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
-    return _merge_sides(out, canon)
+    return _dedupe(_merge_sides(out, canon))
+
+
+def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+    """Drop a fact that restates one already read ("hemoglobin (Hb) < 12 g/dL", "ASA 1 or 2
+    (ASA 1 meaning … ASA 2 meaning …)")."""
+    out: list[tuple[int, Fact]] = []
+    for pos, f in found:
+        d = f.data
+        same = [g.data for _, g in out if g.kind == f.kind and g.data.get("test") == d.get("test")]
+        if any(g == d for g in same):
+            continue
+        if d.get("low") is not None and d.get("low") == d.get("high") and any(
+                g.get("low") is not None and g.get("high") is not None
+                and g["low"] <= d["low"] <= g["high"] and g.get("unit") == d.get("unit")
+                for g in same):
+            continue
+        out.append((pos, f))
+    return out
 
 
 def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]:

@@ -105,8 +105,29 @@ def _sides(fact: Fact) -> list[Fact]:
     return [Fact(fact.kind, low), Fact(fact.kind, high)]
 
 
+def _class_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
+    """A bound on a scale of classes (NYHA, ASA) as the class, or any-of the classes, it
+    allows: a patient's record holds the class as a code, not as a number."""
+    lab = tables().lab(fact.data["test"])
+    codings = lab.classes_in(fact.data)
+    type_ = {"coding": [dict(lab.code)], "text": lab.display}
+    members = [{"linkId": f"{link}.{i + 1}" if len(codings) > 1 else link,
+                "description": c.get("display", c["code"]),
+                "definitionByTypeAndValue": {"type": type_,
+                                             "valueCodeableConcept": {"coding": [dict(c)]}}}
+               for i, c in enumerate(codings)]
+    if not members:
+        return None
+    if len(members) == 1:
+        return dict(members[0], description=fact_text(fact))
+    return {"linkId": link, "description": fact_text(fact),
+            "definitionByCombination": {"code": "any-of", "characteristic": members}}
+
+
 def _bound_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     """A characteristic for one bound: its definition, or an all-of of its two sides."""
+    if fact.kind == "lab" and tables().lab(fact.data["test"]).classes:
+        return _class_characteristic(fact, link)
     definition = fact_to_definition(fact)
     out: dict[str, Any] = {"linkId": link, "description": fact_text(fact)}
     if definition is not None:

@@ -160,7 +160,7 @@ _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|
                       r"\s*or\s+(?:≥|>)(?!\s*\d)")
 _DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|fewer|under|smaller)"
                         r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
-_RANGE_SEP = re.compile(r"\s*(?:-|–|to|and|~|through|thru|至|到)\s*(?![≤≥<>])")
+_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*(?![≤≥<>])")
 _BETWEEN = re.compile(r"\s*(?:between|from|range(?:s|d)?(?: from)?|ranging from|of)\s+")
 
 
@@ -236,7 +236,8 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                          unit=v2.unit or v1.unit, relative=v2.relative,
                          unit_written=v1.written or v2.written, start=p, end=v2.end)
     sep = _RANGE_SEP.match(s, v1.end)
-    if sep and not (bm is None and re.match(r"\s*and\b", s[v1.end:])):
+    if sep and not (bm is None and lab.kind not in ("age", "score")
+                    and re.match(r"\s*and\b", s[v1.end:])):
         v2 = _value(lab, s, sep.end(), roman)
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
@@ -403,12 +404,20 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             # "≤ 1.5 mg/dL or ≤ 2 × ULN": two ways to state one limit — the reader cannot
             # tell which one the trial means: leave it to a person
             return None
+    if _CHANGE.match(s, end):
+        # "≥ 2 points above baseline", "23 weeks 6 days": a change or a compound value the
+        # bound does not state alone
+        return None
     if _SEX_COND.match(s, end):
         # "Cr > 2.5 mg/dL [men], > 2.0 mg/dL [women]": a bound for one sex only
         return None
     return a, [], False, end
 
 
+_CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"
+                     r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
+                     r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
+                     r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
 _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
 
 

@@ -265,6 +265,15 @@ def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
     return None
 
 
+def _class_value(lab: Lab, o: dict[str, Any]) -> tuple[float, str | None] | None:
+    """The class number an Observation's coded value stands for (NYHA, ASA)."""
+    codes = _codes(o.get("valueCodeableConcept"))
+    for n, coding in lab.classes:
+        if (coding["system"], coding["code"]) in codes:
+            return float(n), None
+    return None
+
+
 def _lab_observations(lab: Lab, relative: str | None) -> tuple[set[str], bool]:
     """(codes to look for, whether the value must be in %)."""
     if relative == "predicted":
@@ -283,7 +292,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
             obs_codes |= {c for s, c in _codes(o.get("code")) if s == lab.code["system"]}
         if not obs_codes & codes:
             continue
-        v = _obs_value(o)
+        v = _obs_value(o) or (_class_value(lab, o) if lab.classes else None)
         if v is None:
             continue
         is_pct = (v[1] or "") == "%" or bool(obs_codes & set(lab.percent_predicted_codes))
@@ -301,7 +310,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
         why = ("has no date" if inside is None or window is None
                else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
-    value, unit = _obs_value(o)  # type: ignore[misc]
+    value, unit = _obs_value(o) or _class_value(lab, o)  # type: ignore[misc]
     if relative in ("ULN", "LLN"):
         ref = next((r for r in o.get("referenceRange") or []
                     if isinstance(r, dict) and isinstance(r.get("high" if relative == "ULN"

@@ -49,7 +49,7 @@ from .tokens import canonical, glyphs
 
 _FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
-                   ord("—"): "-", ord("−"): "-", ord("\u3000"): " ", ord("≒"): "~",
+                   ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">", ord("\u3000"): " ", ord("≒"): "~",
                    ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
 
 
@@ -269,7 +269,7 @@ _CONDITIONAL = re.compile(
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
-    r"\bfor\s*[<>≤≥]|\bwho are\s*[<>≤≥]")
+    r"\bfor\s*[<>≤≥]")
 
 
 def conditional(text: str) -> bool:
@@ -288,13 +288,14 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
 _AGE_HEAD = re.compile(
     r"^\s*(?:(?:healthy|adult|adults|male|female|males|females|men|women|man|woman|boys?|girls?|"
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
-    r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|"
+    r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
     r"age|ages|years|year|the|a|an|,|:|/|-)\s*)*$")
-_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|of life|of chronological age|at (?:the time of )?"
+_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
-_AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age")
+_AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
+                        r"[\d.]+\s*(?:years?\s+)?(?:or|and)\s+(?:older|younger)\b")
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
@@ -329,13 +330,13 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             continue
         if bound.unit_written and bound.unit not in _TIME_UCUM:
             continue
-        if head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
+        if worded and not bound.unit_written:
+            bound.unit = "a"
+        elif head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
             # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age
             head = False
-        if not (head or after or (worded and bound.unit_written)):
+        if not (head or after or worded):
             continue
-        if not bound.unit_written:
-            bound.unit = "a"
         out.append(Reading(p, age, bound, alts, either, end))
     return out
 

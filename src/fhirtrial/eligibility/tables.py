@@ -40,6 +40,20 @@ class Lab:
     relative: tuple[str, ...] = ()
     #: (ucum, min, max): a number written without a unit, inside [min, max], is in ucum
     bare: tuple[tuple[str, float, float], ...] = ()
+    #: for a scale of classes (NYHA, ASA): (number, coding) of each class
+    classes: tuple[tuple[int, dict[str, str]], ...] = ()
+
+    def classes_in(self, data: dict[str, Any]) -> list[dict[str, str]]:
+        """The codings of the classes a bound allows (empty when none or not a class scale)."""
+        out = []
+        for n, coding in self.classes:
+            lo, hi = data.get("low"), data.get("high")
+            if lo is not None and (n < lo or (n == lo and not data.get("low_inclusive", True))):
+                continue
+            if hi is not None and (n > hi or (n == hi and not data.get("high_inclusive", True))):
+                continue
+            out.append(coding)
+        return out
 
     def bare_unit(self, value: float) -> str | None:
         """The unit a number written without one is read in, or None (then it stays text)."""
@@ -139,6 +153,8 @@ def load(path: Path) -> Tables:
             alt_codes=tuple(lab.get("alt_codes", ())),
             percent_predicted_codes=tuple(lab.get("percent_predicted_codes", ())),
             relative=tuple(lab.get("relative", ())),
-            bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())))
+            bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())),
+            classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
+                          for c in lab.get("classes", ())))
         for lab in doc["labs"])
     return Tables(labs, tuple(doc["conditions"]), doc["findings"])

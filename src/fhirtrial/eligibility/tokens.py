@@ -51,18 +51,22 @@ _LE = (r"less than or equal to|less than or equal|lower than or equal to|smaller
        r"no higher than|no older than|not older than|not exceeding|not to exceed|"
        r"does not exceed|not exceed|not above|up to(?! date)|at most|maximum of|maximum|"
        r"max\.?(?=\s*\d)|"
-       r"under or equal to|below or equal to|≤|=<|⩽")
+       r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|≤|=<|⩽")
 _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"higher than or equal to|older than or equal to|equal to or greater than|"
        r"equal or greater than|equal to or more than|equal or more than|equal to or higher than|"
        r"equal or higher than|equal to or older than|equal or older than|equal to or above|"
        r"equal or above|above or equal to|over or equal to|at least|no less than|"
+       r"more or equal(?: to)?|greater or equal(?: to)?|higher or equal(?: to)?|"
        r"not less than|not lower than|no lower than|not below|no younger than|"
        r"not younger than|no fewer than|not fewer than|minimum of|minimum|min\.?(?=\s*\d)|"
        r"≥|=>|⩾")
-_LT = r"less than|lower than|fewer than|smaller than|younger than|below|under|<"
-_GT = (r"greater than|more than|higher than|older than|in excess of|exceeding|exceeds|"
-       r"above|over|>")
+# a bare word ("over", "above", "under") is a comparator only before a number: "18 and over",
+# "and above" are read by the grammar as postfix bounds
+_BEFORE_NUM = r"(?=\s*(?:the\s+)?(?:ages?\s+(?:of\s+)?)?[\d.×])"
+_LT = rf"less than|lower than|fewer than|smaller than|younger than|(?:below|under){_BEFORE_NUM}|<"
+_GT = (r"greater than|more than|higher than|older than|in excess of|"
+       rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
 
 _CMP_RE = re.compile(rf"(?<![\w])(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
                      r"(?![\w])|(?P<sym>[≤≥<>])")

@@ -114,7 +114,16 @@ _NOT_UNIT = frozenset(["or", "and", "in", "for", "if", "with", "on", "at", "befo
                        "plus", "i.e.", "e.g.", "ie", "eg", "only", "so", "then", "prior",
                        "since", "until", "up", "till", "range", "ranging", "score", "points",
                        "point", "consecutive", "times", "time", "predicted", "pred", "value",
-                       "values", "level", "levels", "at", "x", "×"])
+                       "values", "level", "levels", "at", "x", "×", "old", "age", "aged", "yet",
+                       "nor", "its", "his", "her", "any", "one", "two", "due", "off", "out",
+                       "men", "man", "are", "see", "may"])
+# a word after a number that may be a unit: short, or with a unit character, or a unit word
+_UNITISH = re.compile(
+    r"[a-zµ°%']{1,4}\d?|.*[/%µ°^\d].*|(?:grams?|kilograms?|milligrams?|micrograms?|liters?|"
+    r"litres?|meters?|metres?|centimet(?:er|re)s?|millimet(?:er|re)s?|pounds?|inches|copies|"
+    r"cells|units?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|percent|points?|"
+    r"beats|breaths|degrees?|celsius|fahrenheit|kilos?|mmol|umol|µmol|nmol|pmol|mmhg|"
+    r"ml|mg|dl|kg|times|folds?)")
 _AGE_TAIL = re.compile(r"\s*(?:of age|old|-old|years? old|of life|of chronological age|"
                        r"in age|age\b|\(age\)|at (?:the time of )?(?:screening|enrol|inclusion|"
                        r"consent|signing|randomi|diagnosis))")
@@ -143,7 +152,8 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
         return None, pos, True
     w = re.match(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*", s[p:])
     word = w.group(0).rstrip(".,;:") if w else ""
-    if word and word not in _NOT_UNIT and not word.startswith("×10"):
+    if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
+            not word.startswith("×10"):
         return None, pos, False
     if s[p:].startswith("×10"):
         return None, pos, False
@@ -300,8 +310,8 @@ _GAP_WORDS = frozenset([
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
 ])
-_GAP = re.compile(r"[\s:,=(\-]*")
-_WORD = re.compile(r"[a-z/'’-]+:?|[()]|\d+(?=\s*[a-z])")
+_GAP = re.compile(r"[\s:,=(\[\-]*")
+_WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
 
 
 def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
@@ -314,7 +324,7 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
         if not w or n >= limit:
             return pos
         word = w.group(0).rstrip(":")
-        if word in ("(", ")"):
+        if word in ("(", ")", "[", "]"):
             pos = w.end()
             continue
         if word not in _GAP_WORDS:

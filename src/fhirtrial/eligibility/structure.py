@@ -290,7 +290,7 @@ _AGE_HEAD = re.compile(
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
-    r"age|ages|years|year|the|a|an|,|:|/|-)\s*)*$")
+    r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
 _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
@@ -326,11 +326,11 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             nxt = grammar_bounds(age, canon, j.end())
             after = nxt is not None and nxt[0].unit_written and nxt[0].unit in _TIME_UCUM \
                 and bool(_AGE_AFTER.match(canon[nxt[3]:]))
-        if not bound.unit_written and not worded:
+        if not bound.unit_written and not worded and not after:
             continue
         if bound.unit_written and bound.unit not in _TIME_UCUM:
             continue
-        if worded and not bound.unit_written:
+        if (worded or after) and not bound.unit_written:
             bound.unit = "a"
         elif head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
             # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age
@@ -399,8 +399,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
     rs.sort(key=lambda r: r.pos)
-    # what is left conditional once the conditions of alternatives are accounted for
-    blank = canon
+    # what is left conditional once the conditions of alternatives are accounted for (read
+    # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
+    blank = text
     for r in rs:
         for _, cond in r.alternatives:
             if cond:
@@ -411,7 +412,6 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for a, b in cparens:
         blank = blank[:a] + " " * (b - a) + blank[b:]
     clauses = [(a, b) for a, b in _clauses(blank) if conditional(blank[a:b])]
-    age_stop = bool(_AGE_STOP.search(norm))
     # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN" in an
     # inclusion either one: neither is a list of separate facts, so neither is read
     clash_ends = {r.end for r in rs if r.joint and (
@@ -421,7 +421,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for r in rs:
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
             continue
-        if r.lab.kind == "age" and (age_stop or conditional(norm)):
+        if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
+                canon[max(0, r.pos - 30):r.end + 25])):
             continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)

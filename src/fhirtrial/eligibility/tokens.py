@@ -63,7 +63,7 @@ _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"≥|=>|⩾")
 # a bare word ("over", "above", "under") is a comparator only before a number: "18 and over",
 # "and above" are read by the grammar as postfix bounds
-_BEFORE_NUM = r"(?=\s*(?:the\s+)?(?:ages?\s+(?:of\s+)?)?[\d.×])"
+_BEFORE_NUM = r"(?=\s*(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?:\d|\.\d|×))"
 _LT = rf"less than|lower than|fewer than|smaller than|younger than|(?:below|under){_BEFORE_NUM}|<"
 _GT = (r"greater than|more than|higher than|older than|in excess of|"
        rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
@@ -121,8 +121,10 @@ def canonical(norm: str) -> str:
                                                                          "normal lower"))
                                     else "uln"), s)
     s = _sub(_PRED, lambda m: "%pred", s)
+    s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
     # "equal to" alone between a name and a number is "=": drop it
     s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
              lambda m: "", s)
-    s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
+    # "50-year-old" → "50 year old"
+    s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)
     return s

@@ -29,7 +29,7 @@ from functools import cache
 from typing import Any
 
 from .tables import Lab, norm_unit, tables
-from .tokens import NUM, ROMAN, number
+from .tokens import NUM, NUMWORDS, ROMAN, number
 
 _CMPS = {"≤": ("<=", True), "≥": (">=", True), "<": ("<=", False), ">": (">=", False)}
 
@@ -174,6 +174,9 @@ _RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thr
 _BETWEEN = re.compile(r"\s*(?:between|from|range(?:s|d)?(?: from)?|ranging from|of)\s+")
 
 
+_WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
+
+
 @dataclass(slots=True)
 class _Val:
     value: float
@@ -184,6 +187,9 @@ class _Val:
 
 
 def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None:
+    w = _WORD_MULT.match(s, pos)
+    if w:  # "three times the upper limit of normal"
+        return _Val(NUMWORDS[w.group(1)], None, w.group(2).upper(), w.end(), True)
     m = _VAL.match(s, pos)
     if m and lab.kind == "score" and "," in m.group("num"):
         m = re.compile(r"\s*(?P<num>\d+)").match(s, pos)  # "ASA 1,2" is a list
@@ -431,6 +437,22 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
 _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
 
 
+_BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
+
+
+def _bounds_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """Bounds written before a name that may follow them ("≥ 37 weeks of gestation")."""
+    lo = max(floor, start - 40)
+    head = canon[:start]
+    for c in re.finditer(r"(?<![\w.,])(?:[≤≥<>]|between\b|from\b|\d)", canon[lo:start]):
+        found = _bounds(lab, head, lo + c.start())
+        if found is not None and found[0].unit_written and _BEFORE_NAME.match(
+                head, found[3]) and not found[1]:
+            return found
+    return None
+
+
 def readings(canon: str) -> list[Reading]:
     """Every concept bound the canonical text states, in reading order (before any sense- or
     condition-dependent filtering)."""
@@ -446,6 +468,8 @@ def readings(canon: str) -> list[Reading]:
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
         found = _bounds(lab, seg, p) if p < limit else None
+        if found is None and lab.postfix:
+            found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is None:
             joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*",
                                  canon[m.end():nxt])

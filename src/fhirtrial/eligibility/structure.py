@@ -41,6 +41,7 @@ from typing import Any
 from .criteria import Criterion, Fact
 from .grammar import Bound, Reading
 from .grammar import _bounds as grammar_bounds
+from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
 from .tables import Lab, tables
 from .tokens import canonical, glyphs
@@ -269,7 +270,7 @@ _CONDITIONAL = re.compile(
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
-    r"\bfor\s*[<>≤≥]")
+    r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)")
 
 
 def conditional(text: str) -> bool:
@@ -291,6 +292,7 @@ _AGE_HEAD = re.compile(
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
     r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
+_AGE_OF = re.compile(r"\s*-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age)")
 _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
@@ -330,6 +332,8 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             continue
         if bound.unit_written and bound.unit not in _TIME_UCUM:
             continue
+        if not bound.unit_written and after and not _AGE_OF.match(canon[end:]):
+            after = False  # "score ≥ 12 at screening": only "of age"/"old" makes it an age
         if (worded or after) and not bound.unit_written:
             bound.unit = "a"
         elif head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
@@ -375,9 +379,18 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
 
 
 def _strip_parens(norm: str) -> str:
-    # a parenthesis without a number ("(ALT)", "(corrected by Hb)") is a name or a remark,
-    # never a bound: blank it (same length, so spans stay valid)
-    return re.sub(r"\([^()0-9]*\)", lambda m: " " * len(m.group(0)), norm)
+    # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
+    # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
+    # ("Body Mass Index (BMI)"): then only its brackets go
+    pat, _ = grammar_names()
+
+    def blank(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        if pat.fullmatch(inner.strip()):
+            return " " + inner + " "
+        return " " * len(m.group(0))
+
+    return re.sub(r"\([^()0-9]*\)", blank, norm)
 
 
 def _conditional_parens(text: str) -> list[tuple[int, int]]:

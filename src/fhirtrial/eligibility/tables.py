@@ -42,6 +42,8 @@ class Lab:
     bare: tuple[tuple[str, float, float], ...] = ()
     #: for a scale of classes (NYHA, ASA): (number, coding) of each class
     classes: tuple[tuple[int, dict[str, str]], ...] = ()
+    #: whether the name may follow its bound ("34 weeks of gestation")
+    postfix: bool = False
 
     def classes_in(self, data: dict[str, Any]) -> list[dict[str, str]]:
         """The codings of the classes a bound allows (empty when none or not a class scale)."""
@@ -155,6 +157,7 @@ def load(path: Path) -> Tables:
             relative=tuple(lab.get("relative", ())),
             bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())),
             classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
-                          for c in lab.get("classes", ())))
+                          for c in lab.get("classes", ())),
+            postfix=lab.get("postfix", False))
         for lab in doc["labs"])
     return Tables(labs, tuple(doc["conditions"]), doc["findings"])

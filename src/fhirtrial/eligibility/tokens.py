@@ -84,7 +84,8 @@ _REF = re.compile(
     r"maximal normal values?|upper (?:limit of )?(?:the )?reference range|"
     r"lower (?:limit of )?(?:the )?reference range|"
     r"normal upper limit|normal lower limit|upper level of normal|"
-    r"upper limits? of normal range)(?![\w])")
+    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit)"
+    r"(?![\w])")
 _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
                    r"(?:(?:normal|patient'?s?)\s+)?(?:predicted|predictive|expected|of pred\b|"
                    r"pred\b|theoretical)(?: values?| normal)?|"

@@ -69,7 +69,7 @@ _GT = (r"greater than|more than|higher than|older than|in excess of|"
        rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
 
 _CMP_RE = re.compile(rf"(?<![\w])(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
-                     r"(?![\w])|(?P<sym>[≤≥<>])")
+                     r"(?![a-z])|(?P<sym>[≤≥<>])")
 _SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
 
 _REF = re.compile(

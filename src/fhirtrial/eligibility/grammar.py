@@ -85,7 +85,7 @@ def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
         for n in lab.names:
             by_name.setdefault(n, lab)
     alts = sorted(by_name, key=len, reverse=True)
-    pat = re.compile(r"(?<![\w.+-])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w+])")
+    pat = re.compile(r"(?<![\w+-])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w+])")
     return pat, by_name
 
 
@@ -223,7 +223,8 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
 
 def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     """One bound at ``pos`` (after optional spaces)."""
-    m = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*(?:the age of\s+|age\s+(?:of\s+)?)?").match(s, pos)
+    m = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
+                   r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?").match(s, pos)
     roman = lab.kind == "score"
     if m:
         v = _value(lab, s, m.end(), roman)
@@ -358,7 +359,7 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
     return text, end
 
 
-_JOIN_RANGE = re.compile(r"\s*(?:,|and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
+_JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)\s+(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s)\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
@@ -437,6 +438,7 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
 _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
 
 
+_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
 _BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
 
 
@@ -468,6 +470,33 @@ def readings(canon: str) -> list[Reading]:
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
         found = _bounds(lab, seg, p) if p < limit else None
+        pre = _PRE_CMP.search(canon, max(0, m.start() - 30), m.start())
+        if found is None and pre and p < limit:
+            # "minimum age: 18 years", "greater than NYHA 2": the comparator before the name
+            v = _value(lab, seg, p, lab.kind == "score")
+            if v is not None and (v.written or lab.kind in ("age", "score")):
+                sense, incl = _CMPS[pre.group("c")]
+                b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written,
+                          start=pre.start(), end=v.end)
+                if sense == "<=":
+                    b.high, b.high_inclusive = v.value, incl
+                else:
+                    b.low, b.low_inclusive = v.value, incl
+                found = (b, [], False, v.end)
+        elif found is not None and pre and not pre.group("a") and not found[1] and \
+                found[0].low is not None and found[0].low == found[0].high:
+            # "heart failure greater than NYHA 2"
+            sense, incl = _CMPS[pre.group("c")]
+            if sense == "<=":
+                found[0].low, found[0].high_inclusive = None, incl
+            else:
+                found[0].high, found[0].low_inclusive = None, incl
+        elif found is not None and pre and pre.group("a") and found[0].down and not found[1]:
+            # "18 < age < 80": a lower side written before the name
+            sense, incl = _CMPS[pre.group("c")]
+            if sense == "<=" and found[0].high is not None and \
+                    number(pre.group("a")) < found[0].high:
+                found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix:
             found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is None:
@@ -479,14 +508,6 @@ def readings(canon: str) -> list[Reading]:
                 pending = []
             continue
         bound, alts, either, end = found
-        before = re.search(r"([≤≥<>])\s*$", canon[max(0, m.start() - 40):m.start()])
-        if before and bound.low is not None and bound.low == bound.high and not alts:
-            # "heart failure greater than NYHA 2": the comparator stands before the name
-            sense, incl = _CMPS[before.group(1)]
-            if sense == "<=":
-                bound.low, bound.high_inclusive = None, incl
-            else:
-                bound.high, bound.low_inclusive = None, incl
         out += [Reading(pos, other, bound, alts, either, end, joint)
                 for pos, other, joint in pending]
         pending = []

@@ -297,10 +297,12 @@ _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chrono
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
-                        r"[\d.]+\s*(?:years?\s+)?(?:or|and)\s+(?:older|younger)\b")
+                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:or|and)\s+(?:older|younger)\b")
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
+_PEOPLE_HEAD = re.compile(r"\b(?:patients?|subjects?|participants?|adults?|men|women|males?|"
+                          r"females?|volunteers?|individuals?|persons?|people)\b")
 _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
@@ -309,7 +311,7 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
     """Ages stated without an age word (see ``_AGE_HEAD``)."""
     age = tables().lab("age")
     out: list[Reading] = []
-    for m in re.finditer(r"(?<![\w.,])(?:[≤≥<>]|between\b|from\b|\d)", canon):
+    for m in re.finditer(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)", canon):
         p = m.start()
         if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
             continue
@@ -328,13 +330,15 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             nxt = grammar_bounds(age, canon, j.end())
             after = nxt is not None and nxt[0].unit_written and nxt[0].unit in _TIME_UCUM \
                 and bool(_AGE_AFTER.match(canon[nxt[3]:]))
-        if not bound.unit_written and not worded and not after:
+        people = head and bool(_PEOPLE_HEAD.search(canon[:p])) and bound.unit is None and \
+            all(12 <= v <= 100 for v in (bound.low, bound.high) if v is not None)
+        if not bound.unit_written and not worded and not after and not people:
             continue
         if bound.unit_written and bound.unit not in _TIME_UCUM:
             continue
         if not bound.unit_written and after and not _AGE_OF.match(canon[end:]):
             after = False  # "score ≥ 12 at screening": only "of age"/"old" makes it an age
-        if (worded or after) and not bound.unit_written:
+        if (worded or after or people) and not bound.unit_written:
             bound.unit = "a"
         elif head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
             # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age

@@ -84,9 +84,28 @@ def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
     for lab in tables().labs:
         for n in lab.names:
             by_name.setdefault(n, lab)
-    alts = sorted(by_name, key=len, reverse=True)
-    pat = re.compile(r"(?<![\w+-])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w+])")
+    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)) + r")(?![\w+])")
     return pat, by_name
+
+
+def trie_regex(words: list[str]) -> str:
+    """One regular expression matching any of ``words``, longest first, shared prefixes
+    factored out (a plain alternation of a thousand names is tried name by name)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
 
 
 _UNIT_CACHE: dict[str, tuple[dict[str, str], int]] = {}

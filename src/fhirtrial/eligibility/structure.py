@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
@@ -151,6 +151,16 @@ _WINDOW_PATTERNS = [
 
 def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
     """(span, data) of every time window the (normalised) text states."""
+    if not _WINDOW_HINT.search(norm):
+        return []
+    return [(span, dict(data)) for span, data in _time_windows(norm)]
+
+
+_WINDOW_HINT = re.compile(r"hour|hr|day|week|wk|month|year|yr")
+
+
+@lru_cache(maxsize=4096)
+def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
     out: list[tuple[tuple[int, int], dict]] = []
     taken: list[tuple[int, int]] = []
     for pat, comparator in _WINDOW_PATTERNS:
@@ -169,7 +179,7 @@ def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
                                    "unit": _TIME_UNITS[m.group("u")]}))
             taken.append(m.span())
     out.sort(key=lambda x: x[0])
-    return out
+    return tuple(out)
 
 
 # --- sex, healthy volunteers, pregnancy, lactation -----------------------------------------
@@ -301,6 +311,9 @@ _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
+_AGE_HINT = re.compile(r"year|yr|month|week|day|hour|\bh\b|old|age|\by\b|\d\s*y|岁|patient|"
+                       r"subject|participant|adult|men|women|male|female|volunteer|individual|"
+                       r"person|people")
 _PEOPLE_HEAD = re.compile(r"\b(?:patients?|subjects?|participants?|adults?|men|women|males?|"
                           r"females?|volunteers?|individuals?|persons?|people)\b")
 _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
@@ -309,8 +322,10 @@ _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
 def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[Reading]:
     """Ages stated without an age word (see ``_AGE_HEAD``)."""
-    age = tables().lab("age")
     out: list[Reading] = []
+    if not _AGE_HINT.search(canon):
+        return out
+    age = tables().lab("age")
     for m in re.finditer(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)", canon):
         p = m.start()
         if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):

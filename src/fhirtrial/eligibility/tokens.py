@@ -68,7 +68,9 @@ _LT = rf"less than|lower than|fewer than|smaller than|younger than|(?:below|unde
 _GT = (r"greater than|more than|higher than|older than|in excess of|"
        rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
 
-_CMP_RE = re.compile(rf"(?<![\w])(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
+_CMP_FIRST = (r"(?=less|lower|smaller|equal|younger|no|not|does|up|at|max|under|below|greater|"
+              r"more|higher|older|above|over|min|in|fewer|exceed)")
+_CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
                      r"(?![a-z])|(?P<sym>[≤≥<>])")
 _SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
 
@@ -93,6 +95,7 @@ _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
 _POW = re.compile(r"(?:[x×*⋅·]\s*)?10\s*(?:\^|\*\*|\*|e|exp)\s*(?P<p>\d{1,2})\s*(?=/|cells|\s*/)|"
                   r"(?:[x×*⋅·]\s*)10(?P<q>[369])\s*(?=/)|"
                   r"(?:[x×*⋅·]\s*)?10(?P<s>[³⁶⁹])")
+_REF_HINT = re.compile(r"uln|unl|lln|lnl|normal|upper|lower")
 _SUP = {"³": "3", "⁶": "6", "⁹": "9"}
 _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
                          "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",
@@ -116,16 +119,21 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str) -> st
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
-    s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
-    s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]), s)
-    s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(("lln", "lnl", "lower",
-                                                                         "normal lower"))
-                                    else "uln"), s)
-    s = _sub(_PRED, lambda m: "%pred", s)
+    if "73" in s:
+        s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
+    if "10" in s:
+        s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]),
+                 s)
+    if _REF_HINT.search(s):
+        s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(
+            ("lln", "lnl", "lower", "normal lower")) else "uln"), s)
+    if "%" in s or "percent" in s:
+        s = _sub(_PRED, lambda m: "%pred", s)
     s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
     # "equal to" alone between a name and a number is "=": drop it
     s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
              lambda m: "", s)
     # "50-year-old" → "50 year old"
-    s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)
+    if "old" in s:
+        s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)
     return s

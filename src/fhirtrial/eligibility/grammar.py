@@ -189,7 +189,8 @@ _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|
                       r"\s*or\s+(?:≥|>)(?!\s*\d)")
 _DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|fewer|under|smaller)"
                         r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
-_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*(?![≤≥<>])")
+_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
+                        r"(?![≤≥<>])")
 _BETWEEN = re.compile(r"\s*(?:between|from|range(?:s|d)?(?: from)?|ranging from|of)\s+")
 
 
@@ -457,6 +458,8 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
 _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
 
 
+_COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
+                          r"within)\s*$")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
 _BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
 
@@ -502,6 +505,10 @@ def readings(canon: str) -> list[Reading]:
                 else:
                     b.low, b.low_inclusive = v.value, incl
                 found = (b, [], False, v.end)
+        if found is not None and found[0].low is not None and found[0].low == found[0].high \
+                and not pre and _COMPARATIVE.search(canon, max(0, m.start() - 25), m.start()):
+            # "worse than NYHA 3": a comparison the grammar does not read, not an exact value
+            found = None
         elif found is not None and pre and not pre.group("a") and not found[1] and \
                 found[0].low is not None and found[0].low == found[0].high:
             # "heart failure greater than NYHA 2"

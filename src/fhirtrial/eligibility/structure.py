@@ -50,7 +50,8 @@ from .tokens import canonical, glyphs
 
 _FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
-                   ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">", ord("\u3000"): " ", ord("≒"): "~",
+                   ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">",
+                   ord("\u3000"): " ", ord("≒"): "~",
                    ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
 
 
@@ -303,7 +304,8 @@ _AGE_HEAD = re.compile(
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
     r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
 _AGE_OF = re.compile(r"\s*-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age)")
-_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|at (?:the time of )?"
+_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|"
+                        r"at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
@@ -445,10 +447,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         blank = blank[:a] + " " * (b - a) + blank[b:]
     clauses = [(a, b) for a, b in _clauses(blank) if conditional(blank[a:b])]
     # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN" in an
-    # inclusion either one: neither is a list of separate facts, so neither is read
+    # inclusion either one: neither is a list of separate facts, so neither is read ("AST/ALT"
+    # and "AST and/or ALT" share their bound either way)
     clash_ends = {r.end for r in rs if r.joint and (
         (exclude is True and r.joint in ("and", "&")) or
-        (exclude is False and r.joint in ("or", "/")))}
+        (exclude is False and r.joint == "or"))}
     out: list[tuple[int, Fact]] = []
     for r in rs:
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):

@@ -70,7 +70,8 @@ _GT = (r"greater than|more than|higher than|older than|in excess of|"
 
 _CMP_FIRST = (r"(?=less|lower|smaller|equal|younger|no|not|does|up|at|max|under|below|greater|"
               r"more|higher|older|above|over|min|in|fewer|exceed)")
-_CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
+_CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}"
+                     rf"(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
                      r"(?![a-z])|(?P<sym>[≤≥<>])")
 _SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
 
@@ -107,13 +108,17 @@ def glyphs(text: str) -> str:
     return text.translate(_GLYPHS)
 
 
-def _pad(m: re.Match[str], new: str) -> str:
+def _pad(m: re.Match[str], new: str, left: bool = False) -> str:
     old = m.group(0)
-    return new + " " * (len(old) - len(new)) if len(new) <= len(old) else old
+    if len(new) > len(old):
+        return old
+    pad = " " * (len(old) - len(new))
+    return pad + new if left else new + pad
 
 
-def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str) -> str:
-    return pat.sub(lambda m: _pad(m, fn(m)), s)
+def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
+         left: bool = False) -> str:
+    return pat.sub(lambda m: _pad(m, fn(m), left), s)
 
 
 def canonical(norm: str) -> str:
@@ -122,8 +127,9 @@ def canonical(norm: str) -> str:
     if "73" in s:
         s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:
+        # padded on the left, so the power stays joined to its unit ("×10^9/l")
         s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]),
-                 s)
+                 s, left=True)
     if _REF_HINT.search(s):
         s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(
             ("lln", "lnl", "lower", "normal lower")) else "uln"), s)

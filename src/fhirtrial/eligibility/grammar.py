@@ -152,8 +152,7 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
     """(ucum, end, ok) for a unit written at ``pos``: ok is False when a word that looks like
     a unit is written there but is not one the concept's lexicon entry knows."""
     known, longest = _units(lab)
-    m = re.match(r"\s*", s[pos:])
-    p = pos + (m.end() if m else 0)
+    p = _SPACES.match(s, pos).end()  # type: ignore[union-attr]
     best: tuple[str, int] | None = None
     # candidate ends: every whitespace/punctuation boundary within reach
     stop = min(len(s), p + longest + 8)
@@ -169,18 +168,31 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
         return best[0], best[1], True
     if lab.kind == "score":
         return None, pos, True
-    w = re.match(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*", s[p:])
+    w = _UNIT_WORD.match(s, p)
     word = w.group(0).rstrip(".,;:") if w else ""
     if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
             not word.startswith("×10"):
         return None, pos, False
-    if s[p:].startswith("×10"):
+    if s.startswith("×10", p):
         return None, pos, False
     return None, pos, True
 
 
 # --- atoms ---------------------------------------------------------------------------------
 
+_SPACES = re.compile(r"\s*")
+_UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
+_INT_VAL = re.compile(r"\s*(?P<num>\d+)")
+_MULT = re.compile(r"\s*×\s*(uln|lln)(?![\w])")
+_PCT_PRED = re.compile(r"\s*%pred(?![\w])")
+_PCT = re.compile(r"\s*(?:%|percent)(?![\w])")
+_CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
+                     r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?")
+_TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
+_AND = re.compile(r"\s*and\b")
+_EXCLUSIVE = re.compile(r"\s*\(?\s*exclusive")
+_LIST_NEXT = re.compile(r"(?:\s*(?:,|or|and|/)\s*(?P<n>\d|iv|vi|v|i{1,3})(?![\w]))")
+_DIGIT = re.compile(r"\d|\.\d")
 _VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
 _ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
 _POST_GAP = r"\s*(?:(?:of age|old|of life)\s*,?\s*)?"
@@ -212,10 +224,10 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
         return _Val(NUMWORDS[w.group(1)], None, w.group(2).upper(), w.end(), True)
     m = _VAL.match(s, pos)
     if m and lab.kind == "score" and "," in m.group("num"):
-        m = re.compile(r"\s*(?P<num>\d+)").match(s, pos)  # "ASA 1,2" is a list
-    if not m and (r := re.match(r"\s*×\s*(uln|lln)(?![\w])", s[pos:])):
+        m = _INT_VAL.match(s, pos)  # "ASA 1,2" is a list
+    if not m and (r := _MULT.match(s, pos)):
         # "≤ ULN": one times the limit
-        return _Val(1, None, r.group(1).upper(), pos + r.end(), True)
+        return _Val(1, None, r.group(1).upper(), r.end(), True)
     if m:
         v = number(m.group("num"))
     elif score_roman and (m := _ROMAN_VAL.match(s, pos)):
@@ -223,18 +235,16 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     else:
         return None
     end = m.end()
-    rest = s[end:]
-    r = re.match(r"\s*×\s*(uln|lln)(?![\w])", rest)
+    r = _MULT.match(s, end)
     if r:
-        rel = r.group(1).upper()
-        return _Val(v, None, rel, end + r.end(), True)
-    r = re.match(r"\s*%pred(?![\w])", rest)
+        return _Val(v, None, r.group(1).upper(), r.end(), True)
+    r = _PCT_PRED.match(s, end)
     if r:
-        return _Val(v, "%", "predicted", end + r.end(), True)
-    r = re.match(r"\s*(?:%|percent)(?![\w])", rest)
+        return _Val(v, "%", "predicted", r.end(), True)
+    r = _PCT.match(s, end)
     if r and "predicted" in lab.relative and lab.unit_for("%") is None:
         # a lung function test in % is % of its predicted value
-        return _Val(v, "%", "predicted", end + r.end(), True)
+        return _Val(v, "%", "predicted", r.end(), True)
     unit, uend, ok = _unit_at(lab, s, end)
     if not ok:
         return None
@@ -243,8 +253,7 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
 
 def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     """One bound at ``pos`` (after optional spaces)."""
-    m = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
-                   r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?").match(s, pos)
+    m = _CMP_AT.match(s, pos)
     roman = lab.kind == "score"
     if m:
         v = _value(lab, s, m.end(), roman)
@@ -263,7 +272,7 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     v1 = _value(lab, s, p, roman)
     if v1 is None:
         return None
-    to_cmp = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])").match(s, v1.end)
+    to_cmp = _TO_CMP.match(s, v1.end)
     if to_cmp:
         # "0 days to < 14 days": the upper side carries its own comparator
         v2 = _value(lab, s, to_cmp.end(), roman)
@@ -274,13 +283,13 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                          unit_written=v1.written or v2.written, start=p, end=v2.end)
     sep = _RANGE_SEP.match(s, v1.end)
     if sep and not (bm is None and lab.kind not in ("age", "score")
-                    and re.match(r"\s*and\b", s[v1.end:])):
+                    and _AND.match(s, v1.end)):
         v2 = _value(lab, s, sep.end(), roman)
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
             if v1.written and v2.written and v1.unit != v2.unit:
                 return None
-            excl = re.match(r"\s*\(?\s*exclusive", s[v2.end:])
+            excl = _EXCLUSIVE.match(s, v2.end)
             return Bound(low=v1.value, high=v2.value, low_inclusive=not excl,
                          high_inclusive=not excl, unit=v2.unit or v1.unit,
                          relative=v2.relative or v1.relative,
@@ -299,14 +308,14 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                      unit_written=v1.written, start=p, end=down.end())
     if lab.kind == "score":
         # "ECOG 0, 1 or 2", "ECOG 0 or 1": a list of consecutive grades is a range
-        lst = re.compile(r"(?:\s*(?:,|or|and|/)\s*(?P<n>\d|iv|vi|v|i{1,3})(?![\w]))").match
+        lst = _LIST_NEXT.match
         nums = [v1.value]
         end = v1.end
         while (x := lst(s, end)) is not None:
             n = x.group("n")
             nums.append(int(n) if n.isdigit() else ROMAN[n])
             end = x.end()
-        if re.match(r"\d|\.\d", s[end:end + 2]):
+        if _DIGIT.match(s, end):
             return None
         if len(nums) > 1:
             if nums == list(range(int(nums[0]), int(nums[0]) + len(nums))):

@@ -281,3 +281,17 @@ def test_lexicon_is_catalogued_in_the_mappings_readme() -> None:
     assert "eligibility-labs.json" in text
     doc = json.loads((ROOT / "mappings" / "eligibility-labs.json").read_text(encoding="utf-8"))
     assert len(doc["labs"]) >= 100
+
+
+def test_blood_pressure_pair_bounds_both_and_reads_panel_components() -> None:
+    assert _bounds("Blood pressure below 140/90 mmHg", False) == [
+        ("bp-systolic", None, 140, True, False, "mm[Hg]", None),
+        ("bp-diastolic", None, 90, True, False, "mm[Hg]", None)]
+    panel = {"code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+             "component": [
+                 {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                  "valueQuantity": {"value": 150, "unit": "mmHg", "code": "mm[Hg]"}},
+                 {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                  "valueQuantity": {"value": 85, "unit": "mmHg", "code": "mm[Hg]"}}]}
+    assert _verdict("Blood pressure below 140/90 mmHg", _patient(panel)) == "not-eligible"
+    assert _bounds("BP 120/80", False) == []  # no comparator: not a bound

@@ -469,7 +469,39 @@ _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
+_QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
+                        r"(?:blood|urine))\b")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
+_PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
+
+
+def _pair(lab: Lab, s: str, pos: int) -> list[tuple[str, Bound]] | None:
+    """"> 140/90 mmHg", "160/110 mmHg or more": one comparator, two numbers."""
+    m = _PAIR.match(s, pos)
+    if not m:
+        return None
+    unit, end, ok = _unit_at(lab, s, m.end())
+    if not ok:
+        return None
+    if m.group("c"):
+        sense, incl = _CMPS[m.group("c")]
+    elif (post := _UP_POST.match(s, end)) is not None:
+        sense, incl, end = ">=", True, post.end()
+    elif (post := _DOWN_POST.match(s, end)) is not None:
+        sense, incl, end = "<=", True, post.end()
+    else:
+        return None
+    out = []
+    for key, v in zip(lab.pair, (m.group("a"), m.group("b")), strict=True):
+        b = Bound(unit=unit or lab.unit, unit_written=unit is not None, start=m.start(), end=end)
+        if sense == "<=":
+            b.high, b.high_inclusive = number(v), incl
+        else:
+            b.low, b.low_inclusive = number(v), incl
+        out.append((key, b))
+    return out
+
+
 _BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
 
 
@@ -501,6 +533,14 @@ def readings(canon: str) -> list[Reading]:
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
         found = _bounds(lab, seg, p) if p < limit else None
+        if lab.pair:
+            # "blood pressure > 140/90 mmHg": a bound on each of two concepts
+            pairs = _pair(lab, seg, p) if p < limit else None
+            if pairs:
+                out += [Reading(m.start(), tables().lab(key), b, [], False, b.end)
+                        for key, b in pairs]
+            pending = []
+            continue
         pre = _PRE_CMP.search(canon, max(0, m.start() - 30), m.start())
         if found is None and pre and p < limit:
             # "minimum age: 18 years", "greater than NYHA 2": the comparator before the name
@@ -532,8 +572,13 @@ def readings(canon: str) -> list[Reading]:
             if sense == "<=" and found[0].high is not None and \
                     number(pre.group("a")) < found[0].high:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
-        if found is None and lab.postfix:
+        if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
             found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+        if found is not None and any(j == "/" for _, _, j in pending) and \
+                "ratio" in canon[m.end():found[0].start]:
+            # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each
+            pending = []
+            continue
         if found is None:
             joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*",
                                  canon[m.end():nxt])

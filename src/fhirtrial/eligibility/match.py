@@ -265,6 +265,20 @@ def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
     return None
 
 
+def _with_components(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Observations, and each component of a panel (a blood pressure Observation holds the
+    systolic and diastolic values as components) as an Observation of its own, with the
+    panel's id, date and reference range where it has none."""
+    out = []
+    for o in observations:
+        out.append(o)
+        for comp in o.get("component") or []:
+            if isinstance(comp, dict) and isinstance(comp.get("code"), dict):
+                out.append({k: v for k, v in o.items() if k not in ("code", "component")
+                            and not k.startswith("value") and k != "referenceRange"} | comp)
+    return out
+
+
 def _class_value(lab: Lab, o: dict[str, Any]) -> tuple[float, str | None] | None:
     """The class number an Observation's coded value stands for (NYHA, ASA)."""
     codes = _codes(o.get("valueCodeableConcept"))
@@ -286,7 +300,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     relative = d.get("relative")
     codes, want_pct = _lab_observations(lab, relative)
     cands = []
-    for o in p.observations:
+    for o in _with_components(p.observations):
         obs_codes = {c for s, c in _codes(o.get("code")) if s == "http://loinc.org"}
         if lab.code["system"] != "http://loinc.org":
             obs_codes |= {c for s, c in _codes(o.get("code")) if s == lab.code["system"]}

@@ -44,6 +44,8 @@ class Lab:
     classes: tuple[tuple[int, dict[str, str]], ...] = ()
     #: whether the name may follow its bound ("34 weeks of gestation")
     postfix: bool = False
+    #: a concept written as two numbers "A/B" (blood pressure): the keys A and B bound
+    pair: tuple[str, ...] = ()
 
     def classes_in(self, data: dict[str, Any]) -> list[dict[str, str]]:
         """The codings of the classes a bound allows (empty when none or not a class scale)."""
@@ -158,6 +160,6 @@ def load(path: Path) -> Tables:
             bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())),
             classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
                           for c in lab.get("classes", ())),
-            postfix=lab.get("postfix", False))
+            postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())))
         for lab in doc["labs"])
     return Tables(labs, tuple(doc["conditions"]), doc["findings"])

@@ -166,9 +166,10 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
             best = (known[cand], end)
     if best:
         return best[0], best[1], True
-    if lab.kind == "score":
-        return None, pos, True
     w = _UNIT_WORD.match(s, p)
+    if lab.kind == "score":
+        # "NYHA for 1 year": a duration, not a class
+        return None, pos, not (w and _TIME_WORD.fullmatch(w.group(0).rstrip(".,;:")))
     word = w.group(0).rstrip(".,;:") if w else ""
     if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
             not word.startswith("×10"):
@@ -181,6 +182,8 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
 # --- atoms ---------------------------------------------------------------------------------
 
 _SPACES = re.compile(r"\s*")
+_TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|"
+                        r"seconds?|times")
 _UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
 _INT_VAL = re.compile(r"\s*(?P<num>\d+)")
 _MULT = re.compile(r"\s*×\s*(uln|lln)(?![\w])")
@@ -341,7 +344,7 @@ _GAP_WORDS = frozenset([
     "use", "using", "formula", "equation", "cockcroft-gault", "mdrd", "ckd-epi", "cockcroft",
     "gault", "time", "duration", "any", "both", "either", "current", "currently", "rating",
     "measurement", "measurements", "determined", "assessed", "according", "as", "per",
-    "and/or", "who", "whose", "for", "women", "men", "male", "female",
+    "and/or", "who", "whose", "women", "men", "male", "female",
     "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
@@ -382,6 +385,9 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
     text = m.group("c").strip(" ,.")
     if len(text) < 4:
         return None
+    words = text.split()
+    if len(words) > 8:  # no punctuation closes it: keep the head, not the next heading
+        text = " ".join(words[:8])
     end = m.end()
     if end < len(s) and s[end] == ")":
         end += 1
@@ -469,6 +475,7 @@ _SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
+_NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
@@ -528,6 +535,10 @@ def readings(canon: str) -> list[Reading]:
     for i, m in enumerate(mentions):
         lab = by_name[m.group(0)]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
+        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()):
+            # "not ASA I", "no NYHA III": what is denied is not a bound
+            pending = []
+            continue
         stop = re.search(r"[;]|\.(?:\s|$)(?<!\d\.)", canon[m.end():nxt])
         limit = m.end() + stop.start() if stop else nxt
         seg = canon[:limit]

@@ -281,7 +281,8 @@ _CONDITIONAL = re.compile(
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
-    r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)")
+    r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
+    r"\bfor (?:[a-z]+ ){1,3}(?:residents|patients|participants|subjects|women|men|children)\b")
 
 
 def conditional(text: str) -> bool:
@@ -411,6 +412,7 @@ def _strip_parens(norm: str) -> str:
             return " " + inner + " "
         return " " * len(m.group(0))
 
+    norm = re.sub(r"\((\d+)\)", lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     return re.sub(r"\([^()0-9]*\)", blank, norm)
 
 

@@ -2,8 +2,10 @@
 
 ``validate(resource)`` checks a resource or Bundle (dict, JSON text, or fhir.resources model)
 with every layer available: JSON, structure, the official JSON schema, terminology, invariants
-and Bundle rules. The core package (``fhirtrial packages install``) enables the last four in
-full; it is found in the FHIR package cache and loaded once per process.
+and Bundle rules. Types, cardinality, narrative rules and Bundle references need no package
+(the fhir.resources models give the element definitions); the core package (``fhirtrial
+packages install``) adds the JSON schema, the FHIRPath invariants and the full terminology.
+It is found in the FHIR package cache and loaded once per process.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ def validate_findings(resource: Any, *, fhir_version: str = "R5",
 def validate(resource: Any, *, fhir_version: str = "R5",
              package: str | os.PathLike[str] | None = None,
              layers: Sequence[str] = LAYERS) -> dict[str, Any]:
-    """Validate a resource or Bundle → an OperationOutcome (dict)."""
-    return operation_outcome(validate_findings(resource, fhir_version=fhir_version,
-                                               package=package, layers=layers))
+    """Validate a resource or Bundle → an OperationOutcome (dict).
+
+    Without the core package, an information issue names what was not checked."""
+    validator = get_validator(fhir_version, package)
+    return operation_outcome(validator.findings(resource, layers) + validator.coverage(layers))
 
 
 def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:

@@ -324,3 +324,32 @@ def test_server_refuses_transaction_with_dangling_urn_uuid(app: Any, client: Any
     assert 400 <= r.status_code < 500, r.get_data(as_text=True)
     assert r.get_json()["resourceType"] == "OperationOutcome"
     assert _rows(app) == before
+
+
+def test_serve_says_at_start_up_what_write_validation_covers(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FHIRTRIAL_FHIR_PACKAGES": str(tmp_path / "fhir-packages"),
+           "FHIRTRIAL_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "fhirtrial", "serve", "--dev", "--host",
+                             "127.0.0.1", "--port", str(port)], env=env, text=True,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline().strip() for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert lines[0].startswith("fhirtrial: serving ")
+    assert lines[1] == (
+        "fhirtrial: write validation: R5 and R4: types, cardinality, narrative, references and "
+        "the project's required codes; no core package, so no JSON schema, FHIRPath invariants "
+        "or full terminology (`fhirtrial packages install` adds them)")

@@ -38,13 +38,31 @@ def validate(resource: Any, *, fhir_version: str = "R5",
     return operation_outcome(validator.findings(resource, layers) + validator.coverage(layers))
 
 
+def coverage_line(fhir_versions: Sequence[str] = ("R5", "R4")) -> str:
+    """One line saying what write validation covers with this set-up (``serve`` prints it)."""
+    said: dict[str, list[str]] = {}
+    for version in fhir_versions:
+        v = get_validator(version)
+        if v.package is None:
+            what = ("types, cardinality, narrative, references and the project's required "
+                    "codes; no core package, so no JSON schema, FHIRPath invariants or full "
+                    "terminology (`fhirtrial packages install` adds them)")
+        elif v.unavailable:
+            what = f"all layers but the JSON schema ({v.package.label})"
+        else:
+            what = f"all layers ({v.package.label})"
+        said.setdefault(what, []).append(version)
+    return "write validation: " + "; ".join(f"{' and '.join(vs)}: {what}"
+                                             for what, vs in said.items())
+
+
 def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:
     """Whether any finding is at or above a severity."""
     floor = SEVERITY_RANK[at_least]
     return any(SEVERITY_RANK.get(f.severity, 0) >= floor for f in findings)
 
 
-__all__ = ["LAYERS", "Validator", "get_validator", "has_errors", "validate",
+__all__ = ["LAYERS", "Validator", "coverage_line", "get_validator", "has_errors", "validate",
            "validate_findings"]
 
 

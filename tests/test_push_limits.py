@@ -213,3 +213,33 @@ def test_push_cli_with_a_trickling_server_ends_at_the_deadline(
     assert proc.stderr.strip().splitlines() == [
         f"error: GET {url}/metadata: no complete answer within 2 s (the server may have "
         "processed the request)"]
+
+
+def test_refusal_reads_as_the_servers_words_then_the_issue_type(
+        live_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against fhirtrial's own server (a real HTTP server) with a token it does not know: the
+    message once read "HTTP 401: error login: the bearer token is not valid"."""
+    from fhirtrial.push.auth import BearerAuth
+    from fhirtrial.push.http import RemoteAuthError
+
+    monkeypatch.setenv("FHIRTRIAL_TEST_TOKEN", "not-a-token")
+    client = FhirClient(live_server, auth=BearerAuth("FHIRTRIAL_TEST_TOKEN"),
+                        retry=RetryPolicy(attempts=1))
+    with pytest.raises(RemoteAuthError) as err:
+        client.request("PUT", "Group/g1", json={"resourceType": "Group", "id": "g1",
+                                                 "type": "person",
+                                                 "membership": "definitional"})
+    assert err.value.message == (f"PUT {live_server}/Group/g1 → HTTP 401: the bearer token is "
+                                 "not valid [login]")
+
+
+def test_outcome_text_labels_severity_only_when_not_an_error() -> None:
+    from fhirtrial.push.http import outcome_text
+
+    assert outcome_text({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "required", "diagnostics": "status is missing",
+         "expression": ["Group.status"]},
+        {"severity": "warning", "code": "code-invalid"},
+        "not an issue",
+    ]}) == ("status is missing (at Group.status) [required]; no details given "
+            "[warning, code-invalid]")

@@ -112,10 +112,16 @@ def outcome_text(outcome: dict[str, Any] | None) -> str:
         return ""
     parts = []
     for issue in outcome.get("issue", []):
+        if not isinstance(issue, dict):
+            continue
         text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or ""
-        where = ", ".join(issue.get("expression") or issue.get("location") or [])
-        parts.append(f"{issue.get('severity', 'error')} {issue.get('code', '')}: {text}"
-                     + (f" @ {where}" if where else ""))
+        where = ", ".join(str(w) for w in issue.get("expression") or issue.get("location") or [])
+        severity, code = issue.get("severity", "error"), issue.get("code", "")
+        # the server's words first; severity and issue type after them, as labels (printing
+        # "error login: ..." read as garbled English)
+        label = code if severity in ("error", "fatal") else f"{severity}, {code}"
+        parts.append((text or "no details given") + (f" (at {where})" if where else "")
+                     + (f" [{label}]" if label else ""))
     return "; ".join(parts)
 
 

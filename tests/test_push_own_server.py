@@ -290,8 +290,8 @@ def test_a_resource_larger_than_the_server_accepts_fails_with_the_servers_words(
     [result] = report.results
     assert result.status == "failed"
     assert result.error.startswith("ResearchStudy/NCT10000052: POST ")
-    assert result.error.endswith("HTTP 413: error too-costly: The request body is larger than "
-                                 "8000 bytes")
+    assert result.error.endswith("HTTP 413: The request body is larger than 8000 bytes "
+                                 "[too-costly]")
 
 
 def test_resumed_run_keeps_the_sponsor_its_journalled_study_settled(

@@ -26,7 +26,8 @@ BAD = {
 BAD_MESSAGES = {
     "empty.json": "empty input",
     "binary.bin": "binary data, not a trial record",
-    "truncated.json": "malformed JSON at line 1",
+    "truncated.json": "malformed JSON: Expecting value at line 1:46 (the input ends inside a "
+                      "value: truncated?)",
     "bomb.xml": "XML refused: it declares a DTD or entities",
     "patient.json": "JSON is not a ClinicalTrials.gov v2 study, page or array",
 }

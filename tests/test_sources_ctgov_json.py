@@ -87,7 +87,8 @@ def test_bad_record_in_an_array_does_not_stop_the_others() -> None:
 
 @pytest.mark.parametrize(("data", "expected"), [
     (b"", "empty input"),
-    (b"{\"protocolSection\": ", "malformed JSON at line 1"),
+    (b"{\"protocolSection\": ",
+     "malformed JSON: Expecting value at line 1:21 (the input ends inside a value: truncated?)"),
     (b"\x00\x01\x02binary", "binary data"),
     (b"{\"resourceType\": \"Patient\"}", "not a ClinicalTrials.gov v2 study"),
     (b"\xff\xfe\xfa", "not UTF-8"),

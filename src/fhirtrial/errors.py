@@ -102,3 +102,23 @@ def operation_outcome(findings: Iterable[Finding]) -> dict[str, Any]:
         issues.append({"severity": "information", "code": "informational",
                        "diagnostics": "No issues found."})
     return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def describe_json_error(exc: Exception) -> str:
+    """A JSON decoding error as one readable phrase with its line:column.
+
+    ``json`` messages such as "Unterminated string starting at" expect a position after them;
+    printing ``msg`` alone leaves them dangling, and ``str(exc)`` gives a character offset.
+    Input that ends inside a value is said to be cut short."""
+    import json
+
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+    if not isinstance(exc, json.JSONDecodeError):
+        return str(exc)
+    msg = exc.msg.removesuffix(" at").removesuffix(":")
+    text = exc.doc if isinstance(exc.doc, str) else ""
+    truncated = bool(text) and (exc.pos >= len(text.rstrip())
+                                or msg.startswith("Unterminated string"))
+    return (f"{msg} at line {exc.lineno}:{exc.colno}"
+            + (" (the input ends inside a value: truncated?)" if truncated else ""))

@@ -29,17 +29,38 @@ class _Sink:
         self._ndjson_tmp: Path | None = None
         if out is None or out == "-":
             self.kind = "stdout"
-        elif out.endswith(".ndjson"):
-            self.kind = "ndjson"
-            target = Path(out)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._ndjson_tmp = target.with_name(f".{target.name}.partial")
-            self._ndjson = self._ndjson_tmp.open("wb")
-        elif out.endswith(".json"):
-            self.kind = "file"
-        else:
-            self.kind = "dir"
-            Path(out).mkdir(parents=True, exist_ok=True)
+            return
+        target = Path(out)
+        in_the_way = next((p for p in (target.parent, *target.parent.parents)
+                           if p.exists() and not p.is_dir()), None)
+        if in_the_way is not None:
+            raise click.UsageError(f"-o {out}: {in_the_way} is a file, not a directory")
+        try:
+            if out.endswith(".ndjson"):
+                self.kind = "ndjson"
+                if target.is_dir():
+                    raise click.UsageError(f"-o {out}: is a directory, not a .ndjson file")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._ndjson_tmp = target.with_name(f".{target.name}.partial")
+                self._ndjson = self._ndjson_tmp.open("wb")
+            elif out.endswith(".json"):
+                self.kind = "file"
+                if target.is_dir():
+                    raise click.UsageError(f"-o {out}: is a directory, not a .json file")
+            else:
+                self.kind = "dir"
+                if target.exists() and not target.is_dir():
+                    raise click.UsageError(f"-o {out}: exists and is not a directory; give a "
+                                           "DIR, FILE.json or FILE.ndjson")
+                if not target.exists() and target.suffix and not out.endswith(("/", os.sep)):
+                    # "-o single.txt" means a file: making it a directory would surprise
+                    raise click.UsageError(
+                        f"-o {out}: not a directory, .json or .ndjson name; give a DIR "
+                        "(one DIR/<NCT id>.json per study, end it with / to create a "
+                        "dotted name), FILE.json (one study) or FILE.ndjson")
+                target.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise click.UsageError(f"-o {out}: cannot create: {e.strerror or e}") from None
 
     def add(self, nct_id: str, bundle_bytes: bytes) -> None:
         self.count += 1

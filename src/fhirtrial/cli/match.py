@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import FhirtrialError, SourceError, operation_outcome
+from ..errors import FhirtrialError, SourceError, describe_json_error, operation_outcome
+from ..files import InputTooLarge, read_input
 from ..model import Finding
 
 #: exit codes: the verdict is the answer a script branches on
@@ -36,13 +36,15 @@ def _study(source: str) -> Any:
 
 def _bundle(path: str) -> Any:
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        raw = read_input(path)
     except OSError as e:
         _fail(f"{path}: cannot read: {e.strerror}")
+    except InputTooLarge as e:
+        _fail(str(e))
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        _fail(f"{path}: not JSON: {e}")
+        _fail(f"{path}: not JSON: {describe_json_error(e)}")
 
 
 @click.command("match")

@@ -55,6 +55,9 @@ def _auth(kind: str, server: str, token_env: str, user: str | None, password_env
 @click.option("--no-journal", is_flag=True, help="Neither read nor write a journal.")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for an answer.")
+@click.option("--deadline", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Longest one request may take, connect to last byte (a server trickling "
+                   "its answer is cut off then).")
 @click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True,
               help="Retries of a request on 429/502/503/504 or a lost connection.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -76,6 +79,7 @@ def _auth(kind: str, server: str, token_env: str, user: str | None, password_env
 @click.option("--kid", help="smart: key id of the JWK the server knows.")
 def push_cmd(inputs: tuple[str, ...], server: str, fhir_version: str, strategy: str,
              chunk_size: int, dry_run: bool, journal: Path, no_journal: bool, timeout: float,
+             deadline: float,
              retries: int, report_path: Path | None, auth_kind: str, token_env: str,
              user: str | None,
              password_env: str, client_id: str | None, private_key: Path | None,
@@ -104,7 +108,7 @@ def push_cmd(inputs: tuple[str, ...], server: str, fhir_version: str, strategy: 
                       if fhir_version.lower() != "auto" else "auto",
                       strategy=strategy, auth=auth, dry_run=dry_run,
                       journal=None if no_journal else journal, chunk_size=chunk_size,
-                      timeout=(min(10.0, timeout), timeout),
+                      timeout=(min(10.0, timeout), timeout), deadline=deadline,
                       retry=RetryPolicy(attempts=retries + 1), progress=progress)
     except FhirtrialError as e:
         click.echo(f"error: {e.message}", err=True)

@@ -40,12 +40,22 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: 
     app = create_app(overrides)  # fail here, before forking, on a bad configuration
     click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
                f"http://{host}:{port}/fhir", err=True)
+    click.echo(f"fhirtrial: {_write_validation(app)}", err=True)
     if dev:
         # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
         signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
+
+
+def _write_validation(app: Any) -> str:
+    """What the server checks before storing a write, said at start-up."""
+    if not app.config["FHIRTRIAL"].get("VALIDATE", True):
+        return "write validation off: resources are stored as given"
+    from ..validate import coverage_line
+
+    return coverage_line()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

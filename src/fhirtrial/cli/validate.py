@@ -18,43 +18,38 @@ SOURCE_EXTENSION = "http://fhirtrial.org/fhir/StructureDefinition/source"
 SUFFIXES = (".json", ".ndjson")
 
 
-def _inputs(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes | None, Path | None]]:
-    """(label, whole-file bytes or None, path for NDJSON streaming) per input."""
+def _units(paths: tuple[str, ...]) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """(label, text, why unreadable) per resource: one per JSON file, one per NDJSON line.
+
+    Reading goes through the bulk readers, so the 64 MiB input cap holds for every kind of
+    input (files, stdin, FIFOs, devices, zip members, NDJSON lines). A directory contributes
+    its .json and .ndjson files; the others are named on stderr, never skipped silently."""
+    from ..sources.bulk import iter_file, iter_stdin
+
     for p in paths:
         if p == "-":
-            yield "<stdin>", sys.stdin.buffer.read(), None
-            continue
-        path = Path(p)
-        files = sorted(f for f in path.rglob("*") if f.suffix in SUFFIXES and f.is_file()) \
-            if path.is_dir() else [path]
-        for f in files:
-            if f.suffix == ".ndjson":
-                yield str(f), None, f
+            units = iter_stdin()
+        else:
+            path = Path(p)
+            if path.is_dir():
+                every = sorted(f for f in path.rglob("*") if f.is_file()
+                               and not any(part.startswith(".")
+                                           for part in f.relative_to(path).parts))
+                files = [f for f in every if f.suffix in SUFFIXES]
+                skipped = [f for f in every if f.suffix not in SUFFIXES]
+                if skipped:
+                    shown = ", ".join(str(f.relative_to(path)) for f in skipped[:5])
+                    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+                    click.echo(f"note: {p}: {len(skipped)} file{'s' if len(skipped) != 1 else ''}"
+                               f" not validated (not .json or .ndjson): {shown}{more}", err=True)
+                units = (u for f in files for u in iter_file(f))
             else:
-                yield str(f), f.read_bytes(), None
-
-
-def _units(label: str, data: bytes | None, ndjson: Path | None) -> Iterator[tuple[str, Any]]:
-    """(label, text) per resource: one per JSON file, one per NDJSON line."""
-    if ndjson is not None:
-        with ndjson.open("rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    yield f"{label}:{n}", line
-        return
-    assert data is not None
-    if label == "<stdin>":
-        lines = [ln for ln in data.splitlines() if ln.strip()]
-        if len(lines) > 1 and all(ln.lstrip().startswith(b"{") and ln.rstrip().endswith(b"}")
-                                  for ln in lines):
-            try:
-                json.loads(data)
-            except ValueError:  # not one document: NDJSON
-                for n, ln in enumerate(data.splitlines(), 1):
-                    if ln.strip():
-                        yield f"{label}:{n}", ln
-                return
-    yield label, data
+                units = iter_file(path)
+        for unit in units:
+            if unit.error is not None:
+                yield unit.name, None, unit.error.message
+            else:
+                yield unit.name, unit.data, None
 
 
 @click.command("validate")
@@ -87,22 +82,22 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
     from ..validate import LAYERS, get_validator, has_errors
 
     validator = get_validator(fhir_version.upper(), package)
-    for layer, why in sorted(validator.unavailable.items()):
-        if not layers or layer in layers:
-            click.echo(f"note: {layer} layer reduced: {why}", err=True)
     chosen = layers or LAYERS
+    coverage = validator.coverage(chosen)
     show = progress if progress is not None else sys.stderr.isatty()
     results: list[tuple[str, list[Finding]]] = []
     failed = False
     counts = {"fatal": 0, "error": 0, "warning": 0, "information": 0}
-    units = (u for item in _inputs(paths) for u in _units(*item))
+    units = _units(paths)
     bar_cm = click.progressbar(units, label="validating", file=sys.stderr, show_pos=True) \
         if show else contextlib.nullcontext(units)
     n = 0
     with bar_cm as bar:
-        for label, text in bar:
+        for label, text, unreadable in bar:
             n += 1
-            findings = validator.findings(text, chosen)
+            findings = validator.findings(text, chosen) if unreadable is None else [
+                Finding("fatal", "too-costly" if "larger than" in unreadable else "exception",
+                        unreadable.removeprefix(label + ": "), None)]
             failed = failed or has_errors(findings, fail_on)
             for f in findings:
                 counts[f.severity] = counts.get(f.severity, 0) + 1
@@ -113,12 +108,13 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
                     click.echo(f"{label}: {f.location or '-'}: {f.severity}: [{f.code}] "
                                f"{f.message}")
             else:
-                results.append((label, findings))
+                results.append((label, findings + coverage))
     if fmt == "json":
         click.echo(json.dumps(_json_output(results), indent=2, ensure_ascii=False))
     summary = ", ".join(f"{c} {k}{'s' if c != 1 else ''}" for k, c in counts.items() if c)
-    click.echo(f"{n} input{'s' if n != 1 else ''} validated: {summary or 'no issues'}",
-               err=True)
+    gap = validator.not_checked(chosen)
+    click.echo(f"{n} input{'s' if n != 1 else ''} validated: {summary or 'no issues'}"
+               + (f"; {gap}" if gap else ""), err=True)
     sys.exit(1 if failed else 0)
 
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import FhirtrialError, SourceError
+from ..errors import FhirtrialError, SourceError, describe_json_error
+from ..files import InputTooLarge, read_input
 from ..sources import MAX_INPUT_BYTES, parse_bytes
 from .http import Auth, FhirClient, RetryPolicy
 from .journal import Journal
@@ -59,11 +60,12 @@ def load_units(inputs: Iterable[str], fhir_version: str) -> Iterator[Unit | Unit
     for path in _expand(inputs):
         name = str(path)
         try:
-            if not path.is_file():
+            if not path.exists():
                 raise SourceError(f"{name}: no such file")
             if path.stat().st_size > MAX_INPUT_BYTES:
                 raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
-            data = path.read_bytes()
+            # capped while reading: a device or FIFO has no size to check first
+            data = read_input(path)
             if path.suffix == ".ndjson":
                 yield from _ndjson_units(data, name)
                 continue
@@ -80,6 +82,9 @@ def load_units(inputs: Iterable[str], fhir_version: str) -> Iterator[Unit | Unit
             continue
         except OSError as e:
             yield UnitResult(name, "failed", name, error=f"{name}: cannot read: {e.strerror}")
+            continue
+        except InputTooLarge as e:
+            yield UnitResult(name, "failed", name, error=str(e))
             continue
         for rec in records:
             if rec.error is not None or rec.study is None:
@@ -102,7 +107,8 @@ def _ndjson_units(data: bytes, name: str) -> Iterator[Unit | UnitResult]:
             doc = json.loads(line)
             yield unit_from_bundle(doc if isinstance(doc, dict) else {}, where)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            yield UnitResult(where, "failed", where, error=f"{where}: not JSON: {e}")
+            yield UnitResult(where, "failed", where,
+                             error=f"{where}: not JSON: {describe_json_error(e)}")
         except SourceError as e:
             yield UnitResult(where, "failed", where, error=e.message)
 
@@ -132,11 +138,12 @@ def push(inputs: Iterable[str], server: str, *, fhir_version: str = "auto",
          strategy: str = "auto", auth: Auth | None = None, dry_run: bool = False,
          journal: Path | None = None, chunk_size: int = 100,
          timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
-         client: FhirClient | None = None,
+         deadline: float | None = None, client: FhirClient | None = None,
          progress: Callable[[UnitResult], None] = lambda _r: None,
          log: Callable[[str], None] = lambda _m: None) -> PushReport:
     """Push every study of ``inputs`` to ``server``; the report says what happened to each."""
-    client = client or FhirClient(server, auth=auth, timeout=timeout, retry=retry)
+    client = client or FhirClient(server, auth=auth, timeout=timeout, retry=retry,
+                                  deadline=deadline)
     notes: list[str] = []
     if fhir_version == "auto" or strategy == "auto":
         announced_version, announced_strategy = capabilities_choice(client.capabilities())

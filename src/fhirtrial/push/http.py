@@ -5,22 +5,38 @@ typed exception carrying the server's OperationOutcome. Retries use exponential 
 full jitter and honour ``Retry-After``. A write that may have reached the server (timeout or
 reset after the body was sent, 502/504 from a gateway) is never blindly re-sent: it raises
 :class:`TransportError` with ``may_have_committed`` so the caller can re-read before retrying.
+
+The client protects itself from the server: a response body is read up to ``max_response``
+bytes (decompressed), and each attempt has an overall ``deadline`` — the read timeout alone
+restarts with every byte, so a server trickling a byte every few seconds would hold it forever.
+A watchdog cuts the connection when the deadline passes, even in the middle of the headers.
+An answer that should be JSON and is not (an HTML page, garbage) is a RemoteError, one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+from requests.adapters import HTTPAdapter
 
 from ..errors import ConflictError, NotFoundError, RemoteError
 
 FHIR_JSON = "application/fhir+json"
+#: the largest response body read (decompressed); a FHIR answer to push is far smaller
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: the longest one request attempt may take, from connect to the last body byte
+DEADLINE_SECONDS = 300.0
 
 
 class RemoteRejectedError(RemoteError):
@@ -96,10 +112,16 @@ def outcome_text(outcome: dict[str, Any] | None) -> str:
         return ""
     parts = []
     for issue in outcome.get("issue", []):
+        if not isinstance(issue, dict):
+            continue
         text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or ""
-        where = ", ".join(issue.get("expression") or issue.get("location") or [])
-        parts.append(f"{issue.get('severity', 'error')} {issue.get('code', '')}: {text}"
-                     + (f" @ {where}" if where else ""))
+        where = ", ".join(str(w) for w in issue.get("expression") or issue.get("location") or [])
+        severity, code = issue.get("severity", "error"), issue.get("code", "")
+        # the server's words first; severity and issue type after them, as labels (printing
+        # "error login: ..." read as garbled English)
+        label = code if severity in ("error", "fatal") else f"{severity}, {code}"
+        parts.append((text or "no details given") + (f" (at {where})" if where else "")
+                     + (f" [{label}]" if label else ""))
     return "; ".join(parts)
 
 
@@ -178,18 +200,76 @@ class Auth:
         return False
 
 
+class ResponseTooLargeError(RemoteError):
+    """The server's answer is larger than the client reads."""
+
+    issue_code = "too-costly"
+
+
+class _Watched:
+    """Mixed into urllib3 connections: each records itself as the one its thread is using,
+    so a deadline watchdog (another thread) can shut its socket down."""
+
+    registry: dict[int, Any]
+
+    def request(self, *args: Any, **kw: Any) -> Any:
+        self.registry[threading.get_ident()] = self
+        return super().request(*args, **kw)  # type: ignore[misc]
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections register in ``registry`` (thread id → connection)."""
+
+    def __init__(self, registry: dict[int, Any]) -> None:
+        self.registry = registry
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        extra = {"registry": self.registry}
+        http_conn = type("WatchedHTTPConnection",
+                         (_Watched, urllib3.connection.HTTPConnection), extra)
+        https_conn = type("WatchedHTTPSConnection",
+                          (_Watched, urllib3.connection.HTTPSConnection), extra)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("WatchedHTTPConnectionPool",
+                         (urllib3.connectionpool.HTTPConnectionPool,),
+                         {"ConnectionCls": http_conn}),
+            "https": type("WatchedHTTPSConnectionPool",
+                          (urllib3.connectionpool.HTTPSConnectionPool,),
+                          {"ConnectionCls": https_conn}),
+        }
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
 class FhirClient:
     """A FHIR REST endpoint: JSON in and out, retries, typed errors."""
 
     def __init__(self, base_url: str, *, auth: Auth | None = None,
                  timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
                  session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, seed: int | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, seed: int | None = None,
+                 deadline: float | None = None,
+                 max_response: int = MAX_RESPONSE_BYTES) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth or Auth()
         self.timeout = timeout
+        #: per attempt, connect to last byte: at least the read timeout, DEADLINE_SECONDS by
+        #: default
+        self.deadline = deadline if deadline is not None else max(DEADLINE_SECONDS,
+                                                                    sum(timeout))
+        self.max_response = max_response
         self.retry = retry or RetryPolicy()
-        self.session = session or requests.Session()
+        self._in_use: dict[int, Any] = {}
+        if session is None:
+            session = requests.Session()
+            adapter = _WatchedAdapter(self._in_use)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.sleep = sleep
         self.rng = random.Random(seed)
         #: what happened on the wire that a report should mention (retries, waits)
@@ -219,9 +299,8 @@ class FhirClient:
         attempt = 0
         while True:
             try:
-                response = self.session.request(
-                    method, self.url(path), json=json, params=params,
-                    headers={**hdrs, **self.auth.headers()}, timeout=self.timeout)
+                response = self._attempt(method, path, json, params,
+                                         {**hdrs, **self.auth.headers()})
                 raise_for_status(response)
                 return response
             except RemoteAuthError as e:
@@ -258,15 +337,87 @@ class FhirClient:
             attempt += 1
             self.sleep(wait)
 
+    def _attempt(self, method: str, path: str, json: Any, params: dict[str, str] | None,
+                 headers: dict[str, str]) -> requests.Response:
+        """One request under the deadline watchdog, its body read whole and capped."""
+        me = threading.get_ident()
+        fired = threading.Event()
+
+        def cut() -> None:
+            fired.set()
+            conn = self._in_use.get(me)
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(self.deadline, cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = self.session.request(method, self.url(path), json=json, params=params,
+                                            headers=headers, timeout=self.timeout, stream=True)
+            try:
+                response._content = self._read_body(response, fired)
+            finally:
+                response.close()
+            return response
+        except requests.RequestException as e:
+            if fired.is_set():
+                raise requests.Timeout(f"no complete answer within {self.deadline:g} s") from e
+            raise
+        finally:
+            watchdog.cancel()
+            self._in_use.pop(me, None)
+
+    def _read_body(self, response: requests.Response, fired: threading.Event) -> bytes:
+        where = f"{response.request.method} {response.url}"
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response:
+            raise ResponseTooLargeError(
+                f"{where}: the answer is {int(declared)} bytes, more than the "
+                f"{self.max_response} this client reads", status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            if fired.is_set():
+                raise requests.Timeout(f"no complete answer within {self.deadline:g} s")
+            size += len(chunk)
+            if size > self.max_response:
+                raise ResponseTooLargeError(
+                    f"{where}: the answer is larger than the {self.max_response} bytes this "
+                    "client reads", status=response.status_code)
+            chunks.append(chunk)
+        if fired.is_set():
+            raise requests.Timeout(f"no complete answer within {self.deadline:g} s")
+        return b"".join(chunks)
+
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        return self.request("GET", path, params=params).json()
+        response = self.request("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise RemoteRejectedError(
+                f"GET {response.url}: the answer is not JSON "
+                f"({_what_it_is(response)}); is this a FHIR server's base URL?",
+                status=response.status_code) from None
 
     def capabilities(self) -> dict[str, Any]:
         """The server's CapabilityStatement (``GET /metadata``)."""
         cs = self.get_json("metadata")
         if not isinstance(cs, dict) or cs.get("resourceType") != "CapabilityStatement":
-            raise RemoteRejectedError(f"{self.base_url}/metadata is not a CapabilityStatement")
+            got = cs.get("resourceType") if isinstance(cs, dict) else type(cs).__name__
+            raise RemoteRejectedError(f"{self.base_url}/metadata is not a CapabilityStatement "
+                                      f"(got {str(got)[:60]!r}); is this a FHIR server's "
+                                      "base URL?")
         return cs
+
+
+def _what_it_is(response: requests.Response) -> str:
+    ctype = response.headers.get("Content-Type", "").split(";")[0].strip() or "no Content-Type"
+    head = response.content[:60].decode("utf-8", "replace")
+    head = " ".join(head.split())
+    return f"{ctype}, starting {head!r}" if head else f"{ctype}, empty"
 
 
 def _describe(e: requests.RequestException) -> str:
@@ -274,6 +425,8 @@ def _describe(e: requests.RequestException) -> str:
         return "connect timeout"
     if isinstance(e, requests.ReadTimeout):
         return "read timeout (the server may have processed the request)"
+    if isinstance(e, requests.Timeout):
+        return f"{e} (the server may have processed the request)"
     if isinstance(e, requests.ConnectionError):
         text = str(e)
         if "reset" in text.lower() or "aborted" in text.lower():

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SourceError
+from ..errors import SourceError, describe_json_error
 from ..model import Study
 from . import ctgov_json, ctgov_xml, pagetext
 from .bulk import MAX_INPUT_BYTES, Unit, iter_units
@@ -78,8 +78,7 @@ def _parse_json(text: str, name: str) -> Iterator[Record]:
             # several JSON values: NDJSON given where one record was expected (stdin, -)
             yield from _parse_ndjson_text(text, name)
             return
-        raise SourceError(f"{name}: malformed JSON at line {e.lineno} column {e.colno}: "
-                          f"{e.msg}") from None
+        raise SourceError(f"{name}: malformed JSON: {describe_json_error(e)}") from None
     except RecursionError:
         raise SourceError(f"{name}: JSON nested too deeply to be a trial record") from None
     if not ctgov_json.looks_like_v2(doc):

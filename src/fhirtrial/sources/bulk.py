@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from ..errors import SourceError
+from ..files import MAX_INPUT_BYTES, InputTooLarge, read_capped
 
-#: largest single record read into memory (a study record is well under 5 MB)
-MAX_INPUT_BYTES = 64 * 1024 * 1024
 #: units outstanding per worker: enough to keep workers busy, small enough to bound memory
 WINDOW = 4
 #: records per task sent to a worker
@@ -44,11 +43,11 @@ class Unit:
     error: SourceError | None = None
 
 
-def _read_limited(f: IO[bytes], name: str) -> bytes:
-    data = f.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
-    return data
+def _read_limited(f: IO[bytes], name: str, head: bytes = b"") -> bytes:
+    try:
+        return read_capped(f, name, MAX_INPUT_BYTES, head)  # type: ignore[arg-type]
+    except InputTooLarge as e:
+        raise SourceError(str(e)) from None
 
 
 def _looks_ndjson(head: bytes) -> bool:
@@ -63,12 +62,23 @@ def _looks_ndjson(head: bytes) -> bool:
 
 
 def iter_ndjson(f: IO[bytes], name: str) -> Iterator[Unit]:
-    """One unit per non-blank line of an NDJSON stream, read line by line."""
-    for no, line in enumerate(f, 1):
+    """One unit per non-blank line of an NDJSON stream, read line by line.
+
+    A line over the cap ends the stream with an error: finding the next line would mean
+    reading on without limit (``/dev/zero`` has no newline)."""
+    no = 0
+    while True:
+        line = f.readline(MAX_INPUT_BYTES + 1)
+        if not line:
+            return
+        no += 1
         if len(line) > MAX_INPUT_BYTES:
-            yield Unit(f"{name}:{no}", error=SourceError(f"{name}:{no}: line larger than "
-                                                         f"{MAX_INPUT_BYTES} bytes"))
-        elif line.strip():
+            yield Unit(f"{name}:{no}", error=SourceError(
+                f"{name}:{no}: line larger than {MAX_INPUT_BYTES} bytes "
+                f"({MAX_INPUT_BYTES // (1024 * 1024)} MiB), the input limit; the rest of "
+                f"{name} is not read"))
+            return
+        if line.strip():
             yield Unit(f"{name}:{no}", line)
 
 
@@ -111,12 +121,14 @@ def iter_file(path: Path) -> Iterator[Unit]:
                 yield from iter_zip(path, name)
                 return
             if path.name.endswith(NDJSON_SUFFIXES) or _looks_ndjson(head):
-                f.seek(0)
-                yield from iter_ndjson(f, name)
+                # replayed, not seek(0): a FIFO or device cannot seek
+                yield from iter_ndjson(io.BufferedReader(_Prepend(head, f)),  # type: ignore[arg-type]
+                                       name)
                 return
+            # st_size is 0 for devices and FIFOs: the read itself is capped
             if path.stat().st_size > MAX_INPUT_BYTES:
                 raise SourceError(f"{name}: larger than {MAX_INPUT_BYTES} bytes")
-            yield Unit(name, head + f.read())
+            yield Unit(name, _read_limited(f, name, head))
     except SourceError as e:
         yield Unit(name, error=e)
     except OSError as e:
@@ -131,9 +143,7 @@ def iter_stdin(stream: IO[bytes] | None = None) -> Iterator[Unit]:
         yield from iter_ndjson(rest, "<stdin>")
         return
     try:
-        data = head + _read_limited(f, "<stdin>")
-        if len(data) > MAX_INPUT_BYTES:
-            raise SourceError(f"<stdin>: larger than {MAX_INPUT_BYTES} bytes")
+        data = _read_limited(f, "<stdin>", head)
     except SourceError as e:
         yield Unit("<stdin>", error=e)
         return

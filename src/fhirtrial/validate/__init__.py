@@ -2,8 +2,10 @@
 
 ``validate(resource)`` checks a resource or Bundle (dict, JSON text, or fhir.resources model)
 with every layer available: JSON, structure, the official JSON schema, terminology, invariants
-and Bundle rules. The core package (``fhirtrial packages install``) enables the last four in
-full; it is found in the FHIR package cache and loaded once per process.
+and Bundle rules. Types, cardinality, narrative rules and Bundle references need no package
+(the fhir.resources models give the element definitions); the core package (``fhirtrial
+packages install``) adds the JSON schema, the FHIRPath invariants and the full terminology.
+It is found in the FHIR package cache and loaded once per process.
 """
 
 from __future__ import annotations
@@ -29,9 +31,29 @@ def validate_findings(resource: Any, *, fhir_version: str = "R5",
 def validate(resource: Any, *, fhir_version: str = "R5",
              package: str | os.PathLike[str] | None = None,
              layers: Sequence[str] = LAYERS) -> dict[str, Any]:
-    """Validate a resource or Bundle → an OperationOutcome (dict)."""
-    return operation_outcome(validate_findings(resource, fhir_version=fhir_version,
-                                               package=package, layers=layers))
+    """Validate a resource or Bundle → an OperationOutcome (dict).
+
+    Without the core package, an information issue names what was not checked."""
+    validator = get_validator(fhir_version, package)
+    return operation_outcome(validator.findings(resource, layers) + validator.coverage(layers))
+
+
+def coverage_line(fhir_versions: Sequence[str] = ("R5", "R4")) -> str:
+    """One line saying what write validation covers with this set-up (``serve`` prints it)."""
+    said: dict[str, list[str]] = {}
+    for version in fhir_versions:
+        v = get_validator(version)
+        if v.package is None:
+            what = ("types, cardinality, narrative, references and the project's required "
+                    "codes; no core package, so no JSON schema, FHIRPath invariants or full "
+                    "terminology (`fhirtrial packages install` adds them)")
+        elif v.unavailable:
+            what = f"all layers but the JSON schema ({v.package.label})"
+        else:
+            what = f"all layers ({v.package.label})"
+        said.setdefault(what, []).append(version)
+    return "write validation: " + "; ".join(f"{' and '.join(vs)}: {what}"
+                                             for what, vs in said.items())
 
 
 def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:
@@ -40,7 +62,7 @@ def has_errors(findings: Sequence[Finding], at_least: str = "error") -> bool:
     return any(SEVERITY_RANK.get(f.severity, 0) >= floor for f in findings)
 
 
-__all__ = ["LAYERS", "Validator", "get_validator", "has_errors", "validate",
+__all__ = ["LAYERS", "Validator", "coverage_line", "get_validator", "has_errors", "validate",
            "validate_findings"]
 
 

@@ -1,8 +1,9 @@
 """Structure layer: elements, cardinality and types, by the fhir.resources models (R5 / R4B).
 
-The models coerce where FHIR JSON does not (``"true"`` for a boolean, ``"3"`` for an integer),
-so when the core package is present the primitive values are also checked strictly against
-their JSON type and the regex of their StructureDefinition.
+The models coerce where FHIR JSON does not (``"true"`` or ``"yes"`` for a boolean, ``"3"`` for
+an integer), so every primitive value is also checked strictly against its JSON type and its
+datatype's regex: the StructureDefinition's with the core package, the spec's table in
+:mod:`.models` without it (the walk then takes the types from the models themselves).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pydantic
 
 from ..model import Finding
 from .definitions import Definitions, Node
+from .models import COMPILED_REGEX
 
 #: pydantic error type → FHIR issue type (http://hl7.org/fhir/issue-type)
 ISSUE_TYPES = {
@@ -144,7 +146,8 @@ class PrimitiveChecker:
         if tcode in self._regex:
             return self._regex[tcode]
         with self._lock:
-            pattern = None
+            # the spec's regexes, when no package is there to give them
+            pattern = COMPILED_REGEX.get(tcode)
             info = self.definitions.type_info(tcode)
             if info is not None and info.kind == "primitive-type":
                 sd = self.definitions.package.structure_definitions.get(
@@ -182,3 +185,39 @@ class PrimitiveChecker:
                                          or (t == "unsignedInt" and v < 0)):
                 out.append(Finding("error", "value", f"{v} is not a valid {t}", node.expr))
         return out
+
+
+def check_required(definitions: Definitions, resource: dict[str, Any], expr: str,
+                   nodes: list[Node]) -> list[Finding]:
+    """Elements with a minimum cardinality of 1 that are absent, in every object of the walk.
+
+    The models report a missing required element only once every field has a value of the
+    right type (their model validator runs last), so one wrong type elsewhere would hide it."""
+    out: list[Finding] = []
+    objects: list[tuple[Any, str, str]] = [(resource, resource.get("resourceType"), expr)]
+    for n in nodes:
+        if not isinstance(n.value, dict):
+            continue
+        inner = n.value.get("resourceType")
+        nested = isinstance(inner, str) and (n.type in ("Resource", "DomainResource")
+                                             or definitions.is_resource(n.type))
+        # a nested resource's elements hang under its type; others under their type path
+        objects.append((n.value, inner if nested else n.base, n.expr))
+    for value, base, where in objects:
+        if not isinstance(base, str):
+            continue
+        info = definitions.type_info(base.split(".", 1)[0])
+        kids = info.children.get(base) if info is not None else None
+        for elem in (kids or {}).values():
+            if elem.min < 1:
+                continue
+            if elem.choice:
+                present = any(k.startswith(elem.name) and k[len(elem.name):][:1].isupper()
+                              for k in value)
+            else:
+                present = elem.name in value or f"_{elem.name}" in value
+            if not present:
+                out.append(Finding("error", "required",
+                                   f"Missing required element '{elem.name}' (minimum "
+                                   f"cardinality {elem.min})", f"{where}.{elem.name}"))
+    return out

@@ -16,13 +16,16 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any
 
+from ..errors import describe_json_error
 from ..model import Finding
 from ..packages import FhirPackage, core_package
 from .bundle import ReferenceIndex, check_bundle, check_references
 from .definitions import Definitions, Node
 from .invariants import Invariants, empty_elements, unreferenced_contained
+from .models import ModelDefinitions
+from .narrative import check_narrative
 from .schema import SchemaLayer
-from .structure import PrimitiveChecker, check_model
+from .structure import PrimitiveChecker, check_model, check_required
 from .terminology import Terminology, check_nodes
 
 LAYERS = ("json", "structure", "schema", "terminology", "invariants", "bundle")
@@ -59,8 +62,15 @@ class Validator:
         return Invariants(self.fhir_version)
 
     @cached_property
-    def primitives(self) -> PrimitiveChecker | None:
-        return PrimitiveChecker(self.definitions) if self.definitions else None
+    def walker(self) -> Definitions:
+        """What the walk pairs values with: the package's StructureDefinitions, else the
+        fhir.resources models (types, cardinality, choices, Reference targets)."""
+        return self.definitions if self.definitions is not None \
+            else ModelDefinitions(self.fhir_version)
+
+    @cached_property
+    def primitives(self) -> PrimitiveChecker:
+        return PrimitiveChecker(self.walker)
 
     @property
     def unavailable(self) -> dict[str, str]:
@@ -69,12 +79,40 @@ class Validator:
         if self.package is None:
             why = (f"no FHIR {self.fhir_version} core package installed "
                    "(run `fhirtrial packages install`)")
-            out["schema"] = why
-            out["invariants"] = why + "; only ele-1 (empty elements) is checked"
-            out["terminology"] = why + "; the project's own tables are used"
+            out["schema"] = why + "; the official JSON schema is not run"
+            out["invariants"] = why + ("; only ele-1 (empty elements) is checked, not the "
+                                       "FHIRPath constraints")
+            out["terminology"] = why + ("; required bindings are checked against the "
+                                        "project's own code tables only")
         elif self.package.json_schema is None:
             out["schema"] = f"{self.package.label} carries no JSON schema"
         return out
+
+    def not_checked(self, layers: Sequence[str] = LAYERS) -> str | None:
+        """One sentence naming what this set-up cannot check among ``layers`` (None: all runs).
+
+        Said where the user looks (the CLI summary line, an OperationOutcome issue), so that
+        "no issues" without a package never reads as "fully validated"."""
+        gaps = [layer for layer in ("schema", "invariants", "terminology")
+                if layer in layers and layer in self.unavailable]
+        if not gaps:
+            return None
+        if self.package is not None:  # a package without a JSON schema
+            return f"not checked: the official JSON schema ({self.unavailable['schema']})"
+        what = {"schema": "the official JSON schema",
+                "invariants": "the FHIRPath invariants (only ele-1 runs)",
+                "terminology": "value sets beyond the project's own required-binding tables"}
+        return (f"not checked without the FHIR {self.fhir_version} core package: "
+                + ", ".join(what[g] for g in gaps)
+                + " (install it: `fhirtrial packages install "
+                + ("hl7.fhir.r5.core@5.0.0" if self.fhir_version == "R5"
+                   else "hl7.fhir.r4.examples@4.0.1") + "`)")
+
+    def coverage(self, layers: Sequence[str] = LAYERS) -> list[Finding]:
+        """The :meth:`not_checked` sentence as an information finding ([] when all runs)."""
+        gap = self.not_checked(layers)
+        return [Finding("information", "informational", "Validation incomplete: " + gap)] \
+            if gap else []
 
     def findings(self, resource: Any, layers: Sequence[str] = LAYERS,
                  expr: str | None = None) -> list[Finding]:
@@ -105,12 +143,14 @@ class Validator:
         out: list[Finding] = []
         if "structure" in layers:
             out.extend(check_model(data, self.fhir_version, expr))
-        need_walk = self.definitions is not None and (
-            {"structure", "terminology", "invariants", "bundle"} & set(layers))
-        nodes: list[Node] = list(self.definitions.walk(data, expr)) if need_walk \
-            and self.definitions is not None else []
-        if "structure" in layers and self.primitives is not None:
+        need_walk = {"structure", "terminology", "invariants", "bundle"} & set(layers)
+        nodes: list[Node] = list(self.walker.walk(data, expr)) if need_walk else []
+        if "structure" in layers:
+            out.extend(check_required(self.walker, data, expr, nodes))
             out.extend(self.primitives.check(nodes))
+            for node in nodes:
+                if node.type == "xhtml":
+                    out.extend(check_narrative(node.value, node.expr))
         if "schema" in layers and self.schema is not None:
             out.extend(self.schema.check(data, expr))
         if "terminology" in layers:
@@ -183,8 +223,7 @@ def _as_dict(resource: Any) -> tuple[dict[str, Any], list[Finding]]:
             data = json.loads(resource)
         except json.JSONDecodeError as exc:
             return {}, [Finding("fatal", "structure",
-                                f"Not well-formed JSON: {exc.msg} at line {exc.lineno} "
-                                f"column {exc.colno}", None)]
+                                f"Not well-formed JSON: {describe_json_error(exc)}", None)]
         except UnicodeDecodeError as exc:
             return {}, [Finding("fatal", "structure", f"Not UTF-8 text: {exc.reason}", None)]
         if not isinstance(data, dict):

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ..errors import operation_outcome
+from ..errors import NotFoundError, operation_outcome
 from ..model import Finding
 from . import http, service
 from .searchparams import REGISTRY
@@ -130,6 +130,9 @@ def history_type(fv: str, rtype: str) -> Response:
 @bp.get("/<ftype:rtype>/<fid:rid>/_history/<int:vid>")
 def vread(fv: str, rtype: str, rid: str, vid: int) -> Response:
     _check(fv, rtype)
+    if vid > service.MAX_VERSION:  # no store holds it, and SQLite could not even look it up
+        raise NotFoundError(f"{rtype}/{rid} has no version {vid}",
+                            location=f"{rtype}/{rid}/_history/{vid}")
     s = http.store().vread(fv, rtype, rid, vid)
     assert s.body is not None
     return http.body_response(s.body, 200, http.stored_headers(s))

@@ -26,11 +26,19 @@ DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtr
               help="gunicorn worker processes")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="threads per worker: requests answered at once by each worker")
+@click.option("--header-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0.5, 3600),
+              help="seconds a client has to send a request's line and headers; a slower or "
+                   "idle connection is closed")
+@click.option("--body-timeout", default=60.0, show_default=True,
+              type=click.FloatRange(0.5, 3600),
+              help="seconds a client has to send a request body after its headers")
 @click.option("--fhir-version", type=click.Choice(["R5", "R4"]), default=None,
               help="version served at /fhir [default R5]; /fhir/R4 and /fhir/R5 always exist")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
-              fhir_version: str | None, dev: bool) -> None:
+              header_timeout: float, body_timeout: float, fhir_version: str | None,
+              dev: bool) -> None:
     """Serve the store as a FHIR REST endpoint at http://HOST:PORT/fhir."""
     from ..server import create_app
 
@@ -56,20 +64,26 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
         app.run(host=host, port=port, threaded=True)
         return
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers,
-                 threads=threads)
+                 threads=threads, header_timeout=header_timeout, body_timeout=body_timeout)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_gunicorn(factory: Any, *, host: str, port: int, workers: int, threads: int = 8) -> None:
+def run_gunicorn(factory: Any, *, host: str, port: int, workers: int, threads: int = 8,
+                 header_timeout: float = 10.0, body_timeout: float = 60.0) -> None:
     """Run a WSGI app factory under gunicorn (each worker builds its own app and connection).
 
     Threaded workers with read deadlines (:mod:`fhirtrial.server.worker`): idle connections
     wait in a poller, not in a thread, and a client too slow to send its request is cut off,
     so neither can stop the service."""
     from gunicorn.app.base import BaseApplication
+
+    from ..server import worker
+
+    # read by the workers, which gunicorn forks from this process
+    worker.HEADER_TIMEOUT, worker.BODY_TIMEOUT = header_timeout, body_timeout
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

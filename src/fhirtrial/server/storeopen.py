@@ -98,9 +98,10 @@ def _read_only(p: Path) -> bool:
 def _integrity(store: SQLiteStore) -> None:
     rows = store._conn().execute("PRAGMA quick_check").fetchall()
     if rows != [("ok",)]:
-        first = "; ".join(str(r[0]) for r in rows[:3])
-        more = f" (and {len(rows) - 3} more)" if len(rows) > 3 else ""
-        raise StoreError(_damaged(store.path, f"{first}{more}"))
+        problems = [line.strip() for r in rows for line in str(r[0]).splitlines()
+                    if line.strip() and not line.startswith("***")]
+        more = f" and {len(problems) - 2} more problem(s)" if len(problems) > 2 else ""
+        raise StoreError(_damaged(store.path, "; ".join(problems[:2]) + more))
 
 
 def _damaged(p: Path, detail: str) -> str:

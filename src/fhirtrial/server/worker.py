@@ -1,19 +1,21 @@
-"""The gunicorn worker ``fhirtrial serve`` runs: gunicorn's threaded worker (``gthread``), with
-deadlines on every client socket so that idle and slow clients cannot hold its threads.
+"""The gunicorn worker ``fhirtrial serve`` runs: gunicorn's threaded worker (``gthread``) where
+idle and slow clients cannot hold its threads.
 
 A sync worker answers one connection at a time, so two idle TCP connections delayed every
 request by the 120 s worker timeout and three clients sending their headers slowly stopped the
-service. ``gthread`` parks idle kept-alive connections in a poller, but a thread that has
-started reading a request still blocks on it for as long as the client takes. Here:
+service. Here:
 
-- the request line and headers must arrive within ``HEADER_TIMEOUT`` of the thread starting
-  to read them (a slowloris client trickling a byte every few seconds is cut off);
-- the body must arrive within ``BODY_TIMEOUT`` of the headers;
-- each write of the response must be taken by the client within ``SEND_TIMEOUT``.
+- the worker's poller reads each request's line and headers (and a body up to
+  ``PRE_READ_BODY_MAX``) without blocking, and only a complete request is handed to a thread:
+  an idle or slowloris connection costs a socket, never a thread;
+- a connection that has not sent its request head within ``HEADER_TIMEOUT`` is closed;
+- a larger body must arrive within ``BODY_TIMEOUT`` of the headers, and each write of the
+  response be taken by the client within ``SEND_TIMEOUT`` (:class:`DeadlineSocket`).
 
-A client past its deadline reads as a closed connection: gunicorn closes it quietly (no
-traceback in the log) and the thread serves the next request. Behind a buffering proxy
-(nginx, see the README) none of this triggers: the proxy sends whole requests, fast.
+A client past a deadline reads as a closed connection: gunicorn closes it quietly (no
+traceback in the log). Behind a buffering proxy (nginx, see the README) none of this
+triggers: the proxy sends whole requests, fast. TLS connections (gunicorn ``certfile``) are
+read by threads as in plain ``gthread``: terminate TLS at the proxy.
 """
 
 from __future__ import annotations

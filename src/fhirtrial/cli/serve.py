@@ -35,10 +35,13 @@ DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtr
               help="seconds a client has to send a request body after its headers")
 @click.option("--fhir-version", type=click.Choice(["R5", "R4"]), default=None,
               help="version served at /fhir [default R5]; /fhir/R4 and /fhir/R5 always exist")
+@click.option("--no-integrity-check", "no_check", is_flag=True,
+              help="skip SQLite's quick_check of the store at start-up (it reads the whole "
+                   "file: about 15 s per GB)")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
               header_timeout: float, body_timeout: float, fhir_version: str | None,
-              dev: bool) -> None:
+              no_check: bool, dev: bool) -> None:
     """Serve the store as a FHIR REST endpoint at http://HOST:PORT/fhir."""
     from ..server import create_app
 
@@ -49,7 +52,7 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
         overrides["FHIR_VERSION"] = fhir_version
     try:
         # fail here, before forking, on a bad configuration or store (checked once, here)
-        app = create_app({**overrides, "CHECK_STORE": True})
+        app = create_app({**overrides, "CHECK_STORE": not no_check})
     except (FhirtrialError, ValueError) as e:
         raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
                                    ) from None
@@ -216,8 +219,10 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                    "first")
 @click.option("--no-validate", is_flag=True,
               help="skip per-resource validation (trusted converter output; faster)")
+@click.option("--no-integrity-check", "no_check", is_flag=True,
+              help="skip SQLite's quick_check of the store before loading (about 15 s per GB)")
 def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
-             no_validate: bool) -> None:
+             no_validate: bool, no_check: bool) -> None:
     """Convert registry records (or read FHIR JSON) and store them, one transaction per study.
 
     \b
@@ -231,7 +236,7 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
 
     try:
         cfg = load_config({"DB": db} if db else None)
-        store = open_sqlite_store(cfg["DB"], check=True)
+        store = open_sqlite_store(cfg["DB"], check=not no_check)
     except (FhirtrialError, ValueError) as e:
         raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
                                    ) from None

@@ -219,7 +219,7 @@ def _immutable(path: Path, on: bool) -> bool:
     return r.returncode == 0
 
 
-def test_read_only_store_file_serves_reads_and_refuses_writes(tmp_path):
+def test_read_only_store_file_serves_reads_and_refuses_writes(tmp_path, monkeypatch):
     db = _read_only_store(tmp_path)
     db.chmod(0o444)
     locked = False
@@ -231,6 +231,15 @@ def test_read_only_store_file_serves_reads_and_refuses_writes(tmp_path):
         _check_read_only_app(db)
         r = _cli("load", str(SEED), "--db", str(db))
         _one_line_error(r, "is read-only (file, directory or disk): nothing can be loaded")
+        # serve says so at start-up, then serves (gunicorn itself replaced: it would block)
+        started: list[str] = []
+        monkeypatch.setattr("fhirtrial.cli.serve.run_gunicorn",
+                            lambda factory, **kw: started.append(str(factory().name)))
+        r = _cli("serve", "--db", str(db), "--port", "1")
+        assert r.returncode == 0, r.stderr
+        assert "fhirtrial: the store is read-only (file, directory or disk): serving reads; " \
+            "every write is refused (403)" in r.stderr
+        assert started == ["fhirtrial.server.app"]
     finally:
         if locked:
             _immutable(db, False)

@@ -133,8 +133,14 @@ class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
             return self._dispatch(conn)
         conn.sock.setblocking(False)
         self._prereading[conn] = time.monotonic() + HEADER_TIMEOUT
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._pre_read, conn))
+        with self._poller_lock():
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._pre_read, conn))
         return None
+
+    def _poller_lock(self) -> Any:
+        # gunicorn < 24 touches the poller from pool threads too, under its own lock
+        lock = getattr(self, "_lock", None)
+        return lock if lock is not None else contextlib.nullcontext()
 
     def _buffered(self, conn: Any) -> bytes:
         parser = getattr(conn, "parser", None)
@@ -166,7 +172,8 @@ class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
             return
         conn.pre_buf += data
         if self._complete(conn):
-            self.poller.unregister(conn.sock)
+            with self._poller_lock():
+                self.poller.unregister(conn.sock)
             self._prereading.pop(conn, None)
             self._dispatch(conn)
 
@@ -183,7 +190,7 @@ class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _drop(self, conn: Any) -> None:
         self._prereading.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
+        with contextlib.suppress(KeyError, ValueError, OSError), self._poller_lock():
             self.poller.unregister(conn.sock)
         self.nr_conns -= 1
         conn.close()

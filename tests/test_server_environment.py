@@ -274,3 +274,18 @@ def test_store_on_a_read_only_disk_serves_reads_and_refuses_writes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip() == "checked"
     assert sorted(p.name for p in db.parent.iterdir()) == ["s.sqlite"]  # nothing written
+
+
+@pytest.mark.parametrize(("number", "message"), [
+    ("NaN", "NaN, which is not a JSON number"),
+    ("9" * 5000, "an integer of 5000 digits (at most 1000)")])
+def test_load_refuses_a_number_no_fhir_element_can_hold_even_unvalidated(tmp_path, number,
+                                                                         message):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType":"Location","id":"n","name":"x","position":{"latitude":'
+                   + number + ',"longitude":1}}')
+    db = tmp_path / "s.sqlite"
+    r = _cli("load", str(bad), "--db", str(db), "--no-validate")
+    assert r.returncode == 1
+    assert f"{bad} (R5): not a FHIR resource or Bundle: {message}" in r.stderr
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM current").fetchone() == (0,)

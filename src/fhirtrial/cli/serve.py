@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -110,9 +109,11 @@ def run_gunicorn(factory: Any, *, host: str, port: int, workers: int, threads: i
 
 def _fhir_bundles(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """A FHIR JSON file (a resource, a Bundle, or NDJSON of them) → transaction Bundles."""
+    from ..server.http import loads_strict
+
     text = path.read_text(encoding="utf-8-sig")
-    docs = ([json.loads(line) for line in text.splitlines() if line.strip()]
-            if path.suffix == ".ndjson" else [json.loads(text)])
+    docs = ([loads_strict(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".ndjson" else [loads_strict(text)])
     for i, doc in enumerate(docs):
         name = f"{path}[{i}]" if len(docs) > 1 else str(path)
         if doc.get("resourceType") == "Bundle" and doc.get("type") in ("transaction", "batch"):

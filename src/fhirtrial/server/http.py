@@ -80,8 +80,7 @@ def json_body() -> Any:
     if not data:
         raise BadRequest("The request has no body", location="Resource")
     try:
-        doc = json.loads(data, parse_int=_json_int, parse_float=_json_float,
-                         parse_constant=_json_constant)
+        doc = loads_strict(data)
     except _NumberError as e:
         raise BadRequest(f"The body holds {e}", location="Resource") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -113,6 +112,13 @@ MAX_INT_DIGITS = 1000
 
 class _NumberError(ValueError):
     """A JSON number no FHIR element can hold (the message completes "The body holds …")."""
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """``json.loads`` refusing what no FHIR element can hold and no JSON writer can write
+    back: NaN, Infinity, numbers beyond a float, integers of more than MAX_INT_DIGITS."""
+    return json.loads(data, parse_int=_json_int, parse_float=_json_float,
+                      parse_constant=_json_constant)
 
 
 def _json_int(text: str) -> int:

@@ -289,3 +289,21 @@ def test_load_refuses_a_number_no_fhir_element_can_hold_even_unvalidated(tmp_pat
     assert r.returncode == 1
     assert f"{bad} (R5): not a FHIR resource or Bundle: {message}" in r.stderr
     assert sqlite3.connect(db).execute("SELECT count(*) FROM current").fetchone() == (0,)
+
+
+def test_disk_full_during_a_write_is_a_503_saying_so_and_stores_nothing(tmp_path):
+    db = tmp_path / "s.sqlite"
+    app = create_app({"DB": str(db), "TOKENS": WRITE_TOKEN})
+    client = app.test_client()
+    assert client.put("/fhir/Location/a", headers=AUTH, data=json.dumps(
+        {"resourceType": "Location", "id": "a", "name": "a"})).status_code == 201
+    conn = app.extensions["fhirtrial.store"]._conn()  # the test client's thread's connection
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count={pages}")  # the disk is full: no page more
+    r = client.put("/fhir/Location/b", headers=AUTH, data=json.dumps(
+        {"resourceType": "Location", "id": "b", "name": "b" * 200_000}))
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert json.loads(r.data)["issue"][0]["diagnostics"] == (
+        f"the store {db} failed a write (database or disk is full); nothing was stored")
+    assert client.get("/fhir/Location/b").status_code == 404
+    assert client.get("/fhir/Location/a").status_code == 200

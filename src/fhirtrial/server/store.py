@@ -305,10 +305,12 @@ class SQLiteStore:
         try:
             yield _SQLiteTx(self, conn)
         except sqlite3.OperationalError as e:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite has rolled back already after SQLITE_FULL, IOERR
+                conn.execute("ROLLBACK")
             raise _store_error(self.path, e) or e from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         try:
             conn.execute("COMMIT")

@@ -161,7 +161,15 @@ def test_version_id_beyond_sqlite_integers_is_not_found(client, auth):
     client.put("/fhir/ResearchStudy/a", data=json.dumps(_study(id="a")), headers=auth)
     r = client.get("/fhir/ResearchStudy/a/_history/99999999999999999999")
     assert r.status_code == 404
-    assert _outcome(r) == "ResearchStudy/a has no version 99999999999999999999"
+    assert _outcome(r) == "ResearchStudy/a has no version '99999999999999999999'"
+
+
+@pytest.mark.parametrize("vid", ["1" + "0" * 4300, "²", "%D9%A1"])
+def test_version_id_werkzeug_int_would_choke_on_is_not_found(client, auth, vid):
+    client.put("/fhir/ResearchStudy/a", data=json.dumps(_study(id="a")), headers=auth)
+    r = client.get(f"/fhir/ResearchStudy/a/_history/{vid}")
+    assert r.status_code == 404
+    assert _outcome(r).startswith("ResearchStudy/a has no version '")
 
 
 def test_version_id_beyond_sqlite_integers_in_a_batch_read_is_not_found(client, auth):

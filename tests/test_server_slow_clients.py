@@ -1,7 +1,7 @@
 """Idle and slow clients must not stop the service (issue 13): a real ``fhirtrial serve``
 process (gunicorn, one worker of two threads, so that two stuck threads would stop it) on
 127.0.0.1, real sockets held idle or trickling a request head or body a byte at a time,
-while a normal client's requests must keep answering within a couple of seconds. Then the
+while a normal client's requests must keep answering within a few seconds. Then the
 server closes the slow connections at its header timeout. Every loop is bounded in time."""
 
 from __future__ import annotations
@@ -128,18 +128,18 @@ def test_idle_and_slowloris_clients_do_not_delay_a_normal_request(tmp_path):
             # the issue: two idle connections cost 120 s a request, three slow heads stopped
             # the server; with 45 of them open, every request answers at once
             times = [_timed_get(f"{base}/Location?_count=1") for _ in range(5)]
-            assert max(times) < 2.0, times
+            assert max(times) < 5.0, times  # was 120 s and more (sync workers)
             write = requests.put(f"{base}/Location/fast", timeout=10, data=json.dumps(
                 {"resourceType": "Location", "id": "fast", "name": "fast"}),
                 headers={"Authorization": f"Bearer {TOKEN}",
                          "Content-Type": "application/fhir+json"})
             assert write.status_code == 201, write.text
             # past the header timeout, the server has closed the idle and slow-head sockets
-            time.sleep(HEADER_TIMEOUT + 2.5)
+            time.sleep(HEADER_TIMEOUT + 3.0)
             assert all(_closed_by_server(s) for s in idle)
             assert all(_closed_by_server(s) for s in heads)
             assert all(_closed_by_server(s) for s in bodies)
-            assert _timed_get(f"{base}/Location/fast") < 2.0
+            assert _timed_get(f"{base}/Location/fast") < 5.0
             # the slow body never completed: nothing was stored from it
             assert requests.get(f"{base}/Location/slow", timeout=10).status_code == 404
         finally:

@@ -99,6 +99,71 @@ big_numbers = st.one_of(st.integers(min_value=-(10 ** 30), max_value=10 ** 30),
                         st.sampled_from([10 ** 400, -(10 ** 400), 2 ** 63, -1, 0]),
                         st.floats(allow_nan=True, allow_infinity=True))
 
+# ---------------------------------------------------------------- edges the fuzzers missed
+# (issue 13: each of these reached the server as a 500)
+
+#: FHIR allows years 0001-9999 and offsets -14:00…+14:00: their UTC ranges leave the calendar
+calendar_edges = st.one_of(
+    st.sampled_from(["9999", "9999-12", "9999-12-31", "0001", "0001-01", "0001-01-01",
+                     "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999999-14:00",
+                     "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00.000+14:00",
+                     "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
+                     # and just outside what FHIR allows
+                     "0000", "10000", "9999-12-31T23:59:59+14:01", "2020-01-01T00:00:00+99:99",
+                     "9999-13", "0001-00-01"]),
+    st.builds(lambda y, m, d, hh, sign, off: f"{y}-{m}-{d}T{hh}:59:59{sign}{off}",
+              st.sampled_from(["0001", "9999"]), st.sampled_from(["01", "12"]),
+              st.sampled_from(["01", "31"]), st.sampled_from(["00", "23"]),
+              st.sampled_from(["+", "-"]), st.sampled_from(["14:00", "13:59", "00:00"])),
+)
+#: digits int(), float() and str.isdigit() accept that are not 0-9: superscripts,
+#: Arabic-Indic, Devanagari, fullwidth, and other decimal digits
+non_ascii_digits = st.one_of(
+    st.sampled_from(["²", "³", "¹", "٣", "۴", "५", "１", "²³", "1²", "٢٠٢٠", "٢٠٢٠-٠١-٠١"]),
+    st.text(alphabet=st.characters(whitelist_categories=("Nd", "No"),
+                                   blacklist_characters="0123456789"), min_size=1, max_size=6),
+)
+#: integers past SQLite's 64-bit range, past a float, past Python's 4300-digit int() limit
+huge_integers = st.one_of(
+    st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63) - 1]).map(str),
+    st.integers(19, 40).map(lambda n: "9" * n),
+    st.integers(300, 5000).map(lambda n: "1" + "0" * n),
+)
+BIGINT = re.compile(r'"@@bigint:(\d+)@@"')
+#: a JSON integer of that many digits, spliced into the text by serialise_json
+big_json_int = st.integers(400, 6000).map(lambda n: f"@@bigint:{n}@@")
+
+
+def _flood_value(name: str, i: int) -> str:
+    """A valid value of the parameter's type, so that only the flood's size is wrong."""
+    if name.startswith(("date", "_lastUpdated")):
+        return f"ge{1900 + i % 100}"
+    if name.startswith("recruitment"):
+        return str(i)
+    if name.startswith("site"):
+        return f"Location/l{i}"
+    return f"v{i}"
+
+
+@st.composite
+def parameter_floods(draw: st.DrawFn, names: list[str]) -> list[tuple[str, str]]:
+    """Searches past SQLite's expression limits: one parameter with hundreds of OR-ed values,
+    or hundreds of repeated parameters, or both; every value valid for its parameter."""
+    how = draw(st.sampled_from(["or", "repeat", "both", "sort", "include"]))
+    name = draw(st.sampled_from(names))
+    n = draw(st.integers(90, 1200))
+    if how == "or":
+        return [(name, ",".join(_flood_value(name, i) for i in range(n)))]
+    if how == "repeat":
+        picked = [draw(st.sampled_from(names)) for _ in range(n)]
+        return [(p, _flood_value(p, i)) for i, p in enumerate(picked)]
+    if how == "sort":
+        return [("_sort", ",".join([name.split(":")[0]] * (n // 50)))]
+    if how == "include":
+        return [("_include", "ResearchStudy:site")] * (n // 30)
+    return [(name, ",".join(_flood_value(name, i) for i in range(30)))] * (n // 30)
+
+
 DEEP = re.compile(r'"@@deep:(list|dict):(\d+)@@"')
 SURROGATE = '"@@surrogate@@"'
 
@@ -119,6 +184,9 @@ any_value = st.one_of(
     st.builds(dict), st.builds(list),  # fresh objects: a later op may fill them
 )
 rare_value = st.one_of(huge_text, deep_value, st.just("@@surrogate@@"))
+#: rare values plus the edges of issue 13, for the server's fuzzers
+edge_value = st.one_of(rare_value, big_json_int, calendar_edges, non_ascii_digits,
+                       huge_integers.map(lambda t: int(t) if len(t) < 400 else t))
 
 
 # ---------------------------------------------------------------- JSON mutation
@@ -151,8 +219,9 @@ def _retype(value: Any) -> list[Any]:
 
 @st.composite
 def mutate_json(draw: st.DrawFn, doc: Any, *, max_ops: int = 4,
-                keys: tuple[str, ...] = ()) -> Any:
-    """A structurally mutated deep copy of ``doc``."""
+                keys: tuple[str, ...] = (), rare: st.SearchStrategy[Any] | None = None) -> Any:
+    """A structurally mutated deep copy of ``doc`` (``rare``: the rare values to draw from)."""
+    rare = rare_value if rare is None else rare
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.integers(1, max_ops))):
         paths = json_paths(doc)
@@ -163,7 +232,7 @@ def mutate_json(draw: st.DrawFn, doc: Any, *, max_ops: int = 4,
         if op == "add" and isinstance(target, dict | list):
             key = draw(st.one_of(st.sampled_from(keys or ("x",)), st.text(max_size=10),
                                  odd_text)) if isinstance(target, dict) else None
-            val = draw(st.one_of(any_value, rare_value) if draw(st.integers(0, 9)) == 0
+            val = draw(st.one_of(any_value, rare) if draw(st.integers(0, 9)) == 0
                        else any_value)
             if isinstance(target, dict):
                 target[key] = val
@@ -178,7 +247,7 @@ def mutate_json(draw: st.DrawFn, doc: Any, *, max_ops: int = 4,
         elif op == "value":
             parent[path[-1]] = draw(any_value)
         elif op == "rare":
-            parent[path[-1]] = draw(rare_value)
+            parent[path[-1]] = draw(rare)
         elif op == "dup" and isinstance(parent, list):
             parent.insert(path[-1], copy.deepcopy(target))
     return doc
@@ -196,6 +265,7 @@ def serialise_json(draw: st.DrawFn, doc: Any) -> bytes:
     """JSON bytes of a mutated document, with sentinels spliced and byte-level damage."""
     text = json.dumps(doc, ensure_ascii=draw(st.booleans()), allow_nan=True)
     text = DEEP.sub(_splice_deep, text)
+    text = BIGINT.sub(lambda m: "9" * int(m.group(1)), text)
     text = text.replace(SURROGATE, '"\\ud83d lone"')
     data = text.encode("utf-8")
     damage = draw(st.integers(0, 19))

@@ -29,9 +29,19 @@ from fhirtrial.convert import convert_study
 from fhirtrial.server import create_app
 from fhirtrial.server.searchparams import PREFIXES, REGISTRY
 from fhirtrial.sources import read_inputs
-from fuzzkit import counted, examples, mutate_json, note, odd_text, serialise_json
-
-pytestmark = needs_shared
+from fuzzkit import (
+    calendar_edges,
+    counted,
+    edge_value,
+    examples,
+    huge_integers,
+    mutate_json,
+    non_ascii_digits,
+    note,
+    odd_text,
+    parameter_floods,
+    serialise_json,
+)
 
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}
 FHIR_KEYS = ("id", "meta", "versionId", "resourceType", "identifier", "system", "value",
@@ -85,18 +95,20 @@ def _assert_fhir_answer(r: Any, suite: str) -> None:
 write_kinds = st.sampled_from(["create", "update", "conditional", "transaction", "batch"])
 
 
+@needs_shared
 @examples(bounded=500, full=5000)
 @given(data=st.data())
 def test_mutated_resources_never_give_a_5xx(loaded, data: st.DataObject) -> None:
     kind = data.draw(write_kinds, label="kind")
     if kind in ("transaction", "batch"):
         base = dict(data.draw(st.sampled_from(BUNDLES), label="bundle"), type=kind)
-        doc = data.draw(mutate_json(base, keys=FHIR_KEYS), label="mutated bundle")
+        doc = data.draw(mutate_json(base, keys=FHIR_KEYS, rare=edge_value),
+                        label="mutated bundle")
         url = "/fhir"
         rtype = "Bundle"
     else:
         base = data.draw(st.sampled_from(RESOURCES), label="resource")
-        doc = data.draw(mutate_json(base, keys=FHIR_KEYS), label="mutated")
+        doc = data.draw(mutate_json(base, keys=FHIR_KEYS, rare=edge_value), label="mutated")
         rtype = base["resourceType"]
         rid = doc.get("id") if isinstance(doc, dict) else None
         if kind == "update":
@@ -130,6 +142,8 @@ SPECIAL = ["_id", "_lastUpdated", "_sort", "_count", "_offset", "_include", "_re
            "_content", "zz-unknown", "", "=", "&"]
 values = st.one_of(
     st.sampled_from(SQL_BITS), odd_text, st.text(max_size=15),
+    st.builds(lambda p, v: f"{p}{v}", st.sampled_from([*PREFIXES, ""]),
+              st.one_of(calendar_edges, non_ascii_digits, huge_integers)),
     st.builds(lambda p, n: f"{p}{n}", st.sampled_from([*PREFIXES, "xx", ""]),
               st.one_of(st.integers(-10**20, 10**20).map(str),
                         st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -159,6 +173,7 @@ def query_strings(draw: st.DrawFn, rtype: str) -> str:
     return "&".join(parts)
 
 
+@needs_shared
 @examples(bounded=800, full=8000)
 @given(data=st.data())
 def test_mutated_search_queries_never_give_a_5xx(loaded, data: st.DataObject) -> None:
@@ -249,3 +264,97 @@ def test_metacharacter_titles_are_found_by_exactly_their_text(titled, title: str
                                                            if probe in t.lower()}
         assert _found(client, "title", probe) == {i for i, t in titles.items()
                                                   if t.lower().startswith(probe)}
+
+
+# ---------------------------------------------------------------- issue 13's edges
+# Calendar edges, non-ASCII digits, huge integers and parameter floods, in every place a
+# request carries a date or a number: resources, transactions, search values, paging,
+# ETags, conditional headers, version ids. None needs ../shared.
+@pytest.fixture(scope="module")
+def edged(tmp_path_factory):
+    """A store holding studies whose dates sit on the calendar's edges."""
+    app = create_app({"DB": str(tmp_path_factory.mktemp("edges") / "store.sqlite"),
+                      "TOKENS": WRITE_TOKEN})
+    client = app.test_client()
+    for i, when in enumerate(["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                              "9999", "2020-05-01"]):
+        r = client.put(f"/fhir/ResearchStudy/e{i}", headers=AUTH, data=json.dumps(
+            {"resourceType": "ResearchStudy", "id": f"e{i}", "status": "active",
+             "period": {"start": when, "end": when},
+             "identifier": [{"system": "s", "value": str(i)}]}))
+        assert r.status_code == 201, r.get_data(as_text=True)
+    return client
+
+
+def _never_5xx(r: Any, suite: str) -> None:
+    _assert_fhir_answer(r, suite)
+    assert b"Traceback" not in r.data
+
+
+numberish = st.one_of(non_ascii_digits, huge_integers, st.integers(0, 5).map(str))
+
+
+@examples(bounded=150, full=2000)
+@given(data=st.data())
+def test_edge_dates_and_numbers_anywhere_never_give_a_5xx(edged, data: st.DataObject) -> None:
+    where = data.draw(st.sampled_from(["resource", "transaction", "search", "since", "paging",
+                                       "if-match", "if-none-exist", "vread"]), label="where")
+    when = data.draw(calendar_edges, label="date")
+    num = data.draw(numberish, label="number")
+    with counted("server-edges"):
+        if where in ("resource", "transaction"):
+            study = {"resourceType": "ResearchStudy", "status": "active",
+                     "period": {data.draw(st.sampled_from(["start", "end"])): when}}
+            if where == "resource":
+                r = edged.post("/fhir/ResearchStudy", data=json.dumps(study), headers=AUTH)
+            else:
+                r = edged.post("/fhir", headers=AUTH, data=json.dumps(
+                    {"resourceType": "Bundle", "type": data.draw(st.sampled_from(
+                        ["transaction", "batch"])), "entry": [
+                        {"request": {"method": "POST", "url": "ResearchStudy"},
+                         "resource": study}]}))
+        elif where == "search":
+            param = data.draw(st.sampled_from(["date", "_lastUpdated"]))
+            prefix = data.draw(st.sampled_from([*PREFIXES, ""]))
+            r = edged.get(f"/fhir/ResearchStudy?{urlencode({param: prefix + when})}")
+        elif where == "since":
+            r = edged.get(f"/fhir/ResearchStudy/_history?{urlencode({'_since': when})}")
+        elif where == "paging":
+            param = data.draw(st.sampled_from(["_count", "_offset"]))
+            path = data.draw(st.sampled_from(["/fhir/ResearchStudy",
+                                              "/fhir/ResearchStudy/_history",
+                                              "/fhir/ResearchStudy/e0/_history"]))
+            r = edged.get(f"{path}?{urlencode({param: num})}")
+        elif where == "if-match":
+            r = edged.put("/fhir/ResearchStudy/e3", headers={**AUTH, "If-Match": f'W/"{num}"'},
+                          data=json.dumps({"resourceType": "ResearchStudy", "id": "e3",
+                                           "status": "active"}))
+            assert r.status_code in (200, 412), r.get_data(as_text=True)
+        elif where == "if-none-exist":
+            crit = data.draw(st.sampled_from(["_count", "recruitment-target", "_offset",
+                                              "date"]))
+            r = edged.post("/fhir/ResearchStudy", headers={
+                **AUTH, "If-None-Exist": urlencode({crit: when if crit == "date" else num})},
+                data=json.dumps({"resourceType": "ResearchStudy", "status": "active"}))
+        else:
+            r = edged.get(f"/fhir/ResearchStudy/e0/_history/{quote(num)}")
+        _never_5xx(r, "server-edges")
+
+
+@examples(bounded=25, full=300)
+@given(data=st.data())
+def test_parameter_floods_are_answered_or_refused_never_a_5xx(edged,
+                                                             data: st.DataObject) -> None:
+    names = ["identifier", "title", "date", "_id", "status", "recruitment-target", "site",
+             "_lastUpdated", "title:contains", "identifier:not"]
+    items = data.draw(parameter_floods(names), label="flood")
+    form = urlencode(items)
+    with counted("server-floods"):
+        if data.draw(st.booleans(), label="POST _search"):
+            r = edged.post("/fhir/ResearchStudy/_search", data=form,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            r = edged.get(f"/fhir/ResearchStudy?{form}")
+        _never_5xx(r, "server-floods")
+        if r.status_code == 400:  # refused with the limit it passed, not a generic message
+            assert "at most" in json.loads(r.data)["issue"][0]["diagnostics"]

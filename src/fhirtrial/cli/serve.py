@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 import sys
 from collections.abc import Iterator
@@ -24,11 +23,24 @@ DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtr
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="threads per worker: requests answered at once by each worker")
+@click.option("--header-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0.5, 3600),
+              help="seconds a client has to send a request's line and headers; a slower or "
+                   "idle connection is closed")
+@click.option("--body-timeout", default=60.0, show_default=True,
+              type=click.FloatRange(0.5, 3600),
+              help="seconds a client has to send a request body after its headers")
 @click.option("--fhir-version", type=click.Choice(["R5", "R4"]), default=None,
               help="version served at /fhir [default R5]; /fhir/R4 and /fhir/R5 always exist")
+@click.option("--no-integrity-check", "no_check", is_flag=True,
+              help="skip SQLite's quick_check of the store at start-up (it reads the whole "
+                   "file: about 15 s per GB)")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
-def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: str | None,
-              dev: bool) -> None:
+def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
+              header_timeout: float, body_timeout: float, fhir_version: str | None,
+              no_check: bool, dev: bool) -> None:
     """Serve the store as a FHIR REST endpoint at http://HOST:PORT/fhir."""
     from ..server import create_app
 
@@ -37,16 +49,25 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: 
         overrides["DB"] = db
     if fhir_version:
         overrides["FHIR_VERSION"] = fhir_version
-    app = create_app(overrides)  # fail here, before forking, on a bad configuration
+    try:
+        # fail here, before forking, on a bad configuration or store (checked once, here)
+        app = create_app({**overrides, "CHECK_STORE": not no_check})
+    except (FhirtrialError, ValueError) as e:
+        raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
+                                   ) from None
     click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
                f"http://{host}:{port}/fhir", err=True)
     click.echo(f"fhirtrial: {_write_validation(app)}", err=True)
+    if getattr(app.extensions["fhirtrial.store"], "readonly", False):
+        click.echo("fhirtrial: the store is read-only (file, directory or disk): serving "
+                   "reads; every write is refused (403)", err=True)
     if dev:
         # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
         signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
-    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
+    run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers,
+                 threads=threads, header_timeout=header_timeout, body_timeout=body_timeout)
 
 
 def _write_validation(app: Any) -> str:
@@ -62,16 +83,33 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_gunicorn(factory: Any, *, host: str, port: int, workers: int) -> None:
-    """Run a WSGI app factory under gunicorn (each worker builds its own app and connection)."""
+def run_gunicorn(factory: Any, *, host: str, port: int, workers: int, threads: int = 8,
+                 header_timeout: float = 10.0, body_timeout: float = 60.0) -> None:
+    """Run a WSGI app factory under gunicorn (each worker builds its own app and connection).
+
+    Threaded workers with read deadlines (:mod:`fhirtrial.server.worker`): idle connections
+    wait in a poller, not in a thread, and a client too slow to send its request is cut off,
+    so neither can stop the service."""
     from gunicorn.app.base import BaseApplication
+
+    from ..server import worker
+
+    # read by the workers, which gunicorn forks from this process
+    worker.HEADER_TIMEOUT, worker.BODY_TIMEOUT = header_timeout, body_timeout
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "fhirtrial.server.worker.DeadlineThreadWorker")
+            self.cfg.set("threads", threads)
+            self.cfg.set("keepalive", 5)  # idle kept-alive connections closed after 5 s
             self.cfg.set("accesslog", None)
             self.cfg.set("timeout", 120)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn >= 25 opens an admin socket at one per-user path; two servers
+                # would contend for it, and nothing here uses it
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return factory()
@@ -81,9 +119,11 @@ def run_gunicorn(factory: Any, *, host: str, port: int, workers: int) -> None:
 
 def _fhir_bundles(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """A FHIR JSON file (a resource, a Bundle, or NDJSON of them) → transaction Bundles."""
+    from ..server.http import loads_strict
+
     text = path.read_text(encoding="utf-8-sig")
-    docs = ([json.loads(line) for line in text.splitlines() if line.strip()]
-            if path.suffix == ".ndjson" else [json.loads(text)])
+    docs = ([loads_strict(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".ndjson" else [loads_strict(text)])
     for i, doc in enumerate(docs):
         name = f"{path}[{i}]" if len(docs) > 1 else str(path)
         if doc.get("resourceType") == "Bundle" and doc.get("type") in ("transaction", "batch"):
@@ -175,6 +215,9 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                     continue
                 yield rec.name, fv, None, e.message
                 continue
+            except Exception as e:  # a converter fault stops this record only, as in convert
+                yield rec.name, fv, None, f"not converted: {type(e).__name__}: {e}"
+                continue
             yield rec.name, fv, keep_ids(conv.bundle), None
 
 
@@ -187,8 +230,10 @@ def _registry_bundles(paths: list[str], versions: list[str], *, auto: bool
                    "first")
 @click.option("--no-validate", is_flag=True,
               help="skip per-resource validation (trusted converter output; faster)")
+@click.option("--no-integrity-check", "no_check", is_flag=True,
+              help="skip SQLite's quick_check of the store before loading (about 15 s per GB)")
 def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
-             no_validate: bool) -> None:
+             no_validate: bool, no_check: bool) -> None:
     """Convert registry records (or read FHIR JSON) and store them, one transaction per study.
 
     \b
@@ -198,10 +243,17 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     from ..server.bundles import process
     from ..server.config import load_config
     from ..server.searchparams import REGISTRY
-    from ..server.store import SQLiteStore
+    from ..server.storeopen import open_sqlite_store
 
-    cfg = load_config({"DB": db} if db else None)
-    store = SQLiteStore(cfg["DB"])
+    try:
+        cfg = load_config({"DB": db} if db else None)
+        store = open_sqlite_store(cfg["DB"], check=not no_check)
+    except (FhirtrialError, ValueError) as e:
+        raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
+                                   ) from None
+    if store.readonly:
+        raise click.ClickException(f"the store {cfg['DB']} is read-only (file, directory or "
+                                   "disk): nothing can be loaded into it")
     fhir_paths = [p for p in _expand(inputs) if p.exists() and _is_fhir(p)]
     registry_inputs = [str(p) for p in _expand(inputs) if not (p.exists() and _is_fhir(p))]
     chosen = list(versions) or ["R5", "R4"]
@@ -209,8 +261,10 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     for p in fhir_paths:
         try:
             work.extend((n, chosen[0], b, None) for n, b in _fhir_bundles(p))
-        except (ValueError, KeyError, AttributeError) as e:
+        except (ValueError, KeyError, AttributeError, TypeError) as e:
             work.append((str(p), chosen[0], None, f"not a FHIR resource or Bundle: {e}"))
+        except OSError as e:
+            work.append((str(p), chosen[0], None, f"cannot read: {e.strerror or e}"))
     stored = failed = 0
 
     def run(items: Any) -> None:
@@ -225,6 +279,8 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
                     continue
                 except FhirtrialError as e:
                     error = e.message
+                except Exception as e:  # one record is one unit: the others still load
+                    error = f"not stored: {type(e).__name__}: {e}"
             failed += 1
             click.echo(f"{name}{' (' + fv + ')' if fv else ''}: {error}", err=True)
 

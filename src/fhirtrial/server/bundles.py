@@ -4,17 +4,26 @@ batch Bundle (each entry on its own)."""
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..errors import FhirtrialError, PreconditionFailedError
+from ..errors import (
+    ConflictError,
+    FhirtrialError,
+    NotFoundError,
+    PreconditionFailedError,
+    operation_outcome,
+)
+from ..model import Finding
 from . import service
 from .service import BadRequest, Result
 from .store import Store, Stored, Transaction
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+log = logging.getLogger("fhirtrial.server")
 
 
 def process(store: Store, fv: str, bundle: Any, *, base: str, validate: bool,
@@ -48,6 +57,13 @@ def process(store: Store, fv: str, bundle: Any, *, base: str, validate: bool,
         except FhirtrialError as err:
             out.append({"response": {"status": f"{err.http_status}",
                                      "outcome": err.to_operation_outcome()}})
+        except Exception as err:  # the last resort: the entries before it have committed
+            # each entry is its own unit: one that fails unexpectedly is answered in its
+            # place (its own writes rolled back), never as a 500 for the whole Bundle
+            log.exception("unhandled error in Bundle.entry[%d] of a batch", len(out))
+            out.append({"response": {"status": "500", "outcome": operation_outcome([Finding(
+                "fatal", "exception", f"Internal server error ({type(err).__name__}); this "
+                "entry was not applied")])}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
 
 
@@ -152,7 +168,38 @@ def _transaction(ctx: _Ctx, tx: Transaction, entries: list[dict[str, Any]]
             err.message = f"Bundle.entry[{i}] ({method} {e['request']['url']}): {err.message}"
             err.args = (err.message,)
             raise
+    _check_conditions_unique(ctx, tx, entries, targets)
     return [_response(ctx, r) for r in results if r is not None]
+
+
+class DuplicateError(ConflictError):
+    issue_code = "duplicate"
+
+
+def _check_conditions_unique(ctx: _Ctx, tx: Transaction, entries: list[dict[str, Any]],
+                             targets: list[tuple[str, str | None]]) -> None:
+    """Every conditional entry's criteria must still select one resource once all the
+    transaction's writes are made: two conditional creates of one identifier would otherwise
+    both create, and every later conditional write of it fail with "matches more than one".
+    Refused (409), so the whole transaction rolls back."""
+    for i, e in enumerate(entries):
+        req = e["request"]
+        rtype, _, query = _split_url(req["url"])
+        cond = req.get("ifNoneExist") if req["method"] == "POST" else \
+            query if req["method"] == "PUT" else None
+        if not cond:
+            continue
+        found = tx.search_ids(ctx.fv, rtype, service._criteria(ctx.fv, rtype, cond))
+        if len(found) > 1:
+            others = [j for j, t in enumerate(targets) if j != i and t[0] == rtype
+                      and t[1] in found]
+            raise DuplicateError(
+                f"Bundle.entry[{i}] ({req['method']} {req['url']}"
+                + (f", ifNoneExist {cond}" if req["method"] == "POST" else "")
+                + f"): after this transaction its criteria would match more than one {rtype}"
+                + (f" (also written by Bundle.entry[{others[0]}])" if others else "")
+                + "; two entries of one transaction may not create the same resource. "
+                "Nothing was stored", location=f"Bundle.entry[{i}].request")
 
 
 def _exists(tx: Transaction, fv: str, rtype: str, rid: str) -> bool:
@@ -188,8 +235,12 @@ def _get(ctx: _Ctx, url: str, tx: Transaction | None = None) -> Result:
         return service.search(ctx.store, ctx.fv, rtype, items, base=ctx.base, strict=False,
                               default_count=ctx.default_count)
     parts = [p for p in url.split("?")[0].split("/") if p]
-    if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
-        s = ctx.store.vread(ctx.fv, rtype, rid, int(parts[3]))
+    if len(parts) == 4 and parts[2] == "_history":
+        vid = service.parse_version(parts[3])
+        if vid is None:
+            raise NotFoundError(f"{rtype}/{rid} has no version {parts[3][:40]!r}",
+                                location=url)
+        s = ctx.store.vread(ctx.fv, rtype, rid, vid)
     else:
         s = ctx.store.read(ctx.fv, rtype, rid)
     return Result(200, s, body=s.resource())  # a read's answer carries the resource

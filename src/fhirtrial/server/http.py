@@ -80,7 +80,9 @@ def json_body() -> Any:
     if not data:
         raise BadRequest("The request has no body", location="Resource")
     try:
-        doc = json.loads(data)
+        doc = loads_strict(data)
+    except _NumberError as e:
+        raise BadRequest(f"The body holds {e}", location="Resource") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) \
             else ""
@@ -102,6 +104,40 @@ def json_body() -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+#: digits of the longest integer a body may hold: FHIR's widest, integer64, has 19; Python's
+#: int() refuses more than 4300 (a ValueError that used to surface as a 500)
+MAX_INT_DIGITS = 1000
+
+
+class _NumberError(ValueError):
+    """A JSON number no FHIR element can hold (the message completes "The body holds …")."""
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """``json.loads`` refusing what no FHIR element can hold and no JSON writer can write
+    back: NaN, Infinity, numbers beyond a float, integers of more than MAX_INT_DIGITS."""
+    return json.loads(data, parse_int=_json_int, parse_float=_json_float,
+                      parse_constant=_json_constant)
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _NumberError(f"an integer of {len(text.lstrip('-'))} digits (at most "
+                           f"{MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NumberError(f"the number {text[:40]}, beyond the range of a decimal")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    # json.loads takes NaN and Infinity, which are not JSON and could not be served back
+    raise _NumberError(f"{name}, which is not a JSON number")
 
 
 #: deeper than any FHIR resource or Bundle nests, and shallow enough that validation, index

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
-from ..errors import operation_outcome
+from ..errors import NotFoundError, operation_outcome
 from ..model import Finding
 from . import http, service
 from .searchparams import REGISTRY
@@ -127,9 +127,14 @@ def history_type(fv: str, rtype: str) -> Response:
     return http.body_response(r.body)
 
 
-@bp.get("/<ftype:rtype>/<fid:rid>/_history/<int:vid>")
-def vread(fv: str, rtype: str, rid: str, vid: int) -> Response:
+@bp.get("/<ftype:rtype>/<fid:rid>/_history/<vid_text>")
+def vread(fv: str, rtype: str, rid: str, vid_text: str) -> Response:
     _check(fv, rtype)
+    # not werkzeug's <int:>: its int() reads "²" and raises on 4301 digits (a 500)
+    vid = service.parse_version(vid_text)
+    if vid is None:  # not digits 0-9, or beyond what any store can hold
+        raise NotFoundError(f"{rtype}/{rid} has no version {vid_text[:40]!r}",
+                            location=f"{rtype}/{rid}/_history/{vid_text[:40]}")
     s = http.store().vread(fv, rtype, rid, vid)
     assert s.body is not None
     return http.body_response(s.body, 200, http.stored_headers(s))

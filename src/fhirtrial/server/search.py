@@ -60,9 +60,21 @@ class SearchQuery:
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 20
+#: deeper than any store holds; keeps offset + count inside SQLite's 64-bit integers
+MAX_OFFSET = 10**12
+#: Limits on one search, documented in the README ("Search limits"): beyond them a search is
+#: refused with a 400 naming the limit, instead of reaching SQLite's own limits (500 terms in
+#: a compound SELECT, expression trees 1000 deep, bound parameters) as a 500.
+MAX_VALUES_PER_PARAM = 100  # OR-ed values of one parameter (identifier=a,b,c…)
+MAX_CRITERIA = 50  # parameters AND-ed in one search (repeated ones included)
+MAX_VALUES = 500  # OR-ed values over the whole search
+MAX_SORT_KEYS = 10
+MAX_INCLUDES = 20  # _include + _revinclude
+_ASCII_INT = re.compile(r"[0-9]+", re.ASCII)
 _PREFIX = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[-+\d.])")
 _UNITS_KM = {"km": 1.0, "m": 0.001, "mi": 1.609344, "[mi_i]": 1.609344, "": 1.0}
 _IGNORED_ALWAYS = {"_format", "_pretty"}
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 
 
 def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
@@ -78,11 +90,15 @@ def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
         if name in ("_count", "_offset"):
             n = _int(raw_name, value)
             if name == "_count":
-                q.count = min(n, MAX_COUNT)
+                q.count = n
             else:
                 q.offset = n
         elif name == "_sort":
-            q.sort = [_sort_key(params, s) for s in value.split(",") if s]
+            keys = [s for s in value.split(",") if s]
+            if len(keys) > MAX_SORT_KEYS:
+                raise SearchError(f"_sort: {len(keys)} keys; at most {MAX_SORT_KEYS}",
+                                  location="_sort")
+            q.sort = [_sort_key(params, s) for s in keys]
         elif name in ("_include", "_revinclude"):
             q.includes.append(_include(fhir_version, rtype, value, name == "_revinclude"))
         elif name == "_summary":
@@ -114,13 +130,51 @@ def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
         q.used.append((raw_name, value))
     if q.summary == "count":
         q.count = 0
+    _check_limits(q)
     return q
 
 
+def _check_limits(q: SearchQuery) -> None:
+    if len(q.criteria) > MAX_CRITERIA:
+        raise SearchError(f"{len(q.criteria)} search parameters: at most {MAX_CRITERIA} in one "
+                          "search", location="query")
+    for cr in q.criteria:
+        if len(cr.values) > MAX_VALUES_PER_PARAM:
+            raise SearchError(f"{cr.name}: {len(cr.values)} values; at most "
+                              f"{MAX_VALUES_PER_PARAM} OR-ed values per parameter",
+                              location=cr.name)
+    total = sum(len(cr.values) for cr in q.criteria)
+    if total > MAX_VALUES:
+        raise SearchError(f"{total} search values in all: at most {MAX_VALUES} in one search",
+                          location="query")
+    if len(q.sort) > MAX_SORT_KEYS:
+        raise SearchError(f"_sort: {len(q.sort)} keys; at most {MAX_SORT_KEYS}",
+                          location="_sort")
+    if len(q.includes) > MAX_INCLUDES:
+        raise SearchError(f"{len(q.includes)} _include/_revinclude: at most {MAX_INCLUDES}",
+                          location="_include")
+
+
+def parse_count(name: str, value: str, limit: int, *, clamp: bool) -> int:
+    """A non-negative integer parameter written in ASCII digits (``int()`` and
+    ``str.isdigit()`` also take "²" or "٣"). Above ``limit`` it is clamped to it
+    (``_count``) or refused (``_offset``); neither ever reaches SQL or ``int()`` of 5000
+    digits."""
+    if not _ASCII_INT.fullmatch(value):
+        raise SearchError(f"{name}={value!r}: expected a non-negative integer (digits 0-9)",
+                          location=name)
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        if clamp:
+            return limit
+        raise SearchError(f"{name}={value[:30]!r}: at most {limit}", location=name)
+    return int(digits)
+
+
 def _int(name: str, value: str) -> int:
-    if not value.isdigit():
-        raise SearchError(f"{name}={value!r}: expected a non-negative integer", location=name)
-    return int(value)
+    if name.partition(":")[0] == "_count":
+        return parse_count(name, value, MAX_COUNT, clamp=True)
+    return parse_count(name, value, MAX_OFFSET, clamp=False)
 
 
 def _mod(raw: str, modifier: str, allowed: tuple[str, ...]) -> str | None:
@@ -206,6 +260,8 @@ def _number(v: str, loc: str) -> tuple[str, float, float, float]:
     m = _PREFIX.match(v)
     prefix = m.group(1) if m else "eq"
     text = (v[2:] if m else v).split("|")[0]
+    if not _NUMBER.fullmatch(text):  # float() also reads "٣", "1_0", " 1 ", "nan", "inf"
+        raise SearchError(f"{loc}={v!r}: not a number", location=loc)
     try:
         value = float(text)
     except ValueError:
@@ -238,8 +294,13 @@ def _reference(v: str, loc: str) -> tuple[str | None, str]:
 def _near(v: str, loc: str) -> tuple[float, float, float]:
     parts = v.split("|")
     try:
+        if not all(_NUMBER.fullmatch(p) for p in parts[:2]) or (
+                len(parts) > 2 and parts[2] and not _NUMBER.fullmatch(parts[2])):
+            raise ValueError(v)
         lat, lon = float(parts[0]), float(parts[1])
         dist = float(parts[2]) if len(parts) > 2 and parts[2] else 50.0
+        if not math_finite(dist * 1.7):
+            raise ValueError(v)
     except (ValueError, IndexError):
         raise SearchError(f"{loc}={v!r}: expected latitude|longitude|distance|unit",
                           location=loc) from None

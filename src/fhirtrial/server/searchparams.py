@@ -11,6 +11,7 @@ only those tables (see :mod:`fhirtrial.server.search`).
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -330,12 +331,15 @@ def norm_text(value: str) -> str:
 
 _DATE_RE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$", re.ASCII)  # ASCII: int() would read "²" or "٢" as digits
 
 
 def date_range(value: str) -> tuple[str, str] | None:
     """A FHIR date/dateTime/instant (any precision) → its [low, high] instant range in UTC,
-    as sortable ``YYYY-MM-DDTHH:MM:SS.ffffff`` strings; None when it is not a date."""
+    as sortable ``YYYY-MM-DDTHH:MM:SS.ffffff`` strings; None when it is not a date.
+
+    Ranges are clamped to [0001-01-01, 9999-12-31T23:59:59.999999]: year 9999 and
+    ``0001-01-01T00:00:00+14:00`` are valid FHIR whose UTC range leaves Python's calendar."""
     m = _DATE_RE.match(value.strip())
     if not m:
         return None
@@ -343,31 +347,57 @@ def date_range(value: str) -> tuple[str, str] | None:
     try:
         if mo is None:
             lo = datetime(int(y), 1, 1)
-            hi = datetime(int(y) + 1, 1, 1) if int(y) < 9999 else datetime(9999, 12, 31, 23, 59)
+            step: Any = ("year", 1)
         elif d is None:
             lo = datetime(int(y), int(mo), 1)
-            hi = (datetime(int(y) + 1, 1, 1) if int(mo) == 12
-                  else datetime(int(y), int(mo) + 1, 1))
+            step = ("month", 1)
         elif hh is None:
             lo = datetime(int(y), int(mo), int(d))
-            hi = lo + timedelta(days=1)
+            step = timedelta(days=1)
         else:
             lo = datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0),
-                          int(float(frac) * 1_000_000) if frac else 0)
-            hi = lo + (timedelta(minutes=1) if ss is None else
-                       timedelta(seconds=1) if frac is None else timedelta(microseconds=1))
-            if tz and tz != "Z":
-                sign = 1 if tz[0] == "+" else -1
-                off = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])) * sign
-                lo, hi = lo - off, hi - off
+                          int(frac[1:7].ljust(6, "0")) if frac else 0)
+            step = (timedelta(minutes=1) if ss is None else
+                    timedelta(seconds=1) if frac is None else timedelta(microseconds=1))
     except ValueError:
         return None
-    hi = hi - timedelta(microseconds=1)
-    return _fmt(lo), _fmt(hi)
+    off = timedelta(0)
+    if tz and tz != "Z":
+        hours, minutes = int(tz[1:3]), int(tz[4:6])
+        if minutes > 59 or hours * 60 + minutes > 14 * 60:  # FHIR: -14:00 … +14:00
+            return None
+        off = timedelta(hours=hours, minutes=minutes) * (1 if tz[0] == "+" else -1)
+    # the range's last instant in local time (never past the calendar's end), then in UTC,
+    # clamped where the zone's offset takes it past year 1 or year 9999
+    if isinstance(step, tuple):
+        nxt = lo.year + 1 if step[0] == "year" or lo.month == 12 else lo.year
+        month = 1 if step[0] == "year" or lo.month == 12 else lo.month + 1
+        last = (datetime(nxt, month, 1) - _TICK if nxt <= 9999
+                else datetime(9999, 12, 31, 23, 59, 59, 999_999))
+    else:
+        last = lo + (step - _TICK)
+    clamp = DATE_MIN if off > timedelta(0) else DATE_MAX
+    low, high = _add(lo, -off), _add(last, -off)
+    return (_fmt(low) if low else clamp), (_fmt(high) if high else clamp)
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _add(dt: datetime | None, delta: timedelta) -> datetime | None:
+    """dt + delta, None when that leaves the calendar (years 1…9999)."""
+    if dt is None:
+        return None
+    try:
+        return dt + delta
+    except OverflowError:
+        return None
 
 
 def _fmt(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # not strftime: its %Y writes year 1 as "1", which sorts after "2020"
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond:06d}")
 
 
 DATE_MIN = "0001-01-01T00:00:00.000000"
@@ -422,14 +452,27 @@ def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
     elif sp.type in ("number", "quantity"):
         if isinstance(v, bool):
             return
-        if isinstance(v, int | float):
-            rows.number.append((name, float(v), None, None))
-        elif isinstance(v, dict) and isinstance(v.get("value"), int | float):
-            rows.number.append((name, float(v["value"]), v.get("system"), v.get("code")))
+        if isinstance(v, int | float) and (n := _finite(v)) is not None:
+            rows.number.append((name, n, None, None))
+        elif isinstance(v, dict) and isinstance(v.get("value"), int | float) \
+                and not isinstance(v["value"], bool) and (n := _finite(v["value"])) is not None:
+            rows.number.append((name, n, v.get("system"), v.get("code")))
     elif sp.type == "special" and isinstance(v, dict):
-        lat, lon = v.get("latitude"), v.get("longitude")
-        if isinstance(lat, int | float) and isinstance(lon, int | float):
-            rows.geo.append((float(lat), float(lon)))
+        lat, lon = _finite(v.get("latitude")), _finite(v.get("longitude"))
+        if lat is not None and lon is not None:
+            rows.geo.append((lat, lon))
+
+
+def _finite(v: Any) -> float | None:
+    """A JSON number as an indexable float; None for what is not one (a bool, NaN, ±inf, an
+    integer beyond the float range, which float() refuses with OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:

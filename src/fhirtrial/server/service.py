@@ -202,9 +202,10 @@ def _links(base: str, rtype: str, q: search_mod.SearchQuery, total: int | None,
 def history(store: Store, fv: str, rtype: str, rid: str | None, items: list[tuple[str, str]],
             *, base: str, default_count: int) -> Result:
     args = dict(items)
-    count = min(int(args["_count"]), search_mod.MAX_COUNT) if args.get(
-        "_count", "").isdigit() else default_count
-    offset = int(args["_offset"]) if args.get("_offset", "").isdigit() else 0
+    count = search_mod.parse_count("_count", args["_count"], search_mod.MAX_COUNT, clamp=True) \
+        if "_count" in args else default_count
+    offset = search_mod.parse_count("_offset", args["_offset"], search_mod.MAX_OFFSET,
+                                    clamp=False) if "_offset" in args else 0
     since = None
     if "_since" in args:
         from .searchparams import date_range
@@ -245,6 +246,20 @@ def history(store: Store, fv: str, rtype: str, rid: str | None, items: list[tupl
     return Result(200, body=bundle)
 
 
+#: the largest version id a store can hold (SQLite INTEGER); larger ones name no version
+MAX_VERSION = 2**63 - 1
+_VERSION = re.compile(r"[0-9]{1,19}", re.ASCII)  # ASCII: int() also reads "²" and "٣"
+
+
+def parse_version(text: str) -> int | None:
+    """A version id written in ASCII digits → int; None when it is not one or could not be
+    stored (beyond 2^63-1)."""
+    if not _VERSION.fullmatch(text):
+        return None
+    n = int(text)
+    return n if n <= MAX_VERSION else None
+
+
 def parse_if_match(value: str | None) -> int | None:
     """``W/"3"`` → 3; a malformed ETag is a 412, never a silent unconditional write."""
     if value is None:
@@ -253,6 +268,9 @@ def parse_if_match(value: str | None) -> int | None:
     if v.startswith("W/"):
         v = v[2:]
     v = v.strip('"')
-    if not v.isdigit():
-        raise PreconditionFailedError(f"If-Match {value!r} is not a version ETag (W/\"n\")")
-    return int(v)
+    n = parse_version(v)
+    if n is None:
+        raise PreconditionFailedError(
+            f"If-Match {value[:40]!r} is not a version ETag (W/\"n\", n in digits 0-9 below "
+            "2^63)")
+    return n

@@ -34,11 +34,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ConflictError, GoneError, NotFoundError, PreconditionFailedError
+from ..errors import (
+    ConflictError,
+    FhirtrialError,
+    GoneError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from . import searchparams as sp_mod
 
 if TYPE_CHECKING:
     from .search import Criterion, SortKey
+
+
+class StoreError(FhirtrialError):
+    """The store cannot be used as it is (damaged, unreadable, not a store): one clear line
+    for the CLI, a 503 OperationOutcome for a request."""
+
+    issue_code = "transient"
+    http_status = 503
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write to a store opened read-only (read-only file, directory or disk)."""
+
+    issue_code = "forbidden"
+    http_status = 403
 
 
 @dataclass(slots=True)
@@ -200,23 +221,37 @@ def fhir_instant(dt: datetime) -> str:
 class SQLiteStore:
     """The default :class:`Store`: one SQLite file, WAL, indexes extracted at write time."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = sp_mod.utc_now
-                 ) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = sp_mod.utc_now,
+                 readonly: bool = False, immutable: bool = False) -> None:
+        """``readonly``: serve reads, refuse every write with :class:`ReadOnlyStoreError`
+        (a read-only file or disk; ``immutable`` too where SQLite cannot even create the
+        WAL index beside it). Opening problems are :class:`StoreError`; see
+        :func:`fhirtrial.server.storeopen.open_sqlite_store` for the checks before that."""
         self.path = Path(path)
         self.clock = clock
+        self.readonly = readonly or immutable
+        self._uri = (f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable
+                                                                  else "")
+                     if self.readonly else None)
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            if self.readonly:
+                raise StoreError(f"{self.path} is read-only and was written by an older "
+                                 "fhirtrial (or is empty): it cannot be upgraded in place")
             self._migrate(conn)
 
     # -- connections
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self._uri or self.path, isolation_level=None,
+                                   check_same_thread=False, timeout=30.0,
+                                   uri=self._uri is not None)
+            if not self.readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-65536")
@@ -260,14 +295,29 @@ class SQLiteStore:
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteTx]:
         """BEGIN IMMEDIATE … COMMIT; any exception rolls every write back."""
+        if self.readonly:
+            raise ReadOnlyStoreError(_READ_ONLY.format(self.path))
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise _store_error(self.path, e) or e from None
         try:
             yield _SQLiteTx(self, conn)
+        except sqlite3.OperationalError as e:
+            if conn.in_transaction:  # SQLite has rolled back already after SQLITE_FULL, IOERR
+                conn.execute("ROLLBACK")
+            raise _store_error(self.path, e) or e from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _store_error(self.path, e) or e from None
         # PRAGMA data_version sees other connections' commits, not this one's: count them here
         self._local.commits = getattr(self._local, "commits", 0) + 1
 
@@ -463,6 +513,24 @@ class SQLiteStore:
         return out
 
 
+_READ_ONLY = ("this server's store ({}) is read-only (a read-only file, directory or disk): "
+              "it serves reads and refuses every write; nothing was stored")
+
+
+def _store_error(path: Path, e: sqlite3.OperationalError) -> StoreError | None:
+    """What SQLite says when the environment, not the request, stops a write (None: not
+    that, a fault of the code, which stays what it is)."""
+    msg = str(e)
+    if "readonly" in msg or "read-only" in msg:
+        return ReadOnlyStoreError(_READ_ONLY.format(path))
+    if "locked" in msg or "busy" in msg:
+        return StoreError(f"the store {path} is locked by another writer for more than 30 s; "
+                          "try again")
+    if any(w in msg for w in ("disk", "I/O", "unable to open", "malformed")):
+        return StoreError(f"the store {path} failed a write ({msg}); nothing was stored")
+    return None
+
+
 _COUNT_CACHE_SIZE = 512
 #: live rows a page walk without a known count may probe before giving up on it
 _WALK_BUDGET = 5000
@@ -625,4 +693,5 @@ class _SQLiteTx:
             ex("INSERT INTO idx_geo VALUES (?,?,?)", [(rowid, la, lo) for la, lo in rows.geo])
 
 
-__all__ = ["ConflictError", "HistoryEntry", "SQLiteStore", "Store", "Stored", "Transaction"]
+__all__ = ["ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLiteStore", "Store",
+           "StoreError", "Stored", "Transaction"]

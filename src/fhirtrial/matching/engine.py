@@ -1,0 +1,292 @@
+"""Find trials for a patient: candidates from the index, filters, then the eligibility
+criteria of the best candidates only, ranked.
+
+1. **Retrieve** — each of the patient's Conditions becomes weighted keys
+   (:func:`~fhirtrial.matching.concepts.patient_keys`: its own concept 1.0, a synonym 0.9, a
+   broader concept 0.75 per level); every study indexed under one of those keys, or whose
+   condition/keyword text contains the patient's condition text (0.7), is a candidate with the
+   best weight it reached (× 0.9 when only a keyword matched). A patient with no Condition gets
+   the studies that accept healthy volunteers (0.5).
+2. **Filter** on the index alone — status, phase, distance to the nearest site whose own
+   status fits, and (unless ruled-out studies are asked for) the registry's age range and sex.
+3. **Evaluate** the computable criteria (:func:`fhirtrial.eligibility.match.evaluate`) of the
+   candidates in order of their condition weight, stopping once ``count`` results are certain
+   to be the best (a candidate's score can only fall from its condition weight) or after
+   :data:`MAX_EVALUATED` evaluations.
+4. **Score** = condition weight × eligibility factor: eligible 1.0; needs-review 0.5 + 0.4 ×
+   the share of computable criteria decided in the patient's favour; not-eligible 0 (listed
+   only when asked). Ties: nearer first, then NCT id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ..errors import GoneError, NotFoundError, SourceError
+from ..server.store import Store
+from . import concepts as cx
+from .geo import Place, miles
+from .index import CandidateIndex, StudyEntry, index_for
+
+#: studies a patient can still join: the default recruitment statuses
+OPEN_STATUSES = ("recruiting", "not-yet-recruiting", "enrolling-by-invitation")
+HEALTHY_WEIGHT = 0.5
+MAX_EVALUATED = 200
+DEFAULT_COUNT = 10
+MAX_COUNT = 100
+
+
+@dataclass(slots=True)
+class MatchRequest:
+    """What a caller asks (the operation's parameters, already checked)."""
+
+    patient_bundle: dict[str, Any]
+    place: Place | None = None
+    radius_miles: float | None = None
+    statuses: tuple[str, ...] | None = OPEN_STATUSES  # None: any status
+    phases: tuple[str, ...] | None = None
+    count: int = DEFAULT_COUNT
+    include_ruled_out: bool = False
+    as_of: str | None = None
+
+
+@dataclass(slots=True)
+class Match:
+    """One study in the answer."""
+
+    study: StudyEntry
+    score: float
+    condition_weight: float
+    condition_reason: str  # e.g. "Cluster Headache: exact (condition)"
+    verdict: str
+    evaluation: dict[str, Any]  # the Parameters evaluate() gave
+    distance_miles: float | None = None
+    nearest_site: str | None = None
+    unknown: list[str] = field(default_factory=list)  # computable criteria still unknown
+    against: list[str] = field(default_factory=list)  # criteria that rule the study out
+
+
+@dataclass(slots=True)
+class MatchResult:
+    matches: list[Match]
+    candidates: int  # studies retrieved by condition and passing the filters
+    evaluated: int
+    exhausted: bool  # False when MAX_EVALUATED stopped the evaluation early
+
+
+@dataclass(slots=True)
+class _Candidate:
+    entry: StudyEntry
+    weight: float
+    reason: str
+    distance: float | None = None
+    site: str | None = None
+
+
+def find_trials(store: Store, fv: str, req: MatchRequest) -> MatchResult:
+    """Ranked studies for one patient (see the module docstring)."""
+    from ..eligibility.match import default_as_of, read_patient
+
+    patient = read_patient(req.patient_bundle)  # SourceError on a malformed bundle
+    as_of = _as_of(req.as_of) or default_as_of(patient)
+    idx = index_for(store, fv)
+    cands = _retrieve(idx, patient.conditions)
+    kept = []
+    for c in cands.values():
+        if not _passes(idx, c, req, patient, as_of):
+            continue
+        kept.append(c)
+    kept.sort(key=lambda c: (-c.weight, c.distance if c.distance is not None else 1e18,
+                             c.entry.id))
+    matches: list[Match] = []
+    evaluated = 0
+    exhausted = True
+    for i, c in enumerate(kept):
+        shown = [m for m in matches if m.verdict != "not-eligible" or req.include_ruled_out]
+        if len(shown) >= req.count:
+            shown.sort(key=_rank)
+            if shown[req.count - 1].score >= c.weight:
+                break  # no later candidate can beat the current page
+        if evaluated >= MAX_EVALUATED:
+            exhausted = i >= len(kept)
+            break
+        evaluated += 1
+        m = _evaluate(store, fv, idx, c, req)
+        if m is not None:
+            matches.append(m)
+    shown = [m for m in matches if m.verdict != "not-eligible" or req.include_ruled_out]
+    shown.sort(key=_rank)
+    return MatchResult(shown[:req.count], len(kept), evaluated, exhausted)
+
+
+def _rank(m: Match) -> tuple[float, float, str]:
+    return (-m.score, m.distance_miles if m.distance_miles is not None else 1e18, m.study.id)
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SourceError(f"as-of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+# ---------------------------------------------------------------- retrieval
+
+def _retrieve(idx: CandidateIndex, conditions: list[dict[str, Any]]) -> dict[str, _Candidate]:
+    out: dict[str, _Candidate] = {}
+
+    def offer(sid: str, weight: float, reason: str) -> None:
+        c = out.get(sid)
+        if c is None or c.weight < weight:
+            out[sid] = _Candidate(idx.studies[sid], weight, reason)
+
+    for cond in conditions:
+        label = cx.condition_label(cond)
+        for key, (w, how) in cx.patient_keys(cond).items():
+            for sid in idx.by_key.get(key, ()):
+                where = idx.studies[sid].keys[key]
+                ww = w * (cx.KEYWORD if where == "keyword" else 1.0)
+                offer(sid, round(ww, 4), f"{label}: {how} ({where})")
+            if key.startswith("text:") and how == "exact":
+                for sid in idx.containing(key[5:]):
+                    offer(sid, cx.TEXT_CONTAINS, f"{label}: text contained in the study's")
+    if not conditions:
+        for sid in idx.healthy:
+            offer(sid, HEALTHY_WEIGHT, "no condition recorded: the study accepts healthy "
+                  "volunteers")
+    return out
+
+
+def _patient_age_days(patient: Any, as_of: date | None) -> float | None:
+    if patient.birth_date is None or as_of is None:
+        return None
+    return float((as_of - patient.birth_date).days)
+
+
+def _passes(idx: CandidateIndex, c: _Candidate, req: MatchRequest, patient: Any,
+            as_of: date | None) -> bool:
+    e = c.entry
+    if req.statuses is not None and e.status not in req.statuses:
+        return False
+    if req.phases is not None and not any(_phase_fits(p, req.phases) for p in e.phases):
+        return False
+    if not req.include_ruled_out:
+        age = _patient_age_days(patient, as_of)
+        if age is not None:
+            # the evaluator counts whole years / months; a day's slack keeps the index
+            # from ruling out what the evaluator would call met
+            if e.age_low_days is not None and age + 31 < e.age_low_days:
+                return False
+            if e.age_high_days is not None and age > e.age_high_days + 366:
+                return False
+        if e.sex and patient.gender in ("male", "female") and patient.gender != e.sex:
+            return False
+    if req.place is not None:
+        best: tuple[float, str] | None = None
+        for sid in e.sites:
+            site = idx.locations.get(sid)
+            if site is None or site.lat is None or site.lon is None:
+                continue
+            status = site.status or e.status
+            if req.statuses is not None and status not in req.statuses:
+                continue
+            d = miles(req.place.lat, req.place.lon, site.lat, site.lon)
+            if best is None or d < best[0]:
+                best = (d, site.name)
+        if best is None:
+            return False
+        if req.radius_miles is not None and best[0] > req.radius_miles:
+            return False
+        c.distance, c.site = round(best[0], 1), best[1]
+    return True
+
+
+def _phase_fits(study_phase: str, wanted: tuple[str, ...]) -> bool:
+    if study_phase in wanted:
+        return True
+    # phase-1-phase-2 is a phase 1 and a phase 2 study
+    parts = study_phase.split("-phase-")
+    return len(parts) == 2 and (parts[0] in wanted or f"phase-{parts[1]}" in wanted)
+
+
+# ---------------------------------------------------------------- evaluation
+
+_CRITERIA: OrderedDict[tuple[int, str, str, int], list[Any]] = OrderedDict()
+_CRITERIA_LOCK = threading.Lock()
+_CRITERIA_SIZE = 4096
+
+
+def _criteria(store: Store, fv: str, evid: str) -> list[Any] | None:
+    """The structured criteria of a stored EvidenceVariable, parsed once per version."""
+    from ..eligibility.match import from_evidence_variable
+
+    try:
+        stored = store.read(fv, "EvidenceVariable", evid)
+    except (NotFoundError, GoneError):
+        return None
+    key = (id(store), fv, evid, stored.vid)
+    with _CRITERIA_LOCK:
+        hit = _CRITERIA.get(key)
+        if hit is not None:
+            _CRITERIA.move_to_end(key)
+            return hit
+    ev = stored.resource()
+    if not ev.get("characteristic"):
+        return None
+    crit = from_evidence_variable(ev)
+    with _CRITERIA_LOCK:
+        _CRITERIA[key] = crit
+        while len(_CRITERIA) > _CRITERIA_SIZE:
+            _CRITERIA.popitem(last=False)
+    return crit
+
+
+def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
+              req: MatchRequest) -> Match | None:
+    from ..eligibility.match import evaluate, registry_criteria  # noqa: F401
+
+    e = c.entry
+    crit = _criteria(store, fv, e.eligibility) if e.eligibility else None
+    if crit is None:
+        crit = []  # no stated criteria: nothing to decide; the verdict says needs-review
+    out = evaluate(crit, req.patient_bundle, as_of=req.as_of)
+    params = out["parameter"]
+    params.insert(1, {"name": "study", "valueString": e.id})
+    verdict = params[0]["valueCode"]
+    rows = [p for p in params if p["name"] == "criterion"]
+    computable = [r for r in rows if _part(r, "computable")]
+    unknown = [str(_part(r, "text")) for r in computable if _part(r, "result") == "unknown"]
+    against = [p["valueString"] for p in params if p["name"] == "decidedBy"] \
+        if verdict == "not-eligible" else []
+    if not crit:
+        verdict = "needs-review"
+        params[0]["valueCode"] = verdict
+    if verdict == "eligible":
+        factor = 1.0
+    elif verdict == "needs-review":
+        favour = sum(1 for r in computable if _favours(r))
+        factor = 0.5 + 0.4 * (favour / len(computable) if computable else 0.0)
+    else:
+        factor = 0.0
+    return Match(study=e, score=round(c.weight * factor, 4), condition_weight=c.weight,
+                 condition_reason=c.reason, verdict=verdict, evaluation=out,
+                 distance_miles=c.distance, nearest_site=c.site, unknown=unknown,
+                 against=against)
+
+
+def _part(row: dict[str, Any], name: str) -> Any:
+    for p in row.get("part") or []:
+        if p["name"] == name:
+            return next((v for k, v in p.items() if k.startswith("value")), None)
+    return None
+
+
+def _favours(row: dict[str, Any]) -> bool:
+    exclude, result = _part(row, "exclude"), _part(row, "result")
+    return (result == "not-met") if exclude else (result == "met")

@@ -30,7 +30,7 @@ from ..errors import GoneError, NotFoundError, SourceError
 from ..server.store import Store
 from . import concepts as cx
 from .geo import Place, miles
-from .index import CandidateIndex, StudyEntry, index_for
+from .index import CandidateIndex, StudyEntry, index_for, read_registry_criteria
 
 #: studies a patient can still join: the default recruitment statuses
 OPEN_STATUSES = ("recruiting", "not-yet-recruiting", "enrolling-by-invitation")
@@ -240,11 +240,44 @@ def _criteria(store: Store, fv: str, evid: str) -> list[Any] | None:
     if not ev.get("characteristic"):
         return None
     crit = from_evidence_variable(ev)
+    _registry_facts(ev, crit)
     with _CRITERIA_LOCK:
         _CRITERIA[key] = crit
         while len(_CRITERIA) > _CRITERIA_SIZE:
             _CRITERIA.popitem(last=False)
     return crit
+
+
+def _registry_facts(ev: dict[str, Any], crit: list[Any]) -> None:
+    """The registry's sex (and age) characteristics are structured in the EvidenceVariable
+    (LOINC-typed); where re-reading their description gave no fact, the structured value
+    becomes it, so that the evaluation decides (and names) what the index filters on."""
+    from ..eligibility import Fact
+
+    by_text: dict[str, Any] = {}
+    for ch in ev.get("characteristic") or []:
+        if not isinstance(ch, dict) or not isinstance(ch.get("description"), str):
+            continue
+        one = StudyEntry("", 0, "", None, frozenset(), {}, ())
+        read_registry_criteria({"characteristic": [ch]}, one)
+        if one.sex:
+            by_text[ch["description"]] = Fact("sex", {"sex": one.sex})
+        elif one.age_low_days is not None or one.age_high_days is not None:
+            by_text[ch["description"]] = _age_fact(ch)
+    for c in crit:
+        fact = by_text.get(c.text)
+        if fact is not None and not c.facts and not c.children:
+            c.facts = [fact]
+
+
+def _age_fact(ch: dict[str, Any]) -> Any:
+    from ..eligibility import Fact
+
+    rng = ch["definitionByTypeAndValue"].get("valueRange") or {}
+    lo, hi = rng.get("low") or {}, rng.get("high") or {}
+    unit = lo.get("code") or hi.get("code")
+    return Fact("age", {"low": lo.get("value"), "high": hi.get("value"), "low_inclusive": True,
+                        "high_inclusive": True, "unit": unit})
 
 
 def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,

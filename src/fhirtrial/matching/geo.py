@@ -40,12 +40,13 @@ def from_zip(code: str) -> Place:
     """A US ZIP (or ZIP+4) → its centre; SourceError when it is not a known ZIP."""
     m = _ZIP.match(code.strip())
     if not m:
-        raise SourceError(f"zipCode {code!r} is not a US ZIP code (5 digits, or ZIP+4)")
+        raise SourceError(f"zipCode {code!r} is not a US ZIP code (5 digits, or ZIP+4)",
+                          location="zipCode")
     import zipcodes
 
     hits = zipcodes.matching(m.group(1))
     if not hits:
-        raise SourceError(f"zipCode {code!r} is not a known US ZIP code")
+        raise SourceError(f"zipCode {code!r} is not a known US ZIP code", location="zipCode")
     z = hits[0]
     return Place(float(z["lat"]), float(z["long"]), f"{z['zip_code']} {z['city']}, {z['state']}")
 
@@ -76,7 +77,7 @@ def from_place(text: str) -> Place:
     (in that US state or country when one is given); a country name alone → its capital."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        raise SourceError("the place name is empty")
+        raise SourceError("the place name is empty", location="place")
     gc = _gc()
     name, qual = parts[0], (parts[-1] if len(parts) > 1 else None)
     cities = _city_index().get(_fold(name), [])
@@ -100,4 +101,4 @@ def from_place(text: str) -> Place:
         if country and country.get("capital"):
             return from_place(f"{country['capital']}, {country['iso']}")
     raise SourceError(f"place {text!r} is not a city this server knows (GeoNames cities of "
-                      "15,000+ people, optionally with a US state or a country)")
+                      "15,000+ people, optionally with a US state or a country)", location="place")

@@ -21,7 +21,9 @@ from werkzeug.serving import make_server
 import patientgen as pg
 from conftest import SHARED_V2, needs_shared, shared_files
 from fhirtrial.cli import main
+from fhirtrial.eligibility.match import from_evidence_variable
 from fhirtrial.matching import concepts as cx
+from fhirtrial.matching.engine import add_registry_facts
 from fhirtrial.matching.geo import from_place, from_zip, miles
 from fhirtrial.server import create_app
 
@@ -201,9 +203,11 @@ def test_patient_codes_reach_the_mesh_concept_and_its_broader_terms_score_lower(
 
 def test_places_resolve_offline() -> None:
     sf = from_zip("94143")
-    assert abs(sf.lat - 37.76) < 0.1 and abs(sf.lon + 122.45) < 0.1
+    assert abs(sf.lat - 37.76) < 0.1
+    assert abs(sf.lon + 122.45) < 0.1
     lyon = from_place("Lyon, France")
-    assert abs(lyon.lat - 45.75) < 0.1 and lyon.label == "Lyon, FR"
+    assert abs(lyon.lat - 45.75) < 0.1
+    assert lyon.label == "Lyon, FR"
     assert from_place("Cambridge, MA").label == "Cambridge, MA, US"
     assert 2600 < miles(sf.lat, sf.lon, 42.36, -71.06) < 2750  # SF–Boston
 
@@ -215,7 +219,8 @@ def test_ranked_answer_carries_score_verdict_distance_and_the_evaluation(own) ->
     r = _match(f"{root}/fhir", _patient(), zipCode="94143", recruitmentStatus="all")
     assert r.status_code == 200, r.text
     b = r.json()
-    assert b["resourceType"] == "Bundle" and b["type"] == "searchset"
+    assert b["resourceType"] == "Bundle"
+    assert b["type"] == "searchset"
     ms = _matches(b)
     # the cluster headache study (exact, eligible) first; the primary headache registry
     # reached through two broader levels (0.75²) next; the breast cancer study not at all
@@ -224,8 +229,10 @@ def test_ranked_answer_carries_score_verdict_distance_and_the_evaluation(own) ->
     assert (first["score"], first["match-verdict"], first["match-grade"]) == (
         1.0, "eligible", "probable")
     assert first["match-distance"]["value"] == pytest.approx(0.5, abs=0.5)
-    assert first["match-distance"]["code"] == "[mi_i]" and first["match-site"] == "UCSF"
-    assert second["score"] == 0.5625 and second["match-verdict"] == "eligible"
+    assert first["match-distance"]["code"] == "[mi_i]"
+    assert first["match-site"] == "UCSF"
+    assert second["score"] == 0.5625
+    assert second["match-verdict"] == "eligible"
     assert second["match-condition"] == "Cluster headache: broader (condition)"
     ev = _evaluation(b, "NCT90000001")
     assert ev["resourceType"] == "Parameters"
@@ -376,8 +383,8 @@ def test_the_patient_bundle_alone_with_parameters_in_the_url(own) -> None:
      "ClinicalTrials.gov status (or 'all', 'open')"),
     ({"count": 0}, "_count", "_count 0 must be a whole number from 1 to 100"),
     ({"latitude": 91.0, "longitude": 0.0}, "latitude", "latitude 91.0 is not within -90..90"),
-    ({"place": "Xyzzyville"}, "place", "place 'Xyzzyville' is not a city this server knows (GeoNames "
-     "cities of 15,000+ people, optionally with a US state or a country)"),
+    ({"place": "Xyzzyville"}, "place", "place 'Xyzzyville' is not a city this server knows "
+     "(GeoNames cities of 15,000+ people, optionally with a US state or a country)"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_parameters_are_400_operation_outcomes(own, params, location, message) -> None:
     root, _ = own
@@ -409,12 +416,13 @@ def test_bad_bodies_are_400(own) -> None:
         "the Bundle holds 2 Patients; pre-screening is for one"
     r = requests.post(f"{url}?color=red", data=json.dumps(_patient()), headers=FHIR_JSON,
                       timeout=30)
-    assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["color"]
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["color"]
 
 
 def test_operation_definition_and_capability_statement(own) -> None:
-    from fhir.resources.R4B.operationdefinition import OperationDefinition as OD4
     from fhir.resources.operationdefinition import OperationDefinition
+    from fhir.resources.R4B.operationdefinition import OperationDefinition as OD4
 
     root, _ = own
     for base in (f"{root}/fhir", f"{root}/fhir/R4"):
@@ -467,7 +475,8 @@ def test_cli_prints_the_ranked_table_and_json(own, tmp_path: Path) -> None:
     assert lines[0].split() == ["rank", "NCT", "id", "title", "verdict", "distance", "still",
                                 "unknown"]
     assert lines[1].split()[:2] == ["1", "NCT90000001"]
-    assert "needs-review" in lines[1] and "Hemoglobin ≥ 9 g/dL" in lines[1]
+    assert "needs-review" in lines[1]
+    assert "Hemoglobin ≥ 9 g/dL" in lines[1]
     assert lines[2].split()[:2] == ["2", "NCT90000002"]
     r = CliRunner().invoke(main, ["find-trials", str(f), "--db", str(db), "--format", "json",
                                   "--status", "all"])
@@ -485,11 +494,13 @@ def test_cli_errors_are_one_line_and_exit_2(own, tmp_path: Path) -> None:
     assert r.stderr == ("fhirtrial find-trials: travelRadius needs a zipCode, place or "
                         "latitude/longitude\n")
     r = CliRunner().invoke(main, ["find-trials", str(f), "--db", str(tmp_path / "none.db")])
-    assert r.exit_code == 2 and "no such store" in r.stderr
+    assert r.exit_code == 2
+    assert "no such store" in r.stderr
     nothing = tmp_path / "nothing.json"
     nothing.write_text(json.dumps(_patient(conditions=[{"text": "gout"}])), encoding="utf-8")
     r = CliRunner().invoke(main, ["find-trials", str(nothing), "--db", str(db)])
-    assert r.exit_code == 1 and r.stdout.splitlines() == [
+    assert r.exit_code == 1
+    assert r.stdout.splitlines() == [
         "rank  NCT id  title  verdict  distance  still unknown"]
 
 
@@ -536,9 +547,11 @@ def _check_cards(doc: dict[str, Any], root: str, ids: list[str]) -> None:
         assert c["source"]["label"] == "fhirtrial"
         assert c["source"]["url"].startswith(root)
         for link in c["links"]:
-            assert link["type"] == "absolute" and link["label"]
+            assert link["type"] == "absolute"
+            assert link["label"]
             assert link["url"].startswith(f"{root}/fhir/ResearchStudy/")
-        assert isinstance(c["detail"], str) and isinstance(c["uuid"], str)
+        assert isinstance(c["detail"], str)
+        assert isinstance(c["uuid"], str)
 
 
 def test_cds_discovery_declares_the_patient_view_service(own) -> None:
@@ -546,8 +559,10 @@ def test_cds_discovery_declares_the_patient_view_service(own) -> None:
     r = requests.get(f"{root}/cds-services", timeout=30)
     assert r.status_code == 200
     [svc] = r.json()["services"]
-    assert svc["hook"] == "patient-view" and svc["id"] == "fhirtrial-trial-finder"
-    assert svc["title"] and svc["description"]
+    assert svc["hook"] == "patient-view"
+    assert svc["id"] == "fhirtrial-trial-finder"
+    assert svc["title"]
+    assert svc["description"]
     assert svc["prefetch"] == {
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
@@ -566,14 +581,16 @@ def test_cds_patient_view_with_prefetch_returns_cards(own) -> None:
     # page link answers a browser with HTML
     page = requests.get(doc["cards"][0]["links"][0]["url"], headers={"Accept": "text/html"},
                         timeout=30)
-    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
 
 
 def test_cds_no_match_gives_no_cards(own) -> None:
     root, _ = own
     body = _hook_request(_prefetch(_patient(conditions=[{"text": "gout"}])))
     r = requests.post(f"{root}/cds-services/fhirtrial-trial-finder", json=body, timeout=60)
-    assert r.status_code == 200 and r.json() == {"cards": []}
+    assert r.status_code == 200
+    assert r.json() == {"cards": []}
 
 
 def test_cds_reads_the_ehr_fhir_server_with_its_token(own, tmp_path: Path) -> None:
@@ -686,14 +703,18 @@ def test_generated_patients_find_their_study(shared_server: str, path: Path) -> 
         pytest.skip(f"{nct} states no condition to be found by")  # none in the v2 set today
     ref = study["recruitment"]["eligibility"]["reference"]
     ev = requests.get(f"{shared_server}/{ref}", headers=FHIR_JSON, timeout=30).json()
-    case = pg.meeting(ev)
+    # the criteria as the matcher reads them: the text's facts, and the registry's structured
+    # sex and age where the text gave none
+    criteria = from_evidence_variable(ev)
+    add_registry_facts(ev, criteria)
+    case = pg.meeting(criteria)
     as_of = case.as_of.isoformat()
     b = _shared_match(shared_server, _with_condition(case.bundle, study), as_of)
     found = {m["id"]: m for m in _matches(b)}
     assert nct in found, f"{nct} not among {sorted(found)}"
     expect = ("eligible", "needs-review") if case.uncertain else ("eligible",)
     assert found[nct]["match-verdict"] in expect
-    for broken in pg.broken_variants(ev):
+    for broken in pg.broken_variants(criteria):
         bundle = _with_condition(broken.bundle, study)
         assert nct not in {m["id"] for m in _matches(_shared_match(shared_server, bundle,
                                                                    as_of))}

@@ -240,7 +240,7 @@ def _criteria(store: Store, fv: str, evid: str) -> list[Any] | None:
     if not ev.get("characteristic"):
         return None
     crit = from_evidence_variable(ev)
-    _registry_facts(ev, crit)
+    add_registry_facts(ev, crit)
     with _CRITERIA_LOCK:
         _CRITERIA[key] = crit
         while len(_CRITERIA) > _CRITERIA_SIZE:
@@ -248,7 +248,7 @@ def _criteria(store: Store, fv: str, evid: str) -> list[Any] | None:
     return crit
 
 
-def _registry_facts(ev: dict[str, Any], crit: list[Any]) -> None:
+def add_registry_facts(ev: dict[str, Any], crit: list[Any]) -> None:
     """The registry's sex (and age) characteristics are structured in the EvidenceVariable
     (LOINC-typed); where re-reading their description gave no fact, the structured value
     becomes it, so that the evaluation decides (and names) what the index filters on."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ..tables import data_table
@@ -34,8 +34,10 @@ _MESH_ID = re.compile(r"^D0*(\d{1,9})$")
 _PUNCT = re.compile(r"[^\w]+")
 
 
+@lru_cache(maxsize=65536)
 def norm_text(text: str) -> str:
-    """Lower case, accents folded, punctuation to single spaces."""
+    """Lower case, accents folded, punctuation to single spaces (memoised: registry
+    condition texts repeat across studies)."""
     t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
     return _PUNCT.sub(" ", t).strip()
 

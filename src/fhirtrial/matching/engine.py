@@ -20,17 +20,29 @@ criteria of the best candidates only, ranked.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from ..errors import GoneError, NotFoundError, SourceError
 from ..server.store import Store
 from . import concepts as cx
-from .geo import Place, miles
-from .index import CandidateIndex, StudyEntry, index_for, read_registry_criteria
+from .geo import EARTH_MILES, Place
+from .index import (
+    PHASE_BITS,
+    SEX,
+    Arrays,
+    CandidateIndex,
+    StudyEntry,
+    index_for,
+    read_registry_criteria,
+    status_code,
+)
 
 #: studies a patient can still join: the default recruitment statuses
 OPEN_STATUSES = ("recruiting", "not-yet-recruiting", "enrolling-by-invitation")
@@ -94,33 +106,36 @@ def find_trials(store: Store, fv: str, req: MatchRequest) -> MatchResult:
     patient = read_patient(req.patient_bundle)  # SourceError on a malformed bundle
     as_of = _as_of(req.as_of) or default_as_of(patient)
     idx = index_for(store, fv)
-    cands = _retrieve(idx, patient.conditions)
-    kept = []
-    for c in cands.values():
-        if not _passes(idx, c, req, patient, as_of):
-            continue
-        kept.append(c)
-    kept.sort(key=lambda c: (-c.weight, c.distance if c.distance is not None else 1e18,
-                             c.entry.id))
+    arr = idx.arrays()
+    weights, reason_of, reasons = _retrieve(idx, arr, patient.conditions)
+    rows = np.nonzero(weights > 0)[0]
+    rows, dist, site = _filter(arr, rows, req, patient, as_of)
+    order = np.lexsort((rows, dist, -weights[rows]))  # weight desc, nearer, id
     matches: list[Match] = []
     evaluated = 0
     exhausted = True
-    for i, c in enumerate(kept):
+    for n, k in enumerate(order):
+        r = int(rows[k])
+        weight = float(weights[r])
         shown = [m for m in matches if m.verdict != "not-eligible" or req.include_ruled_out]
         if len(shown) >= req.count:
             shown.sort(key=_rank)
-            if shown[req.count - 1].score >= c.weight:
+            if shown[req.count - 1].score >= weight:
                 break  # no later candidate can beat the current page
         if evaluated >= MAX_EVALUATED:
-            exhausted = i >= len(kept)
+            exhausted = n >= len(order)
             break
         evaluated += 1
-        m = _evaluate(store, fv, idx, c, req)
+        d = float(dist[k])
+        c = _Candidate(idx.studies[arr.ids[r]], weight, reasons[int(reason_of[r])],
+                       None if math.isinf(d) else round(d, 1),
+                       arr.site_name[int(site[k])] if site[k] >= 0 else None)
+        m = _evaluate(store, fv, idx, c, req, as_of)
         if m is not None:
             matches.append(m)
     shown = [m for m in matches if m.verdict != "not-eligible" or req.include_ruled_out]
     shown.sort(key=_rank)
-    return MatchResult(shown[:req.count], len(kept), evaluated, exhausted)
+    return MatchResult(shown[:req.count], len(rows), evaluated, exhausted)
 
 
 def _rank(m: Match) -> tuple[float, float, str]:
@@ -138,81 +153,96 @@ def _as_of(value: str | None) -> date | None:
 
 # ---------------------------------------------------------------- retrieval
 
-def _retrieve(idx: CandidateIndex, conditions: list[dict[str, Any]]) -> dict[str, _Candidate]:
-    out: dict[str, _Candidate] = {}
+def _retrieve(idx: CandidateIndex, arr: Arrays, conditions: list[dict[str, Any]]
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per study row: the best condition weight reached (0: not a candidate) and why."""
+    n = len(arr.ids)
+    weights = np.zeros(n, dtype=np.float64)
+    reason_of = np.full(n, -1, dtype=np.int32)
+    reasons: list[str] = []
 
-    def offer(sid: str, weight: float, reason: str) -> None:
-        c = out.get(sid)
-        if c is None or c.weight < weight:
-            out[sid] = _Candidate(idx.studies[sid], weight, reason)
+    def offer(rows: np.ndarray, weight: float, reason: str) -> None:
+        if not len(rows):
+            return
+        better = rows[weights[rows] < weight]
+        if len(better):
+            weights[better] = weight
+            reason_of[better] = len(reasons)
+            reasons.append(reason)
 
     for cond in conditions:
         label = cx.condition_label(cond)
-        for key, (w, how) in cx.patient_keys(cond).items():
-            for sid in idx.by_key.get(key, ()):
-                where = idx.studies[sid].keys[key]
-                ww = w * (cx.KEYWORD if where == "keyword" else 1.0)
-                offer(sid, round(ww, 4), f"{label}: {how} ({where})")
+        for key, (w, how) in sorted(cx.patient_keys(cond).items(), key=lambda kv: -kv[1][0]):
+            post = arr.postings.get(key)
+            if post is not None:
+                offer(post[0], w, f"{label}: {how} (condition)")
+                offer(post[1], round(w * cx.KEYWORD, 4), f"{label}: {how} (keyword)")
             if key.startswith("text:") and how == "exact":
-                for sid in idx.containing(key[5:]):
-                    offer(sid, cx.TEXT_CONTAINS, f"{label}: text contained in the study's")
+                hits = idx.containing(key[5:])
+                if hits:
+                    offer(np.array(sorted(arr.row[s] for s in hits), dtype=np.int32),
+                          cx.TEXT_CONTAINS, f"{label}: text contained in the study's")
     if not conditions:
-        for sid in idx.healthy:
-            offer(sid, HEALTHY_WEIGHT, "no condition recorded: the study accepts healthy "
-                  "volunteers")
-    return out
+        offer(arr.healthy, HEALTHY_WEIGHT,
+              "no condition recorded: the study accepts healthy volunteers")
+    return weights, reason_of, reasons
 
 
-def _patient_age_days(patient: Any, as_of: date | None) -> float | None:
-    if patient.birth_date is None or as_of is None:
-        return None
-    return float((as_of - patient.birth_date).days)
-
-
-def _passes(idx: CandidateIndex, c: _Candidate, req: MatchRequest, patient: Any,
-            as_of: date | None) -> bool:
-    e = c.entry
-    if req.statuses is not None and e.status not in req.statuses:
-        return False
-    if req.phases is not None and not any(_phase_fits(p, req.phases) for p in e.phases):
-        return False
+def _filter(arr: Arrays, rows: np.ndarray, req: MatchRequest, patient: Any,
+            as_of: date | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate rows that pass, with the distance to (and index of) each one's nearest
+    fitting site (inf / -1 without a place)."""
+    keep = np.ones(len(rows), dtype=bool)
+    wanted = None
+    if req.statuses is not None:
+        wanted = np.array([status_code(s) for s in req.statuses], dtype=np.int16)
+        keep &= np.isin(arr.status[rows], wanted)
+    if req.phases is not None:
+        # the study's mask counts a combined phase as each part; the request's is exact
+        keep &= (arr.phases[rows] & sum(PHASE_BITS.get(p, 0) for p in req.phases)) != 0
     if not req.include_ruled_out:
-        age = _patient_age_days(patient, as_of)
-        if age is not None:
-            # the evaluator counts whole years / months; a day's slack keeps the index
-            # from ruling out what the evaluator would call met
-            if e.age_low_days is not None and age + 31 < e.age_low_days:
-                return False
-            if e.age_high_days is not None and age > e.age_high_days + 366:
-                return False
-        if e.sex and patient.gender in ("male", "female") and patient.gender != e.sex:
-            return False
-    if req.place is not None:
-        best: tuple[float, str] | None = None
-        for sid in e.sites:
-            site = idx.locations.get(sid)
-            if site is None or site.lat is None or site.lon is None:
-                continue
-            status = site.status or e.status
-            if req.statuses is not None and status not in req.statuses:
-                continue
-            d = miles(req.place.lat, req.place.lon, site.lat, site.lon)
-            if best is None or d < best[0]:
-                best = (d, site.name)
-        if best is None:
-            return False
-        if req.radius_miles is not None and best[0] > req.radius_miles:
-            return False
-        c.distance, c.site = round(best[0], 1), best[1]
-    return True
+        if patient.birth_date is not None and as_of is not None:
+            # the evaluator counts whole years / months: the slack keeps the index from
+            # ruling out what the evaluator would call met
+            age = float((as_of - patient.birth_date).days)
+            lo, hi = arr.age_lo[rows], arr.age_hi[rows]
+            keep &= ~(age + 31 < lo)  # nan compares False: no bound
+            keep &= ~(age > hi + 366)
+        if patient.gender in ("male", "female"):
+            sex = arr.sex[rows]
+            keep &= (sex == 0) | (sex == SEX[patient.gender])
+    rows = rows[keep]
+    dist = np.full(len(rows), np.inf)
+    site = np.full(len(rows), -1, dtype=np.int64)
+    if req.place is None:
+        return rows, dist, site
+    pos = np.full(len(arr.ids), -1, dtype=np.int64)
+    pos[rows] = np.arange(len(rows))
+    s = np.nonzero(pos[arr.site_row] >= 0)[0]  # sites of candidates
+    st = arr.site_status[s]
+    st = np.where(st < 0, arr.status[arr.site_row[s]], st)
+    if wanted is not None:
+        s = s[np.isin(st, wanted)]
+    d = _miles(req.place.lat, req.place.lon, arr.site_lat[s], arr.site_lon[s])
+    owner = pos[arr.site_row[s]]
+    # nearest site per candidate: sort by (owner, distance), take each owner's first
+    o = np.lexsort((d, owner))
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = owner[o][1:] != owner[o][:-1]
+    best = o[first]
+    dist[owner[best]] = d[best]
+    site[owner[best]] = s[best]
+    ok = np.isfinite(dist)
+    if req.radius_miles is not None:
+        ok &= dist <= req.radius_miles
+    return rows[ok], dist[ok], site[ok]
 
 
-def _phase_fits(study_phase: str, wanted: tuple[str, ...]) -> bool:
-    if study_phase in wanted:
-        return True
-    # phase-1-phase-2 is a phase 1 and a phase 2 study
-    parts = study_phase.split("-phase-")
-    return len(parts) == 2 and (parts[0] in wanted or f"phase-{parts[1]}" in wanted)
+def _miles(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    p1, p2 = math.radians(lat), np.radians(lats)
+    dp, dl = p2 - p1, np.radians(lons - lon)
+    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_MILES * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -281,14 +311,14 @@ def _age_fact(ch: dict[str, Any]) -> Any:
 
 
 def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
-              req: MatchRequest) -> Match | None:
+              req: MatchRequest, as_of: date | None) -> Match | None:
     from ..eligibility.match import evaluate, registry_criteria  # noqa: F401
 
     e = c.entry
     crit = _criteria(store, fv, e.eligibility) if e.eligibility else None
     if crit is None:
         crit = []  # no stated criteria: nothing to decide; the verdict says needs-review
-    out = evaluate(crit, req.patient_bundle, as_of=req.as_of)
+    out = evaluate(crit, req.patient_bundle, as_of=as_of)
     params = out["parameter"]
     params.insert(1, {"name": "study", "valueString": e.id})
     verdict = params[0]["valueCode"]

@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ..errors import SourceError
@@ -36,6 +36,7 @@ def miles(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_MILES * math.asin(min(1.0, math.sqrt(a)))
 
 
+@lru_cache(maxsize=4096)
 def from_zip(code: str) -> Place:
     """A US ZIP (or ZIP+4) → its centre; SourceError when it is not a known ZIP."""
     m = _ZIP.match(code.strip())

@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..server.store import Store
 from .concepts import norm_text, study_keys
 
@@ -75,6 +77,15 @@ class CandidateIndex:
     _mark: dict[str, tuple[str, int]] = field(default_factory=dict)  # rtype → (since, seen)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     built: bool = False
+    _arrays: Arrays | None = None
+    _contains: dict[str, set[str]] = field(default_factory=dict)
+
+    def arrays(self) -> Arrays:
+        """The columnar snapshot requests filter and rank with (rebuilt after a change)."""
+        with self._lock:
+            if self._arrays is None:
+                self._arrays = Arrays.build(self)
+            return self._arrays
 
     # ------------------------------------------------------------ keeping it current
     def refresh(self) -> None:
@@ -135,6 +146,8 @@ class CandidateIndex:
 
     # ------------------------------------------------------------ entries
     def _put(self, rtype: str, rid: str, vid: int, res: dict[str, Any]) -> None:
+        self._arrays = None
+        self._contains = {}
         if rtype == "Location":
             self.locations[rid] = read_site(res)
             return
@@ -165,6 +178,8 @@ class CandidateIndex:
             return None
 
     def _drop(self, rtype: str, rid: str) -> None:
+        self._arrays = None
+        self._contains = {}
         if rtype == "Location":
             self.locations.pop(rid, None)
             return
@@ -189,6 +204,16 @@ class CandidateIndex:
     def containing(self, text: str) -> set[str]:
         """Studies with a condition or keyword text containing ``text`` (normalised) as a
         phrase: the postings of its rarest word, then each candidate's texts checked."""
+        hit = self._contains.get(text)
+        if hit is not None:
+            return hit
+        out = self._containing(text)
+        if len(self._contains) > 4096:
+            self._contains = {}
+        self._contains[text] = out
+        return out
+
+    def _containing(self, text: str) -> set[str]:
         words = [w for w in text.split() if w not in STOPWORDS]
         if not words:
             return set()
@@ -199,6 +224,92 @@ class CandidateIndex:
         needle = f" {text} "
         return {sid for sid in smallest  # type: ignore[union-attr]
                 if any(needle in f" {t} " for t in self.studies[sid].texts)}
+
+
+# ---------------------------------------------------------------- the columnar snapshot
+
+#: research-study-status codes and phases as small integers (index into these tuples)
+STATUS_CODES: dict[str, int] = {}
+PHASE_BITS = {p: 1 << i for i, p in enumerate((
+    "n-a", "not-applicable", "early-phase-1", "phase-1", "phase-1-phase-2", "phase-2",
+    "phase-2-phase-3", "phase-3", "phase-4"))}
+SEX = {"male": 1, "female": 2}
+
+
+def status_code(code: str | None) -> int:
+    """A small integer per status code (-1 for none), shared by all indexes."""
+    if code is None:
+        return -1
+    return STATUS_CODES.setdefault(code, len(STATUS_CODES))
+
+
+def phase_mask(codes: Any) -> int:
+    """Bits of the phases, a combined phase also counting as each of its parts."""
+    m = 0
+    for c in codes:
+        m |= PHASE_BITS.get(c, 0)
+        parts = c.split("-phase-")
+        if len(parts) == 2:
+            m |= PHASE_BITS.get(parts[0], 0) | PHASE_BITS.get(f"phase-{parts[1]}", 0)
+    return m
+
+
+@dataclass
+class Arrays:
+    """Every study as a row of numpy columns, in id order; postings as row-number arrays.
+
+    A request then filters and ranks tens of thousands of candidates in a few vectorised
+    operations instead of a Python loop per study."""
+
+    ids: list[str]
+    row: dict[str, int]
+    status: np.ndarray  # int16
+    phases: np.ndarray  # int32 bit mask
+    age_lo: np.ndarray  # float64 days, nan: none
+    age_hi: np.ndarray
+    sex: np.ndarray  # int8: 0 any, 1 male, 2 female
+    postings: dict[str, tuple[np.ndarray, np.ndarray]]  # key → (as condition, as keyword)
+    healthy: np.ndarray  # row numbers
+    site_row: np.ndarray  # int32: the study row of each site
+    site_lat: np.ndarray
+    site_lon: np.ndarray
+    site_status: np.ndarray  # int16, -1: the study's own
+    site_name: list[str]
+
+    @staticmethod
+    def build(idx: CandidateIndex) -> Arrays:
+        ids = sorted(idx.studies)
+        row = {sid: i for i, sid in enumerate(ids)}
+        entries = [idx.studies[sid] for sid in ids]
+        nan = float("nan")
+        status = np.array([status_code(e.status) for e in entries], dtype=np.int16)
+        phases = np.array([phase_mask(e.phases) for e in entries], dtype=np.int32)
+        age_lo = np.array([nan if e.age_low_days is None else e.age_low_days
+                           for e in entries], dtype=np.float64)
+        age_hi = np.array([nan if e.age_high_days is None else e.age_high_days
+                           for e in entries], dtype=np.float64)
+        sex = np.array([SEX.get(e.sex or "", 0) for e in entries], dtype=np.int8)
+        postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for key, sids in idx.by_key.items():
+            cond = sorted(row[s] for s in sids if idx.studies[s].keys[key] == "condition")
+            kw = sorted(row[s] for s in sids if idx.studies[s].keys[key] != "condition")
+            postings[key] = (np.array(cond, dtype=np.int32), np.array(kw, dtype=np.int32))
+        healthy = np.array(sorted(row[s] for s in idx.healthy), dtype=np.int32)
+        s_row, s_lat, s_lon, s_status, s_name = [], [], [], [], []
+        for i, e in enumerate(entries):
+            for loc in e.sites:
+                site = idx.locations.get(loc)
+                if site is None or site.lat is None or site.lon is None:
+                    continue
+                s_row.append(i)
+                s_lat.append(site.lat)
+                s_lon.append(site.lon)
+                s_status.append(status_code(site.status))
+                s_name.append(site.name)
+        return Arrays(ids, row, status, phases, age_lo, age_hi, sex, postings, healthy,
+                      np.array(s_row, dtype=np.int32), np.array(s_lat, dtype=np.float64),
+                      np.array(s_lon, dtype=np.float64), np.array(s_status, dtype=np.int16),
+                      s_name)
 
 
 # ---------------------------------------------------------------- reading resources

@@ -459,7 +459,18 @@ def test_r4_endpoint_answers_from_its_own_studies(own) -> None:
     root, _ = own
     r = _match(f"{root}/fhir/R4", _patient())
     assert r.status_code == 200, r.text
-    assert _matches(r.json()) == []  # nothing was loaded for R4
+    assert _matches(r.json()) == []  # nothing loaded for R4 yet
+    r4 = {"resourceType": "ResearchStudy", "id": "NCT90000004", "status": "active",
+          "title": "Cluster headache, R4",
+          "condition": [{"coding": [{"system": MESH, "code": "D003027"}]}]}
+    auth = {**FHIR_JSON, "Authorization": f"Bearer {WRITER}"}
+    r = requests.put(f"{root}/fhir/R4/ResearchStudy/NCT90000004", json=r4, headers=auth,
+                     timeout=30)
+    assert r.status_code in (200, 201), r.text
+    # R4 "active" is recruiting; its criteria (a Group) are not evaluated: needs-review
+    ms = _matches(_match(f"{root}/fhir/R4", _patient()).json())
+    assert [(m["id"], m["match-verdict"], m["score"]) for m in ms] == [
+        ("NCT90000004", "needs-review", 0.5)]
 
 
 # ------------------------------------------------------------------ the CLI

@@ -17,6 +17,7 @@ Postings (key → study ids, word → study ids) make retrieval a dictionary loo
 from __future__ import annotations
 
 import threading
+from functools import cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -341,8 +342,23 @@ def study_status(res: dict[str, Any]) -> str | None:
                     return code
     st = res.get("status")
     if isinstance(st, str) and "progressStatus" not in res:
-        return st  # R4: ResearchStudy.status is the recruitment status
+        # R4: ResearchStudy.status is the recruitment status, in R4's own codes: read back
+        # to the R5 code the converter's status table pairs it with
+        return _r4_status().get(st, st)
     return None
+
+
+@cache
+def _r4_status() -> dict[str, str]:
+    from ..tables import table
+
+    out: dict[str, str] = {}
+    for entry in table("overall-status").doc["map"].values():
+        r4 = (entry.get("r4_status") or {}).get("code")
+        r5 = (entry.get("r5_state") or {}).get("code")
+        if r4 and r5:
+            out.setdefault(r4, r5)
+    return out
 
 
 def read_study(res: dict[str, Any], vid: int) -> StudyEntry:

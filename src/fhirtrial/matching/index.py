@@ -17,8 +17,8 @@ Postings (key → study ids, word → study ids) make retrieval a dictionary loo
 from __future__ import annotations
 
 import threading
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np

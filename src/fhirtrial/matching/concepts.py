@@ -186,7 +186,8 @@ def condition_label(cond: dict[str, Any]) -> str:
 def patient_keys(cond: dict[str, Any]) -> dict[str, tuple[float, str]]:
     """A patient's Condition → {index key: (weight, how it was reached)}, best weight kept."""
     table = concepts()
-    cc = cond.get("code") if isinstance(cond.get("code"), dict) else {}
+    code = cond.get("code")
+    cc: dict[str, Any] = code if isinstance(code, dict) else {}
     out: dict[str, tuple[float, str]] = {}
 
     def put(key: str, weight: float, how: str) -> None:

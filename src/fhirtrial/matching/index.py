@@ -390,9 +390,9 @@ def read_site(res: dict[str, Any]) -> Site:
         if codes:
             status = codes[0]
             break
-    ok = isinstance(lat, int | float) and isinstance(lon, int | float)
-    return Site(float(lat) if ok else None, float(lon) if ok else None, status,
-                res.get("name") or res.get("id", ""))
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return Site(float(lat), float(lon), status, res.get("name") or res.get("id", ""))
+    return Site(None, None, status, res.get("name") or res.get("id", ""))
 
 
 def _days(q: Any) -> float | None:

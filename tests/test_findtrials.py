@@ -749,3 +749,54 @@ def test_generated_patients_find_their_study(shared_server: str, path: Path) -> 
             assert {"name": "result", "valueCode": "unknown"} in rows[text]["part"], text
         break  # one withheld input per record keeps the run short; test_match_generated
         # covers every one through the instance operation
+
+
+# ------------------------------------------------------------------ robustness
+
+def test_arbitrary_parameters_are_answered_200_or_400_never_500(tmp_path: Path) -> None:
+    """Random values for every parameter (and random patient resources): a ranked Bundle or
+    a 400 OperationOutcome, never a server error."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from fhirtrial.matching.request import PARAMS
+
+    app = create_app({"DB": str(tmp_path / "store.sqlite"), "TOKENS": WRITER})
+    client = app.test_client()
+    auth = {**FHIR_JSON, "Authorization": f"Bearer {WRITER}"}
+    assert client.post("/fhir", json=_transaction(OWN_STUDIES), headers=auth).status_code == 200
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.floats(allow_nan=True), st.text(max_size=12),
+                        st.sampled_from(["94143", "all", "phase-2", "RECRUITING", "12 km",
+                                         "Boston, MA", "2026-01-01", "1e309", "-5"]))
+    value = st.one_of(scalars, st.lists(scalars, max_size=3),
+                      st.dictionaries(st.text(max_size=5), scalars, max_size=3))
+    kinds = st.sampled_from(["valueString", "valueInteger", "valueDecimal", "valueBoolean",
+                             "valueDate", "resource", "valueQuantity"])
+    param = st.builds(lambda n, k, v: {"name": n, k: v}, st.sampled_from([*PARAMS, "x"]),
+                      kinds, value)
+    resource = st.fixed_dictionaries({"resourceType": st.sampled_from(
+        ["Patient", "Condition", "Observation", "Bundle"])}, optional={
+        "birthDate": scalars, "gender": scalars, "code": value, "status": scalars,
+        "valueQuantity": value, "effectiveDateTime": scalars, "verificationStatus": value})
+    patient = st.builds(lambda rs: {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": r} for r in rs]},
+                        st.lists(resource, max_size=4))
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(param, max_size=5), patient, st.booleans())
+    def check(params: list[dict[str, Any]], bundle: dict[str, Any], with_data: bool) -> None:
+        body = {"resourceType": "Parameters", "parameter": (
+            [{"name": "trialMatchClinicalData", "resource": bundle}] if with_data else [])
+            + params}
+        r = client.post("/fhir/ResearchStudy/$match", data=json.dumps(body),
+                        headers=FHIR_JSON)
+        assert r.status_code in (200, 400), (r.status_code, r.get_data(as_text=True)[:300])
+        seen.add(r.status_code)
+        doc = r.get_json()
+        assert doc["resourceType"] == ("Bundle" if r.status_code == 200 else "OperationOutcome")
+
+    seen: set[int] = set()
+    check()
+    assert seen == {200, 400}  # both kinds of answer were exercised

@@ -39,6 +39,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "server": ("bench_server", "load, read/search throughput and latency vs bare WSGI"),
     "push": ("bench_push", "studies/s pushed to the Medplum engine per strategy"),
     "eligibility": ("bench_eligibility", "criteria parser precision/recall vs hand labels"),
+    "matching": ("bench_match", "type-level $match latency vs ResearchStudy?condition= search"),
 }
 COLUMNS = ("area", "metric", "value", "baseline", "ratio", "notes")
 #: what a row from a script that leaves fields out gets

@@ -61,6 +61,14 @@ SAMPLES_R5 = {
     "PractitionerRole": {"identifier": _CANON["identifier"], "code": [CC("PI")],
                          "practitioner": {"reference": "Practitioner/pr-1"},
                          "organization": {"reference": "Organization/org-1"}},
+    # patient data (the server can stand in for an EHR's FHIR server for CDS Hooks)
+    "Patient": {"identifier": _CANON["identifier"], "name": [{"family": "SampleName"}],
+                "birthDate": "1980-01-01", "gender": "female"},
+    "Condition": {"clinicalStatus": {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": CC("grp"), "subject": {"reference": "Patient/pat-1"}},
+    "Observation": {"status": "final", "code": CC("grp"), "subject": {"reference": "Patient/pat-1"},
+                    "effectiveDateTime": "2023-05-06"},
 }
 SAMPLES_R4 = {
     **SAMPLES_R5,
@@ -122,12 +130,16 @@ VALUES = {
     "subject": ("ResearchStudy/rs-0", "rs-9"), "created": ("2023-05", "2024"),
     "author": ("Organization/org-1", "org-9"),
     "_lastUpdated": ("ge2000-01-01", "lt2000-01-01"),
+    "birthdate": ("1980-01-01", "lt1900"), "gender": ("female", "male"),
+    "patient": ("Patient/pat-1", "pat-9"), "clinical-status": ("active", "resolved"),
 }
 TYPE_VALUES = {("Device", "type"): ("dev", "x"), ("Location", "type"): ("HOSP", "x"),
                ("Organization", "type"): ("prov", "x"),
                ("Group", "type"): ("person", "device"),
                ("Organization", "partof"): ("org-0", "org-9"),
-               ("Location", "partof"): ("loc-0", "loc-9")}
+               ("Location", "partof"): ("loc-0", "loc-9"),
+               ("Condition", "subject"): ("Patient/pat-1", "pat-9"),
+               ("Observation", "subject"): ("Patient/pat-1", "pat-9")}
 
 
 # operation inputs by type: the data of an adult and a minor, against "Age 18 years or older"
@@ -144,6 +156,18 @@ OPERATION_SETUP = {
 }
 OPERATION_SETUP[("ResearchStudy", "evaluate-eligibility")] = OPERATION_SETUP[
     ("ResearchStudy", "match")]
+# type-level operations: their inputs (some exclude others, so chosen, not generated) and the
+# patient, whose condition is the sample study's
+WITH_DIABETES = {**ADULT, "entry": [*ADULT["entry"], {"resource": {
+    "resourceType": "Condition", "id": "c", "code": {"text": "Diabetes"},
+    "subject": {"reference": "Patient/p"}}}]}
+TYPE_OPERATION_INPUTS = {
+    ("ResearchStudy", "match"): [
+        {"name": "trialMatchClinicalData", "resource": WITH_DIABETES},
+        {"name": "recruitmentStatus", "valueString": "all"},
+        {"name": "_count", "valueInteger": 5}, {"name": "includeRuledOut", "valueBoolean": True},
+        {"name": "as-of", "valueDate": "2026-01-01"}],
+}
 
 
 def _local(url: str) -> str:
@@ -159,7 +183,10 @@ def _exercise_operation(client, mount, rtype, rid, op, declared_types):
     assert od["resourceType"] == "OperationDefinition"
     assert od["url"] == op["definition"]
     assert rtype in od["resource"]
-    assert od["instance"], "only instance operations are exercised here"
+    if od["type"]:
+        _exercise_type_operation(client, mount, rtype, rid, op, od)
+        return
+    assert od["instance"], "an operation is instance or type level"
     setup = OPERATION_SETUP.get((rtype, op["name"]))
     assert setup is not None, f"{rtype}/${op['name']} is declared but has no conformance case"
     url = f"{mount}/{rtype}/{rid}/${op['name']}"
@@ -190,6 +217,20 @@ def _exercise_operation(client, mount, rtype, rid, op, declared_types):
         {**p, "resource": MINOR} if p["name"] == "patient-bundle" else p for p in params]}
     r = client.post(url, data=json.dumps(minor), headers=headers)
     assert {"name": "verdict", "valueCode": "not-eligible"} in r.get_json()["parameter"]
+
+
+def _exercise_type_operation(client, mount, rtype, rid, op, od):
+    """A type-level operation with its chosen inputs: a searchset naming the sample."""
+    body = {"resourceType": "Parameters",
+            "parameter": TYPE_OPERATION_INPUTS[(rtype, op["name"])]}
+    names = {p["name"] for p in od["parameter"] if p["use"] == "in"}
+    assert {p["name"] for p in body["parameter"]} <= names
+    headers = {"Content-Type": "application/fhir+json"} if od.get("affectsState") is False else W
+    r = client.post(f"{mount}/{rtype}/${op['name']}", data=json.dumps(body), headers=headers)
+    assert r.status_code == 200, r.get_data()
+    out = r.get_json()
+    assert (out["resourceType"], out["type"]) == ("Bundle", "searchset")
+    assert rid in [e["resource"]["id"] for e in out["entry"] if e["search"]["mode"] == "match"]
 
 
 def _capability(client, mount: str) -> dict:

@@ -129,7 +129,9 @@ def test_r4_capability_statement_declares_every_type_load_stored(client):
     names = {p["name"] for p in rs["searchParam"]}
     assert {"identifier", "status", "phase", "site", "enrollment"} <= names
     assert "progress-status-state" not in names  # an R5 parameter
-    assert "operation" not in rs  # $match reads R5 eligibility only
+    # instance-level $match reads R5 eligibility only; the type-level one (trial matching)
+    # ranks R4 studies too
+    assert [o["definition"].rsplit("/", 1)[-1] for o in rs["operation"]] == ["trial-match"]
 
 
 def test_reload_replaces_r4_resources_instead_of_copying_them(tmp_path):

@@ -40,7 +40,7 @@ class IdConverter(BaseConverter):
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the FHIR server app: ``/fhir`` (default version), ``/fhir/R4``, ``/fhir/R5``."""
-    from . import metadata, operations, resources, system
+    from . import cdshooks, findtrials, metadata, operations, resources, system
 
     cfg = load_config(config)
     app = Flask(__name__)
@@ -56,9 +56,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
               "r5": ("/fhir/R5", "R5")}
     app.extensions["fhirtrial.mounts"] = mounts
     for tag, (prefix, fv) in mounts.items():
-        for bp in (metadata.bp, system.bp, operations.bp, resources.bp):
+        for bp in (metadata.bp, system.bp, findtrials.bp, operations.bp, resources.bp):
             app.register_blueprint(bp, url_prefix=prefix, name=f"{tag}_{bp.name}",
                                    url_defaults={"fv": fv})
+    app.register_blueprint(cdshooks.bp)  # CDS Hooks: /cds-services at the server root
     app.before_request(_before)
     app.after_request(_cors)
     app.register_error_handler(FhirtrialError, _fhirtrial_error)
@@ -85,11 +86,14 @@ def _before() -> Response | None:
 
 
 def _is_write() -> bool:
-    """A request that changes the store: POST _search and $match only read, whatever the verb."""
+    """A request that changes the store: POST _search, $match and CDS Hooks calls only read,
+    whatever the verb."""
+    from .cdshooks import PREFIX as CDS
     from .operations import READ_ONLY_SUFFIXES
 
-    return request.method in ("POST", "PUT", "PATCH", "DELETE") and not \
+    return request.method in ("POST", "PUT", "PATCH", "DELETE") and not (
         request.path.endswith(("/_search", *READ_ONLY_SUFFIXES))
+        or request.path.startswith(f"{CDS}/"))
 
 
 def _authenticate(cfg: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response
 
 from .. import __version__
 from . import http
+from .findtrials import TRIAL_MATCH
 from .operations import MATCH, MATCH_NAMES, MATCH_VERSIONS
 from .searchparams import REGISTRY, resource_types
 
@@ -56,15 +57,20 @@ def capability_statement(fv: str, base: str) -> dict[str, Any]:
                   for p in params.values()),
             ],
         })
-        if rtype == "ResearchStudy" and fv in MATCH_VERSIONS:
-            resources[-1]["operation"] = [{
-                "name": name, "definition": f"{base}/OperationDefinition/{MATCH}",
-                "documentation": "Pre-screen a patient (POST a Bundle) against the study's "
-                                 "eligibility criteria; read-only, authorised as a read"}
-                for name in MATCH_NAMES]
-    if fv in MATCH_VERSIONS:
-        # served so that the operation's definition canonical resolves; nothing else
-        resources.append({"type": "OperationDefinition", "interaction": [{"code": "read"}]})
+        if rtype == "ResearchStudy":
+            ops = [{"name": "match", "definition": f"{base}/OperationDefinition/{TRIAL_MATCH}",
+                    "documentation": "Type level: the studies a patient could join, ranked "
+                                     "(CodeX ClinicalTrialMatchService parameters); read-only"}]
+            if fv in MATCH_VERSIONS:
+                ops += [{
+                    "name": name, "definition": f"{base}/OperationDefinition/{MATCH}",
+                    "documentation": "Instance level: pre-screen a patient (POST a Bundle) "
+                                     "against the study's eligibility criteria; read-only, "
+                                     "authorised as a read"}
+                    for name in MATCH_NAMES]
+            resources[-1]["operation"] = ops
+    # served so that the operations' definition canonicals resolve; nothing else
+    resources.append({"type": "OperationDefinition", "interaction": [{"code": "read"}]})
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

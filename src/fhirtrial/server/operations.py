@@ -129,6 +129,11 @@ def operation_definition(base: str) -> dict[str, Any]:
 
 @bp.get("/OperationDefinition/<fid:rid>")
 def read_definition(fv: str, rid: str) -> Response:
+    from .findtrials import TRIAL_MATCH
+    from .findtrials import operation_definition as trial_match_definition
+
+    if rid == TRIAL_MATCH:
+        return http.body_response(trial_match_definition(http.base_url()))
     if rid != MATCH or fv not in MATCH_VERSIONS:
         raise NotFoundError(f"OperationDefinition/{rid} is not known",
                             location=f"OperationDefinition/{rid}")

@@ -177,6 +177,27 @@ R5: dict[str, list[SearchParam]] = {
         _p("PractitionerRole", "organization", "reference", "PractitionerRole.organization",
            targets=("Organization",)),
     ],
+    # patient data, so that a fhirtrial server can stand in for an EHR's FHIR server (the
+    # CDS Hooks service reads Patient, Condition and Observation from its fhirServer)
+    "Patient": [
+        _p("Patient", "identifier", "token", "Patient.identifier"),
+        _p("Patient", "name", "string", "Patient.name"),
+        _p("Patient", "birthdate", "date", "Patient.birthDate"),
+        _p("Patient", "gender", "token", "Patient.gender"),
+    ],
+    "Condition": [
+        _p("Condition", "patient", "reference", "Condition.subject", targets=("Patient",)),
+        _p("Condition", "subject", "reference", "Condition.subject", targets=("Patient",)),
+        _p("Condition", "code", "token", "Condition.code"),
+        _p("Condition", "clinical-status", "token", "Condition.clinicalStatus"),
+    ],
+    "Observation": [
+        _p("Observation", "patient", "reference", "Observation.subject", targets=("Patient",)),
+        _p("Observation", "subject", "reference", "Observation.subject", targets=("Patient",)),
+        _p("Observation", "code", "token", "Observation.code"),
+        _p("Observation", "date", "date", "Observation.effectiveDateTime | "
+           "Observation.effectivePeriod | Observation.effectiveInstant"),
+    ],
 }
 
 R4: dict[str, list[SearchParam]] = {

@@ -111,7 +111,7 @@ def _dose_filter(text: str) -> Markup:
     """A dose as written, with ``6.0*10^6`` as 6.0×10<sup>6</sup> (escaped like any text)."""
     from ..convert.narrative import dose_html
 
-    return Markup(dose_html(text or ""))  # noqa: S704 - dose_html escapes all it is given
+    return Markup(dose_html(text or ""))
 
 #: the pages run no script, load nothing from elsewhere and post only to this server
 PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -248,8 +248,9 @@ def _verdicts(params: dict[str, Any]) -> dict[str, Any]:
             "decided_by": [value(p) for p in top if p["name"] == "decidedBy"],
             "inclusion": [r for r in rows if not r.get("exclude")],
             "exclusion": [r for r in rows if r.get("exclude")],
-            "counts": {k: sum(1 for r in rows if r.get("result") == k)
-                       for k in ("met", "not-met", "unknown")}}
+            "counts": {**{k: sum(1 for r in rows if r.get("computable") and r.get("result") == k)
+                          for k in ("met", "not-met", "unknown")},
+                       "by-hand": sum(1 for r in rows if not r.get("computable"))}}
 
 
 def wants_page(doc: dict[str, Any]) -> bool:

@@ -195,3 +195,14 @@ def test_prescreen_of_a_study_without_criteria_is_a_422_page(seeded):
     r = seeded.get("/study/other/prescreen")
     assert r.status_code == 422
     assert "states no eligibility criteria" in _text(r.get_data(as_text=True))
+
+
+def test_many_results_show_the_first_ones_and_say_how_many(seeded, monkeypatch):
+    from fhirtrial.server import views
+
+    monkeypatch.setattr(views, "MAX_RESULTS", 1)
+    r = seeded.get("/?status=")
+    assert len(set(_result_ids(r))) == 1
+    text = _text(r.get_data(as_text=True))
+    assert "2 studies found" in text
+    assert "Showing the first 1 of 2 studies; narrow the search to see the others." in text

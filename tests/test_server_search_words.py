@@ -122,3 +122,10 @@ def test_a_schema_2_store_gains_the_word_rows_on_open(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     reopened.close()
+
+
+def test_a_browser_sees_the_hint_above_the_results(loaded):
+    page = loaded.get("/fhir/ResearchStudy?status=recruiting",
+                      headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert ("<li><b>warning</b>: status=recruiting: on an R5 ResearchStudy, status is the "
+            "record&#x27;s publication status") in page

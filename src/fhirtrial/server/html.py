@@ -73,23 +73,36 @@ def render(doc: dict[str, Any], base: str) -> str:
 
 def _bundle(doc: dict[str, Any], base: str) -> str:
     rows = []
+    notes = []
     for e in doc.get("entry", []):
         r = e.get("resource") or {}
+        if (e.get("search") or {}).get("mode") == "outcome":
+            notes += [f"<li><b>{escape(str(i.get('severity')))}</b>: "
+                      f"{escape(str(i.get('diagnostics', '')))}</li>" for i in r.get("issue", [])]
+            continue
         label = r.get("title") or r.get("name") or ""
         if isinstance(label, list):
             label = ""
         ref = f"{r.get('resourceType')}/{r.get('id')}"
-        rows.append(f"<tr><td><a href='{escape(base)}/{escape(ref)}'>{escape(ref)}</a></td>"
-                    f"<td>{escape(str(label))}</td>"
-                    f"<td>{escape(str((e.get('search') or {}).get('mode', '')))}</td></tr>")
+        extra = ""
+        if r.get("resourceType") == "ResearchStudy":
+            from .views import status_of, text_of
+
+            extra = (f" <small>({escape(status_of(r)[1] or 'status not stated')}"
+                     f"{'; ' + escape(text_of(r.get('phase'))) if r.get('phase') else ''})"
+                     "</small>")
+        included = " <small>(included)</small>" if (e.get("search") or {}).get(
+            "mode") == "include" else ""
+        rows.append(f"<tr><td><a href='{escape(base)}/{escape(ref)}'>{escape(ref)}</a>"
+                    f"{included}</td><td>{escape(str(label))}{extra}</td></tr>")
     links = " · ".join(
         f"<a href='{escape(link['url'])}'>{escape(link['relation'])}</a>"
         for link in doc.get("link", []) if link.get("relation") in ("previous", "next", "first",
                                                                        "last"))
     total = f"<p>{doc['total']} match(es)</p>" if "total" in doc else ""
-    body = (f"<h1>{escape(str(doc.get('type', 'Bundle')))}</h1>{total}<p>{links}</p>"
-            f"<table><tr><th>resource</th><th>title</th><th>mode</th></tr>{''.join(rows)}"
-            "</table>")
+    warn = f"<ul>{''.join(notes)}</ul>" if notes else ""
+    body = (f"<h1>{escape(str(doc.get('type', 'Bundle')))}</h1>{total}{warn}<p>{links}</p>"
+            f"<table><tr><th>resource</th><th>title</th></tr>{''.join(rows)}</table>")
     return _page("Bundle", body)
 
 

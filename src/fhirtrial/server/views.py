@@ -561,12 +561,20 @@ def find_studies(store: Store, fv: str, form: Form) -> dict[str, Any]:
     rows.sort(key=lambda r: (r[1] if r[1] is not None else math.inf,
                              norm_text(r[0].resource().get("title") or ""), r[0].id))
     out = []
+    total = 0
+    need_limits = age is not None or sex is not None
     for s, dist, site in rows:
+        if not need_limits and len(out) >= MAX_RESULTS:
+            total += 1  # counted, not shown: no need to read its eligibility
+            continue
         rs = s.resource()
         ev = _read(store, fv, "EvidenceVariable", _ref_id(
             (rs.get("recruitment") or {}).get("eligibility"), "EvidenceVariable"))
         limits = eligibility_limits(ev)
-        if (age is not None or sex) and not fits(limits, age, sex):
+        if need_limits and not fits(limits, age, sex):
+            continue
+        total += 1
+        if len(out) >= MAX_RESULTS:
             continue
         code, status = status_of(rs)
         out.append({"id": rs.get("id"), "title": rs.get("title") or rs.get("id"),
@@ -575,14 +583,13 @@ def find_studies(store: Store, fv: str, form: Form) -> dict[str, Any]:
                     "ages": limits["ages"], "sex": limits["sex_text"],
                     "site": site_row(site, dist) if site else None,
                     "n_sites": len(rs.get("site") or [])})
-    total = len(out)
     if len(found) >= MAX_CANDIDATES:
         notes.append(f"More than {MAX_CANDIDATES} studies match; only the first "
                      f"{MAX_CANDIDATES} were looked at. Narrow the search.")
-    if total > len(out[:MAX_RESULTS]):
-        notes.append(f"Showing the first {MAX_RESULTS} of {total} studies; narrow the search "
+    if total > len(out):
+        notes.append(f"Showing the first {len(out)} of {total} studies; narrow the search "
                      "to see the others.")
-    return {"rows": out[:MAX_RESULTS], "total": total, "notes": notes,
+    return {"rows": out, "total": total, "notes": notes,
             "query": _query_text(queries, place, radius)}
 
 

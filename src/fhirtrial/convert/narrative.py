@@ -214,8 +214,8 @@ def research_study(study: Study, *, phase: str | None,
                     _display("observational-model", d.observational_model),
                     _display("time-perspective", d.time_perspective),
                     d.masking and f"Masking: {_display('masking', d.masking)}",
-                    d.primary_purpose and "Purpose: " + _display("primary-purpose",
-                                                                 d.primary_purpose)])
+                    d.primary_purpose and "Purpose: " + str(_display("primary-purpose",
+                                                                     d.primary_purpose))])
     enrol = None
     if s.enrollment is not None:
         enrol = f"{s.enrollment}" + (" (actual)" if s.enrollment_actual else " (anticipated)"

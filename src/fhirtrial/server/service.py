@@ -163,7 +163,7 @@ def search(store: Store, fv: str, rtype: str, items: list[tuple[str, str]], *, b
         entries.append({"fullUrl": f"{base}/{s.type}/{s.id}", "resource": f"@@res-{len(raws)}@@",
                         "search": {"mode": mode}})
         raws.append(raw)
-    issues = [{"severity": "warning", "code": "not-supported",
+    issues: list[dict[str, Any]] = [{"severity": "warning", "code": "not-supported",
                "diagnostics": f"Search parameter {n!r} is not supported and was ignored"}
               for n in q.ignored]
     issues += [{"severity": "warning", "code": "value", "diagnostics": message,

@@ -111,7 +111,7 @@ def resolve_place(store: Store, fv: str, text: str) -> Place | None:
     want = norm_text(text)
     for param in ("address-city", "address-country"):
         q = search_mod.parse(fv, "Location", [(param, text)], strict=True)
-        rows, _ = store.search(fv, "Location", q.criteria, count=200, total=False)
+        rows, _ = _find(store, fv, "Location", q.criteria, count=200, total=False)
         for s in rows:
             loc = s.resource()
             pos = loc.get("position") or {}
@@ -227,6 +227,12 @@ def _ref_id(ref: Any, rtype: str) -> str | None:
         return None
     t, rid = split_reference(ref["reference"])
     return rid if t == rtype else None
+
+
+def _find(store: Store, fv: str, rtype: str, criteria: Sequence[search_mod.Criterion], *,
+          count: int, total: bool) -> tuple[list[Stored], int | None]:
+    """The first ``count`` matches of a search, in id order."""
+    return store.search(fv, rtype, criteria, sort=(), offset=0, count=count, total=total)
 
 
 def _read(store: Store, fv: str, rtype: str, rid: str | None) -> Resource | None:
@@ -356,8 +362,8 @@ def arms_view(store: Store, fv: str, stored: Stored) -> list[dict[str, Any]]:
         q = search_mod.parse(fv, "ActivityDefinition",
                              [("url", ",".join(u.replace(",", "\\,") for u in urls[i:i + 100]))],
                              strict=True)
-        rows, _ = store.search(fv, "ActivityDefinition", q.criteria, count=1000, total=False)
-        acts.update({r.resource().get("url"): r.resource() for r in rows})
+        rows, _ = _find(store, fv, "ActivityDefinition", q.criteria, count=1000, total=False)
+        acts.update({str(r.resource().get("url")): r.resource() for r in rows})
     out = []
     for plan in ordered:
         label = plan.get("title") or ""
@@ -536,7 +542,7 @@ def find_studies(store: Store, fv: str, form: Form) -> dict[str, Any]:
     if place is not None:
         lq = search_mod.parse(fv, "Location", [("near", f"{place.lat}|{place.lon}|{radius}|km")],
                               strict=True)
-        locs, _ = store.search(fv, "Location", lq.criteria, count=MAX_CANDIDATES * 5,
+        locs, _ = _find(store, fv, "Location", lq.criteria, count=MAX_CANDIDATES * 5,
                                total=False)
         near_sites = {s.id: s.resource() for s in locs}
         ids = sorted(near_sites)
@@ -546,7 +552,7 @@ def find_studies(store: Store, fv: str, form: Form) -> dict[str, Any]:
     found: dict[str, Stored] = {}
     for criteria in alternatives:
         for extra in site_criteria:
-            got, _ = store.search(fv, "ResearchStudy", [*criteria, *extra],
+            got, _ = _find(store, fv, "ResearchStudy", [*criteria, *extra],
                                   count=MAX_CANDIDATES, total=False)
             found.update({s.id: s for s in got})
     rows: list[tuple[Stored, float | None, Resource | None]] = []
@@ -560,7 +566,7 @@ def find_studies(store: Store, fv: str, form: Form) -> dict[str, Any]:
     # nearest first when a place is given; else by title, as a person scans a list
     rows.sort(key=lambda r: (r[1] if r[1] is not None else math.inf,
                              norm_text(r[0].resource().get("title") or ""), r[0].id))
-    out = []
+    out: list[dict[str, Any]] = []
     total = 0
     need_limits = age is not None or sex is not None
     for s, dist, site in rows:

@@ -4,6 +4,7 @@ conditional writes, transaction/batch, ETags and Prefer, formats, CORS, the R4 m
 from __future__ import annotations
 
 import json
+from html import escape
 
 from conftest import FHIR_EXAMPLES, READ_TOKEN, WRITE_TOKEN, needs_shared
 
@@ -214,8 +215,18 @@ def test_browser_gets_html_with_sandboxed_narrative_and_links(client, auth):
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/html")
     page = r.get_data(as_text=True)
+    # an R5 ResearchStudy is shown as its study page, built from its data: the stored XHTML
+    # is not put into the page at all
+    assert "<h1>" + escape(res["title"], quote=False) + "</h1>" in page
+    assert "Raw FHIR JSON" in page
+    assert "<iframe" not in page
+    # any other resource: its narrative in a sandboxed frame, its JSON with links
+    loc = {"resourceType": "Location", "id": "loc-1", "name": "A site", "text": {
+        "status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">A site</div>'}}
+    assert put(client, auth, loc).status_code == 201
+    page = client.get("/fhir/Location/loc-1", headers={"Accept": "text/html"}).get_data(
+        as_text=True)
     assert "<iframe sandbox=''" in page
-    assert res["title"] in page
     listing = client.get("/fhir/ResearchStudy", headers={"Accept": "text/html"}).get_data(
         as_text=True)
     assert f"href='http://localhost/fhir/ResearchStudy/{res['id']}'" in listing

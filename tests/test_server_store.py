@@ -10,7 +10,7 @@ import pytest
 
 from fhirtrial.server.search import parse
 from fhirtrial.server.sqlsearch import compile_search
-from fhirtrial.server.store import SQLiteStore
+from fhirtrial.server.store import SCHEMA_VERSION, SQLiteStore
 
 
 def _loc(i: int, city: str = "Lyon") -> dict:
@@ -240,7 +240,7 @@ def test_a_store_written_by_the_previous_schema_opens_with_the_new_indexes(tmp_p
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert not names & set(OLD_INDEXES)
     assert set(new) <= names
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     stats = {r[0] for r in conn.execute("SELECT idx FROM sqlite_stat1")}
     filled = {r[0] for r in conn.execute(  # ANALYZE leaves empty tables out
         "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN "

@@ -40,7 +40,7 @@ class IdConverter(BaseConverter):
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the FHIR server app: ``/fhir`` (default version), ``/fhir/R4``, ``/fhir/R5``."""
-    from . import cdshooks, findtrials, metadata, operations, resources, system
+    from . import cdshooks, findtrials, html, metadata, operations, resources, system
 
     cfg = load_config(config)
     app = Flask(__name__)
@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.register_blueprint(bp, url_prefix=prefix, name=f"{tag}_{bp.name}",
                                    url_defaults={"fv": fv})
     app.register_blueprint(cdshooks.bp)  # CDS Hooks: /cds-services at the server root
+    app.register_blueprint(html.bp)  # the pages for people, at the server root
     app.before_request(_before)
     app.after_request(_cors)
     app.register_error_handler(FhirtrialError, _fhirtrial_error)
@@ -73,6 +74,10 @@ def _before() -> Response | None:
     g.fmt = "json"
     if request.method == "OPTIONS":
         return None  # CORS preflight: answered by Flask, decorated by _cors, never authenticated
+    if request.blueprint == "pages":
+        g.fmt = "html"  # the pages for people: HTML whatever the Accept, forms as forms
+        _authenticate(cfg)
+        return None
     g.fmt = http.negotiate()
     _authenticate(cfg)
     if request.method in ("POST", "PUT", "PATCH") and not request.path.endswith("/_search"):
@@ -91,6 +96,8 @@ def _is_write() -> bool:
     from .cdshooks import PREFIX as CDS
     from .operations import READ_ONLY_SUFFIXES
 
+    if request.blueprint == "pages":
+        return False  # the pages only read (the pre-screening form runs $match)
     return request.method in ("POST", "PUT", "PATCH", "DELETE") and not (
         request.path.endswith(("/_search", *READ_ONLY_SUFFIXES))
         or request.path.startswith(f"{CDS}/"))

@@ -56,6 +56,10 @@ class SearchQuery:
     total: str = "accurate"
     ignored: list[str] = field(default_factory=list)
     used: list[tuple[str, str]] = field(default_factory=list)  # for the self link
+    #: hints about values that parse but probably do not mean what was meant (a recruitment
+    #: state given to R5 ``status``, a phase code that does not exist): OperationOutcome
+    #: warnings in the searchset, the search itself unchanged
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (parameter, message)
 
 
 MAX_COUNT = 1000
@@ -120,7 +124,8 @@ def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
             q.criteria.append(_criterion(SearchParam("_lastUpdated", "date", "", ""),
                                          modifier or None, value))
         elif name in params:
-            q.criteria.append(_criterion(params[name], modifier or None, value))
+            q.criteria.extend(_criteria(params[name], modifier or None, value))
+            q.warnings.extend(_hints(fhir_version, rtype, raw_name, modifier, value))
         else:
             if strict:
                 raise SearchError(f"Unknown search parameter {raw_name!r} for {rtype}",
@@ -200,6 +205,61 @@ def _split(value: str) -> list[str]:
             cur += ch
     parts.append(cur)
     return parts
+
+
+def _criteria(sp: SearchParam, modifier: str | None, value: str) -> list[Criterion]:
+    """One parameter → its criteria. Word matching (token ``:text-advanced``, string ``:text``)
+    with one value of several words is one criterion per word, all of which must hold; each of
+    several comma-separated values is matched as a phrase."""
+    if (sp.type, modifier) in (("token", "text-advanced"), ("string", "text")):
+        loc = f"{sp.name}:{modifier}"
+        values = _split(value)
+        if not values or any(not spm.norm_text(v) for v in values):
+            raise SearchError(f"{loc}: empty value", location=loc)
+        if len(values) == 1:
+            return [Criterion(sp.name, sp.type, "text", (w,))
+                    for w in spm.norm_text(values[0]).split(" ")]
+        return [Criterion(sp.name, sp.type, "text", tuple(spm.norm_text(v) for v in values))]
+    return [_criterion(sp, modifier, value)]
+
+
+#: R5 ResearchStudy.status is the record's publication status; these are recruitment states
+_RECRUITMENT_STATES = ("active-but-not-recruiting", "administratively-completed", "approved",
+                       "closed-to-accrual", "closed-to-accrual-and-intervention", "completed",
+                       "disapproved", "enrolling-by-invitation", "in-review", "not-yet-recruiting",
+                       "recruiting", "temporarily-closed-to-accrual",
+                       "temporarily-closed-to-accrual-and-intervention", "terminated",
+                       "withdrawn", "overall-study")
+_PUBLICATION_STATUS = ("draft", "active", "retired", "unknown")
+_PHASE_SYSTEMS = ("http://hl7.org/fhir/research-study-phase",
+                  "http://terminology.hl7.org/CodeSystem/research-study-phase")
+PHASE_CODES = ("n-a", "early-phase-1", "phase-1", "phase-1-phase-2", "phase-2",
+               "phase-2-phase-3", "phase-3", "phase-4")
+
+
+def _hints(fv: str, rtype: str, raw_name: str, modifier: str, value: str
+           ) -> list[tuple[str, str]]:
+    """Warnings for ResearchStudy searches that are valid FHIR but almost surely a mistake."""
+    if rtype != "ResearchStudy" or modifier not in ("", "not"):
+        return []
+    name = raw_name.partition(":")[0]
+    codes = [(_token(v)[0], _token(v)[1]) for v in _split(value)]
+    out = []
+    if name == "status" and fv == "R5":
+        states = [c for sys_, c in codes if c in _RECRUITMENT_STATES and sys_ in (
+            None, "http://hl7.org/fhir/research-study-status")]
+        if states:
+            out.append((raw_name, f"{raw_name}={value}: on an R5 ResearchStudy, status is the "
+                        f"record's publication status ({', '.join(_PUBLICATION_STATUS)}); "
+                        f"{', '.join(states)} is a recruitment state: search "
+                        f"progress-status-state={','.join(states)}"))
+    if name == "phase":
+        unknown = [c for sys_, c in codes if c and c not in PHASE_CODES
+                   and sys_ in (None, "", *_PHASE_SYSTEMS)]
+        if unknown:
+            out.append((raw_name, f"{raw_name}={value}: {', '.join(unknown)} is not a "
+                        f"research-study-phase code; the codes are {', '.join(PHASE_CODES)}"))
+    return out
 
 
 def _criterion(sp: SearchParam, modifier: str | None, value: str) -> Criterion:

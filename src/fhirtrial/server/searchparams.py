@@ -37,8 +37,8 @@ class SearchParam:
 
 
 MODIFIERS: dict[str, tuple[str, ...]] = {
-    "token": ("missing", "text", "not"),
-    "string": ("missing", "exact", "contains"),
+    "token": ("missing", "text", "text-advanced", "not"),
+    "string": ("missing", "exact", "contains", "text"),
     "date": ("missing",),
     "reference": ("missing",),
     "number": ("missing",),
@@ -452,10 +452,24 @@ def extract(fhir_version: str, resource: dict[str, Any]) -> IndexRows:
     return rows
 
 
+_WORD_START = re.compile(r"(?<![^\W_])[^\W_]")
+
+
+def word_suffixes(text: str) -> list[str]:
+    """The normalised text from each of its words on, but the first ("idiopathic pulmonary
+    fibrosis" → "pulmonary fibrosis", "fibrosis"): the rows that let ``:text`` find a phrase
+    that starts at any word of the text, with the same index range scan as a prefix."""
+    return [text[m.start():] for m in _WORD_START.finditer(text) if m.start() > 0]
+
+
 def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
     name = sp.name
     if sp.type in ("token", "uri"):
-        rows.token.extend((name, s, c, t) for s, c, t in _tokens(v))
+        for s, c, t in _tokens(v):
+            rows.token.append((name, s, c, t))
+            if t and sp.type == "token":
+                # no system, no code: only :text / :text-advanced ever read these rows
+                rows.token.extend((name, None, None, w) for w in word_suffixes(t))
     elif sp.type == "string":
         for s in _strings(v):
             rows.string.append((name, norm_text(s), s))

@@ -163,11 +163,14 @@ def search(store: Store, fv: str, rtype: str, items: list[tuple[str, str]], *, b
         entries.append({"fullUrl": f"{base}/{s.type}/{s.id}", "resource": f"@@res-{len(raws)}@@",
                         "search": {"mode": mode}})
         raws.append(raw)
-    if q.ignored:
-        entries.append({"resource": {"resourceType": "OperationOutcome", "issue": [
-            {"severity": "warning", "code": "not-supported",
-             "diagnostics": f"Search parameter {n!r} is not supported and was ignored"}
-            for n in q.ignored]}, "search": {"mode": "outcome"}})
+    issues: list[dict[str, Any]] = [{"severity": "warning", "code": "not-supported",
+               "diagnostics": f"Search parameter {n!r} is not supported and was ignored"}
+              for n in q.ignored]
+    issues += [{"severity": "warning", "code": "value", "diagnostics": message,
+                "expression": [name]} for name, message in q.warnings]
+    if issues:
+        entries.append({"resource": {"resourceType": "OperationOutcome", "issue": issues},
+                        "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     # splice the stored bytes in, in one pass, instead of re-parsing every resource

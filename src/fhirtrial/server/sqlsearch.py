@@ -16,6 +16,7 @@ _TABLE = {"token": "idx_token", "uri": "idx_token", "string": "idx_string",
           "date": "idx_date", "reference": "idx_ref", "number": "idx_number",
           "quantity": "idx_number"}
 _TOP = "\U0010ffff"
+_WORD_PATTERNS = ("{}%", "% {}%", "%-{}%", "%({}%", "%/{}%", "%,{}%")
 
 # date prefixes over a target range [t.lo, t.hi] and a search range [lo, hi] (FHIR R5 §3.2.1.5.6),
 # each as OR-ed conjunctions: every conjunction is one range scan of a covering index, where an
@@ -103,6 +104,12 @@ def _value(cr: Criterion, v: Any) -> list[tuple[str, list[Any]]]:
             return [("code=? AND system IS NULL", [code])]
         return [("code=? AND system=?", [code, system])]
     if t == "string":
+        if cr.modifier == "text":
+            # a word of the text starts with the value: at the start, or after a space or
+            # punctuation (the string index holds whole values, so this is a scan of them)
+            esc = v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return [("norm LIKE ? ESCAPE '\\'", [pattern.format(esc)])
+                    for pattern in _WORD_PATTERNS]
         if cr.modifier == "exact":
             return [("exact=?", [v])]
         if cr.modifier == "contains":

@@ -196,7 +196,8 @@ CREATE TABLE IF NOT EXISTS seq (fv TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
 #: bumped when SCHEMA changes; a store with a lower PRAGMA user_version is migrated on open
-SCHEMA_VERSION = 2
+#: (3: token texts are also indexed from each word on, for :text word matching)
+SCHEMA_VERSION = 3
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_ref", "idx_number", "idx_geo")
 EARTH_KM = 6371.0088
 
@@ -269,12 +270,15 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                old = conn.execute("PRAGMA user_version").fetchone()[0]
+                if old < SCHEMA_VERSION:
                     analyzed = conn.execute(
                         "SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone()
                     for stmt in SCHEMA.split(";\n"):
                         if stmt.strip():
                             conn.execute(stmt)
+                    if old < 3:
+                        _add_word_rows(conn)
                     if analyzed:  # planner statistics for the new indexes, as the old had
                         for table in INDEX_TABLES:
                             conn.execute(f"ANALYZE {table}")
@@ -560,6 +564,18 @@ def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:
             args.extend((f"{rtype}.{key.name}", f"{rtype}.{key.name}"))
     parts.append("c.id")
     return ", ".join(parts), args
+
+
+def _add_word_rows(conn: sqlite3.Connection) -> None:
+    """Schema 3: the word-suffix token rows (see ``searchparams.word_suffixes``) of every
+    token text already indexed, which is exactly what indexing the resources again adds."""
+    token_params = {f"{rt}.{p.name}" for table in sp_mod.REGISTRY.values()
+                    for rt, params in table.items() for p in params.values()
+                    if p.type == "token"}
+    rows = conn.execute("SELECT rid, sp, text FROM idx_token WHERE text IS NOT NULL").fetchall()
+    conn.executemany("INSERT INTO idx_token VALUES (?,?,NULL,NULL,?)",
+                     [(rid, sp, w) for rid, sp, text in rows if sp in token_params
+                      for w in sp_mod.word_suffixes(text)])
 
 
 class _SQLiteTx:

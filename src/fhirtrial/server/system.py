@@ -26,7 +26,9 @@ def landing(fv: str) -> Response:
     if g.get("fmt") != "html":
         raise HttpError(400, "not-supported", "System-level search is not supported; search a "
                         "resource type (see /metadata)")
-    from .html import landing_page
+    from .html import front_page, landing_page
 
+    if fv == "R5":
+        return front_page()  # the trial search people came for
     return Response(landing_page(http.base_url(), fv, http.store().counts(fv)),
                     content_type="text/html; charset=utf-8")

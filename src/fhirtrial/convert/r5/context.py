@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ...model import Finding, Intervention, Study
+from ...model import DoseLevel, Finding, Intervention, Study
 from ...tables import Table, table
 from .. import ids
 from ..narrative import narrative
@@ -22,6 +22,11 @@ class Ctx:
         self.findings: list[Finding] = []
         self.resources: dict[tuple[str, str], Resource] = {}
         self._used: set[tuple[str, str]] = set()
+        #: what the narratives show beside the Study: dose levels per (arm, intervention
+        #: label), each arm's interventions, the parsed eligibility criteria
+        self.doses: dict[tuple[str, str], list[DoseLevel]] = {}
+        self.arm_interventions: dict[str, list[Intervention]] = {}
+        self.criteria: list[Any] = []
 
     def warn(self, code: str, message: str, location: str | None = None) -> None:
         self.findings.append(Finding("warning", code, message, location))
@@ -41,14 +46,18 @@ class Ctx:
         return rid
 
     def add(self, rtype: str, rid: str, title: str, rows: Sequence[tuple[str, str | None]],
-            body: Resource, *, business_id: bool = True) -> dict[str, str]:
-        """Register a resource (first one wins for a repeated id) and return a reference to it."""
+            body: Resource, *, business_id: bool = True,
+            text: dict[str, str] | None = None) -> dict[str, str]:
+        """Register a resource (first one wins for a repeated id) and return a reference to it.
+
+        The narrative is ``text`` when given (see :mod:`fhirtrial.convert.narrative`), else the
+        title and the label/value rows."""
         key = (rtype, rid)
         if key not in self.resources:
             res: Resource = {"resourceType": rtype, "id": rid}
             if "meta" in body:
                 res["meta"] = body.pop("meta")
-            res["text"] = narrative(title, rows)
+            res["text"] = text or narrative(title, rows)
             if business_id:
                 res["identifier"] = [ids.business_identifier(rtype, rid), *body.pop(
                     "identifier", [])]

@@ -9,6 +9,7 @@ from ...eligibility import criteria_for
 from ...eligibility.fhir import characteristic
 from ...model import Arm, Intervention, Outcome
 from ...tables import table
+from .. import narrative
 from .context import Ctx, intervention_concept, number
 
 LOINC = "http://loinc.org"
@@ -89,6 +90,7 @@ def eligibility(ctx: Ctx) -> dict[str, str]:
                           "type": {"text": "Accepts healthy volunteers"},
                           "valueBoolean": el.healthy_volunteers}})
     criteria = criteria_for(el.criteria)
+    ctx.criteria = criteria
     # one characteristic per criterion: its text, sense, facts (any-of in an exclusion,
     # nested items as a combination) and time windows — see fhirtrial.eligibility.fhir
     chars.extend(characteristic(c) for c in criteria)
@@ -102,11 +104,8 @@ def eligibility(ctx: Ctx) -> dict[str, str]:
     body["actual"] = False
     if chars:
         body["characteristic"] = chars
-    n_inc = sum(1 for c in criteria if not c.exclude)
-    rows = [("Inclusion criteria", str(n_inc)), ("Exclusion criteria", str(len(criteria) - n_inc)),
-            ("Ages", chars[0]["description"] if chars and chars[0]["description"].startswith(
-                "Age") else None)]
-    return ctx.add("EvidenceVariable", rid, f"Eligibility criteria of {study.nct_id}", rows, body)
+    return ctx.add("EvidenceVariable", rid, f"Eligibility criteria of {study.nct_id}", [], body,
+                   text=narrative.eligibility(study, criteria))
 
 
 def exposure(ctx: Ctx, arm: Arm, ivs: list[Intervention], plan: dict[str, str]) -> dict[str, str]:

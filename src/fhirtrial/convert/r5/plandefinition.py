@@ -7,7 +7,7 @@ from typing import Any
 
 from ...model import Arm, DoseLevel, Intervention
 from ...tables import table
-from .. import ids
+from .. import ids, narrative
 from ..doses import extract_dose_levels, route_target, timing_of
 from .context import Ctx, intervention_concept, number
 
@@ -65,8 +65,8 @@ def _activity(ctx: Ctx, arm: Arm, iv: Intervention, level: DoseLevel) -> str:
         body["kind"] = kind.code
     body["productCodeableConcept"] = intervention_concept(iv, iv.name)
     body["dosage"] = [dosage(level)]
-    ctx.add("ActivityDefinition", rid, f"{iv.name}: {level.text}",
-            [("Arm", arm.label), ("Route", level.route), ("Schedule", level.frequency)], body)
+    ctx.add("ActivityDefinition", rid, f"{iv.name}: {level.text}", [], body,
+            text=narrative.activity(arm, iv, level))
     return url
 
 
@@ -97,9 +97,11 @@ def intervention_action(ctx: Ctx, arm: Arm | None, iv: Intervention, ivs: list[I
     if code:
         action["code"] = code
     if arm is not None:
+        levels = _levels(arm, iv, ivs)
+        ctx.doses[(arm.label, iv.label)] = levels
         children = [{"title": f"{iv.name} {lv.text}", "description": lv.text,
                      "definitionCanonical": _activity(ctx, arm, iv, lv)}
-                    for lv in _levels(arm, iv, ivs)]
+                    for lv in levels]
         if children:
             action["action"] = children
     return action
@@ -118,6 +120,7 @@ def plan_for_arm(ctx: Ctx, arm: Arm, index: int) -> dict[str, str]:
     study = ctx.study
     rid = ctx.new_id("PlanDefinition", "arm", arm.label)
     ivs = arm_interventions(arm, study.interventions)
+    ctx.arm_interventions.setdefault(arm.label, ivs)
     body: dict[str, Any] = {"title": arm.label, "type": {"coding": [{
         "system": PLAN_TYPE, "code": "clinical-protocol", "display": "Clinical Protocol"}]},
         "status": "active"}
@@ -128,9 +131,9 @@ def plan_for_arm(ctx: Ctx, arm: Arm, index: int) -> dict[str, str]:
                                    f"[{study.interventions.index(iv)}]") for iv in ivs]
     if actions:
         body["action"] = actions
-    rows = [("Arm type", arm.type and table("arm-type").display(arm.type)),
-            ("Interventions", "; ".join(iv.label for iv in ivs))]
-    return ctx.add("PlanDefinition", rid, f"Arm: {arm.label}", rows, body)
+    doses = {iv.label: ctx.doses.get((arm.label, iv.label), []) for iv in ivs}
+    return ctx.add("PlanDefinition", rid, f"Arm: {arm.label}", [], body,
+                   text=narrative.plan(arm, ivs, doses))
 
 
 def plan_for_unassigned(ctx: Ctx, ivs: list[Intervention]) -> dict[str, str]:
@@ -145,5 +148,5 @@ def plan_for_unassigned(ctx: Ctx, ivs: list[Intervention]) -> dict[str, str]:
         ctx, None, iv, ivs,
         f"protocolSection.armsInterventionsModule.interventions[{study.interventions.index(iv)}]")
         for iv in ivs]
-    return ctx.add("PlanDefinition", rid, "Study interventions",
-                   [("Interventions", "; ".join(iv.label for iv in ivs))], body)
+    return ctx.add("PlanDefinition", rid, "Study interventions", [], body,
+                   text=narrative.plan(None, ivs, {}))

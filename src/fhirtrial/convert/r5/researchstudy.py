@@ -6,7 +6,7 @@ from typing import Any
 
 from ...model import Citation, DateInfo, Study
 from ...tables import table
-from .. import ids
+from .. import ids, narrative
 from .context import Ctx, fhir_instant
 
 TITLE_TYPE = "http://hl7.org/fhir/title-type"
@@ -289,14 +289,11 @@ def research_study(ctx: Ctx, parts: dict[str, Any]) -> dict[str, str]:
         body["comparisonGroup"] = parts["groups"]
     if parts["outcomes"]:
         body["outcomeMeasure"] = parts["outcomes"]
-    status = table("overall-status").display(s.overall_status) if s.overall_status else None
-    rows = [("Status", status), ("Phase", body.get("phase", {}).get("text")),
-            ("Sponsor", s.lead_sponsor.name if s.lead_sponsor else None),
-            ("Conditions", "; ".join(s.conditions)),
-            ("Enrollment", str(s.enrollment) if s.enrollment is not None else None),
-            ("Sites", str(len(s.sites)) if s.sites else None)]
-    return ctx.add("ResearchStudy", s.nct_id, f"{s.nct_id}: {title or 'untitled study'}", rows,
-                   body, business_id=False)
+    text = narrative.research_study(s, phase=body.get("phase", {}).get("text"), doses=ctx.doses,
+                                    arm_interventions=ctx.arm_interventions,
+                                    criteria=ctx.criteria)
+    return ctx.add("ResearchStudy", s.nct_id, f"{s.nct_id}: {title or 'untitled study'}", [],
+                   body, business_id=False, text=text)
 
 
 def party(name: str | None, role: dict[str, Any], ref: dict[str, str] | None,

@@ -348,6 +348,8 @@ _GAP_WORDS = frozenset([
     "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
+    "admission", "arrival", "entry", "enrollment", "enrolment", "randomization",
+    "randomisation", "inclusion",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")

@@ -465,14 +465,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         data = _bound_data(r.lab, r.bound, age_word)
         if data is None:
             continue
-        alts = []
-        for b, cond in r.alternatives:
-            d = _bound_data(r.lab, b, age_word)
+        alts: list[dict[str, Any]] | None = []
+        for alt_bound, cond in r.alternatives:
+            d = _bound_data(r.lab, alt_bound, age_word)
             if d is None:
                 alts = None
                 break
             d["condition"] = cond
-            alts.append(d)
+            alts.append(d)  # type: ignore[union-attr]
         if alts is None:
             continue
         if alts:

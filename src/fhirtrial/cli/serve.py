@@ -15,7 +15,23 @@ import click
 
 from ..errors import FhirtrialError
 
-DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtrial.sqlite]"
+DB_HELP = ("the store: a SQLite file, or postgresql://user@host:port/dbname [env FHIRTRIAL_DB; "
+           "default <data dir>/fhirtrial.sqlite]")
+
+
+def open_or_exit(factory: Any) -> Any:
+    """Run ``factory`` (which opens a store); a --db it cannot open is one line, exit 2."""
+    from ..server.pgstore import StoreUnavailable
+    from ..server.stores import StoreURLError
+
+    try:
+        return factory()
+    except StoreURLError as e:
+        click.echo(f"fhirtrial: {e.message}", err=True)
+        sys.exit(2)
+    except StoreUnavailable as e:
+        click.echo(f"fhirtrial: {e.message}", err=True)
+        sys.exit(1)
 
 
 @click.command("serve")
@@ -37,14 +53,16 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, fhir_version: 
         overrides["DB"] = db
     if fhir_version:
         overrides["FHIR_VERSION"] = fhir_version
-    app = create_app(overrides)  # fail here, before forking, on a bad configuration
-    click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
-               f"http://{host}:{port}/fhir", err=True)
+    # fail here, before forking, on a bad configuration (the store is migrated here, once)
+    app = open_or_exit(lambda: create_app(overrides))
+    store = app.extensions["fhirtrial.store"]
+    click.echo(f"fhirtrial: serving {store.describe()} at http://{host}:{port}/fhir", err=True)
     if dev:
         # a container or supervisor stops with SIGTERM: leave as Ctrl-C does (exit 0)
         signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
+    store.close()  # each gunicorn worker opens its own connections, never the master's
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers)
 
 
@@ -188,10 +206,10 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     from ..server.bundles import process
     from ..server.config import load_config
     from ..server.searchparams import REGISTRY
-    from ..server.store import SQLiteStore
+    from ..server.stores import open_store
 
     cfg = load_config({"DB": db} if db else None)
-    store = SQLiteStore(cfg["DB"])
+    store = open_or_exit(lambda: open_store(cfg["DB"]))
     fhir_paths = [p for p in _expand(inputs) if p.exists() and _is_fhir(p)]
     registry_inputs = [str(p) for p in _expand(inputs) if not (p.exists() and _is_fhir(p))]
     chosen = list(versions) or ["R5", "R4"]
@@ -225,5 +243,6 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     with click.progressbar(items, label="loading", file=sys.stderr, hidden=not show) as bar:
         run(bar)
     store.analyze()
-    click.echo(f"stored {stored} bundle(s) in {cfg['DB']}; {failed} failed", err=True)
+    click.echo(f"stored {stored} bundle(s) in {store.describe()}; {failed} failed", err=True)
+    store.close()
     sys.exit(1 if failed else 0)

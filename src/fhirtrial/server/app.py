@@ -18,7 +18,7 @@ from ..model import Finding
 from . import http
 from .config import load_config
 from .service import HttpError
-from .store import SQLiteStore
+from .stores import open_store
 
 log = logging.getLogger("fhirtrial.server")
 
@@ -50,7 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["ftype"] = TypeConverter
     app.url_map.converters["fid"] = IdConverter
     app.url_map.strict_slashes = False
-    app.extensions["fhirtrial.store"] = cfg.get("STORE") or SQLiteStore(cfg["DB"])
+    app.extensions["fhirtrial.store"] = cfg.get("STORE") or open_store(
+        cfg["DB"], pool_min=cfg["DB_POOL_MIN"], pool_max=cfg["DB_POOL_MAX"])
     mounts = {"fhir": ("/fhir", cfg["FHIR_VERSION"]), "r4": ("/fhir/R4", "R4"),
               "r5": ("/fhir/R5", "R5")}
     app.extensions["fhirtrial.mounts"] = mounts

@@ -13,6 +13,7 @@ peers:  ## Node.js test peers (Medplum engine, FHIR.js) and official FHIR packag
 test: ## install test dependencies and run the whole suite
 	$(PYTHON) -m pip install --quiet -e '.[test]'
 	bash scripts/setup-test-peers.sh
+	bash scripts/setup-postgres.sh
 	$(PYTHON) -m pytest
 
 lint:

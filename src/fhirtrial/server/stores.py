@@ -39,13 +39,21 @@ def classify(db: str) -> tuple[str, str]:
     if scheme in _PG_SCHEMES:
         if not db[m.end():].startswith("//"):  # type: ignore[union-attr]
             raise StoreURLError(f"--db {db!r} is not a PostgreSQL URL; expected {PG_FORM}")
-        import psycopg.conninfo
-
         try:
-            psycopg.conninfo.conninfo_to_dict(db)
+            import psycopg.conninfo
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            raise StoreURLError("--db is a PostgreSQL URL, but psycopg is not installed: "
+                                "pip install 'fhirtrial[postgresql]'") from None
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(db)
         except psycopg.ProgrammingError as e:
             raise StoreURLError(f"--db: malformed PostgreSQL URL ({str(e).strip()}); "
                                 f"expected {PG_FORM}") from None
+        port = str(info.get("port") or "5432")
+        if not all(p.isdigit() for p in port.split(",")):
+            raise StoreURLError(f"--db: malformed PostgreSQL URL (port {port!r}); "
+                                f"expected {PG_FORM}")
         return "postgresql", db
     if scheme == "sqlite":
         rest = db[m.end():]  # type: ignore[union-attr]

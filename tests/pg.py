@@ -96,8 +96,9 @@ def _as_user(cmd: list[str]) -> list[str]:
     return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
 
 
-def start_cluster() -> Cluster:
-    """initdb + postgres in a temporary folder; raises RuntimeError with the reason."""
+def start_cluster(*, durable: bool = False) -> Cluster:
+    """initdb + postgres in a temporary folder; raises RuntimeError with the reason.
+    ``durable`` keeps PostgreSQL's defaults (fsync, synchronous_commit): for benchmarks."""
     bindir = _bindir()
     if bindir is None or not (bindir / "initdb").exists():
         raise RuntimeError("PostgreSQL is not installed (no initdb; run "
@@ -115,14 +116,15 @@ def start_cluster() -> Cluster:
         raise RuntimeError(f"initdb failed: {r.stderr.strip()[-500:]}")
     port = _free_port()
     log = (folder / "postgres.log").open("wb")
-    # durability settings off: a test cluster never survives an OS crash anyway (a killed
-    # *fhirtrial* server, which the race tests do, is unaffected)
+    # tests: durability settings off, a test cluster never survives an OS crash anyway (a
+    # killed *fhirtrial* server, which the race tests do, is unaffected)
+    fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                               "-c", "full_page_writes=off"]
     proc = subprocess.Popen(
         _as_user([str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                  "-k", str(folder), "-c", "listen_addresses=127.0.0.1",
-                  "-c", "fsync=off", "-c", "synchronous_commit=off",
-                  "-c", "full_page_writes=off", "-c", "max_connections=400",
-                  "-c", "shared_buffers=128MB", "-c", "log_min_messages=fatal"]),
+                  "-k", str(folder), "-c", "listen_addresses=127.0.0.1", *fast,
+                  "-c", "max_connections=400", "-c", "shared_buffers=256MB",
+                  "-c", "log_min_messages=fatal"]),
         stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=folder)
     log.close()
     cluster = Cluster(f"postgresql://postgres@127.0.0.1:{port}/postgres", proc, folder)

@@ -69,10 +69,11 @@ def _clean(args: Sequence[Any]) -> list[Any]:
 class PgConn:
     """A psycopg connection speaking the shared ``?``-placeholder SQL."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "snap")
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], snap: str | None = None) -> None:
         self.raw = raw
+        self.snap = snap  # the REPEATABLE READ snapshot a read transaction sees
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         if not args:
@@ -147,9 +148,13 @@ class PostgresStore(SQLStore):
             yield tx
             return
         with _db_errors(self._where), self.pool.connection() as c:
-            c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # one round trip: the transaction, and the snapshot it sees (the count cache key)
+            cur = c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                            "SELECT pg_current_snapshot()::text")
+            cur.nextset()
+            snap = cur.fetchone()
             try:
-                yield PgConn(c)
+                yield PgConn(c, snap[0] if snap else None)
             finally:
                 c.execute("COMMIT")  # read-only: nothing to lose; also ends a failed one
 
@@ -169,10 +174,9 @@ class PostgresStore(SQLStore):
         """``count(*)`` remembered per database snapshot: equal snapshots see equal data, so
         a remembered count is exact; any commit anywhere gives a new snapshot."""
         sql = f"SELECT count(*) FROM current c WHERE {where}"
-        if getattr(self._local, "conn", None) is conn:  # a write transaction sees its own
+        if conn.snap is None:  # not a read snapshot (a write transaction sees its own writes)
             return int(conn.execute(sql, args).fetchone()[0])
-        snap = conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
-        key = (snap, where, tuple(args))
+        key = (conn.snap, where, tuple(args))
         n = self._counts.get(key)
         if n is None:
             n = int(conn.execute(sql, args).fetchone()[0])
@@ -268,6 +272,10 @@ class _PgTx(SQLTx):
     def _lock_conditional(self, fv: str, rtype: str) -> None:
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(CAST(? AS text), 1))",
                           (f"{fv}/{rtype}?",))
+
+    def _batch(self) -> Any:
+        """Pipeline mode: the statements go out together, one round trip at the end."""
+        return self.conn.raw.pipeline()
 
     def _next_number(self, fv: str) -> int:
         return int(self.conn.execute(f"SELECT nextval('{_SEQ[fv]}')").fetchone()[0])

@@ -32,7 +32,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -559,6 +559,10 @@ class SQLTx:
     def _lock_conditional(self, fv: str, rtype: str) -> None:
         """Before a conditional write's search, which decides create-or-update."""
 
+    def _batch(self) -> AbstractContextManager[Any]:
+        """Around statements whose results are not read (SQLite: nothing to gain)."""
+        return nullcontext()
+
     def _next_number(self, fv: str) -> int:
         row = self.conn.execute(
             "INSERT INTO seq (fv, n) VALUES (?, 1) ON CONFLICT (fv) DO UPDATE SET n = n + 1 "
@@ -622,11 +626,12 @@ class SQLTx:
         if row is None or row[2]:
             return None  # deleting what is absent or already deleted succeeds (idempotent)
         vid = row[1] + 1
-        self._clear_indexes(row[0])
-        self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=NULL WHERE rid=?",
-                          (vid, self.now, row[0]))
-        self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
-                          (fv, rtype, rid, vid, self.now, "DELETE"))
+        with self._batch():
+            self._clear_indexes(row[0])
+            self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=NULL WHERE rid=?",
+                              (vid, self.now, row[0]))
+            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
+                              (fv, rtype, rid, vid, self.now, "DELETE"))
         return Stored(rtype, rid, vid, self.now, None)
 
     def _clear_indexes(self, rowid: int) -> None:
@@ -650,14 +655,15 @@ class SQLTx:
                 "INSERT INTO current (fv, type, id, vid, last_updated, body) "
                 "VALUES (?,?,?,?,?,?) RETURNING rid",
                 (fv, rtype, rid, vid, self.now, body)).fetchone()[0]
-        else:
-            rowid = row[0]
-            self._clear_indexes(rowid)
-            self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? WHERE rid=?",
-                              (vid, self.now, body, rowid))
-        self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                          (fv, rtype, rid, vid, self.now, method, body))
-        self._index(fv, rtype, rowid, ordered)
+        with self._batch():  # statements whose results nobody reads: one round trip
+            if row is not None:
+                rowid = row[0]
+                self._clear_indexes(rowid)
+                self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? "
+                                  "WHERE rid=?", (vid, self.now, body, rowid))
+            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
+                              (fv, rtype, rid, vid, self.now, method, body))
+            self._index(fv, rtype, rowid, ordered)
         created = row is None or bool(row[2])
         return Stored(rtype, rid, vid, self.now, body), created
 

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -184,3 +184,23 @@ def store_db(request, tmp_path) -> Iterator[str]:
         yield str(tmp_path / "store.sqlite")
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_stores(request, tmp_path_factory) -> Iterator[Callable[[], str]]:
+    """Makes fresh stores shared by one module's tests, once per backend: ``make()`` → the
+    ``--db`` of a new empty store (dropped after the module)."""
+    made: list[str] = []
+    cluster = request.getfixturevalue("pg_cluster") if request.param == "postgresql" else None
+
+    def make() -> str:
+        if cluster is None:
+            return str(tmp_path_factory.mktemp("store") / "store.sqlite")
+        made.append(cluster.create_database())
+        return cluster.url(made[-1])
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            cluster.drop_database(name)  # type: ignore[union-attr]

@@ -216,3 +216,33 @@ def test_postgresql_totals_stay_exact_when_another_server_writes(pg_url):
     finally:
         a.close()
         b.close()
+
+
+def test_long_and_nul_text_is_stored_whole_and_found_on_both_stores(store_db):
+    """PostgreSQL text holds no NUL and a btree entry ~2.7 kB: the body keeps every character
+    and searches still find the resource by its (long) title."""
+    app = create_app({"DB": store_db, "TOKENS": WRITE_TOKEN})
+    client = app.test_client()
+    title = "Ünïcode " + "é𝄞x" * 2000 + " end"
+    for rid, t in (("long", title), ("nul", "nul\x00inside"), ("short", "Ünïcode short")):
+        r = client.put(f"/fhir/ResearchStudy/{rid}", headers=W, data=json.dumps(
+            {"resourceType": "ResearchStudy", "id": rid, "status": "active", "title": t,
+             "identifier": [{"system": "urn:x", "value": t}]}))
+        assert r.status_code == 201, r.get_data(as_text=True)
+    assert client.get("/fhir/ResearchStudy/long").json["title"] == title
+    assert client.get("/fhir/ResearchStudy/nul").json["title"] == "nul\x00inside"
+
+    def found(query: dict) -> list[str]:
+        from urllib.parse import urlencode
+
+        r = client.get(f"/fhir/ResearchStudy?{urlencode(query)}")
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return sorted(e["resource"]["id"] for e in r.json.get("entry", []))
+
+    assert found({"title": "unicode"}) == ["long", "short"]
+    assert found({"title": "unicode é𝄞xé𝄞x"}) == ["long"]
+    assert found({"title:exact": title}) == ["long"]
+    assert found({"title:contains": "𝄞xé"}) == ["long"]
+    assert found({"title:exact": "nul\x00inside"}) == ["nul"]
+    assert found({"identifier": f"urn:x|{title}"}) == ["long"]
+    app.extensions["fhirtrial.store"].close()

@@ -59,11 +59,28 @@ def describe_url(url: str) -> str:
     return f"postgresql://{user}{host}:{port}/{info.get('dbname') or ''}"
 
 
+#: index and search values are compared on their first 800 UTF-8 bytes: a btree entry holds
+#: at most ~2,700 bytes, and the widest index has three text columns (SQLite has no limit)
+MAX_TEXT_BYTES = 800
+
+
 def _clean(args: Sequence[Any]) -> list[Any]:
-    """PostgreSQL text cannot hold NUL: a NUL in an index value or a search value becomes
-    U+FFFD on both sides (the stored body keeps it, JSON-escaped)."""
-    return [a.replace("\x00", "\ufffd") if isinstance(a, str) and "\x00" in a else a
-            for a in args]
+    """Parameter values PostgreSQL can take, the same way for what is indexed and what is
+    searched: NUL (which text cannot hold) becomes U+FFFD, and text longer than
+    :data:`MAX_TEXT_BYTES` is cut there (a ``%…%`` pattern keeps its closing ``%``). The
+    stored body keeps every character."""
+    out = []
+    for a in args:
+        if isinstance(a, str):
+            if "\x00" in a:
+                a = a.replace("\x00", "\ufffd")
+            if len(a) > MAX_TEXT_BYTES // 4 and len(a.encode("utf-8")) > MAX_TEXT_BYTES:
+                contains = len(a) > 1 and a[0] == "%" and a[-1] == "%"
+                a = a.encode("utf-8")[:MAX_TEXT_BYTES - 1].decode("utf-8", "ignore")
+                if contains:
+                    a += "%"
+        out.append(a)
+    return out
 
 
 class PgConn:

@@ -29,6 +29,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from bench_server import (  # noqa: E402
     SEARCHES,
+    _wsgi_get,
     free_port,
     generate,
     hammer,
@@ -77,6 +78,30 @@ def hammer_store(db: str, read_paths: list[str], search_paths: list[str], worker
     return out, peak
 
 
+def in_process(db: str, read_paths: list[str], rounds: int = 30) -> dict:
+    """Latency of each request through the server's WSGI app, one at a time, no sockets:
+    what the store and the server cost, apart from HTTP and client threads."""
+    import statistics
+
+    os.environ["FHIRTRIAL_DB"] = db
+    from fhirtrial.server import create_app
+
+    app = create_app({"DB": db})
+    out: dict = {}
+    for kind, paths in (("read", read_paths[:rounds * 4]), ("search", SEARCHES * rounds)):
+        for p in paths[:len(SEARCHES)]:
+            _wsgi_get(app, p)  # warm: connections, prepared statements
+        lat = []
+        for p in paths:
+            t = time.perf_counter()
+            _wsgi_get(app, p)
+            lat.append((time.perf_counter() - t) * 1000)
+        q = statistics.quantiles(lat, n=100)
+        out[kind] = {"p50": q[49], "p95": q[94], "n": len(lat)}
+    app.extensions["fhirtrial.store"].close()
+    return out
+
+
 def compare(n: int, requests: int, clients: int, workers: int, pg_url: str | None) -> dict:
     """Load, read and search on SQLite and on PostgreSQL; the figures per store."""
     cluster = None
@@ -100,7 +125,8 @@ def compare(n: int, requests: int, clients: int, workers: int, pg_url: str | Non
         for name, db in stores.items():
             secs = load(db, n)
             res, peak = hammer_store(db, read_paths, search_paths, workers, clients)
-            figures[name] = {"load": n / secs, "peak": peak, **res}
+            figures[name] = {"load": n / secs, "peak": peak, **res,
+                             "inproc": in_process(db, read_paths)}
         return figures
     finally:
         if cluster is not None:
@@ -127,6 +153,13 @@ def run(quick: bool) -> list[dict]:
             rows.append(row("postgres", f"{kind} latency {q}", pg[kind][q], "ms",
                             baseline=sq[kind][q], better="lower",
                             notes=f"baseline: SQLite store {kind} {q}"))
+    for kind in ("read", "search"):
+        a, b = pg["inproc"][kind], sq["inproc"][kind]
+        rows.append(row("postgres", f"{kind} latency p95, in-process", a["p95"], "ms",
+                        baseline=b["p95"], better="lower",
+                        notes=f"one request at a time through the WSGI app, {a['n']} requests "
+                              f"({'the search mix' if kind == 'search' else 'reads'}); p50 "
+                              f"{a['p50']:.1f} ms; baseline: SQLite store"))
     for s in SEARCHES:
         rows.append(row("postgres", f"search p95 {s.removeprefix('/fhir/')}", pg[s]["p95"],
                         "ms", baseline=sq[s]["p95"], better="lower", detail=True,
@@ -148,6 +181,10 @@ def main() -> None:
           f"{os.cpu_count()} CPUs shared by clients, servers and PostgreSQL")
     print(f"{'':62} {'SQLite':>22} {'PostgreSQL':>22}")
     print(f"{'load (studies/s)':62} {f['sqlite']['load']:22.0f} {f['postgresql']['load']:22.0f}")
+    for kind in ("read", "search"):
+        cells = [f"p50 {f[n]['inproc'][kind]['p50']:5.1f} p95 {f[n]['inproc'][kind]['p95']:5.1f} ms"
+                 for n in ("sqlite", "postgresql")]
+        print(f"{kind + ' in-process, one at a time':62} {cells[0]:>22} {cells[1]:>22}")
     for kind in ("read", "search", *SEARCHES):
         cells = []
         for name in ("sqlite", "postgresql"):

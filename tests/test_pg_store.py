@@ -246,3 +246,19 @@ def test_long_and_nul_text_is_stored_whole_and_found_on_both_stores(store_db):
     assert found({"title:exact": "nul\x00inside"}) == ["nul"]
     assert found({"identifier": f"urn:x|{title}"}) == ["long"]
     app.extensions["fhirtrial.store"].close()
+
+
+def test_a_lost_database_is_a_503_outcome_not_a_500(pg_cluster, pg_url):
+    app = create_app({"DB": pg_url, "TOKENS": WRITE_TOKEN, "DB_POOL_TIMEOUT": 1.0})
+    client = app.test_client()
+    assert client.put("/fhir/Location/a", headers=W, data=json.dumps(
+        {"resourceType": "Location", "id": "a", "name": "A"})).status_code == 201
+    pg_cluster.drop_database(pg_url.rsplit("/", 1)[1])  # terminates the pool's connections
+    for r in (client.get("/fhir/Location/a"), client.get("/fhir/Location?name=a"),
+              client.put("/fhir/Location/a", headers=W, data=json.dumps(
+                  {"resourceType": "Location", "id": "a", "name": "B"}))):
+        assert r.status_code == 503, r.get_data(as_text=True)
+        issue = r.json["issue"][0]
+        assert issue["code"] == "transient"
+        assert "is unavailable" in issue["diagnostics"]
+    app.extensions["fhirtrial.store"].close()

@@ -51,7 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["fid"] = IdConverter
     app.url_map.strict_slashes = False
     app.extensions["fhirtrial.store"] = cfg.get("STORE") or open_store(
-        cfg["DB"], pool_min=cfg["DB_POOL_MIN"], pool_max=cfg["DB_POOL_MAX"])
+        cfg["DB"], pool_min=cfg["DB_POOL_MIN"], pool_max=cfg["DB_POOL_MAX"],
+        pool_timeout=cfg["DB_POOL_TIMEOUT"])
     mounts = {"fhir": ("/fhir", cfg["FHIR_VERSION"]), "r4": ("/fhir/R4", "R4"),
               "r5": ("/fhir/R5", "R5")}
     app.extensions["fhirtrial.mounts"] = mounts

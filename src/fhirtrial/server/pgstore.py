@@ -123,7 +123,7 @@ class PostgresStore(SQLStore):
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = sp_mod.utc_now,
                  upgrade: bool = True, min_size: int = 1, max_size: int = 8,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 10.0) -> None:
         self.url = url
         self.clock = clock
         self._where = describe_url(url)
@@ -138,7 +138,7 @@ class PostgresStore(SQLStore):
                                    kwargs={"autocommit": True}, timeout=timeout,
                                    name="fhirtrial", open=False)
         with _db_errors(self._where):
-            self.pool.open(wait=True, timeout=timeout)
+            self.pool.open(wait=True, timeout=max(timeout, 30.0))
         if upgrade:
             self.upgrade()
 

@@ -65,7 +65,7 @@ def classify(db: str) -> tuple[str, str]:
                         f"file path or {PG_FORM}")
 
 
-def open_store(db: str, *, pool_min: int = 1, pool_max: int = 8,
+def open_store(db: str, *, pool_min: int = 1, pool_max: int = 4, pool_timeout: float = 10.0,
                upgrade: bool = True, **kw: Any) -> SQLStore:
     """Open (and, unless ``upgrade`` is false, migrate) the store ``db`` names."""
     kind, where = classify(db)
@@ -73,7 +73,7 @@ def open_store(db: str, *, pool_min: int = 1, pool_max: int = 8,
         from .pgstore import PostgresStore
 
         return PostgresStore(where, min_size=pool_min, max_size=pool_max, upgrade=upgrade,
-                             **kw)
+                             timeout=pool_timeout, **kw)
     path = Path(where)
     if path.is_dir():
         raise StoreURLError(f"--db {db!r} is a folder; give the SQLite file's path")

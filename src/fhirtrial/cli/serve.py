@@ -21,8 +21,7 @@ DB_HELP = ("the store: a SQLite file, or postgresql://user@host:port/dbname [env
 
 def open_or_exit(factory: Any) -> Any:
     """Run ``factory`` (which opens a store); a --db it cannot open is one line, exit 2."""
-    from ..server.pgstore import StoreUnavailable
-    from ..server.stores import StoreURLError
+    from ..server.stores import StoreUnavailable, StoreURLError
 
     try:
         return factory()

@@ -28,23 +28,17 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool
 
-from ..errors import ConflictError, FhirtrialError
+from ..errors import ConflictError
 from . import searchparams as sp_mod
 from .dialect import PG_MIGRATIONS, PG_TRIGRAM, POSTGRES, latest, statements
 from .dialect import _pg_sql as pg_sql
 from .store import _CURRENT_COLS, _VERSION_COLS, SQLStore, SQLTx
+from .stores import StoreUnavailable
 
 SCHEMA_VERSION = latest(PG_MIGRATIONS)
 _SEQ = {"R5": "seq_r5", "R4": "seq_r4"}
 #: a fixed key for the advisory lock that serialises schema migrations across servers
 _MIGRATION_LOCK = 0x66686972747269  # "fhirtri"
-
-
-class StoreUnavailable(FhirtrialError):
-    """The database cannot be reached (or the pool has no free connection in time)."""
-
-    issue_code = "transient"
-    http_status = 503
 
 
 def describe_url(url: str) -> str:

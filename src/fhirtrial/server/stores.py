@@ -23,6 +23,13 @@ class StoreURLError(FhirtrialError, ValueError):
     http_status = 500  # a server configuration error, never a client's
 
 
+class StoreUnavailable(FhirtrialError):
+    """The database cannot be reached (or the pool has no free connection in time)."""
+
+    issue_code = "transient"
+    http_status = 503
+
+
 def classify(db: str) -> tuple[str, str]:
     """→ ("sqlite", path) or ("postgresql", url); :class:`StoreURLError` otherwise."""
     db = db.strip()

@@ -114,6 +114,7 @@ class PostgresStore(SQLStore):
     """:class:`~fhirtrial.server.store.Store` on PostgreSQL (``postgresql://…`` URL)."""
 
     dialect = POSTGRES
+    page_cols = "c.rid, c.type, c.id, c.vid, c.last_updated, c.body"
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = sp_mod.utc_now,
                  upgrade: bool = True, min_size: int = 1, max_size: int = 8,

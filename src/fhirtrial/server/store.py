@@ -271,20 +271,30 @@ class SQLStore:
             n = self._count(conn, where, args) if total else None
             if count == 0 or n == 0:
                 return [], n
-            rids = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
+            rows = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
                                                      count)
-            if rids is None:
+            if rows is None:
                 # driven by the matches: the page's row ids first (sorting small rows), then
                 # only those rows' bodies
                 order, oargs = _order_by(rtype, sort)
-                rids = [r[0] for r in conn.execute(
-                    f"SELECT c.rid FROM current c WHERE {where} ORDER BY {order} "
-                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset])]
-            return self._fetch(conn, rids), n
+                rows = conn.execute(
+                    f"SELECT {self.page_cols} FROM current c WHERE {where} ORDER BY {order} "
+                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset]).fetchall()
+            return self._page(conn, rows), n
+
+    #: what a page query selects: SQLite selects row ids, then reads the page's bodies
+    #: (:meth:`_fetch`); PostgreSQL reads the bodies of the page's rows in the same query,
+    #: one round trip fewer (it sorts row references, not the bodies)
+    page_cols = "c.rid"
+
+    def _page(self, conn: Any, rows: Sequence[Any]) -> list[Stored]:
+        if self.page_cols == "c.rid":
+            return self._fetch(conn, [r[0] for r in rows])
+        return [Stored(r[1], r[2], r[3], r[4], bytes(r[5]), r[0]) for r in rows]
 
     def _walk_page(self, conn: Any, fv: str, rtype: str,
                    criteria: Sequence[Criterion], n: int | None, offset: int,
-                   count: int) -> list[int] | None:
+                   count: int) -> list[Any] | None:
         """The id-ordered page found by walking the type's live rows in id order (the
         ``current_live`` index), probing each against the criteria and stopping at the page's
         end; None when matches are too sparse for that to beat collecting them all.
@@ -298,21 +308,21 @@ class SQLStore:
         want = offset + count
         hint = self.dialect.live_hint
         where, args = compile_search(fv, rtype, criteria, probe=True)
-        sql = f"SELECT c.rid FROM current c {hint} WHERE {where}"
+        sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {where}"
         page = " ORDER BY c.id LIMIT ? OFFSET ?"
         if n is not None:
             live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
             if criteria and min(want, n) * live / n * len(criteria) > n:
                 return None
-            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
+            return conn.execute(sql + page, [*args, count, offset]).fetchall()
         bound = conn.execute(
             f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
             "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
             (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
         if bound is None:  # fewer live rows than the budget: the walk covers them all
-            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
-        rids = [r[0] for r in conn.execute(sql + " AND c.id <= ?" + page,
-                                           [*args, bound[0], count, offset])]
+            return conn.execute(sql + page, [*args, count, offset]).fetchall()
+        rids = conn.execute(sql + " AND c.id <= ?" + page,
+                            [*args, bound[0], count, offset]).fetchall()
         # the matches within an id prefix are the first matches overall: a full page is exact
         return rids if len(rids) == count else None
 

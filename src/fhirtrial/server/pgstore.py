@@ -211,10 +211,11 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _version(conn: PgConn) -> int:
-        conn.execute("CREATE TABLE IF NOT EXISTS fhirtrial_schema (version INTEGER NOT NULL, "
-                     "applied TIMESTAMPTZ NOT NULL DEFAULT now(), why TEXT NOT NULL)")
+        """The schema version (0: no schema yet); reads only."""
+        if conn.execute("SELECT to_regclass('fhirtrial_schema')").fetchone() == (None,):
+            return 0
         row = conn.execute("SELECT max(version) FROM fhirtrial_schema").fetchone()
-        return int(row[0] or 0)
+        return int(row[0] or 0) if row else 0
 
     def upgrade(self) -> list[int]:
         """Apply missing migrations, each in its own transaction, under an advisory lock so
@@ -224,6 +225,8 @@ class PostgresStore(SQLStore):
             conn = PgConn(c)
             c.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             try:
+                c.execute("CREATE TABLE IF NOT EXISTS fhirtrial_schema (version INTEGER NOT "
+                          "NULL, applied TIMESTAMPTZ NOT NULL DEFAULT now(), why TEXT NOT NULL)")
                 have = self._version(conn)
                 for m in PG_MIGRATIONS:
                     if m.version <= have:
@@ -268,7 +271,7 @@ class PostgresStore(SQLStore):
         with self._reading() as conn:
             for fv, seq in _SEQ.items():
                 value, called = conn.execute(
-                    f"SELECT last_value, is_called FROM {seq}").fetchone()
+                    f"SELECT last_value, is_called FROM {seq}").fetchone() or (0, False)
                 if called:
                     out[fv] = int(value)
         return out

@@ -14,6 +14,7 @@ test: ## install test dependencies and run the whole suite
 	$(PYTHON) -m pip install --quiet -e '.[test]'
 	bash scripts/setup-test-peers.sh
 	bash scripts/setup-browser.sh
+	bash scripts/setup-postgres.sh
 	$(PYTHON) -m pytest
 
 lint:

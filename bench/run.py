@@ -37,6 +37,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "bulk": ("bench_bulk", "records/s of a zip with --jobs 2 vs --jobs 1, peak RSS"),
     "validation": ("bench_validate", "resources/s per validator layer vs FHIR.js"),
     "server": ("bench_server", "load, read/search throughput and latency vs bare WSGI"),
+    "postgres": ("bench_postgres", "load, read and search on PostgreSQL beside SQLite"),
     "push": ("bench_push", "studies/s pushed to the Medplum engine per strategy"),
     "eligibility": ("bench_eligibility", "criteria parser precision/recall vs hand labels"),
     "matching": ("bench_match", "type-level $match latency vs ResearchStudy?condition= search"),

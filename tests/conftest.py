@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-# real peers (the Medplum FHIR engine): fixtures `medplum`, `fresh_medplum`
-pytest_plugins = ["peers"]
+# real peers (the Medplum FHIR engine): fixtures `medplum`, `fresh_medplum`; a throwaway
+# PostgreSQL cluster: fixtures `pg_cluster`, `pg_url`, `store_db`
+pytest_plugins = ["peers", "pg"]
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -34,13 +35,28 @@ FHIR_EXAMPLES = SHARED / "fhir-examples"
 
 
 @pytest.fixture
-def app(tmp_path):
-    """A server app on a fresh SQLite file; writes need WRITE_TOKEN."""
+def app(store_db):
+    """A server app on a fresh store, once on SQLite and once on PostgreSQL (the ``store_db``
+    fixture's two parameters); writes need WRITE_TOKEN."""
     from fhirtrial.server import create_app
 
-    return create_app({"DB": str(tmp_path / "store.sqlite"),
-                       "TOKENS": f"{WRITE_TOKEN},{READ_TOKEN}:read",
-                       "MAX_BODY_BYTES": 2 * 1024 * 1024})
+    app = create_app({"DB": store_db, "TOKENS": f"{WRITE_TOKEN},{READ_TOKEN}:read",
+                      "MAX_BODY_BYTES": 2 * 1024 * 1024})
+    yield app
+    app.extensions["fhirtrial.store"].close()
+
+
+STORE_TABLES = ("current", "versions", "idx_token", "idx_string", "idx_date", "idx_ref",
+                "idx_number", "idx_geo")
+
+
+def store_rows(app) -> dict[str, list]:
+    """Every row of the app's store tables (SQLite or PostgreSQL), sorted: compare two to
+    prove that nothing was written."""
+    store = app.extensions["fhirtrial.store"]
+    with store._reading() as conn:
+        return {t: sorted((tuple(r) for r in conn.execute(f"SELECT * FROM {t}").fetchall()),
+                          key=repr) for t in STORE_TABLES}
 
 
 @pytest.fixture

@@ -68,16 +68,18 @@ TYPES = sorted(REGISTRY["R5"])
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    """One app and store for the module, holding the converted studies (searches find data)."""
-    app = create_app({"DB": str(tmp_path_factory.mktemp("fuzz") / "store.sqlite"),
+def loaded(module_stores):
+    """One app and store for the module (once per backend), holding the converted studies
+    (searches find data)."""
+    app = create_app({"DB": module_stores(),
                       "TOKENS": f"{WRITE_TOKEN},{READ_TOKEN}:read",
                       "MAX_BODY_BYTES": 2 * 1024 * 1024})
     client = app.test_client()
     for b in BUNDLES:
         r = client.post("/fhir", data=json.dumps(b), headers=AUTH)
         assert r.status_code == 200, r.get_data(as_text=True)[:500]
-    return client
+    yield client
+    app.extensions["fhirtrial.store"].close()
 
 
 def _assert_fhir_answer(r: Any, suite: str) -> None:
@@ -198,9 +200,10 @@ META_ALPHABET = "ab%_\\'\";-=*()/"
 
 
 @pytest.fixture(scope="module")
-def titled(tmp_path_factory):
-    """A store of ResearchStudy resources whose titles are made of SQL metacharacters."""
-    app = create_app({"DB": str(tmp_path_factory.mktemp("meta") / "store.sqlite"),
+def titled(module_stores):
+    """A store of ResearchStudy resources whose titles are made of SQL metacharacters (once
+    per backend)."""
+    app = create_app({"DB": module_stores(),
                       "TOKENS": WRITE_TOKEN})
     client = app.test_client()
     titles: dict[str, str] = {}
@@ -208,7 +211,8 @@ def titled(tmp_path_factory):
               "under_score", "underXscore", "back\\slash", "backslash", "back/slash", "%", "_",
               "\\", "x"]:
         titles[_create(client, t)] = t
-    return client, titles
+    yield client, titles
+    app.extensions["fhirtrial.store"].close()
 
 
 def _create(client: Any, title: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
@@ -15,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from conftest import READ_TOKEN, SHARED_XML, WRITE_TOKEN, needs_shared
+from conftest import READ_TOKEN, SHARED_XML, WRITE_TOKEN, needs_shared, store_rows
 from fhirtrial.cli import main
 
 JSON = {"Content-Type": "application/fhir+json"}
@@ -23,11 +22,7 @@ STUDY = {"resourceType": "ResearchStudy", "status": "active", "title": "Security
 
 
 def _rows(app) -> int:
-    conn = sqlite3.connect(app.config["FHIRTRIAL"]["DB"])
-    try:
-        return conn.execute("SELECT count(*) FROM versions").fetchone()[0]
-    finally:
-        conn.close()
+    return len(store_rows(app)["versions"])
 
 
 def _outcome(r, status: int, code: str) -> dict:

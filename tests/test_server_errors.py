@@ -4,11 +4,10 @@ exactly as it was (the SQLite file is compared table by table)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
-from conftest import READ_TOKEN, WRITE_TOKEN
+from conftest import READ_TOKEN, WRITE_TOKEN, store_rows
 
 FHIR_JSON = "application/fhir+json"
 W = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": FHIR_JSON}
@@ -16,13 +15,7 @@ EXISTING = {"resourceType": "ResearchStudy", "id": "s1", "status": "active", "ti
 
 
 def snapshot(app) -> dict[str, list]:
-    conn = sqlite3.connect(app.config["FHIRTRIAL"]["DB"])
-    try:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-                for t in ("current", "versions", "idx_token", "idx_string", "idx_date",
-                          "idx_ref", "idx_number", "idx_geo")}
-    finally:
-        conn.close()
+    return store_rows(app)
 
 
 def _study(**kw):

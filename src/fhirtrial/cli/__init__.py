@@ -22,6 +22,7 @@ def main() -> None:
 
 # Each command module registers itself here, one line each.
 from .convert import convert_cmd  # noqa: E402
+from .db import db_cmd  # noqa: E402
 from .fetch import fetch_cmd, sync_cmd  # noqa: E402
 from .findtrials import find_trials_cmd  # noqa: E402
 from .match import match_cmd  # noqa: E402
@@ -30,5 +31,5 @@ from .serve import load_cmd, serve_cmd  # noqa: E402
 from .validate import packages_cmd, validate_cmd  # noqa: E402
 
 for _cmd in (convert_cmd, fetch_cmd, sync_cmd, load_cmd, serve_cmd, push_cmd, match_cmd,
-             find_trials_cmd, validate_cmd, packages_cmd):
+             find_trials_cmd, validate_cmd, packages_cmd, db_cmd):
     main.add_command(_cmd)

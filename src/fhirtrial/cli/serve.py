@@ -14,7 +14,26 @@ import click
 
 from ..errors import FhirtrialError
 
-DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtrial.sqlite]"
+DB_HELP = ("the store: a SQLite file, or postgresql://user@host:port/dbname [env FHIRTRIAL_DB; "
+           "default <data dir>/fhirtrial.sqlite]")
+
+
+def open_or_exit(factory: Any) -> Any:
+    """Run ``factory`` (which opens a store): a --db naming no store it can open is one line and
+    exit 2; a store it cannot use (damaged, unreachable) one line and exit 1."""
+    from ..server.stores import StoreUnavailable, StoreURLError
+
+    try:
+        return factory()
+    except StoreURLError as e:
+        click.echo(f"fhirtrial: {e.message}", err=True)
+        sys.exit(2)
+    except StoreUnavailable as e:
+        click.echo(f"fhirtrial: {e.message}", err=True)
+        sys.exit(1)
+    except (FhirtrialError, ValueError) as e:  # a damaged, truncated or unreachable store
+        raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
+                                   ) from None
 
 
 @click.command("serve")
@@ -49,16 +68,13 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
         overrides["DB"] = db
     if fhir_version:
         overrides["FHIR_VERSION"] = fhir_version
-    try:
-        # fail here, before forking, on a bad configuration or store (checked once, here)
-        app = create_app({**overrides, "CHECK_STORE": not no_check})
-    except (FhirtrialError, ValueError) as e:
-        raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
-                                   ) from None
-    click.echo(f"fhirtrial: serving {app.config['FHIRTRIAL']['DB']} at "
-               f"http://{host}:{port}/fhir", err=True)
+    # fail here, before forking, on a bad configuration or store (migrated and checked once,
+    # here)
+    app = open_or_exit(lambda: create_app({**overrides, "CHECK_STORE": not no_check}))
+    store = app.extensions["fhirtrial.store"]
+    click.echo(f"fhirtrial: serving {store.describe()} at http://{host}:{port}/fhir", err=True)
     click.echo(f"fhirtrial: {_write_validation(app)}", err=True)
-    if getattr(app.extensions["fhirtrial.store"], "readonly", False):
+    if getattr(store, "readonly", False):
         click.echo("fhirtrial: the store is read-only (file, directory or disk): serving "
                    "reads; every write is refused (403)", err=True)
     if dev:
@@ -66,6 +82,7 @@ def serve_cmd(db: str | None, host: str, port: int, workers: int, threads: int,
         signal.signal(signal.SIGTERM, _interrupt)
         app.run(host=host, port=port, threaded=True)
         return
+    store.close()  # each gunicorn worker opens its own connections, never the master's
     run_gunicorn(lambda: create_app(overrides), host=host, port=port, workers=workers,
                  threads=threads, header_timeout=header_timeout, body_timeout=body_timeout)
 
@@ -243,15 +260,11 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     from ..server.bundles import process
     from ..server.config import load_config
     from ..server.searchparams import REGISTRY
-    from ..server.storeopen import open_sqlite_store
+    from ..server.stores import open_store
 
-    try:
-        cfg = load_config({"DB": db} if db else None)
-        store = open_sqlite_store(cfg["DB"], check=not no_check)
-    except (FhirtrialError, ValueError) as e:
-        raise click.ClickException(e.message if isinstance(e, FhirtrialError) else str(e)
-                                   ) from None
-    if store.readonly:
+    cfg = load_config({"DB": db} if db else None)
+    store = open_or_exit(lambda: open_store(cfg["DB"], check=not no_check))
+    if getattr(store, "readonly", False):
         raise click.ClickException(f"the store {cfg['DB']} is read-only (file, directory or "
                                    "disk): nothing can be loaded into it")
     fhir_paths = [p for p in _expand(inputs) if p.exists() and _is_fhir(p)]
@@ -291,5 +304,6 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
     with click.progressbar(items, label="loading", file=sys.stderr, hidden=not show) as bar:
         run(bar)
     store.analyze()
-    click.echo(f"stored {stored} bundle(s) in {cfg['DB']}; {failed} failed", err=True)
+    click.echo(f"stored {stored} bundle(s) in {store.describe()}; {failed} failed", err=True)
+    store.close()
     sys.exit(1 if failed else 0)

@@ -18,7 +18,7 @@ from ..model import Finding
 from . import http
 from .config import load_config
 from .service import HttpError
-from .storeopen import open_sqlite_store
+from .stores import open_store
 
 log = logging.getLogger("fhirtrial.server")
 
@@ -50,8 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["ftype"] = TypeConverter
     app.url_map.converters["fid"] = IdConverter
     app.url_map.strict_slashes = False
-    app.extensions["fhirtrial.store"] = cfg.get("STORE") or open_sqlite_store(
-        cfg["DB"], check=bool(cfg.get("CHECK_STORE")))
+    app.extensions["fhirtrial.store"] = cfg.get("STORE") or open_store(
+        cfg["DB"], pool_min=cfg["DB_POOL_MIN"], pool_max=cfg["DB_POOL_MAX"],
+        pool_timeout=cfg["DB_POOL_TIMEOUT"], check=bool(cfg.get("CHECK_STORE")))
     mounts = {"fhir": ("/fhir", cfg["FHIR_VERSION"]), "r4": ("/fhir/R4", "R4"),
               "r5": ("/fhir/R5", "R5")}
     app.extensions["fhirtrial.mounts"] = mounts

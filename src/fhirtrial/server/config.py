@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
-    "DB": None,  # None: <data dir>/fhirtrial.sqlite (fhirtrial.config.data_dir)
+    "DB": None,  # None: <data dir>/fhirtrial.sqlite; or a postgresql:// URL (server.stores)
+    # PostgreSQL connections per server process (each gunicorn worker has its own pool)
+    "DB_POOL_MIN": 1,
+    "DB_POOL_MAX": 4,
+    "DB_POOL_TIMEOUT": 10.0,  # seconds a request waits for a connection before a 503
     "FHIR_VERSION": "R5",  # what /fhir serves; /fhir/R4 and /fhir/R5 are always there
     # token -> scope ("write" may read and write; "read" may only read). Writes need a token:
     # with none configured the server is read-only, which is the safe default.
@@ -24,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
 
 ENV: dict[str, tuple[str, Any]] = {
     "FHIRTRIAL_DB": ("DB", str),
+    "FHIRTRIAL_DB_POOL_MIN": ("DB_POOL_MIN", int),
+    "FHIRTRIAL_DB_POOL_MAX": ("DB_POOL_MAX", int),
+    "FHIRTRIAL_DB_POOL_TIMEOUT": ("DB_POOL_TIMEOUT", float),
     "FHIRTRIAL_FHIR_VERSION": ("FHIR_VERSION", str),
     "FHIRTRIAL_TOKENS": ("TOKENS", "tokens"),
     "FHIRTRIAL_READ_AUTH": ("READ_AUTH", bool),

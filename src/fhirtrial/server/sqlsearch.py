@@ -54,7 +54,7 @@ def _criterion(rtype: str, cr: Criterion, probe: bool) -> tuple[str, list[Any]]:
     key = f"{rtype}.{cr.name}"
     if cr.type == "id":
         if cr.modifier == "missing":  # every resource has an id
-            return ("0" if cr.values[0] else "1"), []
+            return ("1=0" if cr.values[0] else "1=1"), []
         return f"c.id IN ({','.join('?' * len(cr.values))})", list(cr.values)
     if cr.modifier == "missing":
         table = "idx_geo" if cr.type == "special" else _TABLE[cr.type]

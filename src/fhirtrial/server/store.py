@@ -1,9 +1,11 @@
-"""Resource storage: the :class:`Store` protocol (the seam a PostgreSQL backend plugs into)
-and :class:`SQLiteStore`, the default.
+"""Resource storage: the :class:`Store` protocol, :class:`SQLStore` (the queries every SQL
+backend shares) and :class:`SQLiteStore`, the default; :class:`~fhirtrial.server.pgstore.
+PostgresStore` is the other backend, and :func:`fhirtrial.server.stores.open_store` picks one
+from the ``--db`` URL.
 
 Design:
 
-- one SQLite file in WAL mode, created on first use; one connection per thread;
+- SQLite: one file in WAL mode, created on first use; one connection per thread;
 - ``current`` holds the latest version of every resource (body = the exact bytes served, with
   ``meta.versionId``/``lastUpdated`` already set), ``versions`` every version for history and
   vread; a delete keeps a tombstone so reads answer 410 Gone;
@@ -16,9 +18,11 @@ Design:
   single place that decides that mapping;
 - every write runs inside :meth:`Store.transaction`; a transaction Bundle is one such transaction.
 
-A PostgreSQL backend implements the same protocol (``transaction()`` → a :class:`Transaction`,
-``search()`` taking the backend-neutral :class:`~fhirtrial.server.search.Criterion` list); the
-index extraction and the query model do not change, only the SQL dialect does.
+Both backends implement the same protocol (``transaction()`` → a :class:`Transaction`,
+``search()`` taking the backend-neutral :class:`~fhirtrial.server.search.Criterion` list) with
+the same SQL, written once here and in :mod:`~fhirtrial.server.sqlsearch`; what differs (DDL,
+placeholders, planner hints, id numbering, locking) is in :mod:`~fhirtrial.server.dialect` and
+in the few hooks a backend overrides.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +46,7 @@ from ..errors import (
     PreconditionFailedError,
 )
 from . import searchparams as sp_mod
+from .dialect import SQLITE, SQLITE_MIGRATIONS, SQLITE_SCHEMA, Dialect, latest, statements
 
 if TYPE_CHECKING:
     from .search import Criterion, SortKey
@@ -130,74 +135,10 @@ class Store(Protocol):
     def counts(self, fv: str) -> dict[str, int]: ...
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS current (
-    rid INTEGER PRIMARY KEY,
-    fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
-    vid INTEGER NOT NULL, last_updated TEXT NOT NULL, body BLOB,
-    UNIQUE (fv, type, id)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    fv TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, vid INTEGER NOT NULL,
-    last_updated TEXT NOT NULL, method TEXT NOT NULL, body BLOB,
-    PRIMARY KEY (fv, type, id, vid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS versions_type_time ON versions (fv, type, last_updated);
--- live resources only, in (fv, type, id) order: a search's count and its id-ordered page walk
--- this index (no sort, no tombstones) and fetch the large bodies of the page's rows only
-CREATE INDEX IF NOT EXISTS current_live ON current (fv, type, id) WHERE body IS NOT NULL;
--- Index tables. Every index below carries the columns a search compares plus rid, so that
--- matching never reads an index table's own rows: (sp, value..., rid) indexes answer "which
--- rows match" by a covering range scan; (rid, sp, value...) indexes answer "does this row
--- match" by one covering seek (the probe of a page walk in id order), and serve deletes and
--- sort keys.
-CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, sp TEXT NOT NULL,
-    system TEXT, code TEXT, text TEXT);
-CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid);
-CREATE INDEX IF NOT EXISTS idx_token_text_c ON idx_token (sp, text, rid);
-CREATE INDEX IF NOT EXISTS idx_token_rid_c ON idx_token (rid, sp, code, system, text);
-CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, sp TEXT NOT NULL,
-    norm TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_string_norm_c ON idx_string (sp, norm, rid);
-CREATE INDEX IF NOT EXISTS idx_string_exact_c ON idx_string (sp, exact, rid);
-CREATE INDEX IF NOT EXISTS idx_string_rid_c ON idx_string (rid, sp, norm, exact);
-CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, sp TEXT NOT NULL,
-    lo TEXT NOT NULL, hi TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_date_lo_c ON idx_date (sp, lo, hi, rid);
-CREATE INDEX IF NOT EXISTS idx_date_hi_c ON idx_date (sp, hi, lo, rid);
-CREATE INDEX IF NOT EXISTS idx_date_rid_c ON idx_date (rid, sp, lo, hi);
-CREATE TABLE IF NOT EXISTS idx_ref (rid INTEGER NOT NULL, sp TEXT NOT NULL,
-    ttype TEXT, tid TEXT, raw TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_ref_target_c ON idx_ref (sp, tid, ttype, rid);
-CREATE INDEX IF NOT EXISTS idx_ref_rid_c ON idx_ref (rid, sp, tid, ttype, raw);
-CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, sp TEXT NOT NULL,
-    value REAL NOT NULL, system TEXT, code TEXT);
-CREATE INDEX IF NOT EXISTS idx_number_value_c ON idx_number (sp, value, rid);
-CREATE INDEX IF NOT EXISTS idx_number_rid_c ON idx_number (rid, sp, value);
-CREATE TABLE IF NOT EXISTS idx_geo (rid INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_geo_lat_c ON idx_geo (lat, lon, rid);
-CREATE INDEX IF NOT EXISTS idx_geo_rid ON idx_geo (rid);
--- stores written before schema version 2: each old index is a prefix of its replacement
-DROP INDEX IF EXISTS idx_token_code;
-DROP INDEX IF EXISTS idx_token_text;
-DROP INDEX IF EXISTS idx_token_rid;
-DROP INDEX IF EXISTS idx_string_norm;
-DROP INDEX IF EXISTS idx_string_exact;
-DROP INDEX IF EXISTS idx_string_rid;
-DROP INDEX IF EXISTS idx_date_lo;
-DROP INDEX IF EXISTS idx_date_hi;
-DROP INDEX IF EXISTS idx_date_rid;
-DROP INDEX IF EXISTS idx_ref_target;
-DROP INDEX IF EXISTS idx_ref_rid;
-DROP INDEX IF EXISTS idx_number_value;
-DROP INDEX IF EXISTS idx_number_rid;
-DROP INDEX IF EXISTS idx_geo_lat;
-CREATE TABLE IF NOT EXISTS seq (fv TEXT PRIMARY KEY, n INTEGER NOT NULL);
-"""
-
-#: bumped when SCHEMA changes; a store with a lower PRAGMA user_version is migrated on open
-#: (3: token texts are also indexed from each word on, for :text word matching)
-SCHEMA_VERSION = 3
+#: the SQLite schema (kept importable here); see fhirtrial.server.dialect
+SCHEMA = SQLITE_SCHEMA
+#: bumped when the schema changes; a store with a lower PRAGMA user_version is migrated on open
+SCHEMA_VERSION = latest(SQLITE_MIGRATIONS)
 INDEX_TABLES = ("idx_token", "idx_string", "idx_date", "idx_ref", "idx_number", "idx_geo")
 EARTH_KM = 6371.0088
 
@@ -219,11 +160,264 @@ def fhir_instant(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-class SQLiteStore:
+class Conn(Protocol):
+    """What the shared SQL runs on: ``sqlite3.Connection`` as it is, or a PostgreSQL
+    connection behind :class:`~fhirtrial.server.pgstore.PgConn` (``?`` placeholders)."""
+
+    def execute(self, sql: str, args: Sequence[Any] = ...) -> Any: ...
+
+    def executemany(self, sql: str, rows: Any) -> Any: ...
+
+
+class SQLStore:
+    """Reads, history and search over the shared schema. A backend provides connections
+    (:meth:`_reading`, :meth:`_snapshot`, :meth:`transaction`), a remembered :meth:`_count`
+    and its :class:`~fhirtrial.server.dialect.Dialect`."""
+
+    dialect: Dialect = SQLITE
+    clock: Callable[[], datetime]
+
+    # -- backend hooks
+    def _reading(self) -> AbstractContextManager[Conn]:
+        raise NotImplementedError
+
+    def _snapshot(self) -> AbstractContextManager[Conn]:
+        raise NotImplementedError
+
+    def _count(self, conn: Any, where: str, args: list[Any]) -> int:
+        return conn.execute(f"SELECT count(*) FROM current c WHERE {where}",
+                            args).fetchone()[0]
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (after a bulk load)."""
+        with self._reading() as conn:
+            conn.execute("ANALYZE")
+
+    def describe(self) -> str:
+        """Where the store is, for messages (no password)."""
+        raise NotImplementedError
+
+    # -- schema
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def upgrade(self) -> list[int]:
+        """Apply the migrations this store lacks; the versions applied (none: up to date)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _fetch(conn: Any, rids: Sequence[int]) -> list[Stored]:
+        """The stored resources of these rows, in the order given (bodies read only here)."""
+        by_rid: dict[int, Stored] = {}
+        for start in range(0, len(rids), 500):
+            chunk = rids[start:start + 500]
+            for r in conn.execute(
+                    "SELECT rid, type, id, vid, last_updated, body FROM current WHERE rid IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                by_rid[r[0]] = Stored(r[1], r[2], r[3], r[4], bytes(r[5]), r[0])
+        return [by_rid[r] for r in rids if r in by_rid]
+
+    # -- reads
+    def read(self, fv: str, rtype: str, rid: str) -> Stored:
+        with self._reading() as conn:
+            return self._read(conn, fv, rtype, rid)
+
+    @staticmethod
+    def _read(conn: Any, fv: str, rtype: str, rid: str) -> Stored:
+        row = conn.execute(
+            "SELECT vid, last_updated, body FROM current WHERE fv=? AND type=? AND id=?",
+            (fv, rtype, rid)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{rtype}/{rid} is not known", location=f"{rtype}/{rid}")
+        if row[2] is None:
+            raise GoneError(f"{rtype}/{rid} was deleted (version {row[0]})",
+                            location=f"{rtype}/{rid}")
+        return Stored(rtype, rid, row[0], row[1], bytes(row[2]))
+
+    def vread(self, fv: str, rtype: str, rid: str, vid: int) -> Stored:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT last_updated, body FROM versions WHERE fv=? AND type=? AND id=? "
+                "AND vid=?", (fv, rtype, rid, vid)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{rtype}/{rid} has no version {vid}",
+                                location=f"{rtype}/{rid}/_history/{vid}")
+        if row[1] is None:
+            raise GoneError(f"{rtype}/{rid} version {vid} is a deletion",
+                            location=f"{rtype}/{rid}/_history/{vid}")
+        return Stored(rtype, rid, vid, row[0], bytes(row[1]))
+
+    def history(self, fv: str, rtype: str, rid: str | None, *, since: str | None,
+                count: int, offset: int) -> tuple[list[HistoryEntry], int]:
+        where = ["fv=?", "type=?"]
+        args: list[Any] = [fv, rtype]
+        if rid is not None:
+            where.append("id=?")
+            args.append(rid)
+        if since:
+            where.append("last_updated>=?")
+            args.append(since)
+        cond = " AND ".join(where)
+        with self._snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM versions WHERE {cond}",
+                                 args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT id, vid, last_updated, method, body FROM versions WHERE {cond} "
+                "ORDER BY last_updated DESC, id, vid DESC LIMIT ? OFFSET ?",
+                [*args, count, offset]).fetchall()
+        return [HistoryEntry(Stored(rtype, r[0], r[1], r[2],
+                                    None if r[4] is None else bytes(r[4])), r[3])
+                for r in rows], total
+
+    def counts(self, fv: str) -> dict[str, int]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT type, count(*) FROM current WHERE fv=? AND body IS NOT NULL "
+                "GROUP BY type", (fv,)).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def search(self, fv: str, rtype: str, criteria: Sequence[Criterion], *,
+               sort: Sequence[SortKey] = (), offset: int = 0, count: int = 20,
+               total: bool = True) -> tuple[list[Stored], int | None]:
+        from .sqlsearch import compile_search
+
+        where, args = compile_search(fv, rtype, criteria)
+        with self._snapshot() as conn:
+            n = self._count(conn, where, args) if total else None
+            if count == 0 or n == 0:
+                return [], n
+            rows = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
+                                                     count)
+            if rows is None:
+                # driven by the matches: the page's row ids first (sorting small rows), then
+                # only those rows' bodies
+                order, oargs = _order_by(rtype, sort)
+                rows = conn.execute(
+                    f"SELECT {self.page_cols} FROM current c WHERE {where} ORDER BY {order} "
+                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset]).fetchall()
+            return self._page(conn, rows), n
+
+    #: what a page query selects: SQLite selects row ids, then reads the page's bodies
+    #: (:meth:`_fetch`); PostgreSQL reads the bodies of the page's rows in the same query,
+    #: one round trip fewer (it sorts row references, not the bodies)
+    page_cols = "c.rid"
+
+    def _page(self, conn: Any, rows: Sequence[Any]) -> list[Stored]:
+        if self.page_cols == "c.rid":
+            return self._fetch(conn, [r[0] for r in rows])
+        return [Stored(r[1], r[2], r[3], r[4], bytes(r[5]), r[0]) for r in rows]
+
+    def _walk_page(self, conn: Any, fv: str, rtype: str,
+                   criteria: Sequence[Criterion], n: int | None, offset: int,
+                   count: int) -> list[Any] | None:
+        """The id-ordered page found by walking the type's live rows in id order (the
+        ``current_live`` index), probing each against the criteria and stopping at the page's
+        end; None when matches are too sparse for that to beat collecting them all.
+
+        A search matching a tenth of 100,000 studies then probes ~200 rows for a page of 20
+        instead of collecting and sorting 10,000 ids. With the count known, the expected walk
+        is (offset + count) x live rows / matches; without it, a walk over a bounded id
+        prefix is tried and kept only when it filled the page."""
+        from .sqlsearch import compile_search
+
+        want = offset + count
+        hint = self.dialect.live_hint
+        where, args = compile_search(fv, rtype, criteria, probe=True)
+        sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {where}"
+        page = " ORDER BY c.id LIMIT ? OFFSET ?"
+        if n is not None:
+            live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
+            if criteria and min(want, n) * live / n * len(criteria) > n:
+                return None
+            return conn.execute(sql + page, [*args, count, offset]).fetchall()
+        bound = conn.execute(
+            f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
+            "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
+            (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
+        if bound is None:  # fewer live rows than the budget: the walk covers them all
+            return conn.execute(sql + page, [*args, count, offset]).fetchall()
+        rids = conn.execute(sql + " AND c.id <= ?" + page,
+                            [*args, bound[0], count, offset]).fetchall()
+        # the matches within an id prefix are the first matches overall: a full page is exact
+        return rids if len(rids) == count else None
+
+    def include(self, fv: str, sources: Sequence[Stored], rtype: str, param: str,
+                target: str | None) -> list[Stored]:
+        if not sources:
+            return []
+        ids = [s.id for s in sources]
+        marks = ",".join("?" * len(ids))
+        # targets' row ids first (DISTINCT over small rows, not over bodies), then the bodies
+        sql = ("SELECT DISTINCT t.rid, t.type, t.id FROM current s "
+               "JOIN idx_ref r ON r.rid = s.rid "
+               "JOIN current t ON t.fv = s.fv AND t.type = r.ttype AND t.id = r.tid "
+               f"WHERE s.fv=? AND s.type=? AND s.id IN ({marks}) AND r.sp=? "
+               "AND t.body IS NOT NULL")
+        args: list[Any] = [fv, rtype, *ids, f"{rtype}.{param}"]
+        if target:
+            sql += " AND t.type=?"
+            args.append(target)
+        with self._snapshot() as conn:
+            rids = [r[0] for r in conn.execute(sql + " ORDER BY t.type, t.id", args)]
+            return self._fetch(conn, rids)
+
+    def revinclude(self, fv: str, targets: Sequence[Stored], src_type: str,
+                   param: str) -> list[Stored]:
+        if not targets:
+            return []
+        out: list[Stored] = []
+        with self._snapshot() as conn:
+            for chunk_start in range(0, len(targets), 200):
+                chunk = targets[chunk_start:chunk_start + 200]
+                cond = " OR ".join("(r.tid=? AND r.ttype=?)" for _ in chunk)
+                args: list[Any] = [f"{src_type}.{param}"]
+                for t in chunk:
+                    args.extend((t.id, t.type))
+                rids = [r[0] for r in conn.execute(
+                    "SELECT DISTINCT s.rid, s.id FROM idx_ref r "
+                    "JOIN current s ON s.rid = r.rid "
+                    f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL "
+                    "ORDER BY s.id", [*args, fv, src_type])]
+                out.extend(self._fetch(conn, rids))
+        return out
+
+    # -- copying between stores (fhirtrial db copy)
+    def export_rows(self, batch: int = 500) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """Every row of the resource tables, as (table, rows) batches; index tables are not
+        exported (the destination rebuilds them from the bodies)."""
+        with self._snapshot() as conn:
+            for table, cols in (("versions", _VERSION_COLS), ("current", _CURRENT_COLS)):
+                cur = conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY "
+                                   f"{'fv, type, id, vid' if table == 'versions' else 'rid'}")
+                while True:
+                    rows = cur.fetchmany(batch)
+                    if not rows:
+                        break
+                    yield table, [tuple(bytes(v) if isinstance(v, memoryview) else v
+                                        for v in r) for r in rows]
+
+    def id_counters(self) -> dict[str, int]:
+        """The last server-assigned id number per FHIR version."""
+        raise NotImplementedError
+
+
+_VERSION_COLS = ("fv", "type", "id", "vid", "last_updated", "method", "body")
+_CURRENT_COLS = ("fv", "type", "id", "vid", "last_updated", "body")
+
+
+class SQLiteStore(SQLStore):
     """The default :class:`Store`: one SQLite file, WAL, indexes extracted at write time."""
 
+    dialect = SQLITE
+
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = sp_mod.utc_now,
-                 readonly: bool = False, immutable: bool = False) -> None:
+                 upgrade: bool = True, readonly: bool = False, immutable: bool = False) -> None:
         """``readonly``: serve reads, refuse every write with :class:`ReadOnlyStoreError`
         (a read-only file or disk; ``immutable`` too where SQLite cannot even create the
         WAL index beside it). Opening problems are :class:`StoreError`; see
@@ -238,11 +432,14 @@ class SQLiteStore:
         if not self.readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
-        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        if upgrade and self.schema_version() < SCHEMA_VERSION:
             if self.readonly:
                 raise StoreError(f"{self.path} is read-only and was written by an older "
                                  "fhirtrial (or is empty): it cannot be upgraded in place")
             self._migrate(conn)
+
+    def describe(self) -> str:
+        return str(self.path)
 
     # -- connections
     def _conn(self) -> sqlite3.Connection:
@@ -260,6 +457,19 @@ class SQLiteStore:
             self._local.conn = conn
         return conn
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        yield self._conn()
+
+    def schema_version(self) -> int:
+        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+
+    def upgrade(self) -> list[int]:
+        before = self.schema_version()
+        if before < SCHEMA_VERSION:
+            self._migrate(self._conn())
+        return [m.version for m in SQLITE_MIGRATIONS if m.version > before]
+
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
         """Create the schema, or bring a store written by an older version up to date (new
@@ -270,15 +480,16 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                old = conn.execute("PRAGMA user_version").fetchone()[0]
-                if old < SCHEMA_VERSION:
+                have = conn.execute("PRAGMA user_version").fetchone()[0]
+                if have < SCHEMA_VERSION:
                     analyzed = conn.execute(
                         "SELECT 1 FROM sqlite_master WHERE name='sqlite_stat1'").fetchone()
-                    for stmt in SCHEMA.split(";\n"):
-                        if stmt.strip():
-                            conn.execute(stmt)
-                    if old < 3:
-                        _add_word_rows(conn)
+                    for m in SQLITE_MIGRATIONS:
+                        if m.version > have:
+                            for stmt in statements(m.sql):
+                                conn.execute(stmt)
+                            if m.version in _DATA_STEPS:
+                                _DATA_STEPS[m.version](conn)
                     if analyzed:  # planner statistics for the new indexes, as the old had
                         for table in INDEX_TABLES:
                             conn.execute(f"ANALYZE {table}")
@@ -357,164 +568,8 @@ class SQLiteStore:
                                           args).fetchone()[0]
         return n
 
-    @staticmethod
-    def _fetch(conn: sqlite3.Connection, rids: Sequence[int]) -> list[Stored]:
-        """The stored resources of these rows, in the order given (bodies read only here)."""
-        by_rid: dict[int, Stored] = {}
-        for start in range(0, len(rids), 500):
-            chunk = rids[start:start + 500]
-            for r in conn.execute(
-                    "SELECT rid, type, id, vid, last_updated, body FROM current WHERE rid IN "
-                    f"({','.join('?' * len(chunk))})", chunk):
-                by_rid[r[0]] = Stored(r[1], r[2], r[3], r[4], r[5], r[0])
-        return [by_rid[r] for r in rids if r in by_rid]
-
-    def analyze(self) -> None:
-        """Refresh the query planner's statistics (after a bulk load)."""
-        self._conn().execute("ANALYZE")
-
-    # -- reads
-    def read(self, fv: str, rtype: str, rid: str) -> Stored:
-        row = self._conn().execute(
-            "SELECT vid, last_updated, body FROM current WHERE fv=? AND type=? AND id=?",
-            (fv, rtype, rid)).fetchone()
-        if row is None:
-            raise NotFoundError(f"{rtype}/{rid} is not known", location=f"{rtype}/{rid}")
-        if row[2] is None:
-            raise GoneError(f"{rtype}/{rid} was deleted (version {row[0]})",
-                            location=f"{rtype}/{rid}")
-        return Stored(rtype, rid, row[0], row[1], row[2])
-
-    def vread(self, fv: str, rtype: str, rid: str, vid: int) -> Stored:
-        row = self._conn().execute(
-            "SELECT last_updated, body FROM versions WHERE fv=? AND type=? AND id=? AND vid=?",
-            (fv, rtype, rid, vid)).fetchone()
-        if row is None:
-            raise NotFoundError(f"{rtype}/{rid} has no version {vid}",
-                                location=f"{rtype}/{rid}/_history/{vid}")
-        if row[1] is None:
-            raise GoneError(f"{rtype}/{rid} version {vid} is a deletion",
-                            location=f"{rtype}/{rid}/_history/{vid}")
-        return Stored(rtype, rid, vid, row[0], row[1])
-
-    def history(self, fv: str, rtype: str, rid: str | None, *, since: str | None,
-                count: int, offset: int) -> tuple[list[HistoryEntry], int]:
-        where = ["fv=?", "type=?"]
-        args: list[Any] = [fv, rtype]
-        if rid is not None:
-            where.append("id=?")
-            args.append(rid)
-        if since:
-            where.append("last_updated>=?")
-            args.append(since)
-        cond = " AND ".join(where)
-        conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM versions WHERE {cond}", args).fetchone()[0]
-        rows = conn.execute(
-            f"SELECT id, vid, last_updated, method, body FROM versions WHERE {cond} "
-            "ORDER BY last_updated DESC, id, vid DESC LIMIT ? OFFSET ?",
-            [*args, count, offset]).fetchall()
-        return [HistoryEntry(Stored(rtype, r[0], r[1], r[2], r[4]), r[3]) for r in rows], total
-
-    def counts(self, fv: str) -> dict[str, int]:
-        rows = self._conn().execute(
-            "SELECT type, count(*) FROM current WHERE fv=? AND body IS NOT NULL GROUP BY type",
-            (fv,)).fetchall()
-        return dict(rows)
-
-    def search(self, fv: str, rtype: str, criteria: Sequence[Criterion], *,
-               sort: Sequence[SortKey] = (), offset: int = 0, count: int = 20,
-               total: bool = True) -> tuple[list[Stored], int | None]:
-        from .sqlsearch import compile_search
-
-        where, args = compile_search(fv, rtype, criteria)
-        with self._snapshot() as conn:
-            n = self._count(conn, where, args) if total else None
-            if count == 0 or n == 0:
-                return [], n
-            rids = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
-                                                     count)
-            if rids is None:
-                # driven by the matches: the page's row ids first (sorting small rows), then
-                # only those rows' bodies
-                order, oargs = _order_by(rtype, sort)
-                rids = [r[0] for r in conn.execute(
-                    f"SELECT c.rid FROM current c WHERE {where} ORDER BY {order} "
-                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset])]
-            return self._fetch(conn, rids), n
-
-    def _walk_page(self, conn: sqlite3.Connection, fv: str, rtype: str,
-                   criteria: Sequence[Criterion], n: int | None, offset: int,
-                   count: int) -> list[int] | None:
-        """The id-ordered page found by walking the type's live rows in id order (the
-        ``current_live`` index), probing each against the criteria and stopping at the page's
-        end; None when matches are too sparse for that to beat collecting them all.
-
-        A search matching a tenth of 100,000 studies then probes ~200 rows for a page of 20
-        instead of collecting and sorting 10,000 ids. With the count known, the expected walk
-        is (offset + count) x live rows / matches; without it, a walk over a bounded id
-        prefix is tried and kept only when it filled the page."""
-        from .sqlsearch import compile_search
-
-        want = offset + count
-        where, args = compile_search(fv, rtype, criteria, probe=True)
-        sql = f"SELECT c.rid FROM current c INDEXED BY current_live WHERE {where}"
-        page = " ORDER BY c.id LIMIT ? OFFSET ?"
-        if n is not None:
-            live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
-            if criteria and min(want, n) * live / n * len(criteria) > n:
-                return None
-            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
-        bound = conn.execute(
-            "SELECT id FROM current INDEXED BY current_live WHERE fv=? AND type=? "
-            "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
-            (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
-        if bound is None:  # fewer live rows than the budget: the walk covers them all
-            return [r[0] for r in conn.execute(sql + page, [*args, count, offset])]
-        rids = [r[0] for r in conn.execute(sql + " AND c.id <= ?" + page,
-                                           [*args, bound[0], count, offset])]
-        # the matches within an id prefix are the first matches overall: a full page is exact
-        return rids if len(rids) == count else None
-
-    def include(self, fv: str, sources: Sequence[Stored], rtype: str, param: str,
-                target: str | None) -> list[Stored]:
-        if not sources:
-            return []
-        ids = [s.id for s in sources]
-        marks = ",".join("?" * len(ids))
-        # targets' row ids first (DISTINCT over small rows, not over bodies), then the bodies
-        sql = ("SELECT DISTINCT t.rid, t.type, t.id FROM current s "
-               "JOIN idx_ref r ON r.rid = s.rid "
-               "JOIN current t ON t.fv = s.fv AND t.type = r.ttype AND t.id = r.tid "
-               f"WHERE s.fv=? AND s.type=? AND s.id IN ({marks}) AND r.sp=? "
-               "AND t.body IS NOT NULL")
-        args: list[Any] = [fv, rtype, *ids, f"{rtype}.{param}"]
-        if target:
-            sql += " AND t.type=?"
-            args.append(target)
-        with self._snapshot() as conn:
-            rids = [r[0] for r in conn.execute(sql + " ORDER BY t.type, t.id", args)]
-            return self._fetch(conn, rids)
-
-    def revinclude(self, fv: str, targets: Sequence[Stored], src_type: str,
-                   param: str) -> list[Stored]:
-        if not targets:
-            return []
-        out: list[Stored] = []
-        with self._snapshot() as conn:
-            for chunk_start in range(0, len(targets), 200):
-                chunk = targets[chunk_start:chunk_start + 200]
-                cond = " OR ".join("(r.tid=? AND r.ttype=?)" for _ in chunk)
-                args: list[Any] = [f"{src_type}.{param}"]
-                for t in chunk:
-                    args.extend((t.id, t.type))
-                rids = [r[0] for r in conn.execute(
-                    "SELECT DISTINCT s.rid, s.id FROM idx_ref r "
-                    "JOIN current s ON s.rid = r.rid "
-                    f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL "
-                    "ORDER BY s.id", [*args, fv, src_type])]
-                out.extend(self._fetch(conn, rids))
-        return out
+    def id_counters(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._conn().execute("SELECT fv, n FROM seq")}
 
 
 _READ_ONLY = ("this server's store ({}) is read-only (a read-only file, directory or disk): "
@@ -578,20 +633,47 @@ def _add_word_rows(conn: sqlite3.Connection) -> None:
                       for w in sp_mod.word_suffixes(text)])
 
 
-class _SQLiteTx:
-    """Writes inside one open SQLite transaction."""
 
-    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+#: migrations that add rows, not only DDL (by schema version)
+_DATA_STEPS = {3: _add_word_rows}
+
+
+class SQLTx:
+    """Writes inside one open transaction: the SQL both backends share. A backend overrides
+    :meth:`_lock` / :meth:`_lock_conditional` (what two concurrent writers must not decide on
+    at once) and :meth:`_next_number`."""
+
+    def __init__(self, store: SQLStore, conn: Any) -> None:
         self.store = store
         self.conn = conn
         self.now = fhir_instant(store.clock())
 
+    # -- backend hooks
+    def _lock(self, fv: str, rtype: str, rid: str) -> None:
+        """Before reading a resource's row to decide on a write (SQLite: BEGIN IMMEDIATE has
+        already serialised every writer)."""
+
+    def _lock_conditional(self, fv: str, rtype: str) -> None:
+        """Before a conditional write's search, which decides create-or-update."""
+
+    def _batch(self) -> AbstractContextManager[Any]:
+        """Around statements whose results are not read (SQLite: nothing to gain)."""
+        return nullcontext()
+
+    def _next_number(self, fv: str) -> int:
+        row = self.conn.execute(
+            "INSERT INTO seq (fv, n) VALUES (?, 1) ON CONFLICT (fv) DO UPDATE SET n = n + 1 "
+            "RETURNING n", (fv,)).fetchone()
+        return int(row[0])
+
+    # -- shared
     def read(self, fv: str, rtype: str, rid: str) -> Stored:
-        return self.store.read(fv, rtype, rid)
+        return self.store._read(self.conn, fv, rtype, rid)
 
     def search_ids(self, fv: str, rtype: str, criteria: Sequence[Criterion]) -> list[str]:
         from .sqlsearch import compile_search
 
+        self._lock_conditional(fv, rtype)
         where, args = compile_search(fv, rtype, criteria)
         rows = self.conn.execute(f"SELECT c.id FROM current c WHERE {where} LIMIT 2",
                                  args).fetchall()
@@ -601,22 +683,23 @@ class _SQLiteTx:
         """A server-assigned id: a per-store sequence (deterministic, unlike uuid4), skipping
         any id a client already chose."""
         while True:
-            row = self.conn.execute(
-                "INSERT INTO seq (fv, n) VALUES (?, 1) ON CONFLICT (fv) DO UPDATE SET n = n + 1 "
-                "RETURNING n", (fv,)).fetchone()
-            rid = str(row[0])
+            rid = str(self._next_number(fv))
             if self.conn.execute("SELECT 1 FROM current WHERE fv=? AND type=? AND id=?",
                                  (fv, rtype, rid)).fetchone() is None:
                 return rid
+
+    def _row(self, fv: str, rtype: str, rid: str) -> Any:
+        self._lock(fv, rtype, rid)
+        return self.conn.execute(
+            "SELECT rid, vid, body IS NULL FROM current WHERE fv=? AND type=? AND id=?",
+            (fv, rtype, rid)).fetchone()
 
     def create(self, fv: str, resource: dict[str, Any], rid: str | None = None) -> Stored:
         """Store a new resource under ``rid`` (pre-assigned in a transaction) or a new id."""
         resource = dict(resource)
         rtype = resource["resourceType"]
         resource["id"] = rid or self.next_id(fv, rtype)
-        row = self.conn.execute(
-            "SELECT rid, vid, body IS NULL FROM current WHERE fv=? AND type=? AND id=?",
-            (fv, rtype, resource["id"])).fetchone()
+        row = self._row(fv, rtype, resource["id"])
         if row is not None and not row[2]:
             raise ConflictError(f"{rtype}/{resource['id']} already exists")
         stored, _ = self._write(fv, resource, row, "POST")
@@ -624,9 +707,7 @@ class _SQLiteTx:
 
     def update(self, fv: str, resource: dict[str, Any], *,
                if_match: int | None = None) -> tuple[Stored, bool]:
-        row = self.conn.execute(
-            "SELECT rid, vid, body IS NULL FROM current WHERE fv=? AND type=? AND id=?",
-            (fv, resource["resourceType"], resource["id"])).fetchone()
+        row = self._row(fv, resource["resourceType"], resource["id"])
         if if_match is not None:
             if row is None or row[2]:
                 raise PreconditionFailedError(
@@ -638,17 +719,16 @@ class _SQLiteTx:
         return self._write(fv, dict(resource), row, "PUT")
 
     def delete(self, fv: str, rtype: str, rid: str) -> Stored | None:
-        row = self.conn.execute(
-            "SELECT rid, vid, body IS NULL FROM current WHERE fv=? AND type=? AND id=?",
-            (fv, rtype, rid)).fetchone()
+        row = self._row(fv, rtype, rid)
         if row is None or row[2]:
             return None  # deleting what is absent or already deleted succeeds (idempotent)
         vid = row[1] + 1
-        self._clear_indexes(row[0])
-        self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=NULL WHERE rid=?",
-                          (vid, self.now, row[0]))
-        self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
-                          (fv, rtype, rid, vid, self.now, "DELETE"))
+        with self._batch():
+            self._clear_indexes(row[0])
+            self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=NULL WHERE rid=?",
+                              (vid, self.now, row[0]))
+            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
+                              (fv, rtype, rid, vid, self.now, "DELETE"))
         return Stored(rtype, rid, vid, self.now, None)
 
     def _clear_indexes(self, rowid: int) -> None:
@@ -670,16 +750,17 @@ class _SQLiteTx:
         if row is None:
             rowid = self.conn.execute(
                 "INSERT INTO current (fv, type, id, vid, last_updated, body) "
-                "VALUES (?,?,?,?,?,?)", (fv, rtype, rid, vid, self.now, body)).lastrowid
-            assert rowid is not None  # an INSERT always sets it
-        else:
-            rowid = row[0]
-            self._clear_indexes(rowid)
-            self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? WHERE rid=?",
-                              (vid, self.now, body, rowid))
-        self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                          (fv, rtype, rid, vid, self.now, method, body))
-        self._index(fv, rtype, rowid, ordered)
+                "VALUES (?,?,?,?,?,?) RETURNING rid",
+                (fv, rtype, rid, vid, self.now, body)).fetchone()[0]
+        with self._batch():  # statements whose results nobody reads: one round trip
+            if row is not None:
+                rowid = row[0]
+                self._clear_indexes(rowid)
+                self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? "
+                                  "WHERE rid=?", (vid, self.now, body, rowid))
+            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
+                              (fv, rtype, rid, vid, self.now, method, body))
+            self._index(fv, rtype, rowid, ordered)
         created = row is None or bool(row[2])
         return Stored(rtype, rid, vid, self.now, body), created
 
@@ -708,6 +789,36 @@ class _SQLiteTx:
         if rows.geo:
             ex("INSERT INTO idx_geo VALUES (?,?,?)", [(rowid, la, lo) for la, lo in rows.geo])
 
+    # -- copying between stores (fhirtrial db copy)
+    def import_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Rows of :meth:`SQLStore.export_rows`; live ``current`` rows are indexed as they
+        are inserted, with their own lastUpdated."""
+        if table == "versions":
+            self.conn.executemany(
+                f"INSERT INTO versions ({', '.join(_VERSION_COLS)}) VALUES (?,?,?,?,?,?,?)",
+                rows)
+            return
+        for fv, rtype, rid, vid, last_updated, body in rows:
+            rowid = self.conn.execute(
+                "INSERT INTO current (fv, type, id, vid, last_updated, body) "
+                "VALUES (?,?,?,?,?,?) RETURNING rid",
+                (fv, rtype, rid, vid, last_updated, body)).fetchone()[0]
+            if body is not None:
+                saved, self.now = self.now, last_updated
+                try:
+                    self._index(fv, rtype, rowid, json.loads(body))
+                finally:
+                    self.now = saved
 
-__all__ = ["ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLiteStore", "Store",
-           "StoreError", "Stored", "Transaction"]
+    def raise_counter(self, fv: str, n: int) -> None:
+        """The id counter of ``fv`` to at least ``n`` (ids already handed out stay taken)."""
+        self.conn.execute("INSERT INTO seq (fv, n) VALUES (?, ?) ON CONFLICT (fv) DO "
+                          "UPDATE SET n = max(n, excluded.n)", (fv, n))
+
+
+class _SQLiteTx(SQLTx):
+    """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time)."""
+
+
+__all__ = ["ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",
+           "SQLiteStore", "Store", "StoreError", "Stored", "Transaction"]

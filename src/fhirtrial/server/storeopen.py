@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from .store import SQLiteStore, StoreError
 
 _MAGIC = b"SQLite format 3\x00"
 
 
-def open_sqlite_store(path: str | Path, *, check: bool = False) -> SQLiteStore:
+def open_sqlite_store(path: str | Path, *, check: bool = False, **kw: Any) -> SQLiteStore:
     """The store at ``path``, read-write when the file and its directory can be written,
     else read-only. ``check`` runs SQLite's ``quick_check`` over the whole file (start-up
     of ``serve`` and ``load``: a damaged store is refused before anything reads it)."""
@@ -22,7 +23,7 @@ def open_sqlite_store(path: str | Path, *, check: bool = False) -> SQLiteStore:
     _check_path(p)
     readonly = _read_only(p)
     try:
-        store = _open(p, readonly)
+        store = _open(p, readonly, kw)
         if check:
             _integrity(store)
     except sqlite3.DatabaseError as e:
@@ -32,10 +33,10 @@ def open_sqlite_store(path: str | Path, *, check: bool = False) -> SQLiteStore:
     return store
 
 
-def _open(p: Path, readonly: bool) -> SQLiteStore:
+def _open(p: Path, readonly: bool, kw: dict[str, Any]) -> SQLiteStore:
     if not readonly:
         try:
-            return SQLiteStore(p)
+            return SQLiteStore(p, **kw)
         except sqlite3.OperationalError as e:
             # a disk mounted read-only, or a file whose permissions os.access did not show
             if "readonly" not in str(e) and "unable to open" not in str(e):
@@ -44,11 +45,11 @@ def _open(p: Path, readonly: bool) -> SQLiteStore:
                 raise StoreError(f"cannot create the store {p}: its directory is read-only"
                                  ) from None
     try:
-        return SQLiteStore(p, readonly=True)
+        return SQLiteStore(p, readonly=True, **kw)
     except sqlite3.OperationalError:
         # a WAL store on a read-only disk with no -shm file beside it: SQLite reads it only
         # as immutable (nothing else can be writing a read-only disk)
-        return SQLiteStore(p, immutable=True)
+        return SQLiteStore(p, immutable=True, **kw)
 
 
 def _check_path(p: Path) -> None:

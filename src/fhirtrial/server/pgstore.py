@@ -1,0 +1,301 @@
+"""The PostgreSQL store: the same schema, queries and FHIR semantics as
+:class:`~fhirtrial.server.store.SQLiteStore`, for several server processes on several hosts
+sharing one database.
+
+- connections come from a ``psycopg_pool`` pool (autocommit; explicit transactions);
+- a write transaction is READ COMMITTED and takes, before it reads what it decides on, a
+  transaction-level advisory lock: one per logical id (``fv/type/id``) for creates, updates and
+  deletes, one per ``fv/type`` for the search of a conditional create/update. Two servers racing
+  on the same resource therefore queue in PostgreSQL, and the second one's next statement sees
+  what the first committed: ``If-Match`` loses nothing, conditional creates never duplicate;
+- searches run in one REPEATABLE READ READ ONLY transaction (count and page agree); a count is
+  remembered per database snapshot (``pg_current_snapshot()``), so it is exact whoever writes;
+- a write is acknowledged after COMMIT returns, with PostgreSQL's own durability
+  (``synchronous_commit``): a killed server process loses nothing it answered for;
+- a deadlock or serialisation failure between writers is a 409 the client may retry, a lost
+  database a 503 — never a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool
+
+from ..errors import ConflictError
+from . import searchparams as sp_mod
+from .dialect import PG_MIGRATIONS, PG_TRIGRAM, POSTGRES, latest, statements
+from .dialect import _pg_sql as pg_sql
+from .store import _CURRENT_COLS, _VERSION_COLS, SQLStore, SQLTx
+from .stores import StoreUnavailable
+
+SCHEMA_VERSION = latest(PG_MIGRATIONS)
+_SEQ = {"R5": "seq_r5", "R4": "seq_r4"}
+#: a fixed key for the advisory lock that serialises schema migrations across servers
+_MIGRATION_LOCK = 0x66686972747269  # "fhirtri"
+
+
+def describe_url(url: str) -> str:
+    """``postgresql://user:secret@host:5432/db`` → ``postgresql://user@host:5432/db``."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://?"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{info.get('dbname') or ''}"
+
+
+#: index and search values are compared on their first 800 UTF-8 bytes: a btree entry holds
+#: at most ~2,700 bytes, and the widest index has three text columns (SQLite has no limit)
+MAX_TEXT_BYTES = 800
+
+
+def _clean(args: Sequence[Any]) -> list[Any]:
+    """Parameter values PostgreSQL can take, the same way for what is indexed and what is
+    searched: NUL (which text cannot hold) becomes U+FFFD, and text longer than
+    :data:`MAX_TEXT_BYTES` is cut there (a ``%…%`` pattern keeps its closing ``%``). The
+    stored body keeps every character."""
+    out = []
+    for a in args:
+        if isinstance(a, str):
+            if "\x00" in a:
+                a = a.replace("\x00", "\ufffd")
+            if len(a) > MAX_TEXT_BYTES // 4 and len(a.encode("utf-8")) > MAX_TEXT_BYTES:
+                contains = len(a) > 1 and a[0] == "%" and a[-1] == "%"
+                a = a.encode("utf-8")[:MAX_TEXT_BYTES - 1].decode("utf-8", "ignore")
+                if contains:
+                    a += "%"
+        out.append(a)
+    return out
+
+
+class PgConn:
+    """A psycopg connection speaking the shared ``?``-placeholder SQL."""
+
+    __slots__ = ("raw", "snap")
+
+    def __init__(self, raw: psycopg.Connection[Any], snap: str | None = None) -> None:
+        self.raw = raw
+        self.snap = snap  # the REPEATABLE READ snapshot a read transaction sees
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        if not args:
+            return self.raw.execute(sql)
+        return self.raw.execute(pg_sql(sql), _clean(args))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(pg_sql(sql), [_clean(r) for r in rows])
+
+
+@contextmanager
+def _db_errors(where: str) -> Iterator[None]:
+    """psycopg failures → the store's errors (409 retry, 503 unavailable)."""
+    try:
+        yield
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+            psycopg.errors.LockNotAvailable) as e:
+        raise ConflictError(f"A concurrent transaction touched the same resources; retry "
+                            f"({e.sqlstate})") from None
+    except psycopg.OperationalError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise StoreUnavailable(f"The database {where} is unavailable: {first}") from None
+
+
+class PostgresStore(SQLStore):
+    """:class:`~fhirtrial.server.store.Store` on PostgreSQL (``postgresql://…`` URL)."""
+
+    dialect = POSTGRES
+    page_cols = "c.rid, c.type, c.id, c.vid, c.last_updated, c.body"
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = sp_mod.utc_now,
+                 upgrade: bool = True, min_size: int = 1, max_size: int = 8,
+                 timeout: float = 10.0) -> None:
+        self.url = url
+        self.clock = clock
+        self._where = describe_url(url)
+        self._local = threading.local()
+        self._counts: dict[Any, int] = {}
+        self._counts_lock = threading.Lock()
+        # one direct connection first: a wrong host, database or password is one clear line
+        # now, not a pool timeout later
+        with _db_errors(self._where), psycopg.connect(url, connect_timeout=10):
+            pass
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max(min_size, max_size),
+                                   kwargs={"autocommit": True}, timeout=timeout,
+                                   name="fhirtrial", open=False)
+        with _db_errors(self._where):
+            self.pool.open(wait=True, timeout=max(timeout, 30.0))
+        if upgrade:
+            self.upgrade()
+
+    def describe(self) -> str:
+        return self._where
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- connections
+    @contextmanager
+    def _reading(self) -> Iterator[PgConn]:
+        tx = getattr(self._local, "conn", None)
+        if tx is not None:  # inside this thread's write transaction: see its writes
+            yield tx
+            return
+        with _db_errors(self._where), self.pool.connection() as c:
+            yield PgConn(c)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[PgConn]:
+        tx = getattr(self._local, "conn", None)
+        if tx is not None:
+            yield tx
+            return
+        with _db_errors(self._where), self.pool.connection() as c:
+            # one round trip: the transaction, and the snapshot it sees (the count cache key)
+            cur = c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                            "SELECT pg_current_snapshot()::text")
+            cur.nextset()
+            snap = cur.fetchone()
+            try:
+                yield PgConn(c, snap[0] if snap else None)
+            finally:
+                c.execute("COMMIT")  # read-only: nothing to lose; also ends a failed one
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PgTx]:
+        """BEGIN (READ COMMITTED) … COMMIT; any exception rolls every write back."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("a transaction is already open in this thread")
+        with _db_errors(self._where), self.pool.connection() as c, c.transaction():
+            conn = self._local.conn = PgConn(c)
+            try:
+                yield _PgTx(self, conn)
+            finally:
+                self._local.conn = None
+
+    def _count(self, conn: Any, where: str, args: list[Any]) -> int:
+        """``count(*)`` remembered per database snapshot: equal snapshots see equal data, so
+        a remembered count is exact; any commit anywhere gives a new snapshot."""
+        sql = f"SELECT count(*) FROM current c WHERE {where}"
+        if conn.snap is None:  # not a read snapshot (a write transaction sees its own writes)
+            return int(conn.execute(sql, args).fetchone()[0])
+        key = (conn.snap, where, tuple(args))
+        n = self._counts.get(key)
+        if n is None:
+            n = int(conn.execute(sql, args).fetchone()[0])
+            with self._counts_lock:
+                if len(self._counts) > 512:
+                    self._counts.clear()
+                self._counts[key] = n
+        return n
+
+    def analyze(self) -> None:
+        """VACUUM ANALYZE: planner statistics and the visibility map that lets counts and
+        page walks read the indexes only (after a bulk load)."""
+        with self._reading() as conn:
+            conn.execute("VACUUM ANALYZE")
+
+    # -- schema
+    def schema_version(self) -> int:
+        with self._reading() as conn:
+            return self._version(conn)
+
+    @staticmethod
+    def _version(conn: PgConn) -> int:
+        """The schema version (0: no schema yet); reads only."""
+        if conn.execute("SELECT to_regclass('fhirtrial_schema')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT max(version) FROM fhirtrial_schema").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def upgrade(self) -> list[int]:
+        """Apply missing migrations, each in its own transaction, under an advisory lock so
+        that servers starting together migrate once."""
+        applied: list[int] = []
+        with _db_errors(self._where), self.pool.connection() as c:
+            conn = PgConn(c)
+            c.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                c.execute("CREATE TABLE IF NOT EXISTS fhirtrial_schema (version INTEGER NOT "
+                          "NULL, applied TIMESTAMPTZ NOT NULL DEFAULT now(), why TEXT NOT NULL)")
+                have = self._version(conn)
+                for m in PG_MIGRATIONS:
+                    if m.version <= have:
+                        continue
+                    with c.transaction():
+                        for stmt in statements(m.sql):
+                            c.execute(stmt)
+                        self._trigram(c)
+                        c.execute("INSERT INTO fhirtrial_schema (version, why) VALUES (%s, %s)",
+                                  (m.version, m.why))
+                    applied.append(m.version)
+            finally:
+                c.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        return applied
+
+    @staticmethod
+    def _trigram(c: psycopg.Connection[Any]) -> None:
+        """The trigram index for ``:contains``, where the role may create pg_trgm."""
+        try:
+            with c.transaction():  # a savepoint: a refusal leaves the migration intact
+                for stmt in PG_TRIGRAM:
+                    c.execute(stmt)
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+
+    # -- copying
+    def export_rows(self, batch: int = 500) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        with _db_errors(self._where), self.pool.connection() as c, c.transaction():
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table, cols, order in (("versions", _VERSION_COLS, "fv, type, id, vid"),
+                                       ("current", _CURRENT_COLS, "rid")):
+                with c.cursor(name=f"export_{table}") as cur:  # server-side: streamed
+                    cur.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
+                    while True:
+                        rows = cur.fetchmany(batch)
+                        if not rows:
+                            break
+                        yield table, [tuple(rows_) for rows_ in rows]
+
+    def id_counters(self) -> dict[str, int]:
+        out = {}
+        with self._reading() as conn:
+            for fv, seq in _SEQ.items():
+                value, called = conn.execute(
+                    f"SELECT last_value, is_called FROM {seq}").fetchone() or (0, False)
+                if called:
+                    out[fv] = int(value)
+        return out
+
+
+class _PgTx(SQLTx):
+    """Writes inside one PostgreSQL transaction, serialised per resource by advisory locks."""
+
+    def _lock(self, fv: str, rtype: str, rid: str) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(CAST(? AS text), 0))",
+                          (f"{fv}/{rtype}/{rid}",))
+
+    def _lock_conditional(self, fv: str, rtype: str) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(CAST(? AS text), 1))",
+                          (f"{fv}/{rtype}?",))
+
+    def _batch(self) -> Any:
+        """Pipeline mode: the statements go out together, one round trip at the end."""
+        return self.conn.raw.pipeline()
+
+    def _next_number(self, fv: str) -> int:
+        return int(self.conn.execute(f"SELECT nextval('{_SEQ[fv]}')").fetchone()[0])
+
+    def raise_counter(self, fv: str, n: int) -> None:
+        seq = _SEQ[fv]
+        self.conn.execute(f"SELECT setval('{seq}', GREATEST(?, (SELECT CASE WHEN is_called "
+                          f"THEN last_value ELSE 0 END FROM {seq}), 1), ? > 0)", (n, n))

@@ -3,6 +3,12 @@
     python bench/bench_eligibility.py            # table per fact kind
     python bench/bench_eligibility.py -v         # also every false positive / missed fact
     python bench/bench_eligibility.py --check    # exit 1 when a kind's precision is < 0.95
+    python bench/bench_eligibility.py --speed    # also the parser's lines/s
+
+Speed is the whole eligibility step a conversion runs (split into criteria, then structure each
+line): criterion lines per CPU second (process time, steadier than wall time on a shared
+machine) over the labelled lines, and over the LCT documents when
+``../shared/eligibility-lct/docs.jsonl`` is there.
 
 The labels (fixtures/eligibility/labelled.jsonl) were written by reading each line, before the
 parser was run on it: the structure a careful reader assigns, including lines with none.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from benchlib import row as result_row  # noqa: E402
 
-from fhirtrial.eligibility import facts_for  # noqa: E402
+from fhirtrial.eligibility import criteria_for, facts_for  # noqa: E402
 from fhirtrial.eligibility.tables import tables  # noqa: E402
 
 LABELLED = ROOT / "fixtures" / "eligibility" / "labelled.jsonl"
+LCT_DOCS = ROOT.parent / "shared" / "eligibility-lct" / "docs.jsonl"
 KINDS = ("age", "sex", "healthy-volunteers", "pregnancy", "lactation", "lab", "time-window",
          "condition")
 THRESHOLD = 0.95
@@ -105,6 +113,35 @@ def measure(verbose: bool, echo: bool = True) -> dict[str, dict[str, float]]:
     return out
 
 
+def _texts() -> dict[str, list[str]]:
+    rows = [json.loads(x) for x in LABELLED.read_text(encoding="utf-8").splitlines() if x]
+    out = {"labelled lines": [("Exclusion Criteria:\n* " if r["exclude"] else
+                               "Inclusion Criteria:\n* ") + r["text"] for r in rows]}
+    if LCT_DOCS.exists():
+        out["LCT documents"] = [json.loads(x)["text"] for x in
+                                LCT_DOCS.read_text(encoding="utf-8").splitlines() if x]
+    return out
+
+
+def speed(min_seconds: float) -> dict[str, float]:
+    """Criterion lines per second of the eligibility step, per corpus."""
+    out = {}
+    for name, texts in _texts().items():
+        lines = sum(1 for t in texts for x in t.split("\n")
+                    if x.strip() and not x.rstrip().endswith("Criteria:"))
+        criteria_for(texts[0])  # tables and patterns loaded outside the clock
+        n, start = 0, time.process_time()
+        while True:
+            for t in texts:
+                criteria_for(t)
+            n += lines
+            elapsed = time.process_time() - start
+            if elapsed >= min_seconds:
+                break
+        out[name] = n / elapsed
+    return out
+
+
 def run(quick: bool) -> list[dict]:
     """Eligibility rows: precision and recall over all kinds, and per kind as detail."""
     out = measure(False, echo=False)
@@ -123,6 +160,9 @@ def run(quick: bool) -> list[dict]:
         rows.append(result_row("eligibility", f"precision {k}", v["precision"], "",
                                detail=True,
                                notes=f"recall {v['recall']:.3f}, {v['labelled']} labelled"))
+    for name, rate in speed(1.0 if quick else 3.0).items():
+        rows.append(result_row("eligibility", f"parser speed, {name}", rate, "lines/s",
+                               notes="split into criteria + structure every line"))
     return rows
 
 
@@ -130,8 +170,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--speed", action="store_true", help="also measure lines/s")
     args = ap.parse_args()
     out = measure(args.verbose)
+    if args.speed:
+        for name, rate in speed(2.0).items():
+            print(f"parser speed, {name}: {rate:,.0f} lines/s")
     bad = [k for k, v in out.items() if v["predicted"] and v["precision"] < THRESHOLD]
     if args.check and bad:
         print(f"precision below {THRESHOLD}: {', '.join(bad)}", file=sys.stderr)

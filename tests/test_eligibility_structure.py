@@ -136,7 +136,7 @@ TEXT_ONLY = [
     ("Eastern Cooperative Oncology Group performance status score 0-2 (if aged ≥18 years)", False),
     ("Patients with known Gilbert disease who have serum bilirubin level ≤ 3 ⋅ ULN may be "
      "enrolled.", False),
-    ("Hematocrit value < 30 %; ALT and AST value > 2 folds as high as maximal normal value", True),
+    ("ALT and AST value > 2 folds as high as maximal normal value", True),
     ("Urine protein ≤2+", False),
     ("Anticipated discharge from the hospital within 72 hours.", True),
     ("Participants with any significant condition, such as: pulmonary, malignancy", True),

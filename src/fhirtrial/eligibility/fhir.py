@@ -54,11 +54,14 @@ def _one_sided(data: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def _value(data: dict[str, Any], unit: str | None) -> dict[str, Any] | None:
-    """valueQuantity (one bound) or valueRange (two inclusive bounds); None when a two-sided
-    bound is exclusive, which a FHIR Range (inclusive by definition) cannot say."""
+    """valueQuantity (one bound, or one exact value) or valueRange (two inclusive bounds); None
+    when a two-sided bound is exclusive, which a FHIR Range (inclusive by definition) cannot
+    say (:func:`_sides` then states it as two comparisons)."""
     one = _one_sided(data)
     if one:
         return {"valueQuantity": _quantity(one[1], unit, one[0])}
+    if data.get("low") is not None and data.get("low") == data.get("high"):
+        return {"valueQuantity": _quantity(data["low"], unit)}
     if data.get("low") is None or not (data.get("low_inclusive", True)
                                        and data.get("high_inclusive", True)):
         return None
@@ -92,6 +95,71 @@ def _lab_definition(data: dict[str, Any]) -> dict[str, Any] | None:
                                      "display": "Upper Normal Limit" if code == "UNL"
                                      else "Lower Normal Limit"}]}
     return out
+
+
+def _sides(fact: Fact) -> list[Fact]:
+    """A two-sided bound as its two one-sided comparisons ("> 18 and ≤ 65 years")."""
+    d = fact.data
+    low = dict(d, high=None, high_inclusive=True)
+    high = dict(d, low=None, low_inclusive=True)
+    return [Fact(fact.kind, low), Fact(fact.kind, high)]
+
+
+def _class_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
+    """A bound on a scale of classes (NYHA, ASA) as the class, or any-of the classes, it
+    allows: a patient's record holds the class as a code, not as a number."""
+    lab = tables().lab(fact.data["test"])
+    codings = lab.classes_in(fact.data)
+    type_ = {"coding": [dict(lab.code)], "text": lab.display}
+    members = [{"linkId": f"{link}.{i + 1}" if len(codings) > 1 else link,
+                "description": c.get("display", c["code"]),
+                "definitionByTypeAndValue": {"type": type_,
+                                             "valueCodeableConcept": {"coding": [dict(c)]}}}
+               for i, c in enumerate(codings)]
+    if not members:
+        return None
+    if len(members) == 1:
+        return dict(members[0], description=fact_text(fact))
+    return {"linkId": link, "description": fact_text(fact),
+            "definitionByCombination": {"code": "any-of", "characteristic": members}}
+
+
+def _bound_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
+    """A characteristic for one bound: its definition, or an all-of of its two sides."""
+    if fact.kind == "lab" and tables().lab(fact.data["test"]).classes:
+        return _class_characteristic(fact, link)
+    definition = fact_to_definition(fact)
+    out: dict[str, Any] = {"linkId": link, "description": fact_text(fact)}
+    if definition is not None:
+        out["definitionByTypeAndValue"] = definition
+        return out
+    sides = [_bound_characteristic(f, f"{link}.{i + 1}") for i, f in enumerate(_sides(fact))]
+    if fact.data.get("low") is None or fact.data.get("high") is None or None in sides:
+        return None
+    out["definitionByCombination"] = {"code": "all-of", "characteristic": sides}
+    return out
+
+
+def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
+    """The characteristic of one fact: its bound, or — when the text gives alternatives
+    ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases", "< 30 or > 69 years") — an any-of of
+    the bound and each alternative, an alternative's condition kept in its description."""
+    main = _bound_characteristic(fact, link)
+    alts = fact.data.get("alternatives") or []
+    if main is None or not alts:
+        return main
+    members = [dict(main, linkId=f"{link}.1")]
+    for i, alt in enumerate(alts):
+        data = {k: v for k, v in fact.data.items() if k != "alternatives"}
+        data.update({k: v for k, v in alt.items() if k != "condition"})
+        ch = _bound_characteristic(Fact(fact.kind, data), f"{link}.{i + 2}")
+        if ch is None:
+            return main
+        if alt.get("condition"):
+            ch["description"] = f"{ch['description']} ({alt['condition']})"
+        members.append(ch)
+    return {"linkId": link, "description": fact_text(fact),
+            "definitionByCombination": {"code": "any-of", "characteristic": members}}
 
 
 def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
@@ -179,8 +247,14 @@ def fact_text(fact: Fact) -> str:
     else:
         return f"{fact.kind.replace('-', ' ').capitalize()}: {'yes' if d['value'] else 'no'}"
     one = _one_sided(d)
+    alts = "".join(
+        f" or {_CMP_TEXT[o[0]]} {o[1]}{suffix}" + (f" ({a['condition']})" if a.get("condition")
+                                                  else "")
+        for a in d.get("alternatives") or [] if (o := _one_sided(a)))
     if one:
-        return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}"
+        return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{alts}"
+    if d.get("low") is not None and d["low"] == d.get("high"):
+        return f"{name} = {d['low']}{suffix}{alts}"
     lo = "" if d.get("low_inclusive", True) else " (exclusive)"
     hi = "" if d.get("high_inclusive", True) else " (exclusive)"
     return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
@@ -192,13 +266,12 @@ def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], l
     for i, f in enumerate(criterion.facts):
         if f.kind == "time-window":
             continue
-        definition = fact_to_definition(f)
-        if definition is None:
-            continue
         # linkId "fact-N" tells a reader a combination member is a fact of this criterion,
         # not a nested criterion of its own
-        out.append({"linkId": f"fact-{i + 1}", "description": fact_text(f),
-                    "definitionByTypeAndValue": definition, **characteristic_extras(f)})
+        ch = fact_characteristic(f, f"fact-{i + 1}")
+        if ch is None:
+            continue
+        out.append({**ch, **characteristic_extras(f)})
     # a window no fact took qualifies the criterion as a whole
     loose = [f for f in criterion.facts if f.kind == "time-window"
              and not any(f.data == w for w in used_windows)]
@@ -219,7 +292,9 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
         out["definitionByCombination"] = {"code": code, "characteristic": parts + kids}
     elif len(parts) == 1:
         only = parts[0]
-        out["definitionByTypeAndValue"] = only["definitionByTypeAndValue"]
+        for key in ("definitionByTypeAndValue", "definitionByCombination"):
+            if key in only:
+                out[key] = only[key]
         if "timeFromEvent" in only:
             out["timeFromEvent"] = list(only["timeFromEvent"])
     elif parts:

@@ -159,6 +159,8 @@ def _age(p: Patient, as_of: date | None, unit: str) -> float | None:
     if unit == "mo":
         return months
     days = (a - b).days
+    if unit == "h":
+        return days * 24
     return days // 7 if unit == "wk" else days
 
 
@@ -263,6 +265,29 @@ def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
     return None
 
 
+def _with_components(observations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Observations, and each component of a panel (a blood pressure Observation holds the
+    systolic and diastolic values as components) as an Observation of its own, with the
+    panel's id, date and reference range where it has none."""
+    out = []
+    for o in observations:
+        out.append(o)
+        for comp in o.get("component") or []:
+            if isinstance(comp, dict) and isinstance(comp.get("code"), dict):
+                out.append({k: v for k, v in o.items() if k not in ("code", "component")
+                            and not k.startswith("value") and k != "referenceRange"} | comp)
+    return out
+
+
+def _class_value(lab: Lab, o: dict[str, Any]) -> tuple[float, str | None] | None:
+    """The class number an Observation's coded value stands for (NYHA, ASA)."""
+    codes = _codes(o.get("valueCodeableConcept"))
+    for n, coding in lab.classes:
+        if (coding["system"], coding["code"]) in codes:
+            return float(n), None
+    return None
+
+
 def _lab_observations(lab: Lab, relative: str | None) -> tuple[set[str], bool]:
     """(codes to look for, whether the value must be in %)."""
     if relative == "predicted":
@@ -275,13 +300,13 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     relative = d.get("relative")
     codes, want_pct = _lab_observations(lab, relative)
     cands = []
-    for o in p.observations:
+    for o in _with_components(p.observations):
         obs_codes = {c for s, c in _codes(o.get("code")) if s == "http://loinc.org"}
         if lab.code["system"] != "http://loinc.org":
             obs_codes |= {c for s, c in _codes(o.get("code")) if s == lab.code["system"]}
         if not obs_codes & codes:
             continue
-        v = _obs_value(o)
+        v = _obs_value(o) or (_class_value(lab, o) if lab.classes else None)
         if v is None:
             continue
         is_pct = (v[1] or "") == "%" or bool(obs_codes & set(lab.percent_predicted_codes))
@@ -299,7 +324,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
         why = ("has no date" if inside is None or window is None
                else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
-    value, unit = _obs_value(o)  # type: ignore[misc]
+    value, unit = _obs_value(o) or _class_value(lab, o)  # type: ignore[misc]
     if relative in ("ULN", "LLN"):
         ref = next((r for r in o.get("referenceRange") or []
                     if isinstance(r, dict) and isinstance(r.get("high" if relative == "ULN"
@@ -338,7 +363,33 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
 
 
 def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
-    """The answer for one fact, or None for facts that are not evaluable on their own."""
+    """The answer for one fact, or None for facts that are not evaluable on their own.
+
+    A bound with alternatives ("< 30 or > 69 years"; "≤ 2.5 × ULN, or ≤ 5 × ULN with liver
+    metastases") is met when the bound or an either/or alternative is met; a conditional
+    alternative that is met leaves the answer *unknown*, since its condition is text only."""
+    alts = fact.data.get("alternatives")
+    if alts:
+        base = {k: v for k, v in fact.data.items() if k != "alternatives"}
+        first = _evaluate_bound(Fact(fact.kind, base), patient, as_of)
+        if first is None or first.result == MET:
+            return first
+        results = [first]
+        for alt in alts:
+            data = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
+            r = _evaluate_bound(Fact(fact.kind, data), patient, as_of)
+            if r is None:
+                return None
+            if alt.get("condition") and r.result == MET:
+                r = Result(UNKNOWN, f"{r.reason}; met only if {alt['condition']}", r.evidence)
+            results.append(r)
+        answer = combine([r.result for r in results], "any-of")
+        chosen = next((r for r in results if r.result == answer), first)
+        return Result(answer, chosen.reason, chosen.evidence)
+    return _evaluate_bound(fact, patient, as_of)
+
+
+def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
     if fact.kind == "age":
         return _eval_age(fact.data, patient, as_of)
     if fact.kind == "sex":

@@ -35,23 +35,29 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
-from .tables import Lab, norm_unit, tables
+from .grammar import Bound, Reading
+from .grammar import _bounds as grammar_bounds
+from .grammar import _names as grammar_names
+from .grammar import readings as grammar_readings
+from .tables import Lab, tables
+from .tokens import canonical, glyphs
 
 # --- text normalisation --------------------------------------------------------------------
 
 _FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
-                   ord("—"): "-", ord("−"): "-", ord("\u3000"): " ", ord("≒"): "~",
+                   ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">",
+                   ord("\u3000"): " ", ord("≒"): "~",
                    ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
 
 
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
-    s = text.translate(_FULLWIDTH).lower()
+    s = glyphs(text.translate(_FULLWIDTH)).lower()
     s = re.sub(r">\s*/\s*=|>\s*=|=\s*>|≥\s*=", "≥", s)
     s = re.sub(r"<\s*/\s*=|<\s*=|=\s*<|≤\s*=", "≤", s)
     return re.sub(r"\s+", " ", s)
@@ -146,6 +152,16 @@ _WINDOW_PATTERNS = [
 
 def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
     """(span, data) of every time window the (normalised) text states."""
+    if not _WINDOW_HINT.search(norm):
+        return []
+    return [(span, dict(data)) for span, data in _time_windows(norm)]
+
+
+_WINDOW_HINT = re.compile(r"hour|hr|day|week|wk|month|year|yr")
+
+
+@lru_cache(maxsize=4096)
+def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
     out: list[tuple[tuple[int, int], dict]] = []
     taken: list[tuple[int, int]] = []
     for pat, comparator in _WINDOW_PATTERNS:
@@ -164,106 +180,7 @@ def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
                                    "unit": _TIME_UNITS[m.group("u")]}))
             taken.append(m.span())
     out.sort(key=lambda x: x[0])
-    return out
-
-
-# --- age -----------------------------------------------------------------------------------
-
-_AGE_STOP = re.compile(r"gestation|postmenstrual|bone age|onset|diagnos|\bat birth|"
-                       r"weight|cohort|formula|per age|child(?:ren)? (?:of|under)|\bparent|"
-                       r"\bmother|caregiver|partner")
-_AGE_KW = r"(?:age[ds]?|aged)"
-_AGE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # two bounds: "age ≥ 1 years of age and less than 25 years of age"
-    (re.compile(rf"(?:\b{_AGE_KW}\s*(?:is|of|:)?\s*)?(?P<c1>{_CMP})\s*(?P<v1>{_NUM})\s*"
-                rf"(?P<u1>{_AUNIT})?(?:\s*(?:of age|old))?\s*(?:and|to|,)\s*(?P<c2>{_CMP})\s*"
-                rf"(?P<v2>{_NUM})\s*(?P<u>{_AUNIT})(?:\s*(?:of age|old))"), "two"),
-    # range with an age word: "aged 18-75", "age between 18 and 65 years", "age from 2 to 70"
-    (re.compile(rf"\b{_AGE_KW}\s*(?:is|of|:|was|range:?)?\s*(?:between\s+|from\s+)?"
-                rf"(?:the ages of\s+)?"
-                rf"(?P<lo>{_NUM})\s*(?P<u1>{_AUNIT})?\s*(?:-|to|and|~|至)\s*(?P<hi>{_NUM})\s*"
-                rf"(?P<u>{_AUNIT})?(?:\s*(?:of age|old))?(?P<excl>\s*\(?exclusive)?"), "range"),
-    # range without an age word but with "years old"/"years of age"
-    (re.compile(rf"(?:between\s+)?(?P<lo>{_NUM})\s*(?P<u1>{_AUNIT})?\s*(?:-|to|and)\s*"
-                rf"(?P<hi>{_NUM})\s*(?P<u>{_AUNIT})\s*(?:of age|old|age\b)"), "range"),
-    (re.compile(rf"(?P<lo>{_NUM})\s*(?:-|~|至|到)\s*(?P<hi>{_NUM})\s*(?P<u>岁)"), "range"),
-    # "age ≥ 18 years", "aged >= 18", "age: > 18"
-    (re.compile(rf"\b{_AGE_KW}\s*(?:is|of|:|at screening)?\s*(?P<cmp>{_CMP})\s*"
-                rf"(?P<v>{_NUM})\s*(?P<u>{_AUNIT})?"), "cmp"),
-    (re.compile(rf"年龄\s*(?P<cmp>≤|≥|<|>)\s*(?P<v>{_NUM})\s*(?P<u>岁)?"), "cmp"),
-    # "≥ 18 years of age", "at least 18 years old", "under 19 years old"
-    (re.compile(rf"(?P<cmp>{_CMP})\s*(?:the age of\s*)?(?P<v>{_NUM})\s*(?P<u>{_AUNIT})\s*"
-                rf"(?:of age|old|\(?inclusive\)?)"), "cmp"),
-    # "18 years of age or older", "aged 18 or over", "18 years and above"
-    (re.compile(rf"(?:{_AGE_KW}\s*)?(?P<v>{_NUM})\s*(?P<u>{_AUNIT})?\s*(?:of age\s*|old\s*)?"
-                r"(?:or|and) (?:older|above|over|greater)"), "ge"),
-    # "over the age of 18", "older than 65 years", "younger than 18 years"
-    (re.compile(rf"\b(?P<cmpw>older than|younger than|over|above|under|below)\s+(?:the\s+)?"
-                rf"age\s+(?:of\s+)?(?P<v>{_NUM})\s*(?P<u>{_AUNIT})?"), "word"),
-    (re.compile(rf"\b(?P<cmpw>older than|younger than)\s+(?P<v>{_NUM})\s*(?P<u>{_AUNIT})"),
-     "word"),
-    # "Age 18+"
-    (re.compile(rf"\b{_AGE_KW}\s*(?P<v>{_NUM})\s*\+"), "ge"),
-]
-
-
-def _age_unit(u: str | None, norm: str) -> str | None:
-    if u:
-        return _AGE_UNITS[u]
-    # a bare number is years only when an age word says it is an age
-    return "a" if re.search(rf"\b{_AGE_KW}\b|岁|年龄", norm) else None
-
-
-def age_facts(norm: str) -> list[Fact]:
-    """The age range a criterion states (at most one)."""
-    if _AGE_STOP.search(norm) or conditional(norm):
-        return []
-    found: list[Fact] = []
-    for pat, form in _AGE_PATTERNS:
-        m = pat.search(norm)
-        if not m:
-            continue
-        unit = _age_unit(m.groupdict().get("u"), norm)
-        if unit is None:
-            continue
-        if form == "two":
-            u1 = m.group("u1")
-            if u1 and _AGE_UNITS[u1] != unit:
-                continue
-            s1, s2 = _cmp_sense(m.group("c1")), _cmp_sense(m.group("c2"))
-            if not (s1.startswith(">") and s2.startswith("<")):
-                continue
-            lo, hi = _num(m.group("v1")), _num(m.group("v2"))
-            if not lo < hi:
-                continue
-            return [Fact("age", {"low": lo, "high": hi, "low_inclusive": s1 == ">=",
-                                 "high_inclusive": s2 == "<=", "unit": unit})]
-        if form == "range":
-            u1 = m.groupdict().get("u1")
-            if u1 and _AGE_UNITS[u1] != unit:
-                continue
-            lo, hi = _num(m.group("lo")), _num(m.group("hi"))
-            if not lo < hi:
-                continue
-            incl = not m.groupdict().get("excl")
-            data: dict[str, Any] = {"low": lo, "high": hi, "low_inclusive": incl,
-                                    "high_inclusive": incl}
-        elif form == "cmp":
-            data = _bounds(_cmp_sense(m.group("cmp")), _num(m.group("v")))
-        elif form == "ge":
-            data = _bounds(">=", _num(m.group("v")))
-        else:
-            w = m.group("cmpw")
-            data = _bounds(">" if w in ("older than", "over", "above") else "<",
-                           _num(m.group("v")))
-        data["unit"] = unit
-        found.append(Fact("age", data))
-        break
-    # two separate age statements ("≥ 12 years to < 18 years") are a range only a careful
-    # reader assembles; a second one means we did not understand the sentence
-    if found and len(re.findall(rf"\b{_AGE_KW}\b|years? (?:of age|old)", norm)) > 2:
-        return []
-    return found
+    return tuple(out)
 
 
 # --- sex, healthy volunteers, pregnancy, lactation -----------------------------------------
@@ -358,137 +275,14 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     return facts
 
 
-# --- labs ----------------------------------------------------------------------------------
-
-@cache
-def _lab_regex() -> tuple[re.Pattern[str], dict[str, Lab]]:
-    by_name: dict[str, Lab] = {}
-    for lab in tables().labs:
-        for n in lab.names:
-            by_name.setdefault(n, lab)
-    alts = sorted(by_name, key=len, reverse=True)
-    pat = re.compile(r"(?<![\w/])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w/])")
-    return pat, by_name
-
-
-_ULN = re.compile(r"^\s*(?:[x×*⋅·]|times|fold|folds)?\s*(?:the\s+)?(?:institutional\s+)?"
-                  r"(?:(?:as high as|of)\s+(?:the\s+)?)?"
-                  r"(?P<ref>uln|"
-                  r"upper limits? (?:of )?(?:the )?(?:institutional )?normal(?: range)?|"
-                  r"lln|lower limits? (?:of )?(?:the )?normal(?: range)?|upper normal limit|"
-                  r"lower normal limit|maximal normal value)")
-_PRED = re.compile(r"^\s*(?:%|percent)\s*(?:of\s+)?(?:the\s+)?(?:(?:normal|patient'?s?)\s+)?"
-                   r"(?:predicted|predictive|expected|estimated|pred\b|reference|of pred)")
-_PCT = re.compile(r"^\s*(?:%|percent)")
-_NEXT_WORD = re.compile(r"^\s*([a-zµμ%/²³⁹^*×x0-9.{}\[\]_]+(?:\s*/\s*[a-zµμ0-9²³.^]+)*)")
-_GAP_OK = re.compile(r"^[\s:,(]*(?:(?:is|are|was|be|must|should|shall|level|levels|value|values|"
-                     r"count|of|the|serum|blood|plasma|concentration|score|status|performance|"
-                     r"ps|in|lung|function|tests?|measured|result|results|by|cockcroft-gault|"
-                     r"ratio|\(|\)|:|,|-|within|normal|range|absolute|calculated|estimated|"
-                     r"corrected|ecog|kps|time|duration|use)\s*)*$")
-_SCORE_LIST = re.compile(r"^\s*(?:of\s+|score\s+|status\s+|ps\s+|performance\s+|:\s*)*"
-                         r"(?P<a>\d)(?P<rest>(?:\s*(?:,|or|-|to|and)\s*\d)+)(?![\d.%])")
-_SCORE_OPEN = re.compile(r"^\s*(?:of\s+|score\s+|status\s+|ps\s+|performance\s+|:\s*)*"
-                         r"(?P<a>\d+)\s+or\s+(?P<dir>higher|greater|more|above|lower|less|below)\b")
-
-
-def _unit_after(lab: Lab, following: str) -> tuple[str | None, bool]:
-    """(ucum unit, ok) for the words after a value: ok False when a unit is written but is not
-    one the lab table knows (then the bound is not understood)."""
-    known = {norm_unit(a): u.ucum for u in lab.units for a in (u.ucum, *u.aliases) if a}
-    tokens = following.split()[:5]
-    best: str | None = None
-    for k in range(1, len(tokens) + 1):
-        cand = norm_unit(" ".join(tokens[:k])).rstrip(",.;:)")
-        # "1.5 x 10^9/L" and "10^9/L (1500/mm3)": the unit may be cut by a parenthesis
-        cand = cand.split("(")[0]
-        if cand in known:
-            best = known[cand]
-    if best:
-        return best, True
-    m = _NEXT_WORD.match(following)
-    word = m.group(1) if m else ""
-    if word and (re.match(r"[a-zµμ%/]", word) and word not in ("or", "and", "in", "for", "if",
-                                                               "with", "on", "at", "before",
-                                                               "after", "of", "is", "are",
-                                                               "unless", "except", "when",
-                                                               "as", "by", "within")):
-        return None, False
-    if re.match(r"^\s*[x×*]\s*10", following):
-        return None, False
-    return None, True
-
-
-def _value_after(lab: Lab, tail: str) -> dict | None:
-    """Bounds stated right after a test name (``tail`` starts after the name)."""
-    if lab.kind == "score":
-        m = _SCORE_OPEN.match(tail)
-        if m:
-            up = m.group("dir") in ("higher", "greater", "more", "above")
-            return {**_bounds(">=" if up else "<=", int(m.group("a"))), "unit": None,
-                    "relative": None}
-        m = _SCORE_LIST.match(tail)
-        if m:
-            nums = [int(m.group("a")), *map(int, re.findall(r"\d", m.group("rest")))]
-            first, last = min(nums), max(nums)
-            if nums == sorted(nums) and len(set(nums)) == len(nums) and first < last:
-                return {"low": first, "high": last, "low_inclusive": True, "high_inclusive": True,
-                        "unit": None, "relative": None}
-    m = re.search(rf"(?P<cmp>{_CMP})\s*(?P<v>{_NUM})|(?:between\s+|from\s+)?(?P<lo>{_NUM})\s*"
-                  rf"(?P<pu>%|percent)?\s*(?:-|to|and)\s*(?P<hi>{_NUM})(?![\d,])|"
-                  rf"(?P<cmp2>{_CMP})\s*(?P<uln>uln|lln|upper limit of normal|"
-                  r"lower limit of normal|the upper limit of normal)\b", tail)
-    if not m or not _GAP_OK.match(tail[:m.start()]):
-        return None
-    if m.group("cmp2"):
-        sense = _cmp_sense(m.group("cmp2"))
-        ref = "ULN" if "u" in m.group("uln")[:3] or "upper" in m.group("uln") else "LLN"
-        return {**_bounds(sense, 1), "unit": None, "relative": ref}
-    if m.group("cmp"):
-        if re.match(r"\s*(?:grade|class)\b", tail[m.end():]) or re.search(r"grade\s*$",
-                                                                          tail[:m.start()]):
-            return None
-        data = _bounds(_cmp_sense(m.group("cmp")), _num(m.group("v")))
-    else:
-        lo, hi = _num(m.group("lo")), _num(m.group("hi"))
-        if not lo < hi:
-            return None
-        data = {"low": lo, "high": hi, "low_inclusive": True, "high_inclusive": True}
-    after = tail[m.end():]
-    if re.match(r"\s*(?:times|fold|folds|[x×*⋅·])?\s*(?:the\s+)?(?:as high as\s+)?"
-                r"(?:uln|lln|upper|lower|institutional|maximal)", after):
-        um = _ULN.match(after)
-        if not um:
-            return None
-        ref = um.group("ref")
-        data.update(unit=None, relative="LLN" if ref.startswith(("lln", "lower")) else "ULN")
-        return data
-    if lab.key in ("fev1", "fvc", "dlco") and (_PRED.match(after) or _PCT.match(after)
-                                               or m.group("pu")):
-        data.update(unit="%", relative="predicted")
-        return data
-    unit, ok = _unit_after(lab, after)
-    if not ok:
-        return None
-    if unit is None and m.group("pu"):
-        unit = "%" if lab.unit_for("%") else None
-        if unit is None:
-            return None
-    if unit is None and lab.requires_unit:
-        return None
-    data.update(unit=unit or (lab.unit if not lab.requires_unit else None), relative=None)
-    if lab.kind == "score" and data["unit"] == "%":
-        data["unit"] = lab.unit
-    return data
-
-
 _CONDITIONAL = re.compile(
     r"\bif\b|\bunless\b|\bin case\b|\bmay be (?:enrolled|included|eligible)\b|"
     r"\bare (?:also )?eligible\b|\b(?:is|are) (?:allowed|permitted)\b|"
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
-    r"\bfor\s*[<>≤≥]|\bwho are\s*[<>≤≥]")
+    r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
+    r"\bfor (?:[a-z]+ ){1,3}(?:residents|patients|participants|subjects|women|men|children)\b")
 
 
 def conditional(text: str) -> bool:
@@ -497,67 +291,243 @@ def conditional(text: str) -> bool:
     return bool(_CONDITIONAL.search(text))
 
 
+# --- measurable concepts (the grammar) -----------------------------------------------------
+
+_AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|per age|"
+                       r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
+                       r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
+# an age stated without the word "age": "≥ 18 years old", "Adults 18-65 years", "Men and women
+# over 40 years" — a time bound at the head of the criterion, or followed by "of age"/"old"
+_AGE_HEAD = re.compile(
+    r"^\s*(?:(?:healthy|adult|adults|male|female|males|females|men|women|man|woman|boys?|girls?|"
+    r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
+    r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
+    r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
+    r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
+_AGE_OF = re.compile(r"\s*-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age)")
+_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|"
+                        r"at (?:the time of )?"
+                        r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
+                        r"registration|the time)))")
+_AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
+                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:or|and)\s+(?:older|younger)\b")
+_DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
+                       r"duration|history|following|until|or more (?:of|since|after)|"
+                       r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
+_AGE_HINT = re.compile(r"year|yr|month|week|day|hour|\bh\b|old|age|\by\b|\d\s*y|岁|patient|"
+                       r"subject|participant|adult|men|women|male|female|volunteer|individual|"
+                       r"person|people")
+_PEOPLE_HEAD = re.compile(r"\b(?:patients?|subjects?|participants?|adults?|men|women|males?|"
+                          r"females?|volunteers?|individuals?|persons?|people)\b")
+_TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
+_TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
+
+
+def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[Reading]:
+    """Ages stated without an age word (see ``_AGE_HEAD``)."""
+    out: list[Reading] = []
+    if not _AGE_HINT.search(canon):
+        return out
+    age = tables().lab("age")
+    for m in re.finditer(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)", canon):
+        p = m.start()
+        if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
+            continue
+        if p > 0 and canon[p - 1].isdigit():
+            continue
+        found = grammar_bounds(age, canon, p)
+        if found is None:
+            continue
+        bound, alts, either, end = found
+        worded = bool(_AGE_WORDS.match(norm[p:]))
+        head = bool(_AGE_HEAD.match(canon[:p]))
+        after = bool(_AGE_AFTER.match(canon[end:]))
+        j = _TO_NEXT.match(canon, end)
+        if not after and j:
+            # "≥ 28 days to < 18 years of age": one side of a range whose other side is an age
+            nxt = grammar_bounds(age, canon, j.end())
+            after = nxt is not None and nxt[0].unit_written and nxt[0].unit in _TIME_UCUM \
+                and bool(_AGE_AFTER.match(canon[nxt[3]:]))
+        people = head and bool(_PEOPLE_HEAD.search(canon[:p])) and bound.unit is None and \
+            all(12 <= v <= 100 for v in (bound.low, bound.high) if v is not None)
+        if not bound.unit_written and not worded and not after and not people:
+            continue
+        if bound.unit_written and bound.unit not in _TIME_UCUM:
+            continue
+        if not bound.unit_written and after and not _AGE_OF.match(canon[end:]):
+            after = False  # "score ≥ 12 at screening": only "of age"/"old" makes it an age
+        if (worded or after or people) and not bound.unit_written:
+            bound.unit = "a"
+        elif head and not after and (bound.unit != "a" or _DURATION.match(canon[end:])):
+            # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age
+            head = False
+        if not (head or after or worded):
+            continue
+        out.append(Reading(p, age, bound, alts, either, end))
+    return out
+
+
+def _unit_of(lab: Lab, b: Bound, age_word: bool) -> str | bool | None:
+    """The UCUM unit a bound is in; False when it cannot be known (then it stays text)."""
+    if b.relative in ("ULN", "LLN"):
+        ok = b.relative in lab.relative or (lab.kind == "lab" and not lab.relative)
+        return None if ok else False
+    if b.relative == "predicted":
+        return "%" if "predicted" in lab.relative else False
+    if b.unit is not None:
+        if lab.kind == "score":
+            return lab.unit
+        return b.unit
+    values = [v for v in (b.low, b.high) if v is not None]
+    bare = {lab.bare_unit(v) for v in values}
+    if len(bare) == 1 and None not in bare and (lab.kind != "age" or age_word):
+        return bare.pop()
+    if not lab.requires_unit and lab.kind not in ("age", "score"):
+        return lab.unit
+    return False
+
+
+def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
+    unit = _unit_of(lab, b, age_word)
+    if unit is False:
+        return None
+    d = b.data()
+    d["unit"] = unit
+    if lab.kind == "age":
+        del d["relative"]
+        if unit not in _TIME_UCUM:
+            return None
+    return d
+
+
 def _strip_parens(norm: str) -> str:
-    # a parenthesis without a number ("(ALT)", "(corrected by Hb)") is a name or a remark,
-    # never a bound: blank it (same length, so spans stay valid)
-    norm = re.sub(r"\([^()0-9]*\)", lambda m: " " * len(m.group(0)), norm)
+    # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
+    # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
+    # ("Body Mass Index (BMI)"): then only its brackets go
+    pat, _ = grammar_names()
+
+    def blank(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        if pat.fullmatch(inner.strip()):
+            return " " + inner + " "
+        return " " * len(m.group(0))
+
+    norm = re.sub(r"\((\d+)\)", lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
+    return re.sub(r"\([^()0-9]*\)", blank, norm)
+
+
+def _conditional_parens(text: str) -> list[tuple[int, int]]:
     # a parenthesis stating an exception ("(≤ 5 × ULN in patients with liver metastases)")
-    # qualifies the bound before it; it is not a bound of its own
-    # ("(if aged ≥ 18)" conditions the bound before it instead: kept, so that its clause
-    # reads as conditional)
-    return re.sub(r"\([^()]*\)", lambda m: " " * len(m.group(0))
-                  if conditional(m.group(0)) and not re.match(r"\(\s*(?:if|for|only)\b", m.group(0))
-                  else m.group(0), norm)
+    # qualifies the bound before it: its bounds are not requirements of their own
+    return [m.span() for m in re.finditer(r"\([^()]*\)", text) if conditional(m.group(0))
+            and not re.match(r"\(\s*(?:if|for|only)\b", m.group(0))]
 
 
-def lab_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
-    """(position, fact) of every test bound the text states."""
-    pat, by_name = _lab_regex()
+def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
+    """(position, fact) of every bound on a measurable concept (age included) the text
+    states, read by the grammar (:mod:`.grammar`)."""
     text = _strip_parens(norm)
-    # blank time windows so "in lung function tests within the previous 3 months is 30% to
-    # 80%" reads as name … value
+    # blank time windows so "DLCO within the previous 3 months is 30% to 80%" reads as
+    # name … value
     for (a, b), _ in time_windows(text):
         text = text[:a] + " " * (b - a) + text[b:]
-    mentions = list(pat.finditer(text))
+    canon = canonical(text)
+    rs = grammar_readings(canon)
+    rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
+    rs.sort(key=lambda r: r.pos)
+    # what is left conditional once the conditions of alternatives are accounted for (read
+    # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
+    blank = text
+    for r in rs:
+        for _, cond in r.alternatives:
+            if cond:
+                i = blank.find(cond, r.pos)
+                if i >= 0:
+                    blank = blank[:i] + " " * len(cond) + blank[i + len(cond):]
+    cparens = _conditional_parens(blank)
+    for a, b in cparens:
+        blank = blank[:a] + " " * (b - a) + blank[b:]
+    clauses = [(a, b) for a, b in _clauses(blank) if conditional(blank[a:b])]
+    # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN" in an
+    # inclusion either one: neither is a list of separate facts, so neither is read ("AST/ALT"
+    # and "AST and/or ALT" share their bound either way)
+    clash_ends = {r.end for r in rs if r.joint and (
+        (exclude is True and r.joint in ("and", "&")) or
+        (exclude is False and r.joint == "or"))}
     out: list[tuple[int, Fact]] = []
-    pending: list[tuple[int, Lab, str]] = []  # "ALT and AST ≤ 3 × ULN": names waiting for a bound
-    for i, m in enumerate(mentions):
-        lab = by_name[m.group(0)]
-        if lab.key == "creatinine" and re.match(r"\s*clearance", text[m.end():]):
+    for r in rs:
+        if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
             continue
-        if lab.key == "hemoglobin" and re.match(r"\s*a1c", text[m.end():]):
+        if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
+                canon[max(0, r.pos - 30):r.end + 25])):
             continue
-        if lab.key == "bilirubin-total" and re.search(
-                r"(?:direct|conjugated|indirect|unconjugated)\s*$", text[:m.start()]):
-            continue
-        end = mentions[i + 1].start() if i + 1 < len(mentions) else len(text)
-        stop = re.search(r"[;]|\.(?:\s|$)", text[m.end():end])
-        tail = text[m.end(): m.end() + stop.start()] if stop else text[m.end():end]
-        data = _value_after(lab, tail)
+        age_word = r.lab.kind == "age"
+        data = _bound_data(r.lab, r.bound, age_word)
         if data is None:
-            joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/)?[\s,]*", tail)
-            if joint:
-                pending.append((m.start(), lab, joint.group("c") or ","))
-            else:
-                pending = []
             continue
-        # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN"
-        # in an inclusion either one: neither is a list of separate facts, so neither is read
-        joints = {c for _, _, c in pending}
-        clash = (exclude is True and joints & {"and", "&"}) or (
-            exclude is False and joints & {"or", "/"})
-        if clash:
-            pending = []
+        alts: list[dict[str, Any]] | None = []
+        for alt_bound, cond in r.alternatives:
+            d = _bound_data(r.lab, alt_bound, age_word)
+            if d is None:
+                alts = None
+                break
+            d["condition"] = cond
+            alts.append(d)  # type: ignore[union-attr]
+        if alts is None:
             continue
-        for pos, other, _ in pending:
-            if other.kind == lab.kind and (data.get("relative") or other.unit_for(data["unit"])):
-                out.append((pos, Fact("lab", {"test": other.key, **data})))
-        pending = []
-        out.append((m.start(), Fact("lab", {"test": lab.key, **data})))
-    # a bound in a clause that makes it conditional ("… for patients who are > 16 years
-    # old") is not a requirement on everyone
-    clauses = [(a, b) for a, b in _clauses(text) if conditional(text[a:b])]
-    return [(p, f) for p, f in out if not any(a <= p < b for a, b in clauses)]
+        if alts:
+            data["alternatives"] = alts
+        if r.lab.kind == "age":
+            out.append((r.pos, Fact("age", data)))
+        else:
+            out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+    return _dedupe(_merge_sides(out, canon))
+
+
+def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+    """Drop a fact that restates one already read ("hemoglobin (Hb) < 12 g/dL", "ASA 1 or 2
+    (ASA 1 meaning … ASA 2 meaning …)")."""
+    out: list[tuple[int, Fact]] = []
+    for pos, f in found:
+        d = f.data
+        same = [g.data for _, g in out if g.kind == f.kind and g.data.get("test") == d.get("test")]
+        if any(g == d for g in same):
+            continue
+        if d.get("low") is not None and d.get("low") == d.get("high") and any(
+                g.get("low") is not None and g.get("high") is not None
+                and g["low"] <= d["low"] <= g["high"] and g.get("unit") == d.get("unit")
+                for g in same):
+            continue
+        out.append((pos, f))
+    return out
+
+
+def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]:
+    """"age ≥ 18 years and age ≤ 80 years": two one-sided bounds of one concept joined by
+    "and" (or a comma) are one range."""
+    out: list[tuple[int, Fact]] = []
+    for pos, f in found:
+        if out:
+            ppos, prev = out[-1]
+            same = prev.kind == f.kind and prev.data.get("test") == f.data.get("test") and \
+                prev.data.get("unit") == f.data.get("unit") and \
+                prev.data.get("relative") == f.data.get("relative") and \
+                not prev.data.get("alternatives") and not f.data.get("alternatives")
+            joint = canon[ppos:pos]
+            if same and re.search(r"(?:\band\b|,|\bto\b)\s*(?:(?:age|aged)\s*)?$", joint) and \
+                    not re.search(r"\bor\b|;", joint):
+                a, b = prev.data, f.data
+                lo = a if a["low"] is not None and a["high"] is None else b
+                hi = b if lo is a else a
+                if lo["low"] is not None and lo["high"] is None and hi["high"] is not None and \
+                        hi["low"] is None and lo["low"] < hi["high"]:
+                    merged = dict(a, low=lo["low"], low_inclusive=lo["low_inclusive"],
+                                  high=hi["high"], high_inclusive=hi["high_inclusive"])
+                    out[-1] = (ppos, Fact(f.kind, merged))
+                    continue
+        out.append((pos, f))
+    return out
+
 
 
 # --- conditions ----------------------------------------------------------------------------
@@ -641,9 +611,10 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
-    facts += age_facts(norm)
+    measured = measure_facts(norm, exclude)
+    facts += [f for _, f in measured if f.kind == "age"]
     facts += pregnancy_facts(norm, exclude)
-    positioned = lab_facts(norm, exclude) + condition_facts(norm)
+    positioned = [(p, f) for p, f in measured if f.kind != "age"] + condition_facts(norm)
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them

@@ -1,5 +1,5 @@
-"""The eligibility lab/condition table (``mappings/eligibility-labs.json``), loaded once and
-checked against its schema when it loads."""
+"""The eligibility lexicon (measurable concepts) and condition table
+(``mappings/eligibility-labs.json``), loaded once and checked against its schema when it loads."""
 
 from __future__ import annotations
 
@@ -36,6 +36,35 @@ class Lab:
     units: tuple[Unit, ...]
     alt_codes: tuple[str, ...] = ()
     percent_predicted_codes: tuple[str, ...] = ()
+    #: reference-relative bounds that apply: "ULN", "LLN" (multiples), "predicted" (% of)
+    relative: tuple[str, ...] = ()
+    #: (ucum, min, max): a number written without a unit, inside [min, max], is in ucum
+    bare: tuple[tuple[str, float, float], ...] = ()
+    #: for a scale of classes (NYHA, ASA): (number, coding) of each class
+    classes: tuple[tuple[int, dict[str, str]], ...] = ()
+    #: whether the name may follow its bound ("34 weeks of gestation")
+    postfix: bool = False
+    #: a concept written as two numbers "A/B" (blood pressure): the keys A and B bound
+    pair: tuple[str, ...] = ()
+
+    def classes_in(self, data: dict[str, Any]) -> list[dict[str, str]]:
+        """The codings of the classes a bound allows (empty when none or not a class scale)."""
+        out = []
+        for n, coding in self.classes:
+            lo, hi = data.get("low"), data.get("high")
+            if lo is not None and (n < lo or (n == lo and not data.get("low_inclusive", True))):
+                continue
+            if hi is not None and (n > hi or (n == hi and not data.get("high_inclusive", True))):
+                continue
+            out.append(coding)
+        return out
+
+    def bare_unit(self, value: float) -> str | None:
+        """The unit a number written without one is read in, or None (then it stays text)."""
+        for ucum, lo, hi in self.bare:
+            if lo <= value <= hi:
+                return ucum
+        return None
 
     def all_codes(self) -> set[str]:
         """Every LOINC code an Observation of this quantity may carry (not % predicted)."""
@@ -126,6 +155,11 @@ def load(path: Path) -> Tables:
             units=tuple(Unit(u["ucum"], u["factor"], u.get("offset", 0.0),
                              tuple(u.get("aliases", ()))) for u in lab["units"]),
             alt_codes=tuple(lab.get("alt_codes", ())),
-            percent_predicted_codes=tuple(lab.get("percent_predicted_codes", ())))
+            percent_predicted_codes=tuple(lab.get("percent_predicted_codes", ())),
+            relative=tuple(lab.get("relative", ())),
+            bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())),
+            classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
+                          for c in lab.get("classes", ())),
+            postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())))
         for lab in doc["labs"])
     return Tables(labs, tuple(doc["conditions"]), doc["findings"])

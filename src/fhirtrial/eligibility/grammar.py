@@ -1,0 +1,606 @@
+"""The eligibility grammar: measurable-concept mentions and the bounds stated on them.
+
+It reads the canonical text of :mod:`.tokens` (comparators as ``≤ ≥ < >``, reference multiples
+as ``×uln``/``×lln``, "% of predicted" as ``%pred``), with one mechanism for every concept of the
+lexicon (``mappings/eligibility-labs.json``), age included:
+
+    mentions   := NAME ( JOINT NAME )*            JOINT: "/", ",", "and", "or", "and/or", "&"
+    statement  := mentions GAP bounds             GAP: filler words ("level", "of", "is", ":")
+    bounds     := atom ( ("and" | "," | "but") atom )      two sides of one range
+                | atom "or" atom                           either/or ("< 30 or > 69")
+                | atom [","|"("|";"] ["or"] atom CONDITION conditional alternative
+    atom       := CMP value | [between|from] value ("-"|"to"|"and"|"~") value
+                | value ("or more" | "or less" | "and over" | "+" …) | value (scores only)
+    value      := NUMBER [UNIT | ×uln | ×lln | %pred]
+
+A unit is one the concept's lexicon entry lists (its conversions make it comparable); a number
+without a unit is read only where the lexicon says which unit bare numbers of that size are in
+(a score, a BMI, a cell count written in thousands). A bound followed by a word that looks like
+a unit the lexicon does not know, a bound inside a conditional clause, and a list of names
+whose joint ("and" in an exclusion, "or" in an inclusion) would make the bound mean something
+else all stay text-only: a wrong number is worse than none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from .tables import Lab, norm_unit, tables
+from .tokens import NUM, NUMWORDS, ROMAN, number
+
+_CMPS = {"≤": ("<=", True), "≥": (">=", True), "<": ("<=", False), ">": (">=", False)}
+
+
+@dataclass(slots=True)
+class Bound:
+    """One side or both sides of a bound on a concept."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    unit: str | None = None  # UCUM (from the lexicon), or None
+    relative: str | None = None  # ULN, LLN, predicted
+    unit_written: bool = False
+    start: int = 0
+    end: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
+                "high_inclusive": self.high_inclusive, "unit": self.unit,
+                "relative": self.relative}
+
+    @property
+    def up(self) -> bool:
+        return self.low is not None and self.high is None
+
+    @property
+    def down(self) -> bool:
+        return self.high is not None and self.low is None
+
+
+@dataclass(slots=True)
+class Reading:
+    """A concept with its bound (and alternatives) found at ``pos`` in the text."""
+
+    pos: int
+    lab: Lab
+    bound: Bound
+    alternatives: list[tuple[Bound, str | None]] = field(default_factory=list)
+    either: bool = False  # alternatives are "either/or" bounds, not conditional ones
+    end: int = 0
+    #: for a name that shares the bound of a later name ("AST/ALT ≤ 3 × ULN"): the joint
+    joint: str | None = None
+
+
+# --- mentions ------------------------------------------------------------------------------
+
+@cache
+def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
+    by_name: dict[str, Lab] = {}
+    for lab in tables().labs:
+        for n in lab.names:
+            by_name.setdefault(n, lab)
+    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)) + r")(?![\w+])")
+    return pat, by_name
+
+
+def trie_regex(words: list[str]) -> str:
+    """One regular expression matching any of ``words``, longest first, shared prefixes
+    factored out (a plain alternation of a thousand names is tried name by name)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+_UNIT_CACHE: dict[str, tuple[dict[str, str], int]] = {}
+
+
+def _units(lab: Lab) -> tuple[dict[str, str], int]:
+    got = _UNIT_CACHE.get(lab.key)
+    if got is not None:
+        return got
+    known = {norm_unit(a): u.ucum for u in lab.units for a in (u.ucum, *u.aliases) if a}
+    got = _UNIT_CACHE[lab.key] = (known, max((len(k) for k in known), default=0))
+    return got
+
+
+_NOT_UNIT = frozenset(["or", "and", "in", "for", "if", "with", "on", "at", "before", "after", "of",
+                       "is", "are", "unless", "except", "when", "as", "by", "within", "to",
+                       "but", "without", "who", "that", "and/or", "from", "during", "while",
+                       "was", "were", "be", "the", "a", "an", "all", "both", "either", "any",
+                       "per", "than", "measured", "using", "according", "assessed", "calculated",
+                       "not", "no", "also", "more", "less", "higher", "lower", "greater",
+                       "older", "younger", "above", "below", "over", "under", "inclusive",
+                       "exclusive", "respectively", "should", "must", "will", "can", "may",
+                       "has", "have", "had", "does", "do", "estimated", "based", "via", "each",
+                       "between", "documented", "confirmed", "which", "where", "whichever",
+                       "plus", "i.e.", "e.g.", "ie", "eg", "only", "so", "then", "prior",
+                       "since", "until", "up", "till", "range", "ranging", "score", "points",
+                       "point", "consecutive", "times", "time", "predicted", "pred", "value",
+                       "values", "level", "levels", "at", "x", "×", "old", "age", "aged", "yet",
+                       "nor", "its", "his", "her", "any", "one", "two", "due", "off", "out",
+                       "men", "man", "are", "see", "may"])
+# a word after a number that may be a unit: short, or with a unit character, or a unit word
+_UNITISH = re.compile(
+    r"[a-zµ°%']{1,4}\d?|.*[/%µ°^\d].*|(?:grams?|kilograms?|milligrams?|micrograms?|liters?|"
+    r"litres?|meters?|metres?|centimet(?:er|re)s?|millimet(?:er|re)s?|pounds?|inches|copies|"
+    r"cells|units?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|percent|points?|"
+    r"beats|breaths|degrees?|celsius|fahrenheit|kilos?|mmol|umol|µmol|nmol|pmol|mmhg|"
+    r"ml|mg|dl|kg|times|folds?)")
+_AGE_TAIL = re.compile(r"\s*(?:of age|old|-old|years? old|of life|of chronological age|"
+                       r"in age|age\b|\(age\)|at (?:the time of )?(?:screening|enrol|inclusion|"
+                       r"consent|signing|randomi|diagnosis))")
+
+
+def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
+    """(ucum, end, ok) for a unit written at ``pos``: ok is False when a word that looks like
+    a unit is written there but is not one the concept's lexicon entry knows."""
+    known, longest = _units(lab)
+    p = _SPACES.match(s, pos).end()  # type: ignore[union-attr]
+    best: tuple[str, int] | None = None
+    # candidate ends: every whitespace/punctuation boundary within reach
+    stop = min(len(s), p + longest + 8)
+    for end in range(p + 1, stop + 1):
+        if end < len(s) and (s[end - 1].isalnum() or s[end - 1] in "^*") and (
+                s[end].isalnum() or s[end] in "^²³"):
+            continue
+        cand = norm_unit(s[p:end]).rstrip(",.;:)")
+        if cand in known and (end == len(s) or not s[end].isalnum()
+                              or not s[end - 1].isalnum()):
+            best = (known[cand], end)
+    if best:
+        return best[0], best[1], True
+    w = _UNIT_WORD.match(s, p)
+    if lab.kind == "score":
+        # "NYHA for 1 year": a duration, not a class
+        return None, pos, not (w and _TIME_WORD.fullmatch(w.group(0).rstrip(".,;:")))
+    word = w.group(0).rstrip(".,;:") if w else ""
+    if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
+            not word.startswith("×10"):
+        return None, pos, False
+    if s.startswith("×10", p):
+        return None, pos, False
+    return None, pos, True
+
+
+# --- atoms ---------------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s*")
+_TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|"
+                        r"seconds?|times")
+_UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
+_INT_VAL = re.compile(r"\s*(?P<num>\d+)")
+_MULT = re.compile(r"\s*×\s*(uln|lln)(?![\w])")
+_PCT_PRED = re.compile(r"\s*%pred(?![\w])")
+_PCT = re.compile(r"\s*(?:%|percent)(?![\w])")
+_CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
+                     r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?")
+_TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
+_AND = re.compile(r"\s*and\b")
+_EXCLUSIVE = re.compile(r"\s*\(?\s*exclusive")
+_LIST_NEXT = re.compile(r"(?:\s*(?:,|or|and|/)\s*(?P<n>\d|iv|vi|v|i{1,3})(?![\w]))")
+_DIGIT = re.compile(r"\d|\.\d")
+_VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
+_ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
+_POST_GAP = r"\s*(?:(?:of age|old|of life)\s*,?\s*)?"
+_UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|older|"
+                      r"over|upwards?|beyond)(?![\w])|\s*\+(?!\s*\d)|\s*and\s+up(?![\w])|"
+                      r"\s*or\s+(?:≥|>)(?!\s*\d)")
+_DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|fewer|under|smaller)"
+                        r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
+_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
+                        r"(?![≤≥<>])")
+_BETWEEN = re.compile(r"\s*(?:between|from|range(?:s|d)?(?: from)?|ranging from|of)\s+")
+
+
+_WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
+
+
+@dataclass(slots=True)
+class _Val:
+    value: float
+    unit: str | None
+    relative: str | None
+    end: int
+    written: bool  # a unit (or reference) was written
+
+
+def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None:
+    w = _WORD_MULT.match(s, pos)
+    if w:  # "three times the upper limit of normal"
+        return _Val(NUMWORDS[w.group(1)], None, w.group(2).upper(), w.end(), True)
+    m = _VAL.match(s, pos)
+    if m and lab.kind == "score" and "," in m.group("num"):
+        m = _INT_VAL.match(s, pos)  # "ASA 1,2" is a list
+    if not m and (r := _MULT.match(s, pos)):
+        # "≤ ULN": one times the limit
+        return _Val(1, None, r.group(1).upper(), r.end(), True)
+    if m:
+        v = number(m.group("num"))
+    elif score_roman and (m := _ROMAN_VAL.match(s, pos)):
+        v = ROMAN[m.group("num")]
+    else:
+        return None
+    end = m.end()
+    r = _MULT.match(s, end)
+    if r:
+        return _Val(v, None, r.group(1).upper(), r.end(), True)
+    r = _PCT_PRED.match(s, end)
+    if r:
+        return _Val(v, "%", "predicted", r.end(), True)
+    r = _PCT.match(s, end)
+    if r and "predicted" in lab.relative and lab.unit_for("%") is None:
+        # a lung function test in % is % of its predicted value
+        return _Val(v, "%", "predicted", r.end(), True)
+    unit, uend, ok = _unit_at(lab, s, end)
+    if not ok:
+        return None
+    return _Val(v, unit, None, uend, unit is not None)
+
+
+def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
+    """One bound at ``pos`` (after optional spaces)."""
+    m = _CMP_AT.match(s, pos)
+    roman = lab.kind == "score"
+    if m:
+        v = _value(lab, s, m.end(), roman)
+        if v is None:
+            return None
+        sense, incl = _CMPS[m.group("c")]
+        b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written, start=m.start("c"),
+                  end=v.end)
+        if sense == "<=":
+            b.high, b.high_inclusive = v.value, incl
+        else:
+            b.low, b.low_inclusive = v.value, incl
+        return b
+    bm = _BETWEEN.match(s, pos)
+    p = bm.end() if bm else pos
+    v1 = _value(lab, s, p, roman)
+    if v1 is None:
+        return None
+    to_cmp = _TO_CMP.match(s, v1.end)
+    if to_cmp:
+        # "0 days to < 14 days": the upper side carries its own comparator
+        v2 = _value(lab, s, to_cmp.end(), roman)
+        if v2 is not None and v1.value < v2.value and v1.relative == v2.relative and not (
+                v1.written and v2.written and v1.unit != v2.unit):
+            return Bound(low=v1.value, high=v2.value, high_inclusive=to_cmp.group("c") == "≤",
+                         unit=v2.unit or v1.unit, relative=v2.relative,
+                         unit_written=v1.written or v2.written, start=p, end=v2.end)
+    sep = _RANGE_SEP.match(s, v1.end)
+    if sep and not (bm is None and lab.kind not in ("age", "score")
+                    and _AND.match(s, v1.end)):
+        v2 = _value(lab, s, sep.end(), roman)
+        if v2 is not None and v1.value < v2.value and (
+                v1.relative == v2.relative or not v1.written):
+            if v1.written and v2.written and v1.unit != v2.unit:
+                return None
+            excl = _EXCLUSIVE.match(s, v2.end)
+            return Bound(low=v1.value, high=v2.value, low_inclusive=not excl,
+                         high_inclusive=not excl, unit=v2.unit or v1.unit,
+                         relative=v2.relative or v1.relative,
+                         unit_written=v1.written or v2.written, start=p, end=v2.end)
+        if v2 is None and bm is not None:
+            return None
+    if bm is not None and bm.group(0).strip() in ("between", "from"):
+        return None
+    up = _UP_POST.match(s, v1.end)
+    if up:
+        return Bound(low=v1.value, unit=v1.unit, relative=v1.relative, unit_written=v1.written,
+                     start=p, end=up.end())
+    down = _DOWN_POST.match(s, v1.end)
+    if down:
+        return Bound(high=v1.value, unit=v1.unit, relative=v1.relative,
+                     unit_written=v1.written, start=p, end=down.end())
+    if lab.kind == "score":
+        # "ECOG 0, 1 or 2", "ECOG 0 or 1": a list of consecutive grades is a range
+        lst = _LIST_NEXT.match
+        nums = [v1.value]
+        end = v1.end
+        while (x := lst(s, end)) is not None:
+            n = x.group("n")
+            nums.append(int(n) if n.isdigit() else ROMAN[n])
+            end = x.end()
+        if _DIGIT.match(s, end):
+            return None
+        if len(nums) > 1:
+            if nums == list(range(int(nums[0]), int(nums[0]) + len(nums))):
+                return Bound(low=nums[0], high=nums[-1], start=p, end=end)
+            return None
+        return Bound(low=v1.value, high=v1.value, start=p, end=v1.end)
+    return None
+
+
+# --- bounds after a mention ----------------------------------------------------------------
+
+_GAP_WORDS = frozenset([
+    "is", "are", "was", "be", "must", "should", "shall", "of", "the", "a", "an", "level", "levels",
+    "value", "values", "count", "counts", "concentration", "concentrations", "score", "scores",
+    "status", "performance", "ps", "in", "serum", "blood", "plasma", "measured", "result",
+    "results", "by", "ratio", "absolute", "calculated", "estimated", "corrected", "total",
+    "index", "class", "classification", "rate", "range", "at", "screening", "baseline", "rest",
+    "resting", "fasting", "has", "have", "having", "with", "within", "reading", "readings",
+    "group", "physical", "category", "scale", "functional", "global", "test", "tests",
+    "capacity", "volume", "pressure", "grade", "documented", "confirmed", "subjects",
+    "patients", "participants", "aged", "age", "years", "year", "equal", "to", "ratio",
+    "mean", "average", "systolic", "diastolic", "arterial", "random", "function", "lung",
+    "use", "using", "formula", "equation", "cockcroft-gault", "mdrd", "ckd-epi", "cockcroft",
+    "gault", "time", "duration", "any", "both", "either", "current", "currently", "rating",
+    "measurement", "measurements", "determined", "assessed", "according", "as", "per",
+    "and/or", "who", "whose", "women", "men", "male", "female",
+    "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
+    "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
+    "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
+])
+_GAP = re.compile(r"[\s:,=(\[\-]*")
+_WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
+
+
+def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
+    """Skip the filler between a name and its bound (at most ``limit`` words)."""
+    n = 0
+    while True:
+        m = _GAP.match(s, pos)
+        pos = m.end() if m else pos
+        w = _WORD.match(s, pos)
+        if not w or n >= limit:
+            return pos
+        word = w.group(0).rstrip(":")
+        if word in ("(", ")", "[", "]"):
+            pos = w.end()
+            continue
+        if word not in _GAP_WORDS:
+            return pos
+        pos = w.end()
+        n += 1
+
+
+_COND = re.compile(r"\s*(?:\)?\s*[,;]?\s*)(?P<c>(?:if|in|for|with|when|among|unless|where|"
+                   r"due to|because of|caused by|in case of|in the presence of|"
+                   r"in (?:patients|subjects|participants|those|cases?)|"
+                   r"for (?:patients|subjects|participants|those))\b[^;)]*)")
+
+
+def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
+    m = _COND.match(s, pos)
+    if not m:
+        return None
+    text = m.group("c").strip(" ,.")
+    if len(text) < 4:
+        return None
+    words = text.split()
+    if len(words) > 8:  # no punctuation closes it: keep the head, not the next heading
+        text = " ".join(words[:8])
+    end = m.end()
+    if end < len(s) and s[end] == ")":
+        end += 1
+    return text, end
+
+
+_JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
+_JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)\s+(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
+_JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s)\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
+
+
+def _combine_units(a: Bound, b: Bound, lab: Lab) -> bool:
+    """Give each side the other's unit when only one wrote it; False when they differ."""
+    if a.relative != b.relative:
+        return False
+    if a.unit_written and b.unit_written:
+        return a.unit == b.unit
+    if a.unit_written:
+        b.unit, b.unit_written = a.unit, True
+    elif b.unit_written:
+        a.unit, a.unit_written = b.unit, True
+    return True
+
+
+def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | None]], bool,
+                                                 int] | None:
+    """(bound, alternatives, either, end) of the bounds at ``pos``."""
+    a = _atom(lab, s, pos)
+    if a is None:
+        return None
+    end = a.end
+    # two sides of one range: "≥ 18 and ≤ 65 years", "> 18 years, < 65 years"
+    j = _JOIN_RANGE.match(s, end)
+    if j and (a.up or a.down):
+        b = _atom(lab, s, j.end())
+        if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
+                _condition_after(s, b.end) is None and _combine_units(a, b, lab):
+            lo, hi = (a, b) if a.up else (b, a)
+            if lo.low is not None and hi.high is not None and lo.low < hi.high:
+                return (Bound(low=lo.low, high=hi.high, low_inclusive=lo.low_inclusive,
+                              high_inclusive=hi.high_inclusive, unit=a.unit,
+                              relative=a.relative, unit_written=a.unit_written,
+                              start=a.start, end=b.end), [], False, b.end)
+    # either/or: "< 30 or > 69 years"
+    j = _JOIN_OR.match(s, end)
+    if j and (a.up or a.down):
+        b = _atom(lab, s, j.end())
+        if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
+                _condition_after(s, b.end) is None and _combine_units(a, b, lab):
+            lo, hi = (a, b) if a.down else (b, a)
+            if lo.high is not None and hi.low is not None and lo.high <= hi.low:
+                return a, [(b, None)], True, b.end
+            return None
+    # conditional alternative: "≤ 2.5 × ULN (≤ 5 × ULN with liver metastases)"
+    j = _JOIN_ALT.match(s, end)
+    if j:
+        b = _atom(lab, s, j.end())
+        cond = _condition_after(s, b.end) if b is not None else None
+        if b is not None and cond is not None and (b.up == a.up and b.down == a.down):
+            if not b.unit_written and b.relative is None:
+                b.unit, b.unit_written = a.unit, a.unit_written
+            if b.relative == a.relative:
+                return a, [(b, cond[0])], False, cond[1]
+        if b is not None and cond is None and (b.up == a.up and b.down == a.down) and \
+                re.match(r"\s*(?:\(|,|;)?\s*or\b", s[end:]):
+            # "≤ 1.5 mg/dL or ≤ 2 × ULN": two ways to state one limit — the reader cannot
+            # tell which one the trial means: leave it to a person
+            return None
+    if _CHANGE.match(s, end):
+        # "≥ 2 points above baseline", "23 weeks 6 days": a change or a compound value the
+        # bound does not state alone
+        return None
+    if _SEX_COND.match(s, end):
+        # "Cr > 2.5 mg/dL [men], > 2.0 mg/dL [women]": a bound for one sex only
+        return None
+    return a, [], False, end
+
+
+_CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"
+                     r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
+                     r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
+                     r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
+_SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
+
+
+_COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
+                          r"within)\s*$")
+_NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
+_QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
+                        r"(?:blood|urine))\b")
+_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
+_PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
+
+
+def _pair(lab: Lab, s: str, pos: int) -> list[tuple[str, Bound]] | None:
+    """"> 140/90 mmHg", "160/110 mmHg or more": one comparator, two numbers."""
+    m = _PAIR.match(s, pos)
+    if not m:
+        return None
+    unit, end, ok = _unit_at(lab, s, m.end())
+    if not ok:
+        return None
+    if m.group("c"):
+        sense, incl = _CMPS[m.group("c")]
+    elif (post := _UP_POST.match(s, end)) is not None:
+        sense, incl, end = ">=", True, post.end()
+    elif (post := _DOWN_POST.match(s, end)) is not None:
+        sense, incl, end = "<=", True, post.end()
+    else:
+        return None
+    out = []
+    for key, v in zip(lab.pair, (m.group("a"), m.group("b")), strict=True):
+        b = Bound(unit=unit or lab.unit, unit_written=unit is not None, start=m.start(), end=end)
+        if sense == "<=":
+            b.high, b.high_inclusive = number(v), incl
+        else:
+            b.low, b.low_inclusive = number(v), incl
+        out.append((key, b))
+    return out
+
+
+_BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
+
+
+def _bounds_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """Bounds written before a name that may follow them ("≥ 37 weeks of gestation")."""
+    lo = max(floor, start - 40)
+    head = canon[:start]
+    for c in re.finditer(r"(?<![\w.,])(?:[≤≥<>]|between\b|from\b|\d)", canon[lo:start]):
+        found = _bounds(lab, head, lo + c.start())
+        if found is not None and found[0].unit_written and _BEFORE_NAME.match(
+                head, found[3]) and not found[1]:
+            return found
+    return None
+
+
+def readings(canon: str) -> list[Reading]:
+    """Every concept bound the canonical text states, in reading order (before any sense- or
+    condition-dependent filtering)."""
+    pat, by_name = _names()
+    mentions = list(pat.finditer(canon))
+    out: list[Reading] = []
+    pending: list[tuple[int, Lab, str]] = []
+    for i, m in enumerate(mentions):
+        lab = by_name[m.group(0)]
+        nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
+        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()):
+            # "not ASA I", "no NYHA III": what is denied is not a bound
+            pending = []
+            continue
+        stop = re.search(r"[;]|\.(?:\s|$)(?<!\d\.)", canon[m.end():nxt])
+        limit = m.end() + stop.start() if stop else nxt
+        seg = canon[:limit]
+        p = _skip_gap(seg, m.end())
+        found = _bounds(lab, seg, p) if p < limit else None
+        if lab.pair:
+            # "blood pressure > 140/90 mmHg": a bound on each of two concepts
+            pairs = _pair(lab, seg, p) if p < limit else None
+            if pairs:
+                out += [Reading(m.start(), tables().lab(key), b, [], False, b.end)
+                        for key, b in pairs]
+            pending = []
+            continue
+        pre = _PRE_CMP.search(canon, max(0, m.start() - 30), m.start())
+        if found is None and pre and p < limit:
+            # "minimum age: 18 years", "greater than NYHA 2": the comparator before the name
+            v = _value(lab, seg, p, lab.kind == "score")
+            if v is not None and (v.written or lab.kind in ("age", "score")):
+                sense, incl = _CMPS[pre.group("c")]
+                b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written,
+                          start=pre.start(), end=v.end)
+                if sense == "<=":
+                    b.high, b.high_inclusive = v.value, incl
+                else:
+                    b.low, b.low_inclusive = v.value, incl
+                found = (b, [], False, v.end)
+        if found is not None and found[0].low is not None and found[0].low == found[0].high \
+                and not pre and _COMPARATIVE.search(canon, max(0, m.start() - 25), m.start()):
+            # "worse than NYHA 3": a comparison the grammar does not read, not an exact value
+            found = None
+        elif found is not None and pre and not pre.group("a") and not found[1] and \
+                found[0].low is not None and found[0].low == found[0].high:
+            # "heart failure greater than NYHA 2"
+            sense, incl = _CMPS[pre.group("c")]
+            if sense == "<=":
+                found[0].low, found[0].high_inclusive = None, incl
+            else:
+                found[0].high, found[0].low_inclusive = None, incl
+        elif found is not None and pre and pre.group("a") and found[0].down and not found[1]:
+            # "18 < age < 80": a lower side written before the name
+            sense, incl = _CMPS[pre.group("c")]
+            if sense == "<=" and found[0].high is not None and \
+                    number(pre.group("a")) < found[0].high:
+                found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
+        if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
+            found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+        if found is not None and any(j == "/" for _, _, j in pending) and \
+                "ratio" in canon[m.end():found[0].start]:
+            # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each
+            pending = []
+            continue
+        if found is None:
+            joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*",
+                                 canon[m.end():nxt])
+            if joint and lab.kind != "age":
+                pending.append((m.start(), lab, (joint.group("c") or ",").strip()))
+            else:
+                pending = []
+            continue
+        bound, alts, either, end = found
+        out += [Reading(pos, other, bound, alts, either, end, joint)
+                for pos, other, joint in pending]
+        pending = []
+        out.append(Reading(m.start(), lab, bound, alts, either, end))
+    return out

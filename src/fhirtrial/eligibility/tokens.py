@@ -1,0 +1,145 @@
+"""The eligibility grammar's lexical layer: criterion text → a canonical text of the same length.
+
+Every notation the registry uses for one thing is rewritten to one spelling, padded with spaces
+to the length it had, so that positions found in the canonical text are positions in the
+original (normalised) text too:
+
+- comparators in words ("no more than", "equal to or greater than", "at least", "older than")
+  → ``≤ ≥ < >``;
+- reference multiples ("× the upper limit of normal", "times the upper normal limit", "UNL")
+  → ``×uln`` / ``×lln``; "% of predicted" → ``%pred``;
+- powers of ten in counts ("x 10^9/L", "×10⁹/L", "x 109/L" with the superscript lost,
+  "10e9/L") → ``×10^9/l``; CJK unit glyphs (㎎/㎗) → ``mg/dl``; "1•73 m2" → ``1.73 m2``.
+
+Numbers are read by :func:`number` (thousands separators, decimal commas, number words).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+NUM = (r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|"
+       r"\d+,\d{1,2}(?![\d,]|\s*(?:,|or|and|-|to)\s*\d)|\d+(?:\.\d+)?|\.\d+)")
+NUMWORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+            "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+            "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+            "sixty": 60, "seventy": 70, "eighty": 80}
+ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
+
+
+def number(s: str) -> float:
+    """A number as written ("1,500" → 1500, "9,0" → 9, "1.5" → 1.5, "two" → 2); whole
+    numbers come back as int so that 18 prints as 18."""
+    s = s.strip()
+    if s in NUMWORDS:
+        return NUMWORDS[s]
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+        s = s.replace(",", "")
+    elif "," in s:
+        s = s.replace(",", ".")
+    v = float(s)
+    return int(v) if v.is_integer() else v  # type: ignore[return-value]
+
+
+# phrase → canonical symbol; longest phrases first inside each alternation
+_LE = (r"less than or equal to|less than or equal|lower than or equal to|smaller than or equal to|"
+       r"equal to or less than|equal or less than|equal to or lower than|equal or lower than|"
+       r"equal to or smaller than|equal to or below|equal or below|"
+       r"younger than or equal to|equal to or younger than|"
+       r"no more than|not more than|no greater than|not greater than|not higher than|"
+       r"no higher than|no older than|not older than|not exceeding|not to exceed|"
+       r"does not exceed|not exceed|not above|up to(?! date)|at most|maximum of|maximum|"
+       r"max\.?(?=\s*\d)|"
+       r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|≤|=<|⩽")
+_GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
+       r"higher than or equal to|older than or equal to|equal to or greater than|"
+       r"equal or greater than|equal to or more than|equal or more than|equal to or higher than|"
+       r"equal or higher than|equal to or older than|equal or older than|equal to or above|"
+       r"equal or above|above or equal to|over or equal to|at least|no less than|"
+       r"more or equal(?: to)?|greater or equal(?: to)?|higher or equal(?: to)?|"
+       r"not less than|not lower than|no lower than|not below|no younger than|"
+       r"not younger than|no fewer than|not fewer than|minimum of|minimum|min\.?(?=\s*\d)|"
+       r"≥|=>|⩾")
+# a bare word ("over", "above", "under") is a comparator only before a number: "18 and over",
+# "and above" are read by the grammar as postfix bounds
+_BEFORE_NUM = r"(?=\s*(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?:\d|\.\d|×))"
+_LT = rf"less than|lower than|fewer than|smaller than|younger than|(?:below|under){_BEFORE_NUM}|<"
+_GT = (r"greater than|more than|higher than|older than|in excess of|"
+       rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
+
+_CMP_FIRST = (r"(?=less|lower|smaller|equal|younger|no|not|does|up|at|max|under|below|greater|"
+              r"more|higher|older|above|over|min|in|fewer|exceed)")
+_CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}"
+                     rf"(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
+                     r"(?![a-z])|(?P<sym>[≤≥<>])")
+_SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
+
+_REF = re.compile(
+    r"(?:(?<=[\d\s])(?:[x×*⋅·]|times|-?fold|folds)\s*|(?<=\d)x)?\s*(?:the\s+)?"
+    r"(?:(?:as high as|of)\s+(?:the\s+)?)?(?:institutional\s+|laboratory\s+|local\s+)?"
+    r"(?P<ref>uln|unl|lln|lnl|"
+    r"upper limits? (?:of |for )?(?:the )?(?:institutional |laboratory |local |reference )?"
+    r"normal(?: limits?| range| values?)?(?: \(uln\))?|"
+    r"lower limits? (?:of |for )?(?:the )?(?:institutional |laboratory |local |reference )?"
+    r"normal(?: limits?| range| values?)?(?: \(lln\))?|"
+    r"upper normal limits?|lower normal limits?|upper limit normal|lower limit normal|"
+    r"maximal normal values?|upper (?:limit of )?(?:the )?reference range|"
+    r"lower (?:limit of )?(?:the )?reference range|"
+    r"normal upper limit|normal lower limit|upper level of normal|"
+    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit)"
+    r"(?![\w])")
+_PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
+                   r"(?:(?:normal|patient'?s?)\s+)?(?:predicted|predictive|expected|of pred\b|"
+                   r"pred\b|theoretical)(?: values?| normal)?|"
+                   r"(?<=[\d\s])(?:%|percent)\s*(?=pred\b)")
+_POW = re.compile(r"(?:[x×*⋅·]\s*)?10\s*(?:\^|\*\*|\*|e|exp)\s*(?P<p>\d{1,2})\s*(?=/|cells|\s*/)|"
+                  r"(?:[x×*⋅·]\s*)10(?P<q>[369])\s*(?=/)|"
+                  r"(?:[x×*⋅·]\s*)?10(?P<s>[³⁶⁹])")
+_REF_HINT = re.compile(r"uln|unl|lln|lnl|normal|upper|lower")
+_SUP = {"³": "3", "⁶": "6", "⁹": "9"}
+_GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
+                         "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",
+                         "ℓ": "l"})
+
+
+def glyphs(text: str) -> str:
+    """CJK unit glyphs and look-alike characters spelled out (㎎/㎗ → mg/dl, μ → µ)."""
+    return text.translate(_GLYPHS)
+
+
+def _pad(m: re.Match[str], new: str, left: bool = False) -> str:
+    old = m.group(0)
+    if len(new) > len(old):
+        return old
+    pad = " " * (len(old) - len(new))
+    return pad + new if left else new + pad
+
+
+def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
+         left: bool = False) -> str:
+    return pat.sub(lambda m: _pad(m, fn(m), left), s)
+
+
+def canonical(norm: str) -> str:
+    """The canonical text of a normalised criterion (same length, see the module doc)."""
+    s = norm
+    if "73" in s:
+        s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
+    if "10" in s:
+        # padded on the left, so the power stays joined to its unit ("×10^9/l")
+        s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]),
+                 s, left=True)
+    if _REF_HINT.search(s):
+        s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(
+            ("lln", "lnl", "lower", "normal lower")) else "uln"), s)
+    if "%" in s or "percent" in s:
+        s = _sub(_PRED, lambda m: "%pred", s)
+    s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
+    # "equal to" alone between a name and a number is "=": drop it
+    s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
+             lambda m: "", s)
+    # "50-year-old" → "50 year old"
+    if "old" in s:
+        s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)
+    return s

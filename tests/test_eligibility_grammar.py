@@ -1,0 +1,297 @@
+"""The eligibility grammar and its lexicon, on criterion lines written for these tests: every
+notation of a number, comparator and unit, mention lists, ranges, either/or and conditional
+alternatives, and lines that must stay text-only."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from conftest import ROOT
+from fhirtrial.eligibility import criteria_for, facts_for
+from fhirtrial.eligibility.fhir import characteristic
+from fhirtrial.eligibility.match import evaluate
+from fhirtrial.eligibility.structure import normalise
+from fhirtrial.eligibility.tables import tables
+from fhirtrial.eligibility.tokens import canonical, number
+
+
+def _bounds(text: str, exclude: bool | None = None) -> list[tuple]:
+    """(test or 'age', low, high, low_inclusive, high_inclusive, unit, relative) per fact."""
+    out = []
+    for f in facts_for(text, exclude):
+        if f.kind not in ("lab", "age"):
+            continue
+        d = f.data
+        out.append((d.get("test", "age"), d["low"], d["high"], d["low_inclusive"],
+                    d["high_inclusive"], d["unit"], d.get("relative")))
+    return out
+
+
+# --- the lexical layer ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("potassium no more than 5", "potassium ≤ 5"),
+    ("age equal to or greater than 21", "age ≥ 21"),
+    ("not less than 2 weeks", "≥ 2 weeks"),
+    ("bilirubin under 2 mg/dl", "bilirubin < 2 mg/dl"),
+    ("alt 3 times the upper normal limit", "alt 3 ×uln"),
+    ("ast 2 x unl", "ast 2 ×uln"),
+    ("wbc 4 x 109/l", "wbc 4 ×10^9/l"),
+    ("anc 1.5 x 10^9/l", "anc 1.5 ×10^9/l"),
+    ("egfr 60 ml/min/1•73 m2", "egfr 60 ml/min/1.73 m2"),
+    ("fvc 60 % of predicted", "fvc 60 %pred"),
+])
+def test_canonical_text_spells_each_notation_one_way_and_keeps_its_length(
+        text: str, expected: str) -> None:
+    got = canonical(text)
+    assert len(got) == len(text)
+    assert " ".join(got.split()) == expected
+
+
+def test_bare_comparator_words_are_comparators_only_before_a_number() -> None:
+    assert " ".join(canonical("aged 40 and over").split()) == "aged 40 and over"
+    assert " ".join(canonical("over 40").split()) == "> 40"
+
+
+def test_cjk_unit_glyphs_are_spelled_out() -> None:
+    assert normalise("Creatinine ≤ 1.4 ㎎/㎗") == "creatinine ≤ 1.4 mg/dl"
+
+
+@pytest.mark.parametrize(("written", "value"), [("2,500", 2500), ("1,5", 1.5), ("0.75", 0.75),
+                                                ("120,000.5", 120000.5), ("three", 3)])
+def test_numbers_in_every_notation(written: str, value: float) -> None:
+    assert number(written) == value
+
+
+# --- bounds --------------------------------------------------------------------------------
+
+LINES = [
+    ("Serum potassium no more than 5.5 mmol/L", None,
+     [("potassium", None, 5.5, True, True, "mmol/L", None)]),
+    ("AST/ALT up to 3 times the upper normal limit", False,
+     [("ast", None, 3, True, True, None, "ULN"), ("alt", None, 3, True, True, None, "ULN")]),
+    ("AST and/or ALT ≤ 2.5 × UNL", False,
+     [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),
+    ("Platelet count of at least 75,000", False,
+     [("platelets", 75000, None, True, True, "/uL", None)]),
+    ("Neutrophils ≥ 1.0 x 109/L", False,
+     [("neutrophils", 1, None, True, True, "10*9/L", None)]),
+    ("eGFR of 45 mL/min/1•73 m2 or more", False,
+     [("egfr", 45, None, True, True, "mL/min/{1.73_m2}", None)]),
+    ("Creatinine ≤ 1.4 ㎎/㎗", False,
+     [("creatinine", None, 1.4, True, True, "mg/dL", None)]),
+    ("Older than 40 years", False, [("age", 40, None, False, True, "a", None)]),
+    ("Newborns between 12 and 72 hours of age", False,
+     [("age", 12, 72, True, True, "h", None)]),
+    ("Children aged 6 months to 5 years", False, []),  # two units in one range: text only
+    ("Age 2-17 years", False, [("age", 2, 17, True, True, "a", None)]),
+    ("Adults 30 years old or older", False, [("age", 30, None, True, True, "a", None)]),
+    ("Age ≥ 30 years and ≤ 70 years", False, [("age", 30, 70, True, True, "a", None)]),
+    ("Older than 18 and at most 65 years of age", False,
+     [("age", 18, 65, False, True, "a", None)]),
+    ("Systolic blood pressure over 160 mmHg", True,
+     [("bp-systolic", 160, None, False, True, "mm[Hg]", None)]),
+    ("QTcF greater than 470 msec", True, [("qtc", 470, None, False, True, "ms", None)]),
+    ("LVEF below 45%", True, [("lvef", None, 45, True, False, "%", None)]),
+    ("FEV1 at least 50% of predicted", False,
+     [("fev1", 50, None, True, True, "%", "predicted")]),
+    ("Body mass index from 19 to 32 kg/m²", False, [("bmi", 19, 32, True, True, "kg/m2", None)]),
+    ("ECOG performance status 0 to 2", False, [("ecog", 0, 2, True, True, "{score}", None)]),
+    ("Karnofsky index of 70 or higher", False,
+     [("karnofsky", 70, None, True, True, "{score}", None)]),
+    ("Gestational age of 32 weeks or less", False,
+     [("gestational-age", None, 32, True, True, "wk", None)]),
+    ("Pregnancy of more than 36 weeks' gestation", True,
+     [("gestational-age", 36, None, False, True, "wk", None)]),
+    ("Fasting glucose 7.0 mmol/l or higher", True,
+     [("glucose", 7, None, True, True, "mmol/L", None)]),
+    ("Heart rate under 50 bpm", True, [("heart-rate", None, 50, True, False, "/min", None)]),
+    ("Temperature of 38.5 °C or more", True,
+     [("body-temperature", 38.5, None, True, True, "Cel", None)]),
+    ("Body weight 40 kg or less", True, [("body-weight", None, 40, True, True, "kg", None)]),
+    ("INR > 1.5", True, [("inr", 1.5, None, False, True, "{INR}", None)]),
+    ("TSH above the upper limit of normal", True, [("tsh", 1, None, False, True, None, "ULN")]),
+]
+
+
+@pytest.mark.parametrize(("text", "exclude", "expected"), LINES, ids=[t[:40] for t, _, _ in LINES])
+def test_line_gives_its_bounds(text: str, exclude: bool | None, expected: list[tuple]) -> None:
+    assert _bounds(text, exclude) == expected
+
+
+def test_sex_and_age_of_one_line_are_both_kept() -> None:
+    facts = facts_for("Women 50 years of age or more")
+    assert [(f.kind, f.data.get("sex") or f.data.get("low")) for f in facts] == [
+        ("sex", "female"), ("age", 50)]
+
+
+def test_either_or_bounds_are_alternatives_of_one_fact() -> None:
+    [f] = facts_for("Age under 18 or over 75 years", True)
+    assert (f.data["high"], f.data["high_inclusive"]) == (18, False)
+    assert [(a["low"], a["low_inclusive"], a["condition"]) for a in f.data["alternatives"]] == [
+        (75, False, None)]
+
+
+def test_conditional_alternative_keeps_its_condition_as_text() -> None:
+    [f] = facts_for("ALT ≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases", False)
+    assert (f.data["high"], f.data["relative"]) == (2.5, "ULN")
+    [alt] = f.data["alternatives"]
+    assert (alt["high"], alt["relative"], alt["condition"]) == (5, "ULN",
+                                                                "with liver metastases")
+
+
+def test_comparator_before_the_name() -> None:
+    assert _bounds("Heart failure worse than or equal to NYHA 3", True) == []  # not a comparator
+    assert _bounds("Cardiac failure greater than NYHA 2", True) == [
+        ("nyha", 2, None, False, True, "{score}", None)]
+
+
+TEXT_ONLY = [
+    ("Hemoglobin ≥ 9 mmol/mol", False),  # a unit the lexicon does not give hemoglobin
+    ("At least 3 months since the last dose", False),  # a duration, not an age
+    ("More than 2 prior lines of therapy", True),
+    ("Creatinine ≤ 1.5 mg/dL [men], ≤ 1.3 mg/dL [women]", False),  # one sex each
+    ("SOFA score ≥ 2 points above baseline", False),  # a change, not a level
+    ("Gestational age 23 weeks 5 days or more", False),  # a compound duration
+    ("ECOG 0 or 2", False),  # not a range
+    ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
+    ("Score ≥ 12 at screening", False),  # no concept, and no age either
+]
+
+
+@pytest.mark.parametrize(("text", "exclude"), TEXT_ONLY, ids=[t[:40] for t, _ in TEXT_ONLY])
+def test_unsure_line_stays_text_only(text: str, exclude: bool) -> None:
+    assert _bounds(text, exclude) == []
+
+
+# --- FHIR ----------------------------------------------------------------------------------
+
+def _char(text: str) -> dict:
+    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+    return characteristic(c)
+
+
+def test_either_or_is_an_any_of_of_two_quantities() -> None:
+    ch = _char("Age under 18 or over 75 years")
+    comb = ch["definitionByCombination"]
+    assert comb["code"] == "any-of"
+    qs = [m["definitionByTypeAndValue"]["valueQuantity"] for m in comb["characteristic"]]
+    assert [(q["comparator"], q["value"], q["code"]) for q in qs] == [("<", 18, "a"),
+                                                                      (">", 75, "a")]
+
+
+def test_conditional_alternative_description_names_its_condition() -> None:
+    comb = _char("ALT ≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases")["definitionByCombination"]
+    assert comb["code"] == "any-of"
+    second = comb["characteristic"][1]
+    assert second["description"].endswith("(with liver metastases)")
+    assert second["definitionByTypeAndValue"]["offset"]["coding"][0]["code"] == "UNL"
+
+
+def test_exclusive_two_sided_bound_is_two_comparisons() -> None:
+    comb = _char("Older than 18 and at most 65 years of age")["definitionByCombination"]
+    assert comb["code"] == "all-of"
+    qs = [m["definitionByTypeAndValue"]["valueQuantity"] for m in comb["characteristic"]]
+    assert [(q["comparator"], q["value"]) for q in qs] == [(">", 18), ("<=", 65)]
+
+
+def test_class_scale_bound_is_the_classes_it_allows() -> None:
+    comb = _char("NYHA class II to III")["definitionByCombination"]
+    assert comb["code"] == "any-of"
+    codes = [m["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"]
+             for m in comb["characteristic"]]
+    assert codes == [c["code"] for n, c in tables().lab("nyha").classes if n in (2, 3)]
+
+
+def test_exact_score_is_a_quantity_without_comparator() -> None:
+    d = _char("Glasgow coma scale of 15")["definitionByTypeAndValue"]
+    assert d["valueQuantity"] == {"value": 15, "unit": "{score}",
+                                  "system": "http://unitsofmeasure.org", "code": "{score}"}
+
+
+# --- matching ------------------------------------------------------------------------------
+
+def _patient(*observations: dict) -> dict:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1970-01-01",
+                             "gender": "female"}}]
+    for i, o in enumerate(observations):
+        entries.append({"resource": {"resourceType": "Observation", "id": f"o{i}",
+                                     "status": "final", "effectiveDateTime": "2024-01-01", **o}})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _alt(value: float, high: float = 40) -> dict:
+    return {"code": {"coding": [{"system": "http://loinc.org", "code": "1742-6"}]},
+            "valueQuantity": {"value": value, "unit": "U/L", "code": "U/L"},
+            "referenceRange": [{"high": {"value": high, "unit": "U/L", "code": "U/L"}}]}
+
+
+def _verdict(text: str, bundle: dict) -> str:
+    out = evaluate(f"Inclusion Criteria:\n* {text}", bundle, as_of=date(2024, 1, 2))
+    return out["parameter"][0]["valueCode"]
+
+
+def test_met_only_by_a_conditional_alternative_needs_review() -> None:
+    line = "ALT ≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases"
+    assert _verdict(line, _patient(_alt(80))) == "eligible"  # 2 × ULN
+    assert _verdict(line, _patient(_alt(160))) == "needs-review"  # 4 × ULN: only if metastases
+    assert _verdict(line, _patient(_alt(240))) == "not-eligible"  # 6 × ULN
+
+
+def test_vital_sign_and_class_scale_are_read_from_observations() -> None:
+    sbp = {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+           "valueQuantity": {"value": 17.0, "unit": "kPa", "code": "kPa"}}  # 127.5 mmHg
+    assert _verdict("Systolic blood pressure below 140 mmHg", _patient(sbp)) == "eligible"
+    nyha_iii = {"code": {"coding": [{"system": "http://loinc.org", "code": "88020-3"}]},
+                "valueCodeableConcept": {"coding": [dict(tables().lab("nyha").classes[2][1])]}}
+    assert _verdict("NYHA class I or II", _patient(nyha_iii)) == "not-eligible"
+
+
+def test_unknown_unit_is_unknown_never_a_guess() -> None:
+    sbp = {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+           "valueQuantity": {"value": 120, "unit": "psi", "code": "[psi]"}}
+    assert _verdict("Systolic blood pressure below 140 mmHg", _patient(sbp)) == "needs-review"
+
+
+# --- the lexicon ---------------------------------------------------------------------------
+
+def test_no_name_belongs_to_two_concepts() -> None:
+    seen: dict[str, str] = {}
+    clashes = []
+    for lab in tables().labs:
+        for n in lab.names:
+            if n in seen:
+                clashes.append((n, seen[n], lab.key))
+            seen[n] = lab.key
+    assert clashes == []
+
+
+def test_every_concept_converts_each_of_its_units_to_the_canonical_one() -> None:
+    for lab in tables().labs:
+        assert lab.unit_for(lab.unit) is not None, lab.key
+        for u in lab.units:
+            assert lab.to_canonical(1.0, u.ucum) is not None, (lab.key, u.ucum)
+
+
+def test_lexicon_is_catalogued_in_the_mappings_readme() -> None:
+    text = (ROOT / "mappings" / "README.md").read_text(encoding="utf-8")
+    assert "eligibility-labs.json" in text
+    doc = json.loads((ROOT / "mappings" / "eligibility-labs.json").read_text(encoding="utf-8"))
+    assert len(doc["labs"]) >= 100
+
+
+def test_blood_pressure_pair_bounds_both_and_reads_panel_components() -> None:
+    assert _bounds("Blood pressure below 140/90 mmHg", False) == [
+        ("bp-systolic", None, 140, True, False, "mm[Hg]", None),
+        ("bp-diastolic", None, 90, True, False, "mm[Hg]", None)]
+    panel = {"code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+             "component": [
+                 {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                  "valueQuantity": {"value": 150, "unit": "mmHg", "code": "mm[Hg]"}},
+                 {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                  "valueQuantity": {"value": 85, "unit": "mmHg", "code": "mm[Hg]"}}]}
+    assert _verdict("Blood pressure below 140/90 mmHg", _patient(panel)) == "not-eligible"
+    assert _bounds("BP 120/80", False) == []  # no comparator: not a bound

@@ -318,7 +318,13 @@ def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
     crit = _criteria(store, fv, e.eligibility) if e.eligibility else None
     if crit is None:
         crit = []  # no stated criteria: nothing to decide; the verdict says needs-review
-    out = evaluate(crit, req.patient_bundle, as_of=as_of)
+    try:
+        out = evaluate(crit, req.patient_bundle, as_of=as_of)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # data of a shape the evaluator does not expect: the request's fault, said as such
+        raise SourceError(f"the patient's data could not be evaluated against {e.id} "
+                          f"({type(exc).__name__}); check its FHIR JSON",
+                          location="trialMatchClinicalData") from None
     params = out["parameter"]
     params.insert(1, {"name": "study", "valueString": e.id})
     verdict = params[0]["valueCode"]

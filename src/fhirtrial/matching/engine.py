@@ -178,10 +178,8 @@ def _retrieve(idx: CandidateIndex, arr: Arrays, conditions: list[dict[str, Any]]
                 offer(post[0], w, f"{label}: {how} (condition)")
                 offer(post[1], round(w * cx.KEYWORD, 4), f"{label}: {how} (keyword)")
             if key.startswith("text:") and how == "exact":
-                hits = idx.containing(key[5:])
-                if hits:
-                    offer(np.array(sorted(arr.row[s] for s in hits), dtype=np.int32),
-                          cx.TEXT_CONTAINS, f"{label}: text contained in the study's")
+                offer(idx.containing_rows(key[5:], arr), cx.TEXT_CONTAINS,
+                      f"{label}: text contained in the study's")
     if not conditions:
         offer(arr.healthy, HEALTHY_WEIGHT,
               "no condition recorded: the study accepts healthy volunteers")

@@ -356,6 +356,8 @@ class SQLiteStore:
         cond = " AND ".join(where)
         conn = self._conn()
         total = conn.execute(f"SELECT count(*) FROM versions WHERE {cond}", args).fetchone()[0]
+        if count == 0:  # the count alone (the matching index's freshness check): no sort
+            return [], total
         rows = conn.execute(
             f"SELECT id, vid, last_updated, method, body FROM versions WHERE {cond} "
             "ORDER BY last_updated DESC, id, vid DESC LIMIT ? OFFSET ?",

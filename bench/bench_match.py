@@ -3,7 +3,7 @@ a plain ``GET ResearchStudy?condition=`` search for one of the patient's conditi
 same run, through the same WSGI app.
 
     python bench/bench_match.py --studies 100000 --db /tmp/match-100k.sqlite   # full size
-    python bench/bench_match.py --studies 5000                                 # quick
+    python bench/bench_match.py --studies 2000                                 # quick-sized
 
 Studies are the 66 shared v2 records converted to R5 (ResearchStudy, its eligibility
 EvidenceVariable, up to three sites), cloned under new NCT ids with their status, phase and
@@ -114,7 +114,7 @@ def _studies(n: int, seed: int = 11):
 BASE = 2000
 
 
-def load(db: str, n: int) -> tuple[float, int]:
+def load(db: str, n: int, base: int = BASE) -> tuple[float, int]:
     """Write min(n, BASE) studies through the store's transactions (200 studies each, no
     validation), then copy them under new NCT ids until n are stored (:func:`clone`)."""
     from fhirtrial.server.store import SQLiteStore
@@ -123,7 +123,7 @@ def load(db: str, n: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     count = 0
     batch: list[dict[str, Any]] = []
-    base = min(n, BASE)
+    base = min(n, base)
     for i, res in enumerate(_studies(base), 1):
         batch += res
         if i % 200 == 0 or i == base:
@@ -285,24 +285,25 @@ def measure(db: str, rounds: int) -> dict[str, Any]:
 
 
 def run(quick: bool) -> list[dict]:
-    """Rows for bench/run.py: 5,000 studies quick, 100,000 full."""
-    n, rounds = (5000, 20) if quick else (100_000, 40)
+    """Rows for bench/run.py: 2,000 studies quick (500 written, the rest copies), 100,000
+    full."""
+    n, base, rounds = (2000, 500, 15) if quick else (100_000, BASE, 40)
     tmp = tempfile.mkdtemp(prefix="fhirtrial-bench-match-")
     try:
         db = os.path.join(tmp, "match.sqlite")
-        secs, nres = load(db, n)
+        secs, nres = load(db, n, base)
         res = measure(db, rounds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _rows(n, secs, nres, res)
+    return _rows(n, base, secs, nres, res)
 
 
-def _rows(n: int, secs: float, nres: int, res: dict[str, Any]) -> list[dict]:
+def _rows(n: int, base: int, secs: float, nres: int, res: dict[str, Any]) -> list[dict]:
     setup = (f"{n} studies stored; patient with 5 conditions, 30 observations, ZIP 94143, "
              "1500 mi; in-process WSGI")
     plain = res["plain"]
     rows = [row("matching", "store load (bench setup)", n / secs, "studies/s",
-                notes=f"{nres} resources; {BASE} studies through the store (transactions of "
+                notes=f"{nres} resources; {base} studies through the store (transactions of "
                       "200, no validation), the rest SQL copies of them",
                 detail=True),
             row("matching", "$match first request", res["first"], "ms", better="lower",

@@ -178,10 +178,8 @@ def _retrieve(idx: CandidateIndex, arr: Arrays, conditions: list[dict[str, Any]]
                 offer(post[0], w, f"{label}: {how} (condition)")
                 offer(post[1], round(w * cx.KEYWORD, 4), f"{label}: {how} (keyword)")
             if key.startswith("text:") and how == "exact":
-                hits = idx.containing(key[5:])
-                if hits:
-                    offer(np.array(sorted(arr.row[s] for s in hits), dtype=np.int32),
-                          cx.TEXT_CONTAINS, f"{label}: text contained in the study's")
+                offer(idx.containing_rows(key[5:], arr), cx.TEXT_CONTAINS,
+                      f"{label}: text contained in the study's")
     if not conditions:
         offer(arr.healthy, HEALTHY_WEIGHT,
               "no condition recorded: the study accepts healthy volunteers")
@@ -318,7 +316,13 @@ def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
     crit = _criteria(store, fv, e.eligibility) if e.eligibility else None
     if crit is None:
         crit = []  # no stated criteria: nothing to decide; the verdict says needs-review
-    out = evaluate(crit, req.patient_bundle, as_of=as_of)
+    try:
+        out = evaluate(crit, req.patient_bundle, as_of=as_of)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # data of a shape the evaluator does not expect: the request's fault, said as such
+        raise SourceError(f"the patient's data could not be evaluated against {e.id} "
+                          f"({type(exc).__name__}); check its FHIR JSON",
+                          location="trialMatchClinicalData") from None
     params = out["parameter"]
     params.insert(1, {"name": "study", "valueString": e.id})
     verdict = params[0]["valueCode"]

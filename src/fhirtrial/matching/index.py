@@ -214,6 +214,17 @@ class CandidateIndex:
         self._contains[text] = out
         return out
 
+    def containing_rows(self, text: str, arr: Arrays) -> np.ndarray:
+        """:meth:`containing` as row numbers of ``arr`` (cached with it)."""
+        hit = arr.contains.get(text)
+        if hit is None:
+            hit = np.array(sorted(arr.row[s] for s in self.containing(text) if s in arr.row),
+                           dtype=np.int32)
+            if len(arr.contains) > 4096:
+                arr.contains.clear()
+            arr.contains[text] = hit
+        return hit
+
     def _containing(self, text: str) -> set[str]:
         words = [w for w in text.split() if w not in STOPWORDS]
         if not words:
@@ -276,6 +287,7 @@ class Arrays:
     site_lon: np.ndarray
     site_status: np.ndarray  # int16, -1: the study's own
     site_name: list[str]
+    contains: dict[str, np.ndarray] = field(default_factory=dict)  # text → rows (a cache)
 
     @staticmethod
     def build(idx: CandidateIndex) -> Arrays:

@@ -43,6 +43,7 @@ def call(service_id: str) -> Response:
         patient_bundle,
     )
     from ..matching.engine import MatchRequest
+    from ..matching.request import check_patient_bundle
 
     if service_id != SERVICE_ID:
         raise CdsError(404, f"no CDS service {service_id!r} here (GET {PREFIX} lists them)")
@@ -52,6 +53,10 @@ def call(service_id: str) -> Response:
         raise CdsError(400, "the request body is not JSON") from None
     check_request(body)
     bundle = patient_bundle(body, fetch_json)
+    try:
+        check_patient_bundle(bundle)
+    except SourceError as e:
+        raise CdsError(400, f"the patient's data is malformed: {e.message}") from None
     mount, fv = current_app.extensions["fhirtrial.mounts"]["fhir"]
     root = (http.cfg()["BASE_URL"] or request.host_url).rstrip("/")
     try:

@@ -267,6 +267,8 @@ class SQLStore:
         with self._snapshot() as conn:
             total = conn.execute(f"SELECT count(*) FROM versions WHERE {cond}",
                                  args).fetchone()[0]
+            if count == 0:  # the count alone (the matching index's freshness check): no sort
+                return [], total
             rows = conn.execute(
                 f"SELECT id, vid, last_updated, method, body FROM versions WHERE {cond} "
                 "ORDER BY last_updated DESC, id, vid DESC LIMIT ? OFFSET ?",

@@ -45,6 +45,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from fhirtrial.eligibility import Criterion, Fact, criteria_for
+from fhirtrial.eligibility.criteria import children_combination
 from fhirtrial.eligibility.match import from_evidence_variable, registry_criteria
 from fhirtrial.eligibility.tables import tables
 from fhirtrial.model import Study
@@ -190,15 +191,34 @@ def _evaluated(f: Fact) -> bool:
 def _options(c: Criterion, target: str, limit: int = 64) -> list[list[Want]]:
     """Ways (each a list of wants) for criterion ``c`` to come out ``target``, preferred first;
     a way that needs a fact of a kind the generator does not handle is left out."""
-    items: list[Any] = [f for f in c.facts if _evaluated(f)] + [k for k in c.children
-                                                               if _computable(k)]
+    facts: list[Any] = [f for f in c.facts if _evaluated(f)]
+    kids: list[Any] = [k for k in c.children if _computable(k)]
+    if not c.children:
+        return _ways(facts, c.combination, target, limit)
+    side = "any-of" if c.exclude else "all-of"
+    code = children_combination(c)
+    if code != side and kids:  # own facts, and the nested items combined as the lead-in says
+        return _ways([*facts, _Group(kids, code)], side, target, limit)
+    return _ways(facts + kids, side, target, limit)
+
+
+@dataclass
+class _Group:
+    """Nested criteria that combine on their own ("one of the following:")."""
+
+    items: list[Any]
+    code: str
+
+
+def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Want]]:
     if not items:
         return []
-    code = ("any-of" if c.exclude else "all-of") if c.children else c.combination
 
     def ways(item: Any, t: str) -> list[list[Want]]:
         if isinstance(item, Fact):
             return [[Want(item, t)]] if _handled(item) else []
+        if isinstance(item, _Group):
+            return _ways(item.items, item.code, t, limit)
         return _options(item, t, limit)
 
     every = (code == "all-of") == (target == MET)  # all items must reach the target
@@ -469,8 +489,8 @@ def _solve(criteria: list[Criterion], as_of: date, broken: int | None
             if k == broken:
                 return None
             if ways and not any(_feasible(way, as_of) for way in ways):
-                # no patient meets it as read ("aged < 18 who meet one of the following:"
-                # over cohorts that exclude each other, read as all-of)
+                # no patient meets it as read (cohorts that exclude each other under a
+                # lead-in the reader takes as all-of)
                 unmeetable.append(c.text)
             else:
                 uncertain.append(c.text)
@@ -484,6 +504,8 @@ def _options_certain(c: Criterion, target: str) -> bool:
     """Whether the target holds whatever the skipped facts answer: for all-of MET / any-of
     NOT_MET every item counts, so an unhandled fact leaves it open."""
     code = ("any-of" if c.exclude else "all-of") if c.children else c.combination
+    if c.children and children_combination(c) != code:
+        return False  # own facts and alternatives: whether a skipped fact counts is open
     every = (code == "all-of") == (target == MET)
     return not every
 

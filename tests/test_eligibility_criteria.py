@@ -98,7 +98,8 @@ def _where(chars: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
 
     def walk(c: dict[str, Any], exclude: bool) -> None:
-        out.extend((d, exclude) for d in c["description"].split("\n"))
+        if c.get("linkId") != "alternatives":  # the any-of holding nested alternatives
+            out.extend((d, exclude) for d in c["description"].split("\n"))
         for m in c.get("definitionByCombination", {}).get("characteristic", []):
             if not str(m.get("linkId", "")).startswith("fact-"):
                 walk(m, exclude)

@@ -172,14 +172,31 @@ def _age(low: int | None, high: int | None) -> Fact:
                         "high_inclusive": False, "unit": "a"})
 
 
+def test_cohorts_under_one_of_the_following_are_alternatives() -> None:
+    # "one of these cohorts": the nested items are alternatives (any-of), beside the
+    # parent's own facts (all-of on the inclusion side)
+    cohorts = Criterion("Aged 2 to 17 years and in one of these cohorts:", False,
+                        facts=[_age(2, 18)], children=[
+        Criterion("Cohort 1: 12 to 17 years", False, facts=[_age(12, 18)]),
+        Criterion("Cohort 2: 2 to 11 years", False, facts=[_age(2, 12)])])
+    case = pg.meeting([cohorts])
+    assert case.unmeetable == []
+    assert case.decided == [cohorts.text]
+    assert evaluate([cohorts], case.bundle, as_of=case.as_of)["parameter"][0]["valueCode"] \
+        == "eligible"
+    # an age outside every cohort breaks it
+    assert [c.broken for c in pg.broken_variants([cohorts])] == [cohorts.text]
+
+
 def test_a_criterion_no_patient_meets_as_read_is_unmeetable_not_decided() -> None:
-    # cohorts that exclude each other, under a parent read as all of them
-    cohorts = Criterion("Children in one of these cohorts:", False, children=[
+    # cohorts that exclude each other, under a parent that says nothing of how they combine
+    # (read as all of them, as nested inclusion items are)
+    cohorts = Criterion("Children in these cohorts:", False, children=[
         Criterion("Cohort 1: 12 to 17 years", False, facts=[_age(12, 18)]),
         Criterion("Cohort 2: 2 to 11 years", False, facts=[_age(2, 12)])])
     criteria = [cohorts, *criteria_for("* Hemoglobin ≥ 9 g/dL")]
     case = pg.meeting(criteria)
-    assert case.unmeetable == ["Children in one of these cohorts:"]
+    assert case.unmeetable == ["Children in these cohorts:"]
     assert case.decided == ["Hemoglobin ≥ 9 g/dL"]
     assert [c.broken for c in pg.broken_variants(criteria)] == ["Hemoglobin ≥ 9 g/dL"]
 

@@ -246,6 +246,25 @@ class Criterion:
         return out
 
 
+#: a lead-in whose nested items are alternatives ("who meet one of the following criteria:")
+_ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
+                          r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)
+#: a lead-in whose nested items must all hold ("patients with all of the following:")
+_ALL_OF_LEAD = re.compile(r"\b(?:all|each|every one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
+                          r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)
+
+
+def children_combination(c: Criterion) -> str:
+    """How a criterion's nested items combine: as its lead-in says ("one of the following" →
+    any-of, "all of the following" → all-of), else by its side — nested items under an
+    inclusion must all hold, and any one of them under an exclusion excludes."""
+    if _ANY_OF_LEAD.search(c.text):
+        return "any-of"
+    if _ALL_OF_LEAD.search(c.text):
+        return "all-of"
+    return "any-of" if c.exclude else "all-of"
+
+
 def unescape(text: str) -> str:
     """Undo the registry's Markdown backslash escapes (``\\>=`` → ``>=``)."""
     return _ESCAPE.sub(r"\1", text)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .criteria import Criterion, Fact
+from .criteria import Criterion, Fact, children_combination
 from .tables import tables
 
 UCUM = "http://unitsofmeasure.org"
+#: linkId of the any-of that holds a criterion's nested alternatives beside its own facts
+ALTERNATIVES = "alternatives"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 OFFSET = "http://hl7.org/fhir/characteristic-offset"
@@ -286,9 +288,13 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
     parts, loose = _fact_characteristics(criterion)
     kids = [characteristic(c, nested=True) for c in criterion.children]
     if kids:
-        # nested items under an inclusion heading must all hold; under an exclusion one,
-        # any of them excludes
-        code = "any-of" if criterion.exclude else "all-of"
+        # nested items under an inclusion must all hold, under an exclusion any of them
+        # excludes — unless the lead-in says otherwise ("one of the following")
+        code, side = children_combination(criterion), "any-of" if criterion.exclude else "all-of"
+        if code != side and parts:  # own facts, and one of the alternatives
+            kids = [{"linkId": ALTERNATIVES, "description": "one of the nested criteria",
+                     "definitionByCombination": {"code": code, "characteristic": kids}}]
+            code = side
         out["definitionByCombination"] = {"code": code, "characteristic": parts + kids}
     elif len(parts) == 1:
         only = parts[0]

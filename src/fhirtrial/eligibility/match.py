@@ -37,8 +37,8 @@ from typing import Any
 
 from ..errors import SourceError
 from ..model import Eligibility, Study
-from .criteria import Criterion, Fact
-from .fhir import fact_text, window_text
+from .criteria import Criterion, Fact, children_combination
+from .fhir import ALTERNATIVES, fact_text, window_text
 from .structure import structure
 from .tables import Lab, tables
 
@@ -457,7 +457,11 @@ def _evaluate_criterion(c: Criterion, p: Patient, as_of: date | None) -> dict[st
     kid_results = [k["result"] for k in kids if k["computable"]]
     computable = bool(results or kid_results)
     if kids:
-        result = combine(results + kid_results, "any-of" if c.exclude else "all-of")
+        code, side = children_combination(c), "any-of" if c.exclude else "all-of"
+        if code == side or not kid_results:
+            result = combine(results + kid_results, side)
+        else:  # "aged < 18 who meet one of the following": own facts and one alternative
+            result = combine([*results, combine(kid_results, code)], side)
     elif results:
         result = combine(results, c.combination)
     else:
@@ -517,6 +521,10 @@ def from_evidence_variable(ev: dict[str, Any]) -> list[Criterion]:
     def crit(ch: dict[str, Any], exclude: bool) -> Criterion:
         c = Criterion(ch.get("description") or "", exclude)
         members = (ch.get("definitionByCombination") or {}).get("characteristic") or []
+        members = [n for m in members if isinstance(m, dict)
+                   for n in (m["definitionByCombination"].get("characteristic") or []
+                             if m.get("linkId") == ALTERNATIVES
+                             and isinstance(m.get("definitionByCombination"), dict) else [m])]
         c.children = [crit(m, exclude) for m in members if isinstance(m, dict)
                       and not str(m.get("linkId", "")).startswith("fact-")]
         return c

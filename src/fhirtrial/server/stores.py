@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FhirtrialError
-from .store import SQLiteStore, SQLStore
+from .store import SQLStore
 
 PG_FORM = "postgresql://[user[:password]@]host[:port]/dbname"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")

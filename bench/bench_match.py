@@ -267,7 +267,14 @@ def measure(db: str, rounds: int) -> dict[str, Any]:
         assert r.status_code == 200, r.get_data(as_text=True)[:500]
         return ms
 
-    first = match()
+    t0 = time.perf_counter()
+    while True:  # the server builds the index in the background, answering 503 meanwhile
+        r = client.post("/fhir/ResearchStudy/$match", data=body, headers=headers)
+        if r.status_code != 503:
+            break
+        time.sleep(1)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    first = (time.perf_counter() - t0) * 1000
     r = client.post("/fhir/ResearchStudy/$match", data=body, headers=headers).get_json()
     found = sum(1 for e in r["entry"] if e["search"]["mode"] == "match")
     note = r["entry"][-1]["resource"]["issue"][0]["diagnostics"]

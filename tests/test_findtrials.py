@@ -753,6 +753,30 @@ def test_generated_patients_find_their_study(shared_server: str, path: Path) -> 
 
 # ------------------------------------------------------------------ robustness
 
+def test_a_slow_first_build_answers_503_then_the_index(tmp_path: Path) -> None:
+    """A server request waits a bounded time for the first index build (minutes on a large
+    store), then answers 503 transient; the build goes on in the background."""
+    import time
+
+    from fhirtrial.matching.index import IndexBuilding, index_for
+    from fhirtrial.server.store import SQLiteStore
+
+    class SlowStore(SQLiteStore):
+        def search(self, *a: Any, **kw: Any) -> Any:
+            time.sleep(0.5)
+            return super().search(*a, **kw)
+
+    store = SlowStore(tmp_path / "slow.sqlite")
+    with store.transaction() as tx:
+        for r in OWN_STUDIES:
+            tx.update("R5", r)
+    with pytest.raises(IndexBuilding, match="is being built"):
+        index_for(store, "R5", wait=0.1)
+    idx = index_for(store, "R5", wait=30)
+    assert sorted(idx.studies) == ["NCT90000001", "NCT90000002", "NCT90000003"]
+
+
+
 def test_arbitrary_parameters_are_answered_200_or_400_never_500(tmp_path: Path) -> None:
     """Random values for every parameter (and random patient resources): a ranked Bundle or
     a 400 OperationOutcome, never a server error."""

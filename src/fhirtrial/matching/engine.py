@@ -50,6 +50,8 @@ HEALTHY_WEIGHT = 0.5
 MAX_EVALUATED = 200
 DEFAULT_COUNT = 10
 MAX_COUNT = 100
+#: how long a server request waits for a first index build before answering 503
+SERVER_WAIT = 20.0
 
 
 @dataclass(slots=True)
@@ -99,13 +101,15 @@ class _Candidate:
     site: str | None = None
 
 
-def find_trials(store: Store, fv: str, req: MatchRequest) -> MatchResult:
-    """Ranked studies for one patient (see the module docstring)."""
+def find_trials(store: Store, fv: str, req: MatchRequest,
+                wait: float | None = None) -> MatchResult:
+    """Ranked studies for one patient (see the module docstring); ``wait``: see
+    :func:`~fhirtrial.matching.index.index_for`."""
     from ..eligibility.match import default_as_of, read_patient
 
     patient = read_patient(req.patient_bundle)  # SourceError on a malformed bundle
     as_of = _as_of(req.as_of) or default_as_of(patient)
-    idx = index_for(store, fv)
+    idx = index_for(store, fv, wait)
     arr = idx.arrays()
     weights, reason_of, reasons = _retrieve(idx, arr, patient.conditions)
     rows = np.nonzero(weights > 0)[0]

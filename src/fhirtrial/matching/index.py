@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FhirtrialError
 from ..server.store import Store
 from .concepts import norm_text, study_keys
 
@@ -78,6 +79,8 @@ class CandidateIndex:
     _mark: dict[str, tuple[str, int]] = field(default_factory=dict)  # rtype → (since, seen)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     built: bool = False
+    _builder: threading.Thread | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
     _arrays: Arrays | None = None
     _contains: dict[str, set[str]] = field(default_factory=dict)
 
@@ -98,6 +101,15 @@ class CandidateIndex:
                 return
             for rtype in ("Location", "ResearchStudy"):
                 self._catch_up(rtype)
+
+    def _build_in_background(self) -> None:
+        try:
+            self.refresh()
+            self.arrays()
+        except Exception:  # the next request builds again in its own thread, and reports
+            self._builder = None
+        finally:
+            self._ready.set()
 
     def _build(self) -> None:
         newest = ""
@@ -452,11 +464,34 @@ _INDEXES: dict[tuple[int, str], CandidateIndex] = {}
 _INDEXES_LOCK = threading.Lock()
 
 
-def index_for(store: Store, fv: str) -> CandidateIndex:
-    """The up-to-date candidate index of this store's ``fv`` studies."""
+class IndexBuilding(FhirtrialError):
+    """The index is still being built in the background (a large store's first request)."""
+
+    issue_code = "transient"
+    http_status = 503
+
+
+def index_for(store: Store, fv: str, wait: float | None = None) -> CandidateIndex:
+    """The up-to-date candidate index of this store's ``fv`` studies.
+
+    ``wait`` None builds it in the caller when needed (the CLI). A number (the server) builds
+    it in a background thread and waits that many seconds for it, then raises
+    :class:`IndexBuilding` (503): a large store's first build takes minutes, longer than a
+    worker may spend on one request."""
     with _INDEXES_LOCK:
         idx = _INDEXES.get((id(store), fv))
         if idx is None or idx.store is not store:
             idx = _INDEXES[(id(store), fv)] = CandidateIndex(store, fv)
+        if wait is not None and not idx.built and idx._builder is None:
+            idx._ready.clear()
+            idx._builder = threading.Thread(target=idx._build_in_background, daemon=True,
+                                            name=f"fhirtrial-match-index-{fv}")
+            idx._builder.start()
+    if wait is not None and not idx.built:
+        idx._ready.wait(wait)
+        if not idx.built:
+            raise IndexBuilding(
+                f"the trial index of this server's {fv} studies is being built "
+                f"({len(idx.studies)} studies read so far); retry in a minute")
     idx.refresh()
     return idx

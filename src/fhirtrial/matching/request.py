@@ -153,7 +153,7 @@ def check_patient_bundle(bundle: dict[str, Any]) -> None:
         if not isinstance(e, dict) or not isinstance(e.get("resource", {}), dict):
             raise SourceError(f"{where} is not an entry with a resource object", location=where)
         r = e.get("resource") or {}
-        for name, kind in _SHAPES.get(r.get("resourceType"), {}).items():
+        for name, kind in _SHAPES.get(str(r.get("resourceType")), {}).items():
             v = r.get(name)
             if v is None:
                 continue

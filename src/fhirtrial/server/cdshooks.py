@@ -42,7 +42,7 @@ def call(service_id: str) -> Response:
         fetch_json,
         patient_bundle,
     )
-    from ..matching.engine import MatchRequest
+    from ..matching.engine import SERVER_WAIT, MatchRequest
     from ..matching.request import check_patient_bundle
 
     if service_id != SERVICE_ID:
@@ -60,7 +60,8 @@ def call(service_id: str) -> Response:
     mount, fv = current_app.extensions["fhirtrial.mounts"]["fhir"]
     root = (http.cfg()["BASE_URL"] or request.host_url).rstrip("/")
     try:
-        result = find_trials(http.store(), fv, MatchRequest(patient_bundle=bundle, count=3))
+        result = find_trials(http.store(), fv, MatchRequest(patient_bundle=bundle, count=3),
+                             wait=SERVER_WAIT)
     except SourceError as e:
         raise CdsError(412, f"the patient's data cannot be read: {e.message}") from None
     return _json(cards(result, lambda sid: f"{root}{mount}/ResearchStudy/{sid}",

@@ -96,11 +96,12 @@ def operation_definition(base: str) -> dict[str, Any]:
 @bp.post("/ResearchStudy/$match")
 def trial_match(fv: str) -> Response:
     from ..matching import find_trials, search_bundle
+    from ..matching.engine import SERVER_WAIT
     from ..matching.request import collect, parse
 
     try:
         req = parse(collect(http.json_body(), list(request.args.items(multi=True))))
-        result = find_trials(http.store(), fv, req)
+        result = find_trials(http.store(), fv, req, wait=SERVER_WAIT)
     except SourceError as e:
         raise BadRequest(e.message, location=e.location) from None
     bodies = {m.study.id: _body(fv, m.study.id) for m in result.matches}

@@ -184,8 +184,14 @@ def run_load(base: str, ledger: Ledger, *, duration: float, max_ops: int,
     for t in threads:
         t.start()
     if kill_after is not None:
+        # counted from the first acknowledged write of each writer (the workers warmed up: on
+        # a busy machine the first write alone can take seconds), so the kill lands mid-load
+        warm = time.monotonic() + 60
+        while len(ledger.ids()) < WRITERS and time.monotonic() < warm:
+            time.sleep(0.05)
         time.sleep(kill_after)
         kill()
+        t0 = time.monotonic() - kill_after
     deadline = t0 + duration
     for t in threads:
         t.join(max(0.1, deadline - time.monotonic()))

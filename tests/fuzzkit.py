@@ -253,6 +253,79 @@ def mutate_json(draw: st.DrawFn, doc: Any, *, max_ops: int = 4,
     return doc
 
 
+# ---------------------------------------------------------------- invalid FHIR, on purpose
+#: per JSON type of a primitive value, values of another JSON type FHIR JSON never allows there
+#: (the models would coerce most of them: "yes" → True, "7" → 7)
+WRONG_TYPED: dict[type, list[Any]] = {
+    bool: ["yes", "true", "no", 1, 0, None, [True]],
+    int: ["7", True, 1.5, "seven", {"value": 7}],
+    str: [42, True, 1.5, {"value": "x"}],
+}
+
+
+def _primitive_paths(doc: Any) -> list[tuple[Any, ...]]:
+    def plain(path: tuple[Any, ...]) -> bool:
+        return not any(isinstance(k, str) and (k.startswith("_") or k == "resourceType")
+                       for k in path)
+    return [p for p in json_paths(doc, limit=20000)
+            if p and isinstance(_get(doc, p), bool | int | str) and plain(p)]
+
+
+@st.composite
+def wrong_primitive(draw: st.DrawFn, doc: Any) -> tuple[Any, tuple[Any, ...]]:
+    """A copy of ``doc`` with one primitive value, at any depth, of a JSON type FHIR does not
+    allow there; and its path."""
+    doc = copy.deepcopy(doc)
+    path = draw(st.sampled_from(_primitive_paths(doc)))
+    value = _get(doc, path)
+    kind = bool if isinstance(value, bool) else int if isinstance(value, int) else str
+    _get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(WRONG_TYPED[kind]))
+    return doc, path
+
+
+#: XHTML FHIR narrative must not hold (txt-1), each inside otherwise valid content
+BAD_XHTML = [
+    "<script>alert(1)</script>", "<script src='https://x.example/a.js'></script>",
+    '<p onclick="alert(1)">t</p>', '<img src="a.png" onerror="alert(1)"/>',
+    '<div onmouseover="alert(1)">t</div>', '<a href="javascript:alert(1)">t</a>',
+    '<a href=" JaVaScRiPt:alert(1)">t</a>', "<iframe src='https://x.example'></iframe>",
+    "<object data='x.swf'></object>", "<embed src='x.swf'/>", "<form><input name='q'/></form>",
+    "<style>p {color: red}</style>", "<link rel='stylesheet' href='x.css'/>",
+    "<meta http-equiv='refresh' content='0'/>", "<base href='https://x.example/'/>",
+    "<body>t</body>", '<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>',
+    "<p>unclosed", "<p>a</q>", "<![CDATA[<script>x()</script>]]",
+]
+
+
+@st.composite
+def bad_narrative(draw: st.DrawFn, resource: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``resource`` whose narrative carries one thing txt-1 forbids."""
+    resource = copy.deepcopy(resource)
+    before = draw(st.sampled_from(["", "Text ", "<p>Para</p>", "<b>bold</b> "]))
+    after = draw(st.sampled_from(["", " more", "<br/>", "<ul><li>x</li></ul>"]))
+    bad = draw(st.sampled_from(BAD_XHTML))
+    resource["text"] = {"status": "generated",
+                        "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{before}{bad}'
+                               f"{after}</div>"}
+    return resource
+
+
+@st.composite
+def dangling_reference(draw: st.DrawFn, bundle: dict[str, Any]
+                       ) -> tuple[dict[str, Any], str]:
+    """A copy of ``bundle`` where one ``urn:uuid`` reference points at no entry; the new
+    reference."""
+    bundle = copy.deepcopy(bundle)
+    full_urls = {e.get("fullUrl") for e in bundle.get("entry", [])}
+    paths = [p for p in json_paths(bundle, limit=20000) if p and p[-1] == "reference"
+             and str(_get(bundle, p)).startswith("urn:uuid:")]
+    path = draw(st.sampled_from(paths))
+    new = f"urn:uuid:{draw(st.uuids())}"
+    assert new not in full_urls
+    _get(bundle, path[:-1])["reference"] = new
+    return bundle, new
+
+
 def _splice_deep(m: re.Match[str]) -> str:
     depth = int(m.group(2))
     if m.group(1) == "list":

@@ -258,6 +258,9 @@ class Study:
     conditions: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     condition_mesh: list[Coding] = field(default_factory=list)
+    #: every intervention MeSH term CT.gov derived, in its order; those found in an
+    #: intervention's name are also on that Intervention, the others belong to the study
+    intervention_mesh: list[Coding] = field(default_factory=list)
 
     brief_summary: str | None = None
     detailed_description: str | None = None

@@ -451,8 +451,11 @@ def _mesh(r: _Reader, m: dict[str, Any], p: str) -> list[Coding]:
 
 
 def _intervention_mesh(r: _Reader, m: dict[str, Any], s: Study) -> None:
-    """Attach intervention MeSH terms to the interventions whose names they were found in."""
+    """Keep every intervention MeSH term on the study, and attach each to the interventions
+    whose names it was found in (a term matching no name stays study-level: CT.gov derives
+    terms from descriptions and synonyms too)."""
     codes = _mesh(r, m, "derivedSection.interventionBrowseModule")
+    s.intervention_mesh = codes
     for c in codes:
         term = (c.display or "").casefold()
         for iv in s.interventions:

@@ -101,7 +101,14 @@ def read_r4_bundle(bundle: dict[str, Any], name: str = "<bundle>") -> Study:
     study.condition_mesh = [Coding(MESH, c["code"], c.get("display"))
                             for cc in rs.get("condition", []) for c in cc.get("coding", [])
                             if c.get("system") == MESH and c.get("code")]
-    study.interventions = [_intervention(f) for f in rs.get("focus", [])]
+    for focus in rs.get("focus", []):
+        if "text" in focus or not _mesh_codings(focus):
+            study.interventions.append(_intervention(focus))
+        else:  # a study-level MeSH term (no intervention's name carries it)
+            study.intervention_mesh.extend(_mesh_codings(focus))
+    # every intervention MeSH term, as the registry record holds them: the interventions' first
+    named = [c for iv in study.interventions for c in iv.mesh]
+    study.intervention_mesh = list({(c.code): c for c in named + study.intervention_mesh}.values())
     study.keywords = [k.get("text", "") for k in rs.get("keyword", [])]
 
     sponsor = resolve(rs.get("sponsor"))
@@ -160,14 +167,18 @@ def _status(rs: dict[str, Any], exts: list[dict[str, Any]]) -> str | None:
     return ctgov_status(rs.get("status", ""))
 
 
+def _mesh_codings(concept: dict[str, Any]) -> list[Coding]:
+    return [Coding(MESH, c["code"], c.get("display")) for c in concept.get("coding", [])
+            if isinstance(c, dict) and c.get("system") == MESH and c.get("code")]
+
+
 def _intervention(concept: dict[str, Any]) -> Intervention:
     """An R4 focus ("Drug: Cisplatin" + MeSH codings) → the registry intervention it names."""
     text = str(concept.get("text", ""))
     kind, sep, name = text.partition(": ")
     types = {table("intervention-type").display(v).casefold(): v
              for v in table("intervention-type").values()}
-    mesh = [Coding(MESH, c["code"], c.get("display")) for c in concept.get("coding", [])
-            if c.get("system") == MESH and c.get("code")]
+    mesh = _mesh_codings(concept)
     if sep and kind.casefold() in types:
         return Intervention(types[kind.casefold()], name, mesh=mesh)
     return Intervention(None, text, mesh=mesh)

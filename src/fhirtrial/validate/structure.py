@@ -194,7 +194,7 @@ def check_required(definitions: Definitions, resource: dict[str, Any], expr: str
     The models report a missing required element only once every field has a value of the
     right type (their model validator runs last), so one wrong type elsewhere would hide it."""
     out: list[Finding] = []
-    objects: list[tuple[Any, str, str]] = [(resource, resource.get("resourceType"), expr)]
+    objects: list[tuple[Any, Any, str]] = [(resource, resource.get("resourceType"), expr)]
     for n in nodes:
         if not isinstance(n.value, dict):
             continue

@@ -11,6 +11,23 @@ from . import evidencevariable, location, parties, plandefinition, provenance, r
 from .context import Ctx, Resource, intervention_concept
 
 
+def study_level_mesh(study: Study) -> list[dict[str, Any]]:
+    """A focus per intervention MeSH term that no intervention's name carries (once each).
+
+    Written without text: an intervention's focus always has one ("Drug: X"), so a reader
+    (sources/fhir_r4.py) tells the two apart."""
+    seen = {(c.system, c.code) for iv in study.interventions for c in iv.mesh}
+    out = []
+    for c in study.intervention_mesh:
+        if (c.system, c.code) in seen:
+            continue
+        seen.add((c.system, c.code))
+        coding = {"system": c.system, "code": c.code, **({"display": c.display}
+                                                          if c.display else {})}
+        out.append({"concept": {"coding": [coding]}})
+    return out
+
+
 def _sponsor_parties(ctx: Ctx) -> list[dict[str, Any]]:
     s = ctx.study
     out = []
@@ -93,7 +110,7 @@ def build(study: Study) -> tuple[list[Resource], list[Finding]]:
         protocol.append(plandefinition.plan_for_unassigned(ctx, rest))
     parts["groups"], parts["protocol"] = groups, protocol
     parts["focus"] = [{"concept": intervention_concept(iv, iv.label)}
-                      for iv in study.interventions]
+                      for iv in study.interventions] + study_level_mesh(study)
     parts["eligibility"] = evidencevariable.eligibility(ctx)
     outcomes = []
     for o in study.outcomes:

@@ -15,6 +15,8 @@ import click
 
 from ..errors import FhirtrialError
 
+#: studies per SQLite transaction in `fhirtrial load` (a failed study still rolls back alone)
+BULK_BATCH = 500
 DB_HELP = "SQLite file of the store [env FHIRTRIAL_DB; default <data dir>/fhirtrial.sqlite]"
 
 
@@ -202,13 +204,14 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
         except (ValueError, KeyError, AttributeError) as e:
             work.append((str(p), chosen[0], None, f"not a FHIR resource or Bundle: {e}"))
     stored = failed = 0
+    writer: Any = store
 
     def run(items: Any) -> None:
         nonlocal stored, failed
         for name, fv, bundle, error in items:
             if bundle is not None:
                 try:
-                    process(store, fv, bundle, base="", validate=not no_validate,
+                    process(writer, fv, bundle, base="", validate=not no_validate,
                             supported=REGISTRY[fv].__contains__, default_count=20,
                             representation=False)
                     stored += 1
@@ -222,7 +225,18 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
         work, _registry_bundles(registry_inputs, list(chosen), auto=not versions)
         if registry_inputs else [])
     show = sys.stderr.isatty()
-    with click.progressbar(items, label="loading", file=sys.stderr, hidden=not show) as bar:
+    total = None
+    if show:  # an ETA needs the total: a zip's declared entries, a directory's files
+        from ..sources.bulk import estimate_units
+
+        units = estimate_units(registry_inputs) if registry_inputs else 0
+        total = None if units is None else len(work) + units * len(chosen)
+    # many studies per SQLite transaction (each still all-or-nothing), and into an empty store
+    # the search indexes built once at the end
+    with store.bulk(batch=BULK_BATCH) as bulk, \
+            click.progressbar(items, length=total, label="loading", file=sys.stderr,
+                              hidden=not show, show_pos=True) as bar:
+        writer = bulk
         run(bar)
     store.analyze()
     click.echo(f"stored {stored} bundle(s) in {cfg['DB']}; {failed} failed", err=True)

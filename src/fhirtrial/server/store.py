@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConflictError, GoneError, NotFoundError, PreconditionFailedError
+from ..jsonbytes import dumps_compact
 from . import searchparams as sp_mod
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def dumps(resource: dict[str, Any]) -> bytes:
     """The stored (and served) byte form of a resource: compact UTF-8 JSON."""
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return dumps_compact(resource)  # json.dumps(…, separators=(",", ":")), byte for byte
 
 
 def fhir_instant(dt: datetime) -> str:
@@ -314,6 +315,20 @@ class SQLiteStore:
                     f"({','.join('?' * len(chunk))})", chunk):
                 by_rid[r[0]] = Stored(r[1], r[2], r[3], r[4], r[5], r[0])
         return [by_rid[r] for r in rids if r in by_rid]
+
+    @contextmanager
+    def bulk(self, *, batch: int = 500) -> Iterator[BulkWriter]:
+        """A bulk load: ``batch`` studies per transaction (each study still all-or-nothing,
+        through a savepoint), and into an empty store the search indexes built once at the
+        end rather than row by row. Use the writer as the store: ``process(writer, …)``."""
+        writer = BulkWriter(self, batch)
+        writer._begin()
+        try:
+            yield writer
+        except BaseException:
+            writer._finish(ok=False)
+            raise
+        writer._finish(ok=True)
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (after a bulk load)."""
@@ -494,6 +509,79 @@ def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:
     return ", ".join(parts), args
 
 
+#: indexes a bulk load into an empty store builds once at the end (one sort each) instead of
+#: row by row: every value-leading index. Those a load itself reads stay: the token code index
+#: (conditional updates look identifiers up) and the rid-leading ones (an update clears the
+#: previous version's index rows).
+DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
+                    "idx_string_norm_c", "idx_string_exact_c", "idx_date_lo_c",
+                    "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c")
+
+
+class BulkWriter:
+    """Many studies per SQLite transaction, for ``fhirtrial load``; see :meth:`SQLiteStore.bulk`.
+
+    Quacks like the store (reads, searches) except that :meth:`transaction` opens a
+    *savepoint* inside the current batch transaction: a study that fails rolls back alone,
+    as with its own transaction, and every ``batch`` studies the batch commits. Into an empty
+    store the :data:`DEFERRED_INDEXES` are dropped first and built once at the end; while they
+    are missing the store's ``user_version`` is 1, so a load that is killed leaves a store
+    that rebuilds them (the schema migration) when next opened.
+    """
+
+    def __init__(self, store: SQLiteStore, batch: int) -> None:
+        self.store = store
+        self.batch = max(1, batch)
+        self.conn = store._conn()
+        self.units = 0
+        self.deferred = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def _begin(self) -> None:
+        conn = self.conn
+        empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM current)").fetchone()[0]
+        if empty:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("PRAGMA user_version=1")
+            for name in DEFERRED_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            conn.execute("COMMIT")
+            self.deferred = True
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
+        local = self.store._local
+        local.commits = getattr(local, "commits", 0) + 1
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SQLiteTx]:
+        """One study's writes: a savepoint in the open batch, rolled back alone on error."""
+        conn = self.conn
+        conn.execute("SAVEPOINT study")
+        try:
+            yield _SQLiteTx(self.store, conn)
+        except BaseException:
+            conn.execute("ROLLBACK TO study")
+            conn.execute("RELEASE study")
+            raise
+        conn.execute("RELEASE study")
+        self.units += 1
+        if self.units % self.batch == 0:
+            self._commit()
+            conn.execute("BEGIN IMMEDIATE")
+
+    def _finish(self, ok: bool) -> None:
+        """Commit the studies written; build the deferred indexes (on success)."""
+        if self.conn.in_transaction:
+            self._commit()
+        if self.deferred and ok:
+            SQLiteStore._migrate(self.conn)  # CREATE INDEX IF NOT EXISTS …, user_version=2
+            self.deferred = False
+
+
 class _SQLiteTx:
     """Writes inside one open SQLite transaction."""
 
@@ -625,4 +713,5 @@ class _SQLiteTx:
             ex("INSERT INTO idx_geo VALUES (?,?,?)", [(rowid, la, lo) for la, lo in rows.geo])
 
 
-__all__ = ["ConflictError", "HistoryEntry", "SQLiteStore", "Store", "Stored", "Transaction"]
+__all__ = ["BulkWriter", "ConflictError", "HistoryEntry", "SQLiteStore", "Store", "Stored",
+           "Transaction"]

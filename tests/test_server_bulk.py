@@ -119,7 +119,8 @@ def test_a_failing_study_rolls_back_alone(tmp_path: Path):
             except FhirtrialError as e:
                 failures.append((i, e.message))
     assert len(failures) == 1
-    assert failures[0][0] == 5 and "urn:uuid:nowhere" in failures[0][1]
+    assert failures[0][0] == 5
+    assert "urn:uuid:nowhere" in failures[0][1]
     with sqlite3.connect(tmp_path / "s.sqlite") as conn:
         ids = [r[0] for r in conn.execute(
             "SELECT id FROM current WHERE type='ResearchStudy' ORDER BY id")]

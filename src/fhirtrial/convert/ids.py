@@ -27,9 +27,12 @@ IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 _NAMESPACE = uuid.UUID("6f1e4d52-8c7b-5c1e-9a57-0e1f7a2b9c3d")
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def key_hash(*parts: str | None, length: int = 8) -> str:
     """A short stable hash of a natural key (case- and whitespace-insensitive)."""
-    norm = "\x1f".join(re.sub(r"\s+", " ", (p or "")).strip().casefold() for p in parts)
+    norm = "\x1f".join(_SPACES.sub(" ", (p or "")).strip().casefold() for p in parts)
     return hashlib.sha1(norm.encode("utf-8")).hexdigest()[:length]
 
 

@@ -12,6 +12,7 @@ import click
 
 from ..errors import operation_outcome
 from ..files import write_atomic
+from ..jsonbytes import dumps_compact, loads
 from ..model import Finding
 
 FHIR_VERSIONS = ("R5", "R4")
@@ -62,12 +63,17 @@ class _Sink:
         except OSError as e:
             raise click.UsageError(f"-o {out}: cannot create: {e.strerror or e}") from None
 
+    @property
+    def compact(self) -> bool:
+        """Whether Bundles come as one line (NDJSON): workers then write them so."""
+        return self.kind == "ndjson"
+
     def add(self, nct_id: str, bundle_bytes: bytes) -> None:
         self.count += 1
         if self.kind == "dir":
             write_atomic(Path(self.out or ".") / f"{nct_id}.json", bundle_bytes + b"\n")
         elif self.kind == "ndjson":
-            self._ndjson.write(_one_line(bundle_bytes) + b"\n")
+            self._ndjson.write(bundle_bytes + b"\n")  # one line already (compact)
         elif self.kind == "file":
             if self._single is not None:
                 raise click.UsageError(f"-o {self.out}: more than one study read; give a "
@@ -107,7 +113,7 @@ class _Sink:
 def _one_line(data: bytes) -> bytes:
     if b"\n" not in data:
         return data
-    return json.dumps(json.loads(data), ensure_ascii=False, separators=(",", ":")).encode()
+    return dumps_compact(loads(data))
 
 
 def _report(name: str, findings: list[Finding]) -> None:
@@ -155,14 +161,23 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
     from functools import partial
 
     from ..sources import registry_fetch
-    from ..sources.bulk import Progress, Summary, convert_unit, iter_units, ordered_map
+    from ..sources.bulk import (
+        Progress,
+        Summary,
+        convert_unit,
+        estimate_units,
+        iter_units,
+        ordered_map,
+    )
 
     sink = _Sink(out)
     summary = Summary()
     all_findings: list[Finding] = []
     progress = Progress()
+    if progress.enabled:  # the total (for the ETA) costs a directory walk: only on a terminal
+        progress.total = estimate_units(inputs)
     work = partial(convert_unit, fhir_version=fhir_version.upper(), bundle_type=bundle_type,
-                   validate=validate)
+                   validate=validate, compact=sink.compact)
     try:
         for results in ordered_map(work, iter_units(inputs, fetch=registry_fetch), jobs):
             for res in results:

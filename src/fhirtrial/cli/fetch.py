@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -97,14 +98,34 @@ def fetch_cmd(nct_ids: tuple[str, ...], out: str | None, query_cond: str | None,
 
 @click.command("sync")
 @click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
+@click.option("--db", metavar="PATH",
+              help="Keep this loaded store current instead of the cache: every study the "
+                   "registry updated since the store's newest lastUpdatePostDate is converted "
+                   "and stored again.")
+@click.option("--since", metavar="YYYY-MM-DD",
+              help="With --db: resume from this day instead of the store's newest date.")
 @_base_option
 @_data_option
-def sync_cmd(nct_ids: tuple[str, ...], base_url: str | None, data_dir: str | None) -> None:
+def sync_cmd(nct_ids: tuple[str, ...], db: str | None, since: str | None,
+             base_url: str | None, data_dir: str | None) -> None:
     """Refresh cached studies whose lastUpdatePostDate moved on the registry.
 
     Without NCT ids every cached study is checked (one request per 100 studies, then one per
     changed study). Prints refreshed ids on stdout; exit 1 when the registry no longer has some.
+
+    With --db, the loaded store is brought up to date instead: the registry is asked for the
+    studies updated on or after the newest lastUpdatePostDate the store holds (paged), and
+    each is converted and stored (in the FHIR versions the store holds). Prints each stored
+    NCT id; exit 1 when some failed.
+
+    \b
+    fhirtrial sync --db data/trials.sqlite
     """
+    if db is not None:
+        _sync_store(db, nct_ids, since, base_url, data_dir)
+        return
+    if since is not None:
+        raise click.UsageError("--since goes with --db")
     reg = _registry(base_url, data_dir)
     try:
         report = reg.sync(nct_ids or None)
@@ -118,4 +139,42 @@ def sync_cmd(nct_ids: tuple[str, ...], base_url: str | None, data_dir: str | Non
     click.echo(f"refreshed {len(report.refreshed)}, unchanged {len(report.unchanged)}, "
                f"missing {len(report.missing)}", err=True)
     if report.missing:
+        sys.exit(1)
+
+
+def _sync_store(db: str, nct_ids: tuple[str, ...], since: str | None, base_url: str | None,
+                data_dir: str | None) -> None:
+    from ..server.store import SQLiteStore
+    from ..server.sync import newest_update, stored_versions, sync_store
+
+    if nct_ids:
+        raise click.UsageError("--db syncs the whole store: give no NCT ids")
+    if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+        raise click.UsageError(f"--since {since!r}: expected a day, YYYY-MM-DD")
+    if not Path(db).is_file():
+        raise click.UsageError(f"--db {db}: no such store (load it first: fhirtrial load)")
+    store = SQLiteStore(db)
+    start = since or newest_update(store)
+    versions = stored_versions(store)
+    if start is None or not versions:
+        click.echo(f"error: {db} holds no converted ResearchStudy to resume from; give "
+                   "--since YYYY-MM-DD", err=True)
+        sys.exit(1)
+
+    def echo(nct: str, error: str | None) -> None:
+        if error is None:
+            click.echo(nct)
+        else:
+            click.echo(f"error: {nct}: {error}", err=True)
+
+    try:
+        result = sync_store(store, _registry(base_url, data_dir), start, versions,
+                            on_study=echo)
+    except FhirtrialError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+    store.analyze()
+    click.echo(f"stored {result.stored} studies updated since {start} "
+               f"({', '.join(versions)}); failed {len(result.failed)}", err=True)
+    if result.failed:
         sys.exit(1)

@@ -7,6 +7,7 @@ import itertools
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import click
 
 from ..errors import FhirtrialError
 
+#: studies per SQLite transaction in `fhirtrial load` (a failed study still rolls back alone)
+BULK_BATCH = 500
 DB_HELP = ("the store: a SQLite file, or postgresql://user@host:port/dbname [env FHIRTRIAL_DB; "
            "default <data dir>/fhirtrial.sqlite]")
 
@@ -279,13 +282,14 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
         except OSError as e:
             work.append((str(p), chosen[0], None, f"cannot read: {e.strerror or e}"))
     stored = failed = 0
+    writer: Any = store
 
     def run(items: Any) -> None:
         nonlocal stored, failed
         for name, fv, bundle, error in items:
             if bundle is not None:
                 try:
-                    process(store, fv, bundle, base="", validate=not no_validate,
+                    process(writer, fv, bundle, base="", validate=not no_validate,
                             supported=REGISTRY[fv].__contains__, default_count=20,
                             representation=False)
                     stored += 1
@@ -301,7 +305,20 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
         work, _registry_bundles(registry_inputs, list(chosen), auto=not versions)
         if registry_inputs else [])
     show = sys.stderr.isatty()
-    with click.progressbar(items, label="loading", file=sys.stderr, hidden=not show) as bar:
+    total = None
+    if show:  # an ETA needs the total: a zip's declared entries, a directory's files
+        from ..sources.bulk import estimate_units
+
+        units = estimate_units(registry_inputs) if registry_inputs else 0
+        total = None if units is None else len(work) + units * len(chosen)
+    # many studies per SQLite transaction (each still all-or-nothing), and into an empty store
+    # the search indexes built once at the end
+    # (the PostgreSQL store writes each study in its own transaction: many servers share it)
+    batched = store.bulk(batch=BULK_BATCH) if hasattr(store, "bulk") else nullcontext(store)
+    with batched as bulk, \
+            click.progressbar(items, length=total, label="loading", file=sys.stderr,
+                              hidden=not show, show_pos=True) as bar:
+        writer = bulk
         run(bar)
     store.analyze()
     click.echo(f"stored {stored} bundle(s) in {store.describe()}; {failed} failed", err=True)

@@ -11,6 +11,7 @@ only those tables (see :mod:`fhirtrial.server.search`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -292,25 +293,7 @@ def _split_path(expr: str) -> list[str]:
     return parts
 
 
-def _eval_one(resource: dict[str, Any], expr: str) -> list[Any]:
-    steps = _split_path(expr)[1:]  # drop the resource type
-    nodes: list[Any] = [resource]
-    for step in steps:
-        m = _WHERE.match(step)
-        if m:
-            field, codes = m.group(1), set(m.group(2).split("|"))
-            nodes = [n for n in nodes if isinstance(n, dict) and _has_code(n.get(field), codes)]
-            continue
-        nxt: list[Any] = []
-        for n in nodes:
-            if isinstance(n, dict) and step in n:
-                v = n[step]
-                nxt.extend(v if isinstance(v, list) else [v])
-        nodes = nxt
-    return nodes
-
-
-def _has_code(value: Any, codes: set[str]) -> bool:
+def _has_code(value: Any, codes: frozenset[str] | set[str]) -> bool:
     if isinstance(value, str):
         return value in codes
     if isinstance(value, dict):
@@ -333,11 +316,45 @@ def _split_union(expression: str) -> list[str]:
     return alts
 
 
+#: a compiled path step: a field name, or a where(field=codes) filter
+_Step = str | tuple[str, frozenset[str]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(expression: str) -> tuple[tuple[_Step, ...], ...]:
+    """The union's alternatives as step tuples, parsed once per expression (indexing a
+    resource evaluates a dozen expressions; parsing them each time cost more than the walk)."""
+    alts = []
+    for alt in _split_union(expression):
+        steps: list[_Step] = []
+        for step in _split_path(alt)[1:]:  # drop the resource type
+            m = _WHERE.match(step)
+            steps.append((m.group(1), frozenset(m.group(2).split("|"))) if m else step)
+        alts.append(tuple(steps))
+    return tuple(alts)
+
+
 def evaluate_expr(resource: dict[str, Any], expression: str) -> list[Any]:
     """Evaluate ``a | b`` unions of dotted paths with ``where(field=code|code)`` filters."""
     out: list[Any] = []
-    for alt in _split_union(expression):
-        out.extend(_eval_one(resource, alt))
+    for steps in _compiled(expression):
+        nodes: list[Any] = [resource]
+        for step in steps:
+            if isinstance(step, tuple):
+                field, codes = step
+                nodes = [n for n in nodes if isinstance(n, dict)
+                         and _has_code(n.get(field), codes)]
+                continue
+            nxt: list[Any] = []
+            for n in nodes:
+                if isinstance(n, dict) and step in n:
+                    v = n[step]
+                    if isinstance(v, list):
+                        nxt.extend(v)
+                    else:
+                        nxt.append(v)
+            nodes = nxt
+        out.extend(nodes)
     return out
 
 
@@ -345,6 +362,8 @@ def evaluate_expr(resource: dict[str, Any], expression: str) -> list[Any]:
 
 def norm_text(value: str) -> str:
     """Case- and accent-insensitive form used for string and :text matching."""
+    if value.isascii():  # nothing to decompose or strip (most registry text)
+        return re.sub(r"\s+", " ", value.casefold()).strip()
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return re.sub(r"\s+", " ", stripped.casefold()).strip()

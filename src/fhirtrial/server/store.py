@@ -45,6 +45,7 @@ from ..errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from ..jsonbytes import dumps_compact
 from . import searchparams as sp_mod
 from .dialect import SQLITE, SQLITE_MIGRATIONS, SQLITE_SCHEMA, Dialect, latest, statements
 
@@ -153,7 +154,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def dumps(resource: dict[str, Any]) -> bytes:
     """The stored (and served) byte form of a resource: compact UTF-8 JSON."""
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return dumps_compact(resource)  # json.dumps(…, separators=(",", ":")), byte for byte
 
 
 def fhir_instant(dt: datetime) -> str:
@@ -443,6 +444,20 @@ class SQLiteStore(SQLStore):
     def describe(self) -> str:
         return str(self.path)
 
+    @contextmanager
+    def bulk(self, *, batch: int = 500) -> Iterator[BulkWriter]:
+        """A bulk load: ``batch`` studies per transaction (each study still all-or-nothing,
+        through a savepoint), and into an empty store the search indexes built once at the
+        end rather than row by row. Use the writer as the store: ``process(writer, …)``."""
+        writer = BulkWriter(self, batch)
+        writer._begin()
+        try:
+            yield writer
+        except BaseException:
+            writer._finish(ok=False)
+            raise
+        writer._finish(ok=True)
+
     # -- connections
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -625,14 +640,100 @@ def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:
 
 def _add_word_rows(conn: sqlite3.Connection) -> None:
     """Schema 3: the word-suffix token rows (see ``searchparams.word_suffixes``) of every
-    token text already indexed, which is exactly what indexing the resources again adds."""
+    token text already indexed, which is exactly what indexing the resources again adds.
+    Rows already there are not added again (a bulk load killed before its indexes were built
+    is migrated from version 1 with its word rows written)."""
     token_params = {f"{rt}.{p.name}" for table in sp_mod.REGISTRY.values()
                     for rt, params in table.items() for p in params.values()
                     if p.type == "token"}
+    have = set(conn.execute(
+        "SELECT rid, sp, text FROM idx_token WHERE code IS NULL AND system IS NULL"))
     rows = conn.execute("SELECT rid, sp, text FROM idx_token WHERE text IS NOT NULL").fetchall()
     conn.executemany("INSERT INTO idx_token VALUES (?,?,NULL,NULL,?)",
-                     [(rid, sp, w) for rid, sp, text in rows if sp in token_params
-                      for w in sp_mod.word_suffixes(text)])
+                     sorted({(rid, sp, w) for rid, sp, text in rows if sp in token_params
+                             for w in sp_mod.word_suffixes(text)} - have))
+
+
+#: indexes a bulk load into an empty store builds once at the end (one sort each) instead of
+#: row by row: every value-leading index. Those a load itself reads stay: the token code index
+#: (conditional updates look identifiers up) and the rid-leading ones (an update clears the
+#: previous version's index rows).
+DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
+                    "idx_string_norm_c", "idx_string_exact_c", "idx_date_lo_c",
+                    "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c")
+
+
+class BulkWriter:
+    """Many studies per SQLite transaction, for ``fhirtrial load``; see :meth:`SQLiteStore.bulk`.
+
+    Quacks like the store (reads, searches) except that :meth:`transaction` opens a
+    *savepoint* inside the current batch transaction: a study that fails rolls back alone,
+    as with its own transaction, and every ``batch`` studies the batch commits. Into an empty
+    store the :data:`DEFERRED_INDEXES` are dropped first and built once at the end; while they
+    are missing the store's ``user_version`` is 1, so a load that is killed leaves a store
+    that rebuilds them (the schema migration) when next opened.
+    """
+
+    def __init__(self, store: SQLiteStore, batch: int) -> None:
+        self.store = store
+        self.batch = max(1, batch)
+        self.conn = store._conn()
+        self.units = 0
+        self.deferred = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def _begin(self) -> None:
+        conn = self.conn
+        empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM current)").fetchone()[0]
+        if empty:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("PRAGMA user_version=1")
+            for name in DEFERRED_INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            conn.execute("COMMIT")
+            self.deferred = True
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")
+        local = self.store._local
+        local.commits = getattr(local, "commits", 0) + 1
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SQLiteTx]:
+        """One study's writes: a savepoint in the open batch, rolled back alone on error."""
+        conn = self.conn
+        conn.execute("SAVEPOINT study")
+        try:
+            yield _SQLiteTx(self.store, conn)
+        except BaseException:
+            conn.execute("ROLLBACK TO study")
+            conn.execute("RELEASE study")
+            raise
+        conn.execute("RELEASE study")
+        self.units += 1
+        if self.units % self.batch == 0:
+            self._commit()
+            conn.execute("BEGIN IMMEDIATE")
+
+    def _finish(self, ok: bool) -> None:
+        """Commit the studies written; build the deferred indexes (on success)."""
+        if self.conn.in_transaction:
+            self._commit()
+        if self.deferred and ok:
+            # the deferred indexes (the schema's CREATE INDEX IF NOT EXISTS), and the current
+            # version: every row was written by today's indexing, word rows included
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            for stmt in statements(SQLITE_SCHEMA):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            self.deferred = False
+
+
 
 
 
@@ -822,5 +923,5 @@ class _SQLiteTx(SQLTx):
     """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time)."""
 
 
-__all__ = ["ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",
+__all__ = ["BulkWriter", "ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",
            "SQLiteStore", "Store", "StoreError", "Stored", "Transaction"]

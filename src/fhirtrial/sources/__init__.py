@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import jsonbytes
 from ..errors import SourceError, describe_json_error
 from ..model import Study
 from . import ctgov_json, ctgov_xml, pagetext
@@ -72,7 +73,7 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
 
 def _parse_json(text: str, name: str) -> Iterator[Record]:
     try:
-        doc = json.loads(text)
+        doc = jsonbytes.loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":
             # several JSON values: NDJSON given where one record was expected (stdin, -)

@@ -13,6 +13,7 @@ import io
 import json
 import sys
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -83,14 +84,28 @@ def iter_ndjson(f: IO[bytes], name: str) -> Iterator[Unit]:
 
 
 def iter_zip(path: Path, name: str) -> Iterator[Unit]:
-    """One unit per record file in a zip (NDJSON members split by line), in archive order."""
+    """One unit per record file in a zip (NDJSON members split by line), in archive order.
+
+    The central directory is read entry by entry (:mod:`.zipstream`), so memory stays flat
+    however many members the archive holds (the registry's download has ~550,000)."""
+    from .zipstream import StreamingZip
+
     try:
-        zf = zipfile.ZipFile(path)
+        zf = StreamingZip(str(path))
     except (zipfile.BadZipFile, OSError) as e:
         yield Unit(name, error=SourceError(f"{name}: not a readable zip archive ({e})"))
         return
     with zf:
-        for info in zf.infolist():
+        infos = zf.iter_infos()
+        while True:
+            try:
+                info = next(infos)
+            except StopIteration:
+                return
+            except (zipfile.BadZipFile, OSError, NotImplementedError) as e:
+                yield Unit(name, error=SourceError(f"{name}: the zip's directory cannot be "
+                                                   f"read further ({e})"))
+                return
             base = info.filename.rsplit("/", 1)[-1]
             if info.is_dir() or not base or base.startswith(".") or "__MACOSX" in info.filename:
                 continue
@@ -105,9 +120,41 @@ def iter_zip(path: Path, name: str) -> Iterator[Unit]:
                         yield from iter_ndjson(f, member)
                     else:
                         yield Unit(member, _read_limited(f, member))
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+                    NotImplementedError, RuntimeError) as e:
+                # zlib.error: a damaged deflate stream; RuntimeError: an encrypted member
                 yield Unit(member, error=SourceError(f"{member}: cannot be read from the zip "
                                                      f"({e})"))
+
+
+def estimate_units(inputs: Iterable[str]) -> int | None:
+    """How many units the inputs hold, cheaply (a zip's declared entries, a directory's
+    files), for a progress bar's ETA; None when some input cannot say (NDJSON, stdin)."""
+    from .zipstream import StreamingZip
+
+    total = 0
+    for item in inputs:
+        p = Path(item)
+        try:
+            if p.is_dir():
+                total += sum(1 for f in p.rglob("*") if f.is_file())
+            elif p.is_file():
+                with p.open("rb") as f:
+                    head = f.read(4)
+                if head == ZIP_MAGIC:
+                    with StreamingZip(str(p)) as zf:
+                        total += zf.declared_entries
+                elif p.name.endswith(NDJSON_SUFFIXES):
+                    return None
+                else:
+                    total += 1
+            elif item == "-":
+                return None
+            else:
+                total += 1
+        except (OSError, zipfile.BadZipFile):
+            total += 1
+    return total
 
 
 def iter_file(path: Path) -> Iterator[Unit]:
@@ -262,14 +309,18 @@ class Converted:
 
 
 def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "collection",
-                 validate: bool = False) -> list[Converted]:
+                 validate: bool = False, compact: bool = False) -> list[Converted]:
     """Read one unit and convert each of its studies (runs in a worker process).
 
     With ``validate``, each Bundle goes through the layered validator: its warnings join the
     record's findings, and a Bundle with errors fails the record instead of being written.
+    Each Bundle comes back as the bytes the caller writes (indented, or one line with
+    ``compact`` for NDJSON), so a worker pickles bytes, never a Bundle, and nothing is parsed
+    or dumped twice.
     """
     from ..convert import convert_study, dumps
     from ..errors import FhirtrialError
+    from ..jsonbytes import dumps_compact
     from . import parse_unit
 
     out: list[Converted] = []
@@ -299,27 +350,51 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
                                      issue_code="invalid"))
                 continue
             findings.extend(f for f in found if f.severity == "warning")
-        out.append(Converted(rec.name, conv.nct_id, dumps(conv.bundle), findings))
+        out.append(Converted(rec.name, conv.nct_id,
+                             dumps_compact(conv.bundle) if compact else dumps(conv.bundle),
+                             findings))
     return out
 
 
 class Progress:
-    """A one-line counter on stderr, only when stderr is a terminal."""
+    """A one-line progress bar on stderr (records, %, rate, ETA), only on a terminal."""
 
-    def __init__(self, enabled: bool | None = None, every: int = 25) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+    def __init__(self, enabled: bool | None = None, every: int = 25, total: int | None = None,
+                 stream: IO[str] | None = None, clock: Callable[[], float] | None = None
+                 ) -> None:
+        import time
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self.every = every
+        self.total = total
         self.done = 0
         self.failed = 0
+        self._clock = clock or time.monotonic
+        self._start = self._clock()
+
+    def line(self) -> str:
+        """The bar as it reads now: ``1,200/550,000 records (0.2%), 850/s, ETA 10:46, 3 failed``."""
+        elapsed = max(self._clock() - self._start, 1e-9)
+        rate = self.done / elapsed
+        parts = [f"{self.done:,}/{self.total:,} records ({100 * self.done / self.total:.1f}%)"
+                 if self.total else f"{self.done:,} records", f"{rate:,.0f}/s"]
+        if self.total and rate > 0 and self.done < self.total:
+            left = int((self.total - self.done) / rate)
+            h, rest = divmod(left, 3600)
+            parts.append(f"ETA {h}:{rest // 60:02d}:{rest % 60:02d}" if h
+                         else f"ETA {rest // 60}:{rest % 60:02d}")
+        parts.append(f"{self.failed} failed")
+        return ", ".join(parts)
 
     def step(self, failed: bool = False) -> None:
         self.done += 1
         self.failed += failed
         if self.enabled and self.done % self.every == 0:
-            sys.stderr.write(f"\r{self.done} records, {self.failed} failed")
-            sys.stderr.flush()
+            self.stream.write(f"\r\x1b[K{self.line()}")
+            self.stream.flush()
 
     def close(self) -> None:
         if self.enabled and self.done >= self.every:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

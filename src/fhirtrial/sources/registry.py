@@ -166,6 +166,18 @@ class Registry:
                 if limit is not None and count >= limit:
                     return
 
+    def updated_since(self, day: str, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every study whose lastUpdatePostDate is ``day`` (YYYY-MM-DD) or later, page by page
+        (each one is also cached)."""
+        params = {"pageSize": page_size,
+                  "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day},MAX]"}
+        for page in self._pages("/studies", params):
+            for study in page:
+                if (nct := nct_of(study)) is None:
+                    continue
+                self._store(nct, study)
+                yield study
+
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         token: str | None = None
         seen: set[str] = set()

@@ -15,6 +15,7 @@ from jsonschema import Draft6Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from ..model import Finding
+from .schemafast import CompiledSchema, is_valid
 
 _VALIDATOR_KINDS = {
     "required": "required", "additionalProperties": "structure", "type": "value",
@@ -30,6 +31,8 @@ class SchemaLayer:
         # nested resources are validated separately: here they only need to be objects
         defs["ResourceList"] = {"type": "object"}
         self._defs = defs
+        # valid resources are proved so by compiled checks; jsonschema describes the others
+        self._fast = CompiledSchema(defs)
         self._validators: dict[str, Draft6Validator] = {}
         self._lock = threading.Lock()
 
@@ -48,6 +51,8 @@ class SchemaLayer:
         out: list[Finding] = []
         for res, where in nested_resources(resource, expr):
             rtype = res.get("resourceType")
+            if isinstance(rtype, str) and is_valid(self._fast, rtype, res):
+                continue  # proved valid: jsonschema would find nothing
             validator = self._validator(rtype) if isinstance(rtype, str) else None
             if validator is None:
                 out.append(Finding("error", "not-supported",

@@ -13,6 +13,9 @@ from ..narrative import narrative
 
 Resource = dict[str, Any]
 
+#: a registry date: YYYY, YYYY-MM or YYYY-MM-DD
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+
 
 class Ctx:
     """Collects the resources built for one Study; dedupes by type/id and keeps insertion order."""
@@ -123,7 +126,7 @@ def telecom(email: str | None, phone: str | None, ext: str | None) -> list[dict[
 
 def fhir_instant(date: str | None) -> str | None:
     """A registry date as a FHIR instant (midnight UTC of its first day); None if not a date."""
-    if not date or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", date):
+    if not date or not _DATE.fullmatch(date):
         return None
     parts = [*date.split("-"), "01", "01"][:3]
     return f"{parts[0]}-{parts[1]}-{parts[2]}T00:00:00Z"

@@ -1,0 +1,93 @@
+"""Fast JSON bytes, identical to the standard library's: orjson where its output is the same,
+``json`` where it might not be.
+
+fhirtrial's output format is ``json.dumps(doc, ensure_ascii=False, indent=2)`` (compact:
+``separators=(",", ":")``) encoded as UTF-8, and goldens, push change detection and users'
+diffs depend on those exact bytes. orjson writes the same bytes for the same document
+(insertion key order, the same string escapes, ``[]``/``{}`` for empty containers, no final
+newline) except where it cannot or writes differently:
+
+- floats: orjson writes ``0.00001`` and ``1e16`` where Python's ``repr`` writes ``1e-05`` and
+  ``1e+16``. The two agree on the digits (both shortest round-trip) and differ only in
+  notation, so orjson's output with an exponent or a fixed-point number under 1e-4 in it
+  goes to ``json``;
+- NaN and infinities: orjson writes ``null``; any ``null`` value in the output sends it to
+  ``json`` (FHIR has no nulls, so this never costs anything on real output);
+- integers beyond 64 bits, non-string keys, lone surrogates, nesting deeper than 255: orjson
+  raises, and ``json`` gives its own answer (or its own error).
+
+Reading: ``loads`` is orjson's parser with ``json.loads`` as the fallback for anything orjson
+refuses (a BOM, UTF-16, ``NaN``, lone surrogate escapes) or reads differently (integers
+beyond 64 bits, which orjson makes floats: any run of 19 digits goes to ``json``), so a caller sees
+exactly what ``json.loads`` would give, errors included. Both give equal values for every
+document both accept (correctly rounded floats, last duplicate key wins).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+#: refuse what json.dumps refuses rather than letting orjson serialise it
+_OPTS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+#: where orjson's bytes may differ from json's, as a token ends (before ``,``, a newline,
+#: ``]`` or ``}``): an exponent (orjson ``1e16``, ``1e-7``; repr ``1e+16``, ``1e-07``), a
+#: fixed-point float under 1e-4 (orjson ``0.00001``; repr ``1e-05``) and ``null`` (which
+#: orjson also writes for NaN and infinities). The same bytes inside a string only cost a
+#: needless fall-back; the patterns start with a literal so the scan is quick.
+_EXPONENT = re.compile(rb"e[-+]?[0-9]+[,\n\]}]")
+_TINY = re.compile(rb"0\.0000[0-9]*[,\n\]}]")
+_NULL = re.compile(rb"null[,\n\]}]")
+
+
+def _same_as_json(out: bytes) -> bool:
+    """Whether orjson's ``out`` is certainly what ``json.dumps`` writes for the same value."""
+    if out[:1] not in (b"{", b"["):
+        return False  # a bare scalar: let json spell it
+    return not (_EXPONENT.search(out)
+                or (b"0.0000" in out and _TINY.search(out))
+                or (b"null" in out and _NULL.search(out)))
+
+
+def dumps_indented(doc: Any) -> bytes:
+    """``json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")``, faster."""
+    try:
+        out = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | _OPTS)
+    except TypeError:  # orjson.JSONEncodeError: big int, non-str key, surrogate, depth
+        out = None
+    if out is None or not _same_as_json(out):
+        return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+    return out
+
+
+def dumps_compact(doc: Any) -> bytes:
+    """``json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")``, faster."""
+    try:
+        out = orjson.dumps(doc, option=_OPTS)
+    except TypeError:
+        out = None
+    if out is None or not _same_as_json(out):
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return out
+
+
+#: 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_LONG_DIGITS_STR = re.compile(r"\d{19}")
+
+
+def loads(data: bytes | str) -> Any:
+    """``json.loads(data)``, faster: the same value, or the same ``JSONDecodeError``."""
+    long_digits = (_LONG_DIGITS_STR if isinstance(data, str) else _LONG_DIGITS).search(data)
+    if long_digits is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+__all__ = ["dumps_compact", "dumps_indented", "loads"]

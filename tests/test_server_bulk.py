@@ -1,0 +1,185 @@
+"""Bulk load into the SQLite store: many studies per transaction, indexes built once.
+
+``SQLiteStore.bulk()`` is what ``fhirtrial load`` writes through. A store loaded that way must
+be the store a study-by-study load gives (same rows, same search answers), a study that fails
+must leave no trace while its neighbours are kept, and a load killed half-way must leave a
+store that repairs its indexes when next opened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from fhirtrial.errors import FhirtrialError
+from fhirtrial.server.bundles import process
+from fhirtrial.server.searchparams import REGISTRY
+from fhirtrial.server.store import DEFERRED_INDEXES, SQLiteStore
+
+
+def _bundle(i: int, *, broken: bool = False) -> dict:
+    nct = f"NCT{70000000 + i}"
+    site = {"resourceType": "Location", "id": f"{nct}-site", "name": f"Site of {nct}",
+            "position": {"latitude": 40.0 + i / 100, "longitude": -75.0}}
+    org = {"resourceType": "Organization", "id": f"org-{i % 3}", "name": f"Sponsor {i % 3}"}
+    study = {"resourceType": "ResearchStudy", "id": nct, "status": "active",
+             "identifier": [{"system": "http://clinicaltrials.gov", "value": nct}],
+             "title": f"Study {i} of Ünïcode diabetes",
+             "period": {"start": f"20{10 + i % 10}-01-01"},
+             "site": [{"reference": f"urn:uuid:site-{i}"}],
+             "associatedParty": [{"party": {"reference": f"urn:uuid:org-{i}"}}]}
+    if broken:
+        study["site"] = [{"reference": "urn:uuid:nowhere"}]
+    entries = [
+        {"fullUrl": f"urn:uuid:site-{i}", "resource": site,
+         "request": {"method": "PUT", "url": f"Location/{site['id']}"}},
+        {"fullUrl": f"urn:uuid:org-{i}", "resource": org,
+         "request": {"method": "PUT", "url": f"Organization/{org['id']}"}},
+        {"fullUrl": f"urn:uuid:study-{i}", "resource": study,
+         "request": {"method": "PUT",
+                     "url": f"ResearchStudy?identifier=http://clinicaltrials.gov|{nct}"}},
+    ]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _process(store, bundle) -> None:  # type: ignore[no-untyped-def]
+    process(store, "R5", bundle, base="", validate=False, supported=REGISTRY["R5"].__contains__,
+            default_count=20, representation=False)
+
+
+def _fixed_clock():  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _dump(db: Path) -> dict[str, list]:
+    with sqlite3.connect(db) as conn:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in ("current", "versions", "idx_token", "idx_string", "idx_date",
+                          "idx_ref", "idx_number", "idx_geo")}
+
+
+SEARCHES = [
+    ("ResearchStudy", [("title", "study")]),
+    ("ResearchStudy", [("date", "lt2015-01-01")]),  # starts 2010-2014: i % 10 < 5
+    ("ResearchStudy", [("site", "Location/NCT70000003-site")]),
+    ("ResearchStudy", [("identifier", "http://clinicaltrials.gov|NCT70000007")]),
+    ("Location", [("near", "40.05|-75.0|10|km")]),
+    ("Organization", [("name", "sponsor 1")]),
+]
+
+
+def _answers(store: SQLiteStore) -> list[list[str]]:
+    from fhirtrial.server import search as search_mod
+
+    out = []
+    for rtype, items in SEARCHES:
+        q = search_mod.parse("R5", rtype, [*items, ("_count", "100")], strict=True)
+        rows, _ = store.search("R5", rtype, q.criteria, sort=q.sort, offset=0, count=100,
+                               total=False)
+        out.append(sorted(r.id for r in rows))
+    return out
+
+
+def test_bulk_load_gives_the_store_a_study_by_study_load_gives(tmp_path: Path):
+    one, bulk = tmp_path / "one.sqlite", tmp_path / "bulk.sqlite"
+    s1 = SQLiteStore(one, clock=_fixed_clock)
+    for i in range(40):
+        _process(s1, _bundle(i))
+    s2 = SQLiteStore(bulk, clock=_fixed_clock)
+    with s2.bulk(batch=7) as writer:
+        for i in range(40):
+            _process(writer, _bundle(i))
+    assert _dump(bulk) == _dump(one)
+    answers = _answers(s2)
+    assert answers == _answers(s1)
+    # site i lies i/100 degrees north of 40.0: within 10 km of 40.05 for i = 0..13
+    assert [len(a) for a in answers] == [40, 20, 1, 1, 14, 1]
+    with sqlite3.connect(bulk) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master "
+                                            "WHERE type='index'")}
+        assert set(DEFERRED_INDEXES) <= names
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_failing_study_rolls_back_alone(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    failures = []
+    with store.bulk(batch=4) as writer:
+        for i in range(10):
+            try:
+                _process(writer, _bundle(i, broken=i == 5))
+            except FhirtrialError as e:
+                failures.append((i, e.message))
+    assert len(failures) == 1
+    assert failures[0][0] == 5
+    assert "urn:uuid:nowhere" in failures[0][1]
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM current WHERE type='ResearchStudy' ORDER BY id")]
+        locs = conn.execute("SELECT count(*) FROM current WHERE type='Location'").fetchone()[0]
+    assert ids == [f"NCT{70000000 + i}" for i in range(10) if i != 5]
+    assert locs == 9  # the failed study's Location (written before its error) is gone too
+
+
+def test_bulk_load_into_a_loaded_store_keeps_its_indexes(tmp_path: Path):
+    """Only an empty store drops indexes: rebuilding them over a big store for a few
+    studies (a sync) would cost more than it saves."""
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    _process(store, _bundle(0))
+    dropped = []
+    with store.bulk() as writer:
+        assert not writer.deferred
+        with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            dropped = [n for n in DEFERRED_INDEXES if n not in names]
+        _process(writer, _bundle(1))
+    assert dropped == []
+    assert len(_answers(store)[0]) == 2
+
+
+def test_a_killed_bulk_load_keeps_committed_batches_and_repairs_indexes(tmp_path: Path):
+    db = tmp_path / "killed.sqlite"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_server_bulk import _bundle, _process
+        from fhirtrial.server.store import SQLiteStore
+        store = SQLiteStore({str(db)!r})
+        with store.bulk(batch=5) as writer:
+            for i in range(12):
+                _process(writer, _bundle(i))
+            os._exit(9)  # killed: studies 10 and 11 are in an open batch
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
+                       check=False)
+    assert r.returncode == 9, r.stderr.decode()[-2000:]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert not set(DEFERRED_INDEXES) & names
+    store = SQLiteStore(db)  # opening repairs: the migration builds the missing indexes
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        studies = conn.execute("SELECT count(*) FROM current "
+                               "WHERE type='ResearchStudy'").fetchone()[0]
+    assert set(DEFERRED_INDEXES) <= names
+    assert studies == 10  # two whole batches of five; the open one is lost whole
+    assert len(_answers(store)[0]) == 10
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_batch_size_does_not_change_the_result(tmp_path: Path, batch: int):
+    store = SQLiteStore(tmp_path / f"b{batch}.sqlite", clock=_fixed_clock)
+    with store.bulk(batch=batch) as writer:
+        for i in range(6):
+            _process(writer, _bundle(i))
+    assert [len(a) for a in _answers(store)] == [6, 5, 1, 0, 6, 1]

@@ -89,7 +89,8 @@ def _rows(url: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
         return c.execute(sql, args).fetchall()
 
 
-HANDLERS = 4  # two servers x two gunicorn sync workers: requests in flight at once
+HANDLERS = 4  # at least two request handlers of each server in flight at once (2 workers each,
+#              each with threads: more may be)
 
 
 def _race(url: str, n: int, fn) -> list[Any]:
@@ -110,7 +111,7 @@ def _race(url: str, n: int, fn) -> list[Any]:
                     "AND datname = current_database()").fetchone()[0]
             holder.commit()
             answers = [f.result() for f in futures]
-    assert waiting == HANDLERS, f"only {waiting} handlers reached the database together"
+    assert waiting >= HANDLERS, f"only {waiting} handlers reached the database together"
     return answers
 
 

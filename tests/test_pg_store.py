@@ -98,9 +98,9 @@ def test_db_upgrade_on_sqlite(tmp_path):
     db = tmp_path / "s.sqlite"
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "schema version 0 → 2 (applied 2)" in r.output
+    assert "schema version 0 → 3 (applied 2, 3)" in r.output
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
-    assert "schema version 2, up to date" in r.output
+    assert "schema version 3, up to date" in r.output
 
 
 # ---------------------------------------------------------------- db copy

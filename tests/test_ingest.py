@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from fhirtrial.server.store import SCHEMA_VERSION
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -159,4 +160,4 @@ def test_registry_zip_loads_into_the_store(tmp_path: Path):
     assert studies == 120
     assert {"idx_token_code_c", "idx_string_norm_c", "idx_date_lo_c", "current_live",
             "idx_geo_lat_c"} <= indexes
-    assert version == 2
+    assert version == SCHEMA_VERSION

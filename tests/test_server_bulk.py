@@ -20,7 +20,7 @@ import pytest
 from fhirtrial.errors import FhirtrialError
 from fhirtrial.server.bundles import process
 from fhirtrial.server.searchparams import REGISTRY
-from fhirtrial.server.store import DEFERRED_INDEXES, SQLiteStore
+from fhirtrial.server.store import DEFERRED_INDEXES, SCHEMA_VERSION, SQLiteStore
 
 
 def _bundle(i: int, *, broken: bool = False) -> dict:
@@ -106,7 +106,7 @@ def test_bulk_load_gives_the_store_a_study_by_study_load_gives(tmp_path: Path):
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master "
                                             "WHERE type='index'")}
         assert set(DEFERRED_INDEXES) <= names
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_failing_study_rolls_back_alone(tmp_path: Path):
@@ -167,12 +167,20 @@ def test_a_killed_bulk_load_keeps_committed_batches_and_repairs_indexes(tmp_path
         assert not set(DEFERRED_INDEXES) & names
     store = SQLiteStore(db)  # opening repairs: the migration builds the missing indexes
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        tokens = conn.execute("SELECT count(*) FROM idx_token").fetchone()[0]
         studies = conn.execute("SELECT count(*) FROM current "
                                "WHERE type='ResearchStudy'").fetchone()[0]
     assert set(DEFERRED_INDEXES) <= names
     assert studies == 10  # two whole batches of five; the open one is lost whole
+    # the migration's word-row step adds nothing the killed load had already written: the
+    # token rows are those of the same ten studies loaded one by one
+    ref = SQLiteStore(tmp_path / "ref.sqlite")
+    for i in range(10):
+        _process(ref, _bundle(i))
+    with sqlite3.connect(tmp_path / "ref.sqlite") as conn:
+        assert tokens == conn.execute("SELECT count(*) FROM idx_token").fetchone()[0]
     assert len(_answers(store)[0]) == 10
 
 
@@ -183,3 +191,23 @@ def test_batch_size_does_not_change_the_result(tmp_path: Path, batch: int):
         for i in range(6):
             _process(writer, _bundle(i))
     assert [len(a) for a in _answers(store)] == [6, 5, 1, 0, 6, 1]
+
+
+def test_the_word_row_migration_step_adds_only_missing_rows(tmp_path: Path):
+    # a killed bulk load is migrated from version 1 with its word rows already written:
+    # running the step again must not double them
+    from fhirtrial.server.store import _add_word_rows
+
+    store = SQLiteStore(tmp_path / "w.sqlite")
+    _process(store, {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "fullUrl": "urn:uuid:s", "request": {"method": "PUT", "url": "ResearchStudy/w1"},
+        "resource": {"resourceType": "ResearchStudy", "id": "w1", "status": "active",
+                     "condition": [{"text": "Idiopathic Pulmonary Fibrosis"}]}}]})
+    count = "SELECT count(*) FROM idx_token"
+    words = "SELECT count(*) FROM idx_token WHERE text = 'pulmonary fibrosis'"
+    with sqlite3.connect(tmp_path / "w.sqlite") as conn:
+        before = conn.execute(count).fetchone()[0]
+        assert conn.execute(words).fetchone()[0] == 1
+        _add_word_rows(conn)
+        assert conn.execute(count).fetchone()[0] == before
+        assert conn.execute(words).fetchone()[0] == 1

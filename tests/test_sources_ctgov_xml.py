@@ -140,7 +140,7 @@ KNOWN_XML_JSON_DIFFERENCES = {
     ".identifiers[1].type", ".identifiers[1].domain", ".identifiers[2].type",
     ".identifiers[2].domain", ".identifiers[3].type",
     # XML names MeSH terms without codes
-    ".condition_mesh", ".interventions[0].mesh",
+    ".condition_mesh", ".interventions[0].mesh", ".intervention_mesh",
     # record updates after the 2020 XML snapshot
     ".status_verified", ".primary_completion.date", ".primary_completion.actual",
     ".results_first_posted", ".last_update_posted.date", ".collaborators[0].agency_class",

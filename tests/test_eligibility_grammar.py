@@ -114,6 +114,14 @@ LINES = [
     ("Body weight 40 kg or less", True, [("body-weight", None, 40, True, True, "kg", None)]),
     ("INR > 1.5", True, [("inr", 1.5, None, False, True, "{INR}", None)]),
     ("TSH above the upper limit of normal", True, [("tsh", 1, None, False, True, None, "ULN")]),
+    # ages: "older than" with no age word, "ranging between", "for all …" is not a condition,
+    # and a diagnosis named later in the line does not make it an age at diagnosis
+    ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
+    ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
+    ("Ages 20-45 for all cohorts and all subjects", False,
+     [("age", 20, 45, True, True, "a", None)]),
+    ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,
+     [("age", 21, None, True, True, "a", None)]),
 ]
 
 
@@ -159,6 +167,8 @@ TEXT_ONLY = [
     ("ECOG 0 or 2", False),  # not a range
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
+    ("Age under 16 years at the time of diagnosis", False),  # an age at an event
+    ("Diagnosed before 30 years of age", False),
 ]
 
 

@@ -118,6 +118,9 @@ LINES = [
     # and a diagnosis named later in the line does not make it an age at diagnosis
     ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
     ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
+    ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
+    ("Pregnant at 28 to 34.5 gestational weeks", False,
+     [("gestational-age", 28, 34.5, True, True, "wk", None)]),
     ("Ages 20-45 for all cohorts and all subjects", False,
      [("age", 20, 45, True, True, "a", None)]),
     ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,

@@ -58,8 +58,9 @@ _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord(
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
-    s = re.sub(r">\s*/\s*=|>\s*=|=\s*>|≥\s*=", "≥", s)
-    s = re.sub(r"<\s*/\s*=|<\s*=|=\s*<|≤\s*=", "≤", s)
+    # "> or =", "=/>" and "≥=" are "≥" too
+    s = re.sub(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=", "≥", s)
+    s = re.sub(r"<\s*(?:/|or)?\s*=|=\s*/?\s*<|≤\s*=", "≤", s)
     return re.sub(r"\s+", " ", s)
 
 

@@ -139,6 +139,11 @@ def canonical(norm: str) -> str:
     # "equal to" alone between a name and a number is "=": drop it
     s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
              lambda m: "", s)
+    # "32 gestational weeks" → "32 weeks gestation": the unit after the number, the name after
+    # the unit, as "32 weeks of gestation" is read
+    if "gestational" in s:
+        s = re.sub(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])",
+                   lambda m: m.group(1) + "weeks gestation".ljust(len(m.group(2))), s)
     # "50-year-old" → "50 year old"
     if "old" in s:
         s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)

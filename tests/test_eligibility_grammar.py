@@ -118,6 +118,10 @@ LINES = [
     # and a diagnosis named later in the line does not make it an age at diagnosis
     ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
     ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
+    ("Body surface area of at least 1.4 m²", False,
+     [("body-surface-area", 1.4, None, True, True, "m2", None)]),
+    ("Urine protein/creatinine ratio below 0.5", False,
+     [("upcr", None, 0.5, True, False, "g/g", None)]),
     ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
     ("Pregnant at 28 to 34.5 gestational weeks", False,
      [("gestational-age", 28, 34.5, True, True, "wk", None)]),
@@ -170,6 +174,7 @@ TEXT_ONLY = [
     ("ECOG 0 or 2", False),  # not a range
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
+    ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),
 ]

@@ -122,6 +122,12 @@ LINES = [
      [("body-surface-area", 1.4, None, True, True, "m2", None)]),
     ("Urine protein/creatinine ratio below 0.5", False,
      [("upcr", None, 0.5, True, False, "g/g", None)]),
+    ("Visual acuity: ETDRS letter score in the fellow eye of 35 to 80 letters", False,
+     [("bcva-letters", 35, 80, True, True, "{letters}", None)]),
+    ("Central subfield thickness of at least 300 microns", False,
+     [("central-subfield-thickness", 300, None, True, True, "um", None)]),
+    ("Urticaria activity score (range 0 to 42) of 20 or more", False,
+     [("uas7", 20, None, True, True, "{score}", None)]),
     ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
     ("Pregnant at 28 to 34.5 gestational weeks", False,
      [("gestational-age", 28, 34.5, True, True, "wk", None)]),
@@ -174,6 +180,7 @@ TEXT_ONLY = [
     ("ECOG 0 or 2", False),  # not a range
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
+    ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),

@@ -350,7 +350,7 @@ _GAP_WORDS = frozenset([
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
     "admission", "arrival", "entry", "enrollment", "enrolment", "randomization",
-    "randomisation", "inclusion",
+    "randomisation", "inclusion", "study", "eye", "eyes", "fellow",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")

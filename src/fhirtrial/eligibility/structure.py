@@ -423,6 +423,9 @@ def _strip_parens(norm: str) -> str:
         return " " * len(m.group(0))
 
     norm = re.sub(r"\((\d+)\)", lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
+    # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
+    norm = re.sub(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)",
+                  lambda m: " " * len(m.group(0)), norm)
     return re.sub(r"\([^()0-9]*\)", blank, norm)
 
 

@@ -128,6 +128,7 @@ LINES = [
      [("central-subfield-thickness", 300, None, True, True, "um", None)]),
     ("Urticaria activity score (range 0 to 42) of 20 or more", False,
      [("uas7", 20, None, True, True, "{score}", None)]),
+    ("Infants over two months of age", False, [("age", 2, None, False, True, "mo", None)]),
     ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
     ("Pregnant at 28 to 34.5 gestational weeks", False,
      [("gestational-age", 28, 34.5, True, True, "wk", None)]),
@@ -181,6 +182,7 @@ TEXT_ONLY = [
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
     ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
+    ("At least two years since the last relapse", False),  # a duration, not an age
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),

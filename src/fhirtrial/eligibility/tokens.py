@@ -103,6 +103,12 @@ _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "�
                          "ℓ": "l"})
 
 
+_TIME_WORD_NUM = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(NUMWORDS, key=len, reverse=True)) + r")"
+    r"(?=\s*-?\s*(?:years?|months?|weeks?|days?|hours?)(?![\w]))")
+_TIME_WORD_NUM_HINT = re.compile(r"year|month|week|day|hour")
+
+
 def glyphs(text: str) -> str:
     """CJK unit glyphs and look-alike characters spelled out (㎎/㎗ → mg/dl, μ → µ)."""
     return text.translate(_GLYPHS)
@@ -124,6 +130,10 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
+    # "over one month of age", "twelve weeks": a number word before a time unit is its number
+    # (first: "over"/"under" are comparators only before a number)
+    if _TIME_WORD_NUM_HINT.search(s):
+        s = _sub(_TIME_WORD_NUM, lambda m: str(NUMWORDS[m.group(1)]), s)
     if "73" in s:
         s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:

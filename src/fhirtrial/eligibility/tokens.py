@@ -87,7 +87,10 @@ _REF = re.compile(
     r"maximal normal values?|upper (?:limit of )?(?:the )?reference range|"
     r"lower (?:limit of )?(?:the )?reference range|"
     r"normal upper limit|normal lower limit|upper level of normal|"
-    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit)"
+    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit|"
+    # "> 2x normal", "3 times normal": a multiple of normal is one of its upper limit
+    r"(?:(?<=times )|(?<=x )|(?<=× )|(?<=\dx)|(?<=\d×))(?:the )?normal(?! range| lower| limits? of)"
+    r"(?: values?)?)"
     r"(?![\w])")
 _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
                    r"(?:(?:normal|patient'?s?)\s+)?(?:predicted|predictive|expected|of pred\b|"

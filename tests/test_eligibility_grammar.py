@@ -129,6 +129,8 @@ LINES = [
      [("central-subfield-thickness", 300, None, True, True, "um", None)]),
     ("Urticaria activity score (range 0 to 42) of 20 or more", False,
      [("uas7", 20, None, True, True, "{score}", None)]),
+    ("Expected survival of at least 16 weeks", False,
+     [("life-expectancy", 16, None, True, True, "wk", None)]),
     ("Total bilirubin not above 2x normal", False,
      [("bilirubin-total", None, 2, True, True, None, "ULN")]),
     ("Infants over two months of age", False, [("age", 2, None, False, True, "mo", None)]),
@@ -186,6 +188,7 @@ TEXT_ONLY = [
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
     ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
     ("At least two years since the last relapse", False),  # a duration, not an age
+    ("Life expectancy over 6 months if the tumour is resected", False),  # conditional
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),

@@ -189,6 +189,8 @@ TEXT_ONLY = [
     ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
     ("At least two years since the last relapse", False),  # a duration, not an age
     ("Life expectancy over 6 months if the tumour is resected", False),  # conditional
+    ("QTcF above 450 msec (males) or above 470 msec (females)", True),  # one sex each
+    ("Haemoglobin below 12 g/dL (women)", False),  # one sex only
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),

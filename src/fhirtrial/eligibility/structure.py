@@ -410,6 +410,9 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
     return d
 
 
+_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
+
+
 def _strip_parens(norm: str) -> str:
     # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
     # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
@@ -418,6 +421,10 @@ def _strip_parens(norm: str) -> str:
 
     def blank(m: re.Match[str]) -> str:
         inner = m.group(0)[1:-1]
+        if _SEX_PAREN.fullmatch(inner):
+            # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar sees a bound for one
+            # sex only (and leaves it text) instead of a bound for everyone
+            return m.group(0)
         if pat.fullmatch(inner.strip()):
             return " " + inner + " "
         return " " * len(m.group(0))

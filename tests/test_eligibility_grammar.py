@@ -191,6 +191,7 @@ TEXT_ONLY = [
     ("Life expectancy over 6 months if the tumour is resected", False),  # conditional
     ("QTcF above 450 msec (males) or above 470 msec (females)", True),  # one sex each
     ("Haemoglobin below 12 g/dL (women)", False),  # one sex only
+    ("Serum creatinine above 1.3 mg/dL in females, above 1.6 mg/dL in males", True),
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),

@@ -473,7 +473,8 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
                      r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
-_SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
+_SEX_COND = re.compile(r"\s*(?:[\[(]\s*(?:in\s+|for\s+)?|,?\s*(?:in|for|among)\s+(?:the\s+)?)"
+                       r"(?:men|women|males?|females?|boys|girls)\b")
 
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"

@@ -38,6 +38,7 @@ def _bounds(text: str, exclude: bool | None = None) -> list[tuple]:
     ("not less than 2 weeks", "≥ 2 weeks"),
     ("bilirubin under 2 mg/dl", "bilirubin < 2 mg/dl"),
     ("alt 3 times the upper normal limit", "alt 3 ×uln"),
+    ("ast 2.5 times normal", "ast 2.5 ×uln"),
     ("ast 2 x unl", "ast 2 ×uln"),
     ("wbc 4 x 109/l", "wbc 4 ×10^9/l"),
     ("anc 1.5 x 10^9/l", "anc 1.5 ×10^9/l"),
@@ -114,6 +115,32 @@ LINES = [
     ("Body weight 40 kg or less", True, [("body-weight", None, 40, True, True, "kg", None)]),
     ("INR > 1.5", True, [("inr", 1.5, None, False, True, "{INR}", None)]),
     ("TSH above the upper limit of normal", True, [("tsh", 1, None, False, True, None, "ULN")]),
+    # ages: "older than" with no age word, "ranging between", "for all …" is not a condition,
+    # and a diagnosis named later in the line does not make it an age at diagnosis
+    ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
+    ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
+    ("Body surface area of at least 1.4 m²", False,
+     [("body-surface-area", 1.4, None, True, True, "m2", None)]),
+    ("Urine protein/creatinine ratio below 0.5", False,
+     [("upcr", None, 0.5, True, False, "g/g", None)]),
+    ("Visual acuity: ETDRS letter score in the fellow eye of 35 to 80 letters", False,
+     [("bcva-letters", 35, 80, True, True, "{letters}", None)]),
+    ("Central subfield thickness of at least 300 microns", False,
+     [("central-subfield-thickness", 300, None, True, True, "um", None)]),
+    ("Urticaria activity score (range 0 to 42) of 20 or more", False,
+     [("uas7", 20, None, True, True, "{score}", None)]),
+    ("Expected survival of at least 16 weeks", False,
+     [("life-expectancy", 16, None, True, True, "wk", None)]),
+    ("Total bilirubin not above 2x normal", False,
+     [("bilirubin-total", None, 2, True, True, None, "ULN")]),
+    ("Infants over two months of age", False, [("age", 2, None, False, True, "mo", None)]),
+    ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
+    ("Pregnant at 28 to 34.5 gestational weeks", False,
+     [("gestational-age", 28, 34.5, True, True, "wk", None)]),
+    ("Ages 20-45 for all cohorts and all subjects", False,
+     [("age", 20, 45, True, True, "a", None)]),
+    ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,
+     [("age", 21, None, True, True, "a", None)]),
 ]
 
 
@@ -159,6 +186,15 @@ TEXT_ONLY = [
     ("ECOG 0 or 2", False),  # not a range
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
+    ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
+    ("At least two years since the last relapse", False),  # a duration, not an age
+    ("Life expectancy over 6 months if the tumour is resected", False),  # conditional
+    ("QTcF above 450 msec (males) or above 470 msec (females)", True),  # one sex each
+    ("Haemoglobin below 12 g/dL (women)", False),  # one sex only
+    ("Serum creatinine above 1.3 mg/dL in females, above 1.6 mg/dL in males", True),
+    ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
+    ("Age under 16 years at the time of diagnosis", False),  # an age at an event
+    ("Diagnosed before 30 years of age", False),
 ]
 
 

@@ -206,7 +206,8 @@ _DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|f
                         r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
 _RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
                         r"(?![≤≥<>])")
-_BETWEEN = re.compile(r"\s*(?:between|from|range(?:s|d)?(?: from)?|ranging from|of)\s+")
+_BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|range[sd]?|ranging|"
+                      r"of)\s+")
 
 
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
@@ -299,7 +300,7 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                          unit_written=v1.written or v2.written, start=p, end=v2.end)
         if v2 is None and bm is not None:
             return None
-    if bm is not None and bm.group(0).strip() in ("between", "from"):
+    if bm is not None and bm.group(0).split()[-1] in ("between", "from"):
         return None
     up = _UP_POST.match(s, v1.end)
     if up:
@@ -349,7 +350,7 @@ _GAP_WORDS = frozenset([
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
     "admission", "arrival", "entry", "enrollment", "enrolment", "randomization",
-    "randomisation", "inclusion",
+    "randomisation", "inclusion", "study", "eye", "eyes", "fellow",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
@@ -472,7 +473,8 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
                      r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
-_SEX_COND = re.compile(r"\s*[\[(]\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\b")
+_SEX_COND = re.compile(r"\s*(?:[\[(]\s*(?:in\s+|for\s+)?|,?\s*(?:in|for|among)\s+(?:the\s+)?)"
+                       r"(?:men|women|males?|females?|boys|girls)\b")
 
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"

@@ -58,8 +58,9 @@ _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord(
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
-    s = re.sub(r">\s*/\s*=|>\s*=|=\s*>|≥\s*=", "≥", s)
-    s = re.sub(r"<\s*/\s*=|<\s*=|=\s*<|≤\s*=", "≤", s)
+    # "> or =", "=/>" and "≥=" are "≥" too
+    s = re.sub(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=", "≥", s)
+    s = re.sub(r"<\s*(?:/|or)?\s*=|=\s*/?\s*<|≤\s*=", "≤", s)
     return re.sub(r"\s+", " ", s)
 
 
@@ -282,7 +283,8 @@ _CONDITIONAL = re.compile(
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
     r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
-    r"\bfor (?:[a-z]+ ){1,3}(?:residents|patients|participants|subjects|women|men|children)\b")
+    r"\bfor (?!(?:all|any|both|every|each)\b)(?:[a-z]+ ){1,3}"
+    r"(?:residents|patients|participants|subjects|women|men|children)\b")
 
 
 def conditional(text: str) -> bool:
@@ -296,6 +298,14 @@ def conditional(text: str) -> bool:
 _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|per age|"
                        r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
                        r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
+# after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
+# closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
+# participant's age
+_AGE_STOP_AFTER = re.compile(
+    r"^[^,;]{0,12}\b(?:at|of|since|before|after)\s+(?:the\s+)?(?:time\s+of\s+)?(?:first\s+)?"
+    r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
+    r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
+    r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
 # an age stated without the word "age": "≥ 18 years old", "Adults 18-65 years", "Men and women
 # over 40 years" — a time bound at the head of the criterion, or followed by "of age"/"old"
 _AGE_HEAD = re.compile(
@@ -326,7 +336,7 @@ _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[Reading]:
     """Ages stated without an age word (see ``_AGE_HEAD``)."""
     out: list[Reading] = []
-    if not _AGE_HINT.search(canon):
+    if not _AGE_HINT.search(canon) and not _AGE_HINT.search(norm):
         return out
     age = tables().lab("age")
     for m in re.finditer(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)", canon):
@@ -400,6 +410,9 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
     return d
 
 
+_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
+
+
 def _strip_parens(norm: str) -> str:
     # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
     # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
@@ -408,11 +421,18 @@ def _strip_parens(norm: str) -> str:
 
     def blank(m: re.Match[str]) -> str:
         inner = m.group(0)[1:-1]
+        if _SEX_PAREN.fullmatch(inner):
+            # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar sees a bound for one
+            # sex only (and leaves it text) instead of a bound for everyone
+            return m.group(0)
         if pat.fullmatch(inner.strip()):
             return " " + inner + " "
         return " " * len(m.group(0))
 
     norm = re.sub(r"\((\d+)\)", lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
+    # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
+    norm = re.sub(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)",
+                  lambda m: " " * len(m.group(0)), norm)
     return re.sub(r"\([^()0-9]*\)", blank, norm)
 
 
@@ -459,7 +479,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
             continue
         if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
-                canon[max(0, r.pos - 30):r.end + 25])):
+                canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
+                canon[r.end:r.end + 25])):
             continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)

@@ -87,7 +87,10 @@ _REF = re.compile(
     r"maximal normal values?|upper (?:limit of )?(?:the )?reference range|"
     r"lower (?:limit of )?(?:the )?reference range|"
     r"normal upper limit|normal lower limit|upper level of normal|"
-    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit)"
+    r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit|"
+    # "> 2x normal", "3 times normal": a multiple of normal is one of its upper limit
+    r"(?:(?<=times )|(?<=x )|(?<=× )|(?<=\dx)|(?<=\d×))(?:the )?normal(?! range| lower| limits? of)"
+    r"(?: values?)?)"
     r"(?![\w])")
 _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
                    r"(?:(?:normal|patient'?s?)\s+)?(?:predicted|predictive|expected|of pred\b|"
@@ -101,6 +104,12 @@ _SUP = {"³": "3", "⁶": "6", "⁹": "9"}
 _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
                          "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",
                          "ℓ": "l"})
+
+
+_TIME_WORD_NUM = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(NUMWORDS, key=len, reverse=True)) + r")"
+    r"(?=\s*-?\s*(?:years?|months?|weeks?|days?|hours?)(?![\w]))")
+_TIME_WORD_NUM_HINT = re.compile(r"year|month|week|day|hour")
 
 
 def glyphs(text: str) -> str:
@@ -124,6 +133,10 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
+    # "over one month of age", "twelve weeks": a number word before a time unit is its number
+    # (first: "over"/"under" are comparators only before a number)
+    if _TIME_WORD_NUM_HINT.search(s):
+        s = _sub(_TIME_WORD_NUM, lambda m: str(NUMWORDS[m.group(1)]), s)
     if "73" in s:
         s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:
@@ -139,6 +152,11 @@ def canonical(norm: str) -> str:
     # "equal to" alone between a name and a number is "=": drop it
     s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
              lambda m: "", s)
+    # "32 gestational weeks" → "32 weeks gestation": the unit after the number, the name after
+    # the unit, as "32 weeks of gestation" is read
+    if "gestational" in s:
+        s = re.sub(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])",
+                   lambda m: m.group(1) + "weeks gestation".ljust(len(m.group(2))), s)
     # "50-year-old" → "50 year old"
     if "old" in s:
         s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)

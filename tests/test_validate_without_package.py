@@ -6,14 +6,13 @@ writes with the same validator, so such resources are refused with nothing store
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import WRITE_TOKEN
+from conftest import WRITE_TOKEN, store_rows
 from fhirtrial.cli import main
 from fhirtrial.validate import Validator, get_validator, validate
 from fhirtrial.validate.models import PRIMITIVE_REGEX, ModelDefinitions
@@ -278,12 +277,8 @@ def test_model_definitions_agree_with_the_package_on_this_projects_types(r5_fold
 W = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}
 
 
-def _rows(app: Any) -> int:
-    conn = sqlite3.connect(app.config["FHIRTRIAL"]["DB"])
-    try:
-        return conn.execute("SELECT count(*) FROM versions").fetchone()[0]
-    finally:
-        conn.close()
+def _rows(app: Any) -> dict[str, list]:
+    return store_rows(app)  # every row of the store, SQLite or PostgreSQL
 
 
 @pytest.mark.parametrize(("url", "body", "where"), [

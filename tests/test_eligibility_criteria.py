@@ -22,7 +22,7 @@ from conftest import (
 )
 from fhirtrial.eligibility import criteria_for, parse_criteria, unescape
 from fhirtrial.eligibility.criteria import heading
-from fhirtrial.eligibility.fhir import characteristic
+from fhirtrial.eligibility.fhir import characteristic, nested_criteria
 from fhirtrial.sources import read_inputs
 
 
@@ -98,11 +98,9 @@ def _where(chars: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
 
     def walk(c: dict[str, Any], exclude: bool) -> None:
-        if c.get("linkId") != "alternatives":  # the any-of holding nested alternatives
-            out.extend((d, exclude) for d in c["description"].split("\n"))
-        for m in c.get("definitionByCombination", {}).get("characteristic", []):
-            if not str(m.get("linkId", "")).startswith("fact-"):
-                walk(m, exclude)
+        out.extend((d, exclude) for d in c["description"].split("\n"))
+        for m in nested_criteria(c):
+            walk(m, exclude)
 
     for c in chars:
         walk(c, c["exclude"])

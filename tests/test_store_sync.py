@@ -117,6 +117,7 @@ def test_sync_stores_what_the_registry_changed_since_the_newest_date(tmp_path, l
                  str(tmp_path / "data"), cwd=tmp_path)
     finally:
         reg.server.shutdown()
+        reg.server.server_close()  # the listening socket too (an unclosed one is a warning)
     assert r.returncode == 0, r.stderr[-2000:]
     # asked from the store's newest day; studies 3, 11, 12, 13 are on or after it
     assert reg.queries[0]["filter.advanced"] == \

@@ -27,6 +27,18 @@ from .tables import tables
 UCUM = "http://unitsofmeasure.org"
 #: linkId of the any-of that holds a criterion's nested alternatives beside its own facts
 ALTERNATIVES = "alternatives"
+
+
+def nested_criteria(ch: dict[str, Any]) -> list[dict[str, Any]]:
+    """The nested criteria of a characteristic: its combination's members that are criteria,
+    not its own facts (linkId ``fact-…``), looking inside the any-of of alternatives."""
+    out: list[dict[str, Any]] = []
+    combo = ch.get("definitionByCombination")
+    for m in (combo.get("characteristic") or []) if isinstance(combo, dict) else []:
+        if not isinstance(m, dict) or str(m.get("linkId", "")).startswith("fact-"):
+            continue
+        out.extend(nested_criteria(m) if m.get("linkId") == ALTERNATIVES else [m])
+    return out
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 OFFSET = "http://hl7.org/fhir/characteristic-offset"

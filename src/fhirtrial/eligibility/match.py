@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import SourceError
 from ..model import Eligibility, Study
 from .criteria import Criterion, Fact, children_combination
-from .fhir import ALTERNATIVES, fact_text, window_text
+from .fhir import fact_text, nested_criteria, window_text
 from .structure import structure
 from .tables import Lab, tables
 
@@ -520,13 +520,7 @@ def from_evidence_variable(ev: dict[str, Any]) -> list[Criterion]:
 
     def crit(ch: dict[str, Any], exclude: bool) -> Criterion:
         c = Criterion(ch.get("description") or "", exclude)
-        members = (ch.get("definitionByCombination") or {}).get("characteristic") or []
-        members = [n for m in members if isinstance(m, dict)
-                   for n in (m["definitionByCombination"].get("characteristic") or []
-                             if m.get("linkId") == ALTERNATIVES
-                             and isinstance(m.get("definitionByCombination"), dict) else [m])]
-        c.children = [crit(m, exclude) for m in members if isinstance(m, dict)
-                      and not str(m.get("linkId", "")).startswith("fact-")]
+        c.children = [crit(m, exclude) for m in nested_criteria(ch)]
         return c
 
     out = [crit(ch, bool(ch.get("exclude", False)))

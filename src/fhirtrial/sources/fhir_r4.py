@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ..convert.r4 import ctgov_status, decode
+from ..eligibility.fhir import nested_criteria
 from ..errors import SourceError
 from ..model import (
     Arm,
@@ -212,10 +213,8 @@ def _item(ch: dict[str, Any], depth: int) -> list[str]:
     first, *rest = [_ESCAPABLE.sub(r"\\\1", line) for line in
                     str(ch.get("description", "")).split("\n")]
     out = [f"{pad}* {first}", *(f"{pad}    {line}" for line in rest)]
-    combo = (ch.get("definitionByCombination") or {}).get("characteristic", [])
-    for kid in combo:
-        if not str(kid.get("linkId", "")).startswith("fact-"):
-            out.extend(_item(kid, depth + 1))
+    for kid in nested_criteria(ch):
+        out.extend(_item(kid, depth + 1))
     return out
 
 

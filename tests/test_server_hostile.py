@@ -375,3 +375,15 @@ def test_every_pages_home_link_leads_to_a_page_that_renders(client, auth):
     assert r.status_code == 200
     assert "<form" in r.get_data(as_text=True)
     assert client.get("/fhir", headers={"Accept": "text/html"}).status_code == 200
+
+
+def test_id_missing_false_finds_every_resource_and_true_none(client, auth):
+    # every resource has an id: _id:missing=false is all of them (the string "false" was once
+    # taken as true), _id:missing=true none, anything else a 400
+    for i in ("a", "b"):
+        client.put(f"/fhir/ResearchStudy/{i}", data=json.dumps(_study(id=i)), headers=auth)
+    total = lambda q: client.get(f"/fhir/ResearchStudy?{q}&_summary=count").get_json()  # noqa: E731
+    assert total("_id:missing=false")["total"] == 2
+    assert total("_id:missing=true")["total"] == 0
+    r = client.get("/fhir/ResearchStudy?_id:missing=maybe")
+    assert r.status_code == 400

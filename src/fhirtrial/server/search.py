@@ -117,6 +117,8 @@ def parse(fhir_version: str, rtype: str, items: list[tuple[str, str]], *,
                 raise SearchError(f"_total={value!r}: expected none, estimate or accurate",
                                   location="_total")
             q.total = value
+        elif name == "_id" and modifier == "missing":  # true or false, as for any parameter
+            q.criteria.append(_criterion(SearchParam("_id", "id", "", ""), "missing", value))
         elif name == "_id":
             q.criteria.append(Criterion("_id", "id", _mod(raw_name, modifier, ("missing",)),
                                         tuple(v for v in _split(value))))

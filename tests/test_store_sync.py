@@ -104,7 +104,7 @@ def test_sync_stores_what_the_registry_changed_since_the_newest_date(tmp_path, l
     newest = max(s["date"] for s in before.values())
     assert newest == registry_zip.last_update(11)  # record 11 is the latest posted
     # the registry now: 12 studies as loaded, two of them updated today, and two new ones
-    current = {registry_zip.nct(i): registry_zip.synthetic_study(sources[i % 6], i)
+    current = {registry_zip.nct(i): registry_zip.synthetic_study(sources[i % len(sources)], i)
                for i in range(14)}
     for i in (3, 12, 13):
         current[registry_zip.nct(i)]["protocolSection"]["statusModule"][

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import (
     FIXTURES,
+    ROOT,
     SHARED,
     SHARED_V2,
     SHARED_V2_PARTIAL,
@@ -23,6 +25,11 @@ from conftest import (
 from fhirtrial.eligibility import criteria_for, parse_criteria, unescape
 from fhirtrial.eligibility.criteria import heading
 from fhirtrial.eligibility.fhir import characteristic, nested_criteria
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from eligibility_sections import expected_from_labels as _sides_from_starts
+
 from fhirtrial.sources import read_inputs
 
 
@@ -58,18 +65,6 @@ def _lct_docs() -> list[dict[str, Any]]:
 
 
 LCT = _lct_docs()
-
-
-def _sides_from_starts(n: int, starts: list[list[Any]]) -> list[bool | None]:
-    out: list[bool | None] = []
-    side: bool | None = False  # before any heading: inclusion
-    k = 0
-    for i in range(n):
-        while k < len(starts) and starts[k][0] <= i:
-            side = None if starts[k][1] is None else starts[k][1] == "exclusion"
-            k += 1
-        out.append(side)
-    return out
 
 
 def _lines_with_sense(text: str, sides: list[bool | None]) -> list[tuple[str, bool | None]]:

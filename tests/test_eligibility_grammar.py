@@ -205,8 +205,9 @@ def test_unsure_line_stays_text_only(text: str, exclude: bool) -> None:
 
 # --- FHIR ----------------------------------------------------------------------------------
 
-def _char(text: str) -> dict:
-    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+def _char(text: str, exclude: bool = False) -> dict:
+    heading = "Exclusion" if exclude else "Inclusion"
+    [c] = criteria_for(f"{heading} Criteria:\n* {text}")
     return characteristic(c)
 
 
@@ -234,12 +235,26 @@ def test_exclusive_two_sided_bound_is_two_comparisons() -> None:
     assert [(q["comparator"], q["value"]) for q in qs] == [(">", 18), ("<=", 65)]
 
 
-def test_class_scale_bound_is_the_classes_it_allows() -> None:
+def test_class_scale_bound_is_the_class_number_or_the_classes_it_allows() -> None:
     comb = _char("NYHA class II to III")["definitionByCombination"]
     assert comb["code"] == "any-of"
-    codes = [m["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"]
-             for m in comb["characteristic"]]
+    defs = [m["definitionByTypeAndValue"] for m in comb["characteristic"]]
+    # the class number, as a range on the scale (as ECOG is stated) …
+    rng = defs[0]["valueRange"]
+    assert (rng["low"]["value"], rng["high"]["value"]) == (2, 3)
+    assert defs[0]["type"]["coding"][0]["code"] == "88020-3"
+    # … or the code of each class it allows
+    codes = [d["valueCodeableConcept"]["coding"][0]["code"] for d in defs[1:]]
     assert codes == [c["code"] for n, c in tables().lab("nyha").classes if n in (2, 3)]
+
+
+def test_one_sided_class_bound_keeps_its_comparator() -> None:
+    comb = _char("ASA physical status > 3", exclude=True)["definitionByCombination"]
+    defs = [m["definitionByTypeAndValue"] for m in comb["characteristic"]]
+    assert defs[0]["valueQuantity"]["comparator"] == ">"
+    assert defs[0]["valueQuantity"]["value"] == 3
+    codes = [d["valueCodeableConcept"]["coding"][0]["code"] for d in defs[1:]]
+    assert codes == [c["code"] for n, c in tables().lab("asa").classes if n > 3]
 
 
 def test_exact_score_is_a_quantity_without_comparator() -> None:

@@ -120,20 +120,25 @@ def _sides(fact: Fact) -> list[Fact]:
 
 
 def _class_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
-    """A bound on a scale of classes (NYHA, ASA) as the class, or any-of the classes, it
-    allows: a patient's record holds the class as a code, not as a number."""
+    """A bound on a scale of classes (NYHA, ASA) as any-of the two ways a record states a class:
+    the class number (a quantity or range on the scale, as a score such as ECOG is stated) and
+    the code of each class the bound allows. Both say the same thing, so a reader may take
+    whichever its records use: a patient's record often holds the class as a code."""
     lab = tables().lab(fact.data["test"])
     codings = lab.classes_in(fact.data)
     type_ = {"coding": [dict(lab.code)], "text": lab.display}
-    members = [{"linkId": f"{link}.{i + 1}" if len(codings) > 1 else link,
-                "description": c.get("display", c["code"]),
-                "definitionByTypeAndValue": {"type": type_,
-                                             "valueCodeableConcept": {"coding": [dict(c)]}}}
-               for i, c in enumerate(codings)]
-    if not members:
+    if not codings:
         return None
-    if len(members) == 1:
-        return dict(members[0], description=fact_text(fact))
+    members: list[dict[str, Any]] = []
+    number = _lab_definition(dict(fact.data, unit=lab.unit, relative=None))
+    if number is not None:
+        members.append({"linkId": f"{link}.1", "description": fact_text(fact),
+                        "definitionByTypeAndValue": number})
+    members += [{"linkId": f"{link}.{len(members) + i + 1}",
+                 "description": c.get("display", c["code"]),
+                 "definitionByTypeAndValue": {"type": type_,
+                                              "valueCodeableConcept": {"coding": [dict(c)]}}}
+                for i, c in enumerate(codings)]
     return {"linkId": link, "description": fact_text(fact),
             "definitionByCombination": {"code": "any-of", "characteristic": members}}
 

@@ -180,7 +180,6 @@ TEXT_ONLY = [
     ("Hemoglobin ≥ 9 mmol/mol", False),  # a unit the lexicon does not give hemoglobin
     ("At least 3 months since the last dose", False),  # a duration, not an age
     ("More than 2 prior lines of therapy", True),
-    ("Creatinine ≤ 1.5 mg/dL [men], ≤ 1.3 mg/dL [women]", False),  # one sex each
     ("SOFA score ≥ 2 points above baseline", False),  # a change, not a level
     ("Gestational age 23 weeks 5 days or more", False),  # a compound duration
     ("ECOG 0 or 2", False),  # not a range
@@ -189,9 +188,7 @@ TEXT_ONLY = [
     ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score
     ("At least two years since the last relapse", False),  # a duration, not an age
     ("Life expectancy over 6 months if the tumour is resected", False),  # conditional
-    ("QTcF above 450 msec (males) or above 470 msec (females)", True),  # one sex each
     ("Haemoglobin below 12 g/dL (women)", False),  # one sex only
-    ("Serum creatinine above 1.3 mg/dL in females, above 1.6 mg/dL in males", True),
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),
@@ -346,3 +343,66 @@ def test_blood_pressure_pair_bounds_both_and_reads_panel_components() -> None:
                   "valueQuantity": {"value": 85, "unit": "mmHg", "code": "mm[Hg]"}}]}
     assert _verdict("Blood pressure below 140/90 mmHg", _patient(panel)) == "not-eligible"
     assert _bounds("BP 120/80", False) == []  # no comparator: not a bound
+
+
+# --- bounds that hold for one sex each -------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    ("Anemia (hemoglobin < 11 g/dL in females and < 12 g/dL in males)",
+     ("female", None, 11), ("male", None, 12)),
+    ("CHA2DS2-VASc score ≥ 2 for male and ≥ 3 for female", ("male", 2, None),
+     ("female", 3, None)),
+    ("QTcF > 450 ms (men) or > 470 ms (women)", ("male", 450, None), ("female", 470, None)),
+    ("Creatinine ≤ 1.5 mg/dL [men], ≤ 1.3 mg/dL [women]", ("male", None, 1.5),
+     ("female", None, 1.3)),
+    ("QTcF above 450 msec (males) or above 470 msec (females)", ("male", 450, None),
+     ("female", 470, None)),
+    ("Serum creatinine above 1.3 mg/dL in females, above 1.6 mg/dL in males",
+     ("female", 1.3, None), ("male", 1.6, None)),
+])
+def test_a_bound_for_each_sex_is_two_alternatives_restricted_by_sex(
+        text: str, first: tuple, second: tuple) -> None:
+    [f] = [f for f in facts_for(text, True) if f.kind == "lab"]
+    d = f.data
+    assert (d["sex"], d["low"], d["high"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["sex"], alt["low"], alt["high"]) == second
+    assert alt["condition"] is None
+
+
+@pytest.mark.parametrize("text", [
+    "Hemoglobin < 12 g/dL in women",  # one sex only: what holds for men is not said
+    "Hemoglobin < 12 g/dL in women and < 13 g/dL in women",  # the same sex twice
+    "Hemoglobin < 12 g/dL in women and > 13 g/dL in men",  # opposite directions
+])
+def test_a_bound_for_one_sex_only_stays_text(text: str) -> None:
+    assert _bounds(text, True) == []
+
+
+def test_bound_for_each_sex_is_any_of_all_of_sex_and_bound() -> None:
+    comb = _char("Hemoglobin < 11 g/dL in women and < 12 g/dL in men",
+                 exclude=True)["definitionByCombination"]
+    assert comb["code"] == "any-of"
+    got = []
+    for m in comb["characteristic"]:
+        inner = m["definitionByCombination"]
+        assert inner["code"] == "all-of"
+        sex, bound = (x["definitionByTypeAndValue"] for x in inner["characteristic"])
+        got.append((sex["valueCodeableConcept"]["coding"][0]["code"],
+                    bound["valueQuantity"]["comparator"], bound["valueQuantity"]["value"]))
+    assert got == [("female", "<", 11), ("male", "<", 12)]
+
+
+def _hb(value: float, gender: str) -> dict:
+    bundle = _patient({"code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                       "valueQuantity": {"value": value, "unit": "g/dL", "code": "g/dL"}})
+    bundle["entry"][0]["resource"]["gender"] = gender
+    return bundle
+
+
+def test_bound_for_each_sex_is_matched_with_the_patients_sex() -> None:
+    line = "Hemoglobin ≥ 12 g/dL in women and ≥ 13 g/dL in men"
+    assert _verdict(line, _hb(12.5, "female")) == "eligible"
+    assert _verdict(line, _hb(12.5, "male")) == "not-eligible"  # the men's bound applies
+    assert _verdict(line, _hb(13.5, "male")) == "eligible"
+    assert _verdict(line, _hb(12.5, "unknown")) == "needs-review"  # which bound is unknown

@@ -166,19 +166,35 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     main = _bound_characteristic(fact, link)
     alts = fact.data.get("alternatives") or []
     if main is None or not alts:
-        return main
-    members = [dict(main, linkId=f"{link}.1")]
+        return None if main is not None and fact.data.get("sex") else main
+    alone = Fact(fact.kind, {k: v for k, v in fact.data.items() if k != "alternatives"})
+    members = [_for_sex(dict(main, linkId=f"{link}.1", description=fact_text(alone)),
+                        fact.data.get("sex"))]
     for i, alt in enumerate(alts):
         data = {k: v for k, v in fact.data.items() if k != "alternatives"}
         data.update({k: v for k, v in alt.items() if k != "condition"})
+        data["sex"] = alt.get("sex")
         ch = _bound_characteristic(Fact(fact.kind, data), f"{link}.{i + 2}")
         if ch is None:
-            return main
+            return None if fact.data.get("sex") else main
         if alt.get("condition"):
             ch["description"] = f"{ch['description']} ({alt['condition']})"
-        members.append(ch)
+        members.append(_for_sex(ch, alt.get("sex")))
     return {"linkId": link, "description": fact_text(fact),
             "definitionByCombination": {"code": "any-of", "characteristic": members}}
+
+
+def _for_sex(ch: dict[str, Any], sex: str | None) -> dict[str, Any]:
+    """A bound that holds for one sex only: all-of the sex and the bound."""
+    if not sex:
+        return ch
+    link = ch["linkId"]
+    sex_def = fact_to_definition(Fact("sex", {"sex": sex}))
+    return {"linkId": link, "description": ch["description"],
+            "definitionByCombination": {"code": "all-of", "characteristic": [
+                {"linkId": f"{link}.1", "description": f"Sex: {sex}",
+                 "definitionByTypeAndValue": sex_def},
+                dict(ch, linkId=f"{link}.2")]}}
 
 
 def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
@@ -269,9 +285,11 @@ def fact_text(fact: Fact) -> str:
     alts = "".join(
         f" or {_CMP_TEXT[o[0]]} {o[1]}{suffix}" + (f" ({a['condition']})" if a.get("condition")
                                                   else "")
+        + (f" ({a['sex']})" if a.get("sex") else "")
         for a in d.get("alternatives") or [] if (o := _one_sided(a)))
     if one:
-        return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{alts}"
+        sex = f" ({d['sex']})" if d.get("sex") else ""
+        return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{sex}{alts}"
     if d.get("low") is not None and d["low"] == d.get("high"):
         return f"{name} = {d['low']}{suffix}{alts}"
     lo = "" if d.get("low_inclusive", True) else " (exclusive)"

@@ -47,11 +47,16 @@ class Bound:
     unit_written: bool = False
     start: int = 0
     end: int = 0
+    #: the one sex the bound holds for ("< 11 g/dL in women and < 12 g/dL in men")
+    sex: str | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
-                "high_inclusive": self.high_inclusive, "unit": self.unit,
-                "relative": self.relative}
+        out = {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
+               "high_inclusive": self.high_inclusive, "unit": self.unit,
+               "relative": self.relative}
+        if self.sex:
+            out["sex"] = self.sex
+        return out
 
     @property
     def up(self) -> bool:
@@ -464,8 +469,9 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         # bound does not state alone
         return None
     if _SEX_COND.match(s, end):
-        # "Cr > 2.5 mg/dL [men], > 2.0 mg/dL [women]": a bound for one sex only
-        return None
+        # "Hb < 11 g/dL in women and < 12 g/dL in men": a bound for each sex, alternatives
+        # each restricted to its sex; a bound for one sex only stays text
+        return _sex_alternatives(lab, s, a)
     return a, [], False, end
 
 
@@ -474,7 +480,32 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
 _SEX_COND = re.compile(r"\s*(?:[\[(]\s*(?:in\s+|for\s+)?|,?\s*(?:in|for|among)\s+(?:the\s+)?)"
-                       r"(?:men|women|males?|females?|boys|girls)\b")
+                       r"(?P<sex>men|women|males?|females?|boys|girls)\b(?:\s*(?:patients|"
+                       r"subjects|participants))?\s*[\])]?")
+_SEX_OF = {"men": "male", "male": "male", "males": "male", "boys": "male", "women": "female",
+           "female": "female", "females": "female", "girls": "female"}
+_SEX_JOINT = re.compile(r"\s*(?:[,;]\s*)?(?:(?:and|or|and/or|but)\s+)?(?:(?:and|or)\s+)?")
+
+
+def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """"< 11 g/dL in women and < 12 g/dL in men", "> 450 ms (men) or > 470 ms (women)",
+    "≥ 2 for male and ≥ 3 for female": one bound for each sex, in the same direction."""
+    sx = _SEX_COND.match(s, a.end)
+    if sx is None:
+        return None
+    j = _SEX_JOINT.match(s, sx.end())
+    b = _atom(lab, s, j.end()) if j else None
+    sx2 = _SEX_COND.match(s, b.end) if b is not None else None
+    if b is None or sx2 is None:
+        return None
+    sex_a, sex_b = _SEX_OF[sx.group("sex")], _SEX_OF[sx2.group("sex")]
+    if sex_a == sex_b or b.up != a.up or b.down != a.down or not _combine_units(a, b, lab):
+        return None
+    if _DIGIT.match(s, _SPACES.match(s, sx2.end()).end()):  # type: ignore[union-attr]
+        return None
+    a.sex, b.sex = sex_a, sex_b
+    return a, [(b, None)], False, sx2.end()
 
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"

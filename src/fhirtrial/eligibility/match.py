@@ -371,13 +371,14 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
     alts = fact.data.get("alternatives")
     if alts:
         base = {k: v for k, v in fact.data.items() if k != "alternatives"}
-        first = _evaluate_bound(Fact(fact.kind, base), patient, as_of)
+        first = _for_sex(Fact(fact.kind, base), patient, as_of)
         if first is None or first.result == MET:
             return first
         results = [first]
         for alt in alts:
             data = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
-            r = _evaluate_bound(Fact(fact.kind, data), patient, as_of)
+            data["sex"] = alt.get("sex")
+            r = _for_sex(Fact(fact.kind, data), patient, as_of)
             if r is None:
                 return None
             if alt.get("condition") and r.result == MET:
@@ -387,6 +388,19 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
         chosen = next((r for r in results if r.result == answer), first)
         return Result(answer, chosen.reason, chosen.evidence)
     return _evaluate_bound(fact, patient, as_of)
+
+
+def _for_sex(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+    """A bound that holds for one sex only ("< 11 g/dL in women"): not met for the other sex,
+    unknown when the patient's sex is."""
+    r = _evaluate_bound(fact, patient, as_of)
+    sex = fact.data.get("sex")
+    if not sex or r is None:
+        return r
+    s = _eval_sex({"sex": sex}, patient)
+    if s.result == NOT_MET:
+        return Result(NOT_MET, f"{s.reason}: the bound for {sex} patients does not apply")
+    return Result(combine([s.result, r.result], "all-of"), r.reason, r.evidence)
 
 
 def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:

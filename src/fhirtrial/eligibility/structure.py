@@ -410,6 +410,8 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
     return d
 
 
+_SEX_WORDS_RE = re.compile(r"\b(?:(?:in|for|among)\s+(?:the\s+)?)?(?:men|women|males?|females?|"
+                           r"boys|girls)\b")
 _SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
 
 
@@ -464,6 +466,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 i = blank.find(cond, r.pos)
                 if i >= 0:
                     blank = blank[:i] + " " * len(cond) + blank[i + len(cond):]
+        if r.bound.sex:
+            # "… in women and … in men": the sex each bound holds for is part of the reading,
+            # not a condition that leaves the clause text-only
+            blank = blank[:r.pos] + _SEX_WORDS_RE.sub(
+                lambda m: " " * len(m.group(0)), blank[r.pos:r.end]) + blank[r.end:]
     cparens = _conditional_parens(blank)
     for a, b in cparens:
         blank = blank[:a] + " " * (b - a) + blank[b:]

@@ -141,6 +141,16 @@ LINES = [
      [("age", 20, 45, True, True, "a", None)]),
     ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,
      [("age", 21, None, True, True, "a", None)]),
+    # an either/or whose "or" touches the comparator
+    ("Body mass index < 18 or> 30 kg/m2", True, [("bmi", None, 18, True, False, "kg/m2", None)]),
+    # lesion size and Cobb angle (lengths, degrees); a pain rating on its 0-10 scale
+    ("Colorectal lesions of 10-25 mm in size", False,
+     [("lesion-size", 10, 25, True, True, "mm", None)]),
+    ("At least one lesion ≥ 1.5 cm on CT", False,
+     [("lesion-size", 1.5, None, True, True, "cm", None)]),
+    ("Cobb angle above 40 degrees", True, [("cobb-angle", 40, None, False, True, "deg", None)]),
+    ("Average pain severity score of 5 or greater", False,
+     [("pain-nrs", 5, None, True, True, "{score}", None)]),
 ]
 
 
@@ -192,6 +202,12 @@ TEXT_ONLY = [
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),
+    ("Lesion > 2 cm from the anal verge", False),  # a distance, not a size
+    ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
+    ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
+    # two bounds that must both hold cannot exclude each other: alternatives not read
+    ("Cobb angle between 10-40 degrees. (Cobb angle above 40 degrees and parents who "
+     "refused surgery)", False),
 ]
 
 

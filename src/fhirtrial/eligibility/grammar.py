@@ -174,7 +174,8 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
     w = _UNIT_WORD.match(s, p)
     if lab.kind == "score":
         # "NYHA for 1 year": a duration, not a class
-        return None, pos, not (w and _TIME_WORD.fullmatch(w.group(0).rstrip(".,;:")))
+        return None, pos, not (w and _TIME_WORD.fullmatch(
+            re.sub(r"['’]s$", "", w.group(0).rstrip(".,;:"))))
     word = w.group(0).rstrip(".,;:") if w else ""
     if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
             not word.startswith("×10"):
@@ -403,7 +404,7 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 
 
 _JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
-_JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)\s+(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
+_JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s)\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
 
@@ -478,7 +479,9 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
 _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
                      r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
-                     r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b")
+                     r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b|"
+                     # "≤ 12 cm from the anal verge": a distance from something, not a size
+                     r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b")
 _SEX_COND = re.compile(r"\s*(?:[\[(]\s*(?:in\s+|for\s+)?|,?\s*(?:in|for|among)\s+(?:the\s+)?)"
                        r"(?P<sex>men|women|males?|females?|boys|girls)\b(?:\s*(?:patients|"
                        r"subjects|participants))?\s*[\])]?")

@@ -656,9 +656,36 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
+    if exclude is not True and not only_or:
+        positioned = _without_contradictions(positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+def _disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether no value meets both bounds."""
+    for lo_d, hi_d in ((a, b), (b, a)):
+        lo, hi = lo_d.get("low"), hi_d.get("high")
+        if lo is None or hi is None:
+            continue
+        if lo > hi or (lo == hi and not (lo_d.get("low_inclusive", True)
+                                         and hi_d.get("high_inclusive", True))):
+            return True
+    return False
+
+
+def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+    """Bounds of one criterion that must all hold cannot exclude each other: "Cobb angle 10-40
+    degrees. (Cobb angle above 40 degrees and …)" states alternatives the reader did not
+    see, so every bound on that concept stays text."""
+    def key(f: Fact) -> tuple:
+        return (f.data.get("test"), f.data.get("unit"), f.data.get("relative"))
+
+    labs = [f for _, f in positioned if f.kind == "lab" and not f.data.get("alternatives")]
+    bad = {key(a) for a, b in itertools.combinations(labs, 2)
+           if key(a) == key(b) and _disjoint(a.data, b.data)}
+    return [(p, f) for p, f in positioned if f.kind != "lab" or key(f) not in bad]
 
 
 def structure(criteria: list[Criterion]) -> list[Criterion]:

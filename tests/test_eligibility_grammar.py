@@ -151,6 +151,17 @@ LINES = [
     ("Cobb angle above 40 degrees", True, [("cobb-angle", 40, None, False, True, "deg", None)]),
     ("Average pain severity score of 5 or greater", False,
      [("pain-nrs", 5, None, True, True, "{score}", None)]),
+    # comparators in words borrowed from French and Spanish registrations
+    ("Asthma control test inferior to 20", True, [("act", None, 20, True, False, "{score}", None)]),
+    ("Age superior or equal to 18 years", False, [("age", 18, None, True, True, "a", None)]),
+    # a score stated before the scale it is on
+    ("Pain rated at least 5 on the 10-point numerical rating scale", False,
+     [("pain-nrs", 5, None, True, True, "{score}", None)]),
+    ("Pain ≥ 2/10 on the numeric pain rating scale", False,
+     [("pain-nrs", 2, None, True, True, "{score}", None)]),
+    ("A score of 23 or less on the MMSE", False, [("mmse", None, 23, True, True, "{score}", None)]),
+    # FiO2 as a fraction
+    ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
 ]
 
 
@@ -203,6 +214,9 @@ TEXT_ONLY = [
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),
     ("Lesion > 2 cm from the anal verge", False),  # a distance, not a size
+    ("An improvement of at least 2 points on the numeric rating scale", False),  # a change
+    ("Parents who have at least one child ≤ 6 years of age", False),  # the child's age
+    ("At least one child, aged 12-18, living in the household", False),
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
     # two bounds that must both hold cannot exclude each other: alternatives not read
@@ -422,3 +436,11 @@ def test_bound_for_each_sex_is_matched_with_the_patients_sex() -> None:
     assert _verdict(line, _hb(12.5, "male")) == "not-eligible"  # the men's bound applies
     assert _verdict(line, _hb(13.5, "male")) == "eligible"
     assert _verdict(line, _hb(12.5, "unknown")) == "needs-review"  # which bound is unknown
+
+
+def test_fio2_as_a_fraction_is_compared_with_a_percentage() -> None:
+    fio2 = {"code": {"coding": [{"system": "http://loinc.org", "code": "3150-0"}]},
+            "valueQuantity": {"value": 35, "unit": "%", "code": "%"}}
+    assert _verdict("FiO2 ≤ 0.4", _patient(fio2)) == "eligible"  # 35 % = 0.35
+    fio2["valueQuantity"]["value"] = 50
+    assert _verdict("FiO2 ≤ 0.4", _patient(fio2)) == "not-eligible"

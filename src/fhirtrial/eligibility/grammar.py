@@ -563,6 +563,37 @@ def _bounds_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
     return None
 
 
+_ON_SCALE = re.compile(r"(?:\s*/\s*\d+)?\s*(?:points?\s+)?on\s+(?:the\s+|a\s+|an\s+)?"
+                       r"(?:\d+\s*-?\s*points?\s+|\d+\s*(?:-|to)\s*\d+\s+)?$")
+_CHANGE_BEFORE = re.compile(r"(?:decrease|increase|improvement|improve|reduction|reduce|change|"
+                            r"drop|worsening|worsen|rise|difference|fall|gain|loss)\w*\s+"
+                            r"(?:of\s+|by\s+|in\s+)?[^.;]{0,12}$")
+
+
+def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """A score stated before the scale it is on: "≥ 5 on the 10-point numerical rating scale",
+    "a score of 3 or 4 on the …", "2/10 on the numeric pain rating scale" — unless the number
+    is a change on the scale ("an improvement of ≥ 2 points on …")."""
+    lo = max(floor, start - 60)
+    head = canon[:start]
+    taken = lo
+    for c in re.finditer(r"(?<![\w.,/])(?:[≤≥<>]|between\b|-?\d)", canon[lo:start]):
+        p = lo + c.start()
+        if p < taken:  # inside a bound already read
+            continue
+        found = _bounds(lab, head, p)
+        if found is None:
+            continue
+        taken = found[3]
+        if _ON_SCALE.match(head, found[3]):
+            # either/or bounds are one reading; a conditional alternative is not read here
+            if (found[1] and not found[2]) or _CHANGE_BEFORE.search(head, max(0, p - 30), p):
+                return None
+            return found
+    return None
+
+
 def readings(canon: str) -> list[Reading]:
     """Every concept bound the canonical text states, in reading order (before any sense- or
     condition-dependent filtering)."""
@@ -623,6 +654,8 @@ def readings(canon: str) -> list[Reading]:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
             found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+        if found is None and lab.kind == "score":
+            found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is not None and any(j == "/" for _, _, j in pending) and \
                 "ratio" in canon[m.end():found[0].start]:
             # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each

@@ -296,7 +296,12 @@ def conditional(text: str) -> bool:
 # --- measurable concepts (the grammar) -----------------------------------------------------
 
 _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|per age|"
-                       r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
+                       r"child(?:ren)? (?:of|under)|"
+                       # "at least one child, aged 12-18": someone else the participant has
+                       r"(?:(?:\bat least|≥)\s+one|\btheir|\bhis|\bher|\bhas a|\bhave a|\bwith a|"
+                       r"\bof a)\s+(?:young\s+)?"
+                       r"(?:child|children|infant|baby|son|daughter|grandchild)\b|"
+                       r"\bparent|\bmother|caregiver|partner|sibling|"
                        r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
 # after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
 # closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the

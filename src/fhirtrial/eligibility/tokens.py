@@ -51,7 +51,8 @@ _LE = (r"less than or equal to|less than or equal|lower than or equal to|smaller
        r"no higher than|no older than|not older than|not exceeding|not to exceed|"
        r"does not exceed|not exceed|not above|up to(?! date)|at most|maximum of|maximum|"
        r"max\.?(?=\s*\d)|"
-       r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|≤|=<|⩽")
+       r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|"
+       r"inferior or equal to|≤|=<|⩽")
 _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"higher than or equal to|older than or equal to|equal to or greater than|"
        r"equal or greater than|equal to or more than|equal or more than|equal to or higher than|"
@@ -60,15 +61,18 @@ _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"more or equal(?: to)?|greater or equal(?: to)?|higher or equal(?: to)?|"
        r"not less than|not lower than|no lower than|not below|no younger than|"
        r"not younger than|no fewer than|not fewer than|minimum of|minimum|min\.?(?=\s*\d)|"
+       r"superior or equal to|"
        r"≥|=>|⩾")
 # a bare word ("over", "above", "under") is a comparator only before a number: "18 and over",
 # "and above" are read by the grammar as postfix bounds
 _BEFORE_NUM = r"(?=\s*(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?:\d|\.\d|×))"
-_LT = rf"less than|lower than|fewer than|smaller than|younger than|(?:below|under){_BEFORE_NUM}|<"
-_GT = (r"greater than|more than|higher than|older than|in excess of|"
+_LT = (rf"less than|lower than|fewer than|smaller than|younger than|(?:below|under){_BEFORE_NUM}|"
+       rf"inferior to{_BEFORE_NUM}|<")
+_GT = (rf"greater than|more than|higher than|older than|in excess of|superior to{_BEFORE_NUM}|"
        rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
 
 _CMP_FIRST = (r"(?=less|lower|smaller|equal|younger|no|not|does|up|at|max|under|below|greater|"
+              r"inferior|superior|"
               r"more|higher|older|above|over|min|in|fewer|exceed)")
 _CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}"
                      rf"(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"

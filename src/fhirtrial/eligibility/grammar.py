@@ -550,13 +550,17 @@ def _pair(lab: Lab, s: str, pos: int) -> list[tuple[str, Bound]] | None:
 _BEFORE_NAME = re.compile(r"\s*(?:of\s+|'\s*|’\s*)?(?:the\s+)?$")
 
 
+_BEFORE_START = re.compile(r"(?<![\w.,])(?:[≤≥<>]|between\b|from\b|\d)")
+_SCORE_START = re.compile(r"(?<![\w.,/])(?:[≤≥<>]|between\b|-?\d)")
+
+
 def _bounds_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
         Bound, list[tuple[Bound, str | None]], bool, int] | None:
     """Bounds written before a name that may follow them ("≥ 37 weeks of gestation")."""
     lo = max(floor, start - 40)
     head = canon[:start]
-    for c in re.finditer(r"(?<![\w.,])(?:[≤≥<>]|between\b|from\b|\d)", canon[lo:start]):
-        found = _bounds(lab, head, lo + c.start())
+    for c in _BEFORE_START.finditer(canon, lo, start):
+        found = _bounds(lab, head, c.start())
         if found is not None and found[0].unit_written and _BEFORE_NAME.match(
                 head, found[3]) and not found[1]:
             return found
@@ -578,8 +582,8 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
     lo = max(floor, start - 60)
     head = canon[:start]
     taken = lo
-    for c in re.finditer(r"(?<![\w.,/])(?:[≤≥<>]|between\b|-?\d)", canon[lo:start]):
-        p = lo + c.start()
+    for c in _SCORE_START.finditer(canon, lo, start):
+        p = c.start()
         if p < taken:  # inside a bound already read
             continue
         found = _bounds(lab, head, p)
@@ -592,6 +596,10 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
                 return None
             return found
     return None
+
+
+_STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
+_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*")
 
 
 def readings(canon: str) -> list[Reading]:
@@ -608,7 +616,7 @@ def readings(canon: str) -> list[Reading]:
             # "not ASA I", "no NYHA III": what is denied is not a bound
             pending = []
             continue
-        stop = re.search(r"[;]|\.(?:\s|$)(?<!\d\.)", canon[m.end():nxt])
+        stop = _STOP.search(canon[m.end():nxt])
         limit = m.end() + stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
@@ -662,8 +670,7 @@ def readings(canon: str) -> list[Reading]:
             pending = []
             continue
         if found is None:
-            joint = re.fullmatch(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*",
-                                 canon[m.end():nxt])
+            joint = _JOINT.fullmatch(canon, m.end(), nxt)
             if joint and lab.kind != "age":
                 pending.append((m.start(), lab, (joint.group("c") or ",").strip()))
             else:

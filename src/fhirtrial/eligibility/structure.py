@@ -59,9 +59,14 @@ def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
     # "> or =", "=/>" and "≥=" are "≥" too
-    s = re.sub(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=", "≥", s)
-    s = re.sub(r"<\s*(?:/|or)?\s*=|=\s*/?\s*<|≤\s*=", "≤", s)
-    return re.sub(r"\s+", " ", s)
+    s = _GE_SPACED.sub("≥", s)
+    s = _LE_SPACED.sub("≤", s)
+    return _SPACES.sub(" ", s)
+
+
+_GE_SPACED = re.compile(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=")
+_LE_SPACED = re.compile(r"<\s*(?:/|or)?\s*=|=\s*/?\s*<|≤\s*=")
+_SPACES = re.compile(r"\s+")
 
 
 _NUMWORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -338,13 +343,16 @@ _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
 
+_AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
+
+
 def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[Reading]:
     """Ages stated without an age word (see ``_AGE_HEAD``)."""
     out: list[Reading] = []
     if not _AGE_HINT.search(canon) and not _AGE_HINT.search(norm):
         return out
     age = tables().lab("age")
-    for m in re.finditer(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)", canon):
+    for m in _AGE_START.finditer(canon):
         p = m.start()
         if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
             continue
@@ -429,25 +437,37 @@ def _strip_parens(norm: str) -> str:
     def blank(m: re.Match[str]) -> str:
         inner = m.group(0)[1:-1]
         if _SEX_PAREN.fullmatch(inner):
-            # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar sees a bound for one
-            # sex only (and leaves it text) instead of a bound for everyone
+            # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
+            # sex (or, for one sex only, leaves it text) instead of a bound for everyone
             return m.group(0)
         if pat.fullmatch(inner.strip()):
             return " " + inner + " "
         return " " * len(m.group(0))
 
-    norm = re.sub(r"\((\d+)\)", lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
+    if "(" not in norm:
+        return norm
+    norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
-    norm = re.sub(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)",
-                  lambda m: " " * len(m.group(0)), norm)
-    return re.sub(r"\([^()0-9]*\)", blank, norm)
+    norm = _PAREN_SCALE.sub(lambda m: " " * len(m.group(0)), norm)
+    return _PAREN_WORDS.sub(blank, norm)
+
+
+_PAREN_NUMBER = re.compile(r"\((\d+)\)")
+_PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
+_PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
 
 
 def _conditional_parens(text: str) -> list[tuple[int, int]]:
     # a parenthesis stating an exception ("(≤ 5 × ULN in patients with liver metastases)")
     # qualifies the bound before it: its bounds are not requirements of their own
-    return [m.span() for m in re.finditer(r"\([^()]*\)", text) if conditional(m.group(0))
-            and not re.match(r"\(\s*(?:if|for|only)\b", m.group(0))]
+    if "(" not in text:
+        return []
+    return [m.span() for m in _PAREN.finditer(text) if conditional(m.group(0))
+            and not _PAREN_IF.match(m.group(0))]
+
+
+_PAREN = re.compile(r"\([^()]*\)")
+_PAREN_IF = re.compile(r"\(\s*(?:if|for|only)\b")
 
 
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
@@ -587,19 +607,25 @@ _EXCEPT = re.compile(r"\b(?:excluding|except(?: for)?|other than|unless|apart fr
 _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)\b")
 
 
+_EXAMPLE = re.compile(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b")
+_COND_SPLIT = re.compile(r"[;,]| or | and | and/or ")
+_COND_REST = re.compile(r"prior to screening|before screening|\([^)]*\)")
+_COND_WORDS = re.compile(r"[^\s.,;:()]+")
+
+
 def condition_facts(norm: str) -> list[tuple[int, Fact]]:
     """Coded conditions named in a clause that says nothing else about them."""
     pat, by_name = _condition_regex()
     exc = _EXCEPT.search(norm)
     head = norm[:exc.start()] if exc else norm
     # "any significant condition, such as … malignancy": examples of something broader
-    example = re.search(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b", head)
+    example = _EXAMPLE.search(head)
     if example:
         head = head[:example.start()]
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
     out: list[tuple[int, Fact]] = []
     pos = 0
-    for clause in re.split(r"[;,]| or | and | and/or ", head):
+    for clause in _COND_SPLIT.split(head):
         start = head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
@@ -609,8 +635,8 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
         rest = clause[:m.start()] + " " + clause[m.end():]
         for (a, b), _ in time_windows(rest):
             rest = rest[:a] + " " * (b - a) + rest[b:]
-        rest = re.sub(r"prior to screening|before screening|\([^)]*\)", " ", rest)
-        words = re.findall(r"[^\s.,;:()]+", rest)
+        rest = _COND_REST.sub(" ", rest)
+        words = _COND_WORDS.findall(rest)
         if any(w not in _COND_FILLER for w in words):
             continue
         c = by_name[m.group(0)]
@@ -623,11 +649,15 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
 
 # --- the whole criterion -------------------------------------------------------------------
 
+_CLAUSE_SPLIT = re.compile(r"(;|\.\s+(?=[a-z]))")
+_CLAUSE_SEP = re.compile(r";|\.\s+")
+
+
 def _clauses(norm: str) -> Iterator[tuple[int, int]]:
     """Spans of the clauses of a criterion: split at ";" and at sentence ends."""
     pos = 0
-    for part in re.split(r"(;|\.\s+(?=[a-z]))", norm):
-        if part and not re.fullmatch(r";|\.\s+", part):
+    for part in _CLAUSE_SPLIT.split(norm):
+        if part and not _CLAUSE_SEP.fullmatch(part):
             yield pos, pos + len(part)
         pos += len(part)
 

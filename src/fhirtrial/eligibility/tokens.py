@@ -28,13 +28,16 @@ NUMWORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "si
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
 
 
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
 def number(s: str) -> float:
     """A number as written ("1,500" → 1500, "9,0" → 9, "1.5" → 1.5, "two" → 2); whole
     numbers come back as int so that 18 prints as 18."""
     s = s.strip()
     if s in NUMWORDS:
         return NUMWORDS[s]
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):
+    if "," in s and _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     elif "," in s:
         s = s.replace(",", ".")
@@ -134,6 +137,12 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
     return pat.sub(lambda m: _pad(m, fn(m), left), s)
 
 
+_EQUAL_TO = re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)")
+_GEST_WEEKS = re.compile(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])")
+_YEAR_OLD = re.compile(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)")
+_BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
+
+
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
@@ -142,7 +151,7 @@ def canonical(norm: str) -> str:
     if _TIME_WORD_NUM_HINT.search(s):
         s = _sub(_TIME_WORD_NUM, lambda m: str(NUMWORDS[m.group(1)]), s)
     if "73" in s:
-        s = re.sub(r"(?<=\d)[.,•∙·](?=73\s*m)", ".", s)  # 1•73 m2, 1,73 m2
+        s = _BSA_173.sub(".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:
         # padded on the left, so the power stays joined to its unit ("×10^9/l")
         s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]),
@@ -154,14 +163,14 @@ def canonical(norm: str) -> str:
         s = _sub(_PRED, lambda m: "%pred", s)
     s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
     # "equal to" alone between a name and a number is "=": drop it
-    s = _sub(re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)"),
-             lambda m: "", s)
+    if "equal" in s:
+        s = _sub(_EQUAL_TO, lambda m: "", s)
     # "32 gestational weeks" → "32 weeks gestation": the unit after the number, the name after
     # the unit, as "32 weeks of gestation" is read
     if "gestational" in s:
-        s = re.sub(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])",
-                   lambda m: m.group(1) + "weeks gestation".ljust(len(m.group(2))), s)
+        s = _GEST_WEEKS.sub(lambda m: m.group(1) + "weeks gestation".ljust(len(m.group(2))),
+                            s)
     # "50-year-old" → "50 year old"
     if "old" in s:
-        s = re.sub(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)", " ", s)
+        s = _YEAR_OLD.sub(" ", s)
     return s

@@ -87,7 +87,8 @@ LINES = [
     ("Older than 40 years", False, [("age", 40, None, False, True, "a", None)]),
     ("Newborns between 12 and 72 hours of age", False,
      [("age", 12, 72, True, True, "h", None)]),
-    ("Children aged 6 months to 5 years", False, []),  # two units in one range: text only
+    # two units in one range: both in the smaller one, when that is exact (a Range has one unit)
+    ("Children aged 6 months to 5 years", False, [("age", 6, 60, True, True, "mo", None)]),
     ("Age 2-17 years", False, [("age", 2, 17, True, True, "a", None)]),
     ("Adults 30 years old or older", False, [("age", 30, None, True, True, "a", None)]),
     ("Age ≥ 30 years and ≤ 70 years", False, [("age", 30, 70, True, True, "a", None)]),
@@ -160,6 +161,15 @@ LINES = [
     ("Pain ≥ 2/10 on the numeric pain rating scale", False,
      [("pain-nrs", 2, None, True, True, "{score}", None)]),
     ("A score of 23 or less on the MMSE", False, [("mmse", None, 23, True, True, "{score}", None)]),
+    # a compound duration is one value in the smaller unit: 23 × 7 + 5 days
+    ("Gestational age 23 weeks 5 days or more", False,
+     [("gestational-age", 166, None, True, True, "d", None)]),
+    ("Gestational age between 14 weeks and 23 weeks 6 days", False,
+     [("gestational-age", 98, 167, True, True, "d", None)]),
+    ("Gestational age ≥ 24 weeks and < 33 weeks 6 days", False,
+     [("gestational-age", 168, 237, True, False, "d", None)]),
+    ("Children aged 2 years and 6 months to 5 years", False,
+     [("age", 30, 60, True, True, "mo", None)]),
     # FiO2 as a fraction
     ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
 ]
@@ -202,7 +212,6 @@ TEXT_ONLY = [
     ("At least 3 months since the last dose", False),  # a duration, not an age
     ("More than 2 prior lines of therapy", True),
     ("SOFA score ≥ 2 points above baseline", False),  # a change, not a level
-    ("Gestational age 23 weeks 5 days or more", False),  # a compound duration
     ("ECOG 0 or 2", False),  # not a range
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either

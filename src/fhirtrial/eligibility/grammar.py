@@ -219,6 +219,35 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
 
 
+_COMPOUND = {
+    "wk": ("d", 7, re.compile(r"\s*,?\s*(?:and\s+|\+\s*)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
+    "a": ("mo", 12, re.compile(r"\s*,?\s*(?:and\s+)?(\d{1,2})\s*(?:months?|mos?)(?![\w])")),
+}
+
+
+def _in_unit(value: float, unit: str | None, target: str | None) -> float | None:
+    """``value`` (in ``unit``) in ``target`` when that is exact (weeks → days, years →
+    months), else None."""
+    if unit == target:
+        return value
+    c = _COMPOUND.get(unit or "")
+    if c is not None and c[0] == target:
+        return value * c[1]
+    return None
+
+
+def _same_unit(a: _Val, b: _Val) -> bool:
+    """Both values in one unit ("14 weeks to 23 weeks 6 days" → days), or False."""
+    if not (a.written and b.written) or a.unit == b.unit:
+        return True
+    for x, y in ((a, b), (b, a)):
+        v = _in_unit(x.value, x.unit, y.unit)
+        if v is not None:
+            x.value, x.unit = v, y.unit
+            return True
+    return False
+
+
 @dataclass(slots=True)
 class _Val:
     value: float
@@ -258,6 +287,13 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     unit, uend, ok = _unit_at(lab, s, end)
     if not ok:
         return None
+    if unit in _COMPOUND:
+        # "23 weeks 6 days", "2 years and 6 months": one value in the smaller unit, when the
+        # concept has it
+        small, factor, pat = _COMPOUND[unit]
+        c = pat.match(s, uend)
+        if c is not None and any(u.ucum == small for u in lab.units):
+            return _Val(v * factor + number(c.group(1)), small, None, c.end(), True)
     return _Val(v, unit, None, uend, unit is not None)
 
 
@@ -286,8 +322,8 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     if to_cmp:
         # "0 days to < 14 days": the upper side carries its own comparator
         v2 = _value(lab, s, to_cmp.end(), roman)
-        if v2 is not None and v1.value < v2.value and v1.relative == v2.relative and not (
-                v1.written and v2.written and v1.unit != v2.unit):
+        if v2 is not None and v1.relative == v2.relative and _same_unit(v1, v2) and \
+                v1.value < v2.value:
             return Bound(low=v1.value, high=v2.value, high_inclusive=to_cmp.group("c") == "≤",
                          unit=v2.unit or v1.unit, relative=v2.relative,
                          unit_written=v1.written or v2.written, start=p, end=v2.end)
@@ -295,10 +331,10 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     if sep and not (bm is None and lab.kind not in ("age", "score")
                     and _AND.match(s, v1.end)):
         v2 = _value(lab, s, sep.end(), roman)
+        if v2 is not None and not _same_unit(v1, v2):
+            return None
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
-            if v1.written and v2.written and v1.unit != v2.unit:
-                return None
             excl = _EXCLUSIVE.match(s, v2.end)
             return Bound(low=v1.value, high=v2.value, low_inclusive=not excl,
                          high_inclusive=not excl, unit=v2.unit or v1.unit,
@@ -413,7 +449,15 @@ def _combine_units(a: Bound, b: Bound, lab: Lab) -> bool:
     if a.relative != b.relative:
         return False
     if a.unit_written and b.unit_written:
-        return a.unit == b.unit
+        if a.unit == b.unit:
+            return True
+        for x, y in ((a, b), (b, a)):  # "≥ 14 weeks and < 23 weeks 6 days": in days
+            lo, hi = (_in_unit(v, x.unit, y.unit) if v is not None else None
+                      for v in (x.low, x.high))
+            if (lo is not None or x.low is None) and (hi is not None or x.high is None):
+                x.low, x.high, x.unit = lo, hi, y.unit
+                return True
+        return False
     if a.unit_written:
         b.unit, b.unit_written = a.unit, True
     elif b.unit_written:

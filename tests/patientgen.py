@@ -215,6 +215,8 @@ def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Wan
         return []
 
     def ways(item: Any, t: str) -> list[list[Want]]:
+        if isinstance(item, Fact) and item.data.get("alternatives"):
+            return _alternative_ways(item, t, limit) if _handled(item) else []
         if isinstance(item, Fact):
             return [[Want(item, t)]] if _handled(item) else []
         if isinstance(item, _Group):
@@ -240,6 +242,29 @@ def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Wan
         for ws in per_item:
             out += ws
     return out[:limit]
+
+
+def _alternative_ways(f: Fact, target: str, limit: int) -> list[list[Want]]:
+    """A bound with alternatives is met when the bound or an alternative is ("< 30 or > 69",
+    "≤ 1.5 mg/dL or ≤ 1.5 × ULN"), each member restricted to its sex when it names one
+    ("< 11 g/dL in women and < 12 g/dL in men"). A conditional alternative met alone leaves
+    the answer unknown, so a patient meant to meet the bound meets an unconditional member."""
+    base = {k: v for k, v in f.data.items() if k != "alternatives"}
+    members: list[tuple[dict[str, Any], bool]] = [(base, False)]
+    for alt in f.data["alternatives"]:
+        d = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
+        d["sex"] = alt.get("sex")
+        members.append((d, bool(alt.get("condition"))))
+    items: list[Any] = []
+    for d, conditional in members:
+        if conditional and target == MET:
+            continue
+        bound = Fact(f.kind, {k: v for k, v in d.items() if k != "sex"})
+        if d.get("sex"):
+            items.append(_Group([Fact("sex", {"sex": d["sex"]}), bound], "all-of"))
+        else:
+            items.append(bound)
+    return _ways(items, "any-of", target, limit)
 
 
 def _computable(c: Criterion) -> bool:
@@ -427,7 +452,10 @@ def _fact_inputs(f: Fact) -> set[str]:
     if f.kind == "lactation":
         return {"gender", "lactation"}
     if _is_measurement(f):
-        return {_obs_id(d["test"], d.get("relative") == "predicted")}
+        # a bound and its alternatives ("≥ 1.2 L or > 40% predicted", "… in women")
+        members = [d, *(d.get("alternatives") or [])]
+        return {_obs_id(d["test"], m.get("relative") == "predicted") for m in members} | (
+            {"gender"} if any(m.get("sex") for m in members) else set())
     if f.kind == "condition":
         return {_cond_id(d["code"])}
     return {f"?{f.kind}"}
@@ -559,7 +587,12 @@ def _realise(plan: _Plan, as_of: date) -> dict[str, Any] | None:
         if obs is None:
             return None
         lab = _lab(test)
-        for code in lab.all_codes() | set(lab.percent_predicted_codes):
+        # the codes the evaluator reads this observation as: a "% predicted" one under its
+        # own code (FEV1 20152-5) sits beside the absolute one; without such a code, both
+        # would be read from one code, so they cannot both be there
+        claims = set(lab.percent_predicted_codes) if predicted and lab.percent_predicted_codes \
+            else lab.all_codes()
+        for code in claims:
             if used.setdefault(code, obs["id"]) != obs["id"]:
                 return None
         res[obs["id"]] = obs

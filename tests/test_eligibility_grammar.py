@@ -453,3 +453,37 @@ def test_fio2_as_a_fraction_is_compared_with_a_percentage() -> None:
     assert _verdict("FiO2 ≤ 0.4", _patient(fio2)) == "eligible"  # 35 % = 0.35
     fio2["valueQuantity"]["value"] = 50
     assert _verdict("FiO2 ≤ 0.4", _patient(fio2)) == "not-eligible"
+
+
+# --- one limit stated in two measures ------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "exclude", "first", "second"), [
+    ("FEV1 ≥ 1.2 L or > 40% predicted", False, (1.2, None, "L", None),
+     (40, None, "%", "predicted")),
+    ("Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN", False, (None, 1.5, "mg/dL", None),
+     (None, 1.5, None, "ULN")),
+    ("Creatinine > 1.5 mg/dL or > 2 x ULN", True, (1.5, None, "mg/dL", None),
+     (2, None, None, "ULN")),
+])
+def test_one_limit_in_two_measures_is_either_of_them(text: str, exclude: bool, first: tuple,
+                                                     second: tuple) -> None:
+    [f] = [f for f in facts_for(text, exclude) if f.kind == "lab"]
+    d = f.data
+    assert (d["low"], d["high"], d["unit"], d["relative"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["low"], alt["high"], alt["unit"], alt["relative"]) == second
+    assert alt["condition"] is None
+
+
+def test_same_measure_twice_without_a_condition_stays_text() -> None:
+    assert _bounds("ALT ≤ 2.5 or ≤ 5", False) == []  # which one holds is not said
+
+
+def test_one_limit_in_two_measures_is_met_by_either() -> None:
+    line = "Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN"
+    bili = {"code": {"coding": [{"system": "http://loinc.org", "code": "1975-2"}]},
+            "valueQuantity": {"value": 1.8, "unit": "mg/dL", "code": "mg/dL"},
+            "referenceRange": [{"high": {"value": 1.2, "unit": "mg/dL", "code": "mg/dL"}}]}
+    assert _verdict(line, _patient(bili)) == "eligible"  # 1.8 mg/dL is 1.5 × its ULN of 1.2
+    bili["referenceRange"][0]["high"]["value"] = 1.0
+    assert _verdict(line, _patient(bili)) == "not-eligible"  # 1.8 × ULN and > 1.5 mg/dL

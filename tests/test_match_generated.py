@@ -330,3 +330,33 @@ def test_generated_patients_cover_the_shared_records() -> None:
     assert broken >= 120, broken
     assert unmeetable <= 2, unmeetable  # each one a parser reading to look at
     assert set(skipped) <= pg.UNDECIDABLE, skipped
+
+
+ALTERNATIVES = """Inclusion Criteria:
+
+* Adults aged 18 to 75 years
+* Hemoglobin ≥ 12 g/dL in women and ≥ 13 g/dL in men
+* FEV1 ≥ 1.2 L or > 40% predicted
+* Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN
+
+Exclusion Criteria:
+
+* Age under 20 or over 70 years
+* ASA physical status > 3
+"""
+
+
+def test_bounds_with_alternatives_are_met_and_broken_by_generated_patients() -> None:
+    """Either/or, one limit in two measures and a bound for each sex: a patient meeting every
+    criterion is eligible; one failing a criterion (every alternative of it) is not, and the
+    verdict names that criterion."""
+    case = pg.meeting(ALTERNATIVES)
+    assert case.uncertain == []
+    assert case.unmeetable == []
+    _check_met(case, evaluate(ALTERNATIVES, case.bundle, as_of=case.as_of))
+    broken = list(pg.broken_variants(ALTERNATIVES))
+    assert {b.broken for b in broken} >= {
+        "Hemoglobin ≥ 12 g/dL in women and ≥ 13 g/dL in men",
+        "FEV1 ≥ 1.2 L or > 40% predicted", "Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN"}
+    for b in broken:
+        _check_broken(b, evaluate(ALTERNATIVES, b.bundle, as_of=b.as_of))

@@ -441,7 +441,8 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 
 _JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
-_JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s)\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
+_OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
+_JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
 
 def _combine_units(a: Bound, b: Bound, lab: Lab) -> bool:
@@ -505,9 +506,13 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             if b.relative == a.relative:
                 return a, [(b, cond[0])], False, cond[1]
         if b is not None and cond is None and (b.up == a.up and b.down == a.down) and \
-                re.match(r"\s*(?:\(|,|;)?\s*or\b", s[end:]):
-            # "≤ 1.5 mg/dL or ≤ 2 × ULN": two ways to state one limit — the reader cannot
-            # tell which one the trial means: leave it to a person
+                _OR_NEXT.match(s, end):
+            if a.relative != b.relative or (a.unit_written and b.unit_written
+                                            and a.unit != b.unit):
+                # "≤ 1.5 mg/dL or ≤ 2 × ULN", "FEV1 ≥ 1.2 L or > 40% predicted": one limit in
+                # two measures — either one met meets it
+                return a, [(b, None)], True, b.end
+            # "≤ 2.5 or ≤ 5" with nothing to tell them apart: leave it to a person
             return None
     if _CHANGE.match(s, end):
         # "≥ 2 points above baseline", "23 weeks 6 days": a change or a compound value the

@@ -170,6 +170,11 @@ LINES = [
      [("gestational-age", 168, 237, True, False, "d", None)]),
     ("Children aged 2 years and 6 months to 5 years", False,
      [("age", 30, 60, True, True, "mo", None)]),
+    # an abbreviation in brackets with a digit in it is a name, not a remark: the list of
+    # names shares the bound
+    ("Both forced expiratory volume in one second (FEV1) and DLCO > 60%", False,
+     [("fev1", 60, None, False, True, "%", "predicted"),
+      ("dlco", 60, None, False, True, "%", "predicted")]),
     # FiO2 as a fraction
     ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
 ]

@@ -446,6 +446,9 @@ def _strip_parens(norm: str) -> str:
 
     if "(" not in norm:
         return norm
+    # "(FEV1)", "(HbA1c)": a name the lexicon knows, digits and all, is not a remark either
+    norm = _PAREN_DIGIT.sub(lambda m: " " + m.group(1) + " "
+                            if pat.fullmatch(m.group(1).strip()) else m.group(0), norm)
     norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
     norm = _PAREN_SCALE.sub(lambda m: " " * len(m.group(0)), norm)
@@ -453,6 +456,7 @@ def _strip_parens(norm: str) -> str:
 
 
 _PAREN_NUMBER = re.compile(r"\((\d+)\)")
+_PAREN_DIGIT = re.compile(r"\(([^()]*\d[^()]*)\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
 

@@ -175,6 +175,18 @@ LINES = [
     ("Both forced expiratory volume in one second (FEV1) and DLCO > 60%", False,
      [("fev1", 60, None, False, True, "%", "predicted"),
       ("dlco", 60, None, False, True, "%", "predicted")]),
+    # oncology: thousands set apart by a space, tumour biomarkers in % of cells, tumour size,
+    # LVEF against its lower limit of normal
+    ("Platelets ≥ 100 000/µL", False, [("platelets", 100000, None, True, True, "/uL", None)]),
+    ("PD-L1 tumor proportion score ≥ 50%", False,
+     [("pd-l1-tps", 50, None, True, True, "%", None)]),
+    ("Ki-67 index ≥ 20%", False, [("ki-67", 20, None, True, True, "%", None)]),
+    ("ER < 1%, PgR < 1%, HER2 negative", False,
+     [("er-percent", None, 1, True, False, "%", None),
+      ("pgr-percent", None, 1, True, False, "%", None)]),
+    ("Tumor size ≥ 2 cm in greatest dimension", False,
+     [("lesion-size", 2, None, True, True, "cm", None)]),
+    ("LVEF ≥ institutional LLN", False, [("lvef", 1, None, True, True, None, "LLN")]),
     # FiO2 as a fraction
     ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
 ]
@@ -228,6 +240,9 @@ TEXT_ONLY = [
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
     ("Diagnosed before 30 years of age", False),
     ("Lesion > 2 cm from the anal verge", False),  # a distance, not a size
+    ("More than 3 lesions", True),  # a count, not a size
+    ("Liver lesions > 50% of liver volume", True),  # not a length
+    ("≥ 1 ER visit in the past year", True),  # the emergency room, no %
     ("An improvement of at least 2 points on the numeric rating scale", False),  # a change
     ("Parents who have at least one child ≤ 6 years of age", False),  # the child's age
     ("At least one child, aged 12-18, living in the household", False),

@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable
 
 NUM = (r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|"
+       # "100 000/µL": thousands set apart by a space
+       r"\d{1,3}(?: \d{3})+(?![\d,.])|"
        r"\d+,\d{1,2}(?![\d,]|\s*(?:,|or|and|-|to)\s*\d)|\d+(?:\.\d+)?|\.\d+)")
 NUMWORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
             "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
@@ -37,6 +39,8 @@ def number(s: str) -> float:
     s = s.strip()
     if s in NUMWORDS:
         return NUMWORDS[s]
+    if " " in s:
+        s = s.replace(" ", "")
     if "," in s and _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     elif "," in s:

@@ -507,3 +507,14 @@ def test_one_limit_in_two_measures_is_met_by_either() -> None:
     assert _verdict(line, _patient(bili)) == "eligible"  # 1.8 mg/dL is 1.5 × its ULN of 1.2
     bili["referenceRange"][0]["high"]["value"] = 1.0
     assert _verdict(line, _patient(bili)) == "not-eligible"  # 1.8 × ULN and > 1.5 mg/dL
+
+
+def test_condition_of_an_alternative_runs_past_a_name_it_contains() -> None:
+    # "pain" and "lesions" are names in the lexicon; the condition goes on to its clause's end
+    [f] = [f for f in facts_for("ECOG ≤ 2 (≤ 3 if due to bone pain)", False) if f.kind == "lab"]
+    assert [a["condition"] for a in f.data["alternatives"]] == ["if due to bone pain"]
+    line = "ALT ≤ 2.5 × ULN or ≤ 5 × ULN in patients with liver lesions; bilirubin ≤ 1.5 mg/dL"
+    alt, bili = (f for f in facts_for(line, False) if f.kind == "lab")
+    assert [a["condition"] for a in alt.data["alternatives"]] == [
+        "in patients with liver lesions"]
+    assert (bili.data["test"], bili.data["high"]) == ("bilirubin-total", 1.5)

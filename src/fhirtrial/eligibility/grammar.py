@@ -648,6 +648,7 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
 
 
 _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
+_BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 _JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*")
 
 
@@ -726,6 +727,17 @@ def readings(canon: str) -> list[Reading]:
                 pending = []
             continue
         bound, alts, either, end = found
+        if alts and alts[-1][1] and not stop and end == nxt < len(canon):
+            # the condition of an alternative ran into the next name ("≤ 3 if due to bone
+            # pain"): it goes on to the end of its clause
+            clause = _STOP.search(canon, nxt)
+            clause_end = clause.start() if clause else len(canon)
+            # … unless a bound follows the name: then it begins a statement of its own
+            longer = None if _BOUND_AHEAD.search(canon, nxt, clause_end) else \
+                _condition_after(canon[:clause_end], alts[-1][0].end)
+            if longer is not None:
+                alts = [*alts[:-1], (alts[-1][0], longer[0])]
+                end = longer[1]
         out += [Reading(pos, other, bound, alts, either, end, joint)
                 for pos, other, joint in pending]
         pending = []

@@ -518,3 +518,9 @@ def test_condition_of_an_alternative_runs_past_a_name_it_contains() -> None:
     assert [a["condition"] for a in alt.data["alternatives"]] == [
         "in patients with liver lesions"]
     assert (bili.data["test"], bili.data["high"]) == ("bilirubin-total", 1.5)
+
+
+def test_alternative_is_described_in_its_own_unit() -> None:
+    comb = _char("Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN")["definitionByCombination"]
+    assert [m["description"] for m in comb["characteristic"]] == [
+        "Total bilirubin ≤ 1.5 mg/dL", "Total bilirubin ≤ 1.5 × ULN"]

@@ -265,13 +265,18 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
 def fact_text(fact: Fact) -> str:
     """A short human reading of one fact ("ALT ≤ 2.5 × ULN")."""
     d = fact.data
+    def suffix_of(x: dict[str, Any]) -> str:
+        if fact.kind == "age":
+            return f" {_UNIT_NAMES[x['unit']]}"
+        return {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
+            x.get("relative") or "",
+            f" {x['unit']}" if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
+
     if fact.kind == "lab":
         name = tables().lab(d["test"]).display
-        suffix = {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
-            d.get("relative") or "",
-            f" {d['unit']}" if d.get("unit") not in (None, "1", "{score}", "{INR}") else "")
+        suffix = suffix_of(d)
     elif fact.kind == "age":
-        name, suffix = "Age", f" {_UNIT_NAMES[d['unit']]}"
+        name, suffix = "Age", suffix_of(d)
     elif fact.kind == "condition":
         text = d["display"] + (f" ({window_text(d['window'])})" if d.get("window") else "")
         return text
@@ -283,8 +288,8 @@ def fact_text(fact: Fact) -> str:
         return f"{fact.kind.replace('-', ' ').capitalize()}: {'yes' if d['value'] else 'no'}"
     one = _one_sided(d)
     alts = "".join(
-        f" or {_CMP_TEXT[o[0]]} {o[1]}{suffix}" + (f" ({a['condition']})" if a.get("condition")
-                                                  else "")
+        f" or {_CMP_TEXT[o[0]]} {o[1]}{suffix_of(dict(d, **a))}"
+        + (f" ({a['condition']})" if a.get("condition") else "")
         + (f" ({a['sex']})" if a.get("sex") else "")
         for a in d.get("alternatives") or [] if (o := _one_sided(a)))
     if one:

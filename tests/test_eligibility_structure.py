@@ -160,3 +160,20 @@ def test_alternatives_joined_by_or_in_an_inclusion_are_any_of() -> None:
 
 def test_bare_unit_on_a_lab_that_needs_one_is_not_guessed() -> None:
     assert facts_for("creatinine ≤ 1.5") == []
+
+
+def test_the_no_number_shortcut_keeps_every_labelled_bound() -> None:
+    """measure_facts skips a criterion that states no number (digits, number words, Roman
+    class numerals, a reference limit alone): every hand-labelled line with an age or lab
+    bound must still be read."""
+    from fhirtrial.eligibility.structure import _MAY_STATE_NUMBER, normalise
+    text = (FIXTURES / "eligibility" / "labelled.jsonl").read_text(encoding="utf-8")
+    lines = [json.loads(x) for x in text.splitlines() if x.strip()]
+    bounded = [x for x in lines if any(f["kind"] in ("age", "lab") for f in x["facts"])]
+    assert len(bounded) > 100
+    missed = [x["text"] for x in bounded if not _MAY_STATE_NUMBER.search(normalise(x["text"]))]
+    assert missed == []
+    for words in ("aged eighteen years or older", "nyha class iii or iv", "asa i-ii",
+                  "lvef ≥ institutional lln", "tsh above the upper limit of normal"):
+        assert _MAY_STATE_NUMBER.search(words)
+    assert not _MAY_STATE_NUMBER.search("pregnant or breastfeeding women")

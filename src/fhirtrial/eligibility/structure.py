@@ -44,7 +44,7 @@ from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
 from .tables import Lab, tables
-from .tokens import canonical, glyphs
+from .tokens import NUMWORDS, ROMAN, canonical, glyphs
 
 # --- text normalisation --------------------------------------------------------------------
 
@@ -474,9 +474,19 @@ _PAREN = re.compile(r"\([^()]*\)")
 _PAREN_IF = re.compile(r"\(\s*(?:if|for|only)\b")
 
 
+# a bound states a number: in digits, in words, as a class in Roman numerals, or as a
+# reference limit alone ("≤ ULN" is 1 × ULN, "above the upper limit of normal"); a criterion
+# with none of them has no bound to read (most criteria: conditions, consent, pregnancy)
+_MAY_STATE_NUMBER = re.compile(
+    r"\d|[³⁶⁹]|uln|unl|lln|lnl|normal|upper|lower|(?<![\w])(?:"
+    + "|".join(sorted([*NUMWORDS, *ROMAN], key=len, reverse=True)) + r")(?![\w])")
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
+    if not _MAY_STATE_NUMBER.search(norm):
+        return []
     text = _strip_parens(norm)
     # blank time windows so "DLCO within the previous 3 months is 30% to 80%" reads as
     # name … value

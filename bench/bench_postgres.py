@@ -1,17 +1,21 @@
-"""PostgreSQL store beside the SQLite store, in the same run: the same generated studies
-loaded into each, then the same reads and searches against ``fhirtrial.server`` under
-gunicorn on each.
+"""PostgreSQL store beside the SQLite store, in the same run: each store is built the same
+way (genuine loads timed, the rest SQL copies), then the same reads and searches against
+``fhirtrial.server`` in-process and under gunicorn.
 
-    python bench/bench_postgres.py --studies 2000           # a throwaway local cluster
+    python bench/bench_postgres.py --studies 2000 --base 500      # a throwaway local cluster
     python bench/bench_postgres.py --studies 100000 --pg postgresql://u@host/db   # a server
 
 Without ``--pg`` (or ``FHIRTRIAL_BENCH_PG``) a throwaway cluster is started from the local
 PostgreSQL binaries (tests/pg.py), with PostgreSQL's durable defaults (fsync on,
 synchronous_commit on: every acknowledged study is on disk). SQLite runs as the store does
-(WAL, synchronous=NORMAL). Loading goes through the store's transaction Bundle processor, one
-transaction per study (study, two sites, a sponsor), validation off, as ``fhirtrial load
---no-validate`` does. ``run(quick)`` gives rows for ``bench/run.py``: 2,000 studies quick,
-100,000 full; each PostgreSQL row's baseline is the SQLite figure.
+(WAL, synchronous=NORMAL). Each store gets ``--base`` generated studies through its bulk loader
+(``store.bulk()``, as ``fhirtrial load --no-validate``: timed, index build included), the rest
+of ``--studies`` as SQL copies of them under new ids (bench/clone_store.py: setup, not a load
+rate), then 300 more studies each in its own transaction (timed: a write at that size).
+Latency over gunicorn is measured with as many clients as workers, so that it is the
+server's and not a queue's; throughput with ``--clients``. ``run(quick)`` gives rows for
+``bench/run.py``: 2,000 studies quick (500 loaded), 100,000 full (2,000 loaded); each
+PostgreSQL row's baseline is the SQLite figure.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import SHARED_V2, needs_shared, shared_files
 from fhirtrial.errors import FhirtrialError
 from fhirtrial.server.pgstore import PG_DEFERRED, PostgresStore
 from fhirtrial.server.store import DEFERRED_INDEXES, SQLiteStore
@@ -165,3 +166,33 @@ def test_a_server_opening_during_a_bulk_load_leaves_the_indexes_to_it(pg_url):
         _process(writer, _bundle(1))
     assert set(PG_DEFERRED) <= _indexes(pg_url)
     store.close()
+
+
+@needs_shared
+def test_fhirtrial_load_into_postgresql_gives_what_it_gives_into_sqlite(pg_url, tmp_path: Path):
+    """The CLI's load (converted registry records, validation on) through the bulk writer of
+    each store: the same resources, versions and index rows (row ids and lastUpdated aside)."""
+    from click.testing import CliRunner
+
+    from fhirtrial.cli import main
+
+    records = [str(p) for p in shared_files(SHARED_V2, "*.json")[:8]]
+    db = tmp_path / "s.sqlite"
+    for target in (str(db), pg_url):
+        r = CliRunner().invoke(main, ["load", *records, "--db", target])
+        assert r.exit_code == 0, r.output
+    assert not set(PG_DEFERRED) - _indexes(pg_url) - {"idx_string_trgm"}
+
+    def shape(rows: dict[str, list]) -> dict[str, list]:
+        out = {"current": sorted(r[1:4] for r in rows["current"]),
+               "versions": sorted(r[:4] for r in rows["versions"])}
+        for t in TABLES[2:]:  # index rows without the row id, nor the lastUpdated dates
+            out[t] = sorted((r[1:] for r in rows[t] if "_lastUpdated" not in str(r[1])),
+                            key=repr)
+        return out
+
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        lite = {t: c.execute(f"SELECT * FROM {t}").fetchall() for t in TABLES}
+    assert shape(_dump(pg_url)) == shape(lite)

@@ -101,9 +101,11 @@ class PgConn:
         self.snap = snap  # the REPEATABLE READ snapshot a read transaction sees
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        # resource bodies in binary: bytea as text is hex, twice the bytes to send and decode
+        binary = "body" in sql
         if not args:
-            return self.raw.execute(sql)
-        return self.raw.execute(pg_sql(sql), _clean(args))
+            return self.raw.execute(sql, binary=binary)
+        return self.raw.execute(pg_sql(sql), _clean(args), binary=binary)
 
     def executemany(self, sql: str, rows: Any) -> None:
         with self.raw.cursor() as cur:
@@ -136,11 +138,12 @@ def _configure(c: psycopg.Connection[Any]) -> None:
 #: match a criterion is often far off (index rows of many parameters share one table), and
 #: then it hashes every match and sorts them (185 ms instead of 9 ms for two token criteria
 #: over 100,000 studies)
-_WALK_ON = ("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-            "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; "
-            "SET LOCAL max_parallel_workers_per_gather = 0")
-_WALK_OFF = ("RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_sort; "
-             "RESET enable_bitmapscan; RESET max_parallel_workers_per_gather")
+_WALK_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off", "enable_sort": "off",
+              "enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
+_WALK_ON = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)"
+                                 for k, v in _WALK_PLAN.items())
+_WALK_OFF = ("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ("
+             + ", ".join(f"'{k}'" for k in _WALK_PLAN) + ")")
 
 
 class PostgresStore(SQLStore):
@@ -215,16 +218,16 @@ class PostgresStore(SQLStore):
             finally:
                 self._local.conn = None
 
-    @contextmanager
-    def _walking(self, conn: Any) -> Iterator[None]:
+    def _walk(self, conn: Any, sql: str, args: list[Any]) -> list[Any]:
+        """The walk's planner settings, the walk and their reset go out together in a
+        pipeline: one round trip."""
         if conn.snap is None:  # a write transaction's search: keep its plans as they are
-            yield
-            return
-        conn.raw.execute(_WALK_ON)
-        try:
-            yield
-        finally:
+            return conn.execute(sql, args).fetchall()
+        with conn.raw.pipeline():
+            conn.raw.execute(_WALK_ON)
+            cur = conn.execute(sql, args)
             conn.raw.execute(_WALK_OFF)
+        return cur.fetchall()
 
     def _count(self, conn: Any, where: str, args: list[Any]) -> int:
         """``count(*)`` remembered per database snapshot: equal snapshots see equal data, so

@@ -192,11 +192,11 @@ class SQLStore:
     def transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
-    def _walking(self, conn: Any) -> AbstractContextManager[None]:
-        """Around a page walk's query: what makes the planner walk the live-resource index
-        in id order, probing each row, and stop at the page's end (SQLite: the INDEXED BY
-        hint in the query is enough)."""
-        return nullcontext()
+    def _walk(self, conn: Any, sql: str, args: list[Any]) -> list[Any]:
+        """Run a page walk's query (a backend may have to make its planner walk the
+        live-resource index in id order, probing each row, and stop at the page's end;
+        SQLite: the INDEXED BY hint in the query is enough)."""
+        return conn.execute(sql, args).fetchall()
 
     def close(self) -> None:
         raise NotImplementedError
@@ -344,18 +344,15 @@ class SQLStore:
             live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
             if criteria and min(want, n) * live / n * len(criteria) > n:
                 return None
-            with self._walking(conn):
-                return conn.execute(sql + page, [*args, count, offset]).fetchall()
+            return self._walk(conn, sql + page, [*args, count, offset])
         bound = conn.execute(
             f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
             "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
             (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
         if bound is None:  # fewer live rows than the budget: the walk covers them all
-            with self._walking(conn):
-                return conn.execute(sql + page, [*args, count, offset]).fetchall()
-        with self._walking(conn):
-            rids = conn.execute(sql + " AND c.id <= ?" + page,
-                                [*args, bound[0], count, offset]).fetchall()
+            return self._walk(conn, sql + page, [*args, count, offset])
+        rids = self._walk(conn, sql + " AND c.id <= ?" + page,
+                          [*args, bound[0], count, offset])
         # the matches within an id prefix are the first matches overall: a full page is exact
         return rids if len(rids) == count else None
 

@@ -67,13 +67,14 @@ def _template() -> dict:
     return {k: v for k, v in resource.items() if "urn:uuid:" not in json.dumps(v)}
 
 
-def generate(n: int, seed: int = 7):
-    """Yield transaction Bundles, one per study (study + 2 sites + sponsor)."""
+def generate(n: int, seed: int = 7, start: int = 0):
+    """Yield transaction Bundles, one per study (study + 2 sites + sponsor); ``start``
+    numbers them from NCT1xxxxxxx + start (more studies for a store that has the first)."""
     rnd = random.Random(seed)
     template = _template()
     template.pop("contained", None)
     template.pop("text", None)
-    for i in range(n):
+    for i in range(start, start + n):
         s = copy.deepcopy(template)
         nct = f"NCT{10000000 + i}"
         s["id"] = nct

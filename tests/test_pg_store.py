@@ -83,12 +83,12 @@ def test_db_upgrade_migrates_a_new_database_then_finds_it_up_to_date(pg_cluster)
     try:
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 0 → 1 (applied 1)" in r.output
+        assert "schema version 0 → 2 (applied 1, 2)" in r.output
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 1, up to date" in r.output
+        assert "schema version 2, up to date" in r.output
         store = open_store(url)
-        assert store.schema_version() == 1
+        assert store.schema_version() == 2
         store.close()
     finally:
         pg_cluster.drop_database(name)

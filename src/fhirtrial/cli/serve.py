@@ -311,9 +311,8 @@ def load_cmd(inputs: tuple[str, ...], db: str | None, versions: tuple[str, ...],
 
         units = estimate_units(registry_inputs) if registry_inputs else 0
         total = None if units is None else len(work) + units * len(chosen)
-    # many studies per SQLite transaction (each still all-or-nothing), and into an empty store
-    # the search indexes built once at the end
-    # (the PostgreSQL store writes each study in its own transaction: many servers share it)
+    # many studies per transaction (each still all-or-nothing, a savepoint), and into an
+    # empty store the search indexes built once at the end (both stores have bulk())
     batched = store.bulk(batch=BULK_BATCH) if hasattr(store, "bulk") else nullcontext(store)
     with batched as bulk, \
             click.progressbar(items, length=total, label="loading", file=sys.stderr,

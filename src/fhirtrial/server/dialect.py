@@ -163,8 +163,20 @@ SQLITE_MIGRATIONS = [
     Migration(3, "", "token texts also indexed from each word on, for :text word matching "
                      "(a data step: store._add_word_rows)"),
 ]
+#: PostgreSQL estimates (sp = ? AND code = ?) as if the two were independent: 4 rows where
+#: 324 (2,000 studies) or 16,000 (100,000) match, and then probes one criterion's index once
+#: per match of the other (31 ms instead of 7 ms at 2,000 studies). Multi-column statistics
+#: give the planner the frequent pairs (statuses, phases, sponsors).
+PG_SCHEMA_V2 = """
+CREATE STATISTICS IF NOT EXISTS idx_token_sp_code (mcv) ON sp, code FROM idx_token;
+CREATE STATISTICS IF NOT EXISTS idx_ref_sp_tid (mcv) ON sp, tid FROM idx_ref;
+ANALYZE idx_token;
+ANALYZE idx_ref
+"""
+
 PG_MIGRATIONS = [
     Migration(1, PG_SCHEMA_V1, "tables, covering indexes, id sequences, fhirtrial_km()"),
+    Migration(2, PG_SCHEMA_V2, "multi-column statistics for token codes and references"),
 ]
 
 

@@ -32,13 +32,27 @@ from ..errors import ConflictError
 from . import searchparams as sp_mod
 from .dialect import PG_MIGRATIONS, PG_TRIGRAM, POSTGRES, latest, statements
 from .dialect import _pg_sql as pg_sql
-from .store import _CURRENT_COLS, _VERSION_COLS, SQLStore, SQLTx
+from .store import _CURRENT_COLS, _VERSION_COLS, DEFERRED_INDEXES, SQLStore, SQLTx
 from .stores import StoreUnavailable
 
 SCHEMA_VERSION = latest(PG_MIGRATIONS)
 _SEQ = {"R5": "seq_r5", "R4": "seq_r4"}
 #: a fixed key for the advisory lock that serialises schema migrations across servers
 _MIGRATION_LOCK = 0x66686972747269  # "fhirtri"
+#: held (session level) by a bulk load whose search indexes are deferred: a server opening
+#: the store meanwhile leaves them to the load; once the lock is free (the load ended or was
+#: killed) the next server to open the store builds what is missing
+_BULK_LOCK = 0x66686972747262  # "fhirtrb"
+#: the value-leading indexes a bulk load into an empty store builds once at the end (as the
+#: SQLite store's), and the trigram index, the costliest to maintain row by row
+PG_DEFERRED = (*DEFERRED_INDEXES, "idx_string_trgm")
+#: COPY statements per index table (column order as the table's)
+_COPY = {"idx_token": "COPY idx_token (rid, sp, system, code, text) FROM STDIN",
+         "idx_string": "COPY idx_string (rid, sp, norm, exact) FROM STDIN",
+         "idx_date": "COPY idx_date (rid, sp, lo, hi) FROM STDIN",
+         "idx_ref": "COPY idx_ref (rid, sp, ttype, tid, raw) FROM STDIN",
+         "idx_number": "COPY idx_number (rid, sp, value, system, code) FROM STDIN",
+         "idx_geo": "COPY idx_geo (rid, lat, lon) FROM STDIN"}
 
 
 def describe_url(url: str) -> str:
@@ -87,9 +101,11 @@ class PgConn:
         self.snap = snap  # the REPEATABLE READ snapshot a read transaction sees
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        # resource bodies in binary: bytea as text is hex, twice the bytes to send and decode
+        binary = "body" in sql
         if not args:
-            return self.raw.execute(sql)
-        return self.raw.execute(pg_sql(sql), _clean(args))
+            return self.raw.execute(sql, binary=binary)
+        return self.raw.execute(pg_sql(sql), _clean(args), binary=binary)
 
     def executemany(self, sql: str, rows: Any) -> None:
         with self.raw.cursor() as cur:
@@ -108,6 +124,26 @@ def _db_errors(where: str) -> Iterator[None]:
     except psycopg.OperationalError as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise StoreUnavailable(f"The database {where} is unavailable: {first}") from None
+
+
+def _configure(c: psycopg.Connection[Any]) -> None:
+    """Each pooled connection: no JIT compilation. A FHIR search is a few milliseconds of
+    index reads; JIT, which PostgreSQL starts from a cost estimate (a count over 100,000
+    rows reaches it), added 40-50 ms to such queries at 100,000 studies."""
+    c.execute("SET jit = off")
+
+
+#: the page walk's plan (see SQLStore._walk_page): the live-resource index in id order, each
+#: row probed by a nested loop, stopped by the LIMIT. PostgreSQL's estimate of how many rows
+#: match a criterion is often far off (index rows of many parameters share one table), and
+#: then it hashes every match and sorts them (185 ms instead of 9 ms for two token criteria
+#: over 100,000 studies)
+_WALK_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off", "enable_sort": "off",
+              "enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
+_WALK_ON = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)"
+                                 for k, v in _WALK_PLAN.items())
+_WALK_OFF = ("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ("
+             + ", ".join(f"'{k}'" for k in _WALK_PLAN) + ")")
 
 
 class PostgresStore(SQLStore):
@@ -131,7 +167,7 @@ class PostgresStore(SQLStore):
             pass
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max(min_size, max_size),
                                    kwargs={"autocommit": True}, timeout=timeout,
-                                   name="fhirtrial", open=False)
+                                   configure=_configure, name="fhirtrial", open=False)
         with _db_errors(self._where):
             self.pool.open(wait=True, timeout=max(timeout, 30.0))
         if upgrade:
@@ -181,6 +217,17 @@ class PostgresStore(SQLStore):
                 yield _PgTx(self, conn)
             finally:
                 self._local.conn = None
+
+    def _walk(self, conn: Any, sql: str, args: list[Any]) -> list[Any]:
+        """The walk's planner settings, the walk and their reset go out together in a
+        pipeline: one round trip."""
+        if conn.snap is None:  # a write transaction's search: keep its plans as they are
+            return conn.execute(sql, args).fetchall()
+        with conn.raw.pipeline():
+            conn.raw.execute(_WALK_ON)
+            cur = conn.execute(sql, args)
+            conn.raw.execute(_WALK_OFF)
+        return cur.fetchall()
 
     def _count(self, conn: Any, where: str, args: list[Any]) -> int:
         """``count(*)`` remembered per database snapshot: equal snapshots see equal data, so
@@ -238,9 +285,67 @@ class PostgresStore(SQLStore):
                         c.execute("INSERT INTO fhirtrial_schema (version, why) VALUES (%s, %s)",
                                   (m.version, m.why))
                     applied.append(m.version)
+                self._repair(c)
             finally:
                 c.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
         return applied
+
+    @staticmethod
+    def _missing_indexes(c: psycopg.Connection[Any]) -> list[str]:
+        have = {r[0] for r in c.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexname = ANY(%s)", (list(DEFERRED_INDEXES),))}
+        return [n for n in DEFERRED_INDEXES if n not in have]
+
+    def _repair(self, c: psycopg.Connection[Any]) -> None:
+        """Build the search indexes a killed bulk load left out (none missing: one query).
+        A bulk load still running holds :data:`_BULK_LOCK` and builds them itself."""
+        if not self._missing_indexes(c):
+            return
+        if not c.execute("SELECT pg_try_advisory_lock(%s)", (_BULK_LOCK,)).fetchone()[0]:
+            return
+        try:
+            self._build_indexes(c)
+        finally:
+            c.execute("SELECT pg_advisory_unlock(%s)", (_BULK_LOCK,))
+
+    def _build_indexes(self, c: psycopg.Connection[Any]) -> None:
+        """The schema's indexes that are missing (its CREATE … IF NOT EXISTS), in one
+        transaction, with room to sort."""
+        with c.transaction():
+            c.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for m in PG_MIGRATIONS:
+                for stmt in statements(m.sql):
+                    if stmt.lstrip().upper().startswith("CREATE INDEX"):
+                        c.execute(stmt)
+            self._trigram(c)
+
+    @contextmanager
+    def bulk(self, *, batch: int = 500) -> Iterator[PgBulkWriter]:
+        """A bulk load, as :meth:`SQLiteStore.bulk <fhirtrial.server.store.SQLiteStore.bulk>`:
+        ``batch`` studies per transaction, each study all-or-nothing through a savepoint,
+        index rows written with COPY once per batch, and into an empty store the
+        value-leading search indexes built once at the end. A killed load keeps its
+        committed batches; the next server to open the store builds the indexes."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("a transaction is already open in this thread")
+        with _db_errors(self._where), self.pool.connection() as c:
+            writer = PgBulkWriter(self, c, batch)
+            self._local.conn = writer.conn
+            try:
+                writer._begin()
+                try:
+                    yield writer
+                except BaseException:
+                    writer._finish(ok=False)
+                    raise
+                writer._finish(ok=True)
+            finally:
+                self._local.conn = None
+                if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    c.rollback()
+                if writer.deferred_lock:
+                    c.execute("SELECT pg_advisory_unlock(%s)", (_BULK_LOCK,))
 
     @staticmethod
     def _trigram(c: psycopg.Connection[Any]) -> None:
@@ -292,6 +397,17 @@ class _PgTx(SQLTx):
         """Pipeline mode: the statements go out together, one round trip at the end."""
         return self.conn.raw.pipeline()
 
+    def _row(self, fv: str, rtype: str, rid: str) -> Any:
+        """The lock and the row read in one round trip: pipelined statements still run one
+        after the other, and under READ COMMITTED the read's snapshot is taken once the
+        lock is held, so it sees what the lock's previous holder committed."""
+        with self.conn.raw.pipeline():
+            self._lock(fv, rtype, rid)
+            cur = self.conn.execute(
+                "SELECT rid, vid, body IS NULL FROM current WHERE fv=? AND type=? AND id=?",
+                (fv, rtype, rid))
+        return cur.fetchone()
+
     def _next_number(self, fv: str) -> int:
         return int(self.conn.execute(f"SELECT nextval('{_SEQ[fv]}')").fetchone()[0])
 
@@ -299,3 +415,144 @@ class _PgTx(SQLTx):
         seq = _SEQ[fv]
         self.conn.execute(f"SELECT setval('{seq}', GREATEST(?, (SELECT CASE WHEN is_called "
                           f"THEN last_value ELSE 0 END FROM {seq}), 1), ? > 0)", (n, n))
+
+
+class PgBulkWriter:
+    """Many studies per PostgreSQL transaction, for ``fhirtrial load``; see
+    :meth:`PostgresStore.bulk`. Use it as the store: :meth:`transaction` is a savepoint in
+    the open batch; reads and searches flush the rows held back first, so they see every
+    write made so far.
+
+    Index rows are held back per resource (row id) and written with COPY when the batch
+    commits, or earlier when something is about to read the index tables (a conditional
+    write's search). A study that rolls back takes its own rows with it and gives back the
+    earlier studies' rows it had flushed inside its savepoint."""
+
+    def __init__(self, store: PostgresStore, c: psycopg.Connection[Any], batch: int) -> None:
+        self.store = store
+        self.raw = c
+        self.conn = PgConn(c)
+        self.batch = max(1, batch)
+        self.units = 0
+        self.deferred = False
+        self.deferred_lock = False
+        self.pending: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+        self._outer: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def _begin(self) -> None:
+        c = self.raw
+        if c.execute("SELECT pg_try_advisory_lock(%s)", (_BULK_LOCK,)).fetchone()[0]:
+            self.deferred_lock = True
+            with c.transaction():
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                empty = c.execute("SELECT NOT EXISTS (SELECT 1 FROM current)").fetchone()[0]
+                if empty:
+                    for name in PG_DEFERRED:
+                        c.execute(f"DROP INDEX IF EXISTS {name}")
+            self.deferred = bool(empty)
+            if not empty:
+                c.execute("SELECT pg_advisory_unlock(%s)", (_BULK_LOCK,))
+                self.deferred_lock = False
+        self._open()
+
+    def _open(self) -> None:
+        self._outer = self.raw.transaction()
+        self._outer.__enter__()
+
+    def _copy(self, pending: dict[int, dict[str, list[tuple[Any, ...]]]]) -> None:
+        by_table: dict[str, list[tuple[Any, ...]]] = {}
+        for tables in pending.values():
+            for table, rows in tables.items():
+                by_table.setdefault(table, []).extend(rows)
+        with self.raw.cursor() as cur:
+            for table, rows in by_table.items():
+                with cur.copy(_COPY[table]) as cp:
+                    for r in rows:
+                        cp.write_row(_clean(r))
+
+    def _commit(self) -> None:
+        self._copy(self.pending)
+        self.pending = {}
+        outer, self._outer = self._outer, None
+        outer.__exit__(None, None, None)
+
+    def flush(self) -> None:
+        """Write the held-back rows now (outside a study: they are the batch's)."""
+        self._copy(self.pending)
+        self.pending = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PgBulkTx]:
+        """One study's writes: a savepoint in the open batch, rolled back alone on error."""
+        tx = _PgBulkTx(self.store, self.conn, self)
+        with _db_errors(self.store._where):
+            try:
+                with self.raw.transaction():
+                    yield tx
+            except BaseException:
+                self.pending.update(tx.flushed)  # lost with the savepoint: held back again
+                raise
+        for rowid in tx.removed:
+            self.pending.pop(rowid, None)
+        self.pending.update(tx.overlay)
+        self.units += 1
+        if self.units % self.batch == 0:
+            with _db_errors(self.store._where):
+                self._commit()
+                self._open()
+
+    # reads see every write made so far
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.search(*args, **kwargs)
+
+    def include(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.include(*args, **kwargs)
+
+    def revinclude(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.revinclude(*args, **kwargs)
+
+    def _finish(self, ok: bool) -> None:
+        """Commit the studies written; build the deferred indexes (on success)."""
+        with _db_errors(self.store._where):
+            if self._outer is not None:
+                self._commit()
+            if self.deferred and ok:
+                self.store._build_indexes(self.raw)
+                self.deferred = False
+
+
+class _PgBulkTx(_PgTx):
+    """One study inside a bulk load: writes as :class:`_PgTx` (the same locks), index rows
+    held back in the writer."""
+
+    def __init__(self, store: PostgresStore, conn: PgConn, writer: PgBulkWriter) -> None:
+        super().__init__(store, conn)
+        self.writer = writer
+        self.overlay: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+        self.removed: set[int] = set()
+        self.flushed: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+
+    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+        self.overlay[rowid] = tables
+
+    def _clear_indexes(self, rowid: int) -> None:
+        super()._clear_indexes(rowid)  # rows already flushed
+        self.overlay.pop(rowid, None)
+        if rowid in self.writer.pending:
+            self.removed.add(rowid)
+
+    def search_ids(self, fv: str, rtype: str, criteria: Any) -> list[str]:
+        w = self.writer
+        keep = {r: w.pending[r] for r in self.removed if r in w.pending}
+        flush = {r: t for r, t in w.pending.items() if r not in self.removed}
+        w._copy({**flush, **self.overlay})
+        self.flushed.update(flush)
+        w.pending = keep
+        self.overlay = {}
+        return super().search_ids(fv, rtype, criteria)

@@ -192,6 +192,12 @@ class SQLStore:
     def transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def _walk(self, conn: Any, sql: str, args: list[Any]) -> list[Any]:
+        """Run a page walk's query (a backend may have to make its planner walk the
+        live-resource index in id order, probing each row, and stop at the page's end;
+        SQLite: the INDEXED BY hint in the query is enough)."""
+        return conn.execute(sql, args).fetchall()
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -338,15 +344,15 @@ class SQLStore:
             live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
             if criteria and min(want, n) * live / n * len(criteria) > n:
                 return None
-            return conn.execute(sql + page, [*args, count, offset]).fetchall()
+            return self._walk(conn, sql + page, [*args, count, offset])
         bound = conn.execute(
             f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
             "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
             (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
         if bound is None:  # fewer live rows than the budget: the walk covers them all
-            return conn.execute(sql + page, [*args, count, offset]).fetchall()
-        rids = conn.execute(sql + " AND c.id <= ?" + page,
-                            [*args, bound[0], count, offset]).fetchall()
+            return self._walk(conn, sql + page, [*args, count, offset])
+        rids = self._walk(conn, sql + " AND c.id <= ?" + page,
+                          [*args, bound[0], count, offset])
         # the matches within an id prefix are the first matches overall: a full page is exact
         return rids if len(rids) == count else None
 
@@ -741,6 +747,39 @@ class BulkWriter:
 _DATA_STEPS = {3: _add_word_rows}
 
 
+INSERT_INDEX = {"idx_token": "INSERT INTO idx_token VALUES (?,?,?,?,?)",
+                "idx_string": "INSERT INTO idx_string VALUES (?,?,?,?)",
+                "idx_date": "INSERT INTO idx_date VALUES (?,?,?,?)",
+                "idx_ref": "INSERT INTO idx_ref VALUES (?,?,?,?,?)",
+                "idx_number": "INSERT INTO idx_number VALUES (?,?,?,?,?)",
+                "idx_geo": "INSERT INTO idx_geo VALUES (?,?,?)"}
+
+
+def index_rows(fv: str, rtype: str, rowid: int, resource: dict[str, Any],
+               now: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The search-index rows of one resource version (lastUpdated ``now``), per index table,
+    in each table's column order; tables without rows are left out."""
+    rows = sp_mod.extract(fv, resource)
+    pre = f"{rtype}."
+    lu = sp_mod.date_range(now)
+    if lu:
+        rows.date.append(("_lastUpdated", *lu))
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    if rows.token:
+        out["idx_token"] = [(rowid, pre + p, s, c, t) for p, s, c, t in rows.token]
+    if rows.string:
+        out["idx_string"] = [(rowid, pre + p, n, e) for p, n, e in rows.string]
+    if rows.date:
+        out["idx_date"] = [(rowid, pre + p, lo, hi) for p, lo, hi in rows.date]
+    if rows.reference:
+        out["idx_ref"] = [(rowid, pre + p, t, i, raw) for p, t, i, raw in rows.reference]
+    if rows.number:
+        out["idx_number"] = [(rowid, pre + p, v, s, c) for p, v, s, c in rows.number]
+    if rows.geo:
+        out["idx_geo"] = [(rowid, la, lo) for la, lo in rows.geo]
+    return out
+
+
 class SQLTx:
     """Writes inside one open transaction: the SQL both backends share. A backend overrides
     :meth:`_lock` / :meth:`_lock_conditional` (what two concurrent writers must not decide on
@@ -850,47 +889,31 @@ class SQLTx:
         ordered = {"resourceType": rtype, "id": rid, "meta": meta}
         ordered.update((k, v) for k, v in resource.items() if k not in ordered)
         body = dumps(ordered)
-        if row is None:
-            rowid = self.conn.execute(
-                "INSERT INTO current (fv, type, id, vid, last_updated, body) "
-                "VALUES (?,?,?,?,?,?) RETURNING rid",
-                (fv, rtype, rid, vid, self.now, body)).fetchone()[0]
-        with self._batch():  # statements whose results nobody reads: one round trip
-            if row is not None:
-                rowid = row[0]
-                self._clear_indexes(rowid)
+        with self._batch():  # pipelined (PostgreSQL): the new row id is read last
+            if row is None:
+                cur = self.conn.execute(
+                    "INSERT INTO current (fv, type, id, vid, last_updated, body) "
+                    "VALUES (?,?,?,?,?,?) RETURNING rid",
+                    (fv, rtype, rid, vid, self.now, body))
+            else:
+                self._clear_indexes(row[0])
                 self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? "
-                                  "WHERE rid=?", (vid, self.now, body, rowid))
+                                  "WHERE rid=?", (vid, self.now, body, row[0]))
             self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
                               (fv, rtype, rid, vid, self.now, method, body))
+            rowid = cur.fetchone()[0] if row is None else row[0]
             self._index(fv, rtype, rowid, ordered)
         created = row is None or bool(row[2])
         return Stored(rtype, rid, vid, self.now, body), created
 
     def _index(self, fv: str, rtype: str, rowid: int, resource: dict[str, Any]) -> None:
-        rows = sp_mod.extract(fv, resource)
-        pre = f"{rtype}."
-        lu = sp_mod.date_range(self.now)
-        if lu:
-            rows.date.append(("_lastUpdated", *lu))
-        ex = self.conn.executemany
-        if rows.token:
-            ex("INSERT INTO idx_token VALUES (?,?,?,?,?)",
-               [(rowid, pre + p, s, c, t) for p, s, c, t in rows.token])
-        if rows.string:
-            ex("INSERT INTO idx_string VALUES (?,?,?,?)",
-               [(rowid, pre + p, n, e) for p, n, e in rows.string])
-        if rows.date:
-            ex("INSERT INTO idx_date VALUES (?,?,?,?)",
-               [(rowid, pre + p, lo, hi) for p, lo, hi in rows.date])
-        if rows.reference:
-            ex("INSERT INTO idx_ref VALUES (?,?,?,?,?)",
-               [(rowid, pre + p, t, i, raw) for p, t, i, raw in rows.reference])
-        if rows.number:
-            ex("INSERT INTO idx_number VALUES (?,?,?,?,?)",
-               [(rowid, pre + p, v, s, c) for p, v, s, c in rows.number])
-        if rows.geo:
-            ex("INSERT INTO idx_geo VALUES (?,?,?)", [(rowid, la, lo) for la, lo in rows.geo])
+        self._put_index(rowid, index_rows(fv, rtype, rowid, resource, self.now))
+
+    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Write one resource's index rows (a bulk load may hold them back and write many
+        resources' rows at once)."""
+        for table, rows in tables.items():
+            self.conn.executemany(INSERT_INDEX[table], rows)
 
     # -- copying between stores (fhirtrial db copy)
     def import_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:

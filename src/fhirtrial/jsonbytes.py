@@ -42,23 +42,16 @@ _EXPONENT = re.compile(rb"e[-+]?[0-9]+[,\n\]}]")
 _TINY = re.compile(rb"0\.0000[0-9]*[,\n\]}]")
 _NULL = re.compile(rb"null[,\n\]}]")
 #: every ASCII digit to ``0``: a pattern over digits becomes a literal that ``bytes.__contains__``
-#: finds at memory speed, where the regular expressions above scan at a few dozen MB/s (``e``
-#: starts one word in ten, and ``\d{19}`` has no literal to skip ahead by)
+#: finds at memory speed, where a regular expression ``\d{19}`` (no literal to skip ahead by)
+#: tries a match at every position
 _DIGITS_TO_0 = bytes.maketrans(b"0123456789", b"0" * 10)
-
-
-def _may_have_exponent(out: bytes) -> bool:
-    """False only where ``_EXPONENT`` certainly finds nothing in ``out`` (a necessary
-    condition for its match: ``e``, an optional sign, a digit)."""
-    folded = out.translate(_DIGITS_TO_0)
-    return b"e0" in folded or b"e-0" in folded or b"e+0" in folded
 
 
 def _same_as_json(out: bytes) -> bool:
     """Whether orjson's ``out`` is certainly what ``json.dumps`` writes for the same value."""
     if out[:1] not in (b"{", b"["):
         return False  # a bare scalar: let json spell it
-    return not ((_may_have_exponent(out) and _EXPONENT.search(out))
+    return not (_EXPONENT.search(out)
                 or (b"0.0000" in out and _TINY.search(out))
                 or (b"null" in out and _NULL.search(out)))
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
-
-from jsonschema import Draft6Validator
-from jsonschema.exceptions import ValidationError as SchemaError
+from typing import TYPE_CHECKING, Any
 
 from ..model import Finding
 from .schemafast import CompiledSchema, is_valid
+
+if TYPE_CHECKING:  # jsonschema (0.4 s to import) only once a resource needs describing
+    from jsonschema import Draft6Validator
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 _VALIDATOR_KINDS = {
     "required": "required", "additionalProperties": "structure", "type": "value",
@@ -41,6 +42,8 @@ class SchemaLayer:
         if v is None:
             if rtype not in self._defs:
                 return None
+            from jsonschema import Draft6Validator
+
             with self._lock:
                 v = Draft6Validator({"$ref": f"#/definitions/{rtype}", "definitions": self._defs})
                 self._validators[rtype] = v

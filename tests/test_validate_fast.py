@@ -315,3 +315,38 @@ def test_extension_shortcut_declines_what_breaks_ext1():
                    {"url": "u", "valueString": "x", "valueCode": "y"},
                    {"url": "u", "_valueString": {"id": "1"}}):
         assert not certainly_holds(ext1, broken), broken
+
+
+def test_schema_proof_skips_the_models_without_losing_a_finding(
+        examples: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Where the compiled schema check proves a resource valid, the validator does not ask the
+    fhir.resources models: over the R5 mutation corpus and R5 Bundles converted from the
+    shared records (and mutated), every case has the same findings as with the models run."""
+    from conftest import SHARED_V2, shared_files
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import read_inputs
+    from fhirtrial.validate import Validator
+    from fhirtrial.validate import validator as validator_module
+    from fhirtrial.validate.schema import SchemaLayer
+
+    install(str(require_tarball(R5_CORE)), tmp_path)
+    folder = locate("hl7.fhir.r5.core", "5.0.0", tmp_path)
+    assert folder is not None
+    cases = [case for r in examples for _, case in mutations(r)]
+    for path in shared_files(SHARED_V2, "*.json")[:3]:
+        for rec in read_inputs([path]):
+            if rec.study is not None:
+                cases += [case for _, case in mutations(convert_study(rec.study).bundle)[:5]]
+    models_asked = []
+    real_check = validator_module.check_model
+    monkeypatch.setattr(validator_module, "check_model",
+                        lambda *a: models_asked.append(1) or real_check(*a))
+    with_proof = [Validator("R5", load(folder)).findings(case) for case in cases]
+    asked_with_proof = len(models_asked)
+    monkeypatch.setattr(SchemaLayer, "proves_valid", lambda self, *a: False)
+    slow = Validator("R5", load(folder))
+    assert [i for i, case in enumerate(cases) if slow.findings(case) != with_proof[i]] == []
+    skipped = len(cases) - asked_with_proof
+    assert skipped >= 50, (skipped, asked_with_proof)  # the proof saved work …
+    assert asked_with_proof >= 200, (skipped, asked_with_proof)  # … and was often declined
+    assert sum(1 for fs in with_proof if any(f.severity == "error" for f in fs)) >= 200

@@ -49,6 +49,15 @@ class SchemaLayer:
                 self._validators[rtype] = v
         return v
 
+    def proves_valid(self, resource: dict[str, Any], expr: str = "") -> bool:
+        """Whether the compiled checks prove ``resource`` and every resource in it valid by the
+        schema (then :meth:`check` finds nothing)."""
+        for res, _ in nested_resources(resource, expr):
+            rtype = res.get("resourceType")
+            if not (isinstance(rtype, str) and is_valid(self._fast, rtype, res)):
+                return False
+        return True
+
     def check(self, resource: dict[str, Any], expr: str) -> list[Finding]:
         """Schema findings for ``resource`` and every resource nested in it."""
         out: list[Finding] = []

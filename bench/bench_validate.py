@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -160,12 +161,61 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     notes=note) for layer, dt in m["layers"].items() if dt > 0]
         rows.append(row("validation", "all layers, whole Bundles", n / m["whole"],
                         "resources/s", baseline=base, notes=note))
+        rows += r4_bundle_rows(r4_dir, 10 if quick else 66)
         counts = agreement_counts(Validator("R4", load(r4_dir)))
         rows.append(row("validation", "R4 agreement with FHIR.js: both flag / only we / only "
                         "FHIR.js / neither", counts["both flag"], "cases",
                         notes=f"{counts['both flag']} / {counts['only we flag']} / "
                               f"{counts['only FHIR.js flags']} / {counts['neither']}"))
     return rows
+
+
+def r4_bundle_rows(r4_dir: Path, limit: int) -> list[dict[str, Any]]:
+    """`fhirtrial validate --fhir-version R4` against FHIR.js on the same R4 Bundles (the shared
+    records converted to R4): whole process (start-up, imports and package load included,
+    each side reading the Bundles from disk or stdin) and per resource in process."""
+    from benchlib import row
+
+    from fhirtrial.convert import convert_study
+    from fhirtrial.packages import load
+    from fhirtrial.sources import read_inputs
+
+    shared = ROOT.parent / "shared" / "fixtures" / "ctgov-v2"
+    paths = sorted(shared.glob("*.json"))[:limit] if shared.is_dir() else []
+    bundles = [convert_study(r.study, fhir_version="R4").bundle
+               for p in paths for r in read_inputs([p]) if r.study is not None]
+    if not bundles:
+        return []
+    n = sum(len(b.get("entry", [])) for b in bundles)
+    note = (f"{n} resources in {len(bundles)} R4 Bundles converted from the shared records; "
+            "baseline FHIR.js 4.12 validate() on the same Bundles")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "bundles"
+        folder.mkdir()
+        for i, b in enumerate(bundles):
+            (folder / f"{i:03d}.json").write_text(json.dumps(b))
+        cmd = [sys.executable, "-m", "fhirtrial", "validate", "--fhir-version", "R4",
+               "--package", str(r4_dir), "--no-progress", str(folder)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, check=False)
+        ours_wall = time.perf_counter() - t0
+    _, js_pure, js_wall = fhirjs(bundles)
+    v4 = Validator("R4", load(r4_dir))
+    v4.findings(bundles[0])  # package and models loaded: the in-process row is per resource
+    t0 = time.perf_counter()
+    for b in bundles:
+        v4.findings(b)
+    ours = time.perf_counter() - t0
+    return [
+        row("validation", "R4 Bundles, whole process (fhirtrial validate vs node FHIR.js)",
+            n / ours_wall, "resources/s", baseline=n / js_wall,
+            notes=note + f"; start-up included on both sides ({ours_wall:.1f} s vs "
+                         f"{js_wall:.1f} s)"),
+        row("validation", "R4 Bundles, per resource (all layers in process)", n / ours,
+            "resources/s", baseline=n / js_pure if js_pure else None,
+            notes=note + "; FHIR.js pure validate() time"),
+    ]
 
 
 def r4_cases() -> list[tuple[str, dict[str, Any]]]:

@@ -112,3 +112,28 @@ def test_compare_with_a_missing_file_says_which():
     proc = _bench("--compare", "no-such-a.json", "no-such-b.json")
     assert proc.returncode == 2
     assert "no such results file: no-such-a.json, no-such-b.json" in proc.stderr
+
+
+def test_registry_bench_converts_a_small_registry_and_reports_rate_and_memory(tmp_path: Path):
+    """bench_registry end to end on two tiny synthetic registries: every record written, a rate,
+    the 550,000-study extrapolation and a peak RSS per run, the larger run's against the
+    smaller's; the quick suite leaves the (tens of minutes long) area out."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_registry
+    from benchlib import row
+
+    results = bench_registry.measure([12, 24], 2, {})
+    assert [(n, r["records"]) for n, r in results] == [(12, 12), (24, 24)]
+    rows = bench_registry.rows(results, 2, row)
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["convert 24 records --jobs 2"]["value"] > 0
+    minutes = by_metric["whole registry (550,000 studies), extrapolated"]["value"]
+    assert minutes == 550_000 / (24 / results[1][1]["seconds"]) / 60
+    memory = by_metric["registry: convert 24 records"]
+    assert memory["baseline"] == results[0][1]["peak_rss_kib"] / 1024
+    assert memory["value"] > 10  # MiB: the process tree's largest, not zero
+
+    import run as bench_run
+
+    assert "registry" in bench_run.AREAS
+    assert "registry" in bench_run.FULL_ONLY

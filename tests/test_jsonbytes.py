@@ -130,6 +130,33 @@ def test_loads_gives_json_loads_value(data: bytes):
     assert repr(a) == repr(b)  # repr: NaN != NaN, and -0.0 == 0.0
 
 
+@pytest.mark.parametrize("text", [
+    '{"big": 123456789012345678901234567890}', '{"big": -18446744073709551616}',
+    '[18446744073709551615, 9223372036854775808]', '{"s": "\u0661\u0662" , "n": 1}',
+    '{"s": "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠", "n": 12345678901234567890123}', '{"s": "\ud800x"}',
+    r'{"s": "\ud800"}', r'{"s": "a\ud800b"}',
+], ids=lambda t: ascii(t))
+def test_loads_of_text_gives_json_loads_value(text: str):
+    """A str (how the readers pass a decoded record) is read as json reads it: a big integer
+    stays an int, a lone surrogate character does not break the 19-digit scan."""
+    def outcome(read):
+        try:
+            return repr(read(text))
+        except json.JSONDecodeError as e:
+            return ("error", e.msg, e.pos)
+
+    assert outcome(jsonbytes.loads) == outcome(json.loads)
+
+
+@pytest.mark.parametrize("doc", [
+    {"f": 1e16}, {"f": [1e-7]}, {"f": 1.5e300}, {"f": -2.5e-300}, {"s": "see 1e5,", "f": 1e22},
+    {"s": "the e-1, e+2] e3}"}, [1e100, "x"],
+], ids=repr)
+def test_exponent_prefilter_never_hides_a_float_json_spells_otherwise(doc: object):
+    assert jsonbytes.dumps_indented(doc) == old_indented(doc)
+    assert jsonbytes.dumps_compact(doc) == old_compact(doc)
+
+
 @pytest.mark.parametrize("data", [b'{"a": 1', b"", b"[1,]", b'{"a": 1} x'], ids=repr)
 def test_loads_raises_json_loads_error(data: bytes):
     with pytest.raises(json.JSONDecodeError) as old:

@@ -171,3 +171,30 @@ def test_see_also_url_with_white_space_is_percent_encoded_and_warned() -> None:
     assert [link.url for link in rec.study.see_also] == ["http://example.org/a%20b"]
     assert any(f.location == "protocolSection.referencesModule.seeAlsoLinks[0].url"
                for f in rec.study.findings)
+
+
+def test_registry_dates_are_judged_as_strptime_judges_them():
+    """is_registry_date builds the date directly for ASCII text (faster than strptime): the
+    same verdict as strptime on every month/day of a leap and a common year, year 0 and
+    digits of other scripts."""
+    import re
+    from datetime import datetime
+
+    from fhirtrial.sources.ctgov_json import is_registry_date
+
+    def by_strptime(value: str) -> bool:
+        fmt = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}.get(len(value))
+        if fmt is None or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+            return False
+        try:
+            datetime.strptime(value, fmt)
+        except ValueError:
+            return False
+        return True
+
+    values = ["0000", "0001", "9999", "2020", "2020-00", "2020-13", "2020-1-01", "٢٠٢٠",
+              "٢٠٢٠-٠١", "2020-٠١", "2020-01-٠١", "1900-02-29", "2000-02-29", "20200101"]
+    values += [f"{y}-{m:02d}-{d:02d}" for y in (2023, 2024) for m in range(14)
+               for d in range(33)]
+    values += [f"2024-{m:02d}" for m in range(14)]
+    assert [v for v in values if is_registry_date(v) != by_strptime(v)] == []

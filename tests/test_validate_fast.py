@@ -221,8 +221,11 @@ def test_invariant_shortcuts_never_hide_a_failure(examples: list[dict[str, Any]]
                 deferred[expression] += 1
                 continue
             fired[expression] += 1
+            # ext-1's ``value`` is the Extension's value[x]: the engine resolves it from the type
+            base = "Extension" if expression.startswith("extension.exists() != value") \
+                else obj.get("resourceType", "")
             try:
-                result = fn(ResourceNode.create_node(obj, obj.get("resourceType", "")),
+                result = fn(ResourceNode.create_node(obj, base),
                             {"resource": obj, "rootResource": obj})
             except Exception:  # the engine cannot evaluate it here: nothing would be reported
                 continue
@@ -231,3 +234,119 @@ def test_invariant_shortcuts_never_hide_a_failure(examples: list[dict[str, Any]]
     assert wrong == []
     assert all(fired.values()), [e for e, n in fired.items() if not n]  # each shortcut used
     assert all(deferred.values()), [e for e, n in deferred.items() if not n]  # and declined
+
+
+def _r4_cases() -> list[tuple[str, dict[str, Any]]]:
+    """The official R4 examples of the trial types with the mutations above, and the shared
+    records converted to R4 (Bundles carrying the extensions the R4 writer adds)."""
+    from validate_support import R4_EXAMPLES, example_names
+
+    tgz = require_tarball(R4_EXAMPLES)
+    cases = [(f"{name} {label}", case)
+             for name, res in read_members(tgz, example_names(tgz, TYPES[:6])).items()
+             for label, case in mutations(res)]
+    from conftest import SHARED_V2, shared_files
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import read_inputs
+
+    for path in shared_files(SHARED_V2, "*.json")[:6]:
+        for rec in read_inputs([path]):
+            if rec.study is not None:
+                for kind in ("collection", "transaction"):
+                    bundle = convert_study(rec.study, fhir_version="R4", bundle_type=kind).bundle
+                    cases += [(f"{path.name} R4 {kind} {label}", case)
+                              for label, case in mutations(bundle)[:4]]
+    return cases
+
+
+@pytest.mark.parametrize("version", ["R5", "R4"])
+def test_invariant_shortcuts_leave_every_finding(version: str, examples: list[dict[str, Any]],
+                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The whole validator, with and without the shortcuts, on the mutation corpus (and R4
+    Bundles converted from the shared records): the same findings, case by case. Each
+    shortcut is evaluated where the validator meets it, with the engine's own base type (an
+    Extension's ``value`` is its value[x] only there)."""
+    from fhirtrial.validate import Validator, invfast
+    from validate_support import R4_EXAMPLES
+
+    tgz = require_tarball(R5_CORE if version == "R5" else R4_EXAMPLES)
+    install(str(tgz), tmp_path)
+    folder = locate(*(("hl7.fhir.r5.core", "5.0.0") if version == "R5"
+                      else ("hl7.fhir.r4.examples", "4.0.1")), tmp_path)
+    assert folder is not None
+    cases = [(f"{r['resourceType']}/{r.get('id')} {label}", case)
+             for r in examples for label, case in mutations(r)] if version == "R5" \
+        else _r4_cases()
+    fast = Validator(version, load(folder))
+    fired: dict[str, int] = {}
+    real = invfast.HOLDS
+
+    class Counting(dict):  # type: ignore[type-arg]
+        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+            look = real.get(key)
+            if look is None:
+                return default
+            return lambda v: look(v) and fired.__setitem__(key, fired.get(key, 0) + 1) is None
+
+    monkeypatch.setattr(invfast, "HOLDS", Counting())
+    with_shortcuts = [fast.findings(case) for _, case in cases]
+    monkeypatch.setattr(invfast, "HOLDS", {})
+    slow = Validator(version, load(folder))
+    differ = [label for (label, case), got in zip(cases, with_shortcuts, strict=True)
+              if got != slow.findings(case)]
+    assert differ == []
+    used = ["extension.exists() != value.exists()"] + ([] if version == "R5" else [
+        "fullUrl.contains('/_history/').not()", "entry.search.empty() or (type = 'searchset')",
+        next(e for e in real if e.startswith("entry.all(request.exists()")),
+        next(e for e in real if e.startswith("entry.all(response.exists()"))])
+    assert [e for e in used if not fired.get(e)] == []  # the shortcuts were exercised
+    assert any(f.code == "invariant" for fs in with_shortcuts for f in fs)  # and failures seen
+
+
+def test_extension_shortcut_declines_what_breaks_ext1():
+    from fhirtrial.validate.invfast import certainly_holds
+
+    ext1 = "extension.exists() != value.exists()"
+    assert certainly_holds(ext1, {"url": "u", "valueString": "x"})
+    assert certainly_holds(ext1, {"url": "u", "valueBoolean": False})
+    assert certainly_holds(ext1, {"url": "u", "extension": [{"url": "a", "valueCode": "c"}]})
+    for broken in ({"url": "u"}, {"url": "u", "valueString": "x", "extension": [{"url": "a"}]},
+                   {"url": "u", "valueString": ""}, {"url": "u", "extension": []},
+                   {"url": "u", "valueString": "x", "valueCode": "y"},
+                   {"url": "u", "_valueString": {"id": "1"}}):
+        assert not certainly_holds(ext1, broken), broken
+
+
+def test_schema_proof_skips_the_models_without_losing_a_finding(
+        examples: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Where the compiled schema check proves a resource valid, the validator does not ask the
+    fhir.resources models: over the R5 mutation corpus and R5 Bundles converted from the
+    shared records (and mutated), every case has the same findings as with the models run."""
+    from conftest import SHARED_V2, shared_files
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import read_inputs
+    from fhirtrial.validate import Validator
+    from fhirtrial.validate import validator as validator_module
+    from fhirtrial.validate.schema import SchemaLayer
+
+    install(str(require_tarball(R5_CORE)), tmp_path)
+    folder = locate("hl7.fhir.r5.core", "5.0.0", tmp_path)
+    assert folder is not None
+    cases = [case for r in examples for _, case in mutations(r)]
+    for path in shared_files(SHARED_V2, "*.json")[:3]:
+        for rec in read_inputs([path]):
+            if rec.study is not None:
+                cases += [case for _, case in mutations(convert_study(rec.study).bundle)[:5]]
+    models_asked = []
+    real_check = validator_module.check_model
+    monkeypatch.setattr(validator_module, "check_model",
+                        lambda *a: models_asked.append(1) or real_check(*a))
+    with_proof = [Validator("R5", load(folder)).findings(case) for case in cases]
+    asked_with_proof = len(models_asked)
+    monkeypatch.setattr(SchemaLayer, "proves_valid", lambda self, *a: False)
+    slow = Validator("R5", load(folder))
+    assert [i for i, case in enumerate(cases) if slow.findings(case) != with_proof[i]] == []
+    skipped = len(cases) - asked_with_proof
+    assert skipped >= 50, (skipped, asked_with_proof)  # the proof saved work …
+    assert asked_with_proof >= 200, (skipped, asked_with_proof)  # … and was often declined
+    assert sum(1 for fs in with_proof if any(f.severity == "error" for f in fs)) >= 200

@@ -14,22 +14,41 @@ from .. import __version__
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+#: command name → (module, attribute): each module is imported when its command runs (or
+#: when --help lists them), so ``fhirtrial validate`` does not pay for the HTTP client, the
+#: readers and the server (half a second of imports before a single file is read)
+COMMANDS = {
+    "convert": ("convert", "convert_cmd"),
+    "fetch": ("fetch", "fetch_cmd"),
+    "sync": ("fetch", "sync_cmd"),
+    "load": ("serve", "load_cmd"),
+    "serve": ("serve", "serve_cmd"),
+    "push": ("push", "push_cmd"),
+    "match": ("match", "match_cmd"),
+    "find-trials": ("findtrials", "find_trials_cmd"),
+    "validate": ("validate", "validate_cmd"),
+    "packages": ("validate", "packages_cmd"),
+    "db": ("db", "db_cmd"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            module, attr = COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"{__name__}.{module}"), attr),
+                             cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="fhirtrial")
 def main() -> None:
     """Clinical-trial registry records as valid FHIR: convert, validate, serve, push."""
-
-
-# Each command module registers itself here, one line each.
-from .convert import convert_cmd  # noqa: E402
-from .db import db_cmd  # noqa: E402
-from .fetch import fetch_cmd, sync_cmd  # noqa: E402
-from .findtrials import find_trials_cmd  # noqa: E402
-from .match import match_cmd  # noqa: E402
-from .push import push_cmd  # noqa: E402
-from .serve import load_cmd, serve_cmd  # noqa: E402
-from .validate import packages_cmd, validate_cmd  # noqa: E402
-
-for _cmd in (convert_cmd, fetch_cmd, sync_cmd, load_cmd, serve_cmd, push_cmd, match_cmd,
-             find_trials_cmd, validate_cmd, packages_cmd, db_cmd):
-    main.add_command(_cmd)

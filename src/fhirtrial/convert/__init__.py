@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..errors import FhirtrialError, ValidationError
-from ..jsonbytes import dumps_compact, dumps_indented
+from ..jsonbytes import dumps_indented
 from ..model import Finding, Study
 from . import bundle as _bundle
 
@@ -55,7 +57,14 @@ MAX_STRING = 1024 * 1024
 def _check_string_sizes(nct_id: str, bundle: dict[str, Any]) -> None:
     """Refuse a Bundle carrying a string FHIR forbids (over 1 MB): no registry field is
     anywhere near that, so such a value is damage, and a Bundle holding it is invalid."""
-    if len(dumps_compact(bundle)) <= MAX_STRING:
+    try:
+        # only the length counts, so orjson's own bytes (not dumps_compact's check that they
+        # are json's bytes, a scan of the whole document): they differ from json's only in
+        # how a float is spelt, never in a string
+        size = len(orjson.dumps(bundle))
+    except TypeError:  # orjson refuses (big int, surrogate, depth): walk
+        size = MAX_STRING + 1
+    if size <= MAX_STRING:
         # no string can be longer (in characters) than the whole document is in UTF-8 bytes,
         # and orjson writes the whole document ten times faster than this walk visits it
         return

@@ -17,8 +17,8 @@ record always gives the same bytes and a re-push updates instead of duplicating:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import re
 import uuid
 
 CTGOV_SYSTEM = "http://clinicaltrials.gov"
@@ -27,12 +27,12 @@ IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 _NAMESPACE = uuid.UUID("6f1e4d52-8c7b-5c1e-9a57-0e1f7a2b9c3d")
 
 
-_SPACES = re.compile(r"\s+")
 
 
 def key_hash(*parts: str | None, length: int = 8) -> str:
     """A short stable hash of a natural key (case- and whitespace-insensitive)."""
-    norm = "\x1f".join(_SPACES.sub(" ", (p or "")).strip().casefold() for p in parts)
+    # " ".join(p.split()) is _SPACES.sub(" ", p).strip(): both take str.isspace's whitespace
+    norm = "\x1f".join(" ".join((p or "").split()).casefold() for p in parts)
     return hashlib.sha1(norm.encode("utf-8")).hexdigest()[:length]
 
 
@@ -52,6 +52,7 @@ def organization_id(name: str) -> str:
 _NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
+@functools.lru_cache(maxsize=4096)  # a study refers to each of its resources many times
 def full_url(resource_type: str, resource_id: str) -> str:
     """``urn:uuid:`` + ``uuid.uuid5(_NAMESPACE, "Type/id")``, spelt without building a UUID
     object (a conversion makes tens of these per study)."""

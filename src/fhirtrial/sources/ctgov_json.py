@@ -63,13 +63,19 @@ def parse_count(text: str) -> int | None:
 def is_registry_date(value: str) -> bool:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` naming a real calendar date (not 2025-13)."""
     fmt = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d"}.get(len(value))
-    if fmt is None or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+    if fmt is None or not _REGISTRY_DATE.fullmatch(value):
         return False
     try:
-        datetime.strptime(value, fmt)
+        if value.isascii():  # what strptime accepts here, without its parsing machinery
+            datetime(int(value[:4]), int(value[5:7] or 1), int(value[8:10] or 1))
+        else:  # other digits: strptime's own rules (it reads them in some fields only)
+            datetime.strptime(value, fmt)
     except ValueError:
         return False
     return True
+
+
+_REGISTRY_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 
 def iter_study_objects(doc: Any, name: str) -> Iterator[dict[str, Any]]:
@@ -132,6 +138,8 @@ class _Reader:
         v = parent.get(key)
         if v is None:
             return None
+        if type(v) is str:  # nearly always: the checks below, for the rare other value
+            return v.strip() or None
         if isinstance(v, bool) or not isinstance(v, str | int | float):
             self.study.warn("structure", f"{path}.{key} is not text; ignored", f"{path}.{key}")
             return None

@@ -104,6 +104,46 @@ def _at_most_one_display_name(v: dict[str, Any]) -> bool:
     return sum(1 for n in names if n.get("display") is True) <= 1
 
 
+def _exists(v: Any) -> bool:
+    """Certainly exists() for an element's JSON value (a boolean too, false included)."""
+    return isinstance(v, bool) or _present(v) or (
+        isinstance(v, list) and bool(v) and all(_present(x) or isinstance(x, bool) for x in v))
+
+
+def _extension_xor_value(v: dict[str, Any]) -> bool:
+    """ext-1 ``extension.exists() != value.exists()``: one of them, visibly, and not both.
+    Primitive extensions (``_valueX``) and anything unclear are left to the engine."""
+    if not isinstance(v.get("url"), str):
+        return False  # not an Extension's shape
+    values = [k for k in v if k not in ("id", "url", "extension")]
+    if len(values) > 1 or any(not (k.startswith("value") and k[5:6].isupper())
+                              for k in values):  # only value[x] (valueString, …) beside them
+        return False
+    has_ext = "extension" in v
+    if has_ext and not _exists(v["extension"]):
+        return False
+    if values and not _exists(v[values[0]]):
+        return False
+    return has_ext != bool(values)
+
+
+def _entries_without(key: str, *types: str) -> Holds:
+    """``entry.all(<key>.exists() = (%resource.type = … or …))`` on the Bundle itself:
+    holds when its type is none of ``types`` and no entry has ``key``, or when its type is
+    one of them and every entry visibly has it."""
+    def look(v: dict[str, Any]) -> bool:
+        kind = v.get("type")
+        if v.get("resourceType") != "Bundle" or not isinstance(kind, str):
+            return False
+        entries = v.get("entry", [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            return False
+        if kind in types:
+            return all(_present(e.get(key)) for e in entries)
+        return all(key not in e for e in entries)
+    return look
+
+
 #: constraint expression → a look that says it holds (True) or cannot tell (False)
 HOLDS: dict[str, Holds] = {
     "total.empty() or (type = 'searchset') or (type = 'history')": _absent("total"),
@@ -153,6 +193,16 @@ HOLDS: dict[str, Holds] = {
     "definitionByTypeAndValue.count() + definitionByCombination.count())  < 2":
         _at_most_one_definition,
     "name.where(display=true).count() <= 1": _at_most_one_display_name,
+    "entry.search.empty() or (type = 'searchset')": _no_entry_search,
+    "extension.exists() != value.exists()": _extension_xor_value,
+    "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' "
+    "or %resource.type = 'history'))": _entries_without("request", "batch", "transaction",
+                                                         "history"),
+    "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = "
+    "'transaction-response' or %resource.type = 'history'))": _entries_without(
+        "response", "batch-response", "transaction-response", "history"),
+    "fullUrl.contains('/_history/').not()": lambda v: "fullUrl" not in v or (
+        isinstance(v["fullUrl"], str) and "/_history/" not in v["fullUrl"]),
 }
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
-
-from jsonschema import Draft6Validator
-from jsonschema.exceptions import ValidationError as SchemaError
+from typing import TYPE_CHECKING, Any
 
 from ..model import Finding
 from .schemafast import CompiledSchema, is_valid
+
+if TYPE_CHECKING:  # jsonschema (0.4 s to import) only once a resource needs describing
+    from jsonschema import Draft6Validator
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 _VALIDATOR_KINDS = {
     "required": "required", "additionalProperties": "structure", "type": "value",
@@ -41,10 +42,21 @@ class SchemaLayer:
         if v is None:
             if rtype not in self._defs:
                 return None
+            from jsonschema import Draft6Validator
+
             with self._lock:
                 v = Draft6Validator({"$ref": f"#/definitions/{rtype}", "definitions": self._defs})
                 self._validators[rtype] = v
         return v
+
+    def proves_valid(self, resource: dict[str, Any], expr: str = "") -> bool:
+        """Whether the compiled checks prove ``resource`` and every resource in it valid by the
+        schema (then :meth:`check` finds nothing)."""
+        for res, _ in nested_resources(resource, expr):
+            rtype = res.get("resourceType")
+            if not (isinstance(rtype, str) and is_valid(self._fast, rtype, res)):
+                return False
+        return True
 
     def check(self, resource: dict[str, Any], expr: str) -> list[Finding]:
         """Schema findings for ``resource`` and every resource nested in it."""

@@ -141,7 +141,13 @@ class Validator:
                             expr or "$this")]
         expr = expr or rtype
         out: list[Finding] = []
-        if "structure" in layers:
+        # The compiled schema check proves most resources valid in a fraction of the time the
+        # fhir.resources models take; where it does, the models are not asked (they add
+        # nothing there: tests/test_validate_fast.py compares findings with and without this
+        # over the mutation corpus). R4 packages carry no schema: the models always run.
+        schema_proved = self.schema is not None and bool({"structure", "schema"} & set(layers)) \
+            and self.schema.proves_valid(data, expr)
+        if "structure" in layers and not schema_proved:
             out.extend(check_model(data, self.fhir_version, expr))
         need_walk = {"structure", "terminology", "invariants", "bundle"} & set(layers)
         nodes: list[Node] = list(self.walker.walk(data, expr)) if need_walk else []
@@ -151,7 +157,7 @@ class Validator:
             for node in nodes:
                 if node.type == "xhtml":
                     out.extend(check_narrative(node.value, node.expr))
-        if "schema" in layers and self.schema is not None:
+        if "schema" in layers and self.schema is not None and not schema_proved:
             out.extend(self.schema.check(data, expr))
         if "terminology" in layers:
             if self.definitions is not None:

@@ -100,13 +100,25 @@ def test_unknown_option_is_a_usage_error(runner: CliRunner) -> None:
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    # through the group's own API: the top-level group imports its commands when asked
+    # (group.commands is empty until then)
+    ctx = click.Context(group)
     out = []
-    for name, cmd in sorted(group.commands.items()):
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, f"{prefix}{name} is listed but cannot be loaded"
         full = f"{prefix}{name}"
         out.append((full, cmd))
         if isinstance(cmd, click.Group):
             out.extend(_commands(cmd, f"{full} "))
     return out
+
+
+def test_every_command_is_enumerated() -> None:
+    names = [n for n, _ in _commands(main)]
+    for expected in ("convert", "validate", "serve", "load", "push", "match", "find-trials",
+                     "db upgrade", "db copy", "sync"):
+        assert expected in names
 
 
 @pytest.mark.parametrize(("name", "cmd"), _commands(main), ids=[n for n, _ in _commands(main)])

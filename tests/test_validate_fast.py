@@ -236,6 +236,14 @@ def test_invariant_shortcuts_never_hide_a_failure(examples: list[dict[str, Any]]
     assert all(deferred.values()), [e for e, n in deferred.items() if not n]  # and declined
 
 
+def _records(n: int) -> list[Path]:
+    """The first ``n`` shared v2 records, or the project's seed record where ../shared is
+    absent (a user's clone): converted Bundles carry what only Bundles exercise."""
+    from conftest import FIXTURES, SHARED_V2, shared_files
+
+    return shared_files(SHARED_V2, "*.json")[:n] or [FIXTURES / "seed" / "NCT06534528.json"]
+
+
 def _r4_cases() -> list[tuple[str, dict[str, Any]]]:
     """The official R4 examples of the trial types with the mutations above, and the shared
     records converted to R4 (Bundles carrying the extensions the R4 writer adds)."""
@@ -245,11 +253,10 @@ def _r4_cases() -> list[tuple[str, dict[str, Any]]]:
     cases = [(f"{name} {label}", case)
              for name, res in read_members(tgz, example_names(tgz, TYPES[:6])).items()
              for label, case in mutations(res)]
-    from conftest import SHARED_V2, shared_files
     from fhirtrial.convert import convert_study
     from fhirtrial.sources import read_inputs
 
-    for path in shared_files(SHARED_V2, "*.json")[:6]:
+    for path in _records(6):
         for rec in read_inputs([path]):
             if rec.study is not None:
                 for kind in ("collection", "transaction"):
@@ -322,7 +329,6 @@ def test_schema_proof_skips_the_models_without_losing_a_finding(
     """Where the compiled schema check proves a resource valid, the validator does not ask the
     fhir.resources models: over the R5 mutation corpus and R5 Bundles converted from the
     shared records (and mutated), every case has the same findings as with the models run."""
-    from conftest import SHARED_V2, shared_files
     from fhirtrial.convert import convert_study
     from fhirtrial.sources import read_inputs
     from fhirtrial.validate import Validator
@@ -333,7 +339,7 @@ def test_schema_proof_skips_the_models_without_losing_a_finding(
     folder = locate("hl7.fhir.r5.core", "5.0.0", tmp_path)
     assert folder is not None
     cases = [case for r in examples for _, case in mutations(r)]
-    for path in shared_files(SHARED_V2, "*.json")[:3]:
+    for path in _records(3):
         for rec in read_inputs([path]):
             if rec.study is not None:
                 cases += [case for _, case in mutations(convert_study(rec.study).bundle)[:5]]

@@ -10,9 +10,6 @@ it had deferred are built by the next server to open the store.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import psycopg
@@ -22,7 +19,7 @@ from conftest import SHARED_V2, needs_shared, shared_files
 from fhirtrial.errors import FhirtrialError
 from fhirtrial.server.pgstore import PG_DEFERRED, PostgresStore
 from fhirtrial.server.store import DEFERRED_INDEXES, SQLiteStore
-from test_server_bulk import _answers, _bundle, _fixed_clock, _process
+from test_server_bulk import _answers, _bundle, _fixed_clock, _process, killed_bulk_load
 
 TABLES = ("current", "versions", "idx_token", "idx_string", "idx_date", "idx_ref",
           "idx_number", "idx_geo")
@@ -113,20 +110,7 @@ def test_bulk_load_into_a_loaded_store_keeps_its_indexes(pg_url):
 
 
 def test_a_killed_bulk_load_keeps_committed_batches_and_builds_indexes_on_open(pg_url):
-    script = textwrap.dedent(f"""
-        import os, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_server_bulk import _bundle, _process
-        from fhirtrial.server.pgstore import PostgresStore
-        store = PostgresStore({pg_url!r})
-        with store.bulk(batch=5) as writer:
-            for i in range(12):
-                _process(writer, _bundle(i))
-            os._exit(9)  # killed: studies 10 and 11 are in an open batch
-    """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
-                       check=False)
-    assert r.returncode == 9, r.stderr.decode()[-2000:]
+    killed_bulk_load(f"PostgresStore({pg_url!r})")
     assert not set(DEFERRED_INDEXES) & _indexes(pg_url)
     with psycopg.connect(pg_url) as c:
         studies = c.execute("SELECT count(*) FROM current "

@@ -145,22 +145,29 @@ def test_bulk_load_into_a_loaded_store_keeps_its_indexes(tmp_path: Path):
     assert len(_answers(store)[0]) == 2
 
 
-def test_a_killed_bulk_load_keeps_committed_batches_and_repairs_indexes(tmp_path: Path):
-    db = tmp_path / "killed.sqlite"
+def killed_bulk_load(open_store: str) -> None:
+    """In another process: 12 studies through ``open_store``'s bulk writer, 5 per batch, then
+    the process dies (``os._exit``) with studies 10 and 11 in its open batch."""
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_server_bulk import _bundle, _process
         from fhirtrial.server.store import SQLiteStore
-        store = SQLiteStore({str(db)!r})
+        from fhirtrial.server.pgstore import PostgresStore
+        store = {open_store}
         with store.bulk(batch=5) as writer:
             for i in range(12):
                 _process(writer, _bundle(i))
-            os._exit(9)  # killed: studies 10 and 11 are in an open batch
+            os._exit(9)
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
                        check=False)
     assert r.returncode == 9, r.stderr.decode()[-2000:]
+
+
+def test_a_killed_bulk_load_keeps_committed_batches_and_repairs_indexes(tmp_path: Path):
+    db = tmp_path / "killed.sqlite"
+    killed_bulk_load(f"SQLiteStore({str(db)!r})")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}

@@ -218,6 +218,50 @@ def test_postgresql_totals_stay_exact_when_another_server_writes(pg_url):
         b.close()
 
 
+def test_a_remembered_postgresql_search_is_one_round_trip_and_never_stale(pg_url, monkeypatch):
+    """A search this server counted for the database's current snapshot sends its transaction,
+    snapshot check, page query and COMMIT in one pipeline; once another server wrote, the
+    snapshot differs and the page and total are the new ones."""
+    import psycopg
+
+    a, b = open_store(pg_url), open_store(pg_url)
+    trips: list[str] = []
+    execute, pipeline = psycopg.Connection.execute, psycopg.Connection.pipeline
+
+    def counted_execute(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self._pipeline is None:
+            trips.append(str(query)[:40])
+        return execute(self, query, *args, **kwargs)
+
+    def counted_pipeline(self):  # type: ignore[no-untyped-def]
+        trips.append("pipeline")
+        return pipeline(self)
+
+    try:
+        for i in range(3):
+            _put(a, i)
+        city = parse("R5", "Location", [("address-city", "lyon")], strict=True).criteria
+        cold = a.search("R5", "Location", city, count=2)
+        monkeypatch.setattr(psycopg.Connection, "execute", counted_execute)
+        monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
+        warm = a.search("R5", "Location", city, count=2)
+        assert trips == ["pipeline"]
+        assert [r.id for r in warm[0]] == [r.id for r in cold[0]] == ["loc-00", "loc-01"]
+        assert warm[1] == cold[1] == 3
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+        monkeypatch.setattr(psycopg.Connection, "pipeline", pipeline)
+        with b.transaction() as tx:  # another server: a new first match
+            tx.update("R5", {"resourceType": "Location", "id": "loc-0",
+                             "address": {"city": "Lyon"}})
+        rows, n = a.search("R5", "Location", city, count=2)
+        assert n == 4
+        assert [r.id for r in rows] == ["loc-0", "loc-00"]
+        assert [r.id for r in a.search("R5", "Location", city, count=2)[0]] == ["loc-0", "loc-00"]
+    finally:
+        a.close()
+        b.close()
+
+
 def test_long_and_nul_text_is_stored_whole_and_found_on_both_stores(store_db):
     """PostgreSQL text holds no NUL and a btree entry ~2.7 kB: the body keeps every character
     and searches still find the resource by its (long) title."""

@@ -301,15 +301,14 @@ class SQLStore:
             n = self._count(conn, where, args) if total else None
             if count == 0 or n == 0:
                 return [], n
-            rows = None if sort else self._walk_page(conn, fv, rtype, criteria, n, offset,
-                                                     count)
-            if rows is None:
-                # driven by the matches: the page's row ids first (sorting small rows), then
-                # only those rows' bodies
-                order, oargs = _order_by(rtype, sort)
-                rows = conn.execute(
-                    f"SELECT {self.page_cols} FROM current c WHERE {where} ORDER BY {order} "
-                    "LIMIT ? OFFSET ?", [*args, *oargs, count, offset]).fetchall()
+            if sort or n is not None:
+                live = None if sort or not criteria else self._count(conn, LIVE, [fv, rtype])
+                sql, qargs, walk = self._page_query(fv, rtype, criteria, sort, where, args,
+                                                    n, live, offset, count)
+                rows = self._walk(conn, sql, qargs) if walk \
+                    else conn.execute(sql, qargs).fetchall()
+            else:
+                rows = self._walk_unknown(conn, fv, rtype, criteria, where, args, offset, count)
             return self._page(conn, rows), n
 
     #: what a page query selects: SQLite selects row ids, then reads the page's bodies
@@ -322,39 +321,56 @@ class SQLStore:
             return self._fetch(conn, [r[0] for r in rows])
         return [Stored(r[1], r[2], r[3], r[4], bytes(r[5]), r[0]) for r in rows]
 
-    def _walk_page(self, conn: Any, fv: str, rtype: str,
-                   criteria: Sequence[Criterion], n: int | None, offset: int,
-                   count: int) -> list[Any] | None:
-        """The id-ordered page found by walking the type's live rows in id order (the
-        ``current_live`` index), probing each against the criteria and stopping at the page's
-        end; None when matches are too sparse for that to beat collecting them all.
+    def _page_query(self, fv: str, rtype: str, criteria: Sequence[Criterion],
+                    sort: Sequence[SortKey], where: str, args: list[Any], n: int | None,
+                    live: int | None, offset: int, count: int) -> tuple[str, list[Any], bool]:
+        """The page's query once the count is known: ``(sql, args, walk)``.
 
-        A search matching a tenth of 100,000 studies then probes ~200 rows for a page of 20
-        instead of collecting and sorting 10,000 ids. With the count known, the expected walk
-        is (offset + count) x live rows / matches; without it, a walk over a bounded id
-        prefix is tried and kept only when it filled the page."""
+        Unsorted, the page is id-ordered and found by walking the type's ``live`` rows in id
+        order (the ``current_live`` index), probing each against the criteria and stopping at
+        the page's end (``walk``): a search matching a tenth of 100,000 studies then probes
+        ~200 rows for a page of 20 instead of collecting and sorting 10,000 ids. The expected
+        walk is (offset + count) x live / ``n`` matches rows; when matches are too sparse for
+        that to beat collecting them all, and for a sort, the query is driven by the matches
+        (row ids sorted, small rows, then only the page's bodies)."""
+        from .sqlsearch import compile_search
+
+        if not sort and n is not None and (
+                not criteria or live is None
+                or min(offset + count, n) * live / n * len(criteria) <= n):
+            pwhere, pargs = compile_search(fv, rtype, criteria, probe=True)
+            return (f"SELECT {self.page_cols} FROM current c {self.dialect.live_hint} "
+                    f"WHERE {pwhere} ORDER BY c.id LIMIT ? OFFSET ?",
+                    [*pargs, count, offset], True)
+        order, oargs = _order_by(rtype, sort)
+        return (f"SELECT {self.page_cols} FROM current c WHERE {where} ORDER BY {order} "
+                "LIMIT ? OFFSET ?", [*args, *oargs, count, offset], False)
+
+    def _walk_unknown(self, conn: Any, fv: str, rtype: str, criteria: Sequence[Criterion],
+                      where: str, args: list[Any], offset: int, count: int) -> list[Any]:
+        """An id-ordered page without a count (``_total=none``): a walk over a bounded id
+        prefix, kept when it filled the page (the matches within an id prefix are the first
+        matches overall); otherwise the page driven by the matches."""
         from .sqlsearch import compile_search
 
         want = offset + count
         hint = self.dialect.live_hint
-        where, args = compile_search(fv, rtype, criteria, probe=True)
-        sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {where}"
+        pwhere, pargs = compile_search(fv, rtype, criteria, probe=True)
+        sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {pwhere}"
         page = " ORDER BY c.id LIMIT ? OFFSET ?"
-        if n is not None:
-            live = self._count(conn, "c.fv=? AND c.type=? AND c.body IS NOT NULL", [fv, rtype])
-            if criteria and min(want, n) * live / n * len(criteria) > n:
-                return None
-            return self._walk(conn, sql + page, [*args, count, offset])
         bound = conn.execute(
             f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
             "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
             (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
         if bound is None:  # fewer live rows than the budget: the walk covers them all
-            return self._walk(conn, sql + page, [*args, count, offset])
+            return self._walk(conn, sql + page, [*pargs, count, offset])
         rids = self._walk(conn, sql + " AND c.id <= ?" + page,
-                          [*args, bound[0], count, offset])
-        # the matches within an id prefix are the first matches overall: a full page is exact
-        return rids if len(rids) == count else None
+                          [*pargs, bound[0], count, offset])
+        if len(rids) == count:
+            return rids
+        sql, qargs, _ = self._page_query(fv, rtype, criteria, (), where, args, None, None,
+                                         offset, count)
+        return conn.execute(sql, qargs).fetchall()
 
     def include(self, fv: str, sources: Sequence[Stored], rtype: str, param: str,
                 target: str | None) -> list[Stored]:
@@ -372,29 +388,39 @@ class SQLStore:
         if target:
             sql += " AND t.type=?"
             args.append(target)
-        with self._snapshot() as conn:
-            rids = [r[0] for r in conn.execute(sql + " ORDER BY t.type, t.id", args)]
-            return self._fetch(conn, rids)
+        with self._statements(1) as conn:
+            return self._matching(conn, sql, args)
 
     def revinclude(self, fv: str, targets: Sequence[Stored], src_type: str,
                    param: str) -> list[Stored]:
         if not targets:
             return []
         out: list[Stored] = []
-        with self._snapshot() as conn:
+        with self._statements((len(targets) + 199) // 200) as conn:
             for chunk_start in range(0, len(targets), 200):
                 chunk = targets[chunk_start:chunk_start + 200]
                 cond = " OR ".join("(r.tid=? AND r.ttype=?)" for _ in chunk)
                 args: list[Any] = [f"{src_type}.{param}"]
                 for t in chunk:
                     args.extend((t.id, t.type))
-                rids = [r[0] for r in conn.execute(
-                    "SELECT DISTINCT s.rid, s.id FROM idx_ref r "
+                out.extend(self._matching(
+                    conn, "SELECT DISTINCT s.rid, s.type, s.id FROM idx_ref r "
                     "JOIN current s ON s.rid = r.rid "
-                    f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL "
-                    "ORDER BY s.id", [*args, fv, src_type])]
-                out.extend(self._fetch(conn, rids))
+                    f"WHERE r.sp=? AND ({cond}) AND s.fv=? AND s.type=? AND s.body IS NOT NULL",
+                    [*args, fv, src_type]))
         return out
+
+    def _statements(self, n: int) -> AbstractContextManager[Any]:
+        """A connection for ``n`` matching queries (:meth:`_matching`) that must agree: one
+        read transaction (a backend where one query is its own snapshot may skip it for
+        ``n == 1``)."""
+        return self._snapshot()
+
+    def _matching(self, conn: Any, rid_sql: str, args: list[Any]) -> list[Stored]:
+        """The resources of the rows ``rid_sql`` selects (``DISTINCT rid, type, id``: small
+        rows, not bodies), by type and id; SQLite reads the ids, then those rows' bodies."""
+        return self._fetch(conn, [r[0] for r in conn.execute(rid_sql + " ORDER BY 2, 3",
+                                                             args)])
 
     # -- copying between stores (fhirtrial db copy)
     def export_rows(self, batch: int = 500) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
@@ -616,6 +642,8 @@ def _store_error(path: Path, e: sqlite3.OperationalError) -> StoreError | None:
 _COUNT_CACHE_SIZE = 512
 #: live rows a page walk without a known count may probe before giving up on it
 _WALK_BUDGET = 5000
+#: the live rows of a type (the walk's denominator; its count is remembered as a search's)
+LIVE = "c.fv=? AND c.type=? AND c.body IS NOT NULL"
 
 
 def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:

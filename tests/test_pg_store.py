@@ -83,13 +83,19 @@ def test_db_upgrade_migrates_a_new_database_then_finds_it_up_to_date(pg_cluster)
     try:
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 0 → 2 (applied 1, 2)" in r.output
+        assert "schema version 0 → 3 (applied 1, 2, 3)" in r.output
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 2, up to date" in r.output
+        assert "schema version 3, up to date" in r.output
         store = open_store(url)
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         store.close()
+        # version 3's narrow index for page walks' token probes
+        import psycopg
+        with psycopg.connect(url) as c:
+            assert c.execute("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                             "'idx_token_rid_code'").fetchone()[0].endswith(
+                "ON public.idx_token USING btree (rid, sp, code)")
     finally:
         pg_cluster.drop_database(name)
 
@@ -218,10 +224,11 @@ def test_postgresql_totals_stay_exact_when_another_server_writes(pg_url):
         b.close()
 
 
-def test_a_remembered_postgresql_search_is_one_round_trip_and_never_stale(pg_url, monkeypatch):
-    """A search this server counted for the database's current snapshot sends its transaction,
-    snapshot check, page query and COMMIT in one pipeline; once another server wrote, the
-    snapshot differs and the page and total are the new ones."""
+def test_a_remembered_postgresql_search_is_one_round_trip_and_never_stale(pg_url,
+                                                                          monkeypatch):
+    """A search this server counted for the database's current snapshot is one round trip to
+    PostgreSQL (its page and the snapshot it read); once another server wrote, the snapshot
+    differs and the page and total are the new ones."""
     import psycopg
 
     a, b = open_store(pg_url), open_store(pg_url)
@@ -245,7 +252,7 @@ def test_a_remembered_postgresql_search_is_one_round_trip_and_never_stale(pg_url
         monkeypatch.setattr(psycopg.Connection, "execute", counted_execute)
         monkeypatch.setattr(psycopg.Connection, "pipeline", counted_pipeline)
         warm = a.search("R5", "Location", city, count=2)
-        assert trips == ["pipeline"]
+        assert len(trips) == 1, trips  # a statement outside a pipeline, or one pipeline
         assert [r.id for r in warm[0]] == [r.id for r in cold[0]] == ["loc-00", "loc-01"]
         assert warm[1] == cold[1] == 3
         monkeypatch.setattr(psycopg.Connection, "execute", execute)

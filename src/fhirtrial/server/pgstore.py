@@ -147,17 +147,6 @@ def _configure(c: psycopg.Connection[Any]) -> None:
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT = "SELECT pg_current_snapshot()::text"
 
-#: the page walk's plan (see SQLStore._page_query): the live-resource index in id order, each
-#: row probed by a nested loop, stopped by the LIMIT. PostgreSQL's estimate of how many rows
-#: match a criterion is often far off (index rows of many parameters share one table), and
-#: then it hashes every match and sorts them (185 ms instead of 9 ms for two token criteria
-#: over 100,000 studies)
-_WALK_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off", "enable_sort": "off",
-              "enable_bitmapscan": "off", "max_parallel_workers_per_gather": "0"}
-_WALK_ON = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)"
-                                 for k, v in _WALK_PLAN.items())
-_WALK_OFF = ("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ("
-             + ", ".join(f"'{k}'" for k in _WALK_PLAN) + ")")
 
 
 class PostgresStore(SQLStore):
@@ -250,12 +239,13 @@ class PostgresStore(SQLStore):
                            sort: Sequence[SortKey], offset: int,
                            count: int) -> tuple[list[Stored], int] | None:
         """A search whose count (and the live rows it weighs a walk by) this server remembers
-        for the snapshot it saw last: the transaction, its snapshot, the page query and the
-        COMMIT go out in one pipeline, one round trip instead of three or four. The answer
-        stands only if the transaction saw that same snapshot (nothing committed since, so the
-        remembered count is exact for it); otherwise None and the search runs as usual.
-        Round trips, not query time, are most of a warm search's latency on a busy host (and
-        across a network)."""
+        for the snapshot it saw last: its page in one statement, which also returns the
+        snapshot it read (``pg_current_snapshot()`` is the statement's own in autocommit); the
+        answer stands only when that is the same snapshot (nothing committed since, so the
+        remembered count is exact for it), otherwise None and the search runs as usual. One
+        round trip instead of three (BEGIN and snapshot, page, COMMIT): on a busy host each
+        waits for a process to be scheduled, and across a network for the network; the
+        query itself is a fraction of a millisecond to a few."""
         from .sqlsearch import compile_search
 
         snap = self._last_snap
@@ -270,28 +260,21 @@ class PostgresStore(SQLStore):
                 return None
         if n is None:
             return None
-        page = None if count == 0 or n == 0 else self._page_query(
-            fv, rtype, criteria, sort, where, args, n, live, offset, count)
-        with _db_errors(self._where), self.pool.connection() as c:
-            try:
-                with c.pipeline():
-                    c.execute(_BEGIN_READ)
-                    seen = c.execute(_SNAPSHOT)
-                    if page is not None:
-                        if page[2]:
-                            c.execute(_WALK_ON)  # transaction-local: ends with the COMMIT
-                        cur = PgConn(c).execute(page[0], page[1])
-                    c.execute("COMMIT")
-            except BaseException:
-                if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    c.execute("ROLLBACK")
-                raise
-            now = seen.fetchone()[0]
-            rows = cur.fetchall() if page is not None else []
+        if count == 0 or n == 0:
+            sql, qargs = _SNAPSHOT, []
+        else:
+            page, pargs, _ = self._page_query(fv, rtype, criteria, sort, where, args, n, live,
+                                              offset, count)
+            sql = (f"SELECT s.snap, p.* FROM ({_SNAPSHOT} AS snap) s "
+                   f"LEFT JOIN LATERAL ({page}) p ON true")
+            qargs = pargs
+        with self._reading() as conn:
+            rows = conn.execute(sql, qargs).fetchall()
+        now = rows[0][0]
         self._last_snap = now
         if now != snap:
             return None
-        return self._page(None, rows), n
+        return self._page(None, [r[1:] for r in rows if r[1] is not None]), n
 
     def _statements(self, n: int) -> Any:
         """One query is its own snapshot: no transaction around it (no BEGIN and COMMIT
@@ -304,17 +287,6 @@ class PostgresStore(SQLStore):
                             f"(SELECT m.rid FROM ({rid_sql}) m) ORDER BY c.type, c.id",
                             args).fetchall()
         return self._page(conn, rows)
-
-    def _walk(self, conn: Any, sql: str, args: list[Any]) -> list[Any]:
-        """The walk's planner settings, the walk and their reset go out together in a
-        pipeline: one round trip."""
-        if conn.snap is None:  # a write transaction's search: keep its plans as they are
-            return conn.execute(sql, args).fetchall()
-        with conn.raw.pipeline():
-            conn.raw.execute(_WALK_ON)
-            cur = conn.execute(sql, args)
-            conn.raw.execute(_WALK_OFF)
-        return cur.fetchall()
 
     def _count(self, conn: Any, where: str, args: list[Any]) -> int:
         """``count(*)`` remembered per database snapshot: equal snapshots see equal data, so

@@ -34,23 +34,25 @@ _DATE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 
 
 def compile_search(fv: str, rtype: str, criteria: Sequence[Criterion], *,
-                   probe: bool = False) -> tuple[str, list[Any]]:
+                   probe: bool = False, probe_tail: str = "") -> tuple[str, list[Any]]:
     """The WHERE clause (over alias ``c``) and its parameters.
 
     Two equivalent shapes: by default each criterion is ``c.rid IN (matching rows)``, which
     suits a search driven by its matches (few matches, a count, a sort); with ``probe`` each
     is ``EXISTS (does row c match)``, one covering-index seek per row, which suits walking
-    ``current`` in id order and stopping at the page's end when matches are dense."""
+    ``current`` in id order and stopping at the page's end when matches are dense;
+    ``probe_tail`` ends each probe's subquery (the dialect's way to keep it a per-row probe)."""
     where = ["c.fv=?", "c.type=?", "c.body IS NOT NULL"]
     args: list[Any] = [fv, rtype]
     for cr in criteria:
-        frag, fargs = _criterion(rtype, cr, probe)
+        frag, fargs = _criterion(rtype, cr, probe, probe_tail)
         where.append(frag)
         args.extend(fargs)
     return " AND ".join(where), args
 
 
-def _criterion(rtype: str, cr: Criterion, probe: bool) -> tuple[str, list[Any]]:
+def _criterion(rtype: str, cr: Criterion, probe: bool,
+               probe_tail: str = "") -> tuple[str, list[Any]]:
     key = f"{rtype}.{cr.name}"
     if cr.type == "id":
         if cr.modifier == "missing":  # every resource has an id
@@ -61,7 +63,8 @@ def _criterion(rtype: str, cr: Criterion, probe: bool) -> tuple[str, list[Any]]:
         sp_cond = "" if cr.type == "special" else " AND sp=?"
         sp_args = [] if cr.type == "special" else [key]
         neg = "NOT " if cr.values[0] else ""
-        return (f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid{sp_cond})", sp_args)
+        tail = probe_tail if probe else ""
+        return (f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid{sp_cond}{tail})", sp_args)
     conds: list[tuple[str, list[Any]]] = []
     if cr.type == "special":
         table, sp_cond, sp_args = "idx_geo", "", []
@@ -76,7 +79,8 @@ def _criterion(rtype: str, cr: Criterion, probe: bool) -> tuple[str, list[Any]]:
         ors = " OR ".join(f"({c})" for c, _ in conds)
         args = [*sp_args, *(a for _, ca in conds for a in ca)]
         neg = "NOT " if negate else ""
-        return f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid AND {sp_cond}({ors}))", args
+        return (f"{neg}EXISTS (SELECT 1 FROM {table} WHERE rid=c.rid AND {sp_cond}({ors})"
+                f"{probe_tail})", args)
     selects, args = [], []
     for c, ca in conds:
         selects.append(f"SELECT rid FROM {table} WHERE {sp_cond}{c}")

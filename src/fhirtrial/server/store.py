@@ -338,7 +338,8 @@ class SQLStore:
         if not sort and n is not None and (
                 not criteria or live is None
                 or min(offset + count, n) * live / n * len(criteria) <= n):
-            pwhere, pargs = compile_search(fv, rtype, criteria, probe=True)
+            pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
+                                           probe_tail=self.dialect.probe_tail)
             return (f"SELECT {self.page_cols} FROM current c {self.dialect.live_hint} "
                     f"WHERE {pwhere} ORDER BY c.id LIMIT ? OFFSET ?",
                     [*pargs, count, offset], True)
@@ -355,7 +356,8 @@ class SQLStore:
 
         want = offset + count
         hint = self.dialect.live_hint
-        pwhere, pargs = compile_search(fv, rtype, criteria, probe=True)
+        pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
+                                       probe_tail=self.dialect.probe_tail)
         sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {pwhere}"
         page = " ORDER BY c.id LIMIT ? OFFSET ?"
         bound = conn.execute(

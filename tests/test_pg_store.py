@@ -264,6 +264,12 @@ def test_a_remembered_postgresql_search_is_one_round_trip_and_never_stale(pg_url
         assert n == 4
         assert [r.id for r in rows] == ["loc-0", "loc-00"]
         assert [r.id for r in a.search("R5", "Location", city, count=2)[0]] == ["loc-0", "loc-00"]
+        # remembered too: a count alone, and a search nothing matches
+        assert a.search("R5", "Location", city, count=0) == ([], 4)
+        assert a.search("R5", "Location", city, count=0) == ([], 4)
+        none = parse("R5", "Location", [("address-city", "oslo")], strict=True).criteria
+        assert a.search("R5", "Location", none, count=2) == ([], 0)
+        assert a.search("R5", "Location", none, count=2) == ([], 0)
     finally:
         a.close()
         b.close()

@@ -181,14 +181,20 @@ ANALYZE idx_ref
 #: have no code), a 100 MB three-level one: 4 -> 3 pages and 17 -> 4 microseconds a probe, a
 #: status-and-phase page 18 -> 5 ms. The wide index stays for :text probes (index-only
 #: there); a system|code probe reads the row only where rid, sp and code matched.
+#: A page's row ids are found from index entries alone (PgStore._page_select): matches
+#: collected from a search index need each row's type, id and liveness, which
+#: current_rid_live carries (the table row itself holds the body).
 PG_SCHEMA_V3 = """
 CREATE INDEX IF NOT EXISTS idx_token_rid_code ON idx_token (rid, sp, code);
+CREATE INDEX IF NOT EXISTS current_rid_live ON current (rid) INCLUDE (fv, type, id)
+    WHERE body IS NOT NULL;
 """
 
 PG_MIGRATIONS = [
     Migration(1, PG_SCHEMA_V1, "tables, covering indexes, id sequences, fhirtrial_km()"),
     Migration(2, PG_SCHEMA_V2, "multi-column statistics for token codes and references"),
-    Migration(3, PG_SCHEMA_V3, "a narrow (rid, sp, code) index for page walks' token probes"),
+    Migration(3, PG_SCHEMA_V3, "narrow indexes for page walks' token probes and for the page "
+                               "ids of collected matches"),
 ]
 
 

@@ -340,12 +340,17 @@ class SQLStore:
                 or min(offset + count, n) * live / n * len(criteria) <= n):
             pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
                                            probe_tail=self.dialect.probe_tail)
-            return (f"SELECT {self.page_cols} FROM current c {self.dialect.live_hint} "
-                    f"WHERE {pwhere} ORDER BY c.id LIMIT ? OFFSET ?",
+            return (self._page_select(f"FROM current c {self.dialect.live_hint} WHERE {pwhere} "
+                                      "ORDER BY c.id LIMIT ? OFFSET ?"),
                     [*pargs, count, offset], True)
         order, oargs = _order_by(rtype, sort)
-        return (f"SELECT {self.page_cols} FROM current c WHERE {where} ORDER BY {order} "
-                "LIMIT ? OFFSET ?", [*args, *oargs, count, offset], False)
+        return (self._page_select(f"FROM current c WHERE {where} ORDER BY {order} "
+                                  "LIMIT ? OFFSET ?"), [*args, *oargs, count, offset], False)
+
+    def _page_select(self, page: str) -> str:
+        """The page query selecting :attr:`page_cols` of the rows ``page`` (``FROM current c
+        … ORDER BY … LIMIT ? OFFSET ?``) names."""
+        return f"SELECT {self.page_cols} {page}"
 
     def _walk_unknown(self, conn: Any, fv: str, rtype: str, criteria: Sequence[Criterion],
                       where: str, args: list[Any], offset: int, count: int) -> list[Any]:
@@ -358,15 +363,15 @@ class SQLStore:
         hint = self.dialect.live_hint
         pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
                                        probe_tail=self.dialect.probe_tail)
-        sql = f"SELECT {self.page_cols} FROM current c {hint} WHERE {pwhere}"
+        walk = f"FROM current c {hint} WHERE {pwhere}"
         page = " ORDER BY c.id LIMIT ? OFFSET ?"
         bound = conn.execute(
             f"SELECT id FROM current {hint} WHERE fv=? AND type=? "
             "AND body IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
             (fv, rtype, max(_WALK_BUDGET, want) - 1)).fetchone()
         if bound is None:  # fewer live rows than the budget: the walk covers them all
-            return self._walk(conn, sql + page, [*pargs, count, offset])
-        rids = self._walk(conn, sql + " AND c.id <= ?" + page,
+            return self._walk(conn, self._page_select(walk + page), [*pargs, count, offset])
+        rids = self._walk(conn, self._page_select(walk + " AND c.id <= ?" + page),
                           [*pargs, bound[0], count, offset])
         if len(rids) == count:
             return rids

@@ -323,8 +323,9 @@ def test_transaction_reference_rewrite_on_bytes_matches_the_walk():
         assert got is not res
     for res in ({"resourceType": "Basic", "y": {"reference": "urn:uuid:nope"}},
                 {"resourceType": "Basic", "y": {"reference": "urn:oid:1.2"}}):
-        with pytest.raises(BadRequest, match="names no entry"):
-            _resolved(res, idmap)
+        for ids in (idmap, {}):
+            with pytest.raises(BadRequest, match="names no entry"):
+                _resolved(res, ids)
     # nothing to rewrite: a new top-level object (the writer sets id and meta on it)
     res = {"resourceType": "Basic", "y": {"reference": "Basic/1"}}
     got = _resolved(res, {})

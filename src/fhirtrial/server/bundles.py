@@ -236,6 +236,11 @@ def _resolved(resource: Any, idmap: dict[str, str]) -> Any:
         raw = orjson.dumps(resource)
     except TypeError:
         return _rewritten(resource, idmap)
+    if not idmap and b'"reference":"urn:uuid:' not in raw \
+            and b'"reference":"urn:oid:' not in raw:
+        # nothing to rewrite, nothing to refuse (orjson never escapes the letters and ':'
+        # of a urn: prefix, so the bytes show every reference that has one)
+        return dict(resource)
 
     def local(value: bytes) -> str | None:
         if b"\\" in value:

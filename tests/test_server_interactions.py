@@ -291,3 +291,43 @@ def test_r4_mount_takes_basic_the_r4_writer_uses_for_r5_only_resources(client, a
         "resource"]}
     assert declared["Basic"]["conditionalUpdate"] is True
     assert "identifier" in {p["name"] for p in declared["Basic"]["searchParam"]}
+
+
+def test_transaction_reference_rewrite_on_bytes_matches_the_walk():
+    """bundles._resolved rewrites references on orjson's bytes: the same resources as the
+    Python walk (_rewritten) for every shape a reference takes, the same refusal of a
+    ``urn:`` naming no entry, and the walk itself where the bytes cannot be trusted."""
+    import pytest
+
+    from fhirtrial.server.bundles import _resolved, _rewritten
+    from fhirtrial.server.service import BadRequest
+
+    idmap = {"urn:uuid:a": "Location/1", "http://x.org/Organization/o": "Organization/o",
+             "urn:uuid:é": "Group/é"}
+    cases = [
+        {"resourceType": "ResearchStudy", "id": "s", "title": 'say "reference":"urn:uuid:b"'},
+        {"resourceType": "ResearchStudy", "site": [{"reference": "urn:uuid:a"},
+                                                   {"reference": "Location/9"}],
+         "associatedParty": [{"party": {"reference": "http://x.org/Organization/o"}}],
+         "focus": [{"reference": {"reference": "urn:uuid:é"}}], "n": 1.5e-7, "b": True},
+        {"resourceType": "Basic", "extension": [{"valueReference": {"reference": "urn:uuid:a",
+                                                                    "display": "a\\b\"c"}}]},
+        {"resourceType": "Basic", "x": {"reference": "a\\\"b"}, "y": {"reference": "urn:uuid:a"}},
+        {"resourceType": "Basic", "x": float("nan"), "y": {"reference": "urn:uuid:a"}},
+        {"resourceType": "Basic", "x": 2 ** 70, "y": {"reference": "urn:uuid:a"}},
+        {"resourceType": "Basic", "x": None, "y": [{"reference": "urn:uuid:a"}, None]},
+    ]
+    for res in cases:
+        got, want = _resolved(res, idmap), _rewritten(res, idmap)
+        assert json.dumps(got) == json.dumps(want)
+        assert got is not res
+    for res in ({"resourceType": "Basic", "y": {"reference": "urn:uuid:nope"}},
+                {"resourceType": "Basic", "y": {"reference": "urn:oid:1.2"}}):
+        for ids in (idmap, {}):
+            with pytest.raises(BadRequest, match="names no entry"):
+                _resolved(res, ids)
+    # nothing to rewrite: a new top-level object (the writer sets id and meta on it)
+    res = {"resourceType": "Basic", "y": {"reference": "Basic/1"}}
+    got = _resolved(res, {})
+    assert got == res
+    assert got is not res

@@ -51,7 +51,10 @@ def _same_as_json(out: bytes) -> bool:
     """Whether orjson's ``out`` is certainly what ``json.dumps`` writes for the same value."""
     if out[:1] not in (b"{", b"["):
         return False  # a bare scalar: let json spell it
-    return not (_EXPONENT.search(out)
+    # orjson writes an exponent after a digit: with no digit-then-``e`` anywhere (found at
+    # memory speed with the digits folded to ``0``) the regular expression, which has to try
+    # every ``e`` of the text, is not needed
+    return not ((b"0e" in out.translate(_DIGITS_TO_0) and _EXPONENT.search(out))
                 or (b"0.0000" in out and _TINY.search(out))
                 or (b"null" in out and _NULL.search(out)))
 

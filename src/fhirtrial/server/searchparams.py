@@ -336,8 +336,13 @@ def _compiled(expression: str) -> tuple[tuple[_Step, ...], ...]:
 
 def evaluate_expr(resource: dict[str, Any], expression: str) -> list[Any]:
     """Evaluate ``a | b`` unions of dotted paths with ``where(field=code|code)`` filters."""
+    return _evaluate(resource, _compiled(expression))
+
+
+def _evaluate(resource: dict[str, Any], alternatives: tuple[tuple[_Step, ...], ...]
+              ) -> list[Any]:
     out: list[Any] = []
-    for steps in _compiled(expression):
+    for steps in alternatives:
         nodes: list[Any] = [resource]
         for step in steps:
             if isinstance(step, tuple):
@@ -462,13 +467,58 @@ class IndexRows:
     geo: list[tuple[float, float]]  # latitude, longitude
 
 
+@functools.lru_cache(maxsize=256)
+def _plan(fhir_version: str, resource_type: str
+          ) -> tuple[tuple[SearchParam, tuple[tuple[_Step, ...], ...]], ...]:
+    """Each search parameter of a type with its compiled expression, looked up once per type
+    rather than once per parameter of every resource written."""
+    return tuple((sp, _compiled(sp.expression))
+                 for sp in params_for(fhir_version, resource_type).values())
+
+
 def extract(fhir_version: str, resource: dict[str, Any]) -> IndexRows:
     """Compute the index rows of every search parameter of the resource's type."""
     rows = IndexRows([], [], [], [], [], [])
-    for sp in params_for(fhir_version, resource["resourceType"]).values():
-        for value in evaluate_expr(resource, sp.expression):
+    for sp, alternatives in _plan(fhir_version, resource["resourceType"]):
+        for value in _evaluate(resource, alternatives):
             _index_value(rows, sp, value)
     return rows
+
+
+#: the values indexing meets again and again (codes' displays, a study's design terms, dates,
+#: the transaction's lastUpdated) are normalised once: short strings only, so that the caches
+#: stay small whatever a resource holds
+_CACHED_LEN = 256
+
+
+@functools.lru_cache(maxsize=16384)
+def _norm_cached(value: str) -> str:
+    return norm_text(value)
+
+
+def _norm(value: str) -> str:
+    if type(value) is str and len(value) <= _CACHED_LEN:
+        return _norm_cached(value)
+    return norm_text(value)  # long, or not a string (failing as it always has)
+
+
+@functools.lru_cache(maxsize=16384)
+def _suffixes_cached(text: str) -> tuple[str, ...]:
+    return tuple(word_suffixes(text))
+
+
+def _suffixes(text: str) -> tuple[str, ...] | list[str]:
+    return _suffixes_cached(text) if len(text) <= _CACHED_LEN else word_suffixes(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_cached(value: str) -> tuple[str, str] | None:
+    return date_range(value)
+
+
+def index_date(value: str) -> tuple[str, str] | None:
+    """:func:`date_range` for indexing (remembered for short values)."""
+    return _date_cached(value) if len(value) <= _CACHED_LEN else date_range(value)
 
 
 _WORD_START = re.compile(r"(?<![^\W_])[^\W_]")
@@ -488,10 +538,10 @@ def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
             rows.token.append((name, s, c, t))
             if t and sp.type == "token":
                 # no system, no code: only :text / :text-advanced ever read these rows
-                rows.token.extend((name, None, None, w) for w in word_suffixes(t))
+                rows.token.extend((name, None, None, w) for w in _suffixes(t))
     elif sp.type == "string":
         for s in _strings(v):
-            rows.string.append((name, norm_text(s), s))
+            rows.string.append((name, _norm(s), s))
     elif sp.type == "date":
         rng = _date_value(v)
         if rng:
@@ -542,15 +592,15 @@ def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
         if "coding" in v or ("text" in v and "value" not in v):  # CodeableConcept
             for c in v.get("coding", []) or []:
                 disp = c.get("display")
-                yield c.get("system"), c.get("code"), norm_text(disp) if disp else None
+                yield c.get("system"), c.get("code"), _norm(disp) if disp else None
             if isinstance(v.get("text"), str):
-                yield None, None, norm_text(v["text"])
+                yield None, None, _norm(v["text"])
         elif "value" in v and isinstance(v["value"], str):  # Identifier / ContactPoint
             ttext = (v.get("type") or {}).get("text") if isinstance(v.get("type"), dict) else None
-            yield v.get("system"), v["value"], norm_text(ttext) if ttext else None
+            yield v.get("system"), v["value"], _norm(ttext) if ttext else None
         elif "code" in v:  # Coding
             disp = v.get("display")
-            yield v.get("system"), v.get("code"), norm_text(disp) if disp else None
+            yield v.get("system"), v.get("code"), _norm(disp) if disp else None
 
 
 def _strings(v: Any) -> Iterator[str]:
@@ -568,10 +618,10 @@ def _strings(v: Any) -> Iterator[str]:
 
 def _date_value(v: Any) -> tuple[str, str] | None:
     if isinstance(v, str):
-        return date_range(v)
+        return index_date(v)
     if isinstance(v, dict) and ("start" in v or "end" in v):  # Period; open ends are unbounded
-        lo = date_range(v["start"]) if isinstance(v.get("start"), str) else None
-        hi = date_range(v["end"]) if isinstance(v.get("end"), str) else None
+        lo = index_date(v["start"]) if isinstance(v.get("start"), str) else None
+        hi = index_date(v["end"]) if isinstance(v.get("end"), str) else None
         return (lo[0] if lo else DATE_MIN, hi[1] if hi else DATE_MAX)
     return None
 

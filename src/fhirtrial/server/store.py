@@ -704,6 +704,10 @@ DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
                     "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c")
 
 
+#: held-back index rows: per resource row id, per index table
+Held = dict[int, dict[str, list[tuple[Any, ...]]]]
+
+
 class BulkWriter:
     """Many studies per SQLite transaction, for ``fhirtrial load``; see :meth:`SQLiteStore.bulk`.
 
@@ -713,6 +717,13 @@ class BulkWriter:
     store the :data:`DEFERRED_INDEXES` are dropped first and built once at the end; while they
     are missing the store's ``user_version`` is 1, so a load that is killed leaves a store
     that rebuilds them (the schema migration) when next opened.
+
+    Index rows are held back per resource (row id) and written table by table, one
+    ``executemany`` each, when the batch commits, or earlier when something is about to read
+    the index tables (a conditional write's search, a search through the writer): a study's
+    few dozen rows spread over six tables cost more written one resource at a time than
+    inserting them. A study that rolls back takes its own rows with it and gives back the
+    earlier studies' rows it had flushed inside its savepoint (as the PostgreSQL writer).
     """
 
     def __init__(self, store: SQLiteStore, batch: int) -> None:
@@ -721,6 +732,9 @@ class BulkWriter:
         self.conn = store._conn()
         self.units = 0
         self.deferred = False
+        self.pending: Held = {}
+        self.tx: _SQLiteBulkTx | None = None
+        self.temp_store = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -735,25 +749,69 @@ class BulkWriter:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
             conn.execute("COMMIT")
             self.deferred = True
+        # the savepoint of each study keeps the pages it modifies that the batch had already
+        # modified (the tails of every table and index) in a statement journal: in memory
+        # rather than a temporary file (half of a load's page writes were to it). Restored
+        # before the index build, whose sorts must be able to spill to disk
+        self.temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
+        conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("BEGIN IMMEDIATE")
 
+    def _write_held(self, held: Held) -> None:
+        """Insert held-back index rows, one ``executemany`` per table."""
+        by_table: dict[str, list[tuple[Any, ...]]] = {}
+        for tables in held.values():
+            for table, rows in tables.items():
+                by_table.setdefault(table, []).extend(rows)
+        for table, rows in by_table.items():
+            self.conn.executemany(INSERT_INDEX[table], rows)
+
+    def flush(self) -> None:
+        """Write the held-back index rows now, so that what reads next sees every write."""
+        if self.tx is not None:  # inside a study: its savepoint must be able to give them back
+            self.tx.flush()
+            return
+        self._write_held(self.pending)
+        self.pending = {}
+
     def _commit(self) -> None:
+        self.flush()
         self.conn.execute("COMMIT")
         local = self.store._local
         local.commits = getattr(local, "commits", 0) + 1
+
+    # reads through the writer see every write made so far
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.search(*args, **kwargs)
+
+    def include(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.include(*args, **kwargs)
+
+    def revinclude(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self.store.revinclude(*args, **kwargs)
 
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteTx]:
         """One study's writes: a savepoint in the open batch, rolled back alone on error."""
         conn = self.conn
         conn.execute("SAVEPOINT study")
+        tx = self.tx = _SQLiteBulkTx(self.store, conn, self)
         try:
-            yield _SQLiteTx(self.store, conn)
+            yield tx
         except BaseException:
+            self.tx = None
             conn.execute("ROLLBACK TO study")
             conn.execute("RELEASE study")
+            self.pending.update(tx.flushed)  # unwritten with the savepoint: held back again
             raise
+        self.tx = None
         conn.execute("RELEASE study")
+        for rowid in tx.removed:
+            self.pending.pop(rowid, None)
+        self.pending.update(tx.overlay)
         self.units += 1
         if self.units % self.batch == 0:
             self._commit()
@@ -761,8 +819,12 @@ class BulkWriter:
 
     def _finish(self, ok: bool) -> None:
         """Commit the studies written; build the deferred indexes (on success)."""
-        if self.conn.in_transaction:
-            self._commit()
+        try:
+            if self.conn.in_transaction:
+                self._commit()
+        finally:
+            if not self.conn.in_transaction:
+                self.conn.execute(f"PRAGMA temp_store={int(self.temp_store)}")
         if self.deferred and ok:
             # the deferred indexes (the schema's CREATE INDEX IF NOT EXISTS), and the current
             # version: every row was written by today's indexing, word rows included
@@ -796,7 +858,7 @@ def index_rows(fv: str, rtype: str, rowid: int, resource: dict[str, Any],
     in each table's column order; tables without rows are left out."""
     rows = sp_mod.extract(fv, resource)
     pre = f"{rtype}."
-    lu = sp_mod.date_range(now)
+    lu = sp_mod.index_date(now)
     if lu:
         rows.date.append(("_lastUpdated", *lu))
     out: dict[str, list[tuple[Any, ...]]] = {}
@@ -979,6 +1041,44 @@ class SQLTx:
 
 class _SQLiteTx(SQLTx):
     """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time)."""
+
+
+class _SQLiteBulkTx(_SQLiteTx):
+    """One study inside a bulk load (:class:`BulkWriter`): writes as :class:`_SQLiteTx`, its
+    index rows held back (``overlay``) and handed to the writer when the study succeeds."""
+
+    def __init__(self, store: SQLStore, conn: Any, writer: BulkWriter) -> None:
+        super().__init__(store, conn)
+        self.writer = writer
+        self.overlay: Held = {}
+        #: row ids whose rows the writer holds and this study supersedes (dropped on success)
+        self.removed: set[int] = set()
+        #: the writer's rows this study wrote (given back if it rolls back)
+        self.flushed: Held = {}
+
+    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+        self.overlay[rowid] = tables
+
+    def _clear_indexes(self, rowid: int) -> None:
+        self.overlay.pop(rowid, None)
+        if rowid in self.writer.pending and rowid not in self.removed:
+            self.removed.add(rowid)  # held back, never written: nothing in the tables
+            return
+        super()._clear_indexes(rowid)
+
+    def flush(self) -> None:
+        """Write every row held back so far (the writer's and this study's)."""
+        w = self.writer
+        keep = {r: w.pending[r] for r in self.removed if r in w.pending}
+        out = {r: t for r, t in w.pending.items() if r not in self.removed}
+        w._write_held({**out, **self.overlay})
+        self.flushed.update(out)
+        w.pending = keep
+        self.overlay = {}
+
+    def search_ids(self, fv: str, rtype: str, criteria: Sequence[Criterion]) -> list[str]:
+        self.flush()
+        return super().search_ids(fv, rtype, criteria)
 
 
 __all__ = ["BulkWriter", "ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",

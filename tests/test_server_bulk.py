@@ -188,6 +188,30 @@ def test_bulk_load_into_a_loaded_store_keeps_its_indexes(tmp_path: Path):
     assert len(_answers(store)[0]) == 2
 
 
+def test_a_search_through_the_bulk_writer_of_an_empty_store_needs_no_dropped_index(
+        tmp_path: Path):
+    """Into an empty store the live-resource index is dropped until the end; a search through
+    the writer (a conditional write's, or any other) walking the live rows in id order must
+    not name it (it raised "no such index: current_live")."""
+    from fhirtrial.server.search import parse
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    city = parse("R5", "Location", [("address-city", "lyon")], strict=True).criteria
+    with store.bulk() as writer:
+        assert writer.deferred
+        with writer.transaction() as tx:
+            tx.update("R5", {"resourceType": "Location", "id": "l1",
+                             "address": {"city": "Lyon"}})
+        # one live Location, one match: the page is walked in id order
+        assert [r.id for r in writer.search("R5", "Location", city, count=5)[0]] == ["l1"]
+        assert [r.id for r in writer.search("R5", "Location", [], count=5)[0]] == ["l1"]
+        assert [r.id for r in writer.search("R5", "Location", [], count=5,
+                                            total=False)[0]] == ["l1"]
+    assert [r.id for r in store.search("R5", "Location", city, count=5)[0]] == ["l1"]
+    assert store.dialect.live_hint in store._page_query(
+        "R5", "Location", city, (), "", [], 1, 1, 0, 5)[0]  # the index is back, and named
+
+
 def killed_bulk_load(open_store: str) -> None:
     """In another process: 12 studies through ``open_store``'s bulk writer, 5 per batch, then
     the process dies (``os._exit``) with studies 10 and 11 in its open batch."""

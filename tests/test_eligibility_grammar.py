@@ -189,6 +189,27 @@ LINES = [
     ("LVEF ≥ institutional LLN", False, [("lvef", 1, None, True, True, None, "LLN")]),
     # FiO2 as a fraction
     ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
+    # the method a value is measured by, between the name and its bound
+    ("LVEF assessed by preoperative echocardiography superior to 50%", False,
+     [("lvef", 50, None, False, True, "%", None)]),
+    ("Cervical length on transvaginal examination of less than or equal to 20 mm", False,
+     [("cervical-length", None, 20, True, True, "mm", None)]),
+    ("G8 assessment with cut-off ≤14 points", False,
+     [("g8", None, 14, True, True, "{score}", None)]),
+    ("Delivering at or after 20 weeks of gestation", False,
+     [("gestational-age", 20, None, True, True, "wk", None)]),
+    # a lower side written before the name with its unit
+    ("145 mmHg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", 145, 190, True, True, "mm[Hg]", None)]),
+    ("145 kg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", None, 190, True, True, "mm[Hg]", None)]),
+    # a bound on a ratio the name is only one part of is not a bound on the name
+    ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False, []),
+    ("Potassium concentration >5.2 mmol/L", False,
+     [("potassium", 5.2, None, False, True, "mmol/L", None)]),
+    ("Prothrombin time activity < 40%", True, [("pt-activity", None, 40, True, False, "%", None)]),
+    ("Baseline Phe concentration ≥ 450 µmol/L", False,
+     [("phenylalanine", 450, None, True, True, "umol/L", None)]),
+    ("Early carious lesions of ICDAS score 1-2", False,
+     [("icdas", 1, 2, True, True, "{score}", None)]),
 ]
 
 

@@ -393,6 +393,13 @@ _GAP_WORDS = frozenset([
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
     "admission", "arrival", "entry", "enrollment", "enrolment", "randomization",
     "randomisation", "inclusion", "study", "eye", "eyes", "fellow",
+    # the method a value is measured by ("LVEF assessed by preoperative echocardiography ≥
+    # 50%", "cervical length on transvaginal examination ≤ 20 mm")
+    "echocardiography", "echocardiogram", "echo", "transthoracic", "transvaginal",
+    "ultrasound", "ultrasonography", "sonography", "examination", "exam", "mri", "muga",
+    "spirometry", "scan", "preoperative", "pre-operative", "post-bronchodilator",
+    "pre-bronchodilator", "bronchodilator", "post", "pre", "ecg", "electrocardiogram",
+    "cut-off", "cutoff", "threshold", "reported", "recorded",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
@@ -565,7 +572,7 @@ _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|be
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
-_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
+_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
 _PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
 
 
@@ -652,6 +659,21 @@ _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 _JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*")
 
 
+_RATIO_WORD = re.compile(r"\bratio\b")
+
+
+def _is_ratio(lab: Lab) -> bool:
+    """Whether a concept is itself a ratio ("PaO2/FiO2", "albumin/creatinine ratio", INR)."""
+    return lab.key in _ratio_keys()
+
+
+@cache
+def _ratio_keys() -> frozenset[str]:
+    return frozenset(lab.key for lab in tables().labs
+                     if any("ratio" in n or "/" in n or ":" in n for n in lab.names)
+                     or lab.unit in ("1", "{INR}"))
+
+
 def readings(canon: str) -> list[Reading]:
     """Every concept bound the canonical text states, in reading order (before any sense- or
     condition-dependent filtering)."""
@@ -707,7 +729,9 @@ def readings(canon: str) -> list[Reading]:
         elif found is not None and pre and pre.group("a") and found[0].down and not found[1]:
             # "18 < age < 80": a lower side written before the name
             sense, incl = _CMPS[pre.group("c")]
+            pre_unit = pre.group("u") and lab.unit_for(pre.group("u").strip())
             if sense == "<=" and found[0].high is not None and \
+                    (not pre.group("u") or (pre_unit and pre_unit.ucum == found[0].unit)) and \
                     number(pre.group("a")) < found[0].high:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
@@ -715,8 +739,14 @@ def readings(canon: str) -> list[Reading]:
         if found is None and lab.kind == "score":
             found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is not None and any(j == "/" for _, _, j in pending) and \
-                "ratio" in canon[m.end():found[0].start]:
+                _RATIO_WORD.search(canon, m.end(), found[0].start):
             # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each
+            pending = []
+            continue
+        if found is not None and not _is_ratio(lab) and \
+                _RATIO_WORD.search(canon, m.end(), found[0].start):
+            # "FEV1/forced vital capacity (FVC) ratio < 70%": the bound is on a ratio the name
+            # is one part of, not on the name
             pending = []
             continue
         if found is None:

@@ -696,11 +696,12 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them
     for a, b in _clauses(norm):
-        ws = [w for (s, _), w in windows if a <= s < b]
+        ws = [(s, e, w) for (s, e), w in windows if a <= s < b]
         if len(ws) == 1:
+            s, e, w = ws[0]
             for p, f in positioned:
-                if a <= p < b and f.kind == "lab":
-                    f.data["window"] = ws[0]
+                if a <= p < b and f.kind == "lab" and not _window_of_other(norm, a, s, e, p):
+                    f.data["window"] = w
     positioned.sort(key=lambda x: x[0])
     joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
@@ -710,6 +711,22 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+_OR = re.compile(r"\bor\b")
+
+
+def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:
+    """Whether a window stated before a lab, after words of its own and a comma, qualifies
+    those words rather than the lab ("myocardial infarction within 6 months, … heart failure
+    (NYHA class > 2)"); a window leading its clause ("within 14 days before registration,
+    haemoglobin ≥ 9 g/dL") qualifies what follows. One stated after the lab and an "or"
+    qualifies the alternative ("NYHA class > 2 or myocardial infarction within 6 months")."""
+    if lab < start:
+        return bool(_OR.search(canonical(norm[lab:start])))
+    if lab < end or "," not in norm[end:lab]:
+        return False
+    return bool(re.search(r"[a-z]{3,}", norm[clause:start]))
 
 
 def _disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -210,6 +210,24 @@ LINES = [
      [("phenylalanine", 450, None, True, True, "umol/L", None)]),
     ("Early carious lesions of ICDAS score 1-2", False,
      [("icdas", 1, 2, True, True, "{score}", None)]),
+    # litres spelled out, in any plural, are the unit's symbol
+    ("White blood cell (WBC) count >25,000/microliters", True,
+     [("wbc", 25000, None, False, True, "/uL", None)]),
+    ("Glucose < 5.5 mmol/litre", True, [("glucose", None, 5.5, True, False, "mmol/L", None)]),
+    ("Fasting glucose ≥ 1.26 g/L", False, [("glucose", 1.26, None, True, True, "g/L", None)]),
+    ("HBV DNA ≥ 2000 IU/mL", True, [("hbv-dna", 2000, None, True, True, "[IU]/mL", None)]),
+    ("A Fib-4 score > 3.25 is exclusionary", True,
+     [("fib-4", 3.25, None, False, True, "{score}", None)]),
+    ("BASDAI score >= 4", False, [("basdai", 4, None, True, True, "{score}", None)]),
+    ("GAD - 7 is equal to or greater than 10", False,
+     [("gad-7", 10, None, True, True, "{score}", None)]),
+    ("Plasma HIV-1 RNA <50 c/mL at screening", False,
+     [("hiv-rna", None, 50, True, False, "{copies}/mL", None)]),
+    # what a value sets off is not a requirement; a count of measurements in a range is not a
+    # bound on the current value
+    ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),
+    ("More than 1 plasma HIV-1 RNA measurement 50 c/mL to <200 c/mL within 24 weeks", True, []),
+    ("At least 2 fasting glucose measurements ≥ 126 mg/dL", False, []),
 ]
 
 

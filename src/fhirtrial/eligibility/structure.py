@@ -524,6 +524,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for r in rs:
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
             continue
+        if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
+                _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
+                and _COUNT_NOUN.match(canon, r.pos))):
+            # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
+            # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
+            # of measurements in a range, not a bound on the current value
+            continue
         if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
                 canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
                 canon[r.end:r.end + 25])):
@@ -714,6 +721,13 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
 
 
 _OR = re.compile(r"\bor\b")
+
+
+_TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
+                            r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
+_COUNT_BEFORE = re.compile(r"[≤≥<>]\s*\d+\s+(?:[a-z-]+\s+){0,2}$")
+_COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occasions|"
+                         r"determinations|results|values|tests|episodes|measurement|reading)\b")
 
 
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:

@@ -223,6 +223,10 @@ LINES = [
      [("gad-7", 10, None, True, True, "{score}", None)]),
     ("Plasma HIV-1 RNA <50 c/mL at screening", False,
      [("hiv-rna", None, 50, True, False, "{copies}/mL", None)]),
+    # a remark in brackets inside a name ("hepatitis B virus (HBV) DNA")
+    ("Quantitative hepatitis B virus (HBV) DNA < 500 IU/mL", False,
+     [("hbv-dna", None, 500, True, False, "[IU]/mL", None)]),
+    ("Hoehn & Yahr (H&Y) stage 1-4", False, [("hoehn-yahr", 1, 4, True, True, "{score}", None)]),
     # what a value sets off is not a requirement; a count of measurements in a range is not a
     # bound on the current value
     ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),

@@ -89,8 +89,19 @@ def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
     for lab in tables().labs:
         for n in lab.names:
             by_name.setdefault(n, lab)
-    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)) + r")(?![\w+])")
+    # a space inside a name matches any run of spaces: a remark in brackets is blanked before
+    # the grammar reads ("hepatitis B virus (HBV) DNA" → "hepatitis b virus       dna")
+    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)).replace("\\ ", r"\s+")
+                     + r")(?![\w+])")
     return pat, by_name
+
+
+_SPACE_RUN = re.compile(r"\s{2,}")
+
+
+def name_of(found: str) -> str:
+    """The lexicon name a match of the names pattern stands for (spaces collapsed)."""
+    return _SPACE_RUN.sub(" ", found) if "  " in found else found
 
 
 def trie_regex(words: list[str]) -> str:
@@ -684,7 +695,7 @@ def readings(canon: str) -> list[Reading]:
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
     for i, m in enumerate(mentions):
-        lab = by_name[m.group(0)]
+        lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
         if _NEGATED.search(canon, max(0, m.start() - 8), m.start()):
             # "not ASA I", "no NYHA III": what is denied is not a bound

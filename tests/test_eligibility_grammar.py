@@ -201,6 +201,10 @@ LINES = [
     # a lower side written before the name with its unit
     ("145 mmHg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", 145, 190, True, True, "mm[Hg]", None)]),
     ("145 kg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", None, 190, True, True, "mm[Hg]", None)]),
+    # … but not a number that belongs to the statement before
+    ("Minimum age: 18 years maximum age: 99 years", False,
+     [("age", 18, 99, True, True, "a", None), ("age", 18, None, True, True, "a", None),
+      ("age", None, 99, True, True, "a", None)]),
     # a bound on a ratio the name is only one part of is not a bound on the name
     ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False, []),
     ("Potassium concentration >5.2 mmol/L", False,

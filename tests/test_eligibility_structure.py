@@ -61,6 +61,9 @@ def test_a_window_of_another_event_does_not_qualify_a_lab(text: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "Within 14 days before registration, hemoglobin ≥ 9 g/dL",
+    # the window of a category the lab is an instance of; an "or" inside the bound
+    "Cardiovascular disease within 12 months, including NYHA class III or IV heart failure",
+    "ECOG performance score of 0 or 1 with no deterioration over the previous 2 weeks",
     "Creatinine greater than or equal to 1.3 mg/dL within the past 6 months",
 ])
 def test_a_window_of_the_lab_qualifies_it(text: str) -> None:

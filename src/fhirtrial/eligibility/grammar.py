@@ -586,6 +586,7 @@ _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
+_OPENS = re.compile(r"(?:^|[,;(]|\band\b|\bwith\b)\s*$")
 _PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
 
 
@@ -743,8 +744,11 @@ def readings(canon: str) -> list[Reading]:
             # "18 < age < 80": a lower side written before the name
             sense, incl = _CMPS[pre.group("c")]
             pre_unit = pre.group("u") and lab.unit_for(pre.group("u").strip())
+            # with its unit ("145 mmHg ≤ msSBP"), only where the number opens a statement: in
+            # "minimum age: 18 years maximum age: 99" the 18 is the previous statement's
             if sense == "<=" and found[0].high is not None and \
-                    (not pre.group("u") or (pre_unit and pre_unit.ucum == found[0].unit)) and \
+                    (not pre.group("u") or (pre_unit and pre_unit.ucum == found[0].unit
+                                            and _OPENS.search(canon, 0, pre.start()))) and \
                     number(pre.group("a")) < found[0].high:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):

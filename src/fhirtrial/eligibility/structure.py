@@ -720,7 +720,11 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     return facts, only_or
 
 
-_OR = re.compile(r"\bor\b")
+# an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
+_OR = re.compile(r"\bor\s+(?!more|less|greater|higher|lower|above|below|older|younger|equal|"
+                 r"fewer|over|under)(?=[a-z])")
+_INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|defined as|"
+                        r"namely|especially|in particular)\b")
 
 
 _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
@@ -738,7 +742,9 @@ def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> 
     qualifies the alternative ("NYHA class > 2 or myocardial infarction within 6 months")."""
     if lab < start:
         return bool(_OR.search(canonical(norm[lab:start])))
-    if lab < end or "," not in norm[end:lab]:
+    if lab < end or "," not in norm[end:lab] or _INCLUDING.search(norm, end, lab):
+        # "cardiovascular disease within 12 months, including NYHA class III or IV": the
+        # window qualifies what the lab is an instance of
         return False
     return bool(re.search(r"[a-z]{3,}", norm[clause:start]))
 

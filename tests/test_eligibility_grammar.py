@@ -231,6 +231,18 @@ LINES = [
     ("Quantitative hepatitis B virus (HBV) DNA < 500 IU/mL", False,
      [("hbv-dna", None, 500, True, False, "[IU]/mL", None)]),
     ("Hoehn & Yahr (H&Y) stage 1-4", False, [("hoehn-yahr", 1, 4, True, True, "{score}", None)]),
+    # birth weight is its own observation (LOINC 8339-4), not today's body weight; a measure
+    # of someone or something else (fetal, maternal, donor, ideal, target) is not the
+    # participant's
+    ("Birth weight < 1500 g", False, [("birth-weight", None, 1500, True, False, "g", None)]),
+    ("Estimated fetal weight < 2500 g", False, []),
+    ("Ideal body weight > 50 kg", False, []),
+    ("Maternal hemoglobin < 10 g/dL", False, []),
+    ("Donor age > 65 years", False, []),
+    ("6MWD between 150 and 450 meters", False,
+     [("six-minute-walk", 150, 450, True, True, "m", None)]),
+    ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
+    ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
     # what a value sets off is not a requirement; a count of measurements in a range is not a
     # bound on the current value
     ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),

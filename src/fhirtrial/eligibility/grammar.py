@@ -582,6 +582,8 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
+_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
+                            r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
@@ -698,8 +700,10 @@ def readings(canon: str) -> list[Reading]:
     for i, m in enumerate(mentions):
         lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
-        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()):
-            # "not ASA I", "no NYHA III": what is denied is not a bound
+        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()) or \
+                _OTHER_SUBJECT.search(canon, max(0, m.start() - 12), m.start()):
+            # "not ASA I", "no NYHA III": what is denied is not a bound; "fetal weight",
+            # "maternal haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
         stop = _STOP.search(canon[m.end():nxt])

@@ -243,6 +243,11 @@ LINES = [
      [("six-minute-walk", 150, 450, True, True, "m", None)]),
     ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
+    # tumour markers (LOINC), D-dimer, ESR
+    ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
+    ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),
+    ("CA-125 ≥ 2 × ULN", True, [("ca-125", 2, None, True, True, None, "ULN")]),
+    ("ESR > 30 mm/h", True, [("esr", 30, None, False, True, "mm/h", None)]),
     # what a value sets off is not a requirement; a count of measurements in a range is not a
     # bound on the current value
     ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),

@@ -243,6 +243,12 @@ LINES = [
      [("six-minute-walk", 150, 450, True, True, "m", None)]),
     ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
+    # a list of names whose qualifiers are repeated shares the bound
+    ("Serum AST and serum ALT ≤ 2.5 × ULN", False,
+     [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),
+    ("PPO FEV1 and PPO DLCO >35%", False,
+     [("fev1", 35, None, False, True, "%", "predicted"),
+      ("dlco", 35, None, False, True, "%", "predicted")]),
     # tumour markers (LOINC), D-dimer, ESR
     ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
     ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),

@@ -672,7 +672,11 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
 
 _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
-_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*")
+# after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
+# "PPO FEV1 and PPO DLCO")
+_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
+                    r"(?:(?:serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
+                    r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
 
 
 _RATIO_WORD = re.compile(r"\bratio\b")

@@ -249,6 +249,11 @@ LINES = [
     ("PPO FEV1 and PPO DLCO >35%", False,
      [("fev1", 35, None, False, True, "%", "predicted"),
       ("dlco", 35, None, False, True, "%", "predicted")]),
+    # ornate brackets are brackets; Fridericia-corrected QT is QTc
+    ("National Institutes of Health Stroke Scale ﴾NIHSS ﴿ score more than 5", False,
+     [("nihss", 5, None, False, True, "{score}", None)]),
+    ("Fridericia-corrected QT interval > 470 ms", True,
+     [("qtc", 470, None, False, True, "ms", None)]),
     # tumour markers (LOINC), D-dimer, ESR
     ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
     ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),

@@ -52,7 +52,11 @@ _FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
                    ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">",
                    ord("\u3000"): " ", ord("≒"): "~",
-                   ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
+                   ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")",
+                   # ornate and CJK brackets ("Stroke Scale ﴾NIHSS﴿ score > 5")
+                   ord("﴾"): "(", ord("﴿"): ")", ord("【"): "(", ord("】"): ")",
+                   ord("［"): "(", ord("］"): ")", ord("〔"): "(", ord("〕"): ")",
+                   ord("‐"): "-", ord("‑"): "-"})
 
 
 def normalise(text: str) -> str:

@@ -254,6 +254,10 @@ LINES = [
      [("nihss", 5, None, False, True, "{score}", None)]),
     ("Fridericia-corrected QT interval > 470 ms", True,
      [("qtc", 470, None, False, True, "ms", None)]),
+    # what a scale screens for, between its name and "score"
+    ("Patient Health Questionnaire (PHQ9) for depression score ≥15", False,
+     [("phq-9", 15, None, True, True, "{score}", None)]),
+    ("ECOG for 1 year", False, []),
     # tumour markers (LOINC), D-dimer, ESR
     ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
     ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),

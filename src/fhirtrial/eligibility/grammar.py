@@ -582,6 +582,7 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
+_FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
 _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
                             r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
@@ -714,6 +715,11 @@ def readings(canon: str) -> list[Reading]:
         limit = m.end() + stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
+        if lab.kind == "score" and p == _GAP.match(seg, m.end()).end():  # type: ignore[union-attr]
+            # "PHQ-9 for depression score ≥ 15": what the scale screens for, then its score
+            fs = _FOR_SCORE.match(seg, m.end())
+            if fs:
+                p = _skip_gap(seg, fs.end())
         found = _bounds(lab, seg, p) if p < limit else None
         if lab.pair:
             # "blood pressure > 140/90 mmHg": a bound on each of two concepts

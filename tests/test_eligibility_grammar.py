@@ -258,6 +258,11 @@ LINES = [
     ("Patient Health Questionnaire (PHQ9) for depression score ≥15", False,
      [("phq-9", 15, None, True, True, "{score}", None)]),
     ("ECOG for 1 year", False, []),
+    # life expectancy in hours (moribund patients), "predicted survival period"
+    ("An expected life expectancy of less than 24 hours", True,
+     [("life-expectancy", None, 24, True, False, "h", None)]),
+    ("The predicted survival period is more than 3 months", False,
+     [("life-expectancy", 3, None, False, True, "mo", None)]),
     # tumour markers (LOINC), D-dimer, ESR
     ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
     ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),

@@ -132,9 +132,7 @@ def _units(lab: Lab) -> tuple[dict[str, str], int]:
     if got is not None:
         return got
     known = {norm_unit(a): u.ucum for u in lab.units for a in (u.ucum, *u.aliases) if a}
-    # reach: the longest unit as written ("/microliter" is known as "/µl")
-    longest = max((len(a) for u in lab.units for a in (u.ucum, *u.aliases)), default=0)
-    got = _UNIT_CACHE[lab.key] = (known, max(longest, 13))
+    got = _UNIT_CACHE[lab.key] = (known, max((len(k) for k in known), default=0))
     return got
 
 

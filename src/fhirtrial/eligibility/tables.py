@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,7 @@ _LITRE = re.compile(r"(micro|milli|deci)?lit(?:er|re)s?(?![a-z])")
 _LITRE_SYM = {"micro": "µl", "milli": "ml", "deci": "dl", None: "l"}
 
 
+@lru_cache(maxsize=8192)
 def norm_unit(text: str) -> str:
     """A unit as written, reduced to a comparison key (``× 10⁹/L`` → ``10^9/l``,
     ``/microliters`` → ``/µl``)."""

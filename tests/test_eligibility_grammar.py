@@ -189,6 +189,90 @@ LINES = [
     ("LVEF ≥ institutional LLN", False, [("lvef", 1, None, True, True, None, "LLN")]),
     # FiO2 as a fraction
     ("FiO2 ≤ 0.4", False, [("fio2", None, 0.4, True, True, "1", None)]),
+    # the method a value is measured by, between the name and its bound
+    ("LVEF assessed by preoperative echocardiography superior to 50%", False,
+     [("lvef", 50, None, False, True, "%", None)]),
+    ("Cervical length on transvaginal examination of less than or equal to 20 mm", False,
+     [("cervical-length", None, 20, True, True, "mm", None)]),
+    ("G8 assessment with cut-off ≤14 points", False,
+     [("g8", None, 14, True, True, "{score}", None)]),
+    ("Delivering at or after 20 weeks of gestation", False,
+     [("gestational-age", 20, None, True, True, "wk", None)]),
+    # a lower side written before the name with its unit
+    ("145 mmHg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", 145, 190, True, True, "mm[Hg]", None)]),
+    ("145 kg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", None, 190, True, True, "mm[Hg]", None)]),
+    # … but not a number that belongs to the statement before
+    ("Minimum age: 18 years maximum age: 99 years", False,
+     [("age", 18, 99, True, True, "a", None), ("age", 18, None, True, True, "a", None),
+      ("age", None, 99, True, True, "a", None)]),
+    # a bound on a ratio the name is only one part of is not a bound on the name
+    ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False, []),
+    ("Potassium concentration >5.2 mmol/L", False,
+     [("potassium", 5.2, None, False, True, "mmol/L", None)]),
+    ("Prothrombin time activity < 40%", True, [("pt-activity", None, 40, True, False, "%", None)]),
+    ("Baseline Phe concentration ≥ 450 µmol/L", False,
+     [("phenylalanine", 450, None, True, True, "umol/L", None)]),
+    ("Early carious lesions of ICDAS score 1-2", False,
+     [("icdas", 1, 2, True, True, "{score}", None)]),
+    # litres spelled out, in any plural, are the unit's symbol
+    ("White blood cell (WBC) count >25,000/microliters", True,
+     [("wbc", 25000, None, False, True, "/uL", None)]),
+    ("Glucose < 5.5 mmol/litre", True, [("glucose", None, 5.5, True, False, "mmol/L", None)]),
+    ("Fasting glucose ≥ 1.26 g/L", False, [("glucose", 1.26, None, True, True, "g/L", None)]),
+    ("HBV DNA ≥ 2000 IU/mL", True, [("hbv-dna", 2000, None, True, True, "[IU]/mL", None)]),
+    ("A Fib-4 score > 3.25 is exclusionary", True,
+     [("fib-4", 3.25, None, False, True, "{score}", None)]),
+    ("BASDAI score >= 4", False, [("basdai", 4, None, True, True, "{score}", None)]),
+    ("GAD - 7 is equal to or greater than 10", False,
+     [("gad-7", 10, None, True, True, "{score}", None)]),
+    ("Plasma HIV-1 RNA <50 c/mL at screening", False,
+     [("hiv-rna", None, 50, True, False, "{copies}/mL", None)]),
+    # a remark in brackets inside a name ("hepatitis B virus (HBV) DNA")
+    ("Quantitative hepatitis B virus (HBV) DNA < 500 IU/mL", False,
+     [("hbv-dna", None, 500, True, False, "[IU]/mL", None)]),
+    ("Hoehn & Yahr (H&Y) stage 1-4", False, [("hoehn-yahr", 1, 4, True, True, "{score}", None)]),
+    # birth weight is its own observation (LOINC 8339-4), not today's body weight; a measure
+    # of someone or something else (fetal, maternal, donor, ideal, target) is not the
+    # participant's
+    ("Birth weight < 1500 g", False, [("birth-weight", None, 1500, True, False, "g", None)]),
+    ("Estimated fetal weight < 2500 g", False, []),
+    ("Ideal body weight > 50 kg", False, []),
+    ("Maternal hemoglobin < 10 g/dL", False, []),
+    ("Donor age > 65 years", False, []),
+    ("6MWD between 150 and 450 meters", False,
+     [("six-minute-walk", 150, 450, True, True, "m", None)]),
+    ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
+    ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
+    # a list of names whose qualifiers are repeated shares the bound
+    ("Serum AST and serum ALT ≤ 2.5 × ULN", False,
+     [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),
+    ("PPO FEV1 and PPO DLCO >35%", False,
+     [("fev1", 35, None, False, True, "%", "predicted"),
+      ("dlco", 35, None, False, True, "%", "predicted")]),
+    # ornate brackets are brackets; Fridericia-corrected QT is QTc
+    ("National Institutes of Health Stroke Scale ﴾NIHSS ﴿ score more than 5", False,
+     [("nihss", 5, None, False, True, "{score}", None)]),
+    ("Fridericia-corrected QT interval > 470 ms", True,
+     [("qtc", 470, None, False, True, "ms", None)]),
+    # what a scale screens for, between its name and "score"
+    ("Patient Health Questionnaire (PHQ9) for depression score ≥15", False,
+     [("phq-9", 15, None, True, True, "{score}", None)]),
+    ("ECOG for 1 year", False, []),
+    # life expectancy in hours (moribund patients), "predicted survival period"
+    ("An expected life expectancy of less than 24 hours", True,
+     [("life-expectancy", None, 24, True, False, "h", None)]),
+    ("The predicted survival period is more than 3 months", False,
+     [("life-expectancy", 3, None, False, True, "mo", None)]),
+    # tumour markers (LOINC), D-dimer, ESR
+    ("CEA > 5 ng/mL", True, [("cea", 5, None, False, True, "ng/mL", None)]),
+    ("CA 19-9 > 37 U/mL", True, [("ca-19-9", 37, None, False, True, "[U]/mL", None)]),
+    ("CA-125 ≥ 2 × ULN", True, [("ca-125", 2, None, True, True, None, "ULN")]),
+    ("ESR > 30 mm/h", True, [("esr", 30, None, False, True, "mm/h", None)]),
+    # what a value sets off is not a requirement; a count of measurements in a range is not a
+    # bound on the current value
+    ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),
+    ("More than 1 plasma HIV-1 RNA measurement 50 c/mL to <200 c/mL within 24 weeks", True, []),
+    ("At least 2 fasting glucose measurements ≥ 126 mg/dL", False, []),
 ]
 
 

@@ -46,6 +46,32 @@ def test_seed_dlco_is_30_to_80_percent_predicted_within_three_months() -> None:
     assert d["window"] == {"comparator": "<=", "value": 3, "unit": "mo"}
 
 
+@pytest.mark.parametrize("text", [
+    # the window qualifies the infarction it follows, not the NYHA class after a comma
+    "Severe acute myocardial infarction within 6 months before enrollment, unstable angina, "
+    "congestive heart failure (NYHA class > 2)",
+    # … or the alternative after an "or"
+    "Congestive heart failure (NYHA class > 2) or myocardial infarction within 6 months",
+])
+def test_a_window_of_another_event_does_not_qualify_a_lab(text: str) -> None:
+    labs = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert [f.data["test"] for f in labs] == ["nyha"]
+    assert "window" not in labs[0].data
+
+
+@pytest.mark.parametrize("text", [
+    "Within 14 days before registration, hemoglobin ≥ 9 g/dL",
+    # the window of a category the lab is an instance of; an "or" inside the bound
+    "Cardiovascular disease within 12 months, including NYHA class III or IV heart failure",
+    "ECOG performance score of 0 or 1 with no deterioration over the previous 2 weeks",
+    "Creatinine greater than or equal to 1.3 mg/dL within the past 6 months",
+])
+def test_a_window_of_the_lab_qualifies_it(text: str) -> None:
+    labs = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert len(labs) == 1
+    assert "window" in labs[0].data
+
+
 def test_seed_fvc_is_40_to_70_percent_predicted() -> None:
     d = _labs(_criterion("The diffusion capacity"))["fvc"]
     assert (d["low"], d["high"], d["low_inclusive"], d["high_inclusive"], d["relative"]) == (

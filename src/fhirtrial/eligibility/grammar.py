@@ -89,8 +89,19 @@ def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
     for lab in tables().labs:
         for n in lab.names:
             by_name.setdefault(n, lab)
-    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)) + r")(?![\w+])")
+    # a space inside a name matches any run of spaces: a remark in brackets is blanked before
+    # the grammar reads ("hepatitis B virus (HBV) DNA" → "hepatitis b virus       dna")
+    pat = re.compile(r"(?<![\w+-])(?:" + trie_regex(list(by_name)).replace("\\ ", r"\s+")
+                     + r")(?![\w+])")
     return pat, by_name
+
+
+_SPACE_RUN = re.compile(r"\s{2,}")
+
+
+def name_of(found: str) -> str:
+    """The lexicon name a match of the names pattern stands for (spaces collapsed)."""
+    return _SPACE_RUN.sub(" ", found) if "  " in found else found
 
 
 def trie_regex(words: list[str]) -> str:
@@ -393,6 +404,13 @@ _GAP_WORDS = frozenset([
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
     "admission", "arrival", "entry", "enrollment", "enrolment", "randomization",
     "randomisation", "inclusion", "study", "eye", "eyes", "fellow",
+    # the method a value is measured by ("LVEF assessed by preoperative echocardiography ≥
+    # 50%", "cervical length on transvaginal examination ≤ 20 mm")
+    "echocardiography", "echocardiogram", "echo", "transthoracic", "transvaginal",
+    "ultrasound", "ultrasonography", "sonography", "examination", "exam", "mri", "muga",
+    "spirometry", "scan", "preoperative", "pre-operative", "post-bronchodilator",
+    "pre-bronchodilator", "bronchodilator", "post", "pre", "ecg", "electrocardiogram",
+    "cut-off", "cutoff", "threshold", "reported", "recorded",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
@@ -562,10 +580,14 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
+_FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
+_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
+                            r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
-_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*)?(?P<c>[≤≥<>])\s*$")
+_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
+_OPENS = re.compile(r"(?:^|[,;(]|\band\b|\bwith\b)\s*$")
 _PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
 
 
@@ -649,7 +671,26 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
 
 _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
-_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*")
+# after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
+# "PPO FEV1 and PPO DLCO")
+_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
+                    r"(?:(?:serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
+                    r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
+
+
+_RATIO_WORD = re.compile(r"\bratio\b")
+
+
+def _is_ratio(lab: Lab) -> bool:
+    """Whether a concept is itself a ratio ("PaO2/FiO2", "albumin/creatinine ratio", INR)."""
+    return lab.key in _ratio_keys()
+
+
+@cache
+def _ratio_keys() -> frozenset[str]:
+    return frozenset(lab.key for lab in tables().labs
+                     if any("ratio" in n or "/" in n or ":" in n for n in lab.names)
+                     or lab.unit in ("1", "{INR}"))
 
 
 def readings(canon: str) -> list[Reading]:
@@ -660,16 +701,23 @@ def readings(canon: str) -> list[Reading]:
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
     for i, m in enumerate(mentions):
-        lab = by_name[m.group(0)]
+        lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
-        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()):
-            # "not ASA I", "no NYHA III": what is denied is not a bound
+        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()) or \
+                _OTHER_SUBJECT.search(canon, max(0, m.start() - 12), m.start()):
+            # "not ASA I", "no NYHA III": what is denied is not a bound; "fetal weight",
+            # "maternal haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
         stop = _STOP.search(canon[m.end():nxt])
         limit = m.end() + stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
+        if lab.kind == "score" and p == _GAP.match(seg, m.end()).end():  # type: ignore[union-attr]
+            # "PHQ-9 for depression score ≥ 15": what the scale screens for, then its score
+            fs = _FOR_SCORE.match(seg, m.end())
+            if fs:
+                p = _skip_gap(seg, fs.end())
         found = _bounds(lab, seg, p) if p < limit else None
         if lab.pair:
             # "blood pressure > 140/90 mmHg": a bound on each of two concepts
@@ -707,7 +755,12 @@ def readings(canon: str) -> list[Reading]:
         elif found is not None and pre and pre.group("a") and found[0].down and not found[1]:
             # "18 < age < 80": a lower side written before the name
             sense, incl = _CMPS[pre.group("c")]
+            pre_unit = pre.group("u") and lab.unit_for(pre.group("u").strip())
+            # with its unit ("145 mmHg ≤ msSBP"), only where the number opens a statement: in
+            # "minimum age: 18 years maximum age: 99" the 18 is the previous statement's
             if sense == "<=" and found[0].high is not None and \
+                    (not pre.group("u") or (pre_unit and pre_unit.ucum == found[0].unit
+                                            and _OPENS.search(canon, 0, pre.start()))) and \
                     number(pre.group("a")) < found[0].high:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
@@ -715,8 +768,14 @@ def readings(canon: str) -> list[Reading]:
         if found is None and lab.kind == "score":
             found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is not None and any(j == "/" for _, _, j in pending) and \
-                "ratio" in canon[m.end():found[0].start]:
+                _RATIO_WORD.search(canon, m.end(), found[0].start):
             # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each
+            pending = []
+            continue
+        if found is not None and not _is_ratio(lab) and \
+                _RATIO_WORD.search(canon, m.end(), found[0].start):
+            # "FEV1/forced vital capacity (FVC) ratio < 70%": the bound is on a ratio the name
+            # is one part of, not on the name
             pending = []
             continue
         if found is None:

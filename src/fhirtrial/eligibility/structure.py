@@ -52,7 +52,11 @@ _FULLWIDTH: dict[int, int | str] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)
 _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord("⩾"): "≥", ord("–"): "-",
                    ord("—"): "-", ord("−"): "-", ord("˂"): "<", ord("˃"): ">",
                    ord("\u3000"): " ", ord("≒"): "~",
-                   ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")"})
+                   ord("，"): ",", ord("；"): ";", ord("："): ":", ord("（"): "(", ord("）"): ")",
+                   # ornate and CJK brackets ("Stroke Scale ﴾NIHSS﴿ score > 5")
+                   ord("﴾"): "(", ord("﴿"): ")", ord("【"): "(", ord("】"): ")",
+                   ord("［"): "(", ord("］"): ")", ord("〔"): "(", ord("〕"): ")",
+                   ord("‐"): "-", ord("‑"): "-"})
 
 
 def normalise(text: str) -> str:
@@ -524,6 +528,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for r in rs:
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
             continue
+        if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
+                _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
+                and _COUNT_NOUN.match(canon, r.pos))):
+            # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
+            # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
+            # of measurements in a range, not a bound on the current value
+            continue
         if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
                 canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
                 canon[r.end:r.end + 25])):
@@ -696,11 +707,12 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them
     for a, b in _clauses(norm):
-        ws = [w for (s, _), w in windows if a <= s < b]
+        ws = [(s, e, w) for (s, e), w in windows if a <= s < b]
         if len(ws) == 1:
+            s, e, w = ws[0]
             for p, f in positioned:
-                if a <= p < b and f.kind == "lab":
-                    f.data["window"] = ws[0]
+                if a <= p < b and f.kind == "lab" and not _window_of_other(norm, a, s, e, p):
+                    f.data["window"] = w
     positioned.sort(key=lambda x: x[0])
     joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
@@ -710,6 +722,35 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+# an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
+_OR = re.compile(r"\bor\s+(?!more|less|greater|higher|lower|above|below|older|younger|equal|"
+                 r"fewer|over|under)(?=[a-z])")
+_INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|defined as|"
+                        r"namely|especially|in particular)\b")
+
+
+_TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
+                            r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
+_COUNT_BEFORE = re.compile(r"[≤≥<>]\s*\d+\s+(?:[a-z-]+\s+){0,2}$")
+_COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occasions|"
+                         r"determinations|results|values|tests|episodes|measurement|reading)\b")
+
+
+def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:
+    """Whether a window stated before a lab, after words of its own and a comma, qualifies
+    those words rather than the lab ("myocardial infarction within 6 months, … heart failure
+    (NYHA class > 2)"); a window leading its clause ("within 14 days before registration,
+    haemoglobin ≥ 9 g/dL") qualifies what follows. One stated after the lab and an "or"
+    qualifies the alternative ("NYHA class > 2 or myocardial infarction within 6 months")."""
+    if lab < start:
+        return bool(_OR.search(canonical(norm[lab:start])))
+    if lab < end or "," not in norm[end:lab] or _INCLUDING.search(norm, end, lab):
+        # "cardiovascular disease within 12 months, including NYHA class III or IV": the
+        # window qualifies what the lab is an instance of
+        return False
+    return bool(re.search(r"[a-z]{3,}", norm[clause:start]))
 
 
 def _disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,20 @@ _SUPERSCRIPTS = str.maketrans({"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴
                                "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "μ": "µ", "×": "x"})
 
 
+_LITRE = re.compile(r"(micro|milli|deci)?lit(?:er|re)s?(?![a-z])")
+_LITRE_SYM = {"micro": "µl", "milli": "ml", "deci": "dl", None: "l"}
+
+
+@lru_cache(maxsize=8192)
 def norm_unit(text: str) -> str:
-    """A unit as written, reduced to a comparison key (``× 10⁹/L`` → ``10^9/l``)."""
+    """A unit as written, reduced to a comparison key (``× 10⁹/L`` → ``10^9/l``,
+    ``/microliters`` → ``/µl``)."""
     s = text.translate(_SUPERSCRIPTS).lower().replace(" ", "").replace("**", "^")
     s = s.replace("10*", "10^")
     if s.startswith("x10"):
         s = s[1:]
+    if "lit" in s:
+        s = _LITRE.sub(lambda m: _LITRE_SYM[m.group(1)], s)
     return s
 
 

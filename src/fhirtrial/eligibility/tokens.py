@@ -59,7 +59,7 @@ _LE = (r"less than or equal to|less than or equal|lower than or equal to|smaller
        r"does not exceed|not exceed|not above|up to(?! date)|at most|maximum of|maximum|"
        r"max\.?(?=\s*\d)|"
        r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|"
-       r"inferior or equal to|≤|=<|⩽")
+       r"inferior or equal to|at or (?:below|under|before)(?=\s*\d)|≤|=<|⩽")
 _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"higher than or equal to|older than or equal to|equal to or greater than|"
        r"equal or greater than|equal to or more than|equal or more than|equal to or higher than|"
@@ -68,7 +68,7 @@ _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"more or equal(?: to)?|greater or equal(?: to)?|higher or equal(?: to)?|"
        r"not less than|not lower than|no lower than|not below|no younger than|"
        r"not younger than|no fewer than|not fewer than|minimum of|minimum|min\.?(?=\s*\d)|"
-       r"superior or equal to|"
+       r"superior or equal to|at or (?:above|over|after|beyond)(?=\s*\d)|"
        r"≥|=>|⩾")
 # a bare word ("over", "above", "under") is a comparator only before a number: "18 and over",
 # "and above" are read by the grammar as postfix bounds

@@ -8,12 +8,9 @@ per process: the validator's first call pays the load, later calls reuse it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -84,6 +81,8 @@ def install(source: str, cache: str | os.PathLike[str] | None = None) -> Path:
         raise PackageError(
             f"npm is not installed, so {source} cannot be fetched; run `npm pack {source}` "
             "elsewhere and install the .tgz file")
+    import subprocess  # here: validating never installs
+
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run([npm, "pack", source, "--silent"], cwd=tmp, capture_output=True,
                               text=True, check=False)
@@ -94,6 +93,8 @@ def install(source: str, cache: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _install_tarball(tgz: Path, root: Path) -> Path:
+    import tarfile  # here: validating never installs
+
     try:
         with tarfile.open(tgz, "r:gz") as tar:
             manifest_member = tar.extractfile("package/package.json")
@@ -155,8 +156,8 @@ def build_index(root: Path) -> dict[str, Any]:
 
 
 def _conformance_files(names: list[str]) -> list[str]:
-    return sorted(n for n in names if n.endswith(".json")
-                  and any(n.startswith(k + "-") for k in KINDS))
+    prefixes = tuple(k + "-" for k in KINDS)
+    return sorted(n for n in names if n.startswith(prefixes) and n.endswith(".json"))
 
 
 def write_index(root: Path, index: dict[str, Any], target: Path | None = None) -> bool:
@@ -182,6 +183,8 @@ def write_index(root: Path, index: dict[str, Any], target: Path | None = None) -
 def _fallback_index_path(root: Path) -> Path:
     """Where the index goes when the package folder is read-only: under the data directory,
     named by the folder's path."""
+    import hashlib
+
     from .config import data_dir
 
     digest = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]

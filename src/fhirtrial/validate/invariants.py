@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from ..model import Finding, Severity
+from ..finding import Finding, Severity
 from .definitions import Constraint, Node
 from .invfast import certainly_holds
 

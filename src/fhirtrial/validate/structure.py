@@ -13,7 +13,7 @@ import re
 import threading
 from typing import Any, ClassVar
 
-from ..model import Finding
+from ..finding import Finding
 from .definitions import Definitions, Node
 from .models import COMPILED_REGEX
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import jsonbytes
 from ..errors import describe_json_error
-from ..model import Finding
+from ..finding import Finding
 from ..packages import FhirPackage, core_package
 from .bundle import ReferenceIndex, check_bundle, check_references
 from .definitions import Definitions, Node

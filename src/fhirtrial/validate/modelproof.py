@@ -140,8 +140,8 @@ class ModelProof:
 
     def __init__(self, tables: dict[str, Any]) -> None:
         self._types: dict[str, Any] = tables["types"]
-        #: (type, path) → (required keys outside choices, required choice groups)
-        self._needs: dict[tuple[int, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        #: (type, path) → its compiled elements (see _compiled)
+        self._plans: dict[tuple[int, str], tuple[Any, ...]] = {}
 
     @classmethod
     def load(cls) -> ModelProof | None:
@@ -174,48 +174,71 @@ class ModelProof:
             return False
         return self._object(obj, info, rtype, True)
 
+    def _compiled(self, info: dict[str, Any], path: str) -> tuple[Any, ...]:
+        """A type path's elements as the walk uses them: key → (how, what, repeats, group)
+        (how: 0 a primitive check, 1 a backbone path, 2 a datatype, 3 a resource, 4 never),
+        then the required keys and required choice groups."""
+        key = (id(info), path)
+        found = self._plans.get(key)
+        if found is not None:
+            return found
+        kids: dict[str, Element] = info["children"][path]
+        table: dict[str, tuple[int, Any, bool, str]] = {}
+        for name, (tcode, repeats, _required, group, _twin, sub) in kids.items():
+            check = PRIMITIVES.get(tcode)
+            target = self._types.get(tcode)
+            if check is not None:
+                how, what = 0, check
+            elif sub:
+                how, what = 1, sub
+            elif target is None:
+                how, what = 4, None  # a primitive the proof does not model (uuid, time …)
+            elif target["kind"] == "resource" or tcode in ANY_RESOURCE:
+                how, what = 3, tcode
+            else:
+                how, what = 2, (target, tcode)
+            table[name] = (how, what, repeats, group)
+        found = (table, kids,
+                 tuple(k for k, e in kids.items() if e[2] and not e[3]),
+                 tuple(g for g, required in info["groups"].get(path, {}).items() if required))
+        self._plans[key] = found
+        return found
+
     def _object(self, obj: dict[str, Any], info: dict[str, Any], path: str,
                 is_resource: bool) -> bool:
         if not obj:
             return False
-        kids: dict[str, Element] = info["children"][path]
+        table, kids, keys, groups = self._compiled(info, path)
         seen_groups: list[str] = []
         for key, value in obj.items():
-            elem = kids.get(key)
-            if elem is None:
+            plan = table.get(key)
+            if plan is None:
                 if key == "resourceType" and is_resource:
                     continue
                 if key[:1] == "_" and self._twin(kids.get(key[1:]), value, key[1:] in obj):
                     continue
                 return False
-            tcode, repeats, _required, group, _twin, sub = elem
+            how, what, repeats, group = plan
             if group:
                 if group in seen_groups:
                     return False
                 seen_groups.append(group)
-            check = PRIMITIVES.get(tcode)
             if repeats:
                 if type(value) is not list or not value:
                     return False
-                if check is not None:
+                if how == 0:
                     for item in value:
-                        if not check(item):
+                        if not what(item):
                             return False
                 else:
                     for item in value:
-                        if not self._complex(item, tcode, info, sub):
+                        if not self._complex(item, how, what, info):
                             return False
-            elif check is not None:
-                if not check(value):
+            elif how == 0:
+                if not what(value):
                     return False
-            elif not self._complex(value, tcode, info, sub):
+            elif not self._complex(value, how, what, info):
                 return False
-        need = self._needs.get((id(info), path))
-        if need is None:
-            need = self._needs[(id(info), path)] = (
-                tuple(k for k, e in kids.items() if e[2] and not e[3]),
-                tuple(g for g, required in info["groups"].get(path, {}).items() if required))
-        keys, groups = need
         for key in keys:
             if key not in obj:
                 return False
@@ -237,17 +260,16 @@ class ModelProof:
                                                                          False)
                                         for e in ext or ())
 
-    def _complex(self, value: Any, tcode: str, info: dict[str, Any], sub: str) -> bool:
+    def _complex(self, value: Any, how: int, what: Any, info: dict[str, Any]) -> bool:
         if type(value) is not dict:
             return False
-        if sub:  # a backbone element: its children hang under its path in this type
-            return "resourceType" not in value and self._object(value, info, sub, False)
-        target = self._types.get(tcode)
-        if target is None:
-            return False  # a primitive the proof does not model (uuid, time …)
-        if target["kind"] == "resource" or tcode in ANY_RESOURCE:
-            return self._resource(value, tcode)
-        return "resourceType" not in value and self._object(value, target, tcode, False)
+        if how == 1:  # a backbone element: its children hang under its path in this type
+            return "resourceType" not in value and self._object(value, info, what, False)
+        if how == 2:
+            return "resourceType" not in value and self._object(value, what[0], what[1], False)
+        if how == 3:
+            return self._resource(value, what)
+        return False
 
 
 #: distribution → its top-level module, where its .dist-info folder sits beside it

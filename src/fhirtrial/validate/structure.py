@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from ..finding import Finding
 from .definitions import Definitions, Node
-from .models import COMPILED_REGEX
 
 #: pydantic error type → FHIR issue type (http://hl7.org/fhir/issue-type)
 ISSUE_TYPES = {
@@ -146,8 +145,8 @@ class PrimitiveChecker:
         if tcode in self._regex:
             return self._regex[tcode]
         with self._lock:
-            # the spec's regexes, when no package is there to give them
-            pattern = COMPILED_REGEX.get(tcode)
+            pattern: re.Pattern[str] | None = None
+            found = False
             info = self.definitions.type_info(tcode)
             if info is not None and info.kind == "primitive-type":
                 sd = self.definitions.package.structure_definitions.get(
@@ -158,6 +157,13 @@ class PrimitiveChecker:
                             for ext in t.get("extension", []):
                                 if ext.get("url", "").endswith("/regex"):
                                     pattern = re.compile(ext["valueString"], re.DOTALL)
+                                    found = True
+            if not found and tcode != "xhtml":  # (the table has none for xhtml either)
+                # the spec's regexes, when no package is there to give them (imported here:
+                # with a package they are rarely needed)
+                from .models import COMPILED_REGEX
+
+                pattern = COMPILED_REGEX.get(tcode)
             self._regex[tcode] = pattern
             return pattern
 

@@ -24,7 +24,6 @@ from .bundle import ReferenceIndex, check_bundle, check_references
 from .definitions import Definitions, Node
 from .invariants import Invariants, empty_elements, unreferenced_contained
 from .modelproof import ModelProof
-from .models import ModelDefinitions
 from .narrative import check_narrative
 from .structure import PrimitiveChecker, check_model, check_required
 from .terminology import Terminology, check_nodes
@@ -79,8 +78,11 @@ class Validator:
     def walker(self) -> Definitions:
         """What the walk pairs values with: the package's StructureDefinitions, else the
         fhir.resources models (types, cardinality, choices, Reference targets)."""
-        return self.definitions if self.definitions is not None \
-            else ModelDefinitions(self.fhir_version)
+        if self.definitions is not None:
+            return self.definitions
+        from .models import ModelDefinitions  # without a package only
+
+        return ModelDefinitions(self.fhir_version)
 
     @cached_property
     def primitives(self) -> PrimitiveChecker:

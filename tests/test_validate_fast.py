@@ -193,6 +193,10 @@ def _tricky() -> list[dict[str, Any]]:
         {"contained": [{"resourceType": "Patient", "meta": {"versionId": "1"},
                         "contained": [res]}]},
         {"issues": {"resourceType": "OperationOutcome"}, "type": "document"},
+        {"member": [{"entity": {"reference": "Patient/1"}}], "actual": False},
+        {"member": [{"entity": {"reference": "Patient/1"}}], "actual": True},
+        {"member": [{"entity": {"reference": "Patient/1"}}]}, {"name": "Upper name"},
+        {"name": "Upper_9"},
     ]
 
 

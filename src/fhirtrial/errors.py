@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .model import Finding
+from .finding import Finding
 
 
 class FhirtrialError(Exception):

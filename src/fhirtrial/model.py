@@ -16,22 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Severity = Literal["fatal", "error", "warning", "information"]
-
-
-@dataclass(slots=True)
-class Finding:
-    """A non-fatal observation made while reading or converting (an OperationOutcome issue).
-
-    ``code`` is a FHIR issue-type code (``not-found``, ``incomplete``, ``code-invalid``,
-    ``value``, ``informational`` …); ``location`` is a path in the *source* record or a
-    FHIRPath expression in the output, whichever the finding is about.
-    """
-
-    severity: Severity
-    code: str
-    message: str
-    location: str | None = None
+# re-exported: the readers and builders take Finding from here
+from .finding import Finding as Finding
+from .finding import Severity as Severity
 
 
 @dataclass(slots=True)

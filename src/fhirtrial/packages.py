@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -82,6 +81,8 @@ def install(source: str, cache: str | os.PathLike[str] | None = None) -> Path:
         raise PackageError(
             f"npm is not installed, so {source} cannot be fetched; run `npm pack {source}` "
             "elsewhere and install the .tgz file")
+    import subprocess  # here: validating never installs
+
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run([npm, "pack", source, "--silent"], cwd=tmp, capture_output=True,
                               text=True, check=False)
@@ -92,6 +93,8 @@ def install(source: str, cache: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _install_tarball(tgz: Path, root: Path) -> Path:
+    import tarfile  # here: validating never installs
+
     try:
         with tarfile.open(tgz, "r:gz") as tar:
             manifest_member = tar.extractfile("package/package.json")
@@ -105,6 +108,9 @@ def _install_tarball(tgz: Path, root: Path) -> Path:
             try:
                 # "data" refuses absolute paths, links out of the tree and device files.
                 tar.extractall(tmp, filter="data")
+                if (tmp / "package").is_dir():
+                    # the index lands with the package (same rename): no process builds it
+                    write_index(tmp / "package", build_index(tmp / "package"))
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(tmp, target)
@@ -117,9 +123,143 @@ def _install_tarball(tgz: Path, root: Path) -> Path:
     return target / "package"
 
 
+#: The conformance resources the validator reads, by kind (files ``<kind>-*.json``).
+KINDS = ("StructureDefinition", "ValueSet", "CodeSystem")
+#: The index of a package folder: canonical URL → file name per kind, so that a process reads
+#: the few files it needs instead of parsing every conformance resource (65 MB for R4, seconds)
+#: at start-up. Written beside the package at install (or first use); its format number and
+#: the folder's file names say whether it is current.
+INDEX_NAME = ".fhirtrial-index.json"
+INDEX_FORMAT = 1
+
+
+def build_index(root: Path) -> dict[str, Any]:
+    """Canonical URL → file name per kind, by reading every conformance resource once (the
+    same files, in the same order, as reading them all would take: a later duplicate URL wins)."""
+    names = sorted(os.listdir(root))
+    kinds: dict[str, dict[str, str]] = {}
+    for kind in KINDS:
+        urls: dict[str, str] = {}
+        for name in names:
+            if not (name.startswith(kind + "-") and name.endswith(".json")):
+                continue
+            path = root / name
+            try:
+                res = jsonbytes.loads(path.read_bytes())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise PackageError(f"{path} is not readable JSON: {exc}") from exc
+            if isinstance(res, dict) and res.get("resourceType") == kind \
+                    and isinstance(res.get("url"), str) and res["url"]:
+                urls[res["url"]] = name
+        kinds[kind] = urls
+    return {"format": INDEX_FORMAT, "files": _conformance_files(names), "kinds": kinds}
+
+
+def _conformance_files(names: list[str]) -> list[str]:
+    prefixes = tuple(k + "-" for k in KINDS)
+    return sorted(n for n in names if n.startswith(prefixes) and n.endswith(".json"))
+
+
+def write_index(root: Path, index: dict[str, Any], target: Path | None = None) -> bool:
+    """Write the index atomically (a temporary file renamed into place: concurrent first runs
+    each write the same content and readers never see half a file); False when not writable."""
+    target = target or root / INDEX_NAME
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".index-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(jsonbytes.dumps_compact(index))
+            os.chmod(tmp, 0o644)  # readable by whoever reads the package
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        return False
+    return True
+
+
+def _fallback_index_path(root: Path) -> Path:
+    """Where the index goes when the package folder is read-only: under the data directory,
+    named by the folder's path."""
+    import hashlib
+
+    from .config import data_dir
+
+    digest = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
+    return data_dir() / "fhir-package-index" / f"{digest}.json"
+
+
+def _read_index(path: Path, names: list[str]) -> dict[str, Any] | None:
+    try:
+        index = jsonbytes.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT \
+            or index.get("files") != names or not isinstance(index.get("kinds"), dict):
+        return None  # another format, or files added or removed since: rebuild
+    return index
+
+
+def package_index(root: Path) -> dict[str, Any]:
+    """The package's index: read when current, else built and written for the next process."""
+    names = _conformance_files(os.listdir(root))
+    fallback = _fallback_index_path(root)
+    for path in (root / INDEX_NAME, fallback):
+        index = _read_index(path, names)
+        if index is not None:
+            return index
+    index = build_index(root)
+    if not write_index(root, index):
+        write_index(root, index, fallback)
+    return index
+
+
+class _ByUrl(Mapping[str, dict[str, Any]]):
+    """Canonical URL → conformance resource of one kind, each file read on first use."""
+
+    def __init__(self, package: FhirPackage, kind: str) -> None:
+        self._package = package
+        self._kind = kind
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def _files(self) -> dict[str, str]:
+        files: dict[str, str] = self._package.index["kinds"].get(self._kind, {})
+        return files
+
+    def __getitem__(self, url: str) -> dict[str, Any]:
+        try:
+            return self._read[url]
+        except KeyError:
+            pass
+        name = self._files()[url]
+        path = self._package.root / name
+        try:
+            res = jsonbytes.loads(path.read_bytes())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PackageError(f"{path} is not readable JSON: {exc}") from exc
+        if not isinstance(res, dict) or res.get("url") != url:
+            raise PackageError(f"{path} no longer holds {url}: the package changed after its "
+                               f"index was written (delete {INDEX_NAME} beside it)")
+        with self._package._lock:
+            self._read[url] = res
+        return res
+
+    def __contains__(self, url: object) -> bool:
+        return url in self._files()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files())
+
+    def __len__(self) -> int:
+        return len(self._files())
+
+
 @dataclass
 class FhirPackage:
-    """One unpacked package folder; its conformance resources are read on first use."""
+    """One unpacked package folder; its conformance resources are read on first use, one file
+    at a time, through the package's index."""
 
     root: Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -132,31 +272,22 @@ class FhirPackage:
     def label(self) -> str:
         return f"{self.manifest.get('name')}#{self.manifest.get('version')}"
 
-    def _load_kind(self, kind: str) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for path in sorted(self.root.glob(f"{kind}-*.json")):
-            try:
-                # jsonbytes: orjson with json's answers; thousands of files per package, read
-                # by every process that validates (the stdlib parser took seconds)
-                res = jsonbytes.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise PackageError(f"{path} is not readable JSON: {exc}") from exc
-            if res.get("resourceType") == kind and res.get("url"):
-                out[res["url"]] = res
-        return out
+    @cached_property
+    def index(self) -> dict[str, Any]:
+        return package_index(self.root)
 
     @cached_property
-    def structure_definitions(self) -> dict[str, dict[str, Any]]:
+    def structure_definitions(self) -> Mapping[str, dict[str, Any]]:
         """Canonical URL → StructureDefinition."""
-        return self._load_kind("StructureDefinition")
+        return _ByUrl(self, "StructureDefinition")
 
     @cached_property
-    def value_sets(self) -> dict[str, dict[str, Any]]:
-        return self._load_kind("ValueSet")
+    def value_sets(self) -> Mapping[str, dict[str, Any]]:
+        return _ByUrl(self, "ValueSet")
 
     @cached_property
-    def code_systems(self) -> dict[str, dict[str, Any]]:
-        return self._load_kind("CodeSystem")
+    def code_systems(self) -> Mapping[str, dict[str, Any]]:
+        return _ByUrl(self, "CodeSystem")
 
     @cached_property
     def json_schema(self) -> dict[str, Any] | None:
@@ -198,5 +329,5 @@ def core_package(fhir_version: str = "R5", package: str | os.PathLike[str] | Non
     return None
 
 
-__all__ = ["CORE_PACKAGES", "ENV_CACHE", "FhirPackage", "PackageError", "cache_dir",
-           "core_package", "install", "load", "locate"]
+__all__ = ["CORE_PACKAGES", "ENV_CACHE", "FhirPackage", "PackageError", "build_index",
+           "cache_dir", "core_package", "install", "load", "locate", "package_index"]

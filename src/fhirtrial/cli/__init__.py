@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -32,6 +30,15 @@ COMMANDS = {
 }
 
 
+class _Version:
+    """fhirtrial's version, looked up when --version prints it (not at every start-up)."""
+
+    def __str__(self) -> str:
+        from .. import __version__
+
+        return __version__
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use."""
 
@@ -49,6 +56,6 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
-@click.version_option(__version__, "--version", prog_name="fhirtrial")
+@click.version_option(_Version(), "--version", prog_name="fhirtrial")
 def main() -> None:
     """Clinical-trial registry records as valid FHIR: convert, validate, serve, push."""

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..errors import operation_outcome
-from ..model import Finding
+from ..finding import Finding
 
 SOURCE_EXTENSION = "http://fhirtrial.org/fhir/StructureDefinition/source"
 SUFFIXES = (".json", ".ndjson")

@@ -23,15 +23,28 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import jsonbytes
 from ..errors import SourceError, describe_json_error
-from ..model import Study
-from . import ctgov_json, ctgov_xml, pagetext
 from .bulk import MAX_INPUT_BYTES, Unit, iter_units
 
+if TYPE_CHECKING:  # the Study model only once a reader runs
+    from ..model import Study
+
 __all__ = ["MAX_INPUT_BYTES", "Record", "parse_bytes", "parse_unit", "read_inputs"]
+
+#: the readers, imported on first use: ``fhirtrial validate`` reads its inputs through
+#: :mod:`.bulk` and never needs them (the XML reader and its tables: a third of a second)
+_READERS = ("ctgov_json", "ctgov_xml", "pagetext")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READERS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 FORMATS_HINT = ("expected ClinicalTrials.gov v2 JSON, legacy <clinical_study> XML, registry "
                 "page text, a zip or NDJSON of those, or an NCT id")
@@ -52,6 +65,8 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
     Raises SourceError when the input as a whole cannot be read; a bad study inside a
     readable array or page is yielded as a Record carrying its error.
     """
+    from . import ctgov_xml, pagetext
+
     if data.startswith(b"PK\x03\x04"):
         raise SourceError(f"{name}: a zip archive; give it as a file path so its members "
                           "can be read one by one")
@@ -72,6 +87,8 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
 
 
 def _parse_json(text: str, name: str) -> Iterator[Record]:
+    from . import ctgov_json
+
     try:
         doc = jsonbytes.loads(text)
     except json.JSONDecodeError as e:

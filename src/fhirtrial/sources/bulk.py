@@ -16,13 +16,15 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..errors import SourceError
 from ..files import MAX_INPUT_BYTES, InputTooLarge, read_capped
+
+if TYPE_CHECKING:  # the pool (multiprocessing: 60 ms to import) only when jobs run in it
+    from concurrent.futures import Future
 
 #: units outstanding per worker: enough to keep workers busy, small enough to bound memory
 WINDOW = 4
@@ -258,6 +260,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1,
         yield from map(fn, items)
         return
     pending: deque[Future[list[R]]] = deque()
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         # one task per chunk: sending one small record per task costs more than reading it
         for batch in _batches(items, chunk):

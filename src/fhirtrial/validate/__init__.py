@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import operation_outcome
-from ..model import Finding
+from ..finding import Finding
 from .validator import LAYERS, SEVERITY_RANK, Validator, get_validator
 
 

@@ -81,6 +81,8 @@ class Definitions:
     def __init__(self, package: FhirPackage) -> None:
         self.package = package
         self._types: dict[str, TypeInfo | None] = {}
+        self._keys: dict[tuple[str, str], dict[str, list[Any]] | None] = {}
+        self._required: dict[str, tuple[Elem, ...]] = {}
         self._lock = threading.Lock()
 
     def type_info(self, name: str) -> TypeInfo | None:
@@ -143,54 +145,102 @@ class Definitions:
         info = self.type_info(type_name)
         return info is not None and path in info.children
 
+    def keys(self, type_name: str, parent: str) -> dict[str, list[Any]] | None:
+        """JSON property → [element, concrete type, FHIRPath step, base path, how a dict value
+        is walked (filled on first use)] for every property :meth:`child` resolves under
+        ``parent``: the walk's one lookup per value instead of a scan of the choice elements."""
+        cache_key = (type_name, parent)
+        table = self._keys.get(cache_key, False)
+        if table is not False:
+            return table  # type: ignore[return-value]
+        info = self.type_info(type_name)
+        kids = info.children.get(parent) if info is not None else None
+        out: dict[str, list[Any]] | None = None
+        if kids is not None:
+            out = {}
+            for elem in kids.values():  # choices first: a plain element of the name wins
+                if elem.choice:
+                    for t in elem.types:
+                        out.setdefault(elem.name + _upper_first(t),
+                                       [elem, t, f"{elem.name}.ofType({t})", _base(elem), None])
+            for elem in kids.values():
+                if not elem.choice:
+                    out[elem.name] = [elem, elem.types[0] if elem.types else "", elem.name,
+                                      _base(elem), None]
+        with self._lock:
+            self._keys[cache_key] = out
+        return out
+
+    def required(self, base: str) -> tuple[Elem, ...]:
+        """The elements of minimum cardinality 1 under a type path (``Bundle.entry``)."""
+        found = self._required.get(base)
+        if found is None:
+            info = self.type_info(base.split(".", 1)[0])
+            kids = info.children.get(base) if info is not None else None
+            found = tuple(e for e in (kids or {}).values() if e.min >= 1)
+            self._required[base] = found
+        return found
+
     def walk(self, resource: dict[str, Any], expr: str | None = None) -> Iterator[Node]:
         """Every located value of ``resource`` (contained and Bundle entry resources included)."""
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str) or self.type_info(rtype) is None:
             return
-        yield from self._walk_object(resource, rtype, rtype, expr or rtype, resource, expr or rtype,
-                                     None)
+        out: list[Node] = []
+        self._walk_object(resource, rtype, rtype, expr or rtype, resource, expr or rtype,
+                          None, out)
+        yield from out
 
     def _walk_object(self, obj: dict[str, Any], tname: str, path: str, expr: str,
                      resource: dict[str, Any], resource_expr: str,
-                     container: dict[str, Any] | None) -> Iterator[Node]:
+                     container: dict[str, Any] | None, out: list[Node]) -> None:
+        table = self.keys(tname, path)
+        if table is None:
+            return
+        add = out.append
         for key, value in obj.items():
-            if key == "resourceType" or key.startswith("_"):
-                continue
-            found = self.child(tname, path, key)
-            if found is None:
-                continue  # an unknown element: the structure layer reports it
-            elem, tcode = found
-            step = f"{elem.name}.ofType({tcode})" if elem.choice else key
-            items = value if isinstance(value, list) else [value]
-            for i, item in enumerate(items):
-                here = f"{expr}.{step}[{i}]" if isinstance(value, list) else f"{expr}.{step}"
-                if elem.content_reference:
-                    base = elem.content_reference.lstrip("#").split("#")[-1]
-                else:
-                    base = elem.path
+            entry = table.get(key)
+            if entry is None:
+                continue  # resourceType, a _x twin, or an unknown element (the structure
+                # layer reports it)
+            elem, tcode, step, base, mode = entry
+            many = isinstance(value, list)
+            for i, item in enumerate(value if many else (value,)):
+                here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
                 if not isinstance(item, dict):
-                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
+                    add(Node(elem, tcode, item, here, base, resource, resource_expr, container))
                     continue
-                if tcode in ("Resource", "DomainResource") or (
-                        "resourceType" in item and self.is_resource(tcode)):
+                if mode is None:
+                    # 0: the type holds any resource; 1: a backbone element (children under
+                    # its path in this type); 2: a datatype with a definition; 3: neither
+                    mode = entry[4] = (0 if tcode in ("Resource", "DomainResource") else
+                                       1 if self.has_children(tname, base) else
+                                       2 if self.type_info(tcode) is not None else 3)
+                if mode == 0 or ("resourceType" in item and self.is_resource(tcode)):
                     # a contained or Bundle entry resource: a new root
-                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
+                    add(Node(elem, tcode, item, here, base, resource, resource_expr, container))
                     inner = item.get("resourceType")
                     if isinstance(inner, str) and self.type_info(inner) is not None:
                         # contained resources resolve #refs against their container
                         outer = resource if elem.name == "contained" else None
-                        yield from self._walk_object(item, inner, inner, here, item, here, outer)
+                        self._walk_object(item, inner, inner, here, item, here, outer, out)
                     continue
-                if self.has_children(tname, base):
-                    yield Node(elem, tcode, item, here, base, resource, resource_expr, container)
-                    yield from self._walk_object(item, tname, base, here, resource, resource_expr,
-                                                 container)
+                if mode == 1:
+                    add(Node(elem, tcode, item, here, base, resource, resource_expr, container))
+                    self._walk_object(item, tname, base, here, resource, resource_expr,
+                                      container, out)
                 else:
-                    yield Node(elem, tcode, item, here, tcode, resource, resource_expr, container)
-                    if self.type_info(tcode) is not None:
-                        yield from self._walk_object(item, tcode, tcode, here, resource,
-                                                     resource_expr, container)
+                    add(Node(elem, tcode, item, here, tcode, resource, resource_expr, container))
+                    if mode == 2:
+                        self._walk_object(item, tcode, tcode, here, resource, resource_expr,
+                                          container, out)
+
+
+def _base(elem: Elem) -> str:
+    """The path an element's children hang under (its content reference's, when it has one)."""
+    if elem.content_reference:
+        return elem.content_reference.lstrip("#").split("#")[-1]
+    return elem.path
 
 
 def _elem(ed: dict[str, Any]) -> Elem:

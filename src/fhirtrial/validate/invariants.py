@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
-import fhirpathpy
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models
-
-from ..model import Finding, Severity
+from ..finding import Finding, Severity
 from .definitions import Constraint, Node
 from .invfast import certainly_holds
 
@@ -37,11 +34,22 @@ class Invariants:
     """Compiled constraints for one FHIR version (memoised per expression)."""
 
     def __init__(self, fhir_version: str = "R5") -> None:
-        self.model = models["r5" if fhir_version.upper() == "R5" else "r4"]
+        self.fhir_version = fhir_version.upper()
         self._compiled: dict[str, Callable[..., list[Any]] | None] = {}
         self._lock = threading.Lock()
         #: constraint key → why it was not evaluated
         self.skipped: dict[str, str] = {}
+        #: id(Elem) → its constraints the engine evaluates (Elems live as long as their
+        #: Definitions, which outlive this cache's use)
+        self._own: dict[int, list[Constraint]] = {}
+
+    @cached_property
+    def model(self) -> Any:
+        """fhirpathpy's model (fhirpathpy is imported when a constraint first needs it: the
+        shortcuts settle most, and it costs a seventh of a second to import)."""
+        from fhirpathpy.models import models
+
+        return models["r5" if self.fhir_version == "R5" else "r4"]
 
     def _compile(self, c: Constraint) -> Callable[..., list[Any]] | None:
         fn = self._compiled.get(c.expression, False)
@@ -57,6 +65,8 @@ class Invariants:
                 self.skipped[c.key] = "uses a function outside a single-resource check"
                 compiled = None
             else:
+                import fhirpathpy
+
                 try:
                     compiled = fhirpathpy.compile(c.expression, self.model,
                                                   {"traceFn": _quiet,
@@ -70,14 +80,20 @@ class Invariants:
     def check(self, nodes: list[Node], root: dict[str, Any]) -> list[Finding]:
         """Findings for the constraints on every walked node, plus the root's own."""
         findings: list[Finding] = []
+        own = self._own
         for node in nodes:
-            if not node.elem.constraints:
-                continue
-            if isinstance(node.value, dict | list) or node.value is not None:
-                for c in node.elem.constraints:
-                    f = self._evaluate(c, node.value, node.base, node.expr, node.resource, root)
-                    if f is not None:
-                        findings.append(f)
+            if type(node.value) is not dict:
+                continue  # constraints on primitives are out of reach (see _evaluate)
+            elem = node.elem
+            constraints = own.get(id(elem))
+            if constraints is None:
+                # the natively enforced ones (ele-1 is on every element) are not looked at
+                constraints = own[id(elem)] = [c for c in elem.constraints
+                                               if c.key not in NOT_BY_ENGINE]
+            for c in constraints:
+                f = self._evaluate(c, node.value, node.base, node.expr, node.resource, root)
+                if f is not None:
+                    findings.append(f)
         return findings
 
     def check_root(self, constraints: list[Constraint], resource: dict[str, Any], expr: str,
@@ -99,6 +115,8 @@ class Invariants:
         fn = self._compile(c)
         if fn is None:
             return None
+        from fhirpathpy.engine.nodes import ResourceNode
+
         try:
             result = fn(ResourceNode.create_node(value, base),
                         {"resource": resource, "rootResource": root})
@@ -117,22 +135,39 @@ def empty_elements(value: Any, expr: str) -> list[Finding]:
     out: list[Finding] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            here = f"{expr}.{key}"
-            if item is None or item == "" or item == [] or item == {}:
-                out.append(_empty(here, item))
+            if type(item) is str:
+                if not item:
+                    out.append(_empty(f"{expr}.{key}", item))
+            elif type(item) is list:
+                if not item:
+                    out.append(_empty(f"{expr}.{key}", item))
+                    continue
+                for i, x in enumerate(item):
+                    if x == "" or x == {}:
+                        out.append(_empty(f"{expr}.{key}[{i}]", x))
+                    elif isinstance(x, dict):
+                        out.extend(empty_elements(x, f"{expr}.{key}[{i}]"))
+            elif type(item) is dict:
+                # empty, or only an id and no (or empty) extensions
+                if not item or (len(item) <= 2 and not item.get("extension")
+                                and all(k == "id" or k == "extension" for k in item)):
+                    out.append(_empty(f"{expr}.{key}", item))
+                else:
+                    out.extend(empty_elements(item, f"{expr}.{key}"))
+            elif item is None or item == "" or item == [] or item == {}:
+                out.append(_empty(f"{expr}.{key}", item))
             elif isinstance(item, dict):
                 if set(item) <= {"id"} or (set(item) <= {"id", "extension"}
                                            and not item.get("extension")):
-                    out.append(_empty(here, item))
+                    out.append(_empty(f"{expr}.{key}", item))
                 else:
-                    out.extend(empty_elements(item, here))
+                    out.extend(empty_elements(item, f"{expr}.{key}"))
             elif isinstance(item, list):
                 for i, x in enumerate(item):
-                    at = f"{here}[{i}]"
                     if x == "" or x == {}:
-                        out.append(_empty(at, x))
+                        out.append(_empty(f"{expr}.{key}[{i}]", x))
                     elif isinstance(x, dict):
-                        out.extend(empty_elements(x, at))
+                        out.extend(empty_elements(x, f"{expr}.{key}[{i}]"))
     return out
 
 

@@ -13,6 +13,7 @@ against the engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -204,6 +205,20 @@ HOLDS: dict[str, Holds] = {
     "fullUrl.contains('/_history/').not()": lambda v: "fullUrl" not in v or (
         isinstance(v["fullUrl"], str) and "/_history/" not in v["fullUrl"]),
 }
+
+
+_R4_NAME = re.compile(r"[A-Z]([A-Za-z0-9_]){0,254}")
+
+
+def _name_matches(v: dict[str, Any]) -> bool:
+    """R4's pdf-0/adf-0 (``name.matches(…)``): holds with no name or one that matches whole
+    (matches() holds on a full match whichever way the engine anchors)."""
+    return "name" not in v or (isinstance(v["name"], str) and _R4_NAME.fullmatch(v["name"])
+                               is not None)
+
+
+HOLDS["name.matches('[A-Z]([A-Za-z0-9_]){0,254}')"] = _name_matches
+HOLDS["member.empty() or (actual = true)"] = lambda v: "member" not in v or v.get("actual") is True
 
 
 def certainly_holds(expression: str, value: dict[str, Any]) -> bool:

@@ -11,7 +11,7 @@ import copy
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..model import Finding
+from ..finding import Finding
 from .schemafast import CompiledSchema, is_valid
 
 if TYPE_CHECKING:  # jsonschema (0.4 s to import) only once a resource needs describing

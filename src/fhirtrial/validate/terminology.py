@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ..model import Finding, Severity
+from ..finding import Finding, Severity
 from ..packages import FhirPackage
 from .definitions import Node
 

@@ -14,19 +14,22 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import jsonbytes
 from ..errors import describe_json_error
-from ..model import Finding
+from ..finding import Finding
 from ..packages import FhirPackage, core_package
 from .bundle import ReferenceIndex, check_bundle, check_references
 from .definitions import Definitions, Node
 from .invariants import Invariants, empty_elements, unreferenced_contained
-from .models import ModelDefinitions
+from .modelproof import ModelProof
 from .narrative import check_narrative
-from .schema import SchemaLayer
 from .structure import PrimitiveChecker, check_model, check_required
 from .terminology import Terminology, check_nodes
+
+if TYPE_CHECKING:
+    from .schema import SchemaLayer
 
 LAYERS = ("json", "structure", "schema", "terminology", "invariants", "bundle")
 VERSIONS = ("R5", "R4")
@@ -51,7 +54,17 @@ class Validator:
         if self.package is None:
             return None
         raw = self.package.json_schema
-        return SchemaLayer(raw) if raw else None
+        if not raw:
+            return None
+        from .schema import SchemaLayer  # R5: R4 packages carry no schema
+
+        return SchemaLayer(raw)
+
+    @cached_property
+    def model_proof(self) -> ModelProof | None:
+        """R4's stand-in for the schema proof: the R4B models' element tables (R5 has the
+        JSON schema)."""
+        return ModelProof.load() if self.fhir_version == "R4" else None
 
     @cached_property
     def terminology(self) -> Terminology:
@@ -65,8 +78,11 @@ class Validator:
     def walker(self) -> Definitions:
         """What the walk pairs values with: the package's StructureDefinitions, else the
         fhir.resources models (types, cardinality, choices, Reference targets)."""
-        return self.definitions if self.definitions is not None \
-            else ModelDefinitions(self.fhir_version)
+        if self.definitions is not None:
+            return self.definitions
+        from .models import ModelDefinitions  # without a package only
+
+        return ModelDefinitions(self.fhir_version)
 
     @cached_property
     def primitives(self) -> PrimitiveChecker:
@@ -144,10 +160,13 @@ class Validator:
         # The compiled schema check proves most resources valid in a fraction of the time the
         # fhir.resources models take; where it does, the models are not asked (they add
         # nothing there: tests/test_validate_fast.py compares findings with and without this
-        # over the mutation corpus). R4 packages carry no schema: the models always run.
+        # over the mutation corpus). R4 packages carry no schema: there the models' own element
+        # tables prove it (validate/modelproof.py, tests/test_validate_modelproof.py).
         schema_proved = self.schema is not None and bool({"structure", "schema"} & set(layers)) \
             and self.schema.proves_valid(data, expr)
-        if "structure" in layers and not schema_proved:
+        if "structure" in layers and not schema_proved and not (
+                self.schema is None and self.model_proof is not None
+                and self.model_proof.proves(data)):
             out.extend(check_model(data, self.fhir_version, expr))
         need_walk = {"structure", "terminology", "invariants", "bundle"} & set(layers)
         nodes: list[Node] = list(self.walker.walk(data, expr)) if need_walk else []
@@ -226,7 +245,7 @@ def _as_dict(resource: Any) -> tuple[dict[str, Any], list[Finding]]:
         return resource, []
     if isinstance(resource, bytes | str):
         try:
-            data = json.loads(resource)
+            data = jsonbytes.loads(resource)  # json.loads' value or error, in a fraction
         except json.JSONDecodeError as exc:
             return {}, [Finding("fatal", "structure",
                                 f"Not well-formed JSON: {describe_json_error(exc)}", None)]

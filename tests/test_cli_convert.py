@@ -67,6 +67,22 @@ def test_batch_with_bad_records_converts_the_rest_and_exits_1(runner: CliRunner,
     assert "Traceback" not in res.output
 
 
+def test_a_first_line_nested_past_jsons_depth_is_one_error_line(runner: CliRunner,
+                                                                 tmp_path) -> None:
+    """A file whose first line is an object nested deeper than json can parse, followed by
+    another object line (as NDJSON is), is refused with one line and exit 1: sniffing it as
+    NDJSON raised RecursionError, a traceback (found by the convert fuzz test)."""
+    deep = b'{"protocolSection": ' + b"[" * 5000 + b"]" * 5000 + b'}\n{"a": 1}\n'
+    src = tmp_path / "deep.json"
+    src.write_bytes(deep)
+    r = runner.invoke(main, ["convert", str(src), "-o", str(tmp_path / "out"), "-j", "1",
+                             "-q"])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert r.exit_code == 1
+    assert "nested too deeply" in r.output
+    assert "Traceback" not in r.output
+
+
 def test_outcome_file_collects_warnings_as_an_operation_outcome(runner: CliRunner,
                                                                  tmp_path) -> None:
     oo = tmp_path / "oo.json"

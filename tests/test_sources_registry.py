@@ -169,3 +169,12 @@ def test_nct_id_input_is_fetched_and_read(server, tmp_path, monkeypatch) -> None
     assert recs[0].study.nct_id == "NCT02513394"
     assert recs[1].error is not None
     assert recs[1].error.message.startswith("NCT99999999: cannot fetch from the registry:")
+
+
+def test_a_cache_file_nested_past_jsons_depth_counts_as_absent(registry) -> None:
+    """A damaged cache file is absent, however it is damaged: one nested deeper than json
+    parses raised RecursionError."""
+    path = registry.cache / "studies" / "NCT00000001.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"a": ' + "[" * 5000 + "]" * 5000 + "}", encoding="utf-8")
+    assert registry.cached("NCT00000001") is None

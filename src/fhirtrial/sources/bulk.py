@@ -60,7 +60,7 @@ def _looks_ndjson(head: bytes) -> bool:
         return False
     try:
         return isinstance(json.loads(lines[0]), dict) and lines[1].lstrip().startswith(b"{")
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past json's depth: not a record line
         return False
 
 

@@ -202,7 +202,7 @@ class Registry:
         """The cached study object, or None (a damaged cache file counts as absent)."""
         try:
             study = json.loads(self._path(nct_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return study if nct_of(study) == nct_id else None
 

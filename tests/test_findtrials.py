@@ -651,6 +651,23 @@ def test_cds_errors_follow_the_spec(own, change, status) -> None:
     assert r.json()["resourceType"] == "OperationOutcome"
 
 
+def test_json_nested_past_the_parsers_depth_is_a_client_error(own, tmp_path: Path) -> None:
+    """A body or file nested deeper than json parses is the client's error: a 400 from the
+    CDS service and one line from find-trials (both raised RecursionError: a 500, a
+    traceback)."""
+    root, db = own
+    deep = '{"resourceType": "Bundle", "entry": ' + "[" * 5000 + "]" * 5000 + "}"
+    r = requests.post(f"{root}/cds-services/fhirtrial-trial-finder", data=deep,
+                      headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "nested too deeply" in r.json()["issue"][0]["diagnostics"]
+    f = tmp_path / "deep.json"
+    f.write_text(deep, encoding="utf-8")
+    r = CliRunner().invoke(main, ["find-trials", str(f), "--db", str(db)])
+    assert r.exit_code == 2
+    assert r.stderr == f"fhirtrial find-trials: {f}: not JSON: nested too deeply to parse\n"
+
+
 def test_cds_unknown_service_is_404(own) -> None:
     root, _ = own
     r = requests.post(f"{root}/cds-services/nope", json=_hook_request(None), timeout=30)

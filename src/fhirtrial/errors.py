@@ -114,6 +114,8 @@ def describe_json_error(exc: Exception) -> str:
 
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+    if isinstance(exc, RecursionError):  # arrays/objects nested past json's parser depth
+        return "nested too deeply to parse"
     if not isinstance(exc, json.JSONDecodeError):
         return str(exc)
     msg = exc.msg.removesuffix(" at").removesuffix(":")

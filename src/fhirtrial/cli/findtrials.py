@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import FhirtrialError
+from ..errors import FhirtrialError, describe_json_error
 from .serve import DB_HELP
 
 
@@ -25,8 +25,8 @@ def _bundle(path: str) -> Any:
         _fail(f"{path}: cannot read: {e.strerror}")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        _fail(f"{path}: not JSON: {e}")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        _fail(f"{path}: not JSON: {describe_json_error(e)}")
 
 
 @click.command("find-trials")

@@ -43,7 +43,7 @@ def _bundle(path: str) -> Any:
         _fail(str(e))
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         _fail(f"{path}: not JSON: {describe_json_error(e)}")
 
 

@@ -106,7 +106,7 @@ def _ndjson_units(data: bytes, name: str) -> Iterator[Unit | UnitResult]:
         try:
             doc = json.loads(line)
             yield unit_from_bundle(doc if isinstance(doc, dict) else {}, where)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             yield UnitResult(where, "failed", where,
                              error=f"{where}: not JSON: {describe_json_error(e)}")
         except SourceError as e:
@@ -119,7 +119,7 @@ def _json_or_none(data: bytes) -> Any:
         return None
     try:
         return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 

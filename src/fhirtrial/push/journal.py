@@ -42,7 +42,7 @@ class Journal:
         for line in text.splitlines():
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
             if (isinstance(rec, dict) and rec.get("server") == self.server
                     and rec.get("fhirVersion") == self.fhir_version

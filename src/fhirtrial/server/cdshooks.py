@@ -49,8 +49,8 @@ def call(service_id: str) -> Response:
         raise CdsError(404, f"no CDS service {service_id!r} here (GET {PREFIX} lists them)")
     try:
         body = json.loads(request.get_data(cache=True) or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CdsError(400, "the request body is not JSON") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CdsError(400, "the request body is not JSON (or is nested too deeply)") from None
     check_request(body)
     bundle = patient_bundle(body, fetch_json)
     try:

@@ -279,7 +279,12 @@ def wrong_primitive(draw: st.DrawFn, doc: Any) -> tuple[Any, tuple[Any, ...]]:
     path = draw(st.sampled_from(_primitive_paths(doc)))
     value = _get(doc, path)
     kind = bool if isinstance(value, bool) else int if isinstance(value, int) else str
-    _get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(WRONG_TYPED[kind]))
+    wrong = WRONG_TYPED[kind]
+    if kind is int and path[-1] == "value":
+        # a whole number where a decimal goes (Quantity.value, Range.low.value, ...): a
+        # fraction is right there, not a wrong type (integer elements are named valueInteger)
+        wrong = [w for w in wrong if not isinstance(w, float)]
+    _get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(wrong))
     return doc, path
 
 

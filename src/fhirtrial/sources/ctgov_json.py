@@ -200,6 +200,14 @@ class _Reader:
         return DateInfo(value, True if t == "ACTUAL" else False if t == "ESTIMATED" else None)
 
 
+def _brief(value: Any) -> str:
+    """A value for an error message: a string's repr (cut), else its JSON type (a repr of a
+    list nested thousands deep raises RecursionError)."""
+    if isinstance(value, str):
+        return repr(value[:80])
+    return "null" if value is None else f"a JSON {type(value).__name__}"
+
+
 def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
     """Build a Study from one v2 study object. Raises SourceError when it has no NCT id."""
     if not isinstance(obj, dict):
@@ -211,7 +219,8 @@ def read_study(obj: dict[str, Any], name: str | None = None) -> Study:
     nct = ident.get("nctId") if isinstance(ident, dict) else None
     if not isinstance(nct, str) or not NCT_RE.match(nct.strip()):
         raise SourceError(f"{name or 'input'}: no valid identificationModule.nctId "
-                          f"(got {nct!r})", location="protocolSection.identificationModule.nctId")
+                          f"(got {_brief(nct)})",
+                          location="protocolSection.identificationModule.nctId")
     study = Study(nct_id=nct.strip(), source=SourceInfo("ctgov-v2-json", name=name))
     r = _Reader(study)
     ps = "protocolSection"

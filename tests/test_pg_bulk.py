@@ -19,7 +19,15 @@ from conftest import SHARED_V2, needs_shared, shared_files
 from fhirtrial.errors import FhirtrialError
 from fhirtrial.server.pgstore import PG_DEFERRED, PostgresStore
 from fhirtrial.server.store import DEFERRED_INDEXES, SQLiteStore
-from test_server_bulk import _answers, _bundle, _fixed_clock, _process, killed_bulk_load
+from test_server_bulk import (
+    FAILS,
+    _answers,
+    _bundle,
+    _fixed_clock,
+    _process,
+    killed_bulk_load,
+    load_with_failures,
+)
 
 TABLES = ("current", "versions", "idx_token", "idx_string", "idx_date", "idx_ref",
           "idx_number", "idx_geo")
@@ -96,6 +104,23 @@ def test_a_failing_study_rolls_back_alone(pg_url):
     assert ids == [f"NCT{70000000 + i}" for i in range(10) if i != 5]
     assert locs == 9
     store.close()
+
+
+@pytest.mark.parametrize("batch", [4, 6, 50])
+def test_failing_studies_leave_the_held_back_index_rows_as_a_study_by_study_load(
+        two_urls, batch: int):
+    """The SQLite writer's held-back-rows case (tests/test_server_bulk.py), on PostgreSQL:
+    the bookkeeping is shared (server/heldrows.py), the writes are COPY."""
+    one, bulk = two_urls
+    s1 = PostgresStore(one, clock=_fixed_clock)
+    assert load_with_failures(s1) == sorted(FAILS)
+    s2 = PostgresStore(bulk, clock=_fixed_clock)
+    with s2.bulk(batch=batch) as writer:
+        assert load_with_failures(writer) == sorted(FAILS)
+    assert _dump(bulk) == _dump(one)
+    assert _answers(s2) == _answers(s1)
+    s1.close()
+    s2.close()
 
 
 def test_bulk_load_into_a_loaded_store_keeps_its_indexes(pg_url):

@@ -137,6 +137,29 @@ def test_a_failing_study_rolls_back_alone(tmp_path: Path):
     assert locs == 9  # the failed study's Location (written before its error) is gone too
 
 
+#: studies that fail ("broken": refused before a write; "late": after its Location and
+#: Organization are written) and those PUT by id (the others search by identifier)
+FAILS = {3: "broken", 5: "late", 6: "late", 8: "late", 11: "broken", 12: "late"}
+PLAIN = {0, 1, 2, 4, 7, 9, 10, 13, 14}
+
+
+def load_with_failures(store) -> list[int]:  # type: ignore[no-untyped-def]
+    """16 studies with the failures of :data:`FAILS`, and a delete of what study 13 wrote
+    (its rows still held back by a bulk writer): the studies that failed."""
+    failed = []
+    for i in range(16):
+        kind = FAILS.get(i)
+        try:
+            _process(store, _bundle(i, broken=kind == "broken", late=kind == "late",
+                                    plain=i in PLAIN))
+        except FhirtrialError:
+            failed.append(i)
+        if i == 14:
+            _process(store, {"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"request": {"method": "DELETE", "url": "Location/NCT70000013-site"}}]})
+    return failed
+
+
 @pytest.mark.parametrize("batch", [4, 6, 50])
 def test_failing_studies_leave_the_held_back_index_rows_as_a_study_by_study_load(
         tmp_path: Path, batch: int):
@@ -146,28 +169,11 @@ def test_failing_studies_leave_the_held_back_index_rows_as_a_study_by_study_load
     (the shared Organizations), must leave every other study's rows exactly as a
     study-by-study load does."""
     one, bulk = tmp_path / "one.sqlite", tmp_path / "bulk.sqlite"
-    fails = {3: "broken", 5: "late", 6: "late", 8: "late", 11: "broken", 12: "late"}
-    plain = {0, 1, 2, 4, 7, 9, 10, 13, 14}  # the others search: 3, 5, 6, 8, 11, 12, 15
-
-    def load(store) -> list[int]:  # type: ignore[no-untyped-def]
-        failed = []
-        for i in range(16):
-            kind = fails.get(i)
-            try:
-                _process(store, _bundle(i, broken=kind == "broken", late=kind == "late",
-                                        plain=i in plain))
-            except FhirtrialError:
-                failed.append(i)
-            if i == 14:  # a delete of what study 13 wrote (its rows held back)
-                _process(store, {"resourceType": "Bundle", "type": "transaction", "entry": [
-                    {"request": {"method": "DELETE", "url": "Location/NCT70000013-site"}}]})
-        return failed
-
     s1 = SQLiteStore(one, clock=_fixed_clock)
-    assert load(s1) == sorted(fails)
+    assert load_with_failures(s1) == sorted(FAILS)
     s2 = SQLiteStore(bulk, clock=_fixed_clock)
     with s2.bulk(batch=batch) as writer:
-        assert load(writer) == sorted(fails)
+        assert load_with_failures(writer) == sorted(FAILS)
     assert _dump(bulk) == _dump(one)
     assert _answers(s2) == _answers(s1)
 

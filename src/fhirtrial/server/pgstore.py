@@ -32,6 +32,7 @@ from ..errors import ConflictError
 from . import searchparams as sp_mod
 from .dialect import PG_MIGRATIONS, PG_TRIGRAM, POSTGRES, latest, statements
 from .dialect import _pg_sql as pg_sql
+from .heldrows import Held, HeldRowsTx, HeldRowsWriter, by_table
 from .store import (
     _CURRENT_COLS,
     _VERSION_COLS,
@@ -487,7 +488,7 @@ class _PgTx(SQLTx):
                           f"THEN last_value ELSE 0 END FROM {seq}), 1), ? > 0)", (n, n))
 
 
-class PgBulkWriter:
+class PgBulkWriter(HeldRowsWriter):
     """Many studies per PostgreSQL transaction, for ``fhirtrial load``; see
     :meth:`PostgresStore.bulk`. Use it as the store: :meth:`transaction` is a savepoint in
     the open batch; reads and searches flush the rows held back first, so they see every
@@ -495,8 +496,7 @@ class PgBulkWriter:
 
     Index rows are held back per resource (row id) and written with COPY when the batch
     commits, or earlier when something is about to read the index tables (a conditional
-    write's search). A study that rolls back takes its own rows with it and gives back the
-    earlier studies' rows it had flushed inside its savepoint."""
+    write's search). The bookkeeping (:mod:`.heldrows`) is the SQLite writer's too."""
 
     def __init__(self, store: PostgresStore, c: psycopg.Connection[Any], batch: int) -> None:
         self.store = store
@@ -506,7 +506,8 @@ class PgBulkWriter:
         self.units = 0
         self.deferred = False
         self.deferred_lock = False
-        self.pending: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
+        self.pending: Held = {}
+        self.tx: _PgBulkTx | None = None
         self._outer: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -532,60 +533,38 @@ class PgBulkWriter:
         self._outer = self.raw.transaction()
         self._outer.__enter__()
 
-    def _copy(self, pending: dict[int, dict[str, list[tuple[Any, ...]]]]) -> None:
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for tables in pending.values():
-            for table, rows in tables.items():
-                by_table.setdefault(table, []).extend(rows)
+    def _write_held(self, held: Held) -> None:
+        """Write held-back index rows, one ``COPY`` per table."""
         with self.raw.cursor() as cur:
-            for table, rows in by_table.items():
+            for table, rows in by_table(held).items():
                 with cur.copy(_COPY[table]) as cp:
                     for r in rows:
                         cp.write_row(_clean(r))
 
     def _commit(self) -> None:
-        self._copy(self.pending)
-        self.pending = {}
+        self.flush()
         outer, self._outer = self._outer, None
         outer.__exit__(None, None, None)
-
-    def flush(self) -> None:
-        """Write the held-back rows now (outside a study: they are the batch's)."""
-        self._copy(self.pending)
-        self.pending = {}
 
     @contextmanager
     def transaction(self) -> Iterator[_PgBulkTx]:
         """One study's writes: a savepoint in the open batch, rolled back alone on error."""
-        tx = _PgBulkTx(self.store, self.conn, self)
+        tx = self.tx = _PgBulkTx(self.store, self.conn, self)
         with _db_errors(self.store._where):
             try:
                 with self.raw.transaction():
                     yield tx
             except BaseException:
-                self.pending.update(tx.flushed)  # lost with the savepoint: held back again
+                self.tx = None
+                self._study_failed(tx)
                 raise
-        for rowid in tx.removed:
-            self.pending.pop(rowid, None)
-        self.pending.update(tx.overlay)
+        self.tx = None
+        self._study_succeeded(tx)
         self.units += 1
         if self.units % self.batch == 0:
             with _db_errors(self.store._where):
                 self._commit()
                 self._open()
-
-    # reads see every write made so far
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.search(*args, **kwargs)
-
-    def include(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.include(*args, **kwargs)
-
-    def revinclude(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.revinclude(*args, **kwargs)
 
     def _finish(self, ok: bool) -> None:
         """Commit the studies written; build the deferred indexes (on success)."""
@@ -597,32 +576,10 @@ class PgBulkWriter:
                 self.deferred = False
 
 
-class _PgBulkTx(_PgTx):
+class _PgBulkTx(HeldRowsTx, _PgTx):
     """One study inside a bulk load: writes as :class:`_PgTx` (the same locks), index rows
     held back in the writer."""
 
     def __init__(self, store: PostgresStore, conn: PgConn, writer: PgBulkWriter) -> None:
-        super().__init__(store, conn)
-        self.writer = writer
-        self.overlay: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
-        self.removed: set[int] = set()
-        self.flushed: dict[int, dict[str, list[tuple[Any, ...]]]] = {}
-
-    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
-        self.overlay[rowid] = tables
-
-    def _clear_indexes(self, rowid: int) -> None:
-        super()._clear_indexes(rowid)  # rows already flushed
-        self.overlay.pop(rowid, None)
-        if rowid in self.writer.pending:
-            self.removed.add(rowid)
-
-    def search_ids(self, fv: str, rtype: str, criteria: Any) -> list[str]:
-        w = self.writer
-        keep = {r: w.pending[r] for r in self.removed if r in w.pending}
-        flush = {r: t for r, t in w.pending.items() if r not in self.removed}
-        w._copy({**flush, **self.overlay})
-        self.flushed.update(flush)
-        w.pending = keep
-        self.overlay = {}
-        return super().search_ids(fv, rtype, criteria)
+        _PgTx.__init__(self, store, conn)
+        self._hold(writer)

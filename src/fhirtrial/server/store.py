@@ -48,6 +48,7 @@ from ..errors import (
 from ..jsonbytes import dumps_compact
 from . import searchparams as sp_mod
 from .dialect import SQLITE, SQLITE_MIGRATIONS, SQLITE_SCHEMA, Dialect, latest, statements
+from .heldrows import Held, HeldRowsTx, HeldRowsWriter, by_table
 
 if TYPE_CHECKING:
     from .search import Criterion, SortKey
@@ -711,11 +712,7 @@ DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
                     "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c")
 
 
-#: held-back index rows: per resource row id, per index table
-Held = dict[int, dict[str, list[tuple[Any, ...]]]]
-
-
-class BulkWriter:
+class BulkWriter(HeldRowsWriter):
     """Many studies per SQLite transaction, for ``fhirtrial load``; see :meth:`SQLiteStore.bulk`.
 
     Quacks like the store (reads, searches) except that :meth:`transaction` opens a
@@ -729,8 +726,7 @@ class BulkWriter:
     ``executemany`` each, when the batch commits, or earlier when something is about to read
     the index tables (a conditional write's search, a search through the writer): a study's
     few dozen rows spread over six tables cost more written one resource at a time than
-    inserting them. A study that rolls back takes its own rows with it and gives back the
-    earlier studies' rows it had flushed inside its savepoint (as the PostgreSQL writer).
+    inserting them. The bookkeeping (:mod:`.heldrows`) is the PostgreSQL writer's too.
     """
 
     def __init__(self, store: SQLiteStore, batch: int) -> None:
@@ -767,20 +763,8 @@ class BulkWriter:
 
     def _write_held(self, held: Held) -> None:
         """Insert held-back index rows, one ``executemany`` per table."""
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for tables in held.values():
-            for table, rows in tables.items():
-                by_table.setdefault(table, []).extend(rows)
-        for table, rows in by_table.items():
+        for table, rows in by_table(held).items():
             self.conn.executemany(INSERT_INDEX[table], rows)
-
-    def flush(self) -> None:
-        """Write the held-back index rows now, so that what reads next sees every write."""
-        if self.tx is not None:  # inside a study: its savepoint must be able to give them back
-            self.tx.flush()
-            return
-        self._write_held(self.pending)
-        self.pending = {}
 
     def _commit(self) -> None:
         self.flush()
@@ -813,13 +797,11 @@ class BulkWriter:
             self.tx = None
             conn.execute("ROLLBACK TO study")
             conn.execute("RELEASE study")
-            self.pending.update(tx.flushed)  # unwritten with the savepoint: held back again
+            self._study_failed(tx)
             raise
         self.tx = None
         conn.execute("RELEASE study")
-        for rowid in tx.removed:
-            self.pending.pop(rowid, None)
-        self.pending.update(tx.overlay)
+        self._study_succeeded(tx)
         self.units += 1
         if self.units % self.batch == 0:
             self._commit()
@@ -1052,42 +1034,13 @@ class _SQLiteTx(SQLTx):
     """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time)."""
 
 
-class _SQLiteBulkTx(_SQLiteTx):
+class _SQLiteBulkTx(HeldRowsTx, _SQLiteTx):
     """One study inside a bulk load (:class:`BulkWriter`): writes as :class:`_SQLiteTx`, its
     index rows held back (``overlay``) and handed to the writer when the study succeeds."""
 
     def __init__(self, store: SQLStore, conn: Any, writer: BulkWriter) -> None:
-        super().__init__(store, conn)
-        self.writer = writer
-        self.overlay: Held = {}
-        #: row ids whose rows the writer holds and this study supersedes (dropped on success)
-        self.removed: set[int] = set()
-        #: the writer's rows this study wrote (given back if it rolls back)
-        self.flushed: Held = {}
-
-    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
-        self.overlay[rowid] = tables
-
-    def _clear_indexes(self, rowid: int) -> None:
-        self.overlay.pop(rowid, None)
-        if rowid in self.writer.pending and rowid not in self.removed:
-            self.removed.add(rowid)  # held back, never written: nothing in the tables
-            return
-        super()._clear_indexes(rowid)
-
-    def flush(self) -> None:
-        """Write every row held back so far (the writer's and this study's)."""
-        w = self.writer
-        keep = {r: w.pending[r] for r in self.removed if r in w.pending}
-        out = {r: t for r, t in w.pending.items() if r not in self.removed}
-        w._write_held({**out, **self.overlay})
-        self.flushed.update(out)
-        w.pending = keep
-        self.overlay = {}
-
-    def search_ids(self, fv: str, rtype: str, criteria: Sequence[Criterion]) -> list[str]:
-        self.flush()
-        return super().search_ids(fv, rtype, criteria)
+        _SQLiteTx.__init__(self, store, conn)
+        self._hold(writer)
 
 
 __all__ = ["BulkWriter", "ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",

@@ -231,6 +231,14 @@ class Dialect:
     #: subquery has an OFFSET; then the plan walks the live-resource index in id order,
     #: probing each row, and stops at the page's end (no planner settings around the query)
     probe_tail: str = ""
+    #: how much cheaper a walk's probe is than a match the matches-driven page reads: walk
+    #: when (rows walked) x (criteria) <= walk_weight x (matches). The matches-driven query
+    #: reads every row id of its first criterion (at least the matches, usually many more:
+    #: 4,920 for 805 matches of two token criteria over 30,000 studies) and looks each up in
+    #: ``current`` (a random page read); a walk probes the covering index in id order.
+    #: SQLite, measured there: walk 3.0 ms, matches-driven 17.7 ms (1,505 probes, 805
+    #: matches). PostgreSQL keeps 1: its matches-driven plan hashes the id lists instead
+    walk_weight: float = 1.0
 
     def sql(self, query: str) -> str:
         """The shared ``?``-placeholder SQL in this dialect's parameter style."""
@@ -253,5 +261,5 @@ def _pg_sql(query: str) -> str:
     return out
 
 
-SQLITE = Dialect("sqlite", live_hint="INDEXED BY current_live")
+SQLITE = Dialect("sqlite", live_hint="INDEXED BY current_live", walk_weight=4.0)
 POSTGRES = Dialect("postgresql", live_hint="", probe_tail=" OFFSET 0")

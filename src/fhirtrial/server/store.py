@@ -338,7 +338,8 @@ class SQLStore:
 
         if not sort and n is not None and (
                 not criteria or live is None
-                or min(offset + count, n) * live / n * len(criteria) <= n):
+                or min(offset + count, n) * live / n * len(criteria)
+                <= self.dialect.walk_weight * n):
             pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
                                            probe_tail=self.dialect.probe_tail)
             return (self._page_select(f"FROM current c {self._live_hint()} WHERE {pwhere} "

@@ -18,7 +18,8 @@ What the patient carries, per fact kind (``HANDLED``):
 - measurements (``MEASUREMENT_KINDS``: labs now, vitals and scores when the parser states them
   with the same fields): one final Observation per test with the table's LOINC code, a value in
   the canonical UCUM unit, a ``referenceRange`` high/low chosen so "× ULN/LLN" bounds hold, a
-  separate ``%`` Observation for "% of predicted", dated inside the fact's time window;
+  separate ``%`` Observation for "% of predicted", dated inside the fact's time window; a class
+  scale (NYHA, ASA) as its class's SNOMED concept (``valueCodeableConcept``), as EHRs record it;
 - ``condition``: a Condition with the table's code, active and dated inside the window, for an
   inclusion; none at all for an exclusion (the evaluator takes the problem list as complete).
 
@@ -599,8 +600,25 @@ def _realise(plan: _Plan, as_of: date) -> dict[str, Any] | None:
     return res
 
 
+def _class_observation(test: str, m: _Measure, as_of: date) -> dict[str, Any] | None:
+    """A class scale (NYHA, ASA) as an EHR records it: the Observation of the scale with the
+    class's SNOMED concept as its coded value, a class inside the wanted set."""
+    lab = _lab(test)
+    numbers = sorted({n for n, _ in lab.classes})
+    value = _pick(_intersect(m.absolute, (Interval(numbers[0], numbers[-1]),)), integer=True)
+    when = _date_in(m.windows, as_of)
+    if value is None or int(value) not in numbers or when is None:
+        return None
+    codings = [dict(c) for n, c in lab.classes if n == int(value)]
+    return _observation(_obs_id(test, False), {"system": lab.code["system"],
+                                               "code": lab.code["code"]}, when,
+                        {"valueCodeableConcept": {"coding": codings}})
+
+
 def _measurement(test: str, predicted: bool, m: _Measure, as_of: date) -> dict[str, Any] | None:
     lab = _lab(test)
+    if lab.classes and not predicted and not (m.has_uln or m.has_lln):
+        return _class_observation(test, m, as_of)
     integer = lab.kind == "score"
     unit = "%" if predicted else lab.unit
     value = _pick(m.absolute, integer=integer)

@@ -139,6 +139,36 @@ def test_own_study_met_patient_eligible_and_each_broken_one_names_its_criterion(
         _check_broken(b, evaluate(OWN, b.bundle, as_of=b.as_of))
 
 
+CLASSES = """Inclusion Criteria:
+
+* Aged 18 to 80 years
+* ASA physical status I-III
+
+Exclusion Criteria:
+
+* NYHA class III or IV heart failure
+"""
+
+
+def test_class_scales_are_generated_coded_and_decided_by_their_codes() -> None:
+    case = pg.meeting(CLASSES)
+    assert case.uncertain == []
+    obs = {o["code"]["coding"][0]["code"]: o for o in _resources(case.bundle,
+                                                                 "Observation").values()}
+    # a class the criteria allow, recorded as a SNOMED class concept, not as a number
+    asa = obs["asa"]["valueCodeableConcept"]["coding"][0]
+    nyha = obs["88020-3"]["valueCodeableConcept"]["coding"][0]
+    assert asa["system"] == nyha["system"] == "http://snomed.info/sct"
+    assert asa["code"] in {"413495001", "413496000", "413497009"}  # ASA 1-3
+    assert nyha["code"] in {"420300004", "421704003"}  # NYHA I-II
+    _check_met(case, evaluate(CLASSES, case.bundle, as_of=case.as_of))
+    broken = list(pg.broken_variants(CLASSES))
+    assert sorted(c.broken for c in broken) == sorted(c.text for c in criteria_for(CLASSES))
+    for b in broken:
+        Bundle.model_validate(b.bundle)
+        _check_broken(b, evaluate(CLASSES, b.bundle, as_of=b.as_of))
+
+
 def test_a_woman_is_shown_not_pregnant_by_a_status_observation() -> None:
     text = "Inclusion Criteria:\n\n* Women aged 18 to 45\n* Non-pregnant"
     case = pg.meeting(text)

@@ -322,3 +322,71 @@ def test_unknown_operation_definition_is_404(base):
 def test_same_request_twice_gives_the_same_bytes(base):
     b = patient()
     assert _match(base, copy.deepcopy(b)).content == _match(base, b).content
+
+
+# ---------------------------------------------------------------- class scales
+
+CLASS_LINES = ("\n\nExclusion Criteria:\n\n* NYHA class III or IV heart failure\n"
+               "* ASA physical status > III\n")
+
+
+@pytest.fixture(scope="module")
+def class_base(tmp_path_factory):
+    """The seed trial with two class criteria (NYHA, ASA) added to its exclusions."""
+    record = json.loads(SEED.read_text(encoding="utf-8"))
+    elig = record["protocolSection"]["eligibilityModule"]
+    elig["eligibilityCriteria"] = elig["eligibilityCriteria"].rstrip() + CLASS_LINES
+    tmp = tmp_path_factory.mktemp("match-classes")
+    (tmp / f"{NCT}.json").write_text(json.dumps(record), encoding="utf-8")
+    r = CliRunner().invoke(main, ["load", str(tmp / f"{NCT}.json"), "--db",
+                                  str(tmp / "store.sqlite"), "--fhir-version", "R5"])
+    assert r.exit_code == 0, r.output
+    server, thread, url = _serve(create_app({"DB": str(tmp / "store.sqlite"),
+                                             "TOKENS": WRITE_TOKEN}))
+    yield url
+    server.shutdown()
+    thread.join(5)
+
+
+def _with(*resources: dict[str, Any]) -> dict[str, Any]:
+    b = patient()
+    b["entry"] += [{"resource": r} for r in resources]
+    return b
+
+
+_SCT = "http://snomed.info/sct"
+
+
+def test_class_criteria_without_class_data_need_review_over_http(class_base):
+    out = _match(class_base, patient()).json()
+    assert _param(out, "verdict")[0]["valueCode"] == "needs-review"
+    facts = _facts(out)
+    assert facts["NYHA functional class III or IV"]["result"]["valueCode"] == "unknown"
+    assert facts["ASA physical status class IV, V or VI"]["result"]["valueCode"] == "unknown"
+
+
+def test_coded_classes_outside_the_exclusions_are_eligible_over_http(class_base):
+    nyha_ii = {"resourceType": "Observation", "id": "nyha", "status": "final",
+               "effectiveDateTime": "2024-05-01",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "88020-3"}]},
+               "valueCodeableConcept": {"coding": [{"system": _SCT, "code": "421704003"}]}}
+    asa_ii = {"resourceType": "Condition", "id": "asa", "recordedDate": "2024-05-01",
+              "code": {"coding": [{"system": _SCT, "code": "413496000"}]}}
+    out = _match(class_base, _with(nyha_ii, asa_ii)).json()
+    assert _param(out, "verdict")[0]["valueCode"] == "eligible"
+    assert _facts(out)["NYHA functional class III or IV"]["evidence"]["valueReference"] == {
+        "reference": "Observation/nyha"}
+
+
+def test_class_inside_an_exclusion_is_not_eligible_naming_it_over_http(class_base):
+    nyha_iv = {"resourceType": "Observation", "id": "nyha", "status": "final",
+               "effectiveDateTime": "2024-05-01",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "88020-3"}]},
+               "valueInteger": 4}
+    out = _match(class_base, _with(nyha_iv)).json()
+    assert _param(out, "verdict")[0]["valueCode"] == "not-eligible"
+    assert [p["valueString"] for p in _param(out, "decidedBy")] == [
+        "NYHA class III or IV heart failure"]
+    nyha = _facts(out)["NYHA functional class III or IV"]
+    assert (nyha["result"]["valueCode"], nyha["reason"]["valueString"]) == (
+        "met", "NYHA functional class IV")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from .criteria import Criterion, Fact, children_combination
-from .tables import tables
+from .tables import Lab, tables
 
 UCUM = "http://unitsofmeasure.org"
 #: linkId of the any-of that holds a criterion's nested alternatives beside its own facts
@@ -119,26 +119,62 @@ def _sides(fact: Fact) -> list[Fact]:
     return [Fact(fact.kind, low), Fact(fact.kind, high)]
 
 
+_ROMAN = ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, numeral in _ROMAN:
+        while n >= value:
+            out, n = out + numeral, n - value
+    return out
+
+
+def _or_list(items: list[str]) -> str:
+    """"I", "I or II", "II, III or IV"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def allowed_classes(lab: Lab, data: dict[str, Any]) -> list[tuple[int, list[dict[str, str]]]]:
+    """The classes a bound on a class scale allows, in scale order: (class number, the
+    codings of that class); empty when the bound allows none (or the scale has no classes)."""
+    lo, hi = data.get("low"), data.get("high")
+    out: dict[int, list[dict[str, str]]] = {}
+    for n, coding in lab.classes:
+        if lo is not None and (n < lo or (n == lo and not data.get("low_inclusive", True))):
+            continue
+        if hi is not None and (n > hi or (n == hi and not data.get("high_inclusive", True))):
+            continue
+        out.setdefault(n, []).append(dict(coding))
+    return list(out.items())
+
+
+def class_text(lab: Lab, n: int) -> str:
+    """"NYHA functional class III": a class as it is written, with a Roman numeral."""
+    return f"{lab.display} {_roman(n)}"
+
+
 def _class_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     """A bound on a scale of classes (NYHA, ASA) as any-of the two ways a record states a class:
     the class number (a quantity or range on the scale, as a score such as ECOG is stated) and
-    the code of each class the bound allows. Both say the same thing, so a reader may take
-    whichever its records use: a patient's record often holds the class as a code."""
+    the code of each class the bound allows (one member per class, its codes and its name).
+    Both say the same thing, so a reader may take whichever its records use: a patient's record
+    often holds the class as a code, a registry's criteria and many scores as a number. None
+    when the bound allows no class."""
     lab = tables().lab(fact.data["test"])
-    codings = lab.classes_in(fact.data)
-    type_ = {"coding": [dict(lab.code)], "text": lab.display}
-    if not codings:
+    classes = allowed_classes(lab, fact.data)
+    if not classes:
         return None
+    type_ = {"coding": [dict(lab.code)], "text": lab.display}
     members: list[dict[str, Any]] = []
     number = _lab_definition(dict(fact.data, unit=lab.unit, relative=None))
     if number is not None:
         members.append({"linkId": f"{link}.1", "description": fact_text(fact),
                         "definitionByTypeAndValue": number})
-    members += [{"linkId": f"{link}.{len(members) + i + 1}",
-                 "description": c.get("display", c["code"]),
-                 "definitionByTypeAndValue": {"type": type_,
-                                              "valueCodeableConcept": {"coding": [dict(c)]}}}
-                for i, c in enumerate(codings)]
+    members += [{"linkId": f"{link}.{len(members) + i + 1}", "description": class_text(lab, n),
+                 "definitionByTypeAndValue": {"type": type_, "valueCodeableConcept": {
+                     "coding": codings, "text": class_text(lab, n)}}}
+                for i, (n, codings) in enumerate(classes)]
     return {"linkId": link, "description": fact_text(fact),
             "definitionByCombination": {"code": "any-of", "characteristic": members}}
 
@@ -272,6 +308,8 @@ def fact_text(fact: Fact) -> str:
             x.get("relative") or "",
             f" {x['unit']}" if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
 
+    if fact.kind == "lab" and (text := _class_fact_text(fact)):
+        return text
     if fact.kind == "lab":
         name = tables().lab(d["test"]).display
         suffix = suffix_of(d)
@@ -300,6 +338,23 @@ def fact_text(fact: Fact) -> str:
     lo = "" if d.get("low_inclusive", True) else " (exclusive)"
     hi = "" if d.get("high_inclusive", True) else " (exclusive)"
     return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
+
+
+def _class_fact_text(fact: Fact) -> str | None:
+    """"ASA physical status class I or II" for a bound on a class scale (None when the fact
+    is on no class scale, or allows no class)."""
+    lab = tables().lab(fact.data["test"])
+    if not lab.classes or fact.data.get("relative"):
+        return None
+    parts = []
+    for data in [fact.data, *(dict(fact.data, **a) for a in fact.data.get("alternatives") or [])]:
+        classes = allowed_classes(lab, data)
+        if not classes:
+            return None
+        cond = data.get("condition")
+        parts.append(_or_list([_roman(n) for n, _ in classes]) + (f" ({cond})" if cond else ""))
+    sex = f" ({fact.data['sex']})" if fact.data.get("sex") else ""
+    return f"{lab.display} {' or '.join(parts)}{sex}"
 
 
 def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:

@@ -11,6 +11,9 @@ How the patient's data is read:
   LOINC codes (its unit converted to the table's canonical unit; an unknown unit gives
   *unknown*, never a guess); "× ULN" against that Observation's ``referenceRange.high``
   ("× LLN": ``.low``), "% of predicted" from the measured/predicted code or a ``%`` value;
+- a class on a class scale (NYHA, ASA) from the latest record of it: an Observation of the
+  scale whose value is the class's code or number, an Observation coded (or valued) with the
+  class's concept, or a Condition coded with it; met when the class is one the bound allows;
 - a time window ("within the previous 3 months") against the Observation's effective date /
   the Condition's onset or recorded date;
 - conditions by code (SNOMED as in the table) — the problem list is taken as complete: no
@@ -38,7 +41,7 @@ from typing import Any
 from ..errors import SourceError
 from ..model import Eligibility, Study
 from .criteria import Criterion, Fact, children_combination
-from .fhir import fact_text, nested_criteria, window_text
+from .fhir import class_text, fact_text, nested_criteria, window_text
 from .structure import structure
 from .tables import Lab, tables
 
@@ -279,13 +282,54 @@ def _with_components(observations: list[dict[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def _class_value(lab: Lab, o: dict[str, Any]) -> tuple[float, str | None] | None:
-    """The class number an Observation's coded value stands for (NYHA, ASA)."""
-    codes = _codes(o.get("valueCodeableConcept"))
-    for n, coding in lab.classes:
-        if (coding["system"], coding["code"]) in codes:
-            return float(n), None
-    return None
+def _class_of(lab: Lab, cc: Any) -> int | None:
+    """The class a CodeableConcept holds one of the codes of (NYHA, ASA), or None."""
+    codes = _codes(cc)
+    return next((n for n, coding in lab.classes
+                 if (coding["system"], coding["code"]) in codes), None)
+
+
+def _class_records(lab: Lab, p: Patient) -> list[tuple[int, date | None, dict[str, Any]]]:
+    """(class, date, resource) for every record of the patient's class on a class scale: an
+    Observation of the scale whose value is a class's code or number, an Observation (of any
+    code) whose coded value or own code is a class's concept, or a Condition coded with one
+    (not when its clinical status says it no longer holds)."""
+    out: list[tuple[int, date | None, dict[str, Any]]] = []
+    numbers = {n for n, _ in lab.classes}
+    for o in _with_components(p.observations):
+        of_scale = any((s == "http://loinc.org" and c in lab.all_codes())
+                       or (s, c) == (lab.code["system"], lab.code["code"])
+                       for s, c in _codes(o.get("code")))
+        n = _class_of(lab, o.get("valueCodeableConcept"))
+        if n is None:
+            n = _class_of(lab, o.get("code"))
+        if n is None and of_scale and (v := _obs_value(o)) is not None:
+            # the class as its number, on the scale's own unit (none, {score}, 1)
+            number = v[0] if v[1] is None else lab.to_canonical(v[0], v[1])
+            if number is not None and number.is_integer() and int(number) in numbers:
+                n = int(number)
+        if n is not None:
+            out.append((n, _obs_date(o), o))
+    for c in p.conditions:
+        n = _class_of(lab, c.get("code"))
+        if n is not None and _clinical_active(c) is not False:
+            out.append((n, _cond_date(c), c))
+    return out
+
+
+def _eval_class(lab: Lab, d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
+    """A bound on a class scale: the patient's latest class is one the bound allows."""
+    records = _class_records(lab, p)
+    if not records:
+        return Result(UNKNOWN, f"no {lab.display} recorded")
+    n, when, r = max(records, key=lambda x: (x[1] or date.min, x[2].get("id", "")))
+    window = d.get("window")
+    inside = _within(when, window, as_of)
+    if not inside:
+        why = ("has no date" if inside is None or window is None
+               else f"is not {window_text(window)}")
+        return Result(UNKNOWN, f"latest {lab.display} record {why}", [_ref(r)])
+    return Result(MET if _in_bounds(float(n), d) else NOT_MET, class_text(lab, n), [_ref(r)])
 
 
 def _lab_observations(lab: Lab, relative: str | None) -> tuple[set[str], bool]:
@@ -298,6 +342,8 @@ def _lab_observations(lab: Lab, relative: str | None) -> tuple[set[str], bool]:
 def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     lab = tables().lab(d["test"])
     relative = d.get("relative")
+    if lab.classes and not relative:
+        return _eval_class(lab, d, p, as_of)
     codes, want_pct = _lab_observations(lab, relative)
     cands = []
     for o in _with_components(p.observations):
@@ -306,7 +352,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
             obs_codes |= {c for s, c in _codes(o.get("code")) if s == lab.code["system"]}
         if not obs_codes & codes:
             continue
-        v = _obs_value(o) or (_class_value(lab, o) if lab.classes else None)
+        v = _obs_value(o)
         if v is None:
             continue
         is_pct = (v[1] or "") == "%" or bool(obs_codes & set(lab.percent_predicted_codes))
@@ -324,7 +370,7 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
         why = ("has no date" if inside is None or window is None
                else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
-    value, unit = _obs_value(o) or _class_value(lab, o)  # type: ignore[misc]
+    value, unit = _obs_value(o)  # type: ignore[misc]
     if relative in ("ULN", "LLN"):
         ref = next((r for r in o.get("referenceRange") or []
                     if isinstance(r, dict) and isinstance(r.get("high" if relative == "ULN"

@@ -83,12 +83,12 @@ def test_db_upgrade_migrates_a_new_database_then_finds_it_up_to_date(pg_cluster)
     try:
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 0 → 3 (applied 1, 2, 3)" in r.output
+        assert "schema version 0 → 4 (applied 1, 2, 3, 4)" in r.output
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 3, up to date" in r.output
+        assert "schema version 4, up to date" in r.output
         store = open_store(url)
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         store.close()
         # version 3's narrow index for page walks' token probes
         import psycopg
@@ -96,6 +96,11 @@ def test_db_upgrade_migrates_a_new_database_then_finds_it_up_to_date(pg_cluster)
             assert c.execute("SELECT indexdef FROM pg_indexes WHERE indexname = "
                              "'idx_token_rid_code'").fetchone()[0].endswith(
                 "ON public.idx_token USING btree (rid, sp, code)")
+            # version 4's latitude-strip index for near searches
+            assert c.execute("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                             "'idx_geo_cell_c'").fetchone()[0].endswith(
+                "ON public.idx_geo USING btree ((((lat + (90)::double precision))::integer), "
+                "lon, lat, rid)")
     finally:
         pg_cluster.drop_database(name)
 
@@ -104,9 +109,9 @@ def test_db_upgrade_on_sqlite(tmp_path):
     db = tmp_path / "s.sqlite"
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "schema version 0 → 3 (applied 2, 3)" in r.output
+    assert "schema version 0 → 4 (applied 2, 3, 4)" in r.output
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
-    assert "schema version 3, up to date" in r.output
+    assert "schema version 4, up to date" in r.output
 
 
 # ---------------------------------------------------------------- db copy

@@ -10,7 +10,7 @@ import pytest
 
 from fhirtrial.server.search import parse
 from fhirtrial.server.sqlsearch import compile_search
-from fhirtrial.server.store import SCHEMA_VERSION, SQLiteStore
+from fhirtrial.server.store import SCHEMA_VERSION, SQLiteStore, haversine_km
 
 
 def _loc(i: int, city: str = "Lyon") -> dict:
@@ -268,3 +268,56 @@ def test_a_store_written_by_the_previous_schema_opens_with_the_new_indexes(tmp_p
     assert n == 4
     assert [r.id for r in rows] == ["rs-001", "rs-002", "rs-004", "rs-005"]
     reopened.close()
+
+
+def test_near_finds_what_the_distance_says_across_latitude_strips(store_db):
+    """A near search seeks the box's 1-degree latitude strips (dialect.GEO_CELL_INDEX: CAST
+    truncates in SQLite and rounds in PostgreSQL): sites on strip edges, in the southern
+    hemisphere and by the poles are found exactly when the distance says so."""
+    import random
+
+    from fhirtrial.server.stores import open_store
+
+    rnd = random.Random(5)
+    points = [(42.0, -71.0), (41.9999, -71.0), (42.5, -71.0), (42.4999, -70.9), (-0.5, 10.0),
+              (0.5, 10.0), (-33.86, 151.21), (-33.5, 151.0), (89.9, 0.0), (-89.6, 45.0)]
+    points += [(round(rnd.uniform(-89.9, 89.9), 4), round(rnd.uniform(-179.9, 179.9), 4))
+               for _ in range(150)]
+    # clusters around the centres below, so that each search has matches on several strips
+    for clat, clon in ((42.2, -71.1), (-33.7, 151.1), (0.0, 10.0)):
+        points += [(round(clat + rnd.uniform(-2, 2), 4), round(clon + rnd.uniform(-2, 2), 4))
+                   for _ in range(40)]
+    # both sides of the antimeridian, and around the north pole at every longitude
+    points += [(round(rnd.uniform(-1.5, 1.5), 4), round(rnd.choice((-1, 1)) * rnd.uniform(178.5,
+               179.99), 4)) for _ in range(40)]
+    points += [(round(rnd.uniform(88.8, 89.99), 4), round(rnd.uniform(-179.9, 179.9), 4))
+               for _ in range(30)]
+    store = open_store(store_db)
+    try:
+        with store.transaction() as tx:
+            for i, (la, lo) in enumerate(points):
+                tx.update("R5", {"resourceType": "Location", "id": f"g{i:03d}",
+                                 "position": {"latitude": la, "longitude": lo}})
+        for clat, clon, km in ((42.2, -71.1, 60), (42.2, -71.1, 250), (-33.7, 151.1, 120),
+                               (0.0, 10.0, 70), (0.0, 10.0, 300), (89.5, 0.0, 100),
+                               (-89.5, 40.0, 200), (42.0, -71.0, 3000), (0.2, 179.8, 150),
+                               (-0.3, -179.6, 90), (89.2, 100.0, 150)):
+            q = parse("R5", "Location", [("near", f"{clat}|{clon}|{km}|km"),
+                                         ("_count", "1000")], strict=True)
+            rows, total = store.search("R5", "Location", q.criteria, count=1000)
+            want = sorted(f"g{i:03d}" for i, (la, lo) in enumerate(points)
+                          if haversine_km(la, lo, clat, clon) <= km)
+            assert sorted(r.id for r in rows) == want, (clat, clon, km)
+            assert total == len(want)
+            assert want or km < 100  # each of the wider searches has matches to find
+    finally:
+        store.close()
+
+
+def test_near_seeks_latitude_strips_of_the_box(studies):
+    store, _ = studies
+    q = parse("R5", "Location", [("near", "42.36|-71.06|100|km")], strict=True)
+    where, args = compile_search("R5", "Location", q.criteria)
+    plan = [r[3] for r in store._conn().execute(
+        f"EXPLAIN QUERY PLAN SELECT c.rid FROM current c WHERE {where}", args)]
+    assert any("idx_geo_cell_c" in p and "lon>? AND lon<?" in p for p in plan), plan

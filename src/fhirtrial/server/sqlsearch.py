@@ -142,11 +142,46 @@ def _value(cr: Criterion, v: Any) -> list[tuple[str, list[Any]]]:
     raise AssertionError(t)  # pragma: no cover
 
 
+#: at most this many 1-degree latitude strips are sought one by one (a radius up to ~2,400 km);
+#: a wider box reads its latitude band from the (lat, lon) index
+_MAX_STRIPS = 45
+
+
 def _near(v: tuple[float, float, float]) -> list[tuple[str, list[Any]]]:
+    """The box around a point (its latitude strips, then longitudes) and the exact distance
+    within it. A box that reaches a pole spans every longitude (the shortest way may cross
+    the pole); one that crosses the antimeridian is two longitude ranges."""
     lat, lon, km = v
     dlat = km / 111.0
     coslat = max(math.cos(math.radians(lat)), 1e-6)
-    dlon = min(180.0, km / (111.320 * coslat))
-    # the bounding box uses the (lat, lon) index; the exact distance then filters the box
-    return [("lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND fhirtrial_km(lat, lon, ?, ?) <= ?",
-             [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, km])]
+    dlon = km / (111.320 * coslat)
+    lo_lat, hi_lat = lat - dlat, lat + dlat
+    if lo_lat <= -90 or hi_lat >= 90 or dlon >= 180:
+        lons: list[tuple[float, float] | None] = [None]
+    elif lon - dlon < -180:
+        lons = [(lon - dlon + 360, 180.0), (-180.0, lon + dlon)]
+    elif lon + dlon > 180:
+        lons = [(lon - dlon, 180.0), (-180.0, lon + dlon - 360)]
+    else:
+        lons = [(lon - dlon, lon + dlon)]
+    # the box's 1-degree latitude strips (dialect.GEO_CELL_INDEX: CAST(lat + 90 AS INTEGER),
+    # which truncates in SQLite and rounds in PostgreSQL, so the strips of both are listed),
+    # each sought for the box's longitudes; the exact distance then filters the box
+    first = math.floor(max(lo_lat, -90.0) + 90)
+    last = math.floor(min(hi_lat, 90.0) + 90) + 1
+    strips = list(range(first, last + 1))
+    by_strip = len(strips) <= _MAX_STRIPS
+    out = []
+    for span in lons:
+        conds = [f"CAST(lat + 90 AS INTEGER) IN ({','.join('?' * len(strips))})"] \
+            if by_strip else []
+        args: list[Any] = list(strips) if by_strip else []
+        conds.append("lat BETWEEN ? AND ?")
+        args += [lo_lat, hi_lat]
+        if span is not None:
+            conds.append("lon BETWEEN ? AND ?")
+            args += list(span)
+        conds.append("fhirtrial_km(lat, lon, ?, ?) <= ?")
+        args += [lat, lon, km]
+        out.append((" AND ".join(conds), args))
+    return out

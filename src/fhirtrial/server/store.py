@@ -710,7 +710,8 @@ def _add_word_rows(conn: sqlite3.Connection) -> None:
 #: previous version's index rows).
 DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
                     "idx_string_norm_c", "idx_string_exact_c", "idx_date_lo_c",
-                    "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c")
+                    "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c",
+                    "idx_geo_cell_c")
 
 
 class BulkWriter(HeldRowsWriter):

@@ -459,6 +459,7 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 
 _JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
+_OR_RANGE = re.compile(r"\s*,?\s*or\s+(?:between\s+|from\s+)?(?=\d)")
 _OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
@@ -503,6 +504,19 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                               high_inclusive=hi.high_inclusive, unit=a.unit,
                               relative=a.relative, unit_written=a.unit_written,
                               start=a.start, end=b.end), [], False, b.end)
+    # two ranges as alternatives: "13-17 years or 18-20 years", "40-50 or 60-70 kg" — either
+    # one holds, or the second only under a condition ("… or 18-20 if living at home")
+    j = _OR_RANGE.match(s, end)
+    if j and a.low is not None and a.high is not None:
+        b = _atom(lab, s, j.end())
+        if b is not None and b.low is not None and b.high is not None:
+            if not ((a.high < b.low or b.high < a.low) and _combine_units(a, b, lab)):
+                # overlapping or in other units: keeping the first alone would narrow it
+                return None
+            cond = _condition_after(s, b.end)
+            if cond is not None:
+                return a, [(b, cond[0])], False, cond[1]
+            return a, [(b, None)], True, b.end
     # either/or: "< 30 or > 69 years"
     j = _JOIN_OR.match(s, end)
     if j and (a.up or a.down):
@@ -513,6 +527,12 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             if lo.high is not None and hi.low is not None and lo.high <= hi.low:
                 return a, [(b, None)], True, b.end
             return None
+    # the bound for one sex in brackets: "≥ 13 g/dL (≥ 12 g/dL for women)", "55 kg or more
+    # (female: 50 kg or more)" — the first bound is then the other sex's
+    if a.up or a.down:
+        sexed = _sex_in_brackets(lab, s, a)
+        if sexed is not None:
+            return sexed
     # conditional alternative: "≤ 2.5 × ULN (≤ 5 × ULN with liver metastases)"
     j = _JOIN_ALT.match(s, end)
     if j:
@@ -576,6 +596,51 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
         return None
     a.sex, b.sex = sex_a, sex_b
     return a, [(b, None)], False, sx2.end()
+
+
+_SEX_OPEN = re.compile(r"\s*[\[(]\s*(?:(?:in|for)\s+)?(?P<sex>men|women|males?|females?)"
+                       r"\s*[:,]?\s*")
+_SEX_CLOSE = re.compile(r"\s*(?:(?:in|for)\s+(?:the\s+)?)?(?P<sex>men|women|males?|females?)?"
+                        r"\s*[\])]")
+_OTHER_SEX = {"male": "female", "female": "male"}
+
+
+def _sex_in_brackets(lab: Lab, s: str, a: Bound) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """"≥ 13 g/dL (≥ 12 g/dL for women)", "≥ 13 g/dL (women: ≥ 12)", "≥ 13 (12 in women)": the
+    bracket holds the one sex's bound, the bound before it the other sex's. The bracket must
+    hold nothing else, and its bound go the same way (a bare value takes the first's sense)."""
+    o = _SEX_OPEN.match(s, a.end)
+    start = o.end() if o else _SPACES.match(s, a.end).end()  # type: ignore[union-attr]
+    if not o and (start >= len(s) or s[start] not in "(["):
+        return None
+    if not o:
+        start += 1
+    b = _atom(lab, s, start)
+    if b is None:
+        v = _value(lab, s, start, lab.kind == "score")
+        if v is None or not (v.written or not a.unit_written):
+            return None
+        b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written, start=start,
+                  end=v.end)
+        if a.up:
+            b.low, b.low_inclusive = v.value, a.low_inclusive
+        else:
+            b.high, b.high_inclusive = v.value, a.high_inclusive
+    if b.up != a.up or b.down != a.down:
+        return None
+    c = _SEX_CLOSE.match(s, b.end)
+    if c is None and o is not None and s[b.start:b.end].rstrip(" ,;").endswith((")", "]")):
+        end, said = b.end, o  # the unit reader took the closing bracket
+    elif c is None or (o is None) == (c.group("sex") is None):
+        return None  # the sex said once, either before or after the bound
+    else:
+        end, said = c.end(), o or c
+    sex = _SEX_OF[said.group("sex")]
+    if not _combine_units(a, b, lab):
+        return None
+    a.sex, b.sex = _OTHER_SEX[sex], sex
+    return a, [(b, None)], False, end
 
 
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
@@ -670,6 +735,23 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
 
 
 _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
+
+
+def bracketed_semicolons(s: str) -> frozenset[int]:
+    """Positions of the ";" inside a closed bracket: "(< 26 kg in men; < 18 kg in women)"
+    separates two sides of one statement, not two clauses."""
+    if ";" not in s:
+        return frozenset()
+    out: set[int] = set()
+    opened: list[list[int]] = []
+    for i, ch in enumerate(s):
+        if ch in "([":
+            opened.append([])
+        elif ch in ")]" and opened:
+            out.update(opened.pop())
+        elif ch == ";" and opened:
+            opened[-1].append(i)
+    return frozenset(out)
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
 # "PPO FEV1 and PPO DLCO")
@@ -698,6 +780,7 @@ def readings(canon: str) -> list[Reading]:
     condition-dependent filtering)."""
     pat, by_name = _names()
     mentions = list(pat.finditer(canon))
+    bracketed = bracketed_semicolons(canon)
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
     for i, m in enumerate(mentions):
@@ -709,8 +792,9 @@ def readings(canon: str) -> list[Reading]:
             # "maternal haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
-        stop = _STOP.search(canon[m.end():nxt])
-        limit = m.end() + stop.start() if stop else nxt
+        stop = next((x for x in _STOP.finditer(canon, m.end(), nxt)
+                     if x.start() not in bracketed), None)
+        limit = stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
         if lab.kind == "score" and p == _GAP.match(seg, m.end()).end():  # type: ignore[union-attr]

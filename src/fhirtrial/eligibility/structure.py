@@ -39,7 +39,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
-from .grammar import Bound, Reading
+from .grammar import Bound, Reading, bracketed_semicolons
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
@@ -535,7 +535,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value
             continue
-        if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
+        own = _without_own_conditions(norm, r)
+        if r.lab.kind == "age" and (conditional(own) or _AGE_STOP.search(
                 canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
                 canon[r.end:r.end + 25])):
             continue
@@ -560,6 +561,15 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     return _dedupe(_merge_sides(out, canon))
+
+
+def _without_own_conditions(norm: str, r: Reading) -> str:
+    """The text less the conditions the reading's own alternatives carry ("13-17 years or
+    18-20 if living at home": the "if" is the second range's, kept with it as text)."""
+    for _, cond in r.alternatives:
+        if cond:
+            norm = norm.replace(cond, " ")
+    return norm
 
 
 def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
@@ -675,16 +685,21 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
 # --- the whole criterion -------------------------------------------------------------------
 
 _CLAUSE_SPLIT = re.compile(r"(;|\.\s+(?=[a-z]))")
-_CLAUSE_SEP = re.compile(r";|\.\s+")
 
 
 def _clauses(norm: str) -> Iterator[tuple[int, int]]:
-    """Spans of the clauses of a criterion: split at ";" and at sentence ends."""
-    pos = 0
-    for part in _CLAUSE_SPLIT.split(norm):
-        if part and not _CLAUSE_SEP.fullmatch(part):
-            yield pos, pos + len(part)
-        pos += len(part)
+    """Spans of the clauses of a criterion: split at ";" (not one inside brackets) and at
+    sentence ends."""
+    inner = bracketed_semicolons(norm)
+    start = 0
+    for m in _CLAUSE_SPLIT.finditer(norm):
+        if m.start() in inner:
+            continue
+        if m.start() > start:
+            yield start, m.start()
+        start = m.end()
+    if start < len(norm):
+        yield start, len(norm)
 
 
 def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:

@@ -1,0 +1,88 @@
+"""Grammar mechanisms that read more of what criteria state without guessing: two ranges joined
+by "or", bounds for each sex inside brackets after the name. Lines written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirtrial.eligibility import facts_for
+
+
+def _one(text: str, exclude: bool | None = None) -> dict:
+    [f] = [f for f in facts_for(text, exclude) if f.kind in ("lab", "age")]
+    return f.data
+
+
+# --- two ranges joined by "or" ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second", "unit"), [
+    ("Adolescents aged 12-15 years or 19-21 years", (12, 15), (19, 21), "a"),
+    ("Age 40 to 49 or 60 to 69 years", (40, 49), (60, 69), "a"),
+    ("BMI 17-19 or 31-34 kg/m2", (17, 19), (31, 34), "kg/m2"),
+])
+def test_two_disjoint_ranges_joined_by_or_are_either_or_alternatives(
+        text: str, first: tuple, second: tuple, unit: str) -> None:
+    d = _one(text, False)
+    assert ((d["low"], d["high"]), d["unit"]) == (first, unit)
+    [alt] = d["alternatives"]
+    assert ((alt["low"], alt["high"]), alt["unit"], alt["condition"]) == (second, unit, None)
+
+
+def test_second_range_under_a_condition_keeps_the_condition_as_text() -> None:
+    d = _one("Aged 14-16 years, or 17-19 if still attending school", False)
+    assert (d["low"], d["high"]) == (14, 16)
+    [alt] = d["alternatives"]
+    assert (alt["low"], alt["high"], alt["condition"]) == (17, 19,
+                                                           "if still attending school")
+
+
+@pytest.mark.parametrize("text", [
+    "Aged 20-40 years or 30-50 years",  # overlapping: the first alone would narrow it
+    "Creatinine 1-1.5 mg/dL or 2-3 × ULN",  # a level or a multiple: not one scale
+])
+def test_ranges_joined_by_or_that_cannot_be_alternatives_stay_text_only(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind in ("lab", "age")] == []
+
+
+# --- a bound for each sex inside brackets ----------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    # both sexes in one bracket, the sides parted by a semicolon
+    ("Reduced grip strength (handgrip strength <27 kg in men; <16 kg in women)",
+     ("male", None, 27), ("female", None, 16)),
+    ("Hand grip strength (< 30 kg for men; < 20 kg for women) at screening",
+     ("male", None, 30), ("female", None, 20)),
+    # the bracket names one sex; the bound before it is the other sex's
+    ("Haemoglobin ≥ 13.5 g/dL (≥ 12.5 g/dL for women)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+    ("Haemoglobin at least 13.5 g/dL (women: at least 12.5 g/dL)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+    ("Body weight 60 kg or more (female: 48 kg or more), stable for 3 months",
+     ("male", 60, None), ("female", 48, None)),
+    ("Haemoglobin ≥ 13.5 g/dL (12.5 g/dL in females)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+])
+def test_bracketed_bound_for_one_sex_makes_two_sex_restricted_alternatives(
+        text: str, first: tuple, second: tuple) -> None:
+    d = _one(text, False)
+    assert (d["sex"], d["low"], d["high"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["sex"], alt["low"], alt["high"], alt["condition"]) == (*second, None)
+
+
+def test_semicolon_outside_brackets_still_ends_the_statement() -> None:
+    facts = [f for f in facts_for("Haemoglobin < 10 g/dL; < 9 g/dL in women with "
+                                  "thalassaemia trait", True) if f.kind == "lab"]
+    assert [(f.data["high"], f.data.get("alternatives")) for f in facts] == [(10, None)]
+
+
+@pytest.mark.parametrize("text", [
+    "Haemoglobin ≥ 13.5 g/dL (≤ 12.5 g/dL for women)",  # the other way round: not one limit
+    "Haemoglobin ≥ 13.5 g/dL (women: ≥ 12.5 g/dL in pregnancy)",  # more than a sex
+])
+def test_bracketed_sex_bound_that_is_not_a_plain_alternative_is_not_split_by_sex(
+        text: str) -> None:
+    for f in facts_for(text, False):
+        assert "sex" not in f.data or f.kind == "sex"
+        for alt in f.data.get("alternatives") or []:
+            assert "sex" not in alt

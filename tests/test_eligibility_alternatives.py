@@ -86,3 +86,35 @@ def test_bracketed_sex_bound_that_is_not_a_plain_alternative_is_not_split_by_sex
         assert "sex" not in f.data or f.kind == "sex"
         for alt in f.data.get("alternatives") or []:
             assert "sex" not in alt
+
+
+# --- concepts added to the lexicon -----------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low", "high", "unit"), [
+    ("2-hour plasma glucose ≥ 11.1 mmol/L on an oral glucose tolerance test", "glucose-2h",
+     11.1, None, "mmol/L"),
+    ("Two-hour glucose 140 to 199 mg/dL", "glucose-2h", 140, 199, "mg/dL"),
+    ("Serum total protein ≥ 6.0 g/dL", "total-protein", 6, None, "g/dL"),
+    ("β2-microglobulin < 3.5 mg/L", "beta2-microglobulin", None, 3.5, "mg/L"),
+    ("Glasco coma score of 9 or more", "gcs", 9, None, "{score}"),
+    ("eGFR < 45 ml/m", "egfr", None, 45, "mL/min/{1.73_m2}"),
+])
+def test_new_lexicon_concepts_and_spellings_are_read(text: str, test: str, low: float | None,
+                                                     high: float | None, unit: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"], d["unit"]) == (test, low, high, unit)
+
+
+def test_two_hour_glucose_is_not_the_fasting_glucose() -> None:
+    facts = [f for f in facts_for("Fasting glucose < 7.0 mmol/L and 2-h glucose 7.8 to 11.0 "
+                                  "mmol/L", False) if f.kind == "lab"]
+    assert [(f.data["test"], f.data["low"], f.data["high"]) for f in facts] == [
+        ("glucose", None, 7), ("glucose-2h", 7.8, 11)]
+
+
+def test_beta2_microglobulin_units_convert_to_mg_per_litre() -> None:
+    from fhirtrial.eligibility.tables import tables
+    lab = tables().lab("beta2-microglobulin")
+    assert lab.to_canonical(3.5, "mg/L") == 3.5
+    assert lab.to_canonical(0.35, "mg/dL") == pytest.approx(3.5)
+    assert lab.to_canonical(296.6, "nmol/L") == pytest.approx(3.5, rel=1e-3)

@@ -118,3 +118,24 @@ def test_beta2_microglobulin_units_convert_to_mg_per_litre() -> None:
     assert lab.to_canonical(3.5, "mg/L") == 3.5
     assert lab.to_canonical(0.35, "mg/dL") == pytest.approx(3.5)
     assert lab.to_canonical(296.6, "nmol/L") == pytest.approx(3.5, rel=1e-3)
+
+
+# --- ages stated in the middle of a sentence ---------------------------------------------------
+
+@pytest.mark.parametrize(("text", "low"), [
+    ("Only volunteers 21 years of age or older are enrolled", 21),
+    ("Persons enrolled must be 19 years old or older", 19),
+])
+def test_age_with_of_age_before_or_older_is_an_age(text: str, low: int) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["unit"]) == (low, "a")
+
+
+@pytest.mark.parametrize("text", [
+    "Started smoking since 15 years of age or younger",  # an age at an event
+    "Asthma diagnosed at 12 years of age or older",
+    "Hypertension, duration of 5 years or older",  # a time span
+    "Type 1 diabetes history of 10 years and older",
+])
+def test_age_at_an_event_or_a_duration_is_not_the_participants_age(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "age"] == []

@@ -334,7 +334,8 @@ _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chrono
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
-                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:or|and)\s+(?:older|younger)\b")
+                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:(?:of age|old),?\s+)?(?:or|and)\s+"
+                        r"(?:older|younger)\b")
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
@@ -347,6 +348,9 @@ _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
 
+_EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|at|until|till|from|when|during|"
+                           r"duration|history|for)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?$|"
+                           r"\b(?:duration|history|course)\s+of\s+$")
 _AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
 
 
@@ -389,6 +393,10 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             # "> 48 h of treatment", "< 3 months since surgery": a duration, not an age
             head = False
         if not (head or after or worded):
+            continue
+        if not head and _EVENT_BEFORE.search(canon, max(0, p - 30), p):
+            # "smoked since 16 years of age or younger", "a duration of 10 years or more": an
+            # age at an event, or a time span, not the participant's age now
             continue
         out.append(Reading(p, age, bound, alts, either, end))
     return out

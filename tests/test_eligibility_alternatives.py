@@ -139,3 +139,21 @@ def test_age_with_of_age_before_or_older_is_an_age(text: str, low: int) -> None:
 ])
 def test_age_at_an_event_or_a_duration_is_not_the_participants_age(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "age"] == []
+
+
+# --- ranges whose two ends are in different time units ----------------------------------------
+
+@pytest.mark.parametrize(("text", "low", "high", "unit"), [
+    ("Newborns aged 12 hours to 14 days", 12, 336, "h"),
+    ("Aged between 6h of life and 3 days of life", 6, 72, "h"),
+    ("Infants aged 5 days to 8 weeks", 5, 56, "d"),
+])
+def test_age_range_in_two_time_units_is_read_in_the_smaller_one(
+        text: str, low: int, high: int, unit: str) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["high"], d["unit"]) == (low, high, unit)
+
+
+def test_age_range_in_units_without_an_exact_conversion_stays_text() -> None:
+    assert [f for f in facts_for("Infants aged 3 weeks to 5 months", False)
+            if f.kind == "age"] == []

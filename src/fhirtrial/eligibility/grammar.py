@@ -221,7 +221,7 @@ _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|
                       r"\s*or\s+(?:≥|>)(?!\s*\d)")
 _DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|fewer|under|smaller)"
                         r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
-_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
+_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age|of life)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
                         r"(?![≤≥<>])")
 _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|range[sd]?|ranging|"
                       r"of)\s+")
@@ -244,7 +244,12 @@ def _in_unit(value: float, unit: str | None, target: str | None) -> float | None
     c = _COMPOUND.get(unit or "")
     if c is not None and c[0] == target:
         return value * c[1]
-    return None
+    f = _EXACT.get((unit or "", target or ""))
+    return value * f if f is not None else None
+
+
+# time units that convert exactly ("24 hours to 28 days" → hours)
+_EXACT = {("d", "h"): 24, ("wk", "h"): 168, ("wk", "d"): 7, ("a", "mo"): 12}
 
 
 def _same_unit(a: _Val, b: _Val) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhirtrial.eligibility import facts_for
+from fhirtrial.eligibility import criteria_for, facts_for
 
 
 def _one(text: str, exclude: bool | None = None) -> dict:
@@ -157,3 +157,20 @@ def test_age_range_in_two_time_units_is_read_in_the_smaller_one(
 def test_age_range_in_units_without_an_exact_conversion_stays_text() -> None:
     assert [f for f in facts_for("Infants aged 3 weeks to 5 months", False)
             if f.kind == "age"] == []
+
+
+# --- precision: whose bound, and what "and/or" means ---------------------------------------------
+
+def test_bound_written_before_the_next_name_is_not_given_to_the_previous_one() -> None:
+    # "≥ 95" belongs to DBP (written before it), never to SBP across the "and/or"
+    facts = [f for f in facts_for("Hypertension (≥ 150 mmHg SBP and/or ≥ 95 mmHg DBP)", False)
+             if f.kind == "lab"]
+    assert [(f.data["test"], f.data["low"]) for f in facts
+            if f.data["test"] == "bp-systolic"] in ([], [("bp-systolic", 150)])
+
+
+def test_and_or_between_two_bounds_makes_them_alternatives() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Systolic BP ≥ 150 mmHg and/or diastolic BP ≥ 95 "
+                       "mmHg")
+    assert [f.data["test"] for f in c.facts] == ["bp-systolic", "bp-diastolic"]
+    assert c.combination == "any-of"

@@ -766,6 +766,7 @@ _JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
 
 
 _RATIO_WORD = re.compile(r"\bratio\b")
+_JOINT_WORD = re.compile(r"\b(?:and|or|and/or)\b|[,;/&]")
 
 
 def _is_ratio(lab: Lab) -> bool:
@@ -808,6 +809,11 @@ def readings(canon: str) -> list[Reading]:
             if fs:
                 p = _skip_gap(seg, fs.end())
         found = _bounds(lab, seg, p) if p < limit else None
+        if found is not None and nxt < len(canon) and not canon[found[3]:nxt].strip() and \
+                _JOINT_WORD.search(canon, m.end(), found[0].start):
+            # "≥ 140 mmHg SBP and/or ≥ 90 mmHg DBP": past the joint, the bound is the next
+            # name's, written before it — not this name's
+            found = None
         if lab.pair:
             # "blood pressure > 140/90 mmHg": a bound on each of two concepts
             pairs = _pair(lab, seg, p) if p < limit else None

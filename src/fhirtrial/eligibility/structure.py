@@ -737,7 +737,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
                 if a <= p < b and f.kind == "lab" and not _window_of_other(norm, a, s, e, p):
                     f.data["window"] = w
     positioned.sort(key=lambda x: x[0])
-    joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
+    # "and/or" is an inclusive or: either bound met meets the line
+    joints = [norm[a:b].replace("and/or", "or")
+              for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
     if exclude is not True and not only_or:

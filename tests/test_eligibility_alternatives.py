@@ -174,3 +174,20 @@ def test_and_or_between_two_bounds_makes_them_alternatives() -> None:
                        "mmHg")
     assert [f.data["test"] for f in c.facts] == ["bp-systolic", "bp-diastolic"]
     assert c.combination == "any-of"
+
+
+# --- an alternative the grammar cannot read -------------------------------------------------------
+
+def test_bound_offered_or_an_unread_comparison_stays_text_outside_exclusions() -> None:
+    line = "Frailty: grip strength < 20 kg or timed walk speed < 0.8 m/s"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    # in an exclusion the bound read still excludes on its own
+    [f] = [f for f in facts_for(line, True) if f.kind == "lab"]
+    assert (f.data["test"], f.data["high"]) == ("handgrip-strength", 20)
+
+
+def test_an_unread_comparison_added_with_and_leaves_the_bound() -> None:
+    # the "or" is inside a phrase; the joint next to the unread "< 6 months" is "and"
+    [f] = [f for f in facts_for("Grip strength < 20 kg in the dominant or non-dominant hand, "
+                                "and pain for < 6 months", False) if f.kind == "lab"]
+    assert f.data["high"] == 20

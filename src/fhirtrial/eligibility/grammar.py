@@ -654,6 +654,12 @@ _FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?
 _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
                             r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
+_MEASURED = frozenset(["lab", "vital", "physiology"])
+_NOT_LEVEL_AFTER = re.compile(
+    r"[\s-]*(?:loss|lost|gain|gained|change|changes|drop|decrease|decline|increase|rise|fall|"
+    r"reduction|fluctuations?|variation|variability|difference|improvement|deterioration|"
+    r"dose|doses|infusion|supplement|supplementation|intake|diet|load|excess|limit|"
+    r"target|goal|per)\b")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
@@ -860,6 +866,14 @@ def readings(canon: str) -> list[Reading]:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
             found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+        elif found is None and lab.kind in _MEASURED and not _QUALIFIED.match(canon, m.end()) \
+                and not _NOT_LEVEL_AFTER.match(canon, m.end()):
+            # "≥ 140 mmHg SBP", "> 5 ppm carbon monoxide": a comparator and a unit the concept
+            # has, right before its name, are its bound whatever the concept ("≥ 5 kg weight
+            # loss" is a change, not a level: not read)
+            before = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+            if before is not None and canon[before[0].start] in "≤≥<>":
+                found = before
         if found is None and lab.kind == "score":
             found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is not None and any(j == "/" for _, _, j in pending) and \

@@ -568,7 +568,41 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact("age", data)))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+    if exclude is not True:
+        out = _without_unread_alternatives(out, rs, canon)
     return _dedupe(_merge_sides(out, canon))
+
+
+_CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
+_CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
+
+
+def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
+                                 canon: str) -> list[tuple[int, Fact]]:
+    """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
+    read ("handgrip < 26 kg or gait speed < 1 m/s" without a gait-speed concept): outside an
+    exclusion the bound read alone would demand what the text only offers as one way in."""
+    if not out:
+        return out
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
+    for r in rs:
+        spans += [(b.start, b.end) for b, _ in r.alternatives]
+    unread = [m.start() for m in _CMP_NUM.finditer(canon)
+              if not any(a <= m.start() < b for a, b in spans)]
+    if not unread:
+        return out
+    drop: list[tuple[int, int]] = []
+    for a, b in _clauses(canon):
+        mine = [sp for sp in spans if a <= sp[0] < b]
+        for u in (u for u in unread if a <= u < b):
+            for x, y in mine:
+                between = canon[y:u] if y <= u else canon[u:x]
+                # the joint next to the comparison decides: "… burn or scar, and < 6 months
+                # since …" adds a requirement, "… or gait speed < 1 m/s" an alternative
+                joints = _CONNECTIVE.findall(between)
+                if joints and joints[-1 if y <= u else 0] == "or" and _OR.search(between):
+                    drop.append((a, b))
+    return [(p, f) for p, f in out if not any(a <= p < b for a, b in drop)]
 
 
 def _without_own_conditions(norm: str, r: Reading) -> str:

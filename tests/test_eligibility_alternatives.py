@@ -191,3 +191,19 @@ def test_an_unread_comparison_added_with_and_leaves_the_bound() -> None:
     [f] = [f for f in facts_for("Grip strength < 20 kg in the dominant or non-dominant hand, "
                                 "and pain for < 6 months", False) if f.kind == "lab"]
     assert f.data["high"] == 20
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Hypertension (≥ 150 mmHg SBP and/or ≥ 95 mmHg DBP)",
+     [("bp-systolic", 150, None), ("bp-diastolic", 95, None)]),
+    ("Smoker with ≥ 8 ppm exhaled carbon monoxide", [("exhaled-co", 8, None)]),
+    ("Lean: < 55 kg body weight", [("body-weight", None, 55)]),
+    ("≥ 4 kg weight loss in the last 3 months", []),  # a change, not a level
+    ("> 1.5 g/dL haemoglobin drop after surgery", []),
+    ("≥ 15 mg/kg body weight of iron", []),  # a dose per weight, not a weight
+])
+def test_comparator_and_unit_right_before_a_name_are_its_bound(text: str,
+                                                               expected: list) -> None:
+    got = [(f.data["test"], f.data["low"], f.data["high"]) for f in facts_for(text, True)
+           if f.kind == "lab"]
+    assert got == expected

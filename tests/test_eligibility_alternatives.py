@@ -207,3 +207,10 @@ def test_comparator_and_unit_right_before_a_name_are_its_bound(text: str,
     got = [(f.data["test"], f.data["low"], f.data["high"]) for f in facts_for(text, True)
            if f.kind == "lab"]
     assert got == expected
+
+
+def test_names_joined_by_or_the_share_the_bound_and_are_not_narrowed_to_the_last() -> None:
+    line = "Beck Depression Inventory or the Hamilton Depression Rating Scale score ≥ 14"
+    # in an inclusion either scale may meet it: not the second alone
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    assert [f.data["test"] for f in facts_for(line, True) if f.kind == "lab"] == ["bdi", "hamd"]

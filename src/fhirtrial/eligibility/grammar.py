@@ -767,7 +767,7 @@ _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
 # "PPO FEV1 and PPO DLCO")
 _JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
-                    r"(?:(?:serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
+                    r"(?:(?:the|serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
                     r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
 
 

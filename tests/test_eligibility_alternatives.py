@@ -214,3 +214,11 @@ def test_names_joined_by_or_the_share_the_bound_and_are_not_narrowed_to_the_last
     # in an inclusion either scale may meet it: not the second alone
     assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
     assert [f.data["test"] for f in facts_for(line, True) if f.kind == "lab"] == ["bdi", "hamd"]
+
+
+def test_person_named_in_an_alternatives_condition_does_not_make_the_age_someone_elses() -> None:
+    d = _one("Aged 14-16 years, or 17-19 if still living with a parent", False)
+    assert d["alternatives"][0]["condition"] == "if still living with a parent"
+    # the person before the age still makes it someone else's
+    assert [f for f in facts_for("Mother aged 18-30 years, or 31-35 if healthy", False)
+            if f.kind == "age"] == []

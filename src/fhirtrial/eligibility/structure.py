@@ -543,10 +543,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value
             continue
-        own = _without_own_conditions(norm, r)
-        if r.lab.kind == "age" and (conditional(own) or _AGE_STOP.search(
-                canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
-                canon[r.end:r.end + 25])):
+        # the words of an alternative's own condition are about the condition ("… or 18-20 if
+        # living with a parent"), not about whose age it is
+        if r.lab.kind == "age" and (conditional(_without_own_conditions(norm, r)) or
+                                    _AGE_STOP.search(_without_own_conditions(
+                                        canon[max(0, r.pos - 30):r.end], r)) or
+                                    _AGE_STOP_AFTER.search(canon[r.end:r.end + 25])):
             continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)

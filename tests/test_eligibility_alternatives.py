@@ -36,8 +36,14 @@ def test_second_range_under_a_condition_keeps_the_condition_as_text() -> None:
                                                            "if still attending school")
 
 
+def test_one_range_restated_in_another_unit_after_or_is_one_range() -> None:
+    d = _one("Haemoglobin 9-11 g/dL or 5.6-6.8 mmol/L", False)
+    assert (d["low"], d["high"], d["unit"], d.get("alternatives")) == (9, 11, "g/dL", None)
+
+
 @pytest.mark.parametrize("text", [
     "Aged 20-40 years or 30-50 years",  # overlapping: the first alone would narrow it
+    "Aged 1-2 years or 18-30 months",  # overlapping once both are in months
     "Creatinine 1-1.5 mg/dL or 2-3 × ULN",  # a level or a multiple: not one scale
 ])
 def test_ranges_joined_by_or_that_cannot_be_alternatives_stay_text_only(text: str) -> None:

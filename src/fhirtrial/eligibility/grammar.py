@@ -469,6 +469,16 @@ _OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
 
+def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
+    """Whether two ranges in two written units are one range (within 5 %)."""
+    if not (a.unit_written and b.unit_written) or a.unit == b.unit or a.relative or b.relative:
+        return False
+    sides = [(lab.to_canonical(x, a.unit), lab.to_canonical(y, b.unit))
+             for x, y in ((a.low, b.low), (a.high, b.high))]
+    return all(x is not None and y is not None and abs(x - y) <= 0.05 * max(abs(x), abs(y))
+               for x, y in sides)
+
+
 def _combine_units(a: Bound, b: Bound, lab: Lab) -> bool:
     """Give each side the other's unit when only one wrote it; False when they differ."""
     if a.relative != b.relative:
@@ -515,8 +525,10 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     if j and a.low is not None and a.high is not None:
         b = _atom(lab, s, j.end())
         if b is not None and b.low is not None and b.high is not None:
-            if not ((a.high < b.low or b.high < a.low) and _combine_units(a, b, lab)):
-                # overlapping or in other units: keeping the first alone would narrow it
+            if _restated(lab, a, b):
+                return a, [], False, b.end  # "10-12 g/dL or 6.2-7.4 mmol/L": one range twice
+            if not (_combine_units(a, b, lab) and (a.high < b.low or b.high < a.low)):
+                # overlapping or on other scales: keeping the first alone would narrow it
                 return None
             cond = _condition_after(s, b.end)
             if cond is not None:

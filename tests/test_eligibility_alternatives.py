@@ -228,3 +228,26 @@ def test_person_named_in_an_alternatives_condition_does_not_make_the_age_someone
     # the person before the age still makes it someone else's
     assert [f for f in facts_for("Mother aged 18-30 years, or 31-35 if healthy", False)
             if f.kind == "age"] == []
+
+
+# --- pregnancy stated in a sentence of its own ------------------------------------------------
+
+@pytest.mark.parametrize(("text", "exclude", "expected"), [
+    ("Not pregnant and not breastfeeding. The risk of the study drug to a fetus is unknown.",
+     False, [("pregnancy", False), ("lactation", False)]),
+    ("Not pregnant; if able to bear children, willing to use two methods of contraception",
+     False, [("pregnancy", False)]),
+    ("Pregnant women. Women of childbearing potential must use contraception.", True,
+     [("pregnancy", True)]),
+])
+def test_a_sentence_saying_only_the_pregnancy_state_is_read_whatever_follows(
+        text: str, exclude: bool, expected: list) -> None:
+    got = [(f.kind, f.data["value"]) for f in facts_for(text, exclude)
+           if f.kind in ("pregnancy", "lactation")]
+    assert got == expected
+
+
+def test_pregnancy_words_in_a_sentence_about_something_else_stay_text() -> None:
+    assert [f for f in facts_for("Negative pregnancy test. Patients may breastfeed after "
+                                 "the study.", False)
+            if f.kind in ("pregnancy", "lactation")] == []

@@ -268,14 +268,27 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         return []
     rest = norm
     for (a, b), _ in reversed(found):
-        rest = rest[:a] + " " + rest[b:]
+        rest = rest[:a] + " " * (b - a) + rest[b:]  # same length: clause spans stay valid
     words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest)
     if any(w not in _PREG_FILLER for w in words):
+        # a sentence of its own that says only the state ("Non-pregnant and non-nursing. The
+        # effect of the drug on the fetus is unknown."): the other sentences explain it
+        pure = [(a, b) for a, b in _clauses(norm)
+                if any(a <= x < b for (x, _), _ in found)
+                and not any(w not in _PREG_FILLER for w in re.findall(
+                    r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest[a:b]))]
+        if pure:
+            found = [(sp, kv) for sp, kv in found if any(a <= sp[0] < b for a, b in pure)]
+            return _preg_list(found)
         if not exclude or conditional(norm):
             return []
         found = [((a, b), kv) for (a, b), kv in found if kv[1]
                  and not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a])
                  and not _PREG_BLOCK_AFTER.match(norm[b:])]
+    return _preg_list(found)
+
+
+def _preg_list(found: list[tuple[tuple[int, int], tuple[str, bool]]]) -> list[Fact]:
     facts: list[Fact] = []
     seen: set[str] = set()
     for _, (kind, value) in found:

@@ -251,3 +251,24 @@ def test_pregnancy_words_in_a_sentence_about_something_else_stay_text() -> None:
     assert [f for f in facts_for("Negative pregnancy test. Patients may breastfeed after "
                                  "the study.", False)
             if f.kind in ("pregnancy", "lactation")] == []
+
+
+def test_if_that_states_the_criterion_itself_is_not_a_condition() -> None:
+    facts = facts_for("Women will be excluded if they are pregnant or breastfeeding", True)
+    assert [(f.kind, f.data["value"]) for f in facts if f.kind in ("pregnancy", "lactation")] \
+        == [("pregnancy", True), ("lactation", True)]
+    # a real condition still leaves the bound text-only
+    assert [f for f in facts_for("Life expectancy > 6 months if the tumour is resected", False)
+            if f.kind == "lab"] == []
+
+
+def test_included_if_is_a_condition_unless_it_leads_in_to_a_list() -> None:
+    # a lead-in: the age holds for everyone, the list below says the rest
+    [age] = [f for f in facts_for("Adults, 21 years and older, were included if they had:", False)
+             if f.kind == "age"]
+    assert age.data["low"] == 21
+    # a permission under a condition: the second BMI is not a bound on everyone
+    bmis = [f.data for f in facts_for("BMI 19-24 kg/m2; those with BMI up to 27 kg/m2 will be "
+                                      "included if waist circumference is < 90 cm", False)
+            if f.kind == "lab" and f.data["test"] == "bmi"]
+    assert [(d["low"], d["high"]) for d in bmis] == [(19, 24)]

@@ -312,7 +312,23 @@ _CONDITIONAL = re.compile(
 def conditional(text: str) -> bool:
     """Whether a piece of criterion text makes what it says depend on something else
     ("… if aged ≥ 18", "… in patients with Gilbert's syndrome")."""
-    return bool(_CONDITIONAL.search(text))
+    for m in _CONDITIONAL.finditer(text):
+        if m.group(0) == "if" and (
+                _SELF_IF.search(text, max(0, m.start() - 40), m.start()) or (
+                    text.rstrip().endswith(":") and
+                    _LEAD_IF.search(text, max(0, m.start() - 40), m.start()))):
+            # "will be excluded if they are pregnant": the criterion itself; "adults aged ≥ 18,
+            # were included if they had:": a lead-in to the list below
+            continue
+        return True
+    return False
+
+
+# "will be excluded if …": the "if" states the exclusion itself. ("Eligible/included if …" is
+# left conditional: "those with BMI up to 28 will be included if waist < 96 cm" is a
+# permission under a condition.)
+_SELF_IF = re.compile(r"\b(?:excluded|ineligible)\s+$")
+_LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 
 
 # --- measurable concepts (the grammar) -----------------------------------------------------

@@ -272,3 +272,23 @@ def test_included_if_is_a_condition_unless_it_leads_in_to_a_list() -> None:
                                       "included if waist circumference is < 90 cm", False)
             if f.kind == "lab" and f.data["test"] == "bmi"]
     assert [(d["low"], d["high"]) for d in bmis] == [(19, 24)]
+
+
+# --- a condition that only restates that the first alternative failed ---------------------------
+
+def test_condition_that_negates_the_first_alternative_is_dropped_and_the_or_kept() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Serum creatinine ≤ 1.3 × ULN OR creatinine "
+                       "clearance ≥ 55 mL/min for patients with creatinine levels > 1.3 × ULN")
+    assert [(f.data["test"], f.data["low"], f.data["high"]) for f in c.facts] == [
+        ("creatinine", None, 1.3), ("creatinine-clearance", 55, None)]
+    assert c.combination == "any-of"
+
+
+@pytest.mark.parametrize("text", [
+    # the condition says more than "the first failed": it stays a condition
+    "Creatinine ≤ 1.3 mg/dL or creatinine clearance ≥ 55 mL/min for patients with "
+    "creatinine > 2 mg/dL",
+    "Creatinine ≤ 1.3 mg/dL or creatinine clearance ≥ 55 mL/min for patients with diabetes",
+])
+def test_other_conditions_on_an_alternative_leave_the_clause_text_only(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []

@@ -554,6 +554,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     cparens = _conditional_parens(blank)
     for a, b in cparens:
         blank = blank[:a] + " " * (b - a) + blank[b:]
+    # "creatinine ≤ 1.5 × ULN or CrCl ≥ 60 mL/min for patients with creatinine > 1.5 × ULN":
+    # a condition that only says the first bound failed adds nothing to "or" — drop it
+    redundant = _redundant_conditions(canon, rs)
+    for a, b in redundant:
+        blank = blank[:a] + " " * (b - a) + blank[b:]
+    all_rs = rs
+    rs = [r for r in rs if not any(a <= r.pos < b for a, b in redundant)]
     clauses = [(a, b) for a, b in _clauses(blank) if conditional(blank[a:b])]
     # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN" in an
     # inclusion either one: neither is a list of separate facts, so neither is read ("AST/ALT"
@@ -600,11 +607,40 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     if exclude is not True:
-        out = _without_unread_alternatives(out, rs, canon)
+        out = _without_unread_alternatives(out, all_rs, canon)
     return _dedupe(_merge_sides(out, canon))
 
 
 _CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
+_COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:patients|participants|subjects|those|individuals|"
+                        r"people|persons)\s+(?:with|whose|who\s+have)\s+(?:an?\s+|the\s+)?"
+                        r"(?:serum\s+|blood\s+|plasma\s+)?$")
+_CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
+
+
+def _complement(a: Bound, b: Bound) -> bool:
+    """Whether ``b`` is exactly what fails ``a`` ("≤ 1.5 × ULN" and "> 1.5 × ULN")."""
+    if a.relative != b.relative or a.unit != b.unit:
+        return False
+    if a.down and b.up:
+        return a.high == b.low and a.high_inclusive != b.low_inclusive
+    if a.up and b.down:
+        return a.low == b.high and a.low_inclusive != b.high_inclusive
+    return False
+
+
+def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]]:
+    """Spans of "for patients with <X fails its bound>" closing a clause whose first
+    alternative is that bound on X."""
+    out = []
+    for i, r3 in enumerate(rs):
+        o = _COND_OPEN.search(canon, max(0, r3.pos - 60), r3.pos)
+        if o is None or not _CLAUSE_END.match(canon, r3.end):
+            continue
+        if any(r1.lab.key == r3.lab.key and _complement(r1.bound, r3.bound)
+               and _OR.search(canon, r1.end, o.start()) for r1 in rs[:i]):
+            out.append((o.start(), r3.end))
+    return out
 _CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
 
 

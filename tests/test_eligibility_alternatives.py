@@ -284,6 +284,14 @@ def test_condition_that_negates_the_first_alternative_is_dropped_and_the_or_kept
     assert c.combination == "any-of"
 
 
+def test_below_and_above_the_limit_are_each_others_failure() -> None:
+    facts = facts_for("Serum creatinine below the institutional upper limit of normal or "
+                      "creatinine clearance ≥ 55 mL/min for patients with creatinine above the "
+                      "upper limit of normal", False)
+    assert [f.data["test"] for f in facts if f.kind == "lab"] == ["creatinine",
+                                                                  "creatinine-clearance"]
+
+
 @pytest.mark.parametrize("text", [
     # the condition says more than "the first failed": it stays a condition
     "Creatinine ≤ 1.3 mg/dL or creatinine clearance ≥ 55 mL/min for patients with "

@@ -619,13 +619,14 @@ _CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
 
 
 def _complement(a: Bound, b: Bound) -> bool:
-    """Whether ``b`` is exactly what fails ``a`` ("≤ 1.5 × ULN" and "> 1.5 × ULN")."""
+    """Whether ``b`` is what fails ``a`` ("≤ 1.5 × ULN" and "> 1.5 × ULN"; "below ULN" and
+    "above ULN", the limit itself aside)."""
     if a.relative != b.relative or a.unit != b.unit:
         return False
     if a.down and b.up:
-        return a.high == b.low and a.high_inclusive != b.low_inclusive
+        return a.high == b.low and not (a.high_inclusive and b.low_inclusive)
     if a.up and b.down:
-        return a.low == b.high and a.low_inclusive != b.high_inclusive
+        return a.low == b.high and not (a.low_inclusive and b.high_inclusive)
     return False
 
 

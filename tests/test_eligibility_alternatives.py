@@ -262,6 +262,12 @@ def test_if_that_states_the_criterion_itself_is_not_a_condition() -> None:
             if f.kind == "lab"] == []
 
 
+def test_or_if_continuing_an_exclusion_trigger_is_part_of_it() -> None:
+    facts = facts_for("Women will be excluded if they are breastfeeding, or if they are "
+                      "pregnant", True)
+    assert sorted(f.kind for f in facts) == ["lactation", "pregnancy"]
+
+
 def test_included_if_is_a_condition_unless_it_leads_in_to_a_list() -> None:
     # a lead-in: the age holds for everyone, the list below says the rest
     [age] = [f for f in facts_for("Adults, 21 years and older, were included if they had:", False)

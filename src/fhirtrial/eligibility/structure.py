@@ -312,13 +312,16 @@ _CONDITIONAL = re.compile(
 def conditional(text: str) -> bool:
     """Whether a piece of criterion text makes what it says depend on something else
     ("… if aged ≥ 18", "… in patients with Gilbert's syndrome")."""
+    stated = False
     for m in _CONDITIONAL.finditer(text):
         if m.group(0) == "if" and (
                 _SELF_IF.search(text, max(0, m.start() - 40), m.start()) or (
                     text.rstrip().endswith(":") and
-                    _LEAD_IF.search(text, max(0, m.start() - 40), m.start()))):
-            # "will be excluded if they are pregnant": the criterion itself; "adults aged ≥ 18,
-            # were included if they had:": a lead-in to the list below
+                    _LEAD_IF.search(text, max(0, m.start() - 40), m.start())) or (
+                    stated and _OR_IF.search(text, max(0, m.start() - 10), m.start()))):
+            # "will be excluded if they are pregnant[, or if …]": the criterion itself;
+            # "adults aged ≥ 18, were included if they had:": a lead-in to the list below
+            stated = True
             continue
         return True
     return False
@@ -328,6 +331,7 @@ def conditional(text: str) -> bool:
 # left conditional: "those with BMI up to 28 will be included if waist < 96 cm" is a
 # permission under a condition.)
 _SELF_IF = re.compile(r"\b(?:excluded|ineligible)\s+$")
+_OR_IF = re.compile(r"\b(?:or|and)\s+$")
 _LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 
 

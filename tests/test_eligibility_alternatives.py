@@ -306,3 +306,22 @@ def test_below_and_above_the_limit_are_each_others_failure() -> None:
 ])
 def test_other_conditions_on_an_alternative_leave_the_clause_text_only(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+# --- names with brackets in them, and more concepts -----------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low", "high", "unit"), [
+    ("Serum 25(OH)D level < 12 ng/mL", "vitamin-d", None, 12, "ng/mL"),
+    ("Lp(a) ≥ 90 mg/dL", "lipoprotein-a", 90, None, "mg/dL"),
+    ("Lipoprotein (a) above 60 mg/dL", "lipoprotein-a", 60, None, "mg/dL"),
+    ("TSAT < 15%", "transferrin-saturation", None, 15, "%"),
+])
+def test_names_with_brackets_and_new_concepts_are_read(text: str, test: str,
+                                                       low: float | None, high: float | None,
+                                                       unit: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"], d["unit"]) == (test, low, high, unit)
+
+
+def test_lipoprotein_a_in_nmol_per_litre_is_not_converted_to_mass() -> None:
+    assert [f for f in facts_for("Lp(a) ≥ 150 nmol/L", False) if f.kind == "lab"] == []

@@ -473,6 +473,15 @@ _SEX_WORDS_RE = re.compile(r"\b(?:(?:in|for|among)\s+(?:the\s+)?)?(?:men|women|m
 _SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
 
 
+_GLUED = re.compile(r"[\w-]*\([^()\s]*\)[\w-]*")
+
+
+def _word_start(s: str, i: int) -> int:
+    while i > 0 and (s[i - 1].isalnum() or s[i - 1] == "-"):
+        i -= 1
+    return i
+
+
 def _strip_parens(norm: str) -> str:
     # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
     # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
@@ -481,6 +490,16 @@ def _strip_parens(norm: str) -> str:
 
     def blank(m: re.Match[str]) -> str:
         inner = m.group(0)[1:-1]
+        if m.start() > 0 and norm[m.start() - 1].isalnum():
+            # "25(OH)D", "Lp(a)": brackets inside one word of a name the lexicon knows
+            w = _GLUED.match(norm, _word_start(norm, m.start()))
+            if w and pat.fullmatch(w.group(0)):
+                return m.group(0)
+        if m.start() > 1 and norm[m.start() - 1] == " ":
+            # "lipoprotein (a)": the bracket is the end of a name
+            i = _word_start(norm, m.start() - 1)
+            if pat.fullmatch(norm[i:m.start() - 1] + " " + m.group(0)):
+                return m.group(0)
         if _SEX_PAREN.fullmatch(inner):
             # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
             # sex (or, for one sex only, leaves it text) instead of a bound for everyone

@@ -325,3 +325,26 @@ def test_names_with_brackets_and_new_concepts_are_read(text: str, test: str,
 
 def test_lipoprotein_a_in_nmol_per_litre_is_not_converted_to_mass() -> None:
     assert [f for f in facts_for("Lp(a) ≥ 150 nmol/L", False) if f.kind == "lab"] == []
+
+
+# --- a value for each sex written as a pair -------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    ("Low HDL cholesterol: < 45/35 mg/dL; F/M", ("female", None, 45), ("male", None, 35)),
+    ("Waist circumference ≥ 85/95 cm (women/men)", ("female", 85, None), ("male", 95, None)),
+    ("Haemoglobin < 11.5/12.5 g/dL (M/F)", ("male", None, 11.5), ("female", None, 12.5)),
+])
+def test_value_pair_with_the_sexes_it_is_for_is_one_bound_per_sex(
+        text: str, first: tuple, second: tuple) -> None:
+    d = _one(text, True)
+    assert (d["sex"], d["low"], d["high"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["sex"], alt["low"], alt["high"]) == second
+
+
+@pytest.mark.parametrize("text", [
+    "HDL cholesterol < 45/35 mg/dL",  # which value is whose is not said
+    "Haemoglobin < 11.5/12.5 g/dL (F/F)",
+])
+def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, True) if f.kind == "lab"] == []

@@ -505,7 +505,7 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     """(bound, alternatives, either, end) of the bounds at ``pos``."""
     a = _atom(lab, s, pos)
     if a is None:
-        return None
+        return _sex_pair(lab, s, pos)
     end = a.end
     # two sides of one range: "≥ 18 and ≤ 65 years", "> 18 years, < 65 years"
     j = _JOIN_RANGE.match(s, end)
@@ -613,6 +613,44 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
         return None
     a.sex, b.sex = sex_a, sex_b
     return a, [(b, None)], False, sx2.end()
+
+
+_SEX_WORD = r"(?:f|m|females?|males?|women|men|w)"
+_SEMI_SEXES = re.compile(rf";(?=\s*{_SEX_WORD}\s*/\s*{_SEX_WORD}\b\s*(?:$|[;.,]))")
+_PAIR_SEXES = re.compile(rf"\s*[;,]?\s*[(\[]?\s*(?:in\s+)?(?P<x>{_SEX_WORD})\s*/\s*"
+                         rf"(?P<y>{_SEX_WORD})\b\s*[)\]]?")
+_PAIR_SEX_OF = {"f": "female", "w": "female", "m": "male", **{k: v for k, v in (
+    ("female", "female"), ("females", "female"), ("women", "female"), ("male", "male"),
+    ("males", "male"), ("men", "male"))}}
+
+
+def _sex_pair(lab: Lab, s: str, pos: int) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """"HDL-C < 50/40 mg/dL; F/M", "waist > 88/102 cm (women/men)": one comparator, a value
+    for each sex in the order the sex pair after it gives; without that pair, not read."""
+    m = _PAIR.match(s, pos)
+    if m is None or m.group("c") is None:
+        return None
+    unit, end, ok = _unit_at(lab, s, m.end())
+    if not ok:
+        return None
+    sx = _PAIR_SEXES.match(s, end)
+    if sx is None:
+        return None
+    x, y = _PAIR_SEX_OF[sx.group("x")], _PAIR_SEX_OF[sx.group("y")]
+    if x == y:
+        return None
+    sense, incl = _CMPS[m.group("c")]
+    bounds = []
+    for v, sex in ((number(m.group("a")), x), (number(m.group("b")), y)):
+        b = Bound(unit=unit, unit_written=unit is not None, start=m.start("c"), end=sx.end(),
+                  sex=sex)
+        if sense == "<=":
+            b.high, b.high_inclusive = v, incl
+        else:
+            b.low, b.low_inclusive = v, incl
+        bounds.append(b)
+    return bounds[0], [(bounds[1], None)], False, sx.end()
 
 
 _SEX_OPEN = re.compile(r"\s*[\[(]\s*(?:(?:in|for)\s+)?(?P<sex>men|women|males?|females?)"
@@ -804,7 +842,8 @@ def readings(canon: str) -> list[Reading]:
     condition-dependent filtering)."""
     pat, by_name = _names()
     mentions = list(pat.finditer(canon))
-    bracketed = bracketed_semicolons(canon)
+    # "HDL-C < 50/40 mg/dL; F/M": the sexes the pair is in, not a new statement
+    bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
     for i, m in enumerate(mentions):

@@ -470,7 +470,9 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
 
 _SEX_WORDS_RE = re.compile(r"\b(?:(?:in|for|among)\s+(?:the\s+)?)?(?:men|women|males?|females?|"
                            r"boys|girls)\b")
-_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
+_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls|"
+                        r"(?:f|m|w|females?|males?|women|men)\s*/\s*(?:f|m|females?|males?|women|"
+                        r"men))\s*")
 
 
 _GLUED = re.compile(r"[\w-]*\([^()\s]*\)[\w-]*")

@@ -471,10 +471,11 @@ _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[
 
 def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
     """Whether two ranges in two written units are one range (within 5 %)."""
-    if not (a.unit_written and b.unit_written) or a.unit == b.unit or a.relative or b.relative:
+    if not (a.unit_written and b.unit_written) or a.unit == b.unit or a.relative or b.relative \
+            or None in (a.low, a.high, b.low, b.high):
         return False
     sides = [(lab.to_canonical(x, a.unit), lab.to_canonical(y, b.unit))
-             for x, y in ((a.low, b.low), (a.high, b.high))]
+             for x, y in ((a.low, b.low), (a.high, b.high)) if x is not None and y is not None]
     return all(x is not None and y is not None and abs(x - y) <= 0.05 * max(abs(x), abs(y))
                for x, y in sides)
 

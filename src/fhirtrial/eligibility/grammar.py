@@ -802,7 +802,7 @@ _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
 def bracketed_semicolons(s: str) -> frozenset[int]:
     """Positions of the ";" inside a closed bracket: "(< 26 kg in men; < 18 kg in women)"
     separates two sides of one statement, not two clauses."""
-    if ";" not in s:
+    if ";" not in s or ("(" not in s and "[" not in s):
         return frozenset()
     out: set[int] = set()
     opened: list[list[int]] = []

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .tables import Lab, norm_unit, tables
@@ -804,15 +804,25 @@ def bracketed_semicolons(s: str) -> frozenset[int]:
     separates two sides of one statement, not two clauses."""
     if ";" not in s or ("(" not in s and "[" not in s):
         return frozenset()
+    return _bracketed(s)
+
+
+_BRACKET_OR_SEMI = re.compile(r"[()\[\];]")
+
+
+@lru_cache(maxsize=4096)
+def _bracketed(s: str) -> frozenset[int]:
     out: set[int] = set()
     opened: list[list[int]] = []
-    for i, ch in enumerate(s):
+    for m in _BRACKET_OR_SEMI.finditer(s):
+        ch = m.group(0)
         if ch in "([":
             opened.append([])
-        elif ch in ")]" and opened:
-            out.update(opened.pop())
-        elif ch == ";" and opened:
-            opened[-1].append(i)
+        elif ch in ")]":
+            if opened:
+                out.update(opened.pop())
+        elif opened:
+            opened[-1].append(m.start())
     return frozenset(out)
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",

@@ -478,6 +478,11 @@ _SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|
 _GLUED = re.compile(r"[\w-]*\([^()\s]*\)[\w-]*")
 
 
+@cache
+def _bracket_names() -> frozenset[str]:
+    return frozenset(n for lab in tables().labs for n in lab.names if "(" in n)
+
+
 def _word_start(s: str, i: int) -> int:
     while i > 0 and (s[i - 1].isalnum() or s[i - 1] == "-"):
         i -= 1
@@ -495,12 +500,12 @@ def _strip_parens(norm: str) -> str:
         if m.start() > 0 and norm[m.start() - 1].isalnum():
             # "25(OH)D", "Lp(a)": brackets inside one word of a name the lexicon knows
             w = _GLUED.match(norm, _word_start(norm, m.start()))
-            if w and pat.fullmatch(w.group(0)):
+            if w and w.group(0) in _bracket_names():
                 return m.group(0)
         if m.start() > 1 and norm[m.start() - 1] == " ":
             # "lipoprotein (a)": the bracket is the end of a name
             i = _word_start(norm, m.start() - 1)
-            if pat.fullmatch(norm[i:m.start() - 1] + " " + m.group(0)):
+            if norm[i:m.start() - 1] + " " + m.group(0) in _bracket_names():
                 return m.group(0)
         if _SEX_PAREN.fullmatch(inner):
             # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
@@ -658,7 +663,9 @@ def _complement(a: Bound, b: Bound) -> bool:
 def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]]:
     """Spans of "for patients with <X fails its bound>" closing a clause whose first
     alternative is that bound on X."""
-    out = []
+    out: list[tuple[int, int]] = []
+    if len(rs) < 2 or " with " not in canon:
+        return out
     for i, r3 in enumerate(rs):
         o = _COND_OPEN.search(canon, max(0, r3.pos - 60), r3.pos)
         if o is None or not _CLAUSE_END.match(canon, r3.end):
@@ -675,7 +682,7 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
     read ("handgrip < 26 kg or gait speed < 1 m/s" without a gait-speed concept): outside an
     exclusion the bound read alone would demand what the text only offers as one way in."""
-    if not out:
+    if not out or " or " not in canon:
         return out
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
     for r in rs:

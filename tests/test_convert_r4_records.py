@@ -15,6 +15,7 @@ from fhir.resources.R4B import get_fhir_model_class as r4b
 
 import fhirtrial.convert as convert
 from conftest import ROOT, SHARED, SHARED_V2, SHARED_V2_PARTIAL, shared_files
+from fhirtrial.convert.r4.xver import decode
 from fhirtrial.eligibility import criteria_for
 from fhirtrial.model import Study
 from fhirtrial.sources import read_inputs
@@ -135,8 +136,17 @@ def test_every_criterion_is_one_group_characteristic_with_its_sense(
     # age, sex and healthy volunteers come first, then one characteristic per criterion: a
     # "value true, exclude" pair is what R4 calls an exclusion criterion
     chars = [c for g in groups for c in g.get("characteristic", [])]
-    senses = [c["exclude"] for c in chars[len(chars) - len(expected):]] if expected else []
+    # a boolean-false characteristic ("Not pregnant" as an inclusion) is written as value true
+    # with the opposite exclude (see the writer): its sense is the R5 one it carries
+    senses = [c["exclude"] != _r5_value_false(c)
+              for c in chars[len(chars) - len(expected):]] if expected else []
     assert senses == expected
+
+
+def _r5_value_false(ch: dict[str, Any]) -> bool:
+    r5 = decode("EvidenceVariable", "characteristic", ch.get("extension", [])) or {}
+    r5 = r5[0] if isinstance(r5, list) else r5
+    return (r5.get("definitionByTypeAndValue") or {}).get("valueBoolean") is False
 
 
 # --- independent R4 engines -------------------------------------------------------------------

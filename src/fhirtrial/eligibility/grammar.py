@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .tables import Lab, norm_unit, tables
@@ -221,7 +221,7 @@ _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|
                       r"\s*or\s+(?:≥|>)(?!\s*\d)")
 _DOWN_POST = re.compile(_POST_GAP + r"(?:or|and)\s+(?:less|lower|below|younger|fewer|under|smaller)"
                         r"(?![\w])|\s*or\s+(?:≤|<)(?!\s*\d)")
-_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
+_RANGE_SEP = re.compile(r"\s*(?:(?:old|of age|of life)\s+)?(?:-|–|to|and|~|through|thru|至|到)\s*"
                         r"(?![≤≥<>])")
 _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|range[sd]?|ranging|"
                       r"of)\s+")
@@ -244,7 +244,12 @@ def _in_unit(value: float, unit: str | None, target: str | None) -> float | None
     c = _COMPOUND.get(unit or "")
     if c is not None and c[0] == target:
         return value * c[1]
-    return None
+    f = _EXACT.get((unit or "", target or ""))
+    return value * f if f is not None else None
+
+
+# time units that convert exactly ("24 hours to 28 days" → hours)
+_EXACT = {("d", "h"): 24, ("wk", "h"): 168, ("wk", "d"): 7, ("a", "mo"): 12}
 
 
 def _same_unit(a: _Val, b: _Val) -> bool:
@@ -459,8 +464,20 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 
 _JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
+_OR_RANGE = re.compile(r"\s*,?\s*or\s+(?:between\s+|from\s+)?(?=\d)")
 _OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
+
+
+def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
+    """Whether two ranges in two written units are one range (within 5 %)."""
+    if not (a.unit_written and b.unit_written) or a.unit == b.unit or a.relative or b.relative \
+            or None in (a.low, a.high, b.low, b.high):
+        return False
+    sides = [(lab.to_canonical(x, a.unit), lab.to_canonical(y, b.unit))
+             for x, y in ((a.low, b.low), (a.high, b.high)) if x is not None and y is not None]
+    return all(x is not None and y is not None and abs(x - y) <= 0.05 * max(abs(x), abs(y))
+               for x, y in sides)
 
 
 def _combine_units(a: Bound, b: Bound, lab: Lab) -> bool:
@@ -489,7 +506,7 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     """(bound, alternatives, either, end) of the bounds at ``pos``."""
     a = _atom(lab, s, pos)
     if a is None:
-        return None
+        return _sex_pair(lab, s, pos)
     end = a.end
     # two sides of one range: "≥ 18 and ≤ 65 years", "> 18 years, < 65 years"
     j = _JOIN_RANGE.match(s, end)
@@ -503,6 +520,21 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                               high_inclusive=hi.high_inclusive, unit=a.unit,
                               relative=a.relative, unit_written=a.unit_written,
                               start=a.start, end=b.end), [], False, b.end)
+    # two ranges as alternatives: "13-17 years or 18-20 years", "40-50 or 60-70 kg" — either
+    # one holds, or the second only under a condition ("… or 18-20 if living at home")
+    j = _OR_RANGE.match(s, end)
+    if j and a.low is not None and a.high is not None:
+        b = _atom(lab, s, j.end())
+        if b is not None and b.low is not None and b.high is not None:
+            if _restated(lab, a, b):
+                return a, [], False, b.end  # "10-12 g/dL or 6.2-7.4 mmol/L": one range twice
+            if not (_combine_units(a, b, lab) and (a.high < b.low or b.high < a.low)):
+                # overlapping or on other scales: keeping the first alone would narrow it
+                return None
+            cond = _condition_after(s, b.end)
+            if cond is not None:
+                return a, [(b, cond[0])], False, cond[1]
+            return a, [(b, None)], True, b.end
     # either/or: "< 30 or > 69 years"
     j = _JOIN_OR.match(s, end)
     if j and (a.up or a.down):
@@ -513,6 +545,12 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             if lo.high is not None and hi.low is not None and lo.high <= hi.low:
                 return a, [(b, None)], True, b.end
             return None
+    # the bound for one sex in brackets: "≥ 13 g/dL (≥ 12 g/dL for women)", "55 kg or more
+    # (female: 50 kg or more)" — the first bound is then the other sex's
+    if a.up or a.down:
+        sexed = _sex_in_brackets(lab, s, a)
+        if sexed is not None:
+            return sexed
     # conditional alternative: "≤ 2.5 × ULN (≤ 5 × ULN with liver metastases)"
     j = _JOIN_ALT.match(s, end)
     if j:
@@ -578,12 +616,101 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
     return a, [(b, None)], False, sx2.end()
 
 
+_SEX_WORD = r"(?:f|m|females?|males?|women|men|w)"
+_SEMI_SEXES = re.compile(rf";(?=\s*{_SEX_WORD}\s*/\s*{_SEX_WORD}\b\s*(?:$|[;.,]))")
+_PAIR_SEXES = re.compile(rf"\s*[;,]?\s*[(\[]?\s*(?:in\s+)?(?P<x>{_SEX_WORD})\s*/\s*"
+                         rf"(?P<y>{_SEX_WORD})\b\s*[)\]]?")
+_PAIR_SEX_OF = {"f": "female", "w": "female", "m": "male", **{k: v for k, v in (
+    ("female", "female"), ("females", "female"), ("women", "female"), ("male", "male"),
+    ("males", "male"), ("men", "male"))}}
+
+
+def _sex_pair(lab: Lab, s: str, pos: int) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """"HDL-C < 50/40 mg/dL; F/M", "waist > 88/102 cm (women/men)": one comparator, a value
+    for each sex in the order the sex pair after it gives; without that pair, not read."""
+    m = _PAIR.match(s, pos)
+    if m is None or m.group("c") is None:
+        return None
+    unit, end, ok = _unit_at(lab, s, m.end())
+    if not ok:
+        return None
+    sx = _PAIR_SEXES.match(s, end)
+    if sx is None:
+        return None
+    x, y = _PAIR_SEX_OF[sx.group("x")], _PAIR_SEX_OF[sx.group("y")]
+    if x == y:
+        return None
+    sense, incl = _CMPS[m.group("c")]
+    bounds = []
+    for v, sex in ((number(m.group("a")), x), (number(m.group("b")), y)):
+        b = Bound(unit=unit, unit_written=unit is not None, start=m.start("c"), end=sx.end(),
+                  sex=sex)
+        if sense == "<=":
+            b.high, b.high_inclusive = v, incl
+        else:
+            b.low, b.low_inclusive = v, incl
+        bounds.append(b)
+    return bounds[0], [(bounds[1], None)], False, sx.end()
+
+
+_SEX_OPEN = re.compile(r"\s*[\[(]\s*(?:(?:in|for)\s+)?(?P<sex>men|women|males?|females?)"
+                       r"\s*[:,]?\s*")
+_SEX_CLOSE = re.compile(r"\s*(?:(?:in|for)\s+(?:the\s+)?)?(?P<sex>men|women|males?|females?)?"
+                        r"\s*[\])]")
+_OTHER_SEX = {"male": "female", "female": "male"}
+
+
+def _sex_in_brackets(lab: Lab, s: str, a: Bound) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """"≥ 13 g/dL (≥ 12 g/dL for women)", "≥ 13 g/dL (women: ≥ 12)", "≥ 13 (12 in women)": the
+    bracket holds the one sex's bound, the bound before it the other sex's. The bracket must
+    hold nothing else, and its bound go the same way (a bare value takes the first's sense)."""
+    o = _SEX_OPEN.match(s, a.end)
+    start = o.end() if o else _SPACES.match(s, a.end).end()  # type: ignore[union-attr]
+    if not o and (start >= len(s) or s[start] not in "(["):
+        return None
+    if not o:
+        start += 1
+    b = _atom(lab, s, start)
+    if b is None:
+        v = _value(lab, s, start, lab.kind == "score")
+        if v is None or not (v.written or not a.unit_written):
+            return None
+        b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written, start=start,
+                  end=v.end)
+        if a.up:
+            b.low, b.low_inclusive = v.value, a.low_inclusive
+        else:
+            b.high, b.high_inclusive = v.value, a.high_inclusive
+    if b.up != a.up or b.down != a.down:
+        return None
+    c = _SEX_CLOSE.match(s, b.end)
+    if c is None and o is not None and s[b.start:b.end].rstrip(" ,;").endswith((")", "]")):
+        end, said = b.end, o  # the unit reader took the closing bracket
+    elif c is None or (o is None) == (c.group("sex") is None):
+        return None  # the sex said once, either before or after the bound
+    else:
+        end, said = c.end(), o or c
+    sex = _SEX_OF[said.group("sex")]
+    if not _combine_units(a, b, lab):
+        return None
+    a.sex, b.sex = _OTHER_SEX[sex], sex
+    return a, [(b, None)], False, end
+
+
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
 _FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
 _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
                             r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
+_MEASURED = frozenset(["lab", "vital", "physiology"])
+_NOT_LEVEL_AFTER = re.compile(
+    r"[\s-]*(?:loss|lost|gain|gained|change|changes|drop|decrease|decline|increase|rise|fall|"
+    r"reduction|fluctuations?|variation|variability|difference|improvement|deterioration|"
+    r"dose|doses|infusion|supplement|supplementation|intake|diet|load|excess|limit|"
+    r"target|goal|per)\b")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
 _PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
@@ -670,15 +797,43 @@ def _score_before(lab: Lab, canon: str, start: int, floor: int) -> tuple[
 
 
 _STOP = re.compile(r"[;]|\.(?:\s|$)(?<!\d\.)")
+
+
+def bracketed_semicolons(s: str) -> frozenset[int]:
+    """Positions of the ";" inside a closed bracket: "(< 26 kg in men; < 18 kg in women)"
+    separates two sides of one statement, not two clauses."""
+    if ";" not in s or ("(" not in s and "[" not in s):
+        return frozenset()
+    return _bracketed(s)
+
+
+_BRACKET_OR_SEMI = re.compile(r"[()\[\];]")
+
+
+@lru_cache(maxsize=4096)
+def _bracketed(s: str) -> frozenset[int]:
+    out: set[int] = set()
+    opened: list[list[int]] = []
+    for m in _BRACKET_OR_SEMI.finditer(s):
+        ch = m.group(0)
+        if ch in "([":
+            opened.append([])
+        elif ch in ")]":
+            if opened:
+                out.update(opened.pop())
+        elif opened:
+            opened[-1].append(m.start())
+    return frozenset(out)
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
 # "PPO FEV1 and PPO DLCO")
 _JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
-                    r"(?:(?:serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
+                    r"(?:(?:the|serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
                     r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
 
 
 _RATIO_WORD = re.compile(r"\bratio\b")
+_JOINT_WORD = re.compile(r"\b(?:and|or|and/or)\b|[,;/&]")
 
 
 def _is_ratio(lab: Lab) -> bool:
@@ -698,6 +853,8 @@ def readings(canon: str) -> list[Reading]:
     condition-dependent filtering)."""
     pat, by_name = _names()
     mentions = list(pat.finditer(canon))
+    # "HDL-C < 50/40 mg/dL; F/M": the sexes the pair is in, not a new statement
+    bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
     for i, m in enumerate(mentions):
@@ -709,8 +866,9 @@ def readings(canon: str) -> list[Reading]:
             # "maternal haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
-        stop = _STOP.search(canon[m.end():nxt])
-        limit = m.end() + stop.start() if stop else nxt
+        stop = next((x for x in _STOP.finditer(canon, m.end(), nxt)
+                     if x.start() not in bracketed), None)
+        limit = stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
         if lab.kind == "score" and p == _GAP.match(seg, m.end()).end():  # type: ignore[union-attr]
@@ -719,6 +877,11 @@ def readings(canon: str) -> list[Reading]:
             if fs:
                 p = _skip_gap(seg, fs.end())
         found = _bounds(lab, seg, p) if p < limit else None
+        if found is not None and nxt < len(canon) and not canon[found[3]:nxt].strip() and \
+                _JOINT_WORD.search(canon, m.end(), found[0].start):
+            # "≥ 140 mmHg SBP and/or ≥ 90 mmHg DBP": past the joint, the bound is the next
+            # name's, written before it — not this name's
+            found = None
         if lab.pair:
             # "blood pressure > 140/90 mmHg": a bound on each of two concepts
             pairs = _pair(lab, seg, p) if p < limit else None
@@ -765,6 +928,14 @@ def readings(canon: str) -> list[Reading]:
                 found[0].low, found[0].low_inclusive = number(pre.group("a")), incl
         if found is None and lab.postfix and not _QUALIFIED.match(canon, m.end()):
             found = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+        elif found is None and lab.kind in _MEASURED and not _QUALIFIED.match(canon, m.end()) \
+                and not _NOT_LEVEL_AFTER.match(canon, m.end()):
+            # "≥ 140 mmHg SBP", "> 5 ppm carbon monoxide": a comparator and a unit the concept
+            # has, right before its name, are its bound whatever the concept ("≥ 5 kg weight
+            # loss" is a change, not a level: not read)
+            before = _bounds_before(lab, canon, m.start(), out[-1].end if out else 0)
+            if before is not None and canon[before[0].start] in "≤≥<>":
+                found = before
         if found is None and lab.kind == "score":
             found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
         if found is not None and any(j == "/" for _, _, j in pending) and \

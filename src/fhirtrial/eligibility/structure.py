@@ -39,7 +39,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
-from .grammar import Bound, Reading
+from .grammar import Bound, Reading, bracketed_semicolons
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
@@ -268,14 +268,27 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         return []
     rest = norm
     for (a, b), _ in reversed(found):
-        rest = rest[:a] + " " + rest[b:]
+        rest = rest[:a] + " " * (b - a) + rest[b:]  # same length: clause spans stay valid
     words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest)
     if any(w not in _PREG_FILLER for w in words):
+        # a sentence of its own that says only the state ("Non-pregnant and non-nursing. The
+        # effect of the drug on the fetus is unknown."): the other sentences explain it
+        pure = [(a, b) for a, b in _clauses(norm)
+                if any(a <= x < b for (x, _), _ in found)
+                and not any(w not in _PREG_FILLER for w in re.findall(
+                    r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest[a:b]))]
+        if pure:
+            found = [(sp, kv) for sp, kv in found if any(a <= sp[0] < b for a, b in pure)]
+            return _preg_list(found)
         if not exclude or conditional(norm):
             return []
         found = [((a, b), kv) for (a, b), kv in found if kv[1]
                  and not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a])
                  and not _PREG_BLOCK_AFTER.match(norm[b:])]
+    return _preg_list(found)
+
+
+def _preg_list(found: list[tuple[tuple[int, int], tuple[str, bool]]]) -> list[Fact]:
     facts: list[Fact] = []
     seen: set[str] = set()
     for _, (kind, value) in found:
@@ -299,7 +312,27 @@ _CONDITIONAL = re.compile(
 def conditional(text: str) -> bool:
     """Whether a piece of criterion text makes what it says depend on something else
     ("… if aged ≥ 18", "… in patients with Gilbert's syndrome")."""
-    return bool(_CONDITIONAL.search(text))
+    stated = False
+    for m in _CONDITIONAL.finditer(text):
+        if m.group(0) == "if" and (
+                _SELF_IF.search(text, max(0, m.start() - 40), m.start()) or (
+                    text.rstrip().endswith(":") and
+                    _LEAD_IF.search(text, max(0, m.start() - 40), m.start())) or (
+                    stated and _OR_IF.search(text, max(0, m.start() - 10), m.start()))):
+            # "will be excluded if they are pregnant[, or if …]": the criterion itself;
+            # "adults aged ≥ 18, were included if they had:": a lead-in to the list below
+            stated = True
+            continue
+        return True
+    return False
+
+
+# "will be excluded if …": the "if" states the exclusion itself. ("Eligible/included if …" is
+# left conditional: "those with BMI up to 28 will be included if waist < 96 cm" is a
+# permission under a condition.)
+_SELF_IF = re.compile(r"\b(?:excluded|ineligible)\s+$")
+_OR_IF = re.compile(r"\b(?:or|and)\s+$")
+_LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 
 
 # --- measurable concepts (the grammar) -----------------------------------------------------
@@ -334,7 +367,8 @@ _AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chrono
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
-                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:or|and)\s+(?:older|younger)\b")
+                        r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:(?:of age|old),?\s+)?(?:or|and)\s+"
+                        r"(?:older|younger)\b")
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
@@ -347,6 +381,9 @@ _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
 
+_EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|at|until|till|from|when|during|"
+                           r"duration|history|for)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?$|"
+                           r"\b(?:duration|history|course)\s+of\s+$")
 _AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
 
 
@@ -390,6 +427,10 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
             head = False
         if not (head or after or worded):
             continue
+        if not head and _EVENT_BEFORE.search(canon, max(0, p - 30), p):
+            # "smoked since 16 years of age or younger", "a duration of 10 years or more": an
+            # age at an event, or a time span, not the participant's age now
+            continue
         out.append(Reading(p, age, bound, alts, either, end))
     return out
 
@@ -429,7 +470,23 @@ def _bound_data(lab: Lab, b: Bound, age_word: bool) -> dict[str, Any] | None:
 
 _SEX_WORDS_RE = re.compile(r"\b(?:(?:in|for|among)\s+(?:the\s+)?)?(?:men|women|males?|females?|"
                            r"boys|girls)\b")
-_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls)\s*")
+_SEX_PAREN = re.compile(r"\s*(?:in\s+|for\s+)?(?:men|women|males?|females?|boys|girls|"
+                        r"(?:f|m|w|females?|males?|women|men)\s*/\s*(?:f|m|females?|males?|women|"
+                        r"men))\s*")
+
+
+_GLUED = re.compile(r"[\w-]*\([^()\s]*\)[\w-]*")
+
+
+@cache
+def _bracket_names() -> frozenset[str]:
+    return frozenset(n for lab in tables().labs for n in lab.names if "(" in n)
+
+
+def _word_start(s: str, i: int) -> int:
+    while i > 0 and (s[i - 1].isalnum() or s[i - 1] == "-"):
+        i -= 1
+    return i
 
 
 def _strip_parens(norm: str) -> str:
@@ -440,6 +497,16 @@ def _strip_parens(norm: str) -> str:
 
     def blank(m: re.Match[str]) -> str:
         inner = m.group(0)[1:-1]
+        if m.start() > 0 and norm[m.start() - 1].isalnum():
+            # "25(OH)D", "Lp(a)": brackets inside one word of a name the lexicon knows
+            w = _GLUED.match(norm, _word_start(norm, m.start()))
+            if w and w.group(0) in _bracket_names():
+                return m.group(0)
+        if m.start() > 1 and norm[m.start() - 1] == " ":
+            # "lipoprotein (a)": the bracket is the end of a name
+            i = _word_start(norm, m.start() - 1)
+            if norm[i:m.start() - 1] + " " + m.group(0) in _bracket_names():
+                return m.group(0)
         if _SEX_PAREN.fullmatch(inner):
             # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
             # sex (or, for one sex only, leaves it text) instead of a bound for everyone
@@ -517,6 +584,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     cparens = _conditional_parens(blank)
     for a, b in cparens:
         blank = blank[:a] + " " * (b - a) + blank[b:]
+    # "creatinine ≤ 1.5 × ULN or CrCl ≥ 60 mL/min for patients with creatinine > 1.5 × ULN":
+    # a condition that only says the first bound failed adds nothing to "or" — drop it
+    redundant = _redundant_conditions(canon, rs)
+    for a, b in redundant:
+        blank = blank[:a] + " " * (b - a) + blank[b:]
+    all_rs = rs
+    rs = [r for r in rs if not any(a <= r.pos < b for a, b in redundant)]
     clauses = [(a, b) for a, b in _clauses(blank) if conditional(blank[a:b])]
     # "ALT and AST > 2 × ULN" in an exclusion means both at once, "ALT or AST ≤ 3 × ULN" in an
     # inclusion either one: neither is a list of separate facts, so neither is read ("AST/ALT"
@@ -535,9 +609,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value
             continue
-        if r.lab.kind == "age" and (conditional(norm) or _AGE_STOP.search(
-                canon[max(0, r.pos - 30):r.end]) or _AGE_STOP_AFTER.search(
-                canon[r.end:r.end + 25])):
+        # the words of an alternative's own condition are about the condition ("… or 18-20 if
+        # living with a parent"), not about whose age it is
+        if r.lab.kind == "age" and (conditional(_without_own_conditions(norm, r)) or
+                                    _AGE_STOP.search(_without_own_conditions(
+                                        canon[max(0, r.pos - 30):r.end], r)) or
+                                    _AGE_STOP_AFTER.search(canon[r.end:r.end + 25])):
             continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)
@@ -559,7 +636,82 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact("age", data)))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+    if exclude is not True:
+        out = _without_unread_alternatives(out, all_rs, canon)
     return _dedupe(_merge_sides(out, canon))
+
+
+_CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
+_COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:patients|participants|subjects|those|individuals|"
+                        r"people|persons)\s+(?:with|whose|who\s+have)\s+(?:an?\s+|the\s+)?"
+                        r"(?:serum\s+|blood\s+|plasma\s+)?$")
+_CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
+
+
+def _complement(a: Bound, b: Bound) -> bool:
+    """Whether ``b`` is what fails ``a`` ("≤ 1.5 × ULN" and "> 1.5 × ULN"; "below ULN" and
+    "above ULN", the limit itself aside)."""
+    if a.relative != b.relative or a.unit != b.unit:
+        return False
+    if a.down and b.up:
+        return a.high == b.low and not (a.high_inclusive and b.low_inclusive)
+    if a.up and b.down:
+        return a.low == b.high and not (a.low_inclusive and b.high_inclusive)
+    return False
+
+
+def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]]:
+    """Spans of "for patients with <X fails its bound>" closing a clause whose first
+    alternative is that bound on X."""
+    out: list[tuple[int, int]] = []
+    if len(rs) < 2 or " with " not in canon:
+        return out
+    for i, r3 in enumerate(rs):
+        o = _COND_OPEN.search(canon, max(0, r3.pos - 60), r3.pos)
+        if o is None or not _CLAUSE_END.match(canon, r3.end):
+            continue
+        if any(r1.lab.key == r3.lab.key and _complement(r1.bound, r3.bound)
+               and _OR.search(canon, r1.end, o.start()) for r1 in rs[:i]):
+            out.append((o.start(), r3.end))
+    return out
+_CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
+
+
+def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
+                                 canon: str) -> list[tuple[int, Fact]]:
+    """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
+    read ("handgrip < 26 kg or gait speed < 1 m/s" without a gait-speed concept): outside an
+    exclusion the bound read alone would demand what the text only offers as one way in."""
+    if not out or " or " not in canon:
+        return out
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
+    for r in rs:
+        spans += [(b.start, b.end) for b, _ in r.alternatives]
+    unread = [m.start() for m in _CMP_NUM.finditer(canon)
+              if not any(a <= m.start() < b for a, b in spans)]
+    if not unread:
+        return out
+    drop: list[tuple[int, int]] = []
+    for a, b in _clauses(canon):
+        mine = [sp for sp in spans if a <= sp[0] < b]
+        for u in (u for u in unread if a <= u < b):
+            for x, y in mine:
+                between = canon[y:u] if y <= u else canon[u:x]
+                # the joint next to the comparison decides: "… burn or scar, and < 6 months
+                # since …" adds a requirement, "… or gait speed < 1 m/s" an alternative
+                joints = _CONNECTIVE.findall(between)
+                if joints and joints[-1 if y <= u else 0] == "or" and _OR.search(between):
+                    drop.append((a, b))
+    return [(p, f) for p, f in out if not any(a <= p < b for a, b in drop)]
+
+
+def _without_own_conditions(norm: str, r: Reading) -> str:
+    """The text less the conditions the reading's own alternatives carry ("13-17 years or
+    18-20 if living at home": the "if" is the second range's, kept with it as text)."""
+    for _, cond in r.alternatives:
+        if cond:
+            norm = norm.replace(cond, " ")
+    return norm
 
 
 def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
@@ -675,16 +827,21 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
 # --- the whole criterion -------------------------------------------------------------------
 
 _CLAUSE_SPLIT = re.compile(r"(;|\.\s+(?=[a-z]))")
-_CLAUSE_SEP = re.compile(r";|\.\s+")
 
 
 def _clauses(norm: str) -> Iterator[tuple[int, int]]:
-    """Spans of the clauses of a criterion: split at ";" and at sentence ends."""
-    pos = 0
-    for part in _CLAUSE_SPLIT.split(norm):
-        if part and not _CLAUSE_SEP.fullmatch(part):
-            yield pos, pos + len(part)
-        pos += len(part)
+    """Spans of the clauses of a criterion: split at ";" (not one inside brackets) and at
+    sentence ends."""
+    inner = bracketed_semicolons(norm)
+    start = 0
+    for m in _CLAUSE_SPLIT.finditer(norm):
+        if m.start() in inner:
+            continue
+        if m.start() > start:
+            yield start, m.start()
+        start = m.end()
+    if start < len(norm):
+        yield start, len(norm)
 
 
 def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
@@ -714,7 +871,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
                 if a <= p < b and f.kind == "lab" and not _window_of_other(norm, a, s, e, p):
                     f.data["window"] = w
     positioned.sort(key=lambda x: x[0])
-    joints = [norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned)]
+    # "and/or" is an inclusive or: either bound met meets the line
+    joints = [norm[a:b].replace("and/or", "or")
+              for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
     if exclude is not True and not only_or:

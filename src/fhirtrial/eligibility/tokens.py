@@ -152,8 +152,11 @@ def canonical(norm: str) -> str:
     s = norm
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)
+    # (padded on the left when a hyphen joins it to its unit, so "two-hour glucose" reads as
+    # "2-hour glucose")
     if _TIME_WORD_NUM_HINT.search(s):
-        s = _sub(_TIME_WORD_NUM, lambda m: str(NUMWORDS[m.group(1)]), s)
+        s = _TIME_WORD_NUM.sub(lambda m: _pad(m, str(NUMWORDS[m.group(1)]),
+                                              m.string.startswith("-", m.end())), s)
     if "73" in s:
         s = _BSA_173.sub(".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:

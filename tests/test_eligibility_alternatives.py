@@ -1,0 +1,350 @@
+"""Grammar mechanisms that read more of what criteria state without guessing: two ranges joined
+by "or", bounds for each sex inside brackets after the name. Lines written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirtrial.eligibility import criteria_for, facts_for
+
+
+def _one(text: str, exclude: bool | None = None) -> dict:
+    [f] = [f for f in facts_for(text, exclude) if f.kind in ("lab", "age")]
+    return f.data
+
+
+# --- two ranges joined by "or" ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second", "unit"), [
+    ("Adolescents aged 12-15 years or 19-21 years", (12, 15), (19, 21), "a"),
+    ("Age 40 to 49 or 60 to 69 years", (40, 49), (60, 69), "a"),
+    ("BMI 17-19 or 31-34 kg/m2", (17, 19), (31, 34), "kg/m2"),
+])
+def test_two_disjoint_ranges_joined_by_or_are_either_or_alternatives(
+        text: str, first: tuple, second: tuple, unit: str) -> None:
+    d = _one(text, False)
+    assert ((d["low"], d["high"]), d["unit"]) == (first, unit)
+    [alt] = d["alternatives"]
+    assert ((alt["low"], alt["high"]), alt["unit"], alt["condition"]) == (second, unit, None)
+
+
+def test_second_range_under_a_condition_keeps_the_condition_as_text() -> None:
+    d = _one("Aged 14-16 years, or 17-19 if still attending school", False)
+    assert (d["low"], d["high"]) == (14, 16)
+    [alt] = d["alternatives"]
+    assert (alt["low"], alt["high"], alt["condition"]) == (17, 19,
+                                                           "if still attending school")
+
+
+def test_one_range_restated_in_another_unit_after_or_is_one_range() -> None:
+    d = _one("Haemoglobin 9-11 g/dL or 5.6-6.8 mmol/L", False)
+    assert (d["low"], d["high"], d["unit"], d.get("alternatives")) == (9, 11, "g/dL", None)
+
+
+@pytest.mark.parametrize("text", [
+    "Aged 20-40 years or 30-50 years",  # overlapping: the first alone would narrow it
+    "Aged 1-2 years or 18-30 months",  # overlapping once both are in months
+    "Creatinine 1-1.5 mg/dL or 2-3 × ULN",  # a level or a multiple: not one scale
+])
+def test_ranges_joined_by_or_that_cannot_be_alternatives_stay_text_only(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind in ("lab", "age")] == []
+
+
+# --- a bound for each sex inside brackets ----------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    # both sexes in one bracket, the sides parted by a semicolon
+    ("Reduced grip strength (handgrip strength <27 kg in men; <16 kg in women)",
+     ("male", None, 27), ("female", None, 16)),
+    ("Hand grip strength (< 30 kg for men; < 20 kg for women) at screening",
+     ("male", None, 30), ("female", None, 20)),
+    # the bracket names one sex; the bound before it is the other sex's
+    ("Haemoglobin ≥ 13.5 g/dL (≥ 12.5 g/dL for women)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+    ("Haemoglobin at least 13.5 g/dL (women: at least 12.5 g/dL)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+    ("Body weight 60 kg or more (female: 48 kg or more), stable for 3 months",
+     ("male", 60, None), ("female", 48, None)),
+    ("Haemoglobin ≥ 13.5 g/dL (12.5 g/dL in females)", ("male", 13.5, None),
+     ("female", 12.5, None)),
+])
+def test_bracketed_bound_for_one_sex_makes_two_sex_restricted_alternatives(
+        text: str, first: tuple, second: tuple) -> None:
+    d = _one(text, False)
+    assert (d["sex"], d["low"], d["high"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["sex"], alt["low"], alt["high"], alt["condition"]) == (*second, None)
+
+
+def test_semicolon_outside_brackets_still_ends_the_statement() -> None:
+    facts = [f for f in facts_for("Haemoglobin < 10 g/dL; < 9 g/dL in women with "
+                                  "thalassaemia trait", True) if f.kind == "lab"]
+    assert [(f.data["high"], f.data.get("alternatives")) for f in facts] == [(10, None)]
+
+
+@pytest.mark.parametrize("text", [
+    "Haemoglobin ≥ 13.5 g/dL (≤ 12.5 g/dL for women)",  # the other way round: not one limit
+    "Haemoglobin ≥ 13.5 g/dL (women: ≥ 12.5 g/dL in pregnancy)",  # more than a sex
+])
+def test_bracketed_sex_bound_that_is_not_a_plain_alternative_is_not_split_by_sex(
+        text: str) -> None:
+    for f in facts_for(text, False):
+        assert "sex" not in f.data or f.kind == "sex"
+        for alt in f.data.get("alternatives") or []:
+            assert "sex" not in alt
+
+
+# --- concepts added to the lexicon -----------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low", "high", "unit"), [
+    ("2-hour plasma glucose ≥ 11.1 mmol/L on an oral glucose tolerance test", "glucose-2h",
+     11.1, None, "mmol/L"),
+    ("Two-hour glucose 140 to 199 mg/dL", "glucose-2h", 140, 199, "mg/dL"),
+    ("Serum total protein ≥ 6.0 g/dL", "total-protein", 6, None, "g/dL"),
+    ("β2-microglobulin < 3.5 mg/L", "beta2-microglobulin", None, 3.5, "mg/L"),
+    ("Glasco coma score of 9 or more", "gcs", 9, None, "{score}"),
+    ("eGFR < 45 ml/m", "egfr", None, 45, "mL/min/{1.73_m2}"),
+])
+def test_new_lexicon_concepts_and_spellings_are_read(text: str, test: str, low: float | None,
+                                                     high: float | None, unit: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"], d["unit"]) == (test, low, high, unit)
+
+
+def test_two_hour_glucose_is_not_the_fasting_glucose() -> None:
+    facts = [f for f in facts_for("Fasting glucose < 7.0 mmol/L and 2-h glucose 7.8 to 11.0 "
+                                  "mmol/L", False) if f.kind == "lab"]
+    assert [(f.data["test"], f.data["low"], f.data["high"]) for f in facts] == [
+        ("glucose", None, 7), ("glucose-2h", 7.8, 11)]
+
+
+def test_beta2_microglobulin_units_convert_to_mg_per_litre() -> None:
+    from fhirtrial.eligibility.tables import tables
+    lab = tables().lab("beta2-microglobulin")
+    assert lab.to_canonical(3.5, "mg/L") == 3.5
+    assert lab.to_canonical(0.35, "mg/dL") == pytest.approx(3.5)
+    assert lab.to_canonical(296.6, "nmol/L") == pytest.approx(3.5, rel=1e-3)
+
+
+# --- ages stated in the middle of a sentence ---------------------------------------------------
+
+@pytest.mark.parametrize(("text", "low"), [
+    ("Only volunteers 21 years of age or older are enrolled", 21),
+    ("Persons enrolled must be 19 years old or older", 19),
+])
+def test_age_with_of_age_before_or_older_is_an_age(text: str, low: int) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["unit"]) == (low, "a")
+
+
+@pytest.mark.parametrize("text", [
+    "Started smoking since 15 years of age or younger",  # an age at an event
+    "Asthma diagnosed at 12 years of age or older",
+    "Hypertension, duration of 5 years or older",  # a time span
+    "Type 1 diabetes history of 10 years and older",
+])
+def test_age_at_an_event_or_a_duration_is_not_the_participants_age(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "age"] == []
+
+
+# --- ranges whose two ends are in different time units ----------------------------------------
+
+@pytest.mark.parametrize(("text", "low", "high", "unit"), [
+    ("Newborns aged 12 hours to 14 days", 12, 336, "h"),
+    ("Aged between 6h of life and 3 days of life", 6, 72, "h"),
+    ("Infants aged 5 days to 8 weeks", 5, 56, "d"),
+])
+def test_age_range_in_two_time_units_is_read_in_the_smaller_one(
+        text: str, low: int, high: int, unit: str) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["high"], d["unit"]) == (low, high, unit)
+
+
+def test_age_range_in_units_without_an_exact_conversion_stays_text() -> None:
+    assert [f for f in facts_for("Infants aged 3 weeks to 5 months", False)
+            if f.kind == "age"] == []
+
+
+# --- precision: whose bound, and what "and/or" means ---------------------------------------------
+
+def test_bound_written_before_the_next_name_is_not_given_to_the_previous_one() -> None:
+    # "≥ 95" belongs to DBP (written before it), never to SBP across the "and/or"
+    facts = [f for f in facts_for("Hypertension (≥ 150 mmHg SBP and/or ≥ 95 mmHg DBP)", False)
+             if f.kind == "lab"]
+    assert [(f.data["test"], f.data["low"]) for f in facts
+            if f.data["test"] == "bp-systolic"] in ([], [("bp-systolic", 150)])
+
+
+def test_and_or_between_two_bounds_makes_them_alternatives() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Systolic BP ≥ 150 mmHg and/or diastolic BP ≥ 95 "
+                       "mmHg")
+    assert [f.data["test"] for f in c.facts] == ["bp-systolic", "bp-diastolic"]
+    assert c.combination == "any-of"
+
+
+# --- an alternative the grammar cannot read -------------------------------------------------------
+
+def test_bound_offered_or_an_unread_comparison_stays_text_outside_exclusions() -> None:
+    line = "Frailty: grip strength < 20 kg or timed walk speed < 0.8 m/s"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    # in an exclusion the bound read still excludes on its own
+    [f] = [f for f in facts_for(line, True) if f.kind == "lab"]
+    assert (f.data["test"], f.data["high"]) == ("handgrip-strength", 20)
+
+
+def test_an_unread_comparison_added_with_and_leaves_the_bound() -> None:
+    # the "or" is inside a phrase; the joint next to the unread "< 6 months" is "and"
+    [f] = [f for f in facts_for("Grip strength < 20 kg in the dominant or non-dominant hand, "
+                                "and pain for < 6 months", False) if f.kind == "lab"]
+    assert f.data["high"] == 20
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Hypertension (≥ 150 mmHg SBP and/or ≥ 95 mmHg DBP)",
+     [("bp-systolic", 150, None), ("bp-diastolic", 95, None)]),
+    ("Smoker with ≥ 8 ppm exhaled carbon monoxide", [("exhaled-co", 8, None)]),
+    ("Lean: < 55 kg body weight", [("body-weight", None, 55)]),
+    ("≥ 4 kg weight loss in the last 3 months", []),  # a change, not a level
+    ("> 1.5 g/dL haemoglobin drop after surgery", []),
+    ("≥ 15 mg/kg body weight of iron", []),  # a dose per weight, not a weight
+])
+def test_comparator_and_unit_right_before_a_name_are_its_bound(text: str,
+                                                               expected: list) -> None:
+    got = [(f.data["test"], f.data["low"], f.data["high"]) for f in facts_for(text, True)
+           if f.kind == "lab"]
+    assert got == expected
+
+
+def test_names_joined_by_or_the_share_the_bound_and_are_not_narrowed_to_the_last() -> None:
+    line = "Beck Depression Inventory or the Hamilton Depression Rating Scale score ≥ 14"
+    # in an inclusion either scale may meet it: not the second alone
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    assert [f.data["test"] for f in facts_for(line, True) if f.kind == "lab"] == ["bdi", "hamd"]
+
+
+def test_person_named_in_an_alternatives_condition_does_not_make_the_age_someone_elses() -> None:
+    d = _one("Aged 14-16 years, or 17-19 if still living with a parent", False)
+    assert d["alternatives"][0]["condition"] == "if still living with a parent"
+    # the person before the age still makes it someone else's
+    assert [f for f in facts_for("Mother aged 18-30 years, or 31-35 if healthy", False)
+            if f.kind == "age"] == []
+
+
+# --- pregnancy stated in a sentence of its own ------------------------------------------------
+
+@pytest.mark.parametrize(("text", "exclude", "expected"), [
+    ("Not pregnant and not breastfeeding. The risk of the study drug to a fetus is unknown.",
+     False, [("pregnancy", False), ("lactation", False)]),
+    ("Not pregnant; if able to bear children, willing to use two methods of contraception",
+     False, [("pregnancy", False)]),
+    ("Pregnant women. Women of childbearing potential must use contraception.", True,
+     [("pregnancy", True)]),
+])
+def test_a_sentence_saying_only_the_pregnancy_state_is_read_whatever_follows(
+        text: str, exclude: bool, expected: list) -> None:
+    got = [(f.kind, f.data["value"]) for f in facts_for(text, exclude)
+           if f.kind in ("pregnancy", "lactation")]
+    assert got == expected
+
+
+def test_pregnancy_words_in_a_sentence_about_something_else_stay_text() -> None:
+    assert [f for f in facts_for("Negative pregnancy test. Patients may breastfeed after "
+                                 "the study.", False)
+            if f.kind in ("pregnancy", "lactation")] == []
+
+
+def test_if_that_states_the_criterion_itself_is_not_a_condition() -> None:
+    facts = facts_for("Women will be excluded if they are pregnant or breastfeeding", True)
+    assert [(f.kind, f.data["value"]) for f in facts if f.kind in ("pregnancy", "lactation")] \
+        == [("pregnancy", True), ("lactation", True)]
+    # a real condition still leaves the bound text-only
+    assert [f for f in facts_for("Life expectancy > 6 months if the tumour is resected", False)
+            if f.kind == "lab"] == []
+
+
+def test_or_if_continuing_an_exclusion_trigger_is_part_of_it() -> None:
+    facts = facts_for("Women will be excluded if they are breastfeeding, or if they are "
+                      "pregnant", True)
+    assert sorted(f.kind for f in facts) == ["lactation", "pregnancy"]
+
+
+def test_included_if_is_a_condition_unless_it_leads_in_to_a_list() -> None:
+    # a lead-in: the age holds for everyone, the list below says the rest
+    [age] = [f for f in facts_for("Adults, 21 years and older, were included if they had:", False)
+             if f.kind == "age"]
+    assert age.data["low"] == 21
+    # a permission under a condition: the second BMI is not a bound on everyone
+    bmis = [f.data for f in facts_for("BMI 19-24 kg/m2; those with BMI up to 27 kg/m2 will be "
+                                      "included if waist circumference is < 90 cm", False)
+            if f.kind == "lab" and f.data["test"] == "bmi"]
+    assert [(d["low"], d["high"]) for d in bmis] == [(19, 24)]
+
+
+# --- a condition that only restates that the first alternative failed ---------------------------
+
+def test_condition_that_negates_the_first_alternative_is_dropped_and_the_or_kept() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Serum creatinine ≤ 1.3 × ULN OR creatinine "
+                       "clearance ≥ 55 mL/min for patients with creatinine levels > 1.3 × ULN")
+    assert [(f.data["test"], f.data["low"], f.data["high"]) for f in c.facts] == [
+        ("creatinine", None, 1.3), ("creatinine-clearance", 55, None)]
+    assert c.combination == "any-of"
+
+
+def test_below_and_above_the_limit_are_each_others_failure() -> None:
+    facts = facts_for("Serum creatinine below the institutional upper limit of normal or "
+                      "creatinine clearance ≥ 55 mL/min for patients with creatinine above the "
+                      "upper limit of normal", False)
+    assert [f.data["test"] for f in facts if f.kind == "lab"] == ["creatinine",
+                                                                  "creatinine-clearance"]
+
+
+@pytest.mark.parametrize("text", [
+    # the condition says more than "the first failed": it stays a condition
+    "Creatinine ≤ 1.3 mg/dL or creatinine clearance ≥ 55 mL/min for patients with "
+    "creatinine > 2 mg/dL",
+    "Creatinine ≤ 1.3 mg/dL or creatinine clearance ≥ 55 mL/min for patients with diabetes",
+])
+def test_other_conditions_on_an_alternative_leave_the_clause_text_only(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+# --- names with brackets in them, and more concepts -----------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low", "high", "unit"), [
+    ("Serum 25(OH)D level < 12 ng/mL", "vitamin-d", None, 12, "ng/mL"),
+    ("Lp(a) ≥ 90 mg/dL", "lipoprotein-a", 90, None, "mg/dL"),
+    ("Lipoprotein (a) above 60 mg/dL", "lipoprotein-a", 60, None, "mg/dL"),
+    ("TSAT < 15%", "transferrin-saturation", None, 15, "%"),
+])
+def test_names_with_brackets_and_new_concepts_are_read(text: str, test: str,
+                                                       low: float | None, high: float | None,
+                                                       unit: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"], d["unit"]) == (test, low, high, unit)
+
+
+def test_lipoprotein_a_in_nmol_per_litre_is_not_converted_to_mass() -> None:
+    assert [f for f in facts_for("Lp(a) ≥ 150 nmol/L", False) if f.kind == "lab"] == []
+
+
+# --- a value for each sex written as a pair -------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "first", "second"), [
+    ("Low HDL cholesterol: < 45/35 mg/dL; F/M", ("female", None, 45), ("male", None, 35)),
+    ("Waist circumference ≥ 85/95 cm (women/men)", ("female", 85, None), ("male", 95, None)),
+    ("Haemoglobin < 11.5/12.5 g/dL (M/F)", ("male", None, 11.5), ("female", None, 12.5)),
+])
+def test_value_pair_with_the_sexes_it_is_for_is_one_bound_per_sex(
+        text: str, first: tuple, second: tuple) -> None:
+    d = _one(text, True)
+    assert (d["sex"], d["low"], d["high"]) == first
+    [alt] = d["alternatives"]
+    assert (alt["sex"], alt["low"], alt["high"]) == second
+
+
+@pytest.mark.parametrize("text", [
+    "HDL cholesterol < 45/35 mg/dL",  # which value is whose is not said
+    "Haemoglobin < 11.5/12.5 g/dL (F/F)",
+])
+def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, True) if f.kind == "lab"] == []

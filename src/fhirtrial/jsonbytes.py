@@ -33,6 +33,7 @@ import orjson
 
 #: refuse what json.dumps refuses rather than letting orjson serialise it
 _OPTS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+ORJSON_OPTS = _OPTS
 #: where orjson's bytes may differ from json's, as a token ends (before ``,``, a newline,
 #: ``]`` or ``}``): an exponent (orjson ``1e16``, ``1e-7``; repr ``1e+16``, ``1e-07``), a
 #: fixed-point float under 1e-4 (orjson ``0.00001``; repr ``1e-05``) and ``null`` (which
@@ -73,12 +74,17 @@ def dumps_indented(doc: Any) -> bytes:
     return out
 
 
-def dumps_compact(doc: Any) -> bytes:
-    """``json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")``, faster."""
-    try:
-        out = orjson.dumps(doc, option=_OPTS)
-    except TypeError:
-        out = None
+def dumps_compact(doc: Any, *, orjson_bytes: bytes | None = None) -> bytes:
+    """``json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")``, faster.
+
+    ``orjson_bytes``: ``orjson.dumps(doc, option=ORJSON_OPTS)`` when the caller has it
+    already (the converter's size check writes them), so the document is not walked twice."""
+    out = orjson_bytes
+    if out is None:
+        try:
+            out = orjson.dumps(doc, option=_OPTS)
+        except TypeError:
+            out = None
     if out is None or not _same_as_json(out):
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return out

@@ -324,7 +324,6 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
     """
     from ..convert import convert_study, dumps
     from ..errors import FhirtrialError
-    from ..jsonbytes import dumps_compact
     from . import parse_unit
 
     out: list[Converted] = []
@@ -355,7 +354,7 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
                 continue
             findings.extend(f for f in found if f.severity == "warning")
         out.append(Converted(rec.name, conv.nct_id,
-                             dumps_compact(conv.bundle) if compact else dumps(conv.bundle),
+                             conv.compact() if compact else dumps(conv.bundle),
                              findings))
     return out
 

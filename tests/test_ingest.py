@@ -74,7 +74,7 @@ def test_every_member_becomes_a_unit_in_archive_order(registry: Path):
     assert estimate_units([str(registry)]) == N
 
 
-def test_a_damaged_member_fails_alone(tmp_path: Path):
+def _damaged_zip(tmp_path: Path) -> Path:
     path = tmp_path / "damaged.zip"
     registry_zip.write_registry_zip(path, 5)
     data = bytearray(path.read_bytes())
@@ -83,9 +83,33 @@ def test_a_damaged_member_fails_alone(tmp_path: Path):
         start = info.header_offset + 30 + len(info.filename) + 10
     data[start:start + 20] = b"\x00" * 20  # corrupt member 2's deflate stream
     path.write_bytes(bytes(data))
-    units = list(iter_units([str(path)]))
+    return path
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["read-here", "read-by-worker"])
+def test_a_damaged_member_fails_alone(tmp_path: Path, lazy: bool):
+    """Read where the units are made, or (lazy: what --jobs 2 sends its workers) where they are
+    converted: the same units, the same error."""
+    path = _damaged_zip(tmp_path)
+    units = [u.load() for u in iter_units([str(path)], lazy_zip=lazy)]
     assert [u.error is None for u in units] == [True, True, False, True, True]
     assert "cannot be read from the zip" in units[2].error.message
+    assert [u.data for u in units] == [u.data for u in iter_units([str(path)])]
+
+
+def test_workers_reading_the_zip_write_what_one_process_writes(tmp_path: Path):
+    """--jobs 2 (workers read their members from the zip) and --jobs 1 (this process reads
+    them): the same NDJSON bytes, the same error line for the damaged member, exit 1."""
+    path = _damaged_zip(tmp_path)
+    runs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}.ndjson"
+        r = _fhirtrial("convert", str(path), "-o", str(out), "--jobs", jobs, "-q", cwd=tmp_path)
+        assert r.returncode == 1, r.stderr.decode()[-2000:]
+        runs.append((out.read_bytes(), r.stderr))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0].splitlines()) == 4
+    assert b"cannot be read from the zip" in runs[0][1]
 
 
 def test_whole_registry_zip_converts_to_one_bundle_per_study(tmp_path: Path, registry: Path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,18 @@ def test_full_url_is_the_rfc4122_name_based_uuid():
         expected = uuid.uuid5(ids._NAMESPACE, f"{rtype}/{rid}")
         assert ids.full_url(rtype, rid) == f"urn:uuid:{expected}"
         assert uuid.UUID(ids.full_url(rtype, rid)[9:]).version == 5
+
+
+_FORWARD = [re.compile(p) for p in (rb"e[-+]?[0-9]+[,\n\]}]", rb"0\.0000[0-9]*[,\n\]}]",
+                                     rb"null[,\n\]}]")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"e", b"-", b"+", b"0", b"1", b"7", b".", b"0000", b"null",
+                                 b"nul", b",", b"\n", b"]", b"}", b"x", b'"', b" "]),
+                max_size=24).map(b"".join))
+def test_reversed_search_finds_what_the_three_forward_patterns_find(data: bytes):
+    """The one reversed scan of the token-end translation flags a text exactly when one of the
+    three forward patterns (exponent, tiny fixed-point, null) matches it."""
+    found = jsonbytes._DIFFERS_REVERSED.search(data.translate(jsonbytes._ENDS)[::-1])
+    assert (found is not None) == any(p.search(data) for p in _FORWARD)

@@ -179,7 +179,8 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
     work = partial(convert_unit, fhir_version=fhir_version.upper(), bundle_type=bundle_type,
                    validate=validate, compact=sink.compact)
     try:
-        for results in ordered_map(work, iter_units(inputs, fetch=registry_fetch), jobs):
+        for results in ordered_map(work, iter_units(inputs, fetch=registry_fetch,
+                                                           lazy_zip=jobs > 1), jobs):
             for res in results:
                 progress.step(failed=res.bundle is None)
                 if res.bundle is None or res.nct_id is None:

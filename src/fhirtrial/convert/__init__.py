@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import FhirtrialError, ValidationError
-from ..jsonbytes import dumps_indented
+from ..jsonbytes import ORJSON_OPTS, dumps_compact, dumps_indented
 from ..model import Finding, Study
 from . import bundle as _bundle
 
@@ -26,6 +26,13 @@ class Conversion:
     nct_id: str
     bundle: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    #: orjson's compact bytes of ``bundle``, written for the size check (None when orjson
+    #: refused it): :meth:`compact` reuses them rather than serialising the Bundle again
+    orjson_bytes: bytes | None = field(default=None, repr=False)
+
+    def compact(self) -> bytes:
+        """The Bundle as one line, exactly ``jsonbytes.dumps_compact(self.bundle)``."""
+        return dumps_compact(self.bundle, orjson_bytes=self.orjson_bytes)
 
 
 def convert_study(study: Study, *, fhir_version: str = "R5",
@@ -46,28 +53,29 @@ def convert_study(study: Study, *, fhir_version: str = "R5",
 
         bundle, more = to_r4(bundle, study=study)
         findings = [*findings, *more]
-    _check_string_sizes(study.nct_id, bundle)
-    return Conversion(study.nct_id, bundle, [*study.findings, *findings])
+    raw = _check_string_sizes(study.nct_id, bundle)
+    return Conversion(study.nct_id, bundle, [*study.findings, *findings], raw)
 
 
 #: FHIR string.value maxLength (markdown inherits it); the narrative's xhtml has no limit
 MAX_STRING = 1024 * 1024
 
 
-def _check_string_sizes(nct_id: str, bundle: dict[str, Any]) -> None:
+def _check_string_sizes(nct_id: str, bundle: dict[str, Any]) -> bytes | None:
     """Refuse a Bundle carrying a string FHIR forbids (over 1 MB): no registry field is
-    anywhere near that, so such a value is damage, and a Bundle holding it is invalid."""
+    anywhere near that, so such a value is damage, and a Bundle holding it is invalid.
+    Returns orjson's compact bytes of the Bundle (None where orjson refuses it)."""
     try:
         # only the length counts, so orjson's own bytes (not dumps_compact's check that they
         # are json's bytes, a scan of the whole document): they differ from json's only in
         # how a float is spelt, never in a string
-        size = len(orjson.dumps(bundle))
+        raw: bytes | None = orjson.dumps(bundle, option=ORJSON_OPTS)
     except TypeError:  # orjson refuses (big int, surrogate, depth): walk
-        size = MAX_STRING + 1
-    if size <= MAX_STRING:
+        raw = None
+    if raw is not None and len(raw) <= MAX_STRING:
         # no string can be longer (in characters) than the whole document is in UTF-8 bytes,
         # and orjson writes the whole document ten times faster than this walk visits it
-        return
+        return raw
     stack: list[tuple[str, Any]] = [("Bundle", bundle)]
     while stack:
         path, node = stack.pop()
@@ -79,6 +87,7 @@ def _check_string_sizes(nct_id: str, bundle: dict[str, Any]) -> None:
             raise ValidationError(f"{nct_id}: {path} would be a string of {len(node)} "
                                   f"characters; FHIR strings may not exceed {MAX_STRING}",
                                   location=path)
+    return raw
 
 
 def dumps(resource: dict[str, Any]) -> bytes:

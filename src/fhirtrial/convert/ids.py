@@ -25,6 +25,7 @@ CTGOV_SYSTEM = "http://clinicaltrials.gov"
 #: system of fhirtrial's own business identifiers; values are "Type/id"
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 _NAMESPACE = uuid.UUID("6f1e4d52-8c7b-5c1e-9a57-0e1f7a2b9c3d")
+_sha1 = hashlib.sha1
 
 
 
@@ -32,8 +33,13 @@ _NAMESPACE = uuid.UUID("6f1e4d52-8c7b-5c1e-9a57-0e1f7a2b9c3d")
 def key_hash(*parts: str | None, length: int = 8) -> str:
     """A short stable hash of a natural key (case- and whitespace-insensitive)."""
     # " ".join(p.split()) is _SPACES.sub(" ", p).strip(): both take str.isspace's whitespace
-    norm = "\x1f".join(" ".join((p or "").split()).casefold() for p in parts)
-    return hashlib.sha1(norm.encode("utf-8")).hexdigest()[:length]
+    # (a list, not a generator, and one part without a join: a study hashes ~30 keys)
+    if len(parts) == 1:
+        p = parts[0]
+        norm = " ".join(p.split()).casefold() if p else ""
+    else:
+        norm = "\x1f".join([" ".join(p.split()).casefold() if p else "" for p in parts])
+    return _sha1(norm.encode("utf-8")).hexdigest()[:length]
 
 
 def study_id(nct_id: str) -> str:

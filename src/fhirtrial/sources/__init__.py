@@ -75,7 +75,9 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
     if not stripped:
         raise SourceError(f"{name}: empty input")
     if stripped[0] in "[{":
-        yield from _parse_json(text, name)
+        # orjson reads the bytes as they came (valid UTF-8: _decode said so) rather than
+        # the text encoded back; with a BOM, the text (json reads it without the BOM)
+        yield from _parse_json(text, name, text if data.startswith(b"\xef\xbb\xbf") else data)
         return
     if stripped[0] == "<":
         yield Record(name, study=ctgov_xml.read_xml(data, name))
@@ -86,11 +88,11 @@ def parse_bytes(data: bytes, name: str) -> Iterator[Record]:
     raise SourceError(f"{name}: not a recognised trial record format ({FORMATS_HINT})")
 
 
-def _parse_json(text: str, name: str) -> Iterator[Record]:
+def _parse_json(text: str, name: str, raw: bytes | str | None = None) -> Iterator[Record]:
     from . import ctgov_json
 
     try:
-        doc = jsonbytes.loads(text)
+        doc = jsonbytes.loads(text if raw is None else raw)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":
             # several JSON values: NDJSON given where one record was expected (stdin, -)
@@ -103,10 +105,11 @@ def _parse_json(text: str, name: str) -> Iterator[Record]:
         raise SourceError(f"{name}: JSON is not a ClinicalTrials.gov v2 study, page or array "
                           "(no protocolSection)")
     single = isinstance(doc, dict) and "protocolSection" in doc
+    escapes = _SURROGATE_ESCAPE.search(text) is not None  # once, not once per study
     for i, obj in enumerate(ctgov_json.iter_study_objects(doc, name)):
         rec_name = name if single else f"{name}[{i}]"
         replaced = 0
-        if _SURROGATE_ESCAPE.search(text):
+        if escapes:
             obj, replaced = _replace_lone_surrogates(obj)
         try:
             study = ctgov_json.read_study(obj, rec_name)

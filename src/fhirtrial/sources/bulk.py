@@ -39,11 +39,58 @@ R = TypeVar("R")
 
 @dataclass(slots=True)
 class Unit:
-    """The bytes of one record, or the reason they could not be read."""
+    """The bytes of one record, or the reason they could not be read, or (``member``) where
+    in a zip they are, for the worker that converts it to read them itself."""
 
     name: str
     data: bytes | None = None
     error: SourceError | None = None
+    member: ZipMember | None = None
+
+    def load(self) -> Unit:
+        """This unit with its bytes (or its read error): itself unless it is a zip member
+        not read yet."""
+        return self if self.member is None else self.member.read(self.name)
+
+
+@dataclass(slots=True)
+class ZipMember:
+    """A record file inside a zip, named by where it starts: what a worker process is sent
+    instead of the record's bytes, so the parent neither inflates nor pickles them."""
+
+    path: str
+    info: zipfile.ZipInfo
+
+    def read(self, name: str) -> Unit:
+        zf = _OPEN_ZIPS.get(self.path)
+        if zf is None:
+            from .zipstream import StreamingZip
+
+            try:
+                zf = StreamingZip(self.path)
+            except (zipfile.BadZipFile, OSError) as e:
+                return Unit(name, error=SourceError(f"{name}: cannot be read from the zip "
+                                                    f"({e})"))
+            _OPEN_ZIPS.clear()  # one archive open per process: inputs come one after another
+            _OPEN_ZIPS[self.path] = zf
+        return _read_member(zf, self.info, name)
+
+
+#: the archive a worker reads members from, kept open across units (opening reads only the
+#: end-of-archive record: the central directory stays unread)
+_OPEN_ZIPS: dict[str, Any] = {}
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, member: str) -> Unit:
+    try:
+        with zf.open(info) as f:
+            return Unit(member, _read_limited(f, member))
+    except SourceError as e:
+        return Unit(member, error=e)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+            NotImplementedError, RuntimeError) as e:
+        # zlib.error: a damaged deflate stream; RuntimeError: an encrypted member
+        return Unit(member, error=SourceError(f"{member}: cannot be read from the zip ({e})"))
 
 
 def _read_limited(f: IO[bytes], name: str, head: bytes = b"") -> bytes:
@@ -85,11 +132,13 @@ def iter_ndjson(f: IO[bytes], name: str) -> Iterator[Unit]:
             yield Unit(f"{name}:{no}", line)
 
 
-def iter_zip(path: Path, name: str) -> Iterator[Unit]:
+def iter_zip(path: Path, name: str, lazy: bool = False) -> Iterator[Unit]:
     """One unit per record file in a zip (NDJSON members split by line), in archive order.
 
     The central directory is read entry by entry (:mod:`.zipstream`), so memory stays flat
-    however many members the archive holds (the registry's download has ~550,000)."""
+    however many members the archive holds (the registry's download has ~550,000). With
+    ``lazy``, a record file's unit says where it is (:class:`ZipMember`) and
+    :meth:`Unit.load` reads it: worker processes then inflate the records themselves."""
     from .zipstream import StreamingZip
 
     try:
@@ -116,12 +165,13 @@ def iter_zip(path: Path, name: str) -> Iterator[Unit]:
                 yield Unit(member, error=SourceError(f"{member}: larger than "
                                                      f"{MAX_INPUT_BYTES} bytes"))
                 continue
+            if not base.endswith(NDJSON_SUFFIXES):
+                yield (Unit(member, member=ZipMember(str(path), info)) if lazy
+                       else _read_member(zf, info, member))
+                continue
             try:
                 with zf.open(info) as f:
-                    if base.endswith(NDJSON_SUFFIXES):
-                        yield from iter_ndjson(f, member)
-                    else:
-                        yield Unit(member, _read_limited(f, member))
+                    yield from iter_ndjson(f, member)
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                     NotImplementedError, RuntimeError) as e:
                 # zlib.error: a damaged deflate stream; RuntimeError: an encrypted member
@@ -159,15 +209,16 @@ def estimate_units(inputs: Iterable[str]) -> int | None:
     return total
 
 
-def iter_file(path: Path) -> Iterator[Unit]:
-    """The units of one file: a zip's members, an NDJSON file's lines, or the file itself."""
+def iter_file(path: Path, lazy_zip: bool = False) -> Iterator[Unit]:
+    """The units of one file: a zip's members, an NDJSON file's lines, or the file itself
+    (``lazy_zip``: a zip's record files unread, see :func:`iter_zip`)."""
     name = str(path)
     try:
         with path.open("rb") as f:
             head = f.read(65536)
             if head.startswith(ZIP_MAGIC):
                 f.close()
-                yield from iter_zip(path, name)
+                yield from iter_zip(path, name, lazy_zip)
                 return
             if path.name.endswith(NDJSON_SUFFIXES) or _looks_ndjson(head):
                 # replayed, not seek(0): a FIFO or device cannot seek
@@ -218,12 +269,11 @@ class _Prepend(io.RawIOBase):
         return len(chunk)
 
 
-def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = None
-               ) -> Iterator[Unit]:
+def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = None,
+               lazy_zip: bool = False) -> Iterator[Unit]:
     """Every record unit of the given inputs: files, directories, zips, NDJSON, ``-`` (stdin),
-    and NCT ids (through ``fetch``) when no file of that name exists."""
-    from .registry import NCT_RE
-
+    and NCT ids (through ``fetch``) when no file of that name exists. ``lazy_zip``: a zip's
+    record files come unread (:meth:`Unit.load` reads them), for worker processes to read."""
     for item in inputs:
         if item == "-":
             yield from iter_stdin()
@@ -232,10 +282,10 @@ def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = 
         if p.is_dir():
             for f in sorted(f for f in p.rglob("*") if f.is_file()
                             and not any(part.startswith(".") for part in f.relative_to(p).parts)):
-                yield from iter_file(f)
+                yield from iter_file(f, lazy_zip)
         elif p.exists():
-            yield from iter_file(p)
-        elif fetch is not None and NCT_RE.match(item.strip().upper()):
+            yield from iter_file(p, lazy_zip)
+        elif fetch is not None and _is_nct_id(item):
             nct = item.strip().upper()
             try:
                 yield Unit(nct, fetch(nct))
@@ -249,6 +299,14 @@ def iter_units(inputs: Iterable[str], *, fetch: Callable[[str], bytes] | None = 
                                                   f"{msg}"))
         else:
             yield Unit(item, error=SourceError(f"{item}: no such file or directory"))
+
+
+def _is_nct_id(item: str) -> bool:
+    # imported only here: the registry client brings requests (~0.4 s of start-up) that
+    # a run over files never needs
+    from .registry import NCT_RE
+
+    return NCT_RE.match(item.strip().upper()) is not None
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1,
@@ -324,11 +382,10 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
     """
     from ..convert import convert_study, dumps
     from ..errors import FhirtrialError
-    from ..jsonbytes import dumps_compact
     from . import parse_unit
 
     out: list[Converted] = []
-    for rec in parse_unit(unit):
+    for rec in parse_unit(unit.load()):
         if rec.study is None:
             msg = rec.error.message if rec.error else f"{rec.name}: no study"
             out.append(Converted(rec.name, error=msg))
@@ -355,7 +412,7 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
                 continue
             findings.extend(f for f in found if f.severity == "warning")
         out.append(Converted(rec.name, conv.nct_id,
-                             dumps_compact(conv.bundle) if compact else dumps(conv.bundle),
+                             conv.compact() if compact else dumps(conv.bundle),
                              findings))
     return out
 

@@ -8,11 +8,13 @@ Types are compiled on first use: validating a Group never reads the ResearchStud
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..finding import Finding
 from ..packages import FhirPackage
 
 SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
@@ -147,8 +149,11 @@ class Definitions:
 
     def keys(self, type_name: str, parent: str) -> dict[str, list[Any]] | None:
         """JSON property → [element, concrete type, FHIRPath step, base path, how a dict value
-        is walked (filled on first use)] for every property :meth:`child` resolves under
-        ``parent``: the walk's one lookup per value instead of a scan of the choice elements."""
+        is walked (filled on first use); for :meth:`scan`: whether a primitive value gets a
+        node, how it is checked (filled on first use), the required elements of an object
+        value (filled with the mode), whether an object value gets a node] for every property
+        :meth:`child` resolves under ``parent``: the walk's one lookup per value instead of a
+        scan of the choice elements."""
         cache_key = (type_name, parent)
         table = self._keys.get(cache_key, False)
         if table is not False:
@@ -162,11 +167,15 @@ class Definitions:
                 if elem.choice:
                     for t in elem.types:
                         out.setdefault(elem.name + _upper_first(t),
-                                       [elem, t, f"{elem.name}.ofType({t})", _base(elem), None])
+                                       [elem, t, f"{elem.name}.ofType({t})", _base(elem), None,
+                                        _keep(elem, t), _UNPLANNED, (),
+                                        _keep_object(elem, t)])
             for elem in kids.values():
                 if not elem.choice:
-                    out[elem.name] = [elem, elem.types[0] if elem.types else "", elem.name,
-                                      _base(elem), None]
+                    tcode = elem.types[0] if elem.types else ""
+                    out[elem.name] = [elem, tcode, elem.name, _base(elem), None,
+                                      _keep(elem, tcode), _UNPLANNED, (),
+                                      _keep_object(elem, tcode)]
         with self._lock:
             self._keys[cache_key] = out
         return out
@@ -191,6 +200,121 @@ class Definitions:
                           None, out)
         yield from out
 
+    def scan(self, resource: dict[str, Any], expr: str, primitives: Any = None) -> Scan:
+        """:meth:`walk` in one pass that builds a node only where a later layer reads one
+        (narrative ``xhtml``, bound codes, References, resources, objects with a constraint
+        the invariant engine evaluates: see _keep, _keep_object), checking each primitive
+        against its type and each object for its required elements as it goes when a
+        :class:`~.structure.PrimitiveChecker` is given. ``tests/test_validate_scan.py`` compares
+        it with :meth:`walk` and the separate checks over the mutation corpora."""
+        scan = Scan(primitives)
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or self.type_info(rtype) is None:
+            return scan
+        if primitives is not None:
+            self._scan_required(resource, rtype, expr, scan.required)
+        self._scan_object(resource, rtype, rtype, expr, resource, expr, None, scan)
+        return scan
+
+    def _scan_required(self, value: dict[str, Any], base: Any, where: str,
+                       out: list[Any]) -> None:
+        """structure.check_required for one object (see there)."""
+        if not isinstance(base, str):
+            return
+        for elem in self.required(base):
+            if elem.choice:
+                present = any(k.startswith(elem.name) and k[len(elem.name):][:1].isupper()
+                              for k in value)
+            else:
+                present = elem.name in value or f"_{elem.name}" in value
+            if not present:
+                out.append(Finding("error", "required",
+                                   f"Missing required element '{elem.name}' (minimum "
+                                   f"cardinality {elem.min})", f"{where}.{elem.name}"))
+
+    def _scan_object(self, obj: dict[str, Any], tname: str, path: str, expr: str,
+                     resource: dict[str, Any], resource_expr: str,
+                     container: dict[str, Any] | None, scan: Scan) -> None:
+        table = self.keys(tname, path)
+        if table is None:
+            return
+        prims = scan.primitives
+        nodes = scan.nodes
+        for key, value in obj.items():
+            entry = table.get(key)
+            if entry is None:
+                continue  # as in _walk_object
+            elem, tcode, step, base, mode, keep, rx, required, keep_object = entry
+            if type(value) is str and not keep and prims is not None \
+                    and (rx is None or (rx is not _UNPLANNED and rx is not _GENERAL
+                                        and rx.fullmatch(value) and not value.isspace())):
+                continue  # the common case: a right string, no node
+            many = isinstance(value, list)
+            for i, item in enumerate(value if many else (value,)):
+                if not isinstance(item, dict):
+                    if prims is not None and item is not None and type(item) is not list:
+                        # PrimitiveChecker.check, with the plain string case inline
+                        if rx is _UNPLANNED:
+                            rx = self._prim_plan(entry, prims)
+                        if rx is not None and (rx is _GENERAL or type(item) is not str
+                                               or not rx.fullmatch(item) or item.isspace()):
+                            here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
+                            found = prims.check_value(item, tcode, here)
+                            if found is not None:
+                                scan.primitive.append(found)
+                    if keep:
+                        here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
+                        nodes.append(Node(elem, tcode, item, here, base, resource,
+                                          resource_expr, container))
+                    continue
+                here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
+                if mode is None:
+                    mode = entry[4] = (0 if tcode in ("Resource", "DomainResource") else
+                                       1 if self.has_children(tname, base) else
+                                       2 if self.type_info(tcode) is not None else 3)
+                    # the required elements of an object of this element (not a resource)
+                    required = entry[7] = self.required(base if mode == 1 else tcode)
+                if mode == 0 or ("resourceType" in item and self.is_resource(tcode)):
+                    # a contained or Bundle entry resource: a new root
+                    nodes.append(Node(elem, tcode, item, here, base, resource, resource_expr,
+                                      container))
+                    inner = item.get("resourceType")
+                    if prims is not None:
+                        self._scan_required(item, inner if isinstance(inner, str) else base,
+                                            here, scan.required)
+                    if isinstance(inner, str) and self.type_info(inner) is not None:
+                        outer = resource if elem.name == "contained" else None
+                        self._scan_object(item, inner, inner, here, item, here, outer, scan)
+                    continue
+                if keep_object:
+                    nodes.append(Node(elem, tcode, item, here, base if mode == 1 else tcode,
+                                      resource, resource_expr, container))
+                if prims is not None and required:
+                    self._scan_required(item, base if mode == 1 else tcode, here,
+                                        scan.required)
+                if mode == 1:
+                    self._scan_object(item, tname, base, here, resource, resource_expr,
+                                      container, scan)
+                elif mode == 2:
+                    self._scan_object(item, tcode, tcode, here, resource, resource_expr,
+                                      container, scan)
+
+    @staticmethod
+    def _prim_plan(entry: list[Any], prims: Any) -> Any:
+        """How a non-object value of this element is checked: None (never: not a primitive
+        type), _GENERAL (PrimitiveChecker decides), or the type's regex (a str value that
+        matches it and is not blank passes; anything else goes to PrimitiveChecker)."""
+        tcode = entry[1]
+        if not tcode or not tcode[0].islower():
+            plan: Any = None
+        elif tcode in prims.JSON_TYPES:
+            plan = _GENERAL
+        else:
+            rx = prims.regex(tcode)
+            plan = _ANY if rx is None else rx
+        entry[6] = plan
+        return plan
+
     def _walk_object(self, obj: dict[str, Any], tname: str, path: str, expr: str,
                      resource: dict[str, Any], resource_expr: str,
                      container: dict[str, Any] | None, out: list[Node]) -> None:
@@ -203,7 +327,7 @@ class Definitions:
             if entry is None:
                 continue  # resourceType, a _x twin, or an unknown element (the structure
                 # layer reports it)
-            elem, tcode, step, base, mode = entry
+            elem, tcode, step, base, mode = entry[:5]
             many = isinstance(value, list)
             for i, item in enumerate(value if many else (value,)):
                 here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
@@ -234,6 +358,49 @@ class Definitions:
                     if mode == 2:
                         self._walk_object(item, tcode, tcode, here, resource, resource_expr,
                                           container, out)
+
+
+class Scan:
+    """What :meth:`Definitions.scan` gathers in its one pass: the nodes the later layers read,
+    and the structure layer's required-element and primitive findings, in the order the
+    separate passes over :meth:`Definitions.walk`'s nodes gave them."""
+
+    __slots__ = ("nodes", "primitive", "primitives", "required")
+
+    def __init__(self, primitives: Any) -> None:
+        self.nodes: list[Node] = []
+        self.required: list[Any] = []
+        self.primitive: list[Any] = []
+        #: the PrimitiveChecker (None: neither primitive nor required checks, only the nodes)
+        self.primitives = primitives
+
+
+_UNPLANNED = object()
+#: a primitive value whose JSON type is not the plain-string case: PrimitiveChecker decides
+_GENERAL = object()
+#: the regex of a string type that has none: only the blank check applies
+_ANY = re.compile(r".*", re.DOTALL)
+
+
+def _keep(elem: Elem, tcode: str) -> bool:
+    """Whether a primitive value of this element is a node of :meth:`Definitions.scan`: the
+    narrative layer reads xhtml, the terminology layer bound codes; no other layer reads a
+    primitive node."""
+    from .terminology import CODED  # (it imports this module)
+
+    return tcode == "xhtml" or (elem.binding_value_set is not None and tcode in CODED)
+
+
+def _keep_object(elem: Elem, tcode: str) -> bool:
+    """Whether an object value of this element (not a resource) is a node of
+    :meth:`Definitions.scan`: the terminology layer reads bound values, the Bundle layer
+    References, the invariant layer objects whose element has a constraint the engine evaluates
+    (ele-1, on every element, is checked natively over the whole resource); no other layer reads
+    an object node (resources are always nodes)."""
+    from .invariants import NOT_BY_ENGINE  # (it imports this module)
+
+    return elem.binding_value_set is not None or tcode == "Reference" \
+        or any(c.key not in NOT_BY_ENGINE for c in elem.constraints)
 
 
 def _base(elem: Elem) -> str:

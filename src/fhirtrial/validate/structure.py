@@ -176,35 +176,39 @@ class PrimitiveChecker:
             t = node.type
             if not t or not t[0].islower():
                 continue
-            if type(v) is str and t not in self.JSON_TYPES:
-                # the common case: a string where a string belongs
-                rx = self._regex[t] if t in self._regex else self.regex(t)
-                if rx is not None and not rx.fullmatch(v):
-                    out.append(Finding("error", "value", f"'{v:.80}' is not a valid {t}",
-                                       node.expr))
-                elif not v.strip() and v != "":
-                    out.append(Finding("error", "value", f"A {t} cannot be blank", node.expr))
-                continue
-            if isinstance(v, dict | list):
-                continue
-            want = self.JSON_TYPES.get(t, (str,))
-            if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
-                out.append(Finding("error", "value",
-                                   f"Wrong JSON type for {t}: expected "
-                                   f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}",
-                                   node.expr))
-                continue
-            if isinstance(v, str):
-                rx = self.regex(t)
-                if rx is not None and not rx.fullmatch(v):
-                    out.append(Finding("error", "value",
-                                       f"'{v:.80}' is not a valid {t}", node.expr))
-                elif not v.strip() and v != "":
-                    out.append(Finding("error", "value", f"A {t} cannot be blank", node.expr))
-            elif isinstance(v, int) and ((t == "positiveInt" and v < 1)
-                                         or (t == "unsignedInt" and v < 0)):
-                out.append(Finding("error", "value", f"{v} is not a valid {t}", node.expr))
+            found = self.check_value(v, t, node.expr)
+            if found is not None:
+                out.append(found)
         return out
+
+    def check_value(self, v: Any, t: str, expr: str) -> Finding | None:
+        """The finding for one primitive value ``v`` of type ``t`` (a type code starting in
+        lower case; not None, an object or an array), or None when it is right."""
+        if type(v) is str and t not in self.JSON_TYPES:
+            # the common case: a string where a string belongs
+            rx = self._regex[t] if t in self._regex else self.regex(t)
+            if rx is not None and not rx.fullmatch(v):
+                return Finding("error", "value", f"'{v:.80}' is not a valid {t}", expr)
+            if not v.strip() and v != "":
+                return Finding("error", "value", f"A {t} cannot be blank", expr)
+            return None
+        if isinstance(v, dict | list):
+            return None
+        want = self.JSON_TYPES.get(t, (str,))
+        if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
+            return Finding("error", "value",
+                           f"Wrong JSON type for {t}: expected "
+                           f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}", expr)
+        if isinstance(v, str):
+            rx = self.regex(t)
+            if rx is not None and not rx.fullmatch(v):
+                return Finding("error", "value", f"'{v:.80}' is not a valid {t}", expr)
+            if not v.strip() and v != "":
+                return Finding("error", "value", f"A {t} cannot be blank", expr)
+        elif isinstance(v, int) and ((t == "positiveInt" and v < 1)
+                                     or (t == "unsignedInt" and v < 0)):
+            return Finding("error", "value", f"{v} is not a valid {t}", expr)
+        return None
 
 
 def check_required(definitions: Definitions, resource: dict[str, Any], expr: str,

@@ -116,16 +116,22 @@ def _extension_xor_value(v: dict[str, Any]) -> bool:
     Primitive extensions (``_valueX``) and anything unclear are left to the engine."""
     if not isinstance(v.get("url"), str):
         return False  # not an Extension's shape
-    values = [k for k in v if k not in ("id", "url", "extension")]
-    if len(values) > 1 or any(not (k.startswith("value") and k[5:6].isupper())
-                              for k in values):  # only value[x] (valueString, …) beside them
-        return False
+    value_key = None
+    for k in v:
+        if k == "url" or k == "extension" or k == "id":
+            continue
+        # only one value[x] (valueString, …) beside them
+        if value_key is not None or not (k.startswith("value") and k[5:6].isupper()):
+            return False
+        value_key = k
     has_ext = "extension" in v
     if has_ext and not _exists(v["extension"]):
         return False
-    if values and not _exists(v[values[0]]):
-        return False
-    return has_ext != bool(values)
+    if value_key is not None:
+        x = v[value_key]
+        if not ((type(x) is str and x != "") or _exists(x)):
+            return False
+    return has_ext != (value_key is not None)
 
 
 def _entries_without(key: str, *types: str) -> Holds:

@@ -8,12 +8,16 @@ Types are compiled on first use: validating a Group never reads the ResearchStud
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .. import jsonbytes
 from ..finding import Finding
 from ..packages import FhirPackage
 
@@ -57,6 +61,8 @@ class TypeInfo:
     abstract: bool
     root: Elem
     children: dict[str, dict[str, Elem]]   # parent path → JSON name → Elem
+    #: a primitive type's value regex, from the package (None: it gives none)
+    regex: str | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +77,77 @@ class Node:
     resource: dict[str, Any]       # the resource the value belongs to
     resource_expr: str
     container: dict[str, Any] | None = None   # for a contained resource's values: its container
+
+
+#: bump when what _compile_sd keeps changes: copies of another format are compiled anew
+COMPILED_FORMAT = 1
+#: the folder, in the package folder, of the compiled types (one JSON file per type)
+COMPILED_DIR = ".fhirtrial-compiled"
+_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,99}")
+_MISSING = object()
+
+
+def _value_regex(sd: dict[str, Any], name: str) -> str | None:
+    """The regex extension on a primitive type's ``value`` element (the last one given)."""
+    pattern = None
+    for ed in sd.get("snapshot", {}).get("element", []):
+        if ed.get("path") == f"{name}.value":
+            for t in ed.get("type", []):
+                for ext in t.get("extension", []):
+                    if ext.get("url", "").endswith("/regex"):
+                        pattern = ext["valueString"]
+    return pattern
+
+
+def _elem_row(e: Elem) -> list[Any]:
+    return [e.path, e.name, e.min, e.max, e.types, e.choice, e.binding_strength,
+            e.binding_value_set, [[c.key, c.severity, c.human, c.expression]
+                                  for c in e.constraints],
+            e.content_reference, e.target_types]
+
+
+def _row_elem(r: list[Any]) -> Elem:
+    return Elem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+                [Constraint(*c) for c in r[8]], r[9], r[10])
+
+
+def _read_compiled(path: Path, stamp: list[Any]) -> Any:
+    """The TypeInfo (or None) kept at ``path`` when made from ``stamp``, else _MISSING (no
+    copy, another format or source, or unreadable: the type is compiled anew)."""
+    try:
+        doc = jsonbytes.loads(path.read_bytes())
+        if doc["stamp"] != stamp:
+            return _MISSING
+        t = doc["type"]
+        if t is None:
+            return None
+        return TypeInfo(t[0], t[1], t[2], _row_elem(t[3]),
+                        {parent: {k: _row_elem(r) for k, r in kids.items()}
+                         for parent, kids in t[4].items()}, t[5])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return _MISSING
+
+
+def _write_compiled(path: Path, stamp: list[Any], info: TypeInfo | None) -> None:
+    """Keep the compiled type for the next process (atomically; nothing when the package
+    folder is not writable: the next process compiles it again)."""
+    t = None if info is None else [
+        info.name, info.kind, info.abstract, _elem_row(info.root),
+        {parent: {k: _elem_row(e) for k, e in kids.items()}
+         for parent, kids in info.children.items()}, info.regex]
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".type-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(jsonbytes.dumps_compact({"stamp": stamp, "type": t}))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def _upper_first(s: str) -> str:
@@ -105,6 +182,38 @@ class Definitions:
         return info is not None and info.kind == "resource" and not info.abstract
 
     def _compile(self, name: str) -> TypeInfo | None:
+        """The type compiled from its StructureDefinition, or from the compiled copy a
+        previous process left beside the package (see _stamp)."""
+        stamp, path = self._stamp(name)
+        if stamp is not None:
+            found = _read_compiled(path, stamp)
+            if found is not _MISSING:
+                return found  # type: ignore[return-value]
+        info = self._compile_sd(name)
+        if stamp is not None:
+            _write_compiled(path, stamp, info)
+        return info
+
+    def _stamp(self, name: str) -> tuple[list[Any] | None, Path]:
+        """What a compiled copy of ``name`` must have been made from (this module's format,
+        the StructureDefinition's file, size and modification time) and where it is kept:
+        ``.fhirtrial-compiled/`` in the package folder. (None, …) for a type the package's
+        index does not list, or a name that is not a plain type name."""
+        root = getattr(self.package, "root", None)
+        if root is None or not _TYPE_NAME.fullmatch(name):
+            return None, Path()
+        try:
+            files = self.package.index["kinds"].get("StructureDefinition", {})
+            file = files.get(SD_BASE + name)
+            if not isinstance(file, str):
+                return None, Path()
+            st = os.stat(root / file)
+        except (OSError, KeyError, TypeError, AttributeError):
+            return None, Path()
+        return ([COMPILED_FORMAT, file, st.st_size, st.st_mtime_ns],
+                root / COMPILED_DIR / f"{name}.json")
+
+    def _compile_sd(self, name: str) -> TypeInfo | None:
         sd = self.package.structure_definitions.get(SD_BASE + name)
         if sd is None or "snapshot" not in sd:
             return None
@@ -122,7 +231,8 @@ class Definitions:
             children.setdefault(parent, {})[elem.name] = elem
         if root is None:
             return None
-        return TypeInfo(name, sd.get("kind", ""), bool(sd.get("abstract")), root, children)
+        return TypeInfo(name, sd.get("kind", ""), bool(sd.get("abstract")), root, children,
+                        _value_regex(sd, name))
 
     def child(self, type_name: str, parent: str, key: str) -> tuple[Elem, str] | None:
         """The element for JSON property ``key`` under ``parent`` and its concrete type."""

@@ -148,16 +148,10 @@ class PrimitiveChecker:
             pattern: re.Pattern[str] | None = None
             found = False
             info = self.definitions.type_info(tcode)
-            if info is not None and info.kind == "primitive-type":
-                sd = self.definitions.package.structure_definitions.get(
-                    "http://hl7.org/fhir/StructureDefinition/" + tcode, {})
-                for ed in sd.get("snapshot", {}).get("element", []):
-                    if ed["path"] == f"{tcode}.value":
-                        for t in ed.get("type", []):
-                            for ext in t.get("extension", []):
-                                if ext.get("url", "").endswith("/regex"):
-                                    pattern = re.compile(ext["valueString"], re.DOTALL)
-                                    found = True
+            if info is not None and info.kind == "primitive-type" and info.regex is not None:
+                # the package's regex for the type (definitions._value_regex)
+                pattern = re.compile(info.regex, re.DOTALL)
+                found = True
             if not found and tcode != "xhtml":  # (the table has none for xhtml either)
                 # the spec's regexes, when no package is there to give them (imported here:
                 # with a package they are rarely needed)

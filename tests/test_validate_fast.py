@@ -197,6 +197,15 @@ def _tricky() -> list[dict[str, Any]]:
         {"member": [{"entity": {"reference": "Patient/1"}}], "actual": True},
         {"member": [{"entity": {"reference": "Patient/1"}}]}, {"name": "Upper name"},
         {"name": "Upper_9"},
+        # Timing.repeat (tim-*)
+        {"frequency": 2, "period": 1, "periodUnit": "d"}, {"period": 1}, {"period": -1},
+        {"period": "1", "periodUnit": "d"}, {"duration": 2, "durationUnit": "h"},
+        {"duration": 2}, {"duration": -0.5, "durationUnit": "h"}, {"duration": True},
+        {"periodMax": 2, "period": 1}, {"periodMax": 2}, {"durationMax": 3},
+        {"durationMax": 3, "duration": 1}, {"countMax": 3}, {"countMax": 3, "count": 1},
+        {"offset": 5, "when": ["C"]}, {"offset": 5, "when": ["MORN"]}, {"offset": 5},
+        {"timeOfDay": ["10:00:00"], "when": ["MORN"]}, {"timeOfDay": ["10:00:00"]},
+        {"when": ["MORN"]},
     ]
 
 

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from ..finding import Finding, Severity
+from . import invfast
 from .definitions import Constraint, Node
 from .invfast import certainly_holds
 
@@ -39,9 +40,12 @@ class Invariants:
         self._lock = threading.Lock()
         #: constraint key → why it was not evaluated
         self.skipped: dict[str, str] = {}
-        #: id(Elem) → its constraints the engine evaluates (Elems live as long as their
-        #: Definitions, which outlive this cache's use)
-        self._own: dict[int, list[Constraint]] = {}
+        #: id(Elem) → its constraints the engine evaluates, each with its shortcut (Elems live
+        #: as long as their Definitions, which outlive this cache's use)
+        self._own: dict[int, list[tuple[Constraint, Callable[[Any], bool] | None]]] = {}
+        #: the same for a type's root constraints, by id() of their list (kept alive here)
+        self._root: dict[int, tuple[list[Constraint],
+                                    list[tuple[Constraint, Callable[[Any], bool] | None]]]] = {}
 
     @cached_property
     def model(self) -> Any:
@@ -87,11 +91,16 @@ class Invariants:
             elem = node.elem
             constraints = own.get(id(elem))
             if constraints is None:
-                # the natively enforced ones (ele-1 is on every element) are not looked at
-                constraints = own[id(elem)] = [c for c in elem.constraints
+                # the natively enforced ones (ele-1 is on every element) are not looked at;
+                # each comes with its shortcut (invfast), looked up once here
+                constraints = own[id(elem)] = [(c, invfast.HOLDS.get(c.expression))
+                                               for c in elem.constraints
                                                if c.key not in NOT_BY_ENGINE]
-            for c in constraints:
-                f = self._evaluate(c, node.value, node.base, node.expr, node.resource, root)
+            value = node.value
+            for c, holds in constraints:
+                if holds is not None and holds(value):
+                    continue  # what _evaluate's certainly_holds would say first
+                f = self._evaluate(c, value, node.base, node.expr, node.resource, root)
                 if f is not None:
                     findings.append(f)
         return findings
@@ -100,7 +109,16 @@ class Invariants:
                    root: dict[str, Any]) -> list[Finding]:
         """Findings for a resource's own constraints (``dom-*``, ``bdl-*`` on the root)."""
         out = []
-        for c in constraints:
+        plan = self._root.get(id(constraints))
+        if plan is None:
+            # as in check: the shortcuts looked up once; the natively enforced ones dropped
+            # (_evaluate never gives a finding for them)
+            plan = self._root[id(constraints)] = (constraints, [
+                (c, invfast.HOLDS.get(c.expression)) for c in constraints
+                if c.key not in NOT_BY_ENGINE])
+        for c, holds in plan[1]:
+            if holds is not None and holds(resource):
+                continue
             f = self._evaluate(c, resource, resource.get("resourceType", ""), expr, resource, root)
             if f is not None:
                 out.append(f)

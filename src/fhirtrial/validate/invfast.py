@@ -116,16 +116,22 @@ def _extension_xor_value(v: dict[str, Any]) -> bool:
     Primitive extensions (``_valueX``) and anything unclear are left to the engine."""
     if not isinstance(v.get("url"), str):
         return False  # not an Extension's shape
-    values = [k for k in v if k not in ("id", "url", "extension")]
-    if len(values) > 1 or any(not (k.startswith("value") and k[5:6].isupper())
-                              for k in values):  # only value[x] (valueString, …) beside them
-        return False
+    value_key = None
+    for k in v:
+        if k == "url" or k == "extension" or k == "id":
+            continue
+        # only one value[x] (valueString, …) beside them
+        if value_key is not None or not (k.startswith("value") and k[5:6].isupper()):
+            return False
+        value_key = k
     has_ext = "extension" in v
     if has_ext and not _exists(v["extension"]):
         return False
-    if values and not _exists(v[values[0]]):
-        return False
-    return has_ext != bool(values)
+    if value_key is not None:
+        x = v[value_key]
+        if not ((type(x) is str and x != "") or _exists(x)):
+            return False
+    return has_ext != (value_key is not None)
 
 
 def _entries_without(key: str, *types: str) -> Holds:
@@ -219,6 +225,33 @@ def _name_matches(v: dict[str, Any]) -> bool:
 
 HOLDS["name.matches('[A-Z]([A-Za-z0-9_]){0,254}')"] = _name_matches
 HOLDS["member.empty() or (actual = true)"] = lambda v: "member" not in v or v.get("actual") is True
+
+
+def _absent_or_present(absent: str, present: str) -> Holds:
+    """``<absent>.empty() or <present>.exists()``: holds when the first is not there or the
+    second visibly is."""
+    return lambda v: absent not in v or _present(v.get(present))
+
+
+def _absent_or_not_negative(key: str) -> Holds:
+    """``<key>.exists() implies <key> >= 0``: holds when it is not there or a number ≥ 0."""
+    return lambda v: key not in v or (type(v[key]) in (int, float) and v[key] >= 0)
+
+
+# Timing.repeat (tim-*): the engine would be imported (a tenth of a second) for the one
+# Timing of a Bundle's dosage
+HOLDS.update({
+    "duration.empty() or durationUnit.exists()": _absent_or_present("duration", "durationUnit"),
+    "period.empty() or periodUnit.exists()": _absent_or_present("period", "periodUnit"),
+    "duration.exists() implies duration >= 0": _absent_or_not_negative("duration"),
+    "period.exists() implies period >= 0": _absent_or_not_negative("period"),
+    "periodMax.empty() or period.exists()": _absent_or_present("periodMax", "period"),
+    "durationMax.empty() or duration.exists()": _absent_or_present("durationMax", "duration"),
+    "countMax.empty() or count.exists()": _absent_or_present("countMax", "count"),
+    "offset.empty() or (when.exists() and ((when in ('C' | 'CM' | 'CD' | 'CV')).not()))":
+        _absent("offset"),
+    "timeOfDay.empty() or when.empty()": lambda v: "timeOfDay" not in v or "when" not in v,
+})
 
 
 def certainly_holds(expression: str, value: dict[str, Any]) -> bool:

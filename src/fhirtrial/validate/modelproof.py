@@ -175,29 +175,30 @@ class ModelProof:
         return self._object(obj, info, rtype, True)
 
     def _compiled(self, info: dict[str, Any], path: str) -> tuple[Any, ...]:
-        """A type path's elements as the walk uses them: key → (how, what, repeats, group)
-        (how: 0 a primitive check, 1 a backbone path, 2 a datatype, 3 a resource, 4 never),
-        then the required keys and required choice groups."""
+        """A type path's elements as the walk uses them: key → (how, what, repeats, group,
+        cell) (how: 0 a primitive check, 1 a backbone element and 2 a datatype, what then
+        (type info, path) and cell the compiled plan of that path once used, 3 a resource,
+        4 never), then the required keys and required choice groups."""
         key = (id(info), path)
         found = self._plans.get(key)
         if found is not None:
             return found
         kids: dict[str, Element] = info["children"][path]
-        table: dict[str, tuple[int, Any, bool, str]] = {}
+        table: dict[str, tuple[int, Any, bool, str, list[Any]]] = {}
         for name, (tcode, repeats, _required, group, _twin, sub) in kids.items():
             check = PRIMITIVES.get(tcode)
             target = self._types.get(tcode)
             if check is not None:
                 how, what = 0, check
             elif sub:
-                how, what = 1, sub
+                how, what = 1, (info, sub)
             elif target is None:
                 how, what = 4, None  # a primitive the proof does not model (uuid, time …)
             elif target["kind"] == "resource" or tcode in ANY_RESOURCE:
                 how, what = 3, tcode
             else:
                 how, what = 2, (target, tcode)
-            table[name] = (how, what, repeats, group)
+            table[name] = (how, what, repeats, group, [None])
         found = (table, kids,
                  tuple(k for k, e in kids.items() if e[2] and not e[3]),
                  tuple(g for g, required in info["groups"].get(path, {}).items() if required))
@@ -208,8 +209,12 @@ class ModelProof:
                 is_resource: bool) -> bool:
         if not obj:
             return False
-        table, kids, keys, groups = self._compiled(info, path)
-        seen_groups: list[str] = []
+        return self._run(obj, self._compiled(info, path), is_resource)
+
+    def _run(self, obj: dict[str, Any], compiled: tuple[Any, ...], is_resource: bool) -> bool:
+        """_object with the path's plan in hand (``obj`` not empty)."""
+        table, kids, keys, groups = compiled
+        seen_groups: list[str] | None = None
         for key, value in obj.items():
             plan = table.get(key)
             if plan is None:
@@ -218,11 +223,14 @@ class ModelProof:
                 if key[:1] == "_" and self._twin(kids.get(key[1:]), value, key[1:] in obj):
                     continue
                 return False
-            how, what, repeats, group = plan
+            how, what, repeats, group, cell = plan
             if group:
-                if group in seen_groups:
+                if seen_groups is None:
+                    seen_groups = [group]
+                elif group in seen_groups:
                     return False
-                seen_groups.append(group)
+                else:
+                    seen_groups.append(group)
             if repeats:
                 if type(value) is not list or not value:
                     return False
@@ -232,17 +240,18 @@ class ModelProof:
                             return False
                 else:
                     for item in value:
-                        if not self._complex(item, how, what, info):
+                        if not self._complex(item, how, what, cell):
                             return False
             elif how == 0:
                 if not what(value):
                     return False
-            elif not self._complex(value, how, what, info):
+            elif not self._complex(value, how, what, cell):
                 return False
         for key in keys:
             if key not in obj:
                 return False
-        return all(group in seen_groups for group in groups)
+        return not groups or (seen_groups is not None
+                              and all(group in seen_groups for group in groups))
 
     def _twin(self, elem: Element | None, value: Any, has_value: bool) -> bool:
         """A ``_x`` primitive extension: only for a single, non-choice primitive with its
@@ -260,13 +269,17 @@ class ModelProof:
                                                                          False)
                                         for e in ext or ())
 
-    def _complex(self, value: Any, how: int, what: Any, info: dict[str, Any]) -> bool:
+    def _complex(self, value: Any, how: int, what: Any, cell: list[Any]) -> bool:
         if type(value) is not dict:
             return False
-        if how == 1:  # a backbone element: its children hang under its path in this type
-            return "resourceType" not in value and self._object(value, info, what, False)
-        if how == 2:
-            return "resourceType" not in value and self._object(value, what[0], what[1], False)
+        if how == 1 or how == 2:
+            # a backbone element (its children under its path in this type) or a datatype
+            if not value or "resourceType" in value:
+                return False
+            compiled = cell[0]
+            if compiled is None:
+                compiled = cell[0] = self._compiled(*what)
+            return self._run(value, compiled, False)
         if how == 3:
             return self._resource(value, what)
         return False

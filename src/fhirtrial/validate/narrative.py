@@ -63,17 +63,27 @@ def _html_entities(text: str) -> str:
 
 
 def _local(tag: str) -> tuple[str | None, str]:
+    found = _LOCAL.get(tag)
+    if found is not None:
+        return found
     if tag.startswith("{"):
         ns, _, name = tag[1:].partition("}")
-        return ns, name
-    return None, tag
+        found = (ns, name)
+    else:
+        found = (None, tag)
+    if len(_LOCAL) < 4096:  # tags and attribute names repeat; bounded against odd input
+        _LOCAL[tag] = found
+    return found
+
+
+_LOCAL: dict[str, tuple[str | None, str]] = {}
 
 
 def check_narrative(div: Any, where: str) -> list[Finding]:
     """Findings for one Narrative.div value (an XHTML string)."""
     if not isinstance(div, str):
         return []  # a wrong JSON type: the structure layer reports it
-    text = _html_entities(div)
+    text = _html_entities(div) if "&" in div else div
     try:
         # A DOCTYPE is the only way to declare entities (billion laughs, external entities):
         # defusedxml's parser, which refuses them, reads one. Without, the C parser gives the

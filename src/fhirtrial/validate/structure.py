@@ -148,16 +148,10 @@ class PrimitiveChecker:
             pattern: re.Pattern[str] | None = None
             found = False
             info = self.definitions.type_info(tcode)
-            if info is not None and info.kind == "primitive-type":
-                sd = self.definitions.package.structure_definitions.get(
-                    "http://hl7.org/fhir/StructureDefinition/" + tcode, {})
-                for ed in sd.get("snapshot", {}).get("element", []):
-                    if ed["path"] == f"{tcode}.value":
-                        for t in ed.get("type", []):
-                            for ext in t.get("extension", []):
-                                if ext.get("url", "").endswith("/regex"):
-                                    pattern = re.compile(ext["valueString"], re.DOTALL)
-                                    found = True
+            if info is not None and info.kind == "primitive-type" and info.regex is not None:
+                # the package's regex for the type (definitions._value_regex)
+                pattern = re.compile(info.regex, re.DOTALL)
+                found = True
             if not found and tcode != "xhtml":  # (the table has none for xhtml either)
                 # the spec's regexes, when no package is there to give them (imported here:
                 # with a package they are rarely needed)
@@ -176,35 +170,39 @@ class PrimitiveChecker:
             t = node.type
             if not t or not t[0].islower():
                 continue
-            if type(v) is str and t not in self.JSON_TYPES:
-                # the common case: a string where a string belongs
-                rx = self._regex[t] if t in self._regex else self.regex(t)
-                if rx is not None and not rx.fullmatch(v):
-                    out.append(Finding("error", "value", f"'{v:.80}' is not a valid {t}",
-                                       node.expr))
-                elif not v.strip() and v != "":
-                    out.append(Finding("error", "value", f"A {t} cannot be blank", node.expr))
-                continue
-            if isinstance(v, dict | list):
-                continue
-            want = self.JSON_TYPES.get(t, (str,))
-            if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
-                out.append(Finding("error", "value",
-                                   f"Wrong JSON type for {t}: expected "
-                                   f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}",
-                                   node.expr))
-                continue
-            if isinstance(v, str):
-                rx = self.regex(t)
-                if rx is not None and not rx.fullmatch(v):
-                    out.append(Finding("error", "value",
-                                       f"'{v:.80}' is not a valid {t}", node.expr))
-                elif not v.strip() and v != "":
-                    out.append(Finding("error", "value", f"A {t} cannot be blank", node.expr))
-            elif isinstance(v, int) and ((t == "positiveInt" and v < 1)
-                                         or (t == "unsignedInt" and v < 0)):
-                out.append(Finding("error", "value", f"{v} is not a valid {t}", node.expr))
+            found = self.check_value(v, t, node.expr)
+            if found is not None:
+                out.append(found)
         return out
+
+    def check_value(self, v: Any, t: str, expr: str) -> Finding | None:
+        """The finding for one primitive value ``v`` of type ``t`` (a type code starting in
+        lower case; not None, an object or an array), or None when it is right."""
+        if type(v) is str and t not in self.JSON_TYPES:
+            # the common case: a string where a string belongs
+            rx = self._regex[t] if t in self._regex else self.regex(t)
+            if rx is not None and not rx.fullmatch(v):
+                return Finding("error", "value", f"'{v:.80}' is not a valid {t}", expr)
+            if not v.strip() and v != "":
+                return Finding("error", "value", f"A {t} cannot be blank", expr)
+            return None
+        if isinstance(v, dict | list):
+            return None
+        want = self.JSON_TYPES.get(t, (str,))
+        if (isinstance(v, bool) and bool not in want) or not isinstance(v, want):
+            return Finding("error", "value",
+                           f"Wrong JSON type for {t}: expected "
+                           f"{' or '.join(w.__name__ for w in want)}, got {v!r:.60}", expr)
+        if isinstance(v, str):
+            rx = self.regex(t)
+            if rx is not None and not rx.fullmatch(v):
+                return Finding("error", "value", f"'{v:.80}' is not a valid {t}", expr)
+            if not v.strip() and v != "":
+                return Finding("error", "value", f"A {t} cannot be blank", expr)
+        elif isinstance(v, int) and ((t == "positiveInt" and v < 1)
+                                     or (t == "unsignedInt" and v < 0)):
+            return Finding("error", "value", f"{v} is not a valid {t}", expr)
+        return None
 
 
 def check_required(definitions: Definitions, resource: dict[str, Any], expr: str,

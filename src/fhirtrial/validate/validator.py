@@ -25,7 +25,7 @@ from .definitions import Definitions, Node
 from .invariants import Invariants, empty_elements, unreferenced_contained
 from .modelproof import ModelProof
 from .narrative import check_narrative
-from .structure import PrimitiveChecker, check_model, check_required
+from .structure import PrimitiveChecker, check_model
 from .terminology import Terminology, check_nodes
 
 if TYPE_CHECKING:
@@ -169,10 +169,16 @@ class Validator:
                 and self.model_proof.proves(data)):
             out.extend(check_model(data, self.fhir_version, expr))
         need_walk = {"structure", "terminology", "invariants", "bundle"} & set(layers)
-        nodes: list[Node] = list(self.walker.walk(data, expr)) if need_walk else []
+        nodes: list[Node] = []
+        if need_walk:
+            # one pass: the nodes the later layers read (none for most primitive values) and
+            # the required-element and primitive findings (Definitions.scan)
+            scan = self.walker.scan(data, expr, self.primitives if "structure" in layers
+                                    else None)
+            nodes = scan.nodes
         if "structure" in layers:
-            out.extend(check_required(self.walker, data, expr, nodes))
-            out.extend(self.primitives.check(nodes))
+            out.extend(scan.required)
+            out.extend(scan.primitive)
             for node in nodes:
                 if node.type == "xhtml":
                     out.extend(check_narrative(node.value, node.expr))

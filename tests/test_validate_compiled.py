@@ -100,3 +100,15 @@ def test_a_resource_type_is_never_a_path(folder: Path):
     for name in ("../ResearchStudy", "ResearchStudy/x", "", ".", "Research Study"):
         assert defs.type_info(name) is None
     assert not (folder / "ResearchStudy.json").exists()
+
+
+def test_copies_kept_by_another_version_of_the_compiler_are_compiled_anew(
+        folder: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stamp carries the digest of definitions.py's source: a copy written before a change
+    to the compiler (even one made without bumping COMPILED_FORMAT) is never used."""
+    want = Definitions(load(folder)).type_info("ResearchStudy")
+    monkeypatch.setattr(definitions_module, "_SOURCE_DIGEST", "another-compiler")
+    from_sd = _compiled_from_sd(monkeypatch)
+    defs = Definitions(load(folder))
+    assert defs.type_info("ResearchStudy") == want
+    assert from_sd == ["ResearchStudy"]

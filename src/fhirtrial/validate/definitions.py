@@ -8,6 +8,7 @@ Types are compiled on first use: validating a Group never reads the ResearchStud
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -81,6 +82,12 @@ class Node:
 
 #: bump when what _compile_sd keeps changes: copies of another format are compiled anew
 COMPILED_FORMAT = 1
+#: and, so that a change to the compiler made without a bump cannot bring back copies an
+#: older compiler wrote, the digest of this module's own source (read once, at import)
+try:
+    _SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+except OSError:  # pragma: no cover - no source beside the module: never trust a kept copy
+    _SOURCE_DIGEST = os.urandom(8).hex()
 #: the folder, in the package folder, of the compiled types (one JSON file per type)
 COMPILED_DIR = ".fhirtrial-compiled"
 _TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,99}")
@@ -195,8 +202,8 @@ class Definitions:
         return info
 
     def _stamp(self, name: str) -> tuple[list[Any] | None, Path]:
-        """What a compiled copy of ``name`` must have been made from (this module's format,
-        the StructureDefinition's file, size and modification time) and where it is kept:
+        """What a compiled copy of ``name`` must have been made from (this module's format and
+        source, the StructureDefinition's file, size and modification time) and where it is kept:
         ``.fhirtrial-compiled/`` in the package folder. (None, …) for a type the package's
         index does not list, or a name that is not a plain type name."""
         root = getattr(self.package, "root", None)
@@ -210,7 +217,7 @@ class Definitions:
             st = os.stat(root / file)
         except (OSError, KeyError, TypeError, AttributeError):
             return None, Path()
-        return ([COMPILED_FORMAT, file, st.st_size, st.st_mtime_ns],
+        return ([COMPILED_FORMAT, _SOURCE_DIGEST, file, st.st_size, st.st_mtime_ns],
                 root / COMPILED_DIR / f"{name}.json")
 
     def _compile_sd(self, name: str) -> TypeInfo | None:

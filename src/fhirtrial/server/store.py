@@ -774,19 +774,6 @@ class BulkWriter(HeldRowsWriter):
         local = self.store._local
         local.commits = getattr(local, "commits", 0) + 1
 
-    # reads through the writer see every write made so far
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.search(*args, **kwargs)
-
-    def include(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.include(*args, **kwargs)
-
-    def revinclude(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        return self.store.revinclude(*args, **kwargs)
-
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteTx]:
         """One study's writes: a savepoint in the open batch, rolled back alone on error."""

@@ -329,13 +329,14 @@ class Definitions:
         if not isinstance(rtype, str) or self.type_info(rtype) is None:
             return scan
         if primitives is not None:
-            self._scan_required(resource, rtype, expr, scan.required)
+            self.required_findings(resource, rtype, expr, scan.required)
         self._scan_object(resource, rtype, rtype, expr, resource, expr, None, scan)
         return scan
 
-    def _scan_required(self, value: dict[str, Any], base: Any, where: str,
+    def required_findings(self, value: dict[str, Any], base: Any, where: str,
                        out: list[Any]) -> None:
-        """structure.check_required for one object (see there)."""
+        """A finding per required element of ``base`` missing from the object ``value`` at
+        ``where`` (structure.check_required's, and the one-pass scan's, for each object)."""
         if not isinstance(base, str):
             return
         for elem in self.required(base):
@@ -397,7 +398,7 @@ class Definitions:
                                       container))
                     inner = item.get("resourceType")
                     if prims is not None:
-                        self._scan_required(item, inner if isinstance(inner, str) else base,
+                        self.required_findings(item, inner if isinstance(inner, str) else base,
                                             here, scan.required)
                     if isinstance(inner, str) and self.type_info(inner) is not None:
                         outer = resource if elem.name == "contained" else None
@@ -407,7 +408,7 @@ class Definitions:
                     nodes.append(Node(elem, tcode, item, here, base if mode == 1 else tcode,
                                       resource, resource_expr, container))
                 if prims is not None and required:
-                    self._scan_required(item, base if mode == 1 else tcode, here,
+                    self.required_findings(item, base if mode == 1 else tcode, here,
                                         scan.required)
                 if mode == 1:
                     self._scan_object(item, tname, base, here, resource, resource_expr,

@@ -222,16 +222,5 @@ def check_required(definitions: Definitions, resource: dict[str, Any], expr: str
         # a nested resource's elements hang under its type; others under their type path
         objects.append((n.value, inner if nested else n.base, n.expr))
     for value, base, where in objects:
-        if not isinstance(base, str):
-            continue
-        for elem in definitions.required(base):
-            if elem.choice:
-                present = any(k.startswith(elem.name) and k[len(elem.name):][:1].isupper()
-                              for k in value)
-            else:
-                present = elem.name in value or f"_{elem.name}" in value
-            if not present:
-                out.append(Finding("error", "required",
-                                   f"Missing required element '{elem.name}' (minimum "
-                                   f"cardinality {elem.min})", f"{where}.{elem.name}"))
+        definitions.required_findings(value, base, where, out)
     return out

@@ -48,18 +48,6 @@ class Lab:
     #: a concept written as two numbers "A/B" (blood pressure): the keys A and B bound
     pair: tuple[str, ...] = ()
 
-    def classes_in(self, data: dict[str, Any]) -> list[dict[str, str]]:
-        """The codings of the classes a bound allows (empty when none or not a class scale)."""
-        out = []
-        for n, coding in self.classes:
-            lo, hi = data.get("low"), data.get("high")
-            if lo is not None and (n < lo or (n == lo and not data.get("low_inclusive", True))):
-                continue
-            if hi is not None and (n > hi or (n == hi and not data.get("high_inclusive", True))):
-                continue
-            out.append(coding)
-        return out
-
     def bare_unit(self, value: float) -> str | None:
         """The unit a number written without one is read in, or None (then it stays text)."""
         for ucum, lo, hi in self.bare:

@@ -292,12 +292,21 @@ def test_near_finds_what_the_distance_says_across_latitude_strips(store_db):
                179.99), 4)) for _ in range(40)]
     points += [(round(rnd.uniform(88.8, 89.99), 4), round(rnd.uniform(-179.9, 179.9), 4))
                for _ in range(30)]
+    # off the globe: stored (FHIR does not bound a decimal), indexed nowhere, found by no
+    # search; the largest integer overflowed PostgreSQL's strip cast before (a 500)
+    off = [(9223372036854775807, -87.6), (90.0001, 0.0), (-1e308, 10.0), (41.8, 180.5),
+           (41.8, -1e20)]
     store = open_store(store_db)
     try:
         with store.transaction() as tx:
             for i, (la, lo) in enumerate(points):
                 tx.update("R5", {"resourceType": "Location", "id": f"g{i:03d}",
                                  "position": {"latitude": la, "longitude": lo}})
+            for i, (la, lo) in enumerate(off):
+                tx.update("R5", {"resourceType": "Location", "id": f"off{i}",
+                                 "position": {"latitude": la, "longitude": lo}})
+        for i in range(len(off)):
+            assert store.read("R5", "Location", f"off{i}") is not None
         for clat, clon, km in ((42.2, -71.1, 60), (42.2, -71.1, 250), (-33.7, 151.1, 120),
                                (0.0, 10.0, 70), (0.0, 10.0, 300), (89.5, 0.0, 100),
                                (-89.5, 40.0, 200), (42.0, -71.0, 3000), (0.2, 179.8, 150),

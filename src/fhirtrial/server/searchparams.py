@@ -562,8 +562,10 @@ def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
                 and not isinstance(v["value"], bool) and (n := _finite(v["value"])) is not None:
             rows.number.append((name, n, v.get("system"), v.get("code")))
     elif sp.type == "special" and isinstance(v, dict):
+        # only a point on the globe is indexed: one off it (latitude beyond ±90, longitude
+        # beyond ±180) is near nothing, and the strip index's integer cast would overflow on it
         lat, lon = _finite(v.get("latitude")), _finite(v.get("longitude"))
-        if lat is not None and lon is not None:
+        if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
             rows.geo.append((lat, lon))
 
 

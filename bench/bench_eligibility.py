@@ -36,8 +36,8 @@ from fhirtrial.eligibility.tables import tables  # noqa: E402
 
 LABELLED = ROOT / "fixtures" / "eligibility" / "labelled.jsonl"
 LCT_DOCS = ROOT.parent / "shared" / "eligibility-lct" / "docs.jsonl"
-KINDS = ("age", "sex", "healthy-volunteers", "pregnancy", "lactation", "lab", "time-window",
-         "condition")
+KINDS = ("age", "sex", "healthy-volunteers", "pregnancy", "lactation", "lab", "measurement",
+         "time-window", "condition")
 THRESHOLD = 0.95
 
 
@@ -66,6 +66,10 @@ def key(kind: str, d: dict[str, Any]) -> tuple:
         return (kind, d["test"], _n(d["low"]), _n(d["high"]),
                 d["low"] is None or d["low_inclusive"], d["high"] is None or d["high_inclusive"],
                 unit, relative)
+    if kind == "measurement":
+        return (kind, d["name"].lower(), _n(d["low"]), _n(d["high"]),
+                d["low"] is None or d["low_inclusive"], d["high"] is None or d["high_inclusive"],
+                d["unit"])
     if kind == "time-window":
         return (kind, d["comparator"], _n(d["value"]), d["unit"])
     if kind in ("pregnancy", "lactation", "healthy-volunteers"):

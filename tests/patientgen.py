@@ -23,9 +23,9 @@ What the patient carries, per fact kind (``HANDLED``):
 - ``condition``: a Condition with the table's code, active and dated inside the window, for an
   inclusion; none at all for an exclusion (the evaluator takes the problem list as complete).
 
-Kinds the evaluator does not decide from data (``UNDECIDABLE``: healthy volunteers) and kinds
-this module does not know (anything new) are not guessed at: a criterion that needs them is
-listed in ``Case.uncertain``, and ``Case.skipped`` counts the facts by kind. ``time-window``
+Kinds the evaluator does not decide from data (``UNDECIDABLE``: healthy volunteers, uncoded
+measurements) and kinds this module does not know (anything new) are not guessed at: a
+criterion that needs them is listed in ``Case.uncertain``, and ``Case.skipped`` counts the facts by kind. ``time-window``
 facts are not evaluated on their own (``NOT_EVALUATED``); their windows reach the patient
 through the lab and condition facts that carry them.
 
@@ -63,7 +63,9 @@ HANDLED = frozenset({"age", "sex", "pregnancy", "lactation", "condition", "lab"}
 #: measurement kinds read with the lab fields (``test``, bounds, ``unit``, ``relative``)
 MEASUREMENT_KINDS = frozenset({"lab", "vital", "score"})
 #: the evaluator answers *unknown* for these whatever the data
-UNDECIDABLE = frozenset({"healthy-volunteers"})
+UNDECIDABLE = frozenset({"healthy-volunteers",
+                         # a measurement the lexicon has no code for: no Observation names it
+                         "measurement"})
 #: the evaluator does not evaluate these on their own (they qualify other facts)
 NOT_EVALUATED = frozenset({"time-window"})
 

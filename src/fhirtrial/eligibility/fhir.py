@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from .criteria import Criterion, Fact, children_combination
+from .grammar import MEASUREMENT
 from .tables import Lab, tables
 
 UCUM = "http://unitsofmeasure.org"
@@ -45,6 +46,15 @@ OFFSET = "http://hl7.org/fhir/characteristic-offset"
 
 _UNIT_NAMES = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours"}
 _CMP_TEXT = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+#: how a UCUM code reads in a description, where the code is not what a clinician writes
+_UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "/uL": "/µL", "mm[Hg]": "mmHg",
+              "cm[H2O]": "cmH₂O", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "Cel": "°C",
+              "[degF]": "°F", "deg": "°", "[in_i]": "in", "[ft_i]": "ft", "[lb_av]": "lb",
+              "[IU]/mL": "IU/mL", "m[IU]/L": "mIU/L", "m[IU]/mL": "mIU/mL",
+              "u[IU]/mL": "µIU/mL", "[U]/mL": "U/mL", "{copies}/mL": "copies/mL",
+              "um": "µm", "ug/dL": "µg/dL", "ug/mL": "µg/mL", "umol/L": "µmol/L",
+              "ukat/L": "µkat/L", "g/(24.h)": "g/24 h", "mg/(24.h)": "mg/24 h", "kg/m2": "kg/m²",
+              "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "/min": "/min"}
 _ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",
                                   "display": "Assessment of eligibility for clinical trial"}]}
 
@@ -255,6 +265,10 @@ def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
         return {"type": {"coding": [dict(coding)]}, "valueBoolean": bool(d["value"])}
     if fact.kind == "lab":
         return _lab_definition(d)
+    if fact.kind == MEASUREMENT:
+        # no code to give: the name as written is the type (CodeableConcept.text)
+        value = _value(d, d["unit"])
+        return None if value is None else {"type": {"text": d["name"]}, **value}
     if fact.kind == "condition":
         return {"type": {"coding": [
                     {"system": SNOMED, "code": "64572001", "display": "Disease (disorder)"},
@@ -306,13 +320,16 @@ def fact_text(fact: Fact) -> str:
             return f" {_UNIT_NAMES[x['unit']]}"
         return {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
             x.get("relative") or "",
-            f" {x['unit']}" if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
+            f" {_UNIT_TEXT.get(x['unit'], x['unit'])}"
+            if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
 
     if fact.kind == "lab" and (text := _class_fact_text(fact)):
         return text
     if fact.kind == "lab":
         name = tables().lab(d["test"]).display
         suffix = suffix_of(d)
+    elif fact.kind == MEASUREMENT:
+        name, suffix = measurement_name(d["name"]), suffix_of(d)
     elif fact.kind == "age":
         name, suffix = "Age", suffix_of(d)
     elif fact.kind == "condition":
@@ -338,6 +355,12 @@ def fact_text(fact: Fact) -> str:
     lo = "" if d.get("low_inclusive", True) else " (exclusive)"
     hi = "" if d.get("high_inclusive", True) else " (exclusive)"
     return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
+
+
+def measurement_name(name: str) -> str:
+    """An uncoded name for the start of a reading: "pupil" → "Pupil" ("pH", "IOP" as they are)."""
+    first = name.split(" ", 1)[0]
+    return name[:1].upper() + name[1:] if first.isalpha() and first.islower() else name
 
 
 def _class_fact_text(fact: Fact) -> str | None:

@@ -24,11 +24,11 @@ else all stay text-only: a wrong number is worse than none.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any
 
-from .tables import Lab, norm_unit, tables
+from .tables import Lab, Unit, norm_unit, tables
 from .tokens import NUM, NUMWORDS, ROMAN, number
 
 _CMPS = {"≤": ("<=", True), "≥": (">=", True), "<": ("<=", False), ">": (">=", False)}
@@ -972,4 +972,188 @@ def readings(canon: str) -> list[Reading]:
                 for pos, other, joint in pending]
         pending = []
         out.append(Reading(m.start(), lab, bound, alts, either, end))
+    return out
+
+
+# --- measurements the lexicon does not have ------------------------------------------------
+#
+# "Pupil > 4 mm", "Cobb angle between 10 and 40 degrees": a bound with a written unit, on a
+# name the lexicon does not know. The number, comparator and unit are read by the same atoms
+# as every concept's; the name is kept as written, uncoded (a matcher cannot look it up, a
+# reviewer can). Read only where nothing is in doubt: a unit of measure (not a time, a count
+# of classes or a bare ratio), no reference multiple, a short noun phrase right before the
+# bound that no lexicon name is part of.
+
+#: units never read for an uncoded name: times are durations and windows ("> 6 months"), and
+#: the unitless codes (scores, ratios, INR) need a concept to mean anything
+_UNCODED_NOT_UNITS = frozenset(["a", "mo", "wk", "d", "h", "h/d", "1", "{score}", "{INR}",
+                                "{letters}", "[pH]", "g", "g/(24.h)", "mg/(24.h)",
+                                # "150 G/L" (giga per litre, a count) reads as "g/l" once the
+                                # text is lower case
+                                "g/L"])
+#: aliases that are also words ("in", "c") or counts ("copies"), not units, without a concept
+_UNCODED_NOT_ALIASES = frozenset(["", "in", "c", "f", "copies", "kilo"])
+#: an alias two units share goes to this one: without a concept, "15°" is an angle (a body
+#: temperature is the lexicon's)
+_UNCODED_PREFERRED = frozenset(["deg"])
+MEASUREMENT = "measurement"
+
+
+@cache
+def measurement_lab() -> Lab:
+    """The stand-in concept of an uncoded measurement: every unit of the lexicon but the
+    ones above; an alias two units share is left out (it could be either)."""
+    owner: dict[str, set[str]] = {}
+    for lab in tables().labs:
+        for u in lab.units:
+            if u.ucum in _UNCODED_NOT_UNITS:
+                continue
+            for a in (u.ucum, *u.aliases):
+                if norm_unit(a) not in _UNCODED_NOT_ALIASES:
+                    owner.setdefault(norm_unit(a), set()).add(u.ucum)
+    aliases: dict[str, list[str]] = {}
+    for alias, ucums in owner.items():
+        if len(ucums) > 1:
+            ucums = ucums & _UNCODED_PREFERRED
+        if len(ucums) == 1:
+            aliases.setdefault(next(iter(ucums)), []).append(alias)
+    # the UCUM code itself is matched as an alias too (grammar._units): the code goes in only
+    # where it is not a word above ("[in_i]" is kept, through its aliases)
+    units = tuple(Unit(ucum, 1.0, 0.0, tuple(sorted(a))) for ucum, a in sorted(aliases.items()))
+    return Lab(key=MEASUREMENT, display="", kind=MEASUREMENT, code={}, names=(), unit="",
+               requires_unit=True, units=units)
+
+
+_UNCODED_START = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
+# a name is a run of words: each starts with a letter ("fev1", "pao2", "t-score")
+_NAME_TOKEN = re.compile(r"[a-z][a-z0-9'’-]*|\S")
+#: words a name never contains (they join, qualify or open a clause) — where a name stops
+_NAME_STOP = frozenset([
+    "and", "or", "and/or", "with", "of", "in", "for", "if", "the", "a", "an", "who", "whose",
+    "has", "have", "had", "having", "by", "at", "on", "to", "as", "than", "from", "no", "not",
+    "non", "any", "all", "is", "are", "was", "were", "be", "been", "being", "must", "should",
+    "will", "would", "can", "could", "may", "might", "shall", "either", "both", "each", "per",
+    "over", "under", "above", "below", "more", "less", "greater", "lower", "higher", "least",
+    "most", "within", "without", "during", "after", "before", "since", "until", "when",
+    "while", "where", "which", "that", "this", "these", "those", "their", "his", "her", "its",
+    "our", "your", "defined", "including", "such", "known", "prior", "previous", "only",
+    "also", "there", "e.g", "i.e", "eg", "ie", "patients", "patient", "subjects", "subject",
+    "participants", "participant", "people", "persons", "women", "men", "male", "female",
+    "males", "females", "children", "adults", "infants", "boys", "girls", "volunteers",
+    "individuals", "cases", "case", "require", "requires", "required", "need",
+    "needs", "needed", "show", "shows", "showing", "demonstrate", "demonstrating", "undergo",
+    "undergoing", "receive", "receiving", "received", "taking", "take", "use", "using",
+    "used", "measured", "determined", "assessed", "documented", "confirmed",
+    "diagnosed", "evidence", "presence", "absence", "history", "level", "levels", "value",
+    "values", "equal", "equals", "exceeding", "exceeds", "exceed", "reaching", "then",
+    "like", "about", "approximately", "around", "nearly", "almost", "but", "yet", "nor",
+    "so", "via", "because", "due", "except", "unless", "whichever", "respectively", "i",
+    "ii", "iii", "iv", "v", "x", "×", "plus", "minus", "up", "down", "out", "off", "into",
+    "onto", "upon", "between", "among", "it", "they", "he", "she", "we", "you",
+    "one", "two", "three", "four", "five", "ten", "other", "another", "same", "new", "old",
+])
+#: filler between a name and its bound ("Cobb angle is between …", "lipid content of < 2 %")
+_NAME_GAP = frozenset(["is", "are", "was", "were", "be", "of", "level", "levels", "value",
+                       "values", "must", "should", "the", "a", "an", "=", ":", "equal",
+                       "measuring", "measured", "reading", "readings", "result", "results"])
+#: the last word of a name that is not a measured level: doses, durations, counts, changes
+_NOT_A_LEVEL = frozenset([
+    "dose", "doses", "dosage", "dosing", "treatment", "treatments", "therapy", "therapies",
+    "intake", "consumption", "exposure", "usage", "duration", "time", "times", "period",
+    "interval", "intervals", "days", "day", "weeks", "week", "months", "month", "years",
+    "year", "hours", "hour", "minutes", "age", "aged", "number", "numbers", "episodes",
+    "episode", "change", "changes", "increase", "increases", "decrease", "decreases",
+    "reduction", "difference", "improvement", "decline", "drop", "rise", "gain", "stage",
+    "grade", "class", "type", "score", "scores", "scale", "cigarettes", "drinks", "units",
+    "smoking", "pack-years", "injections", "visits", "sessions", "infusions", "cycles",
+    "lines", "regimens", "attacks", "seizures", "falls", "admissions", "hospitalizations",
+    "hospitalisations", "exacerbations", "relapses", "tablets", "pills", "target",
+    "goal", "limit", "cutoff", "cut-off", "threshold", "criteria", "criterion", "range",
+    "diagnosis", "onset", "surgery", "procedure", "injury", "delivery", "birth", "study",
+    "trial", "screening", "baseline", "randomization", "randomisation", "enrollment",
+    "enrolment", "visit", "follow-up", "distance", "away", "size", "weight", "dilution",
+])
+_MAX_NAME_WORDS = 4
+_LIST_JOINTS = frozenset(["or", "and", "and/or", ",", "/", "&"])
+_NAME_GOES_ON = frozenset(["of", "lower", "higher", "greater", "less", "more", "least", "most",
+                           "over", "under", "above", "below", "upper"])
+_MODALS = frozenset(["must", "should", "shall", "will", "would", "can", "could", "may", "might",
+                     "to", "cannot", "does", "do", "did"])
+#: a disorder named by its defining measurement ("thrombocytopenia < 100", "pulmonary
+#: hypertension > 50 mmHg"): the bound is on a measurement the name does not say
+_DISORDER = re.compile(r"(?:penia|cytosis|emia|aemia|itis|pathy|trophy|tension|insufficiency|"
+                       r"failure|disease|syndrome|disorder)$")
+#: the unit goes on past what was read ("3.4 m/s" read as "3.4 m")
+_UNIT_GOES_ON = re.compile(r"\s*(?:/|per\b|\^|\*)")
+
+
+def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int] | None:
+    """The span of the uncoded name whose bound starts at ``pos`` (no earlier than
+    ``floor``), or None when the words before the bound are not a plain name."""
+    toks = [(m.start(), m.end(), m.group(0))
+            for m in _NAME_TOKEN.finditer(canon, max(floor, pos - 80), pos)]
+    i = len(toks) - 1
+    while i >= 0 and toks[i][2].rstrip(":") in _NAME_GAP:
+        i -= 1
+    words: list[tuple[int, int, str]] = []
+    while i >= 0 and len(words) <= _MAX_NAME_WORDS:
+        a, b, w = toks[i]
+        if not w[0].isalpha() or w in _NAME_STOP or w.endswith(("'s", "’s")):
+            break  # … or a possessor: "the participant's knee flexion contracture"
+        words.append((a, b, w))
+        i -= 1
+    if not words or len(words) > _MAX_NAME_WORDS:
+        return None
+    words.reverse()
+    if words[-1][2] in _NOT_A_LEVEL or len("".join(w for _, _, w in words)) < 3 or \
+            _DISORDER.search(words[-1][2]):
+        return None
+    if i >= 0 and toks[i][2] in _MODALS:
+        return None  # "rash must cover < 10 % of …": a verb, not a name
+    if i >= 0 and (toks[i][2] in _NAME_GOES_ON or (
+            toks[i][2] in ("the", "a", "an") and i >= 1 and toks[i - 1][2] == "of")):
+        # "axial deformity of the lower limbs ≤ 5°": the words read are the end of a longer
+        # name ("limbs" is not what is measured)
+        return None
+    if i >= 1 and toks[i][2] in _LIST_JOINTS and toks[i - 1][2][0].isalpha() and \
+            toks[i - 1][2] not in _NAME_STOP:
+        # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
+        return None
+    before = canon[max(floor, words[0][0] - 12):words[0][0]]
+    if _NEGATED.search(before) or _OTHER_SUBJECT.search(before):
+        return None  # "no pupil > 4 mm", "fetal heart rate": not the participant's level
+    return words[0][0], words[-1][1]
+
+
+def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Reading]:
+    """Bounds on measurements the lexicon does not have (see above), outside ``taken`` (the
+    spans the lexicon's readings hold) and away from any name the lexicon knows."""
+    if not _UNCODED_START.search(canon):
+        return []
+    pat, _ = _names()
+    known = [(m.start(), m.end()) for m in pat.finditer(canon)]
+    lab = measurement_lab()
+    bracketed = bracketed_semicolons(canon)
+    out: list[Reading] = []
+    for m in _UNCODED_START.finditer(canon):
+        p = m.start()
+        if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
+            continue
+        floor = max([b for a, b in taken if b <= p] + [out[-1].end if out else 0])
+        stop = [x.end() for x in _STOP.finditer(canon, 0, p) if x.start() not in bracketed]
+        floor = max([floor, *stop])
+        span = _uncoded_name(canon, p, floor)
+        if span is None or any(a < p and b > span[0] for a, b in known):
+            # a name the lexicon knows stands between: its reading decided (even to leave the
+            # bound as text, as for a bound that holds for one sex only)
+            continue
+        found = _bounds(lab, canon, p)
+        if found is None:
+            continue
+        bound, alts, either, end = found
+        if any(not b.unit_written or b.unit is None or b.relative
+               for b in (bound, *(x for x, _ in alts))) or _UNIT_GOES_ON.match(canon, end):
+            continue
+        name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
+        out.append(Reading(span[0], replace(lab, display=name), bound, alts, either, end))
     return out

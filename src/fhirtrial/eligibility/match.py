@@ -41,7 +41,8 @@ from typing import Any
 from ..errors import SourceError
 from ..model import Eligibility, Study
 from .criteria import Criterion, Fact, children_combination
-from .fhir import class_text, fact_text, nested_criteria, window_text
+from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
+from .grammar import MEASUREMENT
 from .structure import structure
 from .tables import Lab, tables
 
@@ -462,6 +463,10 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
         return _eval_condition(fact.data, patient, as_of)
     if fact.kind == "healthy-volunteers":
         return Result(UNKNOWN, "whether the patient is a healthy volunteer is for a reviewer")
+    if fact.kind == MEASUREMENT:
+        # the name is not coded, so no Observation can be found for it
+        return Result(UNKNOWN, f"{measurement_name(fact.data['name'])} is not a coded "
+                               "measurement: a reviewer compares the patient's value")
     return None
 
 

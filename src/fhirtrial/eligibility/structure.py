@@ -39,7 +39,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
-from .grammar import Bound, Reading, bracketed_semicolons
+from .grammar import MEASUREMENT, Bound, Reading, bracketed_semicolons, measurement_readings
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
@@ -566,6 +566,10 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     canon = canonical(text)
     rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
+    # what the lexicon's readings hold (names, bounds, alternatives) is not read again
+    taken = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
+    taken += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
+    rs += measurement_readings(canon, taken)
     rs.sort(key=lambda r: r.pos)
     # what is left conditional once the conditions of alternatives are accounted for (read
     # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
@@ -634,6 +638,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             data["alternatives"] = alts
         if r.lab.kind == "age":
             out.append((r.pos, Fact("age", data)))
+        elif r.lab.kind == MEASUREMENT:
+            out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     if exclude is not True:
@@ -714,13 +720,18 @@ def _without_own_conditions(norm: str, r: Reading) -> str:
     return norm
 
 
+def _concept(f: Fact) -> str | None:
+    """What a bound is on: the lexicon key, or an uncoded measurement's name."""
+    return f.data.get("test") or f.data.get("name")
+
+
 def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
     """Drop a fact that restates one already read ("hemoglobin (Hb) < 12 g/dL", "ASA 1 or 2
     (ASA 1 meaning … ASA 2 meaning …)")."""
     out: list[tuple[int, Fact]] = []
     for pos, f in found:
         d = f.data
-        same = [g.data for _, g in out if g.kind == f.kind and g.data.get("test") == d.get("test")]
+        same = [g.data for _, g in out if g.kind == f.kind and _concept(g) == _concept(f)]
         if any(g == d for g in same):
             continue
         if d.get("low") is not None and d.get("low") == d.get("high") and any(
@@ -739,7 +750,7 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
     for pos, f in found:
         if out:
             ppos, prev = out[-1]
-            same = prev.kind == f.kind and prev.data.get("test") == f.data.get("test") and \
+            same = prev.kind == f.kind and _concept(prev) == _concept(f) and \
                 prev.data.get("unit") == f.data.get("unit") and \
                 prev.data.get("relative") == f.data.get("relative") and \
                 not prev.data.get("alternatives") and not f.data.get("alternatives")
@@ -844,6 +855,14 @@ def _clauses(norm: str) -> Iterator[tuple[int, int]]:
         yield start, len(norm)
 
 
+def _as_written(name: str, text: str) -> str:
+    """A name read from the lower-cased text, in the case the criterion wrote it ("IOP",
+    "Cobb angle"); as read when the text does not hold it word for word."""
+    m = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)", text,
+                  re.IGNORECASE)
+    return m.group(0) if m and len(m.group(0)) == len(name) else name
+
+
 def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
     """Every fact the criterion text states, in reading order (possibly none). ``exclude``
     (the criterion's sense, when known) lets an exclusion list of alternatives be read."""
@@ -857,6 +876,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
     measured = measure_facts(norm, exclude)
+    for _, f in measured:
+        if f.kind == MEASUREMENT:
+            f.data["name"] = _as_written(f.data["name"], text)
     facts += [f for _, f in measured if f.kind == "age"]
     facts += pregnancy_facts(norm, exclude)
     positioned = [(p, f) for p, f in measured if f.kind != "age"] + condition_facts(norm)
@@ -868,7 +890,8 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
         if len(ws) == 1:
             s, e, w = ws[0]
             for p, f in positioned:
-                if a <= p < b and f.kind == "lab" and not _window_of_other(norm, a, s, e, p):
+                if a <= p < b and f.kind in _BOUNDED and \
+                        not _window_of_other(norm, a, s, e, p):
                     f.data["window"] = w
     positioned.sort(key=lambda x: x[0])
     # "and/or" is an inclusive or: either bound met meets the line
@@ -929,12 +952,16 @@ def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[in
     degrees. (Cobb angle above 40 degrees and …)" states alternatives the reader did not
     see, so every bound on that concept stays text."""
     def key(f: Fact) -> tuple:
-        return (f.data.get("test"), f.data.get("unit"), f.data.get("relative"))
+        return (_concept(f), f.data.get("unit"), f.data.get("relative"))
 
-    labs = [f for _, f in positioned if f.kind == "lab" and not f.data.get("alternatives")]
+    labs = [f for _, f in positioned if f.kind in _BOUNDED and not f.data.get("alternatives")]
     bad = {key(a) for a, b in itertools.combinations(labs, 2)
            if key(a) == key(b) and _disjoint(a.data, b.data)}
-    return [(p, f) for p, f in positioned if f.kind != "lab" or key(f) not in bad]
+    return [(p, f) for p, f in positioned if f.kind not in _BOUNDED or key(f) not in bad]
+
+
+#: the fact kinds that bound a measured value (age aside)
+_BOUNDED = frozenset(["lab", MEASUREMENT])
 
 
 def structure(criteria: list[Criterion]) -> list[Criterion]:

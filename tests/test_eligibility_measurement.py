@@ -1,0 +1,107 @@
+"""Bounds on measurements the lexicon does not have ("Pupil > 4 mm", "Cobb angle between 10
+and 40 degrees"): the number, comparator and unit are read, the name is kept as written and
+uncoded; a matcher answers unknown for them. What is in doubt stays text. Lines written for
+these tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from fhirtrial.eligibility import criteria_for, facts_for
+from fhirtrial.eligibility.fhir import characteristic, fact_text
+from fhirtrial.eligibility.match import evaluate
+
+
+def _measured(text: str, exclude: bool | None = False) -> list[tuple]:
+    return [(f.data["name"], f.data["low"], f.data["high"], f.data["low_inclusive"],
+             f.data["high_inclusive"], f.data["unit"])
+            for f in facts_for(text, exclude) if f.kind == "measurement"]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Pupil > 4 mm", [("Pupil", 4, None, False, True, "mm")]),
+    ("The participant's knee flexion contracture is between 10 and 40 degrees.",
+     [("knee flexion contracture", 10, 40, True, True, "deg")]),
+    ("Axial deformity ≤ 5°", [("Axial deformity", None, 5, True, True, "deg")]),
+    ("Prostate volume < 60 cc on MRI", [("Prostate volume", None, 60, True, False, "mL")]),
+    ("Residual limb length greater than 6.5 inches", [
+        ("Residual limb length", 6.5, None, False, True, "[in_i]")]),
+    ("Fluid overload ≥1.1L.", [("Fluid overload", 1.1, None, True, True, "L")]),
+    ("Masses greater than 30 mm and/or calcifications > 20 mm",
+     [("Masses", 30, None, False, True, "mm"), ("calcifications", 20, None, False, True, "mm")]),
+    ("Serum galactomannan index ≥ 0.5 ng/mL",
+     [("Serum galactomannan index", 0.5, None, True, True, "ng/mL")]),
+])
+def test_a_bound_with_a_unit_on_an_unknown_name_is_read_with_the_name_as_written(
+        text: str, want: list[tuple]) -> None:
+    assert _measured(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "Prednisone > 10 mg/day",  # a dose
+    "History of stroke > 6 months ago",  # a time, not a measurement
+    "No more than 2 hospital admissions",  # a count without a unit
+    "Score > 5 in both eyes",  # no unit
+    "Hemoglobin < 11 g/dL in women",  # a lexicon name: its reading decides (here: text)
+    "Have a varus angle or valgus ≥ 15 °",  # a list sharing the bound: whose?
+    "Thrombocytopenia < 150 G/L",  # a disorder named by a measurement it does not say
+    "Tricuspid regurgitation velocity > 3.4 m/s",  # the unit goes on past what was read
+    "Rash must cover less than 10% of body surface area",  # a verb, not a name
+    "Axial deformity of the lower limbs ≤ 5 °",  # "limbs" is the end of a longer name
+    "No pupil > 4 mm",  # denied
+    "Fetal heart rate > 160 /min",  # someone else's
+    "Weight loss > 5 kg in the past month",  # the lexicon's name, a change
+    "Tumour ≤ 3 × ULN",  # a reference multiple needs a concept
+])
+def test_what_is_in_doubt_stays_text(text: str) -> None:
+    assert _measured(text) == []
+
+
+def test_the_characteristic_is_typed_by_text_with_a_ucum_value() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Knee flexion contracture between 10 and 40 "
+                       "degrees")
+    d = characteristic(c)["definitionByTypeAndValue"]
+    assert d["type"] == {"text": "Knee flexion contracture"}  # no coding: no code is claimed
+    ucum = "http://unitsofmeasure.org"
+    assert d["valueRange"] == {"low": {"value": 10, "unit": "deg", "system": ucum,
+                                       "code": "deg"},
+                               "high": {"value": 40, "unit": "deg", "system": ucum,
+                                        "code": "deg"}}
+
+
+def test_the_reading_is_in_units_a_clinician_writes() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Residual limb length greater than 6.5 inches "
+                       "and pupil > 4 mm")
+    ch = characteristic(c)
+    texts = [m["description"] for m in ch["definitionByCombination"]["characteristic"]]
+    assert texts == ["Residual limb length > 6.5 in", "Pupil > 4 mm"]
+    assert [fact_text(f) for f in facts_for("Temperature > 38.5 °C and platelets "
+                                            "≥ 100 × 10⁹/L")] == [
+        "Body temperature > 38.5 °C", "Platelet count ≥ 100 × 10⁹/L"]
+
+
+def _patient(*resources: dict[str, Any]) -> dict[str, Any]:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1960-01-01",
+                             "gender": "female"}}]
+    entries += [{"resource": {"id": f"r{i}", **r}} for i, r in enumerate(resources)]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_a_matcher_answers_unknown_and_names_the_measurement() -> None:
+    # an Observation carrying the same words is still not evidence: nothing coded to compare
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "Pupil"},
+           "effectiveDateTime": "2024-01-01",
+           "valueQuantity": {"value": 6, "unit": "mm", "system": "http://unitsofmeasure.org",
+                             "code": "mm"}}
+    out = evaluate("Inclusion Criteria:\n* Pupil > 4 mm", _patient(obs), as_of=date(2024, 1, 2))
+    assert out["parameter"][0]["valueCode"] != "eligible"
+    [crit] = [p for p in out["parameter"] if p["name"] == "criterion"
+              and any(x.get("valueString") == "Pupil > 4 mm" for x in p["part"])]
+    [fact] = [x for x in crit["part"] if x["name"] == "fact"]
+    row = {y["name"]: next(v for k, v in y.items() if k.startswith("value"))
+           for y in fact["part"]}
+    assert row["result"] == "unknown"
+    assert row["reason"].startswith("Pupil is not a coded measurement")

@@ -32,6 +32,9 @@ def _measured(text: str, exclude: bool | None = False) -> list[tuple]:
     ("Fluid overload ≥1.1L.", [("Fluid overload", 1.1, None, True, True, "L")]),
     ("Masses greater than 30 mm and/or calcifications > 20 mm",
      [("Masses", 30, None, False, True, "mm"), ("calcifications", 20, None, False, True, "mm")]),
+    ("Distraction range was between 15-20 mm.",
+     [("Distraction range", 15, 20, True, True, "mm")]),
+    ("Plaque index score less than 30%", [("Plaque index score", None, 30, True, False, "%")]),
     ("Serum galactomannan index ≥ 0.5 ng/mL",
      [("Serum galactomannan index", 0.5, None, True, True, "ng/mL")]),
 ])

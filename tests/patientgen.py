@@ -25,9 +25,9 @@ What the patient carries, per fact kind (``HANDLED``):
 
 Kinds the evaluator does not decide from data (``UNDECIDABLE``: healthy volunteers, uncoded
 measurements) and kinds this module does not know (anything new) are not guessed at: a
-criterion that needs them is listed in ``Case.uncertain``, and ``Case.skipped`` counts the facts by kind. ``time-window``
-facts are not evaluated on their own (``NOT_EVALUATED``); their windows reach the patient
-through the lab and condition facts that carry them.
+criterion that needs them is listed in ``Case.uncertain``, and ``Case.skipped`` counts the
+facts by kind. ``time-window`` facts are not evaluated on their own (``NOT_EVALUATED``); their
+windows reach the patient through the lab and condition facts that carry them.
 
 Criteria are taken greedily in order; each takes the first way of being met (for an any-of,
 all members first, then one at a time) that stays consistent with the ones before it. A

@@ -43,6 +43,30 @@ def test_a_bound_with_a_unit_on_an_unknown_name_is_read_with_the_name_as_written
     assert _measured(text) == want
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("Dubois memory test ≥ 9", [("Dubois memory test", 9, None, True, True, "{score}")]),
+    ("Alcohol Contemplation Ladder score of 9 or 10.",
+     [("Alcohol Contemplation Ladder score", 9, 10, True, True, "{score}")]),
+    ("Lysholm knee scale < 65 points", [("Lysholm knee scale", None, 65, True, False, "{score}")]),
+    ("Clinical LS score ≥ 4", [("Clinical LS score", 4, None, True, True, "{score}")]),
+])
+def test_a_named_score_without_a_unit_is_read_as_a_score(text: str, want: list[tuple]) -> None:
+    assert _measured(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "Tinetti balance test score 10",  # a number alone is not an exact score
+    "Score ≥ 20",  # a score of what?
+    "UPDRS-III score ≥ 20",  # the end of a lexicon name: its reading decides
+    "Dubois 5 words test ≥ 9",  # the name goes on past a number
+    "Dubois five words test ≥ 9",
+    "Pain questionnaire ≥ 4 for 3 days",  # a duration after the bound
+    "Fatigue scale > 4 mg",  # a unit: not a score
+])
+def test_what_is_not_a_named_score_stays_text(text: str) -> None:
+    assert _measured(text) == []
+
+
 @pytest.mark.parametrize("text", [
     "Prednisone > 10 mg/day",  # a dose
     "History of stroke > 6 months ago",  # a time, not a measurement
@@ -108,3 +132,13 @@ def test_a_matcher_answers_unknown_and_names_the_measurement() -> None:
            for y in fact["part"]}
     assert row["result"] == "unknown"
     assert row["reason"].startswith("Pupil is not a coded measurement")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Age 13-17 years or 19-21 years", "Age 13 to 17 years or 19 to 21 years"),
+    ("Aged 14-16 years, or 17-19 if still attending school",
+     "Age 14 to 16 years or 17 to 19 years (if still attending school)"),
+])
+def test_a_range_with_an_alternative_names_both_in_its_reading(text: str, want: str) -> None:
+    [f] = [f for f in facts_for(text, False) if f.kind == "age"]
+    assert fact_text(f) == want

@@ -343,10 +343,10 @@ def fact_text(fact: Fact) -> str:
         return f"{fact.kind.replace('-', ' ').capitalize()}: {'yes' if d['value'] else 'no'}"
     one = _one_sided(d)
     alts = "".join(
-        f" or {_CMP_TEXT[o[0]]} {o[1]}{suffix_of(dict(d, **a))}"
+        f" or {_bound_words(a)}{suffix_of(dict(d, **a))}"
         + (f" ({a['condition']})" if a.get("condition") else "")
         + (f" ({a['sex']})" if a.get("sex") else "")
-        for a in d.get("alternatives") or [] if (o := _one_sided(a)))
+        for a in d.get("alternatives") or [])
     if one:
         sex = f" ({d['sex']})" if d.get("sex") else ""
         return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{sex}{alts}"
@@ -354,7 +354,17 @@ def fact_text(fact: Fact) -> str:
         return f"{name} = {d['low']}{suffix}{alts}"
     lo = "" if d.get("low_inclusive", True) else " (exclusive)"
     hi = "" if d.get("high_inclusive", True) else " (exclusive)"
-    return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}"
+    return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}{alts}"
+
+
+def _bound_words(d: dict[str, Any]) -> str:
+    """"≥ 5", "= 10" or "10 to 20" for one alternative's bound (its unit aside)."""
+    one = _one_sided(d)
+    if one:
+        return f"{_CMP_TEXT[one[0]]} {one[1]}"
+    if d.get("low") == d.get("high"):
+        return f"= {d['low']}"
+    return f"{d['low']} to {d['high']}"
 
 
 def measurement_name(name: str) -> str:

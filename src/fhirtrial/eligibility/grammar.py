@@ -211,8 +211,10 @@ _CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
 _TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
 _AND = re.compile(r"\s*and\b")
 _EXCLUSIVE = re.compile(r"\s*\(?\s*exclusive")
-_LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d|iv|vi|v|i{1,3})(?![\w]))")
+_LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
+                        r"(?![\w]|[.,]\d))")
 _DIGIT = re.compile(r"\d|\.\d")
+_LIST_DECIMAL = re.compile(r"\s*(?:,\s*(?:or|and)?|or|and|/)\s*\d+[.,]\d")
 _VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
 _ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
 _POST_GAP = r"\s*(?:(?:of age|old|of life)\s*,?\s*)?"
@@ -377,8 +379,8 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
             n = x.group("n")
             nums.append(int(n) if n.isdigit() else ROMAN[n])
             end = x.end()
-        if _DIGIT.match(s, end):
-            return None
+        if _DIGIT.match(s, end) or _LIST_DECIMAL.match(s, end):
+            return None  # "0, 1 or 2.5": not a list of grades
         if len(nums) > 1:
             if nums == list(range(int(nums[0]), int(nums[0]) + len(nums))):
                 return Bound(low=nums[0], high=nums[-1], start=p, end=end)
@@ -1024,7 +1026,29 @@ def measurement_lab() -> Lab:
                requires_unit=True, units=units)
 
 
-_UNCODED_START = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
+#: the stand-in for a named score the lexicon does not have ("Dubois 5 words test ≥ 9"): read
+#: only without a unit, and only where the name says it is a score
+MEASUREMENT_SCORE = "measurement-score"
+_SCORE_HEADS = frozenset(["score", "scores", "scale", "test", "questionnaire", "index",
+                          "inventory", "screen", "ladder"])
+# what may follow a score's bound: points, then the end of the clause or a joint
+_SCORE_END = re.compile(r"\s*(?:points?|pts?\.?)?\s*(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"
+                        r"during|with|as|to|from|by|before|after)\b)")
+
+
+@cache
+def _uncoded_score_lab() -> Lab:
+    return Lab(key=MEASUREMENT_SCORE, display="", kind="score", code={}, names=(),
+               unit="{score}", requires_unit=False, units=(Unit("{score}", 1.0),),
+               bare=(("{score}", -1e6, 1e6),))
+
+
+def is_uncoded(lab: Lab) -> bool:
+    """Whether a reading's concept is a stand-in for a name the lexicon does not have."""
+    return lab.key in (MEASUREMENT, MEASUREMENT_SCORE)
+
+
+_UNCODED_START = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)|(?<![\w.,/:-])(?=\d)")
 # a name is a run of words: each starts with a letter ("fev1", "pao2", "t-score")
 _NAME_TOKEN = re.compile(r"[a-z][a-z0-9'’-]*|\S")
 #: words a name never contains (they join, qualify or open a clause) — where a name stops
@@ -1064,7 +1088,7 @@ _NOT_A_LEVEL = frozenset([
     "year", "hours", "hour", "minutes", "age", "aged", "number", "numbers", "episodes",
     "episode", "change", "changes", "increase", "increases", "decrease", "decreases",
     "reduction", "difference", "improvement", "decline", "drop", "rise", "gain", "stage",
-    "grade", "class", "type", "scale", "cigarettes", "drinks", "units",
+    "grade", "class", "type", "cigarettes", "drinks", "units",
     "smoking", "pack-years", "injections", "visits", "sessions", "infusions", "cycles",
     "lines", "regimens", "attacks", "seizures", "falls", "admissions", "hospitalizations",
     "hospitalisations", "exacerbations", "relapses", "tablets", "pills", "target",
@@ -1108,6 +1132,8 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int] | None:
     if words[-1][2] in _NOT_A_LEVEL or len("".join(w for _, _, w in words)) < 3 or \
             _DISORDER.search(words[-1][2]):
         return None
+    if i >= 0 and (toks[i][2][0].isdigit() or toks[i][2] in NUMWORDS):
+        return None  # "Dubois 5 words test": the name goes on past a number
     if i >= 0 and toks[i][2] in _MODALS:
         return None  # "rash must cover < 10 % of …": a verb, not a name
     if i >= 0 and (toks[i][2] in _NAME_GOES_ON or (
@@ -1132,7 +1158,6 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
         return []
     pat, _ = _names()
     known = [(m.start(), m.end()) for m in pat.finditer(canon)]
-    lab = measurement_lab()
     bracketed = bracketed_semicolons(canon)
     out: list[Reading] = []
     for m in _UNCODED_START.finditer(canon):
@@ -1143,17 +1168,43 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
         stop = [x.end() for x in _STOP.finditer(canon, 0, p) if x.start() not in bracketed]
         floor = max([floor, *stop])
         span = _uncoded_name(canon, p, floor)
-        if span is None or any(a < p and b > span[0] for a, b in known):
-            # a name the lexicon knows stands between: its reading decided (even to leave the
-            # bound as text, as for a bound that holds for one sex only)
+        if span is None or any(a < p and b > span[0] - 3 for a, b in known):
+            # a name the lexicon knows stands between, or ends right where this one starts
+            # ("UPDRS-III score"): its reading decided (even to leave the bound as text, as for
+            # a bound that holds for one sex only)
             continue
-        found = _bounds(lab, canon, p)
+        found = _uncoded_bounds(canon, p, canon[span[0]:span[1]])
         if found is None:
             continue
-        bound, alts, either, end = found
-        if any(not b.unit_written or b.unit is None or b.relative
-               for b in (bound, *(x for x, _ in alts))) or _UNIT_GOES_ON.match(canon, end):
-            continue
+        stand_in, (bound, alts, either, end) = found
         name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
-        out.append(Reading(span[0], replace(lab, display=name), bound, alts, either, end))
+        out.append(Reading(span[0], replace(stand_in, display=name), bound, alts, either, end))
     return out
+
+
+def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
+        Lab, tuple[Bound, list[tuple[Bound, str | None]], bool, int]] | None:
+    """The stand-in concept and the bounds at ``p`` for the uncoded ``name``: a measurement
+    with a written unit after a comparator or "between", or else — for a name that says it is
+    a score — a unitless score bound ("≥ 9", "of 9 or 10", "18 to 24 points"; a number alone
+    is not read as an exact score)."""
+    comparison = not canon[p].isdigit()
+    head = name.rsplit(None, 1)[-1]
+    if comparison:
+        lab = measurement_lab()
+        found = _bounds(lab, canon, p)
+        if found is not None and not _UNIT_GOES_ON.match(canon, found[3]) and all(
+                b.unit_written and b.unit is not None and not b.relative
+                for b in (found[0], *(x for x, _ in found[1]))):
+            return lab, found
+    if head not in _SCORE_HEADS or name == head:
+        return None  # "score ≥ 20" alone: a score of what?
+    lab = _uncoded_score_lab()
+    found = _bounds(lab, canon, p)
+    if found is None or not _SCORE_END.match(canon, found[3]):
+        return None
+    bound = found[0]
+    if any(b.unit_written or b.relative for b in (bound, *(x for x, _ in found[1]))) or (
+            not comparison and bound.low == bound.high and not found[1]):
+        return None
+    return lab, found

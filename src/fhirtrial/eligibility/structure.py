@@ -39,7 +39,14 @@ from functools import cache, lru_cache
 from typing import Any
 
 from .criteria import Criterion, Fact
-from .grammar import MEASUREMENT, Bound, Reading, bracketed_semicolons, measurement_readings
+from .grammar import (
+    MEASUREMENT,
+    Bound,
+    Reading,
+    bracketed_semicolons,
+    is_uncoded,
+    measurement_readings,
+)
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
@@ -638,7 +645,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             data["alternatives"] = alts
         if r.lab.kind == "age":
             out.append((r.pos, Fact("age", data)))
-        elif r.lab.kind == MEASUREMENT:
+        elif is_uncoded(r.lab):
             out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))

@@ -87,7 +87,9 @@ def measure(verbose: bool, echo: bool = True) -> dict[str, dict[str, float]]:
     stats = {k: Counter() for k in KINDS}
     for row in lines:
         want = Counter(key(f["kind"], f) for f in row["facts"])
-        got = Counter(key(f.kind, f.data) for f in facts_for(row["text"], row["exclude"]))
+        # labels are flat: a group of bounds ("A and B, or C") counts as its members
+        got = Counter(key(m.kind, m.data) for f in facts_for(row["text"], row["exclude"])
+                      for m in (f.data["facts"] if f.kind == "all-of" else [f]))
         tp = want & got
         for k in KINDS:
             stats[k]["labelled"] += sum(n for x, n in want.items() if x[0] == k)

@@ -46,7 +46,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from fhirtrial.eligibility import Criterion, Fact, criteria_for
-from fhirtrial.eligibility.criteria import children_combination
+from fhirtrial.eligibility.criteria import GROUP, children_combination
 from fhirtrial.eligibility.match import from_evidence_variable, registry_criteria
 from fhirtrial.eligibility.tables import tables
 from fhirtrial.model import Study
@@ -184,6 +184,8 @@ def _is_measurement(f: Fact) -> bool:
 
 
 def _handled(f: Fact) -> bool:
+    if f.kind == GROUP:
+        return all(_handled(m) for m in f.data["facts"])
     return f.kind in HANDLED or _is_measurement(f)
 
 
@@ -218,6 +220,8 @@ def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Wan
         return []
 
     def ways(item: Any, t: str) -> list[list[Want]]:
+        if isinstance(item, Fact) and item.kind == GROUP:
+            return _ways(item.data["facts"], "all-of", t, limit)
         if isinstance(item, Fact) and item.data.get("alternatives"):
             return _alternative_ways(item, t, limit) if _handled(item) else []
         if isinstance(item, Fact):
@@ -275,8 +279,9 @@ def _computable(c: Criterion) -> bool:
 
 
 def _skipped_kinds(c: Criterion) -> Counter[str]:
-    return Counter(f.kind for x in c.walk() for f in x.facts
-                   if _evaluated(f) and not _handled(f))
+    return Counter(m.kind for x in c.walk() for f in x.facts
+                   for m in (f.data["facts"] if f.kind == GROUP else [f])
+                   if _evaluated(m) and not _handled(m))
 
 
 # --- solving -----------------------------------------------------------------------------
@@ -446,6 +451,8 @@ class Case:
 
 def _fact_inputs(f: Fact) -> set[str]:
     d = f.data
+    if f.kind == GROUP:
+        return set().union(*(_fact_inputs(m) for m in d["facts"]))
     if f.kind == "age":
         return {"birthDate"}
     if f.kind == "sex":

@@ -215,12 +215,18 @@ def label_inside(line: str) -> bool | None:
 _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 
 
+#: the kind of a fact made of facts that must all hold (``data["facts"]``): one alternative of
+#: a criterion whose groups of bounds are joined by "or"
+GROUP = "all-of"
+
+
 @dataclass(slots=True)
 class Fact:
     """One piece of structured meaning read from a criterion (filled by the structuring step).
 
     ``kind`` is one of ``age``, ``sex``, ``healthy-volunteers``, ``pregnancy``, ``lactation``,
-    ``lab``, ``time-window``, ``condition``; ``data`` holds the kind's fields (documented in
+    ``lab``, ``measurement`` (a bound on a name the lexicon does not have), ``time-window``,
+    ``condition``, ``all-of`` (:data:`GROUP`); ``data`` holds the kind's fields (documented in
     ``fhirtrial.eligibility.structure``).
     """
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .criteria import Criterion, Fact, children_combination
+from .criteria import GROUP, Criterion, Fact, children_combination
 from .grammar import MEASUREMENT
 from .tables import Lab, tables
 
@@ -208,7 +208,17 @@ def _bound_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
 def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     """The characteristic of one fact: its bound, or — when the text gives alternatives
     ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases", "< 30 or > 69 years") — an any-of of
-    the bound and each alternative, an alternative's condition kept in its description."""
+    the bound and each alternative, an alternative's condition kept in its description; for a
+    group of facts, an all-of of theirs (None when one of them cannot be stated)."""
+    if fact.kind == GROUP:
+        members = []
+        for i, m in enumerate(fact.data["facts"]):
+            ch = fact_characteristic(m, f"{link}.{i + 1}")
+            if ch is None:
+                return None
+            members.append({**ch, **characteristic_extras(m)})
+        return {"linkId": link, "description": fact_text(fact),
+                "definitionByCombination": {"code": "all-of", "characteristic": members}}
     main = _bound_characteristic(fact, link)
     alts = fact.data.get("alternatives") or []
     if main is None or not alts:
@@ -323,6 +333,8 @@ def fact_text(fact: Fact) -> str:
             f" {_UNIT_TEXT.get(x['unit'], x['unit'])}"
             if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
 
+    if fact.kind == GROUP:
+        return " and ".join(fact_text(m) for m in d["facts"])
     if fact.kind == "lab" and (text := _class_fact_text(fact)):
         return text
     if fact.kind == "lab":
@@ -391,7 +403,9 @@ def _class_fact_text(fact: Fact) -> str | None:
 
 
 def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:
-    used_windows = [f.data["window"] for f in criterion.facts if f.data.get("window")]
+    used_windows = [m.data["window"] for f in criterion.facts
+                    for m in (f.data["facts"] if f.kind == GROUP else [f])
+                    if m.data.get("window")]
     out = []
     for i, f in enumerate(criterion.facts):
         if f.kind == "time-window":

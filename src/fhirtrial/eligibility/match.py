@@ -40,7 +40,7 @@ from typing import Any
 
 from ..errors import SourceError
 from ..model import Eligibility, Study
-from .criteria import Criterion, Fact, children_combination
+from .criteria import GROUP, Criterion, Fact, children_combination
 from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
 from .grammar import MEASUREMENT
 from .structure import structure
@@ -463,6 +463,15 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
         return _eval_condition(fact.data, patient, as_of)
     if fact.kind == "healthy-volunteers":
         return Result(UNKNOWN, "whether the patient is a healthy volunteer is for a reviewer")
+    if fact.kind == GROUP:
+        # every fact of the group must hold: the first that fails (or cannot be known) is why
+        results = [r for m in fact.data["facts"] if (r := evaluate_fact(m, patient, as_of))]
+        if not results:
+            return None
+        answer = combine([r.result for r in results], "all-of")
+        chosen = [r for r in results if r.result == answer]
+        reason = "; ".join(r.reason for r in chosen) if answer == MET else chosen[0].reason
+        return Result(answer, reason, [e for r in chosen for e in r.evidence])
     if fact.kind == MEASUREMENT:
         # the name is not coded, so no Observation can be found for it
         return Result(UNKNOWN, f"{measurement_name(fact.data['name'])} is not a coded "

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
 
-from .criteria import Criterion, Fact
+from .criteria import GROUP, Criterion, Fact
 from .grammar import (
     MEASUREMENT,
     Bound,
@@ -906,11 +906,63 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
               for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
+    groups = None if only_or or facts else _or_groups(norm, positioned)
+    if groups is not None:
+        # "fasting glucose < 7.0 and 2-h glucose 7.8-11.1, or fasting glucose 6.1-7.0 and
+        # 2-h glucose < 7.8": any one group of bounds, each group whole
+        for g in groups:
+            members = _without_contradictions(g) if exclude is not True else g
+            if len(members) != len(g):
+                groups = None  # a group that contradicts itself was not read right
+                break
+    if groups is not None:
+        facts += [g[0][1] if len(g) == 1 else Fact(GROUP, {"facts": [f for _, f in g]})
+                  for g in groups]
+        facts += [Fact("time-window", w) for _, w in windows]
+        return facts, True
     if exclude is not True and not only_or:
         positioned = _without_contradictions(positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+# "or" between two groups of bounds: after a comma or semicolon, or between groups of two or
+# more (and binds tighter than or)
+_GROUP_OR = re.compile(r"(?P<p>[,;)]\s*)?\bor\s+(?!more|less|greater|higher|lower|above|below|"
+                       r"older|younger|equal|fewer|over|under)(?=[a-z])")
+
+
+_GROUP_AND = re.compile(r"\band\b(?!/)")
+
+
+def _or_groups(norm: str, positioned: list[tuple[int, Fact]]
+               ) -> list[list[tuple[int, Fact]]] | None:
+    """The bounds of a criterion as groups joined by "or", each group's bounds joined by
+    "and"; None unless that reading is clear: at least two groups, one with two bounds or
+    more, every "or" either set off by punctuation or between groups that all have two bounds
+    or more ("A and B or C" alone could be "A and (B or C)"), and no bound joined by a comma
+    alone (a list)."""
+    if len(positioned) < 3:
+        return None
+    groups = [[positioned[0]]]
+    marked = []
+    for (a, _), (b, fb) in itertools.pairwise(positioned):
+        m = _GROUP_OR.search(norm, a, b + 1)  # the next name is what follows "or"
+        if m is not None:
+            groups.append([(b, fb)])
+            marked.append(m.group("p") is not None)
+        elif _GROUP_AND.search(norm, a, b):
+            groups[-1].append((b, fb))
+        else:
+            # "A, B, or C": a list whose commas take its last joint — alternatives all, or a
+            # list the registry meant as "and"; either way not groups
+            return None
+    if len(groups) < 2 or all(len(g) == 1 for g in groups):
+        return None
+    if not (all(len(g) >= 2 for g in groups) or all(marked)):
+        return None
+    return groups
 
 
 # an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")

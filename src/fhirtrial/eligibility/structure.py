@@ -651,7 +651,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
-    return _dedupe(_merge_sides(out, canon))
+    return _dedupe(_merge_sides(out, canon), canon)
 
 
 _CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
@@ -732,13 +732,16 @@ def _concept(f: Fact) -> str | None:
     return f.data.get("test") or f.data.get("name")
 
 
-def _dedupe(found: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+def _dedupe(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]:
     """Drop a fact that restates one already read ("hemoglobin (Hb) < 12 g/dL", "ASA 1 or 2
-    (ASA 1 meaning … ASA 2 meaning …)")."""
+    (ASA 1 meaning … ASA 2 meaning …)"); the same bound again after an "or" that begins
+    another group of bounds is that group's own ("… and 2-h glucose < 7.8, OR fasting glucose
+    < 6.1 and 2-h glucose < 7.8")."""
     out: list[tuple[int, Fact]] = []
     for pos, f in found:
         d = f.data
-        same = [g.data for _, g in out if g.kind == f.kind and _concept(g) == _concept(f)]
+        same = [g.data for p, g in out if g.kind == f.kind and _concept(g) == _concept(f)
+                and not (out[-1][0] > p and _GROUP_OR.search(canon, p, pos))]
         if any(g == d for g in same):
             continue
         if d.get("low") is not None and d.get("low") == d.get("high") and any(

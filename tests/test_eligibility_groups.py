@@ -95,3 +95,14 @@ def test_an_exclusion_group_excludes_only_whole() -> None:
     low_anc = (_obs("718-7", 12.0, "g/dL"), _obs("777-3", 150, "10*9/L"),
                _obs("751-8", 0.8, "10*9/L"))
     assert _verdict(BLOOD, True, *low_anc) == "not-eligible"
+
+
+def test_a_bound_repeated_in_a_later_group_belongs_to_that_group() -> None:
+    text = ("Impaired glucose tolerance: fasting glucose < 7.0 mmol/L and 2-hour glucose ≥ 7.8 "
+            "mmol/L OR normal glucose tolerance: fasting glucose < 6.1 mmol/L and 2-hour "
+            "glucose ≥ 7.8 mmol/L")
+    c = _criterion(text, False)
+    assert [len(f.data["facts"]) for f in c.facts] == [2, 2]
+    # one line restating its bound is still one bound
+    [f] = _criterion("Hemoglobin (Hb) < 12 g/dL", False).facts
+    assert fact_text(f) == "Haemoglobin < 12 g/dL"

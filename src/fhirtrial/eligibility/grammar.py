@@ -1154,19 +1154,26 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int] | None:
 def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Reading]:
     """Bounds on measurements the lexicon does not have (see above), outside ``taken`` (the
     spans the lexicon's readings hold) and away from any name the lexicon knows."""
-    if not _UNCODED_START.search(canon):
+    # where a bound may start: a comparator or "between", or a number right after a score's
+    # name ("… ladder score of 9 or 10"); none inside what the lexicon read (the common case)
+    starts = []
+    for m in _UNCODED_START.finditer(canon):
+        p = m.start()
+        if not any(a <= p < b for a, b in taken) and (
+                not canon[p].isdigit() or _SCORE_BEFORE.search(canon, max(0, p - 40), p)):
+            starts.append(p)
+    if not starts:
         return []
     pat, _ = _names()
     known = [(m.start(), m.end()) for m in pat.finditer(canon)]
     bracketed = bracketed_semicolons(canon)
+    stops = [x.end() for x in _STOP.finditer(canon) if x.start() not in bracketed]
     out: list[Reading] = []
-    for m in _UNCODED_START.finditer(canon):
-        p = m.start()
-        if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
+    for p in starts:
+        if out and p < out[-1].end:
             continue
-        floor = max([b for a, b in taken if b <= p] + [out[-1].end if out else 0])
-        stop = [x.end() for x in _STOP.finditer(canon, 0, p) if x.start() not in bracketed]
-        floor = max([floor, *stop])
+        floor = max([b for a, b in taken if b <= p] + [e for e in stops if e <= p]
+                    + [out[-1].end if out else 0])
         span = _uncoded_name(canon, p, floor)
         if span is None or any(a < p and b > span[0] - 3 for a, b in known):
             # a name the lexicon knows stands between, or ends right where this one starts
@@ -1180,6 +1187,11 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
         name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
         out.append(Reading(span[0], replace(stand_in, display=name), bound, alts, either, end))
     return out
+
+
+# a score's name, then at most a few filler words, right before a number
+_SCORE_BEFORE = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
+                           r"ladder)\b[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")
 
 
 def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[

@@ -1156,16 +1156,16 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     spans the lexicon's readings hold) and away from any name the lexicon knows."""
     # where a bound may start: a comparator or "between", or a number right after a score's
     # name ("… ladder score of 9 or 10"); none inside what the lexicon read (the common case)
+    scores = _SCORE_WORD.search(canon) is not None
     starts = []
-    for m in _UNCODED_START.finditer(canon):
+    for m in (_UNCODED_START if scores else _UNCODED_CMP).finditer(canon):
         p = m.start()
         if not any(a <= p < b for a, b in taken) and (
                 not canon[p].isdigit() or _SCORE_BEFORE.search(canon, max(0, p - 40), p)):
             starts.append(p)
     if not starts:
         return []
-    pat, _ = _names()
-    known = [(m.start(), m.end()) for m in pat.finditer(canon)]
+    known: list[tuple[int, int]] | None = None  # the lexicon's names, found when first needed
     bracketed = bracketed_semicolons(canon)
     stops = [x.end() for x in _STOP.finditer(canon) if x.start() not in bracketed]
     out: list[Reading] = []
@@ -1175,7 +1175,9 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
         floor = max([b for a, b in taken if b <= p] + [e for e in stops if e <= p]
                     + [out[-1].end if out else 0])
         span = _uncoded_name(canon, p, floor)
-        if span is None or any(a < p and b > span[0] - 3 for a, b in known):
+        if span is not None and known is None:
+            known = [(m.start(), m.end()) for m in _names()[0].finditer(canon)]
+        if span is None or any(a < p and b > span[0] - 3 for a, b in known or ()):
             # a name the lexicon knows stands between, or ends right where this one starts
             # ("UPDRS-III score"): its reading decided (even to leave the bound as text, as for
             # a bound that holds for one sex only)
@@ -1189,6 +1191,9 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     return out
 
 
+_UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
+_SCORE_WORD = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
+                         r"ladder)\b")
 # a score's name, then at most a few filler words, right before a number
 _SCORE_BEFORE = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
                            r"ladder)\b[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")

@@ -50,7 +50,8 @@ def test_loinc_check_digits_are_right() -> None:
     ("bilirubin-total", 17.1, "umol/L", 1.0), ("creatinine", 88.4, "µmol/L", 1.0),
     ("hemoglobin", 100, "g/L", 10.0), ("platelets", 150000, "/mm3", 150.0),
     ("neutrophils", 1.5, "10*9/L", 1.5), ("fvc", 2500, "mL", 2.5), ("alt", 1, "ukat/L", 60.0),
-    ("hba1c", 53, "mmol/mol", 7.0)])
+    ("hba1c", 53, "mmol/mol", 7.0), ("ast", 0.15, "IU/mL", 150.0), ("ggt", 0.2, "U/mL", 200.0),
+    ("fvc", 1500, "cc", 1.5)])
 def test_unit_converts_to_the_canonical_unit(key, value, unit, canonical) -> None:
     assert tables().lab(key).to_canonical(value, unit) == pytest.approx(canonical, abs=0.02)
 

@@ -203,3 +203,15 @@ def test_the_no_number_shortcut_keeps_every_labelled_bound() -> None:
                   "lvef ≥ institutional lln", "tsh above the upper limit of normal"):
         assert _MAY_STATE_NUMBER.search(words)
     assert not _MAY_STATE_NUMBER.search("pregnant or breastfeeding women")
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    # "if screening shows …" reports the finding the line is about
+    ("If screening shows that the WBC is less than 3000/µL or more than 8000/µL", True),
+    ("If laboratory tests show ALT > 3 × ULN", True),
+    # a condition on the bound stays a condition
+    ("Hemoglobin ≥ 9 g/dL if no transfusion in the past month", False),
+])
+def test_if_a_test_shows_is_the_finding_not_a_condition(text: str, read: bool) -> None:
+    labs = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert bool(labs) == read

@@ -322,6 +322,7 @@ def conditional(text: str) -> bool:
     stated = False
     for m in _CONDITIONAL.finditer(text):
         if m.group(0) == "if" and (
+                _FINDING_IF.match(text, m.end()) or
                 _SELF_IF.search(text, max(0, m.start() - 40), m.start()) or (
                     text.rstrip().endswith(":") and
                     _LEAD_IF.search(text, max(0, m.start() - 40), m.start())) or (
@@ -338,6 +339,10 @@ def conditional(text: str) -> bool:
 # left conditional: "those with BMI up to 28 will be included if waist < 96 cm" is a
 # permission under a condition.)
 _SELF_IF = re.compile(r"\b(?:excluded|ineligible)\s+$")
+# "if screening shows that WBC < 3000/µL": the finding is the criterion, not a condition on it
+_FINDING_IF = re.compile(r"\s+(?:the\s+)?(?:screening|laboratory|lab|blood|test|tests|"
+                         r"examination|results?)(?:\s+(?:tests?|results?|examination))*\s+"
+                         r"(?:shows?|reveals?|indicates?|demonstrates?)\b")
 _OR_IF = re.compile(r"\b(?:or|and)\s+$")
 _LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 

@@ -57,6 +57,7 @@ def test_a_named_score_without_a_unit_is_read_as_a_score(text: str, want: list[t
 @pytest.mark.parametrize("text", [
     "Tinetti balance test score 10",  # a number alone is not an exact score
     "Score ≥ 20",  # a score of what?
+    "HAMD24 item 1 ≥ 2 and total score ≥ 20",  # "total score": still of what?
     "UPDRS-III score ≥ 20",  # the end of a lexicon name: its reading decides
     "Dubois 5 words test ≥ 9",  # the name goes on past a number
     "Dubois five words test ≥ 9",

@@ -1191,6 +1191,10 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     return out
 
 
+#: words that do not say which score ("total", "global"): a name of only these and a head
+#: names no scale
+_GENERIC_MODIFIERS = frozenset(["total", "overall", "global", "mean", "average", "baseline",
+                                "composite", "summary", "sum", "raw", "final", "current"])
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
 _SCORE_WORD = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
                          r"ladder)\b")
@@ -1214,8 +1218,8 @@ def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
                 b.unit_written and b.unit is not None and not b.relative
                 for b in (found[0], *(x for x, _ in found[1]))):
             return lab, found
-    if head not in _SCORE_HEADS or name == head:
-        return None  # "score ≥ 20" alone: a score of what?
+    if head not in _SCORE_HEADS or not set(name.split()[:-1]) - _GENERIC_MODIFIERS:
+        return None  # "score ≥ 20", "total score ≥ 20" alone: a score of what?
     lab = _uncoded_score_lab()
     found = _bounds(lab, canon, p)
     if found is None or not _SCORE_END.match(canon, found[3]):

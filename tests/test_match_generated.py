@@ -130,13 +130,17 @@ def test_generated_patients_are_deterministic() -> None:
 
 
 def test_own_study_met_patient_eligible_and_each_broken_one_names_its_criterion() -> None:
-    case = pg.meeting(OWN)
-    _check_met(case, evaluate(OWN, case.bundle, as_of=case.as_of))
-    broken = list(pg.broken_variants(OWN))
-    assert sorted(c.broken for c in broken) == sorted(c.text for c in criteria_for(OWN))
+    _check_met_and_each_broken(OWN, pg.meeting(OWN))
+
+
+def _check_met_and_each_broken(text: str, case: pg.Case) -> None:
+    """The meeting patient is eligible, and one broken patient per criterion names it."""
+    _check_met(case, evaluate(text, case.bundle, as_of=case.as_of))
+    broken = list(pg.broken_variants(text))
+    assert sorted(c.broken for c in broken) == sorted(c.text for c in criteria_for(text))
     for b in broken:
         Bundle.model_validate(b.bundle)
-        _check_broken(b, evaluate(OWN, b.bundle, as_of=b.as_of))
+        _check_broken(b, evaluate(text, b.bundle, as_of=b.as_of))
 
 
 CLASSES = """Inclusion Criteria:
@@ -161,12 +165,7 @@ def test_class_scales_are_generated_coded_and_decided_by_their_codes() -> None:
     assert asa["system"] == nyha["system"] == "http://snomed.info/sct"
     assert asa["code"] in {"413495001", "413496000", "413497009"}  # ASA 1-3
     assert nyha["code"] in {"420300004", "421704003"}  # NYHA I-II
-    _check_met(case, evaluate(CLASSES, case.bundle, as_of=case.as_of))
-    broken = list(pg.broken_variants(CLASSES))
-    assert sorted(c.broken for c in broken) == sorted(c.text for c in criteria_for(CLASSES))
-    for b in broken:
-        Bundle.model_validate(b.bundle)
-        _check_broken(b, evaluate(CLASSES, b.bundle, as_of=b.as_of))
+    _check_met_and_each_broken(CLASSES, case)
 
 
 def test_a_woman_is_shown_not_pregnant_by_a_status_observation() -> None:

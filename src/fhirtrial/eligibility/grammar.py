@@ -1048,7 +1048,6 @@ def is_uncoded(lab: Lab) -> bool:
     return lab.key in (MEASUREMENT, MEASUREMENT_SCORE)
 
 
-_UNCODED_START = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)|(?<![\w.,/:-])(?=\d)")
 # a name is a run of words: each starts with a letter ("fev1", "pao2", "t-score")
 _NAME_TOKEN = re.compile(r"[a-z][a-z0-9'’-]*|\S")
 #: words a name never contains (they join, qualify or open a clause) — where a name stops
@@ -1105,7 +1104,7 @@ _MODALS = frozenset(["must", "should", "shall", "will", "would", "can", "could",
                      "to", "cannot", "does", "do", "did"])
 #: a disorder named by its defining measurement ("thrombocytopenia < 100", "pulmonary
 #: hypertension > 50 mmHg"): the bound is on a measurement the name does not say
-_DISORDER = re.compile(r"(?:penia|cytosis|emia|aemia|itis|pathy|trophy|tension|insufficiency|"
+_DISORDER = re.compile(r"(?:penia|cytosis|emia|itis|pathy|trophy|tension|insufficiency|"
                        r"failure|disease|syndrome|disorder)$")
 #: the unit goes on past what was read ("3.4 m/s" read as "3.4 m")
 _UNIT_GOES_ON = re.compile(r"\s*(?:/|per\b|\^|\*)")
@@ -1182,11 +1181,11 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
             # ("UPDRS-III score"): its reading decided (even to leave the bound as text, as for
             # a bound that holds for one sex only)
             continue
-        found = _uncoded_bounds(canon, p, canon[span[0]:span[1]])
+        name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
+        found = _uncoded_bounds(canon, p, name)
         if found is None:
             continue
         stand_in, (bound, alts, either, end) = found
-        name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
         out.append(Reading(span[0], replace(stand_in, display=name), bound, alts, either, end))
     return out
 
@@ -1196,11 +1195,11 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
 _GENERIC_MODIFIERS = frozenset(["total", "overall", "global", "mean", "average", "baseline",
                                 "composite", "summary", "sum", "raw", "final", "current"])
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
-_SCORE_WORD = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
-                         r"ladder)\b")
+_UNCODED_START = re.compile(_UNCODED_CMP.pattern + r"|(?<![\w.,/:-])(?=\d)")
+_SCORE_HEAD = r"\b(?:" + "|".join(sorted(_SCORE_HEADS)) + r")\b"
+_SCORE_WORD = re.compile(_SCORE_HEAD)
 # a score's name, then at most a few filler words, right before a number
-_SCORE_BEFORE = re.compile(r"\b(?:score|scores|scale|test|questionnaire|index|inventory|screen|"
-                           r"ladder)\b[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")
+_SCORE_BEFORE = re.compile(_SCORE_HEAD + r"[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")
 
 
 def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[

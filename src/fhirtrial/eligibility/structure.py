@@ -935,12 +935,11 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     return facts, only_or
 
 
-# "or" between two groups of bounds: after a comma or semicolon, or between groups of two or
-# more (and binds tighter than or)
-_GROUP_OR = re.compile(r"(?P<p>[,;)]\s*)?\bor\s+(?!more|less|greater|higher|lower|above|below|"
-                       r"older|younger|equal|fewer|over|under)(?=[a-z])")
-
-
+# an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
+_OR = re.compile(r"\bor\s+(?!more|less|greater|higher|lower|above|below|older|younger|equal|"
+                 r"fewer|over|under)(?=[a-z])")
+# "or" between two groups of bounds, and whether punctuation sets it off (see _or_groups)
+_GROUP_OR = re.compile(r"(?P<p>[,;)]\s*)?" + _OR.pattern)
 _GROUP_AND = re.compile(r"\band\b(?!/)")
 
 
@@ -973,9 +972,6 @@ def _or_groups(norm: str, positioned: list[tuple[int, Fact]]
     return groups
 
 
-# an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
-_OR = re.compile(r"\bor\s+(?!more|less|greater|higher|lower|above|below|older|younger|equal|"
-                 r"fewer|over|under)(?=[a-z])")
 _INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|defined as|"
                         r"namely|especially|in particular)\b")
 

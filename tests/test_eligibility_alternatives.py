@@ -184,12 +184,23 @@ def test_and_or_between_two_bounds_makes_them_alternatives() -> None:
 
 # --- an alternative the grammar cannot read -------------------------------------------------------
 
-def test_bound_offered_or_an_unread_comparison_stays_text_outside_exclusions() -> None:
-    line = "Frailty: grip strength < 20 kg or timed walk speed < 0.8 m/s"
+@pytest.mark.parametrize("line", [
+    "Frailty: grip strength < 20 kg or a chair-stand time > 15 s",
+    # "and/or" offers the other comparison as a way in too
+    "Frailty: at least 3 falls in a year and/or grip strength < 20 kg",
+])
+def test_bound_offered_or_an_unread_comparison_stays_text_outside_exclusions(line: str) -> None:
     assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
     # in an exclusion the bound read still excludes on its own
     [f] = [f for f in facts_for(line, True) if f.kind == "lab"]
     assert (f.data["test"], f.data["high"]) == ("handgrip-strength", 20)
+
+
+def test_an_alternative_read_as_an_uncoded_measurement_is_an_alternative() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Frailty: grip strength < 20 kg or timed walk "
+                       "speed < 0.8 m/s")
+    assert c.combination == "any-of"
+    assert [(f.kind, f.data["high"]) for f in c.facts] == [("lab", 20), ("measurement", 0.8)]
 
 
 def test_an_unread_comparison_added_with_and_leaves_the_bound() -> None:

@@ -273,6 +273,16 @@ LINES = [
     ("Fib-4 scores 1.45 - 3.25 requires Medical Monitor consultation", True, []),
     ("More than 1 plasma HIV-1 RNA measurement 50 c/mL to <200 c/mL within 24 weeks", True, []),
     ("At least 2 fasting glucose measurements ≥ 126 mg/dL", False, []),
+    # a list of adjacent levels of a scale with a fractional level is a range
+    ("CDR global score of 0.5 or 1", False, [("cdr", 0.5, 1, True, True, "{score}", None)]),
+    ("Clinical Dementia Rating of 0 or 0.5", False,
+     [("cdr", 0, 0.5, True, True, "{score}", None)]),
+    ("CDR 0.5, 1 or 2", False, [("cdr", 0.5, 2, True, True, "{score}", None)]),
+    # the name's own abbreviation in brackets, not known to the lexicon, is skipped
+    ("Partial pressure of carbon dioxide (CO2) below 32 mmHg", True,
+     [("paco2", None, 32, True, False, "mm[Hg]", None)]),
+    ("Serum bicarbonate (CO2) < 18 mmol/L", True,
+     [("bicarbonate", None, 18, True, False, "mmol/L", None)]),
 ]
 
 
@@ -314,6 +324,9 @@ TEXT_ONLY = [
     ("More than 2 prior lines of therapy", True),
     ("SOFA score ≥ 2 points above baseline", False),  # a change, not a level
     ("ECOG 0 or 2", False),  # not a range
+    ("CDR 0.5 or 2", False),  # not adjacent levels
+    ("Haemoglobin (women) ≥ 12 g/dL", False),  # one sex only, named before the bound
+    ("Haemoglobin women ≥ 12 g/dL", False),
     ("Potassium ≥ 3.5", False),  # no unit, and the lexicon gives bare potassium none
     ("Score ≥ 12 at screening", False),  # no concept, and no age either
     ("BCVA of 20/40 or better", False),  # Snellen: not an ETDRS letter score

@@ -76,7 +76,7 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "Hemoglobin < 11 g/dL in women",  # a lexicon name: its reading decides (here: text)
     "Have a varus angle or valgus ≥ 15 °",  # a list sharing the bound: whose?
     "Thrombocytopenia < 150 G/L",  # a disorder named by a measurement it does not say
-    "Tricuspid regurgitation velocity > 3.4 m/s",  # the unit goes on past what was read
+    "Urine output < 0.5 mL/kg/h",  # the unit goes on past what was read
     "Rash must cover less than 10% of body surface area",  # a verb, not a name
     "Axial deformity of the lower limbs ≤ 5 °",  # "limbs" is the end of a longer name
     "No pupil > 4 mm",  # denied
@@ -86,6 +86,56 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # units no lexicon entry measures in, read only on uncoded names (mappings: uncoded.units)
+    ("Total body irradiation ≥ 1200 cGy", [("Total body irradiation", 1200, None, True, True,
+                                           "cGy")]),
+    ("Prior mediastinal radiotherapy > 30 Gy", [("mediastinal radiotherapy", 30, None,
+                                                False, True, "Gy")]),
+    ("Tricuspid regurgitation velocity > 3.4 m/s",
+     [("Tricuspid regurgitation velocity", 3.4, None, False, True, "m/s")]),
+    ("Usual gait speed below 0.8 m/s", [("Usual gait speed", None, 0.8, True, False, "m/s")]),
+    # a name ending in "pH" bounds a number without a unit, in pH (uncoded.heads)
+    ("Vaginal pH 4.0-4.5", [("Vaginal pH", 4.0, 4.5, True, True, "[pH]")]),
+    ("Gastric pH > 4 at screening", [("Gastric pH", 4, None, False, True, "[pH]")]),
+])
+def test_units_and_heads_the_lexicon_declares_for_uncoded_names(text: str,
+                                                                 want: list[tuple]) -> None:
+    assert _measured(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "pH < 7.1",  # pH of what?
+    "Vaginal pH 4 to 5 ng/mL",  # a written unit is not a pH
+    "Vaginal pH 15",  # no pH is 15 (and a number alone is no bound)
+])
+def test_a_ph_without_a_specimen_or_with_a_unit_stays_text(text: str) -> None:
+    assert _measured(text) == []
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # the bound in brackets right after the name
+    ("Enlarged thyroid volume (> 18 mL) on ultrasound",
+     [("thyroid volume", 18, None, False, True, "mL")]),
+    ("Slow walking speed (< 1 m/s), or low grip strength",
+     [("walking speed", None, 1, True, False, "m/s")]),
+    ("Pupil diameter (≥ 3 mm) (either eye)", [("Pupil diameter", 3, None, True, True, "mm")]),
+])
+def test_a_bound_in_brackets_after_the_name_is_read(text: str, want: list[tuple]) -> None:
+    assert _measured(text, exclude=True) == want
+
+
+@pytest.mark.parametrize("text", [
+    "A wound too deep for suturing (> 12 mm)",  # the bracket measures the wound
+    "Tumours with a low (< 5 %) recurrence rate",  # the name follows the bracket
+    "Anti-Müllerian hormone age appropriate (≥ 2.3 ng/mL)",  # "age appropriate" names nothing
+    "Thyroid volume (> 18 mL if measured by CT)",  # the bracket says more than the bound
+    "Increased (> 18 mL)",  # a judgement is not a name
+])
+def test_a_bracketed_bound_whose_name_is_in_doubt_stays_text(text: str) -> None:
+    assert _measured(text, exclude=True) == []
 
 
 def test_the_characteristic_is_typed_by_text_with_a_ucum_value() -> None:
@@ -109,6 +159,11 @@ def test_the_reading_is_in_units_a_clinician_writes() -> None:
     assert [fact_text(f) for f in facts_for("Temperature > 38.5 °C and platelets "
                                             "≥ 100 × 10⁹/L")] == [
         "Body temperature > 38.5 °C", "Platelet count ≥ 100 × 10⁹/L"]
+    # a pH has no unit a clinician writes; radiation doses and speeds keep theirs
+    assert [fact_text(f) for f in facts_for("Arterial pH < 7.2 and gastric pH > 4")] == [
+        "pH of Arterial blood < 7.2", "Gastric pH > 4"]
+    assert [fact_text(f) for f in facts_for("TBI ≥ 1200 cGy and gait speed < 0.8 m/s")] == [
+        "TBI ≥ 1200 cGy", "Gait speed < 0.8 m/s"]
 
 
 def _patient(*resources: dict[str, Any]) -> dict[str, Any]:

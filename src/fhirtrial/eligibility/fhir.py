@@ -331,7 +331,7 @@ def fact_text(fact: Fact) -> str:
         return {"ULN": " × ULN", "LLN": " × LLN", "predicted": " % of predicted"}.get(
             x.get("relative") or "",
             f" {_UNIT_TEXT.get(x['unit'], x['unit'])}"
-            if x.get("unit") not in (None, "1", "{score}", "{INR}") else "")
+            if x.get("unit") not in (None, "1", "{score}", "{INR}", "[pH]") else "")
 
     if fact.kind == GROUP:
         return " and ".join(fact_text(m) for m in d["facts"])

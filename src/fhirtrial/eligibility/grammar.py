@@ -214,6 +214,7 @@ _EXCLUSIVE = re.compile(r"\s*\(?\s*exclusive")
 _LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
                         r"(?![\w]|[.,]\d))")
 _DIGIT = re.compile(r"\d|\.\d")
+_LEVEL_NEXT = re.compile(_LIST_NEXT.pattern.replace(r"\d{1,2}", r"\d{1,2}(?:\.\d)?"))
 _LIST_DECIMAL = re.compile(r"\s*(?:,\s*(?:or|and)?|or|and|/)\s*\d+[.,]\d")
 _VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
 _ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
@@ -372,17 +373,19 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                      unit_written=v1.written, start=p, end=down.end())
     if lab.kind == "score":
         # "ECOG 0, 1 or 2", "ECOG 0 or 1": a list of consecutive grades is a range
-        lst = _LIST_NEXT.match
+        # … or of adjacent levels of a scale with fractional ones ("CDR 0.5 or 1")
+        lst = (_LEVEL_NEXT if lab.levels else _LIST_NEXT).match
         nums = [v1.value]
         end = v1.end
         while (x := lst(s, end)) is not None:
             n = x.group("n")
-            nums.append(int(n) if n.isdigit() else ROMAN[n])
+            nums.append(ROMAN[n] if n in ROMAN else number(n))
             end = x.end()
         if _DIGIT.match(s, end) or _LIST_DECIMAL.match(s, end):
             return None  # "0, 1 or 2.5": not a list of grades
         if len(nums) > 1:
-            if nums == list(range(int(nums[0]), int(nums[0]) + len(nums))):
+            levels = list(lab.levels) or list(range(int(nums[0]), int(nums[0]) + len(nums)))
+            if nums[0] in levels and nums == levels[levels.index(nums[0]):][:len(nums)]:
                 return Bound(low=nums[0], high=nums[-1], start=p, end=end)
             return None
         return Bound(low=v1.value, high=v1.value, start=p, end=v1.end)
@@ -405,7 +408,7 @@ _GAP_WORDS = frozenset([
     "use", "using", "formula", "equation", "cockcroft-gault", "mdrd", "ckd-epi", "cockcroft",
     "gault", "time", "duration", "any", "both", "either", "current", "currently", "rating",
     "measurement", "measurements", "determined", "assessed", "according", "as", "per",
-    "and/or", "who", "whose", "women", "men", "male", "female",
+    "and/or", "who", "whose",
     "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",
@@ -420,6 +423,7 @@ _GAP_WORDS = frozenset([
     "cut-off", "cutoff", "threshold", "reported", "recorded",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
+_ABBREVIATION = re.compile(r"[\s:,]*\(\s*([a-z][a-z0-9-]{0,9})\s*\)")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
 
 
@@ -427,6 +431,15 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
     """Skip the filler between a name and its bound (at most ``limit`` words)."""
     n = 0
     while True:
+        abbr = _ABBREVIATION.match(s, pos)
+        if abbr is not None and abbr.group(1) not in _names()[1] and \
+                abbr.group(1) not in _NAME_STOP and abbr.group(1) not in ("m", "f"):
+            # "partial pressure of carbon dioxide (CO2) < 32 mmHg": the name's own
+            # abbreviation in brackets (another concept's name is a mention of its own; a
+            # word for whom, "(women)", is the bound's condition)
+            pos = abbr.end()
+            n += 1
+            continue
         m = _GAP.match(s, pos)
         pos = m.end() if m else pos
         w = _WORD.match(s, pos)
@@ -1022,25 +1035,39 @@ def measurement_lab() -> Lab:
     # the UCUM code itself is matched as an alias too (grammar._units): the code goes in only
     # where it is not a word above ("[in_i]" is kept, through its aliases)
     units = tuple(Unit(ucum, 1.0, 0.0, tuple(sorted(a))) for ucum, a in sorted(aliases.items()))
+    units += tables().uncoded_units
     return Lab(key=MEASUREMENT, display="", kind=MEASUREMENT, code={}, names=(), unit="",
                requires_unit=True, units=units)
 
 
-#: the stand-in for a named score the lexicon does not have ("Dubois 5 words test ≥ 9"): read
-#: only without a unit, and only where the name says it is a score
+#: the stand-in for a name the lexicon does not have whose last word says what a number
+#: written without a unit is in ("Dubois 5 words test ≥ 9" a score, "saliva pH 6.75-7.25" a
+#: pH; the head words are data, ``uncoded.heads`` of the lexicon): read only without a unit
 MEASUREMENT_SCORE = "measurement-score"
-_SCORE_HEADS = frozenset(["score", "scores", "scale", "test", "questionnaire", "index",
-                          "inventory", "screen", "ladder"])
 # what may follow a score's bound: points, then the end of the clause or a joint
 _SCORE_END = re.compile(r"\s*(?:points?|pts?\.?)?\s*(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"
                         r"during|with|as|to|from|by|before|after)\b)")
 
 
 @cache
-def _uncoded_score_lab() -> Lab:
-    return Lab(key=MEASUREMENT_SCORE, display="", kind="score", code={}, names=(),
-               unit="{score}", requires_unit=False, units=(Unit("{score}", 1.0),),
-               bare=(("{score}", -1e6, 1e6),))
+def _head_labs() -> dict[str, Lab]:
+    """The stand-in concept of each head word: a score's levels are read as lists ("… ladder
+    score of 9 or 10"), a pH's are not."""
+    out: dict[str, Lab] = {}
+    for words, ucum, lo, hi in tables().uncoded_heads:
+        lab = Lab(key=MEASUREMENT_SCORE, display="", kind="score" if ucum == "{score}" else "lab",
+                  code={}, names=(), unit=ucum, requires_unit=False, units=(Unit(ucum, 1.0),),
+                  bare=((ucum, lo, hi),))
+        out.update((w, lab) for w in words)
+    return out
+
+
+@cache
+def _head_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a head word anywhere; a head word, then at most a few filler words, right before a
+    number)."""
+    head = r"\b(?:" + "|".join(sorted(map(re.escape, _head_labs()))) + r")\b"
+    return re.compile(head), re.compile(head + r"[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")
 
 
 def is_uncoded(lab: Lab) -> bool:
@@ -1096,6 +1123,14 @@ _NOT_A_LEVEL = frozenset([
     "trial", "screening", "baseline", "randomization", "randomisation", "enrollment",
     "enrolment", "visit", "follow-up", "distance", "away", "size", "weight", "dilution",
 ])
+#: words before a name that judge the value the bound states ("increased", "slow")
+_JUDGEMENTS = frozenset(["increased", "decreased", "elevated", "reduced", "raised", "abnormal",
+                         "enlarged", "prolonged", "impaired", "poor", "slow", "slowly",
+                         "acidic"])
+_PREPOSITIONS = frozenset(["for", "of", "to", "in", "on", "at", "by", "from", "with",
+                           "without", "into", "than"])
+_NAME_GOES_ON_AFTER = re.compile(r"(?!(?:" + "|".join(map(re.escape, _NAME_STOP)) +
+                                 r")\b)[a-z]")
 _MAX_NAME_WORDS = 4
 _LIST_JOINTS = frozenset(["or", "and", "and/or", ",", "/", "&"])
 _NAME_GOES_ON = frozenset(["of", "lower", "higher", "greater", "less", "more", "least", "most",
@@ -1110,12 +1145,17 @@ _DISORDER = re.compile(r"(?:penia|cytosis|emia|itis|pathy|trophy|tension|insuffi
 _UNIT_GOES_ON = re.compile(r"\s*(?:/|per\b|\^|\*)")
 
 
-def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int] | None:
-    """The span of the uncoded name whose bound starts at ``pos`` (no earlier than
-    ``floor``), or None when the words before the bound are not a plain name."""
+def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | None:
+    """(start, end, in brackets) of the uncoded name whose bound starts at ``pos`` (no
+    earlier than ``floor``), or None when the words before the bound are not a plain name.
+    The bound may open a bracket right after the name ("ovarian volume (> 10 mL)"): then the
+    bracket must hold the bound alone (see measurement_readings)."""
     toks = [(m.start(), m.end(), m.group(0))
             for m in _NAME_TOKEN.finditer(canon, max(floor, pos - 80), pos)]
     i = len(toks) - 1
+    bracket = i >= 0 and toks[i][2] == "("
+    if bracket:
+        i -= 1
     while i >= 0 and toks[i][2].rstrip(":") in _NAME_GAP:
         i -= 1
     words: list[tuple[int, int, str]] = []
@@ -1147,7 +1187,16 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int] | None:
     before = canon[max(floor, words[0][0] - 12):words[0][0]]
     if _NEGATED.search(before) or _OTHER_SUBJECT.search(before):
         return None  # "no pupil > 4 mm", "fetal heart rate": not the participant's level
-    return words[0][0], words[-1][1]
+    if bracket and ((i >= 0 and toks[i][2] in _PREPOSITIONS) or
+                    _NAME_GOES_ON_AFTER.match(canon, _after_bracket(canon, pos))):
+        # "too large for closure (> 38 mm)", "high (> 90 %) cure rate": what the bracket
+        # measures is not the words right before it
+        return None
+    while len(words) > 1 and words[0][2] in _JUDGEMENTS:
+        words.pop(0)  # "increased ovarian volume (> 10 mL)": what is measured is the volume
+    if len(words) == 1 and words[0][2] in _JUDGEMENTS | {"high", "low"}:
+        return None
+    return words[0][0], words[-1][1], bracket
 
 
 def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Reading]:
@@ -1155,12 +1204,13 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     spans the lexicon's readings hold) and away from any name the lexicon knows."""
     # where a bound may start: a comparator or "between", or a number right after a score's
     # name ("… ladder score of 9 or 10"); none inside what the lexicon read (the common case)
-    scores = _SCORE_WORD.search(canon) is not None
+    head_word, head_before = _head_patterns()
+    heads = head_word.search(canon) is not None
     starts = []
-    for m in (_UNCODED_START if scores else _UNCODED_CMP).finditer(canon):
+    for m in (_UNCODED_START if heads else _UNCODED_CMP).finditer(canon):
         p = m.start()
         if not any(a <= p < b for a, b in taken) and (
-                not canon[p].isdigit() or _SCORE_BEFORE.search(canon, max(0, p - 40), p)):
+                not canon[p].isdigit() or head_before.search(canon, max(0, p - 40), p)):
             starts.append(p)
     if not starts:
         return []
@@ -1183,8 +1233,8 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
             continue
         name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
         found = _uncoded_bounds(canon, p, name)
-        if found is None:
-            continue
+        if found is None or (span[2] and not _closes(canon, p, found[1][3])):
+            continue  # … "(≥ 2.3 ng/mL if …)": the bracket says more than the bound
         stand_in, (bound, alts, either, end) = found
         out.append(Reading(span[0], replace(stand_in, display=name), bound, alts, either, end))
     return out
@@ -1194,12 +1244,29 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
 #: names no scale
 _GENERIC_MODIFIERS = frozenset(["total", "overall", "global", "mean", "average", "baseline",
                                 "composite", "summary", "sum", "raw", "final", "current"])
+_BRACKET_CLOSE = re.compile(r"\s*\)")
+
+
+def _after_bracket(canon: str, pos: int) -> int:
+    """Where the text goes on after the bracket opened right before ``pos`` closes (the end
+    when it does not)."""
+    depth = 1
+    for i in range(pos, len(canon)):
+        depth += {"(": 1, ")": -1}.get(canon[i], 0)
+        if depth == 0:
+            return len(canon) - len(canon[i + 1:].lstrip())
+    return len(canon)
+
+
+def _closes(canon: str, p: int, end: int) -> bool:
+    """Whether the bracket opened right before ``p`` closes where the bound read up to
+    ``end`` does (the reading may have taken the ")" already)."""
+    depth = 1 + canon.count("(", p, end) - canon.count(")", p, end)
+    return depth == 0 or (depth == 1 and _BRACKET_CLOSE.match(canon, end) is not None)
+
+
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
 _UNCODED_START = re.compile(_UNCODED_CMP.pattern + r"|(?<![\w.,/:-])(?=\d)")
-_SCORE_HEAD = r"\b(?:" + "|".join(sorted(_SCORE_HEADS)) + r")\b"
-_SCORE_WORD = re.compile(_SCORE_HEAD)
-# a score's name, then at most a few filler words, right before a number
-_SCORE_BEFORE = re.compile(_SCORE_HEAD + r"[^\w≤≥<>]*(?:[a-z]+[^\w≤≥<>]+){0,2}$")
 
 
 def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
@@ -1217,9 +1284,9 @@ def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
                 b.unit_written and b.unit is not None and not b.relative
                 for b in (found[0], *(x for x, _ in found[1]))):
             return lab, found
-    if head not in _SCORE_HEADS or not set(name.split()[:-1]) - _GENERIC_MODIFIERS:
-        return None  # "score ≥ 20", "total score ≥ 20" alone: a score of what?
-    lab = _uncoded_score_lab()
+    lab = _head_labs().get(head)
+    if lab is None or not set(name.split()[:-1]) - _GENERIC_MODIFIERS:
+        return None  # "score ≥ 20", "total score ≥ 20", "pH < 7" alone: of what?
     found = _bounds(lab, canon, p)
     if found is None or not _SCORE_END.match(canon, found[3]):
         return None

@@ -700,7 +700,7 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
     read ("handgrip < 26 kg or gait speed < 1 m/s" without a gait-speed concept): outside an
     exclusion the bound read alone would demand what the text only offers as one way in."""
-    if not out or " or " not in canon:
+    if not out or _OR.search(canon) is None:
         return out
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
     for r in rs:
@@ -714,11 +714,14 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
         mine = [sp for sp in spans if a <= sp[0] < b]
         for u in (u for u in unread if a <= u < b):
             for x, y in mine:
-                between = canon[y:u] if y <= u else canon[u:x]
+                lo, hi = (y, u) if y <= u else (u, x)
+                between = canon[lo:hi]
                 # the joint next to the comparison decides: "… burn or scar, and < 6 months
-                # since …" adds a requirement, "… or gait speed < 1 m/s" an alternative
+                # since …" adds a requirement, "… or gait speed < 1 m/s" an alternative, and
+                # so does "≥ 25 follicles … and/or ovarian volume > 10 mL" (either suffices)
                 joints = _CONNECTIVE.findall(between)
-                if joints and joints[-1 if y <= u else 0] == "or" and _OR.search(between):
+                if joints and joints[-1 if y <= u else 0] in ("or", "and/or") and \
+                        _OR.search(canon, lo, hi + 1):  # (it sees what follows the "or")
                     drop.append((a, b))
     return [(p, f) for p, f in out if not any(a <= p < b for a, b in drop)]
 

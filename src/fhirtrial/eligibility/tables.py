@@ -47,6 +47,8 @@ class Lab:
     postfix: bool = False
     #: a concept written as two numbers "A/B" (blood pressure): the keys A and B bound
     pair: tuple[str, ...] = ()
+    #: the values a score takes where they are not every whole number of its range (CDR)
+    levels: tuple[float, ...] = ()
 
     def bare_unit(self, value: float) -> str | None:
         """The unit a number written without one is read in, or None (then it stays text)."""
@@ -80,6 +82,10 @@ class Tables:
     labs: tuple[Lab, ...]
     conditions: tuple[dict[str, Any], ...]
     findings: dict[str, Any] = field(default_factory=dict)
+    #: units read only on names no entry has (radiation doses)
+    uncoded_units: tuple[Unit, ...] = ()
+    #: (last words of a name, UCUM, min, max): what such a name's unitless number is in
+    uncoded_heads: tuple[tuple[frozenset[str], str, float, float], ...] = ()
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -157,6 +163,12 @@ def load(path: Path) -> Tables:
             bare=tuple((b["ucum"], b["min"], b["max"]) for b in lab.get("bare", ())),
             classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
                           for c in lab.get("classes", ())),
-            postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())))
+            postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())),
+            levels=tuple(lab.get("levels", ())))
         for lab in doc["labs"])
-    return Tables(labs, tuple(doc["conditions"]), doc["findings"])
+    uncoded = doc.get("uncoded", {"units": [], "heads": []})
+    return Tables(labs, tuple(doc["conditions"]), doc["findings"],
+                  uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
+                                      for u in uncoded["units"]),
+                  uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])
+                                      for h in uncoded["heads"]))

@@ -412,28 +412,41 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
 def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
     """The answer for one fact, or None for facts that are not evaluable on their own.
 
-    A bound with alternatives ("< 30 or > 69 years"; "≤ 2.5 × ULN, or ≤ 5 × ULN with liver
-    metastases") is met when the bound or an either/or alternative is met; a conditional
-    alternative that is met leaves the answer *unknown*, since its condition is text only."""
+    A bound with alternatives ("< 30 or > 69 years") is met when the bound or an either/or
+    alternative is met. A conditional alternative ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver
+    metastases"; "> 3 × ULN (> 5 × ULN with liver metastases)" in an exclusion) replaces the
+    bound when its condition holds; the condition is text only, so where the two answers
+    differ the answer is *unknown* — met only if the condition holds, or not met if it does."""
     alts = fact.data.get("alternatives")
     if alts:
         base = {k: v for k, v in fact.data.items() if k != "alternatives"}
         first = _for_sex(Fact(fact.kind, base), patient, as_of)
-        if first is None or first.result == MET:
-            return first
-        results = [first]
+        if first is None:
+            return None
+        results, conditional = [first], []
         for alt in alts:
             data = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
             data["sex"] = alt.get("sex")
             r = _for_sex(Fact(fact.kind, data), patient, as_of)
             if r is None:
                 return None
-            if alt.get("condition") and r.result == MET:
-                r = Result(UNKNOWN, f"{r.reason}; met only if {alt['condition']}", r.evidence)
-            results.append(r)
+            if alt.get("condition"):
+                conditional.append((alt["condition"], r))
+            else:
+                results.append(r)
         answer = combine([r.result for r in results], "any-of")
         chosen = next((r for r in results if r.result == answer), first)
-        return Result(answer, chosen.reason, chosen.evidence)
+        out = Result(answer, chosen.reason, chosen.evidence)
+        for cond, r in conditional:
+            if r.result == out.result or out.result == UNKNOWN:
+                continue
+            if r.result == MET:
+                out = Result(UNKNOWN, f"{r.reason}; met only if {cond}", r.evidence)
+            elif out.result == MET and r.result == NOT_MET:
+                out = Result(UNKNOWN, f"{out.reason}; not met if {cond}", out.evidence)
+            else:
+                out = Result(UNKNOWN, r.reason, r.evidence)
+        return out
     return _evaluate_bound(fact, patient, as_of)
 
 

@@ -205,8 +205,12 @@ LINES = [
     ("Minimum age: 18 years maximum age: 99 years", False,
      [("age", 18, 99, True, True, "a", None), ("age", 18, None, True, True, "a", None),
       ("age", None, 99, True, True, "a", None)]),
-    # a bound on a ratio the name is only one part of is not a bound on the name
-    ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False, []),
+    # a bound on a ratio is the ratio's, not one of its parts' ("(FVC)" is the initials of
+    # the part before it, not a mention of FVC)
+    ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False,
+     [("fev1-fvc", None, 70, True, False, "%", None)]),
+    ("Forced vital capacity (FVC) < 50% predicted", False,
+     [("fvc", None, 50, True, False, "%", "predicted")]),
     ("Potassium concentration >5.2 mmol/L", False,
      [("potassium", 5.2, None, False, True, "mmol/L", None)]),
     ("Prothrombin time activity < 40%", True, [("pt-activity", None, 40, True, False, "%", None)]),

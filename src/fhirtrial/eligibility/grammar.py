@@ -423,7 +423,6 @@ _GAP_WORDS = frozenset([
     "cut-off", "cutoff", "threshold", "reported", "recorded",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
-_ABBREVIATION = re.compile(r"[\s:,]*\(\s*([a-z][a-z0-9-]{0,9})\s*\)")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
 
 
@@ -431,15 +430,6 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
     """Skip the filler between a name and its bound (at most ``limit`` words)."""
     n = 0
     while True:
-        abbr = _ABBREVIATION.match(s, pos)
-        if abbr is not None and abbr.group(1) not in _names()[1] and \
-                abbr.group(1) not in _NAME_STOP and abbr.group(1) not in ("m", "f"):
-            # "partial pressure of carbon dioxide (CO2) < 32 mmHg": the name's own
-            # abbreviation in brackets (another concept's name is a mention of its own; a
-            # word for whom, "(women)", is the bound's condition)
-            pos = abbr.end()
-            n += 1
-            continue
         m = _GAP.match(s, pos)
         pos = m.end() if m else pos
         w = _WORD.match(s, pos)

@@ -523,15 +523,23 @@ def _strip_parens(norm: str) -> str:
             # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
             # sex (or, for one sex only, leaves it text) instead of a bound for everyone
             return m.group(0)
+        if _acronym_of_name(norm, m.start(), inner.strip()):
+            # "FEV1/forced vital capacity (FVC) ratio": the initials of the name before it,
+            # not a second mention
+            return " " * len(m.group(0))
         if pat.fullmatch(inner.strip()):
             return " " + inner + " "
         return " " * len(m.group(0))
 
     if "(" not in norm:
         return norm
-    # "(FEV1)", "(HbA1c)": a name the lexicon knows, digits and all, is not a remark either
+    # "(FEV1)", "(HbA1c)": a name the lexicon knows, digits and all, is not a remark either;
+    # another one word with digits is an abbreviation ("partial pressure of carbon dioxide
+    # (CO2) < 32 mmHg"), a remark
     norm = _PAREN_DIGIT.sub(lambda m: " " + m.group(1) + " "
-                            if pat.fullmatch(m.group(1).strip()) else m.group(0), norm)
+                            if pat.fullmatch(m.group(1).strip()) else
+                            " " * len(m.group(0)) if _ABBREVIATION.fullmatch(m.group(1))
+                            else m.group(0), norm)
     norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
     norm = _PAREN_SCALE.sub(lambda m: " " * len(m.group(0)), norm)
@@ -542,6 +550,17 @@ _PAREN_NUMBER = re.compile(r"\((\d+)\)")
 _PAREN_DIGIT = re.compile(r"\(([^()]*\d[^()]*)\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
+_ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")
+
+
+def _acronym_of_name(norm: str, bracket: int, inner: str) -> bool:
+    """Whether ``inner`` (bracketed at ``bracket``) is the initials of the words right before
+    it, and those words a name the lexicon knows."""
+    if not inner.isalpha() or not 2 <= len(inner) <= 6:
+        return False
+    words = norm[max(0, bracket - 80):bracket].replace("/", " ").split()[-len(inner):]
+    return len(words) == len(inner) and "".join(w[0] for w in words) == inner and \
+        grammar_names()[0].fullmatch(" ".join(words)) is not None
 
 
 def _conditional_parens(text: str) -> list[tuple[int, int]]:

@@ -149,20 +149,37 @@ def test_age_at_an_event_or_a_duration_is_not_the_participants_age(text: str) ->
 
 # --- ranges whose two ends are in different time units ----------------------------------------
 
-@pytest.mark.parametrize(("text", "low", "high", "unit"), [
-    ("Newborns aged 12 hours to 14 days", 12, 336, "h"),
-    ("Aged between 6h of life and 3 days of life", 6, 72, "h"),
-    ("Infants aged 5 days to 8 weeks", 5, 56, "d"),
+@pytest.mark.parametrize(("text", "low", "high"), [
+    ("Newborns aged 12 hours to 14 days", (12, "h"), (14, "d")),
+    ("Aged between 6h of life and 3 days of life", (6, "h"), (3, "d")),
+    ("Infants aged 5 days to 8 weeks", (5, "d"), (8, "wk")),
+    ("Infants aged 3 weeks to 5 months", (3, "wk"), (5, "mo")),  # no exact conversion needed
+    ("Older than 6 months and younger than 80 years", (6, "mo"), (80, "a")),
 ])
-def test_age_range_in_two_time_units_is_read_in_the_smaller_one(
-        text: str, low: int, high: int, unit: str) -> None:
-    d = _one(text, False)
-    assert (d["low"], d["high"], d["unit"]) == (low, high, unit)
+def test_age_range_in_two_time_units_keeps_each_end_in_its_own_unit(
+        text: str, low: tuple, high: tuple) -> None:
+    # ages are counted in completed units: "≤ 14 days" holds at 14 days 20 hours, where "≤ 336
+    # hours" would not; so the two ends are two bounds that must both hold
+    [f] = [f for f in facts_for(text, False) if f.kind != "time-window"]
+    assert f.kind == "all-of"
+    lo, hi = (m.data for m in f.data["facts"])
+    assert ((lo["low"], lo["unit"]), lo["high"]) == (low, None)
+    assert ((hi["high"], hi["unit"]), hi["low"]) == (high, None)
 
 
-def test_age_range_in_units_without_an_exact_conversion_stays_text() -> None:
-    assert [f for f in facts_for("Infants aged 3 weeks to 5 months", False)
-            if f.kind == "age"] == []
+def test_an_age_range_in_two_units_is_met_by_completed_units() -> None:
+    from datetime import date
+
+    from fhirtrial.eligibility.match import evaluate
+    patient = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+        "resourceType": "Patient", "id": "p", "birthDate": "2006-06-01", "gender": "male"}}]}
+    # 17 years and 6 months old: "6 months to 17 years" takes him, as would "Maximum age: 17
+    # Years"; read as "6 to 204 months" it did not (he is 210 months old)
+    for side in ("Inclusion", "Exclusion"):
+        out = evaluate(f"{side} Criteria:\n* Children aged 6 months to 17 years", patient,
+                       as_of=date(2023, 12, 1))
+        assert out["parameter"][0]["valueCode"] == ("eligible" if side == "Inclusion"
+                                                    else "not-eligible")
 
 
 # --- precision: whose bound, and what "and/or" means ---------------------------------------------

@@ -22,6 +22,10 @@ def _bounds(text: str, exclude: bool | None = None) -> list[tuple]:
     """(test or 'age', low, high, low_inclusive, high_inclusive, unit, relative) per fact."""
     out = []
     for f in facts_for(text, exclude):
+        if f.kind == "all-of" and all(m.kind == "age" for m in f.data["facts"]):
+            out += [("age", m.data["low"], m.data["high"], m.data["low_inclusive"],
+                     m.data["high_inclusive"], m.data["unit"], None) for m in f.data["facts"]]
+            continue
         if f.kind not in ("lab", "age"):
             continue
         d = f.data
@@ -88,7 +92,10 @@ LINES = [
     ("Newborns between 12 and 72 hours of age", False,
      [("age", 12, 72, True, True, "h", None)]),
     # two units in one range: both in the smaller one, when that is exact (a Range has one unit)
-    ("Children aged 6 months to 5 years", False, [("age", 6, 60, True, True, "mo", None)]),
+    # an age range whose ends are in different units keeps each end's unit (ages are counted in
+    # completed units: "≤ 5 years" holds at 5 years 6 months, "≤ 60 months" would not)
+    ("Children aged 6 months to 5 years", False, [("age", 6, None, True, True, "mo", None),
+                                                  ("age", None, 5, True, True, "a", None)]),
     ("Age 2-17 years", False, [("age", 2, 17, True, True, "a", None)]),
     ("Adults 30 years old or older", False, [("age", 30, None, True, True, "a", None)]),
     ("Age ≥ 30 years and ≤ 70 years", False, [("age", 30, 70, True, True, "a", None)]),
@@ -169,7 +176,7 @@ LINES = [
     ("Gestational age ≥ 24 weeks and < 33 weeks 6 days", False,
      [("gestational-age", 168, 237, True, False, "d", None)]),
     ("Children aged 2 years and 6 months to 5 years", False,
-     [("age", 30, 60, True, True, "mo", None)]),
+     [("age", 30, None, True, True, "mo", None), ("age", None, 5, True, True, "a", None)]),
     # an abbreviation in brackets with a digit in it is a name, not a remark: the list of
     # names shares the bound
     ("Both forced expiratory volume in one second (FEV1) and DLCO > 60%", False,

@@ -334,7 +334,10 @@ def fact_text(fact: Fact) -> str:
             if x.get("unit") not in (None, "1", "{score}", "{INR}", "[pH]") else "")
 
     if fact.kind == GROUP:
-        return " and ".join(fact_text(m) for m in d["facts"])
+        texts = [fact_text(m) for m in d["facts"]]
+        if all(m.kind == "age" for m in d["facts"]):  # "Age ≥ 6 months and ≤ 17 years"
+            return "Age " + " and ".join(t.removeprefix("Age ") for t in texts)
+        return " and ".join(texts)
     if fact.kind == "lab" and (text := _class_fact_text(fact)):
         return text
     if fact.kind == "lab":
@@ -344,6 +347,8 @@ def fact_text(fact: Fact) -> str:
         name, suffix = measurement_name(d["name"]), suffix_of(d)
     elif fact.kind == "age":
         name, suffix = "Age", suffix_of(d)
+        if (one := _one_sided(d)) and one[1] == 1:  # "Age ≥ 1 hour"
+            suffix = suffix.removesuffix("s")
     elif fact.kind == "condition":
         text = d["display"] + (f" ({window_text(d['window'])})" if d.get("window") else "")
         return text

@@ -49,6 +49,10 @@ class Bound:
     end: int = 0
     #: the one sex the bound holds for ("< 11 g/dL in women and < 12 g/dL in men")
     sex: str | None = None
+    #: ((low, unit), (high, unit)) as written when the two sides were in different units
+    #: ("6 months to 17 years", read as months): an age in completed units is not the same
+    #: bound in a smaller unit ("≤ 17 years" holds at 17 years 6 months, "≤ 204 months" not)
+    sides: tuple[tuple[float, str], tuple[float, str]] | None = None
 
     def data(self) -> dict[str, Any]:
         out = {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
@@ -251,8 +255,18 @@ def _in_unit(value: float, unit: str | None, target: str | None) -> float | None
     return value * f if f is not None else None
 
 
+#: a time unit's length in days, only to tell which side of an age range is the lower
+_AGE_DAYS = {"h": 1 / 24, "d": 1, "wk": 7, "mo": 30.44, "a": 365.25}
 # time units that convert exactly ("24 hours to 28 days" → hours)
 _EXACT = {("d", "h"): 24, ("wk", "h"): 168, ("wk", "d"): 7, ("a", "mo"): 12}
+
+
+def _written_sides(a: _Val, b: _Val | None) -> tuple[tuple[float, str], tuple[float, str]] | None:
+    """The two sides as written, when both wrote a unit and the units differ."""
+    if b is None or not (a.written and b.written) or a.unit == b.unit or \
+            a.unit is None or b.unit is None:
+        return None
+    return (a.value, a.unit), (b.value, b.unit)
 
 
 def _same_unit(a: _Val, b: _Val) -> bool:
@@ -341,24 +355,37 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     if to_cmp:
         # "0 days to < 14 days": the upper side carries its own comparator
         v2 = _value(lab, s, to_cmp.end(), roman)
+        sides = _written_sides(v1, v2)
         if v2 is not None and v1.relative == v2.relative and _same_unit(v1, v2) and \
                 v1.value < v2.value:
             return Bound(low=v1.value, high=v2.value, high_inclusive=to_cmp.group("c") == "≤",
                          unit=v2.unit or v1.unit, relative=v2.relative,
-                         unit_written=v1.written or v2.written, start=p, end=v2.end)
+                         unit_written=v1.written or v2.written, start=p, end=v2.end,
+                         sides=sides)
     sep = _RANGE_SEP.match(s, v1.end)
     if sep and not (bm is None and lab.kind not in ("age", "score")
                     and _AND.match(s, v1.end)):
         v2 = _value(lab, s, sep.end(), roman)
+        sides = _written_sides(v1, v2)
         if v2 is not None and not _same_unit(v1, v2):
-            return None
+            if lab.kind != "age" or sides is None or \
+                    _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
+                return None
+            # "3 weeks to 5 months": no exact conversion, but an age keeps each side's unit
+            # (Bound.sides, which is what is read); the range itself is in days, roughly
+            excl = _EXCLUSIVE.match(s, v2.end)
+            return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
+                         high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=not excl,
+                         high_inclusive=not excl, unit="d", unit_written=True, start=p,
+                         end=v2.end, sides=sides)
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
             excl = _EXCLUSIVE.match(s, v2.end)
             return Bound(low=v1.value, high=v2.value, low_inclusive=not excl,
                          high_inclusive=not excl, unit=v2.unit or v1.unit,
                          relative=v2.relative or v1.relative,
-                         unit_written=v1.written or v2.written, start=p, end=v2.end)
+                         unit_written=v1.written or v2.written, start=p, end=v2.end,
+                         sides=sides)
         if v2 is None and bm is not None:
             return None
     if bm is not None and bm.group(0).split()[-1] in ("between", "from"):
@@ -517,6 +544,11 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     j = _JOIN_RANGE.match(s, end)
     if j and (a.up or a.down):
         b = _atom(lab, s, j.end())
+        sides = None
+        if b is not None and a.unit_written and b.unit_written and a.unit != b.unit and \
+                a.unit is not None and b.unit is not None:
+            lo_w, hi_w = (a, b) if a.up else (b, a)
+            sides = (lo_w.low, lo_w.unit), (hi_w.high, hi_w.unit)  # as written, before
         if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
                 _condition_after(s, b.end) is None and _combine_units(a, b, lab):
             lo, hi = (a, b) if a.up else (b, a)
@@ -524,7 +556,7 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                 return (Bound(low=lo.low, high=hi.high, low_inclusive=lo.low_inclusive,
                               high_inclusive=hi.high_inclusive, unit=a.unit,
                               relative=a.relative, unit_written=a.unit_written,
-                              start=a.start, end=b.end), [], False, b.end)
+                              start=a.start, end=b.end, sides=sides), [], False, b.end)
     # two ranges as alternatives: "13-17 years or 18-20 years", "40-50 or 60-70 kg" — either
     # one holds, or the second only under a condition ("… or 18-20 if living at home")
     j = _OR_RANGE.match(s, end)

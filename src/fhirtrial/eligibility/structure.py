@@ -668,7 +668,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if alts:
             data["alternatives"] = alts
         if r.lab.kind == "age":
-            out.append((r.pos, Fact("age", data)))
+            out.append((r.pos, _age_fact(data, r.bound)))
         elif is_uncoded(r.lab):
             out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
         else:
@@ -676,6 +676,26 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
     return _dedupe(_merge_sides(out, canon), canon)
+
+
+def _age_fact(data: dict[str, Any], bound: Bound) -> Fact:
+    """An age bound; one whose sides were written in different units ("6 months to 17 years")
+    is an all-of of the two sides, each in its own unit: an age is counted in completed units,
+    so "≤ 17 years" (met at 17 years 6 months) is not "≤ 204 months" (not met then)."""
+    if bound.sides is None or data.get("alternatives") or data["low"] is None or \
+            data["high"] is None:
+        return Fact("age", data)
+    (lo, lo_unit), (hi, hi_unit) = bound.sides
+    return Fact(GROUP, {"facts": [
+        Fact("age", {"low": lo, "high": None, "low_inclusive": data["low_inclusive"],
+                     "high_inclusive": True, "unit": lo_unit}),
+        Fact("age", {"low": None, "high": hi, "low_inclusive": True,
+                     "high_inclusive": data["high_inclusive"], "unit": hi_unit})]})
+
+
+def is_age(f: Fact) -> bool:
+    """An age bound, or an all-of of age bounds."""
+    return f.kind == "age" or (f.kind == GROUP and all(is_age(m) for m in f.data["facts"]))
 
 
 _CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
@@ -916,9 +936,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)
-    facts += [f for _, f in measured if f.kind == "age"]
+    facts += [f for _, f in measured if is_age(f)]
     facts += pregnancy_facts(norm, exclude)
-    positioned = [(p, f) for p, f in measured if f.kind != "age"] + condition_facts(norm)
+    positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(norm)
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them

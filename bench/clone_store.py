@@ -59,6 +59,9 @@ def clone(db: str, base: int, n: int) -> int:
             from fhirtrial.server.store import DEFERRED_INDEXES
 
             deferred = DEFERRED_INDEXES
+            # a rollback journal, not the WAL, for this one big append: WAL mode would hold
+            # every new page twice on disk (the log, then the checkpoint) — 60 GB at 550,000
+            conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("BEGIN")
         for name in deferred:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
@@ -94,6 +97,8 @@ def clone(db: str, base: int, n: int) -> int:
         conn.execute("COMMIT")
         if pg:
             store._build_indexes(conn.raw)
+        else:
+            conn.execute("PRAGMA journal_mode=WAL")
     if not pg:
         store.close()
         from fhirtrial.server.store import SQLiteStore

@@ -548,7 +548,8 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         if b is not None and a.unit_written and b.unit_written and a.unit != b.unit and \
                 a.unit is not None and b.unit is not None:
             lo_w, hi_w = (a, b) if a.up else (b, a)
-            sides = (lo_w.low, lo_w.unit), (hi_w.high, hi_w.unit)  # as written, before
+            # as written: _combine_units below puts both in one unit
+            sides = (lo_w.low, lo_w.unit), (hi_w.high, hi_w.unit)
         if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
                 _condition_after(s, b.end) is None and _combine_units(a, b, lab):
             lo, hi = (a, b) if a.up else (b, a)

@@ -533,13 +533,17 @@ def _strip_parens(norm: str) -> str:
 
     if "(" not in norm:
         return norm
-    # "(FEV1)", "(HbA1c)": a name the lexicon knows, digits and all, is not a remark either;
-    # another one word with digits is an abbreviation ("partial pressure of carbon dioxide
-    # (CO2) < 32 mmHg"), a remark
-    norm = _PAREN_DIGIT.sub(lambda m: " " + m.group(1) + " "
-                            if pat.fullmatch(m.group(1).strip()) else
-                            " " * len(m.group(0)) if _ABBREVIATION.fullmatch(m.group(1))
-                            else m.group(0), norm)
+    def digits(m: re.Match[str]) -> str:
+        if pat.fullmatch(m.group(1).strip()):
+            # "(FEV1)", "(HbA1c)": a name the lexicon knows, digits and all, is not a remark
+            return " " + m.group(1) + " "
+        if _ABBREVIATION.fullmatch(m.group(1)):
+            # another one word with digits is an abbreviation, a remark ("partial pressure
+            # of carbon dioxide (CO2) < 32 mmHg")
+            return " " * len(m.group(0))
+        return m.group(0)
+
+    norm = _PAREN_DIGIT.sub(digits, norm)
     norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
     norm = _PAREN_SCALE.sub(lambda m: " " * len(m.group(0)), norm)

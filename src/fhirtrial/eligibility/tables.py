@@ -82,7 +82,7 @@ class Tables:
     labs: tuple[Lab, ...]
     conditions: tuple[dict[str, Any], ...]
     findings: dict[str, Any] = field(default_factory=dict)
-    #: units read only on names no entry has (radiation doses)
+    #: units read only on names no entry has (radiation doses, speeds)
     uncoded_units: tuple[Unit, ...] = ()
     #: (last words of a name, UCUM, min, max): what such a name's unitless number is in
     uncoded_heads: tuple[tuple[frozenset[str], str, float, float], ...] = ()

@@ -1272,9 +1272,9 @@ _BRACKET_CLOSE = re.compile(r"\s*\)")
 
 def _after_bracket(canon: str, pos: int) -> int:
     """Where the text goes on after the bracket opened right before ``pos`` closes (the end
-    when it does not)."""
+    when it does not close within a bound's length: it cannot hold the bound alone)."""
     depth = 1
-    for i in range(pos, len(canon)):
+    for i in range(pos, min(len(canon), pos + 200)):
         depth += {"(": 1, ")": -1}.get(canon[i], 0)
         if depth == 0:
             return len(canon) - len(canon[i + 1:].lstrip())

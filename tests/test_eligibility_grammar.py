@@ -444,8 +444,8 @@ def _alt(value: float, high: float = 40) -> dict:
             "referenceRange": [{"high": {"value": high, "unit": "U/L", "code": "U/L"}}]}
 
 
-def _verdict(text: str, bundle: dict) -> str:
-    out = evaluate(f"Inclusion Criteria:\n* {text}", bundle, as_of=date(2024, 1, 2))
+def _verdict(text: str, bundle: dict, side: str = "Inclusion") -> str:
+    out = evaluate(f"{side} Criteria:\n* {text}", bundle, as_of=date(2024, 1, 2))
     return out["parameter"][0]["valueCode"]
 
 
@@ -456,18 +456,13 @@ def test_met_only_by_a_conditional_alternative_needs_review() -> None:
     assert _verdict(line, _patient(_alt(240))) == "not-eligible"  # 6 × ULN
 
 
-def _excluded(text: str, bundle: dict) -> str:
-    out = evaluate(f"Exclusion Criteria:\n* {text}", bundle, as_of=date(2024, 1, 2))
-    return out["parameter"][0]["valueCode"]
-
-
 def test_a_conditional_alternative_replaces_the_bound_when_its_condition_holds() -> None:
     # in an exclusion the conditional limit is the higher one: 4 × ULN excludes a patient
     # without liver metastases and not one with them, and the matcher cannot tell which
     line = "ALT > 3 × ULN (> 5 × ULN with liver metastases)"
-    assert _excluded(line, _patient(_alt(80))) == "eligible"  # 2 × ULN
-    assert _excluded(line, _patient(_alt(160))) == "needs-review"  # 4 × ULN
-    assert _excluded(line, _patient(_alt(240))) == "not-eligible"  # 6 × ULN: either way
+    assert _verdict(line, _patient(_alt(80)), "Exclusion") == "eligible"  # 2 × ULN
+    assert _verdict(line, _patient(_alt(160)), "Exclusion") == "needs-review"  # 4 × ULN
+    assert _verdict(line, _patient(_alt(240)), "Exclusion") == "not-eligible"  # either way
     # a stricter limit under a condition: 3 × ULN meets the bound, but not if metastases
     line = "ALT ≤ 5 × ULN, or ≤ 2.5 × ULN with liver metastases"
     assert _verdict(line, _patient(_alt(120))) == "needs-review"

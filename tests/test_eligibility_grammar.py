@@ -289,6 +289,13 @@ LINES = [
     ("Clinical Dementia Rating of 0 or 0.5", False,
      [("cdr", 0, 0.5, True, True, "{score}", None)]),
     ("CDR 0.5, 1 or 2", False, [("cdr", 0.5, 2, True, True, "{score}", None)]),
+    # "(exclusive)" after a range belongs to it (other bracketed words are remarks)
+    ("Age 3 to 5 years (exclusive)", False, [("age", 3, 5, False, False, "a", None)]),
+    ("Hemoglobin 9 to 12 g/dL (exclusive)", False,
+     [("hemoglobin", 9, 12, False, False, "g/dL", None)]),
+    ("BMI 18 to 30 kg/m2 (inclusive)", False, [("bmi", 18, 30, True, True, "kg/m2", None)]),
+    ("Weight between 45 kg (inclusive) and 100 kg (exclusive)", False,
+     [("body-weight", 45, 100, True, False, "kg", None)]),
     # the name's own abbreviation in brackets, not known to the lexicon, is skipped
     ("Partial pressure of carbon dioxide (CO2) below 32 mmHg", True,
      [("paco2", None, 32, True, False, "mm[Hg]", None)]),

@@ -214,7 +214,7 @@ _CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
                      r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?")
 _TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
 _AND = re.compile(r"\s*and\b")
-_EXCLUSIVE = re.compile(r"\s*\(?\s*exclusive")
+_CLUSIVE = re.compile(r"\s*\(?\s*(?P<w>in|ex)clusive\b\s*\)?")
 _LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
                         r"(?![\w]|[.,]\d))")
 _DIGIT = re.compile(r"\d|\.\d")
@@ -362,27 +362,31 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                          unit=v2.unit or v1.unit, relative=v2.relative,
                          unit_written=v1.written or v2.written, start=p, end=v2.end,
                          sides=sides)
-    sep = _RANGE_SEP.match(s, v1.end)
+    # "between 50 kg (inclusive) and 90 kg (exclusive)": each side says its own
+    own = _CLUSIVE.match(s, v1.end)
+    sep = _RANGE_SEP.match(s, own.end() if own else v1.end)
     if sep and not (bm is None and lab.kind not in ("age", "score")
                     and _AND.match(s, v1.end)):
         v2 = _value(lab, s, sep.end(), roman)
         sides = _written_sides(v1, v2)
+        after = _CLUSIVE.match(s, v2.end) if v2 is not None else None
+        hi_in = after is None or after.group("w") == "in"
+        # … and a word after the range alone is both sides' ("9 to 12 g/dL (exclusive)")
+        lo_in = own.group("w") == "in" if own is not None else hi_in
         if v2 is not None and not _same_unit(v1, v2):
             if lab.kind != "age" or sides is None or \
                     _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
                 return None
             # "3 weeks to 5 months": no exact conversion, but an age keeps each side's unit
             # (Bound.sides, which is what is read); the range itself is in days, roughly
-            excl = _EXCLUSIVE.match(s, v2.end)
             return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
-                         high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=not excl,
-                         high_inclusive=not excl, unit="d", unit_written=True, start=p,
+                         high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=lo_in,
+                         high_inclusive=hi_in, unit="d", unit_written=True, start=p,
                          end=v2.end, sides=sides)
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
-            excl = _EXCLUSIVE.match(s, v2.end)
-            return Bound(low=v1.value, high=v2.value, low_inclusive=not excl,
-                         high_inclusive=not excl, unit=v2.unit or v1.unit,
+            return Bound(low=v1.value, high=v2.value, low_inclusive=lo_in,
+                         high_inclusive=hi_in, unit=v2.unit or v1.unit,
                          relative=v2.relative or v1.relative,
                          unit_written=v1.written or v2.written, start=p, end=v2.end,
                          sides=sides)

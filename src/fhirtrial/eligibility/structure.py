@@ -523,6 +523,9 @@ def _strip_parens(norm: str) -> str:
             # "> 450 ms (men) or > 470 ms (women)": kept, so the grammar reads a bound for each
             # sex (or, for one sex only, leaves it text) instead of a bound for everyone
             return m.group(0)
+        if _CLUSIVE_PAREN.fullmatch(inner):
+            # "9 to 12 g/dL (exclusive)": part of the range, which the grammar reads
+            return m.group(0)
         if _acronym_of_name(norm, m.start(), inner.strip()):
             # "FEV1/forced vital capacity (FVC) ratio": the initials of the name before it,
             # not a second mention
@@ -555,6 +558,7 @@ _PAREN_DIGIT = re.compile(r"\(([^()]*\d[^()]*)\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
 _ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")
+_CLUSIVE_PAREN = re.compile(r"\s*(?:both\s+)?(?:ex|in)clusive\s*")
 
 
 def _acronym_of_name(norm: str, bracket: int, inner: str) -> bool:

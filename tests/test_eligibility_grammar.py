@@ -294,6 +294,7 @@ LINES = [
     ("Hemoglobin 9 to 12 g/dL (exclusive)", False,
      [("hemoglobin", 9, 12, False, False, "g/dL", None)]),
     ("BMI 18 to 30 kg/m2 (inclusive)", False, [("bmi", 18, 30, True, True, "kg/m2", None)]),
+    ("Age 12 to 17 years (both exclusive)", False, [("age", 12, 17, False, False, "a", None)]),
     ("Weight between 45 kg (inclusive) and 100 kg (exclusive)", False,
      [("body-weight", 45, 100, True, False, "kg", None)]),
     # the name's own abbreviation in brackets, not known to the lexicon, is skipped

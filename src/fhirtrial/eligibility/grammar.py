@@ -214,7 +214,7 @@ _CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
                      r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?")
 _TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
 _AND = re.compile(r"\s*and\b")
-_CLUSIVE = re.compile(r"\s*\(?\s*(?P<w>in|ex)clusive\b\s*\)?")
+_CLUSIVE = re.compile(r"\s*\(?\s*(?:both\s+)?(?P<w>in|ex)clusive\b\s*\)?")
 _LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
                         r"(?![\w]|[.,]\d))")
 _DIGIT = re.compile(r"\d|\.\d")

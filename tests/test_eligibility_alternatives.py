@@ -376,3 +376,69 @@ def test_value_pair_with_the_sexes_it_is_for_is_one_bound_per_sex(
 ])
 def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
+
+
+# --- brackets and phrases that make a bound hold for some patients only ----------------------
+
+@pytest.mark.parametrize("text", [
+    # a bracket without a number is otherwise blanked as a remark; these qualify the bound
+    "Total bilirubin ≤ 1.5 mg/dL (unless Gilbert's syndrome)",
+    "Total bilirubin ≤ 1.5 × ULN (ULN; unless known Gilbert's syndrome)",
+    "Serum bilirubin > 2 × ULN (except Gilbert's syndrome)",
+    "ALT ≤ 5 × ULN (if liver metastases)",
+    "ALT ≤ 5 × ULN (in patients with liver metastases)",
+    # a bracket whose bound could not be read as the alternative
+    "Creatinine ≤ 1.5 mg/dL (in patients aged 65 or older: ≤ 1.2 mg/dL)",
+    # the condition after the bound, in words the clause check did not know
+    "ALT ≤ 5 × ULN with liver metastases",
+    "Alkaline phosphatase ≤ 5 × ULN in the presence of bone metastases",
+    "ALT ≤ 5 × ULN in the setting of hepatic metastases",
+    "Platelets ≥ 75,000/µL when bone marrow involvement is present",
+])
+def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None:
+    for exclude in (False, True):
+        assert [f for f in facts_for(text, exclude) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize("text", [
+    "Hemoglobin ≥ 9 g/dL (transfusion is allowed)",  # a permission, not a patient group
+    "Hemoglobin ≥ 9 g/dL (transfusions are permitted)",
+    "Hemoglobin ≥ 9 g/dL (if available)",  # about the test
+])
+def test_remarks_that_qualify_nobody_leave_the_bound(text: str) -> None:
+    [f] = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"]) == ("hemoglobin", 9)
+
+
+@pytest.mark.parametrize(("text", "test", "first", "second", "condition"), [
+    ("ALT ≤ 2.5 × ULN (in patients with liver metastases: ≤ 5 × ULN)", "alt", 2.5, 5,
+     "in patients with liver metastases"),
+    ("ALT ≤ 2.5 × ULN (for patients with liver metastases ≤ 5 × ULN)", "alt", 2.5, 5,
+     "for patients with liver metastases"),
+    ("Platelets ≥ 50,000/µL (if bone marrow involvement, ≥ 30,000/µL)", "platelets", 50000,
+     30000, "if bone marrow involvement"),
+    # the comparator left out: the bound's own
+    ("ALT ≤ 2.5 × ULN (5 × ULN if liver metastases)", "alt", 2.5, 5, "if liver metastases"),
+    ("ANC ≥ 1500/µL (1000/µL if bone marrow involvement)", "neutrophils", 1500, 1000,
+     "if bone marrow involvement"),
+])
+def test_bracketed_alternative_with_its_condition_first_or_no_comparator(
+        text: str, test: str, first: float, second: float, condition: str) -> None:
+    [f] = [f for f in facts_for(text, False) if f.kind == "lab"]
+    d = f.data
+    side = "high" if test == "alt" else "low"
+    assert (d["test"], d[side]) == (test, first)
+    [alt] = d["alternatives"]
+    assert (alt[side], alt["relative"], alt["unit"], alt["condition"]) == (
+        second, d["relative"], d["unit"], condition)
+
+
+@pytest.mark.parametrize("text", [
+    "No factors such as family history of long QT syndrome or unexplained sudden death under "
+    "40 years of age",
+    "First-degree relative diagnosed with colon cancer before age 50",
+    "Family history of sudden cardiac death at < 50 years",
+])
+def test_a_relatives_age_at_an_event_is_not_the_participants_age(text: str) -> None:
+    for exclude in (False, True):
+        assert [f for f in facts_for(text, exclude) if f.kind == "age"] == []

@@ -593,6 +593,9 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         sexed = _sex_in_brackets(lab, s, a)
         if sexed is not None:
             return sexed
+    bracketed = _bracket_alternative(lab, s, a)
+    if bracketed is not None:
+        return bracketed
     # conditional alternative: "≤ 2.5 × ULN (≤ 5 × ULN with liver metastases)"
     j = _JOIN_ALT.match(s, end)
     if j:
@@ -621,6 +624,57 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         # each restricted to its sex; a bound for one sex only stays text
         return _sex_alternatives(lab, s, a)
     return a, [], False, end
+
+
+# "(in patients with liver metastases: ≤ 5 × ULN)": the condition before the bound
+_COND_FIRST = re.compile(r"\s*\(\s*(?P<c>(?:if|in|for|with|when|among|where)\b[^()≤≥<>:;,]{3,80}?)"
+                         r"\s*(?:[:,]\s*(?=[≤≥<>\d])|(?=[≤≥<>]))")
+_CLOSE = re.compile(r"\s*\)")
+_BARE_OPEN = re.compile(r"\s*\(\s*(?=\d)")
+
+
+def _bracket_alternative(lab: Lab, s: str, a: Bound) -> tuple[
+        Bound, list[tuple[Bound, str | None]], bool, int] | None:
+    """A conditional alternative in brackets written with its condition first, or without
+    its comparator (the bound's own): "≤ 2.5 × ULN (in patients with liver metastases: ≤ 5 ×
+    ULN)", "≥ 50,000/µL (if marrow involvement, ≥ 30,000/µL)", "≤ 2.5 × ULN (5 × ULN if liver
+    metastases)"."""
+    if not (a.up or a.down):
+        return None
+    m = _COND_FIRST.match(s, a.end)
+    if m is not None:
+        b = _atom(lab, s, m.end()) or _bare(lab, s, m.end(), a)
+        if b is None:
+            return None
+        cond = m.group("c").strip()
+        close = _CLOSE.match(s, b.end - 1 if s[b.end - 1] == ")" else b.end)  # unit took it
+    else:
+        m = _BARE_OPEN.match(s, a.end)
+        b = _bare(lab, s, m.end(), a) if m is not None else None
+        after = _condition_after(s, b.end) if b is not None else None
+        if after is None or not s.startswith(")", after[1] - 1):
+            return None
+        cond, close = after[0], _CLOSE.match(s, after[1] - 1)
+    if close is None or b.up != a.up or b.down != a.down:
+        return None
+    if not b.unit_written and b.relative is None:
+        b.unit, b.unit_written = a.unit, a.unit_written
+    if b.relative != a.relative or (b.unit != a.unit and not _combine_units(a, b, lab)):
+        return None
+    return a, [(b, cond)], False, close.end()
+
+
+def _bare(lab: Lab, s: str, pos: int, a: Bound) -> Bound | None:
+    """A value without a comparator, taking the direction of bound ``a``."""
+    v = _value(lab, s, pos)
+    if v is None:
+        return None
+    b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written, start=pos, end=v.end)
+    if a.up:
+        b.low, b.low_inclusive = v.value, a.low_inclusive
+    else:
+        b.high, b.high_inclusive = v.value, a.high_inclusive
+    return b
 
 
 _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"

@@ -311,6 +311,13 @@ _CONDITIONAL = re.compile(
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
+    # "… ≤ 5 × ULN in the presence of / with liver metastases", "when … are present":
+    # the bound holds for some patients only
+    r"\bin the (?:presence|setting|context) of\b|\bin cases of\b|"
+    r"\bwhen (?:there (?:is|are)\b|(?:[a-z'-]+ ){1,4}(?:is|are) present\b)|"
+    r"\bwith (?:known |documented |confirmed )?(?:liver|hepatic|bone|bony|osseous|marrow|"
+    r"bone marrow|brain|cns|lung|pulmonary|renal|kidney|skin|nodal|lymph node|leptomeningeal) "
+    r"(?:metastas[ie]s|involvement)\b|"
     r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
     r"\bfor (?!(?:all|any|both|every|each)\b)(?:[a-z]+ ){1,3}"
     r"(?:residents|patients|participants|subjects|women|men|children)\b")
@@ -356,6 +363,9 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
                        r"\bof a)\s+(?:young\s+)?"
                        r"(?:child|children|infant|baby|son|daughter|grandchild)\b|"
                        r"\bparent|\bmother|caregiver|partner|sibling|"
+                       # "family history of sudden death under 40 years of age": the age of
+                       # a relative, at an event
+                       r"\bfamily\b|\brelatives?\b|\bdeath\b|\bdied\b|"
                        r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
 # after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
 # closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
@@ -584,6 +594,38 @@ _PAREN = re.compile(r"\([^()]*\)")
 _PAREN_IF = re.compile(r"\(\s*(?:if|for|only)\b")
 
 
+def _qualifying_parens(norm: str) -> list[tuple[int, int]]:
+    """Spans of the brackets that make the bound before them hold for some patients only, or
+    not for some: "≤ 5 × ULN (if liver metastases)", "≤ 1.5 mg/dL (unless Gilbert's
+    syndrome)". (The remark blanking drops a bracket without a number, so these are found in
+    the text as written.)"""
+    if "(" not in norm:
+        return []
+    return [m.span() for m in _PAREN.finditer(norm)
+            if (conditional(m.group(0)) or _EXCEPTION.search(m.group(0)))
+            and not _PAREN_REMARK.fullmatch(m.group(0))
+            and not _PERMISSION.fullmatch(m.group(0))]
+
+
+_EXCEPTION = re.compile(r"\b(?:unless|except|exception|other than|not (?:required|needed|"
+                        r"necessary|applicable))\b")
+# "(if available)": about the test, not about whom the bound is for
+_PAREN_REMARK = re.compile(r"\(\s*(?:if|when|where) (?:applicable|available|needed|necessary|"
+                           r"known|measured|done|performed|tested|(?:clinically )?indicated)"
+                           r"\s*\)")
+# "(transfusion is allowed)": how a patient may reach the bound, which still holds
+_PERMISSION = re.compile(r"\(\s*(?:[a-z-]+ ){1,3}(?:is|are) (?:allowed|permitted)\s*\)")
+
+
+def _qualified(r: Reading, text: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether a qualifying bracket follows what reading ``r`` read (its own alternative
+    aside): the bound it read is then not a requirement for every patient."""
+    end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
+    end = len(text[:end].rstrip(" ,;:"))  # the reading may take in a blanked bracket's room
+    return any(a >= end and not text[end:a].strip(" ,;:") and
+               not any(a <= b.start < z for b, _ in r.alternatives) for a, z in spans)
+
+
 # a bound states a number: in digits, in words, as a class in Roman numerals, or as a
 # reference limit alone ("≤ ULN" is 1 × ULN, "above the upper limit of normal"); a criterion
 # with none of them has no bound to read (most criteria: conditions, consent, pregnancy)
@@ -625,6 +667,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             blank = blank[:r.pos] + _SEX_WORDS_RE.sub(
                 lambda m: " " * len(m.group(0)), blank[r.pos:r.end]) + blank[r.end:]
     cparens = _conditional_parens(blank)
+    qualifying = _qualifying_parens(norm)
     for a, b in cparens:
         blank = blank[:a] + " " * (b - a) + blank[b:]
     # "creatinine ≤ 1.5 × ULN or CrCl ≥ 60 mL/min for patients with creatinine > 1.5 × ULN":
@@ -643,7 +686,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         (exclude is False and r.joint == "or"))}
     out: list[tuple[int, Fact]] = []
     for r in rs:
-        if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens):
+        if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens) or \
+                _qualified(r, canon, qualifying):
             continue
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)

@@ -442,3 +442,56 @@ def test_bracketed_alternative_with_its_condition_first_or_no_comparator(
 def test_a_relatives_age_at_an_event_is_not_the_participants_age(text: str) -> None:
     for exclude in (False, True):
         assert [f for f in facts_for(text, exclude) if f.kind == "age"] == []
+
+
+def test_alternative_with_its_comparator_after_the_value_keeps_its_condition_as_written() -> None:
+    d = _one("BMI of 30 kg/m² or greater, or 27 kg/m² or greater with at least one "
+             "weight-related comorbidity", False)
+    assert (d["test"], d["low"], d["unit"]) == ("bmi", 30, "kg/m2")
+    [alt] = d["alternatives"]
+    # the condition in the words of the criterion, not the canonical "with ≥ one"
+    assert (alt["low"], alt["unit"], alt["condition"]) == (
+        27, "kg/m2", "with at least one weight-related comorbidity")
+
+
+@pytest.mark.parametrize("text", [
+    "Age ≥ 60 years or age 18-59 years with comorbidities",
+    "In a child aged ≥7 years (site A) or aged ≥8 years (site B), evidence of assent",
+])
+def test_two_ages_offered_with_or_are_not_both_required(text: str) -> None:
+    # two age facts would demand both at once (≥ 60 and 18-59: nobody)
+    assert [f for f in facts_for(text, False) if f.kind in ("age", "group")] == []
+
+
+# --- notations -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "low"), [
+    ("Participant is at least eighteen (18) years old", 18),
+    ("Aged seventeen (17) years or older", 17),
+])
+def test_a_number_in_words_and_in_digits_is_one_number(text: str, low: int) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["unit"]) == (low, "a")
+
+
+def test_a_number_in_words_and_other_digits_is_not_read_as_either() -> None:
+    assert [f for f in facts_for("Aged eighteen (21) years or older", False)
+            if f.kind == "age"] == []
+
+
+def test_a_unit_ending_in_a_name_is_not_a_mention_of_that_name() -> None:
+    # "mm/hr": hr is the unit's hour, not heart rate (HR) cutting the bound short
+    d = _one("ESR > 28 mm/hr", False)
+    assert (d["test"], d["low"], d["unit"]) == ("esr", 28, "mm/h")
+
+
+@pytest.mark.parametrize(("text", "test", "side", "relative"), [
+    ("TSH above the normal range", "tsh", "low", "ULN"),
+    ("Free T4 below normal range", "free-t4", "high", "LLN"),
+    ("Amylase higher than normal", "amylase", "low", "ULN"),
+])
+def test_above_or_below_the_normal_range_is_a_reference_limit(
+        text: str, test: str, side: str, relative: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d[side], d["relative"]) == (test, 1, relative)
+    assert d["low_inclusive" if side == "low" else "high_inclusive"] is False

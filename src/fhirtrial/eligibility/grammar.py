@@ -501,6 +501,7 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 _JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
 _OR_RANGE = re.compile(r"\s*,?\s*or\s+(?:between\s+|from\s+)?(?=\d)")
+_OR_VALUE = re.compile(r"\s*,?\s*or\s+(?=\d)")
 _OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
 _JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
@@ -596,6 +597,15 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     bracketed = _bracket_alternative(lab, s, a)
     if bracketed is not None:
         return bracketed
+    # "30 kg/m² or greater, or 27 kg/m² or greater with a comorbidity": the alternative's
+    # comparator after its value
+    j = _OR_VALUE.match(s, end)
+    if j and (a.up or a.down):
+        b = _atom(lab, s, j.end())
+        cond = _condition_after(s, b.end) if b is not None else None
+        if b is not None and cond is not None and b.up == a.up and b.down == a.down and \
+                b.relative == a.relative and _combine_units(a, b, lab):
+            return a, [(b, cond[0])], False, cond[1]
     # conditional alternative: "≤ 2.5 × ULN (≤ 5 × ULN with liver metastases)"
     j = _JOIN_ALT.match(s, end)
     if j:
@@ -944,11 +954,17 @@ def _ratio_keys() -> frozenset[str]:
                      or lab.unit in ("1", "{INR}"))
 
 
+_UNIT_BEFORE = re.compile(r"\d\s*[a-zµ]{1,5}/$")
+
+
 def readings(canon: str) -> list[Reading]:
     """Every concept bound the canonical text states, in reading order (before any sense- or
     condition-dependent filtering)."""
     pat, by_name = _names()
-    mentions = list(pat.finditer(canon))
+    # "28 mm/hr" is a unit, not a mention of heart rate (HR)
+    mentions = [m for m in pat.finditer(canon)
+                if not (m.start() and canon[m.start() - 1] == "/" and
+                        _UNIT_BEFORE.search(canon, max(0, m.start() - 12), m.start()))]
     # "HDL-C < 50/40 mg/dL; F/M": the sexes the pair is in, not a new statement
     bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []

@@ -652,6 +652,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     taken += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     rs += measurement_readings(canon, taken)
     rs.sort(key=lambda r: r.pos)
+    for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
+        r.alternatives = [(b, _written(cond, canon, text, b.end)) for b, cond in r.alternatives]
     # what is left conditional once the conditions of alternatives are accounted for (read
     # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
     blank = text
@@ -730,6 +732,15 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     return _dedupe(_merge_sides(out, canon), canon)
 
 
+def _written(cond: str | None, canon: str, text: str, start: int) -> str | None:
+    """A condition the grammar read in the canonical text, in the words of the text (the
+    two are the same length, position for position)."""
+    if not cond:
+        return cond
+    i = canon.find(cond, start)
+    return " ".join(text[i:i + len(cond)].split()) if i >= 0 else cond
+
+
 def _age_fact(data: dict[str, Any], bound: Bound) -> Fact:
     """An age bound; one whose sides were written in different units ("6 months to 17 years")
     is an all-of of the two sides, each in its own unit: an age is counted in completed units,
@@ -751,6 +762,9 @@ def is_age(f: Fact) -> bool:
 
 
 _CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
+# a value with its comparator after it ("27 kg/m² or greater")
+_NUM_CMP = re.compile(r"\d[\d.,]*\s*(?:[^\s\d,;()]+\s+)?(?:or|and)\s+(?:more|greater|higher|"
+                      r"above|older|less|lower|below|younger|fewer|smaller)\b")
 _COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:patients|participants|subjects|those|individuals|"
                         r"people|persons)\s+(?:with|whose|who\s+have)\s+(?:an?\s+|the\s+)?"
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
@@ -796,8 +810,15 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
     for r in rs:
         spans += [(b.start, b.end) for b, _ in r.alternatives]
-    unread = [m.start() for m in _CMP_NUM.finditer(canon)
+    unread = [m.start() for m in (*_CMP_NUM.finditer(canon), *_NUM_CMP.finditer(canon))
               if not any(a <= m.start() < b for a, b in spans)]
+    # an age offered after "or" is an alternative even when read: two age facts would
+    # demand both ("≥ 60 years or 18-59 years with comorbidities")
+    ages = [r for r in rs if r.lab.kind == "age"]
+    unread += [r.bound.start for r, q in itertools.pairwise(ages)
+               if _OR.search(canon, r.end, q.bound.start + 1)]
+    unread += [q.bound.start for r, q in itertools.pairwise(ages)
+               if _OR.search(canon, r.end, q.bound.start + 1)]
     if not unread:
         return out
     drop: list[tuple[int, int]] = []

@@ -25,8 +25,9 @@ NUM = (r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|"
        r"\d+,\d{1,2}(?![\d,]|\s*(?:,|or|and|-|to)\s*\d)|\d+(?:\.\d+)?|\.\d+)")
 NUMWORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
             "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-            "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-            "sixty": 60, "seventy": 70, "eighty": 80}
+            "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+            "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+            "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
 
 
@@ -110,6 +111,9 @@ _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
 _POW = re.compile(r"(?:[x×*⋅·]\s*)?10\s*(?:\^|\*\*|\*|e|exp)\s*(?P<p>\d{1,2})\s*(?=/|cells|\s*/)|"
                   r"(?:[x×*⋅·]\s*)10(?P<q>[369])\s*(?=/)|"
                   r"(?:[x×*⋅·]\s*)?10(?P<s>[³⁶⁹])")
+_BEYOND_NORMAL = re.compile(r"(?<![\w])(?P<d>above|below|greater than|less than|higher than|"
+                            r"lower than|over|under)\s+(?:the\s+)?(?:institutional\s+)?normal"
+                            r"(?:\s+(?:range|limits?|values?))?(?![\w])")
 _REF_HINT = re.compile(r"uln|unl|lln|lnl|normal|upper|lower")
 _SUP = {"³": "3", "⁶": "6", "⁹": "9"}
 _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
@@ -141,6 +145,10 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
     return pat.sub(lambda m: _pad(m, fn(m), left), s)
 
 
+# "eighteen (18) years": the number in words and in digits is one number
+_WORD_AND_DIGITS = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(NUMWORDS, key=len, reverse=True)) +
+    r")\s*\(?\s*(\d+)(?:\s*\))?")
 _EQUAL_TO = re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)")
 _GEST_WEEKS = re.compile(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])")
 _YEAR_OLD = re.compile(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)")
@@ -150,6 +158,8 @@ _BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
+    s = _sub(_WORD_AND_DIGITS, lambda m: m.group(2) if NUMWORDS[m.group(1)] == int(
+        m.group(2)) else m.group(0), s, left=True)
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)
     # (padded on the left when a hyphen joins it to its unit, so "two-hour glucose" reads as
@@ -163,6 +173,10 @@ def canonical(norm: str) -> str:
         # padded on the left, so the power stays joined to its unit ("×10^9/l")
         s = _sub(_POW, lambda m: "×10^" + (m.group("p") or m.group("q") or _SUP[m.group("s")]),
                  s, left=True)
+    if "normal" in s:
+        # "above the normal range": above its upper limit; "below normal": below the lower
+        s = _sub(_BEYOND_NORMAL, lambda m: m.group("d") + " ×" + (
+            "lln" if m.group("d").startswith(("below", "less", "lower", "under")) else "uln"), s)
     if _REF_HINT.search(s):
         s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(
             ("lln", "lnl", "lower", "normal lower")) else "uln"), s)

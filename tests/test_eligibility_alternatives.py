@@ -495,3 +495,28 @@ def test_above_or_below_the_normal_range_is_a_reference_limit(
     d = _one(text, False)
     assert (d["test"], d[side], d["relative"]) == (test, 1, relative)
     assert d["low_inclusive" if side == "low" else "high_inclusive"] is False
+
+
+@pytest.mark.parametrize(("text", "alt_low", "condition"), [
+    ("Patients ≥ 18 years of age (≥ 20 years of age in Japan)", 20, "in Japan"),
+    ("Aged 18 years or older (or 20 years old in Japan)", 20, "in Japan"),
+    ("Age ≥ 18 years (≥ 19 years in South Korea)", 19, "in South Korea"),
+])
+def test_an_age_for_one_country_in_brackets_is_a_conditional_alternative(
+        text: str, alt_low: int, condition: str) -> None:
+    # read as two ages, it demanded the larger of everyone
+    [f] = [f for f in facts_for(text, False) if f.kind == "age"]
+    assert (f.data["low"], f.data["unit"]) == (18, "a")
+    [alt] = f.data["alternatives"]
+    assert (alt["low"], alt["unit"], alt["condition"].lower()) == (alt_low, "a",
+                                                                    condition.lower())
+
+
+@pytest.mark.parametrize(("text", "high", "high_inclusive"), [
+    ("Age ≥ 18 years old, ≤ 75 years", 75, True),
+    ("Age ≥ 18 years old and < 65 years old", 65, False),
+])
+def test_years_old_between_the_two_sides_of_an_age_range(text: str, high: int,
+                                                         high_inclusive: bool) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["high"], d["high_inclusive"]) == (18, high, high_inclusive)

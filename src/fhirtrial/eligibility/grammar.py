@@ -476,7 +476,8 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
         n += 1
 
 
-_COND = re.compile(r"\s*(?:\)?\s*[,;]?\s*)(?P<c>(?:if|in|for|with|when|among|unless|where|"
+_COND = re.compile(r"\s*(?:\)?\s*[,;]?\s*)(?:(?:of age|old|of life)\s+)?"
+                   r"(?P<c>(?:if|in|for|with|when|among|unless|where|"
                    r"due to|because of|caused by|in case of|in the presence of|"
                    r"in (?:patients|subjects|participants|those|cases?)|"
                    r"for (?:patients|subjects|participants|those))\b[^;)]*)")
@@ -498,12 +499,16 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
     return text, end
 
 
-_JOIN_RANGE = re.compile(r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?(?=[≤≥<>])")
+# "≥ 18 years of age (≥ 20 … in Japan)", "≥ 18 years old, ≤ 75 years": the age words after
+# the first bound are skipped to read what joins it to the next
+_OLD = r"(?:\s*(?:of age|old)(?![\w]))?"
+_JOIN_RANGE = re.compile(_OLD + r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?"
+                         r"(?=[≤≥<>])")
 _JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
 _OR_RANGE = re.compile(r"\s*,?\s*or\s+(?:between\s+|from\s+)?(?=\d)")
 _OR_VALUE = re.compile(r"\s*,?\s*or\s+(?=\d)")
 _OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
-_JOIN_ALT = re.compile(r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
+_JOIN_ALT = re.compile(_OLD + r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
 
 
 def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
@@ -637,10 +642,11 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
 
 
 # "(in patients with liver metastases: ≤ 5 × ULN)": the condition before the bound
-_COND_FIRST = re.compile(r"\s*\(\s*(?P<c>(?:if|in|for|with|when|among|where)\b[^()≤≥<>:;,]{3,80}?)"
+_COND_FIRST = re.compile(_OLD + r"\s*\(\s*(?P<c>(?:if|in|for|with|when|among|where)\b"
+                         r"[^()≤≥<>:;,]{3,80}?)"
                          r"\s*(?:[:,]\s*(?=[≤≥<>\d])|(?=[≤≥<>]))")
 _CLOSE = re.compile(r"\s*\)")
-_BARE_OPEN = re.compile(r"\s*\(\s*(?=\d)")
+_BARE_OPEN = re.compile(_OLD + r"\s*\(\s*(?:or\s+)?(?=\d)")
 
 
 def _bracket_alternative(lab: Lab, s: str, a: Bound) -> tuple[

@@ -652,6 +652,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     taken += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     rs += measurement_readings(canon, taken)
     rs.sort(key=lambda r: r.pos)
+    # a bound another reading took as its alternative is not a statement of its own ("≥ 18
+    # years of age (≥ 20 years of age in Japan)": the second "age" names the alternative)
+    alt_spans = [(id(r), b.start, b.end) for r in rs for b, _ in r.alternatives]
+    rs = [r for r in rs
+          if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
         r.alternatives = [(b, _written(cond, canon, text, b.end)) for b, cond in r.alternatives]
     # what is left conditional once the conditions of alternatives are accounted for (read

@@ -205,6 +205,30 @@ def test_near_finds_sites_within_distance_and_revinclude_gives_their_trials(load
                             if sites(s) & {f"Location/{n}" for n in near})
 
 
+@pytest.mark.parametrize("total", ["", "&_total=none"])
+def test_near_pages_cover_every_match_once_in_a_stable_order(client, total):
+    """A near search alone is paged in the geo index's order (not by id): every page
+    together is every match within the distance, none twice, and a page asked again is the
+    same page."""
+    grid = [{"resourceType": "Location", "id": f"g{i:02d}",
+             "position": {"latitude": 41.9 + 0.05 * (i % 9), "longitude": -71.9 + 0.13 * (i // 9)}}
+            for i in range(63)]
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"Location/{r['id']}"}}
+               for r in grid]
+    r = client.post("/fhir", data=json.dumps({"resourceType": "Bundle", "type": "transaction",
+                                              "entry": entries}), headers=W)
+    assert r.status_code == 200, r.get_data()
+    boston = (42.3601, -71.0589)
+    want = sorted(g["id"] for g in grid
+                  if km(*boston, g["position"]["latitude"], g["position"]["longitude"]) <= 60)
+    assert 20 < len(want) < len(grid)  # some in, some out, more than a page
+    got = ids(client, f"near=42.3601|-71.0589|60|km{total}", "Location")
+    assert len(got) == len(set(got))
+    assert sorted(got) == want
+    page = f"/fhir/Location?near=42.3601|-71.0589|60|km&_count=7&_offset=7{total}"
+    assert client.get(page).get_json()["entry"] == client.get(page).get_json()["entry"]
+
+
 def test_include_brings_sites_and_sponsor_once(loaded):
     b = loaded.get("/fhir/ResearchStudy?_id=NCT00000001,NCT00000002"
                    "&_include=ResearchStudy:site&_include=ResearchStudy:sponsor").get_json()

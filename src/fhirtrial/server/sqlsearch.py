@@ -89,6 +89,29 @@ def _criterion(rtype: str, cr: Criterion, probe: bool,
     return f"c.rid {neg}IN ({' UNION ALL '.join(selects)})", args
 
 
+def near_page(fv: str, rtype: str, criteria: Sequence[Criterion]) -> tuple[str, list[Any]] | None:
+    """The page of a search that is one ``near`` alone, in the order of the geo index
+    (latitude strip, longitude, latitude, row): ``FROM … ORDER BY …`` over alias ``c`` and its
+    parameters, or None for any other search. Ordered by id, a page had to compute the
+    distance of every match in the box and sort them (a dense city at registry size: thousands
+    of matches for 20 rows); in index order the distance is computed for the rows the page
+    walks past, and the page stops at its end. The order is stable as long as the locations
+    are, as id order is."""
+    if len(criteria) != 1:
+        return None
+    cr = criteria[0]
+    if cr.type != "special" or cr.modifier is not None or len(cr.values) != 1:
+        return None
+    conds = _near(cr.values[0])
+    if len(conds) != 1 or not conds[0][0].startswith("CAST(lat + 90 AS INTEGER) IN"):
+        return None  # across the antimeridian, or a band too wide for strips: by id
+    cond, args = conds[0]
+    return (f"FROM idx_geo g JOIN current c ON c.rid = g.rid WHERE {cond} AND c.fv=? AND "
+            "c.type=? AND c.body IS NOT NULL "
+            "ORDER BY CAST(g.lat + 90 AS INTEGER), g.lon, g.lat, g.rid",
+            [*args, fv, rtype])
+
+
 def _all_ne(cr: Criterion) -> bool:
     return all(v[0] == "ne" for v in cr.values)
 

@@ -333,9 +333,14 @@ class SQLStore:
         ~200 rows for a page of 20 instead of collecting and sorting 10,000 ids. The expected
         walk is (offset + count) x live / ``n`` matches rows; when matches are too sparse for
         that to beat collecting them all, and for a sort, the query is driven by the matches
-        (row ids sorted, small rows, then only the page's bodies)."""
-        from .sqlsearch import compile_search
+        (row ids sorted, small rows, then only the page's bodies). A ``near`` alone is paged
+        in the geo index's order (:func:`~fhirtrial.server.sqlsearch.near_page`)."""
+        from .sqlsearch import compile_search, near_page
 
+        near = None if sort else near_page(fv, rtype, criteria)
+        if near is not None:
+            return self._page_select(near[0] + " LIMIT ? OFFSET ?"), [*near[1], count,
+                                                                      offset], False
         if not sort and n is not None and (
                 not criteria or live is None
                 or min(offset + count, n) * live / n * len(criteria)
@@ -366,8 +371,12 @@ class SQLStore:
         """An id-ordered page without a count (``_total=none``): a walk over a bounded id
         prefix, kept when it filled the page (the matches within an id prefix are the first
         matches overall); otherwise the page driven by the matches."""
-        from .sqlsearch import compile_search
+        from .sqlsearch import compile_search, near_page
 
+        if near_page(fv, rtype, criteria) is not None:  # in index order, never by id
+            sql, qargs, _ = self._page_query(fv, rtype, criteria, (), where, args, None, None,
+                                             offset, count)
+            return conn.execute(sql, qargs).fetchall()
         want = offset + count
         hint = self._live_hint()
         pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,

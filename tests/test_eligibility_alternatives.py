@@ -508,8 +508,8 @@ def test_an_age_for_one_country_in_brackets_is_a_conditional_alternative(
     [f] = [f for f in facts_for(text, False) if f.kind == "age"]
     assert (f.data["low"], f.data["unit"]) == (18, "a")
     [alt] = f.data["alternatives"]
-    assert (alt["low"], alt["unit"], alt["condition"].lower()) == (alt_low, "a",
-                                                                    condition.lower())
+    # the condition as written, capitals included (the narrative shows it)
+    assert (alt["low"], alt["unit"], alt["condition"]) == (alt_low, "a", condition)
 
 
 @pytest.mark.parametrize(("text", "high", "high_inclusive"), [
@@ -520,3 +520,31 @@ def test_years_old_between_the_two_sides_of_an_age_range(text: str, high: int,
                                                          high_inclusive: bool) -> None:
     d = _one(text, False)
     assert (d["low"], d["high"], d["high_inclusive"]) == (18, high, high_inclusive)
+
+
+# --- a score written in its letter classes (the lexicon's grades) ----------------------------
+
+@pytest.mark.parametrize(("text", "low", "high", "low_inclusive", "high_inclusive"), [
+    ("Child-Pugh A", 5, 6, True, True),
+    ("Cirrhosis with Child-Pugh class A", 5, 6, True, True),
+    ("Child-Pugh score of A", 5, 6, True, True),
+    ("Child-Pugh class A or B7", 5, 7, True, True),
+    ("Child-Pugh B or C cirrhosis", 7, 15, True, True),
+    ("Child-Pugh ≤ B7", None, 7, True, True),
+    ("Child-Pugh < C", None, 10, True, False),
+])
+def test_child_pugh_classes_are_the_scores_they_stand_for(
+        text: str, low, high, low_inclusive: bool, high_inclusive: bool) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"], d["unit"]) == ("child-pugh", low, high, "{score}")
+    assert (d["low_inclusive"], d["high_inclusive"]) == (low_inclusive, high_inclusive)
+
+
+@pytest.mark.parametrize("text", [
+    "Child-Pugh A or C",  # not one range
+    "Child-Pugh class B8 or worse",  # which way is worse is the scale's
+    "cirrhosis of Child-Pugh B7 o >",
+    "Child-Pugh class 2 or 3",  # not scores (5-15), and not letters
+])
+def test_child_pugh_classes_that_are_not_one_range_stay_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []

@@ -423,6 +423,57 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     return None
 
 
+# --- letter classes of a score ("Child-Pugh A or B7") ---------------------------------------
+
+_GRADE_GAP = re.compile(r"(?:\s*(?:class(?:ification)?|score|grade|stage|status|of|:)(?![\w]))*"
+                        r"\s*(?:(?P<c>[≤≥<>])\s*)?")
+_GRADE = re.compile(r"(?P<l>[a-z])(?P<n>\d{1,2})?(?![\w])")
+_GRADE_OPEN = re.compile(r"\s*(?:or|and)\s+(?:worse|better|higher|lower|more|less|above|below|"
+                         r"greater|over|under|up)(?![\w])|\s*\+|\s*(?:or|o)?\s*[≤≥<>](?!\s*\d)")
+_GRADE_NEXT = re.compile(r"\s*(?:,\s*or|,|or|and|-|–|to|/)\s*")
+
+
+def _grade_bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | None]],
+                                                       bool, int] | None:
+    """The bound a score written in its letter classes states, as the range of scores the
+    classes stand for (the lexicon's ``grades``): "class A" 5-6, "A or B7" 5-7, "≤ B7" ≤ 7,
+    "< C" < 10. Classes listed must be adjacent; anything else is left to the other readers."""
+    g = _GRADE_GAP.match(s, pos)
+    if g is None:
+        return None
+    spans = {letter: (lo, hi) for letter, lo, hi in lab.grades}
+
+    def grade(at: int) -> tuple[float, float, int] | None:
+        m = _GRADE.match(s, at)
+        if m is None or m.group("l") not in spans:
+            return None
+        lo, hi = spans[m.group("l")]
+        if m.group("n") is None:
+            return lo, hi, m.end()
+        n = int(m.group("n"))
+        return (n, n, m.end()) if lo <= n <= hi else None
+
+    first = grade(g.end())
+    if first is None:
+        return None
+    lo, hi, end = first
+    cmp = g.group("c")
+    if cmp:
+        b = Bound(start=g.start("c"), end=end)
+        if cmp in "≤<":
+            b.high, b.high_inclusive = (hi, True) if cmp == "≤" else (lo, False)
+        else:
+            b.low, b.low_inclusive = (lo, True) if cmp == "≥" else (hi, False)
+        return b, [], False, end
+    while (j := _GRADE_NEXT.match(s, end)) is not None and (nxt := grade(j.end())) is not None:
+        if nxt[0] != hi + 1:  # "A or C": not one range
+            return None
+        hi, end = nxt[1], nxt[2]
+    if _GRADE_OPEN.match(s, end):
+        return None  # "B8 or worse": which way is worse is the scale's, not read here
+    return Bound(low=lo, high=hi, start=g.end(), end=end), [], False, end
+
+
 # --- bounds after a mention ----------------------------------------------------------------
 
 _GAP_WORDS = frozenset([
@@ -994,7 +1045,9 @@ def readings(canon: str) -> list[Reading]:
             fs = _FOR_SCORE.match(seg, m.end())
             if fs:
                 p = _skip_gap(seg, fs.end())
-        found = _bounds(lab, seg, p) if p < limit else None
+        found = _grade_bounds(lab, seg, m.end()) if lab.grades else None
+        if found is None:
+            found = _bounds(lab, seg, p) if p < limit else None
         if found is not None and nxt < len(canon) and not canon[found[3]:nxt].strip() and \
                 _JOINT_WORD.search(canon, m.end(), found[0].start):
             # "≥ 140 mmHg SBP and/or ≥ 90 mmHg DBP": past the joint, the bound is the next

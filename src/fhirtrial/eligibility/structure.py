@@ -634,10 +634,18 @@ _MAY_STATE_NUMBER = re.compile(
     + "|".join(sorted([*NUMWORDS, *ROMAN], key=len, reverse=True)) + r")(?![\w])")
 
 
+@cache
+def _graded_names() -> re.Pattern[str]:
+    """The names of the scores written in letter classes ("Child-Pugh B"): a criterion naming
+    one may state a bound without a number."""
+    names = [n for lab in tables().labs if lab.grades for n in lab.names]
+    return re.compile("|".join(map(re.escape, names)) or "(?!)")
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
-    if not _MAY_STATE_NUMBER.search(norm):
+    if not _MAY_STATE_NUMBER.search(norm) and not _graded_names().search(norm):
         return []
     text = _strip_parens(norm)
     # blank time windows so "DLCO within the previous 3 months is 30% to 80%" reads as
@@ -1014,6 +1022,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)
+        for alt in f.data.get("alternatives") or ():
+            if alt.get("condition"):  # "in Japan", not the normalised "in japan"
+                alt["condition"] = " ".join(_as_written(alt["condition"], text).split())
     facts += [f for _, f in measured if is_age(f)]
     facts += pregnancy_facts(norm, exclude)
     positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(norm)

@@ -49,6 +49,8 @@ class Lab:
     pair: tuple[str, ...] = ()
     #: the values a score takes where they are not every whole number of its range (CDR)
     levels: tuple[float, ...] = ()
+    #: letter classes of a score, each the (letter, min, max) of the scores it stands for
+    grades: tuple[tuple[str, float, float], ...] = ()
 
     def bare_unit(self, value: float) -> str | None:
         """The unit a number written without one is read in, or None (then it stays text)."""
@@ -164,7 +166,8 @@ def load(path: Path) -> Tables:
             classes=tuple((c["value"], {k: c[k] for k in ("system", "code", "display") if k in c})
                           for c in lab.get("classes", ())),
             postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())),
-            levels=tuple(lab.get("levels", ())))
+            levels=tuple(lab.get("levels", ())),
+            grades=tuple((g["letter"], g["min"], g["max"]) for g in lab.get("grades", ())))
         for lab in doc["labs"])
     uncoded = doc.get("uncoded", {"units": [], "heads": []})
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],

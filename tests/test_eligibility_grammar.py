@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT
 from fhirtrial.eligibility import criteria_for, facts_for
+from fhirtrial.eligibility.criteria import GROUP
 from fhirtrial.eligibility.fhir import characteristic
 from fhirtrial.eligibility.match import evaluate
 from fhirtrial.eligibility.structure import normalise
@@ -653,3 +654,53 @@ def test_alternative_is_described_in_its_own_unit() -> None:
     comb = _char("Total bilirubin ≤ 1.5 mg/dL or ≤ 1.5 × ULN")["definitionByCombination"]
     assert [m["description"] for m in comb["characteristic"]] == [
         "Total bilirubin ≤ 1.5 mg/dL", "Total bilirubin ≤ 1.5 × ULN"]
+
+
+# --- a bound for each age group ------------------------------------------------------------
+
+_BY_AGE = ("Lansky ≥ 50 for patients who are ≤ 16 years old and Karnofsky ≥ 50% for patients "
+           "who are > 16 years old")
+
+
+def _score(key: str, value: float) -> dict:
+    return {"code": {"coding": [dict(tables().lab(key).code)]},
+            "valueQuantity": {"value": value, "unit": "{score}", "code": "{score}"}}
+
+
+def _aged(birth: str, bundle: dict) -> dict:
+    bundle["entry"][0]["resource"]["birthDate"] = birth
+    return bundle
+
+
+@pytest.mark.parametrize(("text", "groups"), [
+    (_BY_AGE, [(None, 16, "lansky", 50), (16, None, "karnofsky", 50)]),
+    ("ECOG ≤ 2 (if aged ≥ 18 years); Karnofsky ≥ 50 (if aged ≥ 16 years and < 18 years); "
+     "Lansky ≥ 50 (if aged < 16 years).",
+     [(18, None, "ecog", None), (16, 18, "karnofsky", 50), (None, 16, "lansky", 50)]),
+])
+def test_each_age_group_with_its_own_bound_is_one_of_several_all_ofs(text, groups) -> None:
+    facts = facts_for(text, False)
+    assert [f.kind for f in facts] == [GROUP] * len(groups)
+    for f, (lo, hi, key, low) in zip(facts, groups, strict=True):
+        age, bound = f.data["facts"]
+        assert (age.kind, age.data["low"], age.data["high"]) == ("age", lo, hi)
+        assert (bound.data["test"], bound.data["low"]) == (key, low)
+
+
+@pytest.mark.parametrize("text", [
+    # a 17- or 18-year-old is in no group: the line sets nothing for them, an any-of would
+    "Karnofsky ≥ 50% for patients > 18 years of age and Lansky ≥ 50 for patients ≤ 16 years",
+    "Karnofsky ≥ 70 for patients > 16 years",  # one group: a condition, text as before
+])
+def test_age_groups_that_leave_ages_out_stay_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind in (GROUP, "lab", "age")] == []
+
+
+def test_age_groups_are_matched_by_the_patients_age() -> None:
+    child, adult = "2014-01-01", "1990-01-01"  # 10 and 34 on 2024-01-02
+    assert _verdict(_BY_AGE, _aged(child, _patient(_score("lansky", 60)))) == "eligible"
+    assert _verdict(_BY_AGE, _aged(child, _patient(_score("lansky", 40)))) == "not-eligible"
+    assert _verdict(_BY_AGE, _aged(adult, _patient(_score("karnofsky", 40)))) == "not-eligible"
+    assert _verdict(_BY_AGE, _aged(adult, _patient(_score("karnofsky", 70)))) == "eligible"
+    # the adult's Lansky says nothing: the Karnofsky bound is unknown
+    assert _verdict(_BY_AGE, _aged(adult, _patient(_score("lansky", 90)))) == "needs-review"

@@ -369,9 +369,17 @@ def fact_text(fact: Fact) -> str:
         return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{sex}{alts}"
     if d.get("low") is not None and d["low"] == d.get("high"):
         return f"{name} = {d['low']}{suffix}{alts}"
-    lo = "" if d.get("low_inclusive", True) else " (exclusive)"
-    hi = "" if d.get("high_inclusive", True) else " (exclusive)"
-    return f"{name} {d['low']}{lo} to {d['high']}{hi}{suffix}{alts}"
+    return f"{name} {_range_words(d)}{suffix}{alts}"
+
+
+def _range_words(d: dict[str, Any]) -> str:
+    """"10 to 20", or with a side left out "≥ 16 and < 18" ("16 to 18 (exclusive)" left a
+    reader to guess which side the word was for)."""
+    if d.get("low_inclusive", True) and d.get("high_inclusive", True):
+        return f"{d['low']} to {d['high']}"
+    lo = "≥" if d.get("low_inclusive", True) else ">"
+    hi = "≤" if d.get("high_inclusive", True) else "<"
+    return f"{lo} {d['low']} and {hi} {d['high']}"
 
 
 def _bound_words(d: dict[str, Any]) -> str:
@@ -381,7 +389,7 @@ def _bound_words(d: dict[str, Any]) -> str:
         return f"{_CMP_TEXT[one[0]]} {one[1]}"
     if d.get("low") == d.get("high"):
         return f"= {d['low']}"
-    return f"{d['low']} to {d['high']}"
+    return _range_words(d)
 
 
 def measurement_name(name: str) -> str:

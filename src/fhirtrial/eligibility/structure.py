@@ -33,6 +33,7 @@ Fact kinds and their ``data`` fields:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from functools import cache, lru_cache
@@ -1018,6 +1019,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
+    by_age = None if facts else _age_groups(norm)
+    if by_age is not None:
+        return by_age, True
     measured = measure_facts(norm, exclude)
     for _, f in measured:
         if f.kind == MEASUREMENT:
@@ -1152,6 +1156,81 @@ def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[in
     bad = {key(a) for a, b in itertools.combinations(labs, 2)
            if key(a) == key(b) and _disjoint(a.data, b.data)}
     return [(p, f) for p, f in positioned if f.kind not in _BOUNDED or key(f) not in bad]
+
+
+# "Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years": a
+# bound, then the ages it is for
+_FOR_AGES = re.compile(r"\s*[,(]?\s*(?:for|in|if|among)\s+(?:(?:patients|participants|subjects|"
+                       r"children|those|people|persons)\s+)?(?:who\s+are\s+|aged?\s+|ages\s+)?")
+_AGE_GROUP_JOINT = re.compile(r"[\s,;:)]*(?:and|or|and/or)?[\s,;:]*$")
+
+
+def _age_groups(norm: str) -> list[Fact] | None:
+    """The bounds of a line that gives each age group its own bound ("Lansky ≥ 50 for
+    patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years"; "ECOG ≤ 2 (if aged ≥
+    18 years); Karnofsky ≥ 50 (if aged ≥ 16 and < 18 years); Lansky ≥ 50 (if aged < 16
+    years)") as one all-of per group — the age and its bound — any one of which meets the
+    line. Read only when the groups' ages cover every age exactly once (otherwise a patient
+    outside them would be held to a bound the text does not set) and nothing else in the line
+    is a bound; None otherwise, and the line is read as before (its bounds, being
+    conditional, text)."""
+    if norm.count(" for ") + norm.count(" if ") + norm.count("(if ") < 2:
+        return None
+    text = _strip_parens_keep_if(norm)
+    canon = canonical(text)
+    rs = []
+    for r in grammar_readings(canon):  # (two names of one scale share one bound: once)
+        if r.lab.kind != "age" and not (rs and (rs[-1].bound.start, rs[-1].lab.key) == (
+                r.bound.start, r.lab.key)):
+            rs.append(r)
+    if len(rs) < 2:
+        return None
+    age = tables().lab("age")
+    groups: list[tuple[int, float, Fact, Fact]] = []
+    prev_end = 0
+    for r in rs:
+        if r.alternatives or (prev_end and not _AGE_GROUP_JOINT.match(canon[prev_end:r.pos])):
+            return None
+        m = _FOR_AGES.match(canon, max(r.end, r.bound.end))
+        found = grammar_bounds(age, canon, m.end()) if m else None
+        if found is None or found[1]:
+            return None
+        b, _, _, end = found
+        if (of := _AGE_OF.match(canon, end)) is not None:
+            b.unit, b.unit_written, end = b.unit if b.unit_written else "a", True, of.end()
+        if b.unit != "a" or b.sides is not None:
+            return None
+        data = _bound_data(r.lab, r.bound, False)
+        age_data = _bound_data(age, b, True)
+        if data is None or age_data is None:
+            return None
+        if any(v is not None and v != int(v) for v in (b.low, b.high)):
+            return None
+        # ages in completed years: "> 16" is "≥ 17", "< 16" is "≤ 15"
+        lo = 0 if b.low is None else int(b.low) + (0 if b.low_inclusive else 1)
+        hi = math.inf if b.high is None else int(b.high) - (0 if b.high_inclusive else 1)
+        fact = Fact(MEASUREMENT, {"name": r.lab.display, **data}) if is_uncoded(r.lab) else \
+            Fact("lab", {"test": r.lab.key, **data})
+        groups.append((lo, hi, Fact("age", age_data), fact))
+        close = _CLOSE_PAREN.match(canon, end)
+        prev_end = close.end() if close else end
+    if canon[prev_end:].strip(" .;,)"):
+        return None
+    # the groups must tile every age: "≤ 16" then "> 16"; "< 16", "≥ 16 and < 18", "≥ 18"
+    spans = sorted((lo, hi) for lo, hi, _, _ in groups)
+    if spans[0][0] != 0 or spans[-1][1] != math.inf or any(
+            b_lo != a_hi + 1 for (_, a_hi), (b_lo, _) in itertools.pairwise(spans)):
+        return None
+    return [Fact(GROUP, {"facts": [a, f]}) for _, _, a, f in groups]
+
+
+_CLOSE_PAREN = re.compile(r"\s*\)")
+
+
+def _strip_parens_keep_if(norm: str) -> str:
+    """The text with its brackets' words kept (the remark blanking would drop "(if aged < 16
+    years)" whole) but the brackets themselves blanked."""
+    return norm.replace("(", " ").replace(")", " ") if "(if " in norm else _strip_parens(norm)
 
 
 #: the fact kinds that bound a measured value (age aside)

@@ -548,3 +548,16 @@ def test_child_pugh_classes_are_the_scores_they_stand_for(
 ])
 def test_child_pugh_classes_that_are_not_one_range_stay_text(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize("text", [
+    "Infants born to mothers with HbA1c > 6.5%",  # the mother's, not the participant's
+    "Partner BMI > 30 kg/m²",
+    "Spouse's weight > 100 kg",
+    "Tumor shrinkage of at least 30%",  # a change, not a level (uncoded name)
+    "Bone loss > 15%",
+])
+def test_another_persons_level_or_a_change_is_not_the_participants_level(text: str) -> None:
+    for exclude in (False, True):
+        assert [f for f in facts_for(text, exclude)
+                if f.kind in ("lab", "measurement", "age")] == []

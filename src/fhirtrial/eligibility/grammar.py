@@ -866,7 +866,10 @@ _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|be
                           r"within)\s*$")
 _FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
 _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
-                            r"mother'?s|father'?s|partner'?s|parental)\s*-?\s*$")
+                            r"mother'?s?|father'?s?|partner'?s?|spouse'?s?|parental|"
+                            # "infants born to mothers with HbA1c > 6.5 %"
+                            r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?)\s+"
+                            r"(?:with|who have|whose|having)(?:\s+an?)?)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 _MEASURED = frozenset(["lab", "vital", "physiology"])
 _NOT_LEVEL_AFTER = re.compile(
@@ -1030,7 +1033,7 @@ def readings(canon: str) -> list[Reading]:
         lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
         if _NEGATED.search(canon, max(0, m.start() - 8), m.start()) or \
-                _OTHER_SUBJECT.search(canon, max(0, m.start() - 12), m.start()):
+                _OTHER_SUBJECT.search(canon, max(0, m.start() - 30), m.start()):
             # "not ASA I", "no NYHA III": what is denied is not a bound; "fetal weight",
             # "maternal haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
@@ -1270,6 +1273,7 @@ _NOT_A_LEVEL = frozenset([
     "year", "hours", "hour", "minutes", "age", "aged", "number", "numbers", "episodes",
     "episode", "change", "changes", "increase", "increases", "decrease", "decreases",
     "reduction", "difference", "improvement", "decline", "drop", "rise", "gain", "stage",
+    "shrinkage", "loss", "growth", "fall", "reductions", "declines",
     "grade", "class", "type", "cigarettes", "drinks", "units",
     "smoking", "pack-years", "injections", "visits", "sessions", "infusions", "cycles",
     "lines", "regimens", "attacks", "seizures", "falls", "admissions", "hospitalizations",

@@ -561,3 +561,22 @@ def test_another_persons_level_or_a_change_is_not_the_participants_level(text: s
     for exclude in (False, True):
         assert [f for f in facts_for(text, exclude)
                 if f.kind in ("lab", "measurement", "age")] == []
+
+
+@pytest.mark.parametrize(("text", "tests", "high"), [
+    ("ALAT and ASAT ≤ 3 x N", ["alt", "ast"], 3),
+    ("ASAT, ALAT ≤ 3N, bilirubin ≤ 1.5N", ["ast", "alt", "bilirubin-total"], None),
+    ("Bilirubin < 1.5 N", ["bilirubin-total"], 1.5),
+])
+def test_n_after_a_multiple_is_the_upper_limit_of_normal(text: str, tests: list[str],
+                                                         high: float | None) -> None:
+    facts = [f.data for f in facts_for(text, False) if f.kind == "lab"]
+    assert [d["test"] for d in facts] == tests
+    assert {d["relative"] for d in facts} == {"ULN"}
+    if high is not None:
+        assert {d["high"] for d in facts} == {high}
+
+
+@pytest.mark.parametrize("text", ["Grip strength > 200 N", "Stage T2 N0 M0", "cT1-2 N+"])
+def test_n_that_is_not_after_a_lab_multiple_stays_what_it_was(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []

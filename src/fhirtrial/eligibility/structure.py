@@ -73,7 +73,16 @@ def normalise(text: str) -> str:
     # "> or =", "=/>" and "≥=" are "≥" too
     s = _GE_SPACED.sub("≥", s)
     s = _LE_SPACED.sub("≤", s)
+    if "n" in s:
+        s = _NORMAL_N.sub(lambda m: "uln" if s[:m.start()].rstrip()[-1:] in ("x", "×", "*")
+                          else "× uln", s)
     return _SPACES.sub(" ", s)
+
+
+# "≤ 3 x N", "< 1.5 N", "3N" (French: N, the normal's upper limit) where it ends the bound:
+# "200 N" of force is followed by nothing a lab reads in ULN
+_NORMAL_N = re.compile(r"(?:(?<=[x×*] )|(?<=[\dx×*])|(?<=\d ))n"
+                       r"(?=\s*(?:$|[,;.)]|\s(?:and|or|et|ou|for|in|if)\b))")
 
 
 _GE_SPACED = re.compile(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=")

@@ -1022,9 +1022,11 @@ def readings(canon: str) -> list[Reading]:
     condition-dependent filtering)."""
     pat, by_name = _names()
     # "28 mm/hr" is a unit, not a mention of heart rate (HR)
-    mentions = [m for m in pat.finditer(canon)
-                if not (m.start() and canon[m.start() - 1] == "/" and
-                        _UNIT_BEFORE.search(canon, max(0, m.start() - 12), m.start()))]
+    mentions = list(pat.finditer(canon))
+    if "/" in canon:
+        mentions = [m for m in mentions
+                    if not (m.start() and canon[m.start() - 1] == "/" and
+                            _UNIT_BEFORE.search(canon, max(0, m.start() - 12), m.start()))]
     # "HDL-C < 50/40 mg/dL; F/M": the sexes the pair is in, not a new statement
     bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []

@@ -73,16 +73,32 @@ def normalise(text: str) -> str:
     # "> or =", "=/>" and "≥=" are "≥" too
     s = _GE_SPACED.sub("≥", s)
     s = _LE_SPACED.sub("≤", s)
-    if "n" in s:
-        s = _NORMAL_N.sub(lambda m: "uln" if s[:m.start()].rstrip()[-1:] in ("x", "×", "*")
-                          else "× uln", s)
+    s = _NORMAL_N.sub(lambda m: m.group(0)[:-1] + (
+        "uln" if m.group(0)[:-1].rstrip()[-1] in "x×*" else "× uln"), s)
+    if "(" in s:
+        s = _words_and_digits(s)
     return _SPACES.sub(" ", s)
 
 
+def _words_and_digits(s: str) -> str:
+    """"eighteen (18) years" → "18 years": the number in words and in digits is one number
+    (sought from the bracketed digits, which are rare, back to the word)."""
+    out, last = [], 0
+    for m in _BRACKETED_DIGITS.finditer(s):
+        w = _WORD_BEFORE.search(s, max(0, m.start() - 12), m.start())
+        if w is not None and NUMWORDS.get(w.group(1)) == int(m.group(1)):
+            out += [s[last:w.start(1)], m.group(1)]
+            last = m.end()
+    return "".join(out) + s[last:] if out else s
+
+
 # "≤ 3 x N", "< 1.5 N", "3N" (French: N, the normal's upper limit) where it ends the bound:
-# "200 N" of force is followed by nothing a lab reads in ULN
-_NORMAL_N = re.compile(r"(?:(?<=[x×*] )|(?<=[\dx×*])|(?<=\d ))n"
+# "200 N" of force is followed by nothing a lab reads in ULN (the pattern opens with a digit,
+# which the regex engine seeks fast)
+_NORMAL_N = re.compile(r"\d\s?(?:[x×*]\s?)?n"
                        r"(?=\s*(?:$|[,;.)]|\s(?:and|or|et|ou|for|in|if)\b))")
+_BRACKETED_DIGITS = re.compile(r"\(\s*(\d+)\s*\)")
+_WORD_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s*$")
 
 
 _GE_SPACED = re.compile(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=")
@@ -712,7 +728,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     out: list[tuple[int, Fact]] = []
     for r in rs:
         if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens) or \
-                _qualified(r, canon, qualifying):
+                (qualifying and _qualified(r, canon, qualifying)):
             continue
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
@@ -1171,6 +1187,7 @@ def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[in
 # bound, then the ages it is for
 _FOR_AGES = re.compile(r"\s*[,(]?\s*(?:for|in|if|among)\s+(?:(?:patients|participants|subjects|"
                        r"children|those|people|persons)\s+)?(?:who\s+are\s+|aged?\s+|ages\s+)?")
+_FOR_IF = re.compile(r"[ (](?:for|if) ")
 _AGE_GROUP_JOINT = re.compile(r"[\s,;:)]*(?:and|or|and/or)?[\s,;:]*$")
 
 
@@ -1183,7 +1200,11 @@ def _age_groups(norm: str) -> list[Fact] | None:
     outside them would be held to a bound the text does not set) and nothing else in the line
     is a bound; None otherwise, and the line is read as before (its bounds, being
     conditional, text)."""
-    if norm.count(" for ") + norm.count(" if ") + norm.count("(if ") < 2:
+    if "year" not in norm:
+        return None
+    found = _FOR_IF.finditer(norm)
+    if next(found, None) is None or next(found, None) is None or \
+            sum(map(norm.count, "≤≥<>")) < 3:
         return None
     text = _strip_parens_keep_if(norm)
     canon = canonical(text)

@@ -145,10 +145,6 @@ def _sub(pat: re.Pattern[str], fn: Callable[[re.Match[str]], str], s: str,
     return pat.sub(lambda m: _pad(m, fn(m), left), s)
 
 
-# "eighteen (18) years": the number in words and in digits is one number
-_WORD_AND_DIGITS = re.compile(
-    r"(?<![\w-])(" + "|".join(sorted(NUMWORDS, key=len, reverse=True)) +
-    r")\s*\(?\s*(\d+)(?:\s*\))?")
 _EQUAL_TO = re.compile(r"(?<![\w])(?:equal to|equals|is equal)(?![\w])(?=\s*\d)")
 _GEST_WEEKS = re.compile(r"(?<=\d)(\s*)(gestational weeks?)(?![\w])")
 _YEAR_OLD = re.compile(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)")
@@ -158,8 +154,6 @@ _BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
-    s = _sub(_WORD_AND_DIGITS, lambda m: m.group(2) if NUMWORDS[m.group(1)] == int(
-        m.group(2)) else m.group(0), s, left=True)
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)
     # (padded on the left when a hyphen joins it to its unit, so "two-hour glucose" reads as

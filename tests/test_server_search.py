@@ -229,6 +229,26 @@ def test_near_pages_cover_every_match_once_in_a_stable_order(client, total):
     assert client.get(page).get_json()["entry"] == client.get(page).get_json()["entry"]
 
 
+def test_a_reference_search_pages_every_match_once_even_when_named_twice(client):
+    """One reference value alone is paged in row order from the reference index: a study
+    naming the same site twice is one match, and the pages are every match once."""
+    studies = [{"resourceType": "ResearchStudy", "id": f"s{i:02d}", "status": "active",
+                "site": [{"reference": "Location/x"}] * (2 if i % 3 == 0 else 1)}
+               for i in range(17)] + [{"resourceType": "ResearchStudy", "id": "other",
+                                       "status": "active",
+                                       "site": [{"reference": "Location/y"}]}]
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"ResearchStudy/{r['id']}"}}
+               for r in reversed(studies)]  # stored in another order than their ids
+    r = client.post("/fhir", data=json.dumps({"resourceType": "Bundle", "type": "transaction",
+                                              "entry": entries}), headers=W)
+    assert r.status_code == 200, r.get_data()
+    got = ids(client, "site=Location/x")
+    assert len(got) == len(set(got))
+    assert sorted(got) == [f"s{i:02d}" for i in range(17)]
+    b = client.get("/fhir/ResearchStudy?site=Location/x&_count=5").get_json()
+    assert b["total"] == 17
+
+
 def test_include_brings_sites_and_sponsor_once(loaded):
     b = loaded.get("/fhir/ResearchStudy?_id=NCT00000001,NCT00000002"
                    "&_include=ResearchStudy:site&_include=ResearchStudy:sponsor").get_json()

@@ -112,6 +112,30 @@ def near_page(fv: str, rtype: str, criteria: Sequence[Criterion]) -> tuple[str, 
             [*args, fv, rtype])
 
 
+#: above this many matches a single reference search is paged by id as any other (a walk in
+#: id order stops at the page's end; collecting this many row ids first would not)
+REF_PAGE_MAX = 5000
+
+
+def ref_page(fv: str, rtype: str, criteria: Sequence[Criterion],
+             n: int | None) -> tuple[str, list[Any]] | None:
+    """The page of a search that is one reference value alone (``sponsor=Organization/x``)
+    with at most :data:`REF_PAGE_MAX` matches, in row order: ``FROM … ORDER BY c.rid`` and its
+    parameters, or None. By id, each of the matches' rows was read to sort them (a sponsor of
+    a thousand studies: a thousand rows, most from disk at registry size); in row order the
+    matching row ids come from the reference index alone and only the page's rows are read.
+    Row order is the order resources were first stored, stable as id order is."""
+    if n is None or n > REF_PAGE_MAX or len(criteria) != 1:
+        return None
+    cr = criteria[0]
+    if cr.type != "reference" or cr.modifier is not None or len(cr.values) != 1:
+        return None
+    [(cond, cargs)] = _value(cr, cr.values[0])
+    return (f"FROM current c WHERE c.rid IN (SELECT rid FROM idx_ref WHERE sp=? AND {cond}) "
+            "AND c.fv=? AND c.type=? AND c.body IS NOT NULL ORDER BY c.rid",
+            [f"{rtype}.{cr.name}", *cargs, fv, rtype])
+
+
 def _all_ne(cr: Criterion) -> bool:
     return all(v[0] == "ne" for v in cr.values)
 

@@ -334,13 +334,16 @@ class SQLStore:
         walk is (offset + count) x live / ``n`` matches rows; when matches are too sparse for
         that to beat collecting them all, and for a sort, the query is driven by the matches
         (row ids sorted, small rows, then only the page's bodies). A ``near`` alone is paged
-        in the geo index's order (:func:`~fhirtrial.server.sqlsearch.near_page`)."""
-        from .sqlsearch import compile_search, near_page
+        in the geo index's order (:func:`~fhirtrial.server.sqlsearch.near_page`), one
+        reference value with few enough matches in row order
+        (:func:`~fhirtrial.server.sqlsearch.ref_page`)."""
+        from .sqlsearch import compile_search, near_page, ref_page
 
-        near = None if sort else near_page(fv, rtype, criteria)
-        if near is not None:
-            return self._page_select(near[0] + " LIMIT ? OFFSET ?"), [*near[1], count,
-                                                                      offset], False
+        ordered = None if sort else (near_page(fv, rtype, criteria)
+                                     or ref_page(fv, rtype, criteria, n))
+        if ordered is not None:
+            return self._page_select(ordered[0] + " LIMIT ? OFFSET ?"), [*ordered[1], count,
+                                                                         offset], False
         if not sort and n is not None and (
                 not criteria or live is None
                 or min(offset + count, n) * live / n * len(criteria)

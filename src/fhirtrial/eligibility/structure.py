@@ -97,7 +97,7 @@ def _words_and_digits(s: str) -> str:
 # which the regex engine seeks fast)
 _NORMAL_N = re.compile(r"\d\s?(?:[x×*]\s?)?n"
                        r"(?=\s*(?:$|[,;.)]|\s(?:and|or|et|ou|for|in|if)\b))")
-_BRACKETED_DIGITS = re.compile(r"\(\s*(\d+)\s*\)")
+_BRACKETED_DIGITS = re.compile(r"\(\s*(\d{1,4})\s*\)")
 _WORD_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s*$")
 
 
@@ -1234,7 +1234,7 @@ def _age_groups(norm: str) -> list[Fact] | None:
         age_data = _bound_data(age, b, True)
         if data is None or age_data is None:
             return None
-        if any(v is not None and v != int(v) for v in (b.low, b.high)):
+        if any(v is not None and (not math.isfinite(v) or v != int(v)) for v in (b.low, b.high)):
             return None
         # ages in completed years: "> 16" is "≥ 17", "< 16" is "≤ 15"
         lo = 0 if b.low is None else int(b.low) + (0 if b.low_inclusive else 1)

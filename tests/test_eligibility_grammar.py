@@ -691,6 +691,9 @@ def test_each_age_group_with_its_own_bound_is_one_of_several_all_ofs(text, group
     # a 17- or 18-year-old is in no group: the line sets nothing for them, an any-of would
     "Karnofsky ≥ 50% for patients > 18 years of age and Lansky ≥ 50 for patients ≤ 16 years",
     "Karnofsky ≥ 70 for patients > 16 years",  # one group: a condition, text as before
+    # a bound before the groups would be lost from their any-of
+    "Age ≥ 12 years, Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 for patients > 16 "
+    "years",
 ])
 def test_age_groups_that_leave_ages_out_stay_text(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind in (GROUP, "lab", "age")] == []

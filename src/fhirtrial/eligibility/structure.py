@@ -643,12 +643,12 @@ _PAREN_REMARK = re.compile(r"\(\s*(?:if|when|where) (?:applicable|available|need
 _PERMISSION = re.compile(r"\(\s*(?:[a-z-]+ ){1,3}(?:is|are) (?:allowed|permitted)\s*\)")
 
 
-def _qualified(r: Reading, text: str, spans: list[tuple[int, int]]) -> bool:
+def _qualified(r: Reading, canon: str, spans: list[tuple[int, int]]) -> bool:
     """Whether a qualifying bracket follows what reading ``r`` read (its own alternative
     aside): the bound it read is then not a requirement for every patient."""
     end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
-    end = len(text[:end].rstrip(" ,;:"))  # the reading may take in a blanked bracket's room
-    return any(a >= end and not text[end:a].strip(" ,;:") and
+    end = len(canon[:end].rstrip(" ,;:"))  # the reading may take in a blanked bracket's room
+    return any(a >= end and not canon[end:a].strip(" ,;:") and
                not any(a <= b.start < z for b, _ in r.alternatives) for a, z in spans)
 
 
@@ -854,10 +854,9 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     # an age offered after "or" is an alternative even when read: two age facts would
     # demand both ("≥ 60 years or 18-59 years with comorbidities")
     ages = [r for r in rs if r.lab.kind == "age"]
-    unread += [r.bound.start for r, q in itertools.pairwise(ages)
-               if _OR.search(canon, r.end, q.bound.start + 1)]
-    unread += [q.bound.start for r, q in itertools.pairwise(ages)
-               if _OR.search(canon, r.end, q.bound.start + 1)]
+    for r, q in itertools.pairwise(ages):
+        if _OR.search(canon, r.end, q.bound.start + 1):
+            unread += [r.bound.start, q.bound.start]
     if not unread:
         return out
     drop: list[tuple[int, int]] = []
@@ -1213,8 +1212,8 @@ def _age_groups(norm: str) -> list[Fact] | None:
         if r.lab.kind != "age" and not (rs and (rs[-1].bound.start, rs[-1].lab.key) == (
                 r.bound.start, r.lab.key)):
             rs.append(r)
-    if len(rs) < 2:
-        return None
+    if len(rs) < 2 or any(c.isdigit() for c in canon[:rs[0].pos]):
+        return None  # ("age ≥ 12, Lansky ≥ 50 for …": a bound before the groups)
     age = tables().lab("age")
     groups: list[tuple[int, float, Fact, Fact]] = []
     prev_end = 0

@@ -589,3 +589,12 @@ def test_n_that_is_not_after_a_lab_multiple_stays_what_it_was(text: str) -> None
 ])
 def test_hostile_numbers_in_the_new_readers_are_text_not_an_error(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind in ("age", "all-of")] == []
+
+
+@pytest.mark.parametrize(("text", "high"), [
+    ("Child-Pugh a score of 7 or less", 7),  # "a" the article, not class A
+    ("Child-Pugh a score ≤ 7", 7),
+])
+def test_an_article_before_a_child_pugh_number_is_not_class_a(text: str, high: float) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["high"]) == ("child-pugh", None, high)

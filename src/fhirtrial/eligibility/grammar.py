@@ -430,6 +430,7 @@ _GRADE_GAP = re.compile(r"(?:\s*(?:class(?:ification)?|score|grade|stage|status|
 _GRADE = re.compile(r"(?P<l>[a-z])(?P<n>\d{1,2})?(?![\w])")
 _GRADE_OPEN = re.compile(r"\s*(?:or|and)\s+(?:worse|better|higher|lower|more|less|above|below|"
                          r"greater|over|under|up)(?![\w])|\s*\+|\s*(?:or|o)?\s*[≤≥<>](?!\s*\d)")
+_NUMBER_NEXT = re.compile(r"\s+(?:[a-z]+\s+){0,3}[≤≥<>]?\s*\d")
 _GRADE_NEXT = re.compile(r"\s*(?:,\s*or|,|or|and|-|–|to|/)\s*")
 
 
@@ -471,6 +472,8 @@ def _grade_bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, 
         hi, end = nxt[1], nxt[2]
     if _GRADE_OPEN.match(s, end):
         return None  # "B8 or worse": which way is worse is the scale's, not read here
+    if _NUMBER_NEXT.match(s, end):
+        return None  # "Child-Pugh a score of 7 or less": an article, and a number to read
     return Bound(low=lo, high=hi, start=g.end(), end=end), [], False, end
 
 

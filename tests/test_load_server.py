@@ -219,18 +219,24 @@ def assert_every_ack_readable(base: str, ledger: Ledger, *, in_flight_ok: bool) 
 
 
 def assert_store_consistent(base: str, db: Path) -> None:
-    """SQLite integrity, versions agree with current, and every current resource is found
-    by the index tables (``_id`` and ``identifier`` searches)."""
+    """SQLite integrity, each body stored once (versions keep the superseded ones), and
+    every current resource is found by the index tables (``_id`` and ``identifier``
+    searches)."""
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = conn.execute("SELECT rid, id, vid, body FROM current WHERE type='ResearchStudy' "
+        rows = conn.execute("SELECT id, vid FROM current WHERE type='ResearchStudy' "
                             "AND body IS NOT NULL").fetchall()
-        for _, rid_text, vid, body in rows:
+        for rid_text, vid in rows:
             vbody = conn.execute("SELECT body FROM versions WHERE type='ResearchStudy' AND id=? "
                                  "AND vid=?", (rid_text, vid)).fetchone()
             assert vbody is not None, f"{rid_text}: current version missing from versions"
-            assert vbody[0] == body, f"{rid_text}: versions disagree with current"
+            # each body is stored once: the current one in current only
+            assert vbody[0] is None, f"{rid_text}: the current body is stored twice"
+            older = conn.execute("SELECT vid FROM versions WHERE type='ResearchStudy' AND id=? "
+                                 "AND vid<? AND method<>'DELETE' AND body IS NULL",
+                                 (rid_text, vid)).fetchall()
+            assert older == [], f"{rid_text}: superseded versions without a body: {older}"
         for table in ("idx_token", "idx_string", "idx_date", "idx_ref", "idx_number",
                       "idx_geo"):
             orphans = conn.execute(f"SELECT count(*) FROM {table} WHERE rid NOT IN "

@@ -8,7 +8,10 @@ Design:
 - SQLite: one file in WAL mode, created on first use; one connection per thread;
 - ``current`` holds the latest version of every resource (body = the exact bytes served, with
   ``meta.versionId``/``lastUpdated`` already set), ``versions`` every version for history and
-  vread; a delete keeps a tombstone so reads answer 410 Gone;
+  vread; each body is stored once: a version's row gets its body when a newer version
+  supersedes it, until then it is read from ``current`` (at registry size the store is half
+  the size, and what a read touches stays in the page cache); a delete keeps a tombstone so
+  reads answer 410 Gone;
 - search indexes (token, string, date, reference, number, geo) are computed at write time
   (:func:`fhirtrial.server.searchparams.extract`) and a search only ever reads them, through SQL
   built from fixed fragments with every value passed as a parameter;
@@ -249,17 +252,38 @@ class SQLStore:
         return Stored(rtype, rid, row[0], row[1], bytes(row[2]))
 
     def vread(self, fv: str, rtype: str, rid: str, vid: int) -> Stored:
-        with self._reading() as conn:
+        with self._snapshot() as conn:
             row = conn.execute(
-                "SELECT last_updated, body FROM versions WHERE fv=? AND type=? AND id=? "
+                "SELECT last_updated, method, body FROM versions WHERE fv=? AND type=? AND id=? "
                 "AND vid=?", (fv, rtype, rid, vid)).fetchone()
+            body = None if row is None else self._version_bodies(
+                conn, fv, rtype, [(rid, vid, row[1], row[2])])[0]
         if row is None:
             raise NotFoundError(f"{rtype}/{rid} has no version {vid}",
                                 location=f"{rtype}/{rid}/_history/{vid}")
-        if row[1] is None:
+        if body is None:
             raise GoneError(f"{rtype}/{rid} version {vid} is a deletion",
                             location=f"{rtype}/{rid}/_history/{vid}")
-        return Stored(rtype, rid, vid, row[0], bytes(row[1]))
+        return Stored(rtype, rid, vid, row[0], body)
+
+    @staticmethod
+    def _version_bodies(conn: Any, fv: str, rtype: str,
+                        rows: Sequence[tuple[str, int, str, Any]]) -> list[bytes | None]:
+        """The bodies of versions given as (id, vid, method, versions.body): each body is
+        stored once, a superseded version's in ``versions``, the current version's in
+        ``current`` only (``versions.body`` NULL there, as for a deletion). A store written
+        before schema 5 kept both copies; either way the answer is the same."""
+        wanted = sorted({r[0] for r in rows if r[3] is None and r[2] != "DELETE"})
+        found: dict[tuple[str, int], bytes] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for cid, cvid, body in conn.execute(
+                    "SELECT id, vid, body FROM current WHERE fv=? AND type=? AND id IN "
+                    f"({','.join('?' * len(chunk))}) AND body IS NOT NULL",
+                    [fv, rtype, *chunk]):
+                found[(cid, cvid)] = bytes(body)
+        return [bytes(r[3]) if r[3] is not None else found.get((r[0], r[1]))
+                for r in rows]
 
     def history(self, fv: str, rtype: str, rid: str | None, *, since: str | None,
                 count: int, offset: int) -> tuple[list[HistoryEntry], int]:
@@ -281,9 +305,10 @@ class SQLStore:
                 f"SELECT id, vid, last_updated, method, body FROM versions WHERE {cond} "
                 "ORDER BY last_updated DESC, id, vid DESC LIMIT ? OFFSET ?",
                 [*args, count, offset]).fetchall()
-        return [HistoryEntry(Stored(rtype, r[0], r[1], r[2],
-                                    None if r[4] is None else bytes(r[4])), r[3])
-                for r in rows], total
+            bodies = self._version_bodies(conn, fv, rtype, [(r[0], r[1], r[3], r[4])
+                                                           for r in rows])
+        return [HistoryEntry(Stored(rtype, r[0], r[1], r[2], body), r[3])
+                for r, body in zip(rows, bodies, strict=True)], total
 
     def counts(self, fv: str) -> dict[str, int]:
         with self._reading() as conn:
@@ -956,11 +981,20 @@ class SQLTx:
         vid = row[1] + 1
         with self._batch():
             self._clear_indexes(row[0])
+            self._supersede(fv, rtype, rid, row)
             self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=NULL WHERE rid=?",
                               (vid, self.now, row[0]))
             self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
                               (fv, rtype, rid, vid, self.now, "DELETE"))
         return Stored(rtype, rid, vid, self.now, None)
+
+    def _supersede(self, fv: str, rtype: str, rid: str, row: Any) -> None:
+        """Before ``current`` changes: the body it holds becomes its version's (a version's
+        body is stored once, in ``current`` while it is the current one)."""
+        if not row[2]:
+            self.conn.execute(
+                "UPDATE versions SET body = (SELECT body FROM current WHERE rid=?) "
+                "WHERE fv=? AND type=? AND id=? AND vid=?", (row[0], fv, rtype, rid, row[1]))
 
     def _clear_indexes(self, rowid: int) -> None:
         for table in INDEX_TABLES:
@@ -986,10 +1020,11 @@ class SQLTx:
                     (fv, rtype, rid, vid, self.now, body))
             else:
                 self._clear_indexes(row[0])
+                self._supersede(fv, rtype, rid, row)
                 self.conn.execute("UPDATE current SET vid=?, last_updated=?, body=? "
                                   "WHERE rid=?", (vid, self.now, body, row[0]))
-            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,?)",
-                              (fv, rtype, rid, vid, self.now, method, body))
+            self.conn.execute("INSERT INTO versions VALUES (?,?,?,?,?,?,NULL)",
+                              (fv, rtype, rid, vid, self.now, method))
             rowid = cur.fetchone()[0] if row is None else row[0]
             self._index(fv, rtype, rowid, ordered)
         created = row is None or bool(row[2])

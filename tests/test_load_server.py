@@ -225,9 +225,9 @@ def assert_store_consistent(base: str, db: Path) -> None:
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = conn.execute("SELECT id, vid FROM current WHERE type='ResearchStudy' "
+        rows = conn.execute("SELECT rid, id, vid, body FROM current WHERE type='ResearchStudy' "
                             "AND body IS NOT NULL").fetchall()
-        for rid_text, vid in rows:
+        for _, rid_text, vid, _ in rows:
             vbody = conn.execute("SELECT body FROM versions WHERE type='ResearchStudy' AND id=? "
                                  "AND vid=?", (rid_text, vid)).fetchone()
             assert vbody is not None, f"{rid_text}: current version missing from versions"

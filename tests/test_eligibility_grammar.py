@@ -687,16 +687,80 @@ def test_each_age_group_with_its_own_bound_is_one_of_several_all_ofs(text, group
         assert (bound.data["test"], bound.data["low"]) == (key, low)
 
 
-@pytest.mark.parametrize("text", [
-    # a 17- or 18-year-old is in no group: the line sets nothing for them, an any-of would
-    "Karnofsky ≥ 50% for patients > 18 years of age and Lansky ≥ 50 for patients ≤ 16 years",
-    "Karnofsky ≥ 70 for patients > 16 years",  # one group: a condition, text as before
-    # a bound before the groups would be lost from their any-of
-    "Age ≥ 12 years, Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 for patients > 16 "
-    "years",
+_GAPPED = "Karnofsky ≥ 50% for patients > 18 years of age and Lansky ≥ 50 for patients ≤ 16 years"
+_ONE_GROUP = "Karnofsky ≥ 70 for patients > 16 years"
+
+
+@pytest.mark.parametrize(("text", "ages_alone"), [
+    # a 17- or 18-year-old is in no group: the line sets nothing for them
+    (_GAPPED, [(17, 18)]),
+    (_ONE_GROUP, [(None, 16)]),  # a child: nothing
 ])
-def test_age_groups_that_leave_ages_out_stay_text(text: str) -> None:
-    assert [f for f in facts_for(text, False) if f.kind in (GROUP, "lab", "age")] == []
+def test_on_an_inclusion_line_the_ages_no_group_names_meet_it_as_they_are(text, ages_alone):
+    facts = facts_for(text, False)
+    groups = [f for f in facts if f.kind == GROUP]
+    assert len(groups) == len(facts) - len(ages_alone) >= 1
+    assert [(f.kind, f.data["low"], f.data["high"]) for f in facts[len(groups):]] == [
+        ("age", lo, hi) for lo, hi in ages_alone]
+
+
+@pytest.mark.parametrize(("text", "group", "alone"), [
+    # the age group named first: a condition on the bound, not a required age (read as
+    # "age > 16 and Karnofsky ≥ 50" before, which excluded every child)
+    ("Patients > 16 years of age must have a Karnofsky performance status ≥ 50%",
+     (16, None, "karnofsky"), (None, 16)),
+    ("For patients ≥ 70 years: creatinine clearance ≥ 50 mL/min",
+     (70, None, "creatinine-clearance"), (None, 69)),
+    ("- In patients older than 65 years, eGFR ≥ 45 mL/min/1.73 m2", (65, None, "egfr"),
+     (None, 65)),
+])
+def test_an_age_group_named_first_conditions_its_bound(text, group, alone) -> None:
+    g, age_alone = facts_for(text, False)
+    age, bound = g.data["facts"]
+    assert (g.kind, age.data["low"], age.data["high"], bound.data["test"]) == (GROUP, *group)
+    assert (age_alone.kind, age_alone.data["low"], age_alone.data["high"]) == ("age", *alone)
+
+
+@pytest.mark.parametrize("text", [
+    "Patients > 18 years, ECOG 0-1",  # a list: the age is required too
+    "Patients aged 18-75 years must have ECOG 0-1 and platelets ≥ 100,000",  # two bounds
+])
+def test_an_age_before_a_list_of_bounds_is_still_required(text) -> None:
+    facts = facts_for(text, False)
+    assert facts[0].kind == "age" and GROUP not in [f.kind for f in facts]
+
+
+def test_on_an_exclusion_line_only_the_groups_exclude() -> None:
+    [g] = facts_for("Karnofsky < 50 for patients > 16 years", True)
+    age, kps = g.data["facts"]
+    assert (g.kind, age.data["low"], age.data["low_inclusive"]) == (GROUP, 16, False)
+    assert (kps.data["test"], kps.data["high"], kps.data["high_inclusive"]) == (
+        "karnofsky", 50, False)
+    assert [f.kind for f in facts_for(_GAPPED, True)] == [GROUP, GROUP]
+
+
+@pytest.mark.parametrize(("text", "exclude"), [
+    # on a line of no known side, ages left out could be held to a bound or let through
+    (_GAPPED, None),
+    (_ONE_GROUP, None),
+    # a bound before the groups would be lost from their any-of
+    ("Age ≥ 12 years, Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 for patients > 16 "
+     "years", False),
+])
+def test_age_groups_that_cannot_be_read_whole_stay_text(text: str, exclude) -> None:
+    assert [f for f in facts_for(text, exclude) if f.kind in (GROUP, "lab", "age")] == []
+
+
+def test_a_bound_for_one_age_group_holds_only_in_that_group() -> None:
+    child, adult = "2014-01-01", "1990-01-01"  # 10 and 34 on 2024-01-02
+    assert _verdict(_ONE_GROUP, _aged(child, _patient())) == "eligible"
+    assert _verdict(_ONE_GROUP, _aged(adult, _patient(_score("karnofsky", 60)))) == \
+        "not-eligible"
+    assert _verdict(_ONE_GROUP, _aged(adult, _patient(_score("karnofsky", 80)))) == "eligible"
+    line = "Karnofsky < 50 for patients > 16 years"
+    assert _verdict(line, _aged(child, _patient()), "Exclusion") == "eligible"
+    assert _verdict(line, _aged(adult, _patient(_score("karnofsky", 40))), "Exclusion") == \
+        "not-eligible"
 
 
 def test_age_groups_are_matched_by_the_patients_age() -> None:

@@ -1043,7 +1043,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
-    by_age = None if facts else _age_groups(norm)
+    by_age = None if facts else _age_groups(norm, exclude)
     if by_age is not None:
         return by_age, True
     measured = measure_facts(norm, exclude)
@@ -1190,21 +1190,29 @@ _FOR_IF = re.compile(r"[ (](?:for|if) ")
 _AGE_GROUP_JOINT = re.compile(r"[\s,;:)]*(?:and|or|and/or)?[\s,;:]*$")
 
 
-def _age_groups(norm: str) -> list[Fact] | None:
+def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
     """The bounds of a line that gives each age group its own bound ("Lansky ≥ 50 for
     patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years"; "ECOG ≤ 2 (if aged ≥
     18 years); Karnofsky ≥ 50 (if aged ≥ 16 and < 18 years); Lansky ≥ 50 (if aged < 16
-    years)") as one all-of per group — the age and its bound — any one of which meets the
-    line. Read only when the groups' ages cover every age exactly once (otherwise a patient
-    outside them would be held to a bound the text does not set) and nothing else in the line
-    is a bound; None otherwise, and the line is read as before (its bounds, being
-    conditional, text)."""
+    years)"; "Patients > 16 years of age must have a Karnofsky ≥ 50 %") as one all-of per
+    group — the age and its bound — any one of which meets the line, and nothing else in the
+    line a bound; None otherwise, and the line is read as before (its bounds, being
+    conditional, text).
+
+    Ages the groups leave out: on an inclusion line they meet it as they are ("Karnofsky ≥
+    50 for patients > 16 years" sets nothing for a child: any of age ≥ 17 with Karnofsky ≥
+    50, or age ≤ 16), so each gap is one more member, the age alone. An exclusion line
+    excludes its groups only ("Karnofsky < 50 for patients > 16 years": age ≥ 17 with
+    Karnofsky < 50), which needs no such member; a line whose side is not known is read only
+    when it has two groups or more and they cover every age exactly once."""
     if "year" not in norm:
         return None
-    found = _FOR_IF.finditer(norm)
-    if next(found, None) is None or next(found, None) is None or \
-            sum(map(norm.count, "≤≥<>")) < 3:
-        return None
+    subject = exclude is not None and _AGE_SUBJECT.match(norm) is not None
+    if not subject:
+        found = _FOR_IF.finditer(norm)
+        if next(found, None) is None or (exclude is None and next(found, None) is None) or \
+                sum(map(norm.count, "≤≥<>")) < (3 if exclude is None else 2):
+            return None
     text = _strip_parens_keep_if(norm)
     canon = canonical(text)
     rs = []
@@ -1212,45 +1220,102 @@ def _age_groups(norm: str) -> list[Fact] | None:
         if r.lab.kind != "age" and not (rs and (rs[-1].bound.start, rs[-1].lab.key) == (
                 r.bound.start, r.lab.key)):
             rs.append(r)
-    if len(rs) < 2 or any(c.isdigit() for c in canon[:rs[0].pos]):
-        return None  # ("age ≥ 12, Lansky ≥ 50 for …": a bound before the groups)
-    age = tables().lab("age")
-    groups: list[tuple[int, float, Fact, Fact]] = []
-    prev_end = 0
-    for r in rs:
-        if r.alternatives or (prev_end and not _AGE_GROUP_JOINT.match(canon[prev_end:r.pos])):
+    if subject:
+        groups = _subject_group(canon, rs)
+        if groups is None:
             return None
-        m = _FOR_AGES.match(canon, max(r.end, r.bound.end))
-        found = grammar_bounds(age, canon, m.end()) if m else None
-        if found is None or found[1]:
+    else:
+        if not rs or (len(rs) < 2 and exclude is None) or \
+                any(c.isdigit() for c in canon[:rs[0].pos]):
+            return None  # ("age ≥ 12, Lansky ≥ 50 for …": a bound before the groups)
+        groups = []
+        prev_end = 0
+        for r in rs:
+            if r.alternatives or (prev_end and
+                                  not _AGE_GROUP_JOINT.match(canon[prev_end:r.pos])):
+                return None
+            m = _FOR_AGES.match(canon, max(r.end, r.bound.end))
+            group = _age_group(canon, m.end(), r) if m else None
+            if group is None:
+                return None
+            groups.append(group[0])
+            close = _CLOSE_PAREN.match(canon, group[1])
+            prev_end = close.end() if close else group[1]
+        if canon[prev_end:].strip(" .;,)"):
             return None
-        b, _, _, end = found
-        if (of := _AGE_OF.match(canon, end)) is not None:
-            b.unit, b.unit_written, end = b.unit if b.unit_written else "a", True, of.end()
-        if b.unit != "a" or b.sides is not None:
-            return None
-        data = _bound_data(r.lab, r.bound, False)
-        age_data = _bound_data(age, b, True)
-        if data is None or age_data is None:
-            return None
-        if any(v is not None and (not math.isfinite(v) or v != int(v)) for v in (b.low, b.high)):
-            return None
-        # ages in completed years: "> 16" is "≥ 17", "< 16" is "≤ 15"
-        lo = 0 if b.low is None else int(b.low) + (0 if b.low_inclusive else 1)
-        hi = math.inf if b.high is None else int(b.high) - (0 if b.high_inclusive else 1)
-        fact = Fact(MEASUREMENT, {"name": r.lab.display, **data}) if is_uncoded(r.lab) else \
-            Fact("lab", {"test": r.lab.key, **data})
-        groups.append((lo, hi, Fact("age", age_data), fact))
-        close = _CLOSE_PAREN.match(canon, end)
-        prev_end = close.end() if close else end
-    if canon[prev_end:].strip(" .;,)"):
-        return None
-    # the groups must tile every age: "≤ 16" then "> 16"; "< 16", "≥ 16 and < 18", "≥ 18"
+    # "≤ 16" then "> 16"; "< 16", "≥ 16 and < 18", "≥ 18": no age in two groups, and the
+    # ages in none (completed years) are the gaps
     spans = sorted((lo, hi) for lo, hi, _, _ in groups)
-    if spans[0][0] != 0 or spans[-1][1] != math.inf or any(
-            b_lo != a_hi + 1 for (_, a_hi), (b_lo, _) in itertools.pairwise(spans)):
+    if any(b_lo <= a_hi for (_, a_hi), (b_lo, _) in itertools.pairwise(spans)):
         return None
-    return [Fact(GROUP, {"facts": [a, f]}) for _, _, a, f in groups]
+    gaps = [(a_hi + 1, b_lo - 1) for (_, a_hi), (b_lo, _) in
+            itertools.pairwise([(-1, -1), *spans, (math.inf, math.inf)]) if b_lo > a_hi + 1]
+    if gaps and exclude is None:
+        return None
+    facts = [Fact(GROUP, {"facts": [a, f]}) for _, _, a, f in groups]
+    return facts + [Fact("age", _age_span(lo, hi)) for lo, hi in gaps if exclude is False]
+
+
+# "Patients > 16 years of age must have …", "For patients ≥ 70 years: …": an age group named
+# first, its one bound after
+_AGE_SUBJECT = re.compile(r"\W*(?:(?:for|in)\s+)?(?:all\s+)?(?:patients|participants|subjects|"
+                          r"children|adolescents|adults|individuals|those)\s+(?:who\s+are\s+|"
+                          r"aged?\s+)?(?=[<>≤≥\d]|older|younger|over|under|at least|more|less)")
+_SUBJECT_VERB = re.compile(r"[\s,:]*(?:(?P<verb>must|should|will need to|need to|are required "
+                           r"to)\s+(?:have|be|show)\s+)?(?:an?\s+|the\s+)?")
+
+
+def _subject_group(canon: str, rs: list[Reading]) -> list[tuple[int, float, Fact, Fact]] | None:
+    """The one group of "Patients > 16 years of age must have a Karnofsky ≥ 50 %", "For
+    patients ≥ 70 years: creatinine clearance ≥ 50 mL/min"; None unless the line is that
+    and nothing more."""
+    lead = _AGE_SUBJECT.match(canon)
+    if lead is None or len(rs) != 1 or rs[0].alternatives:
+        return None
+    group = _age_group(canon, lead.end(), rs[0])
+    if group is None:
+        return None
+    verb = _SUBJECT_VERB.fullmatch(canon, group[1], rs[0].pos)
+    if verb is None or not (verb.group("verb") or canon[lead.start():lead.end()].lstrip(
+            " -*•").startswith(("for ", "in "))):
+        return None  # ("Patients > 18 years, ECOG 0-1": the age is required too)
+    if canon[max(rs[0].end, rs[0].bound.end):].strip(" .;,)"):
+        return None
+    return [group[0]]
+
+
+def _age_group(canon: str, start: int, r: Reading
+               ) -> tuple[tuple[int, float, Fact, Fact], int] | None:
+    """The group of bound ``r`` whose ages are written at ``start`` ("≤ 16 years"): its
+    first and last age in completed years, the age fact, the bound's fact; and where the
+    ages end."""
+    age = tables().lab("age")
+    found = grammar_bounds(age, canon, start)
+    if found is None or found[1]:
+        return None
+    b, _, _, end = found
+    if (of := _AGE_OF.match(canon, end)) is not None:
+        b.unit, b.unit_written, end = b.unit if b.unit_written else "a", True, of.end()
+    if b.unit != "a" or b.sides is not None:
+        return None
+    data = _bound_data(r.lab, r.bound, False)
+    age_data = _bound_data(age, b, True)
+    if data is None or age_data is None:
+        return None
+    if any(v is not None and (not math.isfinite(v) or v != int(v)) for v in (b.low, b.high)):
+        return None
+    # ages in completed years: "> 16" is "≥ 17", "< 16" is "≤ 15"
+    lo = 0 if b.low is None else int(b.low) + (0 if b.low_inclusive else 1)
+    hi = math.inf if b.high is None else int(b.high) - (0 if b.high_inclusive else 1)
+    fact = Fact(MEASUREMENT, {"name": r.lab.display, **data}) if is_uncoded(r.lab) else \
+        Fact("lab", {"test": r.lab.key, **data})
+    return (lo, hi, Fact("age", age_data), fact), end
+
+
+def _age_span(lo: float, hi: float) -> dict[str, Any]:
+    """The age fact of the completed years ``lo`` to ``hi`` (0 and ∞: no side)."""
+    return {"low": lo or None, "high": None if hi == math.inf else hi,
+            "low_inclusive": True, "high_inclusive": True, "unit": "a"}
 
 
 _CLOSE_PAREN = re.compile(r"\s*\)")

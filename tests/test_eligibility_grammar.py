@@ -727,7 +727,8 @@ def test_an_age_group_named_first_conditions_its_bound(text, group, alone) -> No
 ])
 def test_an_age_before_a_list_of_bounds_is_still_required(text) -> None:
     facts = facts_for(text, False)
-    assert facts[0].kind == "age" and GROUP not in [f.kind for f in facts]
+    assert facts[0].kind == "age"
+    assert GROUP not in [f.kind for f in facts]
 
 
 def test_on_an_exclusion_line_only_the_groups_exclude() -> None:

@@ -394,6 +394,9 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
     "Alkaline phosphatase ≤ 5 × ULN in the presence of bone metastases",
     "ALT ≤ 5 × ULN in the setting of hepatic metastases",
     "Platelets ≥ 75,000/µL when bone marrow involvement is present",
+    # another test for some patients: the bound is not theirs
+    "Total bilirubin ≤ 1.5 mg/dL (if Gilbert syndrome, the direct bilirubin value will be "
+    "used)",
 ])
 def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None:
     for exclude in (False, True):
@@ -404,6 +407,9 @@ def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None
     "Hemoglobin ≥ 9 g/dL (transfusion is allowed)",  # a permission, not a patient group
     "Hemoglobin ≥ 9 g/dL (transfusions are permitted)",
     "Hemoglobin ≥ 9 g/dL (if available)",  # about the test
+    # which of two measurements counts when they disagree: the bound holds for everyone
+    "Hemoglobin ≥ 9 g/dL (if the laboratory and point-of-care values differ, the laboratory "
+    "value will be used)",
 ])
 def test_remarks_that_qualify_nobody_leave_the_bound(text: str) -> None:
     [f] = [f for f in facts_for(text, False) if f.kind == "lab"]

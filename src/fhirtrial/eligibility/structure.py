@@ -630,7 +630,8 @@ def _qualifying_parens(norm: str) -> list[tuple[int, int]]:
     return [m.span() for m in _PAREN.finditer(norm)
             if (conditional(m.group(0)) or _EXCEPTION.search(m.group(0)))
             and not _PAREN_REMARK.fullmatch(m.group(0))
-            and not _PERMISSION.fullmatch(m.group(0))]
+            and not _PERMISSION.fullmatch(m.group(0))
+            and not _WHICH_VALUE.search(m.group(0))]
 
 
 _EXCEPTION = re.compile(r"\b(?:unless|except|exception|other than|not (?:required|needed|"
@@ -641,6 +642,12 @@ _PAREN_REMARK = re.compile(r"\(\s*(?:if|when|where) (?:applicable|available|need
                            r"\s*\)")
 # "(transfusion is allowed)": how a patient may reach the bound, which still holds
 _PERMISSION = re.compile(r"\(\s*(?:[a-z-]+ ){1,3}(?:is|are) (?:allowed|permitted)\s*\)")
+# "(if MRI and TRUS have conflicting values, the MRI value will be used)": which of two
+# measurements the bound is applied to when they disagree, not whom it is for ("(if
+# Gilbert's, the direct bilirubin value will be used)" names patients: still a condition)
+_WHICH_VALUE = re.compile(r"\b(?:conflicting|differ\w*|disagree\w*|discrepan\w*|both)\b.*\b"
+                          r"(?:values?|measurements?|results?|readings?)\s+(?:will|shall|should|"
+                          r"is|are|must)\s+(?:be\s+)?(?:used|utili[sz]ed|taken|preferred|considered)\b")
 
 
 def _qualified(r: Reading, canon: str, spans: list[tuple[int, int]]) -> bool:

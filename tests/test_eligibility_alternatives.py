@@ -604,3 +604,66 @@ def test_hostile_numbers_in_the_new_readers_are_text_not_an_error(text: str) -> 
 def test_an_article_before_a_child_pugh_number_is_not_class_a(text: str, high: float) -> None:
     d = _one(text, False)
     assert (d["test"], d["low"], d["high"]) == ("child-pugh", None, high)
+
+
+# --- a way in stated in words beside a bound -------------------------------------------------
+
+@pytest.mark.parametrize(("text", "key", "words"), [
+    ("Age > 40 or postmenopausal", None, "postmenopausal"),
+    ("Postmenopausal or age > 55", None, "Postmenopausal"),
+    ("Hemoglobin ≥ 9 g/dL or transfusion dependent", "hemoglobin", "transfusion dependent"),
+    ("HbA1c ≥ 8.0% or diagnosed with T2D and taking diabetes medication", "hba1c",
+     "diagnosed with T2D and taking diabetes medication"),
+    ("Current diagnosis of major depressive disorder or HDRS ≥ 12", "hamd",
+     "Current diagnosis of major depressive disorder"),
+    # words with a number the grammar does not read as a bound are still words
+    ("Age ≥ 18 years or 16-17 with consent", None, "16-17 with consent"),
+])
+def test_a_way_in_stated_in_words_is_an_alternative_of_its_own(text, key, words) -> None:
+    # before, the bound stood alone: every postmenopausal 38-year-old failed the line
+    d = _one(text, False)
+    assert d.get("test") == key
+    assert d["alternatives"] == [{"text": words}]
+    # in an exclusion each way in excludes by itself: the bound alone is what the text says
+    assert "alternatives" not in _one(text, True)
+
+
+@pytest.mark.parametrize("text", [
+    "Hb ≥ 9 g/dL or 5.6 mmol/L",  # the same bound in another unit
+    "Age ≥ 18 years or older",
+    "Age ≥ 18 years, male or female",  # "or" away from the bound
+    "Male or female aged 18-65",
+    "ECOG 0-1 or Karnofsky ≥ 70",  # the words hold a bound read on its own
+])
+def test_words_that_are_not_another_way_in_add_no_alternative(text) -> None:
+    for f in facts_for(text, False):
+        assert not any("text" in a for a in f.data.get("alternatives") or [])
+
+
+def test_the_words_are_an_any_of_member_of_their_own_with_no_definition() -> None:
+    from fhirtrial.eligibility.fhir import characteristic, fact_text
+
+    [c] = criteria_for("Inclusion Criteria:\n* Age > 40 or postmenopausal")
+    ch = characteristic(c)
+    comb = ch["definitionByCombination"]
+    assert comb["code"] == "any-of"
+    age, words = comb["characteristic"]
+    assert age["definitionByTypeAndValue"]["valueQuantity"]["value"] == 40
+    assert words == {"linkId": "fact-1.2", "description": "postmenopausal"}
+    assert fact_text(c.facts[0]) == "Age > 40 years, or postmenopausal"
+
+
+def test_a_patient_who_meets_the_bound_is_eligible_and_one_who_does_not_is_for_review():
+    from datetime import date
+
+    from fhirtrial.eligibility.match import evaluate
+
+    def verdict(birth: str) -> str:
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+            "resourceType": "Patient", "id": "p", "birthDate": birth, "gender": "female"}}]}
+        out = evaluate("Inclusion Criteria:\n* Age > 40 or postmenopausal", bundle,
+                       as_of=date(2024, 1, 2))
+        return out["parameter"][0]["valueCode"]
+
+    assert verdict("1970-01-01") == "eligible"  # 54: the bound is met
+    assert verdict("1990-01-01") == "needs-review"  # 34: postmenopausal? the text decides

@@ -227,6 +227,9 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     members = [_for_sex(dict(main, linkId=f"{link}.1", description=fact_text(alone)),
                         fact.data.get("sex"))]
     for i, alt in enumerate(alts):
+        if "text" in alt:  # a way in stated in words: text only, for review
+            members.append({"linkId": f"{link}.{i + 2}", "description": alt["text"]})
+            continue
         data = {k: v for k, v in fact.data.items() if k != "alternatives"}
         data.update({k: v for k, v in alt.items() if k != "condition"})
         data["sex"] = alt.get("sex")
@@ -360,6 +363,7 @@ def fact_text(fact: Fact) -> str:
         return f"{fact.kind.replace('-', ' ').capitalize()}: {'yes' if d['value'] else 'no'}"
     one = _one_sided(d)
     alts = "".join(
+        f", or {a['text']}" if "text" in a else
         f" or {_bound_words(a)}{suffix_of(dict(d, **a))}"
         + (f" ({a['condition']})" if a.get("condition") else "")
         + (f" ({a['sex']})" if a.get("sex") else "")
@@ -405,14 +409,16 @@ def _class_fact_text(fact: Fact) -> str | None:
     if not lab.classes or fact.data.get("relative"):
         return None
     parts = []
-    for data in [fact.data, *(dict(fact.data, **a) for a in fact.data.get("alternatives") or [])]:
+    words = [a["text"] for a in fact.data.get("alternatives") or [] if "text" in a]
+    for data in [fact.data, *(dict(fact.data, **a) for a in fact.data.get("alternatives") or []
+                              if "text" not in a)]:
         classes = allowed_classes(lab, data)
         if not classes:
             return None
         cond = data.get("condition")
         parts.append(_or_list([_roman(n) for n, _ in classes]) + (f" ({cond})" if cond else ""))
     sex = f" ({fact.data['sex']})" if fact.data.get("sex") else ""
-    return f"{lab.display} {' or '.join(parts)}{sex}"
+    return f"{lab.display} {' or '.join(parts)}{sex}" + "".join(f", or {w}" for w in words)
 
 
 def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:

@@ -416,7 +416,9 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
     alternative is met. A conditional alternative ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver
     metastases"; "> 3 × ULN (> 5 × ULN with liver metastases)" in an exclusion) replaces the
     bound when its condition holds; the condition is text only, so where the two answers
-    differ the answer is *unknown* — met only if the condition holds, or not met if it does."""
+    differ the answer is *unknown* — met only if the condition holds, or not met if it does.
+    A way in stated in words ("age > 40 or postmenopausal") is unknown: the criterion is met
+    when the bound is, and left to review when it is not."""
     alts = fact.data.get("alternatives")
     if alts:
         base = {k: v for k, v in fact.data.items() if k != "alternatives"}
@@ -425,6 +427,9 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
             return None
         results, conditional = [first], []
         for alt in alts:
+            if "text" in alt:  # a way in stated in words: not computable, for review
+                results.append(Result(UNKNOWN, f"or {alt['text']}: text only"))
+                continue
             data = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
             data["sex"] = alt.get("sex")
             r = _for_sex(Fact(fact.kind, data), patient, as_of)

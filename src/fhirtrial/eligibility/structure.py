@@ -775,6 +775,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
+        _add_word_alternatives(out, rs, canon, all_rs)
     return _dedupe(_merge_sides(out, canon), canon)
 
 
@@ -881,6 +882,55 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
                         _OR.search(canon, lo, hi + 1):  # (it sees what follows the "or")
                     drop.append((a, b))
     return [(p, f) for p, f in out if not any(a <= p < b for a, b in drop)]
+
+
+# "or" and a way in stated in words right after a bound, up to the clause's next comma or
+# bracket: not "or older", and no number in it
+_OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!more\b|less\b|greater\b|higher\b|lower\b|"
+                             r"above\b|below\b|older\b|younger\b|equal\b|fewer\b|over\b|"
+                             r"under\b|longer\b|shorter\b|equivalent\b|both\b|either\b)"
+                             r"(?P<alt>[a-z\d][^,;:()≤≥<>=]*?)\s*(?=$|[,;:)]|\.(?!\d))")
+# the same right before a bound, back to the clause's previous comma or bracket
+_OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤≥<>=]*?)\s*,?\s+"
+                              r"or\s+$")
+# the same bound in another unit ("≥ 9 g/dL or 5.6 mmol/L"), not another way in
+_RESTATED = re.compile(r"[\d.,]+\s*[^\s\d]*")
+
+
+def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
+                           read: list[Reading]) -> None:
+    """A bound offered beside a way in stated in words ("age > 40 or postmenopausal",
+    "hemoglobin ≥ 9 g/dL or transfusion-dependent", "current diagnosis of MDD or HDRS ≥ 12")
+    is one way in, not a requirement: the words become an alternative of their own, text
+    only (``{"text": …}``), so the bound is an any-of member that a patient may meet or
+    leave to review. (Before, the bound stood alone and failed every patient who came in by
+    the words.) Outside an exclusion only: there each way in excludes by itself, and the
+    bound alone is what the text says of it. Words holding a bound the grammar read
+    (``read``: kept or not) are that bound, not words."""
+    facts = dict(out)
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
+    for r in rs:
+        fact = facts.get(r.pos)
+        if fact is None or fact.kind == GROUP:
+            continue
+        end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
+        start = min(r.pos, r.bound.start)
+        words = []
+        for m in (_OR_WORDS_AFTER.match(canon, end),
+                  _OR_WORDS_BEFORE.search(canon, max(0, start - 120), start)):
+            if m and not any(a < m.end("alt") and m.start("alt") < b for a, b in spans):
+                words.append(m.group("alt"))
+        for w in words:
+            w = " ".join(w.split())
+            if w and not _RESTATED.fullmatch(w) and not _names_only(w):
+                fact.data.setdefault("alternatives", []).append({"text": w})
+
+
+def _names_only(words: str) -> bool:
+    """Whether the words only name concepts of the lexicon ("ALT or AST > 3 × ULN" read from
+    "AST" on): a shared bound, not a way in of its own."""
+    pat, _ = grammar_names()
+    return pat.sub("", words).strip(" /-") == ""
 
 
 def _without_own_conditions(norm: str, r: Reading) -> str:
@@ -1058,8 +1108,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)
         for alt in f.data.get("alternatives") or ():
-            if alt.get("condition"):  # "in Japan", not the normalised "in japan"
-                alt["condition"] = " ".join(_as_written(alt["condition"], text).split())
+            for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
+                if alt.get(key):
+                    alt[key] = " ".join(_as_written(alt[key], text).split())
     facts += [f for _, f in measured if is_age(f)]
     facts += pregnancy_facts(norm, exclude)
     positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(norm)

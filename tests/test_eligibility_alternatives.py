@@ -667,3 +667,29 @@ def test_a_patient_who_meets_the_bound_is_eligible_and_one_who_does_not_is_for_r
 
     assert verdict("1970-01-01") == "eligible"  # 54: the bound is met
     assert verdict("1990-01-01") == "needs-review"  # 34: postmenopausal? the text decides
+
+
+# --- lines whose bound is not a requirement on the patient's level -------------------------
+
+@pytest.mark.parametrize("text", [
+    "PSA ≥ 2 ng/mL above nadir",  # a rise from the lowest value, not the PSA level
+    "PSA rise ≥ 2 ng/mL above the nadir",
+    "PSA ≥ 2 ng/mL over the previous value",
+])
+def test_a_bound_above_a_patients_own_earlier_value_is_not_a_level(text) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize("text", [
+    "Patients > 75 years are excluded",
+    "Subjects with BMI > 35 will not be eligible.",
+])
+def test_an_exclusion_written_among_inclusion_criteria_is_not_a_requirement(text) -> None:
+    # read as a requirement it would include only the patients it excludes
+    assert facts_for(text, False) == []
+    assert [f.kind for f in facts_for(text, True)] in (["age"], ["lab"])  # as an exclusion
+
+
+def test_not_eligible_for_a_treatment_is_a_condition_not_an_exclusion() -> None:
+    [f] = facts_for("Patients not eligible for surgery with ECOG ≤ 2", False)
+    assert (f.data["test"], f.data["high"]) == ("ecog", 2)

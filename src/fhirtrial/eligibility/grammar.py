@@ -749,7 +749,8 @@ def _bare(lab: Lab, s: str, pos: int, a: Bound) -> Bound | None:
 
 _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
-                     r"(?:the\s+|their\s+)?(?:baseline|normal|pre)|"
+                     r"(?:the\s+|their\s+|its\s+)?(?:baseline|normal|pre|nadir|lowest|"
+                     r"prior|previous)|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b|"
                      # "≤ 12 cm from the anal verge": a distance from something, not a size
                      r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b")

@@ -1094,9 +1094,19 @@ def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
     return _read(text, exclude)[0]
 
 
+# "Patients > 75 years are excluded" among the inclusion criteria states an exclusion: its
+# bounds read as requirements would include only the patients it excludes ("not eligible
+# for surgery" names a condition and does not end the line)
+_SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:excluded|"
+                            r"ineligible|not eligible|not included|not enrolled)\s*\W*$|"
+                            r"\bwill not be (?:eligible|included|enrolled)\s*\W*$")
+
+
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
+    if exclude is not True and _SAYS_EXCLUDED.search(norm):
+        return [], False  # an exclusion written among inclusion criteria: what, not whom
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)

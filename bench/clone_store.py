@@ -82,8 +82,10 @@ def clone(db: str, base: int, n: int) -> int:
                      else "ALTER TABLE m ADD COLUMN n INTEGER")
         conn.execute("UPDATE m SET n = (SELECT c.rid FROM current c, current o WHERE "
                      "o.rid = m.o AND c.fv = o.fv AND c.type = o.type AND c.id = m.nid)")
+        # each copy's only version is its current one: its body is in current alone, as
+        # the store keeps it (store.SQLTx._supersede)
         conn.execute("INSERT INTO versions (fv, type, id, vid, last_updated, method, body) "
-                     "SELECT c.fv, c.type, c.id, c.vid, c.last_updated, 'PUT', c.body "
+                     "SELECT c.fv, c.type, c.id, c.vid, c.last_updated, 'PUT', NULL "
                      "FROM m JOIN current c ON c.rid = m.n")
         for table, cols in _TEXT.items():
             sel = ", ".join(

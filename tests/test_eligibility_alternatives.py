@@ -693,3 +693,41 @@ def test_an_exclusion_written_among_inclusion_criteria_is_not_a_requirement(text
 def test_not_eligible_for_a_treatment_is_a_condition_not_an_exclusion() -> None:
     [f] = facts_for("Patients not eligible for surgery with ECOG ≤ 2", False)
     assert (f.data["test"], f.data["high"]) == ("ecog", 2)
+
+
+def test_a_clause_that_is_only_another_bound_under_a_condition_conditions_the_one_before():
+    # the patients with hepatic metastases may have ≤ 5 × ULN: ≤ 3 × ULN is not everyone's
+    line = "AST and ALT ≤ 3 × ULN; ≤ 5 × ULN if hepatic metastases are present"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    line = "ANC ≥ 1500/µL; ≥ 1000/µL for patients of African descent"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    # a clause with a bound of its own is another requirement
+    assert [f.data.get("test") for f in facts_for("Age ≥ 18 years; ECOG ≤ 2", False)] == [
+        None, "ecog"]
+
+
+def test_an_age_group_in_words_is_read_like_one_in_symbols() -> None:
+    from fhirtrial.eligibility.criteria import GROUP
+
+    g, older = facts_for("Creatinine ≤ 1.5 mg/dL for patients younger than 65 years", False)
+    age, crea = g.data["facts"]
+    assert (g.kind, age.data["high"], age.data["high_inclusive"]) == (GROUP, 65, False)
+    assert (crea.data["test"], crea.data["high"]) == ("creatinine", 1.5)
+    assert (older.kind, older.data["low"], older.data["high"]) == ("age", 65, None)
+
+
+def test_a_bound_restated_under_a_condition_elsewhere_in_the_line_is_its_alternative():
+    # before, the first bound stood alone: a Gilbert's patient with bilirubin 2 × ULN failed
+    line = ("Total serum bilirubin ≤ ULN; or total bilirubin ≤ 3.0 × ULN with direct bilirubin "
+            "within normal range in patients with documented Gilbert's syndrome")
+    [f] = facts_for(line, False)
+    assert (f.data["test"], f.data["high"], f.data["relative"]) == ("bilirubin-total", 1, "ULN")
+    [alt] = f.data["alternatives"]
+    assert (alt["high"], alt["relative"]) == (3, "ULN")
+    assert alt["condition"].endswith("in patients with documented Gilbert's syndrome")
+    line = ("BMI 18-25 kg/m2; those with BMI up to 28kg/m2 will be included if waist "
+            "circumference is <96cm.")
+    [f] = facts_for(line, False)
+    [alt] = f.data["alternatives"]
+    assert ((f.data["low"], f.data["high"]), alt["high"]) == ((18, 25), 28)
+    assert alt["condition"].startswith("those with BMI up to 28")

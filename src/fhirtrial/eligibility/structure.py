@@ -733,9 +733,22 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         (exclude is True and r.joint in ("and", "&")) or
         (exclude is False and r.joint == "or"))}
     out: list[tuple[int, Fact]] = []
+    # a concept given another bound under a condition elsewhere in the line ("BMI 18-25
+    # kg/m2; those with BMI up to 28 kg/m2 will be included if waist circumference is < 96
+    # cm"): the unconditional bound is not everyone's; the other is its alternative, the
+    # clause that holds it its condition
+    conditioned: dict[str, list[dict[str, Any] | None]] = {}
     for r in rs:
-        if r.end in clash_ends or any(a <= r.pos < b for a, b in clauses + cparens) or \
+        where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None)
+        if r.end in clash_ends or where is not None or \
                 (qualifying and _qualified(r, canon, qualifying)):
+            if r.lab.kind != "age" and r.end not in clash_ends:
+                alt = _bound_data(r.lab, r.bound, False) if where and not r.alternatives \
+                    else None
+                if alt is not None:
+                    alt["condition"] = re.sub(r"^(?:or|and|and/or)\s+", "", " ".join(
+                        text[where[0]:where[1]].split()).strip(" ;,."))
+                conditioned.setdefault(r.lab.key, []).append(alt)
             continue
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
@@ -773,10 +786,24 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+    if conditioned:
+        out = [(p, f) for p, f in out if f.kind != "lab" or f.data["test"] not in conditioned
+               or _conditioned(f, conditioned[f.data["test"]])]
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
         _add_word_alternatives(out, rs, canon, all_rs)
     return _dedupe(_merge_sides(out, canon), canon)
+
+
+def _conditioned(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
+    """Give ``fact`` the bounds its concept has under a condition elsewhere in the line as
+    alternatives; False (the fact is not everyone's and cannot say so) when one of them
+    could not be read, or is stated in another unit or reference than the fact."""
+    if any(a is None or (a["unit"], a["relative"]) != (fact.data["unit"], fact.data["relative"])
+           or a.get("sex") for a in alts) or fact.data.get("sex"):
+        return False
+    fact.data.setdefault("alternatives", []).extend(alts)  # type: ignore[arg-type]
+    return True
 
 
 def _written(cond: str | None, canon: str, text: str, start: int) -> str | None:
@@ -851,8 +878,11 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
                                  canon: str) -> list[tuple[int, Fact]]:
     """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
     read ("handgrip < 26 kg or gait speed < 1 m/s" without a gait-speed concept): outside an
-    exclusion the bound read alone would demand what the text only offers as one way in."""
-    if not out or _OR.search(canon) is None:
+    exclusion the bound read alone would demand what the text only offers as one way in.
+    So does a clause that is only another bound under a condition ("AST and ALT ≤ 3 × ULN;
+    ≤ 5 × ULN if hepatic metastases are present"): the clause before it holds for the
+    patients without the condition only."""
+    if not out or (_OR.search(canon) is None and ";" not in canon):
         return out
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
     for r in rs:
@@ -868,7 +898,13 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     if not unread:
         return out
     drop: list[tuple[int, int]] = []
-    for a, b in _clauses(canon):
+    clauses = list(_clauses(canon))
+    for before, (a, b) in itertools.pairwise(clauses):
+        head = len(canon[a:b]) - len(canon[a:b].lstrip(" ;,:"))
+        if any(u == a + head for u in unread) and (
+                conditional(canon[a:b]) or _EXCEPTION.search(canon[a:b])):
+            drop.append(before)
+    for a, b in clauses:
         mine = [sp for sp in spans if a <= sp[0] < b]
         for u in (u for u in unread if a <= u < b):
             for x, y in mine:
@@ -1278,11 +1314,12 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
     subject = exclude is not None and _AGE_SUBJECT.match(norm) is not None
     if not subject:
         found = _FOR_IF.finditer(norm)
-        if next(found, None) is None or (exclude is None and next(found, None) is None) or \
-                sum(map(norm.count, "≤≥<>")) < (3 if exclude is None else 2):
+        if next(found, None) is None or (exclude is None and next(found, None) is None):
             return None
     text = _strip_parens_keep_if(norm)
-    canon = canonical(text)
+    canon = canonical(text)  # (comparators in words counted too: "younger than 65 years")
+    if not subject and sum(map(canon.count, "≤≥<>")) < (3 if exclude is None else 2):
+        return None
     rs = []
     for r in grammar_readings(canon):  # (two names of one scale share one bound: once)
         if r.lab.kind != "age" and not (rs and (rs[-1].bound.start, rs[-1].lab.key) == (

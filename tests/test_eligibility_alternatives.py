@@ -731,3 +731,16 @@ def test_a_bound_restated_under_a_condition_elsewhere_in_the_line_is_its_alterna
     [alt] = f.data["alternatives"]
     assert ((f.data["low"], f.data["high"]), alt["high"]) == ((18, 25), 28)
     assert alt["condition"].startswith("those with BMI up to 28")
+
+
+def test_a_permission_is_not_a_requirement_and_a_doubled_comparator_is_one() -> None:
+    # "may have": what some patients are allowed, not what every patient must have
+    line = "Patients with known Gilbert's syndrome may have a total bilirubin up to 3 x ULN."
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    # the same as the conditional alternative of the bound before it; "up to ≤ 3" is "≤ 3"
+    line = ("Total serum bilirubin ≤1.5x upper limit of normal (ULN). Patients with known "
+            "Gilbert's syndrome may have a total bilirubin up to ≤3 x ULN.")
+    [f] = facts_for(line, False)
+    [alt] = f.data["alternatives"]
+    assert (f.data["high"], alt["high"], alt["relative"]) == (1.5, 3, "ULN")
+    assert [f.data["low"] for f in facts_for("Age at least ≥ 18 years", False)] == [18]

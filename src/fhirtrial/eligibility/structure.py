@@ -333,6 +333,8 @@ def _preg_list(found: list[tuple[tuple[int, int], tuple[str, bool]]]) -> list[Fa
 
 _CONDITIONAL = re.compile(
     r"\bif\b|\bunless\b|\bin case\b|\bmay be (?:enrolled|included|eligible)\b|"
+    # "patients with Gilbert's syndrome may have a bilirubin up to 3 × ULN": a permission
+    r"\b(?:may|can) have\b|"
     r"\bare (?:also )?eligible\b|\b(?:is|are) (?:allowed|permitted)\b|"
     r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
     r"children|adults|people|persons)\b|"

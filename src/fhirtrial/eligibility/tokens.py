@@ -151,6 +151,9 @@ _YEAR_OLD = re.compile(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)")
 _BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
 
 
+_DOUBLE_CMP = re.compile(r"([≤≥<>])(\s*)\1")
+
+
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
@@ -177,6 +180,9 @@ def canonical(norm: str) -> str:
     if "%" in s or "percent" in s:
         s = _sub(_PRED, lambda m: "%pred", s)
     s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)
+    # "up to ≤ 3 × ULN", "at least ≥ 18": a comparator in words and the same one in symbols
+    # say it once
+    s = _DOUBLE_CMP.sub(lambda m: m.group(1) + m.group(2) + " ", s)
     # "equal to" alone between a name and a number is "=": drop it
     if "equal" in s:
         s = _sub(_EQUAL_TO, lambda m: "", s)

@@ -945,6 +945,8 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     the words.) Outside an exclusion only: there each way in excludes by itself, and the
     bound alone is what the text says of it. Words holding a bound the grammar read
     (``read``: kept or not) are that bound, not words."""
+    if "or " not in canon:
+        return
     facts = dict(out)
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
     for r in rs:
@@ -1143,7 +1145,8 @@ _SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:e
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
-    if exclude is not True and _SAYS_EXCLUDED.search(norm):
+    if exclude is not True and ("exclu" in norm or "eligib" in norm or "enrol" in norm or
+                                "includ" in norm) and _SAYS_EXCLUDED.search(norm):
         return [], False  # an exclusion written among inclusion criteria: what, not whom
     facts: list[Fact] = []
     facts += sex_facts(norm)
@@ -1316,7 +1319,9 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
     subject = exclude is not None and _AGE_SUBJECT.match(norm) is not None
     if not subject:
         found = _FOR_IF.finditer(norm)
-        if next(found, None) is None or (exclude is None and next(found, None) is None):
+        if next(found, None) is None or (exclude is None and next(found, None) is None) or \
+                sum(map(norm.count, "≤≥<>")) + len(_CMP_WORDS.findall(norm)) < \
+                (3 if exclude is None else 2):
             return None
     text = _strip_parens_keep_if(norm)
     canon = canonical(text)  # (comparators in words counted too: "younger than 65 years")
@@ -1363,6 +1368,8 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
     return facts + [Fact("age", _age_span(lo, hi)) for lo, hi in gaps if exclude is False]
 
 
+# comparators in words, for a first count before the canonical text is made
+_CMP_WORDS = re.compile(r"\b(?:than|least|most|under|over|up to|between|above|below)\b")
 # "Patients > 16 years of age must have …", "For patients ≥ 70 years: …": an age group named
 # first, its one bound after
 _AGE_SUBJECT = re.compile(r"\W*(?:(?:for|in)\s+)?(?:all\s+)?(?:patients|participants|subjects|"

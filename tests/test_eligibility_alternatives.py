@@ -744,3 +744,9 @@ def test_a_permission_is_not_a_requirement_and_a_doubled_comparator_is_one() -> 
     [alt] = f.data["alternatives"]
     assert (f.data["high"], alt["high"], alt["relative"]) == (1.5, 3, "ULN")
     assert [f.data["low"] for f in facts_for("Age at least ≥ 18 years", False)] == [18]
+
+
+def test_an_alternative_with_a_number_the_grammar_did_not_read_leaves_the_bound_text() -> None:
+    # "or adolescents 12-17 years weighing ≥ 40 kg": age ≥ 18 is one way in, not required
+    line = "Patients aged ≥ 18 years or adolescents 12-17 years weighing ≥ 40 kg"
+    assert [f for f in facts_for(line, False) if f.kind == "age"] == []

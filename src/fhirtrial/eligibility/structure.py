@@ -793,7 +793,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                or _conditioned(f, conditioned[f.data["test"]])]
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
-        _add_word_alternatives(out, rs, canon, all_rs)
+        out = _add_word_alternatives(out, rs, canon, all_rs)
     return _dedupe(_merge_sides(out, canon), canon)
 
 
@@ -931,12 +931,16 @@ _OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!more\b|less\b|greater\b|higher\
 # the same right before a bound, back to the clause's previous comma or bracket
 _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤≥<>=]*?)\s*,?\s+"
                               r"or\s+$")
+# "or" and an age within three words after a bound ("or adolescents 12-17 years …")
+_OR_NUMBER_AFTER = re.compile(r"\s*,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}(?P<n>\d[\d.,]*\s*"
+                              r"(?:(?:-|–|to)\s*\d[\d.,]*\s*)?(?:years?|yrs?|months?|weeks?|"
+                              r"days?)\b)")
 # the same bound in another unit ("≥ 9 g/dL or 5.6 mmol/L"), not another way in
 _RESTATED = re.compile(r"[\d.,]+\s*[^\s\d]*")
 
 
 def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
-                           read: list[Reading]) -> None:
+                           read: list[Reading]) -> list[tuple[int, Fact]]:
     """A bound offered beside a way in stated in words ("age > 40 or postmenopausal",
     "hemoglobin ≥ 9 g/dL or transfusion-dependent", "current diagnosis of MDD or HDRS ≥ 12")
     is one way in, not a requirement: the words become an alternative of their own, text
@@ -944,17 +948,25 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     leave to review. (Before, the bound stood alone and failed every patient who came in by
     the words.) Outside an exclusion only: there each way in excludes by itself, and the
     bound alone is what the text says of it. Words holding a bound the grammar read
-    (``read``: kept or not) are that bound, not words."""
+    (``read``: kept or not) are that bound, not words; words with a number the grammar did
+    not read, before a comparison ("≥ 18 years or adolescents 12-17 years weighing ≥ 40
+    kg"), are an alternative it cannot state: the bound is dropped."""
     if "or " not in canon:
-        return
+        return out
     facts = dict(out)
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
+    dropped = set()
     for r in rs:
         fact = facts.get(r.pos)
         if fact is None or fact.kind == GROUP:
             continue
         end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
         start = min(r.pos, r.bound.start)
+        if _OR_WORDS_AFTER.match(canon, end) is None and (
+                (m := _OR_NUMBER_AFTER.match(canon, end)) is not None and
+                not any(a <= m.start("n") < b for a, b in spans)):
+            dropped.add(r.pos)
+            continue
         words = []
         for m in (_OR_WORDS_AFTER.match(canon, end),
                   _OR_WORDS_BEFORE.search(canon, max(0, start - 120), start)):
@@ -964,6 +976,7 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             w = " ".join(w.split())
             if w and not _RESTATED.fullmatch(w) and not _names_only(w):
                 fact.data.setdefault("alternatives", []).append({"text": w})
+    return [(p, f) for p, f in out if p not in dropped]
 
 
 def _names_only(words: str) -> bool:

@@ -789,23 +789,28 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
     if conditioned:
-        out = [(p, f) for p, f in out if f.kind != "lab" or f.data["test"] not in conditioned
-               or _conditioned(f, conditioned[f.data["test"]])]
+        kept = []
+        for p, f in out:
+            if f.kind == "lab" and f.data["test"] in conditioned:
+                alts = conditioned[f.data["test"]]
+                if not _can_take(f, alts):
+                    continue
+                f.data.setdefault("alternatives", []).extend(alts)  # type: ignore[arg-type]
+            kept.append((p, f))
+        out = kept
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
         out = _add_word_alternatives(out, rs, canon, all_rs)
     return _dedupe(_merge_sides(out, canon), canon)
 
 
-def _conditioned(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
-    """Give ``fact`` the bounds its concept has under a condition elsewhere in the line as
-    alternatives; False (the fact is not everyone's and cannot say so) when one of them
-    could not be read, or is stated in another unit or reference than the fact."""
-    if any(a is None or (a["unit"], a["relative"]) != (fact.data["unit"], fact.data["relative"])
-           or a.get("sex") for a in alts) or fact.data.get("sex"):
-        return False
-    fact.data.setdefault("alternatives", []).extend(alts)  # type: ignore[arg-type]
-    return True
+def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
+    """Whether ``fact`` can state the bounds its concept has under a condition elsewhere in
+    the line as its alternatives; not when one of them could not be read, or is stated in
+    another unit or reference than the fact (the fact, not everyone's, is then dropped)."""
+    return not fact.data.get("sex") and all(
+        a is not None and not a.get("sex") and
+        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
 
 
 def _written(cond: str | None, canon: str, text: str, start: int) -> str | None:
@@ -922,11 +927,13 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     return [(p, f) for p, f in out if not any(a <= p < b for a, b in drop)]
 
 
+# the words after "or" that continue a bound ("18 or older", "0 or more"), not another one
+_COMPARATIVES = ("more|less|greater|higher|lower|above|below|older|younger|equal|fewer|over|"
+                 "under")
 # "or" and a way in stated in words right after a bound, up to the clause's next comma or
-# bracket: not "or older", and no number in it
-_OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!more\b|less\b|greater\b|higher\b|lower\b|"
-                             r"above\b|below\b|older\b|younger\b|equal\b|fewer\b|over\b|"
-                             r"under\b|longer\b|shorter\b|equivalent\b|both\b|either\b)"
+# bracket, with no comparison in it: not "or older", not "or equivalent"
+_OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
+                             r"equivalent|both|either)\b)"
                              r"(?P<alt>[a-z\d][^,;:()≤≥<>=]*?)\s*(?=$|[,;:)]|\.(?!\d))")
 # the same right before a bound, back to the clause's previous comma or bracket
 _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤≥<>=]*?)\s*,?\s+"
@@ -1217,8 +1224,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
 
 
 # an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
-_OR = re.compile(r"\bor\s+(?!more|less|greater|higher|lower|above|below|older|younger|equal|"
-                 r"fewer|over|under)(?=[a-z])")
+_OR = re.compile(r"\bor\s+(?!" + _COMPARATIVES + r")(?=[a-z])")
 # "or" between two groups of bounds, and whether punctuation sets it off (see _or_groups)
 _GROUP_OR = re.compile(r"(?P<p>[,;)]\s*)?" + _OR.pattern)
 _GROUP_AND = re.compile(r"\band\b(?!/)")

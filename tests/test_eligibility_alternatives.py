@@ -750,3 +750,23 @@ def test_an_alternative_with_a_number_the_grammar_did_not_read_leaves_the_bound_
     # "or adolescents 12-17 years weighing ≥ 40 kg": age ≥ 18 is one way in, not required
     line = "Patients aged ≥ 18 years or adolescents 12-17 years weighing ≥ 40 kg"
     assert [f for f in facts_for(line, False) if f.kind == "age"] == []
+
+
+# --- ways in for other people, and values in the past ----------------------------------------
+
+@pytest.mark.parametrize("line", [
+    # the weight is the adolescents' way in only: an adult of 38 kg meets the line
+    "Patients aged ≥ 18 years or adolescents 12-17 years weighing ≥ 40 kg",
+    "Age ≥ 18 years, or ≥ 12 years and weighing at least 40 kg",
+    "Infant is ≤ 750 grams at birth and/or < 27 weeks gestation at birth",
+])
+def test_a_bound_of_another_way_in_is_not_everyones(line: str) -> None:
+    assert [f.data for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+def test_a_bound_after_or_beside_a_read_alternative_is_still_an_alternative() -> None:
+    # both ways in read: the line is their any-of, as before
+    [c] = criteria_for("Inclusion Criteria:\n- Creatinine ≤ 1.5 mg/dL or creatinine clearance "
+                       "≥ 60 mL/min")
+    assert [f.data["test"] for f in c.facts] == ["creatinine", "creatinine-clearance"]
+    assert c.combination == "any-of"

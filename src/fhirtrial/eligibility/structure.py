@@ -957,12 +957,14 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     bound alone is what the text says of it. Words holding a bound the grammar read
     (``read``: kept or not) are that bound, not words; words with a number the grammar did
     not read, before a comparison ("≥ 18 years or adolescents 12-17 years weighing ≥ 40
-    kg"), are an alternative it cannot state: the bound is dropped."""
+    kg"), are an alternative it cannot state: the bound is dropped, and so are the bounds of
+    that alternative (the weight is the adolescents' only), up to the end of its clause."""
     if "or " not in canon:
         return out
     facts = dict(out)
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
     dropped = set()
+    others: list[tuple[int, int]] = []  # alternatives whose bounds are theirs only
     for r in rs:
         fact = facts.get(r.pos)
         if fact is None or fact.kind == GROUP:
@@ -973,6 +975,11 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
                 (m := _OR_NUMBER_AFTER.match(canon, end)) is not None and
                 not any(a <= m.start("n") < b for a, b in spans)):
             dropped.add(r.pos)
+            stop = canon.find(";", m.end())
+            others.append((m.start(), len(canon) if stop < 0 else stop))
+            continue
+        if _unread_before_or(canon, start, spans):
+            dropped.add(r.pos)  # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg")
             continue
         words = []
         for m in (_OR_WORDS_AFTER.match(canon, end),
@@ -983,7 +990,26 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             w = " ".join(w.split())
             if w and not _RESTATED.fullmatch(w) and not _names_only(w):
                 fact.data.setdefault("alternatives", []).append({"text": w})
-    return [(p, f) for p, f in out if p not in dropped]
+    return [(p, f) for p, f in out
+            if p not in dropped and not any(a <= p < b for a, b in others)]
+
+
+# a comparison the grammar may not have read: a comparator before a number, or an age
+_COMPARISON = re.compile(r"[≤≥<>]\s*\d|\d\s*(?:years?|yrs?|months?)\b")
+_TOP_OR = re.compile(r"\bor\b")
+
+
+def _unread_before_or(canon: str, start: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether the bound at ``start`` follows an "or" in its clause whose other side holds a
+    comparison no reading took ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg": the
+    weight is the second way in's, and the first was not read)."""
+    clause = canon.rfind(";", 0, start) + 1
+    ors = [m.start() for m in _TOP_OR.finditer(canon, clause, start)
+           if not any(a <= m.start() < b for a, b in spans)]
+    if not ors:
+        return False
+    return any(not any(a <= m.start() < b for a, b in spans)
+               for m in _COMPARISON.finditer(canon, clause, ors[-1]))
 
 
 def _names_only(words: str) -> bool:

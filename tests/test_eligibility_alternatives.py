@@ -770,3 +770,32 @@ def test_a_bound_after_or_beside_a_read_alternative_is_still_an_alternative() ->
                        "≥ 60 mL/min")
     assert [f.data["test"] for f in c.facts] == ["creatinine", "creatinine-clearance"]
     assert c.combination == "any-of"
+
+
+@pytest.mark.parametrize(("line", "test"), [
+    ("History of QTc > 480 ms", "qtc"),
+    ("Previous history of QTc prolongation: QTc > 480 ms", None),  # "history" not its name's
+    ("Past medical history of platelet count < 50,000/µL", "platelets"),
+    ("Documented LVEF ≤ 40% at any time in the past", "lvef"),
+    ("Natremia > 155 mmol/L at any time", "sodium"),
+    ("History of NYHA class III or IV heart failure", "nyha"),
+])
+def test_a_value_in_the_past_is_read_with_the_window_any_time(line: str, test: str | None
+                                                              ) -> None:
+    labs = [f for f in facts_for(line, True) if f.kind == "lab"]
+    if test is None:  # the value itself, stated apart from the history: the latest one
+        assert [f.data.get("window") for f in labs] == [None]
+        return
+    [f] = labs
+    assert (f.data["test"], f.data["window"]) == (test, {"comparator": "ever"})
+
+
+def test_a_value_in_the_past_within_a_window_stays_text() -> None:
+    # any result of the last year, not the latest in it: neither reading says that
+    facts = facts_for("History of systolic blood pressure > 180 mmHg within the last year", True)
+    assert [f.kind for f in facts] == ["time-window"]
+
+
+def test_the_current_value_is_not_a_history() -> None:
+    [f] = [f for f in facts_for("QTc > 480 ms at screening", True) if f.kind == "lab"]
+    assert "window" not in f.data

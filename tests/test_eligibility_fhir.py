@@ -80,7 +80,8 @@ def test_seed_dlco_characteristic_carries_its_three_month_window() -> None:
     ch = characteristic(c)
     members = ch["definitionByCombination"]["characteristic"]
     assert ch["definitionByCombination"]["code"] == "all-of"
-    assert [m["description"] for m in members] == ["DLCO 30 to 80 % of predicted",
+    assert [m["description"] for m in members] == ["DLCO 30 to 80 % of predicted within the "
+                                                   "previous 3 months",
                                                    "FVC 40 to 70 % of predicted"]
     assert members[0]["timeFromEvent"][0]["description"] == "within the previous 3 months"
     assert "timeFromEvent" not in members[1]
@@ -110,3 +111,16 @@ def test_every_fact_kind_gives_a_valid_definition(kind: str) -> None:
     d = fact_to_definition(Fact(kind, data))
     assert d is not None
     _ev([{"description": kind, "definitionByTypeAndValue": d}])
+
+
+def test_a_value_at_any_time_is_a_time_from_event_with_no_start() -> None:
+    [c] = criteria_for("Exclusion Criteria:\n* History of QTc > 480 ms")
+    ch = characteristic(c)
+    _ev([ch])  # valid R5
+    assert ch["definitionByTypeAndValue"]["valueQuantity"]["value"] == 480
+    [tfe] = ch["timeFromEvent"]
+    assert tfe["description"] == "at any time"
+    assert tfe["eventCodeableConcept"]["coding"][0]["code"] == "450332002"
+    # up to the assessment (0 days before it), from no earlier date
+    assert tfe["range"] == {"high": {"value": 0, "unit": "days",
+                                     "system": "http://unitsofmeasure.org", "code": "d"}}

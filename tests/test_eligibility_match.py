@@ -84,7 +84,8 @@ def test_patient_without_spirometry_needs_review(study) -> None:
         "code", {}).get("coding", [])} & SPIROMETRY]
     out = evaluate(study, b)
     assert _verdict(out) == "needs-review"
-    assert _fact(out, "DLCO 30 to 80 % of predicted")["result"]["valueCode"] == "unknown"
+    f = _fact(out, "DLCO 30 to 80 % of predicted within the previous 3 months")
+    assert f["result"]["valueCode"] == "unknown"
 
 
 def test_alt_is_compared_with_the_observations_own_upper_limit(study) -> None:
@@ -123,7 +124,7 @@ def test_dlco_older_than_three_months_is_not_used(study) -> None:
     b = _bundle()
     _resource(b, "dlco")["effectiveDateTime"] = "2025-10-01"  # 5 months before the latest date
     out = evaluate(study, b)
-    f = _fact(out, "DLCO 30 to 80 % of predicted")
+    f = _fact(out, "DLCO 30 to 80 % of predicted within the previous 3 months")
     assert f["result"]["valueCode"] == "unknown"
     assert "within the previous 3 months" in f["reason"]["valueString"]
 
@@ -175,6 +176,61 @@ def test_platelets_per_mm3_compare_with_a_bound_in_10_9_per_litre() -> None:
                       "valueQuantity": {"value": 90000, "unit": "/mm3"}}}]}
     out = evaluate("Inclusion Criteria:\n* Platelets ≥ 100 × 10^9/L", bundle)
     assert _verdict(out) == "not-eligible"  # 90,000/mm³ = 90 × 10⁹/L
+
+
+def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
+    return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},
+                         "effectiveDateTime": when,
+                         "valueQuantity": {"value": ms, "unit": "ms", "system":
+                                           "http://unitsofmeasure.org", "code": "ms"}}}
+
+
+QTC_HISTORY = "Exclusion Criteria:\n* History of QTc > 480 ms"
+
+
+def test_history_of_a_value_is_met_by_an_earlier_result_not_only_the_latest() -> None:
+    # the latest QTc (450 ms) is normal; the one a year before (495 ms) is the history the
+    # line excludes: reading the latest alone would let this patient in
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _qtc("old", "2025-01-10", 495), _qtc("new", "2026-01-10", 450)]}
+    out = evaluate(QTC_HISTORY, bundle)
+    assert _verdict(out) == "not-eligible"
+    f = _fact(out, "QTc interval > 480 ms at any time")
+    assert f["result"]["valueCode"] == "met"
+    assert f["evidence"]["valueReference"] == {"reference": "Observation/old"}
+
+
+def test_history_of_a_value_not_met_when_no_result_ever_met_it() -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _qtc("a", "2025-01-10", 470), _qtc("b", "2026-01-10", 450)]}
+    out = evaluate(QTC_HISTORY, bundle)
+    assert _fact(out, "QTc interval > 480 ms at any time")["result"]["valueCode"] == "not-met"
+    assert _verdict(out) == "eligible"
+    # a result after the evaluation date is not history yet
+    later = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _qtc("a", "2025-01-10", 470), _qtc("b", "2026-03-01", 495)]}
+    out = evaluate(QTC_HISTORY, later, as_of="2026-01-31")
+    assert _fact(out, "QTc interval > 480 ms at any time")["result"]["valueCode"] == "not-met"
+
+
+def test_history_of_a_class_is_met_by_an_earlier_record() -> None:
+    def nyha(oid: str, when: str, n: int) -> dict[str, Any]:
+        return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
+                             "code": {"coding": [{"system": "http://loinc.org",
+                                                  "code": "88020-3"}]},
+                             "effectiveDateTime": when, "valueInteger": n}}
+
+    text = "Exclusion Criteria:\n* History of NYHA class III or IV heart failure"
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        nyha("then", "2024-05-01", 3), nyha("now", "2026-01-10", 2)]}
+    out = evaluate(text, bundle)
+    assert _verdict(out) == "not-eligible"
+    [row] = _criteria(out)
+    assert row["result"] == "met"
+    healthy = {"resourceType": "Bundle", "type": "collection", "entry": [
+        nyha("then", "2024-05-01", 1), nyha("now", "2026-01-10", 2)]}
+    assert _criteria(evaluate(text, healthy))[0]["result"] == "not-met"
 
 
 def test_converted_evidence_variable_gives_the_same_answers(study) -> None:

@@ -132,7 +132,8 @@ def test_patient_without_spirometry_needs_review(base):
         "code", {}).get("coding", [])} & SPIROMETRY]
     out = _match(base, b).json()
     assert _param(out, "verdict")[0]["valueCode"] == "needs-review"
-    assert _facts(out)["DLCO 30 to 80 % of predicted"]["result"]["valueCode"] == "unknown"
+    dlco = _facts(out)["DLCO 30 to 80 % of predicted within the previous 3 months"]
+    assert dlco["result"]["valueCode"] == "unknown"
     assert _facts(out)["FVC 40 to 70 % of predicted"]["result"]["valueCode"] == "unknown"
 
 

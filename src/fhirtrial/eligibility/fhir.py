@@ -14,7 +14,8 @@ Choices the R5 spec leaves open, made here:
   saying "% predicted";
 - a time window is ``timeFromEvent`` relative to the eligibility assessment (SNOMED 450332002,
   as in the HL7 R5 eligibility examples): "within the previous 3 months" is the range
-  -3 mo … 0 mo, "at least 4 weeks before" the quantity ``<= -4 wk``.
+  -3 mo … 0 mo, "at least 4 weeks before" the quantity ``<= -4 wk``, "at any time" (a
+  history of the value: "history of QTc > 480 ms") the range with only its high, 0 d.
 """
 
 from __future__ import annotations
@@ -295,6 +296,8 @@ def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
 
 def window_text(w: dict[str, Any]) -> str:
     """"within the previous 3 months" for a window's data."""
+    if w["comparator"] == "ever":
+        return "at any time"
     unit = _UNIT_NAMES[w["unit"]]
     if w["value"] == 1:
         unit = unit[:-1]
@@ -308,7 +311,9 @@ def time_from_event(w: dict[str, Any]) -> dict[str, Any]:
     """One ``timeFromEvent`` entry for a window's data."""
     tfe: dict[str, Any] = {"description": window_text(w), "eventCodeableConcept":
                            _ELIGIBILITY_EVENT}
-    if w["comparator"] == "<=":
+    if w["comparator"] == "ever":  # any time up to the assessment
+        tfe["range"] = {"high": _quantity(0, "d")}
+    elif w["comparator"] == "<=":
         tfe["range"] = {"low": _quantity(-w["value"], w["unit"]),
                         "high": _quantity(0, w["unit"])}
     else:
@@ -326,7 +331,15 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
 
 
 def fact_text(fact: Fact) -> str:
-    """A short human reading of one fact ("ALT ≤ 2.5 × ULN")."""
+    """A short human reading of one fact ("ALT ≤ 2.5 × ULN"), with the time of the value
+    where the fact has one ("QTc interval > 480 ms at any time")."""
+    text = _bound_text(fact)
+    if fact.kind in ("lab", MEASUREMENT) and fact.data.get("window"):
+        text += f" {window_text(fact.data['window'])}"
+    return text
+
+
+def _bound_text(fact: Fact) -> str:
     d = fact.data
     def suffix_of(x: dict[str, Any]) -> str:
         if fact.kind == "age":

@@ -15,7 +15,8 @@ How the patient's data is read:
   scale whose value is the class's code or number, an Observation coded (or valued) with the
   class's concept, or a Condition coded with it; met when the class is one the bound allows;
 - a time window ("within the previous 3 months") against the Observation's effective date /
-  the Condition's onset or recorded date;
+  the Condition's onset or recorded date; a value at any time ("history of QTc > 480 ms")
+  against every result up to the evaluation date: met by any, not met when none meets it;
 - conditions by code (SNOMED as in the table) — the problem list is taken as complete: no
   matching Condition means *not-met* (``verificationStatus`` refuted/entered-in-error do
   not count);
@@ -323,8 +324,20 @@ def _eval_class(lab: Lab, d: dict[str, Any], p: Patient, as_of: date | None) -> 
     records = _class_records(lab, p)
     if not records:
         return Result(UNKNOWN, f"no {lab.display} recorded")
-    n, when, r = max(records, key=lambda x: (x[1] or date.min, x[2].get("id", "")))
     window = d.get("window")
+    if window is not None and window["comparator"] == "ever":
+        # "history of NYHA class III or IV": any record up to the evaluation date
+        records.sort(key=lambda x: (x[1] or date.min, x[2].get("id", "")))
+        past = [x for x in records if (x[1] or date.min) <= (as_of or date.max)]
+        met = [x for x in past if _in_bounds(float(x[0]), d)]
+        if met:
+            n, _, r = met[-1]
+            return Result(MET, f"{class_text(lab, n)} (at any time)", [_ref(r)])
+        if not past:
+            return Result(UNKNOWN, f"no {lab.display} recorded up to the evaluation date")
+        return Result(NOT_MET, f"none of {len(past)} {lab.display} record(s) at any time",
+                      [_ref(r) for _, _, r in past])
+    n, when, r = max(records, key=lambda x: (x[1] or date.min, x[2].get("id", "")))
     inside = _within(when, window, as_of)
     if not inside:
         why = ("has no date" if inside is None or window is None
@@ -364,13 +377,34 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
         return Result(UNKNOWN, f"no {lab.display} result"
                       + (" (% predicted)" if want_pct else ""))
     cands.sort(key=lambda o: (_obs_date(o) or date.min, o.get("id", "")))
-    o = cands[-1]
     window = d.get("window")
+    if window is not None and window["comparator"] == "ever":
+        # "history of QTc > 480 ms": met by any result up to the evaluation date, not met
+        # when every result is judged and none meets it
+        dated = [o for o in cands if (_obs_date(o) or date.min) <= (as_of or date.max)]
+        results = [_lab_result(lab, d, o, relative) for o in dated]
+        met = [r for r in results if r.result == MET]
+        if met:
+            return Result(MET, f"{met[-1].reason} (at any time)", met[-1].evidence)
+        unknown = [r for r in results if r.result == UNKNOWN]
+        if unknown or not results:
+            return unknown[-1] if unknown else Result(
+                UNKNOWN, f"no {lab.display} result up to the evaluation date")
+        return Result(NOT_MET, f"none of {len(results)} {lab.display} result(s) at any time",
+                      [e for r in results for e in r.evidence])
+    o = cands[-1]
     inside = _within(_obs_date(o), window, as_of)
     if not inside:
         why = ("has no date" if inside is None or window is None
                else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
+    return _lab_result(lab, d, o, relative)
+
+
+def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | None
+                ) -> Result:
+    """The answer for one lab bound on one Observation (its code and value already
+    checked)."""
     value, unit = _obs_value(o)  # type: ignore[misc]
     if relative in ("ULN", "LLN"):
         ref = next((r for r in o.get("referenceRange") or []

@@ -759,6 +759,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value
             continue
+        # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
+        # past, not the latest one; read as such (the window EVER), or text when the bound
+        # has alternatives (which would each need their own time)
+        past = r.lab.kind != "age" and (
+            _PAST_BEFORE.search(canon, max(0, r.pos - 40), r.pos) is not None or
+            _PAST_AFTER.match(canon, max(r.end, r.bound.end)) is not None)
+        if past and r.alternatives:
+            continue
         # the words of an alternative's own condition are about the condition ("… or 18-20 if
         # living with a parent"), not about whose age it is
         if r.lab.kind == "age" and (conditional(_without_own_conditions(norm, r)) or
@@ -782,6 +790,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             continue
         if alts:
             data["alternatives"] = alts
+        if past:
+            data["window"] = dict(EVER)
         if r.lab.kind == "age":
             out.append((r.pos, _age_fact(data, r.bound)))
         elif is_uncoded(r.lab):
@@ -1214,6 +1224,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them
+    past_in_window = set()
     for a, b in _clauses(norm):
         ws = [(s, e, w) for (s, e), w in windows if a <= s < b]
         if len(ws) == 1:
@@ -1221,7 +1232,14 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
             for p, f in positioned:
                 if a <= p < b and f.kind in _BOUNDED and \
                         not _window_of_other(norm, a, s, e, p):
-                    f.data["window"] = w
+                    if f.data.get("window") == EVER:
+                        # "history of SBP > 180 mmHg within the last year": any result of
+                        # the window, which a window (the latest result in it) does not say
+                        past_in_window.add(p)
+                    else:
+                        f.data["window"] = w
+    if past_in_window:
+        positioned = [(p, f) for p, f in positioned if p not in past_in_window]
     positioned.sort(key=lambda x: x[0])
     # "and/or" is an inclusive or: either bound met meets the line
     joints = [norm[a:b].replace("and/or", "or")
@@ -1291,6 +1309,12 @@ _INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|
 
 _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
                             r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
+#: the window of a value at any time before the assessment ("history of QTc > 480 ms")
+EVER: dict[str, Any] = {"comparator": "ever"}
+_PAST_BEFORE = re.compile(r"\b(?:history of|previous|prior|past)\s+(?:(?:an?|any|the|known|"
+                          r"documented|recorded|medical|history of)\s+)*$")
+_PAST_AFTER = re.compile(r"\s*,?\s*(?:at any (?:time|point)|ever\b|in the past\b|"
+                         r"historically\b|in (?:his|her|their|the patient's) history\b)")
 _COUNT_BEFORE = re.compile(r"[≤≥<>]\s*\d+\s+(?:[a-z-]+\s+){0,2}$")
 _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occasions|"
                          r"determinations|results|values|tests|episodes|measurement|reading)\b")

@@ -215,3 +215,36 @@ def test_the_no_number_shortcut_keeps_every_labelled_bound() -> None:
 def test_if_a_test_shows_is_the_finding_not_a_condition(text: str, read: bool) -> None:
     labs = [f for f in facts_for(text, True) if f.kind == "lab"]
     assert bool(labs) == read
+
+
+# --- terms for one sex, extremes of a period ------------------------------------------------
+
+@pytest.mark.parametrize("line", [
+    "Women must be ≥ 50 years of age; men ≥ 40 years",
+    "Men ≥ 40 years and women ≥ 50 years",
+    "Postmenopausal women ≥ 50 years of age; men with hypogonadism aged 40-70",
+])
+def test_an_age_or_sex_of_one_sex_is_not_every_patients_when_the_other_has_its_own(
+        line: str) -> None:
+    # a man of 45 meets the first line; the second is not "men only"
+    assert [f.kind for f in facts_for(line, False) if f.kind in ("age", "sex")] == []
+
+
+@pytest.mark.parametrize(("line", "age", "sex"), [
+    ("Male and female patients aged 18-75, inclusive", (18, 75), None),
+    ("Women aged 40-65 years", (40, 65), "female"),
+])
+def test_one_age_for_both_sexes_or_one_sex_is_still_read(line: str, age, sex) -> None:
+    facts = facts_for(line, False)
+    [a] = [f for f in facts if f.kind == "age"]
+    assert (a.data["low"], a.data["high"]) == age
+    assert [f.data["sex"] for f in facts if f.kind == "sex"] == ([sex] if sex else [])
+
+
+@pytest.mark.parametrize("line", [
+    "Lowest recorded platelet count below 50 × 10^9/L during prior treatment",
+    "Nadir ANC < 0.5 × 10^9/L after the first cycle",
+    "Peak ALT > 5 × ULN during previous checkpoint inhibitor therapy",
+])
+def test_an_extreme_of_a_period_is_not_a_bound_on_the_current_value(line: str) -> None:
+    assert [f for f in facts_for(line, True) if f.kind == "lab"] == []

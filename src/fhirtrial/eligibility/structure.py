@@ -248,7 +248,10 @@ def sex_facts(norm: str) -> list[Fact]:
     if re.search(r"\b(?:or|and|and/or)\s+(?:non-pregnant\s+)?(?:fe)?males?\b|\b(?:men|women)\s+"
                  r"(?:and|or)\b|\bpregnan|childbearing|potential|menopaus|partner", s):
         return []
-    return [Fact("sex", {"sex": _SEX_WORDS[m.group("sex")]})]
+    sex = _SEX_WORDS[m.group("sex")]
+    if (_MALE_WORD if sex == "female" else _FEMALE_WORD).search(s, m.end("sex")):
+        return []  # "Men ≥ 40 years and women ≥ 50 years": the other sex has its own terms
+    return [Fact("sex", {"sex": sex})]
 
 
 _HV = re.compile(rf"^(?:be\s+|is\s+|are\s+)?(?:a\s+)?healthy\s+(?:adult\s+)?(?:(?:fe)?male\s+)?"
@@ -398,6 +401,23 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
 # after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
 # closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
 # participant's age
+_FEMALE_WORD = re.compile(r"\b(?:women|woman|females?|girls?)\b")
+_MALE_WORD = re.compile(r"\b(?:men|man|males?|boys?)\b")
+
+
+def _age_of_one_sex(canon: str, r: Reading) -> bool:
+    """Whether an age bound is one sex's, the other sex given its own age elsewhere in the
+    line ("Women must be ≥ 50 years of age; men ≥ 40 years": ≥ 50 is not every patient's)."""
+    start = max(0, r.pos - 30)
+    before = canon[start:r.pos]
+    rest = canon[:start] + " ; " + canon[max(r.end, r.bound.end):]
+    for own, other in ((_FEMALE_WORD, _MALE_WORD), (_MALE_WORD, _FEMALE_WORD)):
+        if own.search(before) and not other.search(before) and \
+                re.search(other.pattern + r"[^;.]{0,30}?\d", rest):
+            return True
+    return False
+
+
 _AGE_STOP_AFTER = re.compile(
     r"^[^,;]{0,12}\b(?:at|of|since|before|after)\s+(?:the\s+)?(?:time\s+of\s+)?(?:first\s+)?"
     r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
@@ -754,10 +774,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             continue
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
-                and _COUNT_NOUN.match(canon, r.pos))):
+                and _COUNT_NOUN.match(canon, r.pos)) or
+                _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos)):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
-            # of measurements in a range, not a bound on the current value
+            # of measurements in a range, not a bound on the current value; "lowest recorded
+            # platelet count below 50 × 10⁹/L during prior treatment": an extreme of a
+            # period, which no one result states
             continue
         # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
         # past, not the latest one; read as such (the window EVER), or text when the bound
@@ -772,7 +795,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if r.lab.kind == "age" and (conditional(_without_own_conditions(norm, r)) or
                                     _AGE_STOP.search(_without_own_conditions(
                                         canon[max(0, r.pos - 30):r.end], r)) or
-                                    _AGE_STOP_AFTER.search(canon[r.end:r.end + 25])):
+                                    _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
+                                    _age_of_one_sex(canon, r)):
             continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)
@@ -1311,6 +1335,8 @@ _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?
                             r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
 #: the window of a value at any time before the assessment ("history of QTc > 480 ms")
 EVER: dict[str, Any] = {"comparator": "ever"}
+_EXTREME_BEFORE = re.compile(r"\b(?:lowest|highest|nadir|peak|worst)\s+(?:(?:recorded|measured|"
+                             r"observed|documented|reported)\s+)?$")
 _PAST_BEFORE = re.compile(r"\b(?:history of|previous|prior|past)\s+(?:(?:an?|any|the|known|"
                           r"documented|recorded|medical|history of)\s+)*$")
 _PAST_AFTER = re.compile(r"\s*,?\s*(?:at any (?:time|point)|ever\b|in the past\b|"

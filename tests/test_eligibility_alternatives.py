@@ -799,3 +799,20 @@ def test_a_value_in_the_past_within_a_window_stays_text() -> None:
 def test_the_current_value_is_not_a_history() -> None:
     [f] = [f for f in facts_for("QTc > 480 ms at screening", True) if f.kind == "lab"]
     assert "window" not in f.data
+
+
+@pytest.mark.parametrize("line", [
+    # the bound before the semicolon holds for patients without the condition only
+    "Bilirubin < 2 mg/dL; for Gilbert's < 3 mg/dL",
+    "Measured or calculated creatinine clearance ≥ 50 mL/min per Cockcroft-Gault; if < 50, "
+    "GFR ≥ 50 mL/min by 24-hour urine",
+])
+def test_a_clause_opening_with_a_condition_and_an_unread_bound_leaves_the_one_before_text(
+        line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+def test_a_clause_opening_with_a_condition_and_no_comparison_leaves_the_bound() -> None:
+    [f] = [f for f in facts_for("ANC ≥ 1,500/µL; if on G-CSF, it must be stopped before "
+                                "registration", False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"]) == ("neutrophils", 1500)

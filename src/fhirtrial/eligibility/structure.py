@@ -915,6 +915,11 @@ def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]
 _CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
 
 
+# a clause that opens with a condition ("for patients with …", "if …", "in case of …")
+_CONDITION_LEAD = re.compile(r"(?:or\s+|and\s+)?(?:if|for|in case of|in patients|in subjects|"
+                             r"in those|when|where|unless|except)\b")
+
+
 def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
                                  canon: str) -> list[tuple[int, Fact]]:
     """Drop the bounds of a clause that offers, after "or", a comparison the grammar did not
@@ -944,6 +949,10 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
         head = len(canon[a:b]) - len(canon[a:b].lstrip(" ;,:"))
         if any(u == a + head for u in unread) and (
                 conditional(canon[a:b]) or _EXCEPTION.search(canon[a:b])):
+            drop.append(before)
+        elif _CONDITION_LEAD.match(canon, a + head) and any(a <= u < b for u in unread):
+            # "bilirubin < 2 mg/dL; for Gilbert's < 3 mg/dL", "CrCl ≥ 50 mL/min; if < 50,
+            # GFR ≥ 50 mL/min by 24-hour urine": a condition, then a comparison not read
             drop.append(before)
     for a, b in clauses:
         mine = [sp for sp in spans if a <= sp[0] < b]

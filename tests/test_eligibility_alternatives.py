@@ -816,3 +816,19 @@ def test_a_clause_opening_with_a_condition_and_no_comparison_leaves_the_bound() 
     [f] = [f for f in facts_for("ANC ≥ 1,500/µL; if on G-CSF, it must be stopped before "
                                 "registration", False) if f.kind == "lab"]
     assert (f.data["test"], f.data["low"]) == ("neutrophils", 1500)
+
+
+def test_a_second_value_in_the_same_unit_after_or_is_another_way_in() -> None:
+    # TSAT < 20 % is the second way in's (ferritin 100-300), and ferritin < 100 is enough alone
+    line = "Serum ferritin < 100 ng/mL, or 100-300 ng/mL with transferrin saturation < 20%"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("line", "low", "high"), [
+    ("Hemoglobin ≥ 9 g/dL or 5.6 mmol/L", 9, None),  # the same bound in another unit
+    ("Hb 10-12 g/dL or 6.2-7.4 mmol/L", 10, 12),
+])
+def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, high) -> None:
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"], f.data["high"], f.data["unit"]) == (
+        "hemoglobin", low, high, "g/dL")

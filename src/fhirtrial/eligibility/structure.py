@@ -985,6 +985,18 @@ _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤
 _OR_NUMBER_AFTER = re.compile(r"\s*,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}(?P<n>\d[\d.,]*\s*"
                               r"(?:(?:-|–|to)\s*\d[\d.,]*\s*)?(?:years?|yrs?|months?|weeks?|"
                               r"days?)\b)")
+# "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …")
+_OR_VALUE_AFTER = re.compile(r"\s*,?\s*\bor\s+(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
+                             r"(?P<u>[^\s\d,;()]+)")
+_UNIT_TAIL = re.compile(r"\d\s*(?P<u>[^\s\d,;()]+)[\s,;]*$")
+
+
+def _unit_text(canon: str, bound: Bound) -> str | None:
+    """The unit a bound was written in, as written ("ng/ml"), or None."""
+    m = _UNIT_TAIL.search(canon, bound.start, bound.end)
+    return m.group("u") if m else None
+
+
 # the same bound in another unit ("≥ 9 g/dL or 5.6 mmol/L"), not another way in
 _RESTATED = re.compile(r"[\d.,]+\s*[^\s\d]*")
 
@@ -1017,6 +1029,15 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
         if _OR_WORDS_AFTER.match(canon, end) is None and (
                 (m := _OR_NUMBER_AFTER.match(canon, end)) is not None and
                 not any(a <= m.start("n") < b for a, b in spans)):
+            dropped.add(r.pos)
+            stop = canon.find(";", m.end())
+            others.append((m.start(), len(canon) if stop < 0 else stop))
+            continue
+        if (m := _OR_VALUE_AFTER.match(canon, end)) is not None and \
+                not any(a <= m.start("n") < b for a, b in spans) and \
+                _unit_text(canon, r.bound) == m.group("u"):
+            # "ferritin < 100 ng/mL, or 100-300 ng/mL with transferrin saturation < 20 %": a
+            # second way in, in the same unit (not the bound restated in another), unread
             dropped.add(r.pos)
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))

@@ -248,3 +248,24 @@ def test_one_age_for_both_sexes_or_one_sex_is_still_read(line: str, age, sex) ->
 ])
 def test_an_extreme_of_a_period_is_not_a_bound_on_the_current_value(line: str) -> None:
     assert [f for f in facts_for(line, True) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize("line", [
+    # 16-17-year-olds with parental consent, and Part B's 12-17-year-olds, meet these lines
+    "Aged 18 to 70 years (inclusive) at the time of consent, or 16-17 years with parental "
+    "consent",
+    "Adults aged 18 years and older; for Part B, 12 years and older",
+])
+def test_an_age_with_another_age_for_some_patients_is_not_everyones(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind in ("age", "all-of")] == []
+
+
+def test_an_age_naming_whose_bound_follows_is_not_everyones_nor_is_the_bound() -> None:
+    # "≥ 70 years" says whose creatinine clearance must be ≥ 50: a patient of 50 meets the
+    # line whatever her clearance; "≥ 18 years" stays everyone's
+    facts = facts_for("Age ≥ 18 years. Patients aged ≥ 70 years must have a creatinine "
+                      "clearance ≥ 50 mL/min", False)
+    assert [(f.kind, f.data.get("low")) for f in facts] == [("age", 18)]
+    # "must be able to" is the patient's own requirement: the age stays
+    [age] = facts_for("Patients aged ≥ 18 years must be able to give consent", False)
+    assert (age.kind, age.data["low"]) == ("age", 18)

@@ -350,6 +350,8 @@ _CONDITIONAL = re.compile(
     r"bone marrow|brain|cns|lung|pulmonary|renal|kidney|skin|nodal|lymph node|leptomeningeal) "
     r"(?:metastas[ie]s|involvement)\b|"
     r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
+    # "for Part B, …", "in cohort 2 …": one part of the study
+    r"\b(?:for|in) (?:the )?(?:part|cohort|arm|group|stage|module|phase) [a-z0-9]{1,3}\b|"
     r"\bfor (?!(?:all|any|both|every|each)\b)(?:[a-z]+ ){1,3}"
     r"(?:residents|patients|participants|subjects|women|men|children)\b")
 
@@ -760,6 +762,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     # cm"): the unconditional bound is not everyone's; the other is its alternative, the
     # clause that holds it its condition
     conditioned: dict[str, list[dict[str, Any] | None]] = {}
+    subject_spans: list[tuple[int, int]] = []
     for r in rs:
         where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None)
         if r.end in clash_ends or where is not None or \
@@ -771,6 +774,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                     alt["condition"] = re.sub(r"^(?:or|and|and/or)\s+", "", " ".join(
                         text[where[0]:where[1]].split()).strip(" ;,."))
                 conditioned.setdefault(r.lab.key, []).append(alt)
+            elif r.lab.kind == "age" and where is not None and \
+                    _AGE_IN_CLAUSE.search(canon, where[0], where[1]):
+                # "Adults aged 18 years and older; for Part B, 12 years and older": another
+                # age for some patients, so the one stated alone is not everyone's
+                conditioned.setdefault("age", []).append(None)
             continue
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
@@ -798,6 +806,17 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                     _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
                                     _age_of_one_sex(canon, r)):
             continue
+        if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
+            a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
+                        (r.pos, len(canon)))
+            if any(q.lab.kind == "age" and not a <= q.pos < b for q in rs):
+                # "Age ≥ 18 years. Patients aged ≥ 70 years must have a creatinine clearance
+                # ≥ 50 mL/min": beside everyone's age, an age that names whose bound follows;
+                # neither is every patient's (text, to the end of the clause). Alone at the
+                # head of the line the age is the patients' own ("Patients aged 18-75 years
+                # must have ECOG 0-1 and …")
+                subject_spans.append((r.pos, b))
+                continue
         age_word = r.lab.kind == "age"
         data = _bound_data(r.lab, r.bound, age_word)
         if data is None:
@@ -822,9 +841,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
         else:
             out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+    if subject_spans:
+        out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
         kept = []
         for p, f in out:
+            if "age" in conditioned and is_age(f):
+                continue
             if f.kind == "lab" and f.data["test"] in conditioned:
                 alts = conditioned[f.data["test"]]
                 if not _can_take(f, alts):
@@ -915,6 +938,15 @@ def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]
 _CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
 
 
+# a verb after an age that makes the age a group's subject ("patients aged ≥ 70 years must
+# have …")
+_GROUP_VERB = re.compile(r"\s*(?:of age|old)?\s*(?:must|should|will need to|need to|needs to|"
+                         r"are required to|is required to|shall)\s+(?:also\s+)?(?:have|show)\b")
+# an age stated as the clause's subject ("for Part B, 12 years and older"), not a condition
+# on age that names another bound's patients ("for patients aged ≥ 16, Karnofsky ≥ 60")
+_AGE_IN_CLAUSE = re.compile(r"(?:^|[,:;]\s*|\b(?:or|and)\s+)(?:aged?\s+)?(?:[≤≥<>]\s*)?\d+\s*"
+                            r"(?:-\s*\d+\s*)?(?:years?|yrs?)\b(?:\s+(?:and|or)\s+(?:older|over|"
+                            r"above|younger))?\s*(?:of age|old)?\s*[,;.]?\s*$")
 # a clause that opens with a condition ("for patients with …", "if …", "in case of …")
 _CONDITION_LEAD = re.compile(r"(?:or\s+|and\s+)?(?:if|for|in case of|in patients|in subjects|"
                              r"in those|when|where|unless|except)\b")
@@ -981,10 +1013,11 @@ _OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!(?:" + _COMPARATIVES + r"|longe
 # the same right before a bound, back to the clause's previous comma or bracket
 _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤≥<>=]*?)\s*,?\s+"
                               r"or\s+$")
-# "or" and an age within three words after a bound ("or adolescents 12-17 years …")
-_OR_NUMBER_AFTER = re.compile(r"\s*,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}(?P<n>\d[\d.,]*\s*"
-                              r"(?:(?:-|–|to)\s*\d[\d.,]*\s*)?(?:years?|yrs?|months?|weeks?|"
-                              r"days?)\b)")
+# "or" and an age within three words after a bound ("or adolescents 12-17 years …"), words
+# of its own clause between ("… at the time of consent, or 16-17 years with …")
+_OR_NUMBER_AFTER = re.compile(r"[^\d;.≤≥<>]{0,60}?,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}"
+                              r"(?P<n>\d[\d.,]*\s*(?:(?:-|–|to)\s*\d[\d.,]*\s*)?"
+                              r"(?:years?|yrs?|months?|weeks?|days?)\b)")
 # "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …")
 _OR_VALUE_AFTER = re.compile(r"\s*,?\s*\bor\s+(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
                              r"(?P<u>[^\s\d,;()]+)")

@@ -269,3 +269,23 @@ def test_an_age_naming_whose_bound_follows_is_not_everyones_nor_is_the_bound() -
     # "must be able to" is the patient's own requirement: the age stays
     [age] = facts_for("Patients aged ≥ 18 years must be able to give consent", False)
     assert (age.kind, age.data["low"]) == ("age", 18)
+
+
+@pytest.mark.parametrize("line", [
+    "Urine sodium < 20 mmol/L",  # not serum sodium: every patient would fail it
+    "Urine glucose > 100 mg/dL",
+    "CSF glucose < 40 mg/dL",
+    "Sweat chloride ≥ 60 mmol/L",
+    "Pleural fluid LDH > 200 U/L",
+    "Cord blood pH < 7.0",
+])
+def test_a_concept_measured_in_another_specimen_is_not_the_blood_concept(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("line", "test"), [
+    ("Serum sodium < 135 mmol/L", "sodium"),
+    ("Urine protein-to-creatinine ratio ≥ 0.5 g/g", "upcr"),  # the concept's own specimen
+])
+def test_a_concept_in_its_own_specimen_is_read(line: str, test: str) -> None:
+    assert [f.data["test"] for f in facts_for(line, False) if f.kind == "lab"] == [test]

@@ -783,12 +783,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
                 and _COUNT_NOUN.match(canon, r.pos)) or
-                _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos)):
+                _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
+                _other_specimen(canon, r)):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value; "lowest recorded
             # platelet count below 50 × 10⁹/L during prior treatment": an extreme of a
-            # period, which no one result states
+            # period, which no one result states; "urine sodium < 20 mmol/L": another
+            # specimen than the concept's (serum sodium)
             continue
         # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
         # past, not the latest one; read as such (the window EVER), or text when the bound
@@ -1398,6 +1400,27 @@ _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?
                             r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
 #: the window of a value at any time before the assessment ("history of QTc > 480 ms")
 EVER: dict[str, Any] = {"comparator": "ever"}
+# a specimen named before a concept ("urine sodium", "CSF glucose", "sweat chloride")
+_SPECIMEN_BEFORE = re.compile(
+    r"\b(?P<sp>urine|urinary|csf|cerebrospinal fluid|spinal fluid|pleural|ascitic|ascites|"
+    r"peritoneal|synovial|joint fluid|sweat|saliva|salivary|stool|fecal|faecal|cord|"
+    r"umbilical(?: cord)?|amniotic|bronchoalveolar|bal|balf|semen|seminal|vitreous|aqueous|"
+    r"dialysate|breast milk|tears?|sputum|gastric|drain|drainage|wound)\s+"
+    r"(?:(?:fluid|blood|lavage|humou?r|sample|specimen|spot|random|total|free|level|levels|"
+    r"concentration|24[- ]?(?:h|hr|hour)s?)\s+)*$")
+
+
+def _other_specimen(canon: str, r: Reading) -> bool:
+    """Whether the concept read is measured in another specimen than the text names: "urine
+    sodium < 20 mmol/L" is not serum sodium. A concept whose own names carry the specimen
+    ("urine protein-to-creatinine ratio") is that specimen's."""
+    m = _SPECIMEN_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
+    if m is None:
+        return False
+    stem = m.group("sp")[:4]
+    return not any(stem in n.lower() for n in (*r.lab.names, r.lab.display))
+
+
 _EXTREME_BEFORE = re.compile(r"\b(?:lowest|highest|nadir|peak|worst)\s+(?:(?:recorded|measured|"
                              r"observed|documented|reported)\s+)?$")
 _PAST_BEFORE = re.compile(r"\b(?:history of|previous|prior|past)\s+(?:(?:an?|any|the|known|"

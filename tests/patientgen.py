@@ -220,6 +220,10 @@ def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Wan
         return []
 
     def ways(item: Any, t: str) -> list[list[Want]]:
+        if isinstance(item, Fact) and item.data.get("negated"):
+            # "no evidence of QTc > 480 ms": met when its bound is not
+            plain = Fact(item.kind, {k: v for k, v in item.data.items() if k != "negated"})
+            return ways(plain, NOT_MET if t == MET else MET)
         if isinstance(item, Fact) and item.kind == GROUP:
             return _ways(item.data["facts"], "all-of", t, limit)
         if isinstance(item, Fact) and item.data.get("alternatives"):

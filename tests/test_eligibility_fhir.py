@@ -124,3 +124,15 @@ def test_a_value_at_any_time_is_a_time_from_event_with_no_start() -> None:
     # up to the assessment (0 days before it), from no earlier date
     assert tfe["range"] == {"high": {"value": 0, "unit": "days",
                                      "system": "http://unitsofmeasure.org", "code": "d"}}
+
+
+def test_a_negated_bound_is_a_member_that_excludes() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* No evidence of QTc > 480 ms")
+    ch = characteristic(c)
+    _ev([ch])
+    assert ch["exclude"] is False  # the criterion stays an inclusion criterion
+    [member] = ch["definitionByCombination"]["characteristic"]
+    assert member["exclude"] is True  # its bound is what must not hold
+    assert member["description"] == "not QTc interval > 480 ms"
+    assert member["definitionByTypeAndValue"]["valueQuantity"] == {
+        "value": 480, "comparator": ">", "unit": "ms", "system": UCUM, "code": "ms"}

@@ -214,6 +214,24 @@ def test_history_of_a_value_not_met_when_no_result_ever_met_it() -> None:
     assert _fact(out, "QTc interval > 480 ms at any time")["result"]["valueCode"] == "not-met"
 
 
+def test_a_negated_bound_is_met_when_the_bound_is_not() -> None:
+    text = "Inclusion Criteria:\n* No evidence of QTc > 480 ms"
+    normal = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _qtc("a", "2026-01-10", 450)]}
+    out = evaluate(text, normal)
+    assert _verdict(out) == "eligible"
+    assert _fact(out, "not QTc interval > 480 ms")["result"]["valueCode"] == "met"
+    long_qt = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _qtc("a", "2026-01-10", 495)]}
+    out = evaluate(text, long_qt)
+    assert _verdict(out) == "not-eligible"
+    assert _fact(out, "not QTc interval > 480 ms")["result"]["valueCode"] == "not-met"
+    # no result: unknown either way
+    none = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p"}}]}
+    assert _verdict(evaluate(text, none)) == "needs-review"
+
+
 def test_history_of_a_class_is_met_by_an_earlier_record() -> None:
     def nyha(oid: str, when: str, n: int) -> dict[str, Any]:
         return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",

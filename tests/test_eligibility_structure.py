@@ -289,3 +289,48 @@ def test_a_concept_measured_in_another_specimen_is_not_the_blood_concept(line: s
 ])
 def test_a_concept_in_its_own_specimen_is_read(line: str, test: str) -> None:
     assert [f.data["test"] for f in facts_for(line, False) if f.kind == "lab"] == [test]
+
+
+# --- negation -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("line", "kind", "low", "high"), [
+    ("No evidence of QTc > 480 ms", "lab", 480, None),
+    ("Not having a BMI > 35 kg/m2", "lab", 35, None),
+    ("Patients must not have ALT > 3 × ULN", "lab", 3, None),
+    ("Absence of anemia (hemoglobin < 10 g/dL)", "lab", None, 10),
+    ("Free of severe renal impairment (eGFR < 30 mL/min/1.73 m2)", "lab", None, 30),
+    ("Must not be older than 75", "age", 75, None),
+    ("Are not between 18 and 50 years of age", "age", 18, 50),
+])
+def test_a_bound_under_a_plain_negation_is_read_negated(line: str, kind: str, low, high) -> None:
+    [f] = [f for f in facts_for(line, False) if f.kind in ("lab", "age")]
+    assert (f.kind, f.data["low"], f.data["high"], f.data.get("negated")) == (
+        kind, low, high, True)
+
+
+def test_a_bracket_that_defines_what_the_words_deny_is_negated() -> None:
+    # not well controlled = not (SBP ≤ 150 and DBP ≤ 90)
+    facts = facts_for("Blood pressure is not well controlled (with 2 or fewer antihypertensive "
+                      "drugs, systolic blood pressure is 150 mmHg or less and diastolic blood "
+                      "pressure is 90 mmHg or less)", True)
+    assert [(f.data["test"], f.data["high"], f.data.get("negated")) for f in facts] == [
+        ("bp-systolic", 150, True), ("bp-diastolic", 90, True)]
+
+
+@pytest.mark.parametrize("line", [
+    # the negation's scope may or may not reach the bound: text
+    "No competing illness that would additionally limit the life expectancy to less than "
+    "6 months",
+])
+def test_a_bound_a_negation_may_reach_stays_text(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("line", "test"), [
+    ("No prior chemotherapy and ANC ≥ 1,500/µL", "neutrophils"),  # "and" ends its scope
+    ("Not eligible for surgery, with ECOG ≤ 2", "ecog"),
+    ("Hemoglobin not less than 9 g/dL", "hemoglobin"),  # a comparator in words
+])
+def test_a_negation_of_something_else_leaves_the_bound(line: str, test: str) -> None:
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data.get("negated")) == (test, None)

@@ -210,7 +210,13 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     """The characteristic of one fact: its bound, or — when the text gives alternatives
     ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver metastases", "< 30 or > 69 years") — an any-of of
     the bound and each alternative, an alternative's condition kept in its description; for a
-    group of facts, an all-of of theirs (None when one of them cannot be stated)."""
+    group of facts, an all-of of theirs (None when one of them cannot be stated). A negated
+    fact is its bound's characteristic, described with "not" (its ``exclude``, from
+    :func:`characteristic_extras`, says so to a machine)."""
+    if fact.data.get("negated"):
+        plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
+                                                     if k != "negated"}), link)
+        return None if plain is None else dict(plain, description=fact_text(fact))
     if fact.kind == GROUP:
         members = []
         for i, m in enumerate(fact.data["facts"]):
@@ -325,9 +331,12 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
     """Elements beside the definition a fact adds to its characteristic (``timeFromEvent``)."""
     if fact.kind == "time-window":
         return {"timeFromEvent": [time_from_event(fact.data)]}
+    out: dict[str, Any] = {}
     if fact.data.get("window"):
-        return {"timeFromEvent": [time_from_event(fact.data["window"])]}
-    return {}
+        out["timeFromEvent"] = [time_from_event(fact.data["window"])]
+    if fact.data.get("negated"):
+        out["exclude"] = True  # "no evidence of QTc > 480 ms": the bound is what must not hold
+    return out
 
 
 def fact_text(fact: Fact) -> str:
@@ -336,7 +345,7 @@ def fact_text(fact: Fact) -> str:
     text = _bound_text(fact)
     if fact.kind in ("lab", MEASUREMENT) and fact.data.get("window"):
         text += f" {window_text(fact.data['window'])}"
-    return text
+    return f"not {text}" if fact.data.get("negated") else text
 
 
 def _bound_text(fact: Fact) -> str:
@@ -470,14 +479,14 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
                      "definitionByCombination": {"code": code, "characteristic": kids}}]
             code = side
         out["definitionByCombination"] = {"code": code, "characteristic": parts + kids}
-    elif len(parts) == 1:
+    elif len(parts) == 1 and not parts[0].get("exclude"):
         only = parts[0]
         for key in ("definitionByTypeAndValue", "definitionByCombination"):
             if key in only:
                 out[key] = only[key]
         if "timeFromEvent" in only:
             out["timeFromEvent"] = list(only["timeFromEvent"])
-    elif parts:
+    elif parts:  # (a negated fact alone too: its own exclude says "not")
         out["definitionByCombination"] = {"code": criterion.combination, "characteristic": parts}
     if loose:
         out.setdefault("timeFromEvent", []).extend(time_from_event(f.data) for f in loose)

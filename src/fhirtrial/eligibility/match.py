@@ -444,7 +444,22 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
 
 
 def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
-    """The answer for one fact, or None for facts that are not evaluable on their own.
+    """The answer for one fact, or None for facts that are not evaluable on their own. A
+    negated fact ("no evidence of QTc > 480 ms") is met when the bound is not, and the
+    reverse; unknown stays unknown."""
+    if fact.data.get("negated"):
+        inner = evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
+                                               if k != "negated"}), patient, as_of)
+        if inner is None or inner.result == UNKNOWN:
+            return inner
+        flipped = NOT_MET if inner.result == MET else MET
+        return Result(flipped, f"not: {inner.reason}", inner.evidence)
+    return _evaluate_fact(fact, patient, as_of)
+
+
+def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+    """The answer for one fact (not negated), or None for facts that are not evaluable on
+    their own.
 
     A bound with alternatives ("< 30 or > 69 years") is met when the bound or an either/or
     alternative is met. A conditional alternative ("≤ 2.5 × ULN, or ≤ 5 × ULN with liver

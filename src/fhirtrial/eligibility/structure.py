@@ -838,11 +838,20 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if past:
             data["window"] = dict(EVER)
         if r.lab.kind == "age":
-            out.append((r.pos, _age_fact(data, r.bound)))
+            fact = _age_fact(data, r.bound)
         elif is_uncoded(r.lab):
-            out.append((r.pos, Fact(MEASUREMENT, {"name": r.lab.display, **data})))
+            fact = Fact(MEASUREMENT, {"name": r.lab.display, **data})
         else:
-            out.append((r.pos, Fact("lab", {"test": r.lab.key, **data})))
+            fact = Fact("lab", {"test": r.lab.key, **data})
+        negation = _negation(norm, canon, min(r.pos, r.bound.start))
+        if negation == "unsure":
+            continue
+        if negation == "negated":
+            # "no evidence of QTc > 480 ms", "must not be older than 75", "absence of anemia
+            # (hemoglobin < 10 g/dL)", "are not between 18 and 50 years of age": the bound is
+            # what must not hold
+            fact.data["negated"] = True
+        out.append((r.pos, fact))
     if subject_spans:
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
@@ -1147,7 +1156,7 @@ def _dedupe(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]
         if d.get("low") is not None and d.get("low") == d.get("high") and any(
                 g.get("low") is not None and g.get("high") is not None
                 and g["low"] <= d["low"] <= g["high"] and g.get("unit") == d.get("unit")
-                for g in same):
+                and g.get("negated") == d.get("negated") for g in same):
             continue
         out.append((pos, f))
     return out
@@ -1163,7 +1172,8 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
             same = prev.kind == f.kind and _concept(prev) == _concept(f) and \
                 prev.data.get("unit") == f.data.get("unit") and \
                 prev.data.get("relative") == f.data.get("relative") and \
-                not prev.data.get("alternatives") and not f.data.get("alternatives")
+                not prev.data.get("alternatives") and not f.data.get("alternatives") and \
+                not prev.data.get("negated") and not f.data.get("negated")
             joint = canon[ppos:pos]
             if same and re.search(r"(?:\band\b|,|\bto\b)\s*(?:(?:age|aged)\s*)?$", joint) and \
                     not re.search(r"\bor\b|;", joint):
@@ -1400,6 +1410,44 @@ _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?
                             r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
 #: the window of a value at any time before the assessment ("history of QTc > 480 ms")
 EVER: dict[str, Any] = {"comparator": "ever"}
+# a negation whose scope is the bound that follows: the cue, then only words that carry it
+# to the bound ("no evidence of", "must not have", "not having a"), or a condition named
+# and defined by the bound in brackets ("absence of anemia (hemoglobin < 10 g/dL)")
+_NEGATION_CUE = r"\b(?:no|not|without|absence of|free of|free from|never)\s+"
+_NEGATED_BEFORE = re.compile(
+    _NEGATION_CUE + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
+    r"having|had|be|being|been|known|documented|clinical|clinically|significant|severe|"
+    r"uncontrolled|active|current|currently|the|show|showing|exhibit|exhibiting|demonstrate|"
+    r"demonstrating|do|does|did|aged?)\s+)*$|" +
+    _NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}\(\s*(?:defined as\s+|i\.e\.,?\s+|e\.g\.,?\s+|"
+    r"as\s+)?$")
+
+
+_NEGATED_PHRASE = re.compile(_NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}[a-z'-]+\s*$")
+# a negation earlier in the clause, its scope not plain: no punctuation and no word that
+# starts something else ("and", "with", "or", "but", "who") between it and the bound
+_NEGATION_AHEAD = re.compile(_NEGATION_CUE + r"(?:(?!(?:and|with|or|but|who|which|unless|"
+                             r"except|if)\b)[a-z'/-]+\s+){1,8}$")
+
+
+def _negation(norm: str, canon: str, start: int) -> str | None:
+    """How a negation bears on the bound read from ``start`` (its name, or the bound itself
+    when it has none): "negated" when it plainly scopes it ("no evidence of QTc > 480 ms";
+    "absence of anemia (hemoglobin < 10 g/dL)"; "blood pressure is not well controlled
+    (…, systolic blood pressure is 150 mmHg or less …)": the bracket defines what the words
+    before it deny), "unsure" when a negation earlier in the clause may ("no competing
+    illness that would limit the life expectancy to less than 6 months"), else None."""
+    if _NEGATED_BEFORE.search(canon, max(0, start - 60), start):
+        return "negated"
+    opening = norm.rfind("(", 0, start)
+    if opening >= 0 and norm.find(")", opening, start) == -1 and \
+            _NEGATED_PHRASE.search(norm, max(0, opening - 60), opening):
+        return "negated"  # (the bound inside the bracket the words open)
+    if _NEGATION_AHEAD.search(canon, max(0, start - 90), start):
+        return "unsure"
+    return None
+
+
 # a specimen named before a concept ("urine sodium", "CSF glucose", "sweat chloride")
 _SPECIMEN_BEFORE = re.compile(
     r"\b(?P<sp>urine|urinary|csf|cerebrospinal fluid|spinal fluid|pleural|ascitic|ascites|"

@@ -832,3 +832,19 @@ def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, 
     [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
     assert (f.data["test"], f.data["low"], f.data["high"], f.data["unit"]) == (
         "hemoglobin", low, high, "g/dL")
+
+
+@pytest.mark.parametrize(("line", "exclude"), [
+    # Gilbert's patients are excluded above 3 × ULN only: > ULN is not every patient's
+    ("Total bilirubin > ULN except Gilbert's syndrome (> 3 × ULN)", True),
+    ("ALT ≤ 2.5 × ULN unless liver metastases, in which case ≤ 5 × ULN", False),
+])
+def test_an_exception_with_a_bound_of_its_own_leaves_the_bound_text(line: str,
+                                                                    exclude: bool) -> None:
+    assert [f for f in facts_for(line, exclude) if f.kind == "lab"] == []
+
+
+def test_an_exception_later_in_a_list_leaves_the_bounds_before_it() -> None:
+    facts = facts_for("Age < 18 years, inability to give informed consent, or creatinine "
+                      "> 2 mg/dL other than in dialysis patients (> 8 mg/dL)", True)
+    assert [f.kind for f in facts] == ["age"]

@@ -869,7 +869,36 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
         out = _add_word_alternatives(out, rs, canon, all_rs)
+    out = _without_excepted(out, all_rs, canon)
     return _dedupe(_merge_sides(out, canon), canon)
+
+
+_EXCEPT_WORD = re.compile(r"\b(?:except|excepting|unless|other than|apart from)\b")
+# the exception's own bound: in its comma-free stretch, or the next one when that says so
+_EXCEPT_BOUND = re.compile(r"[^,;]*?(?:,\s*(?:in which case|in that case|then|where)\b[^,;]*?)?"
+                           r"[≤≥<>]\s*-?\d")
+
+
+def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
+                      ) -> list[tuple[int, Fact]]:
+    """Drop a bound that an exception after it gives a bound of its own ("total bilirubin >
+    ULN except Gilbert's syndrome (> 3 × ULN)", "ALT ≤ 2.5 × ULN unless liver metastases, in
+    which case ≤ 5 × ULN"): it is not every patient's, on either side. An exception with no
+    comparison leaves the bound ("… unless on anticoagulants" is read elsewhere, or text)."""
+    if not out or _EXCEPT_WORD.search(canon) is None:
+        return out
+    ends = {r.pos: max(r.end, r.bound.end) for r in rs}
+    drop = set()
+    for p, _ in out:
+        end = ends.get(p)
+        if end is None:
+            continue
+        stop = min((i for i in (canon.find(",", end), canon.find(";", end)) if i >= 0),
+                   default=len(canon))
+        m = _EXCEPT_WORD.search(canon, end, stop)  # in the bound's own stretch
+        if m is not None and _EXCEPT_BOUND.match(canon, m.end()):
+            drop.add(p)
+    return [(p, f) for p, f in out if p not in drop]
 
 
 def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:

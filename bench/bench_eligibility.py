@@ -46,7 +46,15 @@ def _n(v: Any) -> Any:
 
 
 def key(kind: str, d: dict[str, Any]) -> tuple:
-    """The comparable identity of one fact (labelled or predicted)."""
+    """The comparable identity of one fact (labelled or predicted): its fields, and for a
+    bound whether it is negated and whether it is a value at any time."""
+    if kind in ("age", "lab", "measurement"):
+        ever = (d.get("window") or {}).get("comparator") == "ever"
+        return (*_bound_key(kind, d), bool(d.get("negated")), ever)
+    return _bound_key(kind, d)
+
+
+def _bound_key(kind: str, d: dict[str, Any]) -> tuple:
     if kind == "age":
         return (kind, _n(d["low"]), _n(d["high"]), d["low"] is None or d["low_inclusive"],
                 d["high"] is None or d["high_inclusive"], d["unit"])

@@ -334,3 +334,30 @@ def test_a_bound_a_negation_may_reach_stays_text(line: str) -> None:
 def test_a_negation_of_something_else_leaves_the_bound(line: str, test: str) -> None:
     [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
     assert (f.data["test"], f.data.get("negated")) == (test, None)
+
+
+@pytest.mark.parametrize("line", [
+    # any one result, or two of them: the latest result (what a matcher reads) does not tell
+    "At least one HbA1c ≥ 6.5% in the past 12 months",
+    "Two fasting glucose values ≥ 126 mg/dL",
+    "One or more HbA1c values ≥ 7%",
+])
+def test_a_count_of_results_is_not_a_bound_on_the_latest_one(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("line", "test"), [
+    ("Type 2 diabetes with HbA1c ≥ 7%", "hba1c"),
+    ("Grade 3 neutropenia (ANC < 1000/µL)", "neutrophils"),
+])
+def test_a_number_that_is_not_a_count_of_results_leaves_the_bound(line: str, test: str) -> None:
+    assert [f.data["test"] for f in facts_for(line, False) if f.kind == "lab"] == [test]
+
+
+@pytest.mark.parametrize(("line", "test"), [
+    ("At least one lesion ≥ 1.5 cm on CT", "lesion-size"),  # a count of lesions
+    ("(1) gestational age 35 to 39 weeks", "gestational-age"),  # an item number
+])
+def test_a_count_of_things_or_an_item_number_is_not_a_count_of_results(line: str,
+                                                                      test: str) -> None:
+    assert [f.data["test"] for f in facts_for(line, False) if f.kind == "lab"] == [test]

@@ -784,13 +784,16 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
                 and _COUNT_NOUN.match(canon, r.pos)) or
                 _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
+                _count_of_results(norm, canon, r) or
                 _other_specimen(canon, r)):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value; "lowest recorded
             # platelet count below 50 × 10⁹/L during prior treatment": an extreme of a
             # period, which no one result states; "urine sodium < 20 mmol/L": another
-            # specimen than the concept's (serum sodium)
+            # specimen than the concept's (serum sodium); "at least one HbA1c ≥ 6.5 % in the
+            # past 12 months", "two fasting glucose values ≥ 126 mg/dL": a count of results,
+            # which the latest one does not tell
             continue
         # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
         # past, not the latest one; read as such (the window EVER), or text when the bound
@@ -1504,6 +1507,30 @@ _PAST_BEFORE = re.compile(r"\b(?:history of|previous|prior|past)\s+(?:(?:an?|any
                           r"documented|recorded|medical|history of)\s+)*$")
 _PAST_AFTER = re.compile(r"\s*,?\s*(?:at any (?:time|point)|ever\b|in the past\b|"
                          r"historically\b|in (?:his|her|their|the patient's) history\b)")
+# a number of results before the concept ("at least one HbA1c …", "two fasting glucose
+# values …"): with a noun of results after it, or "at least one" / "one or more" and a
+# period ("in the past 12 months") — not "at least one lesion ≥ 1.5 cm", a count of lesions
+_COUNT_WORD = re.compile(r"(?:^|\s)(?P<least>(?:≥|at least|a minimum of)\s*)?"
+                         r"(?:one|two|three|four|[2-4])\s+(?P<more>or more\s+)?"
+                         r"(?:(?:separate|consecutive|documented|prior|previous|recent|measured|"
+                         r"confirmed|abnormal)\s+)*$")
+_RESULTS_NOUN = re.compile(r"\b(?:values?|measurements?|readings?|results?|levels?|"
+                           r"determinations?|tests?)\b")
+_PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|within|during)\b")
+
+
+def _count_of_results(norm: str, canon: str, r: Reading) -> bool:
+    """Whether a number of results comes before the concept, which the latest result (what a
+    matcher reads) does not tell."""
+    m = _COUNT_WORD.search(canon, max(0, r.pos - 30), r.pos)
+    if m is None:
+        return False
+    if _RESULTS_NOUN.search(canon, r.pos, r.bound.start):
+        return True
+    # (the period is read in the text as written: the canonical text has it blanked)
+    end = r.bound.start + len(canon[r.bound.start:r.bound.end].rstrip())
+    return bool(m.group("least") or m.group("more")) and \
+        _PERIOD_AFTER.match(norm, end) is not None
 _COUNT_BEFORE = re.compile(r"[≤≥<>]\s*\d+\s+(?:[a-z-]+\s+){0,2}$")
 _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occasions|"
                          r"determinations|results|values|tests|episodes|measurement|reading)\b")

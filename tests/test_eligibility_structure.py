@@ -361,3 +361,20 @@ def test_a_number_that_is_not_a_count_of_results_leaves_the_bound(line: str, tes
 def test_a_count_of_things_or_an_item_number_is_not_a_count_of_results(line: str,
                                                                       test: str) -> None:
     assert [f.data["test"] for f in facts_for(line, False) if f.kind == "lab"] == [test]
+
+
+@pytest.mark.parametrize(("line", "exclude"), [
+    ("ISI score ≥ 15 on two occasions", False),  # two results, not the latest
+    ("CD4 count ≥ 200 cells/mm3 on two occasions at least 4 weeks apart", False),
+    # held for a share of the night: the latest SpO2 alone would exclude too many
+    ("AHI ≥ 30 or oxygen saturation < 80% for > 10% of sleep time", True),
+])
+def test_a_value_over_several_results_or_a_time_is_text(line: str, exclude: bool) -> None:
+    assert [f for f in facts_for(line, exclude) if f.kind == "lab"] == []
+
+
+def test_in_an_inclusion_the_latest_result_of_a_value_held_for_a_time_is_read() -> None:
+    # the latest result meeting it is necessary: read, as "within 14 days" is
+    [f] = [f for f in facts_for("Viral load < 50 copies/mL for at least 12 months", False)
+           if f.kind == "lab"]
+    assert (f.data["test"], f.data["high"]) == ("hiv-rna", 50)

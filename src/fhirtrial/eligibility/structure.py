@@ -785,6 +785,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 and _COUNT_NOUN.match(canon, r.pos)) or
                 _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _count_of_results(norm, canon, r) or
+                _OCCASIONS_AFTER.match(norm, _bound_end(canon, r)) or
+                (exclude is not False and _HELD_FOR_AFTER.match(norm, _bound_end(canon, r))) or
                 _other_specimen(canon, r)):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
@@ -792,8 +794,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # platelet count below 50 × 10⁹/L during prior treatment": an extreme of a
             # period, which no one result states; "urine sodium < 20 mmol/L": another
             # specimen than the concept's (serum sodium); "at least one HbA1c ≥ 6.5 % in the
-            # past 12 months", "two fasting glucose values ≥ 126 mg/dL": a count of results,
-            # which the latest one does not tell
+            # past 12 months", "two fasting glucose values ≥ 126 mg/dL", "ISI ≥ 15 on two
+            # occasions": a count of results, which the latest one does not tell; "SpO2 < 80 %
+            # for > 10 % of sleep time" in an exclusion: a value held over a time, which the
+            # latest result alone would exclude too many on (in an inclusion the latest result
+            # meeting it is necessary, and read so)
             continue
         # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
         # past, not the latest one; read as such (the window EVER), or text when the bound
@@ -1517,6 +1522,24 @@ _COUNT_WORD = re.compile(r"(?:^|\s)(?P<least>(?:≥|at least|a minimum of)\s*)?"
 _RESULTS_NOUN = re.compile(r"\b(?:values?|measurements?|readings?|results?|levels?|"
                            r"determinations?|tests?)\b")
 _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|within|during)\b")
+
+
+# after a bound: a number of results ("on two occasions"), or a time or share of time it is
+# held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
+# (the canonical text has time windows blanked)
+_OCCASIONS_AFTER = re.compile(
+    r"\s*,?\s*on (?:at least )?(?:two|three|four|[2-4]|several|multiple|repeated) "
+    r"(?:separate |consecutive |different )?(?:occasions|measurements|readings|visits|"
+    r"determinations|tests)\b")
+_HELD_FOR_AFTER = re.compile(
+    r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
+    r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"
+    r"mins?|days?|nights?|weeks?|months?|years?)(?![\w])(?! (?:prior|before|preceding))")
+
+
+def _bound_end(canon: str, r: Reading) -> int:
+    """Where a reading's bound ends in the text (trailing blanks left out)."""
+    return r.bound.start + len(canon[r.bound.start:r.bound.end].rstrip())
 
 
 def _count_of_results(norm: str, canon: str, r: Reading) -> bool:

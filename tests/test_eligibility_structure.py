@@ -378,3 +378,27 @@ def test_in_an_inclusion_the_latest_result_of_a_value_held_for_a_time_is_read() 
     [f] = [f for f in facts_for("Viral load < 50 copies/mL for at least 12 months", False)
            if f.kind == "lab"]
     assert (f.data["test"], f.data["high"]) == ("hiv-rna", 50)
+
+
+@pytest.mark.parametrize("line", [
+    # the 15 mm is lymph nodes' (read together, ≥ 15 mm for every lesion)
+    "Measurable disease per RECIST v1.1: at least one lesion ≥ 10 mm in longest diameter "
+    "(≥ 15 mm short axis for lymph nodes)",
+    # > 60 for cisplatin, ≥ 51 for carboplatin (NCT02679963)
+    "Creatinine clearance > 60mL/min as calculated by Cockroft-Gault formula for cisplatin "
+    "administration; creatinine clearance >/= 51mL/min by Cockroft-Gault formula for "
+    "carboplatin administration",
+])
+def test_two_bounds_on_one_side_with_different_values_are_not_both_everyones(
+        line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+def test_a_window_in_a_bracket_about_another_event_is_not_the_labs() -> None:
+    facts = facts_for("ANC ≥ 1.5 × 10⁹/L, platelets ≥ 100 × 10⁹/L, hemoglobin ≥ 9 g/dL "
+                      "(without transfusion within 7 days)", False)
+    assert [f.data.get("window") for f in facts if f.kind == "lab"] == [None, None, None]
+    # a bracket that says when the value was had is the lab's
+    [f] = [f for f in facts_for("Creatinine ≥ 1.3 mg/dL (via clinical record within the past "
+                                "6 months)", True) if f.kind == "lab"]
+    assert f.data["window"] == {"comparator": "<=", "value": 6, "unit": "mo"}

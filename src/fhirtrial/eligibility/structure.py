@@ -1559,12 +1559,23 @@ _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occas
                          r"determinations|results|values|tests|episodes|measurement|reading)\b")
 
 
+# a bracket that opens with an event of its own ("(without transfusion …", "(no G-CSF …")
+_EVENT_IN_BRACKET = re.compile(r"\s*(?:without|no|not|after|since|following|off)\s+[a-z]")
+
+
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:
     """Whether a window stated before a lab, after words of its own and a comma, qualifies
     those words rather than the lab ("myocardial infarction within 6 months, … heart failure
     (NYHA class > 2)"); a window leading its clause ("within 14 days before registration,
     haemoglobin ≥ 9 g/dL") qualifies what follows. One stated after the lab and an "or"
-    qualifies the alternative ("NYHA class > 2 or myocardial infarction within 6 months")."""
+    qualifies the alternative ("NYHA class > 2 or myocardial infarction within 6 months"). One
+    inside a bracket after words of its own qualifies those words, not a lab outside it
+    ("hemoglobin ≥ 9 g/dL (without transfusion within 7 days)"); a bracket that opens with
+    the window ("(within 14 days of enrollment)") is the lab's."""
+    opening = norm.rfind("(", 0, start)
+    if opening >= 0 and ")" not in norm[opening:start] and not opening < lab < start and \
+            _EVENT_IN_BRACKET.match(norm, opening + 1):
+        return True
     if lab < start:
         return bool(_OR.search(canonical(norm[lab:start])))
     if lab < end or "," not in norm[end:lab] or _INCLUDING.search(norm, end, lab):
@@ -1586,16 +1597,28 @@ def _disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return False
 
 
+def _one_side_twice(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two one-sided bounds are on the same side with different values."""
+    for side, other in (("low", "high"), ("high", "low")):
+        if a.get(side) is not None and b.get(side) is not None and a.get(other) is None and \
+                b.get(other) is None and a[side] != b[side]:
+            return True
+    return False
+
+
 def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
     """Bounds of one criterion that must all hold cannot exclude each other: "Cobb angle 10-40
     degrees. (Cobb angle above 40 degrees and …)" states alternatives the reader did not
-    see, so every bound on that concept stays text."""
+    see, so every bound on that concept stays text. Nor are two bounds on one side with
+    different values both everyone's: "at least one lesion ≥ 10 mm (≥ 15 mm short axis for
+    lymph nodes)" states the second for some lesions (read together, ≥ 15 mm for all)."""
     def key(f: Fact) -> tuple:
-        return (_concept(f), f.data.get("unit"), f.data.get("relative"))
+        return (_concept(f), f.data.get("unit"), f.data.get("relative"),
+                bool(f.data.get("negated")))
 
     labs = [f for _, f in positioned if f.kind in _BOUNDED and not f.data.get("alternatives")]
     bad = {key(a) for a, b in itertools.combinations(labs, 2)
-           if key(a) == key(b) and _disjoint(a.data, b.data)}
+           if key(a) == key(b) and (_disjoint(a.data, b.data) or _one_side_twice(a.data, b.data))}
     return [(p, f) for p, f in positioned if f.kind not in _BOUNDED or key(f) not in bad]
 
 

@@ -848,3 +848,11 @@ def test_an_exception_later_in_a_list_leaves_the_bounds_before_it() -> None:
     facts = facts_for("Age < 18 years, inability to give informed consent, or creatinine "
                       "> 2 mg/dL other than in dialysis patients (> 8 mg/dL)", True)
     assert [f.kind for f in facts] == ["age"]
+
+
+def test_a_conditional_alternative_keeps_its_whole_bracketed_condition() -> None:
+    # the grammar stops the condition at the next name it knows ("aged"): a reader must see
+    # whom the alternative is for, not "(for patients)"
+    [f] = facts_for("ECOG performance status ≥ 2 (≥ 3 for patients aged ≥ 70)", True)
+    [alt] = f.data["alternatives"]
+    assert (alt["low"], alt["condition"]) == (3, "for patients aged ≥ 70")

@@ -723,7 +723,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     rs = [r for r in rs
           if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
-        r.alternatives = [(b, _written(cond, canon, text, b.end)) for b, cond in r.alternatives]
+        r.alternatives = [(b, _written(_whole_condition(cond, canon, b.end), canon, text,
+                                       b.end)) for b, cond in r.alternatives]
     # what is left conditional once the conditions of alternatives are accounted for (read
     # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
     blank = text
@@ -916,6 +917,20 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
     return not fact.data.get("sex") and all(
         a is not None and not a.get("sex") and
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
+
+
+def _whole_condition(cond: str | None, canon: str, start: int) -> str | None:
+    """A condition in brackets to the bracket's end: the grammar stops it at the next name
+    it knows ("(≥ 3 for patients aged ≥ 70)": "for patients", then the age)."""
+    if not cond:
+        return cond
+    i = canon.find(cond, start)
+    if i < 0 or canon.rfind("(", 0, i) < canon.rfind(")", 0, i):
+        return cond
+    close = canon.find(")", i)
+    if close < 0 or ";" in canon[i:close]:
+        return cond
+    return canon[i:close].rstrip(" ,.")
 
 
 def _written(cond: str | None, canon: str, text: str, start: int) -> str | None:

@@ -402,3 +402,22 @@ def test_a_window_in_a_bracket_about_another_event_is_not_the_labs() -> None:
     [f] = [f for f in facts_for("Creatinine ≥ 1.3 mg/dL (via clinical record within the past "
                                 "6 months)", True) if f.kind == "lab"]
     assert f.data["window"] == {"comparator": "<=", "value": 6, "unit": "mo"}
+
+
+@pytest.mark.parametrize(("line", "test", "low", "high"), [
+    ("No QTc > 480 ms", "qtc", 480, None),  # the cue right before the name
+    ("Without ALT > 3 × ULN", "alt", 3, None),
+    ("No NYHA class III or IV heart failure", "nyha", 3, 4),
+])
+def test_a_name_right_after_a_negation_is_read_negated(line: str, test: str, low,
+                                                       high) -> None:
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"], f.data["high"], f.data.get("negated")) == (
+        test, low, high, True)
+
+
+@pytest.mark.parametrize("line", ["Non-HDL cholesterol > 190 mg/dL",
+                                  "Non-fasting glucose < 200 mg/dL"])
+def test_non_before_a_name_makes_another_concept(line: str) -> None:
+    # non-HDL cholesterol is not total cholesterol, nor HDL
+    assert [f for f in facts_for(line, True) if f.kind == "lab"] == []

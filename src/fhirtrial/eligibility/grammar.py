@@ -875,6 +875,8 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?)\s+"
                             r"(?:with|who have|whose|having)(?:\s+an?)?)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
+# "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it
+_NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$")
 _MEASURED = frozenset(["lab", "vital", "physiology"])
 _NOT_LEVEL_AFTER = re.compile(
     r"[\s-]*(?:loss|lost|gain|gained|change|changes|drop|decrease|decline|increase|rise|fall|"
@@ -1038,10 +1040,11 @@ def readings(canon: str) -> list[Reading]:
     for i, m in enumerate(mentions):
         lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
-        if _NEGATED.search(canon, max(0, m.start() - 8), m.start()) or \
+        if _NON.search(canon, max(0, m.start() - 16), m.start()) or \
                 _OTHER_SUBJECT.search(canon, max(0, m.start() - 30), m.start()):
-            # "not ASA I", "no NYHA III": what is denied is not a bound; "fetal weight",
-            # "maternal haemoglobin", "ideal body weight": not the participant's measurement
+            # "non-HDL cholesterol": another concept ("no NYHA III", "not ASA I" are read,
+            # and marked negated by the structuring step); "fetal weight", "maternal
+            # haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
         stop = next((x for x in _STOP.finditer(canon, m.end(), nxt)

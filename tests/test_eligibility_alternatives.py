@@ -856,3 +856,13 @@ def test_a_conditional_alternative_keeps_its_whole_bracketed_condition() -> None
     [f] = facts_for("ECOG performance status ≥ 2 (≥ 3 for patients aged ≥ 70)", True)
     [alt] = f.data["alternatives"]
     assert (alt["low"], alt["condition"]) == (3, "for patients aged ≥ 70")
+
+
+def test_a_condition_that_leads_its_clause_is_the_alternatives_condition() -> None:
+    facts = facts_for("Liver function: TBIL≤1.5×ULN; ALT and AST≤2.5×ULN; if liver metastasis, "
+                      "ALT and AST≤5×ULN", False)
+    alts = {f.data["test"]: f.data.get("alternatives") for f in facts}
+    for test in ("alt", "ast"):
+        [alt] = alts[test]
+        # not "if liver metastasis, ALT and AST≤5×ULN": the bound is not its own condition
+        assert (alt["high"], alt["condition"]) == (5, "if liver metastasis")

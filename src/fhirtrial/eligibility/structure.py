@@ -772,8 +772,16 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 alt = _bound_data(r.lab, r.bound, False) if where and not r.alternatives \
                     else None
                 if alt is not None:
+                    # "if liver metastasis, ALT and AST ≤ 5 × ULN": the words that lead the
+                    # clause are the condition; else the clause is ("those with BMI up to 28
+                    # kg/m2 will be included if waist circumference is < 96 cm")
+                    first = min(q.pos for q in rs if where[0] <= q.pos < where[1])
+                    lead = re.sub(r"^(?:or|and|and/or)\s+", "",
+                                  text[where[0]:first].strip(" ;,.:"))
+                    clause = lead if _CONDITION_LEAD.match(lead) and \
+                        re.search(r"[a-z]{3,}\s+[a-z]", lead) else text[where[0]:where[1]]
                     alt["condition"] = re.sub(r"^(?:or|and|and/or)\s+", "", " ".join(
-                        text[where[0]:where[1]].split()).strip(" ;,."))
+                        clause.split()).strip(" ;,."))
                 conditioned.setdefault(r.lab.key, []).append(alt)
             elif r.lab.kind == "age" and where is not None and \
                     _AGE_IN_CLAUSE.search(canon, where[0], where[1]):

@@ -366,6 +366,7 @@ def test_a_count_of_things_or_an_item_number_is_not_a_count_of_results(line: str
 @pytest.mark.parametrize(("line", "exclude"), [
     ("ISI score ≥ 15 on two occasions", False),  # two results, not the latest
     ("CD4 count ≥ 200 cells/mm3 on two occasions at least 4 weeks apart", False),
+    ("Serum phosphorus > 5.5 mg/dL at two consecutive visits", False),
     # held for a share of the night: the latest SpO2 alone would exclude too many
     ("AHI ≥ 30 or oxygen saturation < 80% for > 10% of sleep time", True),
 ])

@@ -1551,7 +1551,7 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
 # (the canonical text has time windows blanked)
 _OCCASIONS_AFTER = re.compile(
-    r"\s*,?\s*on (?:at least )?(?:two|three|four|[2-4]|several|multiple|repeated) "
+    r"\s*,?\s*(?:on|at|in) (?:at least )?(?:two|three|four|[2-4]|several|multiple|repeated) "
     r"(?:separate |consecutive |different )?(?:occasions|measurements|readings|visits|"
     r"determinations|tests)\b")
 _HELD_FOR_AFTER = re.compile(

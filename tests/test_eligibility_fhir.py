@@ -136,3 +136,30 @@ def test_a_negated_bound_is_a_member_that_excludes() -> None:
     assert member["description"] == "not QTc interval > 480 ms"
     assert member["definitionByTypeAndValue"]["valueQuantity"] == {
         "value": 480, "comparator": ">", "unit": "ms", "system": UCUM, "code": "ms"}
+
+
+@pytest.mark.parametrize("version", ["R5", "R4"])
+def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version: str) -> None:
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import parse_bytes
+    from fhirtrial.validate import has_errors, validate_findings
+
+    record = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))
+    record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = (
+        "Inclusion Criteria:\n\n* No evidence of QTc > 480 ms\n\nExclusion Criteria:\n\n"
+        "* History of QTc > 480 ms\n* Are not between 18 and 50 years of age\n")
+    [rec] = list(parse_bytes(json.dumps(record).encode(), "negated.json"))
+    bundle = convert_study(rec.study, fhir_version=version).bundle
+    findings = validate_findings(bundle, fhir_version=version)
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    text = json.dumps(bundle, ensure_ascii=False)
+    # the R4 Bundle carries the R5 characteristic whole (as cross-version extensions), so
+    # both say the same: the negated members, their exclude, the window "at any time"
+    said = ('"description": "{}"' if version == "R5" else
+            '{{"url": "description", "valueMarkdown": "{}"}}')
+    for words in ("not QTc interval > 480 ms", "at any time", "not Age 18 to 50 years"):
+        assert said.format(words) in text, words
+    excluded = ('"exclude": true' if version == "R5" else
+                '{"url": "exclude", "valueBoolean": true}')
+    # the two exclusion criteria and the two negated members
+    assert text.count(excluded) == 4

@@ -400,11 +400,11 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
                        # a relative, at an event
                        r"\bfamily\b|\brelatives?\b|\bdeath\b|\bdied\b|"
                        r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
-# after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
-# closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
-# participant's age
 _FEMALE_WORD = re.compile(r"\b(?:women|woman|females?|girls?)\b")
 _MALE_WORD = re.compile(r"\b(?:men|man|males?|boys?)\b")
+# a sex word with a number after it in its clause ("…; men ≥ 40 years")
+_FEMALE_NUMBER = re.compile(_FEMALE_WORD.pattern + r"[^;.]{0,30}?\d")
+_MALE_NUMBER = re.compile(_MALE_WORD.pattern + r"[^;.]{0,30}?\d")
 
 
 def _age_of_one_sex(canon: str, r: Reading) -> bool:
@@ -413,13 +413,16 @@ def _age_of_one_sex(canon: str, r: Reading) -> bool:
     start = max(0, r.pos - 30)
     before = canon[start:r.pos]
     rest = canon[:start] + " ; " + canon[max(r.end, r.bound.end):]
-    for own, other in ((_FEMALE_WORD, _MALE_WORD), (_MALE_WORD, _FEMALE_WORD)):
-        if own.search(before) and not other.search(before) and \
-                re.search(other.pattern + r"[^;.]{0,30}?\d", rest):
+    for own, other, other_number in ((_FEMALE_WORD, _MALE_WORD, _MALE_NUMBER),
+                                     (_MALE_WORD, _FEMALE_WORD, _FEMALE_NUMBER)):
+        if own.search(before) and not other.search(before) and other_number.search(rest):
             return True
     return False
 
 
+# after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
+# closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
+# participant's age
 _AGE_STOP_AFTER = re.compile(
     r"^[^,;]{0,12}\b(?:at|of|since|before|after)\s+(?:the\s+)?(?:time\s+of\s+)?(?:first\s+)?"
     r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
@@ -794,8 +797,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 and _COUNT_NOUN.match(canon, r.pos)) or
                 _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _count_of_results(norm, canon, r) or
-                _OCCASIONS_AFTER.match(norm, _bound_end(canon, r)) or
-                (exclude is not False and _HELD_FOR_AFTER.match(norm, _bound_end(canon, r))) or
+                _OCCASIONS_AFTER.match(norm, bound_end := _bound_end(canon, r)) or
+                (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
                 _other_specimen(canon, r)):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
@@ -1574,9 +1577,8 @@ def _count_of_results(norm: str, canon: str, r: Reading) -> bool:
     if _RESULTS_NOUN.search(canon, r.pos, r.bound.start):
         return True
     # (the period is read in the text as written: the canonical text has it blanked)
-    end = r.bound.start + len(canon[r.bound.start:r.bound.end].rstrip())
     return bool(m.group("least") or m.group("more")) and \
-        _PERIOD_AFTER.match(norm, end) is not None
+        _PERIOD_AFTER.match(norm, _bound_end(canon, r)) is not None
 _COUNT_BEFORE = re.compile(r"[≤≥<>]\s*\d+\s+(?:[a-z-]+\s+){0,2}$")
 _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occasions|"
                          r"determinations|results|values|tests|episodes|measurement|reading)\b")

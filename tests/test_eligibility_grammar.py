@@ -210,9 +210,9 @@ LINES = [
     ("145 mmHg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", 145, 190, True, True, "mm[Hg]", None)]),
     ("145 kg ≤ msSBP ≤ 190 mmHg", False, [("bp-systolic", None, 190, True, True, "mm[Hg]", None)]),
     # … but not a number that belongs to the statement before
+    # (read as 18-99 and as its two sides: one bound)
     ("Minimum age: 18 years maximum age: 99 years", False,
-     [("age", 18, 99, True, True, "a", None), ("age", 18, None, True, True, "a", None),
-      ("age", None, 99, True, True, "a", None)]),
+     [("age", 18, 99, True, True, "a", None)]),
     # a bound on a ratio is the ratio's, not one of its parts' ("(FVC)" is the initials of
     # the part before it, not a mention of FVC)
     ("FEV1/Forced Vital Capacity (FVC) ratio <70 %", False,

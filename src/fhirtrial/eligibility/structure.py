@@ -593,7 +593,10 @@ def _strip_parens(norm: str) -> str:
             # "FEV1/forced vital capacity (FVC) ratio": the initials of the name before it,
             # not a second mention
             return " " * len(m.group(0))
-        if pat.fullmatch(inner.strip()):
+        if pat.fullmatch(inner.strip()) or _graded_names().search(inner) or (
+                _ROMAN_CLASS.search(inner) and pat.search(inner)):
+            # "(NYHA class III or IV)", "(Child-Pugh B)": a score in its letter or Roman
+            # classes, which the grammar reads without a digit
             return " " + inner + " "
         return " " * len(m.group(0))
 
@@ -617,6 +620,7 @@ def _strip_parens(norm: str) -> str:
 
 
 _PAREN_NUMBER = re.compile(r"\((\d+)\)")
+_ROMAN_CLASS = re.compile(r"\b(?:i|ii|iii|iv|v|vi)\b")
 _PAREN_DIGIT = re.compile(r"\(([^()]*\d[^()]*)\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
@@ -667,8 +671,13 @@ _EXCEPTION = re.compile(r"\b(?:unless|except|exception|other than|not (?:require
 _PAREN_REMARK = re.compile(r"\(\s*(?:if|when|where) (?:applicable|available|needed|necessary|"
                            r"known|measured|done|performed|tested|(?:clinically )?indicated)"
                            r"\s*\)")
-# "(transfusion is allowed)": how a patient may reach the bound, which still holds
-_PERMISSION = re.compile(r"\(\s*(?:[a-z-]+ ){1,3}(?:is|are) (?:allowed|permitted)\s*\)")
+# "(transfusion is allowed)", "(may have been transfused)", "(with or without transfusion)":
+# how a patient may reach the bound, which still holds
+_PERMISSION = re.compile(r"\(\s*(?:(?:[a-z-]+ ){1,3}(?:is|are) (?:allowed|permitted)|"
+                         r"(?:patients? )?(?:may|can) (?:have been|be) (?:transfused|"
+                         r"supported with (?:transfusions?|growth factors?))|"
+                         r"(?:with or without|after|post-?) ?transfusions?(?: support)?"
+                         r"(?: (?:is|are) (?:allowed|permitted|acceptable))?)\s*\)")
 # "(if MRI and TRUS have conflicting values, the MRI value will be used)": which of two
 # measurements the bound is applied to when they disagree, not whom it is for ("(if
 # Gilbert's, the direct bilirubin value will be used)" names patients: still a condition)
@@ -792,14 +801,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 # age for some patients, so the one stated alone is not everyone's
                 conditioned.setdefault("age", []).append(None)
             continue
-        if r.lab.kind != "age" and (_TRIGGER_AFTER.match(canon, r.end) or (
+        if _TRIGGER_AFTER.match(canon, r.end) or (r.lab.kind != "age" and ((
                 _COUNT_BEFORE.search(canon, max(0, r.pos - 40), r.pos)
                 and _COUNT_NOUN.match(canon, r.pos)) or
                 _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _count_of_results(norm, canon, r) or
                 _OCCASIONS_AFTER.match(norm, bound_end := _bound_end(canon, r)) or
                 (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
-                _other_specimen(canon, r)):
+                _other_specimen(canon, r))):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
             # of measurements in a range, not a bound on the current value; "lowest recorded
@@ -817,7 +826,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         # has alternatives (which would each need their own time)
         past = r.lab.kind != "age" and (
             _PAST_BEFORE.search(canon, max(0, r.pos - 40), r.pos) is not None or
-            _PAST_AFTER.match(canon, max(r.end, r.bound.end)) is not None)
+            _PAST_AFTER.match(canon, max(r.end, r.bound.end)) is not None or
+            _past_by_lead(norm, r.pos))
         if past and r.alternatives:
             continue
         # the words of an alternative's own condition are about the condition ("… or 18-20 if
@@ -984,20 +994,22 @@ _CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
 
 
 def _complement(a: Bound, b: Bound) -> bool:
-    """Whether ``b`` is what fails ``a`` ("≤ 1.5 × ULN" and "> 1.5 × ULN"; "below ULN" and
-    "above ULN", the limit itself aside)."""
+    """Whether every value that fails ``a`` meets ``b`` ("≤ 1.5 × ULN" and "> 1.5 × ULN";
+    "≤ 1.5 × ULN" and "above ULN"; "below ULN" and "above ULN", the limit itself aside)."""
     if a.relative != b.relative or a.unit != b.unit:
         return False
     if a.down and b.up:
-        return a.high == b.low and not (a.high_inclusive and b.low_inclusive)
+        return b.low <= a.high
     if a.up and b.down:
-        return a.low == b.high and not (a.low_inclusive and b.high_inclusive)
+        return b.high >= a.low
     return False
 
 
 def _redundant_conditions(canon: str, rs: list[Reading]) -> list[tuple[int, int]]:
-    """Spans of "for patients with <X fails its bound>" closing a clause whose first
-    alternative is that bound on X."""
+    """Spans of "for patients with <X beyond a limit that every value failing its bound is
+    beyond>" closing a clause whose first alternative is that bound on X ("creatinine ≤ 1.5
+    × ULN or creatinine clearance ≥ 60 mL/min for patients with creatinine levels above
+    institutional normal": whoever fails the first has creatinine above normal)."""
     out: list[tuple[int, int]] = []
     if len(rs) < 2 or " with " not in canon:
         return out
@@ -1372,7 +1384,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     by_age = None if facts else _age_groups(norm, exclude)
     if by_age is not None:
         return by_age, True
-    measured = measure_facts(norm, exclude)
+    measured = measure_facts(_without_rationale(norm), exclude)
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)
@@ -1380,7 +1392,8 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
             for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                 if alt.get(key):
                     alt[key] = " ".join(_as_written(alt[key], text).split())
-    facts += [f for _, f in measured if is_age(f)]
+    ages = [(p, f) for p, f in measured if is_age(f)]
+    facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
     facts += pregnancy_facts(norm, exclude)
     positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(norm)
     windows = time_windows(norm)
@@ -1429,6 +1442,18 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     return facts, only_or
 
 
+# the reason for a criterion, which it may restate ("Age ≥ 18 years. Because no dosing or
+# adverse event data are currently available on the use of olaparib in patients < 18 years of
+# age, children are excluded"): why, not whom, so its bounds are none (to the clause's end)
+_RATIONALE = re.compile(r"\b(?:because(?!\s+of\b)|given that)\b[^,;.]*")
+
+
+def _without_rationale(norm: str) -> str:
+    if "because" not in norm and "given that" not in norm:
+        return norm
+    return _RATIONALE.sub(lambda m: " " * len(m.group(0)), norm)
+
+
 # an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
 _OR = re.compile(r"\bor\s+(?!" + _COMPARATIVES + r")(?=[a-z])")
 # "or" between two groups of bounds, and whether punctuation sets it off (see _or_groups)
@@ -1470,7 +1495,12 @@ _INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|
 
 
 _TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
-                            r"(?:must|should|will|is to) be (?:discussed|reviewed|approved))\b")
+                            r"(?:must|should|will|is to) be (?:discussed|reviewed|approved)|"
+                            # "patients with CrCl 30-50 mL/min will receive a reduced dose":
+                            # whose treatment differs, not who may enter
+                            r"(?:(?:who|that)\s+)?(?:will|shall|should|would|may|can)\s+"
+                            r"(?:(?:then|also|only)\s+)?(?:receive|be\s+(?:given|treated|dosed|"
+                            r"started|assigned|allocated|randomi[sz]ed|stratified|switched)))\b")
 #: the window of a value at any time before the assessment ("history of QTc > 480 ms")
 EVER: dict[str, Any] = {"comparator": "ever"}
 # a negation whose scope is the bound that follows: the cue, then only words that carry it
@@ -1536,6 +1566,20 @@ _EXTREME_BEFORE = re.compile(r"\b(?:lowest|highest|nadir|peak|worst)\s+(?:(?:rec
                              r"observed|documented|reported)\s+)?$")
 _PAST_BEFORE = re.compile(r"\b(?:history of|previous|prior|past)\s+(?:(?:an?|any|the|known|"
                           r"documented|recorded|medical|history of)\s+)*$")
+# what a "history of" gives its time to: the condition a bracket defines ("history of
+# congestive heart failure (NYHA class III or IV)"), or a list it leads ("known history of the
+# following cardiovascular comorbidities: …, severe congestive heart failure (NYHA class IV)")
+_PAST_BRACKET = re.compile(r"\bhistory of\s+[^(),;:.]*\($")
+_PAST_LIST = re.compile(r"\bhistory of (?:any of |one of |one or more of )?the following\b"
+                        r"[^;:.]*:[^;:.]*$")
+
+
+def _past_by_lead(norm: str, pos: int) -> bool:
+    start = max(norm.rfind(";", 0, pos), norm.rfind(". ", 0, pos), pos - 200, 0)
+    before = norm[start:pos]
+    return _PAST_BRACKET.search(before) is not None or _PAST_LIST.search(before) is not None
+
+
 _PAST_AFTER = re.compile(r"\s*,?\s*(?:at any (?:time|point)|ever\b|in the past\b|"
                          r"historically\b|in (?:his|her|their|the patient's) history\b)")
 # a number of results before the concept ("at least one HbA1c …", "two fasting glucose
@@ -1607,44 +1651,55 @@ def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> 
         # "cardiovascular disease within 12 months, including NYHA class III or IV": the
         # window qualifies what the lab is an instance of
         return False
+    colon = norm.find(":", end, lab)
+    if colon >= 0 and "," not in norm[end:colon]:
+        # "any of the following within the 6 months prior to study entry: myocardial
+        # infarction, …, heart failure (NYHA class ≥ II)": the window leads the whole list
+        return False
     return bool(re.search(r"[a-z]{3,}", norm[clause:start]))
 
 
-def _disjoint(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether no value meets both bounds."""
-    for lo_d, hi_d in ((a, b), (b, a)):
-        lo, hi = lo_d.get("low"), hi_d.get("high")
-        if lo is None or hi is None:
-            continue
-        if lo > hi or (lo == hi and not (lo_d.get("low_inclusive", True)
-                                         and hi_d.get("high_inclusive", True))):
-            return True
-    return False
-
-
-def _one_side_twice(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two one-sided bounds are on the same side with different values."""
-    for side, other in (("low", "high"), ("high", "low")):
-        if a.get(side) is not None and b.get(side) is not None and a.get(other) is None and \
-                b.get(other) is None and a[side] != b[side]:
-            return True
-    return False
+def _bounds_of(d: dict[str, Any]) -> tuple:
+    return tuple(d.get(k) for k in ("low", "high", "low_inclusive", "high_inclusive"))
 
 
 def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
-    """Bounds of one criterion that must all hold cannot exclude each other: "Cobb angle 10-40
-    degrees. (Cobb angle above 40 degrees and …)" states alternatives the reader did not
-    see, so every bound on that concept stays text. Nor are two bounds on one side with
-    different values both everyone's: "at least one lesion ≥ 10 mm (≥ 15 mm short axis for
-    lymph nodes)" states the second for some lesions (read together, ≥ 15 mm for all)."""
+    """Bounds of one criterion that must all hold give each concept one bound: a second,
+    different bound on the same concept is for other patients, another time or another way
+    in, which the reader did not see, so every bound on that concept stays text. "Cobb angle
+    10-40 degrees. (Cobb angle above 40 degrees and …)": the two exclude each other; "at
+    least one lesion ≥ 10 mm (≥ 15 mm short axis for lymph nodes)": the second is for some
+    lesions (read together, ≥ 15 mm for all); "CrCl ≥ 30 mL/min; patients with CrCl 30-50
+    mL/min will receive a reduced dose": the second names whose dose is reduced (read
+    together, no one above 50 would be eligible); "Age 1 to < 2 years: maximum 0.6 mg/dL;
+    Age 2 to < 6 years: …": rows of a table, whose ages no one has at once. (Two sides of one
+    concept stated apart were joined into one bound before this.)"""
     def key(f: Fact) -> tuple:
-        return (_concept(f), f.data.get("unit"), f.data.get("relative"),
-                bool(f.data.get("negated")))
+        return ("age" if f.kind == "age" else _concept(f), f.data.get("unit"),
+                f.data.get("relative"), bool(f.data.get("negated")))
 
-    labs = [f for _, f in positioned if f.kind in _BOUNDED and not f.data.get("alternatives")]
-    bad = {key(a) for a, b in itertools.combinations(labs, 2)
-           if key(a) == key(b) and (_disjoint(a.data, b.data) or _one_side_twice(a.data, b.data))}
-    return [(p, f) for p, f in positioned if f.kind not in _BOUNDED or key(f) not in bad]
+    bounded = [f for _, f in positioned if f.kind in _CHECKED and not f.data.get("alternatives")]
+    # "Minimum age: 18 years Maximum age: 99 years" read as 18-99 and as its two sides: one
+    # bound, the sides dropped
+    parts = set()
+    for f in bounded:
+        lo, hi = _side(f, "low"), _side(f, "high")
+        if f.data.get("low") is not None and f.data.get("high") is not None and \
+                any(_side(g, "low") == lo and g.data.get("high") is None for g in bounded) and \
+                any(_side(g, "high") == hi and g.data.get("low") is None for g in bounded):
+            parts |= {id(g) for g in bounded if g is not f and _side(g, "low") in (lo, None)
+                      and _side(g, "high") in (hi, None) and key(g) == key(f)}
+    bounded = [f for f in bounded if id(f) not in parts]
+    bad = {key(a) for a, b in itertools.combinations(bounded, 2)
+           if key(a) == key(b) and _bounds_of(a.data) != _bounds_of(b.data)}
+    return [(p, f) for p, f in positioned if id(f) not in parts and
+            (f.kind not in _CHECKED or key(f) not in bad)]
+
+
+def _side(f: Fact, side: str) -> tuple | None:
+    """One side of a bound (value and whether it is included), or None when it is open."""
+    v = f.data.get(side)
+    return None if v is None else (v, f.data.get(side + "_inclusive", True))
 
 
 # "Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years": a
@@ -1799,6 +1854,7 @@ def _strip_parens_keep_if(norm: str) -> str:
 
 #: the fact kinds that bound a measured value (age aside)
 _BOUNDED = frozenset(["lab", MEASUREMENT])
+_CHECKED = _BOUNDED | {"age"}
 
 
 def structure(criteria: list[Criterion]) -> list[Criterion]:

@@ -1,0 +1,130 @@
+"""The forms cooperative-group and NCI protocol templates repeat across thousands of trials
+(organ-function tables, dose notes, the paediatric creatinine-by-age table, a rationale
+restating the age limit, heart-failure classes in brackets). Lines written for these tests in
+the templates' own wording; each states what a matcher must (or must not) take from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirtrial.eligibility import criteria_for, facts_for
+
+
+def _bounds(text: str, exclude: bool | None) -> list[tuple]:
+    return [(f.kind, f.data.get("test"), f.data.get("low"), f.data.get("high"),
+             (f.data.get("window") or {}).get("comparator"))
+            for f in facts_for(text, exclude) if f.kind in ("lab", "age")]
+
+
+# --- a second, different bound on one concept is not everyone's -------------------------------
+
+@pytest.mark.parametrize("text", [
+    # a dose note: read with the requirement, no one above 50 mL/min would be eligible
+    "Calculated creatinine clearance (CrCl) ≥ 30 mL/min by Cockcroft-Gault formula; patients "
+    "with CrCl 30-50 mL/min receive a reduced dose",
+    # rows of a table: no one is 1 and 2 years old at once
+    "Serum creatinine based on age/sex as follows: Age 1 to < 2 years: maximum 0.6 mg/dL; "
+    "Age 2 to < 6 years: maximum 0.8 mg/dL",
+    "Volunteers between 18 and 55 years of age for Substudy 1 and patients with psoriasis "
+    "between 18 and 75 years of age for Substudy 2",
+])
+def test_two_different_bounds_on_one_concept_stay_text(text: str) -> None:
+    assert _bounds(text, False) == []
+
+
+def test_a_range_read_with_its_own_two_sides_is_one_bound() -> None:
+    assert _bounds("Minimum age: 18 years maximum age: 99 years", False) == [
+        ("age", None, 18, 99, None)]
+
+
+# --- what a value sets off is not a requirement ----------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Patients with CrCl 30-50 mL/min will receive a reduced dose of cisplatin", []),
+    ("Subjects with body weight < 50 kg will be dosed at 10 mg", []),
+    ("Participants with eGFR 30-59 mL/min/1.73 m2 will be assigned to cohort B", []),
+    ("Hemoglobin ≥ 9 g/dL; patients with hemoglobin < 9 g/dL may receive a transfusion",
+     [("lab", "hemoglobin", 9, None, None)]),
+    ("Age ≥ 18 years; participants aged ≥ 65 years will be assigned to the elderly cohort",
+     [("age", None, 18, None, None)]),
+])
+def test_a_bound_that_decides_treatment_or_cohort_is_not_a_requirement(
+        text: str, expected: list[tuple]) -> None:
+    assert _bounds(text, False) == expected
+
+
+# --- a rationale restating the limit ---------------------------------------------------------
+
+def test_the_reason_for_an_age_limit_is_not_a_second_age() -> None:
+    text = ("Age ≥ 18 years. Because no dosing or adverse event data are currently available on "
+            "the use of olaparib in patients < 18 years of age, children are excluded from this "
+            "study")
+    assert _bounds(text, False) == [("age", None, 18, None, None)]
+
+
+def test_because_of_a_cause_is_not_a_rationale() -> None:
+    # "because of" names a cause; the bound stays what it was
+    assert _bounds("Hemoglobin < 8 g/dL because of chronic bleeding", True) == [
+        ("lab", "hemoglobin", None, 8, None)]
+
+
+# --- a bracket that says how the bound may be reached ----------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Hemoglobin ≥ 9 g/dL (may have been transfused)",
+    "Hemoglobin ≥ 9 g/dL (with or without transfusion)",
+    "Hemoglobin ≥ 9 g/dL (post-transfusion is acceptable)",
+])
+def test_a_transfusion_permission_keeps_the_bound(text: str) -> None:
+    assert _bounds(text, False) == [("lab", "hemoglobin", 9, None, None)]
+
+
+def test_a_bracketed_exception_still_makes_the_bound_text() -> None:
+    assert _bounds("Hemoglobin ≥ 9 g/dL (unless due to thalassemia)", False) == []
+
+
+# --- "for patients with creatinine above normal": whoever fails the first bound ---------------
+
+def test_the_nci_creatinine_template_is_either_bound() -> None:
+    [c] = criteria_for(
+        "Inclusion Criteria:\n- Creatinine ≤ 1.5 × institutional upper limit of normal OR "
+        "creatinine clearance ≥ 60 mL/min/1.73 m^2 for patients with creatinine levels above "
+        "institutional normal")
+    assert [(f.data["test"], f.data["low"], f.data["high"], f.data["relative"])
+            for f in c.facts] == [("creatinine", None, 1.5, "ULN"),
+                                  ("creatinine-clearance", 60, None, None)]
+    assert c.combination == "any-of"
+
+
+def test_a_condition_some_who_fail_the_first_bound_do_not_meet_stays_text() -> None:
+    # creatinine 1.5-2 × ULN fails the first bound and is not "above 2 × ULN"
+    text = ("Creatinine ≤ 1.5 × ULN or creatinine clearance ≥ 60 mL/min for patients with "
+            "creatinine > 2 × ULN")
+    assert [b for b in _bounds(text, False) if b[1] == "creatinine-clearance"] == []
+
+
+# --- classes in brackets ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "exclude", "expected"), [
+    ("Liver cirrhosis (Child-Pugh B or C)", True, [("lab", "child-pugh", 7, 15, None)]),
+    ("Physical status (ASA I-II)", False, [("lab", "asa", 1, 2, None)]),
+    ("Severe heart failure (NYHA III and IV)", True, [("lab", "nyha", 3, 4, None)]),
+    # the class of a condition in its history: at any time
+    ("Patients with a history of congestive heart failure (NYHA class III or IV)", True,
+     [("lab", "nyha", 3, 4, "ever")]),
+    ("Known history of the following: uncontrolled hypertension, severe congestive heart "
+     "failure (NYHA class IV)", True, [("lab", "nyha", 4, 4, "ever")]),
+    # a bracket of words only stays a remark
+    ("Hemoglobin ≥ 9 g/dL (Hb class II excluded)", False, [("lab", "hemoglobin", 9, None, None)]),
+])
+def test_a_class_in_brackets_is_read(text: str, exclude: bool, expected: list[tuple]) -> None:
+    assert _bounds(text, exclude) == expected
+
+
+def test_a_window_leading_a_list_is_the_window_of_its_classes() -> None:
+    text = ("Any of the following within the 6 months prior to study entry: myocardial "
+            "infarction, unstable angina, congestive heart failure (New York Heart Association "
+            "Class ≥ II), cerebrovascular accident")
+    [f] = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"], f.data["window"]) == (
+        "nyha", 2, {"comparator": "<=", "value": 6, "unit": "mo"})

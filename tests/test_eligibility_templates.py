@@ -128,3 +128,15 @@ def test_a_window_leading_a_list_is_the_window_of_its_classes() -> None:
     [f] = [f for f in facts_for(text, True) if f.kind == "lab"]
     assert (f.data["test"], f.data["low"], f.data["window"]) == (
         "nyha", 2, {"comparator": "<=", "value": 6, "unit": "mo"})
+
+
+def test_the_age_of_a_table_row_is_not_a_requirement() -> None:
+    text = ("A serum creatinine based on age/gender as follows: maximum serum creatinine "
+            "(mg/dL) 0.6 for age 2 to < 6 years")
+    assert _bounds(text, False) == []
+
+
+def test_a_transfusion_free_period_is_not_the_window_of_the_count() -> None:
+    text = ("Platelet count ≥ 75,000/µL (transfusion independent, defined as not receiving "
+            "platelet transfusions for at least 7 days prior to enrollment)")
+    assert _bounds(text, False) == [("lab", "platelets", 75000, None, None)]

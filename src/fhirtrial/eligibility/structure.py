@@ -399,7 +399,10 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
                        # "family history of sudden death under 40 years of age": the age of
                        # a relative, at an event
                        r"\bfamily\b|\brelatives?\b|\bdeath\b|\bdied\b|"
-                       r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
+                       r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age|"
+                       # "maximum serum creatinine 0.6 mg/dL for age 2 to < 6 years": the row
+                       # of a table by age, whose age is the condition of another bound
+                       r"\bfor (?:the )?ages?\b")
 _FEMALE_WORD = re.compile(r"\b(?:women|woman|females?|girls?)\b")
 _MALE_WORD = re.compile(r"\b(?:men|man|males?|boys?)\b")
 # a sex word with a number after it in its clause ("…; men ≥ 40 years")
@@ -1629,7 +1632,10 @@ _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occas
 
 
 # a bracket that opens with an event of its own ("(without transfusion …", "(no G-CSF …")
-_EVENT_IN_BRACKET = re.compile(r"\s*(?:without|no|not|after|since|following|off)\s+[a-z]")
+_EVENT_IN_BRACKET = re.compile(r"\s*(?:without|no|not|after|since|following|off)\s+[a-z]|"
+                               # "(transfusion independent, defined as not receiving platelet
+                               # transfusions for at least 7 days …)"
+                               r"[^()]*\b(?:transfus\w*|growth factors?|g-csf)\b")
 
 
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:

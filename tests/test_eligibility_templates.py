@@ -140,3 +140,24 @@ def test_a_transfusion_free_period_is_not_the_window_of_the_count() -> None:
     text = ("Platelet count ≥ 75,000/µL (transfusion independent, defined as not receiving "
             "platelet transfusions for at least 7 days prior to enrollment)")
     assert _bounds(text, False) == [("lab", "platelets", 75000, None, None)]
+
+
+# --- forms of other specialties found the same way --------------------------------------------
+
+def test_the_size_of_an_instrument_is_not_a_value() -> None:
+    assert _bounds("HAM-D 17-item total score ≥ 18 at screening and baseline", False) == [
+        ("lab", "hamd", 18, None, None)]
+    assert _bounds("NRS pain intensity score ≥ 4 on an 11-point scale", False) == [
+        ("lab", "pain-nrs", 4, None, None)]
+
+
+def test_a_second_way_in_after_the_time_of_the_first_is_unread() -> None:
+    # ≥ 300 at screening, or ≥ 150 with a documented ≥ 300 in the past year: no one bound
+    text = ("Blood eosinophil count ≥ 300 cells/µL at screening or ≥ 150 cells/µL with "
+            "documented ≥ 300 cells/µL in the previous 12 months")
+    assert _bounds(text, False) == []
+
+
+def test_some_of_several_samples_is_not_the_latest_result() -> None:
+    assert _bounds("UACR between 30 and 300 mg/g in at least 2 of 3 consecutive samples",
+                   False) == []

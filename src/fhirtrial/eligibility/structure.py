@@ -1107,8 +1107,11 @@ _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤
 _OR_NUMBER_AFTER = re.compile(r"[^\d;.≤≥<>]{0,60}?,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}"
                               r"(?P<n>\d[\d.,]*\s*(?:(?:-|–|to)\s*\d[\d.,]*\s*)?"
                               r"(?:years?|yrs?|months?|weeks?|days?)\b)")
-# "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …")
-_OR_VALUE_AFTER = re.compile(r"\s*,?\s*\bor\s+(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
+# "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …"), or
+# after the time it is measured at ("≥ 300 cells/µL at screening or ≥ 150 cells/µL with …")
+_OR_VALUE_AFTER = re.compile(r"\s*(?:(?:at|on|in|during|by)\s+[a-z]+(?:\s+[a-z]+){0,2}\s*)?"
+                             r",?\s*\bor\s+(?:[≤≥<>]\s*)?"
+                             r"(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
                              r"(?P<u>[^\s\d,;()]+)")
 _UNIT_TAIL = re.compile(r"\d\s*(?P<u>[^\s\d,;()]+)[\s,;]*$")
 
@@ -1602,8 +1605,9 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # (the canonical text has time windows blanked)
 _OCCASIONS_AFTER = re.compile(
     r"\s*,?\s*(?:on|at|in) (?:at least )?(?:two|three|four|[2-4]|several|multiple|repeated) "
-    r"(?:separate |consecutive |different )?(?:occasions|measurements|readings|visits|"
-    r"determinations|tests)\b")
+    r"(?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
+    r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions|measurements|"
+    r"readings|visits|determinations|tests|samples|specimens|collections)\b")
 _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"

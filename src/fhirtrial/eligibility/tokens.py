@@ -152,6 +152,8 @@ _BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
 
 
 _DOUBLE_CMP = re.compile(r"([≤≥<>])(\s*)\1")
+_INSTRUMENT_SIZE = re.compile(r"(?<![\w.,-])\d{1,3}-(?:items?|points?|questions?|domains?)"
+                              r"(?![\w-])")
 
 
 def canonical(norm: str) -> str:
@@ -191,6 +193,10 @@ def canonical(norm: str) -> str:
     if "gestational" in s:
         s = _GEST_WEEKS.sub(lambda m: m.group(1) + "weeks gestation".ljust(len(m.group(2))),
                             s)
+    # "HAM-D 17-item total score", "an 11-point scale": a number that sizes an instrument
+    # names its version, never a value — blanked
+    if "-" in s:
+        s = _sub(_INSTRUMENT_SIZE, lambda m: "", s)
     # "50-year-old" → "50 year old"
     if "old" in s:
         s = _YEAR_OLD.sub(" ", s)

@@ -1653,7 +1653,7 @@ def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> 
     the window ("(within 14 days of enrollment)") is the lab's."""
     opening = norm.rfind("(", 0, start)
     if opening >= 0 and ")" not in norm[opening:start] and not opening < lab < start and \
-            _EVENT_IN_BRACKET.match(norm, opening + 1):
+            _EVENT_IN_BRACKET.match(norm, opening + 1, start):
         return True
     if lab < start:
         return bool(_OR.search(canonical(norm[lab:start])))
@@ -1695,8 +1695,10 @@ def _without_contradictions(positioned: list[tuple[int, Fact]]) -> list[tuple[in
     for f in bounded:
         lo, hi = _side(f, "low"), _side(f, "high")
         if f.data.get("low") is not None and f.data.get("high") is not None and \
-                any(_side(g, "low") == lo and g.data.get("high") is None for g in bounded) and \
-                any(_side(g, "high") == hi and g.data.get("low") is None for g in bounded):
+                any(_side(g, "low") == lo and g.data.get("high") is None and key(g) == key(f)
+                    for g in bounded) and \
+                any(_side(g, "high") == hi and g.data.get("low") is None and key(g) == key(f)
+                    for g in bounded):
             parts |= {id(g) for g in bounded if g is not f and _side(g, "low") in (lo, None)
                       and _side(g, "high") in (hi, None) and key(g) == key(f)}
     bounded = [f for f in bounded if id(f) not in parts]

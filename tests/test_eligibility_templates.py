@@ -161,3 +161,31 @@ def test_a_second_way_in_after_the_time_of_the_first_is_unread() -> None:
 def test_some_of_several_samples_is_not_the_latest_result() -> None:
     assert _bounds("UACR between 30 and 300 mg/g in at least 2 of 3 consecutive samples",
                    False) == []
+
+
+def test_a_bracket_giving_the_condition_then_the_concept_again_is_an_alternative() -> None:
+    [f] = facts_for("Total bilirubin ≤ 1.5 × institutional upper limit of normal (ULN) (in "
+                    "patients with known Gilbert's syndrome, total bilirubin ≤ 3 × ULN)", False)
+    assert (f.data["test"], f.data["high"], f.data["relative"]) == ("bilirubin-total", 1.5, "ULN")
+    [alt] = f.data["alternatives"]
+    assert (alt["high"], alt["relative"], alt["condition"]) == (
+        3, "ULN", "in patients with known Gilbert's syndrome")
+
+
+@pytest.mark.parametrize("text", [
+    "Absolute neutrophil count ≥ 1,500/mcL without growth factor support in the past 14 days",
+    "Platelets ≥ 100,000/mcL without transfusion in the past 14 days",
+])
+def test_the_window_of_a_support_free_period_is_not_the_labs(text: str) -> None:
+    [lab] = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert "window" not in lab.data
+    assert [(f.data["comparator"], f.data["value"], f.data["unit"])
+            for f in facts_for(text, False) if f.kind == "time-window"] == [("<=", 14, "d")]
+
+
+def test_a_value_on_several_time_points_is_not_the_latest_result() -> None:
+    assert _bounds("Resting ECG with QTcF > 470 msec on 2 or more time points within a 24 hour "
+                   "period", True) == []
+    # a mean of several is one value
+    assert _bounds("Mean resting QTcF > 470 ms obtained from 3 ECGs", True) == [
+        ("lab", "qtc", 470, None, None)]

@@ -1155,6 +1155,36 @@ def readings(canon: str) -> list[Reading]:
                 for pos, other, joint in pending]
         pending = []
         out.append(Reading(m.start(), lab, bound, alts, either, end))
+    return _named_bracket_alternatives(canon, out)
+
+
+# "(in patients with Gilbert's syndrome, total bilirubin ≤ 3 × ULN)": the condition, then the
+# concept named again before its bound (each name is read up to the next, so the two bounds
+# are two readings until joined here)
+_COND_FIRST_NAMED = re.compile(r"\s*\(\s*(?P<c>(?:if|in|for|with|when|among|where)\b"
+                               r"[^()≤≥<>:;,]{3,80}?)\s*[:,]\s*(?:the\s+|serum\s+)*$")
+
+
+def _named_bracket_alternatives(canon: str, rs: list[Reading]) -> list[Reading]:
+    """Join a reading whose bracket restates its concept under a condition ("total bilirubin
+    ≤ 1.5 × ULN (in patients with Gilbert's syndrome, total bilirubin ≤ 3 × ULN)") into one
+    reading with a conditional alternative."""
+    if len(rs) < 2 or "(" not in canon:
+        return rs
+    out: list[Reading] = []
+    for r in rs:
+        prev = out[-1] if out else None
+        if prev is not None and prev.lab is r.lab and not prev.alternatives and \
+                not r.alternatives and prev.bound.up == r.bound.up and \
+                prev.bound.down == r.bound.down and (prev.bound.up or prev.bound.down) and \
+                prev.bound.relative == r.bound.relative and \
+                (prev.bound.unit == r.bound.unit or not r.bound.unit_written) and \
+                (m := _COND_FIRST_NAMED.match(canon[:r.pos], prev.end)) is not None and \
+                (close := _CLOSE.match(canon, r.end)) is not None:
+            prev.alternatives = [(r.bound, m.group("c").strip())]
+            prev.end = close.end()
+            continue
+        out.append(r)
     return out
 
 

@@ -1604,10 +1604,11 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
 # (the canonical text has time windows blanked)
 _OCCASIONS_AFTER = re.compile(
-    r"\s*,?\s*(?:on|at|in) (?:at least )?(?:two|three|four|[2-4]|several|multiple|repeated) "
-    r"(?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
+    r"\s*,?\s*(?:on|at|in|from) (?:at least |≥ ?)?(?:two|three|four|[2-4]|several|multiple|"
+    r"repeated)(?: or more)? (?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
     r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions|measurements|"
-    r"readings|visits|determinations|tests|samples|specimens|collections)\b")
+    r"readings|visits|determinations|tests|samples|specimens|collections|time ?points|ecgs|"
+    r"electrocardiograms)\b")
 _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"
@@ -1642,6 +1643,11 @@ _EVENT_IN_BRACKET = re.compile(r"\s*(?:without|no|not|after|since|following|off)
                                r"[^()]*\b(?:transfus\w*|growth factors?|g-csf)\b")
 
 
+_EVENT_BEFORE_WINDOW = re.compile(r"\b(?:without|no|off|free of|independent of)\s+(?:[a-z-]+\s+)"
+                                  r"{0,4}?(?:transfus\w*|growth factors?|g-csf|gm-csf|"
+                                  r"erythropoie\w*|support|therapy|treatment)\b")
+
+
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:
     """Whether a window stated before a lab, after words of its own and a comma, qualifies
     those words rather than the lab ("myocardial infarction within 6 months, … heart failure
@@ -1656,7 +1662,10 @@ def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> 
             _EVENT_IN_BRACKET.match(norm, opening + 1, start):
         return True
     if lab < start:
-        return bool(_OR.search(canonical(norm[lab:start])))
+        # "ANC ≥ 1,500/µL without growth factor support in the past 14 days": the window of
+        # the event named after the lab
+        return bool(_OR.search(canonical(norm[lab:start])) or
+                    _EVENT_BEFORE_WINDOW.search(norm, lab, start))
     if lab < end or "," not in norm[end:lab] or _INCLUDING.search(norm, end, lab):
         # "cardiovascular disease within 12 months, including NYHA class III or IV": the
         # window qualifies what the lab is an instance of

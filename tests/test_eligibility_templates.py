@@ -189,3 +189,9 @@ def test_a_value_on_several_time_points_is_not_the_latest_result() -> None:
     # a mean of several is one value
     assert _bounds("Mean resting QTcF > 470 ms obtained from 3 ECGs", True) == [
         ("lab", "qtc", 470, None, None)]
+
+
+def test_a_name_is_not_cut_at_an_and_inside_it() -> None:
+    # "Timed Up and Go test": not a measurement named "Go test"
+    assert [f for f in facts_for("Timed Up and Go test > 12 seconds", False)
+            if f.kind == "measurement"] == []

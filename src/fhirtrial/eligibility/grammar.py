@@ -1332,6 +1332,9 @@ _NAME_GOES_ON_AFTER = re.compile(r"(?!(?:" + "|".join(map(re.escape, _NAME_STOP)
                                  r")\b)[a-z]")
 _MAX_NAME_WORDS = 4
 _LIST_JOINTS = frozenset(["or", "and", "and/or", ",", "/", "&"])
+# a word that ends a verb's phrase, so the name goes on through the joint ("Timed Up and Go
+# test > 12 seconds": not a "Go test")
+_PARTICLES = frozenset(["up", "down", "out", "off", "in", "on", "over", "back"])
 _NAME_GOES_ON = frozenset(["of", "lower", "higher", "greater", "less", "more", "least", "most",
                            "over", "under", "above", "below", "upper"])
 _MODALS = frozenset(["must", "should", "shall", "will", "would", "can", "could", "may", "might",
@@ -1380,7 +1383,7 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         # name ("limbs" is not what is measured)
         return None
     if i >= 1 and toks[i][2] in _LIST_JOINTS and toks[i - 1][2][0].isalpha() and \
-            toks[i - 1][2] not in _NAME_STOP:
+            (toks[i - 1][2] not in _NAME_STOP or toks[i - 1][2] in _PARTICLES):
         # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
         return None
     before = canon[max(floor, words[0][0] - 12):words[0][0]]

@@ -195,3 +195,30 @@ def test_a_name_is_not_cut_at_an_and_inside_it() -> None:
     # "Timed Up and Go test": not a measurement named "Go test"
     assert [f for f in facts_for("Timed Up and Go test > 12 seconds", False)
             if f.kind == "measurement"] == []
+
+
+# --- sponsor templates (organ-function tables flattened into one line) ------------------------
+
+def test_a_limit_multiple_the_concept_has_no_limit_for_is_not_its_bound() -> None:
+    # the table's "≤ 1.5 × ULN" is creatinine's and "≥ 30 mL/min" the clearance's; the
+    # condition "for participant with creatinine > 1.5 × ULN" is not a requirement
+    text = ("Creatinine OR Measured or calculated creatinine clearance (GFR can also be used in "
+            "place of creatinine or CrCl) ≤1.5 × ULN OR ≥30 mL/min for participant with "
+            "creatinine levels >1.5 × institutional ULN")
+    assert _bounds(text, False) == []
+    assert _bounds("Creatinine clearance ≤ 1.5 × ULN", False) == []
+
+
+def test_a_limit_without_a_multiple_sign_is_one_times_it() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Total bilirubin ≤1.5 ×ULN OR direct bilirubin "
+                       "≤ULN for participants with total bilirubin levels >1.5 × ULN")
+    assert [(f.data["test"], f.data["high"], f.data["relative"]) for f in c.facts] == [
+        ("bilirubin-total", 1.5, "ULN"), ("bilirubin-direct", 1, "ULN")]
+    assert c.combination == "any-of"
+
+
+def test_exceptions_for_several_metastatic_sites_leave_the_bounds_text() -> None:
+    text = ("AST, ALT, and alkaline phosphatase (ALP) ≤ 2.5 × ULN, with the following "
+            "exceptions: Patients with documented liver metastases: AST and ALT ≤ 5 × ULN; "
+            "Patients with documented liver or bone metastases: ALP ≤ 5 × ULN")
+    assert _bounds(text, False) == []

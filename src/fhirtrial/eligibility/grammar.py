@@ -207,7 +207,7 @@ _TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minu
                         r"seconds?|times")
 _UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
 _INT_VAL = re.compile(r"\s*(?P<num>\d+)")
-_MULT = re.compile(r"\s*×\s*(uln|lln)(?![\w])")
+_MULT = re.compile(r"\s*×?\s*(uln|lln)(?![\w])")
 _PCT_PRED = re.compile(r"\s*%pred(?![\w])")
 _PCT = re.compile(r"\s*(?:%|percent)(?![\w])")
 _CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
@@ -299,6 +299,8 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
         m = _INT_VAL.match(s, pos)  # "ASA 1,2" is a list
     if not m and (r := _MULT.match(s, pos)):
         # "≤ ULN": one times the limit
+        if r.group(1).upper() not in lab.relative:
+            return None
         return _Val(1, None, r.group(1).upper(), r.end(), True)
     if m:
         v = number(m.group("num"))
@@ -309,6 +311,10 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     end = m.end()
     r = _MULT.match(s, end)
     if r:
+        # a multiple of a limit the concept does not have ("creatinine clearance ≤ 1.5 ×
+        # ULN"): the bound is another concept's
+        if r.group(1).upper() not in lab.relative:
+            return None
         return _Val(v, None, r.group(1).upper(), r.end(), True)
     r = _PCT_PRED.match(s, end)
     if r:

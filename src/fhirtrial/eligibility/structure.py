@@ -339,16 +339,17 @@ _CONDITIONAL = re.compile(
     # "patients with Gilbert's syndrome may have a bilirubin up to 3 × ULN": a permission
     r"\b(?:may|can) have\b|"
     r"\bare (?:also )?eligible\b|\b(?:is|are) (?:allowed|permitted)\b|"
-    r"\bfor (?:patients|participants|subjects|individuals|those|women|men|females|males|"
-    r"children|adults|people|persons)\b|"
+    r"\bfor (?:an? )?(?:patients?|participants?|subjects?|individuals?|those|women|men|"
+    r"females|males|children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
+    r"\bin an? (?:patient|participant|subject)\b|"
     # "… ≤ 5 × ULN in the presence of / with liver metastases", "when … are present":
     # the bound holds for some patients only
     r"\bin the (?:presence|setting|context) of\b|\bin cases of\b|"
     r"\bwhen (?:there (?:is|are)\b|(?:[a-z'-]+ ){1,4}(?:is|are) present\b)|"
-    r"\bwith (?:known |documented |confirmed )?(?:liver|hepatic|bone|bony|osseous|marrow|"
-    r"bone marrow|brain|cns|lung|pulmonary|renal|kidney|skin|nodal|lymph node|leptomeningeal) "
-    r"(?:metastas[ie]s|involvement)\b|"
+    r"\bwith (?:known |documented |confirmed )?(?:(?:liver|hepatic|bone|bony|osseous|marrow|"
+    r"bone marrow|brain|cns|lung|pulmonary|renal|kidney|skin|nodal|lymph node|leptomeningeal)"
+    r"(?: or | and |, | and/or |/)?)+ ?(?:metastas[ie]s|involvement)\b|"
     r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
     # "for Part B, …", "in cohort 2 …": one part of the study
     r"\b(?:for|in) (?:the )?(?:part|cohort|arm|group|stage|module|phase) [a-z0-9]{1,3}\b|"

@@ -222,3 +222,28 @@ def test_exceptions_for_several_metastatic_sites_leave_the_bounds_text() -> None
             "exceptions: Patients with documented liver metastases: AST and ALT ≤ 5 × ULN; "
             "Patients with documented liver or bone metastases: ALP ≤ 5 × ULN")
     assert _bounds(text, False) == []
+
+
+# --- registry English from other countries ------------------------------------------------------
+
+def test_each_sex_its_own_age_range_is_not_everyones() -> None:
+    assert _bounds("Female patients aged 18-70 years old, male aged 18-75 years old",
+                   False) == []
+    # a sex ratio is not an age of the other sex
+    assert _bounds("The ratio of male to female is 3:1, and the age is between 50 and 70 "
+                   "years old", False) == [("age", None, 50, 70, None)]
+
+
+def test_a_lower_age_written_before_the_name_with_old() -> None:
+    assert _bounds("18 years old ≤ age ≤ 75 years old", False) == [("age", None, 18, 75, None)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Fasting blood glucose (FBG) ≥ 7.0 mmol/L or 2h postprandial blood glucose ≥ 11.1 mmol/L",
+     [("lab", "glucose", 7, None, None), ("lab", "glucose-2h", 11.1, None, None)]),
+    # a value at a time after a load the lexicon has no concept for: not the plain one
+    ("1-hour plasma glucose ≥ 155 mg/dL", []),
+    ("Mean 24-h systolic BP ≥ 130 mmHg on ambulatory monitoring", []),
+])
+def test_a_timed_value_is_not_the_plain_concept(text: str, expected: list[tuple]) -> None:
+    assert _bounds(text, False) == expected

@@ -879,7 +879,12 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             r"mother'?s?|father'?s?|partner'?s?|spouse'?s?|parental|"
                             # "infants born to mothers with HbA1c > 6.5 %"
                             r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?)\s+"
-                            r"(?:with|who have|whose|having)(?:\s+an?)?)\s*-?\s*$")
+                            r"(?:with|who have|whose|having)(?:\s+an?)?|"
+                            # "2h postprandial blood glucose", "1-hour glucose": a value at a
+                            # time after a load, another concept than the name's own (the
+                            # lexicon names those it has, "2-hour glucose")
+                            r"\d+\s*-?\s*(?:h|hr|hrs|hours?)\s*-?\s*(?:post\s*-?\s*(?:prandial|load|"
+                            r"meal|dose|challenge|ogtt)\s+)?)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 # "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it
 _NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$")
@@ -891,7 +896,7 @@ _NOT_LEVEL_AFTER = re.compile(
     r"target|goal|per)\b")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
-_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?)?(?P<c>[≤≥<>])\s*$")
+_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?(?:old\s*)?)?(?P<c>[≤≥<>])\s*$")
 _OPENS = re.compile(r"(?:^|[,;(]|\band\b|\bwith\b)\s*$")
 _PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
 

@@ -407,8 +407,11 @@ _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula
 _FEMALE_WORD = re.compile(r"\b(?:women|woman|females?|girls?)\b")
 _MALE_WORD = re.compile(r"\b(?:men|man|males?|boys?)\b")
 # a sex word with a number after it in its clause ("…; men ≥ 40 years")
-_FEMALE_NUMBER = re.compile(_FEMALE_WORD.pattern + r"[^;.]{0,30}?\d")
-_MALE_NUMBER = re.compile(_MALE_WORD.pattern + r"[^;.]{0,30}?\d")
+# (an age: a comparator and a number, or a number of years — not "male to female is 3:1")
+_AN_AGE = (r"[^;.]{0,30}?(?:[≤≥<>]\s*\d|\b(?:aged?|ages?)\s+\d|"
+           r"\d+\s*(?:(?:-|–|to)\s*\d+\s*)?(?:years?|yrs?|y\b))")
+_FEMALE_NUMBER = re.compile(_FEMALE_WORD.pattern + _AN_AGE)
+_MALE_NUMBER = re.compile(_MALE_WORD.pattern + _AN_AGE)
 
 
 def _age_of_one_sex(canon: str, r: Reading) -> bool:
@@ -416,7 +419,7 @@ def _age_of_one_sex(canon: str, r: Reading) -> bool:
     line ("Women must be ≥ 50 years of age; men ≥ 40 years": ≥ 50 is not every patient's)."""
     start = max(0, r.pos - 30)
     before = canon[start:r.pos]
-    rest = canon[:start] + " ; " + canon[max(r.end, r.bound.end):]
+    rest = canon[:r.pos] + " ; " + canon[max(r.end, r.bound.end):]
     for own, other, other_number in ((_FEMALE_WORD, _MALE_WORD, _MALE_NUMBER),
                                      (_MALE_WORD, _FEMALE_WORD, _FEMALE_NUMBER)):
         if own.search(before) and not other.search(before) and other_number.search(rest):

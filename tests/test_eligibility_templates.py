@@ -247,3 +247,17 @@ def test_a_lower_age_written_before_the_name_with_old() -> None:
 ])
 def test_a_timed_value_is_not_the_plain_concept(text: str, expected: list[tuple]) -> None:
     assert _bounds(text, False) == expected
+
+
+# --- exclusions whose bound is one part of what they exclude ----------------------------------
+
+def test_a_count_of_results_after_two_bounds_is_both_bounds() -> None:
+    assert _bounds("Systolic BP > 180 mmHg or diastolic BP > 110 mmHg on two consecutive "
+                   "measurements", True) == []
+
+
+def test_an_exclusion_bound_with_a_finding_is_not_the_bound_alone() -> None:
+    assert _bounds("Lipase > 2 × ULN with clinical signs of pancreatitis", True) == []
+    # in an inclusion the bound is necessary, and read
+    assert _bounds("Lipase > 2 × ULN with clinical signs of pancreatitis", False) == [
+        ("lab", "lipase", 2, None, None)]

@@ -813,8 +813,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 and _COUNT_NOUN.match(canon, r.pos)) or
                 _EXTREME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _count_of_results(norm, canon, r) or
-                _OCCASIONS_AFTER.match(norm, bound_end := _bound_end(canon, r)) or
+                _occasions_after(norm, canon, bound_end := _bound_end(canon, r)) or
                 (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
+                (exclude is True and _WITH_FINDING_AFTER.match(canon, bound_end)) or
                 _other_specimen(canon, r))):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
@@ -1608,11 +1609,31 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
 # (the canonical text has time windows blanked)
 _OCCASIONS_AFTER = re.compile(
-    r"\s*,?\s*(?:on|at|in|from) (?:at least |≥ ?)?(?:two|three|four|[2-4]|several|multiple|"
+    r"\s*,?\s*(?:on|at|in) (?:at least |≥ ?)?(?:two|three|four|[2-4]|several|multiple|"
     r"repeated)(?: or more)? (?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
     r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions|measurements|"
     r"readings|visits|determinations|tests|samples|specimens|collections|time ?points|ecgs|"
     r"electrocardiograms)\b")
+_OCCASIONS_ANYWHERE = re.compile(_OCCASIONS_AFTER.pattern.replace(r"\s*,?\s*", r"\s", 1))
+
+
+def _occasions_after(norm: str, canon: str, end: int) -> bool:
+    """Whether several results are asked for right after a bound, or at the end of its
+    stretch of bounds ("SBP > 180 mmHg or DBP > 110 mmHg on two consecutive measurements":
+    the count is both bounds')."""
+    if _OCCASIONS_AFTER.match(norm, end) or _OCCASIONS_AFTER.match(canon, end):
+        return True
+    stop = _STRETCH_END.search(canon, end)
+    return _OCCASIONS_ANYWHERE.search(canon, end, stop.start() if stop else len(canon)) \
+        is not None
+
+
+_STRETCH_END = re.compile(r"[,;(.](?!\d)")
+# in an exclusion, "lipase > 2 × ULN with clinical signs of pancreatitis": the bound and a
+# finding together; the bound alone would exclude more than the line
+_WITH_FINDING_AFTER = re.compile(r"\s*,?\s*(?:with|and|accompanied by|associated with)\s+"
+                                 r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
+                                 r"(?:signs?|symptoms?|evidence|manifestations?)\b")
 _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"

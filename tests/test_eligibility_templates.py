@@ -261,3 +261,30 @@ def test_an_exclusion_bound_with_a_finding_is_not_the_bound_alone() -> None:
     # in an inclusion the bound is necessary, and read
     assert _bounds("Lipase > 2 × ULN with clinical signs of pancreatitis", False) == [
         ("lab", "lipase", 2, None, None)]
+
+
+# --- "within normal institutional limits" ----------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Total bilirubin within normal institutional limits",
+     [("lab", "bilirubin-total", None, 1, None)]),
+    ("AST(SGOT)/ALT(SGPT) within normal institutional limits",
+     [("lab", "ast", None, 1, None), ("lab", "alt", None, 1, None)]),
+    # both limits matter: one multiple does not state "between them"
+    ("Serum potassium within normal limits", []),
+    ("Hemoglobin within normal range", []),
+])
+def test_within_normal_limits_of_a_concept_with_an_upper_limit_only(
+        text: str, expected: list[tuple]) -> None:
+    assert _bounds(text, False) == expected
+
+
+def test_the_older_nci_creatinine_template_is_either_bound() -> None:
+    [c] = criteria_for(
+        "Inclusion Criteria:\n- Creatinine within normal institutional limits OR creatinine "
+        "clearance ≥ 60 mL/min/1.73 m^2 for patients with creatinine levels above "
+        "institutional normal")
+    assert [(f.data["test"], f.data["low"], f.data["high"], f.data["relative"])
+            for f in c.facts] == [("creatinine", None, 1, "ULN"),
+                                  ("creatinine-clearance", 60, None, None)]
+    assert c.combination == "any-of"

@@ -336,10 +336,36 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     return _Val(v, unit, None, uend, unit is not None)
 
 
+# "within normal institutional limits", "within the normal range", "WNL"
+_WNL_TAIL = (r"(?:the\s+)?(?:(?:institutional|laboratory|local|reference)\s+)?normal\s+"
+             r"(?:(?:institutional|laboratory|local|reference)\s+)?(?:limits?|range|values?)")
+_WNL = re.compile(r"\s*(?:(?:is|are|must be|should be)\s+)?(?:within\s+" + _WNL_TAIL +
+                  r"|wnl)(?![\w])")
+# … and after "within", which the grammar skips as a gap word
+_WNL_AFTER_WITHIN = re.compile(r"\s*" + _WNL_TAIL + r"(?![\w])")
+_WITHIN_BEFORE = re.compile(r"\bwithin\s*$")
+
+
+def _within_normal(lab: Lab, s: str, pos: int) -> Bound | None:
+    """"Within normal limits" of a concept whose lexicon entry has an upper limit only
+    (bilirubin, creatinine, AST, ALT: what lies below the lower limit is not a fault) as ≤ 1 ×
+    ULN; none for other concepts (potassium, hemoglobin, platelets: between both limits,
+    which one multiple does not state — the line stays text)."""
+    m = _WNL.match(s, pos)
+    if m is None and _WITHIN_BEFORE.search(s, max(0, pos - 8), pos):
+        m = _WNL_AFTER_WITHIN.match(s, pos)
+    if m is None or tuple(lab.relative) != ("ULN",):
+        return None
+    start = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+    return Bound(high=1, relative="ULN", unit_written=True, start=start, end=m.end())
+
+
 def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     """One bound at ``pos`` (after optional spaces)."""
     m = _CMP_AT.match(s, pos)
     roman = lab.kind == "score"
+    if m is None and (w := _within_normal(lab, s, pos)) is not None:
+        return w
     if m:
         v = _value(lab, s, m.end(), roman)
         if v is None:

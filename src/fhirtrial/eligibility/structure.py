@@ -741,6 +741,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     alt_spans = [(id(r), b.start, b.end) for r in rs for b, _ in r.alternatives]
     rs = [r for r in rs
           if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
+    if not rs:
+        return []  # (most lines with a number state no bound: nothing below to do)
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
         r.alternatives = [(b, _written(_whole_condition(cond, canon, b.end), canon, text,
                                        b.end)) for b, cond in r.alternatives]
@@ -1586,6 +1588,8 @@ _PAST_LIST = re.compile(r"\bhistory of (?:any of |one of |one or more of )?the f
 
 
 def _past_by_lead(norm: str, pos: int) -> bool:
+    if "history of" not in norm:
+        return False
     start = max(norm.rfind(";", 0, pos), norm.rfind(". ", 0, pos), pos - 200, 0)
     before = norm[start:pos]
     return _PAST_BRACKET.search(before) is not None or _PAST_LIST.search(before) is not None

@@ -288,3 +288,15 @@ def test_the_older_nci_creatinine_template_is_either_bound() -> None:
             for f in c.facts] == [("creatinine", None, 1, "ULN"),
                                   ("creatinine-clearance", 60, None, None)]
     assert c.combination == "any-of"
+
+
+def test_an_age_group_that_must_weigh_is_a_group_not_everyones_age() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- Patients < 18 years of age must weigh at least "
+                       "20 kg")
+    assert c.combination == "any-of"
+    group, rest = c.facts
+    assert group.kind == "all-of"
+    assert [(f.kind, f.data.get("test"), f.data["low"], f.data["high"])
+            for f in group.data["facts"]] == [("age", None, None, 18),
+                                              ("lab", "body-weight", 20, None)]
+    assert (rest.kind, rest.data["low"], rest.data["high"]) == ("age", 18, None)

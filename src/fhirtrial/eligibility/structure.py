@@ -1836,8 +1836,9 @@ _CMP_WORDS = re.compile(r"\b(?:than|least|most|under|over|up to|between|above|be
 _AGE_SUBJECT = re.compile(r"\W*(?:(?:for|in)\s+)?(?:all\s+)?(?:patients|participants|subjects|"
                           r"children|adolescents|adults|individuals|those)\s+(?:who\s+are\s+|"
                           r"aged?\s+)?(?=[<>≤≥\d]|older|younger|over|under|at least|more|less)")
+# (the verb may be the concept's own: "Patients < 18 years of age must weigh at least 20 kg")
 _SUBJECT_VERB = re.compile(r"[\s,:]*(?:(?P<verb>must|should|will need to|need to|are required "
-                           r"to)\s+(?:have|be|show)\s+)?(?:an?\s+|the\s+)?")
+                           r"to)\s+(?:(?:have|be|show)\s+)?)?(?:an?\s+|the\s+)?")
 
 
 def _subject_group(canon: str, rs: list[Reading]) -> list[tuple[int, float, Fact, Fact]] | None:

@@ -300,3 +300,13 @@ def test_an_age_group_that_must_weigh_is_a_group_not_everyones_age() -> None:
             for f in group.data["facts"]] == [("age", None, None, 18),
                                               ("lab", "body-weight", 20, None)]
     assert (rest.kind, rest.data["low"], rest.data["high"]) == ("age", 18, None)
+
+
+def test_one_age_group_per_clause_each_with_its_scale() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n- For patients ≥ 16 years: Karnofsky ≥ 60%; for "
+                       "patients < 16 years: Lansky ≥ 60")
+    assert c.combination == "any-of"
+    assert [[(f.kind, f.data.get("test"), f.data["low"], f.data["high"])
+             for f in g.data["facts"]] for g in c.facts] == [
+        [("age", None, 16, None), ("lab", "karnofsky", 60, None)],
+        [("age", None, None, 16), ("lab", "lansky", 60, None)]]

@@ -1842,10 +1842,23 @@ _SUBJECT_VERB = re.compile(r"[\s,:]*(?:(?P<verb>must|should|will need to|need to
 
 
 def _subject_group(canon: str, rs: list[Reading]) -> list[tuple[int, float, Fact, Fact]] | None:
-    """The one group of "Patients > 16 years of age must have a Karnofsky ≥ 50 %", "For
-    patients ≥ 70 years: creatinine clearance ≥ 50 mL/min"; None unless the line is that
-    and nothing more."""
-    lead = _AGE_SUBJECT.match(canon)
+    """The groups of "Patients > 16 years of age must have a Karnofsky ≥ 50 %", "For
+    patients ≥ 70 years: creatinine clearance ≥ 50 mL/min" — one per clause ("For patients
+    ≥ 16 years: Karnofsky ≥ 60 %; for patients < 16 years: Lansky ≥ 60"); None unless the
+    line is that and nothing more."""
+    groups = []
+    for a, b in _clauses(canon):
+        mine = [r for r in rs if a <= r.pos < b]
+        group = _one_subject_group(canon[:b], a, mine)
+        if group is None:
+            return None
+        groups.append(group)
+    return groups or None
+
+
+def _one_subject_group(canon: str, start: int, rs: list[Reading]
+                       ) -> tuple[int, float, Fact, Fact] | None:
+    lead = _AGE_SUBJECT.match(canon, start)
     if lead is None or len(rs) != 1 or rs[0].alternatives:
         return None
     group = _age_group(canon, lead.end(), rs[0])
@@ -1857,7 +1870,7 @@ def _subject_group(canon: str, rs: list[Reading]) -> list[tuple[int, float, Fact
         return None  # ("Patients > 18 years, ECOG 0-1": the age is required too)
     if canon[max(rs[0].end, rs[0].bound.end):].strip(" .;,)"):
         return None
-    return [group[0]]
+    return group[0]
 
 
 def _age_group(canon: str, start: int, r: Reading

@@ -310,3 +310,17 @@ def test_one_age_group_per_clause_each_with_its_scale() -> None:
              for f in g.data["facts"]] for g in c.facts] == [
         [("age", None, 16, None), ("lab", "karnofsky", 60, None)],
         [("age", None, None, 16), ("lab", "lansky", 60, None)]]
+
+
+@pytest.mark.parametrize(("text", "low", "high"), [
+    ("Premature infants born at 23 0/7 to 28 6/7 weeks gestational age", 161, 202),
+    ("Gestational age ≥ 32 0/7 weeks", 224, None),
+])
+def test_gestational_weeks_and_sevenths_are_days(text: str, low: int, high: int | None) -> None:
+    [f] = facts_for(text, False)
+    assert (f.data["test"], f.data["low"], f.data["high"], f.data["unit"]) == (
+        "gestational-age", low, high, "d")
+
+
+def test_sevenths_on_a_concept_without_days_are_not_read() -> None:
+    assert _bounds("Hemoglobin 9 1/7 g/dL", False) == []

@@ -237,6 +237,7 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
 
 
+_SEVENTHS = re.compile(r"\s+([0-6])\s*/\s*7(?![\d/])")
 _COMPOUND = {
     "wk": ("d", 7, re.compile(r"\s*,?\s*(?:and\s+|\+\s*)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
     "a": ("mo", 12, re.compile(r"\s*,?\s*(?:and\s+)?(\d{1,2})\s*(?:months?|mos?)(?![\w])")),
@@ -309,6 +310,15 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     else:
         return None
     end = m.end()
+    if (sev := _SEVENTHS.match(s, end)) is not None:
+        # "23 0/7 to 28 6/7 weeks": weeks and days of gestation, in days
+        if lab.unit_for("d") is None or not float(v).is_integer():
+            return None
+        unit, uend, ok = _unit_at(lab, s, sev.end())
+        if ok and unit in ("wk", None):
+            return _Val(int(v) * 7 + int(sev.group(1)), "d", None,
+                        uend if unit else sev.end(), True)
+        return None
     r = _MULT.match(s, end)
     if r:
         # a multiple of a limit the concept does not have ("creatinine clearance ≤ 1.5 ×

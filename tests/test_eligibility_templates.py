@@ -324,3 +324,18 @@ def test_gestational_weeks_and_sevenths_are_days(text: str, low: int, high: int 
 
 def test_sevenths_on_a_concept_without_days_are_not_read() -> None:
     assert _bounds("Hemoglobin 9 1/7 g/dL", False) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Modified Rankin Scale (mRS) score ≤ 1 before the stroke",
+    "Pre-stroke mRS ≤ 2",
+    "Premorbid modified Rankin score 0-1",
+    "PSA < 4 ng/mL at diagnosis",
+])
+def test_a_value_before_the_illness_is_not_the_latest(text: str) -> None:
+    assert _bounds(text, False) == []
+
+
+def test_a_value_before_study_treatment_is_the_screening_value() -> None:
+    assert _bounds("Hemoglobin ≥ 9 g/dL prior to treatment", False) == [
+        ("lab", "hemoglobin", 9, None, None)]

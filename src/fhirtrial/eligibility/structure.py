@@ -818,6 +818,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 _occasions_after(norm, canon, bound_end := _bound_end(canon, r)) or
                 (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
                 (exclude is True and _WITH_FINDING_AFTER.match(canon, bound_end)) or
+                _OTHER_TIME_AFTER.match(canon, bound_end) or
+                _OTHER_TIME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _other_specimen(canon, r))):
             # "Fib-4 1.45 - 3.25 requires Medical Monitor consultation": what a value sets off,
             # not a requirement; "more than 1 HIV-1 RNA measurement 50 to < 200 c/mL": a count
@@ -1638,6 +1640,16 @@ _STRETCH_END = re.compile(r"[,;(.](?!\d)")
 _WITH_FINDING_AFTER = re.compile(r"\s*,?\s*(?:with|and|accompanied by|associated with)\s+"
                                  r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
                                  r"(?:signs?|symptoms?|evidence|manifestations?)\b")
+# "mRS ≤ 1 before the stroke", "premorbid mRS ≤ 2": the value at an earlier time than now,
+# which the latest result does not state
+# (not "prior to treatment", "before surgery", "before randomisation": the screening value)
+_EVENTS = (r"(?:stroke|onset|event|illness|injury|hospitali[sz]ation|diagnosis|infection|"
+           r"pregnancy|symptoms?)")
+_OTHER_TIME_AFTER = re.compile(r"\s*\)?\s*,?\s*(?:(?:before|prior to|preceding)\s+(?:the\s+|"
+                               r"their\s+|his\s+|her\s+)?(?:index\s+|current\s+|qualifying\s+)?"
+                               + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset))\b")
+_OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event)|premorbid)"
+                                r"\s+(?:[a-z-]+\s+){0,3}$")
 _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"

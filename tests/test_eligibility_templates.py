@@ -339,3 +339,12 @@ def test_a_value_before_the_illness_is_not_the_latest(text: str) -> None:
 def test_a_value_before_study_treatment_is_the_screening_value() -> None:
     assert _bounds("Hemoglobin ≥ 9 g/dL prior to treatment", False) == [
         ("lab", "hemoglobin", 9, None, None)]
+
+
+@pytest.mark.parametrize("text", [
+    "Orthostatic hypotension (drop in SBP ≥ 20 mmHg on standing)",
+    "Changes in body weight more than 10 pounds in the past three months",
+    "Daytime ambulatory SBP ≥ 135 mmHg",
+])
+def test_a_change_or_an_ambulatory_mean_is_not_a_level(text: str) -> None:
+    assert _bounds(text, True) == []

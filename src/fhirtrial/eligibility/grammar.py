@@ -920,7 +920,13 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             # time after a load, another concept than the name's own (the
                             # lexicon names those it has, "2-hour glucose")
                             r"\d+\s*-?\s*(?:h|hr|hrs|hours?)\s*-?\s*(?:post\s*-?\s*(?:prandial|load|"
-                            r"meal|dose|challenge|ogtt)\s+)?)\s*-?\s*$")
+                            r"meal|dose|challenge|ogtt)\s+)?|"
+                            # "daytime ambulatory SBP": a mean over a monitored period, not a
+                            # reading; "drop in SBP ≥ 20 mmHg": a change, not a level
+                            r"(?:ambulatory|daytime|day-time|nighttime|night-time|nocturnal)"
+                            r"(?:\s+(?:mean|average|ambulatory))?|"
+                            r"(?:drops?|falls?|decreases?|declines?|reductions?|increases?|rises?|"
+                            r"changes?|variations?|fluctuations?)\s+(?:in|of)(?:\s+the)?)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 # "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it
 _NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$")

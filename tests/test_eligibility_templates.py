@@ -348,3 +348,11 @@ def test_a_value_before_study_treatment_is_the_screening_value() -> None:
 ])
 def test_a_change_or_an_ambulatory_mean_is_not_a_level(text: str) -> None:
     assert _bounds(text, True) == []
+
+
+def test_any_result_of_a_window_and_a_treatment_target_are_not_the_latest_level() -> None:
+    # any one result in the 24 hours, not the latest
+    assert _bounds("Temperature ≥ 38.5 °C on at least one occasion within 24 hours",
+                   False) == []
+    # the MAP vasopressors keep, not the patient's own
+    assert _bounds("Requiring vasopressors to maintain MAP ≥ 65 mmHg", False) == []

@@ -923,6 +923,8 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             r"meal|dose|challenge|ogtt)\s+)?|"
                             # "daytime ambulatory SBP": a mean over a monitored period, not a
                             # reading; "drop in SBP ≥ 20 mmHg": a change, not a level
+                            # "vasopressors to maintain MAP ≥ 65 mmHg": a treatment's target
+                            r"to (?:maintain|keep|achieve|reach|obtain)(?:\s+(?:an?|the))?|"
                             r"(?:ambulatory|daytime|day-time|nighttime|night-time|nocturnal)"
                             r"(?:\s+(?:mean|average|ambulatory))?|"
                             r"(?:drops?|falls?|decreases?|declines?|reductions?|increases?|rises?|"

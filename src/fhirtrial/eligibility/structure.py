@@ -1615,11 +1615,12 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
 # (the canonical text has time windows blanked)
 _OCCASIONS_AFTER = re.compile(
-    r"\s*,?\s*(?:on|at|in) (?:at least |≥ ?)?(?:two|three|four|[2-4]|several|multiple|"
-    r"repeated)(?: or more)? (?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
-    r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions|measurements|"
-    r"readings|visits|determinations|tests|samples|specimens|collections|time ?points|ecgs|"
-    r"electrocardiograms)\b")
+    r"\s*,?\s*(?:on|at|in) (?:(?:at least|≥)\s*one|one or more|(?:(?:at least |≥ ?)?(?:two|"
+    r"three|four|[2-4]|several|multiple|repeated)(?: or more)?)) "
+    r"(?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
+    r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions?|measurements?|"
+    r"readings?|visits?|determinations?|tests?|samples?|specimens?|collections?|time ?points?|"
+    r"ecgs?|electrocardiograms?)\b")
 _OCCASIONS_ANYWHERE = re.compile(_OCCASIONS_AFTER.pattern.replace(r"\s*,?\s*", r"\s", 1))
 
 

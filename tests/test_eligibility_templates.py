@@ -356,3 +356,10 @@ def test_any_result_of_a_window_and_a_treatment_target_are_not_the_latest_level(
                    False) == []
     # the MAP vasopressors keep, not the patient's own
     assert _bounds("Requiring vasopressors to maintain MAP ≥ 65 mmHg", False) == []
+
+
+def test_a_value_before_pregnancy_and_unread_ways_in_named_by_time() -> None:
+    assert _bounds("Pre-pregnancy BMI ≥ 30 kg/m2", False) == []
+    # any one of three values meets the line: the fasting one alone is not necessary
+    assert _bounds("Fasting plasma glucose ≥ 92 mg/dL or 1-h ≥ 180 mg/dL or 2-h ≥ 153 mg/dL "
+                   "on a 75-g OGTT", False) == []

@@ -1119,7 +1119,8 @@ _OR_NUMBER_AFTER = re.compile(r"[^\d;.≤≥<>]{0,60}?,?\s*\bor\s+(?:[a-z][a-z'-
 # "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …"), or
 # after the time it is measured at ("≥ 300 cells/µL at screening or ≥ 150 cells/µL with …")
 _OR_VALUE_AFTER = re.compile(r"\s*(?:(?:at|on|in|during|by)\s+[a-z]+(?:\s+[a-z]+){0,2}\s*)?"
-                             r",?\s*\bor\s+(?:[≤≥<>]\s*)?"
+                             # "… or 1-h ≥ 180 mg/dL": a few words may name the other value
+                             r",?\s*\bor\s+(?:(?:[a-z0-9][\w-]*\s+){1,3}[≤≥<>]\s*|(?:[≤≥<>]\s*)?)"
                              r"(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
                              r"(?P<u>[^\s\d,;()]+)")
 _UNIT_TAIL = re.compile(r"\d\s*(?P<u>[^\s\d,;()]+)[\s,;]*$")
@@ -1649,7 +1650,8 @@ _EVENTS = (r"(?:stroke|onset|event|illness|injury|hospitali[sz]ation|diagnosis|i
 _OTHER_TIME_AFTER = re.compile(r"\s*\)?\s*,?\s*(?:(?:before|prior to|preceding)\s+(?:the\s+|"
                                r"their\s+|his\s+|her\s+)?(?:index\s+|current\s+|qualifying\s+)?"
                                + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset))\b")
-_OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event)|premorbid)"
+_OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event|pregnancy|"
+                                r"gravid|conception)|premorbid)"
                                 r"\s+(?:[a-z-]+\s+){0,3}$")
 _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"

@@ -363,3 +363,9 @@ def test_a_value_before_pregnancy_and_unread_ways_in_named_by_time() -> None:
     # any one of three values meets the line: the fasting one alone is not necessary
     assert _bounds("Fasting plasma glucose ≥ 92 mg/dL or 1-h ≥ 180 mg/dL or 2-h ≥ 153 mg/dL "
                    "on a 75-g OGTT", False) == []
+
+
+def test_a_second_bound_in_another_measure_joined_by_and_is_not_an_alternative() -> None:
+    [f] = facts_for("Reversibility of ≥ 12% and ≥ 200 mL in FEV1 after 400 µg salbutamol",
+                    False)
+    assert (f.data["low"], f.data["unit"], f.data.get("alternatives")) == (12, "%", None)

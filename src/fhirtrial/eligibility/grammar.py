@@ -715,7 +715,9 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         if b is not None and cond is not None and (b.up == a.up and b.down == a.down):
             if not b.unit_written and b.relative is None:
                 b.unit, b.unit_written = a.unit, a.unit_written
-            if b.relative == a.relative:
+            # (in units that cannot be compared the second is another measure, not the
+            # first's alternative: "reversibility ≥ 12 % and ≥ 200 mL in FEV1")
+            if b.relative == a.relative and _combine_units(a, b, lab):
                 return a, [(b, cond[0])], False, cond[1]
         if b is not None and cond is None and (b.up == a.up and b.down == a.down) and \
                 _OR_NEXT.match(s, end):

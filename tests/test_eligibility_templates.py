@@ -369,3 +369,14 @@ def test_a_second_bound_in_another_measure_joined_by_and_is_not_an_alternative()
     [f] = facts_for("Reversibility of ≥ 12% and ≥ 200 mL in FEV1 after 400 µg salbutamol",
                     False)
     assert (f.data["low"], f.data["unit"], f.data.get("alternatives")) == (12, "%", None)
+
+
+@pytest.mark.parametrize("text", [
+    "Randomization will be stratified by ECOG performance status (0 vs 1)",
+    "Weight will be recorded at each visit; patients losing > 10% of body weight will be "
+    "evaluated by a dietitian",
+    "Patients with BMI < 18.5 kg/m2 will receive nutritional support",
+    "Treatment will be held if platelets < 50,000/µL",
+])
+def test_study_procedure_lines_state_no_bound(text: str) -> None:
+    assert _bounds(text, False) == []

@@ -237,6 +237,7 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
 
 
+_VERSUS = re.compile(r"\s*(?:vs\.?|versus)(?![\w])")
 _SEVENTHS = re.compile(r"\s+([0-6])\s*/\s*7(?![\d/])")
 _COMPOUND = {
     "wk": ("d", 7, re.compile(r"\s*,?\s*(?:and\s+|\+\s*)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
@@ -303,6 +304,8 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
         if r.group(1).upper() not in lab.relative:
             return None
         return _Val(1, None, r.group(1).upper(), r.end(), True)
+    if m and _VERSUS.match(s, m.end()):
+        return None  # "stratified by ECOG (0 vs 1)": strata compared, not a bound
     if m:
         v = number(m.group("num"))
     elif score_roman and (m := _ROMAN_VAL.match(s, pos)):
@@ -1430,6 +1433,8 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
     if words[-1][2] in _NOT_A_LEVEL or len("".join(w for _, _, w in words)) < 3 or \
             _DISORDER.search(words[-1][2]):
         return None
+    if len(words) == 1 and words[0][2].endswith("ing"):
+        return None  # "patients losing > 10 % of body weight": a verb, not a name
     if i >= 0 and (toks[i][2][0].isdigit() or toks[i][2] in NUMWORDS):
         return None  # "Dubois 5 words test": the name goes on past a number
     if i >= 0 and toks[i][2] in _MODALS:

@@ -723,6 +723,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     states, read by the grammar (:mod:`.grammar`)."""
     if not _MAY_STATE_NUMBER.search(norm) and not _graded_names().search(norm):
         return []
+    if "stratif" in norm:
+        return []  # "randomisation will be stratified by ECOG": strata, not requirements
     text = _strip_parens(norm)
     # blank time windows so "DLCO within the previous 3 months is 30% to 80%" reads as
     # name … value

@@ -380,3 +380,19 @@ def test_a_second_bound_in_another_measure_joined_by_and_is_not_an_alternative()
 ])
 def test_study_procedure_lines_state_no_bound(text: str) -> None:
     assert _bounds(text, False) == []
+
+
+# --- registries in Japan and elsewhere -----------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["Platelet count ≧ 10×10⁴/μL", "Platelets ≥ 10 × 10^4/µL"])
+def test_counts_in_ten_thousands_per_microlitre(text: str) -> None:
+    [f] = facts_for(text, False)
+    assert (f.data["test"], f.data["low"], f.data["unit"]) == ("platelets", 10, "10*4/uL")
+
+
+def test_another_bound_of_the_same_kind_in_the_bracket_leaves_the_first_text() -> None:
+    assert _bounds("Patients aged ≥ 20 years (Japan: ≥ 20 years; other countries: ≥ 18 years)",
+                   False) == []
+    # the bound restated in another unit is the same bound
+    assert _bounds("Serum creatinine ≤ 1.5 mg/dl (≤ 133 µmol/l)", False) == [
+        ("lab", "creatinine", None, 1.5, None)]

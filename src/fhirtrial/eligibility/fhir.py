@@ -48,7 +48,8 @@ OFFSET = "http://hl7.org/fhir/characteristic-offset"
 _UNIT_NAMES = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours"}
 _CMP_TEXT = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 #: how a UCUM code reads in a description, where the code is not what a clinician writes
-_UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "/uL": "/µL", "mm[Hg]": "mmHg",
+_UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "10*4/uL": "× 10⁴/µL", "/uL": "/µL",
+              "mm[Hg]": "mmHg",
               "cm[H2O]": "cmH₂O", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "Cel": "°C",
               "[degF]": "°F", "deg": "°", "[in_i]": "in", "[ft_i]": "ft", "[lb_av]": "lb",
               "[IU]/mL": "IU/mL", "m[IU]/L": "mIU/L", "m[IU]/mL": "mIU/mL",

@@ -745,6 +745,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
           if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
     if not rs:
         return []  # (most lines with a number state no bound: nothing below to do)
+    read_spans = [(r.bound.start, r.bound.end) for r in rs] + \
+        [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
         r.alternatives = [(b, _written(_whole_condition(cond, canon, b.end), canon, text,
                                        b.end)) for b, cond in r.alternatives]
@@ -834,6 +836,10 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # for > 10 % of sleep time" in an exclusion: a value held over a time, which the
             # latest result alone would exclude too many on (in an inclusion the latest result
             # meeting it is necessary, and read so)
+            continue
+        if not r.alternatives and _other_bound_in_bracket(canon, r, read_spans):
+            # "aged ≥ 20 years (Japan: ≥ 20 years; other countries: ≥ 18 years)": the bracket
+            # gives others another bound of the same kind, which was not read
             continue
         # "history of QTc > 480 ms", "LVEF ≤ 40 % at any time": a value at any time in the
         # past, not the latest one; read as such (the window EVER), or text when the bound
@@ -1659,6 +1665,22 @@ _HELD_FOR_AFTER = re.compile(
     r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"
     r"mins?|days?|nights?|weeks?|months?|years?)(?![\w])(?! (?:prior|before|preceding))")
+
+
+_BRACKET_AFTER = re.compile(r"\s*\(([^()]*)\)")
+
+
+def _other_bound_in_bracket(canon: str, r: Reading, read: list[tuple[int, int]]) -> bool:
+    """Whether the bracket right after a bound holds another, unread bound in the bound's
+    own unit as written ("≥ 20 years (Japan: ≥ 20 years; other countries: ≥ 18 years)"; not
+    "≤ 1.5 mg/dL (≤ 133 µmol/L)", the bound restated in another unit)."""
+    m = _BRACKET_AFTER.match(canon, _bound_end(canon, r))
+    unit = _unit_text(canon, r.bound)
+    if m is None or not unit:
+        return False
+    other = re.compile(r"[≤≥<>]\s*\d[\d.,]*\s*" + re.escape(unit) + r"(?![a-z])")
+    return any(not any(a <= b.start() < z for a, z in read)
+               for b in other.finditer(canon, m.start(1), m.end(1)))
 
 
 def _bound_end(canon: str, r: Reading) -> int:

@@ -110,12 +110,12 @@ _PRED = re.compile(r"(?<=[\d\s])(?:%|percent|per cent)\s*(?:of\s+)?(?:the\s+)?"
                    r"(?<=[\d\s])(?:%|percent)\s*(?=pred\b)")
 _POW = re.compile(r"(?:[x×*⋅·]\s*)?10\s*(?:\^|\*\*|\*|e|exp)\s*(?P<p>\d{1,2})\s*(?=/|cells|\s*/)|"
                   r"(?:[x×*⋅·]\s*)10(?P<q>[369])\s*(?=/)|"
-                  r"(?:[x×*⋅·]\s*)?10(?P<s>[³⁶⁹])")
+                  r"(?:[x×*⋅·]\s*)?10(?P<s>[³⁴⁶⁹])")
 _BEYOND_NORMAL = re.compile(r"(?<![\w])(?P<d>above|below|greater than|less than|higher than|"
                             r"lower than|over|under)\s+(?:the\s+)?(?:institutional\s+)?normal"
                             r"(?:\s+(?:range|limits?|values?))?(?![\w])")
 _REF_HINT = re.compile(r"uln|unl|lln|lnl|normal|upper|lower")
-_SUP = {"³": "3", "⁶": "6", "⁹": "9"}
+_SUP = {"³": "3", "⁴": "4", "⁶": "6", "⁹": "9"}
 _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
                          "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",
                          "ℓ": "l"})

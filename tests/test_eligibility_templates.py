@@ -85,13 +85,17 @@ def test_a_bracketed_exception_still_makes_the_bound_text() -> None:
 
 # --- "for patients with creatinine above normal": whoever fails the first bound ---------------
 
-def test_the_nci_creatinine_template_is_either_bound() -> None:
+@pytest.mark.parametrize(("first", "high"), [
+    ("Creatinine ≤ 1.5 × institutional upper limit of normal", 1.5),
+    # the older template: within normal limits of a concept with an upper limit only
+    ("Creatinine within normal institutional limits", 1),
+])
+def test_the_nci_creatinine_template_is_either_bound(first: str, high: float) -> None:
     [c] = criteria_for(
-        "Inclusion Criteria:\n- Creatinine ≤ 1.5 × institutional upper limit of normal OR "
-        "creatinine clearance ≥ 60 mL/min/1.73 m^2 for patients with creatinine levels above "
-        "institutional normal")
+        f"Inclusion Criteria:\n- {first} OR creatinine clearance ≥ 60 mL/min/1.73 m^2 for "
+        "patients with creatinine levels above institutional normal")
     assert [(f.data["test"], f.data["low"], f.data["high"], f.data["relative"])
-            for f in c.facts] == [("creatinine", None, 1.5, "ULN"),
+            for f in c.facts] == [("creatinine", None, high, "ULN"),
                                   ("creatinine-clearance", 60, None, None)]
     assert c.combination == "any-of"
 
@@ -277,17 +281,6 @@ def test_an_exclusion_bound_with_a_finding_is_not_the_bound_alone() -> None:
 def test_within_normal_limits_of_a_concept_with_an_upper_limit_only(
         text: str, expected: list[tuple]) -> None:
     assert _bounds(text, False) == expected
-
-
-def test_the_older_nci_creatinine_template_is_either_bound() -> None:
-    [c] = criteria_for(
-        "Inclusion Criteria:\n- Creatinine within normal institutional limits OR creatinine "
-        "clearance ≥ 60 mL/min/1.73 m^2 for patients with creatinine levels above "
-        "institutional normal")
-    assert [(f.data["test"], f.data["low"], f.data["high"], f.data["relative"])
-            for f in c.facts] == [("creatinine", None, 1, "ULN"),
-                                  ("creatinine-clearance", 60, None, None)]
-    assert c.combination == "any-of"
 
 
 def test_an_age_group_that_must_weigh_is_a_group_not_everyones_age() -> None:

@@ -360,7 +360,7 @@ _WITHIN_BEFORE = re.compile(r"\bwithin\s*$")
 
 
 def _within_normal(lab: Lab, s: str, pos: int) -> Bound | None:
-    """"Within normal limits" of a concept whose lexicon entry has an upper limit only
+    """The "within normal limits" of a concept whose lexicon entry has an upper limit only
     (bilirubin, creatinine, AST, ALT: what lies below the lower limit is not a fault) as ≤ 1 ×
     ULN; none for other concepts (potassium, hemoglobin, platelets: between both limits,
     which one multiple does not state — the line stays text)."""
@@ -926,12 +926,13 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             # lexicon names those it has, "2-hour glucose")
                             r"\d+\s*-?\s*(?:h|hr|hrs|hours?)\s*-?\s*(?:post\s*-?\s*(?:prandial|load|"
                             r"meal|dose|challenge|ogtt)\s+)?|"
-                            # "daytime ambulatory SBP": a mean over a monitored period, not a
-                            # reading; "drop in SBP ≥ 20 mmHg": a change, not a level
                             # "vasopressors to maintain MAP ≥ 65 mmHg": a treatment's target
                             r"to (?:maintain|keep|achieve|reach|obtain)(?:\s+(?:an?|the))?|"
+                            # "daytime ambulatory SBP": a mean over a monitored period, not a
+                            # reading
                             r"(?:ambulatory|daytime|day-time|nighttime|night-time|nocturnal)"
                             r"(?:\s+(?:mean|average|ambulatory))?|"
+                            # "drop in SBP ≥ 20 mmHg": a change, not a level
                             r"(?:drops?|falls?|decreases?|declines?|reductions?|increases?|rises?|"
                             r"changes?|variations?|fluctuations?)\s+(?:in|of)(?:\s+the)?)\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")

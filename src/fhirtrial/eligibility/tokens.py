@@ -195,7 +195,7 @@ def canonical(norm: str) -> str:
                             s)
     # "HAM-D 17-item total score", "an 11-point scale": a number that sizes an instrument
     # names its version, never a value — blanked
-    if "-" in s:
+    if "-item" in s or "-point" in s or "-question" in s or "-domain" in s:
         s = _sub(_INSTRUMENT_SIZE, lambda m: "", s)
     # "50-year-old" → "50 year old"
     if "old" in s:

@@ -389,3 +389,21 @@ def test_another_bound_of_the_same_kind_in_the_bracket_leaves_the_first_text() -
     # the bound restated in another unit is the same bound
     assert _bounds("Serum creatinine ≤ 1.5 mg/dl (≤ 133 µmol/l)", False) == [
         ("lab", "creatinine", None, 1.5, None)]
+
+
+@pytest.mark.parametrize("text", [
+    # the lymph nodes' short axis is not every lesion's bound, nor is the 10 mm alone
+    "Target lesion ≥ 10 mm in longest diameter (≥ 15 mm in short axis for lymph nodes)",
+    # another symptom's rating than pain's
+    "Weekly average itch NRS ≥ 7",
+    # a name cut at its stop word is no name
+    "Time in range < 50% on continuous glucose monitoring",
+])
+def test_lesion_subsets_other_symptoms_and_cut_names_are_not_read(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind in ("lab", "measurement")] == []
+
+
+def test_a_recist_target_lesion_is_the_patients() -> None:
+    assert _bounds("Target lesion ≥ 10 mm", False) == [("lab", "lesion-size", 10, None, None)]
+    # a target value is a goal
+    assert _bounds("Target weight ≤ 70 kg", False) == []

@@ -916,11 +916,16 @@ def _sex_in_brackets(lab: Lab, s: str, a: Bound) -> tuple[
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
 _FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
-_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|target|"
+_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|"
                             r"mother'?s?|father'?s?|partner'?s?|spouse'?s?|parental|"
                             # "infants born to mothers with HbA1c > 6.5 %"
                             r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?)\s+"
                             r"(?:with|who have|whose|having)(?:\s+an?)?|"
+                            # "itch NRS", "fatigue VAS": another symptom's rating than the
+                            # scale's usual one (pain)
+                            r"(?:itch|itching|pruritus|nausea|fatigue|dyspn(?:o)?ea|"
+                            r"breathlessness|anxiety|craving|sleepiness)"
+                            r"(?:\s+(?:intensity|severity))?|"
                             # "2h postprandial blood glucose", "1-hour glucose": a value at a
                             # time after a load, another concept than the name's own (the
                             # lexicon names those it has, "2-hour glucose")
@@ -935,6 +940,9 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
                             # "drop in SBP ≥ 20 mmHg": a change, not a level
                             r"(?:drops?|falls?|decreases?|declines?|reductions?|increases?|rises?|"
                             r"changes?|variations?|fluctuations?)\s+(?:in|of)(?:\s+the)?)\s*-?\s*$")
+# "target weight", "target INR": a goal, not the patient's value — but a RECIST "target
+# lesion" is the patient's lesion
+_TARGET = re.compile(r"\btarget\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
 # "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it
 _NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$")
@@ -1102,7 +1110,9 @@ def readings(canon: str) -> list[Reading]:
         lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
         if _NON.search(canon, max(0, m.start() - 16), m.start()) or \
-                _OTHER_SUBJECT.search(canon, max(0, m.start() - 30), m.start()):
+                _OTHER_SUBJECT.search(canon, max(0, m.start() - 30), m.start()) or (
+                    lab.key != "lesion-size" and _TARGET.search(canon, max(0, m.start() - 8),
+                                                                m.start())):
             # "non-HDL cholesterol": another concept ("no NYHA III", "not ASA I" are read,
             # and marked negated by the structuring step); "fetal weight", "maternal
             # haemoglobin", "ideal body weight": not the participant's measurement
@@ -1366,6 +1376,9 @@ _NAME_GAP = frozenset(["is", "are", "was", "were", "be", "of", "level", "levels"
                        "values", "must", "should", "the", "a", "an", "=", ":", "equal",
                        "measuring", "measured", "reading", "readings", "result", "results"])
 #: the last word of a name that is not a measured level: doses, durations, counts, changes
+#: words that name nothing measured on their own
+_GENERIC_ALONE = frozenset(["range", "level", "levels", "value", "values", "result", "results",
+                            "count", "rate", "ratio", "amount", "total", "score", "index"])
 _NOT_A_LEVEL = frozenset([
     "dose", "doses", "dosage", "dosing", "treatment", "treatments", "therapy", "therapies",
     "intake", "consumption", "exposure", "usage", "duration", "time", "times", "period",
@@ -1434,8 +1447,10 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
     if words[-1][2] in _NOT_A_LEVEL or len("".join(w for _, _, w in words)) < 3 or \
             _DISORDER.search(words[-1][2]):
         return None
-    if len(words) == 1 and words[0][2].endswith("ing"):
-        return None  # "patients losing > 10 % of body weight": a verb, not a name
+    if len(words) == 1 and (words[0][2].endswith("ing") or words[0][2] in _GENERIC_ALONE):
+        # "patients losing > 10 % of body weight": a verb, not a name; "time in range < 50 %":
+        # the end of a name the stop word cut
+        return None
     if i >= 0 and (toks[i][2][0].isdigit() or toks[i][2] in NUMWORDS):
         return None  # "Dubois 5 words test": the name goes on past a number
     if i >= 0 and toks[i][2] in _MODALS:
@@ -1450,7 +1465,7 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
         return None
     before = canon[max(floor, words[0][0] - 12):words[0][0]]
-    if _NEGATED.search(before) or _OTHER_SUBJECT.search(before):
+    if _NEGATED.search(before) or _OTHER_SUBJECT.search(before) or _TARGET.search(before):
         return None  # "no pupil > 4 mm", "fetal heart rate": not the participant's level
     if bracket and ((i >= 0 and toks[i][2] in _PREPOSITIONS) or
                     _NAME_GOES_ON_AFTER.match(canon, _after_bracket(canon, pos))):

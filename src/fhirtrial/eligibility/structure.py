@@ -346,6 +346,8 @@ _CONDITIONAL = re.compile(
     # "… ≤ 5 × ULN in the presence of / with liver metastases", "when … are present":
     # the bound holds for some patients only
     r"\bin the (?:presence|setting|context) of\b|\bin cases of\b|"
+    # "≥ 15 mm in short axis for lymph nodes": some lesions, not all
+    r"\bfor (?:(?:malignant |pathological )?lymph nodes?|nodal lesions?|bone lesions?)\b|"
     r"\bwhen (?:there (?:is|are)\b|(?:[a-z'-]+ ){1,4}(?:is|are) present\b)|"
     r"\bwith (?:known |documented |confirmed )?(?:(?:liver|hepatic|bone|bony|osseous|marrow|"
     r"bone marrow|brain|cns|lung|pulmonary|renal|kidney|skin|nodal|lymph node|leptomeningeal)"
@@ -790,12 +792,15 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     conditioned: dict[str, list[dict[str, Any] | None]] = {}
     subject_spans: list[tuple[int, int]] = []
     for r in rs:
-        where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None)
+        # (a bound inside a conditional bracket after the name is the bracket's: "longest
+        # diameter (≥ 15 mm in short axis for lymph nodes)")
+        where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None) or \
+            next(((a, b) for a, b in cparens if a <= r.bound.start < b), None)
         if r.end in clash_ends or where is not None or \
                 (qualifying and _qualified(r, canon, qualifying)):
             if r.lab.kind != "age" and r.end not in clash_ends:
                 alt = _bound_data(r.lab, r.bound, False) if where and not r.alternatives \
-                    else None
+                    and where[0] <= r.pos else None
                 if alt is not None:
                     # "if liver metastasis, ALT and AST ≤ 5 × ULN": the words that lead the
                     # clause are the condition; else the clause is ("those with BMI up to 28

@@ -407,3 +407,13 @@ def test_a_recist_target_lesion_is_the_patients() -> None:
     assert _bounds("Target lesion ≥ 10 mm", False) == [("lab", "lesion-size", 10, None, None)]
     # a target value is a goal
     assert _bounds("Target weight ≤ 70 kg", False) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Natrium ≥ 135 mmol/l", [("lab", "sodium", 135, None, None)]),
+    ("Kalium 3.5-5.0 mmol/l", [("lab", "potassium", 3.5, 5, None)]),
+    ("Âge ≥ 18 ans", [("age", None, 18, None, None)]),
+    ("Edad ≥ 18 años", [("age", None, 18, None, None)]),
+])
+def test_names_european_registries_use(text: str, expected: list[tuple]) -> None:
+    assert _bounds(text, False) == expected

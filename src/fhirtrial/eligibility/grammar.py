@@ -1250,7 +1250,7 @@ def _named_bracket_alternatives(canon: str, rs: list[Reading]) -> list[Reading]:
                 prev.bound.down == r.bound.down and (prev.bound.up or prev.bound.down) and \
                 prev.bound.relative == r.bound.relative and \
                 (prev.bound.unit == r.bound.unit or not r.bound.unit_written) and \
-                (m := _COND_FIRST_NAMED.match(canon[:r.pos], prev.end)) is not None and \
+                (m := _COND_FIRST_NAMED.match(canon, prev.end, r.pos)) is not None and \
                 (close := _CLOSE.match(canon, r.end)) is not None:
             prev.alternatives = [(r.bound, m.group("c").strip())]
             prev.end = close.end()

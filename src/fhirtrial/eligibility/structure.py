@@ -1628,14 +1628,15 @@ _PERIOD_AFTER = re.compile(r"[^;]{0,40}?\b(?:in the (?:past|last|previous)|withi
 # after a bound: a number of results ("on two occasions"), or a time or share of time it is
 # held for ("for > 10 % of sleep time", "for at least 12 months"); read in the text as written
 # (the canonical text has time windows blanked)
-_OCCASIONS_AFTER = re.compile(
-    r"\s*,?\s*(?:on|at|in) (?:(?:at least|≥)\s*one|one or more|(?:(?:at least |≥ ?)?(?:two|"
+_OCCASIONS = (
+    r"(?:on|at|in) (?:(?:at least|≥)\s*one|one or more|(?:(?:at least |≥ ?)?(?:two|"
     r"three|four|[2-4]|several|multiple|repeated)(?: or more)?)) "
     r"(?:(?:out )?of (?:the )?(?:two|three|four|five|[2-6]) )?"
     r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions?|measurements?|"
     r"readings?|visits?|determinations?|tests?|samples?|specimens?|collections?|time ?points?|"
     r"ecgs?|electrocardiograms?)\b")
-_OCCASIONS_ANYWHERE = re.compile(_OCCASIONS_AFTER.pattern.replace(r"\s*,?\s*", r"\s", 1))
+_OCCASIONS_AFTER = re.compile(r"\s*,?\s*" + _OCCASIONS)
+_OCCASIONS_ANYWHERE = re.compile(r"\s" + _OCCASIONS)
 
 
 def _occasions_after(norm: str, canon: str, end: int) -> bool:
@@ -1710,15 +1711,16 @@ _COUNT_NOUN = re.compile(r"[^≤≥<>;,.]{0,40}?\b(?:measurements|readings|occas
 
 
 # a bracket that opens with an event of its own ("(without transfusion …", "(no G-CSF …")
+# support that raises a count, whose own period a window may be ("without transfusion …")
+_SUPPORT = r"(?:transfus\w*|growth factors?|g-csf|gm-csf|erythropoie\w*)"
 _EVENT_IN_BRACKET = re.compile(r"\s*(?:without|no|not|after|since|following|off)\s+[a-z]|"
                                # "(transfusion independent, defined as not receiving platelet
                                # transfusions for at least 7 days …)"
-                               r"[^()]*\b(?:transfus\w*|growth factors?|g-csf)\b")
+                               r"[^()]*\b" + _SUPPORT + r"\b")
 
 
 _EVENT_BEFORE_WINDOW = re.compile(r"\b(?:without|no|off|free of|independent of)\s+(?:[a-z-]+\s+)"
-                                  r"{0,4}?(?:transfus\w*|growth factors?|g-csf|gm-csf|"
-                                  r"erythropoie\w*|support|therapy|treatment)\b")
+                                  r"{0,4}?(?:" + _SUPPORT + r"|support|therapy|treatment)\b")
 
 
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:

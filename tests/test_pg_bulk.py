@@ -57,17 +57,18 @@ def two_urls(pg_cluster):
 
 
 def _load(store, items, writer=None) -> list[int]:  # type: ignore[no-untyped-def]
-    failed = []
+    failed, seen = [], set()
     for i, broken in items:
         try:
-            _process(writer or store, _bundle(i, broken=broken))
+            _process(writer or store, _bundle(i, broken=broken, revised=i in seen))
         except FhirtrialError:
             failed.append(i)
+        seen.add(i)
     return failed
 
 
 # study 5 fails after its conditional search flushed the earlier studies' held-back rows
-# inside its savepoint; 3 and org-* are written again (updates within one batch)
+# inside its savepoint; 3 and org-* are written again, revised (updates within one batch)
 ITEMS = [(i, i == 5) for i in range(40)] + [(3, False), (17, False)]
 
 

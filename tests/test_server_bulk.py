@@ -23,18 +23,23 @@ from fhirtrial.server.searchparams import REGISTRY
 from fhirtrial.server.store import DEFERRED_INDEXES, SCHEMA_VERSION, SQLiteStore
 
 
-def _bundle(i: int, *, broken: bool = False, late: bool = False, plain: bool = False) -> dict:
+def _bundle(i: int, *, broken: bool = False, late: bool = False, plain: bool = False,
+            revised: bool = False) -> dict:
     """Study ``i`` as a transaction; ``broken``: refused before anything is written (a
     ``urn:uuid`` naming no entry); ``late``: refused after its Location and Organization
     are written (the study's If-Match names a version that does not exist); ``plain``: the
-    study PUT by id, not by identifier (a transaction that searches nothing)."""
+    study PUT by id, not by identifier (a transaction that searches nothing); ``revised``:
+    another title. Each study's sponsor (one of three, shared) lists the study among its
+    aliases, so every study updates it: updates within a batch (an identical one would
+    be no new version)."""
     nct = f"NCT{70000000 + i}"
     site = {"resourceType": "Location", "id": f"{nct}-site", "name": f"Site of {nct}",
             "position": {"latitude": 40.0 + i / 100, "longitude": -75.0}}
-    org = {"resourceType": "Organization", "id": f"org-{i % 3}", "name": f"Sponsor {i % 3}"}
+    org = {"resourceType": "Organization", "id": f"org-{i % 3}", "name": f"Sponsor {i % 3}",
+           "alias": [f"Sponsor of study {i}"]}
     study = {"resourceType": "ResearchStudy", "id": nct, "status": "active",
              "identifier": [{"system": "http://clinicaltrials.gov", "value": nct}],
-             "title": f"Study {i} of Ünïcode diabetes",
+             "title": f"Study {i} of Ünïcode diabetes" + (" (revised)" if revised else ""),
              "period": {"start": f"20{10 + i % 10}-01-01"},
              "site": [{"reference": f"urn:uuid:site-{i}"}],
              "associatedParty": [{"party": {"reference": f"urn:uuid:org-{i}"}}]}
@@ -115,6 +120,33 @@ def test_bulk_load_gives_the_store_a_study_by_study_load_gives(tmp_path: Path):
                                             "WHERE type='index'")}
         assert set(DEFERRED_INDEXES) <= names
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_an_update_that_changes_nothing_is_no_new_version(tmp_path: Path):
+    """One sponsor named by many studies is PUT by each: it stays one version with one set
+    of index rows, in a bulk load and out of one, and so does a study loaded again as it
+    was; a study that did change gets its new version."""
+    db = tmp_path / "s.sqlite"
+    store = SQLiteStore(db, clock=_fixed_clock)
+
+    def same_sponsor(i: int, revised: bool = False) -> dict:
+        b = _bundle(i, revised=revised)
+        del b["entry"][1]["resource"]["alias"]
+        return b
+
+    with store.bulk(batch=2) as writer:
+        for i in (0, 3, 6, 9):  # org-0 each time
+            _process(writer, same_sponsor(i))
+    before = _dump(db)
+    _process(store, same_sponsor(3))
+    assert _dump(db) == before
+    vids = [(r[2], r[3]) for r in before["versions"]]
+    assert sorted(v for rid, v in vids if rid == "org-0") == [1]
+    _process(store, same_sponsor(3, revised=True))
+    after = _dump(db)
+    assert sorted(r[3] for r in after["versions"] if r[2] == "NCT70000003") == [1, 2]
+    assert [r for r in after["versions"] if r[2] != "NCT70000003"] == \
+        [r for r in before["versions"] if r[2] != "NCT70000003"]
 
 
 def test_a_failing_study_rolls_back_alone(tmp_path: Path):

@@ -270,8 +270,14 @@ def test_every_declared_interaction_and_search_parameter_works(client, mount, sa
         rid = r.get_json()["id"]
         assert client.get(f"{base}/{rid}").get_json()["resourceType"] == rtype
         assert "update" in inter
-        assert client.put(f"{base}/{rid}", data=json.dumps({**sample, "id": rid}),
-                          headers=W).status_code == 200
+        changed = {**sample, "id": rid, "language": "en"}
+        put = client.put(f"{base}/{rid}", data=json.dumps(changed), headers=W)
+        assert put.status_code == 200
+        assert put.get_json()["meta"]["versionId"] == "2"
+        # the same content again is no new version (the current one answers)
+        again = client.put(f"{base}/{rid}", data=json.dumps(changed), headers=W)
+        assert again.status_code == 200
+        assert again.get_json()["meta"] == put.get_json()["meta"]
         assert client.get(f"{base}/{rid}/_history/1").status_code == 200  # vread
         assert client.get(f"{base}/{rid}/_history").get_json()["total"] == 2
         assert client.get(f"{base}/_history").get_json()["total"] >= 2

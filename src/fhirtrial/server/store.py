@@ -845,17 +845,24 @@ class BulkWriter(HeldRowsWriter):
             # the deferred indexes (the schema's CREATE INDEX IF NOT EXISTS), and the current
             # version: every row was written by today's indexing, word rows included
             conn = self.conn
+            threads = conn.execute("PRAGMA threads").fetchone()[0]
+            conn.execute(f"PRAGMA threads={_SORT_THREADS}")
             conn.execute("BEGIN IMMEDIATE")
             for stmt in statements(SQLITE_SCHEMA):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
+            conn.execute(f"PRAGMA threads={int(threads)}")
             self.deferred = False
             self.store._live_index_missing = False
 
 
 
 
+
+#: helper threads SQLite's sorter may use to build the deferred indexes of a bulk load (the
+#: two cores of a small machine: ~13 % off the index build of 50,000 studies)
+_SORT_THREADS = 2
 
 #: migrations that add rows, not only DDL (by schema version)
 _DATA_STEPS = {3: _add_word_rows}
@@ -972,7 +979,31 @@ class SQLTx:
             if row[1] != if_match:
                 raise PreconditionFailedError(
                     f"If-Match version {if_match} does not match the current version {row[1]}")
+        if row is not None and not row[2]:
+            same = self._unchanged(fv, resource, row)
+            if same is not None:
+                return same, False
         return self._write(fv, dict(resource), row, "PUT")
+
+    def _unchanged(self, fv: str, resource: dict[str, Any], row: Any) -> Stored | None:
+        """The current version, when ``resource`` is its content byte for byte (meta's
+        versionId and lastUpdated aside): an update that changes nothing is no new version,
+        as HAPI's default. A sponsor Organization is one resource across every study that
+        names it, so each study's load, push or sync PUTs it again: without this each one
+        added a version (a sponsor of thousands of trials got thousands, all alike) and
+        rewrote its index rows."""
+        cur = self.conn.execute("SELECT last_updated, body FROM current WHERE rid=?",
+                                (row[0],)).fetchone()
+        rtype, rid = resource["resourceType"], resource["id"]
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(row[1])
+        meta["lastUpdated"] = cur[0]
+        ordered = {"resourceType": rtype, "id": rid, "meta": meta}
+        ordered.update((k, v) for k, v in resource.items() if k not in ordered)
+        body = dumps(ordered)
+        if body != bytes(cur[1]):
+            return None
+        return Stored(rtype, rid, row[1], cur[0], body)
 
     def delete(self, fv: str, rtype: str, rid: str) -> Stored | None:
         row = self._row(fv, rtype, rid)

@@ -156,6 +156,36 @@ def speed(min_seconds: float) -> dict[str, float]:
     return out
 
 
+#: lines whose brackets the parser blanks into long runs of spaces: each reader that tried a
+#: run from every one of its spaces cost time quadratic (or cubic) in its length
+LONG_LINES = {
+    "bracket after a bound": lambda n: "Creatinine ≤ 1.5 mg/dL (" + "word " * n + ") or other.",
+    "bracket after a name": lambda n: "Creatinine below the upper limit of normal (" +
+                                      "word " * n + ").",
+    "bracket after an age": lambda n: "Age ≥ 18 years (" + "word " * n + ").",
+    "many brackets": lambda n: "Creatinine ≤ 1.5 mg/dL " + "(a) " * n,
+}
+
+
+def growth(small: int = 500, factor: int = 4) -> tuple[float, float, str]:
+    """The slowest long line's seconds at ``factor`` × ``small`` words, against ``factor`` ×
+    its seconds at ``small`` words (what time linear in length would give): (value, baseline,
+    which line)."""
+    worst = (0.0, 1.0, "")
+    for name, make in LONG_LINES.items():
+        t = []
+        for n in (small, small * factor):
+            text, best = make(n), float("inf")
+            for _ in range(3):
+                start = time.process_time()
+                criteria_for(text)
+                best = min(best, time.process_time() - start)
+            t.append(best)
+        if t[1] / (factor * t[0]) > worst[0] / worst[1]:
+            worst = (t[1], factor * t[0], name)
+    return worst
+
+
 def run(quick: bool) -> list[dict]:
     """Eligibility rows: precision and recall over all kinds, and per kind as detail."""
     out = measure(False, echo=False)
@@ -177,6 +207,11 @@ def run(quick: bool) -> list[dict]:
     for name, rate in speed(1.0 if quick else 3.0).items():
         rows.append(result_row("eligibility", f"parser speed, {name}", rate, "lines/s",
                                notes="split into criteria + structure every line"))
+    value, baseline, name = growth()
+    rows.append(result_row("eligibility", "parser time, 2,000-word bracketed line", value, "s",
+                           baseline=baseline, better="lower",
+                           notes=f"baseline: 4 x the same line at 500 words (linear growth: "
+                                 f"ratio ~1); slowest: {name}"))
     return rows
 
 
@@ -190,6 +225,9 @@ def main() -> int:
     if args.speed:
         for name, rate in speed(2.0).items():
             print(f"parser speed, {name}: {rate:,.0f} lines/s")
+        value, baseline, name = growth()
+        print(f"2,000-word bracketed line: {value * 1000:.1f} ms, {value / baseline:.2f}x "
+              f"linear growth from 500 words ({name})")
     bad = [k for k, v in out.items() if v["predicted"] and v["precision"] < THRESHOLD]
     if args.check and bad:
         print(f"precision below {THRESHOLD}: {', '.join(bad)}", file=sys.stderr)

@@ -4,6 +4,7 @@ stay text-only."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -424,3 +425,27 @@ def test_a_name_right_after_a_negation_is_read_negated(line: str, test: str, low
 def test_non_before_a_name_makes_another_concept(line: str) -> None:
     # non-HDL cholesterol is not total cholesterol, nor HDL
     assert [f for f in facts_for(line, True) if f.kind == "lab"] == []
+
+
+#: long lines whose bracket the parser blanks into one long run of spaces. Readers that tried
+#: such a run from each of its spaces ("\s*,?\s*…" matched after a bound) took 15 s, 19 s and
+#: 8 s on the 2,000-character lines (cubic or quadratic in the run's length) and seconds on the
+#: 8,000-character one; read linearly each takes milliseconds. Not a speed measurement
+#: (bench/bench_eligibility.py has that): a guard, with a hundredfold margin, against a
+#: registry record stalling a conversion for minutes
+LONG_BRACKETS = [
+    "Creatinine ≤ 1.5 mg/dL (" + "word " * 400 + ") or other.",
+    "Creatinine below the upper limit of normal (" + "word " * 400 + ") or other.",
+    "Age ≥ 18 years (" + "word " * 1600 + ").",
+    "Creatinine ≤ 1.5 mg/dL " + "(a) " * 400,
+]
+
+
+@pytest.mark.parametrize("line", LONG_BRACKETS, ids=["after-bound", "after-name", "after-age",
+                                                     "many-brackets"])
+@pytest.mark.parametrize("side", ["Inclusion Criteria:", "Exclusion Criteria:"])
+def test_a_long_bracket_is_read_in_time_linear_in_its_length(line: str, side: str) -> None:
+    start = time.process_time()
+    [root] = criteria_for(f"{side}\n* {line}")
+    assert time.process_time() - start < 2.0
+    assert [c.text for c in root.walk()][-1] == line.strip()

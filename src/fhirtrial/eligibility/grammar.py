@@ -207,22 +207,22 @@ _TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minu
                         r"seconds?|times")
 _UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
 _INT_VAL = re.compile(r"\s*(?P<num>\d+)")
-_MULT = re.compile(r"\s*×?\s*(uln|lln)(?![\w])")
+_MULT = re.compile(r"\s*+×?\s*+(uln|lln)(?![\w])")
 _PCT_PRED = re.compile(r"\s*%pred(?![\w])")
 _PCT = re.compile(r"\s*(?:%|percent)(?![\w])")
-_CMP_AT = re.compile(r"\s*(?:between\s+|from\s+)?(?P<c>[≤≥<>])\s*"
-                     r"(?:the age of\s+|ages?\s*:?\s*(?:of\s+)?)?")
+_CMP_AT = re.compile(r"\s*+(?:between\s++|from\s++)?(?P<c>[≤≥<>])\s*+"
+                     r"(?:the age of\s++|ages?\s*+:?\s*+(?:of\s++)?)?")
 _TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
 _AND = re.compile(r"\s*and\b")
-_CLUSIVE = re.compile(r"\s*\(?\s*(?:both\s+)?(?P<w>in|ex)clusive\b\s*\)?")
-_LIST_NEXT = re.compile(r"(?:\s*(?:,\s*(?:or|and)?|or|and|/)\s*(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
+_CLUSIVE = re.compile(r"\s*+\(?\s*+(?:both\s++)?(?P<w>in|ex)clusive\b\s*\)?")
+_LIST_NEXT = re.compile(r"(?:\s*+(?:,\s*+(?:or|and)?|or|and|/)\s*+(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
                         r"(?![\w]|[.,]\d))")
 _DIGIT = re.compile(r"\d|\.\d")
 _LEVEL_NEXT = re.compile(_LIST_NEXT.pattern.replace(r"\d{1,2}", r"\d{1,2}(?:\.\d)?"))
 _LIST_DECIMAL = re.compile(r"\s*(?:,\s*(?:or|and)?|or|and|/)\s*\d+[.,]\d")
 _VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
 _ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
-_POST_GAP = r"\s*(?:(?:of age|old|of life)\s*,?\s*)?"
+_POST_GAP = r"\s*+(?:(?:of age|old|of life)\s*+,?\s*+)?"
 _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|older|"
                       r"over|upwards?|beyond)(?![\w])|\s*\+(?!\s*\d)|\s*and\s+up(?![\w])|"
                       r"\s*or\s+(?:≥|>)(?!\s*\d)")
@@ -240,8 +240,8 @@ _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\
 _VERSUS = re.compile(r"\s*(?:vs\.?|versus)(?![\w])")
 _SEVENTHS = re.compile(r"\s+([0-6])\s*/\s*7(?![\d/])")
 _COMPOUND = {
-    "wk": ("d", 7, re.compile(r"\s*,?\s*(?:and\s+|\+\s*)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
-    "a": ("mo", 12, re.compile(r"\s*,?\s*(?:and\s+)?(\d{1,2})\s*(?:months?|mos?)(?![\w])")),
+    "wk": ("d", 7, re.compile(r"\s*+,?\s*+(?:and\s++|\+\s*+)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
+    "a": ("mo", 12, re.compile(r"\s*+,?\s*+(?:and\s++)?(\d{1,2})\s*(?:months?|mos?)(?![\w])")),
 }
 
 
@@ -474,7 +474,7 @@ _GRADE_GAP = re.compile(r"(?:\s*(?:class(?:ification)?|score|grade|stage|status|
                         r"\s*(?:(?P<c>[≤≥<>])\s*)?")
 _GRADE = re.compile(r"(?P<l>[a-z])(?P<n>\d{1,2})?(?![\w])")
 _GRADE_OPEN = re.compile(r"\s*(?:or|and)\s+(?:worse|better|higher|lower|more|less|above|below|"
-                         r"greater|over|under|up)(?![\w])|\s*\+|\s*(?:or|o)?\s*[≤≥<>](?!\s*\d)")
+                         r"greater|over|under|up)(?![\w])|\s*\+|\s*+(?:or|o)?\s*+[≤≥<>](?!\s*\d)")
 _NUMBER_NEXT = re.compile(r"\s+(?:[a-z]+\s+){0,3}[≤≥<>]?\s*\d")
 _GRADE_NEXT = re.compile(r"\s*(?:,\s*or|,|or|and|-|–|to|/)\s*")
 
@@ -575,7 +575,7 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
         n += 1
 
 
-_COND = re.compile(r"\s*(?:\)?\s*[,;]?\s*)(?:(?:of age|old|of life)\s+)?"
+_COND = re.compile(r"\s*+(?:\)?\s*+[,;]?\s*+)(?:(?:of age|old|of life)\s++)?"
                    r"(?P<c>(?:if|in|for|with|when|among|unless|where|"
                    r"due to|because of|caused by|in case of|in the presence of|"
                    r"in (?:patients|subjects|participants|those|cases?)|"
@@ -600,14 +600,15 @@ def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
 
 # "≥ 18 years of age (≥ 20 … in Japan)", "≥ 18 years old, ≤ 75 years": the age words after
 # the first bound are skipped to read what joins it to the next
-_OLD = r"(?:\s*(?:of age|old)(?![\w]))?"
-_JOIN_RANGE = re.compile(_OLD + r"\s*(?:,\s*)?(?:and|but|;|&|to)?\s*(?:(?:age|aged)\s+)?"
+_OLD = r"(?:\s*+(?:of age|old)(?![\w]))?"
+_JOIN_RANGE = re.compile(_OLD + r"\s*+(?:,\s*+)?(?:and|but|;|&|to)?\s*+(?:(?:age|aged)\s++)?"
                          r"(?=[≤≥<>])")
-_JOIN_OR = re.compile(r"\s*,?\s*(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
-_OR_RANGE = re.compile(r"\s*,?\s*or\s+(?:between\s+|from\s+)?(?=\d)")
-_OR_VALUE = re.compile(r"\s*,?\s*or\s+(?=\d)")
-_OR_NEXT = re.compile(r"\s*(?:\(|,|;)?\s*or\b")
-_JOIN_ALT = re.compile(_OLD + r"\s*(?:\(|,|;|\s|(?=or\s|and\s))\s*(?:or\s+|and\s+)?(?=[≤≥<>])")
+_JOIN_OR = re.compile(r"\s*+,?\s*+(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|aged)\s+)?(?=[≤≥<>\d])")
+_OR_RANGE = re.compile(r"\s*+,?\s*+or\s+(?:between\s+|from\s+)?(?=\d)")
+_OR_VALUE = re.compile(r"\s*+,?\s*+or\s++(?=\d)")
+_OR_NEXT = re.compile(r"\s*+(?:\(|,|;)?\s*+or\b")
+_JOIN_ALT = re.compile(_OLD + r"(?:\s++(?:[(,;]\s*+)?|[(,;]\s*+|(?=or\s|and\s))"
+                       r"(?:or\s++|and\s++)?(?=[≤≥<>])")
 
 
 def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
@@ -801,12 +802,13 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b|"
                      # "≤ 12 cm from the anal verge": a distance from something, not a size
                      r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b")
-_SEX_COND = re.compile(r"\s*(?:[\[(]\s*(?:in\s+|for\s+)?|,?\s*(?:in|for|among)\s+(?:the\s+)?)"
+_SEX_COND = re.compile(r"\s*+(?:[\[(]\s*+(?:in\s++|for\s++)?|"
+                       r",?\s*+(?:in|for|among)\s++(?:the\s++)?)"
                        r"(?P<sex>men|women|males?|females?|boys|girls)\b(?:\s*(?:patients|"
                        r"subjects|participants))?\s*[\])]?")
 _SEX_OF = {"men": "male", "male": "male", "males": "male", "boys": "male", "women": "female",
            "female": "female", "females": "female", "girls": "female"}
-_SEX_JOINT = re.compile(r"\s*(?:[,;]\s*)?(?:(?:and|or|and/or|but)\s+)?(?:(?:and|or)\s+)?")
+_SEX_JOINT = re.compile(r"\s*+(?:[,;]\s*+)?(?:(?:and|or|and/or|but)\s++)?(?:(?:and|or)\s++)?")
 
 
 def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
@@ -832,7 +834,7 @@ def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[
 
 _SEX_WORD = r"(?:f|m|females?|males?|women|men|w)"
 _SEMI_SEXES = re.compile(rf";(?=\s*{_SEX_WORD}\s*/\s*{_SEX_WORD}\b\s*(?:$|[;.,]))")
-_PAIR_SEXES = re.compile(rf"\s*[;,]?\s*[(\[]?\s*(?:in\s+)?(?P<x>{_SEX_WORD})\s*/\s*"
+_PAIR_SEXES = re.compile(rf"\s*+[;,]?\s*+[(\[]?\s*+(?:in\s++)?(?P<x>{_SEX_WORD})\s*+/\s*+"
                          rf"(?P<y>{_SEX_WORD})\b\s*[)\]]?")
 _PAIR_SEX_OF = {"f": "female", "w": "female", "m": "male", **{k: v for k, v in (
     ("female", "female"), ("females", "female"), ("women", "female"), ("male", "male"),
@@ -868,10 +870,10 @@ def _sex_pair(lab: Lab, s: str, pos: int) -> tuple[
     return bounds[0], [(bounds[1], None)], False, sx.end()
 
 
-_SEX_OPEN = re.compile(r"\s*[\[(]\s*(?:(?:in|for)\s+)?(?P<sex>men|women|males?|females?)"
+_SEX_OPEN = re.compile(r"\s*+[\[(]\s*+(?:(?:in|for)\s++)?(?P<sex>men|women|males?|females?)"
                        r"\s*[:,]?\s*")
-_SEX_CLOSE = re.compile(r"\s*(?:(?:in|for)\s+(?:the\s+)?)?(?P<sex>men|women|males?|females?)?"
-                        r"\s*[\])]")
+_SEX_CLOSE = re.compile(r"\s*+(?:(?:in|for)\s++(?:the\s++)?)?(?P<sex>men|women|males?|females?)?"
+                        r"\s*+[\])]")
 _OTHER_SEX = {"male": "female", "female": "male"}
 
 
@@ -1314,7 +1316,7 @@ def measurement_lab() -> Lab:
 #: pH; the head words are data, ``uncoded.heads`` of the lexicon): read only without a unit
 MEASUREMENT_SCORE = "measurement-score"
 # what may follow a score's bound: points, then the end of the clause or a joint
-_SCORE_END = re.compile(r"\s*(?:points?|pts?\.?)?\s*(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"
+_SCORE_END = re.compile(r"\s*+(?:points?|pts?\.?)?\s*+(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"
                         r"during|with|as|to|from|by|before|after)\b)")
 
 

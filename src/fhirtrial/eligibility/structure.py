@@ -101,8 +101,8 @@ _BRACKETED_DIGITS = re.compile(r"\(\s*(\d{1,4})\s*\)")
 _WORD_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s*$")
 
 
-_GE_SPACED = re.compile(r">\s*(?:/|or)?\s*=|=\s*/?\s*>|≥\s*=")
-_LE_SPACED = re.compile(r"<\s*(?:/|or)?\s*=|=\s*/?\s*<|≤\s*=")
+_GE_SPACED = re.compile(r">\s*+(?:/|or)?\s*+=|=\s*+/?\s*+>|≥\s*=")
+_LE_SPACED = re.compile(r"<\s*+(?:/|or)?\s*+=|=\s*+/?\s*+<|≤\s*=")
 _SPACES = re.compile(r"\s+")
 
 
@@ -445,8 +445,8 @@ _AGE_HEAD = re.compile(
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
     r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
-_AGE_OF = re.compile(r"\s*-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age)")
-_AGE_AFTER = re.compile(r"\s*(?:-?\s*(?:of age|old|aged?\b|y/o|of life|of chronological age|"
+_AGE_OF = re.compile(r"\s*+-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age)")
+_AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age|"
                         r"at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
@@ -1051,13 +1051,13 @@ _CONNECTIVE = re.compile(r"\b(?:and/or|and|or)\b|[,;]")
 
 # a verb after an age that makes the age a group's subject ("patients aged ≥ 70 years must
 # have …")
-_GROUP_VERB = re.compile(r"\s*(?:of age|old)?\s*(?:must|should|will need to|need to|needs to|"
+_GROUP_VERB = re.compile(r"\s*+(?:of age|old)?\s*+(?:must|should|will need to|need to|needs to|"
                          r"are required to|is required to|shall)\s+(?:also\s+)?(?:have|show)\b")
 # an age stated as the clause's subject ("for Part B, 12 years and older"), not a condition
 # on age that names another bound's patients ("for patients aged ≥ 16, Karnofsky ≥ 60")
 _AGE_IN_CLAUSE = re.compile(r"(?:^|[,:;]\s*|\b(?:or|and)\s+)(?:aged?\s+)?(?:[≤≥<>]\s*)?\d+\s*"
                             r"(?:-\s*\d+\s*)?(?:years?|yrs?)\b(?:\s+(?:and|or)\s+(?:older|over|"
-                            r"above|younger))?\s*(?:of age|old)?\s*[,;.]?\s*$")
+                            r"above|younger))?\s*+(?:of age|old)?\s*+[,;.]?\s*$")
 # a clause that opens with a condition ("for patients with …", "if …", "in case of …")
 _CONDITION_LEAD = re.compile(r"(?:or\s+|and\s+)?(?:if|for|in case of|in patients|in subjects|"
                              r"in those|when|where|unless|except)\b")
@@ -1118,7 +1118,7 @@ _COMPARATIVES = ("more|less|greater|higher|lower|above|below|older|younger|equal
                  "under")
 # "or" and a way in stated in words right after a bound, up to the clause's next comma or
 # bracket, with no comparison in it: not "or older", not "or equivalent"
-_OR_WORDS_AFTER = re.compile(r"\s*,?\s*\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
+_OR_WORDS_AFTER = re.compile(r"\s*+,?\s*+\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
                              r"equivalent|both|either)\b)"
                              r"(?P<alt>[a-z\d][^,;:()≤≥<>=]*?)\s*(?=$|[,;:)]|\.(?!\d))")
 # the same right before a bound, back to the clause's previous comma or bracket
@@ -1131,9 +1131,9 @@ _OR_NUMBER_AFTER = re.compile(r"[^\d;.≤≥<>]{0,60}?,?\s*\bor\s+(?:[a-z][a-z'-
                               r"(?:years?|yrs?|months?|weeks?|days?)\b)")
 # "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …"), or
 # after the time it is measured at ("≥ 300 cells/µL at screening or ≥ 150 cells/µL with …")
-_OR_VALUE_AFTER = re.compile(r"\s*(?:(?:at|on|in|during|by)\s+[a-z]+(?:\s+[a-z]+){0,2}\s*)?"
+_OR_VALUE_AFTER = re.compile(r"\s*+(?:(?:at|on|in|during|by)\s++[a-z]+(?:\s++[a-z]+){0,2}\s*+)?"
                              # "… or 1-h ≥ 180 mg/dL": a few words may name the other value
-                             r",?\s*\bor\s+(?:(?:[a-z0-9][\w-]*\s+){1,3}[≤≥<>]\s*|(?:[≤≥<>]\s*)?)"
+                             r",?\s*+\bor\s++(?:(?:[a-z0-9][\w-]*\s++){1,3}[≤≥<>]\s*+|(?:[≤≥<>]\s*+)?)"
                              r"(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
                              r"(?P<u>[^\s\d,;()]+)")
 _UNIT_TAIL = re.compile(r"\d\s*(?P<u>[^\s\d,;()]+)[\s,;]*$")
@@ -1523,7 +1523,7 @@ _INCLUDING = re.compile(r"\b(?:including|includ(?:es|ing)|such as|e\.g\.|i\.e\.|
                         r"namely|especially|in particular)\b")
 
 
-_TRIGGER_AFTER = re.compile(r"\s*\)?\s*(?:requires?|required|will require|needs?|warrants?|"
+_TRIGGER_AFTER = re.compile(r"\s*+\)?\s*+(?:requires?|required|will require|needs?|warrants?|"
                             r"(?:must|should|will|is to) be (?:discussed|reviewed|approved)|"
                             # "patients with CrCl 30-50 mL/min will receive a reduced dose":
                             # whose treatment differs, not who may enter
@@ -1611,7 +1611,7 @@ def _past_by_lead(norm: str, pos: int) -> bool:
     return _PAST_BRACKET.search(before) is not None or _PAST_LIST.search(before) is not None
 
 
-_PAST_AFTER = re.compile(r"\s*,?\s*(?:at any (?:time|point)|ever\b|in the past\b|"
+_PAST_AFTER = re.compile(r"\s*+,?\s*+(?:at any (?:time|point)|ever\b|in the past\b|"
                          r"historically\b|in (?:his|her|their|the patient's) history\b)")
 # a number of results before the concept ("at least one HbA1c …", "two fasting glucose
 # values …"): with a noun of results after it, or "at least one" / "one or more" and a
@@ -1635,7 +1635,7 @@ _OCCASIONS = (
     r"(?:separate |consecutive |different |first |morning |urine )*(?:occasions?|measurements?|"
     r"readings?|visits?|determinations?|tests?|samples?|specimens?|collections?|time ?points?|"
     r"ecgs?|electrocardiograms?)\b")
-_OCCASIONS_AFTER = re.compile(r"\s*,?\s*" + _OCCASIONS)
+_OCCASIONS_AFTER = re.compile(r"\s*+,?\s*+" + _OCCASIONS)
 _OCCASIONS_ANYWHERE = re.compile(r"\s" + _OCCASIONS)
 
 
@@ -1653,7 +1653,7 @@ def _occasions_after(norm: str, canon: str, end: int) -> bool:
 _STRETCH_END = re.compile(r"[,;(.](?!\d)")
 # in an exclusion, "lipase > 2 × ULN with clinical signs of pancreatitis": the bound and a
 # finding together; the bound alone would exclude more than the line
-_WITH_FINDING_AFTER = re.compile(r"\s*,?\s*(?:with|and|accompanied by|associated with)\s+"
+_WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associated with)\s+"
                                  r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
                                  r"(?:signs?|symptoms?|evidence|manifestations?)\b")
 # "mRS ≤ 1 before the stroke", "premorbid mRS ≤ 2": the value at an earlier time than now,
@@ -1661,14 +1661,14 @@ _WITH_FINDING_AFTER = re.compile(r"\s*,?\s*(?:with|and|accompanied by|associated
 # (not "prior to treatment", "before surgery", "before randomisation": the screening value)
 _EVENTS = (r"(?:stroke|onset|event|illness|injury|hospitali[sz]ation|diagnosis|infection|"
            r"pregnancy|symptoms?)")
-_OTHER_TIME_AFTER = re.compile(r"\s*\)?\s*,?\s*(?:(?:before|prior to|preceding)\s+(?:the\s+|"
+_OTHER_TIME_AFTER = re.compile(r"\s*+\)?\s*+,?\s*+(?:(?:before|prior to|preceding)\s+(?:the\s+|"
                                r"their\s+|his\s+|her\s+)?(?:index\s+|current\s+|qualifying\s+)?"
                                + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset))\b")
 _OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event|pregnancy|"
                                 r"gravid|conception)|premorbid)"
                                 r"\s+(?:[a-z-]+\s+){0,3}$")
 _HELD_FOR_AFTER = re.compile(
-    r"\s*,?\s*(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
+    r"\s*+,?\s*+(?:for|over) (?:at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
     r"(?:\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?:%|percent|hours?|hrs?|h|minutes?|"
     r"mins?|days?|nights?|weeks?|months?|years?)(?![\w])(?! (?:prior|before|preceding))")
 
@@ -1800,7 +1800,7 @@ def _side(f: Fact, side: str) -> tuple | None:
 
 # "Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years": a
 # bound, then the ages it is for
-_FOR_AGES = re.compile(r"\s*[,(]?\s*(?:for|in|if|among)\s+(?:(?:patients|participants|subjects|"
+_FOR_AGES = re.compile(r"\s*+[,(]?\s*+(?:for|in|if|among)\s+(?:(?:patients|participants|subjects|"
                        r"children|those|people|persons)\s+)?(?:who\s+are\s+|aged?\s+|ages\s+)?")
 _FOR_IF = re.compile(r"[ (](?:for|if) ")
 _AGE_GROUP_JOINT = re.compile(r"[\s,;:)]*(?:and|or|and/or)?[\s,;:]*$")

@@ -87,8 +87,12 @@ _CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}"
                      r"(?![a-z])|(?P<sym>[≤≥<>])")
 _SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
 
+# (the spaces before the name are taken from the first of a run only: tried from each space of
+# a long run, as blanked brackets leave, they cost time quadratic in the run's length — 4 ms
+# on one line of a shared record — and a match from inside a run is one from its first space)
 _REF = re.compile(
-    r"(?:(?<=[\d\s])(?:[x×*⋅·]|times|-?fold|folds)\s*|(?<=\d)x)?\s*(?:the\s+)?"
+    r"(?:(?:(?<=[\d\s])(?:[x×*⋅·]|times|-?fold|folds)\s*|(?<=\d)x)\s*|(?<!\s)\s*)"
+    r"(?:the\s+)?"
     r"(?:(?:as high as|of)\s+(?:the\s+)?)?(?:institutional\s+|laboratory\s+|local\s+)?"
     r"(?P<ref>uln|unl|lln|lnl|"
     r"upper limits? (?:of |for )?(?:the )?(?:institutional |laboratory |local |reference )?"
@@ -123,7 +127,7 @@ _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "�
 
 _TIME_WORD_NUM = re.compile(
     r"(?<![\w-])(" + "|".join(sorted(NUMWORDS, key=len, reverse=True)) + r")"
-    r"(?=\s*-?\s*(?:years?|months?|weeks?|days?|hours?)(?![\w]))")
+    r"(?=\s*+-?\s*+(?:years?|months?|weeks?|days?|hours?)(?![\w]))")
 _TIME_WORD_NUM_HINT = re.compile(r"year|month|week|day|hour")
 
 

@@ -449,3 +449,22 @@ def test_a_long_bracket_is_read_in_time_linear_in_its_length(line: str, side: st
     [root] = criteria_for(f"{side}\n* {line}")
     assert time.process_time() - start < 2.0
     assert [c.text for c in root.walk()][-1] == line.strip()
+
+
+#: one line of hundreds of bounds (a table flattened into a line, or not a criterion at all):
+#: the steps that weigh each bound against the others cost time cubic in their number (400
+#: took seconds, 800 two minutes); beyond ``structure.MOST_BOUNDS`` the line is text: a guard
+MANY_BOUNDS = [
+    "history of " + ", ".join(f"SBP > {100 + i} mmHg" for i in range(400)),
+    "; ".join(f"creatinine ≤ {i % 5}.5 mg/dL" for i in range(400)),
+]
+
+
+@pytest.mark.parametrize("line", MANY_BOUNDS, ids=["history-list", "semicolons"])
+def test_a_line_of_hundreds_of_bounds_is_text_and_read_in_time(line: str) -> None:
+    start = time.process_time()
+    [root] = criteria_for(f"Exclusion Criteria:\n* {line}")
+    assert time.process_time() - start < 2.0
+    [c] = [c for c in root.walk() if c.text == line]
+    assert c.facts == []
+

@@ -720,6 +720,14 @@ def _graded_names() -> re.Pattern[str]:
     return re.compile("|".join(map(re.escape, names)) or "(?!)")
 
 
+#: the most bounds one criterion line is read for. The registry's lines state a dozen at most
+#: (the most in 10,600 lines of the shared records and LCT: 12, a flattened organ-function
+#: table); a line with more is a table or list that is not one criterion, and the steps that
+#: weigh each bound against the others (restated, contradicting, grouped) would cost time
+#: cubic in their number — 800 bounds took two minutes
+MOST_BOUNDS = 40
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
@@ -747,6 +755,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
           if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
     if not rs:
         return []  # (most lines with a number state no bound: nothing below to do)
+    if len(rs) > MOST_BOUNDS:
+        return []  # a table flattened into one line, or not a criterion: text
     read_spans = [(r.bound.start, r.bound.end) for r in rs] + \
         [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")

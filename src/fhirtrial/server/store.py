@@ -901,6 +901,18 @@ def index_rows(fv: str, rtype: str, rowid: int, resource: dict[str, Any],
     return out
 
 
+def _as_stored(resource: dict[str, Any], vid: int, last_updated: str
+               ) -> tuple[dict[str, Any], bytes]:
+    """A version of ``resource`` as stored and served, and its bytes: meta's versionId and
+    lastUpdated set, in resourceType, id, meta order, as most servers serve it."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(vid)
+    meta["lastUpdated"] = last_updated
+    ordered = {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta}
+    ordered.update((k, v) for k, v in resource.items() if k not in ordered)
+    return ordered, dumps(ordered)
+
+
 class SQLTx:
     """Writes inside one open transaction: the SQL both backends share. A backend overrides
     :meth:`_lock` / :meth:`_lock_conditional` (what two concurrent writers must not decide on
@@ -994,16 +1006,10 @@ class SQLTx:
         rewrote its index rows."""
         cur = self.conn.execute("SELECT last_updated, body FROM current WHERE rid=?",
                                 (row[0],)).fetchone()
-        rtype, rid = resource["resourceType"], resource["id"]
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(row[1])
-        meta["lastUpdated"] = cur[0]
-        ordered = {"resourceType": rtype, "id": rid, "meta": meta}
-        ordered.update((k, v) for k, v in resource.items() if k not in ordered)
-        body = dumps(ordered)
+        _, body = _as_stored(resource, row[1], cur[0])
         if body != bytes(cur[1]):
             return None
-        return Stored(rtype, rid, row[1], cur[0], body)
+        return Stored(resource["resourceType"], resource["id"], row[1], cur[0], body)
 
     def delete(self, fv: str, rtype: str, rid: str) -> Stored | None:
         row = self._row(fv, rtype, rid)
@@ -1035,14 +1041,7 @@ class SQLTx:
                method: str) -> tuple[Stored, bool]:
         rtype, rid = resource["resourceType"], resource["id"]
         vid = 1 if row is None else row[1] + 1
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(vid)
-        meta["lastUpdated"] = self.now
-        resource["meta"] = meta
-        # keep the served bytes in resourceType, id, meta order, as most servers do
-        ordered = {"resourceType": rtype, "id": rid, "meta": meta}
-        ordered.update((k, v) for k, v in resource.items() if k not in ordered)
-        body = dumps(ordered)
+        ordered, body = _as_stored(resource, vid, self.now)
         with self._batch():  # pipelined (PostgreSQL): the new row id is read last
             if row is None:
                 cur = self.conn.execute(

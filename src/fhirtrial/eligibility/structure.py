@@ -637,6 +637,31 @@ _ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")
 _CLUSIVE_PAREN = re.compile(r"\s*(?:both\s+)?(?:ex|in)clusive\s*")
 
 
+# "NRS (0-10) ≥ 4", "pain NRS 0-10 ≥ 4", "MMSE (0-30) of 24 or more": a span from 0 or 1
+# right after a name, which a bound inside it follows, is the scale the score is on (as
+# "(range 0-42)" is), not a bound of its own; a span a bound outside it follows ("ECOG 0-1
+# > 3 months …") is left to be read
+_SCALE_SPAN = re.compile(
+    r"(?<=[a-z0-9])(?P<s>\s*\(\s*(?P<a>[01])\s*-\s*(?P<b>\d+)(?:\s*(?:mm|cm|points?))?\s*\)|"
+    r"\s+(?P<a2>[01])\s*-\s*(?P<b2>\d+)(?:\s*(?:mm|cm|points?)\b)?)"
+    r"(?=\s*+(?:[≥≤<>]\s*+(?P<v>\d++(?:\.\d+)?+)"
+    r"(?!\s*(?:years?|months?|weeks?|days?|hours?)\b)|"
+    r"of\s+(?P<w>\d+(?:\.\d+)?)\s+or\s+(?:more|greater|higher|above|less|fewer|lower|below)\b|"
+    r"between\s+(?P<x>\d+(?:\.\d+)?)\s))")
+
+
+def _without_scale_spans(canon: str) -> str:
+    if "-" not in canon:
+        return canon
+
+    def blank(m: re.Match[str]) -> str:
+        lo, hi = int(m.group("a") or m.group("a2")), int(m.group("b") or m.group("b2"))
+        v = float(m.group("v") or m.group("w") or m.group("x"))
+        return " " * len(m.group(0)) if lo < hi and lo <= v <= hi else m.group(0)
+
+    return _SCALE_SPAN.sub(blank, canon)
+
+
 def _acronym_of_name(norm: str, bracket: int, inner: str) -> bool:
     """Whether ``inner`` (bracketed at ``bracket``) is the initials of the words right before
     it, and those words a name the lexicon knows."""
@@ -740,7 +765,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     # name … value
     for (a, b), _ in time_windows(text):
         text = text[:a] + " " * (b - a) + text[b:]
-    canon = canonical(text)
+    canon = _without_scale_spans(canonical(text))
     rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
     # what the lexicon's readings hold (names, bounds, alternatives) is not read again

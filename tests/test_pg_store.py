@@ -83,12 +83,12 @@ def test_db_upgrade_migrates_a_new_database_then_finds_it_up_to_date(pg_cluster)
     try:
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 0 → 5 (applied 1, 2, 3, 4, 5)" in r.output
+        assert "schema version 0 → 6 (applied 1, 2, 3, 4, 5, 6)" in r.output
         r = CliRunner().invoke(main, ["db", "upgrade", "--db", url])
         assert r.exit_code == 0, r.output
-        assert "schema version 5, up to date" in r.output
+        assert "schema version 6, up to date" in r.output
         store = open_store(url)
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         store.close()
         # version 3's narrow index for page walks' token probes
         import psycopg
@@ -109,9 +109,9 @@ def test_db_upgrade_on_sqlite(tmp_path):
     db = tmp_path / "s.sqlite"
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "schema version 0 → 5 (applied 2, 3, 4, 5)" in r.output
+    assert "schema version 0 → 6 (applied 2, 3, 4, 5, 6)" in r.output
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
-    assert "schema version 5, up to date" in r.output
+    assert "schema version 6, up to date" in r.output
 
 
 # ---------------------------------------------------------------- db copy

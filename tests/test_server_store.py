@@ -260,6 +260,7 @@ def test_a_store_written_by_the_previous_schema_opens_with_the_new_indexes(tmp_p
     filled = {r[0] for r in conn.execute(  # ANALYZE leaves empty tables out
         "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN "
         "('idx_token', 'idx_string', 'idx_date')")}
+    filled.discard("idx_token_system_c")  # codings with a system and no code: none here
     assert len(filled) == 9
     assert filled <= stats
     conn.close()

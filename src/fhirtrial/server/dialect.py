@@ -39,7 +39,10 @@ CREATE INDEX IF NOT EXISTS current_live ON current (fv, type, id) WHERE body IS 
 -- sort keys.
 CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, sp TEXT NOT NULL,
     system TEXT, code TEXT, text TEXT);
-CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid);
+CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid)
+    WHERE code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_token_system_c ON idx_token (sp, system, rid)
+    WHERE code IS NULL AND system IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_token_text_c ON idx_token (sp, text, rid);
 CREATE INDEX IF NOT EXISTS idx_token_rid_c ON idx_token (rid, sp, code, system, text);
 CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, sp TEXT NOT NULL,
@@ -104,7 +107,10 @@ CREATE INDEX IF NOT EXISTS current_live ON current (fv, type, id) INCLUDE (rid)
     WHERE body IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idx_token (rid BIGINT NOT NULL, sp {_C} NOT NULL,
     system {_C}, code {_C}, text {_C});
-CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid);
+CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid)
+    WHERE code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_token_system_c ON idx_token (sp, system, rid)
+    WHERE code IS NULL AND system IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_token_text_c ON idx_token (sp, text, rid);
 CREATE INDEX IF NOT EXISTS idx_token_rid_c ON idx_token (rid, sp, code, system, text);
 CREATE TABLE IF NOT EXISTS idx_string (rid BIGINT NOT NULL, sp {_C} NOT NULL,
@@ -177,6 +183,22 @@ UPDATE versions SET body = NULL WHERE body IS NOT NULL AND EXISTS (SELECT 1 FROM
     AND c.vid = versions.vid);
 """
 
+#: The token code index holds the rows that have a code. A token's text is indexed again from
+#: each of its words on (the rows of :text word matching, see ``searchparams.word_suffixes``),
+#: rows without system or code that only the text index reads: 48 of a generated study's 62
+#: token rows, and 80 % of the code index's size (56 -> 10 MB at 20,000 studies; a bulk
+#: load's time did not change measurably). Searches by code (``code = ?``) use the partial
+#: index as before; a search by system alone (``system|``) reads it for the coded rows and
+#: the small index of the rows that have a system and no code (a Coding without code) for
+#: the others.
+TOKEN_CODE_PARTIAL = """
+DROP INDEX IF EXISTS idx_token_code_c;
+CREATE INDEX IF NOT EXISTS idx_token_code_c ON idx_token (sp, code, system, rid)
+    WHERE code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_token_system_c ON idx_token (sp, system, rid)
+    WHERE code IS NULL AND system IS NOT NULL;
+"""
+
 #: SQLite: version 2's script is idempotent and brings a version-0/1 store (older indexes)
 #: up to date too; a later change appends a Migration.
 SQLITE_MIGRATIONS = [
@@ -185,6 +207,7 @@ SQLITE_MIGRATIONS = [
                      "(a data step: store._add_word_rows)"),
     Migration(4, GEO_CELL_INDEX, "latitude-strip index for near searches"),
     Migration(5, BODIES_ONCE, "each body stored once (the current version's in current only)"),
+    Migration(6, TOKEN_CODE_PARTIAL, "token code index over coded rows only"),
 ]
 #: PostgreSQL estimates (sp = ? AND code = ?) as if the two were independent: 4 rows where
 #: 324 (2,000 studies) or 16,000 (100,000) match, and then probes one criterion's index once
@@ -220,6 +243,7 @@ PG_MIGRATIONS = [
                                "ids of collected matches"),
     Migration(4, GEO_CELL_INDEX, "latitude-strip index for near searches"),
     Migration(5, BODIES_ONCE, "each body stored once (the current version's in current only)"),
+    Migration(6, TOKEN_CODE_PARTIAL, "token code index over coded rows only"),
 ]
 
 

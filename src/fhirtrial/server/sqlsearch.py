@@ -149,8 +149,9 @@ def _value(cr: Criterion, v: Any) -> list[tuple[str, list[Any]]]:
         system, code, system_given = v
         if not system_given:
             return [("code=?", [code])]
-        if code is None:
-            return [("system=?", [system])]
+        if code is None:  # each half on its own index (see dialect.TOKEN_CODE_PARTIAL)
+            return [("code IS NOT NULL AND system=?", [system]),
+                    ("code IS NULL AND system=?", [system])]
         if system == "":
             return [("code=? AND system IS NULL", [code])]
         return [("code=? AND system=?", [code, system])]

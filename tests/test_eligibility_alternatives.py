@@ -837,11 +837,27 @@ def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, 
 @pytest.mark.parametrize(("line", "exclude"), [
     # Gilbert's patients are excluded above 3 × ULN only: > ULN is not every patient's
     ("Total bilirubin > ULN except Gilbert's syndrome (> 3 × ULN)", True),
-    ("ALT ≤ 2.5 × ULN unless liver metastases, in which case ≤ 5 × ULN", False),
+    # the alternative in another measure than the bound's: not one limit two ways
+    ("Creatinine ≤ 1.5 mg/dL unless the patient has Gilbert's, in which case ≤ 3 × ULN", False),
 ])
 def test_an_exception_with_a_bound_of_its_own_leaves_the_bound_text(line: str,
                                                                     exclude: bool) -> None:
     assert [f for f in facts_for(line, exclude) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("line", "test", "high", "alt_high", "condition"), [
+    ("ALT ≤ 2.5 × ULN unless liver metastases, in which case ≤ 5 × ULN", "alt", 2.5, 5,
+     "if liver metastases"),
+    ("Total bilirubin ≤ 1.5 × ULN unless the patient has Gilbert syndrome, in which case it "
+     "must be ≤ 3 × ULN", "bilirubin-total", 1.5, 3, "if the patient has Gilbert syndrome"),
+])
+def test_unless_in_which_case_is_a_conditional_alternative(line, test, high, alt_high,
+                                                           condition) -> None:
+    """The condition is written between the bounds: the second bound holds under it."""
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["high"], f.data["relative"]) == (test, high, "ULN")
+    [alt] = f.data["alternatives"]
+    assert (alt["high"], alt["relative"], alt["condition"]) == (alt_high, "ULN", condition)
 
 
 def test_an_exception_later_in_a_list_leaves_the_bounds_before_it() -> None:

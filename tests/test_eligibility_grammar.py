@@ -373,6 +373,10 @@ TEXT_ONLY = [
     ("At least one child, aged 12-18, living in the household", False),
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
+    # the patients excepted have a bound of their own: neither is everyone's
+    ("Total bilirubin ≤ 1.5 × ULN, except subjects with Gilbert's syndrome who must have "
+     "total bilirubin < 3.0 mg/dL", False),
+    ("Total bilirubin ≤ 1.5 × ULN except patients with Gilbert's syndrome", False),
     # two bounds that must both hold cannot exclude each other: alternatives not read
     ("Cobb angle between 10-40 degrees. (Cobb angle above 40 degrees and parents who "
      "refused surgery)", False),

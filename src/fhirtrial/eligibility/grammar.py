@@ -732,6 +732,18 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                 return a, [(b, None)], True, b.end
             # "≤ 2.5 or ≤ 5" with nothing to tell them apart: leave it to a person
             return None
+    # "≤ 2.5 × ULN unless liver metastases are present, in which case ≤ 5 × ULN": the
+    # alternative's condition written between the two bounds
+    u = _UNLESS_WHICH.match(s, end) if (a.up or a.down) and "unless" in s else None
+    if u:
+        b = _atom(lab, s, u.end())
+        if b is None or b.up != a.up or b.down != a.down:
+            return None
+        if not b.unit_written and b.relative is None:
+            b.unit, b.unit_written = a.unit, a.unit_written
+        if b.relative != a.relative or not _combine_units(a, b, lab):
+            return None
+        return a, [(b, u.group("c"))], False, b.end
     if _CHANGE.match(s, end):
         # "≥ 2 points above baseline", "23 weeks 6 days": a change or a compound value the
         # bound does not state alone
@@ -743,6 +755,10 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     return a, [], False, end
 
 
+_UNLESS_WHICH = re.compile(
+    r"\s*+,?\s*+(?P<c>unless\s++[^()≤≥<>:;,]{3,80}?\s*+,?\s*+in which case)\s++"
+    r"(?:(?:it|they|the value|values?|levels?)\s++)?(?:(?:must|should|shall|can|may)\s++be\s++|"
+    r"(?:is|are)\s++)?(?=[≤≥<>])")
 # "(in patients with liver metastases: ≤ 5 × ULN)": the condition before the bound
 _COND_FIRST = re.compile(_OLD + r"\s*\(\s*(?P<c>(?:if|in|for|with|when|among|where)\b"
                          r"[^()≤≥<>:;,]{3,80}?)"

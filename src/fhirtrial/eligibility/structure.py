@@ -339,6 +339,10 @@ _CONDITIONAL = re.compile(
     # "patients with Gilbert's syndrome may have a bilirubin up to 3 × ULN": a permission
     r"\b(?:may|can) have\b|"
     r"\bare (?:also )?eligible\b|\b(?:is|are) (?:allowed|permitted)\b|"
+    # "bilirubin ≤ 1.5 × ULN, except subjects with Gilbert's syndrome who must have …": the
+    # patients excepted have a bound of their own, so neither is every patient's
+    r"\bexcept (?:for |in )?(?:patients?|participants?|subjects?|those|individuals?|people|"
+    r"persons|women|men|children)\b|"
     r"\bfor (?:an? )?(?:patients?|participants?|subjects?|individuals?|those|women|men|"
     r"females|males|children|adults|people|persons)\b|"
     r"\bin (?:patients|participants|subjects|those|women|men|children|adults)\b|"
@@ -919,7 +923,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             if d is None:
                 alts = None
                 break
-            d["condition"] = cond
+            d["condition"] = _as_if(cond)
             alts.append(d)  # type: ignore[union-attr]
         if alts is None:
             continue
@@ -998,6 +1002,16 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
     return not fact.data.get("sex") and all(
         a is not None and not a.get("sex") and
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
+
+
+_UNLESS_WHICH_CASE = re.compile(r"unless\s+(?P<x>.*?)\s*,?\s*in which case", re.DOTALL)
+
+
+def _as_if(cond: str | None) -> str | None:
+    """The condition of an alternative as the alternative's own: "unless liver metastases,
+    in which case" (the words that blank it from the clause) → "if liver metastases"."""
+    m = _UNLESS_WHICH_CASE.fullmatch(cond) if cond else None
+    return f"if {m.group('x')}" if m else cond
 
 
 def _whole_condition(cond: str | None, canon: str, start: int) -> str | None:
@@ -1456,6 +1470,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
             for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                 if alt.get(key):
                     alt[key] = " ".join(_as_written(alt[key], text).split())
+                    if alt[key].startswith("if ") and alt[key].lower() == alt[key]:
+                        # "if" + the words of "unless …, in which case …" (see _as_if)
+                        alt[key] = "if " + " ".join(_as_written(alt[key][3:], text).split())
     ages = [(p, f) for p, f in measured if is_age(f)]
     facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
     facts += pregnancy_facts(norm, exclude)

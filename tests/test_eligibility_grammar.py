@@ -138,6 +138,8 @@ LINES = [
      [("central-subfield-thickness", 300, None, True, True, "um", None)]),
     ("Urticaria activity score (range 0 to 42) of 20 or more", False,
      [("uas7", 20, None, True, True, "{score}", None)]),
+    ("Troponin I ≤ ULN", True, [("troponin-i", None, 1, True, True, None, "ULN")]),
+    ("Cardiac troponin T > 14 ng/L", True, [("troponin-t", 14, None, False, True, "ng/L", None)]),
     # a span from 0 or 1 that a bound inside it follows is the scale, not a bound
     ("Pain NRS (0-10) ≥ 4 at screening", False,
      [("pain-nrs", 4, None, True, True, "{score}", None)]),
@@ -373,6 +375,7 @@ TEXT_ONLY = [
     ("At least one child, aged 12-18, living in the household", False),
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
+    ("Troponin > 2 × ULN", True),  # I or T: two concepts, not one
     # the patients excepted have a bound of their own: neither is everyone's
     ("Total bilirubin ≤ 1.5 × ULN, except subjects with Gilbert's syndrome who must have "
      "total bilirubin < 3.0 mg/dL", False),

@@ -178,6 +178,20 @@ def test_platelets_per_mm3_compare_with_a_bound_in_10_9_per_litre() -> None:
     assert _verdict(out) == "not-eligible"  # 90,000/mm³ = 90 × 10⁹/L
 
 
+@pytest.mark.parametrize(("value", "verdict"), [(30, "eligible"), (52, "not-eligible")])
+def test_a_high_sensitivity_troponin_in_ng_per_l_meets_a_bound_in_ng_per_ml(value,
+                                                                           verdict) -> None:
+    # the lexicon's equivalent code (hs-cTnI, 89579-7) and its unit: 0.04 ng/mL = 40 ng/L
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "tni", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "89579-7"}]},
+                      "effectiveDateTime": "2026-01-01",
+                      "valueQuantity": {"value": value, "unit": "ng/L", "system":
+                                        "http://unitsofmeasure.org", "code": "ng/L"}}}]}
+    out = evaluate("Inclusion Criteria:\n* Troponin I < 0.04 ng/mL", bundle)
+    assert _verdict(out) == verdict
+
+
 def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
                          "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},

@@ -376,6 +376,7 @@ TEXT_ONLY = [
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
     ("Troponin > 2 × ULN", True),  # I or T: two concepts, not one
+    ("Wheal diameter ≥ 3 mm greater than the negative control", False),  # a difference
     # the patients excepted have a bound of their own: neither is everyone's
     ("Total bilirubin ≤ 1.5 × ULN, except subjects with Gilbert's syndrome who must have "
      "total bilirubin < 3.0 mg/dL", False),

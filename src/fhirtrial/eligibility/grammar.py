@@ -817,7 +817,12 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"prior|previous)|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b|"
                      # "≤ 12 cm from the anal verge": a distance from something, not a size
-                     r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b")
+                     r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b|"
+                     # "a wheal ≥ 3 mm greater than the negative control": a difference from a
+                     # control, not a size
+                     r"\s*(?:[<>]|above|below|over|under|larger than|smaller than|more than|"
+                     r"less than)\s*(?:that of\s+)?(?:the\s+|a\s+)?(?:(?:negative|positive|saline|"
+                     r"histamine|diluent)\s+)?controls?\b")
 _SEX_COND = re.compile(r"\s*+(?:[\[(]\s*+(?:in\s++|for\s++)?|"
                        r",?\s*+(?:in|for|among)\s++(?:the\s++)?)"
                        r"(?P<sex>men|women|males?|females?|boys|girls)\b(?:\s*(?:patients|"

@@ -192,6 +192,19 @@ def test_a_high_sensitivity_troponin_in_ng_per_l_meets_a_bound_in_ng_per_ml(valu
     assert _verdict(out) == verdict
 
 
+@pytest.mark.parametrize(("value", "verdict"), [(0.3, "eligible"), (0.7, "not-eligible")])
+def test_d_dimer_fibrin_equivalent_units_are_read_by_their_loinc_code(value, verdict) -> None:
+    # 48065-7, D-dimer FEU: a bound of 500 ng/mL is 0.5 ug/mL
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "dd", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "48065-7"}]},
+                      "effectiveDateTime": "2026-01-01",
+                      "valueQuantity": {"value": value, "unit": "ug/mL FEU", "system":
+                                        "http://unitsofmeasure.org", "code": "ug/mL"}}}]}
+    out = evaluate("Inclusion Criteria:\n* D-dimer < 500 ng/mL", bundle)
+    assert _verdict(out) == verdict
+
+
 def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
                          "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},

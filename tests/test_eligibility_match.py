@@ -178,30 +178,27 @@ def test_platelets_per_mm3_compare_with_a_bound_in_10_9_per_litre() -> None:
     assert _verdict(out) == "not-eligible"  # 90,000/mm³ = 90 × 10⁹/L
 
 
-@pytest.mark.parametrize(("value", "verdict"), [(30, "eligible"), (52, "not-eligible")])
-def test_a_high_sensitivity_troponin_in_ng_per_l_meets_a_bound_in_ng_per_ml(value,
-                                                                           verdict) -> None:
+def _one_result(loinc: str, value: float, ucum: str) -> dict[str, Any]:
+    """A Bundle holding one laboratory result, in UCUM units."""
+    return {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "r", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+                      "effectiveDateTime": "2026-01-01",
+                      "valueQuantity": {"value": value, "unit": ucum, "system":
+                                        "http://unitsofmeasure.org", "code": ucum}}}]}
+
+
+@pytest.mark.parametrize(("line", "result", "verdict"), [
     # the lexicon's equivalent code (hs-cTnI, 89579-7) and its unit: 0.04 ng/mL = 40 ng/L
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Observation", "id": "tni", "status": "final",
-                      "code": {"coding": [{"system": "http://loinc.org", "code": "89579-7"}]},
-                      "effectiveDateTime": "2026-01-01",
-                      "valueQuantity": {"value": value, "unit": "ng/L", "system":
-                                        "http://unitsofmeasure.org", "code": "ng/L"}}}]}
-    out = evaluate("Inclusion Criteria:\n* Troponin I < 0.04 ng/mL", bundle)
-    assert _verdict(out) == verdict
-
-
-@pytest.mark.parametrize(("value", "verdict"), [(0.3, "eligible"), (0.7, "not-eligible")])
-def test_d_dimer_fibrin_equivalent_units_are_read_by_their_loinc_code(value, verdict) -> None:
-    # 48065-7, D-dimer FEU: a bound of 500 ng/mL is 0.5 ug/mL
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Observation", "id": "dd", "status": "final",
-                      "code": {"coding": [{"system": "http://loinc.org", "code": "48065-7"}]},
-                      "effectiveDateTime": "2026-01-01",
-                      "valueQuantity": {"value": value, "unit": "ug/mL FEU", "system":
-                                        "http://unitsofmeasure.org", "code": "ug/mL"}}}]}
-    out = evaluate("Inclusion Criteria:\n* D-dimer < 500 ng/mL", bundle)
+    ("Troponin I < 0.04 ng/mL", ("89579-7", 30, "ng/L"), "eligible"),
+    ("Troponin I < 0.04 ng/mL", ("89579-7", 52, "ng/L"), "not-eligible"),
+    # D-dimer in fibrin-equivalent units (48065-7): 500 ng/mL is 0.5 ug/mL
+    ("D-dimer < 500 ng/mL", ("48065-7", 0.3, "ug/mL"), "eligible"),
+    ("D-dimer < 500 ng/mL", ("48065-7", 0.7, "ug/mL"), "not-eligible"),
+])
+def test_a_result_under_the_concepts_loinc_code_is_compared_in_its_unit(line, result,
+                                                                         verdict) -> None:
+    out = evaluate(f"Inclusion Criteria:\n* {line}", _one_result(*result))
     assert _verdict(out) == verdict
 
 

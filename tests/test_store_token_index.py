@@ -7,7 +7,10 @@ full code index) is migrated to the partial one."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from fhirtrial.server.search import parse
 from fhirtrial.server.stores import open_store
@@ -55,36 +58,35 @@ def _code_index(store: Any) -> str:
                             "'idx_token_code_c'").fetchone()[0]
 
 
-def test_searches_find_the_same_with_the_partial_code_index(store_db):
-    store = open_store(store_db)
+@pytest.fixture
+def store(store_db) -> Iterator[Any]:
+    """A fresh store (each backend) holding :data:`STUDIES`."""
+    st = open_store(store_db)
     try:
         for s in STUDIES:
-            with store.transaction() as tx:
+            with st.transaction() as tx:
                 tx.update("R5", s)
-        assert PARTIAL.search(_code_index(store))
-        _check_searches(store)
+        yield st
     finally:
-        store.close()
+        st.close()
 
 
-def test_a_schema_5_store_gets_the_partial_code_index(store_db):
-    store = open_store(store_db)
-    try:
-        for s in STUDIES:
-            with store.transaction() as tx:
-                tx.update("R5", s)
-        with store.transaction() as tx:  # what schema 5 had: one full code index
-            tx.conn.execute("DROP INDEX idx_token_code_c")
-            tx.conn.execute("DROP INDEX idx_token_system_c")
-            tx.conn.execute("CREATE INDEX idx_token_code_c ON idx_token (sp, code, system, rid)")
-            if store.dialect.name == "sqlite":
-                tx.conn.execute("PRAGMA user_version=5")
-            else:
-                tx.conn.execute("DELETE FROM fhirtrial_schema WHERE version = 6")
-        assert not PARTIAL.search(_code_index(store))
-        _check_searches(store)
-        assert store.upgrade() == [6]
-        assert PARTIAL.search(_code_index(store))
-        _check_searches(store)
-    finally:
-        store.close()
+def test_searches_find_the_same_with_the_partial_code_index(store):
+    assert PARTIAL.search(_code_index(store))
+    _check_searches(store)
+
+
+def test_a_schema_5_store_gets_the_partial_code_index(store):
+    with store.transaction() as tx:  # what schema 5 had: one full code index
+        tx.conn.execute("DROP INDEX idx_token_code_c")
+        tx.conn.execute("DROP INDEX idx_token_system_c")
+        tx.conn.execute("CREATE INDEX idx_token_code_c ON idx_token (sp, code, system, rid)")
+        if store.dialect.name == "sqlite":
+            tx.conn.execute("PRAGMA user_version=5")
+        else:
+            tx.conn.execute("DELETE FROM fhirtrial_schema WHERE version = 6")
+    assert not PARTIAL.search(_code_index(store))
+    _check_searches(store)
+    assert store.upgrade() == [6]
+    assert PARTIAL.search(_code_index(store))
+    _check_searches(store)

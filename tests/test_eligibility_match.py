@@ -195,6 +195,9 @@ def _one_result(loinc: str, value: float, ucum: str) -> dict[str, Any]:
     # D-dimer in fibrin-equivalent units (48065-7): 500 ng/mL is 0.5 ug/mL
     ("D-dimer < 500 ng/mL", ("48065-7", 0.3, "ug/mL"), "eligible"),
     ("D-dimer < 500 ng/mL", ("48065-7", 0.7, "ug/mL"), "not-eligible"),
+    # AMH (38476-8) in pmol/L against a bound in ng/mL (1 ng/mL = 7.14 pmol/L)
+    ("AMH ≥ 1.0 ng/mL", ("38476-8", 10, "pmol/L"), "eligible"),
+    ("AMH ≥ 1.0 ng/mL", ("38476-8", 5, "pmol/L"), "not-eligible"),
 ])
 def test_a_result_under_the_concepts_loinc_code_is_compared_in_its_unit(line, result,
                                                                          verdict) -> None:

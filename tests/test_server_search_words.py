@@ -67,6 +67,24 @@ def test_words_inside_condition_and_title(loaded, query, want):
     assert _ids(loaded, query) == want
 
 
+def test_a_long_text_is_matched_from_its_start_and_costs_rows_in_proportion(client, auth):
+    """Word rows hold (words × length) characters: a 1 MB condition text of 200,000 words
+    would have asked for 100 GB. Past WORD_ROWS_MAX_TEXT a text is indexed whole."""
+    from fhirtrial.server.searchparams import WORD_ROWS_MAX_TEXT, extract
+
+    huge = "word " * 200_000  # 1,000,000 characters, under FHIR's 1 MiB string limit
+    assert len(extract("R5", _study("huge", "t", huge)).token) < 10
+    r = client.put("/fhir/ResearchStudy/huge", json=_study("huge", "t", huge), headers=auth)
+    assert r.status_code == 201
+    assert _ids(client, "condition:text=word word") == ["huge"]  # from its start
+    # a text up to the limit keeps its word rows
+    long = "x " * (WORD_ROWS_MAX_TEXT // 2 - 10) + "pulmonary fibrosis"
+    assert len(long) <= WORD_ROWS_MAX_TEXT
+    r = client.put("/fhir/ResearchStudy/long", json=_study("long", "t", long), headers=auth)
+    assert r.status_code == 201
+    assert _ids(client, "condition:text=pulmonary fib") == ["long"]
+
+
 def test_recruitment_state_given_to_r5_status_gets_a_hint(loaded):
     assert _ids(loaded, "status=recruiting") == []
     assert _outcome(loaded, "status=recruiting") == {

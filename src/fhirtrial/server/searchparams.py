@@ -522,12 +522,20 @@ def index_date(value: str) -> tuple[str, str] | None:
 
 
 _WORD_START = re.compile(r"(?<![^\W_])[^\W_]")
+#: a token text longer than this gets no word rows: it is indexed whole, and ``:text`` finds a
+#: phrase at its start only. Its word rows would hold (words × length) characters — a 1 MB
+#: text of 200,000 words, 100 GB: one request could take a server's memory. Codes' displays
+#: and concept texts are far shorter.
+WORD_ROWS_MAX_TEXT = 1024
 
 
 def word_suffixes(text: str) -> list[str]:
     """The normalised text from each of its words on, but the first ("idiopathic pulmonary
     fibrosis" → "pulmonary fibrosis", "fibrosis"): the rows that let ``:text`` find a phrase
-    that starts at any word of the text, with the same index range scan as a prefix."""
+    that starts at any word of the text, with the same index range scan as a prefix. None for
+    a text longer than :data:`WORD_ROWS_MAX_TEXT`."""
+    if len(text) > WORD_ROWS_MAX_TEXT:
+        return []
     return [text[m.start():] for m in _WORD_START.finditer(text) if m.start() > 0]
 
 

@@ -923,7 +923,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             if d is None:
                 alts = None
                 break
-            d["condition"] = _as_if(cond)
+            d["condition"] = cond
             alts.append(d)  # type: ignore[union-attr]
         if alts is None:
             continue
@@ -1004,13 +1004,15 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
 
 
-_UNLESS_WHICH_CASE = re.compile(r"unless\s+(?P<x>.*?)\s*,?\s*in which case", re.DOTALL)
+_UNLESS_WHICH_CASE = re.compile(r"unless\s+(?P<x>.*?)\s*,?\s*in which case",
+                                re.DOTALL | re.IGNORECASE)
 
 
-def _as_if(cond: str | None) -> str | None:
+def _as_if(cond: str) -> str:
     """The condition of an alternative as the alternative's own: "unless liver metastases,
-    in which case" (the words that blank it from the clause) → "if liver metastases"."""
-    m = _UNLESS_WHICH_CASE.fullmatch(cond) if cond else None
+    in which case" (the words the grammar read, which blank it from the clause) → "if liver
+    metastases"."""
+    m = _UNLESS_WHICH_CASE.fullmatch(cond)
     return f"if {m.group('x')}" if m else cond
 
 
@@ -1469,10 +1471,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
         for alt in f.data.get("alternatives") or ():
             for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                 if alt.get(key):
-                    alt[key] = " ".join(_as_written(alt[key], text).split())
-                    if alt[key].startswith("if ") and alt[key].lower() == alt[key]:
-                        # "if" + the words of "unless …, in which case …" (see _as_if)
-                        alt[key] = "if " + " ".join(_as_written(alt[key][3:], text).split())
+                    alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
     ages = [(p, f) for p, f in measured if is_age(f)]
     facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
     facts += pregnancy_facts(norm, exclude)

@@ -39,10 +39,12 @@ SIDE_WORDS = {  # side → ways to say it, with or without a criteria word
             "Inclusion Conditions", "Criteria for inclusion", "Inclusions", "Eligibility Criteria"],
     True: ["Exclusion Criteria", "exclusion criteria", "EXCLUSION CRITERIA", "Exclusion criterion",
            "Exclusion Conditions", "Criteria for exclusion", "Exclusions",
-           "Non-inclusion criteria"],
+           "Non-inclusion criteria", "Exclusionary criteria"],
 }
-OTHER_LANGUAGES = {False: ["入选标准：", "纳入标准", "Критерии включения:"],
-                   True: ["排除标准：", "除外标准", "Критерии исключения:"]}
+OTHER_LANGUAGES = {False: ["入选标准：", "纳入标准", "Критерии включения:", "Einschlusskriterien:",
+                           "Criteri di inclusione:", "Critérios de inclusão:"],
+                   True: ["排除标准：", "除外标准", "Критерии исключения:", "Ausschlusskriterien:",
+                          "Criteri di esclusione:", "Critérios de exclusão:"]}
 LEAD_INS = {False: ["Participants must meet all of the following inclusion criteria:",
                     "Patients will be included if they meet all of the following:"],
             True: ["Patients will be excluded if:",
@@ -50,7 +52,9 @@ LEAD_INS = {False: ["Participants must meet all of the following inclusion crite
                    "Subjects who meet any of the following criteria will be excluded from "
                    "the study:",
                    "Participants must not meet any of the following exclusion criteria to "
-                   "be eligible:"]}
+                   "be eligible:",
+                   "Participants are excluded from the study if any of the following criteria "
+                   "apply:"]}
 MARKERS = ["* ", "- ", "1. ", "2) ", "a. ", "iii. ", "• "]
 
 
@@ -163,6 +167,12 @@ def test_a_criterion_naming_inclusion_or_exclusion_is_no_heading(text: str, mark
     ("Critères de non-inclusion :", True, None),
     ("排除标准：", True, None),
     ("Критерии включения:", False, None),
+    ("Exclusionary Criteria:", True, None),
+    ("Inclusionary criteria:", False, None),
+    ("Ausschlusskriterien: Schwangerschaft", True, "Schwangerschaft"),
+    ("Einschlusskriterien", False, None),
+    ("Criteri di esclusione:", True, None),
+    ("Critérios de exclusão:", True, None),
 ])
 def test_heading_forms(line: str, exclude: bool, rest: str | None) -> None:
     head = heading(line)

@@ -26,6 +26,8 @@ _BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d
 #
 #     [marker] [emphasis] [≤ 4 qualifying words] SIDE [CRITERIA] [qualifier] TERMINATOR [rest]
 #
+# (German writes SIDE and CRITERIA as one word: "Ausschlusskriterien".)
+#
 # SIDE is a word naming inclusion or exclusion (typos seen in the registry included), or
 # "criteria for/of SIDE". Words that make the phrase a sentence about criteria rather than a
 # heading ("not meeting inclusion criteria", "other inclusion criteria may apply") rule it out.
@@ -35,14 +37,16 @@ _BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d
 # side and stays a criterion itself.
 
 _MARK = r"(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])"
-_SIDE = (r"non[- ]?inclusions?|inclusions?|inclution|exclusions?|excusion|exclution|"
-         r"eligibility|inclusión|exclusión")
+_SIDE = (r"non[- ]?inclusions?|inclusionary|inclusions?|inclution|exclusionary|exclusions?|"
+         r"excusion|exclution|eligibility|inclusión|exclusión|inclusione|esclusione|inclusão|"
+         r"exclusão|(?:ein|aus)schlusskriterien")
 _SIDE_CRIT = r"including|excluding|selection"  # a side only with a criteria word after it
-_CRIT = r"(?:criteria|criterion|criterias|critera|conditions?|requirements?|critères|criterios)"
+_CRIT = (r"(?:criteria|criterion|criterias|critera|conditions?|requirements?|critères|criterios|"
+         r"critérios|criteri)")
 _LABEL = re.compile(
     rf"^(?P<prefix>(?:[^\s:;.,!?]+\s+){{0,4}}?)"
     rf"(?:(?P<side>{_SIDE})(?P<crit>\s*{_CRIT})?|(?P<side_c>{_SIDE_CRIT})\s*{_CRIT}"
-    rf"|{_CRIT}\s+(?:for|of|de|d['’])\s*(?:the\s+|la\s+|l['’])?(?:study\s+|trial\s+)?"
+    rf"|{_CRIT}\s+(?:for|of|de|di|d['’])\s*(?:the\s+|la\s+|l['’])?(?:study\s+|trial\s+)?"
     rf"(?P<side_r>{_SIDE}))"
     r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
     r"|\s+[^:：;,.()]{1,40}?)?"
@@ -54,11 +58,11 @@ _CJK_LABEL = re.compile(
     r"|^(?P<prefix2>)критерии\s+(?P<side2>включения|исключения|невключения)\s*"
     r"(?P<term2>[:：]|$)(?P<rest2>.*)$", re.IGNORECASE)
 # every heading, lead-in and label contains one of these: lines without one are criteria
-_SIDE_STEMS = re.compile("inclu|exclu|excus|eligib|selection|enrol|入选|纳入|入组|选择|選択|排除|"
-                         "除外|включ|исключ")
+_SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|schlusskrit|入选|纳入|"
+                         "入组|选择|選択|排除|除外|включ|исключ")
 
 
-_EXCLUDING_SIDE = re.compile(r"^(?:non|ex|排除|除外|исключ|невключ)", re.IGNORECASE)
+_EXCLUDING_SIDE = re.compile(r"^(?:non|ex|es|aus|排除|除外|исключ|невключ)", re.IGNORECASE)
 # words that make "… inclusion criteria …" a sentence, not a heading
 _NOT_LABEL_WORDS = frozenset({
     "not", "no", "non", "none", "any", "all", "each", "every", "the", "of", "with", "without",
@@ -85,7 +89,7 @@ _LEAD_CRIT = re.compile(r"\b(?P<side>inclusion|exclusion|non-inclusion)\s+criter
 _LEAD_VERB = re.compile(
     r"(?:\b(?:will|shall|must|should|are|is|to|be)\s+(?P<neg>not\s+)?(?:be\s+)?"
     r"(?P<verb>excluded|included|enrolled|ineligible|eligible)|\bare\s+exclusionary)"
-    r"(?:\s+\S+){0,8}\s*[:：]$", re.IGNORECASE)
+    r"(?:\s+\S+){0,12}\s*[:：]$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|without)\b|n't\b", re.IGNORECASE)
 
 

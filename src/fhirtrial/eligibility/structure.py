@@ -454,6 +454,10 @@ _AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chro
                         r"at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
                         r"registration|the time)))")
+#: the words of ``_AGE_AFTER`` wherever they are (a superset: "old" in "threshold" too)
+_AGE_AFTER_WORDS = re.compile(r"of age|old|age|y/o|of life|at (?:the time of )?"
+                              r"(?:screening|enrol|inclusion|consent|signing|randomi|"
+                              r"study entry|registration|the time)")
 _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+(?:the\s+)?age|"
                         r"[\d.]+\s*(?:(?:years?|yrs?)\s+)?(?:(?:of age|old),?\s+)?(?:or|and)\s+"
                         r"(?:older|younger)\b")
@@ -481,18 +485,24 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
     if not _AGE_HINT.search(canon) and not _AGE_HINT.search(norm):
         return out
     age = tables().lab("age")
+    # where the last words that can follow an age ("of age", "old", "at screening") start: a
+    # bound after them, neither at the head nor worded, is no age (most numbers of a long
+    # line are not, and reading each one's bound cost more than the rest of this reader)
+    last_after = max((m.start() for m in _AGE_AFTER_WORDS.finditer(canon)), default=-1)
     for m in _AGE_START.finditer(canon):
         p = m.start()
         if any(a <= p < b for a, b in taken) or (out and p < out[-1].end):
             continue
         if p > 0 and canon[p - 1].isdigit():
             continue
+        worded = bool(_AGE_WORDS.match(norm[p:]))
+        head = bool(_AGE_HEAD.match(canon[:p]))
+        if p > last_after and not worded and not head:
+            continue
         found = grammar_bounds(age, canon, p)
         if found is None:
             continue
         bound, alts, either, end = found
-        worded = bool(_AGE_WORDS.match(norm[p:]))
-        head = bool(_AGE_HEAD.match(canon[:p]))
         after = bool(_AGE_AFTER.match(canon[end:]))
         j = _TO_NEXT.match(canon, end)
         if not after and j:
@@ -736,8 +746,10 @@ def _qualified(r: Reading, canon: str, spans: list[tuple[int, int]]) -> bool:
 # a bound states a number: in digits, in words, as a class in Roman numerals, or as a
 # reference limit alone ("≤ ULN" is 1 × ULN, "above the upper limit of normal"); a criterion
 # with none of them has no bound to read (most criteria: conditions, consent, pregnancy)
+#: a digit, sought alone first: most lines with a number have one, and this is the fast test
+_DIGIT = re.compile(r"[\d³⁶⁹]")
 _MAY_STATE_NUMBER = re.compile(
-    r"\d|[³⁶⁹]|uln|unl|lln|lnl|normal|upper|lower|(?<![\w])(?:"
+    r"\d|[³⁶⁹]|(?<![a-wyz])(?:uln|unl|lln|lnl)(?![a-z])|normal|upper|lower|(?<![\w])(?:"
     + "|".join(sorted([*NUMWORDS, *ROMAN], key=len, reverse=True)) + r")(?![\w])")
 
 
@@ -760,7 +772,8 @@ MOST_BOUNDS = 40
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
-    if not _MAY_STATE_NUMBER.search(norm) and not _graded_names().search(norm):
+    if not _DIGIT.search(norm) and not _MAY_STATE_NUMBER.search(norm) and \
+            not _graded_names().search(norm):
         return []
     if "stratif" in norm:
         return []  # "randomisation will be stratified by ECOG": strata, not requirements
@@ -1379,6 +1392,10 @@ _COND_WORDS = re.compile(r"[^\s.,;:()]+")
 def condition_facts(norm: str) -> list[tuple[int, Fact]]:
     """Coded conditions named in a clause that says nothing else about them."""
     pat, by_name = _condition_regex()
+    if not pat.search(norm):
+        # (most criteria name no coded condition; a name found in none of the text is in none
+        # of its clauses: they split it at "," ";" and spaced words, outside the names' edges)
+        return []
     exc = _EXCEPT.search(norm)
     head = norm[:exc.start()] if exc else norm
     # "any significant condition, such as … malignancy": examples of something broader
@@ -1480,7 +1497,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them
     past_in_window = set()
-    for a, b in _clauses(norm):
+    for a, b in _clauses(norm) if windows else ():
         ws = [(s, e, w) for (s, e), w in windows if a <= s < b]
         if len(ws) == 1:
             s, e, w = ws[0]

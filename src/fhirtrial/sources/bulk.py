@@ -9,6 +9,7 @@ input order.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sys
@@ -342,7 +343,21 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def _map_list(fn: Callable[[T], R], batch: list[T]) -> list[R]:
-    return [fn(x) for x in batch]
+    """One chunk, in a worker process. After its first chunk a worker holds the lexicon, the
+    code tables and the compiled patterns for as long as it lives: frozen out of the cyclic
+    collector's sight (``gc.freeze``), a full collection no longer walks them every few
+    hundred records (~3 % of a worker's time; what is freed by reference counting, every
+    converted Bundle, is freed as before)."""
+    global _FROZEN
+    out = [fn(x) for x in batch]
+    if not _FROZEN:
+        gc.freeze()
+        _FROZEN = True
+    return out
+
+
+#: whether this worker process has frozen what its first chunk loaded (:func:`_map_list`)
+_FROZEN = False
 
 
 @dataclass

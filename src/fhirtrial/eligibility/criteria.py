@@ -277,7 +277,7 @@ def children_combination(c: Criterion) -> str:
 
 def unescape(text: str) -> str:
     """Undo the registry's Markdown backslash escapes (``\\>=`` → ``>=``)."""
-    return _ESCAPE.sub(r"\1", text)
+    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
 
 
 def _indent_width(s: str) -> int:

@@ -71,8 +71,9 @@ def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
     # "> or =", "=/>" and "≥=" are "≥" too
-    s = _GE_SPACED.sub("≥", s)
-    s = _LE_SPACED.sub("≤", s)
+    if "=" in s:  # (every spelling below has one)
+        s = _GE_SPACED.sub("≥", s)
+        s = _LE_SPACED.sub("≤", s)
     s = _NORMAL_N.sub(lambda m: m.group(0)[:-1] + (
         "uln" if m.group(0)[:-1].rstrip()[-1] in "x×*" else "× uln"), s)
     if "(" in s:
@@ -276,6 +277,8 @@ _PREG_WORDS = {"pregnant": ("pregnancy", True), "pregnancy": ("pregnancy", True)
                "not lactating": ("lactation", False), "non-breastfeeding": ("lactation", False),
                "non-nursing": ("lactation", False), "not nursing": ("lactation", False),
                "not breast-feeding": ("lactation", False)}
+#: one of these is in every word of ``_PREG_WORDS``: a line with none names no such state
+_PREG_STEMS = ("pregnan", "lactat", "breast", "nursing")
 _PREG_RE = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w) for w in _PREG_WORDS),
                                                    key=len, reverse=True)) + r")\b")
 _PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "subjects", "subject",
@@ -299,6 +302,8 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     women", "pregnancy", "Patient is breast feeding") — or, in an exclusion criterion, when it
     names the state plainly among other reasons to exclude ("Pregnancy, lactation, or
     unwillingness to use contraception"), each of which excludes on its own."""
+    if not any(stem in norm for stem in _PREG_STEMS):
+        return []
     found = [(m.span(), _PREG_WORDS[m.group(0)]) for m in _PREG_RE.finditer(norm)]
     if not found:
         return []

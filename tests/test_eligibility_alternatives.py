@@ -258,6 +258,25 @@ def test_person_named_in_an_alternatives_condition_does_not_make_the_age_someone
             if f.kind == "age"] == []
 
 
+@pytest.mark.parametrize(("text", "low", "alt", "condition"), [
+    ("Participants aged 18 years or older (20 years or older in Japan)", 18, 20, "in Japan"),
+    ("Aged 18 years and over (19 years and over in Korea)", 18, 19, "in Korea"),
+    ("Age ≥ 18 years (20 years or older in Japan)", 18, 20, "in Japan"),
+])
+def test_bracketed_alternative_with_its_direction_in_words_is_an_alternative(
+        text: str, low: int, alt: int, condition: str) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["high"]) == (low, None)
+    [a] = d["alternatives"]
+    assert (a["low"], a["high"], a["unit"], a["condition"]) == (alt, None, "a", condition)
+
+
+def test_bracketed_alternative_in_the_other_direction_stays_text() -> None:
+    # "18 or older (20 or younger in Japan)" is no alternative of the same bound
+    assert [f for f in facts_for("Age 18 years or older (20 years or younger in Japan)", False)
+            if f.kind == "age"] == []
+
+
 # --- pregnancy stated in a sentence of its own ------------------------------------------------
 
 @pytest.mark.parametrize(("text", "exclude", "expected"), [

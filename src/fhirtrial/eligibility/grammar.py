@@ -785,6 +785,10 @@ def _bracket_alternative(lab: Lab, s: str, a: Bound) -> tuple[
     else:
         m = _BARE_OPEN.match(s, a.end)
         b = _bare(lab, s, m.end(), a) if m is not None else None
+        if b is not None and (post := (_UP_POST if a.up else _DOWN_POST).match(s, b.end)):
+            # "18 years or older (20 years or older in Japan)": the direction in words, the
+            # bound's own
+            b.end = post.end()
         after = _condition_after(s, b.end) if b is not None else None
         if after is None or not s.startswith(")", after[1] - 1):
             return None

@@ -277,6 +277,47 @@ def test_bracketed_alternative_in_the_other_direction_stays_text() -> None:
             if f.kind == "age"] == []
 
 
+# --- units written past the one a concept knows ------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Body weight < 40 kg/m2",            # a BMI's unit, not a weight's
+    "Urine protein < 100 mg/dL",         # a dipstick concentration, not a 24-hour amount
+    "Proteinuria < 1 g/L",
+    "Hemoglobin ≥ 9 g/L/dL",
+])
+def test_a_unit_going_on_past_a_known_one_is_another_unit_and_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("text", "test", "unit"), [
+    ("Creatinine clearance ≥ 60 mL/min/1.73 m^2", "creatinine-clearance", "mL/min"),
+    ("24-hour urine protein < 1 g", "proteinuria-24h", "g/(24.h)"),
+    ("Proteinuria ≥ 300 mg", "proteinuria-24h", "mg/(24.h)"),
+])
+def test_units_the_lexicon_lists_are_still_read(text: str, test: str, unit: str) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["unit"]) == (test, unit)
+
+
+def test_age_in_y_o_is_read() -> None:
+    assert (_one("≥ 20 y/o patients", False)["low"], _one("≥ 20 y/o patients", False)["unit"]) \
+        == (20, "a")
+
+
+def test_either_protein_measure_meets_the_line() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Urine protein-to-creatinine ratio < 1.0 g/g or "
+                       "24-hour urine protein < 1 g")
+    assert c.combination == "any-of"
+    assert [f.data["test"] for f in c.facts] == ["upcr", "proteinuria-24h"]
+
+
+def test_an_unread_alternative_named_from_a_number_leaves_the_line_text() -> None:
+    # "or 24-hour …": the name after "or" starts with a number; the bound read alone would
+    # demand what the line offers as one way in
+    line = "Urine protein-to-creatinine ratio < 1.0 g/g or 24-hour urine protein < 1 g/L"
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
 # --- pregnancy stated in a sentence of its own ------------------------------------------------
 
 @pytest.mark.parametrize(("text", "exclude", "expected"), [

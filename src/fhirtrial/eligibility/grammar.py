@@ -185,6 +185,10 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
                               or not s[end - 1].isalnum()):
             best = (known[cand], end)
     if best:
+        if _UNIT_CONTINUES.match(s, best[1]):
+            # "40 kg/m2" for body weight, "100 mg/dL" for 24-hour urine protein: the unit
+            # written goes on past the one the concept knows, so it is another unit
+            return None, pos, False
         return best[0], best[1], True
     w = _UNIT_WORD.match(s, p)
     if lab.kind == "score":
@@ -203,6 +207,9 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
 # --- atoms ---------------------------------------------------------------------------------
 
 _SPACES = re.compile(r"\s*")
+#: a unit continuing with "/" and more of it right after a known unit ends (not the body
+#: surface a clearance is given per, "/1.73 m²": the lexicon reads those as the clearance)
+_UNIT_CONTINUES = re.compile(r"/(?!1[.,]73)[a-zµ\d]")
 _TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|"
                         r"seconds?|times")
 _UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")

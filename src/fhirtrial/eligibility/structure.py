@@ -1557,7 +1557,7 @@ def _without_rationale(norm: str) -> str:
 
 
 # an "or" between alternatives, not inside a bound ("0 or 1", "18 or older")
-_OR = re.compile(r"\bor\s+(?!" + _COMPARATIVES + r")(?=[a-z])")
+_OR = re.compile(r"\bor\s+(?!" + _COMPARATIVES + r")(?=[a-z]|\d+-[a-z])")
 # "or" between two groups of bounds, and whether punctuation sets it off (see _or_groups)
 _GROUP_OR = re.compile(r"(?P<p>[,;)]\s*)?" + _OR.pattern)
 _GROUP_AND = re.compile(r"\band\b(?!/)")

@@ -743,6 +743,10 @@ def test_a_bound_above_a_patients_own_earlier_value_is_not_a_level(text) -> None
 @pytest.mark.parametrize("text", [
     "Patients > 75 years are excluded",
     "Subjects with BMI > 35 will not be eligible.",
+    "Hemoglobin below 9 g/dL is not allowed",
+    "Patients with platelets < 50 x 10^9/L are not permitted",
+    "Age > 75 years will lead to exclusion",
+    "ALT > 3 x ULN is exclusionary",
 ])
 def test_an_exclusion_written_among_inclusion_criteria_is_not_a_requirement(text) -> None:
     # read as a requirement it would include only the patients it excludes

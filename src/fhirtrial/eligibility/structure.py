@@ -1470,15 +1470,18 @@ def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
 # bounds read as requirements would include only the patients it excludes ("not eligible
 # for surgery" names a condition and does not end the line)
 _SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:excluded|"
-                            r"ineligible|not eligible|not included|not enrolled)\s*\W*$|"
-                            r"\bwill not be (?:eligible|included|enrolled)\s*\W*$")
+                            r"ineligible|not eligible|not included|not enrolled|not allowed|"
+                            r"not permitted|not accepted|not acceptable|exclusionary)\s*\W*$|"
+                            r"\bwill not be (?:eligible|included|enrolled|allowed|permitted|"
+                            r"accepted)\s*\W*$|\b(?:leads?|will lead) to exclusion\s*\W*$")
 
 
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
     if exclude is not True and ("exclu" in norm or "eligib" in norm or "enrol" in norm or
-                                "includ" in norm) and _SAYS_EXCLUDED.search(norm):
+                                "includ" in norm or "allow" in norm or "permit" in norm or
+                                "accept" in norm) and _SAYS_EXCLUDED.search(norm):
         return [], False  # an exclusion written among inclusion criteria: what, not whom
     facts: list[Fact] = []
     facts += sex_facts(norm)

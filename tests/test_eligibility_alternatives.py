@@ -318,6 +318,21 @@ def test_an_unread_alternative_named_from_a_number_leaves_the_line_text() -> Non
     assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
 
 
+@pytest.mark.parametrize(("text", "test"), [
+    ("Bone marrow blasts ≥ 20%", "blasts-marrow"),
+    ("5% or more blasts in bone marrow", "blasts-marrow"),
+    ("Peripheral blood blasts < 5%", "blasts"),
+    ("Circulating blasts < 1%", "blasts"),
+])
+def test_blasts_are_read_with_their_specimen(text: str, test: str) -> None:
+    assert _one(text, False)["test"] == test
+
+
+def test_blasts_without_a_specimen_are_no_coded_concept() -> None:
+    # "blasts ≥ 20%" may be counted in blood or in marrow: neither code says it
+    assert [f.kind for f in facts_for("Blasts ≥ 20%", False)] == ["measurement"]
+
+
 # --- pregnancy stated in a sentence of its own ------------------------------------------------
 
 @pytest.mark.parametrize(("text", "exclude", "expected"), [

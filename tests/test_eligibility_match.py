@@ -198,6 +198,10 @@ def _one_result(loinc: str, value: float, ucum: str) -> dict[str, Any]:
     # AMH (38476-8) in pmol/L against a bound in ng/mL (1 ng/mL = 7.14 pmol/L)
     ("AMH ≥ 1.0 ng/mL", ("38476-8", 10, "pmol/L"), "eligible"),
     ("AMH ≥ 1.0 ng/mL", ("38476-8", 5, "pmol/L"), "not-eligible"),
+    # blasts in blood (709-6) answer a bound on blood blasts, never one on marrow blasts
+    ("Peripheral blood blasts < 5%", ("709-6", 3, "%"), "eligible"),
+    ("Peripheral blood blasts < 5%", ("709-6", 8, "%"), "not-eligible"),
+    ("Bone marrow blasts < 5%", ("709-6", 3, "%"), "needs-review"),
 ])
 def test_a_result_under_the_concepts_loinc_code_is_compared_in_its_unit(line, result,
                                                                          verdict) -> None:

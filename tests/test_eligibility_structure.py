@@ -304,6 +304,9 @@ def test_a_concept_in_its_own_specimen_is_read(line: str, test: str) -> None:
     ("Free of severe renal impairment (eGFR < 30 mL/min/1.73 m2)", "lab", None, 30),
     ("Must not be older than 75", "age", 75, None),
     ("Are not between 18 and 50 years of age", "age", 18, 50),
+    ("Cannot have platelets < 100 × 10^9/L", "lab", None, 100),
+    ("Can't have platelets < 100 × 10^9/L", "lab", None, 100),
+    ("Patients who don't have QTc > 470 ms", "lab", 470, None),
 ])
 def test_a_bound_under_a_plain_negation_is_read_negated(line: str, kind: str, low, high) -> None:
     [f] = [f for f in facts_for(line, False) if f.kind in ("lab", "age")]
@@ -318,6 +321,14 @@ def test_a_bracket_that_defines_what_the_words_deny_is_negated() -> None:
                       "pressure is 90 mmHg or less)", True)
     assert [(f.data["test"], f.data["high"], f.data.get("negated")) for f in facts] == [
         ("bp-systolic", 150, True), ("bp-diastolic", 90, True)]
+
+
+def test_a_bracket_defining_the_state_cannot_names_is_not_negated() -> None:
+    # "cannot be controlled (SBP ≥ 150 mmHg)": the bracket defines the uncontrolled state
+    facts = facts_for("Hypertension that cannot be controlled by drug therapy (systolic blood "
+                      "pressure ≥ 150 mmHg or diastolic blood pressure ≥ 100 mmHg)", True)
+    assert [(f.data["test"], f.data["low"], f.data.get("negated")) for f in facts] == [
+        ("bp-systolic", 150, None), ("bp-diastolic", 100, None)]
 
 
 @pytest.mark.parametrize("line", [

@@ -1612,8 +1612,12 @@ EVER: dict[str, Any] = {"comparator": "ever"}
 # to the bound ("no evidence of", "must not have", "not having a"), or a condition named
 # and defined by the bound in brackets ("absence of anemia (hemoglobin < 10 g/dL)")
 _NEGATION_CUE = r"\b(?:no|not|without|absence of|free of|free from|never)\s+"
+# "cannot have", "doesn't have" scope the bound that follows as plainly; not a bracket after
+# them ("blood pressure cannot be controlled (SBP ≥ 150 mmHg)" defines the state they name)
+_NEGATION_CUE_PLAIN = r"(?:\b(?:no|not|cannot|without|absence of|free of|free from|never)|" \
+    r"\b[a-z]+n['’]t)\s+"
 _NEGATED_BEFORE = re.compile(
-    _NEGATION_CUE + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
+    _NEGATION_CUE_PLAIN + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
     r"having|had|be|being|been|known|documented|clinical|clinically|significant|severe|"
     r"uncontrolled|active|current|currently|the|show|showing|exhibit|exhibiting|demonstrate|"
     r"demonstrating|do|does|did|aged?)\s+)*$|" +
@@ -1624,7 +1628,7 @@ _NEGATED_BEFORE = re.compile(
 _NEGATED_PHRASE = re.compile(_NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}[a-z'-]+\s*$")
 # a negation earlier in the clause, its scope not plain: no punctuation and no word that
 # starts something else ("and", "with", "or", "but", "who") between it and the bound
-_NEGATION_AHEAD = re.compile(_NEGATION_CUE + r"(?:(?!(?:and|with|or|but|who|which|unless|"
+_NEGATION_AHEAD = re.compile(_NEGATION_CUE_PLAIN + r"(?:(?!(?:and|with|or|but|who|which|unless|"
                              r"except|if)\b)[a-z'/-]+\s+){1,8}$")
 
 

@@ -769,6 +769,21 @@ def test_an_exclusion_written_among_inclusion_criteria_is_not_a_requirement(text
     assert [f.kind for f in facts_for(text, True)] in (["age"], ["lab"])  # as an exclusion
 
 
+@pytest.mark.parametrize("text", [
+    "Platelets ≥ 100 × 10^9/L is acceptable",
+    "Patients with QTc ≤ 470 ms can participate",
+    "Note: patients with LVEF ≥ 50% may enroll",
+])
+def test_an_allowance_written_among_exclusion_criteria_is_not_a_reason_to_exclude(text) -> None:
+    # read as an exclusion it would turn away the very patients it admits
+    assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
+
+
+def test_an_allowance_in_another_clause_leaves_the_exclusions_bound() -> None:
+    facts = facts_for("QTc > 480 ms. Patients with a pacemaker can participate", True)
+    assert [(f.data["test"], f.data["low"]) for f in facts if f.kind == "lab"] == [("qtc", 480)]
+
+
 def test_not_eligible_for_a_treatment_is_a_condition_not_an_exclusion() -> None:
     [f] = facts_for("Patients not eligible for surgery with ECOG ≤ 2", False)
     assert (f.data["test"], f.data["high"]) == ("ecog", 2)

@@ -1476,6 +1476,14 @@ _SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:e
                             r"accepted)\s*\W*$|\b(?:leads?|will lead) to exclusion\s*\W*$")
 
 
+# "Patients with QTc ≤ 470 ms can participate" among the exclusion criteria says whom the
+# trial takes: its bounds read as reasons to exclude would turn those very patients away
+_SAYS_ALLOWED = re.compile(
+    r"\b(?:may|can|could) (?:also )?(?:be )?(?:enrolled|enrol+|included|participate|take part|"
+    r"join)\b|\b(?:is|are) (?:also )?(?:acceptable|accepted|allowed|permitted|eligible)\b|"
+    r"\bwill (?:also )?be (?:eligible|allowed|permitted|accepted|included|enrolled)\b")
+
+
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
@@ -1483,6 +1491,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
                                 "includ" in norm or "allow" in norm or "permit" in norm or
                                 "accept" in norm) and _SAYS_EXCLUDED.search(norm):
         return [], False  # an exclusion written among inclusion criteria: what, not whom
+
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
@@ -1490,6 +1499,11 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     if by_age is not None:
         return by_age, True
     measured = measure_facts(_without_rationale(norm), exclude)
+    if exclude is True and measured and _SAYS_ALLOWED.search(norm):
+        # an allowance among the exclusion criteria: the bounds of its clause say whom the
+        # trial takes, not whom it turns away ("Patients with QTc ≤ 470 ms can participate")
+        allowed = [(a, b) for a, b in _clauses(norm) if _SAYS_ALLOWED.search(norm, a, b)]
+        measured = [(p, f) for p, f in measured if not any(a <= p < b for a, b in allowed)]
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)

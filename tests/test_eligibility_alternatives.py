@@ -333,6 +333,31 @@ def test_blasts_without_a_specimen_are_no_coded_concept() -> None:
     assert [f.kind for f in facts_for("Blasts ≥ 20%", False)] == ["measurement"]
 
 
+# --- a dot before three digits ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low"), [
+    ("Platelets ≥ 100.000/mm3", "platelets", 100000),
+    ("ANC ≥ 1.500/mm3", "neutrophils", 1500),
+    ("Leukocytes ≥ 3.000/mm3", "wbc", 3000),
+])
+def test_a_count_per_volume_with_a_dot_before_three_digits_is_in_thousands(
+        text: str, test: str, low: int) -> None:
+    d = _one(text, False)
+    assert (d["test"], d["low"], d["unit"]) == (test, low, "/uL")
+
+
+@pytest.mark.parametrize("text", [
+    "ANC ≥ 1.500 x 10^9/L",               # 1.5 or 1500 × 10⁹/L: no telling
+    "Hemoglobin ≥ 9.000 g/dL",
+])
+def test_a_dot_before_three_zeros_elsewhere_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+def test_a_decimal_with_three_digits_is_a_decimal() -> None:
+    assert _one("INR ≤ 1.125", False)["high"] == 1.125
+
+
 # --- pregnancy stated in a sentence of its own ------------------------------------------------
 
 @pytest.mark.parametrize(("text", "exclude", "expected"), [

@@ -241,6 +241,8 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
                       r"of)\s+")
 
 
+#: a number whose dot may separate thousands: "100.000", "1.500" (not "0.125", "12.5")
+_DOT_THOUSANDS = re.compile(r"\s*[1-9]\d{0,2}\.\d{3}")
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
 
 
@@ -346,6 +348,15 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     unit, uend, ok = _unit_at(lab, s, end)
     if not ok:
         return None
+    if _DOT_THOUSANDS.fullmatch(m.group("num")):
+        # "100.000/mm3", "1.500/µL": a dot before three digits separates thousands where
+        # much of Europe and Latin America write, and is a decimal point elsewhere. A count
+        # per volume is never a fraction of a cell: thousands. Otherwise, ending in zeros (a
+        # decimal would not be written so), there is no telling which: text
+        if unit is not None and unit.startswith("/"):
+            v = number(m.group("num").replace(".", ""))
+        elif m.group("num").endswith("00"):
+            return None
     if unit in _COMPOUND:
         # "23 weeks 6 days", "2 years and 6 months": one value in the smaller unit, when the
         # concept has it

@@ -328,6 +328,16 @@ def test_blasts_are_read_with_their_specimen(text: str, test: str) -> None:
     assert _one(text, False)["test"] == test
 
 
+@pytest.mark.parametrize("text", [
+    "CMV viral load > 1000 copies/mL",
+    "EBV viral load > 500 copies/mL",
+    "Viral load < 50 copies/mL",          # of which virus, the line does not say
+])
+def test_a_viral_load_not_named_hivs_is_not_hiv_rna(text: str) -> None:
+    assert [f.data.get("test") for f in facts_for(text, False)
+            if f.kind in ("lab", "measurement")] == [None]
+
+
 def test_blasts_without_a_specimen_are_no_coded_concept() -> None:
     # "blasts ≥ 20%" may be counted in blood or in marrow: neither code says it
     assert [f.kind for f in facts_for("Blasts ≥ 20%", False)] == ["measurement"]

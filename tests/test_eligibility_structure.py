@@ -390,7 +390,7 @@ def test_a_value_over_several_results_or_a_time_is_text(line: str, exclude: bool
 
 def test_in_an_inclusion_the_latest_result_of_a_value_held_for_a_time_is_read() -> None:
     # the latest result meeting it is necessary: read, as "within 14 days" is
-    [f] = [f for f in facts_for("Viral load < 50 copies/mL for at least 12 months", False)
+    [f] = [f for f in facts_for("HIV viral load < 50 copies/mL for at least 12 months", False)
            if f.kind == "lab"]
     assert (f.data["test"], f.data["high"]) == ("hiv-rna", 50)
 

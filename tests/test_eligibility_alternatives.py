@@ -338,6 +338,14 @@ def test_a_viral_load_not_named_hivs_is_not_hiv_rna(text: str) -> None:
             if f.kind in ("lab", "measurement")] == [None]
 
 
+@pytest.mark.parametrize("text", [
+    "Positive PPD (≥ 5 mm induration)",       # the tuberculin skin test
+    "Tuberculin skin test (PPD) ≥ 10 mm",
+])
+def test_ppd_alone_is_no_probing_depth(text: str) -> None:
+    assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
+
+
 def test_blasts_without_a_specimen_are_no_coded_concept() -> None:
     # "blasts ≥ 20%" may be counted in blood or in marrow: neither code says it
     assert [f.kind for f in facts_for("Blasts ≥ 20%", False)] == ["measurement"]

@@ -142,6 +142,8 @@ def test_age_with_of_age_before_or_older_is_an_age(text: str, low: int) -> None:
     "Asthma diagnosed at 12 years of age or older",
     "Hypertension, duration of 5 years or older",  # a time span
     "Type 1 diabetes history of 10 years and older",
+    "Smoking since age 15 or younger",                   # "age" named, after the event's word
+    "Menopause after age 55",
 ])
 def test_age_at_an_event_or_a_duration_is_not_the_participants_age(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "age"] == []

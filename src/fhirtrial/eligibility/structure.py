@@ -481,6 +481,9 @@ _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 _EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|at|until|till|from|when|during|"
                            r"duration|history|for)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?$|"
                            r"\b(?:duration|history|course)\s+of\s+$")
+# "smoking since age 15 or younger", "menopause before age 45": the age at an event, named
+# by the word "age" after the event's preposition
+_AGE_EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|until|till|when)\s+(?:the\s+)?$")
 _AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
 
 
@@ -918,7 +921,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                     _AGE_STOP.search(_without_own_conditions(
                                         canon[max(0, r.pos - 30):r.end], r)) or
                                     _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
-                                    _age_of_one_sex(canon, r)):
+                                    _AGE_EVENT_BEFORE.search(canon, max(0, r.pos - 12), r.pos)
+                                    or _age_of_one_sex(canon, r)):
             continue
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),

@@ -348,6 +348,24 @@ def test_ppd_alone_is_no_probing_depth(text: str) -> None:
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
 
 
+@pytest.mark.parametrize(("text", "exclude"), [
+    ("ECOG performance status ≤ 2 (Karnofsky ≥ 60%)", False),
+    ("ECOG 0-1 (KPS ≥ 70%)", False),
+    ("ECOG ≥ 3 (Karnofsky < 50%)", True),
+])
+def test_a_bracket_restating_a_scale_on_another_of_its_construct_is_either(
+        text: str, exclude: bool) -> None:
+    [c] = criteria_for(("Exclusion" if exclude else "Inclusion") + f" Criteria:\n* {text}")
+    assert c.combination == "any-of"
+    assert [f.data["test"] for f in c.facts] == ["ecog", "karnofsky"]
+
+
+def test_scales_of_other_constructs_in_a_bracket_stay_both_required() -> None:
+    # NYHA and ECOG measure different things: the bracket adds a requirement
+    [c] = criteria_for("Inclusion Criteria:\n* NYHA class I-II (ECOG 0-1)")
+    assert c.combination == "all-of"
+
+
 def test_blasts_without_a_specimen_are_no_coded_concept() -> None:
     # "blasts ≥ 20%" may be counted in blood or in marrow: neither code says it
     assert [f.kind for f in facts_for("Blasts ≥ 20%", False)] == ["measurement"]

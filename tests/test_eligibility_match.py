@@ -198,6 +198,11 @@ def _one_result(loinc: str, value: float, ucum: str) -> dict[str, Any]:
     # AMH (38476-8) in pmol/L against a bound in ng/mL (1 ng/mL = 7.14 pmol/L)
     ("AMH ≥ 1.0 ng/mL", ("38476-8", 10, "pmol/L"), "eligible"),
     ("AMH ≥ 1.0 ng/mL", ("38476-8", 5, "pmol/L"), "not-eligible"),
+    # an ECOG result alone meets "ECOG 0-1 (Karnofsky ≥ 70%)": the bracket restates it
+    ("ECOG performance status 0-1 (Karnofsky ≥ 70%)", ("89247-1", 1, "{score}"), "eligible"),
+    # (an ECOG of 2 leaves it open: the Karnofsky score, not recorded, may meet it)
+    ("ECOG performance status 0-1 (Karnofsky ≥ 70%)", ("89247-1", 2, "{score}"),
+     "needs-review"),
     # blasts in blood (709-6) answer a bound on blood blasts, never one on marrow blasts
     ("Peripheral blood blasts < 5%", ("709-6", 3, "%"), "eligible"),
     ("Peripheral blood blasts < 5%", ("709-6", 8, "%"), "not-eligible"),

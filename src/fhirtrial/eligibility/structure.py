@@ -1543,7 +1543,9 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     joints = [norm[a:b].replace("and/or", "or")
               for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
-        re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j) for j in joints)
+        (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
+        _restated(fa, fb, j, norm[b:])
+        for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
     groups = None if only_or or facts else _or_groups(norm, positioned)
     if groups is not None:
         # "fasting glucose < 7.0 and 2-h glucose 7.8-11.1, or fasting glucose 6.1-7.0 and
@@ -1563,6 +1565,20 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+_BRACKET_OPENS = re.compile(r"\(\s*(?:i\.e\.,?\s*|equivalent to\s+|or\s+)?$")
+_BRACKET_CLOSES = re.compile(r"[^()]*\)\s*[.;,]?\s*$")
+
+
+def _restated(a: Fact, b: Fact, joint: str, rest: str) -> bool:
+    """Whether bound ``b`` restates ``a`` on another scale of one construct, alone in a
+    bracket right after it ("ECOG 0-1 (Karnofsky ≥ 70%)"): either one meets the line."""
+    if a.kind != "lab" or b.kind != "lab" or a.data["test"] == b.data["test"]:
+        return False
+    ca, cb = tables().lab(a.data["test"]).construct, tables().lab(b.data["test"]).construct
+    return ca is not None and ca == cb and _BRACKET_OPENS.search(joint) is not None and \
+        _BRACKET_CLOSES.match(rest) is not None
 
 
 # the reason for a criterion, which it may restate ("Age ≥ 18 years. Because no dosing or

@@ -51,6 +51,8 @@ class Lab:
     levels: tuple[float, ...] = ()
     #: letter classes of a score, each the (letter, min, max) of the scores it stands for
     grades: tuple[tuple[str, float, float], ...] = ()
+    #: what a scale measures, shared by the scales that restate each other (ECOG, Karnofsky)
+    construct: str | None = None
 
     def bare_unit(self, value: float) -> str | None:
         """The unit a number written without one is read in, or None (then it stays text)."""
@@ -167,7 +169,8 @@ def load(path: Path) -> Tables:
                           for c in lab.get("classes", ())),
             postfix=lab.get("postfix", False), pair=tuple(lab.get("pair", ())),
             levels=tuple(lab.get("levels", ())),
-            grades=tuple((g["letter"], g["min"], g["max"]) for g in lab.get("grades", ())))
+            grades=tuple((g["letter"], g["min"], g["max"]) for g in lab.get("grades", ())),
+            construct=lab.get("construct"))
         for lab in doc["labs"])
     uncoded = doc.get("uncoded", {"units": [], "heads": []})
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],

@@ -323,6 +323,12 @@ def test_a_bracket_that_defines_what_the_words_deny_is_negated() -> None:
         ("bp-systolic", 150, True), ("bp-diastolic", 90, True)]
 
 
+def test_neither_nor_negates_both_bounds() -> None:
+    facts = facts_for("Neither ALT > 3 × ULN nor AST > 3 × ULN", False)
+    assert [(f.data["test"], f.data["low"], f.data.get("negated")) for f in facts] == [
+        ("alt", 3, True), ("ast", 3, True)]
+
+
 def test_a_bracket_defining_the_state_cannot_names_is_not_negated() -> None:
     # "cannot be controlled (SBP ≥ 150 mmHg)": the bracket defines the uncontrolled state
     facts = facts_for("Hypertension that cannot be controlled by drug therapy (systolic blood "

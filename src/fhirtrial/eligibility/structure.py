@@ -1648,8 +1648,8 @@ EVER: dict[str, Any] = {"comparator": "ever"}
 _NEGATION_CUE = r"\b(?:no|not|without|absence of|free of|free from|never)\s+"
 # "cannot have", "doesn't have" scope the bound that follows as plainly; not a bracket after
 # them ("blood pressure cannot be controlled (SBP ≥ 150 mmHg)" defines the state they name)
-_NEGATION_CUE_PLAIN = r"(?:\b(?:no|not|cannot|without|absence of|free of|free from|never)|" \
-    r"\b[a-z]+n['’]t)\s+"
+_NEGATION_CUE_PLAIN = r"(?:\b(?:no|not|cannot|neither|nor|without|absence of|free of|free from|" \
+    r"never)|\b[a-z]+n['’]t)\s+"
 _NEGATED_BEFORE = re.compile(
     _NEGATION_CUE_PLAIN + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
     r"having|had|be|being|been|known|documented|clinical|clinically|significant|severe|"

@@ -396,6 +396,37 @@ def test_a_decimal_with_three_digits_is_a_decimal() -> None:
     assert _one("INR ≤ 1.125", False)["high"] == 1.125
 
 
+# --- a count of the items, or any one of them ---------------------------------------------------
+
+def test_items_counted_by_an_at_least_lead_are_no_requirements_of_their_own() -> None:
+    # any two of the three suffice: read as all-of, the three would all be required
+    text = ("Inclusion Criteria:\n* At least 2 of the following:\n  * Hemoglobin < 10 g/dL\n"
+            "  * Platelets < 100 x 10^9/L\n  * ANC < 1.5 x 10^9/L")
+    assert [f for root in criteria_for(text) for c in root.walk() for f in c.facts] == []
+
+
+@pytest.mark.parametrize("text", [
+    "At least 2 of the following: hemoglobin < 10 g/dL, platelets < 100 × 10^9/L, "
+    "ANC < 1.5 × 10^9/L",
+    "Metabolic syndrome (3 or more of: waist circumference ≥ 102 cm, triglycerides ≥ "
+    "150 mg/dL, HDL < 40 mg/dL)",
+])
+def test_a_line_counting_its_bounds_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+def test_a_count_of_something_else_leaves_the_lines_bounds() -> None:
+    facts = facts_for("At least 2 prior lines of therapy; ECOG ≤ 1 and ANC ≥ 1.5 x 10^9/L", False)
+    assert [f.data["test"] for f in facts if f.kind == "lab"] == ["ecog", "neutrophils"]
+
+
+def test_one_of_the_following_then_bounds_in_a_list_is_any_of() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* One of the following: hemoglobin < 10 g/dL, "
+                       "platelets < 100 × 10^9/L")
+    assert c.combination == "any-of"
+    assert [f.data["test"] for f in c.facts] == ["hemoglobin", "platelets"]
+
+
 # --- pregnancy stated in a sentence of its own ------------------------------------------------
 
 @pytest.mark.parametrize(("text", "exclude", "expected"), [

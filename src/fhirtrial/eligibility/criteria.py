@@ -257,18 +257,27 @@ class Criterion:
 
 
 #: a lead-in whose nested items are alternatives ("who meet one of the following criteria:")
-_ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
+ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
                           r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)
 #: a lead-in whose nested items must all hold ("patients with all of the following:")
 _ALL_OF_LEAD = re.compile(r"\b(?:all|each|every one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
                           r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)
 
 
+#: a lead-in asking for some number of its items ("at least 2 of the following:", "3 or more
+#: of these"): neither all of them nor any one — the count is not a combination read here
+AT_LEAST_N_LEAD = re.compile(
+    r"(?:\b(?:at least|a minimum of|minimum of)\s+|[≥]\s*|>=\s*)?"
+    r"\b(?:two|three|four|five|six|[2-9])\s+(?:or\s+more\s+)?(?:[a-z-]+\s+){0,2}?"
+    r"(?:out\s+)?(?:of|from)\s*(?::|(?:the\s+)?(?:following|these|below)\b)",
+    re.IGNORECASE)
+
+
 def children_combination(c: Criterion) -> str:
     """How a criterion's nested items combine: as its lead-in says ("one of the following" →
     any-of, "all of the following" → all-of), else by its side — nested items under an
     inclusion must all hold, and any one of them under an exclusion excludes."""
-    if _ANY_OF_LEAD.search(c.text):
+    if ANY_OF_LEAD.search(c.text):
         return "any-of"
     if _ALL_OF_LEAD.search(c.text):
         return "all-of"

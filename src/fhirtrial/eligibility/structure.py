@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
 
-from .criteria import GROUP, Criterion, Fact
+from .criteria import ANY_OF_LEAD, AT_LEAST_N_LEAD, GROUP, Criterion, Fact
 from .grammar import (
     MEASUREMENT,
     Bound,
@@ -1503,6 +1503,8 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     if by_age is not None:
         return by_age, True
     measured = measure_facts(_without_rationale(norm), exclude)
+    if len(measured) > 1 and AT_LEAST_N_LEAD.search(norm):
+        measured = []  # "at least 2 of: A, B, C": a count of the bounds met, not all of them
     if exclude is True and measured and _SAYS_ALLOWED.search(norm):
         # an allowance among the exclusion criteria: the bounds of its clause say whom the
         # trial takes, not whom it turns away ("Patients with QTc ≤ 470 ms can participate")
@@ -1546,6 +1548,11 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
         (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
+    if joints and not only_or and (lead := ANY_OF_LEAD.search(norm, 0, positioned[0][0])) and \
+            not re.search(r"\band\b", norm[lead.end():]):
+        # "one of the following: hemoglobin < 10 g/dL, platelets < 100 × 10^9/L": a list of
+        # ways in, the bounds joined by commas alone
+        only_or = True
     groups = None if only_or or facts else _or_groups(norm, positioned)
     if groups is not None:
         # "fasting glucose < 7.0 and 2-h glucose 7.8-11.1, or fasting glucose 6.1-7.0 and
@@ -2090,4 +2097,11 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             # several bounds in one inclusion line must all hold ("ALT …, AST …") unless they
             # are plain alternatives ("creatinine ≤ 1.5 mg/dL or CrCl ≥ 60 mL/min")
             c.combination = "any-of" if c.exclude or only_or else "all-of"
+        for c in root.walk():
+            if c.children and AT_LEAST_N_LEAD.search(c.text):
+                # "at least 2 of the following:": each item is one of the ways to count, not
+                # a requirement of its own (read together they would demand all of them)
+                for child in c.children:
+                    for d in child.walk():
+                        d.facts = []
     return criteria

@@ -21,6 +21,13 @@ def test_every_pregnancy_word_has_a_stem_the_quick_test_seeks() -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.from_regex(S._SAYS_EXCLUDED))
+def test_every_exclusion_statement_has_a_stem_the_quick_test_seeks(text: str) -> None:
+    if S._SAYS_EXCLUDED.search(text):  # (from_regex may put the match in other text)
+        assert any(stem in text for stem in S._SAYS_EXCLUDED_STEMS), repr(text)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.from_regex(S._AGE_AFTER, fullmatch=True))
 def test_whatever_can_follow_an_age_is_found_by_the_quick_test(after: str) -> None:
     # an age bound is read only where _AGE_AFTER matches after it (or at the criterion's head,

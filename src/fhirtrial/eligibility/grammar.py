@@ -242,7 +242,7 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 
 
 #: a number whose dot may separate thousands: "100.000", "1.500" (not "0.125", "12.5")
-_DOT_THOUSANDS = re.compile(r"\s*[1-9]\d{0,2}\.\d{3}")
+_DOT_THOUSANDS = re.compile(r"[1-9]\d{0,2}\.\d{3}")
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten)\s*×\s*(uln|lln)(?![\w])")
 
 

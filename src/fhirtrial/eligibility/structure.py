@@ -478,12 +478,14 @@ _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
 _TIME_UCUM = frozenset(["a", "mo", "wk", "d", "h"])
 
 
-_EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|at|until|till|from|when|during|"
-                           r"duration|history|for)\s+(?:the\s+)?(?:age\s+(?:of\s+)?)?$|"
+# the words that put an age at an event: "since 16 years of age", "before age 45"
+_EVENT_WORDS = r"since|before|after|by|until|till|when"
+_EVENT_BEFORE = re.compile(rf"\b(?:{_EVENT_WORDS}|at|from|during|duration|history|for)\s+"
+                           r"(?:the\s+)?(?:age\s+(?:of\s+)?)?$|"
                            r"\b(?:duration|history|course)\s+of\s+$")
-# "smoking since age 15 or younger", "menopause before age 45": the age at an event, named
-# by the word "age" after the event's preposition
-_AGE_EVENT_BEFORE = re.compile(r"\b(?:since|before|after|by|until|till|when)\s+(?:the\s+)?$")
+# "smoking since age 15 or younger": with the word "age" named, only the words that cannot
+# lead the participant's own age ("patients from age 18 to 65" is theirs)
+_AGE_EVENT_BEFORE = re.compile(rf"\b(?:{_EVENT_WORDS})\s+(?:the\s+)?$")
 _AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
 
 
@@ -1478,6 +1480,8 @@ _SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:e
                             r"not permitted|not accepted|not acceptable|exclusionary)\s*\W*$|"
                             r"\bwill not be (?:eligible|included|enrolled|allowed|permitted|"
                             r"accepted)\s*\W*$|\b(?:leads?|will lead) to exclusion\s*\W*$")
+#: one of these is in every statement ``_SAYS_EXCLUDED`` matches (a test checks it)
+_SAYS_EXCLUDED_STEMS = ("exclu", "eligib", "enrol", "includ", "allow", "permit", "accept")
 
 
 # "Patients with QTc ≤ 470 ms can participate" among the exclusion criteria says whom the
@@ -1491,11 +1495,9 @@ _SAYS_ALLOWED = re.compile(
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
-    if exclude is not True and ("exclu" in norm or "eligib" in norm or "enrol" in norm or
-                                "includ" in norm or "allow" in norm or "permit" in norm or
-                                "accept" in norm) and _SAYS_EXCLUDED.search(norm):
+    if exclude is not True and any(stem in norm for stem in _SAYS_EXCLUDED_STEMS) and \
+            _SAYS_EXCLUDED.search(norm):
         return [], False  # an exclusion written among inclusion criteria: what, not whom
-
     facts: list[Fact] = []
     facts += sex_facts(norm)
     facts += healthy_facts(norm)
@@ -1652,11 +1654,12 @@ EVER: dict[str, Any] = {"comparator": "ever"}
 # a negation whose scope is the bound that follows: the cue, then only words that carry it
 # to the bound ("no evidence of", "must not have", "not having a"), or a condition named
 # and defined by the bound in brackets ("absence of anemia (hemoglobin < 10 g/dL)")
-_NEGATION_CUE = r"\b(?:no|not|without|absence of|free of|free from|never)\s+"
-# "cannot have", "doesn't have" scope the bound that follows as plainly; not a bracket after
-# them ("blood pressure cannot be controlled (SBP ≥ 150 mmHg)" defines the state they name)
-_NEGATION_CUE_PLAIN = r"(?:\b(?:no|not|cannot|neither|nor|without|absence of|free of|free from|" \
-    r"never)|\b[a-z]+n['’]t)\s+"
+_NEGATION_WORDS = r"no|not|without|absence of|free of|free from|never"
+_NEGATION_CUE = rf"\b(?:{_NEGATION_WORDS})\s+"
+# "cannot have", "doesn't have", "neither … nor" scope the bound that follows as plainly; not a
+# bracket after them ("blood pressure cannot be controlled (SBP ≥ 150 mmHg)" defines the state
+# they name)
+_NEGATION_CUE_PLAIN = rf"(?:\b(?:{_NEGATION_WORDS}|cannot|neither|nor)|\b[a-z]+n['’]t)\s+"
 _NEGATED_BEFORE = re.compile(
     _NEGATION_CUE_PLAIN + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
     r"having|had|be|being|been|known|documented|clinical|clinically|significant|severe|"

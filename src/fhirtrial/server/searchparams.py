@@ -532,8 +532,8 @@ WORD_ROWS_MAX_TEXT = 1024
 def word_suffixes(text: str) -> list[str]:
     """The normalised text from each of its words on, but the first ("idiopathic pulmonary
     fibrosis" → "pulmonary fibrosis", "fibrosis"): the rows that let ``:text`` find a phrase
-    that starts at any word of the text, with the same index range scan as a prefix. None for
-    a text longer than :data:`WORD_ROWS_MAX_TEXT`."""
+    that starts at any word of the text, with the same index range scan as a prefix. None
+    (an empty list) for a text longer than :data:`WORD_ROWS_MAX_TEXT`."""
     if len(text) > WORD_ROWS_MAX_TEXT:
         return []
     return [text[m.start():] for m in _WORD_START.finditer(text) if m.start() > 0]

@@ -436,6 +436,37 @@ def test_cli_malformed_json_is_reported_not_a_traceback(tmp_path: Path,
     assert f"{f}: -: fatal: [structure] Not well-formed JSON" in result.stdout
 
 
+def _validate_with_package(package: Path, tmp_path: Path) -> Any:
+    f = tmp_path / "patient.json"
+    f.write_text('{"resourceType": "Patient", "id": "p"}')
+    return CliRunner().invoke(main, ["validate", "--package", str(package), str(f)])
+
+
+def test_cli_package_folder_that_is_a_cache_says_so_in_one_line(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "hl7.fhir.r5.core#5.0.0" / "package").mkdir(parents=True)
+    (cache / "hl7.fhir.r5.core#5.0.0" / "package" / "package.json").write_text(
+        '{"name": "hl7.fhir.r5.core", "version": "5.0.0"}')
+    result = _validate_with_package(cache, tmp_path)
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: {cache} is not a FHIR package folder")
+    assert "hl7.fhir.r5.core#5.0.0" in line
+    assert "FHIRTRIAL_FHIR_PACKAGES" in line
+
+
+def test_cli_damaged_package_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pkg" / "package").mkdir(parents=True)
+    (tmp_path / "pkg" / "package" / "package.json").write_text('{"name": ')
+    result = _validate_with_package(tmp_path / "pkg", tmp_path)
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'pkg' / 'package' / 'package.json'} is not "
+                           "readable JSON")
+
+
 # -- package cache ----------------------------------------------------------------------------
 def test_install_rejects_a_tarball_that_is_not_a_fhir_package(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.tgz"

@@ -266,7 +266,7 @@ class FhirPackage:
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self.root / "package.json").read_text(encoding="utf-8"))
+        return _read_json(self.root / "package.json")
 
     @property
     def label(self) -> str:
@@ -295,7 +295,16 @@ class FhirPackage:
         path = self.root / "openapi" / "fhir.schema.json"
         if not path.is_file():
             return None
-        return jsonbytes.loads(path.read_text(encoding="utf-8"))
+        return _read_json(path)
+
+
+def _read_json(path: Path) -> Any:
+    """A package's own JSON file, or a PackageError saying which file is damaged."""
+    try:
+        return jsonbytes.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise PackageError(f"{path} is not readable JSON ({exc}): install the package "
+                           "again") from None
 
 
 _loaded: dict[Path, FhirPackage] = {}
@@ -306,7 +315,10 @@ def load(path: str | os.PathLike[str]) -> FhirPackage:
     """The package at ``path`` (cached per process)."""
     root = _package_root(Path(path).expanduser())
     if root is None:
-        raise PackageError(f"{path} is not a FHIR package folder (no package.json)")
+        inside = sorted(p.parent.name for p in Path(path).expanduser().glob("*#*/package"))
+        hint = (f"; it looks like a package cache (holding {', '.join(inside)}): give the "
+                f"package's own folder, or the cache as ${ENV_CACHE}") if inside else ""
+        raise PackageError(f"{path} is not a FHIR package folder (no package.json){hint}")
     root = root.resolve()
     with _loaded_lock:
         if root not in _loaded:
@@ -322,7 +334,7 @@ def core_package(fhir_version: str = "R5", package: str | os.PathLike[str] | Non
     for name, version in CORE_PACKAGES.get(fhir_version.upper(), []):
         root = locate(name, version, cache)
         if root is not None:
-            manifest = json.loads((root / "package.json").read_text(encoding="utf-8"))
+            manifest = _read_json(root / "package.json")
             # the npm hl7.fhir.r4.core placeholder is installable but holds nothing useful
             if any(root.glob("StructureDefinition-*.json")) or manifest.get("name") != name:
                 return load(root)

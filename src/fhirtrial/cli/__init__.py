@@ -54,6 +54,17 @@ class LazyGroup(click.Group):
                              cmd_name)
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # the last net under every command: an error fhirtrial raises on purpose (a damaged
+        # package cache, a store it cannot open) is one line and exit 2, never a traceback
+        from ..errors import FhirtrialError
+
+        try:
+            return super().invoke(ctx)
+        except FhirtrialError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(2)
+
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(_Version(), "--version", prog_name="fhirtrial")

@@ -79,9 +79,14 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
 
     Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on usage errors.
     """
+    from ..packages import PackageError
     from ..validate import LAYERS, get_validator, has_errors
 
-    validator = get_validator(fhir_version.upper(), package)
+    try:
+        validator = get_validator(fhir_version.upper(), package)
+    except PackageError as exc:  # a folder that is no package, a damaged package cache
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
     chosen = layers or LAYERS
     coverage = validator.coverage(chosen)
     show = progress if progress is not None else sys.stderr.isatty()

@@ -37,6 +37,7 @@ criterion no way of which fits is ``uncertain`` (it may then come out unknown), 
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from collections import Counter
@@ -46,7 +47,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from fhirtrial.eligibility import Criterion, Fact, criteria_for
-from fhirtrial.eligibility.criteria import GROUP, children_combination
+from fhirtrial.eligibility.criteria import AT_LEAST, GROUP, at_least, children_combination
 from fhirtrial.eligibility.match import from_evidence_variable, registry_criteria
 from fhirtrial.eligibility.tables import tables
 from fhirtrial.model import Study
@@ -203,7 +204,9 @@ def _options(c: Criterion, target: str, limit: int = 64) -> list[list[Want]]:
     side = "any-of" if c.exclude else "all-of"
     code = children_combination(c)
     if code != side and kids:  # own facts, and the nested items combined as the lead-in says
-        return _ways([*facts, _Group(kids, code)], side, target, limit)
+        # (a nested item in words counts there as unknown: it may be the one that counts)
+        group = _Group(kids, code, at_least(c.text), len(c.children) - len(kids))
+        return _ways([*facts, group], side, target, limit)
     return _ways(facts + kids, side, target, limit)
 
 
@@ -213,6 +216,37 @@ class _Group:
 
     items: list[Any]
     code: str
+    #: how many items an at-least needs
+    threshold: int | None = None
+    #: items in words beside ``items``: unknown to the evaluator, whatever the patient has
+    open: int = 0
+
+
+def _group_ways(g: _Group, target: str, limit: int) -> list[list[Want]]:
+    """Ways for a group to reach the target, its items in words being unknown: an any-of is
+    not-met only when every item is, so never with one in words (and an all-of never met);
+    an at-least of n out of t items is met by n items met and not met by t - n + 1 items
+    not met (met and unknown together then stay below n)."""
+    if g.code != AT_LEAST:
+        if g.open and (g.code == "any-of") == (target == NOT_MET):
+            return []
+        return _ways(g.items, g.code, target, limit)
+    assert g.threshold is not None
+    need = g.threshold if target == MET else len(g.items) + g.open - g.threshold + 1
+    if need <= 0:
+        return [[]]
+    per_item = [_ways([it], "all-of", target, limit) for it in g.items]
+    out: list[list[Want]] = []
+    for chosen in itertools.combinations(range(len(g.items)), need):
+        if not all(per_item[i] for i in chosen):
+            continue
+        combos: list[list[Want]] = [[]]
+        for i in chosen:
+            combos = [a + b for a in combos for b in per_item[i]][:limit]
+        out += combos
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Want]]:
@@ -231,7 +265,7 @@ def _ways(items: list[Any], code: str, target: str, limit: int) -> list[list[Wan
         if isinstance(item, Fact):
             return [[Want(item, t)]] if _handled(item) else []
         if isinstance(item, _Group):
-            return _ways(item.items, item.code, t, limit)
+            return _group_ways(item, t, limit)
         return _options(item, t, limit)
 
     every = (code == "all-of") == (target == MET)  # all items must reach the target

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from fhirtrial.eligibility import criteria_for, facts_for
+from fhirtrial.eligibility.criteria import at_least
+from fhirtrial.eligibility.fhir import characteristic
 
 
 def _one(text: str, exclude: bool | None = None) -> dict:
@@ -398,11 +400,53 @@ def test_a_decimal_with_three_digits_is_a_decimal() -> None:
 
 # --- a count of the items, or any one of them ---------------------------------------------------
 
-def test_items_counted_by_an_at_least_lead_are_no_requirements_of_their_own() -> None:
+AT_LEAST_TWO = ("Inclusion Criteria:\n* At least 2 of the following:\n  * Hemoglobin < 10 g/dL\n"
+                "  * Platelets < 100 x 10^9/L\n  * ANC < 1.5 x 10^9/L")
+
+
+def test_items_counted_by_an_at_least_lead_combine_as_at_least_that_many() -> None:
     # any two of the three suffice: read as all-of, the three would all be required
-    text = ("Inclusion Criteria:\n* At least 2 of the following:\n  * Hemoglobin < 10 g/dL\n"
-            "  * Platelets < 100 x 10^9/L\n  * ANC < 1.5 x 10^9/L")
-    assert [f for root in criteria_for(text) for c in root.walk() for f in c.facts] == []
+    [lead] = criteria_for(AT_LEAST_TWO)
+    assert [f.data["test"] for c in lead.children for f in c.facts] == [
+        "hemoglobin", "platelets", "neutrophils"]
+    ch = characteristic(lead)
+    combo = ch["definitionByCombination"]
+    assert (combo["code"], combo["threshold"]) == ("at-least", 2)
+    assert [m["description"] for m in combo["characteristic"]] == [
+        "Hemoglobin < 10 g/dL", "Platelets < 100 x 10^9/L", "ANC < 1.5 x 10^9/L"]
+
+
+@pytest.mark.parametrize(("lead", "n"), [
+    ("Patients meet at least three out of the following six conditions:", 3),
+    ("Two or more of the following SIRS criteria:", 2),
+    ("Any two of the following:", 2),
+    ("≥ 2 of the following risk factors:", 2),
+    ("A minimum of 4 of these:", 4),
+])
+def test_the_threshold_is_the_number_the_lead_in_asks_for(lead: str, n: int) -> None:
+    assert at_least(lead) == n
+    [c] = criteria_for(f"Inclusion Criteria:\n* {lead}\n  * Age ≥ 50 years\n  * BMI ≥ 30 kg/m2")
+    assert characteristic(c)["definitionByCombination"]["threshold"] == n
+
+
+@pytest.mark.parametrize("lead", ["One of the following:", "All of the following:",
+                                  "At least 2 prior lines of therapy, and:",
+                                  "Patients with the following:"])
+def test_a_lead_in_that_does_not_count_has_no_threshold(lead: str) -> None:
+    assert at_least(lead) is None
+
+
+def test_own_facts_beside_counted_items_are_all_of_them_and_the_count() -> None:
+    text = ("Inclusion Criteria:\n* Age ≥ 50 years with at least 2 of the following:\n"
+            "  * Hemoglobin < 10 g/dL\n  * Platelets < 100 x 10^9/L\n  * ANC < 1.5 x 10^9/L")
+    [c] = criteria_for(text)
+    combo = characteristic(c)["definitionByCombination"]
+    assert combo["code"] == "all-of"
+    assert "threshold" not in combo
+    [inner] = [m for m in combo["characteristic"] if m["linkId"] == "alternatives"]
+    assert inner["description"] == "at least 2 of the nested criteria"
+    assert (inner["definitionByCombination"]["code"],
+            inner["definitionByCombination"]["threshold"]) == ("at-least", 2)
 
 
 @pytest.mark.parametrize("text", [
@@ -1070,3 +1114,4 @@ def test_a_condition_that_leads_its_clause_is_the_alternatives_condition() -> No
         [alt] = alts[test]
         # not "if liver metastasis, ALT and AST≤5×ULN": the bound is not its own condition
         assert (alt["high"], alt["condition"]) == (5, "if liver metastasis")
+

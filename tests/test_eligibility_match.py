@@ -214,6 +214,50 @@ def test_a_result_under_the_concepts_loinc_code_is_compared_in_its_unit(line, re
     assert _verdict(out) == verdict
 
 
+def _results(*results: tuple[str, float, str]) -> dict[str, Any]:
+    """A Bundle of laboratory results (LOINC code, value, UCUM unit)."""
+    entries = [_one_result(*r)["entry"][0] for r in results]
+    for i, e in enumerate(entries):
+        e["resource"]["id"] = f"r{i}"
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+CYTOPENIAS = ("Inclusion Criteria:\n* At least 2 of the following:\n  * Hemoglobin < 10 g/dL\n"
+              "  * Platelets < 100 x 10^9/L\n  * ANC < 1.5 x 10^9/L")
+HB, PLT, ANC = "718-7", "777-3", "751-8"
+
+
+@pytest.mark.parametrize(("results", "verdict"), [
+    # two of the three met: enough, whatever the third says or whether it is recorded
+    (((HB, 9, "g/dL"), (PLT, 80, "10*3/uL"), (ANC, 3.0, "10*3/uL")), "eligible"),
+    (((HB, 9, "g/dL"), (PLT, 80, "10*3/uL")), "eligible"),
+    # one met, one not, one not recorded: the third decides, so a reviewer does
+    (((HB, 9, "g/dL"), (PLT, 150, "10*3/uL")), "needs-review"),
+    # one met and two not: two cannot be reached
+    (((HB, 9, "g/dL"), (PLT, 150, "10*3/uL"), (ANC, 3.0, "10*3/uL")), "not-eligible"),
+    # none met and one unknown: at most one
+    (((HB, 12, "g/dL"), (PLT, 150, "10*3/uL")), "not-eligible"),
+])
+def test_at_least_two_of_the_following_counts_the_items_met(results, verdict) -> None:
+    out = evaluate(CYTOPENIAS, _results(*results))
+    assert _verdict(out) == verdict
+
+
+def test_an_item_in_words_counts_as_unknown_under_a_count_or_alternatives() -> None:
+    # the item in words may be the second one met: not a reason to turn the patient away
+    text = ("Inclusion Criteria:\n* At least 2 of the following:\n  * Hemoglobin < 10 g/dL\n"
+            "  * Platelets < 100 x 10^9/L\n  * Splenomegaly on examination")
+    out = evaluate(text, _results((HB, 9, "g/dL"), (PLT, 150, "10*3/uL")))
+    assert _verdict(out) == "needs-review"
+    # the same for "one of the following" with the computable one not met
+    text = ("Inclusion Criteria:\n* One of the following:\n  * Hemoglobin < 10 g/dL\n"
+            "  * Transfusion dependence")
+    out = evaluate(text, _results((HB, 12, "g/dL")))
+    assert _verdict(out) == "needs-review"
+    out = evaluate(text, _results((HB, 9, "g/dL")))
+    assert _verdict(out) == "eligible"
+
+
 def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
                          "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},

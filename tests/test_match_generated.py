@@ -217,6 +217,30 @@ def test_cohorts_under_one_of_the_following_are_alternatives() -> None:
     assert [c.broken for c in pg.broken_variants([cohorts])] == [cohorts.text]
 
 
+COUNTED = """Inclusion Criteria:
+
+* Aged 18 to 75 years
+* At least 2 of the following:
+  * Hemoglobin < 10 g/dL
+  * Platelets < 100 × 10^9/L
+  * ANC < 1.5 × 10^9/L
+
+Exclusion Criteria:
+
+* Two or more of the following:
+  * Creatinine > 1.5 mg/dL
+  * Total bilirubin > 1.5 × ULN
+  * Splenomegaly on examination
+"""
+
+
+def test_items_counted_at_least_n_are_met_and_broken_by_generated_patients() -> None:
+    # the generator counts on its own (interval arithmetic, item by item): two of the three
+    # cytopenias, and for the exclusion two of its three items not met — the item in words
+    # may be met, so one computable item not met would leave the exclusion open
+    _check_met_and_each_broken(COUNTED, pg.meeting(COUNTED))
+
+
 def test_a_criterion_no_patient_meets_as_read_is_unmeetable_not_decided() -> None:
     # cohorts that exclude each other, under a parent that says nothing of how they combine
     # (read as all of them, as nested inclusion items are)

@@ -265,18 +265,36 @@ _ALL_OF_LEAD = re.compile(r"\b(?:all|each|every one)\s+(?:[a-z-]+\s+){0,2}?of\s+
 
 
 #: a lead-in asking for some number of its items ("at least 2 of the following:", "3 or more
-#: of these"): neither all of them nor any one — the count is not a combination read here
+#: of these", "any two of the following"): neither all of them nor any one
 AT_LEAST_N_LEAD = re.compile(
-    r"(?:\b(?:at least|a minimum of|minimum of)\s+|[≥]\s*|>=\s*)?"
-    r"\b(?:two|three|four|five|six|[2-9])\s+(?:or\s+more\s+)?(?:[a-z-]+\s+){0,2}?"
-    r"(?:out\s+)?(?:of|from)\s*(?::|(?:the\s+)?(?:following|these|below)\b)",
+    r"(?:\b(?:at least|a minimum of|minimum of|any)\s+|[≥]\s*|>=\s*)?"
+    r"\b(?P<n>two|three|four|five|six|seven|eight|nine|[2-9])\s+(?:or\s+more\s+)?"
+    r"(?:[a-z-]+\s+){0,2}?(?:out\s+)?(?:of|from)\s*"
+    r"(?::|(?:the\s+)?(?:following|these|below)\b)",
     re.IGNORECASE)
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9}
+#: the code of a combination that holds when at least ``threshold`` of its members hold
+AT_LEAST = "at-least"
+
+
+def at_least(text: str) -> int | None:
+    """How many of the items below it a lead-in asks for ("at least three out of the
+    following six conditions:" → 3), or None when it does not count them."""
+    m = AT_LEAST_N_LEAD.search(text)
+    if m is None:
+        return None
+    n = m.group("n").lower()
+    return _COUNT_WORDS[n] if n in _COUNT_WORDS else int(n)
 
 
 def children_combination(c: Criterion) -> str:
-    """How a criterion's nested items combine: as its lead-in says ("one of the following" →
-    any-of, "all of the following" → all-of), else by its side — nested items under an
+    """How a criterion's nested items combine: as its lead-in says ("at least 2 of the
+    following" → at-least, its threshold from :func:`at_least`; "one of the following" →
+    any-of; "all of the following" → all-of), else by its side — nested items under an
     inclusion must all hold, and any one of them under an exclusion excludes."""
+    if at_least(c.text) is not None:
+        return AT_LEAST
     if ANY_OF_LEAD.search(c.text):
         return "any-of"
     if _ALL_OF_LEAD.search(c.text):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .criteria import GROUP, Criterion, Fact, children_combination
+from .criteria import AT_LEAST, GROUP, Criterion, Fact, at_least, children_combination
 from .grammar import MEASUREMENT
 from .tables import Lab, tables
 
@@ -464,6 +464,17 @@ def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], l
     return out, loose
 
 
+_NESTED_TEXT = {"any-of": "one of the nested criteria", "all-of": "all of the nested criteria",
+                AT_LEAST: "at least {n} of the nested criteria"}
+
+
+def _combination(code: str, criterion: Criterion) -> dict[str, Any]:
+    """``definitionByCombination``'s code, with the ``threshold`` an at-least needs."""
+    if code == AT_LEAST:
+        return {"code": code, "threshold": at_least(criterion.text)}
+    return {"code": code}
+
+
 def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, Any]:
     """The R5 ``EvidenceVariable.characteristic`` for one criterion (and its children)."""
     out: dict[str, Any] = {"description": criterion.text}
@@ -475,11 +486,13 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
         # nested items under an inclusion must all hold, under an exclusion any of them
         # excludes — unless the lead-in says otherwise ("one of the following")
         code, side = children_combination(criterion), "any-of" if criterion.exclude else "all-of"
-        if code != side and parts:  # own facts, and one of the alternatives
-            kids = [{"linkId": ALTERNATIVES, "description": "one of the nested criteria",
-                     "definitionByCombination": {"code": code, "characteristic": kids}}]
-            code = side
-        out["definitionByCombination"] = {"code": code, "characteristic": parts + kids}
+        combo = _combination(code, criterion)
+        if code != side and parts:  # own facts, and the nested criteria as the lead-in says
+            kids = [{"linkId": ALTERNATIVES, "description": _NESTED_TEXT[code].format(
+                         n=combo.get("threshold")),
+                     "definitionByCombination": {**combo, "characteristic": kids}}]
+            combo = {"code": side}
+        out["definitionByCombination"] = {**combo, "characteristic": parts + kids}
     elif len(parts) == 1 and not parts[0].get("exclude"):
         only = parts[0]
         for key in ("definitionByTypeAndValue", "definitionByCombination"):

@@ -41,7 +41,7 @@ from typing import Any
 
 from ..errors import SourceError
 from ..model import Eligibility, Study
-from .criteria import GROUP, Criterion, Fact, children_combination
+from .criteria import AT_LEAST, GROUP, Criterion, Fact, at_least, children_combination
 from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
 from .grammar import MEASUREMENT
 from .structure import structure
@@ -546,8 +546,13 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
     return None
 
 
-def combine(results: list[str], code: str) -> str:
-    """all-of / any-of over met / not-met / unknown (three-valued)."""
+def combine(results: list[str], code: str, threshold: int | None = None) -> str:
+    """all-of / any-of / at-least ``threshold`` over met / not-met / unknown (three-valued)."""
+    if code == AT_LEAST:
+        met, open_ = results.count(MET), results.count(UNKNOWN)
+        if met >= threshold:
+            return MET
+        return NOT_MET if met + open_ < threshold else UNKNOWN
     if code == "any-of":
         if MET in results:
             return MET
@@ -600,9 +605,14 @@ def _evaluate_criterion(c: Criterion, p: Patient, as_of: date | None) -> dict[st
     if kids:
         code, side = children_combination(c), "any-of" if c.exclude else "all-of"
         if code == side or not kid_results:
+            # the side's own way: an item in words is left to the reviewer, as a criterion
+            # in words is (it cannot turn a not-met inclusion into met, nor the reverse)
             result = combine(results + kid_results, side)
-        else:  # "aged < 18 who meet one of the following": own facts and one alternative
-            result = combine([*results, combine(kid_results, code)], side)
+        else:
+            # "aged < 18 who meet one of the following", "at least 2 of the following": an
+            # item in words may be the one that counts, so it counts as unknown here
+            nested = [k["result"] if k["computable"] else UNKNOWN for k in kids]
+            result = combine([*results, combine(nested, code, at_least(c.text))], side)
     elif results:
         result = combine(results, c.combination)
     else:

@@ -2100,11 +2100,6 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             # several bounds in one inclusion line must all hold ("ALT …, AST …") unless they
             # are plain alternatives ("creatinine ≤ 1.5 mg/dL or CrCl ≥ 60 mL/min")
             c.combination = "any-of" if c.exclude or only_or else "all-of"
-        for c in root.walk():
-            if c.children and AT_LEAST_N_LEAD.search(c.text):
-                # "at least 2 of the following:": each item is one of the ways to count, not
-                # a requirement of its own (read together they would demand all of them)
-                for child in c.children:
-                    for d in child.walk():
-                        d.facts = []
+    # nested items under "at least 2 of the following:" keep their facts: they combine as
+    # at-least (criteria.children_combination), each one of the ways to count
     return criteria

@@ -1115,3 +1115,19 @@ def test_a_condition_that_leads_its_clause_is_the_alternatives_condition() -> No
         # not "if liver metastasis, ALT and AST≤5×ULN": the bound is not its own condition
         assert (alt["high"], alt["condition"]) == (5, "if liver metastasis")
 
+
+# --- a further way in the grammar does not read ------------------------------------------------
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("WBC > 12,000/mm^3 or < 4,000/mm^3 or > 10% bands", "> 10% bands"),
+    ("Platelets < 100 x 10^9/L or > 50% decrease from baseline", "> 50% decrease from baseline"),
+])
+def test_an_unread_comparison_after_or_is_a_way_in_in_words(text: str, words: str) -> None:
+    # without it, a patient coming in by the unread way would fail the line
+    [f] = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert {"text": words} in f.data["alternatives"]
+
+
+def test_the_same_bound_in_another_unit_is_no_way_in_of_its_own() -> None:
+    [f] = [f for f in facts_for("Hemoglobin ≥ 9 g/dL or ≥ 5.6 mmol/L", False) if f.kind == "lab"]
+    assert not any("text" in a for a in f.data.get("alternatives") or [])

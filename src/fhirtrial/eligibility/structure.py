@@ -1212,6 +1212,12 @@ _OR_VALUE_AFTER = re.compile(r"\s*+(?:(?:at|on|in|during|by)\s++[a-z]+(?:\s++[a-
                              r"(?P<n>\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?)\s*"
                              r"(?P<u>[^\s\d,;()]+)")
 _UNIT_TAIL = re.compile(r"\d\s*(?P<u>[^\s\d,;()]+)[\s,;]*$")
+# "or" and a comparison the grammar did not read right after a bound ("WBC > 12,000/mm³ or
+# < 4,000/mm³ or > 10% immature forms"): a way in of its own, kept as words
+_OR_COMPARISON_AFTER = re.compile(r"\s*+,?\s*+\bor\s++(?P<alt>[≤≥<>]\s*+(?P<n>\d)"
+                                  r"[^,;:≤≥<>=]*?)\s*(?=$|[,;:]|\.(?!\d))")
+# a comparison that is only a number and its unit: the same bound in another unit
+_RESTATED_BOUND = re.compile(r"[≤≥<>]\s*[\d.,]+\s*[^\s\d]*")
 
 
 def _unit_text(canon: str, bound: Bound) -> str | None:
@@ -1269,6 +1275,10 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             dropped.add(r.pos)  # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg")
             continue
         words = []
+        if (m := _OR_COMPARISON_AFTER.match(canon, end)) is not None and \
+                not any(a <= m.start("n") < b for a, b in spans) and \
+                not _RESTATED_BOUND.fullmatch(" ".join(m.group("alt").split())):
+            words.append(m.group("alt"))
         for m in (_OR_WORDS_AFTER.match(canon, end),
                   _OR_WORDS_BEFORE.search(canon, max(0, start - 120), start)):
             if m and not any(a < m.end("alt") and m.start("alt") < b for a, b in spans):

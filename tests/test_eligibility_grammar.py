@@ -788,3 +788,24 @@ def test_age_groups_are_matched_by_the_patients_age() -> None:
     assert _verdict(_BY_AGE, _aged(adult, _patient(_score("karnofsky", 70)))) == "eligible"
     # the adult's Lansky says nothing: the Karnofsky bound is unknown
     assert _verdict(_BY_AGE, _aged(adult, _patient(_score("lansky", 90)))) == "needs-review"
+
+
+@pytest.mark.parametrize(("line", "name"), [
+    ("24-hour urine volume > 3 L", "24-hour urine volume"),
+    ("30-day readmission rate < 20%", "30-day readmission rate"),
+])
+def test_a_number_joined_to_an_uncoded_names_first_word_is_part_of_it(line: str,
+                                                                      name: str) -> None:
+    # cut at the hyphen, the name was "hour urine volume"
+    [f] = [f for f in facts_for(line, True) if f.kind == "measurement"]
+    assert f.data["name"] == name
+
+
+def test_a_number_of_something_else_before_a_hyphen_is_no_name() -> None:
+    assert [f for f in facts_for("≥ 2-fold rise in titre > 1:40", True)
+            if f.kind == "measurement" and f.data["name"].startswith("2")] == []
+
+
+def test_a_two_hour_ogtt_is_the_two_hour_glucose() -> None:
+    [f] = [f for f in facts_for("2-hour OGTT ≥ 200 mg/dL", False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"]) == ("glucose-2h", 200)

@@ -1496,6 +1496,18 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         # "patients losing > 10 % of body weight": a verb, not a name; "time in range < 50 %":
         # the end of a name the stop word cut
         return None
+    if i >= 1 and toks[i][2] == "-" and toks[i][1] == words[0][0] and \
+            toks[i - 1][2].isdigit() and toks[i - 1][1] == toks[i][0]:
+        # "24-hour urine volume", "2-hour OGTT": a number joined to the name's first word
+        # is part of the name (cut there, "hour urine volume" names nothing)
+        j = i - 1
+        while j >= 1 and toks[j - 1][2].isdigit() and toks[j - 1][1] == toks[j][0]:
+            j -= 1
+        if j >= 1 and (canon[toks[j - 1][1]:toks[j][0]] == "" or (
+                not toks[j - 1][2][0].isalpha() and toks[j - 1][2] not in ",;:(")):
+            return None  # "10-20-hour …", "≥ 2-fold …": a number of something else
+        words.insert(0, (toks[j][0], toks[i][1], canon[toks[j][0]:toks[i][1]]))
+        i = j - 1
     if i >= 0 and (toks[i][2][0].isdigit() or toks[i][2] in NUMWORDS):
         return None  # "Dubois 5 words test": the name goes on past a number
     if i >= 0 and toks[i][2] in _MODALS:

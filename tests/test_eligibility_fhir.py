@@ -163,3 +163,15 @@ def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version
                 '{"url": "exclude", "valueBoolean": true}')
     # the two exclusion criteria and the two negated members
     assert text.count(excluded) == 4
+
+
+def test_an_exclusion_of_one_sexs_age_is_stated_as_all_of_the_sex_and_the_age() -> None:
+    [c] = criteria_for("Exclusion Criteria:\n* Women aged ≥ 50 years")
+    ch = characteristic(c)
+    assert ch["exclude"] is True
+    combo = ch["definitionByCombination"]
+    assert combo["code"] == "all-of"
+    sex, age = (m["definitionByTypeAndValue"] for m in combo["characteristic"])
+    assert sex["valueCodeableConcept"]["coding"][0]["code"] == "female"
+    assert age["type"]["coding"][0]["code"] == "424144002"
+    assert (age["valueQuantity"]["comparator"], age["valueQuantity"]["value"]) == (">=", 50)

@@ -258,6 +258,20 @@ def test_an_item_in_words_counts_as_unknown_under_a_count_or_alternatives() -> N
     assert _verdict(out) == "eligible"
 
 
+@pytest.mark.parametrize(("gender", "born", "verdict"), [
+    ("female", "1970-01-01", "not-eligible"),  # a woman of 56: the one the line excludes
+    ("male", "1970-01-01", "eligible"),        # a man of the same age is not
+    ("female", "1995-01-01", "eligible"),      # nor is a younger woman
+])
+def test_an_exclusion_of_one_sexs_age_excludes_that_sex_at_that_age(gender, born,
+                                                                     verdict) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "gender": gender,
+                      "birthDate": born}}]}
+    out = evaluate("Exclusion Criteria:\n* Women aged ≥ 50 years", bundle, as_of="2026-06-01")
+    assert _verdict(out) == verdict
+
+
 def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
                          "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import FIXTURES
 from fhirtrial.eligibility import criteria_for, facts_for
+from fhirtrial.eligibility.criteria import GROUP
 
 SEED_TEXT = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))[
     "protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
@@ -231,6 +232,41 @@ def test_an_age_or_sex_of_one_sex_is_not_every_patients_when_the_other_has_its_o
         line: str) -> None:
     # a man of 45 meets the first line; the second is not "men only"
     assert [f.kind for f in facts_for(line, False) if f.kind in ("age", "sex")] == []
+
+
+@pytest.mark.parametrize("line", [
+    # a man of 45 meets the first; the one age read before ("50-75") failed him
+    "Males aged 40-75 and females aged 50-75 years",
+    "Women aged 18-45 years and men aged 18-50 years",
+])
+def test_ages_each_sex_is_given_apart_stay_text(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind in ("age", "sex", GROUP)] == []
+
+
+@pytest.mark.parametrize(("line", "sex", "age"), [
+    ("Women aged ≥ 50 years", "female", {"low": 50, "high": None}),
+    ("Men older than 65", "male", {"low": 65, "high": None}),
+    ("Women <18 yo", "female", {"low": None, "high": 18}),
+])
+def test_an_exclusion_of_one_sexs_age_is_that_sex_at_that_age(line: str, sex: str,
+                                                              age: dict) -> None:
+    # read as two facts, any of which excludes, it turned away every woman (or everyone
+    # of that age)
+    [group] = facts_for(line, True)
+    assert group.kind == GROUP
+    s, a = group.data["facts"]
+    assert (s.kind, s.data["sex"]) == ("sex", sex)
+    assert a.kind == "age"
+    assert {k: a.data[k] for k in ("low", "high")} == age
+
+
+@pytest.mark.parametrize("line", [
+    "Age < 18 years, inability to consent, pregnant or breastfeeding women",
+    "Children, adults under 21 years of age, and pregnant women",
+])
+def test_a_sex_named_after_the_age_is_not_whose_age_it_is(line: str) -> None:
+    [age] = [f for f in facts_for(line, True) if f.kind == "age"]
+    assert age.data["high"] in (18, 21)
 
 
 @pytest.mark.parametrize(("line", "age", "sex"), [

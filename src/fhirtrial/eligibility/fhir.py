@@ -230,7 +230,9 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
     main = _bound_characteristic(fact, link)
     alts = fact.data.get("alternatives") or []
     if main is None or not alts:
-        return None if main is not None and fact.data.get("sex") else main
+        # (a bound for one sex is stated only as an alternative's member, with its sex)
+        return None if main is not None and fact.kind != "sex" and fact.data.get("sex") \
+            else main
     alone = Fact(fact.kind, {k: v for k, v in fact.data.items() if k != "alternatives"})
     members = [_for_sex(dict(main, linkId=f"{link}.1", description=fact_text(alone)),
                         fact.data.get("sex"))]

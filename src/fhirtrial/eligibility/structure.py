@@ -1502,8 +1502,64 @@ _SAYS_ALLOWED = re.compile(
     r"\bwill (?:also )?be (?:eligible|allowed|permitted|accepted|included|enrolled)\b")
 
 
+_SEX_NOUN = r"(?:wom[ae]n|m[ae]n|(?:fe)?males?|girls?|boys?)"
+_SEX_NOUN_RE = re.compile(rf"\b{_SEX_NOUN}\b")
+# both sexes named together ("male or female", "men and non-pregnant women"): no restriction
+_BOTH_SEXES = re.compile(rf"\b{_SEX_NOUN}\s*(?:,\s*(?:and/or|and|or)?|/|&|and/or|and|or|to|vs\.?|"
+                         rf"versus)\s*"
+                         rf"(?:non-?pregnant\s+|non-?lactating\s+)?{_SEX_NOUN}\b")
+_FEMALE_NOUNS = frozenset(["woman", "women", "female", "females", "girl", "girls"])
+
+
+# the last word of an age as written ("… years", "aged …", "18 yo"): a sex named after it is
+# not whose age it is ("Age < 18 years, … pregnant women")
+_AGE_WORD = re.compile(r"\b(?:aged?|years?|yrs?|yo|y/o|months?)\b(?!-)")
+
+
+def _sexes_named(norm: str) -> set[str]:
+    """The sexes a line names apart before its last age word ("Males aged 40-75 and females
+    aged 50-75 years": both; "Men older than 65": male); a pair naming both at once ("male or
+    female") names none."""
+    def sex(w: str) -> str:
+        return "female" if w in _FEMALE_NOUNS else "male"
+
+    starts = [m.start() for m in _AGE_WORD.finditer(norm)]
+    norm = norm[:starts[-1]] if starts else norm
+
+    for m in _BOTH_SEXES.finditer(norm):
+        words = _SEX_NOUN_RE.findall(m.group(0))
+        if sex(words[0]) != sex(words[-1]):
+            norm = norm[:m.start()] + " " * (m.end() - m.start()) + norm[m.end():]
+    return {sex(w) for w in _SEX_NOUN_RE.findall(norm)}
+
+
+def _ages_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> list[Fact]:
+    """An age the line gives one sex is not everyone's: with both sexes named apart ("Males
+    aged 40-75 and females aged 50-75 years") the ages stay text; among the exclusion
+    criteria one sex's age ("Men older than 65", "Women aged ≥ 50 years") excludes that sex
+    at that age — the sex and the age together (all-of), not each alone."""
+    ages = [f for f in facts if f.kind == "age" or (
+        f.kind == GROUP and all(m.kind == "age" for m in f.data["facts"]))]
+    if not ages or not any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+        return facts
+    sexes = _sexes_named(norm)
+    if not sexes or (len(sexes) == 1 and exclude is not True):
+        return facts  # (an inclusion naming one sex describes who takes part)
+    rest = [f for f in facts if f not in ages and f.kind != "sex"]
+    if len(sexes) > 1 or len(ages) > 1 or any(f.kind != "time-window" for f in rest):
+        return [f for f in facts if f not in ages and (len(sexes) > 1 or f.kind != "sex")]
+    return [Fact(GROUP, {"facts": [Fact("sex", {"sex": sexes.pop()}), ages[0]]}), *rest]
+
+
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
+    facts, only_or = _read_line(text, exclude)
+    if facts:
+        facts = _ages_for_one_sex(facts, normalise(text), exclude)
+    return facts, only_or
+
+
+def _read_line(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     norm = normalise(text)
     if exclude is not True and any(stem in norm for stem in _SAYS_EXCLUDED_STEMS) and \
             _SAYS_EXCLUDED.search(norm):

@@ -1131,3 +1131,10 @@ def test_an_unread_comparison_after_or_is_a_way_in_in_words(text: str, words: st
 def test_the_same_bound_in_another_unit_is_no_way_in_of_its_own() -> None:
     [f] = [f for f in facts_for("Hemoglobin ≥ 9 g/dL or ≥ 5.6 mmol/L", False) if f.kind == "lab"]
     assert not any("text" in a for a in f.data.get("alternatives") or [])
+
+
+def test_words_after_or_are_a_way_in_past_where_the_value_is_measured() -> None:
+    # a patient on oxygen with a saturation of 97 % meets this line
+    [f] = [f for f in facts_for("SpO2 ≤ 94% on room air or requiring supplemental oxygen",
+                                False) if f.kind == "lab"]
+    assert f.data["alternatives"] == [{"text": "requiring supplemental oxygen"}]

@@ -1193,7 +1193,8 @@ _COMPARATIVES = ("more|less|greater|higher|lower|above|below|older|younger|equal
                  "under")
 # "or" and a way in stated in words right after a bound, up to the clause's next comma or
 # bracket, with no comparison in it: not "or older", not "or equivalent"
-_OR_WORDS_AFTER = re.compile(r"\s*+,?\s*+\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
+_OR_WORDS_AFTER = re.compile(r"(?:\s*+\b(?:at|on)\s++[a-z]+(?:\s++[a-z]+)?(?=\s*+,?\s*+or\b))?"
+                             r"\s*+,?\s*+\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
                              r"equivalent|both|either)\b)"
                              r"(?P<alt>[a-z\d][^,;:()≤≥<>=]*?)\s*(?=$|[,;:)]|\.(?!\d))")
 # the same right before a bound, back to the clause's previous comma or bracket

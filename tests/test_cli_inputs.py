@@ -182,3 +182,45 @@ def test_push_from_a_device_is_a_failed_unit_not_an_endless_read() -> None:
     assert len(units) == 1
     assert isinstance(units[0], UnitResult)
     assert units[0].error == f"/dev/zero: {CAP_LINE}"
+
+
+# --- nothing to read, a store that is no store, more workers than cores --------------------
+
+@pytest.mark.parametrize(("command", "line"), [
+    (["convert", "-j", "1"], "error: no trial records found in "),
+    (["validate"], "error: no FHIR JSON found in "),
+])
+def test_a_folder_with_nothing_to_read_is_an_error_not_a_success(tmp_path: Path,
+                                                                  command: list[str],
+                                                                  line: str) -> None:
+    # "0 inputs validated: no issues" and exit 0 told a user with a wrong path all was well
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _run([*command, str(empty)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{line}{empty}"
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["find-trials", "PATIENT"], ["sync"]])
+def test_a_store_that_is_not_sqlite_is_one_line_for_every_command(tmp_path: Path,
+                                                                  command: list[str]) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("not a database\n")
+    patient = tmp_path / "patient.json"
+    patient.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    args = [str(patient) if a == "PATIENT" else a for a in command]
+    proc = _run([*args, "--db", str(db)])
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert f"{db} is not a SQLite database" in line
+
+
+def test_more_jobs_than_cores_runs_twice_the_cores_and_says_so() -> None:
+    # each worker forks a process: 99,999 of them would exhaust the machine
+    proc = _run(["convert", str(SEED), "-q", "--jobs", "99999"], timeout=120)
+    assert proc.returncode == 0
+    cores = os.cpu_count() or 1
+    assert f"note: --jobs 99999 is more than this machine's {cores} cores can use; running " \
+           f"{2 * cores}" in proc.stderr
+    assert json.loads(proc.stdout)["resourceType"] == "Bundle"

@@ -150,7 +150,7 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
     directory (every record in it), an NCT id (fetched from ClinicalTrials.gov, cached) or -
     (stdin). Records stream through --jobs worker processes; a progress line shows on a
     terminal. Exit 0 when every record converted, 1 when some failed (the others are still
-    written), 2 on a usage error.
+    written), 2 on a usage error or when no record was found.
 
     \b
     fhirtrial convert fixtures/seed/NCT06534528.json
@@ -170,6 +170,13 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
         ordered_map,
     )
 
+    cores = os.cpu_count() or 1
+    if jobs > 2 * cores:
+        # a worker per core is all the work can use; thousands of forks would only exhaust
+        # the machine (each process holds the lexicon and code tables)
+        click.echo(f"note: --jobs {jobs} is more than this machine's {cores} cores can use; "
+                   f"running {2 * cores}", err=True)
+        jobs = 2 * cores
     sink = _Sink(out)
     summary = Summary()
     all_findings: list[Finding] = []
@@ -203,6 +210,10 @@ def convert_cmd(inputs: tuple[str, ...], out: str | None, fhir_version: str, bun
         sink.abort()
         raise
     progress.close()
+    if summary.converted == 0 and not summary.failed:
+        sink.abort()
+        click.echo(f"error: no trial records found in {', '.join(inputs)}", err=True)
+        sys.exit(2)
     sink.close()
     if outcome_path:
         write_atomic(Path(outcome_path), json.dumps(operation_outcome(all_findings),

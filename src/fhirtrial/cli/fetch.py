@@ -144,7 +144,7 @@ def sync_cmd(nct_ids: tuple[str, ...], db: str | None, since: str | None,
 
 def _sync_store(db: str, nct_ids: tuple[str, ...], since: str | None, base_url: str | None,
                 data_dir: str | None) -> None:
-    from ..server.store import SQLiteStore
+    from ..server.storeopen import open_sqlite_store
     from ..server.sync import newest_update, stored_versions, sync_store
 
     if nct_ids:
@@ -153,7 +153,7 @@ def _sync_store(db: str, nct_ids: tuple[str, ...], since: str | None, base_url: 
         raise click.UsageError(f"--since {since!r}: expected a day, YYYY-MM-DD")
     if not Path(db).is_file():
         raise click.UsageError(f"--db {db}: no such store (load it first: fhirtrial load)")
-    store = SQLiteStore(db)
+    store = open_sqlite_store(db)  # (a damaged file: one error line, as for load)
     start = since or newest_update(store)
     versions = stored_versions(store)
     if start is None or not versions:

@@ -68,7 +68,7 @@ def find_trials_cmd(patient_bundle: str, db: str | None, fhir_version: str,
     from ..matching import find_trials, summary_rows
     from ..matching.request import parse
     from ..server.config import load_config
-    from ..server.store import SQLiteStore
+    from ..server.storeopen import open_sqlite_store
 
     bundle = _bundle(patient_bundle)
     values: dict[str, list[Any]] = {"trialMatchClinicalData": [bundle]}
@@ -87,7 +87,7 @@ def find_trials_cmd(patient_bundle: str, db: str | None, fhir_version: str,
         _fail(f"{cfg['DB']}: no such store (fhirtrial load … --db {cfg['DB']} first)")
     try:
         req = parse(values)
-        result = find_trials(SQLiteStore(cfg["DB"]), fhir_version, req)
+        result = find_trials(open_sqlite_store(cfg["DB"]), fhir_version, req)
     except FhirtrialError as e:
         where = f"{e.location}: " if e.location and e.location not in e.message else ""
         _fail(f"{where}{e.message}")

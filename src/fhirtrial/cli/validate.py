@@ -77,7 +77,8 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
                  progress: bool | None) -> None:
     """Validate FHIR resources and Bundles (files, directories, NDJSON, or - for stdin).
 
-    Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on usage errors.
+    Exit 0 when clean, 1 when a finding reaches --fail-on, 2 on usage errors (and when no
+    input was found: nothing was checked).
     """
     from ..packages import PackageError
     from ..validate import LAYERS, get_validator, has_errors
@@ -114,6 +115,10 @@ def validate_cmd(paths: tuple[str, ...], fhir_version: str, fmt: str, fail_on: s
                                f"{f.message}")
             else:
                 results.append((label, findings + coverage))
+    if n == 0:
+        # nothing read is nothing checked: not "no issues"
+        click.echo(f"error: no FHIR JSON found in {', '.join(paths)}", err=True)
+        sys.exit(2)
     if fmt == "json":
         click.echo(json.dumps(_json_output(results), indent=2, ensure_ascii=False))
     summary = ", ".join(f"{c} {k}{'s' if c != 1 else ''}" for k, c in counts.items() if c)

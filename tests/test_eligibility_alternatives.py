@@ -922,6 +922,14 @@ def test_an_allowance_in_another_clause_leaves_the_exclusions_bound() -> None:
     assert [(f.data["test"], f.data["low"]) for f in facts if f.kind == "lab"] == [("qtc", 480)]
 
 
+def test_an_allowance_is_no_alternative_of_the_exclusions_bound() -> None:
+    # not "excluded below 50, or at 50-100 under a condition": 50-100 is whom it admits
+    [f] = facts_for("Platelets < 50 × 10^9/L; patients with platelets 50-100 × 10^9/L may be "
+                    "enrolled after discussion with the sponsor", True)
+    assert (f.data["test"], f.data["high"]) == ("platelets", 50)
+    assert "alternatives" not in f.data
+
+
 def test_not_eligible_for_a_treatment_is_a_condition_not_an_exclusion() -> None:
     [f] = facts_for("Patients not eligible for surgery with ECOG ≤ 2", False)
     assert (f.data["test"], f.data["high"]) == ("ecog", 2)

@@ -1579,6 +1579,16 @@ def _read_line(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool
         # trial takes, not whom it turns away ("Patients with QTc ≤ 470 ms can participate")
         allowed = [(a, b) for a, b in _clauses(norm) if _SAYS_ALLOWED.search(norm, a, b)]
         measured = [(p, f) for p, f in measured if not any(a <= p < b for a, b in allowed)]
+        for _, f in measured:
+            # nor is a bound the allowance gives as another's alternative ("platelets < 50;
+            # patients with platelets 50-100 may be enrolled after discussion")
+            alts = f.data.get("alternatives")
+            if alts and any(_SAYS_ALLOWED.search(a.get("condition") or "") for a in alts):
+                kept = [a for a in alts if not _SAYS_ALLOWED.search(a.get("condition") or "")]
+                if kept:
+                    f.data["alternatives"] = kept
+                else:
+                    del f.data["alternatives"]
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)

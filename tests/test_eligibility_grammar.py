@@ -261,6 +261,10 @@ LINES = [
     ("Ideal body weight > 50 kg", False, []),
     ("Maternal hemoglobin < 10 g/dL", False, []),
     ("Donor age > 65 years", False, []),
+    # a dementia trial's caregiver: not the patient's score
+    ("Caregiver with MMSE ≥ 24", False, []),
+    ("Household contact with hemoglobin < 7 g/dL", True, []),
+    ("Graft ejection fraction ≥ 50%", False, []),
     ("6MWD between 150 and 450 meters", False,
      [("six-minute-walk", 150, 450, True, True, "m", None)]),
     ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),

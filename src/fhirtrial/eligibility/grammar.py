@@ -961,10 +961,14 @@ def _sex_in_brackets(lab: Lab, s: str, a: Bound) -> tuple[
 _COMPARATIVE = re.compile(r"(?:than|equal to|or equal|worse|better|least|most|beyond|"
                           r"within)\s*$")
 _FOR_SCORE = re.compile(r"\s+for\s+(?:[a-z0-9/'-]+\s+){0,5}?(?:total\s+)?scores?\b")
-_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|"
+_OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|ideal|dry|graft|"
                             r"mother'?s?|father'?s?|partner'?s?|spouse'?s?|parental|"
-                            # "infants born to mothers with HbA1c > 6.5 %"
-                            r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?)\s+"
+                            r"caregiver'?s?|carer'?s?|sibling'?s?|informant'?s?|"
+                            # "infants born to mothers with HbA1c > 6.5 %", "caregiver with
+                            # MMSE ≥ 24" (of a dementia trial: not the patient's score)
+                            r"(?:mothers?|fathers?|parents?|partners?|spouses?|donors?|"
+                            r"caregivers?|carers?|siblings?|informants?|(?:household\s+)?"
+                            r"contacts?)\s+"
                             r"(?:with|who have|whose|having)(?:\s+an?)?|"
                             # "itch NRS", "fatigue VAS": another symptom's rating than the
                             # scale's usual one (pain)

@@ -1146,3 +1146,34 @@ def test_words_after_or_are_a_way_in_past_where_the_value_is_measured() -> None:
     [f] = [f for f in facts_for("SpO2 ≤ 94% on room air or requiring supplemental oxygen",
                                 False) if f.kind == "lab"]
     assert f.data["alternatives"] == [{"text": "requiring supplemental oxygen"}]
+
+
+# --- a negated state with its bound in brackets ------------------------------------------------
+
+@pytest.mark.parametrize(("text", "negated"), [
+    # the bracket defines the state denied: the bound is what must not hold
+    ("Absence of anemia (hemoglobin < 10 g/dL)", True),
+    ("No renal impairment (creatinine > 1.5 mg/dL)", True),
+    ("No fever (temperature ≥ 38 °C) within 48 hours", True),
+    # the bracket states the healthy side: read as denied it would demand the disorder
+    ("Absence of proteinuria (UPCR < 0.5 g/g)", False),
+    ("Free of hypertension (BP < 140/90)", False),
+    ("No renal impairment (eGFR ≥ 60 mL/min/1.73 m2)", False),
+    ("No hypoxemia (SpO2 ≥ 94%)", False),
+    # a healthy state the words deny: its bound is what must not hold
+    ("Blood pressure is not well controlled (systolic blood pressure is 150 mmHg or less)", True),
+])
+def test_a_bracket_after_a_negated_state_is_read_by_the_states_side(text: str,
+                                                                     negated: bool) -> None:
+    facts = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert facts
+    assert {bool(f.data.get("negated")) for f in facts} == {negated}
+
+
+@pytest.mark.parametrize("text", [
+    "No evidence of disease (PSA < 0.2 ng/mL)",      # a state the lexicon does not know
+    "Absence of significant liver disease (ALT < 3 × ULN)",
+    "No thrombocytopenia (platelets 50-100 × 10^9/L)",  # a range has no one side
+])
+def test_a_bracket_after_a_state_of_unknown_side_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []

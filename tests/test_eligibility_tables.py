@@ -72,6 +72,25 @@ def test_malformed_table_is_a_mapping_error_naming_the_place(tmp_path: Path) -> 
         load(bad)
 
 
+def test_a_state_naming_a_concept_the_lexicon_lacks_is_a_mapping_error(tmp_path: Path) -> None:
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
+        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
+    doc = json.loads(TABLE.read_text(encoding="utf-8"))
+    doc["states"]["entries"][0]["low"] = ["haemoglobin-typo"]
+    bad = tmp_path / "eligibility-labs.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(MappingError, match=r"names no lab 'haemoglobin-typo'"):
+        load(bad)
+
+
+def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
+    for words, sides in tables().states:
+        assert words
+        assert sides
+        assert set(sides.values()) <= {"low", "high"}
+
+
 def test_benchmark_precision_is_at_least_0_95_for_every_kind() -> None:
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_eligibility.py"), "--check"],
                        capture_output=True, text=True, timeout=120, check=False)

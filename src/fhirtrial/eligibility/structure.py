@@ -961,7 +961,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             fact = Fact(MEASUREMENT, {"name": r.lab.display, **data})
         else:
             fact = Fact("lab", {"test": r.lab.key, **data})
-        negation = _negation(norm, canon, min(r.pos, r.bound.start))
+        negation = _negation(norm, canon, min(r.pos, r.bound.start), fact)
         if negation == "unsure":
             continue
         if negation == "negated":
@@ -1741,9 +1741,11 @@ _NEGATED_BEFORE = re.compile(
     _NEGATION_CUE_PLAIN + r"(?:(?:evidence|history|signs?|symptoms?|presence|of|a|an|any|have|has|"
     r"having|had|be|being|been|known|documented|clinical|clinically|significant|severe|"
     r"uncontrolled|active|current|currently|the|show|showing|exhibit|exhibiting|demonstrate|"
-    r"demonstrating|do|does|did|aged?)\s+)*$|" +
-    _NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}\(\s*(?:defined as\s+|i\.e\.,?\s+|e\.g\.,?\s+|"
-    r"as\s+)?$")
+    r"demonstrating|do|does|did|aged?)\s+)*$")
+# … or right after a bracket the words open ("absence of anemia (hemoglobin < 10 g/dL)")
+_NEGATED_BRACKET_BEFORE = re.compile(
+    _NEGATION_CUE + r"(?P<words>(?:[a-z'-]+\s+){0,4})\(\s*(?:defined as\s+|i\.e\.,?\s+|"
+    r"e\.g\.,?\s+|as\s+)?$")
 
 
 _NEGATED_PHRASE = re.compile(_NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}[a-z'-]+\s*$")
@@ -1753,22 +1755,52 @@ _NEGATION_AHEAD = re.compile(_NEGATION_CUE_PLAIN + r"(?:(?!(?:and|with|or|but|wh
                              r"except|if)\b)[a-z'/-]+\s+){1,8}$")
 
 
-def _negation(norm: str, canon: str, start: int) -> str | None:
+def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:
     """How a negation bears on the bound read from ``start`` (its name, or the bound itself
     when it has none): "negated" when it plainly scopes it ("no evidence of QTc > 480 ms";
     "absence of anemia (hemoglobin < 10 g/dL)"; "blood pressure is not well controlled
     (…, systolic blood pressure is 150 mmHg or less …)": the bracket defines what the words
-    before it deny), "unsure" when a negation earlier in the clause may ("no competing
-    illness that would limit the life expectancy to less than 6 months"), else None."""
+    before it deny — see :func:`_bracket_negation`), "unsure" when a negation earlier in the
+    clause may ("no competing illness that would limit the life expectancy to less than 6
+    months"), else None."""
     if _NEGATED_BEFORE.search(canon, max(0, start - 60), start):
         return "negated"
+    if m := _NEGATED_BRACKET_BEFORE.search(canon, max(0, start - 60), start):
+        return _bracket_negation(m.group(0), fact)
     opening = norm.rfind("(", 0, start)
     if opening >= 0 and norm.find(")", opening, start) == -1 and \
-            _NEGATED_PHRASE.search(norm, max(0, opening - 60), opening):
-        return "negated"  # (the bound inside the bracket the words open)
+            (m := _NEGATED_PHRASE.search(norm, max(0, opening - 60), opening)):
+        return _bracket_negation(m.group(0), fact)  # (the bound in the bracket the words open)
     if _NEGATION_AHEAD.search(canon, max(0, start - 90), start):
         return "unsure"
     return None
+
+
+# a healthy state a negation denies ("not well controlled (SBP ≤ 150 mmHg)", "without adequate
+# control of seizures (score < 3)"): the bracket defines it, so its bound is what must not hold
+_HEALTHY_STATE = re.compile(r"\b(?:controlled|control|adequate|adequately|normal|sufficient|"
+                            r"well|stable|acceptable|appropriate|compensated)\b")
+
+
+def _bracket_negation(words: str, fact: Fact) -> str | None:
+    """A negation before a bracket holding a bound: the bracket defines either the state the
+    words deny ("absence of anemia (hemoglobin < 10 g/dL)": negated) or its healthy side
+    ("free of hypertension (BP < 140/90)", "absence of proteinuria (UPCR < 0.5 g/g)": the
+    bound holds as written — read as denied it would demand the disorder). Which one, the
+    lexicon's ``states`` tell: the side each concept takes in the state, against the bound's
+    side. A state the lexicon does not know, a concept it does not list for it, or a range
+    leaves the bound unsure (text)."""
+    if _HEALTHY_STATE.search(words):
+        return "negated"
+    d = fact.data
+    side = "low" if d.get("low") is None and d.get("high") is not None else \
+        "high" if d.get("high") is None and d.get("low") is not None else None
+    test = d.get("test") if fact.kind == "lab" else None
+    for names, sides in tables().states:
+        if test in sides and side is not None and \
+                any(re.search(rf"\b{re.escape(w)}\b", words) for w in names):
+            return "negated" if sides[test] == side else None
+    return "unsure"
 
 
 # a specimen named before a concept ("urine sodium", "CSF glucose", "sweat chloride")

@@ -90,6 +90,8 @@ class Tables:
     uncoded_units: tuple[Unit, ...] = ()
     #: (last words of a name, UCUM, min, max): what such a name's unitless number is in
     uncoded_heads: tuple[tuple[frozenset[str], str, float, float], ...] = ()
+    #: states a bracketed bound may define: (words naming it, concept key → "low"/"high")
+    states: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = ()
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -173,7 +175,16 @@ def load(path: Path) -> Tables:
             construct=lab.get("construct"))
         for lab in doc["labs"])
     uncoded = doc.get("uncoded", {"units": [], "heads": []})
+    states = []
+    for st in doc.get("states", {"entries": []})["entries"]:
+        sides = {k: side for side in ("low", "high") for k in st.get(side, ())}
+        unknown = sorted(set(sides) - set(keys))
+        if unknown:
+            raise MappingError(f"{path.name}: state {st['words'][0]!r} names no lab "
+                               f"{unknown[0]!r}")
+        states.append((tuple(st["words"]), sides))
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
+                  states=tuple(states),
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

@@ -1554,14 +1554,14 @@ def _ages_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> lis
 
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
-    facts, only_or = _read_line(text, exclude)
+    norm = normalise(text)
+    facts, only_or = _read_line(text, norm, exclude)
     if facts:
-        facts = _ages_for_one_sex(facts, normalise(text), exclude)
+        facts = _ages_for_one_sex(facts, norm, exclude)
     return facts, only_or
 
 
-def _read_line(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
-    norm = normalise(text)
+def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], bool]:
     if exclude is not True and any(stem in norm for stem in _SAYS_EXCLUDED_STEMS) and \
             _SAYS_EXCLUDED.search(norm):
         return [], False  # an exclusion written among inclusion criteria: what, not whom

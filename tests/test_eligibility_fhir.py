@@ -10,7 +10,12 @@ from fhir.resources.evidencevariable import EvidenceVariable
 
 from conftest import FIXTURES
 from fhirtrial.eligibility import Fact, criteria_for
-from fhirtrial.eligibility.fhir import characteristic, characteristic_extras, fact_to_definition
+from fhirtrial.eligibility.fhir import (
+    characteristic,
+    characteristic_extras,
+    fact_text,
+    fact_to_definition,
+)
 
 SEED_TEXT = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))[
     "protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
@@ -175,3 +180,6 @@ def test_an_exclusion_of_one_sexs_age_is_stated_as_all_of_the_sex_and_the_age() 
     assert sex["valueCodeableConcept"]["coding"][0]["code"] == "female"
     assert age["type"]["coding"][0]["code"] == "424144002"
     assert (age["valueQuantity"]["comparator"], age["valueQuantity"]["value"]) == (">=", 50)
+    # a clinician reads the pair as one: not "Sex: female and Age ≥ 50 years"
+    assert [f.kind for f in c.facts] == ["all-of"]
+    assert fact_text(c.facts[0]) == "Female, age ≥ 50 years"

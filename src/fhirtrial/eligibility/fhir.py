@@ -365,6 +365,11 @@ def _bound_text(fact: Fact) -> str:
         texts = [fact_text(m) for m in d["facts"]]
         if all(m.kind == "age" for m in d["facts"]):  # "Age ≥ 6 months and ≤ 17 years"
             return "Age " + " and ".join(t.removeprefix("Age ") for t in texts)
+        first, rest = d["facts"][0], d["facts"][1:]
+        if first.kind == "sex" and rest and all(m.kind == "age" for m in rest):
+            # "Female, age ≥ 50 years": one sex at some age (an exclusion of that sex's age)
+            ages = " and ".join(fact_text(m).removeprefix("Age ") for m in rest)
+            return f"{first.data['sex'].capitalize()}, age {ages}"
         return " and ".join(texts)
     if fact.kind == "lab" and (text := _class_fact_text(fact)):
         return text

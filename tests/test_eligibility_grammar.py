@@ -261,6 +261,13 @@ LINES = [
     ("Ideal body weight > 50 kg", False, []),
     ("Maternal hemoglobin < 10 g/dL", False, []),
     ("Donor age > 65 years", False, []),
+    # a unit per volume after a score's number is no score: immunoglobulin A is not the
+    # Investigator's Global Assessment ("IGA"); a score out of its maximum and a list of
+    # classes stay scores
+    ("IgA deficiency (IgA < 0.07 g/L)", False, []),
+    ("ECOG ≥ 2 mg/dL", False, []),
+    ("Pain score > 7/10", True, [("pain-nrs", 7, None, False, True, "{score}", None)]),
+    ("IGA score of 3 or 4", False, [("iga-derm", 3, 4, True, True, "{score}", None)]),
     # a dementia trial's caregiver: not the patient's score
     ("Caregiver with MMSE ≥ 24", False, []),
     ("Household contact with hemoglobin < 7 g/dL", True, []),
@@ -813,3 +820,10 @@ def test_a_number_of_something_else_before_a_hyphen_is_no_name() -> None:
 def test_a_two_hour_ogtt_is_the_two_hour_glucose() -> None:
     [f] = [f for f in facts_for("2-hour OGTT ≥ 200 mg/dL", False) if f.kind == "lab"]
     assert (f.data["test"], f.data["low"]) == ("glucose-2h", 200)
+
+
+@pytest.mark.parametrize("line", ["Haptoglobin > 0.3 g/L", "Serum IgM > 10 g/l"])
+def test_g_per_litre_on_an_uncoded_name_is_neither_grams_nor_a_count(line: str) -> None:
+    # lower-cased, "g/L" and the count "G/L" (giga per litre) are one spelling: read as
+    # 0.3 × 10⁹/L before
+    assert [f for f in facts_for(line, False) if f.kind == "measurement"] == []

@@ -192,9 +192,13 @@ def _unit_at(lab: Lab, s: str, pos: int) -> tuple[str | None, int, bool]:
         return best[0], best[1], True
     w = _UNIT_WORD.match(s, p)
     if lab.kind == "score":
-        # "NYHA for 1 year": a duration, not a class
-        return None, pos, not (w and _TIME_WORD.fullmatch(
-            re.sub(r"['’]s$", "", w.group(0).rstrip(".,;:"))))
+        # "NYHA for 1 year": a duration, not a class; "IgA < 0.07 g/L", "ECOG ≥ 2 mg/dL": a
+        # unit of measure, so not this score (immunoglobulin A is no Investigator's Global
+        # Assessment)
+        word = re.sub(r"['’]s$", "", w.group(0).rstrip(".,;:")) if w else ""
+        return None, pos, not (word and (_TIME_WORD.fullmatch(word) or (
+            word not in _NOT_UNIT and _PER_VOLUME.search(word) and
+            not _CLASS_LIST.fullmatch(word))))
     word = w.group(0).rstrip(".,;:") if w else ""
     if word and word not in _NOT_UNIT and _UNITISH.fullmatch(word) and \
             not word.startswith("×10"):
@@ -213,6 +217,10 @@ _UNIT_CONTINUES = re.compile(r"/(?!1[.,]73)[a-zµ\d]")
 _TIME_WORD = re.compile(r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|"
                         r"seconds?|times")
 _UNIT_WORD = re.compile(r"[a-zµ%/°º'][\w/%.^²³µ°'-]*")
+# a unit per something ("mg/dL", "g/L", "/µL"), which no score's number is written in (not a
+# score out of its maximum, "7/10", nor a list of classes, "III/IV")
+_PER_VOLUME = re.compile(r"/[a-zµ]")
+_CLASS_LIST = re.compile(r"/?[ivx]+(?:/[ivx]+)*")
 _INT_VAL = re.compile(r"\s*(?P<num>\d+)")
 _MULT = re.compile(r"\s*+×?\s*+(uln|lln)(?![\w])")
 _PCT_PRED = re.compile(r"\s*%pred(?![\w])")
@@ -1324,8 +1332,10 @@ _UNCODED_NOT_UNITS = frozenset(["a", "mo", "wk", "d", "h", "h/d", "1", "{score}"
                                 # "150 G/L" (giga per litre, a count) reads as "g/l" once the
                                 # text is lower case
                                 "g/L"])
-#: aliases that are also words ("in", "c") or counts ("copies"), not units, without a concept
-_UNCODED_NOT_ALIASES = frozenset(["", "in", "c", "f", "copies", "kilo"])
+#: aliases that are also words ("in", "c") or counts ("copies"), not units, without a concept;
+#: "g/l" is grams per litre as much as the count "G/L" (giga per litre) once lower-cased:
+#: "haptoglobin > 0.3 g/L" read as 0.3 × 10⁹/L, so without a concept it is neither
+_UNCODED_NOT_ALIASES = frozenset(["", "in", "c", "f", "copies", "kilo", "g/l"])
 #: an alias two units share goes to this one: without a concept, "15°" is an angle (a body
 #: temperature is the lexicon's)
 _UNCODED_PREFERRED = frozenset(["deg"])

@@ -168,9 +168,9 @@ TEXT_ONLY = [
     ("Urine protein ≤2+", False),
     ("Anticipated discharge from the hospital within 72 hours.", True),
     ("Participants with any significant condition, such as: pulmonary, malignancy", True),
-    # 500 neutrophils without a unit: per µL (in neither size range of the lexicon's bare
-    # units, so not read); "Platelets ≥ 100" is 10⁹/L and read (test below)
-    ("Neutrophils ≥ 500", False),
+    # 50 neutrophils without a unit: too many for 10⁹/L, too few to be a threshold per µL
+    # (in neither size range of the lexicon's bare units); "Platelets ≥ 100" is read (below)
+    ("Neutrophils ≥ 50", False),
     ("no serious illnesses in progress as cancer, autoimmune disease, liver disease", False),
 ]
 
@@ -529,9 +529,11 @@ def test_a_line_of_hundreds_of_bounds_is_text_and_read_in_time(line: str) -> Non
     ("ANC ≥ 1.5", "neutrophils", 1.5),
     ("Platelets ≥ 100", "platelets", 100),
     ("WBC ≥ 3.0", "wbc", 3),
+    ("ANC ≥ 500", "neutrophils", 500),  # per µL, as 1,500 is
 ])
-def test_a_count_without_its_unit_is_read_in_10_9_per_litre_by_its_size(text: str, test: str,
-                                                                        value: float) -> None:
+def test_a_count_without_its_unit_is_read_in_the_unit_its_size_says(text: str, test: str,
+                                                                    value: float) -> None:
     # as oncology criteria write them: 100 platelets can only be 100 × 10⁹/L (= 100 × 10³/µL)
     [f] = facts_for(text, False)
-    assert (f.data["test"], f.data["low"], f.data["unit"]) == (test, value, "10*9/L")
+    unit = "/uL" if value >= 100 and test == "neutrophils" else "10*9/L"
+    assert (f.data["test"], f.data["low"], f.data["unit"]) == (test, value, unit)

@@ -125,6 +125,40 @@ def test_serve_with_a_directory_as_the_store_says_so(tmp_path):
     _one_line_error(r, "is a directory; give a file path")
 
 
+@pytest.mark.parametrize(("var", "value", "needle"), [
+    ("FHIRTRIAL_DB_POOL_MIN", "abc", "FHIRTRIAL_DB_POOL_MIN='abc': expected a whole number"),
+    ("FHIRTRIAL_DB_POOL_MAX", "-1", "expected 0 <= min <= max, max >= 1"),
+    ("FHIRTRIAL_DB_POOL_TIMEOUT", "nan", "DB_POOL_TIMEOUT nan: expected a number of seconds"),
+    ("FHIRTRIAL_READ_AUTH", "maybe", "FHIRTRIAL_READ_AUTH='maybe': expected true or false"),
+    ("FHIRTRIAL_MAX_BODY_BYTES", "-5", "MAX_BODY_BYTES -5: expected at least 1"),
+    ("FHIRTRIAL_BASE_URL", "notaurl", "BASE_URL 'notaurl': expected an http:// or https://"),
+])
+def test_a_setting_nothing_could_work_with_is_refused_at_start_in_one_line(tmp_path, var, value,
+                                                                          needle):
+    # before, "maybe" was false (reads open to all), a body limit of -5 refused every
+    # request, and the server started anyway
+    r = _cli("serve", "--db", str(tmp_path / "s.sqlite"), "--port", "1", env={var: value})
+    _one_line_error(r, needle)
+
+
+@pytest.mark.parametrize("command", [["load", "NCT00000000"], ["db", "upgrade"],
+                                     ["find-trials", "PATIENT"]])
+def test_a_bad_setting_is_one_line_for_every_command_that_reads_the_settings(tmp_path, command):
+    patient = tmp_path / "p.json"
+    patient.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    args = [str(patient) if a == "PATIENT" else a for a in command]
+    r = _cli(*args, "--db", str(tmp_path / "s.sqlite"), env={"FHIRTRIAL_READ_AUTH": "maybe"})
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: FHIRTRIAL_READ_AUTH='maybe': expected true or false"
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback():
+    r = _process("serve", "--port", "99999")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "'--port': 99999 is not in the range 1<=x<=65535" in r.stderr
+
+
 # ---------------------------------------------------------------- load
 @pytest.mark.parametrize("kind", ["not_sqlite", "truncated", "damaged"])
 def test_load_into_a_broken_store_says_so_in_one_line_and_writes_nothing(kind, request):

@@ -42,6 +42,12 @@ class SourceError(FhirtrialError):
     http_status = 400
 
 
+class ConfigError(FhirtrialError, ValueError):
+    """A setting (an ``FHIRTRIAL_*`` variable, an option) with which nothing could work."""
+
+    issue_code = "invalid"
+
+
 class MappingError(FhirtrialError):
     """A mapping table is malformed, or a value cannot be mapped at all."""
 

@@ -42,7 +42,7 @@ def open_or_exit(factory: Any) -> Any:
 @click.command("serve")
 @click.option("--db", "db", default=None, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),

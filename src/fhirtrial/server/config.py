@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+
 DEFAULTS: dict[str, Any] = {
     "DB": None,  # None: <data dir>/fhirtrial.sqlite; or a postgresql:// URL (server.stores)
     # PostgreSQL connections per server process (each gunicorn worker has its own pool)
@@ -52,7 +54,7 @@ def parse_tokens(value: str | Mapping[str, str] | list[str]) -> dict[str, str]:
             continue
         token, _, scope = item.partition(":")
         if scope not in ("", "read", "write"):
-            raise ValueError(f"token scope {scope!r}: expected read or write")
+            raise ConfigError(f"token scope {scope!r}: expected read or write")
         out[token] = scope or "write"
     return out
 
@@ -66,15 +68,47 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     cfg["DB"] = str(Path(data) / "fhirtrial.sqlite")
     for var, (key, kind) in ENV.items():
         if var in env:
-            raw = env[var]
-            if kind == "tokens":
-                cfg[key] = parse_tokens(raw)
-            elif kind is bool:
-                cfg[key] = raw.strip().lower() in ("1", "true", "yes", "on")
-            else:
-                cfg[key] = kind(raw)
+            cfg[key] = _parse(var, env[var], kind)
     for key, value in (overrides or {}).items():
         cfg[key] = parse_tokens(value) if key == "TOKENS" else value
     if cfg["FHIR_VERSION"] not in ("R4", "R5"):
-        raise ValueError(f"FHIR_VERSION {cfg['FHIR_VERSION']!r}: expected R4 or R5")
+        raise ConfigError(f"FHIR_VERSION {cfg['FHIR_VERSION']!r}: expected R4 or R5")
+    _check(cfg)
     return cfg
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _parse(var: str, raw: str, kind: Any) -> Any:
+    """One environment value as its setting's type, or a ValueError naming the variable."""
+    if kind == "tokens":
+        return parse_tokens(raw)
+    if kind is bool:
+        word = raw.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise ConfigError(f"{var}={raw!r}: expected true or false")
+        return word in _TRUE
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{var}={raw!r}: expected {what}") from None
+
+
+def _check(cfg: Mapping[str, Any]) -> None:
+    """Settings that would start a server that cannot work (a pool of no connections, a body
+    limit that refuses every request, a base URL no client can follow) are refused at start."""
+    import math
+
+    if not cfg["DB_POOL_MIN"] >= 0 or not cfg["DB_POOL_MAX"] >= max(1, cfg["DB_POOL_MIN"]):
+        raise ConfigError(f"DB_POOL_MIN {cfg['DB_POOL_MIN']!r} / DB_POOL_MAX "
+                         f"{cfg['DB_POOL_MAX']!r}: expected 0 <= min <= max, max >= 1")
+    timeout = cfg["DB_POOL_TIMEOUT"]
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"DB_POOL_TIMEOUT {timeout!r}: expected a number of seconds above 0")
+    if not cfg["MAX_BODY_BYTES"] >= 1:
+        raise ConfigError(f"MAX_BODY_BYTES {cfg['MAX_BODY_BYTES']!r}: expected at least 1")
+    base = cfg["BASE_URL"]
+    if base is not None and not str(base).startswith(("http://", "https://")):
+        raise ConfigError(f"BASE_URL {base!r}: expected an http:// or https:// URL")

@@ -224,3 +224,17 @@ def test_more_jobs_than_cores_runs_twice_the_cores_and_says_so() -> None:
     assert f"note: --jobs 99999 is more than this machine's {cores} cores can use; running " \
            f"{2 * cores}" in proc.stderr
     assert json.loads(proc.stdout)["resourceType"] == "Bundle"
+
+
+@pytest.mark.parametrize("args", [
+    ["push", str(SEED), "--server", "http://127.0.0.1:1/fhir", "--timeout", "-1"],
+    ["push", str(SEED), "--server", "http://127.0.0.1:1/fhir", "--timeout", "nan"],
+    ["push", str(SEED), "--server", "http://127.0.0.1:1/fhir", "--deadline", "nan"],
+    ["serve", "--port", "1", "--header-timeout", "nan"],
+])
+def test_a_number_of_seconds_that_is_none_is_a_usage_error(args: list[str]) -> None:
+    # -1 was a traceback from the HTTP client; nan passed click's range check and reached
+    # the client or the server's sockets as a timeout
+    proc = _run(args, timeout=60)
+    assert proc.returncode == 2
+    assert "Invalid value for '--" in proc.stderr

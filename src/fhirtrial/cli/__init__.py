@@ -30,6 +30,14 @@ COMMANDS = {
 }
 
 
+def seconds(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    """Option callback for a number of seconds: "nan" passes click's ``FloatRange`` (no
+    comparison holds for it) and would reach a socket as a timeout."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 class _Version:
     """fhirtrial's version, looked up when --version prints it (not at every start-up)."""
 

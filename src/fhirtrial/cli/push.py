@@ -13,6 +13,7 @@ from ..push import push
 from ..push.auth import BasicAuth, BearerAuth, SmartBackendAuth
 from ..push.http import Auth, RetryPolicy
 from ..push.strategies import UnitResult
+from . import seconds
 
 AUTH_KINDS = ("none", "bearer", "basic", "smart")
 
@@ -53,9 +54,11 @@ def _auth(kind: str, server: str, token_env: str, user: str | None, password_env
               default=".fhirtrial-push.jsonl", show_default=True,
               help="Journal of confirmed studies; a re-run skips them.")
 @click.option("--no-journal", is_flag=True, help="Neither read nor write a journal.")
-@click.option("--timeout", type=float, default=60.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=3600), default=60.0,
+              show_default=True, callback=seconds,
               help="Seconds to wait for an answer.")
-@click.option("--deadline", type=click.FloatRange(min=1), default=300.0, show_default=True,
+@click.option("--deadline", type=click.FloatRange(min=1, max=86400), default=300.0,
+              show_default=True, callback=seconds,
               help="Longest one request may take, connect to last byte (a server trickling "
                    "its answer is cut off then).")
 @click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True,

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..errors import FhirtrialError
+from . import seconds
 
 #: studies per SQLite transaction in `fhirtrial load` (a failed study still rolls back alone)
 BULK_BATCH = 500
@@ -48,11 +49,11 @@ def open_or_exit(factory: Any) -> Any:
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="threads per worker: requests answered at once by each worker")
 @click.option("--header-timeout", default=10.0, show_default=True,
-              type=click.FloatRange(0.5, 3600),
+              type=click.FloatRange(0.5, 3600), callback=seconds,
               help="seconds a client has to send a request's line and headers; a slower or "
                    "idle connection is closed")
 @click.option("--body-timeout", default=60.0, show_default=True,
-              type=click.FloatRange(0.5, 3600),
+              type=click.FloatRange(0.5, 3600), callback=seconds,
               help="seconds a client has to send a request body after its headers")
 @click.option("--fhir-version", type=click.Choice(["R5", "R4"]), default=None,
               help="version served at /fhir [default R5]; /fhir/R4 and /fhir/R5 always exist")

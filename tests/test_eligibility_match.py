@@ -420,3 +420,26 @@ def test_match_command_has_help() -> None:
     r = CliRunner().invoke(main, ["match", "--help"])
     assert r.exit_code == 0
     assert "Exit 0 eligible, 1 not eligible, 3 needs review" in " ".join(r.stdout.split())
+
+
+def _alt(extra: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+        "resourceType": "Observation", "id": "alt", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1742-6"}]},
+        "effectiveDateTime": "2026-01-01", **extra}}]}
+
+
+@pytest.mark.parametrize("extra", [
+    # a reference limit that is no number: a traceback from the match command before
+    {"valueQuantity": {"value": 50, "unit": "U/L"}, "referenceRange": [{"high": {"value": "x"}}]},
+    {"valueQuantity": {"value": 50, "unit": "U/L"},
+     "referenceRange": [{"high": {"value": float("nan")}}]},
+    # a value that is no finite number is no value: not compared (NaN failed every bound)
+    {"valueQuantity": {"value": float("nan"), "unit": "U/L"},
+     "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
+    {"valueQuantity": {"value": True, "unit": "U/L"},
+     "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
+])
+def test_a_result_whose_numbers_are_no_numbers_leaves_the_bound_unknown(extra) -> None:
+    out = evaluate("Inclusion Criteria:\n* ALT ≤ 2.5 × ULN", _alt(extra))
+    assert _criteria(out)[0]["result"] == "unknown"

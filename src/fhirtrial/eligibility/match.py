@@ -35,6 +35,7 @@ change the verdict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -261,12 +262,24 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
                   if window is not None else "", [_ref(c) for c in conds])
 
 
+def _number(v: Any) -> float | None:
+    """A JSON number as a finite float, or None (a string, a boolean, NaN or infinity)."""
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def _unit_of(q: dict[str, Any]) -> str | None:
+    unit = q.get("code") or q.get("unit")
+    return unit if isinstance(unit, str) else None
+
+
 def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
     q = o.get("valueQuantity")
-    if isinstance(q, dict) and isinstance(q.get("value"), int | float):
-        return float(q["value"]), q.get("code") or q.get("unit")
-    if isinstance(o.get("valueInteger"), int):
-        return float(o["valueInteger"]), None
+    if isinstance(q, dict) and (v := _number(q.get("value"))) is not None:
+        return v, _unit_of(q)
+    if (v := _number(o.get("valueInteger"))) is not None:
+        return v, None
     return None
 
 
@@ -414,10 +427,13 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
             return Result(UNKNOWN, f"{lab.display} result has no referenceRange "
                           f"{'high' if relative == 'ULN' else 'low'} ({relative})", [_ref(o)])
         limit_q = ref["high" if relative == "ULN" else "low"]
-        lim_unit = limit_q.get("code") or limit_q.get("unit") or unit
+        limit = _number(limit_q.get("value"))
+        if limit is None:
+            return Result(UNKNOWN, f"{lab.display} result's referenceRange "
+                          f"{'high' if relative == 'ULN' else 'low'} has no number", [_ref(o)])
+        lim_unit = _unit_of(limit_q) or unit
         v_c = lab.to_canonical(value, unit) if unit else value
-        l_c = (lab.to_canonical(float(limit_q["value"]), lim_unit) if lim_unit
-               else float(limit_q["value"]))
+        l_c = lab.to_canonical(limit, lim_unit) if lim_unit else limit
         if v_c is None or l_c is None or not l_c:
             return Result(UNKNOWN, f"{lab.display} units not comparable", [_ref(o)])
         ratio = v_c / l_c

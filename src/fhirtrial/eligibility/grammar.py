@@ -1510,6 +1510,23 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         # "patients losing > 10 % of body weight": a verb, not a name; "time in range < 50 %":
         # the end of a name the stop word cut
         return None
+    def starts_after(k: int) -> bool:
+        """Whether a name may start right after token ``k`` (none before it: -1)."""
+        if k < 0:
+            return True
+        w = toks[k][2]
+        if w[0].isdigit() or w in NUMWORDS:
+            return False  # "Dubois 5 words test": the name goes on past a number
+        if w in _MODALS:
+            return False  # "rash must cover < 10 % of …": a verb, not a name
+        if w in _NAME_GOES_ON or (w in ("the", "a", "an") and k >= 1 and toks[k - 1][2] == "of"):
+            # "axial deformity of the lower limbs ≤ 5°": the words read are the end of a
+            # longer name ("limbs" is not what is measured)
+            return False
+        # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
+        return not (k >= 1 and w in _LIST_JOINTS and toks[k - 1][2][0].isalpha() and
+                    (toks[k - 1][2] not in _NAME_STOP or toks[k - 1][2] in _PARTICLES))
+
     if i >= 1 and toks[i][2] == "-" and toks[i][1] == words[0][0] and \
             toks[i - 1][2].isdigit() and toks[i - 1][1] == toks[i][0]:
         # "24-hour urine volume", "2-hour OGTT": a number joined to the name's first word
@@ -1520,20 +1537,12 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         if j >= 1 and (canon[toks[j - 1][1]:toks[j][0]] == "" or (
                 not toks[j - 1][2][0].isalpha() and toks[j - 1][2] not in ",;:(")):
             return None  # "10-20-hour …", "≥ 2-fold …": a number of something else
-        words.insert(0, (toks[j][0], toks[i][1], canon[toks[j][0]:toks[i][1]]))
-        i = j - 1
-    if i >= 0 and (toks[i][2][0].isdigit() or toks[i][2] in NUMWORDS):
-        return None  # "Dubois 5 words test": the name goes on past a number
-    if i >= 0 and toks[i][2] in _MODALS:
-        return None  # "rash must cover < 10 % of …": a verb, not a name
-    if i >= 0 and (toks[i][2] in _NAME_GOES_ON or (
-            toks[i][2] in ("the", "a", "an") and i >= 1 and toks[i - 1][2] == "of")):
-        # "axial deformity of the lower limbs ≤ 5°": the words read are the end of a longer
-        # name ("limbs" is not what is measured)
-        return None
-    if i >= 1 and toks[i][2] in _LIST_JOINTS and toks[i - 1][2][0].isalpha() and \
-            (toks[i - 1][2] not in _NAME_STOP or toks[i - 1][2] in _PARTICLES):
-        # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
+        if starts_after(j - 1):
+            words.insert(0, (toks[j][0], toks[i][1], canon[toks[j][0]:toks[i][1]]))
+            i = j - 1
+        # (else the name is the words after the hyphen: "combined 2- to 3-wall intraosseous
+        # defect ≥ 3 mm" — "to 3-wall" goes on past what a name holds)
+    if not starts_after(i):
         return None
     before = canon[max(floor, words[0][0] - 12):words[0][0]]
     if _NEGATED.search(before) or _OTHER_SUBJECT.search(before) or _TARGET.search(before):

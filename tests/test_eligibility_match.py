@@ -439,6 +439,9 @@ def _alt(extra: dict[str, Any]) -> dict[str, Any]:
      "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
     {"valueQuantity": {"value": True, "unit": "U/L"},
      "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
+    # an integer beyond a float's range (valid JSON): no float, no comparison, no traceback
+    {"valueQuantity": {"value": 10 ** 400, "unit": "U/L"},
+     "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
 ])
 def test_a_result_whose_numbers_are_no_numbers_leaves_the_bound_unknown(extra) -> None:
     out = evaluate("Inclusion Criteria:\n* ALT ≤ 2.5 × ULN", _alt(extra))

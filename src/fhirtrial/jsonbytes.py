@@ -26,6 +26,7 @@ document both accept (correctly rounded floats, last duplicate key wins).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -112,3 +113,15 @@ def loads(data: bytes | str) -> Any:
 
 
 __all__ = ["dumps_compact", "dumps_indented", "loads"]
+
+
+def finite_number(v: Any) -> float | None:
+    """A JSON number as a finite float; None for what is not one (a bool, NaN, ±inf, an
+    integer beyond the float range, which float() refuses with OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None

@@ -35,12 +35,12 @@ change the verdict.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from ..errors import SourceError
+from ..jsonbytes import finite_number
 from ..model import Eligibility, Study
 from .criteria import AT_LEAST, GROUP, Criterion, Fact, at_least, children_combination
 from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
@@ -262,13 +262,6 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
                   if window is not None else "", [_ref(c) for c in conds])
 
 
-def _number(v: Any) -> float | None:
-    """A JSON number as a finite float, or None (a string, a boolean, NaN or infinity)."""
-    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
-
-
 def _unit_of(q: dict[str, Any]) -> str | None:
     unit = q.get("code") or q.get("unit")
     return unit if isinstance(unit, str) else None
@@ -276,9 +269,9 @@ def _unit_of(q: dict[str, Any]) -> str | None:
 
 def _obs_value(o: dict[str, Any]) -> tuple[float, str | None] | None:
     q = o.get("valueQuantity")
-    if isinstance(q, dict) and (v := _number(q.get("value"))) is not None:
+    if isinstance(q, dict) and (v := finite_number(q.get("value"))) is not None:
         return v, _unit_of(q)
-    if (v := _number(o.get("valueInteger"))) is not None:
+    if (v := finite_number(o.get("valueInteger"))) is not None:
         return v, None
     return None
 
@@ -427,7 +420,7 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
             return Result(UNKNOWN, f"{lab.display} result has no referenceRange "
                           f"{'high' if relative == 'ULN' else 'low'} ({relative})", [_ref(o)])
         limit_q = ref["high" if relative == "ULN" else "low"]
-        limit = _number(limit_q.get("value"))
+        limit = finite_number(limit_q.get("value"))
         if limit is None:
             return Result(UNKNOWN, f"{lab.display} result's referenceRange "
                           f"{'high' if relative == 'ULN' else 'low'} has no number", [_ref(o)])

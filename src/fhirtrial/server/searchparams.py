@@ -12,13 +12,14 @@ only those tables (see :mod:`fhirtrial.server.search`).
 from __future__ import annotations
 
 import functools
-import math
 import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from ..jsonbytes import finite_number
 
 HL7_SP = "http://hl7.org/fhir/SearchParameter/"
 OWN_SP = "urn:fhirtrial:SearchParameter:"
@@ -564,29 +565,18 @@ def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
     elif sp.type in ("number", "quantity"):
         if isinstance(v, bool):
             return
-        if isinstance(v, int | float) and (n := _finite(v)) is not None:
+        if (n := finite_number(v)) is not None:
             rows.number.append((name, n, None, None))
-        elif isinstance(v, dict) and isinstance(v.get("value"), int | float) \
-                and not isinstance(v["value"], bool) and (n := _finite(v["value"])) is not None:
+        elif isinstance(v, dict) and (n := finite_number(v.get("value"))) is not None:
             rows.number.append((name, n, v.get("system"), v.get("code")))
     elif sp.type == "special" and isinstance(v, dict):
         # only a point on the globe is indexed: one off it (latitude beyond ±90, longitude
         # beyond ±180) is near nothing, and the strip index's integer cast would overflow on it
-        lat, lon = _finite(v.get("latitude")), _finite(v.get("longitude"))
+        lat, lon = finite_number(v.get("latitude")), finite_number(v.get("longitude"))
         if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
             rows.geo.append((lat, lon))
 
 
-def _finite(v: Any) -> float | None:
-    """A JSON number as an indexable float; None for what is not one (a bool, NaN, ±inf, an
-    integer beyond the float range, which float() refuses with OverflowError)."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    try:
-        f = float(v)
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:

@@ -1177,3 +1177,27 @@ def test_a_bracket_after_a_negated_state_is_read_by_the_states_side(text: str,
 ])
 def test_a_bracket_after_a_state_of_unknown_side_stays_text(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+# --- a value outside a range ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "test", "low", "high"), [
+    ("Hematocrit outside the normal range (35-50%)", "hematocrit", 35, 50),
+    ("Serum potassium out of range (3.5-5.0 mmol/L)", "potassium", 3.5, 5),
+    ("Sodium outside of the reference range of 135-145 mmol/L", "sodium", 135, 145),
+])
+def test_a_value_outside_a_range_is_the_range_denied(text: str, test: str, low: float,
+                                                      high: float) -> None:
+    # read as the range itself it would require the very values the line excludes
+    [f] = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"], f.data["high"]) == (test, low, high)
+    assert f.data.get("negated") is True
+
+
+@pytest.mark.parametrize("text", [
+    "Potassium outside the normal range",          # no numbers: the laboratory's range
+    "Potassium outside < 3.5 mmol/L",              # no range after "outside"
+    "No potassium outside 3.5-5.0 mmol/L",         # denied twice: left to a reader
+])
+def test_outside_without_a_range_it_can_deny_stays_text(text: str) -> None:
+    assert [f for f in facts_for(text, True) if f.kind == "lab"] == []

@@ -162,7 +162,7 @@ def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version
     # both say the same: the negated members, their exclude, the window "at any time"
     said = ('"description": "{}"' if version == "R5" else
             '{{"url": "description", "valueMarkdown": "{}"}}')
-    for words in ("not QTc interval > 480 ms", "at any time", "not Age 18 to 50 years"):
+    for words in ("not QTc interval > 480 ms", "at any time", "Age outside 18 to 50 years"):
         assert said.format(words) in text, words
     excluded = ('"exclude": true' if version == "R5" else
                 '{"url": "exclude", "valueBoolean": true}')

@@ -326,6 +326,22 @@ def test_a_negated_bound_is_met_when_the_bound_is_not() -> None:
     assert _verdict(evaluate(text, none)) == "needs-review"
 
 
+def test_a_value_outside_a_range_excludes_only_outside_it() -> None:
+    def hct(value: float) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+            "resourceType": "Observation", "id": "h", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "4544-3"}]},
+            "effectiveDateTime": "2026-01-10",
+            "valueQuantity": {"value": value, "unit": "%", "system":
+                              "http://unitsofmeasure.org", "code": "%"}}}]}
+
+    text = "Exclusion Criteria:\n* Hematocrit outside the normal range (35-50%)"
+    assert _verdict(evaluate(text, hct(42))) == "eligible"
+    assert _verdict(evaluate(text, hct(30))) == "not-eligible"
+    assert _verdict(evaluate(text, hct(55))) == "not-eligible"
+    assert _verdict(evaluate(text, hct(50))) == "eligible"  # the range's own limit is in it
+
+
 def test_history_of_a_class_is_met_by_an_earlier_record() -> None:
     def nyha(oid: str, when: str, n: int) -> dict[str, Any]:
         return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",

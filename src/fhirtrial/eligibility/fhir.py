@@ -348,7 +348,7 @@ def fact_text(fact: Fact) -> str:
     text = _bound_text(fact)
     if fact.kind in ("lab", MEASUREMENT) and fact.data.get("window"):
         text += f" {window_text(fact.data['window'])}"
-    return f"not {text}" if fact.data.get("negated") else text
+    return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text
 
 
 def _bound_text(fact: Fact) -> str:
@@ -403,7 +403,17 @@ def _bound_text(fact: Fact) -> str:
         return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{sex}{alts}"
     if d.get("low") is not None and d["low"] == d.get("high"):
         return f"{name} = {d['low']}{suffix}{alts}"
+    if _outside(fact):  # "Hematocrit outside 35 to 50 %", not "not Hematocrit 35 to 50 %"
+        return f"{name} outside {_range_words(d)}{suffix}"
     return f"{name} {_range_words(d)}{suffix}{alts}"
+
+
+def _outside(fact: Fact) -> bool:
+    """Whether a fact is a range denied, with nothing else to say ("outside 35 to 50")."""
+    d = fact.data
+    return bool(d.get("negated")) and fact.kind in ("lab", MEASUREMENT, "age") and \
+        d.get("low") is not None and d.get("high") is not None and d["low"] != d["high"] and \
+        not d.get("alternatives") and not d.get("window") and _one_sided(d) is None
 
 
 def _range_words(d: dict[str, Any]) -> str:

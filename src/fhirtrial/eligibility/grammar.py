@@ -53,6 +53,9 @@ class Bound:
     #: ("6 months to 17 years", read as months): an age in completed units is not the same
     #: bound in a smaller unit ("≤ 17 years" holds at 17 years 6 months, "≤ 204 months" not)
     sides: tuple[tuple[float, str], tuple[float, str]] | None = None
+    #: the range is what the value lies outside of ("hematocrit outside the normal range
+    #: (35-50 %)"): the structuring step reads the fact as negated
+    outside: bool = False
 
     def data(self) -> dict[str, Any]:
         out = {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
@@ -579,6 +582,11 @@ _GAP_WORDS = frozenset([
     "cut-off", "cutoff", "threshold", "reported", "recorded",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
+# "outside the normal range of", "out of the reference range", "outside": the bound after it
+# is a range the value is not in
+_OUTSIDE = re.compile(r"(?:outside|out\s+of)(?:\s+of)?(?:\s+the)?(?:\s+(?:normal|reference|"
+                      r"institutional|laboratory))*(?:\s+(?:range|limits?|interval))?"
+                      r"(?:\s+of)?(?![\w])")
 _WORD = re.compile(r"[a-z/'’-]+:?|[()\[\]]|\d+(?=\s*[a-z])")
 
 
@@ -1180,6 +1188,16 @@ def readings(canon: str) -> list[Reading]:
         limit = stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
+        if (o := _OUTSIDE.match(seg, p)) is not None:
+            # "hematocrit outside the normal range (35-50 %)": a range, and the value is not
+            # in it; anything else after "outside" is not read
+            found = _bounds(lab, seg, _skip_gap(seg, o.end()))
+            if found is not None and not found[1] and not found[2] and \
+                    found[0].low is not None and found[0].high is not None:
+                found[0].outside = True
+                out.append(Reading(m.start(), lab, found[0], [], False, found[3]))
+            pending = []
+            continue
         if lab.kind == "score" and p == _GAP.match(seg, m.end()).end():  # type: ignore[union-attr]
             # "PHQ-9 for depression score ≥ 15": what the scale screens for, then its score
             fs = _FOR_SCORE.match(seg, m.end())

@@ -962,8 +962,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         else:
             fact = Fact("lab", {"test": r.lab.key, **data})
         negation = _negation(norm, canon, min(r.pos, r.bound.start), fact)
-        if negation == "unsure":
+        if negation == "unsure" or (negation and r.bound.outside):
             continue
+        if r.bound.outside:
+            # "hematocrit outside the normal range (35-50 %)": the range must not hold
+            negation = "negated"
         if negation == "negated":
             # "no evidence of QTc > 480 ms", "must not be older than 75", "absence of anemia
             # (hemoglobin < 10 g/dL)", "are not between 18 and 50 years of age": the bound is

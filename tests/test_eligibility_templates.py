@@ -247,7 +247,13 @@ def test_a_lower_age_written_before_the_name_with_old() -> None:
      [("lab", "glucose", 7, None, None), ("lab", "glucose-2h", 11.1, None, None)]),
     # a value at a time after a load the lexicon has no concept for: not the plain one
     ("1-hour plasma glucose ≥ 155 mg/dL", []),
-    ("Mean 24-h systolic BP ≥ 130 mmHg on ambulatory monitoring", []),
+    # … and one it has: the 24-hour mean of ambulatory monitoring (LOINC 8490-5), not an
+    # office reading
+    ("Mean 24-h systolic BP ≥ 130 mmHg on ambulatory monitoring",
+     [("lab", "bp-systolic-24h", 130, None, None)]),
+    ("24-hour ambulatory blood pressure ≥ 130/80 mmHg",
+     [("lab", "bp-systolic-24h", 130, None, None), ("lab", "bp-diastolic-24h", 80, None, None)]),
+    ("Daytime ambulatory systolic BP ≥ 135 mmHg", []),
 ])
 def test_a_timed_value_is_not_the_plain_concept(text: str, expected: list[tuple]) -> None:
     assert _bounds(text, False) == expected

@@ -37,6 +37,11 @@ def _measured(text: str, exclude: bool | None = False) -> list[tuple]:
     ("Plaque index score less than 30%", [("Plaque index score", None, 30, True, False, "%")]),
     ("Serum galactomannan index ≥ 0.5 ng/mL",
      [("Serum galactomannan index", 0.5, None, True, True, "ng/mL")]),
+    # the comparison after the number and its unit
+    ("Framingham risk score (10 % or above)",
+     [("Framingham risk score", 10, None, True, True, "%")]),
+    ("Post-void residual volume 100 mL or less",
+     [("Post-void residual volume", None, 100, True, True, "mL")]),
 ])
 def test_a_bound_with_a_unit_on_an_unknown_name_is_read_with_the_name_as_written(
         text: str, want: list[tuple]) -> None:
@@ -83,6 +88,9 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "Fetal heart rate > 160 /min",  # someone else's
     "Weight loss > 5 kg in the past month",  # the lexicon's name, a change
     "Tumour ≤ 3 × ULN",  # a reference multiple needs a concept
+    "Pupil 4 mm",  # a number and a unit, no comparison
+    "Prostate volume 30-80 mL",  # a range without "between": a size class as often as a bound
+    "At least 25 follicles (2-9 mm)",
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []

@@ -1582,13 +1582,16 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     spans the lexicon's readings hold) and away from any name the lexicon knows."""
     # where a bound may start: a comparator or "between", or a number right after a score's
     # name ("… ladder score of 9 or 10"); none inside what the lexicon read (the common case)
+    # … or a number with the comparison after it ("100 mL or less")
     head_word, head_before = _head_patterns()
     heads = head_word.search(canon) is not None
+    post = _POST_CMP_BEFORE.search(canon) is not None
     starts = []
-    for m in (_UNCODED_START if heads else _UNCODED_CMP).finditer(canon):
+    for m in (_UNCODED_START if heads or post else _UNCODED_CMP).finditer(canon):
         p = m.start()
         if not any(a <= p < b for a, b in taken) and (
-                not canon[p].isdigit() or head_before.search(canon, max(0, p - 40), p)):
+                not canon[p].isdigit() or (heads and head_before.search(canon, max(0, p - 40), p))
+                or (post and _POST_CMP_BEFORE.search(canon, p, p + 30))):
             starts.append(p)
     if not starts:
         return []
@@ -1644,6 +1647,8 @@ def _closes(canon: str, p: int, end: int) -> bool:
 
 
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
+_POST_CMP_BEFORE = re.compile(r"\bor\s+(?:above|more|greater|higher|over|below|less|lower|"
+                              r"under|fewer)\b")
 _UNCODED_START = re.compile(_UNCODED_CMP.pattern + r"|(?<![\w.,/:-])(?=\d)")
 
 
@@ -1655,13 +1660,16 @@ def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
     is not read as an exact score)."""
     comparison = not canon[p].isdigit()
     head = name.rsplit(None, 1)[-1]
-    if comparison:
-        lab = measurement_lab()
-        found = _bounds(lab, canon, p)
-        if found is not None and not _UNIT_GOES_ON.match(canon, found[3]) and all(
-                b.unit_written and b.unit is not None and not b.relative
-                for b in (found[0], *(x for x, _ in found[1]))):
-            return lab, found
+    lab = measurement_lab()
+    found = _bounds(lab, canon, p)
+    if found is not None and not _UNIT_GOES_ON.match(canon, found[3]) and all(
+            b.unit_written and b.unit is not None and not b.relative
+            for b in (found[0], *(x for x, _ in found[1]))) and (
+            comparison or (not found[1] and (found[0].up or found[0].down) and
+                           _POST_CMP_BEFORE.search(canon, p, found[3]) is not None)):
+        # … or a number, its unit and the comparison after them ("Framingham risk score
+        # 10 % or above"; a number and a unit alone, or a range, is no bound on the name)
+        return lab, found
     lab = _head_labs().get(head)
     if lab is None or not set(name.split()[:-1]) - _GENERIC_MODIFIERS:
         return None  # "score ≥ 20", "total score ≥ 20", "pH < 7" alone: of what?

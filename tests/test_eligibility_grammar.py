@@ -147,6 +147,9 @@ LINES = [
      [("pain-nrs", 4, None, True, True, "{score}", None)]),
     ("MMSE (0-30 points) between 10 and 24", False,
      [("mmse", 10, 24, True, True, "{score}", None)]),
+    # … also with "total score" between the scale and the bound (read as the bound, the
+    # scale would have been the criterion and the real bound lost)
+    ("MADRS (0-60) total score ≥ 22", False, [("madrs", 22, None, True, True, "{score}", None)]),
     ("ECOG 0-1", False, [("ecog", 0, 1, True, True, "{score}", None)]),
     ("Expected survival of at least 16 weeks", False,
      [("life-expectancy", 16, None, True, True, "wk", None)]),

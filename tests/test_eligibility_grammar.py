@@ -830,3 +830,19 @@ def test_g_per_litre_on_an_uncoded_name_is_neither_grams_nor_a_count(line: str) 
     # lower-cased, "g/L" and the count "G/L" (giga per litre) are one spelling: read as
     # 0.3 × 10⁹/L before
     assert [f for f in facts_for(line, False) if f.kind == "measurement"] == []
+
+
+# --- a range followed by words it may hold under -----------------------------------------------
+
+@pytest.mark.parametrize(("text", "want"), [
+    # where the value is measured is no condition: the range holds
+    ("IOP ≥ 22 mmHg and ≤ 34 mmHg in at least one eye",
+     [("iop", 22, 34, True, True, "mm[Hg]", None)]),
+    ("IOP ≥ 21 mmHg and ≤ 36 mmHg in the study eye",
+     [("iop", 21, 36, True, True, "mm[Hg]", None)]),
+    # a range for some patients only: its lower side alone would drop the upper one (text)
+    ("Total bilirubin ≥ 1.5 and ≤ 3 × ULN in patients with liver metastases", []),
+    ("Age ≥ 18 and ≤ 65 years if male", []),
+])
+def test_a_range_is_read_whole_or_not_at_all(text: str, want: list[tuple]) -> None:
+    assert _bounds(text, False) == want

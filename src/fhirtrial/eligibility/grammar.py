@@ -616,9 +616,14 @@ _COND = re.compile(r"\s*+(?:\)?\s*+[,;]?\s*+)(?:(?:of age|old|of life)\s++)?"
                    r"for (?:patients|subjects|participants|those))\b[^;)]*)")
 
 
+# where a value is measured, not for whom: "in at least one eye", "in the study eye"
+_SITE = re.compile(r"in\s+(?:(?:at least|≥)\s+one|one|the study|the fellow|the affected|"
+                   r"the treated|the target|both|each|either)\s+eyes?\b")
+
+
 def _condition_after(s: str, pos: int) -> tuple[str, int] | None:
     m = _COND.match(s, pos)
-    if not m:
+    if not m or _SITE.match(m.group("c")):
         return None
     text = m.group("c").strip(" ,.")
     if len(text) < 4:
@@ -695,9 +700,13 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             # as written: _combine_units below puts both in one unit
             sides = (lo_w.low, lo_w.unit), (hi_w.high, hi_w.unit)
         if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
-                _condition_after(s, b.end) is None and _combine_units(a, b, lab):
+                _combine_units(a, b, lab):
             lo, hi = (a, b) if a.up else (b, a)
             if lo.low is not None and hi.high is not None and lo.low < hi.high:
+                if _condition_after(s, b.end) is not None:
+                    # "≥ 1.5 and ≤ 3 × ULN in patients with …": the range under a condition;
+                    # its first side alone would drop the other (text)
+                    return None
                 return (Bound(low=lo.low, high=hi.high, low_inclusive=lo.low_inclusive,
                               high_inclusive=hi.high_inclusive, unit=a.unit,
                               relative=a.relative, unit_written=a.unit_written,

@@ -293,10 +293,15 @@ def _alternative_ways(f: Fact, target: str, limit: int) -> list[list[Want]]:
     """A bound with alternatives is met when the bound or an alternative is ("< 30 or > 69",
     "≤ 1.5 mg/dL or ≤ 1.5 × ULN"), each member restricted to its sex when it names one
     ("< 11 g/dL in women and < 12 g/dL in men"). A conditional alternative met alone leaves
-    the answer unknown, so a patient meant to meet the bound meets an unconditional member."""
+    the answer unknown, so a patient meant to meet the bound meets an unconditional member;
+    an alternative in words ({"text": …}) is unknown, so no patient surely fails the bound."""
     base = {k: v for k, v in f.data.items() if k != "alternatives"}
     members: list[tuple[dict[str, Any], bool]] = [(base, False)]
+    if target == NOT_MET and any("text" in alt for alt in f.data["alternatives"]):
+        return []  # a way in stated in words is unknown: no patient surely fails them all
     for alt in f.data["alternatives"]:
+        if "text" in alt:
+            continue  # (and met by another member, the words do not matter)
         d = dict(base, **{k: v for k, v in alt.items() if k != "condition"})
         d["sex"] = alt.get("sex")
         members.append((d, bool(alt.get("condition"))))

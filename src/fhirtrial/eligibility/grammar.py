@@ -1550,7 +1550,10 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
             # "axial deformity of the lower limbs ≤ 5°": the words read are the end of a
             # longer name ("limbs" is not what is measured)
             return False
-        # "varus angle or valgus ≥ 15°": the bound may be every listed name's, or either's
+        # "varus angle or valgus ≥ 15°", "superior, or inferior rim < 5 mm": the bound may be
+        # every listed name's, or either's
+        if k >= 2 and w in _LIST_JOINTS and toks[k - 1][2] == ",":
+            k -= 1
         return not (k >= 1 and w in _LIST_JOINTS and toks[k - 1][2][0].isalpha() and
                     (toks[k - 1][2] not in _NAME_STOP or toks[k - 1][2] in _PARTICLES))
 

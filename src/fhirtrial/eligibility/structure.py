@@ -990,7 +990,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         out = kept
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
-        out = _add_word_alternatives(out, rs, canon, all_rs)
+    out = _add_word_alternatives(out, rs, canon, all_rs, exclude is True)
     out = _without_excepted(out, all_rs, canon)
     return _dedupe(_merge_sides(out, canon), canon)
 
@@ -1236,18 +1236,24 @@ _RESTATED = re.compile(r"[\d.,]+\s*[^\s\d]*")
 
 
 def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
-                           read: list[Reading]) -> list[tuple[int, Fact]]:
+                           read: list[Reading], exclude: bool = False
+                           ) -> list[tuple[int, Fact]]:
     """A bound offered beside a way in stated in words ("age > 40 or postmenopausal",
     "hemoglobin ≥ 9 g/dL or transfusion-dependent", "current diagnosis of MDD or HDRS ≥ 12")
     is one way in, not a requirement: the words become an alternative of their own, text
     only (``{"text": …}``), so the bound is an any-of member that a patient may meet or
     leave to review. (Before, the bound stood alone and failed every patient who came in by
-    the words.) Outside an exclusion only: there each way in excludes by itself, and the
-    bound alone is what the text says of it. Words holding a bound the grammar read
-    (``read``: kept or not) are that bound, not words; words with a number the grammar did
-    not read, before a comparison ("≥ 18 years or adolescents 12-17 years weighing ≥ 40
-    kg"), are an alternative it cannot state: the bound is dropped, and so are the bounds of
-    that alternative (the weight is the adolescents' only), up to the end of its clause."""
+    the words.) Words holding a bound the grammar read (``read``: kept or not) are that
+    bound, not words; words with a number the grammar did not read, before a comparison
+    ("≥ 18 years or adolescents 12-17 years weighing ≥ 40 kg"), are an alternative it cannot
+    state: the bound is dropped, and so are the bounds of that alternative (the weight is the
+    adolescents' only), up to the end of its clause.
+
+    In an exclusion (``exclude``) each way in excludes by itself, so the bound stays — but
+    the other way, in words or unread, is kept beside it as text: "sodium < 130 or potassium
+    > 5.5 mmol/L" with the sodium unread is not "not met" for a patient whose potassium is
+    normal (the exclusion may hold by the sodium), it is for review. The bounds inside such
+    an alternative are still the alternative's own, and dropped."""
     if "or " not in canon:
         return out
     facts = dict(out)
@@ -1263,21 +1269,32 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
         if _OR_WORDS_AFTER.match(canon, end) is None and (
                 (m := _OR_NUMBER_AFTER.match(canon, end)) is not None and
                 not any(a <= m.start("n") < b for a, b in spans)):
-            dropped.add(r.pos)
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))
+            if exclude:
+                _add_text(fact, _after_or(canon[m.start():others[-1][1]]))
+            else:
+                dropped.add(r.pos)
             continue
         if (m := _OR_VALUE_AFTER.match(canon, end)) is not None and \
                 not any(a <= m.start("n") < b for a, b in spans) and \
                 _unit_text(canon, r.bound) == m.group("u"):
             # "ferritin < 100 ng/mL, or 100-300 ng/mL with transferrin saturation < 20 %": a
             # second way in, in the same unit (not the bound restated in another), unread
-            dropped.add(r.pos)
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))
+            if exclude:
+                _add_text(fact, _after_or(canon[m.start():others[-1][1]]))
+            else:
+                dropped.add(r.pos)
             continue
-        if _unread_before_or(canon, start, spans):
-            dropped.add(r.pos)  # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg")
+        if (before := _unread_before_or(canon, start, spans)):
+            # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg")
+            if exclude and not _unread_between(canon, before[1], start, spans):
+                # "sodium < 130 or potassium > 5.5 mmol/L": the bound is a way of its own
+                _add_text(fact, before[0])
+            else:
+                dropped.add(r.pos)  # (in an exclusion, one part of the second way)
             continue
         words = []
         if (m := _OR_COMPARISON_AFTER.match(canon, end)) is not None and \
@@ -1291,9 +1308,25 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
         for w in words:
             w = " ".join(w.split())
             if w and not _RESTATED.fullmatch(w) and not _names_only(w):
-                fact.data.setdefault("alternatives", []).append({"text": w})
+                _add_text(fact, w)
     return [(p, f) for p, f in out
             if p not in dropped and not any(a <= p < b for a, b in others)]
+
+
+def _add_text(fact: Fact, words: str) -> None:
+    """Add a way in stated only in words to a fact's alternatives (once)."""
+    words = _LEADING_OR.sub("", " ".join(words.split()).strip(" ,;:"))
+    alts = fact.data.setdefault("alternatives", [])
+    if words and {"text": words} not in alts:
+        alts.append({"text": words})
+
+
+_LEADING_OR = re.compile(r"^[\s,]*(?:or|and/or)\s+")
+
+
+def _after_or(text: str) -> str:
+    """The words of an alternative, without the "or" that offers it."""
+    return _LEADING_OR.sub("", text.split(" or ", 1)[1] if " or " in text else text)
 
 
 # a comparison the grammar may not have read: a comparator before a number, or an age
@@ -1301,17 +1334,30 @@ _COMPARISON = re.compile(r"[≤≥<>]\s*\d|\d\s*(?:years?|yrs?|months?)\b")
 _TOP_OR = re.compile(r"\bor\b")
 
 
-def _unread_before_or(canon: str, start: int, spans: list[tuple[int, int]]) -> bool:
-    """Whether the bound at ``start`` follows an "or" in its clause whose other side holds a
+def _unread_before_or(canon: str, start: int, spans: list[tuple[int, int]]
+                      ) -> tuple[str, int] | None:
+    """The way in before an "or" in the bound's clause, at ``start``, when it holds a
     comparison no reading took ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg": the
-    weight is the second way in's, and the first was not read)."""
+    weight is the second way in's, and the first was not read): its words (from the "or" or
+    bracket before it) and where the "or" is; None otherwise."""
     clause = canon.rfind(";", 0, start) + 1
     ors = [m.start() for m in _TOP_OR.finditer(canon, clause, start)
            if not any(a <= m.start() < b for a, b in spans)]
     if not ors:
-        return False
-    return any(not any(a <= m.start() < b for a, b in spans)
-               for m in _COMPARISON.finditer(canon, clause, ors[-1]))
+        return None
+    if any(not any(a <= m.start() < b for a, b in spans)
+           for m in _COMPARISON.finditer(canon, clause, ors[-1])):
+        words = canon[clause:ors[-1]]
+        opened = words.rfind("(")  # an open bracket the alternatives are in
+        cut = max(words.rfind(" or "), opened if words.find(")", opened) < 0 else -1)
+        return (words[cut + 1:] if cut >= 0 else words), ors[-1]
+    return None
+
+
+def _unread_between(canon: str, a: int, b: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether a comparison no reading took lies between ``a`` and ``b``."""
+    return any(not any(x <= m.start() < y for x, y in spans)
+               for m in _COMPARISON.finditer(canon, a, b))
 
 
 def _names_only(words: str) -> bool:

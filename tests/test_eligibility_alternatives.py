@@ -1204,3 +1204,24 @@ def test_a_value_outside_a_range_is_the_range_denied(text: str, test: str, low: 
 ])
 def test_outside_without_a_range_it_can_deny_stays_text(text: str) -> None:
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
+
+
+# --- an exclusion's other way, unread ---------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "key", "words"), [
+    # read, but not kept (no unit): the exclusion may hold by it
+    ("Sodium < 130 or potassium > 5.5 mmol/L", "potassium", "Sodium < 130"),
+    ("Serum potassium > 5.5 mmol/L at screening or > 5.0 mmol/L at randomization", "potassium",
+     "> 5.0 mmol/L at randomization"),
+])
+def test_an_exclusions_unread_way_stays_beside_the_bound(text: str, key: str,
+                                                         words: str) -> None:
+    d = _one(text, True)
+    assert d["test"] == key
+    assert {"text": words} in d["alternatives"]
+
+
+def test_a_bound_inside_an_unread_way_of_an_exclusion_is_not_read_alone() -> None:
+    # read alone, the weight would exclude every patient over 40 kg
+    assert [f for f in facts_for("Age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg", True)
+            if f.kind == "lab"] == []

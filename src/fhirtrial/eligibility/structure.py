@@ -1257,7 +1257,11 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     if "or " not in canon:
         return out
     facts = dict(out)
-    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
+    # (in an exclusion a bound read but not kept — "sodium < 130" without a unit — is a way
+    # the patient may be excluded by as much as words are)
+    kept = {id(r) for r in rs if r.pos in facts} if exclude else None
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read
+             if kept is None or id(r) in kept]
     dropped = set()
     others: list[tuple[int, int]] = []  # alternatives whose bounds are theirs only
     for r in rs:

@@ -1249,19 +1249,14 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     state: the bound is dropped, and so are the bounds of that alternative (the weight is the
     adolescents' only), up to the end of its clause.
 
-    In an exclusion (``exclude``) each way in excludes by itself, so the bound stays — but
-    the other way, in words or unread, is kept beside it as text: "sodium < 130 or potassium
-    > 5.5 mmol/L" with the sodium unread is not "not met" for a patient whose potassium is
-    normal (the exclusion may hold by the sodium), it is for review. The bounds inside such
-    an alternative are still the alternative's own, and dropped."""
+    In an exclusion (``exclude``) each way in excludes by itself: the bound stays alone, and
+    the words, like a criterion in words, are for a person to confirm (they do not change a
+    verdict). Only the bounds that are one part of an unread way are dropped ("age ≥ 18
+    years, or ≥ 12 years and weighing ≥ 40 kg": the weight alone is no reason to exclude)."""
     if "or " not in canon:
         return out
     facts = dict(out)
-    # (in an exclusion a bound read but not kept — "sodium < 130" without a unit — is a way
-    # the patient may be excluded by as much as words are)
-    kept = {id(r) for r in rs if r.pos in facts} if exclude else None
-    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read
-             if kept is None or id(r) in kept]
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
     dropped = set()
     others: list[tuple[int, int]] = []  # alternatives whose bounds are theirs only
     for r in rs:
@@ -1275,9 +1270,7 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
                 not any(a <= m.start("n") < b for a, b in spans)):
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))
-            if exclude:
-                _add_text(fact, _after_or(canon[m.start():others[-1][1]]))
-            else:
+            if not exclude:
                 dropped.add(r.pos)
             continue
         if (m := _OR_VALUE_AFTER.match(canon, end)) is not None and \
@@ -1287,18 +1280,16 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             # second way in, in the same unit (not the bound restated in another), unread
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))
-            if exclude:
-                _add_text(fact, _after_or(canon[m.start():others[-1][1]]))
-            else:
+            if not exclude:
                 dropped.add(r.pos)
             continue
         if (before := _unread_before_or(canon, start, spans)):
-            # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg")
-            if exclude and not _unread_between(canon, before[1], start, spans):
-                # "sodium < 130 or potassium > 5.5 mmol/L": the bound is a way of its own
-                _add_text(fact, before[0])
-            else:
-                dropped.add(r.pos)  # (in an exclusion, one part of the second way)
+            # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg"); in an exclusion a bound
+            # that is a way of its own stays ("sodium < 130 or potassium > 5.5 mmol/L")
+            if not exclude or _unread_between(canon, before[1], start, spans):
+                dropped.add(r.pos)
+            continue
+        if exclude:
             continue
         words = []
         if (m := _OR_COMPARISON_AFTER.match(canon, end)) is not None and \
@@ -1327,10 +1318,6 @@ def _add_text(fact: Fact, words: str) -> None:
 
 _LEADING_OR = re.compile(r"^[\s,]*(?:or|and/or)\s+")
 
-
-def _after_or(text: str) -> str:
-    """The words of an alternative, without the "or" that offers it."""
-    return _LEADING_OR.sub("", text.split(" or ", 1)[1] if " or " in text else text)
 
 
 # a comparison the grammar may not have read: a comparator before a number, or an age

@@ -196,6 +196,15 @@ def test_bound_written_before_the_next_name_is_not_given_to_the_previous_one() -
             if f.data["test"] == "bp-systolic"] in ([], [("bp-systolic", 150)])
 
 
+def test_a_semicolon_inside_a_bracket_does_not_join_two_alternatives() -> None:
+    # the ";" is the first bound's own (one bound per sex): read as joining, the two ways in
+    # were both required
+    [c] = criteria_for("Inclusion Criteria:\n- Lower handgrip strength (< 26 kg in men; < 18 kg "
+                       "in women) or slow gait speed (< 1 m/s)")
+    assert [f.kind for f in c.facts] == ["lab", "measurement"]
+    assert c.combination == "any-of"
+
+
 def test_and_or_between_two_bounds_makes_them_alternatives() -> None:
     [c] = criteria_for("Inclusion Criteria:\n- Systolic BP ≥ 150 mmHg and/or diastolic BP ≥ 95 "
                        "mmHg")

@@ -1661,8 +1661,9 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     if past_in_window:
         positioned = [(p, f) for p, f in positioned if p not in past_in_window]
     positioned.sort(key=lambda x: x[0])
-    # "and/or" is an inclusive or: either bound met meets the line
-    joints = [norm[a:b].replace("and/or", "or")
+    # "and/or" is an inclusive or: either bound met meets the line; what a bracket holds is
+    # the bound's own ("handgrip (< 26 kg in men; < 18 kg in women) or gait speed < 1 m/s")
+    joints = [_BRACKETED.sub(" ", norm[a:b]).replace("and/or", "or")
               for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
         (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
@@ -1694,6 +1695,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     return facts, only_or
 
 
+_BRACKETED = re.compile(r"\([^()]*\)")
 _BRACKET_OPENS = re.compile(r"\(\s*(?:i\.e\.,?\s*|equivalent to\s+|or\s+)?$")
 _BRACKET_CLOSES = re.compile(r"[^()]*\)\s*[.;,]?\s*$")
 

@@ -91,6 +91,7 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "Pupil 4 mm",  # a number and a unit, no comparison
     "Prostate volume 30-80 mL",  # a range without "between": a size class as often as a bound
     "At least 25 follicles (2-9 mm)",
+    "Proptosis ≥ 3 mm above normal for race and gender",  # a difference from a limit
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []
@@ -206,3 +207,11 @@ def test_a_matcher_answers_unknown_and_names_the_measurement() -> None:
 def test_a_range_with_an_alternative_names_both_in_its_reading(text: str, want: str) -> None:
     [f] = [f for f in facts_for(text, False) if f.kind == "age"]
     assert fact_text(f) == want
+
+
+def test_a_name_after_or_that_follows_a_statement_with_its_own_bound_is_read() -> None:
+    # "… using dynamometer or slowly gait speed": the words before "or" end the handgrip
+    # statement (its bound in brackets), they are no list of names sharing one bound
+    text = ("Subject has lower handgrip strength (<26 kg in men; <18 kg in women) using "
+            "dynamometer (CAMRY®, Zhongshan, Guangdong) or slowly gait speed (<1 m/s)")
+    assert _measured(text) == [("gait speed", None, 1, True, False, "m/s")]

@@ -1507,7 +1507,8 @@ _DISORDER = re.compile(r"(?:penia|cytosis|emia|itis|pathy|trophy|tension|insuffi
 _UNIT_GOES_ON = re.compile(r"\s*(?:/|per\b|\^|\*)")
 
 
-def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | None:
+def _uncoded_name(canon: str, pos: int, floor: int, bound_end: int = -1
+                  ) -> tuple[int, int, bool] | None:
     """(start, end, in brackets) of the uncoded name whose bound starts at ``pos`` (no
     earlier than ``floor``), or None when the words before the bound are not a plain name.
     The bound may open a bracket right after the name ("ovarian volume (> 10 mL)"): then the
@@ -1554,6 +1555,11 @@ def _uncoded_name(canon: str, pos: int, floor: int) -> tuple[int, int, bool] | N
         # every listed name's, or either's
         if k >= 2 and w in _LIST_JOINTS and toks[k - 1][2] == ",":
             k -= 1
+        if w in _LIST_JOINTS and 0 <= bound_end <= toks[k][0] and \
+                not _LIST_SEP.search(canon, bound_end, toks[k][0]):
+            # "handgrip (< 26 kg …) using dynamometer or slow gait speed (< 1 m/s)": the
+            # words before "or" close a statement with its own bound, not a list of names
+            return True
         return not (k >= 1 and w in _LIST_JOINTS and toks[k - 1][2][0].isalpha() and
                     (toks[k - 1][2] not in _NAME_STOP or toks[k - 1][2] in _PARTICLES))
 
@@ -1614,9 +1620,9 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
     for p in starts:
         if out and p < out[-1].end:
             continue
-        floor = max([b for a, b in taken if b <= p] + [e for e in stops if e <= p]
-                    + [out[-1].end if out else 0])
-        span = _uncoded_name(canon, p, floor)
+        bound_end = max([b for a, b in taken if b <= p] + [out[-1].end if out else -1])
+        floor = max([bound_end, 0] + [e for e in stops if e <= p])
+        span = _uncoded_name(canon, p, floor, bound_end)
         if span is not None and known is None:
             known = [(m.start(), m.end()) for m in _names()[0].finditer(canon)]
         if span is None or any(a < p and b > span[0] - 3 for a, b in known or ()):
@@ -1658,6 +1664,8 @@ def _closes(canon: str, p: int, end: int) -> bool:
     return depth == 0 or (depth == 1 and _BRACKET_CLOSE.match(canon, end) is not None)
 
 
+_LIST_SEP = re.compile(r"[,;]")
+_RELATIVE_AFTER = re.compile(r"\s*[≤≥<>]\s*×")
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
 _POST_CMP_BEFORE = re.compile(r"\bor\s+(?:above|more|greater|higher|over|below|less|lower|"
                               r"under|fewer)\b")
@@ -1674,6 +1682,8 @@ def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
     head = name.rsplit(None, 1)[-1]
     lab = measurement_lab()
     found = _bounds(lab, canon, p)
+    if found is not None and _RELATIVE_AFTER.match(canon, found[3]):
+        return None  # "proptosis ≥ 3 mm above normal": a difference from a limit
     if found is not None and not _UNIT_GOES_ON.match(canon, found[3]) and all(
             b.unit_written and b.unit is not None and not b.relative
             for b in (found[0], *(x for x, _ in found[1]))) and (

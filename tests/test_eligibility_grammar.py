@@ -156,6 +156,8 @@ LINES = [
     ("Total bilirubin not above 2x normal", False,
      [("bilirubin-total", None, 2, True, True, None, "ULN")]),
     ("Infants over two months of age", False, [("age", 2, None, False, True, "mo", None)]),
+    # an age after the people it is of, named by their menopausal state
+    ("Premenopausal women 18 to 50 years", False, [("age", 18, 50, True, True, "a", None)]),
     ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
     ("Pregnant at 28 to 34.5 gestational weeks", False,
      [("gestational-age", 28, 34.5, True, True, "wk", None)]),

@@ -450,6 +450,7 @@ _AGE_STOP_AFTER = re.compile(
 # over 40 years" — a time bound at the head of the criterion, or followed by "of age"/"old"
 _AGE_HEAD = re.compile(
     r"^\s*(?:(?:healthy|adult|adults|male|female|males|females|men|women|man|woman|boys?|girls?|"
+    r"premenopausal|postmenopausal|perimenopausal|pre-menopausal|post-menopausal|pregnant|"
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"

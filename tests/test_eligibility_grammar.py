@@ -79,6 +79,10 @@ LINES = [
      [("potassium", None, 5.5, True, True, "mmol/L", None)]),
     ("AST/ALT up to 3 times the upper normal limit", False,
      [("ast", None, 3, True, True, None, "ULN"), ("alt", None, 3, True, True, None, "ULN")]),
+    # "LSN" (limite supérieure de la normale) and "Gpt/L" (Gigapartikel pro Liter), as
+    # French and German registrations write the upper limit and a count
+    ("ALT ≤ 2.5 x LSN", False, [("alt", None, 2.5, True, True, None, "ULN")]),
+    ("Leucocytes ≥ 3 Gpt/L", False, [("wbc", 3, None, True, True, "10*9/L", None)]),
     ("AST and/or ALT ≤ 2.5 × UNL", False,
      [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),
     ("Platelet count of at least 75,000", False,

@@ -82,6 +82,9 @@ LINES = [
     # "LSN" (limite supérieure de la normale) and "Gpt/L" (Gigapartikel pro Liter), as
     # French and German registrations write the upper limit and a count
     ("ALT ≤ 2.5 x LSN", False, [("alt", None, 2.5, True, True, None, "ULN")]),
+    # ECG intervals beside the QTc
+    ("QRS duration ≥ 130 ms", False, [("qrs-duration", 130, None, True, True, "ms", None)]),
+    ("PR interval > 250 milliseconds", True, [("pr-interval", 250, None, False, True, "ms", None)]),
     ("Leucocytes ≥ 3 Gpt/L", False, [("wbc", 3, None, True, True, "10*9/L", None)]),
     ("AST and/or ALT ≤ 2.5 × UNL", False,
      [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),

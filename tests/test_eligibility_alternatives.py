@@ -1180,13 +1180,33 @@ def test_a_bracket_after_a_negated_state_is_read_by_the_states_side(text: str,
     assert {bool(f.data.get("negated")) for f in facts} == {negated}
 
 
+@pytest.mark.parametrize(("text", "negated"), [
+    # a healthy state denied, the bracket on the disorder's side: the failure the words name
+    # (read as denied, "HbA1c ≤ 9 %" would have been the exclusion)
+    ("Diabetes not adequately controlled (HbA1c > 9%)", False),
+    ("Hypertension not well controlled (SBP > 160 mmHg)", False),
+    ("Without adequate renal function (creatinine > 2 mg/dL)", False),
+    ("No adequate bone marrow function (i.e., platelets < 100 × 10^9/L)", False),
+    # … on the healthy side: it defines the state denied
+    ("Without normal renal function (eGFR ≥ 60 mL/min/1.73 m2)", True),
+])
+def test_a_bracket_after_a_denied_healthy_state_is_read_by_its_side(text: str,
+                                                                    negated: bool) -> None:
+    facts = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert facts
+    assert {bool(f.data.get("negated")) for f in facts} == {negated}
+
+
 @pytest.mark.parametrize("text", [
+    # which way the score goes is the scale's: neither side is known
+    "Without adequate control of seizures (i.e., a seizure score < 3 on the CNS Disability "
+    "Scoring System)",
     "No evidence of disease (PSA < 0.2 ng/mL)",      # a state the lexicon does not know
     "Absence of significant liver disease (ALT < 3 × ULN)",
     "No thrombocytopenia (platelets 50-100 × 10^9/L)",  # a range has no one side
 ])
 def test_a_bracket_after_a_state_of_unknown_side_stays_text(text: str) -> None:
-    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+    assert [f for f in facts_for(text, False) if f.kind in ("lab", "measurement")] == []
 
 
 # --- a value outside a range ---------------------------------------------------------------------

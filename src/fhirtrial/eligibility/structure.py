@@ -1821,9 +1821,12 @@ def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:
 
 
 # a healthy state a negation denies ("not well controlled (SBP ≤ 150 mmHg)", "without adequate
-# control of seizures (score < 3)"): the bracket defines it, so its bound is what must not hold
+# renal function (creatinine > 2 mg/dL)"): the bracket may define the healthy state (its bound
+# must not hold) or the failure the words name (its bound holds): which, the side of the bound
+# tells — see _bracket_negation
 _HEALTHY_STATE = re.compile(r"\b(?:controlled|control|adequate|adequately|normal|sufficient|"
                             r"well|stable|acceptable|appropriate|compensated)\b")
+_CONTROL = re.compile(r"\bcontrol(?:led)?\b")
 
 
 def _bracket_negation(words: str, fact: Fact) -> str | None:
@@ -1832,14 +1835,25 @@ def _bracket_negation(words: str, fact: Fact) -> str | None:
     ("free of hypertension (BP < 140/90)", "absence of proteinuria (UPCR < 0.5 g/g)": the
     bound holds as written — read as denied it would demand the disorder). Which one, the
     lexicon's ``states`` tell: the side each concept takes in the state, against the bound's
-    side. A state the lexicon does not know, a concept it does not list for it, or a range
-    leaves the bound unsure (text)."""
-    if _HEALTHY_STATE.search(words):
-        return "negated"
+    side. A healthy state denied ("not well controlled", "without adequate renal function")
+    is read the other way round: a bound on the disorder's side is the failure the words name
+    (holds as written), one on the healthy side defines the state denied (negated); the
+    disorder's side is the concept's only one in ``states``, or, for a concept with two
+    (blood pressure, glucose), the high one where the words speak of control. A state the
+    lexicon does not know, a concept it does not list, or a range leaves the bound unsure
+    (text): "without adequate control of seizures (score < 3)" says nothing of which way the
+    score goes."""
     d = fact.data
     side = "low" if d.get("low") is None and d.get("high") is not None else \
         "high" if d.get("high") is None and d.get("low") is not None else None
     test = d.get("test") if fact.kind == "lab" else None
+    if _HEALTHY_STATE.search(words):
+        sides = {s[test] for _, s in tables().states if test in s}
+        if len(sides) > 1 and _CONTROL.search(words):
+            sides = {"high"}
+        if side is None or len(sides) != 1:
+            return "unsure"
+        return None if sides == {side} else "negated"
     for names, sides in tables().states:
         if test in sides and side is not None and \
                 any(re.search(rf"\b{re.escape(w)}\b", words) for w in names):

@@ -170,6 +170,31 @@ def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version
     assert text.count(excluded) == 4
 
 
+def test_an_exclusion_of_one_sexs_value_is_stated_as_all_of_the_sex_and_the_bound() -> None:
+    [c] = criteria_for("Exclusion Criteria:\n* Females with hemoglobin < 10 g/dL")
+    combo = characteristic(c)["definitionByCombination"]
+    assert combo["code"] == "all-of"
+    sex, hb = (m["definitionByTypeAndValue"] for m in combo["characteristic"])
+    assert sex["valueCodeableConcept"]["coding"][0]["code"] == "female"
+    assert hb["type"]["coding"][0]["code"] == "718-7"
+    assert fact_text(c.facts[0]) == "Female, Haemoglobin < 10 g/dL"
+
+
+@pytest.mark.parametrize("text", [
+    # each sex its own bound, neither stated as such: two plain bounds would each hold for both
+    "Exclusion Criteria:\n* Women with hemoglobin < 10 g/dL and men with hemoglobin < 12 g/dL",
+    "Inclusion Criteria:\n* Women with hemoglobin ≥ 12 g/dL and men with hemoglobin ≥ 13 g/dL",
+])
+def test_bounds_each_sex_opens_apart_stay_text(text: str) -> None:
+    [c] = criteria_for(text)
+    assert not [f for f in c.facts if f.kind == "lab"]
+
+
+def test_both_sexes_named_together_restrict_no_bound() -> None:
+    [c] = criteria_for("Exclusion Criteria:\n* Male or female with Hb < 10 g/dL")
+    assert [f.kind for f in c.facts] == ["lab"]
+
+
 def test_an_exclusion_of_one_sexs_age_is_stated_as_all_of_the_sex_and_the_age() -> None:
     [c] = criteria_for("Exclusion Criteria:\n* Women aged ≥ 50 years")
     ch = characteristic(c)

@@ -272,6 +272,20 @@ def test_an_exclusion_of_one_sexs_age_excludes_that_sex_at_that_age(gender, born
     assert _verdict(out) == verdict
 
 
+@pytest.mark.parametrize(("gender", "hb", "verdict"), [
+    ("female", 9, "not-eligible"),  # the woman the line excludes
+    ("male", 9, "eligible"),        # read as a plain bound, he was excluded too
+    ("female", 12, "eligible"),
+])
+def test_an_exclusion_of_one_sexs_value_excludes_that_sex_at_that_value(gender, hb,
+                                                                       verdict) -> None:
+    bundle = _results((HB, hb, "g/dL"))
+    bundle["entry"].append({"resource": {"resourceType": "Patient", "id": "p",
+                                         "gender": gender, "birthDate": "1980-01-01"}})
+    out = evaluate("Exclusion Criteria:\n* Women with hemoglobin < 10 g/dL", bundle)
+    assert _verdict(out) == verdict
+
+
 def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
                          "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},

@@ -370,6 +370,9 @@ def _bound_text(fact: Fact) -> str:
             # "Female, age ≥ 50 years": one sex at some age (an exclusion of that sex's age)
             ages = " and ".join(fact_text(m).removeprefix("Age ") for m in rest)
             return f"{first.data['sex'].capitalize()}, age {ages}"
+        if first.kind == "sex" and rest:
+            # "Female, Haemoglobin < 10 g/dL": one sex at some value
+            return f"{first.data['sex'].capitalize()}, " + " and ".join(texts[1:])
         return " and ".join(texts)
     if fact.kind == "lab" and (text := _class_fact_text(fact)):
         return text

@@ -1600,7 +1600,50 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts, only_or = _read_line(text, norm, exclude)
     if facts:
         facts = _ages_for_one_sex(facts, norm, exclude)
+    if facts and any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+        facts = _bounds_for_one_sex(facts, norm, exclude)
     return facts, only_or
+
+
+# the words between a sex and the name of the concept it has a bound on ("Females with
+# hemoglobin < 10 g/dL", "men who have a PSA > 4 ng/mL")
+_SEX_TO_NAME = re.compile(r"(?:\s+(?:patients?|subjects?|participants?|individuals?|with|who|"
+                          r"whose|having|have|has|had|a|an|the|known|documented|baseline|"
+                          r"screening|serum|plasma|blood|of|level|levels)\b)*\s+")
+
+
+def _bounds_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> list[Fact]:
+    """A bound a sex opens ("Females with hemoglobin < 10 g/dL", "men who have a PSA > 4
+    ng/mL") is that sex's. Among the exclusion criteria one sex's bound excludes that sex at
+    that bound — the sex and the bound together (all-of, as for an age), not the bound alone,
+    which would exclude the other sex too. Bounds each sex opens apart ("women with hemoglobin
+    < 10 g/dL and men with hemoglobin < 12 g/dL") stay text on either side: read as two plain
+    bounds, each would hold for both sexes."""
+    bounded = [f for f in facts if f.kind in _BOUNDED and not f.data.get("sex") and
+               not any(a.get("sex") for a in f.data.get("alternatives") or ())]
+    if not bounded:
+        return facts
+    opened: dict[int, str] = {}  # id(fact) -> the sex that opens its statement
+    apart = _BOTH_SEXES.sub(lambda b: " " * len(b.group(0)), norm)  # "male or female": none
+    for m in _SEX_NOUN_RE.finditer(apart):
+        gap = _SEX_TO_NAME.match(norm, m.end())
+        at = gap.end() if gap else m.end()
+        for f in bounded:
+            names = [f.data["name"].lower()] if f.kind == MEASUREMENT else \
+                tables().lab(f.data["test"]).names
+            if any(norm.startswith(n, at) and not norm[at + len(n):at + len(n) + 1].isalnum()
+                   for n in names):
+                opened.setdefault(id(f), "female" if m.group(0) in _FEMALE_NOUNS else "male")
+    if not opened:
+        return facts
+    if len(set(opened.values())) > 1 or len(_sexes_named(norm + " age")) > 1:
+        return [f for f in facts if id(f) not in opened]
+    if exclude is not True or len(bounded) != 1 or \
+            any(f.kind in ("age", "sex", GROUP) for f in facts):
+        return facts  # (an inclusion naming one sex describes who takes part)
+    f = bounded[0]
+    group = Fact(GROUP, {"facts": [Fact("sex", {"sex": opened[id(f)]}), f]})
+    return [group if x is f else x for x in facts]
 
 
 def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], bool]:

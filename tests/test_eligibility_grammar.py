@@ -85,6 +85,11 @@ LINES = [
     # ECG intervals beside the QTc
     ("QRS duration ≥ 130 ms", False, [("qrs-duration", 130, None, True, True, "ms", None)]),
     ("PR interval > 250 milliseconds", True, [("pr-interval", 250, None, False, True, "ms", None)]),
+    # sleep apnoea severity (a bare number is events per hour), rheumatoid disability
+    ("AHI ≥ 15", False, [("ahi", 15, None, True, True, "{events}/h", None)]),
+    ("Apnea-hypopnea index > 30 events per hour", True,
+     [("ahi", 30, None, False, True, "{events}/h", None)]),
+    ("HAQ-DI ≥ 0.5", False, [("haq-di", 0.5, None, True, True, "{score}", None)]),
     ("Leucocytes ≥ 3 Gpt/L", False, [("wbc", 3, None, True, True, "10*9/L", None)]),
     ("AST and/or ALT ≤ 2.5 × UNL", False,
      [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),

@@ -90,6 +90,8 @@ LINES = [
     ("Apnea-hypopnea index > 30 events per hour", True,
      [("ahi", 30, None, False, True, "{events}/h", None)]),
     ("HAQ-DI ≥ 0.5", False, [("haq-di", 0.5, None, True, True, "{score}", None)]),
+    ("At least one lesion measuring ≥ 10 mm", False,
+     [("lesion-size", 10, None, True, True, "mm", None)]),
     ("Leucocytes ≥ 3 Gpt/L", False, [("wbc", 3, None, True, True, "10*9/L", None)]),
     ("AST and/or ALT ≤ 2.5 × UNL", False,
      [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),

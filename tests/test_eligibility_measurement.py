@@ -92,6 +92,8 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "Prostate volume 30-80 mL",  # a range without "between": a size class as often as a bound
     "At least 25 follicles (2-9 mm)",
     "Proptosis ≥ 3 mm above normal for race and gender",  # a difference from a limit
+    "Vitamin D deficiency by serum level < 50 nmol/L",  # "serum level": of what?
+    "Bone loss affecting > 30% of the existing teeth",  # the share of the teeth, not a loss
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []
@@ -215,3 +217,15 @@ def test_a_name_after_or_that_follows_a_statement_with_its_own_bound_is_read() -
     text = ("Subject has lower handgrip strength (<26 kg in men; <18 kg in women) using "
             "dynamometer (CAMRY®, Zhongshan, Guangdong) or slowly gait speed (<1 m/s)")
     assert _measured(text) == [("gait speed", None, 1, True, False, "m/s")]
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    # the verb that gives a size is not part of the name
+    ("Extensive calcifications extending more than 20 mm", "Extensive calcifications"),
+    # a word the blanked remark left twice is named once
+    ("Patient whose Neurological severity score (NSS) score is ≥ 3.",
+     "Neurological severity score"),
+])
+def test_the_name_as_a_clinician_would_write_it(text: str, name: str) -> None:
+    [f] = [f for f in facts_for(text, True) if f.kind == "measurement"]
+    assert f.data["name"] == name

@@ -580,6 +580,8 @@ _GAP_WORDS = frozenset([
     "spirometry", "scan", "preoperative", "pre-operative", "post-bronchodilator",
     "pre-bronchodilator", "bronchodilator", "post", "pre", "ecg", "electrocardiogram",
     "cut-off", "cutoff", "threshold", "reported", "recorded",
+    # the verb that gives a size ("at least one lesion measuring ≥ 10 mm")
+    "measuring",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 # "outside the normal range of", "out of the reference range", "outside": the bound after it
@@ -1465,6 +1467,16 @@ _NAME_GAP = frozenset(["is", "are", "was", "were", "be", "of", "level", "levels"
 #: words that name nothing measured on their own
 _GENERIC_ALONE = frozenset(["range", "level", "levels", "value", "values", "result", "results",
                             "count", "rate", "ratio", "amount", "total", "score", "index"])
+#: a specimen and generic words name nothing measured on their own ("serum level")
+_REPEATED_WORD = re.compile(r"\b(\w+)(?: \1\b)+")
+_SPECIMEN_OR_GENERIC = _GENERIC_ALONE | frozenset([
+    "serum", "plasma", "blood", "urine", "urinary", "whole", "venous", "arterial", "capillary",
+    "fasting", "random", "measured", "concentration", "concentrations"])
+#: verbs that give the size of what the name before them names
+_SIZE_VERBS = frozenset(["measuring", "extending", "spanning"])
+#: nouns in -ing that may end a measurement's name ("blood loss during bleeding" aside)
+_ING_NOUNS = frozenset(["bleeding", "swelling", "hearing", "reading", "rating", "staging",
+                        "scoring", "spotting", "voiding", "breathing", "functioning"])
 _NOT_A_LEVEL = frozenset([
     "dose", "doses", "dosage", "dosing", "treatment", "treatments", "therapy", "therapies",
     "intake", "consumption", "exposure", "usage", "duration", "time", "times", "period",
@@ -1538,6 +1550,12 @@ def _uncoded_name(canon: str, pos: int, floor: int, bound_end: int = -1
         # "patients losing > 10 % of body weight": a verb, not a name; "time in range < 50 %":
         # the end of a name the stop word cut
         return None
+    if all(w in _SPECIMEN_OR_GENERIC for _, _, w in words):
+        return None  # "by serum level < 50 nmol/L": of what?
+    if len(words) > 1 and words[-1][2] in _SIZE_VERBS:
+        words = words[:-1]  # "calcifications extending > 20 mm", "a lesion measuring ≥ 1 cm"
+    elif len(words) > 1 and words[-1][2].endswith("ing") and words[-1][2] not in _ING_NOUNS:
+        return None  # "bone loss affecting > 30 % of teeth": the share of something else
     def starts_after(k: int) -> bool:
         """Whether a name may start right after token ``k`` (none before it: -1)."""
         if k < 0:
@@ -1630,7 +1648,8 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
             # ("UPDRS-III score"): its reading decided (even to leave the bound as text, as for
             # a bound that holds for one sex only)
             continue
-        name = _SPACE_RUN.sub(" ", canon[span[0]:span[1]])
+        # ("neurological severity score (NSS) score": the remark blanked, one "score")
+        name = _REPEATED_WORD.sub(r"\1", _SPACE_RUN.sub(" ", canon[span[0]:span[1]]))
         found = _uncoded_bounds(canon, p, name)
         if found is None or (span[2] and not _closes(canon, p, found[1][3])):
             continue  # … "(≥ 2.3 ng/mL if …)": the bracket says more than the bound

@@ -1202,6 +1202,8 @@ def test_a_bracket_after_a_denied_healthy_state_is_read_by_its_side(text: str,
     "Without adequate control of seizures (i.e., a seizure score < 3 on the CNS Disability "
     "Scoring System)",
     "No evidence of disease (PSA < 0.2 ng/mL)",      # a state the lexicon does not know
+    # … with a digit in its words: read plainly, the line demanded the deficiency
+    "No vitamin B12 deficiency (B12 < 200 pg/mL)",
     "Absence of significant liver disease (ALT < 3 × ULN)",
     "No thrombocytopenia (platelets 50-100 × 10^9/L)",  # a range has no one side
 ])

@@ -92,6 +92,9 @@ LINES = [
     ("HAQ-DI ≥ 0.5", False, [("haq-di", 0.5, None, True, True, "{score}", None)]),
     ("At least one lesion measuring ≥ 10 mm", False,
      [("lesion-size", 10, None, True, True, "mm", None)]),
+    # a lack the bound defines
+    ("Vitamin D deficiency by serum level < 50 nmol/L", False,
+     [("vitamin-d", None, 50, True, False, "nmol/L", None)]),
     ("Leucocytes ≥ 3 Gpt/L", False, [("wbc", 3, None, True, True, "10*9/L", None)]),
     ("AST and/or ALT ≤ 2.5 × UNL", False,
      [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),

@@ -582,6 +582,8 @@ _GAP_WORDS = frozenset([
     "cut-off", "cutoff", "threshold", "reported", "recorded",
     # the verb that gives a size ("at least one lesion measuring ≥ 10 mm")
     "measuring",
+    # a lack the bound defines ("vitamin D deficiency by serum level < 50 nmol/L")
+    "deficiency", "insufficiency",
 ])
 _GAP = re.compile(r"[\s:,=(\[\-]*")
 # "outside the normal range of", "out of the reference range", "outside": the bound after it
@@ -1474,9 +1476,7 @@ _SPECIMEN_OR_GENERIC = _GENERIC_ALONE | frozenset([
     "fasting", "random", "measured", "concentration", "concentrations"])
 #: verbs that give the size of what the name before them names
 _SIZE_VERBS = frozenset(["measuring", "extending", "spanning"])
-#: nouns in -ing that may end a measurement's name ("blood loss during bleeding" aside)
-_ING_NOUNS = frozenset(["bleeding", "swelling", "hearing", "reading", "rating", "staging",
-                        "scoring", "spotting", "voiding", "breathing", "functioning"])
+
 _NOT_A_LEVEL = frozenset([
     "dose", "doses", "dosage", "dosing", "treatment", "treatments", "therapy", "therapies",
     "intake", "consumption", "exposure", "usage", "duration", "time", "times", "period",
@@ -1554,8 +1554,6 @@ def _uncoded_name(canon: str, pos: int, floor: int, bound_end: int = -1
         return None  # "by serum level < 50 nmol/L": of what?
     if len(words) > 1 and words[-1][2] in _SIZE_VERBS:
         words = words[:-1]  # "calcifications extending > 20 mm", "a lesion measuring ≥ 1 cm"
-    elif len(words) > 1 and words[-1][2].endswith("ing") and words[-1][2] not in _ING_NOUNS:
-        return None  # "bone loss affecting > 30 % of teeth": the share of something else
     def starts_after(k: int) -> bool:
         """Whether a name may start right after token ``k`` (none before it: -1)."""
         if k < 0:

@@ -1831,15 +1831,16 @@ _NEGATED_BEFORE = re.compile(
     r"demonstrating|do|does|did|aged?)\s+)*$")
 # … or right after a bracket the words open ("absence of anemia (hemoglobin < 10 g/dL)")
 _NEGATED_BRACKET_BEFORE = re.compile(
-    _NEGATION_CUE + r"(?P<words>(?:[a-z'-]+\s+){0,4})\(\s*(?:defined as\s+|i\.e\.,?\s+|"
+    _NEGATION_CUE + r"(?P<words>(?:[a-z][a-z0-9'-]*\s+){0,4})\(\s*(?:defined as\s+|i\.e\.,?\s+|"
     r"e\.g\.,?\s+|as\s+)?$")
 
 
-_NEGATED_PHRASE = re.compile(_NEGATION_CUE + r"(?:[a-z'-]+\s+){0,4}[a-z'-]+\s*$")
+# (a word may hold digits: "no vitamin B12 deficiency (B12 < 200 pg/mL)")
+_NEGATED_PHRASE = re.compile(_NEGATION_CUE + r"(?:[a-z][a-z0-9'-]*\s+){0,4}[a-z][a-z0-9'-]*\s*$")
 # a negation earlier in the clause, its scope not plain: no punctuation and no word that
 # starts something else ("and", "with", "or", "but", "who") between it and the bound
 _NEGATION_AHEAD = re.compile(_NEGATION_CUE_PLAIN + r"(?:(?!(?:and|with|or|but|who|which|unless|"
-                             r"except|if)\b)[a-z'/-]+\s+){1,8}$")
+                             r"except|if)\b)[a-z][a-z0-9'/-]*\s+){1,8}$")
 
 
 def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:

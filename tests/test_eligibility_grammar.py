@@ -92,6 +92,10 @@ LINES = [
     ("HAQ-DI ≥ 0.5", False, [("haq-di", 0.5, None, True, True, "{score}", None)]),
     ("At least one lesion measuring ≥ 10 mm", False,
      [("lesion-size", 10, None, True, True, "mm", None)]),
+    # a lower side written before the name with its unit: its number starts a token ("2" of
+    # "kg/m2" was read as the lower side), the unit may end in a digit or a superscript
+    ("18.5 kg/m2 ≤ BMI < 24 kg/m2", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
+    ("18.5 kg/m² ≤ BMI < 24 kg/m²", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
     # a lack the bound defines
     ("Vitamin D deficiency by serum level < 50 nmol/L", False,
      [("vitamin-d", None, 50, True, False, "nmol/L", None)]),

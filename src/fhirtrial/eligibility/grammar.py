@@ -1032,7 +1032,10 @@ _NOT_LEVEL_AFTER = re.compile(
     r"target|goal|per)\b")
 _QUALIFIED = re.compile(r"\s*(?:expressing|positive|negative|with|that|which|of|in\s+the\s+"
                         r"(?:blood|urine))\b")
-_PRE_CMP = re.compile(rf"(?:(?P<a>{NUM})\s*(?P<u>[a-zµ%/\[\]]+\s*)?(?:old\s*)?)?(?P<c>[≤≥<>])\s*$")
+# (the number starts a token: in "18.5 kg/m2 ≤ BMI" it is not the "2" of the unit; the unit may
+# hold digits and superscripts after its first letter)
+_PRE_CMP = re.compile(rf"(?:(?<![\w./^²³])(?P<a>{NUM})\s*(?P<u>[a-zµ%][a-zµ%/\[\]²³\d^]*\s*)?"
+                      rf"(?:old\s*)?)?(?P<c>[≤≥<>])\s*$")
 _OPENS = re.compile(r"(?:^|[,;(]|\band\b|\bwith\b)\s*$")
 _PAIR = re.compile(rf"\s*(?:(?P<c>[≤≥<>])\s*)?(?P<a>{NUM})\s*/\s*(?P<b>{NUM})(?![\d])")
 

@@ -1246,6 +1246,13 @@ def test_a_bound_inside_an_unread_way_of_an_exclusion_is_not_read_alone(text: st
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
 
 
+def test_a_way_in_read_but_not_stated_keeps_the_other_from_being_required() -> None:
+    # "urine protein < 2+" (a dipstick grade) is read and dropped: no unit it can state. The
+    # 24-hour protein alone would be required of a patient coming in by the dipstick
+    assert [f for f in facts_for("Urine protein < 2+ or 24-hour urine protein < 1.0 g", False)
+            if f.kind == "lab"] == []
+
+
 def test_a_bound_that_is_a_way_of_its_own_stays_beside_an_unread_one() -> None:
     # "sodium < 130" has no unit and is not read; the potassium excludes by itself
     assert _one("Sodium < 130 or potassium > 5.5 mmol/L", True)["test"] == "potassium"

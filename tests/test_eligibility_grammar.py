@@ -96,6 +96,8 @@ LINES = [
     # "kg/m2" was read as the lower side), the unit may end in a digit or a superscript
     ("18.5 kg/m2 ≤ BMI < 24 kg/m2", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
     ("18.5 kg/m² ≤ BMI < 24 kg/m²", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
+    # "NEU", as Chinese registrations abbreviate the neutrophil count
+    ("NEU≥2.0×10^9/L", False, [("neutrophils", 2, None, True, True, "10*9/L", None)]),
     # a lack the bound defines
     ("Vitamin D deficiency by serum level < 50 nmol/L", False,
      [("vitamin-d", None, 50, True, False, "nmol/L", None)]),

@@ -1244,8 +1244,9 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     is one way in, not a requirement: the words become an alternative of their own, text
     only (``{"text": …}``), so the bound is an any-of member that a patient may meet or
     leave to review. (Before, the bound stood alone and failed every patient who came in by
-    the words.) Words holding a bound the grammar read (``read``: kept or not) are that
-    bound, not words; words with a number the grammar did not read, before a comparison
+    the words.) Words holding a bound the grammar read and kept are that bound, not words (a
+    bound read but not kept is a way the reader cannot state); words with a number the
+    grammar did not read, before a comparison
     ("≥ 18 years or adolescents 12-17 years weighing ≥ 40 kg"), are an alternative it cannot
     state: the bound is dropped, and so are the bounds of that alternative (the weight is the
     adolescents' only), up to the end of its clause.
@@ -1257,7 +1258,10 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     if "or " not in canon:
         return out
     facts = dict(out)
-    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read]
+    # (a bound read but not kept — "urine protein < 2+", no unit it can state — is a way in
+    # the line offers as much as words are)
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in read
+             if r.pos in facts]
     dropped = set()
     others: list[tuple[int, int]] = []  # alternatives whose bounds are theirs only
     for r in rs:

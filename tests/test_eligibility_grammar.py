@@ -96,6 +96,9 @@ LINES = [
     # "kg/m2" was read as the lower side), the unit may end in a digit or a superscript
     ("18.5 kg/m2 ≤ BMI < 24 kg/m2", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
     ("18.5 kg/m² ≤ BMI < 24 kg/m²", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
+    # a letter with a diacritic, as French registrations write it
+    ("Créatinine clearance > 30 ml/min", False,
+     [("creatinine-clearance", 30, None, False, True, "mL/min", None)]),
     # "NEU", as Chinese registrations abbreviate the neutrophil count
     ("NEU≥2.0×10^9/L", False, [("neutrophils", 2, None, True, True, "10*9/L", None)]),
     # a lack the bound defines

@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
@@ -65,6 +66,11 @@ _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord(
                    ord("﴾"): "(", ord("﴿"): ")", ord("【"): "(", ord("】"): ")",
                    ord("［"): "(", ord("］"): ")", ord("〔"): "(", ord("〕"): ")",
                    ord("‐"): "-", ord("‑"): "-"})
+# a Latin letter with a diacritic to the letter ("Créatinine clearance", "ANC ≥ 1,5 G/l"
+# from a French registration): one character for one, so positions stay where they were
+_FULLWIDTH.update({c: unicodedata.normalize("NFD", chr(c))[0] for c in range(0xC0, 0x250)
+                   if len(unicodedata.normalize("NFD", chr(c))) > 1 and
+                   unicodedata.normalize("NFD", chr(c))[0].isascii()})
 
 
 def normalise(text: str) -> str:

@@ -173,6 +173,12 @@ def test_a_criterion_naming_inclusion_or_exclusion_is_no_heading(text: str, mark
     ("Einschlusskriterien", False, None),
     ("Criteri di esclusione:", True, None),
     ("Critérios de exclusão:", True, None),
+    # a dash then a criterion (the criterion was taken for a qualifier of the label, and lost)
+    ("Exclusion criteria - Pregnant", True, "Pregnant"),
+    ("Inclusion criteria - Age ≥ 18 years", False, "Age ≥ 18 years"),
+    # … but a part the label is for is the label's
+    ("Exclusion Criteria – Part A", True, None),
+    ("Exclusion Criteria - Cohort 2:", True, None),
 ])
 def test_heading_forms(line: str, exclude: bool, rest: str | None) -> None:
     head = heading(line)
@@ -227,3 +233,10 @@ def test_a_heading_after_a_criterion_switches_the_side_below_it() -> None:
     got = [(c.text, c.exclude) for c in parse_criteria(text)]
     assert got == [("Signed informed consent Exclusion criteria:", False),
                    ("Pregnancy", True), ("Active infection", True)]
+
+
+def test_a_heading_after_a_sentence_on_the_same_line_opens_its_side_there() -> None:
+    # both sections in one paragraph: the exclusion was on the inclusion side
+    text = "Main inclusion criteria: age ≥ 18 years. Main exclusion criteria: pregnancy."
+    got = [(c.text, c.exclude) for c in parse_criteria(text)]
+    assert got == [("age ≥ 18 years.", False), ("pregnancy.", True)]

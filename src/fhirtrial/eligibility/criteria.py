@@ -49,7 +49,7 @@ _LABEL = re.compile(
     rf"|{_CRIT}\s+(?:for|of|de|di|d['’])\s*(?:the\s+|la\s+|l['’])?(?:study\s+|trial\s+)?"
     rf"(?P<side_r>{_SIDE}))"
     r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
-    r"|\s+[^:：;,.()]{1,40}?)?"
+    r"|\s+(?![-–])[^:：;,.()]{1,40}?)?"  # (not "- Age ≥ 18": that is the first criterion)
     r"\s*(?P<term>[:：]|--|-(?=\s|$)|–|\.(?=\s|$)|,|$)(?P<rest>.*)$",
     re.IGNORECASE)
 _CJK_LABEL = re.compile(
@@ -82,7 +82,8 @@ _LABEL_OBJECT_WORDS = frozenset({
 # a label naming its side mid-line, after a criterion ("… consent Exclusion criteria:")
 _LABEL_INSIDE = re.compile(
     r"(?<=\S)\s+(?P<prefix>(?:[A-Z][\w-]*\s+){0,2}?)(?P<side>Inclusion|Exclusion|INCLUSION|"
-    r"EXCLUSION)\s+(?:criteria|Criteria|CRITERIA)\s*(?:\([^()]*\)|for\s[^:：]{1,40})?\s*[:：]")
+    r"EXCLUSION|(?<=[A-Z][a-z]{2} )(?:inclusion|exclusion)|(?<=[A-Z][a-z]{3} )(?:inclusion|"
+    r"exclusion))\s+(?:criteria|Criteria|CRITERIA)\s*(?:\([^()]*\)|for\s[^:：]{1,40})?\s*[:：]")
 # a lead-in sentence: "… the following exclusion criteria …:", "… will be excluded if:"
 _LEAD_CRIT = re.compile(r"\b(?P<side>inclusion|exclusion|non-inclusion)\s+criteri\w*"
                         r"(?:\s+\S+){0,10}\s*[:：]$", re.IGNORECASE)
@@ -163,9 +164,15 @@ def heading(line: str) -> Heading | None:
         rest = (m.group("rest") if m.group("side") else m.group("rest2")).strip()
     if re.search(r"\b(?:inclusion|exclusion)\s*/\s*(?:inclusion|exclusion)\b", body, re.I):
         return None  # "Inclusion/Exclusion:" names both sides
+    if _PART_REST.match(rest):
+        rest = ""  # "Exclusion Criteria – Part A": which part the criteria below are for
     label = body[: len(body) - len(rest)].strip() if rest else body.strip()
     return Heading(exclude, (lead.strip() + " " + label).strip(),
                    rest if re.search(r"\w", rest) else None)
+
+
+_PART_REST = re.compile(r"(?:part|cohort|arm|group|stage|phase|step|period|sub-?study|study|"
+                        r"section)\s*[\w.-]{1,4}\s*[:：]?$", re.IGNORECASE)
 
 
 def lead_in(line: str) -> bool | None:
@@ -216,6 +223,12 @@ def label_inside(line: str) -> bool | None:
     return m.group("side").lower() == "exclusion"
 
 
+# a heading that follows a sentence on the same line and opens its own criteria
+_SENTENCE_LABEL = re.compile(
+    r"(?<=[.;])[ \t]+(?=(?:(?:Main|Key|Major|Other|Specific|General|Additional|Principal)\s+)?"
+    r"(?:[Ii]nclusion|[Ee]xclusion|INCLUSION|EXCLUSION|[Nn]on-inclusion)\s+(?:[Cc]riteria|CRITERIA)"
+    r"\s*[:：][ \t]*[^\s])")
+_MARK_ONLY = re.compile(_MARK)
 _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 
 
@@ -325,7 +338,14 @@ def parse_criteria(text: str | None) -> list[Criterion]:
     section: str | None = None
     last: Criterion | None = None
     switch: bool | None = None  # a side a label at the end of the previous line opened
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "riteria" in text or "RITERIA" in text:
+        # "Main inclusion criteria: age ≥ 18. Main exclusion criteria: pregnancy." on one
+        # line: the second heading, after a sentence, opens a line of its own
+        text = _SENTENCE_LABEL.sub(
+            lambda m: m.group(0) if _MARK_ONLY.fullmatch(
+                text[text.rfind("\n", 0, m.start()) + 1:m.start()].strip()) else "\n", text)
+    for raw in text.split("\n"):
         if not raw.strip():
             continue
         if switch is not None:

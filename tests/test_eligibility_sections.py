@@ -162,6 +162,7 @@ def test_a_criterion_naming_inclusion_or_exclusion_is_no_heading(text: str, mark
     ("Inclusion Criteria-- Participants must be:", False, "Participants must be:"),
     ("Exclusion Criteria for all subjects, includes:", True, "includes:"),
     ("Non-inclusion criteria:", True, None),
+    ("Ineligibility:", True, None),  # after "Eligibility:", the exclusions
     ("Excusion Criteria:", True, None),
     ("Transplant Exclusion:", True, None),
     ("Critères de non-inclusion :", True, None),

@@ -38,7 +38,7 @@ _BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d
 
 _MARK = r"(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])"
 _SIDE = (r"non[- ]?inclusions?|inclusionary|inclusions?|inclution|exclusionary|exclusions?|"
-         r"excusion|exclution|eligibility|inclusión|exclusión|inclusione|esclusione|inclusão|"
+         r"excusion|exclution|ineligibility|eligibility|inclusión|exclusión|inclusione|esclusione|inclusão|"
          r"exclusão|(?:ein|aus)schlusskriterien")
 _SIDE_CRIT = r"including|excluding|selection"  # a side only with a criteria word after it
 _CRIT = (r"(?:criteria|criterion|criterias|critera|conditions?|requirements?|critères|criterios|"
@@ -62,7 +62,7 @@ _SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|schluss
                          "入组|选择|選択|排除|除外|включ|исключ")
 
 
-_EXCLUDING_SIDE = re.compile(r"^(?:non|ex|es|aus|排除|除外|исключ|невключ)", re.IGNORECASE)
+_EXCLUDING_SIDE = re.compile(r"^(?:non|ex|es|aus|inelig|排除|除外|исключ|невключ)", re.IGNORECASE)
 # words that make "… inclusion criteria …" a sentence, not a heading
 _NOT_LABEL_WORDS = frozenset({
     "not", "no", "non", "none", "any", "all", "each", "every", "the", "of", "with", "without",

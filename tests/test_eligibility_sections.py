@@ -163,6 +163,7 @@ def test_a_criterion_naming_inclusion_or_exclusion_is_no_heading(text: str, mark
     ("Exclusion Criteria for all subjects, includes:", True, "includes:"),
     ("Non-inclusion criteria:", True, None),
     ("Ineligibility:", True, None),  # after "Eligibility:", the exclusions
+    ("Exclusion criteria;", True, None),
     ("Excusion Criteria:", True, None),
     ("Transplant Exclusion:", True, None),
     ("Critères de non-inclusion :", True, None),

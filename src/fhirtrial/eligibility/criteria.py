@@ -50,7 +50,7 @@ _LABEL = re.compile(
     rf"(?P<side_r>{_SIDE}))"
     r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
     r"|\s+(?![-–])[^:：;,.()]{1,40}?)?"  # (not "- Age ≥ 18": that is the first criterion)
-    r"\s*(?P<term>[:：]|--|-(?=\s|$)|–|\.(?=\s|$)|,|$)(?P<rest>.*)$",
+    r"\s*(?P<term>[:：]|--|-(?=\s|$)|–|\.(?=\s|$)|,|;(?=\s*$)|$)(?P<rest>.*)$",
     re.IGNORECASE)
 _CJK_LABEL = re.compile(
     r"^(?P<prefix>)(?P<side>入选|纳入|入组|选择|選択|排除|除外)(?P<crit>标准|條件|条件|基準|标准如下)"

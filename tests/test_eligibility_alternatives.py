@@ -1246,6 +1246,13 @@ def test_a_bound_inside_an_unread_way_of_an_exclusion_is_not_read_alone(text: st
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
 
 
+def test_a_bound_for_the_others_beside_a_clause_with_its_own_stays_text() -> None:
+    # the second clause gives patients with marrow involvement their own bound (read only as
+    # an uncoded name, and dropped): ANC ≥ 1.0 alone would turn them away at 0.7
+    assert [f for f in facts_for("ANC ≥ 1.0 × 10^9/L; for patients with bone marrow "
+                                 "involvement ≥ 0.5 × 10^9/L", False) if f.kind == "lab"] == []
+
+
 def test_a_way_in_read_but_not_stated_keeps_the_other_from_being_required() -> None:
     # "urine protein < 2+" (a dipstick grade) is read and dropped: no unit it can state. The
     # 24-hour protein alone would be required of a patient coming in by the dipstick

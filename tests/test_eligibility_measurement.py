@@ -93,6 +93,7 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "At least 25 follicles (2-9 mm)",
     "Proptosis ≥ 3 mm above normal for race and gender",  # a difference from a limit
     "Vitamin D deficiency by serum level < 50 nmol/L",  # "serum level": of what?
+    "Peak expiratory flow ≤ 80% of personal best",  # a share of the patient's own best
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []

@@ -1686,6 +1686,9 @@ def _closes(canon: str, p: int, end: int) -> bool:
 
 _LIST_SEP = re.compile(r"[,;]")
 _RELATIVE_AFTER = re.compile(r"\s*[≤≥<>]\s*×")
+_SHARE_OF_OWN = re.compile(r"\s*of\s+(?:the\s+|their\s+|his\s+|her\s+)?(?:personal|patient'?s|"
+                           r"individual|predicted|baseline|normal|reference|maximum|maximal|max|"
+                           r"best|expected|ideal|usual|previous|prior|pre-?treatment)\b")
 _UNCODED_CMP = re.compile(r"[≤≥<>]|\bbetween\s+(?=\d)")
 _POST_CMP_BEFORE = re.compile(r"\bor\s+(?:above|more|greater|higher|over|below|less|lower|"
                               r"under|fewer)\b")
@@ -1702,8 +1705,11 @@ def _uncoded_bounds(canon: str, p: int, name: str) -> tuple[
     head = name.rsplit(None, 1)[-1]
     lab = measurement_lab()
     found = _bounds(lab, canon, p)
-    if found is not None and _RELATIVE_AFTER.match(canon, found[3]):
-        return None  # "proptosis ≥ 3 mm above normal": a difference from a limit
+    if found is not None and (_RELATIVE_AFTER.match(canon, found[3]) or
+                              _SHARE_OF_OWN.match(canon, found[3])):
+        # "proptosis ≥ 3 mm above normal": a difference from a limit; "peak expiratory flow ≤
+        # 80 % of personal best": a share of another value, not a level
+        return None
     if found is not None and not _UNIT_GOES_ON.match(canon, found[3]) and all(
             b.unit_written and b.unit is not None and not b.relative
             for b in (found[0], *(x for x, _ in found[1]))) and (

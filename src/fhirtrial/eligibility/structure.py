@@ -1159,6 +1159,11 @@ def _without_unread_alternatives(out: list[tuple[int, Fact]], rs: list[Reading],
     patients without the condition only."""
     if not out or (_OR.search(canon) is None and ";" not in canon):
         return out
+    # (an uncoded reading that gave no fact — "bone marrow involvement ≥ 0.5 × 10^9/L" in a
+    # clause under a condition — is a comparison no fact states; a lexicon reading that gave
+    # none was merged into another's alternatives or is a condition already accounted for)
+    kept = {p for p, _ in out}
+    rs = [r for r in rs if r.pos in kept or not is_uncoded(r.lab)]
     spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
     for r in rs:
         spans += [(b.start, b.end) for b, _ in r.alternatives]

@@ -96,6 +96,10 @@ LINES = [
     # "kg/m2" was read as the lower side), the unit may end in a digit or a superscript
     ("18.5 kg/m2 ≤ BMI < 24 kg/m2", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
     ("18.5 kg/m² ≤ BMI < 24 kg/m²", False, [("bmi", 18.5, 24, True, False, "kg/m2", None)]),
+    # a scale with negative values keeps the sign ("RASS -2 to +1" was read RASS = 2)
+    ("RASS -2 to +1", False, [("rass", -2, 1, True, True, "{score}", None)]),
+    ("RASS score of -2 to 0", False, [("rass", -2, 0, True, True, "{score}", None)]),
+    ("RASS ≤ +1", False, [("rass", None, 1, True, True, "{score}", None)]),
     # a letter with a diacritic, as French registrations write it
     ("Créatinine clearance > 30 ml/min", False,
      [("creatinine-clearance", 30, None, False, True, "mL/min", None)]),

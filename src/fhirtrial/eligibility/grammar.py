@@ -238,7 +238,7 @@ _LIST_NEXT = re.compile(r"(?:\s*+(?:,\s*+(?:or|and)?|or|and|/)\s*+(?P<n>\d{1,2}|
 _DIGIT = re.compile(r"\d|\.\d")
 _LEVEL_NEXT = re.compile(_LIST_NEXT.pattern.replace(r"\d{1,2}", r"\d{1,2}(?:\.\d)?"))
 _LIST_DECIMAL = re.compile(r"\s*(?:,\s*(?:or|and)?|or|and|/)\s*\d+[.,]\d")
-_VAL = re.compile(rf"\s*(?P<num>-?{NUM})(?![\d])")
+_VAL = re.compile(rf"\s*(?P<num>[-+]?{NUM})(?![\d])")
 _ROMAN_VAL = re.compile(r"\s*(?P<num>iv|vi|v|i{1,3})(?![\w])")
 _POST_GAP = r"\s*+(?:(?:of age|old|of life)\s*+,?\s*+)?"
 _UP_POST = re.compile(_POST_GAP + r"(?:or|and|&)\s+(?:more|greater|higher|above|older|"
@@ -1204,6 +1204,9 @@ def readings(canon: str) -> list[Reading]:
         limit = stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())
+        if 0 < p < len(seg) and seg[p - 1] == "-" and seg[p].isdigit() and \
+                any(lo < 0 for _, lo, _ in lab.bare):
+            p -= 1  # "RASS -2 to +1": on a scale with negative values the "-" is a sign
         if (o := _OUTSIDE.match(seg, p)) is not None:
             # "hematocrit outside the normal range (35-50 %)": a range, and the value is not
             # in it; anything else after "outside" is not read

@@ -100,6 +100,11 @@ LINES = [
     ("RASS -2 to +1", False, [("rass", -2, 1, True, True, "{score}", None)]),
     ("RASS score of -2 to 0", False, [("rass", -2, 0, True, True, "{score}", None)]),
     ("RASS ≤ +1", False, [("rass", None, 1, True, True, "{score}", None)]),
+    # bone density in standard deviations, its range written from nearer zero
+    ("Bone mineral density T-score ≤ -2.5 at the lumbar spine", False,
+     [("bmd-t-score", None, -2.5, True, True, "{SD}", None)]),
+    ("T-score between -1.0 and -2.5", False,
+     [("bmd-t-score", -2.5, -1, True, True, "{SD}", None)]),
     # a letter with a diacritic, as French registrations write it
     ("Créatinine clearance > 30 ml/min", False,
      [("creatinine-clearance", 30, None, False, True, "mL/min", None)]),

@@ -94,6 +94,8 @@ def test_what_is_not_a_named_score_stays_text(text: str) -> None:
     "Proptosis ≥ 3 mm above normal for race and gender",  # a difference from a limit
     "Vitamin D deficiency by serum level < 50 nmol/L",  # "serum level": of what?
     "Peak expiratory flow ≤ 80% of personal best",  # a share of the patient's own best
+    # standard deviations from a norm: no level without a concept
+    "Score on any neuropsychological test of 1.5 SDs or more outside the age norm",
 ])
 def test_what_is_in_doubt_stays_text(text: str) -> None:
     assert _measured(text) == []

@@ -57,7 +57,7 @@ _UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "10*4/uL": "× 1
               "um": "µm", "ug/dL": "µg/dL", "ug/mL": "µg/mL", "umol/L": "µmol/L",
               "ukat/L": "µkat/L", "g/(24.h)": "g/24 h", "mg/(24.h)": "mg/24 h", "kg/m2": "kg/m²",
               "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "/min": "/min",
-              "{events}/h": "events/h"}
+              "{events}/h": "events/h", "{SD}": "SD"}
 _ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",
                                   "display": "Assessment of eligibility for clinical trial"}]}
 

@@ -457,6 +457,10 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
                          high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=lo_in,
                          high_inclusive=hi_in, unit="d", unit_written=True, start=p,
                          end=v2.end, sides=sides)
+        if v2 is not None and v1.value > v2.value and v1.value <= 0 and \
+                v1.relative == v2.relative:
+            # "T-score between -1.0 and -2.5": negative values, written from nearer zero
+            v1, v2, lo_in, hi_in = v2, v1, hi_in, lo_in
         if v2 is not None and v1.value < v2.value and (
                 v1.relative == v2.relative or not v1.written):
             return Bound(low=v1.value, high=v2.value, low_inclusive=lo_in,
@@ -1366,6 +1370,9 @@ def _named_bracket_alternatives(canon: str, rs: list[Reading]) -> list[Reading]:
 #: the unitless codes (scores, ratios, INR) need a concept to mean anything
 _UNCODED_NOT_UNITS = frozenset(["a", "mo", "wk", "d", "h", "h/d", "1", "{score}", "{INR}",
                                 "{letters}", "[pH]", "g", "g/(24.h)", "mg/(24.h)",
+                                # standard deviations: from what, a concept says ("1.5 SD
+                                # outside the age norm" is no level)
+                                "{SD}",
                                 # "150 G/L" (giga per litre, a count) reads as "g/l" once the
                                 # text is lower case
                                 "g/L"])

@@ -82,6 +82,9 @@ LINES = [
     # "LSN" (limite supérieure de la normale) and "Gpt/L" (Gigapartikel pro Liter), as
     # French and German registrations write the upper limit and a count
     ("ALT ≤ 2.5 x LSN", False, [("alt", None, 2.5, True, True, None, "ULN")]),
+    ("ALT ≤ twice the ULN", False, [("alt", None, 2, True, True, None, "ULN")]),
+    # "mg%" is mg/dL for every concept measured in mg/dL (it was for 14 of 23)
+    ("Creatinine ≤ 1.5 mg%", False, [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     # ECG intervals beside the QTc
     ("QRS duration ≥ 130 ms", False, [("qrs-duration", 130, None, True, True, "ms", None)]),
     ("PR interval > 250 milliseconds", True, [("pr-interval", 250, None, False, True, "ms", None)]),

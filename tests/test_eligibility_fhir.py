@@ -180,13 +180,26 @@ def test_an_exclusion_of_one_sexs_value_is_stated_as_all_of_the_sex_and_the_boun
     assert fact_text(c.facts[0]) == "Female, Haemoglobin < 10 g/dL"
 
 
-@pytest.mark.parametrize("text", [
-    # each sex its own bound, neither stated as such: two plain bounds would each hold for both
-    "Exclusion Criteria:\n* Women with hemoglobin < 10 g/dL and men with hemoglobin < 12 g/dL",
-    "Inclusion Criteria:\n* Women with hemoglobin ≥ 12 g/dL and men with hemoglobin ≥ 13 g/dL",
+@pytest.mark.parametrize(("text", "first", "second"), [
+    # each sex its own bound: read as two plain bounds, each held for both sexes (in the
+    # inclusion women needed 13); read as "< 10 g/dL (women) or < 12 g/dL (men)" is
+    ("Exclusion Criteria:\n* Women with hemoglobin < 10 g/dL and men with hemoglobin < 12 g/dL",
+     ("female", 10), ("male", 12)),
+    ("Inclusion Criteria:\n* Women with hemoglobin ≥ 12 g/dL and men with hemoglobin ≥ 13 g/dL",
+     ("female", 12), ("male", 13)),
 ])
-def test_bounds_each_sex_opens_apart_stay_text(text: str) -> None:
+def test_bounds_each_sex_opens_apart_are_one_bound_per_sex(text: str, first, second) -> None:
     [c] = criteria_for(text)
+    [f] = [f for f in c.facts if f.kind == "lab"]
+    [alt] = f.data["alternatives"]
+    value = "high" if "Exclusion" in text else "low"
+    assert (f.data["sex"], f.data[value]) == first
+    assert (alt["sex"], alt[value]) == second
+
+
+def test_bounds_each_sex_opens_on_two_concepts_stay_text() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Women with Hb ≥ 12 g/dL and men with platelets ≥ "
+                       "100 × 10^9/L")
     assert not [f for f in c.facts if f.kind == "lab"]
 
 

@@ -1627,6 +1627,45 @@ _SEX_TO_NAME = re.compile(r"(?:\s+(?:patients?|subjects?|participants?|individua
                           r"screening|serum|plasma|blood|of|level|levels)\b)*\s+")
 
 
+def _opened_by_sex(bounded: list[Fact], norm: str,
+                   at_pos: dict[int, int] | None = None) -> dict[int, str]:
+    """id(fact) → the sex whose noun opens the fact's statement ("women with hemoglobin …");
+    with ``at_pos`` (id(fact) → where its reading starts) only the name at that place."""
+    opened: dict[int, str] = {}
+    apart = _BOTH_SEXES.sub(lambda b: " " * len(b.group(0)), norm)  # "male or female": none
+    for m in _SEX_NOUN_RE.finditer(apart):
+        gap = _SEX_TO_NAME.match(norm, m.end())
+        at = gap.end() if gap else m.end()
+        for f in bounded:
+            if at_pos is not None and at_pos.get(id(f)) != at:
+                continue
+            names = [f.data["name"].lower()] if f.kind == MEASUREMENT else \
+                tables().lab(f.data["test"]).names
+            if any(norm.startswith(n, at) and not norm[at + len(n):at + len(n) + 1].isalnum()
+                   for n in names):
+                opened.setdefault(id(f), "female" if m.group(0) in _FEMALE_NOUNS else "male")
+    return opened
+
+
+def _sex_pairs(measured: list[tuple[int, Fact]], norm: str) -> list[tuple[int, Fact]]:
+    """"Males with hemoglobin ≥ 13 g/dL and females with hemoglobin ≥ 12 g/dL": one bound for
+    each sex, as "≥ 13 g/dL (males) and ≥ 12 g/dL (females)" is read — before the two plain
+    bounds are taken for two requirements on one concept."""
+    labs = [(p, f) for p, f in measured if f.kind == "lab" and not f.data.get("sex") and
+            not f.data.get("alternatives") and not f.data.get("negated") and
+            not f.data.get("window")]
+    if len(labs) != 2 or labs[0][1].data["test"] != labs[1][1].data["test"]:
+        return measured
+    opened = _opened_by_sex([f for _, f in labs], norm, {id(f): p for p, f in labs})
+    (_, first), (_, second) = labs
+    if len(opened) != 2 or opened[id(first)] == opened[id(second)]:
+        return measured
+    merged = Fact("lab", dict(first.data, sex=opened[id(first)], alternatives=[
+        {**{k: v for k, v in second.data.items() if k != "test"},
+         "sex": opened[id(second)], "condition": None}]))
+    return [(p, merged if f is first else f) for p, f in measured if f is not second]
+
+
 def _bounds_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> list[Fact]:
     """A bound a sex opens ("Females with hemoglobin < 10 g/dL", "men who have a PSA > 4
     ng/mL") is that sex's. Among the exclusion criteria one sex's bound excludes that sex at
@@ -1638,17 +1677,7 @@ def _bounds_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> l
                not any(a.get("sex") for a in f.data.get("alternatives") or ())]
     if not bounded:
         return facts
-    opened: dict[int, str] = {}  # id(fact) -> the sex that opens its statement
-    apart = _BOTH_SEXES.sub(lambda b: " " * len(b.group(0)), norm)  # "male or female": none
-    for m in _SEX_NOUN_RE.finditer(apart):
-        gap = _SEX_TO_NAME.match(norm, m.end())
-        at = gap.end() if gap else m.end()
-        for f in bounded:
-            names = [f.data["name"].lower()] if f.kind == MEASUREMENT else \
-                tables().lab(f.data["test"]).names
-            if any(norm.startswith(n, at) and not norm[at + len(n):at + len(n) + 1].isalnum()
-                   for n in names):
-                opened.setdefault(id(f), "female" if m.group(0) in _FEMALE_NOUNS else "male")
+    opened = _opened_by_sex(bounded, norm)
     if not opened:
         return facts
     if len(set(opened.values())) > 1 or len(_sexes_named(norm + " age")) > 1:
@@ -1672,6 +1701,8 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     if by_age is not None:
         return by_age, True
     measured = measure_facts(_without_rationale(norm), exclude)
+    if len(measured) == 2 and any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+        measured = _sex_pairs(measured, norm)
     if len(measured) > 1 and AT_LEAST_N_LEAD.search(norm):
         measured = []  # "at least 2 of: A, B, C": a count of the bounds met, not all of them
     if exclude is True and measured and _SAYS_ALLOWED.search(norm):

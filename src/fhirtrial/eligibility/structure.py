@@ -1299,10 +1299,10 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             if not exclude:
                 dropped.add(r.pos)
             continue
-        if (before := _unread_before_or(canon, start, spans)):
+        if (or_at := _unread_before_or(canon, start, spans)) is not None:
             # ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg"); in an exclusion a bound
             # that is a way of its own stays ("sodium < 130 or potassium > 5.5 mmol/L")
-            if not exclude or _unread_between(canon, before[1], start, spans):
+            if not exclude or _unread_between(canon, or_at, start, spans):
                 dropped.add(r.pos)
             continue
         if exclude:
@@ -1335,29 +1335,20 @@ def _add_text(fact: Fact, words: str) -> None:
 _LEADING_OR = re.compile(r"^[\s,]*(?:or|and/or)\s+")
 
 
-
 # a comparison the grammar may not have read: a comparator before a number, or an age
 _COMPARISON = re.compile(r"[≤≥<>]\s*\d|\d\s*(?:years?|yrs?|months?)\b")
 _TOP_OR = re.compile(r"\bor\b")
 
 
-def _unread_before_or(canon: str, start: int, spans: list[tuple[int, int]]
-                      ) -> tuple[str, int] | None:
-    """The way in before an "or" in the bound's clause, at ``start``, when it holds a
-    comparison no reading took ("age ≥ 18 years, or ≥ 12 years and weighing ≥ 40 kg": the
-    weight is the second way in's, and the first was not read): its words (from the "or" or
-    bracket before it) and where the "or" is; None otherwise."""
+def _unread_before_or(canon: str, start: int, spans: list[tuple[int, int]]) -> int | None:
+    """Where the "or" is that the bound at ``start`` follows in its clause, when the way in
+    before it holds a comparison no reading took ("age ≥ 18 years, or ≥ 12 years and weighing
+    ≥ 40 kg": the weight is the second way in's, and the first was not read); else None."""
     clause = canon.rfind(";", 0, start) + 1
     ors = [m.start() for m in _TOP_OR.finditer(canon, clause, start)
            if not any(a <= m.start() < b for a, b in spans)]
-    if not ors:
-        return None
-    if any(not any(a <= m.start() < b for a, b in spans)
-           for m in _COMPARISON.finditer(canon, clause, ors[-1])):
-        words = canon[clause:ors[-1]]
-        opened = words.rfind("(")  # an open bracket the alternatives are in
-        cut = max(words.rfind(" or "), opened if words.find(")", opened) < 0 else -1)
-        return (words[cut + 1:] if cut >= 0 else words), ors[-1]
+    if ors and _unread_between(canon, clause, ors[-1], spans):
+        return ors[-1]
     return None
 
 
@@ -1598,7 +1589,7 @@ def _ages_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> lis
     at that age — the sex and the age together (all-of), not each alone."""
     ages = [f for f in facts if f.kind == "age" or (
         f.kind == GROUP and all(m.kind == "age" for m in f.data["facts"]))]
-    if not ages or not any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+    if not ages or not _names_a_sex(norm):
         return facts
     sexes = _sexes_named(norm)
     if not sexes or (len(sexes) == 1 and exclude is not True):
@@ -1615,7 +1606,7 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     facts, only_or = _read_line(text, norm, exclude)
     if facts:
         facts = _ages_for_one_sex(facts, norm, exclude)
-    if facts and any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+    if facts and _names_a_sex(norm):
         facts = _bounds_for_one_sex(facts, norm, exclude)
     return facts, only_or
 
@@ -1666,6 +1657,12 @@ def _sex_pairs(measured: list[tuple[int, Fact]], norm: str) -> list[tuple[int, F
     return [(p, merged if f is first else f) for p, f in measured if f is not second]
 
 
+def _names_a_sex(norm: str) -> bool:
+    """Whether the line may name a sex ("men", "women", "male", "girls", …): a cheap test before
+    the sex words are looked for."""
+    return any(w in norm for w in ("men", "man", "male", "girl", "boy"))
+
+
 def _bounds_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> list[Fact]:
     """A bound a sex opens ("Females with hemoglobin < 10 g/dL", "men who have a PSA > 4
     ng/mL") is that sex's. Among the exclusion criteria one sex's bound excludes that sex at
@@ -1701,7 +1698,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     if by_age is not None:
         return by_age, True
     measured = measure_facts(_without_rationale(norm), exclude)
-    if len(measured) == 2 and any(w in norm for w in ("men", "man", "male", "girl", "boy")):
+    if len(measured) == 2 and _names_a_sex(norm):
         measured = _sex_pairs(measured, norm)
     if len(measured) > 1 and AT_LEAST_N_LEAD.search(norm):
         measured = []  # "at least 2 of: A, B, C": a count of the bounds met, not all of them

@@ -82,8 +82,7 @@ _LABEL_OBJECT_WORDS = frozenset({
 # a label naming its side mid-line, after a criterion ("… consent Exclusion criteria:")
 _LABEL_INSIDE = re.compile(
     r"(?<=\S)\s+(?P<prefix>(?:[A-Z][\w-]*\s+){0,2}?)(?P<side>Inclusion|Exclusion|INCLUSION|"
-    r"EXCLUSION|(?<=[A-Z][a-z]{2} )(?:inclusion|exclusion)|(?<=[A-Z][a-z]{3} )(?:inclusion|"
-    r"exclusion))\s+(?:criteria|Criteria|CRITERIA)\s*(?:\([^()]*\)|for\s[^:：]{1,40})?\s*[:：]")
+    r"EXCLUSION)\s+(?:criteria|Criteria|CRITERIA)\s*(?:\([^()]*\)|for\s[^:：]{1,40})?\s*[:：]")
 # a lead-in sentence: "… the following exclusion criteria …:", "… will be excluded if:"
 _LEAD_CRIT = re.compile(r"\b(?P<side>inclusion|exclusion|non-inclusion)\s+criteri\w*"
                         r"(?:\s+\S+){0,10}\s*[:：]$", re.IGNORECASE)
@@ -229,6 +228,19 @@ _SENTENCE_LABEL = re.compile(
     r"(?:[Ii]nclusion|[Ee]xclusion|INCLUSION|EXCLUSION|[Nn]on-inclusion)\s+(?:[Cc]riteria|CRITERIA)"
     r"\s*[:：][ \t]*[^\s])")
 _MARK_ONLY = re.compile(_MARK)
+
+
+def _after_a_sentence(text: str) -> bool:
+    """Whether "criteria" follows a sentence's end on its line anywhere in ``text`` (a cheap
+    test before the pattern runs over the whole text, which every record's criteria are)."""
+    low = text.lower()
+    i = low.find("criteria")
+    while i >= 0:
+        line = low[low.rfind("\n", 0, i) + 1:i]
+        if ". " in line or "; " in line:
+            return True
+        i = low.find("criteria", i + 8)
+    return False
 _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 
 
@@ -339,7 +351,7 @@ def parse_criteria(text: str | None) -> list[Criterion]:
     last: Criterion | None = None
     switch: bool | None = None  # a side a label at the end of the previous line opened
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "riteria" in text or "RITERIA" in text:
+    if _after_a_sentence(text):
         # "Main inclusion criteria: age ≥ 18. Main exclusion criteria: pregnancy." on one
         # line: the second heading, after a sentence, opens a line of its own
         text = _SENTENCE_LABEL.sub(

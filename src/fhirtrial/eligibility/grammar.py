@@ -255,6 +255,7 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 #: a number whose dot may separate thousands: "100.000", "1.500" (not "0.125", "12.5")
 _DOT_THOUSANDS = re.compile(r"[1-9]\d{0,2}\.\d{3}")
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten|twice)\s*×\s*(uln|lln)(?![\w])")
+_MULT_WORDS = {**NUMWORDS, "twice": 2}
 
 
 _VERSUS = re.compile(r"\s*(?:vs\.?|versus)(?![\w])")
@@ -315,7 +316,7 @@ class _Val:
 def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None:
     w = _WORD_MULT.match(s, pos)
     if w:  # "three times the upper limit of normal"
-        return _Val(NUMWORDS.get(w.group(1), 2), None, w.group(2).upper(), w.end(), True)
+        return _Val(_MULT_WORDS[w.group(1)], None, w.group(2).upper(), w.end(), True)
     m = _VAL.match(s, pos)
     if m and lab.kind == "score" and "," in m.group("num"):
         m = _INT_VAL.match(s, pos)  # "ASA 1,2" is a list
@@ -1482,8 +1483,9 @@ _NAME_GAP = frozenset(["is", "are", "was", "were", "be", "of", "level", "levels"
 #: words that name nothing measured on their own
 _GENERIC_ALONE = frozenset(["range", "level", "levels", "value", "values", "result", "results",
                             "count", "rate", "ratio", "amount", "total", "score", "index"])
-#: a specimen and generic words name nothing measured on their own ("serum level")
+#: a word written twice in a row, as a blanked remark leaves it ("score (NSS) score")
 _REPEATED_WORD = re.compile(r"\b(\w+)(?: \1\b)+")
+#: a specimen and generic words name nothing measured on their own ("serum level")
 _SPECIMEN_OR_GENERIC = _GENERIC_ALONE | frozenset([
     "serum", "plasma", "blood", "urine", "urinary", "whole", "venous", "arterial", "capillary",
     "fasting", "random", "measured", "concentration", "concentrations"])

@@ -393,40 +393,45 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="fhirtrial-bench-")
-    db = args.db or os.path.join(tmp, "bench.sqlite")
-    fresh = not Path(db).exists()
-    if fresh:
-        secs, nres = load(db, args.studies, args.validate)
-        print(f"load: {args.studies} studies ({nres} resources) in {secs:.1f}s = "
-              f"{args.studies / secs:.0f} studies/s, {nres / secs:.0f} resources/s "
-              f"(validation {'on' if args.validate else 'off'})")
-        print(f"  extrapolated to 550,000 studies: {550000 / (args.studies / secs) / 60:.0f} min")
-    conn = sqlite3.connect(db)
-    nstudies = conn.execute("SELECT count(*) FROM current WHERE type='ResearchStudy'"
-                            ).fetchone()[0]
-    size = Path(db).stat().st_size
-    print(f"store: {nstudies} studies, {size / 1e6:.0f} MB")
-    conn.close()
+    try:
+        db = args.db or os.path.join(tmp, "bench.sqlite")
+        fresh = not Path(db).exists()
+        if fresh:
+            secs, nres = load(db, args.studies, args.validate)
+            print(f"load: {args.studies} studies ({nres} resources) in {secs:.1f}s = "
+                  f"{args.studies / secs:.0f} studies/s, {nres / secs:.0f} resources/s "
+                  f"(validation {'on' if args.validate else 'off'})")
+            minutes = 550000 / (args.studies / secs) / 60
+            print(f"  extrapolated to 550,000 studies: {minutes:.0f} min")
+        conn = sqlite3.connect(db)
+        nstudies = conn.execute("SELECT count(*) FROM current WHERE type='ResearchStudy'"
+                                ).fetchone()[0]
+        size = Path(db).stat().st_size
+        print(f"store: {nstudies} studies, {size / 1e6:.0f} MB")
+        conn.close()
 
-    read_paths, search_paths = request_paths(nstudies, args.requests)
-    if args.in_process:
-        in_process(db, [read_paths[0], *SEARCHES, f"{BROAD}&_offset=2000"])
-        return
-    results, _ = serve_and_hammer(db, read_paths, search_paths, args.workers, args.clients)
+        read_paths, search_paths = request_paths(nstudies, args.requests)
+        if args.in_process:
+            in_process(db, [read_paths[0], *SEARCHES, f"{BROAD}&_offset=2000"])
+            return
+        results, _ = serve_and_hammer(db, read_paths, search_paths, args.workers, args.clients)
 
-    print(f"\ngunicorn, {args.workers} sync workers; {args.clients} concurrent keep-alive "
-          f"clients; {os.cpu_count()} CPUs shared by clients and server")
-    print(f"{'':28} {'kind':60} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for (label, kind), r in results.items():
-        print(f"{label:28} {kind[:60]:60} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} "
-              f"{r['p99']:8.1f}" + (f"  ERRORS {r['errors']}" if r["errors"] else ""))
-    base = results[(BARE, "read")]["rps"]
-    srv = results[(SERVER, "read")]["rps"]
-    print(f"\nread throughput ratio server / bare WSGI baseline: {srv / base:.2f}")
-    base = results[(BARE, BROAD)]["rps"]
-    srv = results[(SERVER, BROAD)]["rps"]
-    print(f"broad search (20 per page) ratio server / bare WSGI page of stored bodies: "
-          f"{srv / base:.2f}")
+        print(f"\ngunicorn, {args.workers} sync workers; {args.clients} concurrent keep-alive "
+              f"clients; {os.cpu_count()} CPUs shared by clients and server")
+        print(f"{'':28} {'kind':60} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        for (label, kind), r in results.items():
+            print(f"{label:28} {kind[:60]:60} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} "
+                  f"{r['p99']:8.1f}" + (f"  ERRORS {r['errors']}" if r["errors"] else ""))
+        base = results[(BARE, "read")]["rps"]
+        srv = results[(SERVER, "read")]["rps"]
+        print(f"\nread throughput ratio server / bare WSGI baseline: {srv / base:.2f}")
+        base = results[(BARE, BROAD)]["rps"]
+        srv = results[(SERVER, BROAD)]["rps"]
+        print(f"broad search (20 per page) ratio server / bare WSGI page of stored bodies: "
+              f"{srv / base:.2f}")
+    finally:
+        # (the store is thrown away unless --db names where to keep it)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -325,6 +325,12 @@ LINES = [
     ("PPO FEV1 and PPO DLCO >35%", False,
      [("fev1", 35, None, False, True, "%", "predicted"),
       ("dlco", 35, None, False, True, "%", "predicted")]),
+    # one name qualifying the next is one noun phrase, not a list: "VAS pain score" is no
+    # bound on both the VAS and a numeric pain rating (a name's own abbreviation in brackets,
+    # or a restated name, still shares it)
+    ("VAS pain score ≥ 4 on a 0-10 scale", False, []),
+    ("Visual analogue scale (VAS) pain ≥ 40 mm on a 100-mm scale", False,
+     [("pain-vas", 40, None, True, True, "{score}", None)]),
     # ornate brackets are brackets; Fridericia-corrected QT is QTc
     ("National Institutes of Health Stroke Scale ﴾NIHSS ﴿ score more than 5", False,
      [("nihss", 5, None, False, True, "{score}", None)]),

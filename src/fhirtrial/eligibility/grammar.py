@@ -1192,9 +1192,16 @@ def readings(canon: str) -> list[Reading]:
     bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []
     pending: list[tuple[int, Lab, str]] = []
+    modified = False
     for i, m in enumerate(mentions):
         lab = by_name[name_of(m.group(0))]
         nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(canon)
+        if modified:
+            # "VAS pain score ≥ 4": one concept's name qualifies the next one's, one space
+            # between them (brackets blanked leave more) — one noun phrase naming neither
+            # for sure, not a list of two
+            modified = bool(pending := [])
+            continue
         if _NON.search(canon, max(0, m.start() - 16), m.start()) or \
                 _OTHER_SUBJECT.search(canon, max(0, m.start() - 30), m.start()) or (
                     lab.key != "lesion-size" and _TARGET.search(canon, max(0, m.start() - 8),
@@ -1304,7 +1311,10 @@ def readings(canon: str) -> list[Reading]:
             continue
         if found is None:
             joint = _JOINT.fullmatch(canon, m.end(), nxt)
-            if joint and lab.kind != "age":
+            if joint and joint.group(0) == " " and i + 1 < len(mentions) and \
+                    by_name[name_of(mentions[i + 1].group(0))].key != lab.key:
+                modified = True
+            elif joint and lab.kind != "age":
                 pending.append((m.start(), lab, (joint.group("c") or ",").strip()))
             else:
                 pending = []

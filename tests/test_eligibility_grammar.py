@@ -49,6 +49,13 @@ def _bounds(text: str, exclude: bool | None = None) -> list[tuple]:
     ("anc 1.5 x 10^9/l", "anc 1.5 ×10^9/l"),
     ("egfr 60 ml/min/1•73 m2", "egfr 60 ml/min/1.73 m2"),
     ("fvc 60 % of predicted", "fvc 60 %pred"),
+    # a unit in words after a number
+    ("creatinine ≤ 1.5 mg per dl", "creatinine ≤ 1.5 mg/dl"),
+    ("hemoglobin 9 grams per deciliter", "hemoglobin 9 g/dl"),
+    ("cd4 200 cells per cubic millimeter", "cd4 200 cells/mm3"),
+    ("creatinine 133 micromoles per liter", "creatinine 133 µmol/l"),
+    ("alt 40 units per liter", "alt 40 u/l"),
+    ("one per liter", "one per liter"),  # no number before it
 ])
 def test_canonical_text_spells_each_notation_one_way_and_keeps_its_length(
         text: str, expected: str) -> None:
@@ -318,6 +325,8 @@ LINES = [
     ("6MWD between 150 and 450 meters", False,
      [("six-minute-walk", 150, 450, True, True, "m", None)]),
     ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
+    ("Serum creatinine ≤ 1.5 mg per dL", False,
+     [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
     # a list of names whose qualifiers are repeated shares the bound
     ("Serum AST and serum ALT ≤ 2.5 × ULN", False,

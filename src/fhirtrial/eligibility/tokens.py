@@ -157,6 +157,25 @@ _YEAR_OLD = re.compile(r"(?<=\d)-(?=(?:years?|months?|weeks?|days?)[- ]old)")
 _BSA_173 = re.compile(r"(?<=\d)[.,•∙·](?=73\s*m)")
 
 
+# "1.5 mg per dL", "9 grams per deciliter", "350 cells per cubic millimeter": a unit in words
+# after a number, written as its symbols
+_UNIT_IN_WORDS = re.compile(
+    r"(?<=\d)\s*+(?P<n>(?:milli|micro|nano|pico|kilo)?(?:grams?|moles?)|mg|gm?|µg|mcg|ng|pg|mmol|µmol|"
+    r"umol|mol|i?u|units?|cells|copies)\s+per\s+(?P<d>(?:deci|milli|micro)?lit(?:er|re)|"
+    r"[dmµu]?l|cubic millimet(?:er|re)|mm3|mm³)(?![\w])")
+_MASS = {"milligram": "mg", "microgram": "µg", "nanogram": "ng", "picogram": "pg",
+         "kilogram": "kg", "gram": "g", "millimole": "mmol", "micromole": "µmol",
+         "nanomole": "nmol", "picomole": "pmol", "mole": "mol", "units": "u", "unit": "u"}
+_VOLUME = {"deci": "dl", "milli": "ml", "micro": "µl", "cubic": "mm3"}
+
+
+def _unit_in_words(m: re.Match[str]) -> str:
+    n, d = m.group("n"), m.group("d")
+    den = next((v for k, v in _VOLUME.items() if d.startswith(k)), None) or \
+        ("l" if d.startswith("lit") else d)
+    return _MASS.get(n[:-1] if n.endswith(("grams", "moles")) else n, n) + "/" + den
+
+
 _DOUBLE_CMP = re.compile(r"([≤≥<>])(\s*)\1")
 _INSTRUMENT_SIZE = re.compile(r"(?<![\w.,-])\d{1,3}-(?:items?|points?|questions?|domains?)"
                               r"(?![\w-])")
@@ -185,6 +204,8 @@ def canonical(norm: str) -> str:
     if _REF_HINT.search(s):
         s = _sub(_REF, lambda m: "×" + ("lln" if m.group("ref").startswith(
             ("lln", "lnl", "lower", "normal lower")) else "uln"), s)
+    if " per " in s:
+        s = _sub(_UNIT_IN_WORDS, lambda m: " " + _unit_in_words(m), s, left=True)
     if "%" in s or "percent" in s:
         s = _sub(_PRED, lambda m: "%pred", s)
     s = _sub(_CMP_RE, lambda m: m.group("sym") or _SYM[m.lastgroup or "le"], s)

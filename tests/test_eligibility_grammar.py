@@ -325,6 +325,10 @@ LINES = [
     ("6MWD between 150 and 450 meters", False,
      [("six-minute-walk", 150, 450, True, True, "m", None)]),
     ("Barthel index ≥ 60", False, [("barthel", 60, None, True, True, "{score}", None)]),
+    # a version or a form of the name in its brackets
+    ("Vitamin D (25-OH) < 20 ng/mL", False,
+     [("vitamin-d", None, 20, True, False, "ng/mL", None)]),
+    ("HAM-D17 total score ≥ 18", False, [("hamd", 18, None, True, True, "{score}", None)]),
     ("Serum creatinine ≤ 1.5 mg per dL", False,
      [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),

@@ -329,6 +329,17 @@ LINES = [
     ("Vitamin D (25-OH) < 20 ng/mL", False,
      [("vitamin-d", None, 20, True, False, "ng/mL", None)]),
     ("HAM-D17 total score ≥ 18", False, [("hamd", 18, None, True, True, "{score}", None)]),
+    # the minute of an Apgar score, before or after its bound (LOINC 9272-6, 9274-2); a time
+    # of measurement no concept has is another value than the current one (text)
+    ("Apgar score ≥ 7 at 5 minutes", False,
+     [("apgar-5min", 7, None, True, True, "{score}", None)]),
+    ("1-minute Apgar < 4", True, [("apgar-1min", None, 4, True, False, "{score}", None)]),
+    ("Apgar score of 7 or more at 1 and 5 minutes", False, []),
+    ("Glucose ≥ 140 mg/dL at 1 hour after a 50 g glucose challenge", False, []),
+    ("Hemoglobin ≥ 9 g/dL at day 1", False, []),
+    # a bound followed by a change noun is a change, not a level
+    ("Creatinine ≥ 0.3 mg/dL increase within 48 hours", False, []),
+    ("FEV1 ≥ 12% improvement after bronchodilator", False, []),
     ("Serum creatinine ≤ 1.5 mg per dL", False,
      [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),

@@ -871,6 +871,9 @@ _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
                      r"(?:the\s+|their\s+|its\s+)?(?:baseline|normal|pre|nadir|lowest|"
                      r"prior|previous)|"
+                     # "creatinine ≥ 0.3 mg/dL increase", "≥ 20 % decline": a change
+                     r"\s*(?:increase|decrease|reduction|rise|drop|decline|fall|improvement|"
+                     r"worsening|change|loss|gain)s?\b|"
                      r"\s*(?:and\s+)?\d+\s*(?:days?|d)\b|"
                      # "≤ 12 cm from the anal verge": a distance from something, not a size
                      r"\s*(?:away\s+)?from\b|\s*(?:distal|proximal|lateral|medial)\s+to\b|"
@@ -1331,11 +1334,28 @@ def readings(canon: str) -> list[Reading]:
             if longer is not None:
                 alts = [*alts[:-1], (alts[-1][0], longer[0])]
                 end = longer[1]
+        if lab.kind != "age" and (at := _AT_TIME_AFTER.match(canon, end)) is not None:
+            # "Apgar score ≥ 7 at 5 minutes": the time is part of the name ("Apgar score at 5
+            # minutes", the 5-minute score); a time no name has ("glucose ≥ 140 mg/dL at 1
+            # hour", "Apgar ≥ 7 at 1 and 5 minutes") is another measurement than the current
+            # one: not read
+            timed = by_name.get(f"{name_of(m.group(0))} {' '.join(at.group('t').split())}")
+            if timed is None or pending:
+                pending = []
+                continue
+            lab = timed
         out += [Reading(pos, other, bound, alts, either, end, joint)
                 for pos, other, joint in pending]
         pending = []
         out.append(Reading(m.start(), lab, bound, alts, either, end))
     return _named_bracket_alternatives(canon, out)
+
+
+#: a time of measurement after a bound ("… at 5 minutes", "…, at 1 and 5 min", "at 24 hours",
+#: "at day 1")
+_AT_TIME_AFTER = re.compile(r"\s*+,?\s*+(?P<t>at\s++(?:the\s++)?\d[\d\s,.and-]*?\s*+"
+                            r"(?:minutes?|mins?|hours?|hrs?|h|days?|weeks?|months?|years?)\b|"
+                            r"at\s++(?:day|week|month)\s*+\d+)")
 
 
 # "(in patients with Gilbert's syndrome, total bilirubin ≤ 3 × ULN)": the condition, then the

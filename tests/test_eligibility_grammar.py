@@ -340,6 +340,9 @@ LINES = [
     # a bound followed by a change noun is a change, not a level
     ("Creatinine ≥ 0.3 mg/dL increase within 48 hours", False, []),
     ("FEV1 ≥ 12% improvement after bronchodilator", False, []),
+    # non-HDL cholesterol is its own concept (LOINC 43396-1), not HDL cholesterol
+    ("Non-HDL cholesterol ≥ 130 mg/dL", False,
+     [("non-hdl", 130, None, True, True, "mg/dL", None)]),
     ("Serum creatinine ≤ 1.5 mg per dL", False,
      [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),

@@ -919,3 +919,43 @@ def test_g_per_litre_on_an_uncoded_name_is_neither_grams_nor_a_count(line: str) 
 ])
 def test_a_range_is_read_whole_or_not_at_all(text: str, want: list[tuple]) -> None:
     assert _bounds(text, False) == want
+
+
+# --- an exclusion of bounds that hold together -------------------------------------------------
+
+def _ways(text: str) -> list[list[str]]:
+    """Each way an exclusion line is met, as the tests of its bounds (one per member)."""
+    return [[m.data["test"] for m in f.data["facts"]] if f.kind == GROUP else [f.data["test"]]
+            for f in facts_for(text, True) if f.kind in (GROUP, "lab")]
+
+
+@pytest.mark.parametrize(("text", "ways"), [
+    # "and" / "with" between two statements: both at once ("or" within a side: either)
+    ("ALT > 3 × ULN and total bilirubin > 2 × ULN", [["alt", "bilirubin-total"]]),
+    ("ALT or AST > 3 × ULN and total bilirubin > 2 × ULN (Hy's law)",
+     [["alt", "bilirubin-total"], ["ast", "bilirubin-total"]]),
+    ("Oxygen saturation < 92% with FiO2 ≥ 0.3", [["spo2", "fio2"]]),
+    # a list set off by commas is the registry's list of findings: each one excludes
+    ("Hemoglobin < 8 g/dL, platelets < 50 × 10^9/L and ANC < 1.0 × 10^9/L",
+     [["hemoglobin"], ["platelets"], ["neutrophils"]]),
+    ("Hemoglobin < 8 g/dL or platelets < 50 × 10^9/L", [["hemoglobin"], ["platelets"]]),
+    # "not well controlled (SBP ≤ 150 and DBP ≤ 90)": not both, so either failing excludes
+    ("Blood pressure not well controlled (systolic ≤ 150 mmHg and diastolic ≤ 90 mmHg)",
+     [["bp-systolic"], ["bp-diastolic"]]),
+])
+def test_an_exclusion_of_bounds_joined_by_and_needs_them_together(text: str, ways) -> None:
+    assert _ways(text) == ways
+
+
+def _bili(value: float) -> dict:
+    return {"code": {"coding": [{"system": "http://loinc.org", "code": "1975-2"}]},
+            "valueQuantity": {"value": value, "unit": "mg/dL", "code": "mg/dL"},
+            "referenceRange": [{"high": {"value": 1.2, "unit": "mg/dL", "code": "mg/dL"}}]}
+
+
+def test_an_exclusion_of_bounds_together_excludes_only_when_both_hold() -> None:
+    line = "ALT > 3 × ULN and total bilirubin > 2 × ULN"
+    # bilirubin 3 × ULN with ALT normal: not this exclusion (read as either, it was)
+    assert _verdict(line, _patient(_alt(30), _bili(3.6)), "Exclusion") == "eligible"
+    assert _verdict(line, _patient(_alt(160), _bili(3.6)), "Exclusion") == "not-eligible"
+    assert _verdict(line, _patient(_alt(160), _bili(1.0)), "Exclusion") == "eligible"

@@ -1775,11 +1775,56 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                   for g in groups]
         facts += [Fact("time-window", w) for _, w in windows]
         return facts, True
+    if exclude is True and not only_or and not facts and \
+            (both := _excluded_together(norm, positioned)) is not None:
+        # "ALT > 3 × ULN and total bilirubin > 2 × ULN": excluded when both hold, not either
+        facts += both
+        facts += [Fact("time-window", w) for _, w in windows]
+        return facts, True
     if exclude is not True and not only_or:
         positioned = _without_contradictions(positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+#: the joint of two statements one exclusion requires together: "and" or "with" right before
+#: the next name (a qualifier or two between), nothing set off by punctuation
+_TOGETHER = re.compile(r"\b(?:and|with)\s+(?:[a-z-]+\s+){0,2}$")
+_EITHER = re.compile(r"\bor\s+(?:[a-z-]+\s+){0,2}$")
+_LIST_MARK = re.compile(r"[,;]|\band/or\b")
+
+
+def _excluded_together(norm: str, positioned: list[tuple[int, Fact]]) -> list[Fact] | None:
+    """An exclusion of bounds that must hold together ("ALT or AST > 3 × ULN and total
+    bilirubin > 2 × ULN", "oxygen saturation < 92 % with FiO2 ≥ 0.3"), as the ways it is met:
+    one all-of per choice of one bound from each side of "and" (names joined by "or" before
+    one bound being either). None unless every joint is a bare "and"/"with" or such an "or",
+    with at least one "and"/"with": a list set off by commas ("Hb < 8, platelets < 50 and
+    ANC < 1.0") is the registry's list of findings, each of which excludes."""
+    if len(positioned) < 2 or any(f.kind not in _BOUNDED or f.data.get("negated")
+                                  for _, f in positioned):
+        # (a denied bound's statement is "not (A and B)": either one failing excludes)
+        return None
+    sides: list[list[Fact]] = [[positioned[0][1]]]
+    for (a, _), (b, fb) in itertools.pairwise(positioned):
+        joint = norm[a:b]
+        if _LIST_MARK.search(joint):
+            return None
+        if _TOGETHER.search(joint):
+            sides.append([fb])
+        elif _EITHER.search(joint) and not _DIGIT.search(joint):
+            # "ALT or AST > 3 × ULN": names sharing one bound ("A ≥ 9 and B ≥ 100 or C ≥
+            # 1.5" could be "(A and B) or C": not read so)
+            sides[-1].append(fb)
+        else:
+            return None
+    if len(sides) < 2:
+        return None
+    ways = list(itertools.product(*sides))
+    if len(ways) > 4:
+        return None
+    return [Fact(GROUP, {"facts": list(w)}) for w in ways]
 
 
 _BRACKETED = re.compile(r"\([^()]*\)")

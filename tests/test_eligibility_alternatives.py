@@ -840,6 +840,7 @@ def test_an_article_before_a_child_pugh_number_is_not_class_a(text: str, high: f
      "Current diagnosis of major depressive disorder"),
     # words with a number the grammar does not read as a bound are still words
     ("Age ≥ 18 years or 16-17 with consent", None, "16-17 with consent"),
+    ("≥ 60 years old, or 50-59 with diabetes", None, "50-59 with diabetes"),
 ])
 def test_a_way_in_stated_in_words_is_an_alternative_of_its_own(text, key, words) -> None:
     # before, the bound stood alone: every postmenopausal 38-year-old failed the line

@@ -959,3 +959,19 @@ def test_an_exclusion_of_bounds_together_excludes_only_when_both_hold() -> None:
     assert _verdict(line, _patient(_alt(30), _bili(3.6)), "Exclusion") == "eligible"
     assert _verdict(line, _patient(_alt(160), _bili(3.6)), "Exclusion") == "not-eligible"
     assert _verdict(line, _patient(_alt(160), _bili(1.0)), "Exclusion") == "eligible"
+
+
+@pytest.mark.parametrize("text", [
+    # another way in by age the grammar did not read: the age read alone would turn away
+    # the patients of the other way
+    "≥ 60 years old, or 50-59 with at least one risk factor",
+    # two groups of patients, each with its own age (and a weight for one of them)
+    "Adults (≥ 18 years) and adolescents (12 to 17 years) weighing ≥ 40 kg",
+])
+def test_an_age_that_is_one_of_several_ways_in_stays_text(text: str) -> None:
+    assert _bounds(text, False) == []
+
+
+def test_an_age_shared_by_the_groups_named_before_it_is_read() -> None:
+    assert _bounds("Child or adolescent aged < 18 years", False) == [
+        ("age", None, 18, True, False, "a", None)]

@@ -447,6 +447,12 @@ def _age_of_one_sex(canon: str, r: Reading) -> bool:
 # after the bound, "onset"/"diagnosis" make it an age at an event only when they follow it
 # closely ("< 18 years at diagnosis"); "≥ 18 years, with an initial diagnosis of …" is the
 # participant's age
+#: a second group of patients named with its own age after a first ("adults (≥ 18 years) and
+#: adolescents (12 to 17 years)")
+_ANOTHER_GROUPS_AGE = re.compile(
+    r"(?:\band|\bor|,|;)\s*+(?:the\s+)?(?:adolescents?|children|child|adults?|infants?|elderly|"
+    r"teenagers?|neonates?|newborns?|toddlers?|youths?|minors?)\s*+(?:\(\s*+)?(?:aged?\s++|of\s++)?"
+    r"(?:between\s++|from\s++)?[≥≤<>]?\s*+\d")
 _AGE_STOP_AFTER = re.compile(
     r"^[^,;]{0,12}\b(?:at|of|since|before|after)\s+(?:the\s+)?(?:time\s+of\s+)?(?:first\s+)?"
     r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
@@ -808,6 +814,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     taken += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     rs += measurement_readings(canon, taken)
     rs.sort(key=lambda r: r.pos)
+    if (other := _ANOTHER_GROUPS_AGE.search(canon)) is not None and \
+            any(r.lab.kind == "age" and r.end <= other.start() for r in rs):
+        # "Adults (≥ 18 years) and adolescents (12 to 17 years) weighing ≥ 40 kg": groups of
+        # patients, each with its own age and maybe its own bounds — not one patient's
+        return []
     # a bound another reading took as its alternative is not a statement of its own ("≥ 18
     # years of age (≥ 20 years of age in Japan)": the second "age" names the alternative)
     alt_spans = [(id(r), b.start, b.end) for r in rs for b, _ in r.alternatives]
@@ -1209,7 +1220,8 @@ _COMPARATIVES = ("more|less|greater|higher|lower|above|below|older|younger|equal
                  "under")
 # "or" and a way in stated in words right after a bound, up to the clause's next comma or
 # bracket, with no comparison in it: not "or older", not "or equivalent"
-_OR_WORDS_AFTER = re.compile(r"(?:\s*+\b(?:at|on)\s++[a-z]+(?:\s++[a-z]+)?(?=\s*+,?\s*+or\b))?"
+_OR_WORDS_AFTER = re.compile(r"(?:\s*+\b(?:at|on)\s++[a-z]+(?:\s++[a-z]+)?(?=\s*+,?\s*+or\b)|"
+                             r"\s*+(?:old|of age)\b)?"  # "≥ 60 years old, or 50-59 with …"
                              r"\s*+,?\s*+\bor\s+(?!(?:" + _COMPARATIVES + r"|longer|shorter|"
                              r"equivalent|both|either)\b)"
                              r"(?P<alt>[a-z\d][^,;:()≤≥<>=]*?)\s*(?=$|[,;:)]|\.(?!\d))")
@@ -1221,6 +1233,12 @@ _OR_WORDS_BEFORE = re.compile(r"(?:^|[,;:(]|\d[.)]\s)\s*(?P<alt>[a-z][^,;:.()≤
 _OR_NUMBER_AFTER = re.compile(r"[^\d;.≤≥<>]{0,60}?,?\s*\bor\s+(?:[a-z][a-z'-]*\s+){0,3}"
                               r"(?P<n>\d[\d.,]*\s*(?:(?:-|–|to)\s*\d[\d.,]*\s*)?"
                               r"(?:years?|yrs?|months?|weeks?|days?)\b)")
+# … and after an age, a range of ages written without their unit ("≥ 60 years old, or 50-59
+# with at least one risk factor")
+_OR_AGE_RANGE_AFTER = re.compile(_OR_NUMBER_AFTER.pattern.split("(?P<n>")[0] +
+                                 r"(?:between\s+|from\s+)?(?P<n>\d{1,3}\s*(?:-|–|to|and)\s*"
+                                 r"\d{1,3})(?![\d.,%/])(?!\s*(?:[a-zµ]+/|%|kg|cm|mm|mg|ml|g\b|"
+                                 r"lbs?\b|units?\b|points?\b))")
 # "or" and a value or range with its unit right after a bound ("…, or 100-300 ng/mL …"), or
 # after the time it is measured at ("≥ 300 cells/µL at screening or ≥ 150 cells/µL with …")
 _OR_VALUE_AFTER = re.compile(r"\s*+(?:(?:at|on|in|during|by)\s++[a-z]+(?:\s++[a-z]+){0,2}\s*+)?"
@@ -1282,8 +1300,9 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
         end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
         start = min(r.pos, r.bound.start)
         if _OR_WORDS_AFTER.match(canon, end) is None and (
-                (m := _OR_NUMBER_AFTER.match(canon, end)) is not None and
-                not any(a <= m.start("n") < b for a, b in spans)):
+                (m := _OR_NUMBER_AFTER.match(canon, end) or (
+                    _OR_AGE_RANGE_AFTER.match(canon, end) if r.lab.kind == "age" else None))
+                is not None and not any(a <= m.start("n") < b for a, b in spans)):
             stop = canon.find(";", m.end())
             others.append((m.start(), len(canon) if stop < 0 else stop))
             if not exclude:

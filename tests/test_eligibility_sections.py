@@ -181,6 +181,9 @@ def test_a_criterion_naming_inclusion_or_exclusion_is_no_heading(text: str, mark
     # … but a part the label is for is the label's
     ("Exclusion Criteria – Part A", True, None),
     ("Exclusion Criteria - Cohort 2:", True, None),
+    # "… are as follows:", "… include:" end a heading as a colon does
+    ("Exclusion criteria are as follows: smoking", True, "smoking"),
+    ("Inclusion criteria include:", False, None),
 ])
 def test_heading_forms(line: str, exclude: bool, rest: str | None) -> None:
     head = heading(line)
@@ -242,3 +245,26 @@ def test_a_heading_after_a_sentence_on_the_same_line_opens_its_side_there() -> N
     text = "Main inclusion criteria: age ≥ 18 years. Main exclusion criteria: pregnancy."
     got = [(c.text, c.exclude) for c in parse_criteria(text)]
     assert got == [("age ≥ 18 years.", False), ("pregnancy.", True)]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # a lead-in in plain words, for the people who read the list
+    ("You can take part if you:\n* are 18 or older\nYou cannot take part if you:\n* are pregnant",
+     [("You can take part if you:", False), ("are 18 or older", False),
+      ("You cannot take part if you:", True), ("are pregnant", True)]),
+    ("Inclusion Criteria:\n* Age ≥ 18\nPatients not eligible:\n* Pregnancy",
+     [("Age ≥ 18", False), ("Patients not eligible:", True), ("Pregnancy", True)]),
+    ("Do not participate if you:\n* are pregnant",
+     [("Do not participate if you:", True), ("are pregnant", True)]),
+    # … not a clause about someone who cannot take part, nor a willingness
+    ("Inclusion Criteria:\n* Patients who cannot participate in follow-up visits:\n* ECOG 0-1",
+     [("Patients who cannot participate in follow-up visits:", False), ("ECOG 0-1", False)]),
+    ("Inclusion Criteria:\n* Willing to participate:\n  * in all visits",
+     [("Willing to participate:", False), ("in all visits", False)]),
+    # both sections in one paragraph, each heading "… are as follows:"
+    ("Inclusion criteria are as follows: age 18-65; BMI < 30. Exclusion criteria are as "
+     "follows: smoking; pregnancy.",
+     [("age 18-65; BMI < 30.", False), ("smoking; pregnancy.", True)]),
+])
+def test_plain_words_and_as_follows_open_their_side(text: str, want: list[tuple]) -> None:
+    assert [(c.text, c.exclude) for root in parse_criteria(text) for c in root.walk()] == want

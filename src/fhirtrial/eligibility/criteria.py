@@ -48,6 +48,8 @@ _LABEL = re.compile(
     rf"(?:(?P<side>{_SIDE})(?P<crit>\s*{_CRIT})?|(?P<side_c>{_SIDE_CRIT})\s*{_CRIT}"
     rf"|{_CRIT}\s+(?:for|of|de|di|d['’])\s*(?:the\s+|la\s+|l['’])?(?:study\s+|trial\s+)?"
     rf"(?P<side_r>{_SIDE}))"
+    # "Exclusion criteria are as follows:", "… include:": a heading, as "Exclusion criteria:"
+    r"(?:\s+(?:are|is|include|includes)(?:\s+as\s+follows)?(?=\s*[:：])|\s+as\s+follows(?=\s*[:：]))?"
     r"(?P<qual>\s*\([^()]*\)|\s*(?:for|in|of)\s+[^:：;,()]{1,60}?(?:\s*\([^()]*\))?"
     r"|\s+(?![-–])[^:：;,.()]{1,40}?)?"  # (not "- Age ≥ 18": that is the first criterion)
     r"\s*(?P<term>[:：]|--|-(?=\s|$)|–|\.(?=\s|$)|,|;(?=\s*$)|$)(?P<rest>.*)$",
@@ -58,7 +60,8 @@ _CJK_LABEL = re.compile(
     r"|^(?P<prefix2>)критерии\s+(?P<side2>включения|исключения|невключения)\s*"
     r"(?P<term2>[:：]|$)(?P<rest2>.*)$", re.IGNORECASE)
 # every heading, lead-in and label contains one of these: lines without one are criteria
-_SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|schlusskrit|入选|纳入|"
+_SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|particip|take part|"
+                         "schlusskrit|入选|纳入|"
                          "入组|选择|選択|排除|除外|включ|исключ")
 
 
@@ -90,6 +93,16 @@ _LEAD_VERB = re.compile(
     r"(?:\b(?:will|shall|must|should|are|is|to|be)\s+(?P<neg>not\s+)?(?:be\s+)?"
     r"(?P<verb>excluded|included|enrolled|ineligible|eligible)|\bare\s+exclusionary)"
     r"(?:\s+\S+){0,12}\s*[:：]$", re.IGNORECASE)
+# a lead-in in plain words, for the people who read the list: "You can take part if you:",
+# "Do not participate if you:", "Patients not eligible:"
+_LEAD_TAKE_PART = re.compile(
+    r"(?:^|\b(?:you|patients?|participants?|subjects?|people|persons|individuals?|children|"
+    r"women|men|volunteers?)\s+)(?:(?P<neg>cannot|can\s*not|can't|may\s+not|must\s+not|"
+    r"should\s+not|do\s+not|does\s+not|will\s+not\s+be\s+able\s+to)\s+|(?:can|may|could)\s+)"
+    r"(?:participate|take\s+part|join|enrol+|be\s+in\s+(?:this|the)\s+(?:study|trial))\b"
+    r"(?:\s+\S+){0,10}\s*[:：]$|"
+    r"^(?:(?:patients?|participants?|subjects?|people|persons|individuals?|you\s+are)\s+)?"
+    r"(?P<bare>not\s+eligible|ineligible)\b(?:\s+\S+){0,8}\s*[:：]$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -197,12 +210,15 @@ def lead_in(line: str) -> bool | None:
             sides.add(True)
         elif verb != "eligible":  # "… are eligible if:" qualifies one criterion
             sides.add(verb in ("excluded", "ineligible", "exclusionary"))
+    for m in _LEAD_TAKE_PART.finditer(text):
+        sides.add(bool(m.group("neg") or m.group("bare")))
     if len(sides) != 1:
         return None
     # "not … included" is counted above; any other negation leaves the sense unsure, except
     # in a sentence naming "exclusion criteria" ("must not meet any of the following
     # exclusion criteria:")
-    if _NEGATION.search(_LEAD_VERB.sub(" ", text)) and not _LEAD_CRIT.search(text):
+    if _NEGATION.search(_LEAD_TAKE_PART.sub(" ", _LEAD_VERB.sub(" ", text))) and \
+            not _LEAD_CRIT.search(text):
         return None
     return sides.pop()
 
@@ -226,6 +242,7 @@ def label_inside(line: str) -> bool | None:
 _SENTENCE_LABEL = re.compile(
     r"(?<=[.;])[ \t]+(?=(?:(?:Main|Key|Major|Other|Specific|General|Additional|Principal)\s+)?"
     r"(?:[Ii]nclusion|[Ee]xclusion|INCLUSION|EXCLUSION|[Nn]on-inclusion)\s+(?:[Cc]riteria|CRITERIA)"
+    r"(?:\s+(?:are|is|include|includes)(?:\s+as\s+follows)?|\s+as\s+follows)?"
     r"\s*[:：][ \t]*[^\s])")
 _MARK_ONLY = re.compile(_MARK)
 

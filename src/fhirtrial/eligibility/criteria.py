@@ -60,7 +60,7 @@ _CJK_LABEL = re.compile(
     r"|^(?P<prefix2>)критерии\s+(?P<side2>включения|исключения|невключения)\s*"
     r"(?P<term2>[:：]|$)(?P<rest2>.*)$", re.IGNORECASE)
 # every heading, lead-in and label contains one of these: lines without one are criteria
-_SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|particip|take part|"
+_SIDE_STEMS = re.compile("inclu|exclu|excus|esclu|eligib|selection|enrol|participate|take part|"
                          "schlusskrit|入选|纳入|"
                          "入组|选择|選択|排除|除外|включ|исключ")
 

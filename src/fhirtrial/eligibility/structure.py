@@ -814,7 +814,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     taken += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
     rs += measurement_readings(canon, taken)
     rs.sort(key=lambda r: r.pos)
-    if (other := _ANOTHER_GROUPS_AGE.search(canon)) is not None and \
+    if any(r.lab.kind == "age" for r in rs) and \
+            (other := _ANOTHER_GROUPS_AGE.search(canon)) is not None and \
             any(r.lab.kind == "age" and r.end <= other.start() for r in rs):
         # "Adults (≥ 18 years) and adolescents (12 to 17 years) weighing ≥ 40 kg": groups of
         # patients, each with its own age and maybe its own bounds — not one patient's

@@ -975,3 +975,32 @@ def test_an_age_that_is_one_of_several_ways_in_stays_text(text: str) -> None:
 def test_an_age_shared_by_the_groups_named_before_it_is_read() -> None:
     assert _bounds("Child or adolescent aged < 18 years", False) == [
         ("age", None, 18, True, False, "a", None)]
+
+
+# --- registrations written in other languages ---------------------------------------------------
+
+@pytest.mark.parametrize(("text", "want"), [
+    # French, German and Spanish names, joints and "upper limit of normal"
+    ("ASAT et ALAT ≤ 2,5 × LSN", [("ast", None, 2.5, True, True, None, "ULN"),
+                                  ("alt", None, 2.5, True, True, None, "ULN")]),
+    ("Bilirubin ≤ 1,5 x ONG", [("bilirubin-total", None, 1.5, True, True, None, "ULN")]),
+    ("Clairance de la créatinine > 60 ml/min",
+     [("creatinine-clearance", 60, None, False, True, "mL/min", None)]),
+    ("Thrombozyten ≥ 100.000/µl", [("platelets", 100000, None, True, True, "/uL", None)]),
+    ("Hemoglobina ≥ 9 g/dL", [("hemoglobin", 9, None, True, True, "g/dL", None)]),
+    # "ong" only as a word: "among", "long" are no upper limit
+    ("Hemoglobin ≥ 9 g/dL among adults", [("hemoglobin", 9, None, True, True, "g/dL", None)]),
+    # Chinese joints and multiples of the upper limit
+    ("ALT和AST≤2.5倍ULN", [("alt", None, 2.5, True, True, None, "ULN"),
+                          ("ast", None, 2.5, True, True, None, "ULN")]),
+])
+def test_lines_in_other_languages(text: str, want: list[tuple]) -> None:
+    assert _bounds(text, False) == want
+
+
+def test_a_bound_for_each_sex_written_in_chinese() -> None:
+    # the second bound, after "或" (or), was unread and the first held for everyone
+    [f] = [f for f in facts_for("QTc < 470 ms（女性）或 < 450 ms（男性）", False)
+           if f.kind == "lab"]
+    assert (f.data["sex"], f.data["high"]) == ("female", 470)
+    assert [(a["sex"], a["high"]) for a in f.data["alternatives"]] == [("male", 450)]

@@ -73,9 +73,26 @@ _FULLWIDTH.update({c: unicodedata.normalize("NFD", chr(c))[0] for c in range(0xC
                    unicodedata.normalize("NFD", chr(c))[0].isascii()})
 
 
+_EU_JOINTS = {"et": "and", "und": "and", "ou": "or", "oder": "or"}
+_EU_JOINT = re.compile(r"(?<=\s)(et|und|ou|oder)(?=\s)")
+#: Chinese joints and sexes, spelled as the grammar reads them
+_CJK_WORDS = {"或者": " or ", "或": " or ", "和": " and ", "及": " and ", "且": " and ",
+              "女性": "female", "男性": "male",
+              # "2.5倍ULN", "1.5倍正常值上限": a multiple of the upper limit of normal
+              "倍": " × ", "正常值上限": " uln ", "正常上限": " uln "}
+_CJK_WORD = re.compile("|".join(sorted(_CJK_WORDS, key=len, reverse=True)))
+
+
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
+    if " et " in s or " ou " in s or " und " in s or " oder " in s:
+        # "ASAT et ALAT ≤ 2,5 × LSN": French and German joints, in the words the grammar reads
+        s = _EU_JOINT.sub(lambda m: _EU_JOINTS[m.group(1)], s)
+    if not s.isascii() and _CJK_WORD.search(s):
+        # "QTc < 470 ms（女性）或 < 450 ms（男性）": the joints and the sexes a bound is for,
+        # in the words the grammar reads (a bound left unread after "或" was no alternative)
+        s = _CJK_WORD.sub(lambda m: _CJK_WORDS[m.group(0)], s)
     # "> or =", "=/>" and "≥=" are "≥" too
     if "=" in s:  # (every spelling below has one)
         s = _GE_SPACED.sub("≥", s)

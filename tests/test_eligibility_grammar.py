@@ -1004,3 +1004,20 @@ def test_a_bound_for_each_sex_written_in_chinese() -> None:
            if f.kind == "lab"]
     assert (f.data["sex"], f.data["high"]) == ("female", 470)
     assert [(a["sex"], a["high"]) for a in f.data["alternatives"]] == [("male", 450)]
+
+
+# --- a state named right before a bound in its direction ---------------------------------------
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Thrombocytopenia < 100,000/mm³", [("platelets", None, 100000, True, False, "/uL", None)]),
+    ("Tachycardia > 100 bpm", [("heart-rate", 100, None, False, True, "/min", None)]),
+    ("Hypoglycemia < 70 mg/dL", [("glucose", None, 70, True, False, "mg/dL", None)]),
+    # of two concepts on the state's side, the one that takes the unit
+    ("Anemia < 10 g/dL", [("hemoglobin", None, 10, True, False, "g/dL", None)]),
+    # against the state's direction, or no single concept: text
+    ("Tachycardia < 100 bpm", []),
+    ("Hyperbilirubinemia > 2 mg/dL", []),  # total or direct bilirubin
+    ("Depression > 10", []),  # which scale
+])
+def test_a_state_before_a_bound_names_its_concept(text: str, want: list[tuple]) -> None:
+    assert _bounds(text, True) == want

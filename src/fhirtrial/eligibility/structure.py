@@ -810,6 +810,54 @@ def _graded_names() -> re.Pattern[str]:
 MOST_BOUNDS = 40
 
 
+_STATE_HINT = re.compile(r"(?:emia|aemia|penia|cytosis|cardia|uria|fever|pyrexia|obes|hypoxia|"
+                         r"tension)\s*[(:,]?\s*[≤≥<>]")
+_STATE_BOUND = re.compile(r"\s*[(:,]?\s*(?P<c>[≤≥<>])\s*(?P<n>[\d.,]+)\s*(?:×\s*10\^?\d+\s*)?"
+                          r"(?P<u>[^\s;,()]+)?")
+
+
+@cache
+def _state_words() -> tuple[re.Pattern[str], dict[str, dict[str, list[str]]]]:
+    by_word: dict[str, dict[str, list[str]]] = {}
+    for words, sides in tables().states:
+        keys: dict[str, list[str]] = {}
+        for key, side in sides.items():
+            keys.setdefault(side, []).append(key)
+        for w in words:
+            by_word[w] = keys
+    pat = re.compile(r"(?<![\w-])(?:" + "|".join(
+        re.escape(w) for w in sorted(by_word, key=len, reverse=True)) + r")(?![\w-])")
+    return pat, by_word
+
+
+def _states_as_names(canon: str) -> str:
+    """"Thrombocytopenia < 100,000/mm³", "tachycardia > 100 bpm", "hypoglycemia < 70 mg/dL":
+    a state the lexicon's ``states`` know, right before a bound in its own direction, names
+    the concept the bound is on — written in the canonical text as that concept's name (same
+    length), for the grammar to read. Only where one concept on that side takes the bound's
+    unit ("anemia < 10 g/dL": hemoglobin, not hematocrit); a bound against the state's
+    direction, or one no single concept takes ("depression > 10", "hypocalcemia < 8"), is
+    left as it was."""
+    pat, by_word = _state_words()
+    out = canon
+    for m in pat.finditer(canon):
+        b = _STATE_BOUND.match(canon, m.end())
+        if b is None:
+            continue
+        keys = by_word[m.group(0)].get("low" if b.group("c") in "≤<" else "high", [])
+        unit = (b.group("u") or "").rstrip(".")
+        if len(keys) > 1:
+            keys = [k for k in keys if unit and tables().lab(k).unit_for(unit) is not None]
+        if len(keys) != 1:
+            continue
+        names = [n for n in tables().lab(keys[0]).names if len(n) <= len(m.group(0))]
+        if not names:
+            continue
+        name = max(names, key=len)
+        out = out[:m.start()] + name.ljust(len(m.group(0))) + out[m.end():]
+    return out
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
@@ -824,6 +872,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for (a, b), _ in time_windows(text):
         text = text[:a] + " " * (b - a) + text[b:]
     canon = _without_scale_spans(canonical(text))
+    if _STATE_HINT.search(canon):
+        canon = _states_as_names(canon)
     rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
     # what the lexicon's readings hold (names, bounds, alternatives) is not read again

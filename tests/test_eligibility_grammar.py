@@ -343,6 +343,9 @@ LINES = [
     # non-HDL cholesterol is its own concept (LOINC 43396-1), not HDL cholesterol
     ("Non-HDL cholesterol ≥ 130 mg/dL", False,
      [("non-hdl", 130, None, True, True, "mg/dL", None)]),
+    # the bound again in another unit, in brackets, does not hide the alternative after it
+    ("Total bilirubin ≤ 1.5 mg/dL (26 µmol/L) or ≤ 3 mg/dL for Gilbert's", False,
+     [("bilirubin-total", None, 1.5, True, True, "mg/dL", None)]),
     ("Serum creatinine ≤ 1.5 mg per dL", False,
      [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Peak VO2 < 20 mL/kg/min", True, [("vo2-peak", None, 20, True, False, "mL/kg/min", None)]),
@@ -1021,3 +1024,9 @@ def test_a_bound_for_each_sex_written_in_chinese() -> None:
 ])
 def test_a_state_before_a_bound_names_its_concept(text: str, want: list[tuple]) -> None:
     assert _bounds(text, True) == want
+
+
+def test_a_restated_quantity_in_brackets_leaves_the_alternative_after_it_read() -> None:
+    [f] = facts_for("Total bilirubin ≤ 1.5 mg/dL (26 µmol/L) or ≤ 3 mg/dL for Gilbert's", False)
+    assert [(a["high"], a["condition"]) for a in f.data["alternatives"]] == [
+        (3, "for Gilbert's")]

@@ -675,6 +675,11 @@ def _strip_parens(norm: str) -> str:
             return " " * len(m.group(0))
         return m.group(0)
 
+    if "/" in norm or "%" in norm:
+        # "≤ 1.5 mg/dL (26 µmol/L) or ≤ 3 mg/dL for Gilbert's": the bound again in another
+        # unit, nothing else — blanked, so what follows is read after the bound
+        norm = _RESTATED_QUANTITY.sub(lambda m: m.group(1) + " " * (len(m.group(0)) -
+                                                                     len(m.group(1))), norm)
     norm = _PAREN_DIGIT.sub(digits, norm)
     norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
@@ -685,6 +690,10 @@ def _strip_parens(norm: str) -> str:
 _PAREN_NUMBER = re.compile(r"\((\d+)\)")
 _ROMAN_CLASS = re.compile(r"\b(?:i|ii|iii|iv|v|vi)\b")
 _PAREN_DIGIT = re.compile(r"\(([^()]*\d[^()]*)\)")
+_QTY = r"[\d.,]+\s*(?:[x×]\s*10\^?\d+\s*)?[a-zµ/%][^\s();,]{0,12}"
+#: a bracket holding only a quantity (or two) right after a number and its unit
+_RESTATED_QUANTITY = re.compile(r"(\d\s*[a-zµ/%][^\s();,]{0,12})\s*\(\s*(?:=\s*)?" + _QTY +
+                                r"(?:\s*[;,]\s*" + _QTY + r")*\s*\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
 _ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")

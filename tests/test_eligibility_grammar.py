@@ -1030,3 +1030,18 @@ def test_a_restated_quantity_in_brackets_leaves_the_alternative_after_it_read() 
     [f] = facts_for("Total bilirubin ≤ 1.5 mg/dL (26 µmol/L) or ≤ 3 mg/dL for Gilbert's", False)
     assert [(a["high"], a["condition"]) for a in f.data["alternatives"]] == [
         (3, "for Gilbert's")]
+
+
+@pytest.mark.parametrize("text", ["BMI < 18.5 and > 35 kg/m2", "BMI < 18.5, > 35 kg/m2"])
+def test_two_sides_no_value_has_at_once_are_either_one(text: str) -> None:
+    # the first side alone dropped the second: a BMI of 40 was not excluded
+    [f] = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert (f.data["high"], [(a["low"], a["high"]) for a in f.data["alternatives"]]) == (
+        18.5, [(35, None)])
+
+
+def test_a_change_from_one_side_to_the_other_is_not_either_side() -> None:
+    # "from ≤ 5 mm to ≥ 6 mm" is no pair of alternatives (which every value would meet)
+    facts = [f for f in facts_for("Probing depth from ≤ 5 mm to ≥ 6 mm", False)
+             if f.kind == "lab"]
+    assert not any(f.data.get("alternatives") for f in facts)

@@ -720,6 +720,12 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                               high_inclusive=hi.high_inclusive, unit=a.unit,
                               relative=a.relative, unit_written=a.unit_written,
                               start=a.start, end=b.end, sides=sides), [], False, b.end)
+            if lo.low is not None and hi.high is not None and sides is None and \
+                    not re.search(r"\bto\b|-", j.group(0)) and _condition_after(s, b.end) is None:
+                # "BMI < 18.5 and > 35 kg/m²": no value is both; the sides apart, in one unit,
+                # are either one (the first alone dropped the second; "from ≤ 5 mm to ≥ 6 mm"
+                # is a change)
+                return a, [(b, None)], True, b.end
     # two ranges as alternatives: "13-17 years or 18-20 years", "40-50 or 60-70 kg" — either
     # one holds, or the second only under a condition ("… or 18-20 if living at home")
     j = _OR_RANGE.match(s, end)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fhirtrial.eligibility import criteria_for
-from fhirtrial.eligibility.criteria import GROUP
+from fhirtrial.eligibility.criteria import EITHER, GROUP
 from fhirtrial.eligibility.fhir import characteristic, fact_text
 from fhirtrial.eligibility.match import evaluate
 
@@ -106,3 +106,42 @@ def test_a_bound_repeated_in_a_later_group_belongs_to_that_group() -> None:
     # one line restating its bound is still one bound
     [f] = _criterion("Hemoglobin (Hb) < 12 g/dL", False).facts
     assert fact_text(f) == "Haemoglobin < 12 g/dL"
+
+
+# --- a part between semicolons that offers its own "or" -----------------------------------------
+
+ORGAN = ("Adequate organ function: hemoglobin ≥ 9 g/dL; creatinine ≤ 1.5 mg/dL or creatinine "
+         "clearance ≥ 50 mL/min; platelets ≥ 100 × 10^9/L")
+
+
+def test_a_part_with_its_own_or_is_one_any_of_among_the_required_parts() -> None:
+    c = _criterion(ORGAN, False)
+    assert c.combination == "all-of"
+    assert [f.kind for f in c.facts] == ["lab", EITHER, "lab"]
+    assert [fact_text(m) for m in c.facts[1].data["facts"]] == [
+        "Creatinine ≤ 1.5 mg/dL", "Creatinine clearance ≥ 50 mL/min"]
+    member = characteristic(c)["definitionByCombination"]["characteristic"][1]
+    assert member["definitionByCombination"]["code"] == "any-of"
+    assert member["description"] == "Creatinine ≤ 1.5 mg/dL or Creatinine clearance ≥ 50 mL/min"
+
+
+def test_a_patient_meeting_either_bound_of_the_part_meets_it() -> None:
+    # creatinine 2.0 mg/dL with a clearance of 60: read as a list of bounds, the creatinine
+    # alone made the patient not eligible
+    hb, plt = _obs("718-7", 10.0, "g/dL"), _obs("777-3", 150, "10*9/L")
+    assert _verdict(ORGAN, False, hb, plt, _obs("2160-0", 2.0, "mg/dL"),
+                    _obs("2164-2", 60, "mL/min")) == "eligible"
+    assert _verdict(ORGAN, False, hb, plt, _obs("2160-0", 2.0, "mg/dL"),
+                    _obs("2164-2", 40, "mL/min")) == "not-eligible"
+    assert _verdict(ORGAN, False, hb, plt, _obs("2160-0", 2.0, "mg/dL")) == "needs-review"
+
+
+@pytest.mark.parametrize("text", [
+    # "A, B or C" in one part could be "(A and B) or C", or three ways in
+    "Hemoglobin ≥ 9 g/dL, creatinine ≤ 1.5 mg/dL or creatinine clearance ≥ 50 mL/min; "
+    "platelets ≥ 100 × 10^9/L",
+    # no semicolon: as before
+    "Hemoglobin ≥ 9 g/dL and creatinine ≤ 1.5 mg/dL or creatinine clearance ≥ 50 mL/min",
+])
+def test_what_may_not_be_a_part_with_its_own_or_is_read_as_before(text: str) -> None:
+    assert EITHER not in [f.kind for f in _criterion(text, False).facts]

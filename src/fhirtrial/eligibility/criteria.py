@@ -264,6 +264,10 @@ _PLAIN_HEADING = re.compile(r"^(?P<head>[^.;]{1,80})[:：]\s*$")
 #: the kind of a fact made of facts that must all hold (``data["facts"]``): one alternative of
 #: a criterion whose groups of bounds are joined by "or"
 GROUP = "all-of"
+#: the kind of a fact made of facts of which one must hold (``data["facts"]``): one part of a
+#: list of parts joined by ";" that offers its own "or" ("…; creatinine ≤ 1.5 × ULN or CrCl ≥
+#: 50 mL/min; …")
+EITHER = "any-of"
 
 
 @dataclass(slots=True)
@@ -272,7 +276,8 @@ class Fact:
 
     ``kind`` is one of ``age``, ``sex``, ``healthy-volunteers``, ``pregnancy``, ``lactation``,
     ``lab``, ``measurement`` (a bound on a name the lexicon does not have), ``time-window``,
-    ``condition``, ``all-of`` (:data:`GROUP`); ``data`` holds the kind's fields (documented in
+    ``condition``, ``all-of`` (:data:`GROUP`), ``any-of`` (:data:`EITHER`); ``data`` holds the
+    kind's fields (documented in
     ``fhirtrial.eligibility.structure``).
     """
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .criteria import AT_LEAST, GROUP, Criterion, Fact, at_least, children_combination
+from .criteria import AT_LEAST, EITHER, GROUP, Criterion, Fact, at_least, children_combination
 from .grammar import MEASUREMENT
 from .tables import Lab, tables
 
@@ -219,7 +219,7 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
                                                      if k != "negated"}), link)
         return None if plain is None else dict(plain, description=fact_text(fact))
-    if fact.kind == GROUP:
+    if fact.kind in (GROUP, EITHER):
         members = []
         for i, m in enumerate(fact.data["facts"]):
             ch = fact_characteristic(m, f"{link}.{i + 1}")
@@ -227,7 +227,7 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
                 return None
             members.append({**ch, **characteristic_extras(m)})
         return {"linkId": link, "description": fact_text(fact),
-                "definitionByCombination": {"code": "all-of", "characteristic": members}}
+                "definitionByCombination": {"code": fact.kind, "characteristic": members}}
     main = _bound_characteristic(fact, link)
     alts = fact.data.get("alternatives") or []
     if main is None or not alts:
@@ -362,6 +362,8 @@ def _bound_text(fact: Fact) -> str:
             f" {_UNIT_TEXT.get(x['unit'], x['unit'])}"
             if x.get("unit") not in (None, "1", "{score}", "{INR}", "[pH]") else "")
 
+    if fact.kind == EITHER:
+        return " or ".join(fact_text(m) for m in d["facts"])
     if fact.kind == GROUP:
         texts = [fact_text(m) for m in d["facts"]]
         if all(m.kind == "age" for m in d["facts"]):  # "Age ≥ 6 months and ≤ 17 years"
@@ -467,7 +469,7 @@ def _class_fact_text(fact: Fact) -> str | None:
 
 def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], list[Fact]]:
     used_windows = [m.data["window"] for f in criterion.facts
-                    for m in (f.data["facts"] if f.kind == GROUP else [f])
+                    for m in (f.data["facts"] if f.kind in (GROUP, EITHER) else [f])
                     if m.data.get("window")]
     out = []
     for i, f in enumerate(criterion.facts):

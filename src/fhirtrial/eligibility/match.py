@@ -42,7 +42,7 @@ from typing import Any
 from ..errors import SourceError
 from ..jsonbytes import finite_number
 from ..model import Eligibility, Study
-from .criteria import AT_LEAST, GROUP, Criterion, Fact, at_least, children_combination
+from .criteria import AT_LEAST, EITHER, GROUP, Criterion, Fact, at_least, children_combination
 from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
 from .grammar import MEASUREMENT
 from .structure import structure
@@ -547,6 +547,15 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
         answer = combine([r.result for r in results], "all-of")
         chosen = [r for r in results if r.result == answer]
         reason = "; ".join(r.reason for r in chosen) if answer == MET else chosen[0].reason
+        return Result(answer, reason, [e for r in chosen for e in r.evidence])
+    if fact.kind == EITHER:
+        # one fact of the part must hold: the first met is why; else every one's reason
+        results = [r for m in fact.data["facts"] if (r := evaluate_fact(m, patient, as_of))]
+        if not results:
+            return None
+        answer = combine([r.result for r in results], "any-of")
+        chosen = [r for r in results if r.result == answer]
+        reason = chosen[0].reason if answer == MET else "; ".join(r.reason for r in chosen)
         return Result(answer, reason, [e for r in chosen for e in r.evidence])
     if fact.kind == MEASUREMENT:
         # the name is not coded, so no Observation can be found for it

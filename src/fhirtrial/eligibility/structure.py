@@ -28,6 +28,10 @@ Fact kinds and their ``data`` fields:
     ``key`` (condition table key), ``system``, ``code``, ``display``, ``text`` (the words it
     was read from), ``window`` (optional, as for labs), ``exceptions`` (the text after
     "excluding"/"except", or None).
+``all-of`` / ``any-of``
+    ``facts``: facts that must all hold ("Female, Haemoglobin < 10 g/dL", one group of
+    bounds joined by "or"), or of which one must (one part of a ";"-list that offers its own
+    "or": "creatinine ≤ 1.5 mg/dL or CrCl ≥ 50 mL/min").
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
 
-from .criteria import ANY_OF_LEAD, AT_LEAST_N_LEAD, GROUP, Criterion, Fact
+from .criteria import ANY_OF_LEAD, AT_LEAST_N_LEAD, EITHER, GROUP, Criterion, Fact
 from .grammar import (
     MEASUREMENT,
     Bound,
@@ -1879,9 +1883,49 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         return facts, True
     if exclude is not True and not only_or:
         positioned = _without_contradictions(positioned)
+        # "ANC ≥ 1500/µL; creatinine ≤ 1.5 × ULN or CrCl ≥ 50 mL/min; bilirubin …": a part
+        # between semicolons that offers its own "or" is met by either bound of it
+        positioned = _either_within_parts(norm, positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+#: a joint of two bounds that offers either: "or" (a few words before the next name) and no
+#: punctuation or "and" that would make it part of a list
+_EITHER_JOINT = re.compile(r"^[^,;]*\bor\s+(?:[a-z-]+\s+){0,3}$")
+
+
+def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
+                         ) -> list[tuple[int, Fact]]:
+    """The bounds of a list of parts joined by ";", where a part offers its own "or" ("…;
+    creatinine ≤ 1.5 × ULN or CrCl ≥ 50 mL/min; …"), with that part one any-of fact (the
+    others all required, as before). Unchanged unless every part is either bounds joined by
+    such an "or" or bounds with no "or" at all: "A, B or C" in one part could be "(A and B) or
+    C" or a list of three ways (not read so)."""
+    if len(positioned) < 3 or ";" not in norm or not _TOP_OR.search(norm):
+        return positioned
+    parts: list[list[tuple[int, Fact]]] = [[positioned[0]]]
+    kinds: list[set[str]] = [set()]
+    for (a, _), (b, fb) in itertools.pairwise(positioned):
+        joint = norm[a:b]
+        if ";" in joint:
+            parts.append([(b, fb)])
+            kinds.append(set())
+            continue
+        parts[-1].append((b, fb))
+        kinds[-1].add("or" if _EITHER_JOINT.match(joint) else
+                      "and" if not _TOP_OR.search(joint) else "?")
+    if len(parts) < 2 or not any(k == {"or"} for k in kinds) or \
+            any(len(k) > 1 or "?" in k for k in kinds):
+        return positioned
+    out: list[tuple[int, Fact]] = []
+    for part, k in zip(parts, kinds, strict=True):
+        if k == {"or"}:
+            out.append((part[0][0], Fact(EITHER, {"facts": [f for _, f in part]})))
+        else:
+            out += part
+    return out
 
 
 #: the joint of two statements one exclusion requires together: "and" or "with" right before

@@ -1163,13 +1163,56 @@ def _bracketed(s: str) -> frozenset[int]:
 _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
 # "PPO FEV1 and PPO DLCO")
-_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,)?[\s,]*"
+# (and the French and German "et", "ou", "und", "oder": "ASAT et ALAT ≤ 2,5 × LSN")
+_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,|et|und|ou|oder)?[\s,]*"
                     r"(?:(?:the|serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
                     r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
 
 
+_JOINT_WORDS = {"et": "and", "und": "and", "ou": "or", "oder": "or"}
 _RATIO_WORD = re.compile(r"\bratio\b")
 _JOINT_WORD = re.compile(r"\b(?:and|or|and/or)\b|[,;/&]")
+
+
+def _ratio_at(pending: list[tuple[int, Lab, str]], lab: Lab) -> tuple[int, Lab] | None:
+    """(where it starts, the ratio) when the names before ``lab`` are a ratio's numerator then
+    "/" (each name perhaps restated: "FEV1 (forced expiratory volume …) / FVC (forced vital
+    capacity)"), or the ratio's own name with ``lab`` one of its parts, else None."""
+    last = pending[-1][1]
+    if any(lab.key in pair and ratio.key == last.key for pair, ratio in _ratio_pairs().items()):
+        # "FEV1/FVC (forced vital capacity) < 70 %": one part of the ratio named again
+        return pending[-1][0], last
+    i = len(pending)
+    while i and pending[i - 1][1].key == lab.key:
+        i -= 1  # the denominator's own name, restated
+    if not i or pending[i - 1][2] != "/":
+        return None
+    top = pending[i - 1][1]
+    ratio = _ratio_pairs().get((top.key, lab.key))
+    if ratio is None:
+        return None
+    j = i - 1
+    while j and pending[j - 1][1].key == top.key:
+        j -= 1
+    return pending[j][0], ratio
+
+
+@cache
+def _ratio_pairs() -> dict[tuple[str, str], Lab]:
+    """(numerator key, denominator key) → the ratio concept whose name joins a name of each by
+    "/" ("fev1/fvc", "pao2/fio2"): data of the lexicon, no list of ratios here."""
+    _, by_name = _names()
+    pairs: dict[tuple[str, str], Lab] = {}
+    for lab in tables().labs:
+        if lab.pair:
+            continue  # "SBP/DBP > 140/90": a bound on each, read as a pair
+        for n in lab.names:
+            top, _, bottom = n.partition("/")
+            a, b = by_name.get(top.strip()), by_name.get(bottom.strip())
+            if a is not None and b is not None and a.key != b.key and lab.key not in (a.key,
+                                                                                   b.key):
+                pairs.setdefault((a.key, b.key), lab)
+    return pairs
 
 
 def _is_ratio(lab: Lab) -> bool:
@@ -1307,6 +1350,15 @@ def readings(canon: str) -> list[Reading]:
                 found = before
         if found is None and lab.kind == "score":
             found = _score_before(lab, canon, m.start(), out[-1].end if out else 0)
+        if found is not None and pending and (ratio_at := _ratio_at(pending, lab)) is not None:
+            # "FEV1 (forced expiratory volume in 1 second) / FVC < 70 %": the ratio the lexicon
+            # names "FEV1/FVC", its names apart — its bound, not a bound on each part
+            start, ratio = ratio_at
+            found = _bounds(ratio, seg, p) if p < limit else None
+            if found is not None:
+                out.append(Reading(start, ratio, *found))
+            pending = []
+            continue
         if found is not None and any(j == "/" for _, _, j in pending) and \
                 _RATIO_WORD.search(canon, m.end(), found[0].start):
             # "FEV1/FVC ratio < 0.7": a ratio of the two, not a bound on each
@@ -1324,7 +1376,8 @@ def readings(canon: str) -> list[Reading]:
                     by_name[name_of(mentions[i + 1].group(0))].key != lab.key:
                 modified = True
             elif joint and lab.kind != "age":
-                pending.append((m.start(), lab, (joint.group("c") or ",").strip()))
+                c = (joint.group("c") or ",").strip()
+                pending.append((m.start(), lab, _JOINT_WORDS.get(c, c)))
             else:
                 pending = []
             continue

@@ -69,6 +69,9 @@ _FULLWIDTH.update({ord("≦"): "≤", ord("≧"): "≥", ord("⩽"): "≤", ord(
                    # ornate and CJK brackets ("Stroke Scale ﴾NIHSS﴿ score > 5")
                    ord("﴾"): "(", ord("﴿"): ")", ord("【"): "(", ord("】"): ")",
                    ord("［"): "(", ord("］"): ")", ord("〔"): "(", ord("〕"): ")",
+                   # square brackets hold what round ones do: remarks ("FEV1 [forced
+                   # expiratory volume in 1 second] / FVC"), sexes ("> 2.5 mg/dL [men]")
+                   ord("["): "(", ord("]"): ")",
                    ord("‐"): "-", ord("‑"): "-"})
 # a Latin letter with a diacritic to the letter ("Créatinine clearance", "ANC ≥ 1,5 G/l"
 # from a French registration): one character for one, so positions stay where they were
@@ -77,8 +80,7 @@ _FULLWIDTH.update({c: unicodedata.normalize("NFD", chr(c))[0] for c in range(0xC
                    unicodedata.normalize("NFD", chr(c))[0].isascii()})
 
 
-_EU_JOINTS = {"et": "and", "und": "and", "ou": "or", "oder": "or"}
-_EU_JOINT = re.compile(r"(?<=\s)(et|und|ou|oder)(?=\s)")
+_ONG = re.compile(r"(?<![a-z])ong(?![a-z])")
 #: Chinese joints and sexes, spelled as the grammar reads them
 _CJK_WORDS = {"或者": " or ", "或": " or ", "和": " and ", "及": " and ", "且": " and ",
               "女性": "female", "男性": "male",
@@ -90,9 +92,8 @@ _CJK_WORD = re.compile("|".join(sorted(_CJK_WORDS, key=len, reverse=True)))
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
     s = glyphs(text.translate(_FULLWIDTH)).lower()
-    if " et " in s or " ou " in s or " und " in s or " oder " in s:
-        # "ASAT et ALAT ≤ 2,5 × LSN": French and German joints, in the words the grammar reads
-        s = _EU_JOINT.sub(lambda m: _EU_JOINTS[m.group(1)], s)
+    if "ong" in s and _ONG.search(s):
+        s = _ONG.sub("uln", s)  # "≤ 1,5 x ONG": the German "obere Normgrenze" is the ULN
     if not s.isascii() and _CJK_WORD.search(s):
         # "QTc < 470 ms（女性）或 < 450 ms（男性）": the joints and the sexes a bound is for,
         # in the words the grammar reads (a bound left unread after "或" was no alternative)
@@ -688,7 +689,12 @@ def _strip_parens(norm: str) -> str:
     norm = _PAREN_NUMBER.sub(lambda m: f" {m.group(1)} ", norm)  # "nineteen (19) years"
     # "(range 0-42)", "(scale 0-10)": the scale a score is on, not a bound on it
     norm = _PAREN_SCALE.sub(lambda m: " " * len(m.group(0)), norm)
-    return _PAREN_WORDS.sub(blank, norm)
+    out = _PAREN_WORDS.sub(blank, norm)
+    if out != norm and _NESTED_PAREN.search(norm):
+        # "(serum glutamic oxaloacetic transaminase [SGOT])": the inner remark blanked, the
+        # outer one is a remark too
+        out = _PAREN_WORDS.sub(blank, out)
+    return out
 
 
 _PAREN_NUMBER = re.compile(r"\((\d+)\)")
@@ -700,6 +706,7 @@ _RESTATED_QUANTITY = re.compile(r"(\d\s*[a-zµ/%][^\s();,]{0,12})\s*\(\s*(?:=\s*
                                 r"(?:\s*[;,]\s*" + _QTY + r")*\s*\)")
 _PAREN_SCALE = re.compile(r"\(\s*(?:score\s+|possible\s+)?(?:range|scale|scored)\b[^()]*\)")
 _PAREN_WORDS = re.compile(r"\([^()0-9]*\)")
+_NESTED_PAREN = re.compile(r"\([^()]*\(")
 _ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")
 _CLUSIVE_PAREN = re.compile(r"\s*(?:both\s+)?(?:ex|in)clusive\s*")
 
@@ -885,9 +892,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for (a, b), _ in time_windows(text):
         text = text[:a] + " " * (b - a) + text[b:]
     canon = _without_scale_spans(canonical(text))
-    if _STATE_HINT.search(canon):
-        canon = _states_as_names(canon)
     rs = grammar_readings(canon)
+    if not rs and _STATE_HINT.search(canon):
+        # ("thrombocytopenia < 100,000/mm³": no name the grammar knows, a state it may name)
+        canon = _states_as_names(canon)
+        rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
     # what the lexicon's readings hold (names, bounds, alternatives) is not read again
     taken = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
@@ -1875,7 +1884,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                   for g in groups]
         facts += [Fact("time-window", w) for _, w in windows]
         return facts, True
-    if exclude is True and not only_or and not facts and \
+    if exclude is True and not only_or and not facts and len(positioned) > 1 and \
             (both := _excluded_together(norm, positioned)) is not None:
         # "ALT > 3 × ULN and total bilirubin > 2 × ULN": excluded when both hold, not either
         facts += both
@@ -1885,7 +1894,8 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         positioned = _without_contradictions(positioned)
         # "ANC ≥ 1500/µL; creatinine ≤ 1.5 × ULN or CrCl ≥ 50 mL/min; bilirubin …": a part
         # between semicolons that offers its own "or" is met by either bound of it
-        positioned = _either_within_parts(norm, positioned)
+        if len(positioned) > 2 and ";" in norm:
+            positioned = _either_within_parts(norm, positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or

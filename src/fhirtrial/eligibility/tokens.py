@@ -95,8 +95,9 @@ _REF = re.compile(
     r"(?:the\s+)?"
     r"(?:(?:as high as|of)\s+(?:the\s+)?)?(?:institutional\s+|laboratory\s+|local\s+)?"
     # ("LSN", the French and Spanish "limite supérieure de la normale" / "límite superior
-    # normal", and "ONG", the German "obere Normgrenze", are the upper limit)
-    r"(?P<ref>uln|unl|lsn|(?<![a-z])ong|obere normgrenze|lln|lnl|"
+    # normal", and the German "obere Normgrenze" — "ONG", read as ULN in normalise — are the
+    # upper limit)
+    r"(?P<ref>uln|unl|lsn|obere normgrenze|lln|lnl|"
     r"upper limits? (?:of |for )?(?:the )?(?:institutional |laboratory |local |reference )?"
     r"normal(?: limits?| range| values?)?(?: \(uln\))?|"
     r"lower limits? (?:of |for )?(?:the )?(?:institutional |laboratory |local |reference )?"
@@ -120,7 +121,7 @@ _POW = re.compile(r"(?:[x×*⋅·]\s*)?10\s*(?:\^|\*\*|\*|e|exp)\s*(?P<p>\d{1,2}
 _BEYOND_NORMAL = re.compile(r"(?<![\w])(?P<d>above|below|greater than|less than|higher than|"
                             r"lower than|over|under)\s+(?:the\s+)?(?:institutional\s+)?normal"
                             r"(?:\s+(?:range|limits?|values?))?(?![\w])")
-_REF_HINT = re.compile(r"uln|unl|lsn|ong|normgrenze|lln|lnl|normal|upper|lower")
+_REF_HINT = re.compile(r"uln|unl|lsn|normgrenze|lln|lnl|normal|upper|lower")
 _SUP = {"³": "3", "⁴": "4", "⁶": "6", "⁹": "9"}
 _GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
                          "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",

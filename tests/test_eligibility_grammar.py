@@ -1045,3 +1045,34 @@ def test_a_change_from_one_side_to_the_other_is_not_either_side() -> None:
     facts = [f for f in facts_for("Probing depth from ≤ 5 mm to ≥ 6 mm", False)
              if f.kind == "lab"]
     assert not any(f.data.get("alternatives") for f in facts)
+
+
+@pytest.mark.parametrize("text", [
+    # the ratio's parts each named again in brackets, square or round (read as a bound on
+    # FVC, or on both FEV1 and FVC, before)
+    "FEV1 [forced expiratory volume in 1 second] / FVC [forced vital capacity] < 70%",
+    "FEV1 (forced expiratory volume in 1 second) / FVC (forced vital capacity) < 70%",
+    "FEV1/FVC [forced vital capacity] < 70%",
+])
+def test_a_ratio_with_its_parts_named_apart_is_the_ratio(text: str) -> None:
+    assert [(f.data["test"], f.data["high"]) for f in facts_for(text, False)
+            if f.kind == "lab"] == [("fev1-fvc", 70)]
+
+
+def test_names_restated_in_nested_brackets_are_remarks() -> None:
+    text = ("AST (serum glutamic oxaloacetic transaminase [SGOT]) / ALT (serum glutamate "
+            "pyruvate transaminase [SGPT]) ≤ 2.5 × ULN")
+    assert [f.data["test"] for f in facts_for(text, False) if f.kind == "lab"] == ["ast", "alt"]
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    # a requirement written among the exclusions: read as written it would exclude every
+    # patient the trial wants ("no ECOG > 2" would exclude ECOG 0-2)
+    ("No ECOG > 2", False),
+    ("Never had platelets < 50,000/µL", False),
+    ("No history of QTc > 500 ms", False),
+    # a denial after the subject is the exclusion's own ("do not have LVEF ≥ 50 %": < 50 %)
+    ("Patients who do not have LVEF ≥ 50%", True),
+])
+def test_an_exclusion_that_opens_by_denying_a_bound_is_text(text: str, read: bool) -> None:
+    assert bool([f for f in facts_for(text, True) if f.kind == "lab"]) is read

@@ -830,6 +830,11 @@ def _graded_names() -> re.Pattern[str]:
 MOST_BOUNDS = 40
 
 
+#: a statement that opens by denying a finding (an exclusion line written as a requirement) —
+#: not a healthy state ("without normal renal function (eGFR ≥ 60)" is the exclusion's own)
+_OPENS_DENIED = re.compile(r"\W*(?:no|never|without|absence of|free of|not)\b"
+                           r"(?!\s+(?:[a-z-]+\s+){0,2}?(?:normal|adequate|sufficient|well|"
+                           r"controlled|good|acceptable|stable|satisfactory)\b)")
 _STATE_HINT = re.compile(r"(?:emia|aemia|penia|cytosis|cardia|uria|fever|pyrexia|obes|hypoxia|"
                          r"tension)\s*[(:,]?\s*[≤≥<>]")
 _STATE_BOUND = re.compile(r"\s*[(:,]?\s*(?P<c>[≤≥<>])\s*(?P<n>[\d.,]+)\s*(?:×\s*10\^?\d+\s*)?"
@@ -1072,6 +1077,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             fact = Fact("lab", {"test": r.lab.key, **data})
         negation = _negation(norm, canon, min(r.pos, r.bound.start), fact)
         if negation == "unsure" or (negation and r.bound.outside):
+            continue
+        if negation == "negated" and exclude is True and _OPENS_DENIED.match(norm):
+            # "No ECOG > 2", "Never had platelets < 50,000" among the exclusions: a requirement
+            # written in the wrong list — read as written it would exclude every patient the
+            # trial wants; which one the registry meant is for a person (text)
             continue
         if r.bound.outside:
             # "hematocrit outside the normal range (35-50 %)": the range must not hold

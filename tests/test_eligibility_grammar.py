@@ -335,6 +335,11 @@ LINES = [
      [("apgar-5min", 7, None, True, True, "{score}", None)]),
     ("1-minute Apgar < 4", True, [("apgar-1min", None, 4, True, False, "{score}", None)]),
     ("Apgar score of 7 or more at 1 and 5 minutes", False, []),
+    # "at birth": the weight at birth; a gestational age is one at birth anyway
+    ("Infants weighing < 1500 g at birth", False,
+     [("birth-weight", None, 1500, True, False, "g", None)]),
+    ("Gestational age ≥ 35 weeks at birth", False,
+     [("gestational-age", 35, None, True, True, "wk", None)]),
     ("Glucose ≥ 140 mg/dL at 1 hour after a 50 g glucose challenge", False, []),
     ("Hemoglobin ≥ 9 g/dL at day 1", False, []),
     # a bound followed by a change noun is a change, not a level

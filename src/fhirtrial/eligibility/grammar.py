@@ -1398,11 +1398,16 @@ def readings(canon: str) -> list[Reading]:
             # minutes", the 5-minute score); a time no name has ("glucose ≥ 140 mg/dL at 1
             # hour", "Apgar ≥ 7 at 1 and 5 minutes") is another measurement than the current
             # one: not read
-            timed = by_name.get(f"{name_of(m.group(0))} {' '.join(at.group('t').split())}")
-            if timed is None or pending:
+            when = " ".join(at.group("t").split())
+            timed = next((by_name[f"{n} {when}"] for n in (name_of(m.group(0)), *lab.names)
+                          if f"{n} {when}" in by_name), None)
+            if when == "at birth" and timed is None and not pending:
+                pass  # "gestational age ≥ 35 weeks at birth": when the concept is measured
+            elif timed is None or pending:
                 pending = []
                 continue
-            lab = timed
+            else:
+                lab = timed  # ("infants weighing < 1500 g at birth": the weight at birth)
         out += [Reading(pos, other, bound, alts, either, end, joint)
                 for pos, other, joint in pending]
         pending = []
@@ -1412,7 +1417,7 @@ def readings(canon: str) -> list[Reading]:
 
 #: a time of measurement after a bound ("… at 5 minutes", "…, at 1 and 5 min", "at 24 hours",
 #: "at day 1")
-_AT_TIME_AFTER = re.compile(r"\s*+,?\s*+(?P<t>at\s++(?:the\s++)?\d[\d\s,.and-]*?\s*+"
+_AT_TIME_AFTER = re.compile(r"\s*+,?\s*+(?P<t>at\s++birth\b|at\s++(?:the\s++)?\d[\d\s,.and-]*?\s*+"
                             r"(?:minutes?|mins?|hours?|hrs?|h|days?|weeks?|months?|years?)\b|"
                             r"at\s++(?:day|week|month)\s*+\d+)")
 

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from conftest import ROOT, WRITE_TOKEN
 from fhirtrial.cli import main
 from fhirtrial.server import create_app
-from fhirtrial.server.store import SQLiteStore
+from fhirtrial.server.store import SQLiteStore, StoreError
+from fhirtrial.server.storeopen import open_sqlite_store
 
 SEED = ROOT / "fixtures" / "seed" / "NCT06534528.json"
 AUTH = {"Authorization": f"Bearer {WRITE_TOKEN}", "Content-Type": "application/fhir+json"}
@@ -341,3 +342,54 @@ def test_disk_full_during_a_write_is_a_503_saying_so_and_stores_nothing(tmp_path
         f"the store {db} failed a write (database or disk is full); nothing was stored")
     assert client.get("/fhir/Location/b").status_code == 404
     assert client.get("/fhir/Location/a").status_code == 200
+
+
+# ---------------------------------------------------------------- a kill during a checkpoint
+def _wal_page_one(wal: bytes) -> bytes:
+    """The last copy of page 1 in a WAL file (its 32-byte header, then frames of a 24-byte
+    header and one page each)."""
+    page = int.from_bytes(wal[8:12], "big")
+    last, at = None, 32
+    while at + 24 + page <= len(wal):
+        if int.from_bytes(wal[at:at + 4], "big") == 1:
+            last = wal[at + 24:at + 24 + page]
+        at += 24 + page
+    assert last is not None
+    return last
+
+
+def test_a_store_killed_during_a_checkpoint_opens_from_its_wal(tmp_path) -> None:
+    # SIGKILL while SQLite copies the WAL into the file: page 1 (with the new page count) is
+    # written first, the pages after it not yet. The WAL still holds them all, so SQLite
+    # opens the store whole; fhirtrial refused it as "truncated" (seen once in CI under the
+    # SIGKILL load test).
+    p = tmp_path / "live.sqlite"
+    _store_with_data(p, n=50)
+    conn = sqlite3.connect(p)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE filler (x BLOB)")
+    conn.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 3000,) for _ in range(200)])
+    conn.commit()
+    crashed = tmp_path / "crashed.sqlite"
+    crashed.write_bytes(p.read_bytes())  # the copies while the writer still holds the WAL
+    wal = Path(f"{p}-wal").read_bytes()
+    Path(f"{crashed}-wal").write_bytes(wal)
+    conn.close()
+    data = bytearray(crashed.read_bytes())
+    first = _wal_page_one(wal)
+    data[:len(first)] = first  # the checkpoint got as far as page 1
+    crashed.write_bytes(bytes(data))
+    head = bytes(data[:100])
+    pages, size = int.from_bytes(head[28:32], "big"), int.from_bytes(head[16:18], "big")
+    # the state CI met: a current page count the file is shorter than
+    assert head[92:96] == head[24:28]
+    assert pages * size > len(data)
+
+    store = open_sqlite_store(crashed, check=True)
+    assert store.read("R5", "Location", "l49").id == "l49"
+    store.close()
+
+
+def test_a_truncated_store_without_a_wal_is_still_refused(truncated) -> None:
+    with pytest.raises(StoreError, match="is truncated"):
+        open_sqlite_store(truncated)

@@ -539,23 +539,16 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
         return _eval_condition(fact.data, patient, as_of)
     if fact.kind == "healthy-volunteers":
         return Result(UNKNOWN, "whether the patient is a healthy volunteer is for a reviewer")
-    if fact.kind == GROUP:
-        # every fact of the group must hold: the first that fails (or cannot be known) is why
+    if fact.kind in (GROUP, EITHER):
+        # all-of: every fact of the group must hold — the first that fails (or cannot be
+        # known) is why; any-of: one must — the first met is why, else every one's reason
         results = [r for m in fact.data["facts"] if (r := evaluate_fact(m, patient, as_of))]
         if not results:
             return None
-        answer = combine([r.result for r in results], "all-of")
+        answer = combine([r.result for r in results], fact.kind)
         chosen = [r for r in results if r.result == answer]
-        reason = "; ".join(r.reason for r in chosen) if answer == MET else chosen[0].reason
-        return Result(answer, reason, [e for r in chosen for e in r.evidence])
-    if fact.kind == EITHER:
-        # one fact of the part must hold: the first met is why; else every one's reason
-        results = [r for m in fact.data["facts"] if (r := evaluate_fact(m, patient, as_of))]
-        if not results:
-            return None
-        answer = combine([r.result for r in results], "any-of")
-        chosen = [r for r in results if r.result == answer]
-        reason = chosen[0].reason if answer == MET else "; ".join(r.reason for r in chosen)
+        joined = (answer == MET) == (fact.kind == GROUP)
+        reason = "; ".join(r.reason for r in chosen) if joined else chosen[0].reason
         return Result(answer, reason, [e for r in chosen for e in r.evidence])
     if fact.kind == MEASUREMENT:
         # the name is not coded, so no Observation can be found for it

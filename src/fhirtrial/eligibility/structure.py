@@ -52,6 +52,7 @@ from .grammar import (
     bracketed_semicolons,
     is_uncoded,
     measurement_readings,
+    trie_regex,
 )
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
@@ -835,8 +836,6 @@ MOST_BOUNDS = 40
 _OPENS_DENIED = re.compile(r"\W*(?:no|never|without|absence of|free of|not)\b"
                            r"(?!\s+(?:[a-z-]+\s+){0,2}?(?:normal|adequate|sufficient|well|"
                            r"controlled|good|acceptable|stable|satisfactory)\b)")
-_STATE_HINT = re.compile(r"(?:emia|aemia|penia|cytosis|cardia|uria|fever|pyrexia|obes|hypoxia|"
-                         r"tension)\s*[(:,]?\s*[≤≥<>]")
 _STATE_BOUND = re.compile(r"\s*[(:,]?\s*(?P<c>[≤≥<>])\s*(?P<n>[\d.,]+)\s*(?:×\s*10\^?\d+\s*)?"
                           r"(?P<u>[^\s;,()]+)?")
 
@@ -850,8 +849,9 @@ def _state_words() -> tuple[re.Pattern[str], dict[str, dict[str, list[str]]]]:
             keys.setdefault(side, []).append(key)
         for w in words:
             by_word[w] = keys
-    pat = re.compile(r"(?<![\w-])(?:" + "|".join(
-        re.escape(w) for w in sorted(by_word, key=len, reverse=True)) + r")(?![\w-])")
+    # (a state's words right before a comparator: the only place one names a concept)
+    pat = re.compile(r"(?<![\w-])(?:" + trie_regex(list(by_word)) + r")(?![\w-])"
+                     r"(?=\s*[(:,]?\s*[≤≥<>])")
     return pat, by_word
 
 
@@ -898,7 +898,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         text = text[:a] + " " * (b - a) + text[b:]
     canon = _without_scale_spans(canonical(text))
     rs = grammar_readings(canon)
-    if not rs and _STATE_HINT.search(canon):
+    if not rs and _state_words()[0].search(canon):
         # ("thrombocytopenia < 100,000/mm³": no name the grammar knows, a state it may name)
         canon = _states_as_names(canon)
         rs = grammar_readings(canon)

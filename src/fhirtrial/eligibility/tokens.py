@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .tables import norm_unit
+
 NUM = (r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|"
        # "100 000/µL": thousands set apart by a space
        r"\d{1,3}(?: \d{3})+(?![\d,.])|"
@@ -167,13 +169,12 @@ _UNIT_IN_WORDS = re.compile(
 _MASS = {"milligram": "mg", "microgram": "µg", "nanogram": "ng", "picogram": "pg",
          "kilogram": "kg", "gram": "g", "millimole": "mmol", "micromole": "µmol",
          "nanomole": "nmol", "picomole": "pmol", "mole": "mol", "units": "u", "unit": "u"}
-_VOLUME = {"deci": "dl", "milli": "ml", "micro": "µl", "cubic": "mm3"}
 
 
 def _unit_in_words(m: re.Match[str]) -> str:
     n, d = m.group("n"), m.group("d")
-    den = next((v for k, v in _VOLUME.items() if d.startswith(k)), None) or \
-        ("l" if d.startswith("lit") else d)
+    # (a litre in words is spelled by the lexicon's own unit key: "deciliter" → "dl")
+    den = "mm3" if d.startswith("cubic") else norm_unit(d)
     return _MASS.get(n[:-1] if n.endswith(("grams", "moles")) else n, n) + "/" + den
 
 

@@ -407,7 +407,13 @@ LINES = [
     ("Partial pressure of carbon dioxide (CO2) below 32 mmHg", True,
      [("paco2", None, 32, True, False, "mm[Hg]", None)]),
     ("Serum bicarbonate (CO2) < 18 mmol/L", True,
-     [("bicarbonate", None, 18, True, False, "mmol/L", None)]),
+     [("bicarbonate", None, 18, True, False, "mmol/L", None)]),    # an age beside consent, or in a clause of its own beside a child's assent, is the age of
+    # who takes part; a range written with two comparators is one range
+    ("Aged 18 years or older and able to give informed consent", False,
+     [("age", 18, None, True, True, "a", None)]),
+    ("Age 12 to 17 years; assent of the child and consent of a parent", False,
+     [("age", 12, 17, True, True, "a", None)]),
+    ("BMI from ≥ 18.5 to ≤ 30 kg/m2", False, [("bmi", 18.5, 30, True, True, "kg/m2", None)]),
 ]
 
 
@@ -478,7 +484,14 @@ TEXT_ONLY = [
     ("Total bilirubin ≤ 1.5 × ULN except patients with Gilbert's syndrome", False),
     # two bounds that must both hold cannot exclude each other: alternatives not read
     ("Cobb angle between 10-40 degrees. (Cobb angle above 40 degrees and parents who "
-     "refused surgery)", False),
+     "refused surgery)", False),    # a change from one state to another: no one value is both, and the first side alone
+    # was read as the requirement
+    ("Probing depth from ≤ 5 mm to ≥ 6 mm", False),
+    ("Hemoglobin from < 8 g/dL to > 10 g/dL", False),
+    # the age of the children who must assent, not of who takes part (the trial enrols
+    # adults and younger children too)
+    ("Patient or parent provide informed consent; children 7 and older provide assent", False),
+    ("Subjects aged 7 to 17 willing to sign assent", False),
 ]
 
 

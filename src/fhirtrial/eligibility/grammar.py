@@ -726,6 +726,11 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                 # are either one (the first alone dropped the second; "from ≤ 5 mm to ≥ 6 mm"
                 # is a change)
                 return a, [(b, None)], True, b.end
+            if lo.low is not None and hi.high is not None and re.search(r"\bto\b", j.group(0)):
+                # "probing depth from ≤ 5 mm to ≥ 6 mm", "from < 8 g/dL to > 10 g/dL": a
+                # change from one state to the other, which no one value states (the first
+                # side alone was read as the requirement)
+                return None
     # two ranges as alternatives: "13-17 years or 18-20 years", "40-50 or 60-70 kg" — either
     # one holds, or the second only under a condition ("… or 18-20 if living at home")
     j = _OR_RANGE.match(s, end)

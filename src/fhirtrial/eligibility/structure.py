@@ -1664,6 +1664,8 @@ _SAYS_EXCLUDED_STEMS = ("exclu", "eligib", "enrol", "includ", "allow", "permit",
 
 # "Patients with QTc ≤ 470 ms can participate" among the exclusion criteria says whom the
 # trial takes: its bounds read as reasons to exclude would turn those very patients away
+#: a clause about a minor's assent: an age in it says who assents (see _read_line)
+_ASSENT = re.compile(r"\bassent(?:s|ed|ing)?\b")
 _SAYS_ALLOWED = re.compile(
     r"\b(?:may|can|could) (?:also )?(?:be )?(?:enrolled|enrol+|included|participate|take part|"
     r"join)\b|\b(?:is|are) (?:also )?(?:acceptable|accepted|allowed|permitted|eligible)\b|"
@@ -1843,6 +1845,14 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
             for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                 if alt.get(key):
                     alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
+    if "assent" in norm:
+        # "children 7 and older provide assent", "subjects aged 7 to 17 willing to sign
+        # assent": the age says who must assent (the consent procedure for minors), not who
+        # takes part — read as a bound it would turn away the adults and younger children
+        # the trial enrols
+        assenting = [(a, b) for a, b in _clauses(norm) if _ASSENT.search(norm, a, b)]
+        measured = [(p, f) for p, f in measured
+                    if not (is_age(f) and any(a <= p < b for a, b in assenting))]
     ages = [(p, f) for p, f in measured if is_age(f)]
     facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
     facts += pregnancy_facts(norm, exclude)

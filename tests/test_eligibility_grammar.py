@@ -413,7 +413,19 @@ LINES = [
      [("age", 18, None, True, True, "a", None)]),
     ("Age 12 to 17 years; assent of the child and consent of a parent", False,
      [("age", 12, 17, True, True, "a", None)]),
-    ("BMI from ≥ 18.5 to ≤ 30 kg/m2", False, [("bmi", 18.5, 30, True, True, "kg/m2", None)]),
+    ("BMI from ≥ 18.5 to ≤ 30 kg/m2", False, [("bmi", 18.5, 30, True, True, "kg/m2", None)]),    ("Being female, ≥ 18 years, having a diagnosis of stress incontinence", False,
+     [("age", 18, None, True, True, "a", None)]),
+    # the number of a scale's items is its version, not a score of that number
+    ("HAM-D 17 item total score ≥ 20 at screening", False,
+     [("hamd", 20, None, True, True, "{score}", None)]),
+    ("Hamilton Depression Rating Scale (17 items) ≥ 18", False,
+     [("hamd", 18, None, True, True, "{score}", None)]),
+    # total IgE (LOINC 19113-0), in IU/mL or kU/L; the walk test's distance
+    ("Total IgE > 1500 IU/mL", True, [("ige-total", 1500, None, False, True, "[IU]/mL", None)]),
+    ("Total serum IgE between 30 and 1500 kU/L", False,
+     [("ige-total", 30, 1500, True, True, "k[IU]/L", None)]),
+    ("6MWT distance ≥ 100 m and ≤ 450 m", False,
+     [("six-minute-walk", 100, 450, True, True, "m", None)]),
 ]
 
 
@@ -491,7 +503,7 @@ TEXT_ONLY = [
     # the age of the children who must assent, not of who takes part (the trial enrols
     # adults and younger children too)
     ("Patient or parent provide informed consent; children 7 and older provide assent", False),
-    ("Subjects aged 7 to 17 willing to sign assent", False),
+    ("Subjects aged 7 to 17 willing to sign assent", False),    ("Peanut-specific IgE ≥ 14 kUA/L", False),  # allergen-specific IgE: not total IgE
 ]
 
 

@@ -807,6 +807,10 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         if b.relative != a.relative or not _combine_units(a, b, lab):
             return None
         return a, [(b, u.group("c"))], False, b.end
+    if _ITEM_COUNT.match(s, a.end):
+        # "HAM-D 17 item total score ≥ 20", "(17 items)": the number of the scale's items (its
+        # version), not a score
+        return None
     if _CHANGE.match(s, end):
         # "≥ 2 points above baseline", "23 weeks 6 days": a change or a compound value the
         # bound does not state alone
@@ -878,6 +882,7 @@ def _bare(lab: Lab, s: str, pos: int, a: Bound) -> Bound | None:
     return b
 
 
+_ITEM_COUNT = re.compile(r"\s*+-?\s*+items?\b")
 _CHANGE = re.compile(r"\s*(?:points?\s+)?(?:above|below|from|over|under|increase|decrease|"
                      r"reduction|rise|change|drop|improvement)\s+(?:from\s+|in\s+|over\s+)?"
                      r"(?:the\s+|their\s+|its\s+)?(?:baseline|normal|pre|nadir|lowest|"

@@ -488,7 +488,7 @@ _AGE_HEAD = re.compile(
     r"premenopausal|postmenopausal|perimenopausal|pre-menopausal|post-menopausal|pregnant|"
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
-    r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|must|aged|"
+    r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|being|must|aged|"
     r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
 _AGE_OF = re.compile(r"\s*+-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age)")
 _AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age|"
@@ -726,7 +726,15 @@ _SCALE_SPAN = re.compile(
     r"between\s+(?P<x>\d+(?:\.\d+)?)\s))")
 
 
+#: the count of a scale's items right after its name ("HAM-D 17 item total score ≥ 20",
+#: "Hamilton Depression Rating Scale (17 items) ≥ 18"): its version, not a value
+_ITEMS_SPAN = re.compile(r"(?<=[a-z])\s*+(?:\(\s*+\d+\s*+-?\s*+items?\s*+\)|\d+\s*+-?\s*+items?\b)"
+                         r"(?=\s*+(?:(?:total|global)\s++)?(?:scores?\s*+)?[≥≤<>])")
+
+
 def _without_scale_spans(canon: str) -> str:
+    if "item" in canon:
+        canon = _ITEMS_SPAN.sub(lambda m: " " * len(m.group(0)), canon)
     if "-" not in canon:
         return canon
 

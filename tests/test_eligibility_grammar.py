@@ -425,7 +425,13 @@ LINES = [
     ("Total serum IgE between 30 and 1500 kU/L", False,
      [("ige-total", 30, 1500, True, True, "k[IU]/L", None)]),
     ("6MWT distance ≥ 100 m and ≤ 450 m", False,
-     [("six-minute-walk", 100, 450, True, True, "m", None)]),
+     [("six-minute-walk", 100, 450, True, True, "m", None)]),    # intact PTH (LOINC 2731-8, pmol/L converted), reticulocytes in % (LOINC 4679-7; a count
+    # in 10⁹/L is another quantity), fetal haemoglobin (LOINC 4576-5)
+    ("Intact PTH > 300 pg/mL", False, [("pth", 300, None, False, True, "pg/mL", None)]),
+    ("PTH ≥ 15 pmol/L", False, [("pth", 15, None, True, True, "pmol/L", None)]),
+    ("Reticulocyte count ≥ 2%", False, [("reticulocytes", 2, None, True, True, "%", None)]),
+    ("Reticulocyte count ≥ 100 × 10^9/L", False, []),
+    ("HbF ≥ 10%", False, [("hemoglobin-f", 10, None, True, True, "%", None)]),
 ]
 
 

@@ -431,7 +431,10 @@ LINES = [
     ("PTH ≥ 15 pmol/L", False, [("pth", 15, None, True, True, "pmol/L", None)]),
     ("Reticulocyte count ≥ 2%", False, [("reticulocytes", 2, None, True, True, "%", None)]),
     ("Reticulocyte count ≥ 100 × 10^9/L", False, []),
-    ("HbF ≥ 10%", False, [("hemoglobin-f", 10, None, True, True, "%", None)]),
+    ("HbF ≥ 10%", False, [("hemoglobin-f", 10, None, True, True, "%", None)]),    # the specimen after the bound completes the name: blasts in marrow and in blood are two
+    # concepts; with both specimens named the blasts stay uncoded
+    ("Blasts ≥ 20% in bone marrow", False, [("blasts-marrow", 20, None, True, True, "%", None)]),
+    ("Blasts > 1% in the peripheral blood", True, [("blasts", 1, None, False, True, "%", None)]),
 ]
 
 

@@ -1771,8 +1771,24 @@ def measurement_readings(canon: str, taken: list[tuple[int, int]]) -> list[Readi
         if found is None or (span[2] and not _closes(canon, p, found[1][3])):
             continue  # … "(≥ 2.3 ng/mL if …)": the bracket says more than the bound
         stand_in, (bound, alts, either, end) = found
+        if (where := _IN_SPECIMEN.match(canon, end)) is not None:
+            # "blasts ≥ 20 % in bone marrow": the specimen after the bound completes the name
+            # ("blasts in bone marrow"), when the lexicon knows the whole
+            by_name = _names()[1]
+            spec = " ".join(where.group("s").split())
+            lab = by_name.get(f"{name.lower()} in {spec}") or by_name.get(f"{spec} {name.lower()}")
+            coded = _bounds(lab, canon, p) if lab is not None else None
+            if coded is not None and coded[3] == end:
+                out.append(Reading(span[0], lab, coded[0], coded[1], coded[2], where.end()))
+                continue
         out.append(Reading(span[0], replace(stand_in, display=name), bound, alts, either, end))
     return out
+
+
+#: a specimen right after a bound ("… ≥ 20 % in bone marrow", "in the peripheral blood")
+_IN_SPECIMEN = re.compile(r"\s*+,?\s*+in\s++(?:the\s++)?(?P<s>bone\s++marrow|peripheral\s++blood|"
+                          r"blood|serum|plasma|urine)\b(?!\s*+(?:,\s*+)?(?:or|and|and/or)\s++(?:in\s++)?"
+                          r"(?:the\s++)?(?:bone|peripheral|blood|serum|plasma|urine))")
 
 
 #: words that do not say which score ("total", "global"): a name of only these and a head

@@ -407,13 +407,15 @@ LINES = [
     ("Partial pressure of carbon dioxide (CO2) below 32 mmHg", True,
      [("paco2", None, 32, True, False, "mm[Hg]", None)]),
     ("Serum bicarbonate (CO2) < 18 mmol/L", True,
-     [("bicarbonate", None, 18, True, False, "mmol/L", None)]),    # an age beside consent, or in a clause of its own beside a child's assent, is the age of
+     [("bicarbonate", None, 18, True, False, "mmol/L", None)]),
+    # an age beside consent, or in a clause of its own beside a child's assent, is the age of
     # who takes part; a range written with two comparators is one range
     ("Aged 18 years or older and able to give informed consent", False,
      [("age", 18, None, True, True, "a", None)]),
     ("Age 12 to 17 years; assent of the child and consent of a parent", False,
      [("age", 12, 17, True, True, "a", None)]),
-    ("BMI from ≥ 18.5 to ≤ 30 kg/m2", False, [("bmi", 18.5, 30, True, True, "kg/m2", None)]),    ("Being female, ≥ 18 years, having a diagnosis of stress incontinence", False,
+    ("BMI from ≥ 18.5 to ≤ 30 kg/m2", False, [("bmi", 18.5, 30, True, True, "kg/m2", None)]),
+    ("Being female, ≥ 18 years, having a diagnosis of stress incontinence", False,
      [("age", 18, None, True, True, "a", None)]),
     # the number of a scale's items is its version, not a score of that number
     ("HAM-D 17 item total score ≥ 20 at screening", False,
@@ -425,13 +427,15 @@ LINES = [
     ("Total serum IgE between 30 and 1500 kU/L", False,
      [("ige-total", 30, 1500, True, True, "k[IU]/L", None)]),
     ("6MWT distance ≥ 100 m and ≤ 450 m", False,
-     [("six-minute-walk", 100, 450, True, True, "m", None)]),    # intact PTH (LOINC 2731-8, pmol/L converted), reticulocytes in % (LOINC 4679-7; a count
+     [("six-minute-walk", 100, 450, True, True, "m", None)]),
+    # intact PTH (LOINC 2731-8, pmol/L converted), reticulocytes in % (LOINC 4679-7; a count
     # in 10⁹/L is another quantity), fetal haemoglobin (LOINC 4576-5)
     ("Intact PTH > 300 pg/mL", False, [("pth", 300, None, False, True, "pg/mL", None)]),
     ("PTH ≥ 15 pmol/L", False, [("pth", 15, None, True, True, "pmol/L", None)]),
     ("Reticulocyte count ≥ 2%", False, [("reticulocytes", 2, None, True, True, "%", None)]),
     ("Reticulocyte count ≥ 100 × 10^9/L", False, []),
-    ("HbF ≥ 10%", False, [("hemoglobin-f", 10, None, True, True, "%", None)]),    # the specimen after the bound completes the name: blasts in marrow and in blood are two
+    ("HbF ≥ 10%", False, [("hemoglobin-f", 10, None, True, True, "%", None)]),
+    # the specimen after the bound completes the name: blasts in marrow and in blood are two
     # concepts; with both specimens named the blasts stay uncoded
     ("Blasts ≥ 20% in bone marrow", False, [("blasts-marrow", 20, None, True, True, "%", None)]),
     ("Blasts > 1% in the peripheral blood", True, [("blasts", 1, None, False, True, "%", None)]),
@@ -505,14 +509,16 @@ TEXT_ONLY = [
     ("Total bilirubin ≤ 1.5 × ULN except patients with Gilbert's syndrome", False),
     # two bounds that must both hold cannot exclude each other: alternatives not read
     ("Cobb angle between 10-40 degrees. (Cobb angle above 40 degrees and parents who "
-     "refused surgery)", False),    # a change from one state to another: no one value is both, and the first side alone
+     "refused surgery)", False),
+    # a change from one state to another: no one value is both, and the first side alone
     # was read as the requirement
     ("Probing depth from ≤ 5 mm to ≥ 6 mm", False),
     ("Hemoglobin from < 8 g/dL to > 10 g/dL", False),
     # the age of the children who must assent, not of who takes part (the trial enrols
     # adults and younger children too)
     ("Patient or parent provide informed consent; children 7 and older provide assent", False),
-    ("Subjects aged 7 to 17 willing to sign assent", False),    ("Peanut-specific IgE ≥ 14 kUA/L", False),  # allergen-specific IgE: not total IgE
+    ("Subjects aged 7 to 17 willing to sign assent", False),
+    ("Peanut-specific IgE ≥ 14 kUA/L", False),  # allergen-specific IgE: not total IgE
 ]
 
 

@@ -58,7 +58,7 @@ from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
 from .tables import Lab, tables
-from .tokens import NUMWORDS, ROMAN, canonical, glyphs
+from .tokens import GLYPHS, NUMWORDS, ROMAN, canonical, glyphs
 
 # --- text normalisation --------------------------------------------------------------------
 
@@ -81,6 +81,9 @@ _FULLWIDTH.update({c: unicodedata.normalize("NFD", chr(c))[0] for c in range(0xC
                    unicodedata.normalize("NFD", chr(c))[0].isascii()})
 
 
+#: the characters _FULLWIDTH or glyphs() change
+_TRANSLATED = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(
+    {*_FULLWIDTH, *(ord(k) if isinstance(k, str) else k for k in GLYPHS)})) + "]")
 _ONG = re.compile(r"(?<![a-z])ong(?![a-z])")
 #: Chinese joints and sexes, spelled as the grammar reads them
 _CJK_WORDS = {"或者": " or ", "或": " or ", "和": " and ", "及": " and ", "且": " and ",
@@ -92,7 +95,10 @@ _CJK_WORD = re.compile("|".join(sorted(_CJK_WORDS, key=len, reverse=True)))
 
 def normalise(text: str) -> str:
     """Full-width forms to ASCII, dashes to '-', spaced comparators joined, lower case."""
-    s = glyphs(text.translate(_FULLWIDTH)).lower()
+    # (str.translate looks up every character of the line in its table: only for a line
+    # holding one of the characters it changes, which few do)
+    s = glyphs(text.translate(_FULLWIDTH)) if _TRANSLATED.search(text) else text
+    s = s.lower()
     if "ong" in s and _ONG.search(s):
         s = _ONG.sub("uln", s)  # "≤ 1,5 x ONG": the German "obere Normgrenze" is the ULN
     if not s.isascii() and _CJK_WORD.search(s):
@@ -107,7 +113,9 @@ def normalise(text: str) -> str:
         "uln" if m.group(0)[:-1].rstrip()[-1] in "x×*" else "× uln"), s)
     if "(" in s:
         s = _words_and_digits(s)
-    return _SPACES.sub(" ", s)
+    # every whitespace character but the space is unprintable: a printable line without a
+    # double space has no run to squeeze
+    return s if "  " not in s and s.isprintable() else _SPACES.sub(" ", s)
 
 
 def _words_and_digits(s: str) -> str:
@@ -201,43 +209,52 @@ _OTHER_EVENT = re.compile(r"^\s*(?:and|or) after|^\s*(?:of|from|before|prior to|
                           r"the end|ending|completion)")
 _FUTURE = re.compile(r"\b(?:anticipat|expected|expect|planned|plan|scheduled|will|during the "
                      r"study|after the last|following the last)")
+#: (pattern, comparator, words one of which the pattern needs: it is tried only where one is)
 _WINDOW_PATTERNS = [
     # within the previous 3 months / within the past year / within 2 weeks prior to X
     (re.compile(rf"\bwithin (?:the )?(?:(?:previous|past|last|preceding|prior) )"
-                rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<="),
+                rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<=", ("within",)),
     (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) "
-                rf"(?:before|prior to|preceding|of|from) {_STUDY_EVENT}"), "<="),
+                rf"(?:before|prior to|preceding|of|from) {_STUDY_EVENT}"), "<=", ("within",)),
     (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?: period)? "
-                r"(?:before|prior)\b(?! (?:to )?(?:the )?(?:diagnosis|onset|surgery))"), "<="),
+                r"(?:before|prior)\b(?! (?:to )?(?:the )?(?:diagnosis|onset|surgery))"), "<=",
+     ("within",)),
     (re.compile(rf"\bin the (?P<n>{_NUMW}) (?P<u>{_TUNIT}) (?:before|prior to|preceding)\b"),
-     "<="),
+     "<=", ("in the ",)),
     (re.compile(rf"(?:\bless than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"),
-     "<"),
-    (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<="),
+     "<", ("less than", "<")),
+    (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<=", ("≤",)),
     (re.compile(rf"\b(?:in|during|over) the (?:past|last|previous|preceding) "
-                rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<="),
-    (re.compile(rf"\bat least (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), ">="),
+                rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<=",
+     ("the past", "the last", "the previous", "the preceding")),
+    (re.compile(rf"\bat least (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), ">=",
+     ("at least",)),
     # a bare "within 4 weeks" closing a clause looks back from screening, unless the
     # criterion speaks of the future ("anticipated discharge within 72 hours")
-    (re.compile(rf"\bwithin (?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?=\s*(?:$|[.;,)]))"), "bare"),
+    (re.compile(rf"\bwithin (?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?=\s*(?:$|[.;,)]))"), "bare",
+     ("within",)),
 ]
 
 
 def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
     """(span, data) of every time window the (normalised) text states."""
-    if not _WINDOW_HINT.search(norm):
+    if not any(w in norm for w in _WINDOW_HINTS):
         return []
     return [(span, dict(data)) for span, data in _time_windows(norm)]
 
 
-_WINDOW_HINT = re.compile(r"hour|hr|day|week|wk|month|year|yr")
+#: one of these is in every time unit a window is written in (substring tests, faster than
+#: one regular expression of them)
+_WINDOW_HINTS = ("hour", "hr", "day", "week", "wk", "month", "year", "yr")
 
 
 @lru_cache(maxsize=4096)
 def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
     out: list[tuple[tuple[int, int], dict]] = []
     taken: list[tuple[int, int]] = []
-    for pat, comparator in _WINDOW_PATTERNS:
+    for pat, comparator, needs in _WINDOW_PATTERNS:
+        if not any(w in norm for w in needs):
+            continue
         for m in pat.finditer(norm):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
@@ -505,9 +522,16 @@ _AGE_WORDS = re.compile(r"(?:older|younger)\s+than|(?:over|under|above|below)\s+
 _DURATION = re.compile(r"\s*(?:since|from|after|before|post|of|per|between|prior|in|ago|"
                        r"duration|history|following|until|or more (?:of|since|after)|"
                        r"(?:or|and) (?:more|longer|less|fewer) (?:of|since|after|before|from))\b")
-_AGE_HINT = re.compile(r"year|yr|month|week|day|hour|\bh\b|old|age|\by\b|\d\s*y|岁|patient|"
-                       r"subject|participant|adult|men|women|male|female|volunteer|individual|"
-                       r"person|people")
+#: a line with an age has one of these words (or "h", "y", a number then "y"): substring tests
+#: first, as one regular expression of them all was tried at every position of every line
+_AGE_HINT_WORDS = ("year", "yr", "month", "week", "day", "hour", "old", "age", "岁", "patient",
+                   "subject", "participant", "adult", "men", "male", "volunteer", "individual",
+                   "person", "people")
+_AGE_HINT = re.compile(r"\bh\b|\by\b|\d\s*y")
+
+
+def _age_hint(s: str) -> bool:
+    return any(w in s for w in _AGE_HINT_WORDS) or _AGE_HINT.search(s) is not None
 _PEOPLE_HEAD = re.compile(r"\b(?:patients?|subjects?|participants?|adults?|men|women|males?|"
                           r"females?|volunteers?|individuals?|persons?|people)\b")
 _TO_NEXT = re.compile(r"\s*(?:to|and|,|-)\s*(?=[≤≥<>\d])")
@@ -528,7 +552,7 @@ _AGE_START = re.compile(r"[≤≥<>]|(?<![\w.,])(?:between\b|from\b|\d)")
 def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[Reading]:
     """Ages stated without an age word (see ``_AGE_HEAD``)."""
     out: list[Reading] = []
-    if not _AGE_HINT.search(canon) and not _AGE_HINT.search(norm):
+    if not _age_hint(canon) and not _age_hint(norm):
         return out
     age = tables().lab("age")
     # where the last words that can follow an age ("of age", "old", "at screening") start: a
@@ -818,9 +842,25 @@ def _qualified(r: Reading, canon: str, spans: list[tuple[int, int]]) -> bool:
 # with none of them has no bound to read (most criteria: conditions, consent, pregnancy)
 #: a digit, sought alone first: most lines with a number have one, and this is the fast test
 _DIGIT = re.compile(r"[\d³⁶⁹]")
-_MAY_STATE_NUMBER = re.compile(
-    r"\d|[³⁶⁹]|(?<![a-wyz])(?:uln|unl|lln|lnl)(?![a-z])|normal|upper|lower|(?<![\w])(?:"
-    + "|".join(sorted([*NUMWORDS, *ROMAN], key=len, reverse=True)) + r")(?![\w])")
+#: what, in a line without a digit, may still state a bound: "× ULN" or "the upper limit of
+#: normal", a number in words or a class in Roman numerals as a word of its own
+_REF_WORD = re.compile(r"(?<![a-wyz])(?:uln|unl|lln|lnl)(?![a-z])")
+_NUMBER_WORDS = frozenset([*NUMWORDS, *ROMAN])
+_WORD_RUN = re.compile(r"\w+")
+
+
+def _may_state_number(norm: str) -> bool:
+    """Whether a line may state a bound: a digit, or the words above (substring tests and one
+    pass over its words, where one regular expression of them all tried each at every
+    position and cost a twentieth of the reader)."""
+    if _DIGIT.search(norm) is not None:
+        return True
+    if "normal" in norm or "upper" in norm or "lower" in norm:
+        return True
+    if ("uln" in norm or "unl" in norm or "lln" in norm or "lnl" in norm) and \
+            _REF_WORD.search(norm):
+        return True
+    return not _NUMBER_WORDS.isdisjoint(_WORD_RUN.findall(norm))
 
 
 @cache
@@ -894,7 +934,7 @@ def _states_as_names(canon: str) -> str:
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
-    if not _DIGIT.search(norm) and not _MAY_STATE_NUMBER.search(norm) and \
+    if not _may_state_number(norm) and \
             not _graded_names().search(norm):
         return []
     if "stratif" in norm:
@@ -1561,9 +1601,9 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
 @cache
 def _condition_regex() -> tuple[re.Pattern[str], dict[str, dict]]:
     by_name = {n: c for c in tables().conditions for n in c["names"]}
-    alts = sorted(by_name, key=len, reverse=True)
-    return (re.compile(r"(?<![\w/-])(?:" + "|".join(re.escape(a) for a in alts) + r")(?![\w/-])"),
-            by_name)
+    # (a trie, not an alternation tried name by name at every position: the same match, the
+    # longest name at the leftmost place)
+    return re.compile(r"(?<![\w/-])(?:" + trie_regex(list(by_name)) + r")(?![\w/-])"), by_name
 
 
 _COND_FILLER = frozenset([

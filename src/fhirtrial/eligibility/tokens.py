@@ -125,7 +125,7 @@ _BEYOND_NORMAL = re.compile(r"(?<![\w])(?P<d>above|below|greater than|less than|
                             r"(?:\s+(?:range|limits?|values?))?(?![\w])")
 _REF_HINT = re.compile(r"uln|unl|lsn|normgrenze|lln|lnl|normal|upper|lower")
 _SUP = {"³": "3", "⁴": "4", "⁶": "6", "⁹": "9"}
-_GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
+GLYPHS = str.maketrans({"㎎": "mg", "㎗": "dl", "㎖": "ml", "㎍": "µg", "㎕": "µl", "㎜": "mm",
                          "㎝": "cm", "㎏": "kg", "℃": "°c", "㏄": "cc", "㎡": "m2", "μ": "µ",
                          "ℓ": "l"})
 
@@ -138,7 +138,7 @@ _TIME_WORD_NUM_HINT = re.compile(r"year|month|week|day|hour")
 
 def glyphs(text: str) -> str:
     """CJK unit glyphs and look-alike characters spelled out (㎎/㎗ → mg/dl, μ → µ)."""
-    return text.translate(_GLYPHS)
+    return text.translate(GLYPHS)
 
 
 def _pad(m: re.Match[str], new: str, left: bool = False) -> str:

@@ -44,7 +44,15 @@ from collections.abc import Iterator
 from functools import cache, lru_cache
 from typing import Any
 
-from .criteria import ANY_OF_LEAD, AT_LEAST_N_LEAD, EITHER, GROUP, Criterion, Fact
+from .criteria import (
+    ANY_OF_LEAD,
+    AT_LEAST_N_LEAD,
+    EITHER,
+    GROUP,
+    Criterion,
+    Fact,
+    children_combination,
+)
 from .grammar import (
     MEASUREMENT,
     Bound,
@@ -2619,4 +2627,60 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             c.combination = "any-of" if c.exclude or only_or else "all-of"
     # nested items under "at least 2 of the following:" keep their facts: they combine as
     # at-least (criteria.children_combination), each one of the ways to count
+    for c in _for_one_group(criteria):
+        c.facts, c.combination = [], "all-of"
     return criteria
+
+
+#: a group of participants a trial enrols apart ("Part B", "Cohort 1", "Cohorts 2-4", "Arm A",
+#: "the dose expansion", "Phase 1b"), as a label of its own
+_GROUP = (r"(?:the\s+)?(?:(?:part|cohort|arm|group|substudy|sub-study|module)s?\s+"
+          r"(?:[a-z]|\d+[a-z]?|[ivx]+)(?:\s*(?:-|to|and|,|&)\s*(?:[a-z]|\d+[a-z]?|[ivx]+))*|"
+          r"dose[- ](?:escalation|expansion)(?:\s+(?:part|phase|cohorts?|stage))?|"
+          r"(?:escalation|expansion)\s+(?:part|phase|cohorts?|stage)|"
+          r"phase\s+(?:1|2|i|ii)[ab]?)(?:\s+(?:only|patients|participants|subjects))?")
+#: a criterion that is only a group's label ("Part A:", "Cohort 2 (adolescents)")
+_GROUP_LABEL = re.compile(rf"\s*(?:for\s+)?{_GROUP}\s*(?:\([^()]*\))?\s*:?\s*$")
+#: a criterion opening with a group's label ("Part B: age 12 to 17 years", "(Part B) …") or
+#: naming it in brackets ("Age 12-17 years (Part B)")
+_GROUP_HEAD = re.compile(rf"\s*(?:[a-z]\)\s*)?(?:for\s+)?(?:{_GROUP}\s*(?:\([^()]*\)\s*)?:|"
+                         rf"\(\s*(?:for\s+)?{_GROUP}\s*\))")
+_GROUP_BRACKET = re.compile(rf"\(\s*(?:for\s+|in\s+)?{_GROUP}\s*\)")
+#: a section heading for one group ("Inclusion Criteria (Part A):", "… for Part B:")
+_GROUP_SECTION = re.compile(rf"criteria\b.*?(?:\bfor\s+|\bin\s+|\(\s*){_GROUP}\b")
+
+
+def _for_one_group(criteria: list[Criterion]) -> list[Criterion]:
+    """The criteria (with everything below them) that state the terms of one group of
+    participants: under a group's label (a heading of its own or a section's), opening with
+    it, or naming it in brackets — unless they are alternatives under a lead-in ("meet one of
+    the following": each group's terms one way in).
+
+    A trial enrolling adults in Part A and adolescents in Part B lists "Age ≥ 18 years" under
+    one and "Age 12 to 17 years" under the other: read as everyone's, the two contradict and
+    no one is eligible. Which group a patient would join is not in the criteria, so these
+    criteria stay text, for a person to confirm, rather than turn everyone away."""
+    scoped: list[Criterion] = []
+
+    def visit(c: Criterion, inherited: bool, alternative: bool = False) -> None:
+        norm = normalise(c.text)
+        own = inherited or (not alternative and bool(
+            _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm) or _GROUP_LABEL.match(norm)))
+        if own:
+            scoped.append(c)
+        # alternatives under a lead-in are read as such ("one of the following": any-of),
+        # whatever group each names
+        either = children_combination(c) != "all-of"
+        for ch in c.children:
+            visit(ch, own and not either, either)
+
+    label_open = {False: False, True: False}  # per side: after a label with nothing below it
+    for root in criteria:
+        norm = normalise(root.text)
+        if _GROUP_LABEL.match(norm) and not root.children:
+            label_open[root.exclude] = True
+            scoped.append(root)
+            continue
+        in_section = bool(root.section and _GROUP_SECTION.search(normalise(root.section)))
+        visit(root, label_open[root.exclude] or in_section)
+    return scoped

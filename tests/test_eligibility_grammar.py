@@ -519,6 +519,11 @@ TEXT_ONLY = [
     ("Patient or parent provide informed consent; children 7 and older provide assent", False),
     ("Subjects aged 7 to 17 willing to sign assent", False),
     ("Peanut-specific IgE ≥ 14 kUA/L", False),  # allergen-specific IgE: not total IgE
+    # a second way in that holds another bound with it: which bounds go together is not
+    # stated by facts read one by one (the saturation alone met the line, or was required of
+    # everyone)
+    ("Serum ferritin < 100 µg/L or < 300 µg/L with transferrin saturation < 20%", False),
+    ("Ferritin < 100 ng/mL or ferritin 100-300 ng/mL with TSAT < 20%", False),
 ]
 
 

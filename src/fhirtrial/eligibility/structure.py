@@ -939,6 +939,11 @@ def _states_as_names(canon: str) -> str:
     return out
 
 
+#: a word that joins, left alone as an alternative's condition when what it joins is read
+_BARE_JOINTS = frozenset(["with", "and", "if", "plus", "when", "where", "given", "in", "for",
+                          "along with", "together with", "combined with"])
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
@@ -984,6 +989,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     for r in rs:  # conditions in the words as written ("with at least one …", not "with ≥")
         r.alternatives = [(b, _written(_whole_condition(cond, canon, b.end), canon, text,
                                        b.end)) for b, cond in r.alternatives]
+        if any(cond and cond.strip(" ,;").lower() in _BARE_JOINTS and
+               any(q.pos >= b.end for q in rs if q is not r) for b, cond in r.alternatives):
+            # "ferritin < 100 µg/L or < 300 µg/L with transferrin saturation < 20 %": the
+            # alternative's condition is the next bound, read as a statement of its own (the
+            # line would be met by the saturation alone); which bounds go together is not
+            # stated by facts read one by one: text
+            return []
     # what is left conditional once the conditions of alternatives are accounted for (read
     # in the words as written: canonical "for ≥" may be "for at least 6 weeks")
     blank = text
@@ -1967,7 +1979,14 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         facts += [Fact("time-window", w) for _, w in windows]
         return facts, True
     if exclude is not True and not only_or:
-        positioned = _without_contradictions(positioned)
+        kept = _without_contradictions(positioned)
+        if len(kept) < len(positioned) and _OR.search(norm) and \
+                any(f.kind in _CHECKED for _, f in kept):
+            # "ferritin < 100 ng/mL or ferritin 100-300 ng/mL with TSAT < 20 %": the second
+            # bound on one concept is another way in, and the bounds read beside it may be
+            # part of that way (the TSAT is only the second way's): none is everyone's
+            kept = [(p, f) for p, f in kept if f.kind not in _CHECKED]
+        positioned = kept
         # "ANC ≥ 1500/µL; creatinine ≤ 1.5 × ULN or CrCl ≥ 50 mL/min; bilirubin …": a part
         # between semicolons that offers its own "or" is met by either bound of it
         if len(positioned) > 2 and ";" in norm:

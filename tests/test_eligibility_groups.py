@@ -145,3 +145,24 @@ def test_a_patient_meeting_either_bound_of_the_part_meets_it() -> None:
 ])
 def test_what_may_not_be_a_part_with_its_own_or_is_read_as_before(text: str) -> None:
     assert EITHER not in [f.kind for f in _criterion(text, False).facts]
+
+
+def test_an_age_with_a_bound_excludes_only_together() -> None:
+    # the old with poor renal function are excluded, not everyone over 65 nor every patient
+    # with a low clearance
+    c = _criterion("Age > 65 years and creatinine clearance < 50 mL/min", True)
+    assert [f.kind for f in c.facts] == [GROUP]
+    assert [fact_text(m) for m in c.facts[0].data["facts"]] == [
+        "Age > 65 years", "Creatinine clearance < 50 mL/min"]
+    young_low = (_obs("2164-2", 40, "mL/min"),)
+    assert _verdict("Age > 65 years and creatinine clearance < 50 mL/min", True,
+                    *young_low) == "eligible"  # (the patient is 54)
+
+
+@pytest.mark.parametrize("text", [
+    "Patients older than 80 years with frailty",
+    "Women aged ≥ 50 years with a history of fracture",
+])
+def test_an_excluded_age_that_holds_only_with_words_is_text(text: str) -> None:
+    # read alone the age (and the sex) would exclude everyone over 80, every woman over 50
+    assert _criterion(text, True).facts == []

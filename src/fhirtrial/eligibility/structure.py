@@ -1108,6 +1108,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                     _AGE_EVENT_BEFORE.search(canon, max(0, r.pos - 12), r.pos)
                                     or _age_of_one_sex(canon, r)):
             continue
+        if r.lab.kind == "age" and exclude is True and \
+                _WITH_AFTER_AGE.match(canon, max(r.end, r.bound.end)) and \
+                not any(q.pos > r.pos for q in rs):
+            # "patients older than 80 years with frailty": excluded are the old who are frail,
+            # not everyone over 80 — a bound that holds only with words beside it (text)
+            continue
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
                         (r.pos, len(canon)))
@@ -1887,6 +1893,11 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     if by_age is not None:
         return by_age, True
     measured = measure_facts(_without_rationale(norm), exclude)
+    if exclude is True and any(f.kind == "sex" for f in facts) and \
+            not any(is_age(f) for _, f in measured) and _AGE_WITH_WORDS.search(norm):
+        # "women aged ≥ 50 years with a history of fracture": the age was left text (it holds
+        # only with the words after it), and the sex alone would exclude every woman
+        facts = [f for f in facts if f.kind != "sex"]
     if len(measured) == 2 and _names_a_sex(norm):
         measured = _sex_pairs(measured, norm)
     if len(measured) > 1 and AT_LEAST_N_LEAD.search(norm):
@@ -1972,6 +1983,13 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                   for g in groups]
         facts += [Fact("time-window", w) for _, w in windows]
         return facts, True
+    if exclude is True and not only_or and ages and len(facts) == len(ages) and \
+            any(f.kind in _BOUNDED for _, f in positioned) and \
+            (both := _excluded_together(norm, sorted([*ages, *positioned],
+                                                     key=lambda x: x[0]))) is not None:
+        # "age > 75 years with a Charlson index ≥ 3": the old with the index, not either
+        facts = both + [Fact("time-window", w) for _, w in windows]
+        return facts, True
     if exclude is True and not only_or and not facts and len(positioned) > 1 and \
             (both := _excluded_together(norm, positioned)) is not None:
         # "ALT > 3 × ULN and total bilirubin > 2 × ULN": excluded when both hold, not either
@@ -2047,7 +2065,7 @@ def _excluded_together(norm: str, positioned: list[tuple[int, Fact]]) -> list[Fa
     one bound being either). None unless every joint is a bare "and"/"with" or such an "or",
     with at least one "and"/"with": a list set off by commas ("Hb < 8, platelets < 50 and
     ANC < 1.0") is the registry's list of findings, each of which excludes."""
-    if len(positioned) < 2 or any(f.kind not in _BOUNDED or f.data.get("negated")
+    if len(positioned) < 2 or any(f.kind not in _CHECKED or f.data.get("negated")
                                   for _, f in positioned):
         # (a denied bound's statement is "not (A and B)": either one failing excludes)
         return None
@@ -2321,6 +2339,12 @@ def _occasions_after(norm: str, canon: str, end: int) -> bool:
 _STRETCH_END = re.compile(r"[,;(.](?!\d)")
 # in an exclusion, "lipase > 2 × ULN with clinical signs of pancreatitis": the bound and a
 # finding together; the bound alone would exclude more than the line
+#: an age followed by what it is said to come with, anywhere in a line
+_AGE_WITH_WORDS = re.compile(r"\d\s*(?:years?|yrs?)(?:\s+(?:of age|old))?\s*,?\s*(?:with|who\s+"
+                             r"(?:have|has|are)|having|and\s+(?:have|having|with))\b")
+#: what an age is said to come with ("… years with frailty", "… who have diabetes")
+_WITH_AFTER_AGE = re.compile(r"\s*+(?:of age\s*+|old\s*+)?,?\s*+(?:with|who\s+(?:have|has|are)|"
+                             r"having|and\s+(?:have|having|with))\b")
 _WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associated with)\s+"
                                  r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
                                  r"(?:signs?|symptoms?|evidence|manifestations?)\b")

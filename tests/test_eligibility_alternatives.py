@@ -1264,3 +1264,13 @@ def test_a_way_in_read_but_not_stated_keeps_the_other_from_being_required() -> N
 def test_a_bound_that_is_a_way_of_its_own_stays_beside_an_unread_one() -> None:
     # "sodium < 130" has no unit and is not read; the potassium excludes by itself
     assert _one("Sodium < 130 or potassium > 5.5 mmol/L", True)["test"] == "potassium"
+
+
+@pytest.mark.parametrize("text", ["LVEF ≥ 50% (or ≥ LLN)", "LVEF ≥ 50% (or ≥ institutional LLN)"])
+def test_a_bracketed_way_in_at_a_reference_limit_is_an_alternative(text: str) -> None:
+    # a bracket without a digit was taken for a remark, and the bound before it for the only
+    # way in: a patient with an LVEF of 48 % and a lower limit of 45 % was turned away
+    d = _one(text, False)
+    assert (d["low"], d["unit"]) == (50, "%")
+    [alt] = d["alternatives"]
+    assert (alt["low"], alt["relative"], alt["condition"]) == (1, "LLN", None)

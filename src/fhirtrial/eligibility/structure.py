@@ -665,6 +665,10 @@ def _word_start(s: str, i: int) -> int:
     return i
 
 
+_REF_LIMIT_BOUND = re.compile(r"[≤≥<>]\s*+(?:the\s++)?(?:institutional\s++)?(?:uln|lln|unl|lnl|"
+                              r"(?:upper|lower)\s++limit)")
+
+
 def _strip_parens(norm: str) -> str:
     # a parenthesis without a number is a remark ("(corrected by Hb)"), never a bound: blank
     # it (same length, so spans stay valid) — unless it is only a name the lexicon knows
@@ -689,6 +693,10 @@ def _strip_parens(norm: str) -> str:
             return m.group(0)
         if _CLUSIVE_PAREN.fullmatch(inner):
             # "9 to 12 g/dL (exclusive)": part of the range, which the grammar reads
+            return m.group(0)
+        if _REF_LIMIT_BOUND.search(inner):
+            # "LVEF ≥ 50 % (or ≥ LLN)": a bound at a reference limit has no digit, and is no
+            # remark — blanked, the bound before it was read as the only way in
             return m.group(0)
         if _acronym_of_name(norm, m.start(), inner.strip()):
             # "FEV1/forced vital capacity (FVC) ratio": the initials of the name before it,

@@ -221,3 +221,21 @@ def test_an_exclusion_of_one_sexs_age_is_stated_as_all_of_the_sex_and_the_age() 
     # a clinician reads the pair as one: not "Sex: female and Age ≥ 50 years"
     assert [f.kind for f in c.facts] == ["all-of"]
     assert fact_text(c.facts[0]) == "Female, age ≥ 50 years"
+
+
+def test_every_lexicon_unit_reads_as_a_clinician_writes_it() -> None:
+    # a UCUM code with brackets, braces or "*" ("k[IU]/L", "{letters}", "mL/min/mm[Hg]") is
+    # spelt for a person in a description, or is one a bound is written without ("{score}",
+    # "{INR}", "[pH]": "MMSE ≥ 20", "INR ≤ 1.5", "pH < 7.3")
+    from fhirtrial.eligibility.fhir import _UNIT_TEXT
+    from fhirtrial.eligibility.tables import tables
+    silent = {"{score}", "{INR}", "[pH]"}
+    units = {u.ucum for lab in tables().labs for u in lab.units} | \
+        {lab.unit for lab in tables().labs if lab.unit}
+    coded = {u for u in units if any(c in u for c in "[{*")}
+    assert sorted(coded - silent - set(_UNIT_TEXT)) == []
+    for code in silent:
+        fact = next(Fact("lab", {"test": lab.key, "low": 1, "high": None, "low_inclusive": True,
+                                 "high_inclusive": True, "unit": code, "relative": None})
+                    for lab in tables().labs if lab.unit == code)
+        assert code not in fact_text(fact)

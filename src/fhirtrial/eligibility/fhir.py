@@ -52,12 +52,13 @@ _UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "10*4/uL": "× 1
               "mm[Hg]": "mmHg",
               "cm[H2O]": "cmH₂O", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "Cel": "°C",
               "[degF]": "°F", "deg": "°", "[in_i]": "in", "[ft_i]": "ft", "[lb_av]": "lb",
-              "[IU]/mL": "IU/mL", "m[IU]/L": "mIU/L", "m[IU]/mL": "mIU/mL",
+              "[IU]/mL": "IU/mL", "k[IU]/L": "kIU/L", "m[IU]/L": "mIU/L", "m[IU]/mL": "mIU/mL",
               "u[IU]/mL": "µIU/mL", "[U]/mL": "U/mL", "{copies}/mL": "copies/mL",
               "um": "µm", "ug/dL": "µg/dL", "ug/mL": "µg/mL", "umol/L": "µmol/L",
               "ukat/L": "µkat/L", "g/(24.h)": "g/24 h", "mg/(24.h)": "mg/24 h", "kg/m2": "kg/m²",
               "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "/min": "/min",
-              "{events}/h": "events/h", "{SD}": "SD"}
+              "{events}/h": "events/h", "{SD}": "SD", "{letters}": "letters",
+              "mL/min/mm[Hg]": "mL/min/mmHg"}
 _ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",
                                   "display": "Assessment of eligibility for clinical trial"}]}
 

@@ -294,6 +294,10 @@ class Criterion:
     facts: list[Fact] = field(default_factory=list)
     #: how several facts of this one criterion combine: "all-of" or "any-of"
     combination: str = "all-of"
+    #: set on a criterion the reader adds to hold others, not a line of the registry's text
+    #: (a participant group's label taken from a heading, "one of these groups"):
+    #: :data:`PARTICIPANT_GROUP`
+    link_id: str | None = None
 
     def walk(self) -> list[Criterion]:
         """This criterion and all below it, depth first."""
@@ -302,6 +306,11 @@ class Criterion:
             out.extend(c.walk())
         return out
 
+
+#: linkId of a characteristic that holds criteria of the registry's text without being one:
+#: a participant group's label taken from a section heading, or "one of these participant
+#: groups" holding each group's criteria
+PARTICIPANT_GROUP = "participant-group"
 
 #: a lead-in whose nested items are alternatives ("who meet one of the following criteria:")
 ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:[a-z-]+\s+){0,2}?of\s+"

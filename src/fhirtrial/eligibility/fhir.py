@@ -501,7 +501,8 @@ def _combination(code: str, criterion: Criterion) -> dict[str, Any]:
 
 def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, Any]:
     """The R5 ``EvidenceVariable.characteristic`` for one criterion (and its children)."""
-    out: dict[str, Any] = {"description": criterion.text}
+    out: dict[str, Any] = {"linkId": criterion.link_id} if criterion.link_id else {}
+    out["description"] = criterion.text
     if not nested:
         out["exclude"] = criterion.exclude
     parts, loose = _fact_characteristics(criterion)

@@ -42,7 +42,16 @@ from typing import Any
 from ..errors import SourceError
 from ..jsonbytes import finite_number
 from ..model import Eligibility, Study
-from .criteria import AT_LEAST, EITHER, GROUP, Criterion, Fact, at_least, children_combination
+from .criteria import (
+    AT_LEAST,
+    EITHER,
+    GROUP,
+    PARTICIPANT_GROUP,
+    Criterion,
+    Fact,
+    at_least,
+    children_combination,
+)
 from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
 from .grammar import MEASUREMENT
 from .structure import structure
@@ -682,6 +691,8 @@ def from_evidence_variable(ev: dict[str, Any]) -> list[Criterion]:
 
     def crit(ch: dict[str, Any], exclude: bool) -> Criterion:
         c = Criterion(ch.get("description") or "", exclude)
+        if ch.get("linkId") == PARTICIPANT_GROUP:
+            c.link_id = PARTICIPANT_GROUP  # (a holder the reader added: it reads the same)
         c.children = [crit(m, exclude) for m in nested_criteria(ch)]
         return c
 

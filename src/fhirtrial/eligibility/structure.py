@@ -49,9 +49,10 @@ from .criteria import (
     AT_LEAST_N_LEAD,
     EITHER,
     GROUP,
+    PARTICIPANT_GROUP,
     Criterion,
     Fact,
-    children_combination,
+    at_least,
 )
 from .grammar import (
     MEASUREMENT,
@@ -2678,6 +2679,7 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             c.combination = "any-of" if c.exclude or only_or else "all-of"
     # nested items under "at least 2 of the following:" keep their facts: they combine as
     # at-least (criteria.children_combination), each one of the ways to count
+    criteria[:] = _by_group(criteria)
     for c in _for_one_group(criteria):
         c.facts, c.combination = [], "all-of"
     return criteria
@@ -2698,40 +2700,118 @@ _GROUP_HEAD = re.compile(rf"\s*(?:[a-z]\)\s*)?(?:for\s+)?(?:{_GROUP}\s*(?:\([^()
                          rf"\(\s*(?:for\s+)?{_GROUP}\s*\))")
 _GROUP_BRACKET = re.compile(rf"\(\s*(?:for\s+|in\s+)?{_GROUP}\s*\)")
 #: a section heading for one group ("Inclusion Criteria (Part A):", "… for Part B:")
+_GROUP_WORDS = re.compile(_GROUP)
 _GROUP_SECTION = re.compile(rf"criteria\b.*?(?:\bfor\s+|\bin\s+|\(\s*){_GROUP}\b")
+
+
+def _group_of(c: Criterion) -> str | None:
+    """The participant group a criterion is for, as written at its head, in brackets or as
+    its whole text ("part b"), or None."""
+    norm = normalise(c.text)
+    if _GROUP_LABEL.match(norm) or _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm):
+        m = _GROUP_WORDS.search(norm)
+        return " ".join(m.group(0).split()) if m else None
+    return None
+
+
+def _label_text(label: str) -> str:
+    """"part a" → "Part A", "cohort 1a and 1b" → "Cohort 1a and 1b"."""
+    words = [w.upper() if len(w) == 1 or re.fullmatch(r"[ivx]+", w) else w
+             for w in label.split()]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def _by_group(criteria: list[Criterion]) -> list[Criterion]:
+    """The criteria with each participant group's gathered under one criterion, so that whom
+    they are for survives into the EvidenceVariable (and its reading back):
+
+    - a label line with nothing below it ("Part A") takes the criteria after it on its side,
+      up to the next label;
+    - the criteria under a group's section heading ("Inclusion Criteria (Part A):") go under
+      a criterion naming the group ("Part A", linkId :data:`PARTICIPANT_GROUP`);
+    - with two groups or more among the inclusion criteria, the groups go under one criterion
+      "One of these participant groups: …" (linkId :data:`PARTICIPANT_GROUP`) whose nested
+      criteria are alternatives: a patient meets the inclusion criteria common to all, and
+      those of one group. (A group's exclusions, or a single group's inclusions, stay text:
+      see :func:`_for_one_group`.)"""
+    out: list[Criterion] = []
+    open_label: dict[bool, Criterion | None] = {False: None, True: None}
+    for root in criteria:
+        side = bool(root.exclude)
+        if _GROUP_LABEL.match(normalise(root.text)) and not root.children:
+            open_label[side] = root
+            out.append(root)
+            continue
+        label_root = open_label[side]
+        if label_root is not None:
+            label_root.children.append(root)
+            continue
+        m = _GROUP_SECTION.search(normalise(root.section)) if root.section else None
+        if m is not None:
+            last = out[-1] if out else None
+            if last is not None and last.link_id == PARTICIPANT_GROUP and \
+                    bool(last.exclude) == side and last.section == root.section:
+                last.children.append(root)
+                continue
+            label = _GROUP_WORDS.search(m.group(0))
+            out.append(Criterion(_label_text(label.group(0) if label else m.group(0)),
+                                 root.exclude, section=root.section, children=[root],
+                                 link_id=PARTICIPANT_GROUP))
+            continue
+        out.append(root)
+    groups: dict[str, list[Criterion]] = {}
+    for c in out:
+        if not c.exclude and (g := _group_of(c)) is not None:
+            groups.setdefault(g, []).append(c)
+    at = [i for i, c in enumerate(out) if not c.exclude and _group_of(c) is not None]
+    if len(groups) < 2 or at[-1] - at[0] + 1 != len(at):
+        # (groups with other criteria between them are not gathered: the criteria keep the
+        # registry's order, and which of those between are common is not known — text)
+        return out
+    members = []
+    for label, cs in groups.items():
+        if len(cs) == 1:
+            members.append(cs[0])
+        else:  # lines naming one group each ("Cohort 1: …", "Cohort 1: …"): one holder
+            members.append(Criterion(_label_text(label), False, section=cs[0].section,
+                                     children=cs, link_id=PARTICIPANT_GROUP))
+    holder = Criterion("One of these participant groups: " +
+                       "; ".join(_label_text(g) for g in groups), False,
+                       section=out[at[0]].section, children=members,
+                       link_id=PARTICIPANT_GROUP)
+    return [*out[:at[0]], holder, *out[at[-1] + 1:]]
 
 
 def _for_one_group(criteria: list[Criterion]) -> list[Criterion]:
     """The criteria (with everything below them) that state the terms of one group of
-    participants: under a group's label (a heading of its own or a section's), opening with
-    it, or naming it in brackets — unless they are alternatives under a lead-in ("meet one of
-    the following": each group's terms one way in).
+    participants where no alternative group is read beside them: under a group's label,
+    opening with it, or naming it in brackets — unless they are alternatives under a lead-in
+    ("meet one of the following", and the groups :func:`_by_group` gathered).
 
     A trial enrolling adults in Part A and adolescents in Part B lists "Age ≥ 18 years" under
     one and "Age 12 to 17 years" under the other: read as everyone's, the two contradict and
-    no one is eligible. Which group a patient would join is not in the criteria, so these
-    criteria stay text, for a person to confirm, rather than turn everyone away."""
+    no one is eligible. A single group's inclusions, and any group's exclusions (which exclude
+    only that group's patients, whom the criteria do not name), stay text, for a person to
+    confirm, rather than bind everyone."""
     scoped: list[Criterion] = []
 
     def visit(c: Criterion, inherited: bool, alternative: bool = False) -> None:
+        # (``alternative``: the criterion and all below it are one way in of several, under
+        # a lead-in — their group is one alternative's, not a restriction on everyone)
         norm = normalise(c.text)
-        own = inherited or (not alternative and bool(
-            _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm) or _GROUP_LABEL.match(norm)))
+        own = not alternative and (inherited or bool(
+            _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm) or _GROUP_LABEL.match(norm))
+            or (c.link_id == PARTICIPANT_GROUP and ANY_OF_LEAD.search(c.text) is None))
         if own:
             scoped.append(c)
-        # alternatives under a lead-in are read as such ("one of the following": any-of),
-        # whatever group each names
-        either = children_combination(c) != "all-of"
+        # alternatives under a lead-in ("one of the following", "at least 2 of"), whatever
+        # group each names
+        either = alternative or ANY_OF_LEAD.search(c.text) is not None or \
+            at_least(c.text) is not None
         for ch in c.children:
-            visit(ch, own and not either, either)
+            visit(ch, own, either)
 
-    label_open = {False: False, True: False}  # per side: after a label with nothing below it
     for root in criteria:
-        norm = normalise(root.text)
-        if _GROUP_LABEL.match(norm) and not root.children:
-            label_open[root.exclude] = True
-            scoped.append(root)
-            continue
-        in_section = bool(root.section and _GROUP_SECTION.search(normalise(root.section)))
-        visit(root, label_open[root.exclude] or in_section)
+        visit(root, False)
     return scoped

@@ -174,3 +174,26 @@ def test_r4_bundle_keeps_the_rich_narrative():
     root = check_xhtml(rs["text"]["div"])
     assert "Inclusion criteria (" in _text(root)
     json.dumps(r4)
+
+
+def test_a_criterion_that_holds_others_says_how_they_combine(tmp_path: Path) -> None:
+    # "text only" beside "Part A:" or "Active disease as defined by:" told a reader nothing
+    # was computed, when its nested criteria were
+    rec = {"protocolSection": {
+        "identificationModule": {"nctId": "NCT09999999", "briefTitle": "Two-part trial"},
+        "eligibilityModule": {"eligibilityCriteria": (
+            "Inclusion Criteria:\n\n* ECOG 0-1\n* Part A:\n  * Age ≥ 18 years\n* Part B:\n"
+            "  * Age 12 to 17 years\n* Active disease, at least 2 of the following:\n"
+            "  * CRP ≥ 10 mg/L\n  * ESR ≥ 28 mm/h\n  * DAS28 > 3.2\n")}}}
+    path = tmp_path / "NCT09999999.json"
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    ev = _resource(_bundle(path), "EvidenceVariable", "-eligibility")
+    table = next(t for t in check_xhtml(ev["text"]["div"]).iter(NS + "table")
+                 if _text(t.find(NS + "caption")).startswith("Inclusion criteria"))
+    by_text = dict([_text(td) for td in tr] for tr in table.find(NS + "tbody"))
+    assert by_text["One of these participant groups: Part A; Part B"] == (
+        "one of the nested criteria")
+    assert by_text["– Part A:"] == "all of the nested criteria"
+    assert by_text["– Age ≥ 18 years"] == "Age ≥ 18 years"  # (indented by spaces, one dash)
+    assert by_text["Active disease, at least 2 of the following:"] == (
+        "at least 2 of the nested criteria")

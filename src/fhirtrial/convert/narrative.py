@@ -184,13 +184,24 @@ def _criteria_lists(criteria: Sequence[Criterion], heading: str) -> str:
     return "".join(out)
 
 
+def _nested_text(c: Criterion) -> str:
+    """What a criterion with nested ones and no facts of its own asks: "all of the nested
+    criteria", "one of …", "at least 2 of …" (not "text only": its meaning is below it)."""
+    from ..eligibility.criteria import AT_LEAST, at_least, children_combination
+    from ..eligibility.fhir import NESTED_TEXT
+
+    code = children_combination(c)
+    return NESTED_TEXT[code].format(n=at_least(c.text)) if code == AT_LEAST else NESTED_TEXT[code]
+
+
 def _criteria_table(criteria: Sequence[Criterion], depth: int = 0) -> list[list[str]]:
     rows = []
     for c in criteria:
         indent = "&#160;&#160;" * depth + ("– " if depth else "")
         text = "<br/>".join(_text(line, None) for line in c.text.split("\n"))
         facts = _fact_texts(c)
-        rows.append([indent + text, "<br/>".join(_clean(f, None) for f in facts) or "text only"])
+        rows.append([indent + text, "<br/>".join(_clean(f, None) for f in facts) or
+                     (_nested_text(c) if c.children else "text only")])
         rows.extend(_criteria_table(c.children, depth + 1))
     return rows
 

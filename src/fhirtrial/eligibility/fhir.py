@@ -488,7 +488,7 @@ def _fact_characteristics(criterion: Criterion) -> tuple[list[dict[str, Any]], l
     return out, loose
 
 
-_NESTED_TEXT = {"any-of": "one of the nested criteria", "all-of": "all of the nested criteria",
+NESTED_TEXT = {"any-of": "one of the nested criteria", "all-of": "all of the nested criteria",
                 AT_LEAST: "at least {n} of the nested criteria"}
 
 
@@ -513,7 +513,7 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
         code, side = children_combination(criterion), "any-of" if criterion.exclude else "all-of"
         combo = _combination(code, criterion)
         if code != side and parts:  # own facts, and the nested criteria as the lead-in says
-            kids = [{"linkId": ALTERNATIVES, "description": _NESTED_TEXT[code].format(
+            kids = [{"linkId": ALTERNATIVES, "description": NESTED_TEXT[code].format(
                          n=combo.get("threshold")),
                      "definitionByCombination": {**combo, "characteristic": kids}}]
             combo = {"code": side}

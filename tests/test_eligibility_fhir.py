@@ -239,3 +239,11 @@ def test_every_lexicon_unit_reads_as_a_clinician_writes_it() -> None:
                                  "high_inclusive": True, "unit": code, "relative": None})
                     for lab in tables().labs if lab.unit == code)
         assert code not in fact_text(fact)
+
+
+def test_a_range_for_one_sex_says_whose_it_is() -> None:
+    # the first range of "18.5-30 kg/m² (men) or 18.5-28 kg/m² (women)" read as everyone's in
+    # the description (the characteristic held the sex): a coordinator saw 30 for women too
+    [c] = criteria_for("Inclusion Criteria:\n* BMI 18.5-30 kg/m² (men) or 18.5-28 kg/m² (women)")
+    assert fact_text(c.facts[0]) == (
+        "Body mass index 18.5 to 30 kg/m² (male) or 18.5 to 28 kg/m² (female)")

@@ -405,14 +405,16 @@ def _bound_text(fact: Fact) -> str:
         + (f" ({a['condition']})" if a.get("condition") else "")
         + (f" ({a['sex']})" if a.get("sex") else "")
         for a in d.get("alternatives") or [])
+    # the sex a bound is for, when its alternatives are other sexes' ("18.5 to 30 kg/m² (male)
+    # or 18.5 to 28 kg/m² (female)")
+    sex = f" ({d['sex']})" if d.get("sex") else ""
     if one:
-        sex = f" ({d['sex']})" if d.get("sex") else ""
         return f"{name} {_CMP_TEXT[one[0]]} {one[1]}{suffix}{sex}{alts}"
     if d.get("low") is not None and d["low"] == d.get("high"):
-        return f"{name} = {d['low']}{suffix}{alts}"
+        return f"{name} = {d['low']}{suffix}{sex}{alts}"
     if _outside(fact):  # "Hematocrit outside 35 to 50 %", not "not Hematocrit 35 to 50 %"
-        return f"{name} outside {_range_words(d)}{suffix}"
-    return f"{name} {_range_words(d)}{suffix}{alts}"
+        return f"{name} outside {_range_words(d)}{suffix}{sex}"
+    return f"{name} {_range_words(d)}{suffix}{sex}{alts}"
 
 
 def _outside(fact: Fact) -> bool:

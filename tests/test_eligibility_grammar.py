@@ -1126,3 +1126,17 @@ def test_names_restated_in_nested_brackets_are_remarks() -> None:
 ])
 def test_an_exclusion_that_opens_by_denying_a_bound_is_text(text: str, read: bool) -> None:
     assert bool([f for f in facts_for(text, True) if f.kind == "lab"]) is read
+
+
+def test_neither_nor_denies_each_name() -> None:
+    # "neither ALT nor AST > 2 × ULN" required AST only: "nor" joined no list, and ALT was lost
+    facts = facts_for("Neither ALT nor AST > 2 × ULN", False)
+    assert [(f.data["test"], f.data["low"], f.data["relative"], f.data.get("negated"))
+            for f in facts] == [("alt", 2, "ULN", True), ("ast", 2, "ULN", True)]
+
+
+def test_any_of_with_a_colon_is_a_lead_in() -> None:
+    # "Any of: LDL ≥ 190 mg/dL; triglycerides ≥ 500 mg/dL" required both
+    [c] = criteria_for("Inclusion Criteria:\n* Any of: LDL ≥ 190 mg/dL; triglycerides ≥ 500 mg/dL")
+    assert c.combination == "any-of"
+    assert [f.data["test"] for f in c.facts] == ["ldl", "triglycerides"]

@@ -313,8 +313,8 @@ class Criterion:
 PARTICIPANT_GROUP = "participant-group"
 
 #: a lead-in whose nested items are alternatives ("who meet one of the following criteria:")
-ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
-                          r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)
+ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:(?:[a-z-]+\s+){0,2}?of\s+"
+                          r"(?:the\s+)?(?:following|below|these)\b|of\s*:)", re.IGNORECASE)
 #: a lead-in whose nested items must all hold ("patients with all of the following:")
 _ALL_OF_LEAD = re.compile(r"\b(?:all|each|every one)\s+(?:[a-z-]+\s+){0,2}?of\s+"
                           r"(?:the\s+)?(?:following|below|these)\b", re.IGNORECASE)

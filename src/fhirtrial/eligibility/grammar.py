@@ -1174,12 +1174,14 @@ _BOUND_AHEAD = re.compile(r"[≤≥<>]|\d")
 # after the joint, the qualifiers the first name had may be repeated ("serum AST and serum ALT",
 # "PPO FEV1 and PPO DLCO")
 # (and the French and German "et", "ou", "und", "oder": "ASAT et ALAT ≤ 2,5 × LSN")
-_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,|et|und|ou|oder)?[\s,]*"
+_JOINT = re.compile(r"[\s,]*(?P<c>and/or|and|or|&|/|,|et|und|ou|oder|nor)?[\s,]*"
                     r"(?:(?:the|serum|plasma|blood|total|fasting|absolute|corrected|estimated|ppo|"
                     r"predicted|postoperative|post-bronchodilator|baseline)\s+)*")
 
 
-_JOINT_WORDS = {"et": "and", "und": "and", "ou": "or", "oder": "or"}
+#: joints read as another: the French and German ones, and "nor" — "neither ALT nor AST > 2 ×
+#: ULN" is each of the two denied ("and", negated by "neither")
+_JOINT_WORDS = {"et": "and", "und": "and", "ou": "or", "oder": "or", "nor": "and"}
 _RATIO_WORD = re.compile(r"\bratio\b")
 _JOINT_WORD = re.compile(r"\b(?:and|or|and/or)\b|[,;/&]")
 
@@ -1385,7 +1387,9 @@ def readings(canon: str) -> list[Reading]:
             if joint and joint.group(0) == " " and i + 1 < len(mentions) and \
                     by_name[name_of(mentions[i + 1].group(0))].key != lab.key:
                 modified = True
-            elif joint and lab.kind != "age":
+            elif joint and lab.kind != "age" and not (
+                    joint.group("c") == "nor" and "neither" not in canon[:m.start()]):
+                # ("nor" joins only after "neither", which denies both names)
                 c = (joint.group("c") or ",").strip()
                 pending.append((m.start(), lab, _JOINT_WORDS.get(c, c)))
             else:

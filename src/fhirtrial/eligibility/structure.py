@@ -2679,8 +2679,9 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             c.combination = "any-of" if c.exclude or only_or else "all-of"
     # nested items under "at least 2 of the following:" keep their facts: they combine as
     # at-least (criteria.children_combination), each one of the ways to count
-    criteria[:] = _by_group(criteria)
-    for c in _for_one_group(criteria):
+    memo: dict[str, str | None] = {}
+    criteria[:] = _by_group(criteria, memo)
+    for c in _for_one_group(criteria, memo):
         c.facts, c.combination = [], "all-of"
     return criteria
 
@@ -2704,11 +2705,38 @@ _GROUP_WORDS = re.compile(_GROUP)
 _GROUP_SECTION = re.compile(rf"criteria\b.*?(?:\bfor\s+|\bin\s+|\(\s*){_GROUP}\b")
 
 
-def _group_of(c: Criterion) -> str | None:
+#: words every group's name has one of (see _GROUP): a text without one names no group
+_GROUP_HINTS = ("cohort", "group", "substud", "sub-stud", "module", "escalation", "expansion",
+                "phase")
+_PART_OR_ARM = re.compile(r"\b(?:parts?|arms?)\b")
+
+
+def _group_norm(text: str | None, memo: dict[str, str | None]) -> str | None:
+    """The normalised text where it may name a participant group, else None (most criteria:
+    substring tests, before the normalising and the patterns every criterion would pay;
+    ``memo`` keeps the answer for a text asked again in one reading)."""
+    if not text:
+        return None
+    if text in memo:
+        return memo[text]
+    # (normalise() changes no letters of these words but full-width and accented forms)
+    low = text.lower() if _TRANSLATED.search(text) is None else normalise(text)
+    hint = any(w in low for w in _GROUP_HINTS) or (
+        ("part" in low or "arm" in low) and _PART_OR_ARM.search(low) is not None)
+    memo[text] = found = normalise(text) if hint else None
+    return found
+
+
+def _names_group(norm: str | None) -> bool:
+    return norm is not None and bool(
+        _GROUP_LABEL.match(norm) or _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm))
+
+
+def _group_of(c: Criterion, memo: dict[str, str | None]) -> str | None:
     """The participant group a criterion is for, as written at its head, in brackets or as
     its whole text ("part b"), or None."""
-    norm = normalise(c.text)
-    if _GROUP_LABEL.match(norm) or _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm):
+    norm = _group_norm(c.text, memo)
+    if norm is not None and _names_group(norm):
         m = _GROUP_WORDS.search(norm)
         return " ".join(m.group(0).split()) if m else None
     return None
@@ -2722,7 +2750,8 @@ def _label_text(label: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _by_group(criteria: list[Criterion]) -> list[Criterion]:
+def _by_group(criteria: list[Criterion],
+              memo: dict[str, str | None]) -> list[Criterion]:
     """The criteria with each participant group's gathered under one criterion, so that whom
     they are for survives into the EvidenceVariable (and its reading back):
 
@@ -2737,9 +2766,11 @@ def _by_group(criteria: list[Criterion]) -> list[Criterion]:
       see :func:`_for_one_group`.)"""
     out: list[Criterion] = []
     open_label: dict[bool, Criterion | None] = {False: None, True: None}
+    sections: dict[str | None, re.Match[str] | None] = {}
     for root in criteria:
         side = bool(root.exclude)
-        if _GROUP_LABEL.match(normalise(root.text)) and not root.children:
+        norm = _group_norm(root.text, memo)
+        if norm is not None and _GROUP_LABEL.match(norm) and not root.children:
             open_label[side] = root
             out.append(root)
             continue
@@ -2747,7 +2778,11 @@ def _by_group(criteria: list[Criterion]) -> list[Criterion]:
         if label_root is not None:
             label_root.children.append(root)
             continue
-        m = _GROUP_SECTION.search(normalise(root.section)) if root.section else None
+        if root.section not in sections:  # (one heading over many criteria)
+            section = _group_norm(root.section, memo)
+            sections[root.section] = \
+                _GROUP_SECTION.search(section) if section is not None else None
+        m = sections[root.section]
         if m is not None:
             last = out[-1] if out else None
             if last is not None and last.link_id == PARTICIPANT_GROUP and \
@@ -2762,9 +2797,9 @@ def _by_group(criteria: list[Criterion]) -> list[Criterion]:
         out.append(root)
     groups: dict[str, list[Criterion]] = {}
     for c in out:
-        if not c.exclude and (g := _group_of(c)) is not None:
+        if not c.exclude and (g := _group_of(c, memo)) is not None:
             groups.setdefault(g, []).append(c)
-    at = [i for i, c in enumerate(out) if not c.exclude and _group_of(c) is not None]
+    at = [i for i, c in enumerate(out) if not c.exclude and _group_of(c, memo) is not None]
     if len(groups) < 2 or at[-1] - at[0] + 1 != len(at):
         # (groups with other criteria between them are not gathered: the criteria keep the
         # registry's order, and which of those between are common is not known — text)
@@ -2783,7 +2818,8 @@ def _by_group(criteria: list[Criterion]) -> list[Criterion]:
     return [*out[:at[0]], holder, *out[at[-1] + 1:]]
 
 
-def _for_one_group(criteria: list[Criterion]) -> list[Criterion]:
+def _for_one_group(criteria: list[Criterion],
+                   memo: dict[str, str | None]) -> list[Criterion]:
     """The criteria (with everything below them) that state the terms of one group of
     participants where no alternative group is read beside them: under a group's label,
     opening with it, or naming it in brackets — unless they are alternatives under a lead-in
@@ -2799,12 +2835,13 @@ def _for_one_group(criteria: list[Criterion]) -> list[Criterion]:
     def visit(c: Criterion, inherited: bool, alternative: bool = False) -> None:
         # (``alternative``: the criterion and all below it are one way in of several, under
         # a lead-in — their group is one alternative's, not a restriction on everyone)
-        norm = normalise(c.text)
-        own = not alternative and (inherited or bool(
-            _GROUP_HEAD.match(norm) or _GROUP_BRACKET.search(norm) or _GROUP_LABEL.match(norm))
-            or (c.link_id == PARTICIPANT_GROUP and ANY_OF_LEAD.search(c.text) is None))
+        own = not alternative and (
+            inherited or _names_group(_group_norm(c.text, memo)) or
+            (c.link_id == PARTICIPANT_GROUP and ANY_OF_LEAD.search(c.text) is None))
         if own:
             scoped.append(c)
+        if not c.children:
+            return
         # alternatives under a lead-in ("one of the following", "at least 2 of"), whatever
         # group each names
         either = alternative or ANY_OF_LEAD.search(c.text) is not None or \

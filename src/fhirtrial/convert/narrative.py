@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
+from ..eligibility.criteria import AT_LEAST, at_least, children_combination
+from ..eligibility.fhir import NESTED_TEXT
 from ..model import Arm, DateInfo, DoseLevel, Intervention, Person, Site, Study
 from ..tables import table
 
@@ -187,9 +189,6 @@ def _criteria_lists(criteria: Sequence[Criterion], heading: str) -> str:
 def _nested_text(c: Criterion) -> str:
     """What a criterion with nested ones and no facts of its own asks: "all of the nested
     criteria", "one of …", "at least 2 of …" (not "text only": its meaning is below it)."""
-    from ..eligibility.criteria import AT_LEAST, at_least, children_combination
-    from ..eligibility.fhir import NESTED_TEXT
-
     code = children_combination(c)
     return NESTED_TEXT[code].format(n=at_least(c.text)) if code == AT_LEAST else NESTED_TEXT[code]
 

@@ -1745,10 +1745,10 @@ _SAYS_EXCLUDED = re.compile(r"\b(?:are|is|will be|shall be|must be|to be)\s+(?:e
 _SAYS_EXCLUDED_STEMS = ("exclu", "eligib", "enrol", "includ", "allow", "permit", "accept")
 
 
-# "Patients with QTc ≤ 470 ms can participate" among the exclusion criteria says whom the
-# trial takes: its bounds read as reasons to exclude would turn those very patients away
 #: a clause about a minor's assent: an age in it says who assents (see _read_line)
 _ASSENT = re.compile(r"\bassent(?:s|ed|ing)?\b")
+# "Patients with QTc ≤ 470 ms can participate" among the exclusion criteria says whom the
+# trial takes: its bounds read as reasons to exclude would turn those very patients away
 _SAYS_ALLOWED = re.compile(
     r"\b(?:may|can|could) (?:also )?(?:be )?(?:enrolled|enrol+|included|participate|take part|"
     r"join)\b|\b(?:is|are) (?:also )?(?:acceptable|accepted|allowed|permitted|eligible)\b|"
@@ -1992,19 +1992,14 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                   for g in groups]
         facts += [Fact("time-window", w) for _, w in windows]
         return facts, True
-    if exclude is True and not only_or and ages and len(facts) == len(ages) and \
-            any(f.kind in _BOUNDED for _, f in positioned) and \
-            (both := _excluded_together(norm, sorted([*ages, *positioned],
-                                                     key=lambda x: x[0]))) is not None:
-        # "age > 75 years with a Charlson index ≥ 3": the old with the index, not either
-        facts = both + [Fact("time-window", w) for _, w in windows]
-        return facts, True
-    if exclude is True and not only_or and not facts and len(positioned) > 1 and \
-            (both := _excluded_together(norm, positioned)) is not None:
-        # "ALT > 3 × ULN and total bilirubin > 2 × ULN": excluded when both hold, not either
-        facts += both
-        facts += [Fact("time-window", w) for _, w in windows]
-        return facts, True
+    # "ALT > 3 × ULN and total bilirubin > 2 × ULN", "age > 75 years with a Charlson index
+    # ≥ 3": excluded when both hold, not either (the ages, when they are all the line has
+    # besides, join the bounds; ages alone are not joined)
+    together = positioned if not facts else sorted([*ages, *positioned], key=lambda x: x[0]) \
+        if len(facts) == len(ages) and any(f.kind in _BOUNDED for _, f in positioned) else []
+    if exclude is True and not only_or and len(together) > 1 and \
+            (both := _excluded_together(norm, together)) is not None:
+        return [*both, *(Fact("time-window", w) for _, w in windows)], True
     if exclude is not True and not only_or:
         kept = _without_contradictions(positioned)
         if len(kept) < len(positioned) and _OR.search(norm) and \
@@ -2348,12 +2343,12 @@ def _occasions_after(norm: str, canon: str, end: int) -> bool:
 _STRETCH_END = re.compile(r"[,;(.](?!\d)")
 # in an exclusion, "lipase > 2 × ULN with clinical signs of pancreatitis": the bound and a
 # finding together; the bound alone would exclude more than the line
-#: an age followed by what it is said to come with, anywhere in a line
-_AGE_WITH_WORDS = re.compile(r"\d\s*(?:years?|yrs?)(?:\s+(?:of age|old))?\s*,?\s*(?:with|who\s+"
-                             r"(?:have|has|are)|having|and\s+(?:have|having|with))\b")
-#: what an age is said to come with ("… years with frailty", "… who have diabetes")
-_WITH_AFTER_AGE = re.compile(r"\s*+(?:of age\s*+|old\s*+)?,?\s*+(?:with|who\s+(?:have|has|are)|"
-                             r"having|and\s+(?:have|having|with))\b")
+#: what an age is said to come with, right after it ("… years with frailty", "… who have
+#: diabetes"); and an age so followed anywhere in a line
+_COMES_WITH = (r"\s*+(?:of age\s*+|old\s*+)?,?\s*+(?:with|who\s+(?:have|has|are)|having|"
+               r"and\s+(?:have|having|with))\b")
+_WITH_AFTER_AGE = re.compile(_COMES_WITH)
+_AGE_WITH_WORDS = re.compile(r"\d\s*(?:years?|yrs?)" + _COMES_WITH)
 _WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associated with)\s+"
                                  r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
                                  r"(?:signs?|symptoms?|evidence|manifestations?)\b")
@@ -2796,10 +2791,11 @@ def _by_group(criteria: list[Criterion],
             continue
         out.append(root)
     groups: dict[str, list[Criterion]] = {}
-    for c in out:
+    at = []
+    for i, c in enumerate(out):
         if not c.exclude and (g := _group_of(c, memo)) is not None:
             groups.setdefault(g, []).append(c)
-    at = [i for i, c in enumerate(out) if not c.exclude and _group_of(c, memo) is not None]
+            at.append(i)
     if len(groups) < 2 or at[-1] - at[0] + 1 != len(at):
         # (groups with other criteria between them are not gathered: the criteria keep the
         # registry's order, and which of those between are common is not known — text)

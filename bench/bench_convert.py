@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import row, v2_records  # noqa: E402
 
-from fhirtrial.convert import convert_study, dumps  # noqa: E402
+from fhirtrial.convert import convert_study  # noqa: E402
 from fhirtrial.sources import parse_bytes  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def _convert(blobs: list[tuple[str, bytes]], repeat: int,
                 if rec.study is None:
                     continue
                 conv = convert_study(rec.study, fhir_version=version)
-                out = dumps(conv.bundle)
+                out = conv.indented()  # what the CLI writes (sources.bulk)
                 n_resources += len(conv.bundle["entry"])
                 n_bytes += len(out)
     return time.perf_counter() - start, n_resources, n_bytes

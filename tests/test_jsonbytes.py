@@ -13,6 +13,7 @@ import math
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,16 @@ def old_compact(doc: object) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def indented_via_compact(doc: object) -> bytes:
+    """``dumps_indented`` checked on orjson's compact bytes, as ``Conversion.indented`` calls
+    it (the converter passes None where orjson refuses the document)."""
+    try:
+        compact = orjson.dumps(doc, option=jsonbytes.ORJSON_OPTS)
+    except TypeError:
+        compact = None
+    return jsonbytes.dumps_indented(doc, orjson_bytes=compact)
+
+
 RECORDS = [*shared_files(SHARED_V2, "*.json"), *shared_files(SHARED_V2_PARTIAL, "*.json"),
            *shared_files(SHARED_XML, "*.xml"), FIXTURES / "seed" / "NCT06534528.json"]
 
@@ -44,10 +55,12 @@ def test_every_record_serialises_to_the_old_bytes_in_every_form(path: Path):
     for study in studies:
         for version in ("R5", "R4"):
             for bundle_type in ("collection", "transaction"):
-                bundle = convert_study(study, fhir_version=version,
-                                       bundle_type=bundle_type).bundle
+                conv = convert_study(study, fhir_version=version, bundle_type=bundle_type)
+                bundle = conv.bundle
                 assert dumps(bundle) == old_indented(bundle), (version, bundle_type)
+                assert conv.indented() == old_indented(bundle), (version, bundle_type)
                 assert jsonbytes.dumps_compact(bundle) == old_compact(bundle)
+                assert conv.compact() == old_compact(bundle)
                 forms += 1
     assert forms == 4 * len(studies)
 
@@ -73,6 +86,7 @@ def test_float_spelling_matches_repr(value: float):
     assert jsonbytes.dumps_compact(doc) == old_compact(doc)
     assert jsonbytes.dumps_indented(value) == old_indented(value)
     assert jsonbytes.dumps_compact([value]) == old_compact([value])
+    assert indented_via_compact(doc) == old_indented(doc)
 
 
 @pytest.mark.parametrize("doc", [
@@ -84,6 +98,7 @@ def test_float_spelling_matches_repr(value: float):
 def test_corners_orjson_writes_differently_fall_back_exactly(doc: object):
     assert jsonbytes.dumps_indented(doc) == old_indented(doc)
     assert jsonbytes.dumps_compact(doc) == old_compact(doc)
+    assert indented_via_compact(doc) == old_indented(doc)
 
 
 def test_nesting_beyond_orjsons_limit_falls_back():
@@ -156,6 +171,7 @@ def test_loads_of_text_gives_json_loads_value(text: str):
 def test_exponent_prefilter_never_hides_a_float_json_spells_otherwise(doc: object):
     assert jsonbytes.dumps_indented(doc) == old_indented(doc)
     assert jsonbytes.dumps_compact(doc) == old_compact(doc)
+    assert indented_via_compact(doc) == old_indented(doc)
 
 
 @pytest.mark.parametrize("data", [b'{"a": 1', b"", b"[1,]", b'{"a": 1} x'], ids=repr)
@@ -186,6 +202,7 @@ def test_any_json_value_serialises_to_the_old_bytes(doc: object):
         return
     assert jsonbytes.dumps_indented(doc) == expected
     assert jsonbytes.dumps_compact(doc) == old_compact(doc)
+    assert indented_via_compact(doc) == expected
 
 
 def test_full_url_is_the_rfc4122_name_based_uuid():

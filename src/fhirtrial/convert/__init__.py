@@ -34,6 +34,10 @@ class Conversion:
         """The Bundle as one line, exactly ``jsonbytes.dumps_compact(self.bundle)``."""
         return dumps_compact(self.bundle, orjson_bytes=self.orjson_bytes)
 
+    def indented(self) -> bytes:
+        """The Bundle indented, exactly :func:`dumps` of it (checked on the compact bytes)."""
+        return dumps_indented(self.bundle, orjson_bytes=self.orjson_bytes)
+
 
 def convert_study(study: Study, *, fhir_version: str = "R5",
                   bundle_type: str = "collection") -> Conversion:

@@ -395,7 +395,7 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
     ``compact`` for NDJSON), so a worker pickles bytes, never a Bundle, and nothing is parsed
     or dumped twice.
     """
-    from ..convert import convert_study, dumps
+    from ..convert import convert_study
     from ..errors import FhirtrialError
     from . import parse_unit
 
@@ -427,7 +427,7 @@ def convert_unit(unit: Unit, fhir_version: str = "R5", bundle_type: str = "colle
                 continue
             findings.extend(f for f in found if f.severity == "warning")
         out.append(Converted(rec.name, conv.nct_id,
-                             conv.compact() if compact else dumps(conv.bundle),
+                             conv.compact() if compact else conv.indented(),
                              findings))
     return out
 

@@ -192,6 +192,10 @@ LINES = [
      [("pain-nrs", 4, None, True, True, "{score}", None)]),
     ("MMSE (0-30 points) between 10 and 24", False,
      [("mmse", 10, 24, True, True, "{score}", None)]),
+    # … and where one bracket holds the scale's name and its span (read as the bound, the
+    # span let in every patient and the real bound was lost)
+    ("Moderate to severe pain (NRS 0-10) ≥ 4", False,
+     [("pain-nrs", 4, None, True, True, "{score}", None)]),
     # … also with "total score" between the scale and the bound (read as the bound, the
     # scale would have been the criterion and the real bound lost)
     ("MADRS (0-60) total score ≥ 22", False, [("madrs", 22, None, True, True, "{score}", None)]),

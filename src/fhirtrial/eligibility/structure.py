@@ -753,15 +753,15 @@ _ABBREVIATION = re.compile(r"\s*[a-z][a-z0-9-]{0,9}\s*")
 _CLUSIVE_PAREN = re.compile(r"\s*(?:both\s+)?(?:ex|in)clusive\s*")
 
 
-# "NRS (0-10) ≥ 4", "pain NRS 0-10 ≥ 4", "MMSE (0-30) of 24 or more", "MADRS (0-60) total
-# score ≥ 22": a span from 0 or 1
-# right after a name, which a bound inside it follows, is the scale the score is on (as
-# "(range 0-42)" is), not a bound of its own; a span a bound outside it follows ("ECOG 0-1
-# > 3 months …") is left to be read
+# "NRS (0-10) ≥ 4", "pain NRS 0-10 ≥ 4", "pain (NRS 0-10) ≥ 4", "MMSE (0-30) of 24 or
+# more", "MADRS (0-60) total score ≥ 22": a span from 0 or 1 right after a name (the bracket
+# holding both may close after it), which a bound inside it follows, is the scale the score
+# is on (as "(range 0-42)" is), not a bound of its own; a span a bound outside it follows
+# ("ECOG 0-1 > 3 months …") is left to be read
 _SCALE_SPAN = re.compile(
     r"(?<=[a-z0-9])(?P<s>\s*\(\s*(?P<a>[01])\s*-\s*(?P<b>\d+)(?:\s*(?:mm|cm|points?))?\s*\)|"
     r"\s+(?P<a2>[01])\s*-\s*(?P<b2>\d+)(?:\s*(?:mm|cm|points?)\b)?)"
-    r"(?=\s*+(?:(?:total|global)\s++)?(?:scores?\s++)?(?:[≥≤<>]\s*+(?P<v>\d++(?:\.\d+)?+)"
+    r"(?=\s*+\)?\s*+(?:(?:total|global)\s++)?(?:scores?\s++)?(?:[≥≤<>]\s*+(?P<v>\d++(?:\.\d+)?+)"
     r"(?!\s*(?:years?|months?|weeks?|days?|hours?)\b)|"
     r"of\s+(?P<w>\d+(?:\.\d+)?)\s+or\s+(?:more|greater|higher|above|less|fewer|lower|below)\b|"
     r"between\s+(?P<x>\d+(?:\.\d+)?)\s))")

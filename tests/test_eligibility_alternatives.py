@@ -607,6 +607,12 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
     "Total bilirubin ≤ 1.5 mg/dL (unless Gilbert's syndrome)",
     "Total bilirubin ≤ 1.5 × ULN (ULN; unless known Gilbert's syndrome)",
     "Serum bilirubin > 2 × ULN (except Gilbert's syndrome)",
+    "Total bilirubin ≤ 1.5 × ULN (excluding Gilbert's syndrome)",
+    # an exception right after the bound, unbracketed (the bound was everyone's, and turned
+    # away the patients with Gilbert's syndrome the trial takes)
+    "Total bilirubin ≤ 1.5 × ULN except for Gilbert's syndrome",
+    "Total bilirubin ≤ 1.5 × ULN, with the exception of Gilbert's syndrome",
+    "QTcF ≤ 470 ms other than due to bundle branch block",
     "ALT ≤ 5 × ULN (if liver metastases)",
     "ALT ≤ 5 × ULN (in patients with liver metastases)",
     # a bracket whose bound could not be read as the alternative
@@ -623,6 +629,13 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
 def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None:
     for exclude in (False, True):
         assert [f for f in facts_for(text, exclude) if f.kind == "lab"] == []
+
+
+def test_what_an_exceptions_bracket_holds_is_the_excepted_only() -> None:
+    # the lymph nodes' short axis was read as every patient's requirement (NCT02679963)
+    line = ("At least one lesion ≥ 10 mm in the longest diameter (except lymph nodes that must "
+            "have short axis ≥ 15 mm)")
+    assert facts_for(line, False) == []
 
 
 @pytest.mark.parametrize("text", [

@@ -802,12 +802,17 @@ def _conditional_parens(text: str) -> list[tuple[int, int]]:
     # qualifies the bound before it: its bounds are not requirements of their own
     if "(" not in text:
         return []
-    return [m.span() for m in _PAREN.finditer(text) if conditional(m.group(0))
-            and not _PAREN_IF.match(m.group(0))]
+    return [m.span() for m in _PAREN.finditer(text)
+            if (conditional(m.group(0)) and not _PAREN_IF.match(m.group(0)))
+            or _PAREN_EXCEPT.match(m.group(0))]
 
 
 _PAREN = re.compile(r"\([^()]*\)")
 _PAREN_IF = re.compile(r"\(\s*(?:if|for|only)\b")
+# "≥ 10 mm in longest diameter (except lymph nodes, which must have a short axis ≥ 15 mm)":
+# what the exception's bracket holds is the excepted's, not everyone's
+_PAREN_EXCEPT = re.compile(r"\(\s*(?:except|excepting|excluding|other than|apart from|"
+                           r"with the exception of)\b")
 
 
 def _qualifying_parens(norm: str) -> list[tuple[int, int]]:
@@ -824,7 +829,8 @@ def _qualifying_parens(norm: str) -> list[tuple[int, int]]:
             and not _WHICH_VALUE.search(m.group(0))]
 
 
-_EXCEPTION = re.compile(r"\b(?:unless|except|exception|other than|not (?:required|needed|"
+_EXCEPTION = re.compile(r"\b(?:unless|except|excepting|excluding|exception|other than|apart from|"
+                        r"not (?:required|needed|"
                         r"necessary|applicable))\b")
 # "(if available)": about the test, not about whom the bound is for
 _PAREN_REMARK = re.compile(r"\(\s*(?:if|when|where) (?:applicable|available|needed|necessary|"
@@ -1196,7 +1202,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     return _dedupe(_merge_sides(out, canon), canon)
 
 
-_EXCEPT_WORD = re.compile(r"\b(?:except|excepting|unless|other than|apart from)\b")
+_EXCEPT_WORD = re.compile(r"\b(?:except|excepting|excluding|unless|other than|apart from|"
+                          r"with the exception of)\b")
+# an exception right after the bound, with or without a comparison of its own ("total
+# bilirubin ≤ 1.5 × ULN except for Gilbert's syndrome"): the bound is not the excepted
+# patients', as with "unless" or the exception in brackets
+_EXCEPT_RIGHT_AFTER = re.compile(r"\s*,?\s*(?:except|excepting|excluding|other than|apart from|"
+                                 r"with the exception of)\b")
 # the exception's own bound: in its comma-free stretch, or the next one when that says so
 _EXCEPT_BOUND = re.compile(r"[^,;]*?(?:,\s*(?:in which case|in that case|then|where)\b[^,;]*?)?"
                            r"[≤≥<>]\s*-?\d")
@@ -1206,8 +1218,10 @@ def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
                       ) -> list[tuple[int, Fact]]:
     """Drop a bound that an exception after it gives a bound of its own ("total bilirubin >
     ULN except Gilbert's syndrome (> 3 × ULN)", "ALT ≤ 2.5 × ULN unless liver metastases, in
-    which case ≤ 5 × ULN"): it is not every patient's, on either side. An exception with no
-    comparison leaves the bound ("… unless on anticoagulants" is read elsewhere, or text)."""
+    which case ≤ 5 × ULN"), or that an exception follows right away ("≤ 1.5 × ULN except for
+    Gilbert's syndrome"): it is not every patient's, on either side. An exception further on
+    with no comparison leaves the bound ("… unless on anticoagulants" is read elsewhere, or
+    text)."""
     if not out or _EXCEPT_WORD.search(canon) is None:
         return out
     ends = {r.pos: max(r.end, r.bound.end) for r in rs}
@@ -1219,7 +1233,8 @@ def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
         stop = min((i for i in (canon.find(",", end), canon.find(";", end)) if i >= 0),
                    default=len(canon))
         m = _EXCEPT_WORD.search(canon, end, stop)  # in the bound's own stretch
-        if m is not None and _EXCEPT_BOUND.match(canon, m.end()):
+        if (m is not None and _EXCEPT_BOUND.match(canon, m.end())) or \
+                _EXCEPT_RIGHT_AFTER.match(canon, end):
             drop.add(p)
     return [(p, f) for p, f in out if p not in drop]
 

@@ -320,6 +320,10 @@ LINES = [
     # classes stay scores
     ("IgA deficiency (IgA < 0.07 g/L)", False, []),
     ("ECOG ≥ 2 mg/dL", False, []),
+    # the pain VAS read off its line in cm (read as points, "VAS ≥ 4 cm" was a VAS of 4 out
+    # of 100, a tenth of the 40 mm it is)
+    ("Pain VAS ≥ 4 cm", False, [("pain-vas", 4, None, True, True, "cm", None)]),
+    ("Pain VAS ≥ 40 mm", False, [("pain-vas", 40, None, True, True, "{score}", None)]),
     ("Pain score > 7/10", True, [("pain-nrs", 7, None, False, True, "{score}", None)]),
     ("IGA score of 3 or 4", False, [("iga-derm", 3, 4, True, True, "{score}", None)]),
     # a dementia trial's caregiver: not the patient's score

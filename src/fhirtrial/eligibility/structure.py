@@ -621,7 +621,10 @@ def _unit_of(lab: Lab, b: Bound, age_word: bool) -> str | bool | None:
         return "%" if "predicted" in lab.relative else False
     if b.unit is not None:
         if lab.kind == "score":
-            return lab.unit
+            # "points" is the score itself; a scale read off a length (the pain VAS, "≥ 4 cm"
+            # = 40 mm) keeps the unit that converts it
+            u = lab.unit_for(b.unit)
+            return u.ucum if u is not None and (u.factor, u.offset) != (1, 0) else lab.unit
         return b.unit
     values = [v for v in (b.low, b.high) if v is not None]
     bare = {lab.bare_unit(v) for v in values}

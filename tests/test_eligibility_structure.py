@@ -134,6 +134,11 @@ PHRASES = [
                                                 "high_inclusive": False}),
     ("年龄≥18岁", "age", {"low": 18, "unit": "a"}),
     ("Women aged 40-65 years", "sex", {"sex": "female"}),
+    # the verb before the sex or the age (retrospective "were", "being" in a list)
+    ("Being female", "sex", {"sex": "female"}),
+    ("Patients were ≥ 18 years at admission", "age", {"low": 18, "unit": "a"}),
+    ("The inclusion criteria were being female, ≥ 18 years, having an initial diagnosis of "
+     "SI, being literate, and agreeing to participate", "age", {"low": 18, "unit": "a"}),
     ("Platelets ≥ 100 × 10⁹/L", "lab", {"test": "platelets", "low": 100, "unit": "10*9/L"}),
     ("absolute neutrophil count ≥ 1,500/ mm3", "lab",
      {"test": "neutrophils", "low": 1500, "unit": "/uL"}),

@@ -286,7 +286,8 @@ def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
 
 _PEOPLE = (r"(?:patients?|subjects?|participants?|volunteers?|individuals?|adults?|persons?|"
            r"children|people|candidates?)")
-_SEX_LEAD = re.compile(rf"^(?:healthy\s+)?(?:adult\s+)?(?P<sex>male|female|men|women|males|females)"
+_SEX_LEAD = re.compile(rf"^(?:(?:be|being)\s+)?(?:healthy\s+)?(?:adult\s+)?"
+                       rf"(?P<sex>male|female|men|women|males|females)"
                        rf"(?:\s+{_PEOPLE})?(?:\s+only)?\s*(?:,|$|aged\b|age\b|between\b|"
                        rf"(?:who are\s+)?(?:≥|≤|>|<|\d))")
 _SEX_WORDS = {"male": "male", "males": "male", "men": "male", "female": "female",
@@ -515,7 +516,7 @@ _AGE_HEAD = re.compile(
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|being|must|aged|"
-    r"age|ages|years|year|the|a|an|,|:|/|-|\(|\[)\s*)*$")
+    r"age|ages|years|year|the|a|an|were|was|inclusion|criteria|criterion|,|:|/|-|\(|\[)\s*)*$")
 _AGE_OF = re.compile(r"\s*+-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age)")
 _AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age|"
                         r"at (?:the time of )?"

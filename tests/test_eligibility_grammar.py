@@ -173,6 +173,10 @@ LINES = [
     # and a diagnosis named later in the line does not make it an age at diagnosis
     ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
     ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
+    # after "between", "and" joins a side with its own comparator as "to" does
+    ("eGFR between 15 and <60 mL/min/1.73m2", False,
+     [("egfr", 15, 60, True, False, "mL/min/{1.73_m2}", None)]),
+    ("Age between 18 and < 65 years", False, [("age", 18, 65, True, False, "a", None)]),
     ("Body surface area of at least 1.4 m²", False,
      [("body-surface-area", 1.4, None, True, True, "m2", None)]),
     ("Urine protein/creatinine ratio below 0.5", False,

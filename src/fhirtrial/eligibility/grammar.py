@@ -231,6 +231,8 @@ _PCT = re.compile(r"\s*(?:%|percent)(?![\w])")
 _CMP_AT = re.compile(r"\s*+(?:between\s++|from\s++)?(?P<c>[≤≥<>])\s*+"
                      r"(?:the age of\s++|ages?\s*+:?\s*+(?:of\s++)?)?")
 _TO_CMP = re.compile(r"\s*(?:-|–|to)\s*(?P<c>[≤<])")
+#: "between 15 and < 60": after "between", "and" joins the sides as "to" does
+_AND_CMP = re.compile(r"\s*and\s*(?P<c>[≤<])")
 _AND = re.compile(r"\s*and\b")
 _CLUSIVE = re.compile(r"\s*+\(?\s*+(?:both\s++)?(?P<w>in|ex)clusive\b\s*\)?")
 _LIST_NEXT = re.compile(r"(?:\s*+(?:,\s*+(?:or|and)?|or|and|/)\s*+(?P<n>\d{1,2}|iv|vi|v|i{1,3})"
@@ -426,7 +428,7 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     v1 = _value(lab, s, p, roman)
     if v1 is None:
         return None
-    to_cmp = _TO_CMP.match(s, v1.end)
+    to_cmp = _TO_CMP.match(s, v1.end) or (_AND_CMP.match(s, v1.end) if bm else None)
     if to_cmp:
         # "0 days to < 14 days": the upper side carries its own comparator
         v2 = _value(lab, s, to_cmp.end(), roman)

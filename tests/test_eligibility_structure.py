@@ -380,6 +380,28 @@ def test_a_bracket_defining_the_state_cannot_names_is_not_negated() -> None:
         ("bp-systolic", 150, None), ("bp-diastolic", 100, None)]
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    # requirements the patient does not meet, listed after the words: each bound is one they
+    # fail (read as written, the exclusion turned away the patients who meet them)
+    ("Patients who do not meet the following laboratory criteria: hemoglobin ≥ 9 g/dL, "
+     "platelets ≥ 100,000/µL", [("hemoglobin", 9, True), ("platelets", 100000, True)]),
+    ("Failing to meet hemoglobin ≥ 9 g/dL", [("hemoglobin", 9, True)]),
+    ("Does not fulfil: LVEF ≥ 50%", [("lvef", 50, True)]),
+    ("Lack of adequate hematologic function (ANC ≥ 1.5 × 10^9/L)", [("neutrophils", 1.5, True)]),
+    # "inadequate"/"insufficient" deny a healthy state: a bracketed bound on its healthy side
+    # is the requirement failed, one on the failing side defines the failure
+    ("Patients with insufficient renal function (creatinine clearance ≥ 60 mL/min is "
+     "required)", [("creatinine-clearance", 60, True)]),
+    ("Inadequate organ function (ANC < 1500/µL)", [("neutrophils", None, None)]),
+    # … and a clause after the words is not in their scope
+    ("Patients who do not meet the inclusion criteria, or have hemoglobin < 9 g/dL",
+     [("hemoglobin", None, None)]),
+])
+def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
+    facts = [f for f in facts_for(line, True) if f.kind == "lab"]
+    assert [(f.data["test"], f.data["low"], f.data.get("negated")) for f in facts] == expected
+
+
 @pytest.mark.parametrize("line", [
     # the negation's scope may or may not reach the bound: text
     "No competing illness that would additionally limit the life expectancy to less than "

@@ -2192,7 +2192,7 @@ EVER: dict[str, Any] = {"comparator": "ever"}
 # a negation whose scope is the bound that follows: the cue, then only words that carry it
 # to the bound ("no evidence of", "must not have", "not having a"), or a condition named
 # and defined by the bound in brackets ("absence of anemia (hemoglobin < 10 g/dL)")
-_NEGATION_WORDS = r"no|not|without|absence of|free of|free from|never"
+_NEGATION_WORDS = r"no|not|without|absence of|free of|free from|never|lack of|lacking"
 _NEGATION_CUE = rf"\b(?:{_NEGATION_WORDS})\s+"
 # "cannot have", "doesn't have", "neither … nor" scope the bound that follows as plainly; not a
 # bracket after them ("blood pressure cannot be controlled (SBP ≥ 150 mmHg)" defines the state
@@ -2217,6 +2217,24 @@ _NEGATION_AHEAD = re.compile(_NEGATION_CUE_PLAIN + r"(?:(?!(?:and|with|or|but|wh
                              r"except|if)\b)[a-z][a-z0-9'/-]*\s+){1,8}$")
 
 
+# requirements a patient does not meet, listed after the words ("patients who do not meet the
+# following laboratory criteria: hemoglobin ≥ 9 g/dL, platelets ≥ 100,000/µL", "failing to
+# meet hemoglobin ≥ 9 g/dL"): each bound is one the patient fails. (Read as written, the
+# exclusion turned away the patients who meet them.)
+_UNMET_LEAD = re.compile(
+    r"\b(?:(?:do|does|did|would|could|will)\s+not|don['’]t|doesn['’]t|didn['’]t|not|cannot|"
+    r"can['’]t|fail(?:s|ed|ing)?\s+to|failure\s+to|unable\s+to|inability\s+to)\s+"
+    r"(?:meet|meeting|fulfil+|fulfil+ing|satisfy|satisfying)\b"
+    # then the requirements: a list after a colon, or one named right after the words
+    r"(?:[^;:.]{0,60}:.*|(?:\s+(?:the|all|any|each|of|following|these|those|laboratory|lab|"
+    r"criteria|criterion|requirements?|values?|parameters?|thresholds?|a|an))*\s*)$")
+# "inadequate organ function (hemoglobin ≥ 9 g/dL, platelets ≥ 100,000/µL)": a healthy state
+# denied, the bracket right after it (which side it defines, _bracket_negation tells)
+_DENIED_STATE_BRACKET = re.compile(
+    r"\b(?:inadequate|insufficient)\s+(?:[a-z][a-z0-9'-]*\s+){0,4}\(\s*"
+    r"(?:defined as\s+|i\.e\.,?\s+|e\.g\.,?\s+|as\s+)?(?:[^()]*[,;]\s*)?$")
+
+
 def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:
     """How a negation bears on the bound read from ``start`` (its name, or the bound itself
     when it has none): "negated" when it plainly scopes it ("no evidence of QTc > 480 ms";
@@ -2229,6 +2247,12 @@ def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:
         return "negated"
     if m := _NEGATED_BRACKET_BEFORE.search(canon, max(0, start - 60), start):
         return _bracket_negation(m.group(0), fact)
+    if _UNMET_LEAD.search(canon, 0, start):
+        return "negated"
+    if _DENIED_STATE_BRACKET.search(canon, max(0, start - 160), start):
+        # the bracket defines the failure the words name ("inadequate bowel preparation (BBPS
+        # ≤ 2)") unless its bound is on the concept's healthy side
+        return "negated" if _bracket_negation("not adequate", fact) == "negated" else None
     opening = norm.rfind("(", 0, start)
     if opening >= 0 and norm.find(")", opening, start) == -1 and \
             (m := _NEGATED_PHRASE.search(norm, max(0, opening - 60), opening)):

@@ -613,6 +613,9 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
     "Total bilirubin ≤ 1.5 × ULN except for Gilbert's syndrome",
     "Total bilirubin ≤ 1.5 × ULN, with the exception of Gilbert's syndrome",
     "QTcF ≤ 470 ms other than due to bundle branch block",
+    # one cohort's or group's bound, not everyone's
+    "Platelets ≥ 100,000/µL for the dose-escalation cohort",
+    "Hemoglobin ≥ 10 g/dL (for the healthy volunteer group)",
     "ALT ≤ 5 × ULN (if liver metastases)",
     "ALT ≤ 5 × ULN (in patients with liver metastases)",
     # a bracket whose bound could not be read as the alternative

@@ -525,6 +525,10 @@ TEXT_ONLY = [
     # a change from one state to another: no one value is both, and the first side alone
     # was read as the requirement
     ("Probing depth from ≤ 5 mm to ≥ 6 mm", False),
+    # an age for one cohort or group of the study: excluded for everyone, it turned away the
+    # other cohorts' patients
+    ("Age over 65 (for the younger cohort)", True),
+    ("Age 18-65 for the healthy volunteer group", False),
     ("Hemoglobin from < 8 g/dL to > 10 g/dL", False),
     # the age of the children who must assent, not of who takes part (the trial enrols
     # adults and younger children too)

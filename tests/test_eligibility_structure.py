@@ -136,6 +136,8 @@ PHRASES = [
     ("Women aged 40-65 years", "sex", {"sex": "female"}),
     # the verb before the sex or the age (retrospective "were", "being" in a list)
     ("Being female", "sex", {"sex": "female"}),
+    ("Girls aged 9-14 years", "sex", {"sex": "female"}),
+    ("Boys aged 6 to 12 years", "sex", {"sex": "male"}),
     ("Patients were ≥ 18 years at admission", "age", {"low": 18, "unit": "a"}),
     ("The inclusion criteria were being female, ≥ 18 years, having an initial diagnosis of "
      "SI, being literate, and agreeing to participate", "age", {"low": 18, "unit": "a"}),

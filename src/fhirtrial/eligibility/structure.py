@@ -287,11 +287,11 @@ def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
 _PEOPLE = (r"(?:patients?|subjects?|participants?|volunteers?|individuals?|adults?|persons?|"
            r"children|people|candidates?)")
 _SEX_LEAD = re.compile(rf"^(?:(?:be|being)\s+)?(?:healthy\s+)?(?:adult\s+)?"
-                       rf"(?P<sex>male|female|men|women|males|females)"
+                       rf"(?P<sex>male|female|men|women|males|females|boys|girls)"
                        rf"(?:\s+{_PEOPLE})?(?:\s+only)?\s*(?:,|$|aged\b|age\b|between\b|"
                        rf"(?:who are\s+)?(?:≥|≤|>|<|\d))")
-_SEX_WORDS = {"male": "male", "males": "male", "men": "male", "female": "female",
-              "females": "female", "women": "female"}
+_SEX_WORDS = {"male": "male", "males": "male", "men": "male", "boys": "male", "female": "female",
+              "females": "female", "women": "female", "girls": "female"}
 
 
 def sex_facts(norm: str) -> list[Fact]:
@@ -420,8 +420,8 @@ _CONDITIONAL = re.compile(
     r"\bfor\s*[<>≤≥]\s*\d+\s*(?:years?|yrs?)\s*(?:old|of age)|"
     # "for Part B, …", "in cohort 2 …": one part of the study
     r"\b(?:for|in) (?:the )?(?:part|cohort|arm|group|stage|module|phase) [a-z0-9]{1,3}\b|"
-    r"\bfor (?!(?:all|any|both|every|each)\b)(?:[a-z]+ ){1,3}"
-    r"(?:residents|patients|participants|subjects|women|men|children)\b")
+    r"\bfor (?!(?:all|any|both|every|each)\b)(?:[a-z][a-z-]* ){1,3}"
+    r"(?:residents|patients|participants|subjects|women|men|children|cohorts?|groups?|arms?)\b")
 
 
 def conditional(text: str) -> bool:

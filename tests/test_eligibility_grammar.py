@@ -511,6 +511,8 @@ TEXT_ONLY = [
     ("An improvement of at least 2 points on the numeric rating scale", False),  # a change
     ("Parents who have at least one child ≤ 6 years of age", False),  # the child's age
     ("At least one child, aged 12-18, living in the household", False),
+    ("Mothers aged 18 or older with infants aged 0-6 months", False),  # the infants' age
+    ("Women with children aged 2-5 years", False),
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
     ("Troponin > 2 × ULN", True),  # I or T: two concepts, not one

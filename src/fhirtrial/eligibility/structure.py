@@ -460,9 +460,10 @@ _LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 _AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|per age|"
                        r"child(?:ren)? (?:of|under)|"
                        # "at least one child, aged 12-18": someone else the participant has
-                       r"(?:(?:\bat least|≥)\s+one|\btheir|\bhis|\bher|\bhas a|\bhave a|\bwith a|"
-                       r"\bof a)\s+(?:young\s+)?"
-                       r"(?:child|children|infant|baby|son|daughter|grandchild)\b|"
+                       r"(?:(?:\bat least|≥)\s+one|\btheir|\bhis|\bher|\bhas a|\bhave a|"
+                       r"\bwith(?: an?| their| her| his)?|\bof a)\s+(?:young\s+)?"
+                       r"(?:child|children|infants?|bab(?:y|ies)|sons?|daughters?|"
+                       r"grandchild(?:ren)?)\b|"
                        r"\bparent|\bmother|caregiver|partner|sibling|"
                        # "family history of sudden death under 40 years of age": the age of
                        # a relative, at an event

@@ -314,6 +314,9 @@ def test_one_age_group_per_clause_each_with_its_scale() -> None:
 @pytest.mark.parametrize(("text", "low", "high"), [
     ("Premature infants born at 23 0/7 to 28 6/7 weeks gestational age", 161, 202),
     ("Gestational age ≥ 32 0/7 weeks", 224, None),
+    # weeks+days as much of Europe writes them
+    ("Singleton pregnancy between 24+0 and 34+6 weeks of gestation", 168, 244),
+    ("Gestational age ≥ 37+0 weeks", 259, None),
 ])
 def test_gestational_weeks_and_sevenths_are_days(text: str, low: int, high: int | None) -> None:
     [f] = facts_for(text, False)
@@ -323,6 +326,7 @@ def test_gestational_weeks_and_sevenths_are_days(text: str, low: int, high: int 
 
 def test_sevenths_on_a_concept_without_days_are_not_read() -> None:
     assert _bounds("Hemoglobin 9 1/7 g/dL", False) == []
+    assert _bounds("HER2 IHC 3+ or ISH ratio ≥ 2.0", False) == []
 
 
 @pytest.mark.parametrize("text", [

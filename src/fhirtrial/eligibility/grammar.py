@@ -261,7 +261,8 @@ _MULT_WORDS = {**NUMWORDS, "twice": 2}
 
 
 _VERSUS = re.compile(r"\s*(?:vs\.?|versus)(?![\w])")
-_SEVENTHS = re.compile(r"\s+([0-6])\s*/\s*7(?![\d/])")
+#: "23 0/7 weeks", and as much of Europe writes it, "23+0 weeks": weeks and days
+_SEVENTHS = re.compile(r"\s+([0-6])\s*/\s*7(?![\d/])|\+([0-6])(?![\d.,/])")
 _COMPOUND = {
     "wk": ("d", 7, re.compile(r"\s*+,?\s*+(?:and\s++|\+\s*+)?(\d{1,2})\s*(?:days?|d)(?![\w])")),
     "a": ("mo", 12, re.compile(r"\s*+,?\s*+(?:and\s++)?(\d{1,2})\s*(?:months?|mos?)(?![\w])")),
@@ -342,7 +343,7 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
             return None
         unit, uend, ok = _unit_at(lab, s, sev.end())
         if ok and unit in ("wk", None):
-            return _Val(int(v) * 7 + int(sev.group(1)), "d", None,
+            return _Val(int(v) * 7 + int(sev.group(1) or sev.group(2)), "d", None,
                         uend if unit else sev.end(), True)
         return None
     r = _MULT.match(s, end)

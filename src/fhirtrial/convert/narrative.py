@@ -164,25 +164,41 @@ def _fact_texts(c: Criterion) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def _criterion_items(criteria: Sequence[Criterion]) -> str:
+#: one study's criteria as shown: id(criterion) → (its text as XHTML, its facts' texts). The
+#: ResearchStudy's and the eligibility EvidenceVariable's narratives both show every criterion;
+#: a builder passes one of these to both (the criteria live as long as the build), so each is
+#: rendered once
+Rendered = dict[int, tuple[str, list[str]]]
+
+
+def _rendered(c: Criterion, memo: Rendered | None) -> tuple[str, list[str]]:
+    got = memo.get(id(c)) if memo is not None else None
+    if got is None:
+        got = ("<br/>".join(_text(line, None) for line in c.text.split("\n")), _fact_texts(c))
+        if memo is not None:
+            memo[id(c)] = got
+    return got
+
+
+def _criterion_items(criteria: Sequence[Criterion], memo: Rendered | None) -> str:
     items = []
     for c in criteria:
-        text = "<br/>".join(_text(line, None) for line in c.text.split("\n"))
-        facts = _fact_texts(c)
+        text, facts = _rendered(c, memo)
         mark = (f" <span class=\"computable\"><b>[computable:</b> "
                 f"{_clean('; '.join(facts), None)}<b>]</b></span>") if facts else ""
-        kids = f"<ul>{_criterion_items(c.children)}</ul>" if c.children else ""
+        kids = f"<ul>{_criterion_items(c.children, memo)}</ul>" if c.children else ""
         items.append(f"<li>{text}{mark}{kids}</li>")
     return "".join(items)
 
 
-def _criteria_lists(criteria: Sequence[Criterion], heading: str) -> str:
+def _criteria_lists(criteria: Sequence[Criterion], heading: str,
+                    memo: Rendered | None = None) -> str:
     out = []
     for label, exclude in (("Inclusion criteria", False), ("Exclusion criteria", True)):
         chosen = [c for c in criteria if c.exclude is exclude]
         if chosen:
             out.append(f"<{heading}>{label} ({len(chosen)})</{heading}>"
-                       f"<ol>{_criterion_items(chosen)}</ol>")
+                       f"<ol>{_criterion_items(chosen, memo)}</ol>")
     return "".join(out)
 
 
@@ -193,15 +209,15 @@ def _nested_text(c: Criterion) -> str:
     return NESTED_TEXT[code].format(n=at_least(c.text)) if code == AT_LEAST else NESTED_TEXT[code]
 
 
-def _criteria_table(criteria: Sequence[Criterion], depth: int = 0) -> list[list[str]]:
+def _criteria_table(criteria: Sequence[Criterion], depth: int = 0,
+                    memo: Rendered | None = None) -> list[list[str]]:
     rows = []
     for c in criteria:
         indent = "&#160;&#160;" * depth + ("– " if depth else "")
-        text = "<br/>".join(_text(line, None) for line in c.text.split("\n"))
-        facts = _fact_texts(c)
+        text, facts = _rendered(c, memo)
         rows.append([indent + text, "<br/>".join(_clean(f, None) for f in facts) or
                      (_nested_text(c) if c.children else "text only")])
-        rows.extend(_criteria_table(c.children, depth + 1))
+        rows.extend(_criteria_table(c.children, depth + 1, memo))
     return rows
 
 
@@ -210,7 +226,8 @@ def _criteria_table(criteria: Sequence[Criterion], depth: int = 0) -> list[list[
 def research_study(study: Study, *, phase: str | None,
                    doses: Mapping[tuple[str, str], Sequence[DoseLevel]],
                    arm_interventions: Mapping[str, Sequence[Intervention]],
-                   criteria: Sequence[Criterion]) -> dict[str, str]:
+                   criteria: Sequence[Criterion],
+                   rendered: Rendered | None = None) -> dict[str, str]:
     """The ResearchStudy narrative: what a research coordinator needs on one screen."""
     s = study
     title = s.brief_title or s.official_title or s.acronym or "untitled study"
@@ -265,7 +282,7 @@ def research_study(study: Study, *, phase: str | None,
 
     parts.append("<h3>Eligibility</h3>")
     parts.append(_eligibility_summary(s))
-    parts.append(_criteria_lists(criteria, "h4"))
+    parts.append(_criteria_lists(criteria, "h4", rendered))
 
     if s.outcomes:
         parts.append("<h3>Outcome measures</h3>")
@@ -339,13 +356,16 @@ def activity(arm: Arm, iv: Intervention, level: DoseLevel) -> dict[str, str]:
     return _div(parts)
 
 
-def eligibility(study: Study, criteria: Sequence[Criterion]) -> dict[str, str]:
-    """The eligibility EvidenceVariable's narrative: each criterion with its computed facts."""
+def eligibility(study: Study, criteria: Sequence[Criterion], *,
+                rendered: Rendered | None = None) -> dict[str, str]:
+    """The eligibility EvidenceVariable's narrative: each criterion with its computed facts
+    (``rendered``: shared with the ResearchStudy's narrative, see :data:`Rendered`)."""
     parts = [f"<p><b>Eligibility criteria of {_clean(study.nct_id)}</b></p>",
              _eligibility_summary(study)]
     for label, exclude in (("Inclusion criteria", False), ("Exclusion criteria", True)):
         chosen = [c for c in criteria if c.exclude is exclude]
         if chosen:
-            parts.append(_table(["Criterion", "Computed facts"], _criteria_table(chosen),
+            parts.append(_table(["Criterion", "Computed facts"],
+                                _criteria_table(chosen, memo=rendered),
                                 caption=f"{label} ({len(chosen)})"))
     return _div(parts)

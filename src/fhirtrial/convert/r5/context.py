@@ -30,6 +30,8 @@ class Ctx:
         self.doses: dict[tuple[str, str], list[DoseLevel]] = {}
         self.arm_interventions: dict[str, list[Intervention]] = {}
         self.criteria: list[Any] = []
+        #: the criteria as both narratives show them, rendered once (narrative.Rendered)
+        self.criteria_rendered: dict[int, tuple[str, list[str]]] = {}
 
     def warn(self, code: str, message: str, location: str | None = None) -> None:
         self.findings.append(Finding("warning", code, message, location))

@@ -105,7 +105,8 @@ def eligibility(ctx: Ctx) -> dict[str, str]:
     if chars:
         body["characteristic"] = chars
     return ctx.add("EvidenceVariable", rid, f"Eligibility criteria of {study.nct_id}", [], body,
-                   text=narrative.eligibility(study, criteria))
+                   text=narrative.eligibility(study, criteria,
+                                              rendered=ctx.criteria_rendered))
 
 
 def exposure(ctx: Ctx, arm: Arm, ivs: list[Intervention], plan: dict[str, str]) -> dict[str, str]:

@@ -291,7 +291,7 @@ def research_study(ctx: Ctx, parts: dict[str, Any]) -> dict[str, str]:
         body["outcomeMeasure"] = parts["outcomes"]
     text = narrative.research_study(s, phase=body.get("phase", {}).get("text"), doses=ctx.doses,
                                     arm_interventions=ctx.arm_interventions,
-                                    criteria=ctx.criteria)
+                                    criteria=ctx.criteria, rendered=ctx.criteria_rendered)
     return ctx.add("ResearchStudy", s.nct_id, f"{s.nct_id}: {title or 'untitled study'}", [],
                    body, business_id=False, text=text)
 

@@ -42,6 +42,24 @@ def test_seed_biochemistry_bounds_must_all_hold() -> None:
     assert _criterion("Blood biochemistry").combination == "all-of"
 
 
+@pytest.mark.parametrize(("line", "combination"), [
+    # commas, then "or" before the last: one of them (all of them turned away a patient who
+    # came in by one)
+    ("Hemoglobin < 10 g/dL, platelets < 100 × 10^9/L, or ANC < 1.5 × 10^9/L", "any-of"),
+    ("Confirmed diagnosis of prediabetes or T2D (documented A1c of ≥ 5.7%, 2-hour post-load "
+     "glucose of > 140 mg/dL, or FBG of > 100 mg/dL)", "any-of"),
+    # … but after a lead-in to requirements registries write "or" for "and" (the seed's
+    # biochemistry line, above)
+    ("Adequate organ function: hemoglobin ≥ 9 g/dL, platelets ≥ 100 × 10^9/L, or ANC ≥ "
+     "1.5 × 10^9/L", "all-of"),
+    ("Hemoglobin ≥ 9 g/dL, platelets ≥ 100 × 10^9/L, and ANC ≥ 1.5 × 10^9/L", "all-of"),
+])
+def test_a_list_closed_by_or_is_one_of_its_bounds(line: str, combination: str) -> None:
+    [c] = criteria_for(f"Inclusion Criteria:\n* {line}")
+    assert len(c.facts) == 3
+    assert c.combination == combination
+
+
 def test_seed_dlco_is_30_to_80_percent_predicted_within_three_months() -> None:
     d = _labs(_criterion("The diffusion capacity"))["dlco"]
     assert (d["low"], d["high"], d["relative"], d["unit"]) == (30, 80, "predicted", "%")

@@ -1824,6 +1824,20 @@ def _ages_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> lis
     return [Fact(GROUP, {"facts": [Fact("sex", {"sex": sexes.pop()}), ages[0]]}), *rest]
 
 
+def _serial_or(joints: list[str]) -> bool:
+    """Whether the words between bounds are a list closed by "or": a comma alone between the
+    first ones, "or" (no "and", no semicolon) before the last."""
+    *head, last = joints
+    return bool(_OR_WORD.search(last)) and not _AND_OR_SEMI.search(last.replace(" or ", " ")) \
+        and all("," in j and not _AND_OR_SEMI.search(j) for j in head)
+
+
+_OR_WORD = re.compile(r"\bor\b")
+_LIST_LEAD = re.compile(r"[:：]|\bfollowing\b|\bas follows\b|\bmust\b|\brequire|\badequate\b|"
+                        r"\bfunction\b|\bcriteri|\bdefined\b")
+_AND_OR_SEMI = re.compile(r"\b(?:and|or)\b|;")
+
+
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
@@ -1993,6 +2007,14 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
+    if len(joints) > 1 and not only_or and _serial_or(joints) and \
+            not _LIST_LEAD.search(norm, 0, positioned[0][0]):
+        # "hemoglobin < 10 g/dL, platelets < 100 × 10^9/L, or ANC < 1.5 × 10^9/L": commas, then
+        # "or" before the last — one of them, as "A or B" is (read as all of them, a patient
+        # with one was turned away). Not after a lead-in to requirements ("blood biochemistry
+        # tests must meet the following criteria: ALT …, AST …, or Cr …", the seed trial),
+        # where registries write "or" for "and"
+        only_or = True
     if joints and not only_or and (lead := ANY_OF_LEAD.search(norm, 0, positioned[0][0])) and \
             not re.search(r"\band\b", norm[lead.end():]):
         # "one of the following: hemoglobin < 10 g/dL, platelets < 100 × 10^9/L": a list of

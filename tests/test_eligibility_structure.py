@@ -422,6 +422,23 @@ def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
     assert [(f.data["test"], f.data["low"], f.data.get("negated")) for f in facts] == expected
 
 
+@pytest.mark.parametrize(("line", "tests"), [
+    # in an exclusion a bound the words after it come with excludes only with them: alone it
+    # turned away everyone over it ("BMI ≥ 35 with comorbidities": every BMI ≥ 35)
+    ("BMI ≥ 35 kg/m² with comorbidities", []),
+    ("QTc > 450 ms with bundle branch block", []),
+    ("BMI ≥ 40 kg/m² or BMI ≥ 35 kg/m² with obesity-related comorbidities", ["bmi"]),
+    # … not another bound, nor "with or without"
+    ("SBP > 160 mmHg with DBP > 100 mmHg", ["bp-systolic", "bp-diastolic"]),
+    ("Creatinine clearance < 30 mL/min with or without dialysis", ["creatinine-clearance"]),
+])
+def test_an_excluded_bound_with_words_after_it_holds_only_with_them(line: str,
+                                                                     tests: list) -> None:
+    facts = facts_for(line, True)
+    found = [m for f in facts for m in (f.data["facts"] if f.kind == GROUP else [f])]
+    assert [f.data["test"] for f in found if f.kind == "lab"] == tests
+
+
 @pytest.mark.parametrize("line", [
     # the negation's scope may or may not reach the bound: text
     "No competing illness that would additionally limit the life expectancy to less than "

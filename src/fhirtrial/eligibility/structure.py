@@ -1091,6 +1091,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 _occasions_after(norm, canon, bound_end := _bound_end(canon, r)) or
                 (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
                 (exclude is True and _WITH_FINDING_AFTER.match(canon, bound_end)) or
+                (exclude is True and _holds_with_words(canon, rs, r, bound_end)) or
                 _OTHER_TIME_AFTER.match(canon, bound_end) or
                 _OTHER_TIME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _other_specimen(canon, r))):
@@ -2418,6 +2419,23 @@ _AGE_WITH_WORDS = re.compile(r"\d\s*(?:years?|yrs?)" + _COMES_WITH)
 _WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associated with)\s+"
                                  r"(?:(?:any|clinical|clinically|significant|concurrent)\s+)*"
                                  r"(?:signs?|symptoms?|evidence|manifestations?)\b")
+# "BMI ≥ 35 kg/m² with comorbidities", "QTc > 450 ms with bundle branch block": in an
+# exclusion the bound excludes only with what the words add (as an age does, see
+# _WITH_AFTER_AGE); "with or without" adds nothing
+_WITH_WORDS_AFTER = re.compile(r"\s*+,?\s*+(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|having)"
+                               r"\s+[a-z]")
+
+
+def _holds_with_words(canon: str, rs: list[Reading], r: Reading, bound_end: int) -> bool:
+    """Whether words after the bound, and no other bound in its clause, say what it comes
+    with ("BMI ≥ 35 kg/m² with comorbidities"; not "SBP > 160 with DBP > 100 mmHg")."""
+    if _WITH_WORDS_AFTER.match(canon, bound_end) is None:
+        return False
+    stop = min((i for i in (canon.find(";", bound_end), canon.find(",", bound_end + 1),
+                            canon.find(" or ", bound_end)) if i >= 0), default=len(canon))
+    return not any(bound_end <= q.pos < stop for q in rs if q is not r)
+
+
 # "mRS ≤ 1 before the stroke", "premorbid mRS ≤ 2": the value at an earlier time than now,
 # which the latest result does not state
 # (not "prior to treatment", "before surgery", "before randomisation": the screening value)

@@ -151,6 +151,13 @@ PHRASES = [
     ("c) ≥ 14 days to < 28 days of age", "age", {"low": 14, "high": 28, "unit": "d",
                                                 "high_inclusive": False}),
     ("年龄≥18岁", "age", {"low": 18, "unit": "a"}),
+    # the number glued to the name, "between" (在…之间), "or more" (以上), full years (周岁)
+    ("年龄18-75岁", "age", {"low": 18, "high": 75, "unit": "a"}),
+    ("年龄在18-75岁之间", "age", {"low": 18, "high": 75, "unit": "a"}),
+    ("年龄18岁以上", "age", {"low": 18, "high": None, "unit": "a"}),
+    ("年龄75岁以下", "age", {"low": None, "high": 75, "unit": "a"}),
+    ("18~65周岁", "age", {"low": 18, "high": 65, "unit": "a"}),
+    ("Gamma-GT ≤ 2.5 ULN", "lab", {"test": "ggt", "high": 2.5, "relative": "ULN"}),
     ("Women aged 40-65 years", "sex", {"sex": "female"}),
     # the verb before the sex or the age (retrospective "were", "being" in a list)
     ("Being female", "sex", {"sex": "female"}),

@@ -98,8 +98,12 @@ _ONG = re.compile(r"(?<![a-z])ong(?![a-z])")
 _CJK_WORDS = {"或者": " or ", "或": " or ", "和": " and ", "及": " and ", "且": " and ",
               "女性": "female", "男性": "male",
               # "2.5倍ULN", "1.5倍正常值上限": a multiple of the upper limit of normal
-              "倍": " × ", "正常值上限": " uln ", "正常上限": " uln "}
+              "倍": " × ", "正常值上限": " uln ", "正常上限": " uln ",
+              # "年龄在18-75岁之间": age (at) 18-75 years (between); "18岁以上": 18 years or
+              # more (以上/以下 include the value); "周岁": full years
+              "在": " ", "之间": " ", "以上": " or more ", "以下": " or less ", "周岁": "岁"}
 _CJK_WORD = re.compile("|".join(sorted(_CJK_WORDS, key=len, reverse=True)))
+_CJK_DIGIT = re.compile(r"(?<=[\u4e00-\u9fff])(?=\d)")
 
 
 def normalise(text: str) -> str:
@@ -114,6 +118,10 @@ def normalise(text: str) -> str:
         # "QTc < 470 ms（女性）或 < 450 ms（男性）": the joints and the sexes a bound is for,
         # in the words the grammar reads (a bound left unread after "或" was no alternative)
         s = _CJK_WORD.sub(lambda m: _CJK_WORDS[m.group(0)], s)
+    if not s.isascii() and _CJK_DIGIT.search(s):
+        # "年龄18-75岁": no space between the ideographs and the number, so no word boundary
+        # for the name before it
+        s = _CJK_DIGIT.sub(" ", s)
     # "> or =", "=/>" and "≥=" are "≥" too
     if "=" in s:  # (every spelling below has one)
         s = _GE_SPACED.sub("≥", s)

@@ -634,6 +634,25 @@ def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None
         assert [f for f in facts_for(text, exclude) if f.kind == "lab"] == []
 
 
+@pytest.mark.parametrize(("text", "exclude", "condition"), [
+    # the concept named again after "or", its bound under the words after it: the first
+    # bound's alternative, as without the name (read as two bounds, the second let in every
+    # BMI over 27, or excluded every BMI over 35)
+    ("BMI ≥ 30 kg/m² or BMI ≥ 27 kg/m² with at least one weight-related comorbidity", False,
+     "with at least one weight-related comorbidity"),
+    ("BMI ≥ 40 kg/m² or BMI ≥ 35 kg/m² with obesity-related comorbidities", True,
+     "with obesity-related comorbidities"),
+    # (a joint the condition ran into is not the condition's)
+    ("PaO2/FiO2 < 300 or PaO2/FiO2 < 200 if lung is the only organ dysfunction or SaO2:FiO2 "
+     "150", False, "if lung is the only organ dysfunction"),
+])
+def test_a_bound_named_again_after_or_under_a_condition_is_an_alternative(
+        text: str, exclude: bool, condition: str) -> None:
+    [f] = facts_for(text, exclude)
+    [alt] = f.data["alternatives"]
+    assert alt["condition"] == condition
+
+
 def test_what_an_exceptions_bracket_holds_is_the_excepted_only() -> None:
     # the lymph nodes' short axis was read as every patient's requirement (NCT02679963)
     line = ("At least one lesion ≥ 10 mm in the longest diameter (except lymph nodes that must "

@@ -972,6 +972,31 @@ _BARE_JOINTS = frozenset(["with", "and", "if", "plus", "when", "where", "given",
                           "along with", "together with", "combined with"])
 
 
+# what makes a bound hold for some patients only, right after it ("… with at least one
+# weight-related comorbidity", "… if liver metastases", "… in patients with …")
+_CONDITION_AFTER = re.compile(r"\s*+,?\s*+\(?(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|"
+                              r"having|if|"
+                              r"in\s+(?:patients?|subjects?|participants?|those|case)|for\s+"
+                              r"(?:patients?|subjects?|participants?|those))\s+(?:[≤≥]\s*)?[a-z]")
+_OR_BETWEEN = re.compile(r"\s*,?\s*or\s+")
+
+
+def _renamed_alternatives(canon: str, rs: list[Reading]) -> str | None:
+    """"BMI ≥ 30 kg/m² or BMI ≥ 27 kg/m² with at least one weight-related comorbidity": the
+    second bound, its concept named again after "or", is the first one's alternative under
+    the words after it — as "BMI ≥ 30 kg/m² or ≥ 27 kg/m² with …" is read. (Read as two
+    bounds, the second let in everyone over 27.) The canonical text with the repeated name
+    blanked, or None when no bound is so written."""
+    out = canon
+    for q, r in itertools.pairwise(rs):
+        if r.lab.key == q.lab.key and r.lab.kind != "age" and not q.alternatives and \
+                not r.alternatives and q.pos < r.pos < r.bound.start and \
+                _OR_BETWEEN.fullmatch(canon, max(q.end, q.bound.end), r.pos) and \
+                _CONDITION_AFTER.match(canon, max(r.end, r.bound.end)):
+            out = out[:r.pos] + " " * (r.bound.start - r.pos) + out[r.bound.start:]
+    return out if out != canon else None
+
+
 def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fact]]:
     """(position, fact) of every bound on a measurable concept (age included) the text
     states, read by the grammar (:mod:`.grammar`)."""
@@ -990,6 +1015,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     if not rs and _state_words()[0].search(canon):
         # ("thrombocytopenia < 100,000/mm³": no name the grammar knows, a state it may name)
         canon = _states_as_names(canon)
+        rs = grammar_readings(canon)
+    if len(rs) > 1 and " or " in canon and (named := _renamed_alternatives(canon, rs)):
+        canon = named
         rs = grammar_readings(canon)
     rs += _age_readings(canon, norm, [(r.pos, r.end) for r in rs])
     # what the lexicon's readings hold (names, bounds, alternatives) is not read again
@@ -1271,7 +1299,12 @@ def _as_if(cond: str) -> str:
     in which case" (the words the grammar read, which blank it from the clause) → "if liver
     metastases"."""
     m = _UNLESS_WHICH_CASE.fullmatch(cond)
-    return f"if {m.group('x')}" if m else cond
+    # (a joint the condition ran into before an unread statement is not the condition's:
+    # "if lung is the only organ dysfunction or [SaO2:FiO2 150]")
+    return f"if {m.group('x')}" if m else _TRAILING_JOINT.sub("", cond)
+
+
+_TRAILING_JOINT = re.compile(r"[\s,;]+(?:or|and|and/or)$", re.IGNORECASE)
 
 
 def _whole_condition(cond: str | None, canon: str, start: int) -> str | None:

@@ -158,6 +158,7 @@ PHRASES = [
     ("年龄75岁以下", "age", {"low": None, "high": 75, "unit": "a"}),
     ("18~65周岁", "age", {"low": 18, "high": 65, "unit": "a"}),
     ("Gamma-GT ≤ 2.5 ULN", "lab", {"test": "ggt", "high": 2.5, "relative": "ULN"}),
+    ("WHO PS 0-2", "lab", {"test": "ecog", "low": 0, "high": 2}),
     ("Women aged 40-65 years", "sex", {"sex": "female"}),
     # the verb before the sex or the age (retrospective "were", "being" in a list)
     ("Being female", "sex", {"sex": "female"}),

@@ -2312,9 +2312,12 @@ def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:
         return "negated"
     if m := _NEGATED_BRACKET_BEFORE.search(canon, max(0, start - 60), start):
         return _bracket_negation(m.group(0), fact)
-    if _UNMET_LEAD.search(canon, 0, start):
+    # (substring tests first: the two searches run for every bound of every line)
+    if ("meet" in canon or "fulfil" in canon or "satisf" in canon) and \
+            _UNMET_LEAD.search(canon, 0, start):
         return "negated"
-    if _DENIED_STATE_BRACKET.search(canon, max(0, start - 160), start):
+    if ("inadequate" in canon or "insufficient" in canon) and \
+            _DENIED_STATE_BRACKET.search(canon, max(0, start - 160), start):
         # the bracket defines the failure the words name ("inadequate bowel preparation (BBPS
         # ≤ 2)") unless its bound is on the concept's healthy side
         return "negated" if _bracket_negation("not adequate", fact) == "negated" else None

@@ -177,6 +177,11 @@ LINES = [
     ("eGFR between 15 and <60 mL/min/1.73m2", False,
      [("egfr", 15, 60, True, False, "mL/min/{1.73_m2}", None)]),
     ("Age between 18 and < 65 years", False, [("age", 18, 65, True, False, "a", None)]),
+    # "should not be higher than": a comparator with its verb inside
+    ("The ALT level should not be higher than twice the upper limit of normal", False,
+     [("alt", None, 2, True, True, None, "ULN")]),
+    ("Hemoglobin must not be less than 9 g/dL", False,
+     [("hemoglobin", 9, None, True, True, "g/dL", None)]),
     ("Body surface area of at least 1.4 m²", False,
      [("body-surface-area", 1.4, None, True, True, "m2", None)]),
     ("Urine protein/creatinine ratio below 0.5", False,

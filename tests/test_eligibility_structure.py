@@ -435,6 +435,8 @@ def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
     # turned away everyone over it ("BMI ≥ 35 with comorbidities": every BMI ≥ 35)
     ("BMI ≥ 35 kg/m² with comorbidities", []),
     ("QTc > 450 ms with bundle branch block", []),
+    ("BMI ≥ 35 kg/m² with at least one comorbidity", []),
+    ("SBP > 160 mmHg with ≥ 2 risk factors", []),
     ("BMI ≥ 40 kg/m² or BMI ≥ 35 kg/m² with obesity-related comorbidities", ["bmi"]),
     # … not another bound, nor "with or without"
     ("SBP > 160 mmHg with DBP > 100 mmHg", ["bp-systolic", "bp-diastolic"]),

@@ -974,10 +974,13 @@ _BARE_JOINTS = frozenset(["with", "and", "if", "plus", "when", "where", "given",
 
 # what makes a bound hold for some patients only, right after it ("… with at least one
 # weight-related comorbidity", "… if liver metastases", "… in patients with …")
-_CONDITION_AFTER = re.compile(r"\s*+,?\s*+\(?(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|"
-                              r"having|if|"
+# (the words a bound "comes with", shared with _WITH_WORDS_AFTER: "with or without" adds nothing;
+# "with at least one …" is "with ≥ one …" in canonical text)
+_COMES_WITH_WORDS = r"(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|having)"
+_WORDS_FOLLOW = r"\s+(?:[≤≥]\s*)?[a-z\d]"
+_CONDITION_AFTER = re.compile(r"\s*+,?\s*+\(?(?:" + _COMES_WITH_WORDS + r"|if|"
                               r"in\s+(?:patients?|subjects?|participants?|those|case)|for\s+"
-                              r"(?:patients?|subjects?|participants?|those))\s+(?:[≤≥]\s*)?[a-z]")
+                              r"(?:patients?|subjects?|participants?|those))" + _WORDS_FOLLOW)
 _OR_BETWEEN = re.compile(r"\s*,?\s*or\s+")
 
 
@@ -2466,8 +2469,7 @@ _WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associat
 # "BMI ≥ 35 kg/m² with comorbidities", "QTc > 450 ms with bundle branch block": in an
 # exclusion the bound excludes only with what the words add (as an age does, see
 # _WITH_AFTER_AGE); "with or without" adds nothing
-_WITH_WORDS_AFTER = re.compile(r"\s*+,?\s*+(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|having)"
-                               r"\s+[a-z]")
+_WITH_WORDS_AFTER = re.compile(r"\s*+,?\s*+" + _COMES_WITH_WORDS + _WORDS_FOLLOW)
 
 
 def _holds_with_words(canon: str, rs: list[Reading], r: Reading, bound_end: int) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from ...model import DoseLevel, Finding, Intervention, Study
 from ...tables import Table, table
 from .. import ids
-from ..narrative import narrative
+from ..narrative import Rendered, narrative
 
 Resource = dict[str, Any]
 
@@ -30,8 +30,8 @@ class Ctx:
         self.doses: dict[tuple[str, str], list[DoseLevel]] = {}
         self.arm_interventions: dict[str, list[Intervention]] = {}
         self.criteria: list[Any] = []
-        #: the criteria as both narratives show them, rendered once (narrative.Rendered)
-        self.criteria_rendered: dict[int, tuple[str, list[str]]] = {}
+        #: the criteria as both narratives show them, rendered once
+        self.criteria_rendered: Rendered = {}
 
     def warn(self, code: str, message: str, location: str | None = None) -> None:
         self.findings.append(Finding("warning", code, message, location))

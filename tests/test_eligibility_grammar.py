@@ -456,6 +456,36 @@ LINES = [
     # concepts; with both specimens named the blasts stay uncoded
     ("Blasts ≥ 20% in bone marrow", False, [("blasts-marrow", 20, None, True, True, "%", None)]),
     ("Blasts > 1% in the peripheral blood", True, [("blasts", 1, None, False, True, "%", None)]),
+    # the upper limit of normal in other words, and "within" a multiple of it
+    ("Bilirubin more than 2 times the upper normal value", True,
+     [("bilirubin-total", 2, None, False, True, None, "ULN")]),
+    ("ALT ≤ 3 times the upper value of normal", False, [("alt", None, 3, True, True, None, "ULN")]),
+    ("AST ≤ 2.5 × upper reference limit", False, [("ast", None, 2.5, True, True, None, "ULN")]),
+    ("Serum bilirubin within 1.5 times the ULN", False,
+     [("bilirubin-total", None, 1.5, True, True, None, "ULN")]),
+    ("Hemoglobin ≥ 9 g/dL within 14 days of enrollment", False,
+     [("hemoglobin", 9, None, True, True, "g/dL", None)]),
+    # a group's name is its members' ("transaminases": AST and ALT), never part of a
+    # concept's own name ("alanine aminotransferases" is ALT alone, unread as a plural)
+    ("Transaminases ≤ 2.5 × ULN", False,
+     [("ast", None, 2.5, True, True, None, "ULN"), ("alt", None, 2.5, True, True, None, "ULN")]),
+    ("Hepatic transaminases > 3 × ULN", True,
+     [("ast", 3, None, False, True, None, "ULN"), ("alt", 3, None, False, True, None, "ULN")]),
+    ("Serum transaminases (AST/ALT) ≤ 3 × ULN", False,
+     [("ast", None, 3, True, True, None, "ULN"), ("alt", None, 3, True, True, None, "ULN")]),
+    ("Alanine aminotransferase levels ≤ 3 × ULN", False,
+     [("alt", None, 3, True, True, None, "ULN")]),
+    ("Alanine aminotransferases ≤ 3 × ULN", False, []),
+    # thousands per cubic millimetre; the myeloma measurable-disease proteins (LOINC 33358-3,
+    # 42482-0)
+    ("WBC ≥ 3.0 K/mm3", False, [("wbc", 3, None, True, True, "10*3/uL", None)]),
+    ("ANC ≥ 1.5 K/mcL", False, [("neutrophils", 1.5, None, True, True, "10*3/uL", None)]),
+    ("Serum M-protein ≥ 0.5 g/dL or urine M-protein ≥ 200 mg/24 hours", False,
+     [("m-protein", 0.5, None, True, True, "g/dL", None),
+      ("m-protein-urine", 200, None, True, True, "mg/(24.h)", None)]),
+    ("Urine M-protein excretion ≥ 200 mg per 24 hours", False,
+     [("m-protein-urine", 200, None, True, True, "mg/(24.h)", None)]),
+    ("Serum M-protein ≥ 5 g/L", False, [("m-protein", 5, None, True, True, "g/L", None)]),
 ]
 
 

@@ -84,6 +84,24 @@ def test_a_state_naming_a_concept_the_lexicon_lacks_is_a_mapping_error(tmp_path:
         load(bad)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"names": ["transaminases"], "labs": ["ast", "alt-typo"]}, r"names no lab 'alt-typo'"),
+    # read as "ast/alt" in its place, a shorter name would move every position after it
+    ({"names": ["lfts"], "labs": ["ast", "alt"]}, r"group name 'lfts' is shorter than 'ast/alt'"),
+])
+def test_a_group_naming_no_concept_or_too_short_is_a_mapping_error(
+        tmp_path: Path, change: dict, message: str) -> None:
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
+        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
+    doc = json.loads(TABLE.read_text(encoding="utf-8"))
+    doc["groups"]["entries"] = [change]
+    bad = tmp_path / "eligibility-labs.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(MappingError, match=message):
+        load(bad)
+
+
 def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
     for words, sides in tables().states:
         assert words

@@ -575,7 +575,7 @@ _GAP_WORDS = frozenset([
     "use", "using", "formula", "equation", "cockcroft-gault", "mdrd", "ckd-epi", "cockcroft",
     "gault", "time", "duration", "any", "both", "either", "current", "currently", "rating",
     "measurement", "measurements", "determined", "assessed", "according", "as", "per",
-    "and/or", "who", "whose",
+    "and/or", "who", "whose", "excretion",
     "inclusive", "dose", "point", "points", "body", "weight", "height", "total", "kg", "ecog",
     "kps", "who", "zubrod", "karnofsky", "lansky", "on", "initial", "assessment", "bp", "hr",
     "visit", "day", "qtcf", "interval", "nyha", "level:", "levels:", "value:", "within",

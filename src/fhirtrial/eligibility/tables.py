@@ -92,6 +92,9 @@ class Tables:
     uncoded_heads: tuple[tuple[frozenset[str], str, float, float], ...] = ()
     #: states a bracketed bound may define: (words naming it, concept key → "low"/"high")
     states: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = ()
+    #: names of a group of concepts sharing one bound ("transaminases"), each with the list
+    #: of its members' names it is read as ("ast/alt")
+    groups: tuple[tuple[str, str], ...] = ()
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -183,8 +186,24 @@ def load(path: Path) -> Tables:
             raise MappingError(f"{path.name}: state {st['words'][0]!r} names no lab "
                                f"{unknown[0]!r}")
         states.append((tuple(st["words"]), sides))
+    groups = []
+    by_key = {lab.key: lab for lab in labs}
+    for g in doc.get("groups", {"entries": []})["entries"]:
+        unknown = sorted(set(g["labs"]) - set(by_key))
+        if unknown:
+            raise MappingError(f"{path.name}: group {g['names'][0]!r} names no lab "
+                               f"{unknown[0]!r}")
+        # each member by its shortest name, as a mention list ("ast/alt"): read in the group
+        # name's place, so no longer than any of its names (the canonical text keeps every
+        # position)
+        listed = "/".join(min(by_key[k].names, key=len) for k in g["labs"])
+        for name in g["names"]:
+            if len(name) < len(listed):
+                raise MappingError(f"{path.name}: group name {name!r} is shorter than "
+                                   f"{listed!r}, which it is read as")
+            groups.append((name, listed))
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
-                  states=tuple(states),
+                  states=tuple(states), groups=tuple(groups),
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 
-from .tables import norm_unit
+from .tables import norm_unit, tables
 
 NUM = (r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|"
        # "100 000/µL": thousands set apart by a space
@@ -64,7 +65,10 @@ _LE = (r"less than or equal to|less than or equal|lower than or equal to|smaller
        r"does not exceed|not exceed|not above|up to(?! date)|at most|maximum of|maximum|"
        r"max\.?(?=\s*\d)|"
        r"under or equal to|below or equal to|less or equal(?: to)?|lower or equal(?: to)?|"
-       r"inferior or equal to|at or (?:below|under|before)(?=\s*\d)|≤|=<|⩽")
+       r"inferior or equal to|at or (?:below|under|before)(?=\s*\d)|"
+       # "bilirubin within 1.5 times the ULN": at most that multiple (read after the multiple
+       # is, so "× ULN" follows)
+       r"within(?=\s*\d[\d.,]*\s*×(?:uln|lln)\b)|≤|=<|⩽")
 _GE = (r"greater than or equal to|greater than or equal|more than or equal to|"
        r"higher than or equal to|older than or equal to|equal to or greater than|"
        r"equal or greater than|equal to or more than|equal or more than|equal to or higher than|"
@@ -85,7 +89,7 @@ _GT = (rf"greater than|more than|higher than|older than|in excess of|superior to
        rf"(?:exceeding|exceeds|above|over){_BEFORE_NUM}|>")
 
 _CMP_FIRST = (r"(?=less|lower|smaller|equal|younger|no|not|does|up|at|max|under|below|greater|"
-              r"inferior|superior|"
+              r"inferior|superior|within|"
               r"more|higher|older|above|over|min|in|fewer|exceed)")
 _CMP_RE = re.compile(rf"(?<![\w]){_CMP_FIRST}"
                      rf"(?:(?P<le>{_LE})|(?P<ge>{_GE})|(?P<lt>{_LT})|(?P<gt>{_GT}))"
@@ -111,6 +115,10 @@ _REF = re.compile(
     r"maximal normal values?|upper (?:limit of )?(?:the )?reference range|"
     r"lower (?:limit of )?(?:the )?reference range|"
     r"normal upper limit|normal lower limit|upper level of normal|"
+    # "2 times the upper normal value", "3 × the upper value of normal", "the upper reference
+    # limit"
+    r"upper normal values?|lower normal values?|upper values? of (?:the )?normal(?: range)?|"
+    r"lower values? of (?:the )?normal(?: range)?|upper reference limit|lower reference limit|"
     r"upper limits? of normal range|(?<=times )(?:the )?upper limit|(?<=x )(?:the )?upper limit|"
     # "> 2x normal", "3 times normal": a multiple of normal is one of its upper limit
     r"(?:(?<=times )|(?<=x )|(?<=× )|(?<=\dx)|(?<=\d×))(?:the )?normal(?! range| lower| limits? of)"
@@ -186,9 +194,38 @@ _INSTRUMENT_SIZE = re.compile(r"(?<![\w.,-])\d{1,3}-(?:items?|points?|questions?
                               r"(?![\w-])")
 
 
+@cache
+def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...]]] | None:
+    """The lexicon's group names ("transaminases") as one pattern, what each is read as, and
+    the concepts' names holding each ("alanine transaminases" would)."""
+    listed = dict(tables().groups)
+    if not listed:
+        return None
+    names = sorted(listed, key=len, reverse=True)
+    # (by the name's singular: "alanine aminotransferases" is one concept's name, plural)
+    holders = {g: tuple(n for lab in tables().labs for n in lab.names
+                        if g.removesuffix("s") in n and n != g) for g in listed}
+    return re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"), \
+        listed, holders
+
+
+def _group_read(m: re.Match[str], listed: dict[str, str],
+                holders: dict[str, tuple[str, ...]]) -> str:
+    """What a group's name is read as — unless it is part of a concept's own name there."""
+    name = m.group(0)
+    for n in holders[name]:
+        at = n.index(name.removesuffix("s"))
+        if at and m.string.startswith(n[:at], m.start() - at):
+            return name
+    return listed[name]
+
+
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
+    # "transaminases ≤ 2.5 × ULN": a group's name is the list of its members' ("ast/alt")
+    if (groups := _groups()) is not None:
+        s = _sub(groups[0], lambda m: _group_read(m, groups[1], groups[2]), s)
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)
     # (padded on the left when a hyphen joins it to its unit, so "two-hour glucose" reads as

@@ -551,6 +551,13 @@ TEXT_ONLY = [
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
     ("Troponin > 2 × ULN", True),  # I or T: two concepts, not one
+    # bounds the line says may be waived: not firm on either side
+    ("Creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the principal "
+     "investigator", False),
+    ("ALT > 3 × ULN; exceptions to this criterion may be considered for patients with liver "
+     "metastases", True),
+    ("Transaminases < 2.5x normal; total bilirubin < 2 mg/dl. Patients who do not meet the "
+     "above criteria may have exception made and remain eligible", False),
     ("Wheal diameter ≥ 3 mm greater than the negative control", False),  # a difference
     # the patients excepted have a bound of their own: neither is everyone's
     ("Total bilirubin ≤ 1.5 × ULN, except subjects with Gilbert's syndrome who must have "

@@ -1820,6 +1820,14 @@ _SAYS_ALLOWED = re.compile(
     r"\bwill (?:also )?be (?:eligible|allowed|permitted|accepted|included|enrolled)\b")
 
 
+# the bounds of the line may be waived
+_WAIVED = re.compile(
+    r"\bexceptions?\s+(?:(?:to|for)\s+(?:this|these|the|any)(?:\s+\w+)?\s+)?(?:may|can|could|"
+    r"will|might)\s+be\s+(?:made|granted|considered|allowed|permitted)\b|"
+    r"\b(?:may|can|could)\s+(?:have|be\s+granted|be\s+given)\s+(?:an?\s+)?exceptions?\b|"
+    r"\b(?:may|can|could)\s+(?:still\s+)?remain\s+eligible\b")
+
+
 _SEX_NOUN = r"(?:wom[ae]n|m[ae]n|(?:fe)?males?|girls?|boys?)"
 _SEX_NOUN_RE = re.compile(rf"\b{_SEX_NOUN}\b")
 # both sexes named together ("male or female", "men and non-pregnant women"): no restriction
@@ -2005,6 +2013,13 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                     f.data["alternatives"] = kept
                 else:
                     del f.data["alternatives"]
+    if measured and ("exception" in norm or "remain eligible" in norm):
+        if _WAIVED.search(norm):
+            # "creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the
+            # principal investigator", "patients who do not meet the above … may have exception
+            # made … and remain eligible": the bounds are not firm — a patient who fails them
+            # may still take part, and one who meets them is not thereby in (text)
+            measured = []
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)

@@ -476,6 +476,9 @@ LINES = [
     ("Alanine aminotransferase levels ≤ 3 × ULN", False,
      [("alt", None, 3, True, True, None, "ULN")]),
     ("Alanine aminotransferases ≤ 3 × ULN", False, []),
+    # (an exception closing the list of its own clause only)
+    ("Hemoglobin ≥ 9 g/dL; INR ≤ 1.5 (unless on anticoagulation)", False,
+     [("hemoglobin", 9, None, True, True, "g/dL", None)]),
     # thousands per cubic millimetre; the myeloma measurable-disease proteins (LOINC 33358-3,
     # 42482-0)
     ("WBC ≥ 3.0 K/mm3", False, [("wbc", 3, None, True, True, "10*3/uL", None)]),
@@ -551,6 +554,11 @@ TEXT_ONLY = [
     ("Low back pain of at least 1 month's duration", False),  # a duration, not a rating
     ("Pain score ≥ 40 mm on the VAS", False),  # not the 0-10 rating's unit
     ("Troponin > 2 × ULN", True),  # I or T: two concepts, not one
+    # an exception closing a list of bounds excepts its patients from the list, not from the
+    # last bound alone
+    ("INR ≤ 1.5 and aPTT ≤ 1.5 × ULN (unless on therapeutic anticoagulation)", False),
+    ("Hemoglobin ≥ 9 g/dL and platelets ≥ 100,000/µL (unless due to bone marrow involvement)",
+     False),
     # bounds the line says may be waived: not firm on either side
     ("Creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the principal "
      "investigator", False),

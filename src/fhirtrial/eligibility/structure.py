@@ -873,6 +873,27 @@ def _qualified(r: Reading, canon: str, spans: list[tuple[int, int]]) -> bool:
                not any(a <= b.start < z for b, _ in r.alternatives) for a, z in spans)
 
 
+_BRACKET_BOUND = re.compile(r"\d|\b(?:uln|lln)\b")
+
+
+def _excepted_with_list(r: Reading, rs: list[Reading], norm: str,
+                        spans: list[tuple[int, int]]) -> bool:
+    """Whether an exception in brackets with no bound of its own closes the list of bounds
+    ``r`` is in: "INR ≤ 1.5 and aPTT ≤ 1.5 × ULN (unless on therapeutic anticoagulation)",
+    "hemoglobin ≥ 9 g/dL and platelets ≥ 100,000/µL (unless due to marrow involvement)" —
+    written after the last bound, it excepts the patients from the list, not from that bound
+    alone (which :func:`_qualified` already leaves). The list is the bounds read in the
+    bracket's clause before it."""
+    for a, z in spans:
+        bracket = norm[a:z]
+        if a < r.end or _EXCEPTION.search(bracket) is None or _BRACKET_BOUND.search(bracket):
+            continue
+        clause = next(((c, d) for c, d in _clauses(norm) if c <= a < d), (0, len(norm)))
+        if clause[0] <= r.pos and any(q is not r and r.end <= q.pos < a for q in rs):
+            return True
+    return False
+
+
 # a bound states a number: in digits, in words, as a class in Roman numerals, or as a
 # reference limit alone ("≤ ULN" is 1 × ULN, "above the upper limit of normal"); a criterion
 # with none of them has no bound to read (most criteria: conditions, consent, pregnancy)
@@ -1100,7 +1121,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None) or \
             next(((a, b) for a, b in cparens if a <= r.bound.start < b), None)
         if r.end in clash_ends or where is not None or \
-                (qualifying and _qualified(r, canon, qualifying)):
+                (qualifying and (_qualified(r, canon, qualifying) or
+                                 _excepted_with_list(r, rs, norm, qualifying))):
             if r.lab.kind != "age" and r.end not in clash_ends:
                 alt = _bound_data(r.lab, r.bound, False) if where and not r.alternatives \
                     and where[0] <= r.pos else None

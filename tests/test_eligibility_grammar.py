@@ -476,6 +476,11 @@ LINES = [
     ("Alanine aminotransferase levels ≤ 3 × ULN", False,
      [("alt", None, 3, True, True, None, "ULN")]),
     ("Alanine aminotransferases ≤ 3 × ULN", False, []),
+    # the condition that only says the first bound failed, for one participant as for many
+    ("Creatinine ≤1.5 × ULN OR measured or calculated CrCl ≥30 mL/min for participant with "
+     "creatinine levels >1.5 × institutional ULN", False,
+     [("creatinine", None, 1.5, True, True, None, "ULN"),
+      ("creatinine-clearance", 30, None, True, True, "mL/min", None)]),
     # (an exception closing the list of its own clause only)
     ("Hemoglobin ≥ 9 g/dL; INR ≤ 1.5 (unless on anticoagulation)", False,
      [("hemoglobin", 9, None, True, True, "g/dL", None)]),

@@ -1379,8 +1379,9 @@ _CMP_NUM = re.compile(r"[≤≥<>]\s*-?\d")
 # a value with its comparator after it ("27 kg/m² or greater")
 _NUM_CMP = re.compile(r"\d[\d.,]*\s*(?:[^\s\d,;()]+\s+)?(?:or|and)\s+(?:more|greater|higher|"
                       r"above|older|less|lower|below|younger|fewer|smaller)\b")
-_COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:patients|participants|subjects|those|individuals|"
-                        r"people|persons)\s+(?:with|whose|who\s+have)\s+(?:an?\s+|the\s+)?"
+_COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:(?:an?\s+)?(?:patient|participant|subject|individual|"
+                        r"person)s?|those|people)\s+(?:with|whose|who\s+ha(?:ve|s))\s+"
+                        r"(?:an?\s+|the\s+)?"
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
 _CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
 

@@ -481,6 +481,12 @@ LINES = [
      "creatinine levels >1.5 × institutional ULN", False,
      [("creatinine", None, 1.5, True, True, None, "ULN"),
       ("creatinine-clearance", 30, None, True, True, "mL/min", None)]),
+    # PSA doubling time (months), tumour mutational burden (LOINC 94076-7, mutations/Mb)
+    ("PSA ≥ 1.0 ng/mL with PSA doubling time ≤ 10 months", False,
+     [("psa", 1, None, True, True, "ng/mL", None),
+      ("psa-doubling-time", None, 10, True, True, "mo", None)]),
+    ("TMB ≥ 10 mutations per megabase as determined by FoundationOne CDx", False,
+     [("tmb", 10, None, True, True, "1/1000000{Base}", None)]),
     # (an exception closing the list of its own clause only)
     ("Hemoglobin ≥ 9 g/dL; INR ≤ 1.5 (unless on anticoagulation)", False,
      [("hemoglobin", 9, None, True, True, "g/dL", None)]),

@@ -58,7 +58,7 @@ _UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "10*4/uL": "× 1
               "ukat/L": "µkat/L", "g/(24.h)": "g/24 h", "mg/(24.h)": "mg/24 h", "kg/m2": "kg/m²",
               "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "/min": "/min",
               "{events}/h": "events/h", "{SD}": "SD", "{letters}": "letters",
-              "mL/min/mm[Hg]": "mL/min/mmHg"}
+              "mL/min/mm[Hg]": "mL/min/mmHg", "1/1000000{Base}": "mutations/Mb"}
 _ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",
                                   "display": "Assessment of eligibility for clinical trial"}]}
 

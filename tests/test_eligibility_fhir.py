@@ -247,3 +247,45 @@ def test_a_range_for_one_sex_says_whose_it_is() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* BMI 18.5-30 kg/m² (men) or 18.5-28 kg/m² (women)")
     assert fact_text(c.facts[0]) == (
         "Body mass index 18.5 to 30 kg/m² (male) or 18.5 to 28 kg/m² (female)")
+
+
+def test_a_bound_held_for_a_time_carries_its_duration() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* HIV-1 RNA < 50 copies/mL for at least 6 months")
+    [f] = c.facts
+    assert f.data["held"] == {"value": 6, "comparator": ">=", "unit": "mo"}
+    ch = characteristic(c)
+    _ev([ch])  # valid R5: EvidenceVariable.characteristic.durationQuantity
+    assert ch["description"] == "HIV-1 RNA < 50 copies/mL for at least 6 months"
+    assert ch["definitionByTypeAndValue"]["valueQuantity"]["value"] == 50
+    assert ch["durationQuantity"] == {"value": 6, "comparator": ">=", "unit": "months",
+                                      "system": UCUM, "code": "mo"}
+    assert fact_text(f) == "HIV 1 RNA < 50 copies/mL for ≥ 6 months"
+
+
+def test_a_time_held_after_a_bound_is_not_an_age() -> None:
+    # "for at least 1 year" read as the group "aged ≥ 1 year" bound the CD4 count to
+    # patients over one and let in every infant
+    [c] = criteria_for("Inclusion Criteria:\n* CD4 count > 200 cells/mm3 for at least 1 year")
+    assert [(f.kind, f.data.get("test"), f.data.get("held")) for f in c.facts] == [
+        ("lab", "cd4", {"value": 1, "comparator": ">=", "unit": "a"})]
+    # among the exclusions a value held for a time stays text, as before
+    [e] = criteria_for("Exclusion Criteria:\n* HIV RNA > 50 copies/mL for ≥ 6 months")
+    assert e.facts == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4"])
+def test_a_held_bound_makes_valid_bundles_in_both_versions(version: str) -> None:
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import parse_bytes
+    from fhirtrial.validate import has_errors, validate_findings
+
+    record = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))
+    record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = (
+        "Inclusion Criteria:\n\n* HIV-1 RNA < 50 copies/mL for ≥ 6 months\n"
+        "* CD4 count > 200 cells/mm3 for at least 1 year\n")
+    [rec] = list(parse_bytes(json.dumps(record).encode(), "held.json"))
+    bundle = convert_study(rec.study, fhir_version=version).bundle
+    findings = validate_findings(bundle, fhir_version=version)
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    text = json.dumps(bundle, ensure_ascii=False)
+    assert "for ≥ 6 months" in text and "for ≥ 1 year" in text

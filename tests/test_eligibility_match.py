@@ -322,6 +322,46 @@ def test_history_of_a_value_not_met_when_no_result_ever_met_it() -> None:
     assert _fact(out, "QTc interval > 480 ms at any time")["result"]["valueCode"] == "not-met"
 
 
+def _rna(oid: str, when: str, copies: float) -> dict[str, Any]:
+    return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "20447-9"}]},
+                         "effectiveDateTime": when,
+                         "valueQuantity": {"value": copies, "unit": "copies/mL", "system":
+                                           "http://unitsofmeasure.org", "code": "{copies}/mL"}}}
+
+
+SUPPRESSED = "Inclusion Criteria:\n* HIV-1 RNA < 50 copies/mL for ≥ 6 months"
+HELD = "HIV 1 RNA < 50 copies/mL for ≥ 6 months"
+
+
+@pytest.mark.parametrize(("results", "result", "evidence"), [
+    # one suppressed result does not show six months of suppression
+    ([("now", "2026-01-10", 20)], "unknown", ["now"]),
+    # suppressed seven months ago and since: held
+    ([("then", "2025-06-01", 30), ("now", "2026-01-10", 20)], "met", ["then", "now"]),
+    # a blip inside the six months: not held, naming that result
+    ([("then", "2025-06-01", 30), ("blip", "2025-10-01", 400), ("now", "2026-01-10", 20)],
+     "not-met", ["blip"]),
+    # not suppressed when the period began: when it became so is not known
+    ([("then", "2025-06-01", 900), ("now", "2026-01-10", 20)], "unknown", ["then", "now"]),
+    # the latest result fails the bound itself
+    ([("then", "2025-06-01", 30), ("now", "2026-01-10", 80)], "not-met", ["now"]),
+])
+def test_a_bound_held_for_a_time_needs_results_over_that_time(results, result,
+                                                               evidence) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [_rna(*r) for r in results]}
+    out = evaluate(SUPPRESSED, bundle, as_of="2026-01-15")
+    f = _fact(out, HELD)
+    assert f["result"]["valueCode"] == result
+    row = next(p for p in out["parameter"] if p["name"] == "criterion")
+    fact = next(x for x in row["part"] if x["name"] == "fact")
+    got = [x["valueReference"]["reference"] for x in fact["part"] if x["name"] == "evidence"]
+    assert got == [f"Observation/{e}" for e in evidence]
+    assert _verdict(out) == {"met": "eligible", "not-met": "not-eligible",
+                             "unknown": "needs-review"}[result]
+
+
 def test_a_negated_bound_is_met_when_the_bound_is_not() -> None:
     text = "Inclusion Criteria:\n* No evidence of QTc > 480 ms"
     normal = {"resourceType": "Bundle", "type": "collection", "entry": [

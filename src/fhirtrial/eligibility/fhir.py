@@ -318,6 +318,14 @@ def window_text(w: dict[str, Any]) -> str:
     return f"at least {w['value']} {unit} before"
 
 
+def held_text(h: dict[str, Any]) -> str:
+    """"for ≥ 6 months" for a held bound's duration."""
+    unit = _UNIT_NAMES[h["unit"]]
+    if h["value"] == 1:
+        unit = unit.removesuffix("s")
+    return f"for {_CMP_TEXT[h['comparator']]} {h['value']} {unit}"
+
+
 def time_from_event(w: dict[str, Any]) -> dict[str, Any]:
     """One ``timeFromEvent`` entry for a window's data."""
     tfe: dict[str, Any] = {"description": window_text(w), "eventCodeableConcept":
@@ -337,6 +345,9 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
     if fact.kind == "time-window":
         return {"timeFromEvent": [time_from_event(fact.data)]}
     out: dict[str, Any] = {}
+    if held := fact.data.get("held"):
+        # "HIV-1 RNA < 50 copies/mL for ≥ 6 months": how long the value has met the bound
+        out["durationQuantity"] = _quantity(held["value"], held["unit"], held["comparator"])
     if fact.data.get("window"):
         out["timeFromEvent"] = [time_from_event(fact.data["window"])]
     if fact.data.get("negated"):
@@ -350,6 +361,8 @@ def fact_text(fact: Fact) -> str:
     text = _bound_text(fact)
     if fact.kind in ("lab", MEASUREMENT) and fact.data.get("window"):
         text += f" {window_text(fact.data['window'])}"
+    if held := fact.data.get("held"):
+        text += f" {held_text(held)}"
     return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text
 
 
@@ -525,6 +538,8 @@ def characteristic(criterion: Criterion, *, nested: bool = False) -> dict[str, A
         for key in ("definitionByTypeAndValue", "definitionByCombination"):
             if key in only:
                 out[key] = only[key]
+        if "durationQuantity" in only:  # (in the element order of R5: duration, then time)
+            out["durationQuantity"] = only["durationQuantity"]
         if "timeFromEvent" in only:
             out["timeFromEvent"] = list(only["timeFromEvent"])
     elif parts:  # (a negated fact alone too: its own exclude says "not")

@@ -36,7 +36,7 @@ change the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from ..errors import SourceError
@@ -52,7 +52,14 @@ from .criteria import (
     at_least,
     children_combination,
 )
-from .fhir import class_text, fact_text, measurement_name, nested_criteria, window_text
+from .fhir import (
+    class_text,
+    fact_text,
+    held_text,
+    measurement_name,
+    nested_criteria,
+    window_text,
+)
 from .grammar import MEASUREMENT
 from .structure import structure
 from .tables import Lab, tables
@@ -407,6 +414,8 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
                 UNKNOWN, f"no {lab.display} result up to the evaluation date")
         return Result(NOT_MET, f"none of {len(results)} {lab.display} result(s) at any time",
                       [e for r in results for e in r.evidence])
+    if d.get("held") and window is None:
+        return _held(lab, d, cands, relative, as_of)
     o = cands[-1]
     inside = _within(_obs_date(o), window, as_of)
     if not inside:
@@ -414,6 +423,40 @@ def _eval_lab(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
                else f"is not {window_text(window)}")
         return Result(UNKNOWN, f"latest {lab.display} result {why}", [_ref(o)])
     return _lab_result(lab, d, o, relative)
+
+
+def _held(lab: Lab, d: dict[str, Any], cands: list[dict[str, Any]], relative: str | None,
+          as_of: date | None) -> Result:
+    """A bound that must have held for a time ("HIV-1 RNA < 50 copies/mL for ≥ 6 months"):
+    not met when the latest result, or any since the period began, fails it; met when every
+    result since then meets it and so did the last one before the period (the value was in
+    bound when the period began and stayed there); otherwise unknown — one result, however
+    recent, does not show how long the value has been there."""
+    held = d["held"]
+    dated = [(dt, o) for o in cands if (dt := _obs_date(o)) is not None and
+             (as_of is None or dt <= as_of)]
+    if not dated or as_of is None:
+        return Result(UNKNOWN, f"no dated {lab.display} result up to the evaluation date",
+                      [_ref(o) for o in cands[-1:]])
+    latest = _lab_result(lab, d, dated[-1][1], relative)
+    if latest.result != MET:
+        return latest
+    start = as_of - timedelta(days=held["value"] * _UNIT_DAYS[held["unit"]])
+    during = [(dt, _lab_result(lab, d, o, relative)) for dt, o in dated if dt > start]
+    failed = [(dt, r) for dt, r in during if r.result == NOT_MET]
+    if failed:
+        dt, r = failed[-1]
+        return Result(NOT_MET, f"{r.reason} on {dt.isoformat()}, not {held_text(held)}",
+                      r.evidence)
+    before = [(dt, o) for dt, o in dated if dt <= start]
+    first = _lab_result(lab, d, before[-1][1], relative) if before else None
+    evidence = ([] if first is None else first.evidence) + [e for _, r in during
+                                                            for e in r.evidence]
+    if first is None or first.result != MET or any(r.result != MET for _, r in during):
+        return Result(UNKNOWN, f"{latest.reason}; the results do not show it {held_text(held)}",
+                      evidence)
+    return Result(MET, f"{latest.reason}, in bound since {before[-1][0].isoformat()} or "
+                  f"earlier ({held_text(held)})", evidence)
 
 
 def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | None

@@ -67,7 +67,7 @@ from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
 from .tables import Lab, tables
-from .tokens import GLYPHS, NUMWORDS, ROMAN, canonical, glyphs
+from .tokens import GLYPHS, NUMWORDS, ROMAN, canonical, glyphs, number
 
 # --- text normalisation --------------------------------------------------------------------
 
@@ -1225,6 +1225,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             data["alternatives"] = alts
         if past:
             data["window"] = dict(EVER)
+        if exclude is False and r.lab.kind != "age" and not past and not alts and \
+                (held := _held_for(norm, _bound_end(canon, r))) is not None:
+            # "HIV-1 RNA < 50 copies/mL for ≥ 6 months": the bound held that long, which the
+            # latest result alone does not show
+            data["held"] = held
         if r.lab.kind == "age":
             fact = _age_fact(data, r.bound)
         elif is_uncoded(r.lab):
@@ -2036,13 +2041,13 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                     f.data["alternatives"] = kept
                 else:
                     del f.data["alternatives"]
-    if measured and ("exception" in norm or "remain eligible" in norm):
-        if _WAIVED.search(norm):
-            # "creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the
-            # principal investigator", "patients who do not meet the above … may have exception
-            # made … and remain eligible": the bounds are not firm — a patient who fails them
-            # may still take part, and one who meets them is not thereby in (text)
-            measured = []
+    if measured and ("exception" in norm or "remain eligible" in norm) and \
+            _WAIVED.search(norm):
+        # "creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the principal
+        # investigator", "patients who do not meet the above … may have exception made … and
+        # remain eligible": the bounds are not firm — a patient who fails them may still take
+        # part, and one who meets them is not thereby in (text)
+        measured = []
     for _, f in measured:
         if f.kind == MEASUREMENT:
             f.data["name"] = _as_written(f.data["name"], text)
@@ -2537,6 +2542,26 @@ _HELD_FOR_AFTER = re.compile(
     r"mins?|days?|nights?|weeks?|months?|years?)(?![\w])(?! (?:prior|before|preceding))")
 
 
+# the same, read: how long, in a unit of time ("over 7 days" may be the time an average is
+# taken over: not read)
+_HELD_FOR = re.compile(
+    r"\s*+,?\s*+for (?P<q>at least |more than |≥ ?|> ?|a (?:minimum|period) of )?"
+    r"(?P<n>\d+(?:[.,]\d+)?|one|two|three|four|six|twelve) ?(?P<u>hours?|hrs?|h|days?|weeks?|"
+    r"months?|years?)(?![\w])(?! (?:prior|before|preceding))")
+_TIME_UNIT = {"h": "h", "d": "d", "w": "wk", "m": "mo", "y": "a"}
+
+
+def _held_for(norm: str, at: int) -> dict[str, Any] | None:
+    """The time a bound must have held for, written right after it ("… for at least 6
+    months": value 6, comparator ≥, unit mo), or None."""
+    m = _HELD_FOR.match(norm, at)
+    if m is None:
+        return None
+    q = (m.group("q") or "").strip()
+    return {"value": number(m.group("n")), "comparator": ">" if q in ("more than", ">") else ">=",
+            "unit": _TIME_UNIT[m.group("u")[0]]}
+
+
 _BRACKET_AFTER = re.compile(r"\s*\(([^()]*)\)")
 
 
@@ -2717,6 +2742,8 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
             if r.alternatives or (prev_end and
                                   not _AGE_GROUP_JOINT.match(canon[prev_end:r.pos])):
                 return None
+            if _held_for(norm, max(r.end, r.bound.end)) is not None:
+                return None  # "CD4 > 200/µL for at least 1 year": how long, not whose
             m = _FOR_AGES.match(canon, max(r.end, r.bound.end))
             group = _age_group(canon, m.end(), r) if m else None
             if group is None:

@@ -487,6 +487,9 @@ LINES = [
       ("psa-doubling-time", None, 10, True, True, "mo", None)]),
     ("TMB ≥ 10 mutations per megabase as determined by FoundationOne CDx", False,
      [("tmb", 10, None, True, True, "1/1000000{Base}", None)]),
+    # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
+    ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
+    ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),
     # (an exception closing the list of its own clause only)
     ("Hemoglobin ≥ 9 g/dL; INR ≤ 1.5 (unless on anticoagulation)", False,
      [("hemoglobin", 9, None, True, True, "g/dL", None)]),

@@ -110,6 +110,13 @@ def test_what_is_in_doubt_stays_text(text: str) -> None:
     ("Tricuspid regurgitation velocity > 3.4 m/s",
      [("Tricuspid regurgitation velocity", 3.4, None, False, True, "m/s")]),
     ("Usual gait speed below 0.8 m/s", [("Usual gait speed", None, 0.8, True, False, "m/s")]),
+    # refraction in diopters, cell densities, exhaled gases in ppb, indexed volumes
+    ("Spherical equivalent ≤ -0.75 diopters",
+     [("Spherical equivalent", None, -0.75, True, True, "[diop]")]),
+    ("Endothelial cell density ≥ 2000 cells/mm2",
+     [("Endothelial cell density", 2000, None, True, True, "{cells}/mm2")]),
+    ("FeNO ≥ 25 ppb", [("FeNO", 25, None, True, True, "[ppb]")]),
+    ("LAVI > 34 mL/m2", [("LAVI", 34, None, False, True, "mL/m2")]),
     # a name ending in "pH" bounds a number without a unit, in pH (uncoded.heads)
     ("Vaginal pH 4.0-4.5", [("Vaginal pH", 4.0, 4.5, True, True, "[pH]")]),
     ("Gastric pH > 4 at screening", [("Gastric pH", 4, None, False, True, "[pH]")]),

@@ -56,7 +56,8 @@ _UNIT_TEXT = {"10*9/L": "× 10⁹/L", "10*3/uL": "× 10³/µL", "10*4/uL": "× 1
               "u[IU]/mL": "µIU/mL", "[U]/mL": "U/mL", "{copies}/mL": "copies/mL",
               "um": "µm", "ug/dL": "µg/dL", "ug/mL": "µg/mL", "umol/L": "µmol/L",
               "ukat/L": "µkat/L", "g/(24.h)": "g/24 h", "mg/(24.h)": "mg/24 h", "kg/m2": "kg/m²",
-              "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "/min": "/min",
+              "g/m2": "g/m²", "m2": "m²", "[ppm]": "ppm", "[ppb]": "ppb", "[diop]": "D",
+              "{cells}/mm2": "cells/mm²", "mL/m2": "mL/m²", "/min": "/min",
               "{events}/h": "events/h", "{SD}": "SD", "{letters}": "letters",
               "mL/min/mm[Hg]": "mL/min/mmHg", "1/1000000{Base}": "mutations/Mb"}
 _ELIGIBILITY_EVENT = {"coding": [{"system": SNOMED, "code": "450332002",

@@ -288,4 +288,13 @@ def test_a_held_bound_makes_valid_bundles_in_both_versions(version: str) -> None
     findings = validate_findings(bundle, fhir_version=version)
     assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
     text = json.dumps(bundle, ensure_ascii=False)
-    assert "for ≥ 6 months" in text and "for ≥ 1 year" in text
+    # the duration rides along in R4 as the R5 characteristic's cross-version extension
+    said = ('"durationQuantity": {}' if version == "R5" else
+            '{{"url": "durationQuantity", "valueQuantity": {}}}')
+    for value, unit, code in ((6, "months", "mo"), (1, "years", "a")):
+        quantity = json.dumps({"value": value, "comparator": ">=", "unit": unit,
+                               "system": UCUM, "code": code})
+        assert said.format(quantity) in text
+    # the narrative reads the duration ("… 6 months" as the registry wrote it, "≥ 1 year" as
+    # read from "at least 1 year")
+    assert "for ≥ 1 year" in text

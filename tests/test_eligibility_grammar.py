@@ -573,6 +573,9 @@ TEXT_ONLY = [
     ("INR ≤ 1.5 and aPTT ≤ 1.5 × ULN (unless on therapeutic anticoagulation)", False),
     ("Hemoglobin ≥ 9 g/dL and platelets ≥ 100,000/µL (unless due to bone marrow involvement)",
      False),
+    # a value at another age than now
+    ("BMI ≥ 25 kg/m2 at age 18", False),
+    ("Body weight at least 50 kg at 18 years of age", False),
     # bounds the line says may be waived: not firm on either side
     ("Creatinine ≤ 1.5 mg/dL; exceptions may be made after discussion with the principal "
      "investigator", False),

@@ -2532,7 +2532,9 @@ _EVENTS = (r"(?:stroke|onset|event|illness|injury|hospitali[sz]ation|diagnosis|i
            r"pregnancy|symptoms?)")
 _OTHER_TIME_AFTER = re.compile(r"\s*+\)?\s*+,?\s*+(?:(?:before|prior to|preceding)\s+(?:the\s+|"
                                r"their\s+|his\s+|her\s+)?(?:index\s+|current\s+|qualifying\s+)?"
-                               + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset))\b")
+                               + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset)|"
+                               # "BMI ≥ 25 kg/m² at age 18": a value at another age
+                               r"at (?:the )?age (?:of )?\d+|at \d+ years? (?:of age|old))\b")
 _OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event|pregnancy|"
                                 r"gravid|conception)|premorbid)"
                                 r"\s+(?:[a-z-]+\s+){0,3}$")

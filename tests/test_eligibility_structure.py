@@ -85,6 +85,8 @@ def test_a_window_of_another_event_does_not_qualify_a_lab(text: str) -> None:
     "Cardiovascular disease within 12 months, including NYHA class III or IV heart failure",
     "ECOG performance score of 0 or 1 with no deterioration over the previous 2 weeks",
     "Creatinine greater than or equal to 1.3 mg/dL within the past 6 months",
+    # hours as "h"
+    "Fever > 38.5 °C within 48 h",
 ])
 def test_a_window_of_the_lab_qualifies_it(text: str) -> None:
     labs = [f for f in facts_for(text, False) if f.kind == "lab"]

@@ -168,7 +168,7 @@ _NUMW = rf"(?:{_NUM}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twe
 _TIME_UNITS = {"hour": "h", "hours": "h", "hr": "h", "hrs": "h", "h": "h", "day": "d", "days": "d",
                "week": "wk", "weeks": "wk", "wk": "wk", "wks": "wk", "month": "mo", "months": "mo",
                "mo": "mo", "year": "a", "years": "a", "yr": "a", "yrs": "a"}
-_TUNIT = r"(?:hours?|hrs?|days?|weeks?|wks?|months?|years?|yrs?)"
+_TUNIT = r"(?:hours?|hrs?|h|days?|weeks?|wks?|months?|years?|yrs?)"
 _AGE_UNITS = {"year": "a", "years": "a", "yr": "a", "yrs": "a", "y": "a", "month": "mo",
               "months": "mo", "week": "wk", "weeks": "wk", "day": "d", "days": "d", "岁": "a"}
 _AUNIT = r"(?:years?|yrs?|y|months?|weeks?|days?|岁)"
@@ -262,7 +262,7 @@ def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
 
 #: one of these is in every time unit a window is written in (substring tests, faster than
 #: one regular expression of them)
-_WINDOW_HINTS = ("hour", "hr", "day", "week", "wk", "month", "year", "yr")
+_WINDOW_HINTS = ("hour", "hr", "day", "week", "wk", "month", "year", "yr", " h")
 
 
 @lru_cache(maxsize=4096)

@@ -1152,7 +1152,12 @@ def test_a_bound_for_each_sex_written_in_chinese() -> None:
     ("Hypoglycemia < 70 mg/dL", [("glucose", None, 70, True, False, "mg/dL", None)]),
     # of two concepts on the state's side, the one that takes the unit
     ("Anemia < 10 g/dL", [("hemoglobin", None, 10, True, False, "g/dL", None)]),
+    ("Hypertriglyceridemia > 500 mg/dL",
+     [("triglycerides", 500, None, False, True, "mg/dL", None)]),
+    ("Eosinophilia > 1500/µL", [("eosinophils", 1500, None, False, True, "/uL", None)]),
+    ("Hypophosphatemia < 2.5 mg/dL", [("phosphate", None, 2.5, True, False, "mg/dL", None)]),
     # against the state's direction, or no single concept: text
+    ("Hypercholesterolemia > 300 mg/dL", []),  # total or LDL cholesterol
     ("Tachycardia < 100 bpm", []),
     ("Hyperbilirubinemia > 2 mg/dL", []),  # total or direct bilirubin
     ("Depression > 10", []),  # which scale

@@ -199,3 +199,13 @@ def test_cyrillic_text_is_kept_verbatim() -> None:
     text = "Критерии включения:\n- Возраст от 18 до 65 лет\nКритерии исключения:\n- Беременность"
     assert [(c.text, c.exclude) for c in parse_criteria(text)] == [
         ("Возраст от 18 до 65 лет", False), ("Беременность", True)]
+
+
+def test_a_bullet_glued_to_its_word_is_a_bullet() -> None:
+    # "-Age ≥ 18", "•Pregnancy" (NCT01359631, NCT02513394 write them so): the mark is the
+    # list's, not the criterion's words; a number's minus sign stays ("-2 to +1")
+    text = ("INCLUSION:\n-Age ≥ 18 years\n•Signed consent\n-2 to +1 on the RASS\n"
+            "EXCLUSION:\n-Pregnancy")
+    got = [(c.exclude, c.text) for root in parse_criteria(text) for c in root.walk()]
+    assert got == [(False, "Age ≥ 18 years"), (False, "Signed consent"),
+                   (False, "-2 to +1 on the RASS"), (True, "Pregnancy")]

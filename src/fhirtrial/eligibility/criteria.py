@@ -16,7 +16,9 @@ from typing import Any
 
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=^~|&%$@\"'/:;,?])")
 _BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[*\-+•·▪●○◦]|\(?\d{1,3}[.)、．）]|"
-                     r"\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])(?:[ \t]+|(?<=[、．）]))(?P<text>\S.*)$")
+                     r"\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])(?:[ \t]+|(?<=[、．）])|"
+                     # "-Age ≥ 18", "•Pregnancy": a dash or a bullet glued to the word
+                     r"(?<=[\-•▪●○◦])(?=[A-Z]))(?P<text>\S.*)$")
 # --- section headings ------------------------------------------------------------------
 #
 # A heading is recognised by one grammar, wherever the registry puts it: alone on its line,

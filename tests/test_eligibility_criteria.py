@@ -23,7 +23,7 @@ from conftest import (
     shared_files,
 )
 from fhirtrial.eligibility import criteria_for, parse_criteria, unescape
-from fhirtrial.eligibility.criteria import PARTICIPANT_GROUP, heading
+from fhirtrial.eligibility.criteria import EITHER_OR, PARTICIPANT_GROUP, heading
 from fhirtrial.eligibility.fhir import characteristic, nested_criteria
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -93,9 +93,10 @@ def _where(chars: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
 
     def walk(c: dict[str, Any], exclude: bool) -> None:
-        # (a holder the reader adds for participant groups, linkId "participant-group", is
-        # no line of the text: only what it holds is)
-        if c.get("linkId") != PARTICIPANT_GROUP:
+        # (a holder the reader adds for participant groups, linkId "participant-group", or
+        # for criteria joined by "or", linkId "either-or", is no line of the text: only what
+        # it holds is)
+        if c.get("linkId") not in (PARTICIPANT_GROUP, EITHER_OR):
             out.extend((d, exclude) for d in c["description"].split("\n"))
         for m in nested_criteria(c):
             walk(m, exclude)

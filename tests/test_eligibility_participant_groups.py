@@ -30,6 +30,12 @@ PARTS = {
                                "* Cohorts 2-3: Age 12 to 17 years\n",
     "labels in brackets": "Inclusion Criteria:\n" + COMMON + "* Age ≥ 18 years (Part A)\n"
                           "* Age 12 to 17 years (Part B only)\n",
+    # two populations named on lines of their own (NCT03928028: "Adolescents", "Parents")
+    "populations on lines of their own": "Inclusion Criteria:\n" + COMMON + "\nAdults\n\n"
+                                         "* Age ≥ 18 years\n\nAdolescents\n\n"
+                                         "* Age 12 to 17 years\n",
+    "populations as sub-headings": "Inclusion Criteria:\n" + COMMON + "Adults:\n"
+                                   "* Age ≥ 18 years\nAdolescents:\n* Age 12 to 17 years\n",
 }
 
 
@@ -118,3 +124,11 @@ def test_words_that_name_no_group_are_read_as_before(line: str) -> None:
     [c] = criteria_for(f"Inclusion Criteria:\n* {line}\n")
     assert c.facts != []
     assert c.link_id is None
+
+
+def test_one_population_named_over_the_list_is_everyone() -> None:
+    # a single "Patients:" heads the list; read as a group, its ages would become text
+    text = "Inclusion Criteria:\nPatients:\n* Age ≥ 18 years\n* ECOG 0-1\n"
+    cs = _walk(criteria_for(text))
+    assert [c.link_id for c in cs] == [None, None, None]
+    assert [[f.kind for f in c.facts] for c in cs[1:]] == [["age"], ["lab"]]

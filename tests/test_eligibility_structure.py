@@ -619,3 +619,62 @@ def test_a_count_without_its_unit_is_read_in_the_unit_its_size_says(text: str, t
     [f] = facts_for(text, False)
     unit = "/uL" if value >= 100 and test == "neutrophils" else "10*9/L"
     assert (f.data["test"], f.data["low"], f.data["unit"]) == (test, value, unit)
+
+
+PREDIABETES = ("Inclusion Criteria:\n* Age 40-70 years\n"
+               "* Fasting blood glucose from 6.1 to 7.0 mmol/L or,\n"
+               "* Impaired glucose tolerance (2-hour glucose 7.8 to 11.1 mmol/L) or,\n"
+               "* HbA1c between 5.7 and 6.4%\n")
+
+
+def test_inclusion_criteria_joined_by_or_are_alternatives() -> None:
+    # three definitions of prediabetes (NCT03925909 writes them so): read as three inclusion
+    # criteria, a patient had to meet all three bounds
+    from fhirtrial.eligibility.criteria import EITHER_OR
+    from fhirtrial.eligibility.fhir import characteristic
+
+    roots = criteria_for(PREDIABETES)
+    assert [r.link_id for r in roots] == [None, EITHER_OR]
+    holder = roots[1]
+    assert [c.text[:8] for c in holder.children] == ["Fasting ", "Impaired", "HbA1c be"]
+    ch = characteristic(holder)
+    assert ch["linkId"] == EITHER_OR
+    assert ch["definitionByCombination"]["code"] == "any-of"
+    assert len(ch["definitionByCombination"]["characteristic"]) == 3
+
+
+def test_one_alternative_joined_by_or_meets_the_criterion() -> None:
+    from fhirtrial.eligibility.match import evaluate
+
+    def patient(hba1c: float) -> dict:
+        return {"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1970-01-01"}},
+            {"resource": {"resourceType": "Observation", "id": "a1c", "status": "final",
+                          "code": {"coding": [{"system": "http://loinc.org",
+                                               "code": "4548-4"}]},
+                          "effectiveDateTime": "2025-01-01",
+                          "valueQuantity": {"value": hba1c, "unit": "%", "system":
+                                            "http://unitsofmeasure.org", "code": "%"}}}]}
+
+    def verdict(hba1c: float) -> str:
+        return evaluate(PREDIABETES, patient(hba1c), as_of="2025-01-02")["parameter"][0][
+            "valueCode"]
+
+    # the HbA1c alone meets the criterion (the glucose results are not known)
+    assert verdict(6.0) == "eligible"
+    # outside it the other ways in are not known: review, not a verdict either way
+    assert verdict(7.5) == "needs-review"
+
+
+def test_ages_no_one_has_at_once_under_one_lead_are_a_tables_rows() -> None:
+    # the children's oncology template: rows keyed by age under "as follows:"; read as
+    # requirements, every age was required at once and no one was eligible
+    text = ("Inclusion Criteria:\n* Age ≥ 1 year\n* Age ≤ 21 years\n"
+            "* A serum creatinine based on age/gender as follows:\n"
+            "  * Age 1 to < 2 years: 0.6 mg/dL (male), 0.6 mg/dL (female)\n"
+            "  * Age 2 to < 6 years: 0.8 mg/dL (male), 0.8 mg/dL (female)\n"
+            "  * Age ≥ 16 years: 1.7 mg/dL (male), 1.4 mg/dL (female)\n"
+            "Exclusion Criteria:\n* Age < 1 year\n* Age > 21 years\n")
+    roots = criteria_for(text)
+    assert [[f.kind for f in c.facts] for r in roots for c in r.walk()] == [
+        ["age"], ["age"], [], [], [], [], ["age"], ["age"]]

@@ -313,6 +313,10 @@ class Criterion:
 #: a participant group's label taken from a section heading, or "one of these participant
 #: groups" holding each group's criteria
 PARTICIPANT_GROUP = "participant-group"
+#: linkId of a characteristic that holds inclusion criteria the registry joins with "or"
+#: ("Fasting glucose 6.1-7.0 mmol/L or" / "HbA1c 5.7-6.4 %"): alternatives, one of which is met
+EITHER_OR = "either-or"
+EITHER_OR_TEXT = "One of the following (joined by “or”)"
 
 #: a lead-in whose nested items are alternatives ("who meet one of the following criteria:")
 ANY_OF_LEAD = re.compile(r"\b(?:any|one|either|at least one)\s+(?:(?:[a-z-]+\s+){0,2}?of\s+"

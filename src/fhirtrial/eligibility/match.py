@@ -45,6 +45,7 @@ from ..model import Eligibility, Study
 from .criteria import (
     AT_LEAST,
     EITHER,
+    EITHER_OR,
     GROUP,
     PARTICIPANT_GROUP,
     Criterion,
@@ -734,8 +735,8 @@ def from_evidence_variable(ev: dict[str, Any]) -> list[Criterion]:
 
     def crit(ch: dict[str, Any], exclude: bool) -> Criterion:
         c = Criterion(ch.get("description") or "", exclude)
-        if ch.get("linkId") == PARTICIPANT_GROUP:
-            c.link_id = PARTICIPANT_GROUP  # (a holder the reader added: it reads the same)
+        if ch.get("linkId") in (PARTICIPANT_GROUP, EITHER_OR):
+            c.link_id = ch["linkId"]  # (a holder the reader added: it reads the same)
         c.children = [crit(m, exclude) for m in nested_criteria(ch)]
         return c
 

@@ -48,11 +48,14 @@ from .criteria import (
     ANY_OF_LEAD,
     AT_LEAST_N_LEAD,
     EITHER,
+    EITHER_OR,
+    EITHER_OR_TEXT,
     GROUP,
     PARTICIPANT_GROUP,
     Criterion,
     Fact,
     at_least,
+    children_combination,
 )
 from .grammar import (
     MEASUREMENT,
@@ -255,14 +258,16 @@ _WINDOW_PATTERNS = [
 
 def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
     """(span, data) of every time window the (normalised) text states."""
-    if not any(w in norm for w in _WINDOW_HINTS):
+    if not any(w in norm for w in _WINDOW_HINTS) and _HOURS_H.search(norm) is None:
         return []
     return [(span, dict(data)) for span, data in _time_windows(norm)]
 
 
 #: one of these is in every time unit a window is written in (substring tests, faster than
 #: one regular expression of them)
-_WINDOW_HINTS = ("hour", "hr", "day", "week", "wk", "month", "year", "yr", " h")
+_WINDOW_HINTS = ("hour", "hr", "day", "week", "wk", "month", "year", "yr")
+#: hours written "h" ("within 48 h"): sought only where no other unit's word is
+_HOURS_H = re.compile(r"\d ?h\b")
 
 
 @lru_cache(maxsize=4096)
@@ -2875,7 +2880,91 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
     criteria[:] = _by_group(criteria, memo)
     for c in _for_one_group(criteria, memo):
         c.facts, c.combination = [], "all-of"
+    criteria[:] = _either_or(criteria)
+    for root in criteria:
+        for c in root.walk():
+            if c.children and not c.exclude and children_combination(c) == "all-of":
+                c.children = _either_or(c.children)
+    _age_table_rows(criteria)
     return criteria
+
+
+# a criterion the registry joins to the next with "or" ("… 7.0 mmol/L or,"), one the previous
+# is joined to ("or HbA1c …"), and a line that is only the joint ("OR")
+_OR_END = re.compile(r"(?:\b(?:or|and/or)|/or)\s*[,;:.]?\s*$", re.IGNORECASE)
+_OR_START = re.compile(r"\s*(?:or|and/or)\b", re.IGNORECASE)
+
+
+def _either_or(siblings: list[Criterion]) -> list[Criterion]:
+    """Inclusion criteria the registry joins with "or" are alternatives: "fasting blood
+    glucose from 6.1 to 7.0 mmol/L or," / "impaired glucose tolerance of 7.8 to 11.1 mmol/L
+    or," / "HbA1c 5.7-6.4 %" (three definitions of prediabetes) required all three bounds
+    when read as three inclusion criteria. Each run of joined criteria goes under one holder
+    (linkId :data:`EITHER_OR`, its text a lead-in that says one of them is met). A line that is
+    only the joint stays in the run as a criterion in words. Exclusion criteria exclude on any
+    one already."""
+    out: list[Criterion] = []
+    i, n = 0, len(siblings)
+    while i < n:
+        j = i
+        while j + 1 < n and not siblings[j].exclude and not siblings[j + 1].exclude and \
+                siblings[j].link_id != EITHER_OR and siblings[j + 1].link_id != EITHER_OR and \
+                (_OR_END.search(siblings[j].text) or _OR_START.match(siblings[j + 1].text)):
+            j += 1
+        if j > i:
+            run = siblings[i:j + 1]
+            out.append(Criterion(EITHER_OR_TEXT, False, section=run[0].section, children=run,
+                                 link_id=EITHER_OR))
+        else:
+            out.append(siblings[i])
+        i = j + 1
+    return out
+
+
+#: days per UCUM unit of age
+_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+
+
+def _age_interval(f: Fact) -> tuple[float, bool, float, bool] | None:
+    """(low, inclusive, high, inclusive) of a plain age fact, in days; None for others."""
+    d = f.data
+    if f.kind != "age" or d.get("alternatives") or d.get("negated") or d.get("unit") not in _DAYS:
+        return None
+    k = _DAYS[d["unit"]]
+    lo = d["low"] * k if d.get("low") is not None else float("-inf")
+    hi = d["high"] * k if d.get("high") is not None else float("inf")
+    return lo, bool(d.get("low_inclusive", True)), hi, bool(d.get("high_inclusive", True))
+
+
+def _disjoint(a: tuple[float, bool, float, bool], b: tuple[float, bool, float, bool]) -> bool:
+    """Whether no age is in both intervals."""
+    def before(x: tuple[float, bool, float, bool], y: tuple[float, bool, float, bool]) -> bool:
+        return x[2] < y[0] or (x[2] == y[0] and not (x[3] and y[1]))
+    return before(a, b) or before(b, a)
+
+
+def _age_table_rows(criteria: list[Criterion]) -> None:
+    """Ages no one has at once, stated by sibling criteria that must all hold, are the keys
+    of a table's rows, not the participant's age: "A serum creatinine based on age/gender as
+    follows:" over "Age 1 to < 2 years: 0.6 mg/dL (male), 0.6 mg/dL (female)", "Age 2 to < 6
+    years: 0.8 …" (the children's oncology template) required every age at once, so no one
+    was eligible. Those ages stay text. (Ages that overlap — "Age ≥ 18" and "Age ≤ 75" on two
+    lines — are sides of one requirement and stay; among exclusions, or alternatives under a
+    lead-in, disjoint ages are ways in or out, read as they are.)"""
+    def rows(siblings: list[Criterion]) -> None:
+        ages = [(c, f, iv) for c in siblings for f in c.facts
+                if (iv := _age_interval(f)) is not None]
+        drop = {id(f) for (_, f, a), (_, g, b) in itertools.combinations(ages, 2)
+                for f in (f, g) if _disjoint(a, b)} if len(ages) > 1 else set()
+        for c, f, _ in ages:
+            if id(f) in drop:
+                c.facts = [x for x in c.facts if x is not f]
+
+    rows([c for c in criteria if not c.exclude])
+    for root in criteria:
+        for c in root.walk():
+            if c.children and not c.exclude and children_combination(c) == "all-of":
+                rows(c.children)
 
 
 #: a group of participants a trial enrols apart ("Part B", "Cohort 1", "Cohorts 2-4", "Arm A",
@@ -2934,6 +3023,30 @@ def _group_of(c: Criterion, memo: dict[str, str | None]) -> str | None:
     return None
 
 
+#: a line that only names whom the criteria below it are for ("Adolescents", "Parents:",
+#: "For caregivers:", "Healthy controls")
+_POPULATION_LABEL = re.compile(
+    r"\s*(?:for\s+)?(?:the\s+)?(?P<who>(?:healthy\s+)?(?:adolescents?|parents?|caregivers?|"
+    r"carers?|children|child|mothers?|fathers?|families|family members?|spouses?|partners?|"
+    r"patients?|participants?|volunteers?|controls?|control group|adults?|infants?|"
+    r"neonates?|newborns?|donors?|recipients?|staff|residents?|clinicians?|physicians?|"
+    r"nurses?|providers?|students?|teachers?|dyads?))\s*:?\s*$", re.IGNORECASE)
+
+
+def _population_labels(criteria: list[Criterion]) -> dict[int, str]:
+    """id(criterion) → the population a label line names ("Adolescents" then its criteria,
+    "Parents" then theirs) — only where one side of the criteria names two populations or
+    more: each population's criteria are then one group's, as "Part A"/"Part B" are (a single
+    "Patients:" over the list names everyone)."""
+    found: dict[int, str] = {}
+    for side in (False, True):
+        labels = [(c, m.group("who")) for c in criteria if bool(c.exclude) == side and
+                  (m := _POPULATION_LABEL.fullmatch(c.text)) is not None]
+        if len({" ".join(who.lower().split()) for _, who in labels}) >= 2:
+            found.update((id(c), " ".join(who.lower().split())) for c, who in labels)
+    return found
+
+
 def _label_text(label: str) -> str:
     """"part a" → "Part A", "cohort 1a and 1b" → "Cohort 1a and 1b"."""
     words = [w.upper() if len(w) == 1 or re.fullmatch(r"[ivx]+", w) else w
@@ -2959,10 +3072,12 @@ def _by_group(criteria: list[Criterion],
     out: list[Criterion] = []
     open_label: dict[bool, Criterion | None] = {False: None, True: None}
     sections: dict[str | None, re.Match[str] | None] = {}
+    populations = _population_labels(criteria)
     for root in criteria:
         side = bool(root.exclude)
         norm = _group_norm(root.text, memo)
-        if norm is not None and _GROUP_LABEL.match(norm) and not root.children:
+        if (id(root) in populations or (norm is not None and _GROUP_LABEL.match(norm))) and \
+                not root.children:
             open_label[side] = root
             out.append(root)
             continue
@@ -2990,7 +3105,7 @@ def _by_group(criteria: list[Criterion],
     groups: dict[str, list[Criterion]] = {}
     at = []
     for i, c in enumerate(out):
-        if not c.exclude and (g := _group_of(c, memo)) is not None:
+        if not c.exclude and (g := populations.get(id(c)) or _group_of(c, memo)) is not None:
             groups.setdefault(g, []).append(c)
             at.append(i)
     if len(groups) < 2 or at[-1] - at[0] + 1 != len(at):

@@ -195,9 +195,11 @@ _INSTRUMENT_SIZE = re.compile(r"(?<![\w.,-])\d{1,3}-(?:items?|points?|questions?
 
 
 @cache
-def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...]]] | None:
-    """The lexicon's group names ("transaminases") as one pattern, what each is read as, and
-    the concepts' names holding each ("alanine transaminases" would)."""
+def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...]],
+                       frozenset[str]] | None:
+    """The lexicon's group names ("transaminases") as one pattern, what each is read as, the
+    concepts' names holding each ("alanine transaminases" would), and the names' last words
+    (one of which a text naming a group holds: a substring test before the pattern)."""
     listed = dict(tables().groups)
     if not listed:
         return None
@@ -206,7 +208,7 @@ def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...
     holders = {g: tuple(n for lab in tables().labs for n in lab.names
                         if g.removesuffix("s") in n and n != g) for g in listed}
     return re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"), \
-        listed, holders
+        listed, holders, frozenset(n.split()[-1] for n in names)
 
 
 def _group_read(m: re.Match[str], listed: dict[str, str],
@@ -224,7 +226,7 @@ def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
     # "transaminases ≤ 2.5 × ULN": a group's name is the list of its members' ("ast/alt")
-    if (groups := _groups()) is not None:
+    if (groups := _groups()) is not None and any(w in s for w in groups[3]):
         s = _sub(groups[0], lambda m: _group_read(m, groups[1], groups[2]), s)
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)

@@ -664,6 +664,14 @@ def test_one_alternative_joined_by_or_meets_the_criterion() -> None:
     assert verdict(6.0) == "eligible"
     # outside it the other ways in are not known: review, not a verdict either way
     assert verdict(7.5) == "needs-review"
+    # the stored EvidenceVariable reads back to the same answers
+    from fhirtrial.eligibility.fhir import characteristic
+
+    ev = {"resourceType": "EvidenceVariable", "id": "x",
+          "characteristic": [characteristic(c) for c in criteria_for(PREDIABETES)]}
+    for hba1c in (6.0, 7.5):
+        assert evaluate(ev, patient(hba1c), as_of="2025-01-02")["parameter"][0][
+            "valueCode"] == verdict(hba1c)
 
 
 def test_ages_no_one_has_at_once_under_one_lead_are_a_tables_rows() -> None:

@@ -686,3 +686,38 @@ def test_ages_no_one_has_at_once_under_one_lead_are_a_tables_rows() -> None:
     roots = criteria_for(text)
     assert [[f.kind for f in c.facts] for r in roots for c in r.walk()] == [
         ["age"], ["age"], [], [], [], [], ["age"], ["age"]]
+
+
+def test_an_or_between_two_items_of_a_comma_list_joins_those_two() -> None:
+    # the creatinine-or-clearance pair inside an organ-function list: both were required, so a
+    # patient with creatinine 1.6 × ULN and a clearance of 65 mL/min was turned away
+    [c] = criteria_for("Inclusion Criteria:\n* ANC ≥ 1.5 × 10^9/L, hemoglobin ≥ 9 g/dL, serum "
+                       "creatinine ≤ 1.5 × ULN or creatinine clearance ≥ 50 mL/min, total "
+                       "bilirubin ≤ 1.5 × ULN")
+    assert c.combination == "all-of"
+    assert [f.kind for f in c.facts] == ["lab", "lab", "any-of", "lab"]
+    assert [m.data["test"] for m in c.facts[2].data["facts"]] == [
+        "creatinine", "creatinine-clearance"]
+
+
+def test_a_list_closed_by_or_is_not_split_by_its_commas() -> None:
+    # "A, B or C" ends a list with "or": one of the three, as before (not B-or-C beside A)
+    [c] = criteria_for("Inclusion Criteria:\n* Hemoglobin ≥ 9 g/dL, platelets ≥ 100,000/µL or "
+                       "ANC ≥ 1500/µL")
+    assert [f.kind for f in c.facts] == ["lab", "lab", "lab"]
+    assert c.combination == "any-of"
+
+
+def test_a_list_opened_by_one_or_more_is_of_ways_in() -> None:
+    # NCT03863210: "one or more CV risk factors [BMI ≥ 25 …, waist ≥ 88 cm, …, cholesterol
+    # ≥ 5.2 mmol/L and active smoking]" required every factor
+    [c] = criteria_for("Inclusion Criteria:\n* one or more CV risk factors [body mass index ≥ "
+                       "25 kg/m2, and/or waist circumference ≥ 88 cm, high blood cholesterol "
+                       "(≥ 5.2 mmol/L) and active smoking]")
+    assert c.combination == "any-of"
+    assert [f.data["test"] for f in c.facts] == ["bmi", "waist-circumference",
+                                                  "cholesterol-total"]
+    # a count of one before a bound of its own is no list ("at least one lesion ≥ 10 mm")
+    [d] = criteria_for("Inclusion Criteria:\n* At least one measurable lesion ≥ 10 mm and "
+                       "ECOG 0-1")
+    assert d.combination == "all-of"

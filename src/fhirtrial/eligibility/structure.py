@@ -1910,6 +1910,12 @@ def _ages_for_one_sex(facts: list[Fact], norm: str, exclude: bool | None) -> lis
     return [Fact(GROUP, {"facts": [Fact("sex", {"sex": sexes.pop()}), ages[0]]}), *rest]
 
 
+#: a count of one opening a list: "one or more of the following:", "at least one risk factor
+#: [" (not "at least one lesion ≥ 10 mm": a list opener must follow the few words)
+_ONE_OR_MORE_LEAD = re.compile(r"\b(?:one or more|at least one|1 or more)\s+(?:of\s+(?:the\s+)?)?"
+                               r"(?:[a-z-]+\s+){0,4}?(?:[a-z-]+)?\s*[:\[(]")
+
+
 def _serial_or(joints: list[str]) -> bool:
     """Whether the words between bounds are a list closed by "or": a comma alone between the
     first ones, "or" (no "and", no semicolon) before the last."""
@@ -2113,6 +2119,12 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         # "one of the following: hemoglobin < 10 g/dL, platelets < 100 × 10^9/L": a list of
         # ways in, the bounds joined by commas alone
         only_or = True
+    if joints and not only_or and exclude is not True and \
+            (lead := _ONE_OR_MORE_LEAD.search(norm, 0, positioned[0][0])):
+        # "one or more CV risk factors [BMI ≥ 25 kg/m², waist ≥ 88 cm, …]": the list a count of
+        # one opens is of ways in, whatever joins its items (among the exclusions "and" may
+        # still join two that exclude together)
+        only_or = lead.end() <= positioned[0][0]
     groups = None if only_or or facts else _or_groups(norm, positioned)
     if groups is not None:
         # "fasting glucose < 7.0 and 2-h glucose 7.8-11.1, or fasting glucose 6.1-7.0 and
@@ -2146,7 +2158,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         positioned = kept
         # "ANC ≥ 1500/µL; creatinine ≤ 1.5 × ULN or CrCl ≥ 50 mL/min; bilirubin …": a part
         # between semicolons that offers its own "or" is met by either bound of it
-        if len(positioned) > 2 and ";" in norm:
+        if len(positioned) > 2 and (";" in norm or "," in norm):
             positioned = _either_within_parts(norm, positioned)
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
@@ -2165,13 +2177,17 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
     others all required, as before). Unchanged unless every part is either bounds joined by
     such an "or" or bounds with no "or" at all: "A, B or C" in one part could be "(A and B) or
     C" or a list of three ways (not read so)."""
-    if len(positioned) < 3 or ";" not in norm or not _TOP_OR.search(norm):
+    if len(positioned) < 3 or not _TOP_OR.search(norm):
         return positioned
+    # parts between semicolons; where there are none, between commas — but then a part with
+    # its own "or" must not be the last: "A, B or C" ends a list with "or" (one of the three,
+    # or all of them, as the registry meant), "A, B or C, D" joins B and C alone
+    sep = ";" if ";" in norm else ","
     parts: list[list[tuple[int, Fact]]] = [[positioned[0]]]
     kinds: list[set[str]] = [set()]
     for (a, _), (b, fb) in itertools.pairwise(positioned):
-        joint = norm[a:b]
-        if ";" in joint:
+        joint = _BRACKETED.sub(" ", norm[a:b])
+        if sep in joint:
             parts.append([(b, fb)])
             kinds.append(set())
             continue
@@ -2179,7 +2195,7 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
         kinds[-1].add("or" if _EITHER_JOINT.match(joint) else
                       "and" if not _TOP_OR.search(joint) else "?")
     if len(parts) < 2 or not any(k == {"or"} for k in kinds) or \
-            any(len(k) > 1 or "?" in k for k in kinds):
+            any(len(k) > 1 or "?" in k for k in kinds) or (sep == "," and kinds[-1] == {"or"}):
         return positioned
     out: list[tuple[int, Fact]] = []
     for part, k in zip(parts, kinds, strict=True):

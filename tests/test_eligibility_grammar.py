@@ -487,6 +487,15 @@ LINES = [
       ("psa-doubling-time", None, 10, True, True, "mo", None)]),
     ("TMB ≥ 10 mutations per megabase as determined by FoundationOne CDx", False,
      [("tmb", 10, None, True, True, "1/1000000{Base}", None)]),
+    # the multiple written after the limit: 2.5 × ULN, not 1 × ULN (a stricter, wrong bound)
+    ("ALT ≤ ULN × 2.5", False, [("alt", None, 2.5, True, True, None, "ULN")]),
+    ("Bilirubin ≤ ULN x 1.5 and creatinine ≤ 1.5 mg/dL", False,
+     [("bilirubin-total", None, 1.5, True, True, None, "ULN"),
+      ("creatinine", None, 1.5, True, True, "mg/dL", None)]),
+    ("ALT ≤ ULN, creatinine ≤ 1.5 mg/dL", False,
+     [("alt", None, 1, True, True, None, "ULN"),
+      ("creatinine", None, 1.5, True, True, "mg/dL", None)]),
+    ("AST ≤ 3-times ULN", False, [("ast", None, 3, True, True, None, "ULN")]),
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
     ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
     ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),

@@ -256,6 +256,8 @@ _BETWEEN = re.compile(r"\s*(?:(?:(?:range[sd]?|ranging)\s+)?(?:between|from)|ran
 
 #: a number whose dot may separate thousands: "100.000", "1.500" (not "0.125", "12.5")
 _DOT_THOUSANDS = re.compile(r"[1-9]\d{0,2}\.\d{3}")
+#: a multiple written after the limit ("≤ ULN × 2.5", "ULN x 3")
+_MULT_AFTER = re.compile(r"\s*[x×*]\s*(\d+(?:[.,]\d+)?)(?![\d.,])(?!\s*(?:[a-zµ]+/|/|%|10\^))")
 _WORD_MULT = re.compile(r"\s*(one|two|three|four|five|ten|twice)\s*×\s*(uln|lln)(?![\w])")
 _MULT_WORDS = {**NUMWORDS, "twice": 2}
 
@@ -324,9 +326,12 @@ def _value(lab: Lab, s: str, pos: int, score_roman: bool = False) -> _Val | None
     if m and lab.kind == "score" and "," in m.group("num"):
         m = _INT_VAL.match(s, pos)  # "ASA 1,2" is a list
     if not m and (r := _MULT.match(s, pos)):
-        # "≤ ULN": one times the limit
+        # "≤ ULN": one times the limit; "≤ ULN × 2.5": the multiple written after it
         if r.group(1).upper() not in lab.relative:
             return None
+        after = _MULT_AFTER.match(s, r.end())
+        if after is not None:
+            return _Val(number(after.group(1)), None, r.group(1).upper(), after.end(), True)
         return _Val(1, None, r.group(1).upper(), r.end(), True)
     if m and _VERSUS.match(s, m.end()):
         return None  # "stratified by ECOG (0 vs 1)": strata compared, not a bound

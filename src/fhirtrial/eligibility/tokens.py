@@ -100,7 +100,7 @@ _SYM = {"le": "≤", "ge": "≥", "lt": "<", "gt": ">"}
 # a long run, as blanked brackets leave, they cost time quadratic in the run's length — 4 ms
 # on one line of a shared record — and a match from inside a run is one from its first space)
 _REF = re.compile(
-    r"(?:(?:(?<=[\d\s])(?:[x×*⋅·]|times|-?fold|folds)\s*|(?<=\d)x)\s*|(?<!\s)\s*)"
+    r"(?:(?:(?<=[\d\s])(?:[x×*⋅·]|-?times|-?fold|folds)\s*|(?<=\d)x)\s*|(?<!\s)\s*)"
     r"(?:the\s+)?"
     r"(?:(?:as high as|of)\s+(?:the\s+)?)?(?:institutional\s+|laboratory\s+|local\s+)?"
     # ("LSN", the French and Spanish "limite supérieure de la normale" / "límite superior

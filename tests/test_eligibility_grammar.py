@@ -496,6 +496,8 @@ LINES = [
      [("alt", None, 1, True, True, None, "ULN"),
       ("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("AST ≤ 3-times ULN", False, [("ast", None, 3, True, True, None, "ULN")]),
+    ("Creatinine clearance ≥ 60 cc/min", False,
+     [("creatinine-clearance", 60, None, True, True, "mL/min", None)]),
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
     ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
     ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),

@@ -172,6 +172,8 @@ LINES = [
     # ages: "older than" with no age word, "ranging between", "for all …" is not a condition,
     # and a diagnosis named later in the line does not make it an age at diagnosis
     ("Must be older than 21", False, [("age", 21, None, False, True, "a", None)]),
+    ("Age 18 years or older at the time of consent and diagnosis of COPD", False,
+     [("age", 18, None, True, True, "a", None)]),
     ("Age ranging between 25 to 60 years", False, [("age", 25, 60, True, True, "a", None)]),
     # after "between", "and" joins a side with its own comparator as "to" does
     ("eGFR between 15 and <60 mL/min/1.73m2", False,
@@ -566,6 +568,8 @@ TEXT_ONLY = [
     ("Haemoglobin below 12 g/dL (women)", False),  # one sex only
     ("BSA > 5 %", False),  # body surface area is in m2; an affected % is another concept
     ("Age under 16 years at the time of diagnosis", False),  # an age at an event
+    # … with the disease named before "diagnosis"
+    ("Aged 40 years or younger at the time of breast cancer diagnosis", False),
     ("Diagnosed before 30 years of age", False),
     ("Lesion > 2 cm from the anal verge", False),  # a distance, not a size
     ("More than 3 lesions", True),  # a count, not a size

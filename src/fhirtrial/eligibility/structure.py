@@ -522,6 +522,10 @@ _AGE_STOP_AFTER = re.compile(
     r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
     r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
     r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
+# "… at the time of breast cancer diagnosis": an age at an event with the disease named before
+# it (beyond the few words _AGE_STOP_AFTER looks at)
+_AGE_AT_DIAGNOSIS = re.compile(r"[^,;]{0,12}\bat\s+(?:the\s+)?(?:time\s+of\s+)?"
+                               r"(?:(?!(?:and|or|with)\b)[a-z-]+\s+){1,3}?(?:onset|diagnos)")
 # an age stated without the word "age": "≥ 18 years old", "Adults 18-65 years", "Men and women
 # over 40 years" — a time bound at the head of the criterion, or followed by "of age"/"old"
 _AGE_HEAD = re.compile(
@@ -1192,6 +1196,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                     _AGE_STOP.search(_without_own_conditions(
                                         canon[max(0, r.pos - 30):r.end], r)) or
                                     _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
+                                    _AGE_AT_DIAGNOSIS.match(canon, r.end) or
                                     _AGE_EVENT_BEFORE.search(canon, max(0, r.pos - 12), r.pos)
                                     or _age_of_one_sex(canon, r)):
             continue

@@ -143,21 +143,27 @@ def test_a_negated_bound_is_a_member_that_excludes() -> None:
         "value": 480, "comparator": ">", "unit": "ms", "system": UCUM, "code": "ms"}
 
 
-@pytest.mark.parametrize("version", ["R5", "R4"])
-def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version: str) -> None:
+def _seed_bundle_text(criteria: str, version: str) -> str:
+    """The seed trial converted with ``criteria`` as its eligibility text, checked valid by the
+    validator in ``version``, as JSON text."""
     from fhirtrial.convert import convert_study
     from fhirtrial.sources import parse_bytes
     from fhirtrial.validate import has_errors, validate_findings
 
     record = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))
-    record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = (
-        "Inclusion Criteria:\n\n* No evidence of QTc > 480 ms\n\nExclusion Criteria:\n\n"
-        "* History of QTc > 480 ms\n* Are not between 18 and 50 years of age\n")
-    [rec] = list(parse_bytes(json.dumps(record).encode(), "negated.json"))
+    record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = criteria
+    [rec] = list(parse_bytes(json.dumps(record).encode(), "changed.json"))
     bundle = convert_study(rec.study, fhir_version=version).bundle
     findings = validate_findings(bundle, fhir_version=version)
     assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
-    text = json.dumps(bundle, ensure_ascii=False)
+    return json.dumps(bundle, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("version", ["R5", "R4"])
+def test_negated_and_any_time_bounds_make_valid_bundles_in_both_versions(version: str) -> None:
+    text = _seed_bundle_text(
+        "Inclusion Criteria:\n\n* No evidence of QTc > 480 ms\n\nExclusion Criteria:\n\n"
+        "* History of QTc > 480 ms\n* Are not between 18 and 50 years of age\n", version)
     # the R4 Bundle carries the R5 characteristic whole (as cross-version extensions), so
     # both say the same: the negated members, their exclude, the window "at any time"
     said = ('"description": "{}"' if version == "R5" else
@@ -275,19 +281,8 @@ def test_a_time_held_after_a_bound_is_not_an_age() -> None:
 
 @pytest.mark.parametrize("version", ["R5", "R4"])
 def test_a_held_bound_makes_valid_bundles_in_both_versions(version: str) -> None:
-    from fhirtrial.convert import convert_study
-    from fhirtrial.sources import parse_bytes
-    from fhirtrial.validate import has_errors, validate_findings
-
-    record = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))
-    record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = (
-        "Inclusion Criteria:\n\n* HIV-1 RNA < 50 copies/mL for ≥ 6 months\n"
-        "* CD4 count > 200 cells/mm3 for at least 1 year\n")
-    [rec] = list(parse_bytes(json.dumps(record).encode(), "held.json"))
-    bundle = convert_study(rec.study, fhir_version=version).bundle
-    findings = validate_findings(bundle, fhir_version=version)
-    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
-    text = json.dumps(bundle, ensure_ascii=False)
+    text = _seed_bundle_text("Inclusion Criteria:\n\n* HIV-1 RNA < 50 copies/mL for ≥ 6 months\n"
+                             "* CD4 count > 200 cells/mm3 for at least 1 year\n", version)
     # the duration rides along in R4 as the R5 characteristic's cross-version extension
     said = ('"durationQuantity": {}' if version == "R5" else
             '{{"url": "durationQuantity", "valueQuantity": {}}}')

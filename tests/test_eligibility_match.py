@@ -286,12 +286,17 @@ def test_an_exclusion_of_one_sexs_value_excludes_that_sex_at_that_value(gender, 
     assert _verdict(out) == verdict
 
 
-def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
+def _result(oid: str, when: str, loinc: str, value: float, unit: str, code: str
+            ) -> dict[str, Any]:
     return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
-                         "code": {"coding": [{"system": "http://loinc.org", "code": "8636-3"}]},
+                         "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
                          "effectiveDateTime": when,
-                         "valueQuantity": {"value": ms, "unit": "ms", "system":
-                                           "http://unitsofmeasure.org", "code": "ms"}}}
+                         "valueQuantity": {"value": value, "unit": unit, "system":
+                                           "http://unitsofmeasure.org", "code": code}}}
+
+
+def _qtc(oid: str, when: str, ms: float) -> dict[str, Any]:
+    return _result(oid, when, "8636-3", ms, "ms", "ms")
 
 
 QTC_HISTORY = "Exclusion Criteria:\n* History of QTc > 480 ms"
@@ -323,11 +328,7 @@ def test_history_of_a_value_not_met_when_no_result_ever_met_it() -> None:
 
 
 def _rna(oid: str, when: str, copies: float) -> dict[str, Any]:
-    return {"resource": {"resourceType": "Observation", "id": oid, "status": "final",
-                         "code": {"coding": [{"system": "http://loinc.org", "code": "20447-9"}]},
-                         "effectiveDateTime": when,
-                         "valueQuantity": {"value": copies, "unit": "copies/mL", "system":
-                                           "http://unitsofmeasure.org", "code": "{copies}/mL"}}}
+    return _result(oid, when, "20447-9", copies, "copies/mL", "{copies}/mL")
 
 
 SUPPRESSED = "Inclusion Criteria:\n* HIV-1 RNA < 50 copies/mL for ≥ 6 months"

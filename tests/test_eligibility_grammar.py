@@ -498,6 +498,12 @@ LINES = [
      [("alt", None, 1, True, True, None, "ULN"),
       ("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("AST ≤ 3-times ULN", False, [("ast", None, 3, True, True, None, "ULN")]),
+    # a bare VAS number up to 10: on a 0-10 line or a 0-100 one? (read as 0-100 points, "VAS
+    # > 4" let in mild pain); above 10 it is the 0-100 line's
+    ("VAS score more than 4", False, []),
+    ("VAS ≥ 40", False, [("pain-vas", 40, None, True, True, "{score}", None)]),
+    ("Serum albumin level more than 3.5 gm/dl", False,
+     [("albumin", 3.5, None, False, True, "g/dL", None)]),
     ("Creatinine clearance ≥ 60 cc/min", False,
      [("creatinine-clearance", 60, None, True, True, "mL/min", None)]),
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)

@@ -506,6 +506,18 @@ LINES = [
      [("albumin", 3.5, None, False, True, "g/dL", None)]),
     ("Creatinine clearance ≥ 60 cc/min", False,
      [("creatinine-clearance", 60, None, True, True, "mL/min", None)]),
+    # scales of dementia, bleeding risk, lupus, eczema, skin-disease quality of life, erectile
+    # function and walking (local codes); ADAS-Cog's item count names its version
+    ("CDR-SB ≤ 4.5", False, [("cdr-sb", None, 4.5, True, True, "{score}", None)]),
+    ("ADAS-Cog13 ≥ 17", False, [("adas-cog", 17, None, True, True, "{score}", None)]),
+    ("HAS-BLED ≥ 3", False, [("has-bled", 3, None, True, True, "{score}", None)]),
+    ("SLEDAI-2K ≥ 6", False, [("sledai", 6, None, True, True, "{score}", None)]),
+    ("SCORAD ≥ 25", False, [("scorad", 25, None, True, True, "{score}", None)]),
+    ("DLQI > 10", False, [("dlqi", 10, None, False, True, "{score}", None)]),
+    ("IIEF-5 ≤ 21", False, [("iief-5", None, 21, True, True, "{score}", None)]),
+    ("Functional Ambulation Category ≥ 3", False,
+     [("fac", 3, None, True, True, "{score}", None)]),
+    ("Fagerström ≥ 5", False, [("fagerstrom", 5, None, True, True, "{score}", None)]),
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
     ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
     ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),

@@ -518,6 +518,12 @@ LINES = [
     ("Functional Ambulation Category ≥ 3", False,
      [("fac", 3, None, True, True, "{score}", None)]),
     ("Fagerström ≥ 5", False, [("fagerstrom", 5, None, True, True, "{score}", None)]),
+    # weight lost, as a share of body weight; the bariatric excess weight loss is another
+    ("Weight loss 15% or more past 6 months", True,
+     [("weight-loss", 15, None, True, True, "%", None)]),
+    ("Excess weight loss < 50%", False,
+     [("excess-weight-loss", None, 50, True, False, "%", None)]),
+    ("Weight loss > 5 kg in 3 months", True, []),
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
     ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
     ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),

@@ -37,7 +37,9 @@ ROLE = {"PRINCIPAL_INVESTIGATOR": "primary-investigator", "STUDY_DIRECTOR": "stu
 OBJECTIVE = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary",
              "otherOutcomes": "exploratory"}
 _ESC = re.compile(r"\\(.)")
-_MARK = re.compile(r"^\s*(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、]|\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])\s+")
+# (a list mark with a space after it, or a dash or bullet glued to a capital: "-Patients …")
+_MARK = re.compile(r"^\s*(?:(?:[*\-+•·▪●○◦]|\(?\d{1,3}[.)、]|\(?[a-zA-Z][.)]|[ivxIVX]{1,4}[.)])\s+|"
+                   r"[\-•▪●○◦](?=[A-Z]))")
 
 
 def _raw(path: Path) -> dict[str, Any]:

@@ -721,3 +721,26 @@ def test_a_list_opened_by_one_or_more_is_of_ways_in() -> None:
     [d] = criteria_for("Inclusion Criteria:\n* At least one measurable lesion ≥ 10 mm and "
                        "ECOG 0-1")
     assert d.combination == "all-of"
+
+
+def test_disjoint_ages_are_found_without_testing_every_pair() -> None:
+    import itertools
+    import random
+
+    from fhirtrial.eligibility.structure import _disjoint, _disjoint_from_another
+
+    # the same answer as every pair, on random lists (closed, open and unbounded sides)
+    rng = random.Random(7)
+    inf = float("inf")
+    for _ in range(3000):
+        ivs = []
+        for _ in range(rng.randint(0, 6)):
+            lo, hi = sorted((rng.choice([-inf, 0, 1, 2, 3]), rng.choice([0, 1, 2, 3, inf])))
+            ivs.append((lo, rng.random() < 0.5, hi, rng.random() < 0.5))
+        pairs = {k for i, j in itertools.combinations(range(len(ivs)), 2)
+                 if _disjoint(ivs[i], ivs[j]) for k in (i, j)}
+        assert _disjoint_from_another(ivs) == pairs
+    # a long table (a hostile record may hold thousands of rows) is still read
+    rows = "".join(f"  * Age {n} to < {n + 1} years: {n / 10} mg/dL\n" for n in range(2_000))
+    roots = criteria_for("Inclusion Criteria:\n* Creatinine as follows:\n" + rows)
+    assert not any(c.facts for c in roots[0].children)

@@ -2964,6 +2964,25 @@ def _disjoint(a: tuple[float, bool, float, bool], b: tuple[float, bool, float, b
     return before(a, b) or before(b, a)
 
 
+def _disjoint_from_another(ivs: list[tuple[float, bool, float, bool]]) -> set[int]:
+    """Indices of the intervals that share no age with at least one other. (An interval lies
+    wholly after another only if it lies after the one that ends first, and wholly before
+    another only if it lies before the one that starts last: two candidates each, not every
+    pair — a hostile list of ten thousand ages costs a sort, not fifty million tests.)"""
+    if len(ivs) < 2:
+        return set()
+    # (the latest start, an exclusive one later on a tie; the earliest end, exclusive first)
+    last_start = sorted(range(len(ivs)), key=lambda i: (ivs[i][0], not ivs[i][1]))[-2:]
+    first_end = sorted(range(len(ivs)), key=lambda i: (ivs[i][2], ivs[i][3]))[:2]
+    out = set()
+    for i, iv in enumerate(ivs):
+        after = last_start[-1] if last_start[-1] != i else last_start[0]
+        before = first_end[0] if first_end[0] != i else first_end[1]
+        if _disjoint(iv, ivs[after]) or _disjoint(iv, ivs[before]):
+            out.add(i)
+    return out
+
+
 def _age_table_rows(criteria: list[Criterion]) -> None:
     """Ages no one has at once, stated by sibling criteria that must all hold, are the keys
     of a table's rows, not the participant's age: "A serum creatinine based on age/gender as
@@ -2975,11 +2994,9 @@ def _age_table_rows(criteria: list[Criterion]) -> None:
     def rows(siblings: list[Criterion]) -> None:
         ages = [(c, f, iv) for c in siblings for f in c.facts
                 if (iv := _age_interval(f)) is not None]
-        drop = {id(f) for (_, f, a), (_, g, b) in itertools.combinations(ages, 2)
-                for f in (f, g) if _disjoint(a, b)} if len(ages) > 1 else set()
-        for c, f, _ in ages:
-            if id(f) in drop:
-                c.facts = [x for x in c.facts if x is not f]
+        for i in _disjoint_from_another([iv for _, _, iv in ages]):
+            c, f, _ = ages[i]
+            c.facts = [x for x in c.facts if x is not f]
 
     rows([c for c in criteria if not c.exclude])
     for root in criteria:

@@ -63,10 +63,9 @@ from .fhir import (
 )
 from .grammar import MEASUREMENT
 from .structure import structure
-from .tables import Lab, tables
+from .tables import DAYS, Lab, tables
 
 _FINAL = {"final", "amended", "corrected", "preliminary"}
-_UNIT_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
 
 MET, NOT_MET, UNKNOWN = "met", "not-met", "unknown"
 
@@ -254,7 +253,7 @@ def _within(d0: date | None, window: dict[str, Any] | None, as_of: date | None) 
     if d0 is None or as_of is None:
         return None
     age_days = (as_of - d0).days
-    limit = window["value"] * _UNIT_DAYS[window["unit"]]
+    limit = window["value"] * DAYS[window["unit"]]
     return age_days <= limit if window["comparator"] == "<=" else age_days >= limit
 
 
@@ -442,7 +441,7 @@ def _held(lab: Lab, d: dict[str, Any], cands: list[dict[str, Any]], relative: st
     latest = _lab_result(lab, d, dated[-1][1], relative)
     if latest.result != MET:
         return latest
-    start = as_of - timedelta(days=held["value"] * _UNIT_DAYS[held["unit"]])
+    start = as_of - timedelta(days=held["value"] * DAYS[held["unit"]])
     during = [(dt, _lab_result(lab, d, o, relative)) for dt, o in dated if dt > start]
     failed = [(dt, r) for dt, r in during if r.result == NOT_MET]
     if failed:

@@ -69,7 +69,7 @@ from .grammar import (
 from .grammar import _bounds as grammar_bounds
 from .grammar import _names as grammar_names
 from .grammar import readings as grammar_readings
-from .tables import Lab, tables
+from .tables import DAYS, Lab, tables
 from .tokens import GLYPHS, NUMWORDS, ROMAN, canonical, glyphs, number
 
 # --- text normalisation --------------------------------------------------------------------
@@ -2942,16 +2942,12 @@ def _either_or(siblings: list[Criterion]) -> list[Criterion]:
     return out
 
 
-#: days per UCUM unit of age
-_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
-
-
 def _age_interval(f: Fact) -> tuple[float, bool, float, bool] | None:
     """(low, inclusive, high, inclusive) of a plain age fact, in days; None for others."""
     d = f.data
-    if f.kind != "age" or d.get("alternatives") or d.get("negated") or d.get("unit") not in _DAYS:
+    if f.kind != "age" or d.get("alternatives") or d.get("negated") or d.get("unit") not in DAYS:
         return None
-    k = _DAYS[d["unit"]]
+    k = DAYS[d["unit"]]
     lo = d["low"] * k if d.get("low") is not None else float("-inf")
     hi = d["high"] * k if d.get("high") is not None else float("inf")
     return lo, bool(d.get("low_inclusive", True)), hi, bool(d.get("high_inclusive", True))

@@ -109,6 +109,9 @@ class Tables:
         raise KeyError(key)
 
 
+#: days in each UCUM unit of time the reader writes ages, windows and durations in
+DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+
 _SUPERSCRIPTS = str.maketrans({"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
                                "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "μ": "µ", "×": "x"})
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from .tables import norm_unit, tables
@@ -194,12 +195,28 @@ _INSTRUMENT_SIZE = re.compile(r"(?<![\w.,-])\d{1,3}-(?:items?|points?|questions?
                               r"(?![\w-])")
 
 
+@dataclass(frozen=True, slots=True)
+class _GroupNames:
+    """The lexicon's group names ("transaminases") as one pattern, what each is read as
+    ("ast/alt"), the concepts' names holding each ("alanine transaminases" would), and the
+    names' last words (one of which a text naming a group holds: a substring test first)."""
+    pattern: re.Pattern[str]
+    listed: dict[str, str]
+    holders: dict[str, tuple[str, ...]]
+    hints: frozenset[str]
+
+    def read(self, m: re.Match[str]) -> str:
+        """What a group's name is read as — unless it is part of a concept's own name there."""
+        name = m.group(0)
+        for n in self.holders[name]:
+            at = n.index(name.removesuffix("s"))
+            if at and m.string.startswith(n[:at], m.start() - at):
+                return name
+        return self.listed[name]
+
+
 @cache
-def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...]],
-                       frozenset[str]] | None:
-    """The lexicon's group names ("transaminases") as one pattern, what each is read as, the
-    concepts' names holding each ("alanine transaminases" would), and the names' last words
-    (one of which a text naming a group holds: a substring test before the pattern)."""
+def _groups() -> _GroupNames | None:
     listed = dict(tables().groups)
     if not listed:
         return None
@@ -207,27 +224,17 @@ def _groups() -> tuple[re.Pattern[str], dict[str, str], dict[str, tuple[str, ...
     # (by the name's singular: "alanine aminotransferases" is one concept's name, plural)
     holders = {g: tuple(n for lab in tables().labs for n in lab.names
                         if g.removesuffix("s") in n and n != g) for g in listed}
-    return re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"), \
-        listed, holders, frozenset(n.split()[-1] for n in names)
-
-
-def _group_read(m: re.Match[str], listed: dict[str, str],
-                holders: dict[str, tuple[str, ...]]) -> str:
-    """What a group's name is read as — unless it is part of a concept's own name there."""
-    name = m.group(0)
-    for n in holders[name]:
-        at = n.index(name.removesuffix("s"))
-        if at and m.string.startswith(n[:at], m.start() - at):
-            return name
-    return listed[name]
+    return _GroupNames(
+        re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])"),
+        listed, holders, frozenset(n.split()[-1] for n in names))
 
 
 def canonical(norm: str) -> str:
     """The canonical text of a normalised criterion (same length, see the module doc)."""
     s = norm
     # "transaminases ≤ 2.5 × ULN": a group's name is the list of its members' ("ast/alt")
-    if (groups := _groups()) is not None and any(w in s for w in groups[3]):
-        s = _sub(groups[0], lambda m: _group_read(m, groups[1], groups[2]), s)
+    if (groups := _groups()) is not None and any(w in s for w in groups.hints):
+        s = _sub(groups.pattern, groups.read, s)
     # "over one month of age", "twelve weeks": a number word before a time unit is its number
     # (first: "over"/"under" are comparators only before a number)
     # (padded on the left when a hyphen joins it to its unit, so "two-hour glucose" reads as

@@ -7,7 +7,7 @@ import pytest
 
 from fhirtrial.eligibility import criteria_for, facts_for
 from fhirtrial.eligibility.criteria import at_least
-from fhirtrial.eligibility.fhir import characteristic
+from fhirtrial.eligibility.fhir import characteristic, fact_text
 
 
 def _one(text: str, exclude: bool | None = None) -> dict:
@@ -603,16 +603,9 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
 # --- brackets and phrases that make a bound hold for some patients only ----------------------
 
 @pytest.mark.parametrize("text", [
-    # a bracket without a number is otherwise blanked as a remark; these qualify the bound
-    "Total bilirubin ≤ 1.5 mg/dL (unless Gilbert's syndrome)",
+    # a bracket without a number is otherwise blanked as a remark; this one qualifies the
+    # bound, and holds more than the exception (exceptions in words: see below)
     "Total bilirubin ≤ 1.5 × ULN (ULN; unless known Gilbert's syndrome)",
-    "Serum bilirubin > 2 × ULN (except Gilbert's syndrome)",
-    "Total bilirubin ≤ 1.5 × ULN (excluding Gilbert's syndrome)",
-    # an exception right after the bound, unbracketed (the bound was everyone's, and turned
-    # away the patients with Gilbert's syndrome the trial takes)
-    "Total bilirubin ≤ 1.5 × ULN except for Gilbert's syndrome",
-    "Total bilirubin ≤ 1.5 × ULN, with the exception of Gilbert's syndrome",
-    "QTcF ≤ 470 ms other than due to bundle branch block",
     # one cohort's or group's bound, not everyone's
     "Platelets ≥ 100,000/µL for the dose-escalation cohort",
     "Hemoglobin ≥ 10 g/dL (for the healthy volunteer group)",
@@ -632,6 +625,92 @@ def test_value_pair_without_two_sexes_stays_text(text: str) -> None:
 def test_a_bound_that_holds_for_some_patients_only_stays_text(text: str) -> None:
     for exclude in (False, True):
         assert [f for f in facts_for(text, exclude) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("text", "test", "words"), [
+    # an exception in words, in brackets or after the bound (read as everyone's bound, it
+    # turned away the patients with Gilbert's syndrome the trial takes; then the line was text)
+    ("Total bilirubin ≤ 1.5 mg/dL (unless Gilbert's syndrome)", "bilirubin-total",
+     "Gilbert's syndrome"),
+    ("Serum bilirubin > 2 × ULN (except Gilbert's syndrome)", "bilirubin-total",
+     "Gilbert's syndrome"),
+    ("Total bilirubin ≤ 1.5 × ULN (excluding Gilbert's syndrome)", "bilirubin-total",
+     "Gilbert's syndrome"),
+    ("Total bilirubin ≤ 1.5 × ULN except for Gilbert's syndrome", "bilirubin-total",
+     "Gilbert's syndrome"),
+    ("Total bilirubin ≤ 1.5 × ULN, with the exception of Gilbert's syndrome", "bilirubin-total",
+     "Gilbert's syndrome"),
+    ("INR ≤ 1.5 unless receiving warfarin", "inr", "receiving warfarin"),
+    # (a duration inside the exception is the exception's)
+    ("PT/INR ≤ 1.5 × ULN unless on anticoagulation therapy with a stable dose for at least 2 "
+     "weeks", "inr", "on anticoagulation therapy with a stable dose for at least 2 weeks"),
+])
+def test_an_exception_in_words_is_a_way_in_or_a_reason_not_to_exclude(
+        text: str, test: str, words: str) -> None:
+    # in an inclusion the words are a way in beside the bound (any-of); in an exclusion the
+    # bound excludes unless the words hold
+    [inc] = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert inc.data["test"] == test
+    assert inc.data["alternatives"] == [{"text": words}]
+    assert "unless" not in inc.data
+    [exc] = [f for f in facts_for(text, True) if f.kind == "lab"]
+    assert exc.data["test"] == test
+    assert exc.data["unless"] == [words]
+    assert "alternatives" not in exc.data
+
+
+@pytest.mark.parametrize(("text", "inclusion", "exclusion"), [
+    # a cause: "or if due to …" as a way in, "unless due to …" as an exclusion's exception
+    ("QTcF ≤ 470 ms other than due to bundle branch block", "if due to bundle branch block",
+     "due to bundle branch block"),
+    # the preposition of "except in …" is the patients', kept
+    ("Bilirubin > 1.5 mg/dL except in patients with documented Gilbert's syndrome",
+     "in patients with documented Gilbert's syndrome",
+     "in patients with documented Gilbert's syndrome"),
+])
+def test_an_exceptions_words_as_the_reader_says_them(text: str, inclusion: str,
+                                                     exclusion: str) -> None:
+    [inc] = facts_for(text, False)
+    assert inc.data["alternatives"] == [{"text": inclusion}]
+    [exc] = facts_for(text, True)
+    assert exc.data["unless"] == [exclusion]
+    assert fact_text(exc).endswith(("unless " if exclusion.startswith("due") else "except ")
+                                   + exclusion)
+
+
+@pytest.mark.parametrize(("text", "waived", "plain"), [
+    # joined by "and": the exception closing the pair is both bounds'
+    ("INR ≤ 1.5 and aPTT ≤ 1.5 × ULN (unless on therapeutic anticoagulation)",
+     ["inr", "aptt"], []),
+    ("INR ≤ 1.5 and aPTT ≤ 1.5 × ULN unless on anticoagulation", ["inr", "aptt"], []),
+    # a clause of its own: the exception is the INR's only
+    ("Hemoglobin ≥ 9 g/dL; INR ≤ 1.5 (unless on anticoagulation)", ["inr"], ["hemoglobin"]),
+    ("Total bilirubin ≤ 1.5 × ULN (unless Gilbert's syndrome); AST and ALT ≤ 3 × ULN",
+     ["bilirubin-total"], ["ast", "alt"]),
+    # earlier bounds of a comma list it closes may or may not be waived: text (the platelets
+    # and the ANC), not everyone's bound nor a waiver no one wrote for them
+    ("ANC ≥ 1.5 × 10^9/L, platelets ≥ 100 × 10^9/L, hemoglobin ≥ 9 g/dL (unless due to marrow "
+     "involvement)", ["hemoglobin"], []),
+])
+def test_which_bounds_an_exception_waives(text: str, waived: list[str], plain: list[str]
+                                          ) -> None:
+    facts = [f for f in facts_for(text, False) if f.kind == "lab"]
+    assert [f.data["test"] for f in facts if f.data.get("alternatives")] == waived
+    assert [f.data["test"] for f in facts if not f.data.get("alternatives")] == plain
+
+
+@pytest.mark.parametrize(("text", "exclude"), [
+    # the exception refers to other criteria, or is an age's (whose, is not said)
+    ("Creatinine ≤ 1.5 mg/dL unless otherwise specified", False),
+    ("Creatinine ≤ 1.5 mg/dL except as noted below", False),
+    ("Age ≥ 18 and INR ≤ 1.5 unless on warfarin", False),
+    # an exclusion's bound held for a time, or denied: the exception cannot be stated with it
+    ("Hemoglobin < 9 g/dL within 2 weeks unless transfused", True),
+    ("No platelets < 50 × 10^9/L unless on treatment", True),
+])
+def test_an_exception_the_reader_cannot_state_leaves_the_line_text(text: str,
+                                                                   exclude: bool) -> None:
+    assert [f for f in facts_for(text, exclude) if f.kind == "lab"] == []
 
 
 @pytest.mark.parametrize(("text", "exclude", "condition"), [
@@ -1121,8 +1200,6 @@ def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, 
 
 
 @pytest.mark.parametrize(("line", "exclude"), [
-    # Gilbert's patients are excluded above 3 × ULN only: > ULN is not every patient's
-    ("Total bilirubin > ULN except Gilbert's syndrome (> 3 × ULN)", True),
     # the alternative in another measure than the bound's: not one limit two ways
     ("Creatinine ≤ 1.5 mg/dL unless the patient has Gilbert's, in which case ≤ 3 × ULN", False),
 ])
@@ -1144,6 +1221,33 @@ def test_unless_in_which_case_is_a_conditional_alternative(line, test, high, alt
     assert (f.data["test"], f.data["high"], f.data["relative"]) == (test, high, "ULN")
     [alt] = f.data["alternatives"]
     assert (alt["high"], alt["relative"], alt["condition"]) == (alt_high, "ULN", condition)
+
+
+@pytest.mark.parametrize(("line", "exclude", "bound", "alt", "unit", "condition"), [
+    # the exception's own bound after it, "then", in brackets or after a colon or comma
+    ("Total bilirubin ≤ 1.5 mg/dL (unless Gilbert's syndrome, then ≤ 3 mg/dL)", False, 1.5, 3,
+     "mg/dL", "if Gilbert's syndrome"),
+    ("Serum bilirubin ≤ 1.5 × ULN, unless known Gilbert's disease (≤ 3 × ULN)", False, 1.5, 3,
+     None, "if known Gilbert's disease"),
+    ("Total bilirubin ≤ 1.5 mg/dL, except for patients with Gilbert's disease (≤ 3.0 mg/dL)",
+     False, 1.5, 3, "mg/dL", "for patients with Gilbert's disease"),
+    ("Total bilirubin ≤ 1.5 × ULN except in patients with Gilbert's syndrome (≤ 3 × ULN)", False,
+     1.5, 3, None, "in patients with Gilbert's syndrome"),
+    # in an exclusion: Gilbert's patients are excluded above 3 × ULN only (before, text)
+    ("Total bilirubin > ULN except Gilbert's syndrome (> 3 × ULN)", True, 1, 3, None,
+     "if Gilbert's syndrome"),
+    ("Total bilirubin > 1.5 × ULN (except Gilbert's syndrome, > 3 × ULN)", True, 1.5, 3, None,
+     "if Gilbert's syndrome"),
+])
+def test_an_exception_with_its_own_bound_is_a_conditional_alternative(
+        line: str, exclude: bool, bound: float, alt: float, unit: str | None,
+        condition: str) -> None:
+    [f] = [f for f in facts_for(line, exclude) if f.kind == "lab"]
+    side = "low" if exclude else "high"
+    assert (f.data["test"], f.data[side], f.data["unit"]) == ("bilirubin-total", bound, unit)
+    [a] = f.data["alternatives"]
+    assert (a[side], a["unit"], a["relative"], a["condition"]) == (
+        alt, unit, f.data["relative"], condition)
 
 
 def test_an_exception_later_in_a_list_leaves_the_bounds_before_it() -> None:

@@ -381,6 +381,30 @@ def test_a_negated_bound_is_met_when_the_bound_is_not() -> None:
     assert _verdict(evaluate(text, none)) == "needs-review"
 
 
+WAIVED = ("Inclusion Criteria:\n* INR ≤ 1.5 unless receiving anticoagulants\n"
+          "Exclusion Criteria:\n* Serum albumin < 2.5 g/dL unless due to nephrotic syndrome")
+
+
+@pytest.mark.parametrize(("inr", "albumin", "verdict", "facts"), [
+    # the bounds decide when they say so: INR met, albumin not below 2.5
+    (1.1, 3.5, "eligible", ("met", "not-met")),
+    # INR over the bound: in only if anticoagulated, which the words say (for review)
+    (2.4, 3.5, "needs-review", ("unknown", "not-met")),
+    # albumin under 2.5: out unless it is due to nephrotic syndrome (for review)
+    (1.1, 2.0, "needs-review", ("met", "unknown")),
+])
+def test_an_exception_in_words_leaves_to_review_only_what_the_bound_does_not_decide(
+        inr: float, albumin: float, verdict: str, facts: tuple[str, str]) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _result("inr", "2026-01-10", "6301-6", inr, "INR", "{INR}"),
+        _result("alb", "2026-01-10", "1751-7", albumin, "g/dL", "g/dL")]}
+    out = evaluate(WAIVED, bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    got = (_fact(out, "International normalised ratio ≤ 1.5, or receiving anticoagulants"),
+           _fact(out, "Serum albumin < 2.5 g/dL, unless due to nephrotic syndrome"))
+    assert tuple(f["result"]["valueCode"] for f in got) == facts
+
+
 def test_a_value_outside_a_range_excludes_only_outside_it() -> None:
     def hct(value: float) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {

@@ -79,8 +79,11 @@ def test_a_transfusion_permission_keeps_the_bound(text: str) -> None:
     assert _bounds(text, False) == [("lab", "hemoglobin", 9, None, None)]
 
 
-def test_a_bracketed_exception_still_makes_the_bound_text() -> None:
-    assert _bounds("Hemoglobin ≥ 9 g/dL (unless due to thalassemia)", False) == []
+def test_a_bracketed_exception_is_a_way_in_beside_the_bound() -> None:
+    # (the bound alone turned away the patients with thalassemia the trial takes)
+    [f] = facts_for("Hemoglobin ≥ 9 g/dL (unless due to thalassemia)", False)
+    assert (f.data["test"], f.data["low"]) == ("hemoglobin", 9)
+    assert f.data["alternatives"] == [{"text": "if due to thalassemia"}]
 
 
 # --- "for patients with creatinine above normal": whoever fails the first bound ---------------

@@ -221,6 +221,17 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
                                                      if k != "negated"}), link)
         return None if plain is None else dict(plain, description=fact_text(fact))
+    if unless := fact.data.get("unless"):
+        # "albumin < 2.5 g/dL unless due to nephrotic syndrome": all-of the bound and not the
+        # words (text only, for review)
+        plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
+                                                     if k != "unless"}), f"{link}.1")
+        if plain is None:
+            return None
+        words = [{"linkId": f"{link}.{i + 2}", "description": w, "exclude": True}
+                 for i, w in enumerate(unless)]
+        return {"linkId": link, "description": fact_text(fact),
+                "definitionByCombination": {"code": "all-of", "characteristic": [plain, *words]}}
     if fact.kind in (GROUP, EITHER):
         members = []
         for i, m in enumerate(fact.data["facts"]):
@@ -356,6 +367,9 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
     return out
 
 
+_PREPOSITIONS = ("in ", "for ", "when ", "where ")
+
+
 def fact_text(fact: Fact) -> str:
     """A short human reading of one fact ("ALT ≤ 2.5 × ULN"), with the time of the value
     where the fact has one ("QTc interval > 480 ms at any time")."""
@@ -364,6 +378,9 @@ def fact_text(fact: Fact) -> str:
         text += f" {window_text(fact.data['window'])}"
     if held := fact.data.get("held"):
         text += f" {held_text(held)}"
+    # ("…, unless due to nephrotic syndrome", "…, except in patients with Gilbert's syndrome")
+    text += "".join(f", {'except' if w.startswith(_PREPOSITIONS) else 'unless'} {w}"
+                    for w in fact.data.get("unless") or ())
     return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text
 
 

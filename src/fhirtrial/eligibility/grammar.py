@@ -805,7 +805,8 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             return None
     # "≤ 2.5 × ULN unless liver metastases are present, in which case ≤ 5 × ULN": the
     # alternative's condition written between the two bounds
-    u = _UNLESS_WHICH.match(s, end) if (a.up or a.down) and "unless" in s else None
+    u = _UNLESS_WHICH.match(s, end) if (a.up or a.down) and \
+        ("unless" in s or "except" in s) else None
     if u:
         b = _atom(lab, s, u.end())
         if b is None or b.up != a.up or b.down != a.down:
@@ -831,7 +832,10 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
 
 
 _UNLESS_WHICH = re.compile(
-    r"\s*+,?\s*+(?P<c>unless\s++[^()≤≥<>:;,]{3,80}?\s*+,?\s*+in which case)\s++"
+    # "unless X, in which case ≤ 5", "(unless X, then ≤ 3)", "unless X (≤ 3 × ULN)", "except
+    # for patients with X (≤ 3 mg/dL)", "(except X: ≤ 3 mg/dL)", "(except X, > 3 × ULN)"
+    r"\s*+,?\s*+\(?\s*+(?P<c>(?:unless|except(?:\s++(?:for|in|if))?)\s++[^()≤≥<>:;,]{3,80}?"
+    r"(?:\s*+,?\s*+(?:in which case|in that case|then)\b|(?=\s*+[(:,])))\s*+[(:,]?\s*+"
     r"(?:(?:it|they|the value|values?|levels?)\s++)?(?:(?:must|should|shall|can|may)\s++be\s++|"
     r"(?:is|are)\s++)?(?=[≤≥<>])")
 # "(in patients with liver metastases: ≤ 5 × ULN)": the condition before the bound

@@ -515,6 +515,15 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
             return inner
         flipped = NOT_MET if inner.result == MET else MET
         return Result(flipped, f"not: {inner.reason}", inner.evidence)
+    if unless := fact.data.get("unless"):
+        # "albumin < 2.5 g/dL unless due to nephrotic syndrome": the bound not met says no;
+        # met, it holds only without the words, which are for review
+        inner = _evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
+                                                if k != "unless"}), patient, as_of)
+        if inner is None or inner.result != MET:
+            return inner
+        return Result(UNKNOWN, f"{inner.reason}; not if {' or '.join(unless)}: text only",
+                      inner.evidence)
     return _evaluate_fact(fact, patient, as_of)
 
 

@@ -41,6 +41,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
@@ -1006,7 +1007,7 @@ _BARE_JOINTS = frozenset(["with", "and", "if", "plus", "when", "where", "given",
 # weight-related comorbidity", "… if liver metastases", "… in patients with …")
 # (the words a bound "comes with", shared with _WITH_WORDS_AFTER: "with or without" adds nothing;
 # "with at least one …" is "with ≥ one …" in canonical text)
-_COMES_WITH_WORDS = r"(?:with(?!\s+or\s+without\b)|who\s+(?:have|has)|having)"
+_COMES_WITH_WORDS = r"(?:with(?!\s+or\s+without\b|\s+the\s+exception\b)|who\s+(?:have|has)|having)"
 _WORDS_FOLLOW = r"\s+(?:[≤≥]\s*)?[a-z\d]"
 _CONDITION_AFTER = re.compile(r"\s*+,?\s*+\(?(?:" + _COMES_WITH_WORDS + r"|if|"
                               r"in\s+(?:patients?|subjects?|participants?|those|case)|for\s+"
@@ -1099,6 +1100,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # not a condition that leaves the clause text-only
             blank = blank[:r.pos] + _SEX_WORDS_RE.sub(
                 lambda m: " " * len(m.group(0)), blank[r.pos:r.end]) + blank[r.end:]
+    waivers = _waivers(norm, canon, rs) if exclude is not None else _Waivers()
+    for a, b in waivers.spans:
+        blank = blank[:a] + " " * (b - a) + blank[b:]
     cparens = _conditional_parens(blank)
     qualifying = _qualifying_parens(norm)
     for a, b in cparens:
@@ -1129,9 +1133,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         # diameter (≥ 15 mm in short axis for lymph nodes)")
         where = next(((a, b) for a, b in clauses + cparens if a <= r.pos < b), None) or \
             next(((a, b) for a, b in cparens if a <= r.bound.start < b), None)
+        if r.pos in waivers.unsure:
+            continue
         if r.end in clash_ends or where is not None or \
-                (qualifying and (_qualified(r, canon, qualifying) or
-                                 _excepted_with_list(r, rs, norm, qualifying))):
+                (qualifying and r.pos not in waivers.words and
+                 (_qualified(r, canon, qualifying) or
+                  _excepted_with_list(r, rs, norm, qualifying))):
             if r.lab.kind != "age" and r.end not in clash_ends:
                 alt = _bound_data(r.lab, r.bound, False) if where and not r.alternatives \
                     and where[0] <= r.pos else None
@@ -1280,8 +1287,105 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
     out = _add_word_alternatives(out, rs, canon, all_rs, exclude is True)
-    out = _without_excepted(out, all_rs, canon)
+    out = _without_excepted(out, all_rs, canon, waivers.words)
+    if exclude is True and waivers.words:
+        # "albumin < 2.5 g/dL unless due to nephrotic syndrome" excludes those below the bound
+        # but for the words: the bound alone, "unless" the words (a bound the exception
+        # cannot be stated with — alternatives, a time, a denial — stays text, as before)
+        out = [(p, f) for p, f in out if p not in waivers.words or not any(
+            f.data.get(k) for k in ("alternatives", "window", "held", "negated", "sex"))]
+    for p, fact in out:
+        if p in waivers.words:
+            words = waivers.words[p]
+            if exclude is True:
+                fact.data.setdefault("unless", []).append(words)
+            else:  # ("… or if due to marrow involvement")
+                _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
     return _dedupe(_merge_sides(out, canon), canon)
+
+
+# "INR ≤ 1.5 unless receiving anticoagulants", "hemoglobin ≥ 9 g/dL (unless due to marrow
+# involvement)", "bilirubin ≤ 1.5 × ULN except for patients with Gilbert's syndrome": the
+# bound holds unless something said in words, with no bound of its own
+_WAIVER_WORDS = (r"(?P<x>(?:[^()≤≥<>=;:\d]|(?:[≤≥<>]\s*+)?\d+(?:\.\d+)?\s*+(?:days?|weeks?|"
+                 r"months?|years?|hours?)\b){3,200}?)")  # (a duration: "for ≥ 2 weeks")
+_WAIVER_LEAD = (r"(?:unless|except(?:\s++(?:for|if|(?P<prep>in|when|where))(?!\s++(?:the\s++)?"
+                r"cases?\s++of))?(?:\s++(?:in\s++)?(?:the\s++)?cases?\s++of)?|excepting|excluding|"
+                r"other than|apart from|with the exception of)\s++")
+_WAIVER = re.compile(r"\s*+,?\s*+" + _WAIVER_LEAD + _WAIVER_WORDS + r"\s*+(?=$|[;.]|,\s)")
+#: … the same in brackets of its own ("(unless on therapeutic anticoagulation)")
+_WAIVER_PAREN = re.compile(r"\(\s*+" + _WAIVER_LEAD + _WAIVER_WORDS + r"\s*+\)")
+# "unless otherwise specified", "except as noted below": the exception is another criterion's
+_WAIVER_ELSEWHERE = re.compile(r"\b(?:otherwise|as (?:noted|specified|stated|described|"
+                               r"outlined|defined|indicated|listed|detailed|permitted|allowed)|"
+                               r"below|above|following|protocol|section|uln|lln|upper limit|"
+                               r"lower limit|in which case|then)\b")
+# "unless due to …": a cause, said "if due to …" after "or"
+_WAIVER_CAUSE = re.compile(r"(?:due|related|attributable|secondary)\s+to\b|caused\s+by\b")
+
+
+@dataclass
+class _Waivers:
+    """What exceptions in words do to an inclusion's bounds (:func:`_waivers`)."""
+
+    #: the way in an exception states, by the reading position of each bound it waives
+    words: dict[int, str] = field(default_factory=dict)
+    #: the exceptions' spans (not conditions of the clause they are in)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    #: bounds earlier in a list an exception closes: whether it waives them is not said
+    unsure: set[int] = field(default_factory=set)
+
+
+_LIST_COMMA = re.compile(r",(?!\d)|;")
+
+
+def _waivers(norm: str, canon: str, rs: list[Reading]) -> _Waivers:
+    """The bounds an exception in words waives. "INR ≤ 1.5 and aPTT ≤ 1.5 × ULN unless
+    receiving anticoagulants" holds for the anticoagulated too, whatever their INR: in an
+    inclusion the words are each bound's alternative way in (``{"text": …}``), so the matcher
+    says *met* when the bound is met and leaves the rest to review; in an exclusion ("albumin
+    < 2.5 g/dL unless due to nephrotic syndrome") they are what the bound holds without
+    (``unless``): *not met* when the bound is not, for review when it is. Before, the line
+    was text. The
+    exception waives the bound before it and those joined to it without a comma ("INR … and
+    aPTT …"); bounds earlier in a comma list it closes ("ANC …, platelets …, bilirubin ≤ 1.5
+    mg/dL (unless Gilbert's)") may or may not be waived, and are text as before
+    (:func:`_excepted_with_list`). Left as before when one of them is an age (whose exception
+    it is, is not said), when the exception refers to other criteria ("unless otherwise
+    specified") or carries a bound of its own ("except Gilbert's syndrome (≤ 3 × ULN)", read
+    elsewhere)."""
+    out = _Waivers()
+    if not any(w in norm for w in ("unless", "except", "excluding", "other than", "apart from")):
+        return out
+    parens = [m.span() for m in _PAREN.finditer(norm)] if "(" in norm else []
+    for i, r in enumerate(rs):
+        end = max(r.end, r.bound.end, *(b.end for b, _ in r.alternatives))
+        end = len(canon[:end].rstrip(" ,;:"))  # (a reading may take in a blanked bracket)
+        # (the canonical text has the bracket blanked: the words are found in ``norm``)
+        m = _WAIVER.match(canon, end) or next(
+            (_WAIVER_PAREN.fullmatch(norm, a, z) for a, z in parens
+             if a >= end and not canon[end:a].strip(" ,")), None)
+        if m is None or _WAIVER_ELSEWHERE.search(m.group("x")) or \
+                not re.search(r"[a-z]{3}", m.group("x")) or \
+                any(q.pos > r.pos and q.pos < m.end() for q in rs):
+            continue
+        clause = next(((a, b) for a, b in _clauses(norm) if a <= r.pos < b), (0, len(norm)))
+        before = [q for q in rs[:i] if q.pos >= clause[0]]
+        scope = [r]
+        # (a reading's span takes in the comma after it; "1,500" is one number)
+        while before and not _LIST_COMMA.search(canon, before[-1].bound.start, scope[0].pos):
+            scope.insert(0, before.pop())
+        if any(q.lab.kind == "age" for q in scope + before):
+            continue
+        # (the words as written: "for at least 2 weeks" is "for ≥ 2 weeks" in ``canon``;
+        # "except in patients with …" keeps its "in")
+        words = " ".join(norm[m.start("x"):m.end("x")].split()).strip(" ,")
+        if m.group("prep"):
+            words = f"{m.group('prep')} {words}"
+        out.words.update((q.pos, words) for q in scope)
+        out.spans.append(m.span())
+        out.unsure.update(q.pos for q in before)
+    return out
 
 
 _EXCEPT_WORD = re.compile(r"\b(?:except|excepting|excluding|unless|other than|apart from|"
@@ -1296,8 +1400,8 @@ _EXCEPT_BOUND = re.compile(r"[^,;]*?(?:,\s*(?:in which case|in that case|then|wh
                            r"[≤≥<>]\s*-?\d")
 
 
-def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
-                      ) -> list[tuple[int, Fact]]:
+def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
+                      waived: dict[int, str]) -> list[tuple[int, Fact]]:
     """Drop a bound that an exception after it gives a bound of its own ("total bilirubin >
     ULN except Gilbert's syndrome (> 3 × ULN)", "ALT ≤ 2.5 × ULN unless liver metastases, in
     which case ≤ 5 × ULN"), or that an exception follows right away ("≤ 1.5 × ULN except for
@@ -1310,7 +1414,7 @@ def _without_excepted(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
     drop = set()
     for p, _ in out:
         end = ends.get(p)
-        if end is None:
+        if end is None or p in waived:
             continue
         stop = min((i for i in (canon.find(",", end), canon.find(";", end)) if i >= 0),
                    default=len(canon))
@@ -1330,18 +1434,22 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
 
 
-_UNLESS_WHICH_CASE = re.compile(r"unless\s+(?P<x>.*?)\s*,?\s*in which case",
+_UNLESS_WHICH_CASE = re.compile(r"(?P<lead>unless|except(?:\s+(?:for|in|if))?)\s+(?P<x>.*?)"
+                                r"(?:\s*,?\s*(?:in which case|in that case|then))?",
                                 re.DOTALL | re.IGNORECASE)
 
 
 def _as_if(cond: str) -> str:
     """The condition of an alternative as the alternative's own: "unless liver metastases,
     in which case" (the words the grammar read, which blank it from the clause) → "if liver
-    metastases"."""
+    metastases"; "except for patients with Gilbert's syndrome" → "for patients with …"."""
     m = _UNLESS_WHICH_CASE.fullmatch(cond)
+    if m:
+        lead = m.group("lead").split()
+        return f"{lead[1] if len(lead) > 1 and lead[1] != 'if' else 'if'} {m.group('x')}"
     # (a joint the condition ran into before an unread statement is not the condition's:
     # "if lung is the only organ dysfunction or [SaO2:FiO2 150]")
-    return f"if {m.group('x')}" if m else _TRAILING_JOINT.sub("", cond)
+    return _TRAILING_JOINT.sub("", cond)
 
 
 _TRAILING_JOINT = re.compile(r"[\s,;]+(?:or|and|and/or)$", re.IGNORECASE)
@@ -1716,7 +1824,8 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
                 prev.data.get("unit") == f.data.get("unit") and \
                 prev.data.get("relative") == f.data.get("relative") and \
                 not prev.data.get("alternatives") and not f.data.get("alternatives") and \
-                not prev.data.get("negated") and not f.data.get("negated")
+                not prev.data.get("negated") and not f.data.get("negated") and \
+                not prev.data.get("unless") and not f.data.get("unless")
             joint = canon[ppos:pos]
             if same and re.search(r"(?:\band\b|,|\bto\b)\s*(?:(?:age|aged)\s*)?$", joint) and \
                     not re.search(r"\bor\b|;", joint):
@@ -2064,13 +2173,17 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         # remain eligible": the bounds are not firm — a patient who fails them may still take
         # part, and one who meets them is not thereby in (text)
         measured = []
-    for _, f in measured:
-        if f.kind == MEASUREMENT:
-            f.data["name"] = _as_written(f.data["name"], text)
-        for alt in f.data.get("alternatives") or ():
-            for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
-                if alt.get(key):
-                    alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
+    for _, top in measured:
+        for f in top.data["facts"] if top.kind == GROUP else [top]:
+            if f.kind == MEASUREMENT:
+                f.data["name"] = _as_written(f.data["name"], text)
+            for alt in f.data.get("alternatives") or ():
+                for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
+                    if alt.get(key):
+                        alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
+            if f.data.get("unless"):
+                f.data["unless"] = [" ".join(_as_written(w, text).split())
+                                    for w in f.data["unless"]]
     if "assent" in norm:
         # "children 7 and older provide assent", "subjects aged 7 to 17 willing to sign
         # assent": the age says who must assent (the consent procedure for minors), not who

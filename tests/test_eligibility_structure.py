@@ -708,6 +708,39 @@ def test_a_list_closed_by_or_is_not_split_by_its_commas() -> None:
     assert c.combination == "any-of"
 
 
+@pytest.mark.parametrize("text", [
+    # two measures of one function (the lexicon's "measures") closing a list: the last item's
+    # alternatives. Read as the list's, ANC 0.5 × 10⁹/L with a normal creatinine was "met"
+    "ANC ≥ 1500/µL, platelets ≥ 100,000/µL, hemoglobin ≥ 9 g/dL, creatinine ≤ 1.5 mg/dL or "
+    "creatinine clearance ≥ 60 mL/min",
+    # after a lead-in to requirements, read as all of them, a creatinine of 1.8 × ULN with a
+    # clearance of 70 mL/min was turned away
+    "Adequate organ function: ANC ≥ 1.5 × 10^9/L, platelets ≥ 100 × 10^9/L, total bilirubin ≤ "
+    "1.5 × ULN or direct bilirubin ≤ ULN",
+])
+def test_two_measures_of_one_function_closing_a_list_are_its_last_items(text: str) -> None:
+    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+    assert c.combination == "all-of"
+    *required, either = c.facts
+    assert all(f.kind == "lab" for f in required)
+    assert len(required) >= 2
+    assert either.kind == "any-of"
+    assert len(either.data["facts"]) == 2
+
+
+@pytest.mark.parametrize(("text", "combination"), [
+    # a comma before the "or" is the list's joint: as before (the seed trial's list)
+    ("Hemoglobin ≥ 9 g/dL, creatinine ≤ 1.5 mg/dL, or creatinine clearance ≥ 60 mL/min",
+     "any-of"),
+    # two concepts of different functions: as before
+    ("Hemoglobin ≥ 9 g/dL, platelets ≥ 100,000/µL or ANC ≥ 1500/µL", "any-of"),
+])
+def test_an_or_closing_a_list_otherwise_stays_the_lists(text: str, combination: str) -> None:
+    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+    assert c.combination == combination
+    assert all(f.kind == "lab" for f in c.facts)
+
+
 def test_a_list_opened_by_one_or_more_is_of_ways_in() -> None:
     # NCT03863210: "one or more CV risk factors [BMI ≥ 25 …, waist ≥ 88 cm, …, cholesterol
     # ≥ 5.2 mmol/L and active smoking]" required every factor

@@ -102,6 +102,27 @@ def test_a_group_naming_no_concept_or_too_short_is_a_mapping_error(
         load(bad)
 
 
+@pytest.mark.parametrize(("entries", "message"), [
+    ([{"function": "renal function", "labs": ["creatinine", "egfr-typo"]}],
+     r"measures of 'renal function' name no lab 'egfr-typo'"),
+    # one concept, two functions: which pair it makes would depend on the order
+    ([{"function": "renal function", "labs": ["creatinine", "egfr"]},
+      {"function": "muscle", "labs": ["creatinine", "ck"]}],
+     r"'creatinine' is a measure of both 'renal function' and 'muscle'"),
+])
+def test_measures_naming_no_concept_or_one_twice_are_a_mapping_error(
+        tmp_path: Path, entries: list, message: str) -> None:
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
+        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
+    doc = json.loads(TABLE.read_text(encoding="utf-8"))
+    doc["measures"]["entries"] = entries
+    bad = tmp_path / "eligibility-labs.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(MappingError, match=message):
+        load(bad)
+
+
 def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
     for words, sides in tables().states:
         assert words

@@ -2225,7 +2225,8 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
     if len(joints) > 1 and not only_or and _serial_or(joints) and \
-            not _LIST_LEAD.search(norm, 0, positioned[0][0]):
+            not _LIST_LEAD.search(norm, 0, positioned[0][0]) and \
+            not _measures_pair(joints[-1], [f for _, f in positioned[-2:]]):
         # "hemoglobin < 10 g/dL, platelets < 100 × 10^9/L, or ANC < 1.5 × 10^9/L": commas, then
         # "or" before the last — one of them, as "A or B" is (read as all of them, a patient
         # with one was turned away). Not after a lead-in to requirements ("blood biochemistry
@@ -2299,7 +2300,8 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
         return positioned
     # parts between semicolons; where there are none, between commas — but then a part with
     # its own "or" must not be the last: "A, B or C" ends a list with "or" (one of the three,
-    # or all of them, as the registry meant), "A, B or C, D" joins B and C alone
+    # or all of them, as the registry meant), "A, B or C, D" joins B and C alone — and so
+    # does "A, B, creatinine ≤ 1.5 × ULN or CrCl ≥ 60 mL/min": two measures of one function
     sep = ";" if ";" in norm else ","
     parts: list[list[tuple[int, Fact]]] = [[positioned[0]]]
     kinds: list[set[str]] = [set()]
@@ -2313,7 +2315,10 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
         kinds[-1].add("or" if _EITHER_JOINT.match(joint) else
                       "and" if not _TOP_OR.search(joint) else "?")
     if len(parts) < 2 or not any(k == {"or"} for k in kinds) or \
-            any(len(k) > 1 or "?" in k for k in kinds) or (sep == "," and kinds[-1] == {"or"}):
+            any(len(k) > 1 or "?" in k for k in kinds) or \
+            (sep == "," and kinds[-1] == {"or"} and not _measures_pair(
+                _BRACKETED.sub(" ", norm[parts[-1][0][0]:parts[-1][-1][0]]),
+                [f for _, f in parts[-1]])):
         return positioned
     out: list[tuple[int, Fact]] = []
     for part, k in zip(parts, kinds, strict=True):
@@ -2322,6 +2327,23 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
         else:
             out += part
     return out
+
+
+def _measures_pair(joint: str, facts: list[Fact]) -> bool:
+    """Whether two bounds joined by a bare "or" (no comma before it) are two measures of one
+    function ("creatinine ≤ 1.5 × ULN or creatinine clearance ≥ 60 mL/min": the lexicon's
+    ``measures``): at the end of a list they are its last item's alternatives, not the list's
+    ("ANC ≥ 1.5 × 10⁹/L, platelets ≥ 100 × 10⁹/L, creatinine … or CrCl …" needs the counts and
+    either renal bound)."""
+    if len(facts) != 2 or _OXFORD_OR.search(joint) or not _TOP_OR.search(joint):
+        return False
+    measure_of = tables().measure_of
+    a, b = (measure_of.get(f.data.get("test", "")) if f.kind == "lab" else None for f in facts)
+    return a is not None and a == b
+
+
+#: a comma before the "or" that closes a list ("A, B, or C"): the list's joint
+_OXFORD_OR = re.compile(r",\s*(?:or|and/or)\b")
 
 
 #: the joint of two statements one exclusion requires together: "and" or "with" right before

@@ -95,6 +95,9 @@ class Tables:
     #: names of a group of concepts sharing one bound ("transaminases"), each with the list
     #: of its members' names it is read as ("ast/alt")
     groups: tuple[tuple[str, str], ...] = ()
+    #: concept key → the function it is one measure of ("creatinine" → "renal function"):
+    #: two measures of one function joined by "or" are alternatives, not two requirements
+    measure_of: dict[str, str] = field(default_factory=dict)
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -205,8 +208,18 @@ def load(path: Path) -> Tables:
                 raise MappingError(f"{path.name}: group name {name!r} is shorter than "
                                    f"{listed!r}, which it is read as")
             groups.append((name, listed))
+    measure_of: dict[str, str] = {}
+    for m in doc.get("measures", {"entries": []})["entries"]:
+        for k in m["labs"]:
+            if k not in by_key:
+                raise MappingError(f"{path.name}: measures of {m['function']!r} name no lab "
+                                   f"{k!r}")
+            if k in measure_of:
+                raise MappingError(f"{path.name}: {k!r} is a measure of both "
+                                   f"{measure_of[k]!r} and {m['function']!r}")
+            measure_of[k] = m["function"]
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
-                  states=tuple(states), groups=tuple(groups),
+                  states=tuple(states), groups=tuple(groups), measure_of=measure_of,
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

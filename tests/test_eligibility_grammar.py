@@ -949,6 +949,14 @@ def _aged(birth: str, bundle: dict) -> dict:
     ("ECOG ≤ 2 (if aged ≥ 18 years); Karnofsky ≥ 50 (if aged ≥ 16 years and < 18 years); "
      "Lansky ≥ 50 (if aged < 16 years).",
      [(18, None, "ecog", None), (16, 18, "karnofsky", 50), (None, 16, "lansky", 50)]),
+    # the scale's longer names, and the groups joined by a semicolon
+    ("Lansky play score ≥ 50 for patients ≤ 16 years of age; Karnofsky ≥ 50 for patients > 16 "
+     "years", [(None, 16, "lansky", 50), (16, None, "karnofsky", 50)]),
+    # the ages in brackets after "age", with no unit: years (before, text)
+    ("Karnofsky performance status ≥ 70% (age ≥ 16) or Lansky ≥ 70% (age < 16)",
+     [(16, None, "karnofsky", 70), (None, 16, "lansky", 70)]),
+    ("ECOG 0-1 (age ≥ 18) or Lansky ≥ 60 (age < 18)",
+     [(18, None, "ecog", 0), (None, 18, "lansky", 60)]),
 ])
 def test_each_age_group_with_its_own_bound_is_one_of_several_all_ofs(text, groups) -> None:
     facts = facts_for(text, False)

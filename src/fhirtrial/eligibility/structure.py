@@ -2852,9 +2852,10 @@ def _side(f: Fact, side: str) -> tuple | None:
 
 # "Lansky ≥ 50 for patients ≤ 16 years and Karnofsky ≥ 50 % for patients > 16 years": a
 # bound, then the ages it is for
-_FOR_AGES = re.compile(r"\s*+[,(]?\s*+(?:for|in|if|among)\s+(?:(?:patients|participants|subjects|"
-                       r"children|those|people|persons)\s+)?(?:who\s+are\s+|aged?\s+|ages\s+)?")
-_FOR_IF = re.compile(r"[ (](?:for|if) ")
+_FOR_AGES = re.compile(r"\s*+[,(]?\s*+(?:(?:for|in|if|among)\s+(?:(?:patients|participants|"
+                       r"subjects|children|those|people|persons)\s+)?(?:who\s+are\s+|aged?\s+|"
+                       r"ages\s+)?|(?P<age>aged?)\s*+(?=[≤≥<>]))")
+_FOR_IF = re.compile(r"[ (](?:for|if) |\(\s*aged?\s*[≤≥<>]")
 _AGE_GROUP_JOINT = re.compile(r"[\s,;:)]*(?:and|or|and/or)?[\s,;:]*$")
 
 
@@ -2873,7 +2874,7 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
     excludes its groups only ("Karnofsky < 50 for patients > 16 years": age ≥ 17 with
     Karnofsky < 50), which needs no such member; a line whose side is not known is read only
     when it has two groups or more and they cover every age exactly once."""
-    if "year" not in norm:
+    if "year" not in norm and "(age" not in norm:
         return None
     subject = exclude is not None and _AGE_SUBJECT.match(norm) is not None
     if not subject:
@@ -2908,7 +2909,8 @@ def _age_groups(norm: str, exclude: bool | None = None) -> list[Fact] | None:
             if _held_for(norm, max(r.end, r.bound.end)) is not None:
                 return None  # "CD4 > 200/µL for at least 1 year": how long, not whose
             m = _FOR_AGES.match(canon, max(r.end, r.bound.end))
-            group = _age_group(canon, m.end(), r) if m else None
+            # ("Karnofsky ≥ 70 % (age ≥ 16)": an age with no unit, after "age", in years)
+            group = _age_group(canon, m.end(), r, years=bool(m.group("age"))) if m else None
             if group is None:
                 return None
             groups.append(group[0])
@@ -2973,7 +2975,7 @@ def _one_subject_group(canon: str, start: int, rs: list[Reading]
     return group[0]
 
 
-def _age_group(canon: str, start: int, r: Reading
+def _age_group(canon: str, start: int, r: Reading, years: bool = False
                ) -> tuple[tuple[int, float, Fact, Fact], int] | None:
     """The group of bound ``r`` whose ages are written at ``start`` ("≤ 16 years"): its
     first and last age in completed years, the age fact, the bound's fact; and where the
@@ -2985,6 +2987,8 @@ def _age_group(canon: str, start: int, r: Reading
     b, _, _, end = found
     if (of := _AGE_OF.match(canon, end)) is not None:
         b.unit, b.unit_written, end = b.unit if b.unit_written else "a", True, of.end()
+    elif years and not b.unit_written:
+        b.unit, b.unit_written = "a", True
     if b.unit != "a" or b.sides is not None:
         return None
     data = _bound_data(r.lab, r.bound, False)

@@ -527,6 +527,14 @@ LINES = [
     # interleukin 6 (LOINC 26881-3), the quick SOFA (0-3)
     ("IL-6 > 40 pg/mL", False, [("il-6", 40, None, False, True, "pg/mL", None)]),
     ("qSOFA ≥ 2", False, [("qsofa", 2, None, True, True, "{score}", None)]),
+    # anion gap (its one unit: a bare number is mmol/L), osmolality (not osmolarity, mOsm/L),
+    # ACTH, thyroperoxidase antibodies
+    ("Anion gap > 12", False, [("anion-gap", 12, None, False, True, "mmol/L", None)]),
+    ("Serum osmolality < 275 mOsm/kg", False,
+     [("osmolality-serum", None, 275, True, False, "mosm/kg", None)]),
+    ("Plasma osmolality > 320 mOsm/L", True, []),
+    ("ACTH > 100 pg/mL", False, [("acth", 100, None, False, True, "pg/mL", None)]),
+    ("Anti-TPO > 35 IU/mL", False, [("anti-tpo", 35, None, False, True, "[IU]/mL", None)]),
 
     # thousands per cubic millimetre; the myeloma measurable-disease proteins (LOINC 33358-3,
     # 42482-0)

@@ -159,10 +159,18 @@ def test_an_age_with_a_bound_excludes_only_together() -> None:
                     *young_low) == "eligible"  # (the patient is 54)
 
 
-@pytest.mark.parametrize("text", [
-    "Patients older than 80 years with frailty",
-    "Women aged ≥ 50 years with a history of fracture",
+@pytest.mark.parametrize(("text", "words", "verdict"), [
+    ("Patients older than 80 years with frailty", "with frailty", "eligible"),
+    ("Women aged ≥ 50 years with a history of fracture", "with a history of fracture",
+     "needs-review"),
 ])
-def test_an_excluded_age_that_holds_only_with_words_is_text(text: str) -> None:
-    # read alone the age (and the sex) would exclude everyone over 80, every woman over 50
-    assert _criterion(text, True).facts == []
+def test_an_excluded_age_that_holds_only_with_words_goes_with_them(text: str, words: str,
+                                                                   verdict: str) -> None:
+    # read alone the age (and the sex) would exclude everyone over 80, every woman over 50;
+    # with its words it clears those under it and leaves those over it to review (the patient
+    # is a woman of 54)
+    facts = _criterion(text, True).facts
+    ages = [m for f in facts for m in (f.data["facts"] if f.kind == GROUP else [f])
+            if m.kind == "age"]
+    assert [a.data["with"] for a in ages] == [[words]]
+    assert _verdict(text, True) == verdict

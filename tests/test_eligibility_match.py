@@ -405,6 +405,21 @@ def test_an_exception_in_words_leaves_to_review_only_what_the_bound_does_not_dec
     assert tuple(f["result"]["valueCode"] for f in got) == facts
 
 
+@pytest.mark.parametrize(("hb", "verdict", "result"), [
+    (10.5, "eligible", "not-met"),  # not anaemic: cleared (before, the line was text)
+    (7.2, "needs-review", "unknown"),  # anaemic: excluded only if transfusions are needed
+])
+def test_an_excluded_bound_that_holds_only_with_words_clears_those_it_does_not_reach(
+        hb: float, verdict: str, result: str) -> None:
+    text = "Exclusion Criteria:\n* Hemoglobin < 8 g/dL requiring transfusion"
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _result("hb", "2026-01-10", "718-7", hb, "g/dL", "g/dL")]}
+    out = evaluate(text, bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    f = _fact(out, "Haemoglobin < 8 g/dL, requiring transfusion")
+    assert f["result"]["valueCode"] == result
+
+
 def test_a_value_outside_a_range_excludes_only_outside_it() -> None:
     def hct(value: float) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {

@@ -434,21 +434,41 @@ def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
 
 @pytest.mark.parametrize(("line", "tests"), [
     # in an exclusion a bound the words after it come with excludes only with them: alone it
-    # turned away everyone over it ("BMI ≥ 35 with comorbidities": every BMI ≥ 35)
-    ("BMI ≥ 35 kg/m² with comorbidities", []),
-    ("QTc > 450 ms with bundle branch block", []),
-    ("BMI ≥ 35 kg/m² with at least one comorbidity", []),
-    ("SBP > 160 mmHg with ≥ 2 risk factors", []),
-    ("BMI ≥ 40 kg/m² or BMI ≥ 35 kg/m² with obesity-related comorbidities", ["bmi"]),
+    # turned away everyone over it ("BMI ≥ 35 with comorbidities": every BMI ≥ 35); the words
+    # go with it (before, the line was text, and cleared no one under the bound either)
+    ("BMI ≥ 35 kg/m² with comorbidities", [("bmi", ["with comorbidities"])]),
+    ("QTc > 450 ms with bundle branch block", [("qtc", ["with bundle branch block"])]),
+    ("BMI ≥ 35 kg/m² with at least one comorbidity",
+     [("bmi", ["with at least one comorbidity"])]),
+    ("SBP > 160 mmHg with ≥ 2 risk factors", [("bp-systolic", ["with ≥ 2 risk factors"])]),
+    # words that add a requirement of another kind
+    ("Hemoglobin < 8 g/dL requiring transfusion", [("hemoglobin", ["requiring transfusion"])]),
+    ("Potassium < 3.0 mmol/L or > 5.5 mmol/L that cannot be corrected",
+     [("potassium", ["that cannot be corrected"])]),
+    ("LDL-C > 190 mg/dL while on statin", [("ldl", ["while on statin"])]),
+    # closing bounds joined without a comma: each one's
+    ("SBP > 160 mmHg or DBP > 100 mmHg despite medication",
+     [("bp-systolic", ["despite medication"]), ("bp-diastolic", ["despite medication"])]),
+    # (a conditional alternative's own words are its condition)
+    ("BMI ≥ 40 kg/m² or BMI ≥ 35 kg/m² with obesity-related comorbidities", [("bmi", None)]),
     # … not another bound, nor "with or without"
-    ("SBP > 160 mmHg with DBP > 100 mmHg", ["bp-systolic", "bp-diastolic"]),
-    ("Creatinine clearance < 30 mL/min with or without dialysis", ["creatinine-clearance"]),
+    ("SBP > 160 mmHg with DBP > 100 mmHg", [("bp-systolic", None), ("bp-diastolic", None)]),
+    ("Creatinine clearance < 30 mL/min with or without dialysis",
+     [("creatinine-clearance", None)]),
 ])
 def test_an_excluded_bound_with_words_after_it_holds_only_with_them(line: str,
                                                                      tests: list) -> None:
     facts = facts_for(line, True)
     found = [m for f in facts for m in (f.data["facts"] if f.kind == GROUP else [f])]
-    assert [f.data["test"] for f in found if f.kind == "lab"] == tests
+    assert [(f.data["test"], f.data.get("with")) for f in found if f.kind == "lab"] == tests
+    # in an inclusion the bound is necessary, and read alone
+    assert not any(f.data.get("with") for f in facts_for(line, False))
+
+
+def test_words_cut_short_by_a_bracket_leave_the_bound_text() -> None:
+    # "with translocations t(9;22) …": no words of their own to go with the count
+    facts = facts_for("WBC count ≥ 300 × 10^9/L with translocations t(9;22) (q34;q11)", True)
+    assert [f for f in facts if f.kind == "lab"] == []
 
 
 @pytest.mark.parametrize("line", [

@@ -270,7 +270,9 @@ def test_a_count_of_results_after_two_bounds_is_both_bounds() -> None:
 
 
 def test_an_exclusion_bound_with_a_finding_is_not_the_bound_alone() -> None:
-    assert _bounds("Lipase > 2 × ULN with clinical signs of pancreatitis", True) == []
+    [f] = facts_for("Lipase > 2 × ULN with clinical signs of pancreatitis", True)
+    assert (f.data["test"], f.data["low"], f.data["with"]) == (
+        "lipase", 2, ["with clinical signs of pancreatitis"])
     # in an inclusion the bound is necessary, and read
     assert _bounds("Lipase > 2 × ULN with clinical signs of pancreatitis", False) == [
         ("lab", "lipase", 2, None, None)]

@@ -221,17 +221,22 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
                                                      if k != "negated"}), link)
         return None if plain is None else dict(plain, description=fact_text(fact))
-    if unless := fact.data.get("unless"):
-        # "albumin < 2.5 g/dL unless due to nephrotic syndrome": all-of the bound and not the
-        # words (text only, for review)
+    if fact.data.get("unless") or fact.data.get("with"):
+        # "hemoglobin < 8 g/dL requiring transfusion", "albumin < 2.5 g/dL unless due to
+        # nephrotic syndrome": all-of the bound and the words (text only, for review) — the
+        # words of an exception with ``exclude``
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
-                                                     if k != "unless"}), f"{link}.1")
+                                                     if k not in ("unless", "with")}), f"{link}.1")
         if plain is None:
             return None
-        words = [{"linkId": f"{link}.{i + 2}", "description": w, "exclude": True}
-                 for i, w in enumerate(unless)]
+        words = [(w, False) for w in fact.data.get("with") or ()] + \
+            [(w, True) for w in fact.data.get("unless") or ()]
+        members = [{"linkId": f"{link}.{i + 2}", "description": w, **({"exclude": True} if x
+                                                                      else {})}
+                   for i, (w, x) in enumerate(words)]
         return {"linkId": link, "description": fact_text(fact),
-                "definitionByCombination": {"code": "all-of", "characteristic": [plain, *words]}}
+                "definitionByCombination": {"code": "all-of",
+                                            "characteristic": [plain, *members]}}
     if fact.kind in (GROUP, EITHER):
         members = []
         for i, m in enumerate(fact.data["facts"]):
@@ -378,7 +383,9 @@ def fact_text(fact: Fact) -> str:
         text += f" {window_text(fact.data['window'])}"
     if held := fact.data.get("held"):
         text += f" {held_text(held)}"
-    # ("…, unless due to nephrotic syndrome", "…, except in patients with Gilbert's syndrome")
+    # ("…, requiring transfusion", "…, unless due to nephrotic syndrome", "…, except in
+    # patients with Gilbert's syndrome")
+    text += "".join(f", {w}" for w in fact.data.get("with") or ())
     text += "".join(f", {'except' if w.startswith(_PREPOSITIONS) else 'unless'} {w}"
                     for w in fact.data.get("unless") or ())
     return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text

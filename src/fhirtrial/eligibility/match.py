@@ -515,14 +515,17 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
             return inner
         flipped = NOT_MET if inner.result == MET else MET
         return Result(flipped, f"not: {inner.reason}", inner.evidence)
-    if unless := fact.data.get("unless"):
-        # "albumin < 2.5 g/dL unless due to nephrotic syndrome": the bound not met says no;
-        # met, it holds only without the words, which are for review
+    if fact.data.get("unless") or fact.data.get("with"):
+        # "hemoglobin < 8 g/dL requiring transfusion", "albumin < 2.5 g/dL unless due to
+        # nephrotic syndrome": the bound not met says no; met, it holds only with (or
+        # without) the words, which are for review
         inner = _evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
-                                                if k != "unless"}), patient, as_of)
+                                                if k not in ("unless", "with")}), patient, as_of)
         if inner is None or inner.result != MET:
             return inner
-        return Result(UNKNOWN, f"{inner.reason}; not if {' or '.join(unless)}: text only",
+        words = [*(fact.data.get("with") or ()),
+                 *(f"not {w}" for w in fact.data.get("unless") or ())]
+        return Result(UNKNOWN, f"{inner.reason}; and {' and '.join(words)}: text only",
                       inner.evidence)
     return _evaluate_fact(fact, patient, as_of)
 

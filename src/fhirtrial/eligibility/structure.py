@@ -1167,8 +1167,6 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 _count_of_results(norm, canon, r) or
                 _occasions_after(norm, canon, bound_end := _bound_end(canon, r)) or
                 (exclude is not False and _HELD_FOR_AFTER.match(norm, bound_end)) or
-                (exclude is True and _WITH_FINDING_AFTER.match(canon, bound_end)) or
-                (exclude is True and _holds_with_words(canon, rs, r, bound_end)) or
                 _OTHER_TIME_AFTER.match(canon, bound_end) or
                 _OTHER_TIME_BEFORE.search(canon, max(0, r.pos - 30), r.pos) or
                 _other_specimen(canon, r))):
@@ -1207,11 +1205,13 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                     _AGE_EVENT_BEFORE.search(canon, max(0, r.pos - 12), r.pos)
                                     or _age_of_one_sex(canon, r)):
             continue
-        if r.lab.kind == "age" and exclude is True and \
-                _WITH_AFTER_AGE.match(canon, max(r.end, r.bound.end)) and \
-                not any(q.pos > r.pos for q in rs):
-            # "patients older than 80 years with frailty": excluded are the old who are frail,
-            # not everyone over 80 — a bound that holds only with words beside it (text)
+        # "BMI ≥ 35 kg/m² with comorbidities", "hemoglobin < 8 g/dL requiring transfusion",
+        # "patients older than 80 years with frailty": among the exclusions a bound that holds
+        # only with the words beside it — excluded are those who are past it *and* what the
+        # words say; the words go with the bound (``with``), or the line is text when they
+        # cannot be told apart
+        with_words = _with_words(canon, text, rs, r) if exclude is True else None
+        if with_words == "":
             continue
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
@@ -1261,6 +1261,10 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # written in the wrong list — read as written it would exclude every patient the
             # trial wants; which one the registry meant is for a person (text)
             continue
+        if with_words and (negation or r.bound.outside or fact.kind == GROUP):
+            continue
+        if with_words:
+            fact.data["with"] = [with_words]
         if r.bound.outside:
             # "hematocrit outside the normal range (35-50 %)": the range must not hold
             negation = "negated"
@@ -1270,6 +1274,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # what must not hold
             fact.data["negated"] = True
         out.append((r.pos, fact))
+    if exclude is True:
+        _share_with_words(out, rs, canon)
     if subject_spans:
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
@@ -1825,7 +1831,8 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
                 prev.data.get("relative") == f.data.get("relative") and \
                 not prev.data.get("alternatives") and not f.data.get("alternatives") and \
                 not prev.data.get("negated") and not f.data.get("negated") and \
-                not prev.data.get("unless") and not f.data.get("unless")
+                not prev.data.get("unless") and not f.data.get("unless") and \
+                not prev.data.get("with") and not f.data.get("with")
             joint = canon[ppos:pos]
             if same and re.search(r"(?:\band\b|,|\bto\b)\s*(?:(?:age|aged)\s*)?$", joint) and \
                     not re.search(r"\bor\b|;", joint):
@@ -2181,9 +2188,9 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                 for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                     if alt.get(key):
                         alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
-            if f.data.get("unless"):
-                f.data["unless"] = [" ".join(_as_written(w, text).split())
-                                    for w in f.data["unless"]]
+            for key in ("unless", "with"):
+                if f.data.get(key):
+                    f.data[key] = [" ".join(_as_written(w, text).split()) for w in f.data[key]]
     if "assent" in norm:
         # "children 7 and older provide assent", "subjects aged 7 to 17 willing to sign
         # assent": the age says who must assent (the consent procedure for minors), not who
@@ -2676,14 +2683,62 @@ _WITH_FINDING_AFTER = re.compile(r"\s*+,?\s*+(?:with|and|accompanied by|associat
 _WITH_WORDS_AFTER = re.compile(r"\s*+,?\s*+" + _COMES_WITH_WORDS + _WORDS_FOLLOW)
 
 
-def _holds_with_words(canon: str, rs: list[Reading], r: Reading, bound_end: int) -> bool:
-    """Whether words after the bound, and no other bound in its clause, say what it comes
-    with ("BMI ≥ 35 kg/m² with comorbidities"; not "SBP > 160 with DBP > 100 mmHg")."""
-    if _WITH_WORDS_AFTER.match(canon, bound_end) is None:
-        return False
-    stop = min((i for i in (canon.find(";", bound_end), canon.find(",", bound_end + 1),
-                            canon.find(" or ", bound_end)) if i >= 0), default=len(canon))
-    return not any(bound_end <= q.pos < stop for q in rs if q is not r)
+def _share_with_words(out: list[tuple[int, Fact]], rs: list[Reading], canon: str) -> None:
+    """Words a bound holds only with, closing bounds joined to it without a comma, are theirs
+    too: "SBP > 160 mmHg or DBP > 100 mmHg despite medication" excludes the treated only, on
+    either pressure (as an exception closing such a list excepts from each, see
+    :func:`_waivers`)."""
+    facts = dict(out)
+    ordered = [r for r in rs if r.pos in facts]
+    for i in range(len(ordered) - 1, 0, -1):
+        words = facts[ordered[i].pos].data.get("with")
+        if not words:
+            continue
+        for q, nxt in zip(reversed(ordered[:i]), reversed(ordered[1:i + 1]), strict=True):
+            f = facts[q.pos]
+            if _LIST_COMMA.search(canon, q.bound.start, nxt.pos) or f.kind not in _BOUNDED or \
+                    f.data.get("with") or f.data.get("negated"):
+                break
+            f.data["with"] = list(words)
+
+
+# … and words after the bound that add a requirement of another kind: "requiring
+# transfusion", "that cannot be corrected", "despite treatment", "while on a statin"
+_QUALIFIER_AFTER = re.compile(r"\s*+,?\s*+(?:(?:requiring|(?:that|which)\s+(?:requires?|required|"
+                              r"needs?|needed)|needing|despite|refractory\s+to|while\s+(?:on|"
+                              r"receiving|taking))\s+[a-z]|(?:(?:that|which)\s+(?:cannot|can\s*not|"
+                              r"could\s+not)\s+be|not|is\s+not)\s+correct(?:ed|able)\b)")
+#: where the words a bound goes with end: the clause's next comma, semicolon, "or" or bracket
+_WORDS_END = re.compile(r"\s*(?:$|[;,()]|\bor\b|\.(?:\s|$))")
+
+
+def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
+    """The words a bound among the exclusions holds only with ("with comorbidities",
+    "requiring transfusion"), as written; None when nothing after the bound says so, "" when
+    something does but not in words of their own (another bound in the clause: "SBP > 160 with
+    DBP > 100 mmHg" is two bounds, read as such — or no words to the clause's end)."""
+    if any(cond for _, cond in r.alternatives):
+        return None  # ("> 3 × ULN (> 5 × ULN with liver metastases)": the alternative's own)
+    # (after the last alternative: "potassium < 3.0 or > 5.5 mmol/L that cannot be corrected")
+    end = max(r.end, r.bound.end) if r.lab.kind == "age" else max(
+        [_bound_end(canon, r), *(b.end for b, _ in r.alternatives)])
+    m = _WITH_FINDING_AFTER.match(canon, end) or _WITH_WORDS_AFTER.match(canon, end) or \
+        _QUALIFIER_AFTER.match(canon, end) or (
+            _WITH_AFTER_AGE.match(canon, end) if r.lab.kind == "age" else None)
+    if m is None:
+        return None
+    start = end + len(canon[end:m.end()]) - len(canon[end:m.end()].lstrip(" ,"))
+    stop = next((start + k.start() for k in _WORDS_END.finditer(canon[start:])
+                 if k.start() > 0), len(canon))
+    if r.lab.kind == "age" and any(q.pos > r.pos for q in rs):
+        return None  # ("aged > 65 years with an eGFR < 60": the age and the bound, both read)
+    if any(end <= q.pos < stop for q in rs if q is not r):
+        return None if not _QUALIFIER_AFTER.match(canon, end) and \
+            _WITH_FINDING_AFTER.match(canon, end) is None else ""
+    if canon.startswith("(", stop):
+        return ""  # ("with translocations t(9;22) …": words the bracket cuts short)
+    words = " ".join(text[start:stop].split()).strip(" ,.")
+    return words if re.search(r"[a-z]{3}.*\s", words) or re.search(r"[a-z]{4}", words) else ""
 
 
 # "mRS ≤ 1 before the stroke", "premorbid mRS ≤ 2": the value at an earlier time than now,

@@ -225,6 +225,10 @@ LINES = [
      [("age", 20, 45, True, True, "a", None)]),
     ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,
      [("age", 21, None, True, True, "a", None)]),
+    # months and weeks "of age" the bound's own words took in (years were read already)
+    ("6 months of age or older", False, [("age", 6, None, True, True, "mo", None)]),
+    ("Infants 6 weeks of age or older", False, [("age", 6, None, True, True, "wk", None)]),
+    ("< 3 months since surgery", False, []),  # a duration, no "of age"
     # an either/or whose "or" touches the comparator
     ("Body mass index < 18 or> 30 kg/m2", True, [("bmi", None, 18, True, False, "kg/m2", None)]),
     # lesion size and Cobb angle (lengths, degrees); a pain rating on its 0-10 scale

@@ -537,6 +537,7 @@ _AGE_HEAD = re.compile(
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|being|must|aged|"
     r"age|ages|years|year|the|a|an|were|was|inclusion|criteria|criterion|,|:|/|-|\(|\[)\s*)*$")
 _AGE_OF = re.compile(r"\s*+-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age)")
+_AGE_OF_WITHIN = re.compile(r"\d\s*+[a-z]+\s*+(?:of age|old|of life)\b")
 _AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age|"
                         r"at (?:the time of )?"
                         r"(?:screening|enrol|inclusion|consent|signing|randomi|study entry|"
@@ -602,7 +603,9 @@ def _age_readings(canon: str, norm: str, taken: list[tuple[int, int]]) -> list[R
         if found is None:
             continue
         bound, alts, either, end = found
-        after = bool(_AGE_AFTER.match(canon[end:]))
+        # (the grammar may have read "of age" as part of the bound: "6 months of age or older")
+        after = bool(_AGE_AFTER.match(canon[end:]) or
+                     _AGE_OF_WITHIN.search(canon, bound.start, end))
         j = _TO_NEXT.match(canon, end)
         if not after and j:
             # "≥ 28 days to < 18 years of age": one side of a range whose other side is an age

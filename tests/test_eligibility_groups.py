@@ -163,6 +163,9 @@ def test_an_age_with_a_bound_excludes_only_together() -> None:
     ("Patients older than 80 years with frailty", "with frailty", "eligible"),
     ("Women aged ≥ 50 years with a history of fracture", "with a history of fracture",
      "needs-review"),
+    # (the age's own "of age"/"old" are not the words)
+    ("Patients older than 80 years of age with frailty", "with frailty", "eligible"),
+    ("Subjects over 75 years old who are frail", "who are frail", "eligible"),
 ])
 def test_an_excluded_age_that_holds_only_with_words_goes_with_them(text: str, words: str,
                                                                    verdict: str) -> None:

@@ -2711,6 +2711,7 @@ _QUALIFIER_AFTER = re.compile(r"\s*+,?\s*+(?:(?:requiring|(?:that|which)\s+(?:re
                               r"needs?|needed)|needing|despite|refractory\s+to|while\s+(?:on|"
                               r"receiving|taking))\s+[a-z]|(?:(?:that|which)\s+(?:cannot|can\s*not|"
                               r"could\s+not)\s+be|not|is\s+not)\s+correct(?:ed|able)\b)")
+_OF_AGE_LEAD = re.compile(r"(?:of age|old)\b\s*+,?\s*+")
 #: where the words a bound goes with end: the clause's next comma, semicolon, "or" or bracket
 _WORDS_END = re.compile(r"\s*(?:$|[;,()]|\bor\b|\.(?:\s|$))")
 
@@ -2731,6 +2732,8 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | N
     if m is None:
         return None
     start = end + len(canon[end:m.end()]) - len(canon[end:m.end()].lstrip(" ,"))
+    if (of := _OF_AGE_LEAD.match(canon, start)) is not None:
+        start = of.end()  # ("older than 80 years of age with frailty": "with frailty")
     stop = next((start + k.start() for k in _WORDS_END.finditer(canon[start:])
                  if k.start() > 0), len(canon))
     if r.lab.kind == "age" and any(q.pos > r.pos for q in rs):

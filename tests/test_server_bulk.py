@@ -20,7 +20,12 @@ import pytest
 from fhirtrial.errors import FhirtrialError
 from fhirtrial.server.bundles import process
 from fhirtrial.server.searchparams import REGISTRY
-from fhirtrial.server.store import DEFERRED_INDEXES, SCHEMA_VERSION, SQLiteStore
+from fhirtrial.server.store import (
+    DEFERRED_INDEXES,
+    SCHEMA_VERSION,
+    SEARCHED_DURING_LOAD,
+    SQLiteStore,
+)
 
 
 def _bundle(i: int, *, broken: bool = False, late: bool = False, plain: bool = False,
@@ -250,6 +255,42 @@ def test_a_search_through_the_bulk_writer_of_an_empty_store_needs_no_dropped_ind
         "R5", "Location", city, (), "", [], 1, 1, 0, 5)[0]  # the index is back, and named
 
 
+def _index_names(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def test_the_token_indexes_a_load_searches_are_built_at_its_first_search(tmp_path: Path):
+    """Into an empty store the token code and system indexes wait, with the other search
+    indexes, for the end of the load: a load of PUTs by id never searches, and keeping them
+    cost every token row a random B-tree insert. A conditional write (PUT by identifier)
+    searches them: they are built then, and kept from there on."""
+    plain = SQLiteStore(tmp_path / "plain.sqlite")
+    with plain.bulk(batch=2) as writer:
+        for i in range(5):
+            _process(writer, _bundle(i, plain=True))
+        assert not _index_names(writer.conn) & set(SEARCHED_DURING_LOAD)
+    with sqlite3.connect(tmp_path / "plain.sqlite") as conn:
+        assert set(SEARCHED_DURING_LOAD) <= _index_names(conn)
+    by_id = SQLiteStore(tmp_path / "by-identifier.sqlite", clock=_fixed_clock)
+    with by_id.bulk(batch=2) as writer:
+        _process(writer, _bundle(0))
+        assert set(SEARCHED_DURING_LOAD) <= _index_names(writer.conn)
+        plan = " ".join(r[-1] for r in writer.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT rid FROM idx_token WHERE sp=? AND code=? AND system=?",
+            ("ResearchStudy.identifier", "NCT70000000", "http://clinicaltrials.gov")))
+        assert "idx_token_code_c" in plan
+        # the conditional write finds study 0 again: its second version, not a second study
+        _process(writer, _bundle(0, revised=True))
+    with sqlite3.connect(tmp_path / "by-identifier.sqlite") as conn:
+        assert conn.execute("SELECT id, vid FROM current WHERE type='ResearchStudy'"
+                            ).fetchall() == [("NCT70000000", 2)]
+    # and the store is the one a study-by-study load gives
+    one = SQLiteStore(tmp_path / "one.sqlite", clock=_fixed_clock)
+    _process(one, _bundle(0))
+    _process(one, _bundle(0, revised=True))
+    assert _dump(tmp_path / "by-identifier.sqlite") == _dump(tmp_path / "one.sqlite")
+
+
 def killed_bulk_load(open_store: str) -> None:
     """In another process: 12 studies through ``open_store``'s bulk writer, 5 per batch, then
     the process dies (``os._exit``) with studies 10 and 11 in its open batch."""
@@ -276,7 +317,9 @@ def test_a_killed_bulk_load_keeps_committed_batches_and_repairs_indexes(tmp_path
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        assert not set(DEFERRED_INDEXES) & names
+        # (the token indexes its conditional writes searched were built at the first one)
+        assert not (set(DEFERRED_INDEXES) - set(SEARCHED_DURING_LOAD)) & names
+        assert set(SEARCHED_DURING_LOAD) <= names
     store = SQLiteStore(db)  # opening repairs: the migration builds the missing indexes
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

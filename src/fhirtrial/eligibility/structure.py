@@ -1335,7 +1335,7 @@ _WAIVER_CAUSE = re.compile(r"(?:due|related|attributable|secondary)\s+to\b|cause
 
 @dataclass
 class _Waivers:
-    """What exceptions in words do to an inclusion's bounds (:func:`_waivers`)."""
+    """What exceptions in words do to a line's bounds (:func:`_waivers`)."""
 
     #: the way in an exception states, by the reading position of each bound it waives
     words: dict[int, str] = field(default_factory=dict)

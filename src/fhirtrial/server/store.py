@@ -748,7 +748,10 @@ def _add_word_rows(conn: sqlite3.Connection) -> None:
 DEFERRED_INDEXES = ("versions_type_time", "current_live", "idx_token_text_c",
                     "idx_string_norm_c", "idx_string_exact_c", "idx_date_lo_c",
                     "idx_date_hi_c", "idx_ref_target_c", "idx_number_value_c", "idx_geo_lat_c",
-                    "idx_geo_cell_c")
+                    "idx_geo_cell_c", *("idx_token_code_c", "idx_token_system_c"))
+#: of the deferred indexes, those a conditional write's search (``identifier=…``) needs: built
+#: when a bulk load first searches, not at its end (a load of PUTs by id never does)
+SEARCHED_DURING_LOAD = ("idx_token_code_c", "idx_token_system_c")
 
 
 class BulkWriter(HeldRowsWriter):
@@ -799,6 +802,19 @@ class BulkWriter(HeldRowsWriter):
         self.temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("BEGIN IMMEDIATE")
+
+    def search_indexes(self) -> None:
+        """Before a search inside the load: the token indexes a conditional write's search
+        reads, built now if the load deferred them (a load of PUTs by id builds them once at
+        the end, with the others). Each search asks again (``IF NOT EXISTS``: nothing to do
+        once built), since a study that rolls back its savepoint takes the build with it."""
+        if self.deferred:
+            for stmt in _SEARCHED_DDL:
+                self.conn.execute(stmt)
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        self.search_indexes()
+        return super().search(*args, **kwargs)
 
     def _write_held(self, held: Held) -> None:
         """Insert held-back index rows, one ``executemany`` per table."""
@@ -1107,6 +1123,16 @@ class _SQLiteBulkTx(HeldRowsTx, _SQLiteTx):
     def __init__(self, store: SQLStore, conn: Any, writer: BulkWriter) -> None:
         _SQLiteTx.__init__(self, store, conn)
         self._hold(writer)
+        self.bulk = writer
+
+    def search_ids(self, fv: str, rtype: str, criteria: Sequence[Criterion]) -> list[str]:
+        self.bulk.search_indexes()
+        return super().search_ids(fv, rtype, criteria)
+
+
+#: the schema's statements creating :data:`SEARCHED_DURING_LOAD`
+_SEARCHED_DDL = tuple(st for st in statements(SQLITE_SCHEMA)
+                      if any(f" {name} ON " in st for name in SEARCHED_DURING_LOAD))
 
 
 __all__ = ["BulkWriter", "ConflictError", "HistoryEntry", "ReadOnlyStoreError", "SQLStore", "SQLTx",

@@ -446,6 +446,8 @@ def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
     ("Potassium < 3.0 mmol/L or > 5.5 mmol/L that cannot be corrected",
      [("potassium", ["that cannot be corrected"])]),
     ("LDL-C > 190 mg/dL while on statin", [("ldl", ["while on statin"])]),
+    # (after the bracket the bound is written in)
+    ("Bradycardia (HR < 50) requiring pacing", [("heart-rate", ["requiring pacing"])]),
     # closing bounds joined without a comma: each one's
     ("SBP > 160 mmHg or DBP > 100 mmHg despite medication",
      [("bp-systolic", ["despite medication"]), ("bp-diastolic", ["despite medication"])]),

@@ -2726,6 +2726,8 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | N
     # (after the last alternative: "potassium < 3.0 or > 5.5 mmol/L that cannot be corrected")
     end = max(r.end, r.bound.end) if r.lab.kind == "age" else max(
         [_bound_end(canon, r), *(b.end for b, _ in r.alternatives)])
+    if (close := _CLOSE_PAREN.match(canon, end)) is not None:
+        end = close.end()  # ("bradycardia (HR < 50) requiring pacing")
     m = _WITH_FINDING_AFTER.match(canon, end) or _WITH_WORDS_AFTER.match(canon, end) or \
         _QUALIFIER_AFTER.match(canon, end) or (
             _WITH_AFTER_AGE.match(canon, end) if r.lab.kind == "age" else None)

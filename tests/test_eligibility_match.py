@@ -207,6 +207,12 @@ def _one_result(loinc: str, value: float, ucum: str) -> dict[str, Any]:
     ("Peripheral blood blasts < 5%", ("709-6", 3, "%"), "eligible"),
     ("Peripheral blood blasts < 5%", ("709-6", 8, "%"), "not-eligible"),
     ("Bone marrow blasts < 5%", ("709-6", 3, "%"), "needs-review"),
+    # counts under the "[#/volume] in Blood" codes many laboratories report (26515-7 platelets,
+    # 26499-4 neutrophils), and haemoglobin by calculation (20509-6)
+    ("Platelets ≥ 100 × 10^9/L", ("26515-7", 150, "10*3/uL"), "eligible"),
+    ("Platelets ≥ 100 × 10^9/L", ("26515-7", 80, "10*3/uL"), "not-eligible"),
+    ("ANC ≥ 1500/µL", ("26499-4", 1.2, "10*3/uL"), "not-eligible"),
+    ("Hemoglobin ≥ 9 g/dL", ("20509-6", 10.2, "g/dL"), "eligible"),
 ])
 def test_a_result_under_the_concepts_loinc_code_is_compared_in_its_unit(line, result,
                                                                          verdict) -> None:

@@ -426,6 +426,18 @@ def test_an_excluded_bound_that_holds_only_with_words_clears_those_it_does_not_r
     assert f["result"]["valueCode"] == result
 
 
+@pytest.mark.parametrize(("lvef", "verdict"), [
+    (40, "not-eligible"),  # the bound is necessary: not met, the line is not
+    (60, "needs-review"),  # … not sufficient: the wall motion is for a person (before: met)
+])
+def test_an_included_bound_with_words_after_it_is_necessary_not_sufficient(
+        lvef: float, verdict: str) -> None:
+    text = "Inclusion Criteria:\n* LVEF ≥ 50% with normal wall motion"
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _result("e", "2026-01-10", "10230-1", lvef, "%", "%")]}
+    assert _verdict(evaluate(text, bundle, as_of="2026-01-15")) == verdict
+
+
 def test_a_value_outside_a_range_excludes_only_outside_it() -> None:
     def hct(value: float) -> dict[str, Any]:
         return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {

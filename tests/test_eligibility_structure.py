@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURES
 from fhirtrial.eligibility import criteria_for, facts_for
-from fhirtrial.eligibility.criteria import GROUP
+from fhirtrial.eligibility.criteria import EITHER, GROUP
 
 SEED_TEXT = json.loads((FIXTURES / "seed" / "NCT06534528.json").read_text(encoding="utf-8"))[
     "protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
@@ -463,8 +463,11 @@ def test_an_excluded_bound_with_words_after_it_holds_only_with_them(line: str,
     facts = facts_for(line, True)
     found = [m for f in facts for m in (f.data["facts"] if f.kind == GROUP else [f])]
     assert [(f.data["test"], f.data.get("with")) for f in found if f.kind == "lab"] == tests
-    # in an inclusion the bound is necessary, and read alone
-    assert not any(f.data.get("with") for f in facts_for(line, False))
+    # in an inclusion the bound is necessary, not sufficient: the same words go with it (read
+    # alone, the bound was "met" for a patient the words may leave out)
+    inc = [m for f in facts_for(line, False)
+           for m in (f.data["facts"] if f.kind in (GROUP, EITHER) else [f])]
+    assert [(f.data["test"], f.data.get("with")) for f in inc if f.kind == "lab"] == tests
 
 
 def test_words_cut_short_by_a_bracket_leave_the_bound_text() -> None:

@@ -1212,8 +1212,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         # "patients older than 80 years with frailty": among the exclusions a bound that holds
         # only with the words beside it — excluded are those who are past it *and* what the
         # words say; the words go with the bound (``with``), or the line is text when they
-        # cannot be told apart
-        with_words = _with_words(canon, text, rs, r) if exclude is True else None
+        # cannot be told apart. Among the inclusions ("LVEF ≥ 50 % with normal wall motion")
+        # the bound is necessary, not sufficient: the words go with it too (an age's words
+        # there are mostly the line's other requirements, read or not, and are left alone)
+        with_words = _with_words(canon, text, rs, r) if exclude is True or (
+            exclude is False and r.lab.kind != "age") else None
         if with_words == "":
             continue
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
@@ -1277,7 +1280,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # what must not hold
             fact.data["negated"] = True
         out.append((r.pos, fact))
-    if exclude is True:
+    if exclude is not None:
         _share_with_words(out, rs, canon)
     if subject_spans:
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
@@ -2699,10 +2702,16 @@ def _share_with_words(out: list[tuple[int, Fact]], rs: list[Reading], canon: str
             continue
         for q, nxt in zip(reversed(ordered[:i]), reversed(ordered[1:i + 1]), strict=True):
             f = facts[q.pos]
-            if _LIST_COMMA.search(canon, q.bound.start, nxt.pos) or f.kind not in _BOUNDED or \
-                    f.data.get("with") or f.data.get("negated"):
+            # (joined by a bare "or"/"and" only, and another concept: "CST > 300 µm on OCT or
+            # CST > 250 µm with cystic fluid" gives the second way its words, not the first)
+            if not _BARE_JOINT.fullmatch(canon, _bound_end(canon, q), nxt.pos) or \
+                    f.kind not in _BOUNDED or f.data.get("with") or f.data.get("negated") or \
+                    _concept(f) == _concept(facts[nxt.pos]):
                 break
             f.data["with"] = list(words)
+
+
+_BARE_JOINT = re.compile(r"\s*+(?:or|and|and/or|/)\s*+")
 
 
 # … and words after the bound that add a requirement of another kind: "requiring
@@ -2711,9 +2720,11 @@ _QUALIFIER_AFTER = re.compile(r"\s*+,?\s*+(?:(?:requiring|(?:that|which)\s+(?:re
                               r"needs?|needed)|needing|despite|refractory\s+to|while\s+(?:on|"
                               r"receiving|taking))\s+[a-z]|(?:(?:that|which)\s+(?:cannot|can\s*not|"
                               r"could\s+not)\s+be|not|is\s+not)\s+correct(?:ed|able)\b)")
+_LEAD_IN_WORDS = re.compile(r"\b(?:following|below|exceptions?)\b")
 _OF_AGE_LEAD = re.compile(r"(?:of age|old)\b\s*+,?\s*+")
-#: where the words a bound goes with end: the clause's next comma, semicolon, "or" or bracket
-_WORDS_END = re.compile(r"\s*(?:$|[;,()]|\bor\b|\.(?:\s|$))")
+#: where the words a bound goes with end: the clause's next comma, semicolon, colon, "or" or
+#: bracket
+_WORDS_END = re.compile(r"\s*(?:$|[;,():]|(?<!/)\bor\b|\.(?:\s|$))")
 
 
 def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
@@ -2745,6 +2756,8 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | N
             _WITH_FINDING_AFTER.match(canon, end) is None else ""
     if canon.startswith("(", stop):
         return ""  # ("with translocations t(9;22) …": words the bracket cuts short)
+    if canon.startswith(":", stop) or _LEAD_IN_WORDS.search(canon, start, stop):
+        return None  # ("… with the following exception:": the criteria under the line say)
     words = " ".join(text[start:stop].split()).strip(" ,.")
     return words if re.search(r"[a-z]{3}.*\s", words) or re.search(r"[a-z]{4}", words) else ""
 

@@ -121,6 +121,25 @@ def test_seed_pregnant_and_lactating_women_excluded() -> None:
     assert c.exclude
 
 
+@pytest.mark.parametrize("text", [
+    # a pregnancy of another time, or a disease pregnancy brings, is no pregnancy now: read as
+    # one, the line excluded every pregnant woman (the whole population of an obstetric trial)
+    "Preterm birth < 37 weeks in a previous pregnancy",
+    "Prior pregnancy loss",
+    "Women with a history of previous pregnancy",
+    "Maternal pregnancy-related disease necessitating delivery",
+])
+def test_a_pregnancy_of_another_time_is_not_the_state_now(text: str) -> None:
+    assert [f.kind for f in facts_for(text, True)
+            if f.kind in ("pregnancy", "lactation")] == []
+
+
+def test_a_present_pregnancy_named_beside_a_prior_one_still_excludes() -> None:
+    facts = facts_for("Any concurrent or prior pregnancy within previous twelve months.", True)
+    assert [(f.kind, f.data.get("value")) for f in facts if f.kind == "pregnancy"] == [
+        ("pregnancy", True)]
+
+
 def test_seed_malignancy_within_five_years_with_its_exceptions() -> None:
     c = _criterion("Screening for malignant tumors")
     [cond] = [f for f in c.facts if f.kind == "condition"]

@@ -358,11 +358,18 @@ _PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "s
                 "ladies", "girls", "present", "known", "in", "has", "have", "were", "/", ","}
 
 
+# (a pregnancy of another time is no state now: "preterm birth in a previous pregnancy",
+# "prior pregnancy loss", "pregnancy-induced hypertension")
 _PREG_BLOCK_BEFORE = re.compile(r"(?:plan|planning|planned|plans|become|becomes|becoming|get|gets|"
                                 r"getting|intend|intending|avoid|prevent|if|risk|unless|partner|"
-                                r"partners|confirm|while|during|of|no|not|non|without|a)\W*$")
+                                r"partners|confirm|while|during|of|no|not|non|without|a|previous|"
+                                r"prior|past|earlier|former|preceding|last|future|subsequent|"
+                                r"next)\W*$")
+# "any concurrent or prior pregnancy": the present one among them
+_PREG_NOW_OR = re.compile(r"\b(?:current|concurrent|ongoing|present)\s+(?:or|and/or)\s+[a-z]+\W*$")
 _PREG_BLOCK_AFTER = re.compile(r"^\W*(?:test|tests|testing|prevention|potential|risk|category|"
-                               r"during|after|while|is a)|"
+                               r"during|after|while|is a|loss|losses|complicat|outcomes?\b|"
+                               r"terminat|induced|related|associated)|"
                                r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|"
                                r"patients?|subjects?)\W+)?(?:who|that|whose|which)\b")
 
@@ -394,7 +401,8 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         if not exclude or conditional(norm):
             return []
         found = [((a, b), kv) for (a, b), kv in found if kv[1]
-                 and not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a])
+                 and (not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a]) or
+                      _PREG_NOW_OR.search(norm[max(0, a - 40):a]))
                  and not _PREG_BLOCK_AFTER.match(norm[b:])]
     return _preg_list(found)
 

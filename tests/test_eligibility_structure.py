@@ -128,6 +128,12 @@ def test_seed_pregnant_and_lactating_women_excluded() -> None:
     "Prior pregnancy loss",
     "Women with a history of previous pregnancy",
     "Maternal pregnancy-related disease necessitating delivery",
+    # … nor is a kind of pregnancy every pregnancy, nor breastfeeding one agrees to stop
+    "Multiple pregnancy",
+    "Twin pregnancy",
+    "History of ectopic pregnancy",
+    "Pregnant women in the first trimester",
+    "Lactating women who do not agree to stop breastfeeding",
 ])
 def test_a_pregnancy_of_another_time_is_not_the_state_now(text: str) -> None:
     assert [f.kind for f in facts_for(text, True)

@@ -359,17 +359,22 @@ _PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "s
 
 
 # (a pregnancy of another time is no state now: "preterm birth in a previous pregnancy",
-# "prior pregnancy loss", "pregnancy-induced hypertension")
+# "prior pregnancy loss", "pregnancy-induced hypertension"; nor is a kind of pregnancy every
+# pregnancy: "twin pregnancy", "ectopic pregnancy"; nor breastfeeding one agrees to stop)
 _PREG_BLOCK_BEFORE = re.compile(r"(?:plan|planning|planned|plans|become|becomes|becoming|get|gets|"
                                 r"getting|intend|intending|avoid|prevent|if|risk|unless|partner|"
                                 r"partners|confirm|while|during|of|no|not|non|without|a|previous|"
                                 r"prior|past|earlier|former|preceding|last|future|subsequent|"
-                                r"next)\W*$")
+                                r"next|stop|stopping|discontinue|cease|twin|twins|multiple|"
+                                r"multifetal|singleton|ectopic|molar|tubal|high-risk)\W*$")
 # "any concurrent or prior pregnancy": the present one among them
 _PREG_NOW_OR = re.compile(r"\b(?:current|concurrent|ongoing|present)\s+(?:or|and/or)\s+[a-z]+\W*$")
 _PREG_BLOCK_AFTER = re.compile(r"^\W*(?:test|tests|testing|prevention|potential|risk|category|"
                                r"during|after|while|is a|loss|losses|complicat|outcomes?\b|"
-                               r"terminat|induced|related|associated)|"
+                               r"terminat|induced|related|associated|"
+                               # "pregnant women in the first trimester": some pregnancies only
+                               r"(?:women\W+)?(?:in|during)\s+(?:the\s+|their\s+)?(?:first|"
+                               r"second|third|1st|2nd|3rd)\s+trimester)|"
                                r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|"
                                r"patients?|subjects?)\W+)?(?:who|that|whose|which)\b")
 

@@ -691,6 +691,9 @@ def test_an_exceptions_words_as_the_reader_says_them(text: str, inclusion: str,
     # and the ANC), not everyone's bound nor a waiver no one wrote for them
     ("ANC ≥ 1.5 × 10^9/L, platelets ≥ 100 × 10^9/L, hemoglobin ≥ 9 g/dL (unless due to marrow "
      "involvement)", ["hemoglobin"], []),
+    # … but after a bracket closing the list, the bracket's whole list
+    ("Adequate bone marrow function (ANC ≥ 1.5 × 10^9/L, platelets ≥ 100 × 10^9/L) except for "
+     "patients with marrow infiltration", ["neutrophils", "platelets"], []),
 ])
 def test_which_bounds_an_exception_waives(text: str, waived: list[str], plain: list[str]
                                           ) -> None:

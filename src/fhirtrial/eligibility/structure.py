@@ -1397,6 +1397,13 @@ def _waivers(norm: str, canon: str, rs: list[Reading]) -> _Waivers:
         clause = next(((a, b) for a, b in _clauses(norm) if a <= r.pos < b), (0, len(norm)))
         before = [q for q in rs[:i] if q.pos >= clause[0]]
         scope = [r]
+        opened = canon.rfind("(", clause[0], r.pos)
+        if canon[:m.start()].rstrip().endswith(")") and opened >= 0 and \
+                ")" not in canon[opened:r.pos]:
+            # "(ANC ≥ 1.5 × 10⁹/L, platelets ≥ 100 × 10⁹/L) except for patients with marrow
+            # infiltration": the exception after a bracket is the bracket's whole list
+            scope = [q for q in rs[:i + 1] if q.pos > opened]
+            before = [q for q in before if q.pos < opened]
         # (a reading's span takes in the comma after it; "1,500" is one number)
         while before and not _LIST_COMMA.search(canon, before[-1].bound.start, scope[0].pos):
             scope.insert(0, before.pop())

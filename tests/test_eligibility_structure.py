@@ -140,6 +140,19 @@ def test_a_pregnancy_of_another_time_is_not_the_state_now(text: str) -> None:
             if f.kind in ("pregnancy", "lactation")] == []
 
 
+@pytest.mark.parametrize("text", [
+    # the denial is the list's: read as "lactation: yes", NCT00023673's inclusion "Not pregnant
+    # or nursing" turned away every woman who is not nursing
+    "Not pregnant or nursing",
+    "Not pregnant/nursing",
+    "Not pregnant or breastfeeding",
+])
+def test_not_before_a_list_of_states_denies_each(text: str) -> None:
+    facts = facts_for(text, False)
+    assert sorted((f.kind, f.data["value"]) for f in facts) == [("lactation", False),
+                                                                ("pregnancy", False)]
+
+
 def test_a_present_pregnancy_named_beside_a_prior_one_still_excludes() -> None:
     facts = facts_for("Any concurrent or prior pregnancy within previous twelve months.", True)
     assert [(f.kind, f.data.get("value")) for f in facts if f.kind == "pregnancy"] == [

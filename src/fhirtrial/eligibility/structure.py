@@ -367,6 +367,7 @@ _PREG_BLOCK_BEFORE = re.compile(r"(?:plan|planning|planned|plans|become|becomes|
                                 r"prior|past|earlier|former|preceding|last|future|subsequent|"
                                 r"next|stop|stopping|discontinue|cease|twin|twins|multiple|"
                                 r"multifetal|singleton|ectopic|molar|tubal|high-risk)\W*$")
+_PREG_LIST_JOINT = re.compile(r"\s*(?:,\s*)?(?:or|nor|and|and/or|/|,)\s*")
 # "any concurrent or prior pregnancy": the present one among them
 _PREG_NOW_OR = re.compile(r"\b(?:current|concurrent|ongoing|present)\s+(?:or|and/or)\s+[a-z]+\W*$")
 _PREG_BLOCK_AFTER = re.compile(r"^\W*(?:test|tests|testing|prevention|potential|risk|category|"
@@ -389,6 +390,15 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     found = [(m.span(), _PREG_WORDS[m.group(0)]) for m in _PREG_RE.finditer(norm)]
     if not found:
         return []
+    # "not pregnant or breastfeeding": the denial is the list's — read as "lactation: yes" the
+    # line turned away every woman who is not breastfeeding
+    # ("non-pregnant or lactating": the prefix is its word's own)
+    for i in range(1, len(found)):
+        ((prev_start, prev_end), (_, prev_value)), ((start, end), (kind, value)) = \
+            found[i - 1], found[i]
+        if value and not prev_value and norm.startswith("not ", prev_start) and \
+                _PREG_LIST_JOINT.fullmatch(norm, prev_end, start):
+            found[i] = ((start, end), (kind, False))
     rest = norm
     for (a, b), _ in reversed(found):
         rest = rest[:a] + " " * (b - a) + rest[b:]  # same length: clause spans stay valid

@@ -153,6 +153,27 @@ def test_not_before_a_list_of_states_denies_each(text: str) -> None:
                                                                 ("pregnancy", False)]
 
 
+@pytest.mark.parametrize("text", [
+    # a denial before a list of conditions is each one's: NCT05832827's "no history of HBV or
+    # HCV infection" required hepatitis C, NCT03861819's "No coronary artery disease or COPD"
+    # required COPD
+    "No coronary artery disease or chronic obstructive pulmonary disease.",
+    "Without asthma or COPD",
+    "Patients with no history of HBV or HCV infection",
+])
+def test_a_denial_before_a_list_of_conditions_requires_none_of_them(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "condition"] == []
+
+
+def test_a_denial_before_a_list_of_bounds_denies_each_and_all_must_hold() -> None:
+    # "no QTc > 450 ms or LVEF < 50 %": neither — read as the LVEF bound, the inclusion
+    # demanded heart failure, and as one of two ways in it let in a QTc of 500 ms
+    [c] = criteria_for("Inclusion Criteria:\n* No QTc > 450 ms or LVEF < 50%")
+    assert [(f.data["test"], f.data.get("negated")) for f in c.facts] == [
+        ("qtc", True), ("lvef", True)]
+    assert c.combination == "all-of"
+
+
 def test_a_present_pregnancy_named_beside_a_prior_one_still_excludes() -> None:
     facts = facts_for("Any concurrent or prior pregnancy within previous twelve months.", True)
     assert [(f.kind, f.data.get("value")) for f in facts if f.kind == "pregnancy"] == [

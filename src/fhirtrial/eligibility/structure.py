@@ -1283,6 +1283,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         else:
             fact = Fact("lab", {"test": r.lab.key, **data})
         negation = _negation(norm, canon, min(r.pos, r.bound.start), fact)
+        if negation is None and out and out[-1][1].data.get("negated") and (
+                prev := next((q for q in rs if q.pos == out[-1][0]), None)) is not None and \
+                _NEG_LIST_JOINT.fullmatch(canon, _bound_end(canon, prev),
+                                          min(r.pos, r.bound.start)):
+            # "no QTc > 450 ms or LVEF < 50 %": the denial is the list's, each bound's
+            negation = "negated"
         if negation == "unsure" or (negation and r.bound.outside):
             continue
         if negation == "negated" and exclude is True and _OPENS_DENIED.match(norm):
@@ -1936,7 +1942,9 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
         start = head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
-        if not m or _NEGATION.search(clause):
+        # ("without asthma or COPD": the denial before the list is each name's)
+        if not m or _NEGATION.search(clause) or _NEGATION.search(
+                head, max(head.rfind(";", 0, start), head.rfind(". ", 0, start), 0), start):
             continue
         windows = time_windows(clause)
         rest = clause[:m.start()] + " " + clause[m.end():]
@@ -2267,6 +2275,8 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
+    if only_or and all(f.data.get("negated") for _, f in positioned):
+        only_or = False  # ("no QTc > 450 ms or LVEF < 50 %": neither, so both denials hold)
     if len(joints) > 1 and not only_or and _serial_or(joints) and \
             not _LIST_LEAD.search(norm, 0, positioned[0][0]) and \
             not _measures_pair(joints[-1], [f for _, f in positioned[-2:]]):
@@ -2548,6 +2558,10 @@ _UNMET_LEAD = re.compile(
 _DENIED_STATE_BRACKET = re.compile(
     r"\b(?:inadequate|insufficient)\s+(?:[a-z][a-z0-9'-]*\s+){0,4}\(\s*"
     r"(?:defined as\s+|i\.e\.,?\s+|e\.g\.,?\s+|as\s+)?(?:[^()]*[,;]\s*)?$")
+
+
+#: the joint of a list a denial before it scopes whole ("no A or B", "without A, B or C")
+_NEG_LIST_JOINT = re.compile(r"\s*(?:,\s*)?(?:or|nor|/|,)\s*")
 
 
 def _negation(norm: str, canon: str, start: int, fact: Fact) -> str | None:

@@ -174,6 +174,21 @@ def test_a_denial_before_a_list_of_bounds_denies_each_and_all_must_hold() -> Non
     assert c.combination == "all-of"
 
 
+@pytest.mark.parametrize("text", [
+    "Must not be pregnant or breastfeeding",  # (before, text)
+    "Neither pregnant nor breastfeeding",
+])
+def test_an_inclusion_that_denies_both_states_requires_neither(text: str) -> None:
+    assert sorted((f.kind, f.data["value"]) for f in facts_for(text, False)) == [
+        ("lactation", False), ("pregnancy", False)]
+
+
+@pytest.mark.parametrize("text", ["Must not be pregnant", "Non-pregnant women"])
+def test_a_denied_state_among_the_exclusions_is_text(text: str) -> None:
+    # a requirement in the wrong list: read as written it excluded everyone not pregnant
+    assert [f for f in facts_for(text, True) if f.kind == "pregnancy"] == []
+
+
 def test_a_present_pregnancy_named_beside_a_prior_one_still_excludes() -> None:
     facts = facts_for("Any concurrent or prior pregnancy within previous twelve months.", True)
     assert [(f.kind, f.data.get("value")) for f in facts if f.kind == "pregnancy"] == [

@@ -346,7 +346,15 @@ _PREG_WORDS = {"pregnant": ("pregnancy", True), "pregnancy": ("pregnancy", True)
                "non-lactating": ("lactation", False), "not breastfeeding": ("lactation", False),
                "not lactating": ("lactation", False), "non-breastfeeding": ("lactation", False),
                "non-nursing": ("lactation", False), "not nursing": ("lactation", False),
-               "not breast-feeding": ("lactation", False)}
+               "not breast-feeding": ("lactation", False),
+               # "must not be pregnant or breastfeeding", "neither pregnant nor breastfeeding"
+               "not be pregnant": ("pregnancy", False), "neither pregnant": ("pregnancy", False),
+               "nor pregnant": ("pregnancy", False), "not be breastfeeding": ("lactation", False),
+               "not be breast-feeding": ("lactation", False),
+               "not be lactating": ("lactation", False), "not be nursing": ("lactation", False),
+               "nor breastfeeding": ("lactation", False),
+               "nor breast-feeding": ("lactation", False),
+               "nor lactating": ("lactation", False), "nor nursing": ("lactation", False)}
 #: one of these is in every word of ``_PREG_WORDS``: a line with none names no such state
 _PREG_STEMS = ("pregnan", "lactat", "breast", "nursing")
 _PREG_RE = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w) for w in _PREG_WORDS),
@@ -355,7 +363,8 @@ _PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "s
                 "participants", "participant", "individuals", "who", "are", "is", "currently",
                 "or", "and", "and/or", "the", "a", "mothers", "mother", "state", "status",
                 "period", "during", "be", "must", "being", "those", "people", "persons",
-                "ladies", "girls", "present", "known", "in", "has", "have", "were", "/", ","}
+                "ladies", "girls", "present", "known", "in", "has", "have", "were", "should",
+                "/", ","}
 
 
 # (a pregnancy of another time is no state now: "preterm birth in a previous pregnancy",
@@ -403,6 +412,11 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     for (a, b), _ in reversed(found):
         rest = rest[:a] + " " * (b - a) + rest[b:]  # same length: clause spans stay valid
     words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest)
+    if exclude is True and any(not value for _, (_, value) in found):
+        # "must not be pregnant", "non-pregnant women" among the exclusions: a requirement in
+        # the wrong list — read as written it would exclude everyone not pregnant (text, as a
+        # denied bound there is)
+        return []
     if any(w not in _PREG_FILLER for w in words):
         # a sentence of its own that says only the state ("Non-pregnant and non-nursing. The
         # effect of the drug on the fetus is unknown."): the other sentences explain it

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,26 +61,27 @@ def test_unknown_unit_is_not_converted() -> None:
     assert tables().lab("platelets").to_canonical(1, "lakh/uL") is None
 
 
-def test_malformed_table_is_a_mapping_error_naming_the_place(tmp_path: Path) -> None:
+def _changed_table(tmp_path: Path, change: Callable[[dict], None]) -> Path:
+    """The lexicon with ``change`` made to it, beside its schema in ``tmp_path``."""
     (tmp_path / "schema").mkdir()
     (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
         (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
     doc = json.loads(TABLE.read_text(encoding="utf-8"))
-    doc["labs"][0]["code"]["code"] = 1742
+    change(doc)
     bad = tmp_path / "eligibility-labs.json"
     bad.write_text(json.dumps(doc), encoding="utf-8")
+    return bad
+
+
+def test_malformed_table_is_a_mapping_error_naming_the_place(tmp_path: Path) -> None:
+    bad = _changed_table(tmp_path, lambda doc: doc["labs"][0]["code"].update(code=1742))
     with pytest.raises(MappingError, match=r"1742 is not of type 'string' at /labs/0/code/code"):
         load(bad)
 
 
 def test_a_state_naming_a_concept_the_lexicon_lacks_is_a_mapping_error(tmp_path: Path) -> None:
-    (tmp_path / "schema").mkdir()
-    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
-        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
-    doc = json.loads(TABLE.read_text(encoding="utf-8"))
-    doc["states"]["entries"][0]["low"] = ["haemoglobin-typo"]
-    bad = tmp_path / "eligibility-labs.json"
-    bad.write_text(json.dumps(doc), encoding="utf-8")
+    bad = _changed_table(tmp_path,
+                         lambda doc: doc["states"]["entries"][0].update(low=["haemoglobin-typo"]))
     with pytest.raises(MappingError, match=r"names no lab 'haemoglobin-typo'"):
         load(bad)
 
@@ -91,13 +93,7 @@ def test_a_state_naming_a_concept_the_lexicon_lacks_is_a_mapping_error(tmp_path:
 ])
 def test_a_group_naming_no_concept_or_too_short_is_a_mapping_error(
         tmp_path: Path, change: dict, message: str) -> None:
-    (tmp_path / "schema").mkdir()
-    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
-        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
-    doc = json.loads(TABLE.read_text(encoding="utf-8"))
-    doc["groups"]["entries"] = [change]
-    bad = tmp_path / "eligibility-labs.json"
-    bad.write_text(json.dumps(doc), encoding="utf-8")
+    bad = _changed_table(tmp_path, lambda doc: doc["groups"].update(entries=[change]))
     with pytest.raises(MappingError, match=message):
         load(bad)
 
@@ -112,13 +108,7 @@ def test_a_group_naming_no_concept_or_too_short_is_a_mapping_error(
 ])
 def test_measures_naming_no_concept_or_one_twice_are_a_mapping_error(
         tmp_path: Path, entries: list, message: str) -> None:
-    (tmp_path / "schema").mkdir()
-    (tmp_path / "schema" / "eligibility-labs.schema.json").write_bytes(
-        (ROOT / "mappings" / "schema" / "eligibility-labs.schema.json").read_bytes())
-    doc = json.loads(TABLE.read_text(encoding="utf-8"))
-    doc["measures"]["entries"] = entries
-    bad = tmp_path / "eligibility-labs.json"
-    bad.write_text(json.dumps(doc), encoding="utf-8")
+    bad = _changed_table(tmp_path, lambda doc: doc["measures"].update(entries=entries))
     with pytest.raises(MappingError, match=message):
         load(bad)
 

@@ -372,7 +372,7 @@ def characteristic_extras(fact: Fact) -> dict[str, Any]:
     return out
 
 
-_PREPOSITIONS = ("in ", "for ", "when ", "where ")
+_PREPOSITIONS = ("in ", "when ", "where ")
 
 
 def fact_text(fact: Fact) -> str:

@@ -1120,13 +1120,14 @@ class _SQLiteBulkTx(HeldRowsTx, _SQLiteTx):
     """One study inside a bulk load (:class:`BulkWriter`): writes as :class:`_SQLiteTx`, its
     index rows held back (``overlay``) and handed to the writer when the study succeeds."""
 
+    writer: BulkWriter
+
     def __init__(self, store: SQLStore, conn: Any, writer: BulkWriter) -> None:
         _SQLiteTx.__init__(self, store, conn)
         self._hold(writer)
-        self.bulk = writer
 
     def search_ids(self, fv: str, rtype: str, criteria: Sequence[Criterion]) -> list[str]:
-        self.bulk.search_indexes()
+        self.writer.search_indexes()
         return super().search_ids(fv, rtype, criteria)
 
 

@@ -574,3 +574,43 @@ def _alt(extra: dict[str, Any]) -> dict[str, Any]:
 def test_a_result_whose_numbers_are_no_numbers_leaves_the_bound_unknown(extra) -> None:
     out = evaluate("Inclusion Criteria:\n* ALT ≤ 2.5 × ULN", _alt(extra))
     assert _criteria(out)[0]["result"] == "unknown"
+
+
+def _condition(cid: str, snomed: str) -> dict[str, Any]:
+    return {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-0000000001{len(cid):02d}",
+            "resource": {"resourceType": "Condition", "id": cid,
+                         "subject": {"reference": "Patient/p1"},
+                         "code": {"coding": [{"system": "http://snomed.info/sct",
+                                              "code": snomed}]},
+                         "onsetDateTime": "2025-06-01"}}
+
+
+@pytest.mark.parametrize(("conditions", "verdict", "result"), [
+    # no HIV recorded: the coded part clears the patient and the AIDS clause is named for a
+    # person to confirm, as a criterion in words is (it does not change the verdict)
+    ([], "eligible", "not-met"),
+    ([("hiv", "86406008")], "not-eligible", "met"),
+])
+def test_an_exclusions_condition_in_words_is_named_for_a_person_to_confirm(
+        conditions: list[tuple[str, str]], verdict: str, result: str) -> None:
+    text = "Exclusion Criteria:\n* Known HIV(+) or has been diagnosed with AIDS"
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [_condition(c, s) for c, s in conditions]}
+    out = evaluate(text, bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    f = _fact(out, "Human immunodeficiency virus infection (disorder), or AIDS")
+    assert f["result"]["valueCode"] == result
+    confirm = "or AIDS: text only, for a person to confirm"
+    assert (confirm in f["reason"]["valueString"]) == (result == "not-met")
+
+
+@pytest.mark.parametrize(("conditions", "verdict"), [
+    ([("t2d", "44054006")], "eligible"),
+    ([], "needs-review"),  # prediabetes, a way in no code states, may be the patient's
+])
+def test_an_inclusions_condition_in_words_is_another_way_in(
+        conditions: list[tuple[str, str]], verdict: str) -> None:
+    text = "Inclusion Criteria:\n* Diagnosis of type 2 diabetes or prediabetes"
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [_condition(c, s) for c, s in conditions]}
+    assert _verdict(evaluate(text, bundle, as_of="2026-01-15")) == verdict

@@ -876,3 +876,33 @@ def test_disjoint_ages_are_found_without_testing_every_pair() -> None:
     rows = "".join(f"  * Age {n} to < {n + 1} years: {n / 10} mg/dL\n" for n in range(2_000))
     roots = criteria_for("Inclusion Criteria:\n* Creatinine as follows:\n" + rows)
     assert not any(c.facts for c in roots[0].children)
+
+
+def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
+    return [(f.data["code"], [a["text"] for a in f.data.get("alternatives") or ()])
+            for f in facts_for(text, exclude) if f.kind == "condition"]
+
+
+@pytest.mark.parametrize(("text", "exclude", "expected"), [
+    # the third clause's "infection" hid hepatitis C: a patient with it was cleared
+    ("Known HIV, hepatitis B or hepatitis C infection", True,
+     [("86406008", []), ("66071002", []), ("50711007", [])]),
+    # conditions no code states are the coded one's alternatives in words: before, a
+    # patient with pneumonia was cleared by the seed's respiratory exclusion
+    ("Individuals with a history of mechanical ventilation or concurrent infectious pneumonia "
+     "or asthma within the previous month", True,
+     [("195967001", ["mechanical ventilation, infectious pneumonia"])]),
+    ("Known HIV(+) or has been diagnosed with AIDS", True, [("86406008", ["AIDS"])]),
+    ("Women with immunosuppressive disorders or with HIV", True,
+     [("86406008", ["immunosuppressive disorders"])]),
+    # a way in among the inclusions, joined by "or" alone
+    ("Diagnosis of type 2 diabetes or prediabetes", False, [("44054006", ["prediabetes"])]),
+    # a qualifier after a comma is no way in; the line reads as before
+    ("Diagnosis of cluster headache, episodic or chronic.", False, [("193031009", [])]),
+    # what the line's other facts read is not another condition
+    ("Known HIV infection, or pregnant or breastfeeding women", True, [("86406008", [])]),
+    ("Renal failure, or ASA class IV or higher", True, [("42399005", [])]),
+])
+def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
+        text: str, exclude: bool, expected: list[tuple[str, list[str]]]) -> None:
+    assert _conditions(text, exclude) == expected

@@ -429,7 +429,7 @@ def _bound_text(fact: Fact) -> str:
             suffix = suffix.removesuffix("s")
     elif fact.kind == "condition":
         text = d["display"] + (f" ({window_text(d['window'])})" if d.get("window") else "")
-        return text
+        return text + "".join(f", or {a['text']}" for a in d.get("alternatives") or ())
     elif fact.kind == "sex":
         return f"Sex: {d['sex']}"
     elif fact.kind == "time-window":

@@ -19,7 +19,8 @@ How the patient's data is read:
   against every result up to the evaluation date: met by any, not met when none meets it;
 - conditions by code (SNOMED as in the table) — the problem list is taken as complete: no
   matching Condition means *not-met* (``verificationStatus`` refuted/entered-in-error do
-  not count);
+  not count); conditions the criterion names in words beside the code are, in an
+  exclusion, named for a person to confirm, and in an inclusion another way in (unknown);
 - pregnancy / lactation: never for a male patient; a Condition, or a Pregnancy status
   Observation (LOINC 82810-3); otherwise *unknown*.
 
@@ -504,13 +505,15 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
                   [_ref(o)])
 
 
-def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
+                  exclude: bool = False) -> Result | None:
     """The answer for one fact, or None for facts that are not evaluable on their own. A
     negated fact ("no evidence of QTc > 480 ms") is met when the bound is not, and the
-    reverse; unknown stays unknown."""
+    reverse; unknown stays unknown. ``exclude``: the fact is an exclusion criterion's (see
+    :func:`_evaluate_fact` for what that changes)."""
     if fact.data.get("negated"):
         inner = evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
-                                               if k != "negated"}), patient, as_of)
+                                               if k != "negated"}), patient, as_of, exclude)
         if inner is None or inner.result == UNKNOWN:
             return inner
         flipped = NOT_MET if inner.result == MET else MET
@@ -520,17 +523,19 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | 
         # nephrotic syndrome": the bound not met says no; met, it holds only with (or
         # without) the words, which are for review
         inner = _evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
-                                                if k not in ("unless", "with")}), patient, as_of)
+                                                if k not in ("unless", "with")}), patient, as_of,
+                               exclude)
         if inner is None or inner.result != MET:
             return inner
         words = [*(fact.data.get("with") or ()),
                  *(f"not {w}" for w in fact.data.get("unless") or ())]
         return Result(UNKNOWN, f"{inner.reason}; and {' and '.join(words)}: text only",
                       inner.evidence)
-    return _evaluate_fact(fact, patient, as_of)
+    return _evaluate_fact(fact, patient, as_of, exclude)
 
 
-def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
+                   exclude: bool = False) -> Result | None:
     """The answer for one fact (not negated), or None for facts that are not evaluable on
     their own.
 
@@ -540,15 +545,21 @@ def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result |
     bound when its condition holds; the condition is text only, so where the two answers
     differ the answer is *unknown* — met only if the condition holds, or not met if it does.
     A way in stated in words ("age > 40 or postmenopausal") is unknown: the criterion is met
-    when the bound is, and left to review when it is not."""
+    when the bound is, and left to review when it is not. In an exclusion (``exclude``) such
+    words ("Known HIV, hepatitis B or hepatitis C infection" with no code for the last) are
+    another reason to exclude that no data decides: like a criterion in words they are for
+    a person to confirm and do not change the answer, which names them."""
     alts = fact.data.get("alternatives")
     if alts:
         base = {k: v for k, v in fact.data.items() if k != "alternatives"}
         first = _for_sex(Fact(fact.kind, base), patient, as_of)
         if first is None:
             return None
-        results, conditional = [first], []
+        results, conditional, to_confirm = [first], [], []
         for alt in alts:
+            if "text" in alt and exclude:
+                to_confirm.append(alt["text"])
+                continue
             if "text" in alt:  # a way in stated in words: not computable, for review
                 results.append(Result(UNKNOWN, f"or {alt['text']}: text only"))
                 continue
@@ -573,8 +584,11 @@ def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None) -> Result |
                 out = Result(UNKNOWN, f"{out.reason}; not met if {cond}", out.evidence)
             else:
                 out = Result(UNKNOWN, r.reason, r.evidence)
+        if to_confirm and out.result != MET:
+            out = Result(out.result, f"{out.reason}; or {' or '.join(to_confirm)}: text only, "
+                                     "for a person to confirm", out.evidence)
         return out
-    return _evaluate_bound(fact, patient, as_of)
+    return _evaluate_bound(fact, patient, as_of, exclude)
 
 
 def _for_sex(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
@@ -590,7 +604,8 @@ def _for_sex(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
     return Result(combine([s.result, r.result], "all-of"), r.reason, r.evidence)
 
 
-def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result | None:
+def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None,
+                    exclude: bool = False) -> Result | None:
     if fact.kind == "age":
         return _eval_age(fact.data, patient, as_of)
     if fact.kind == "sex":
@@ -606,7 +621,8 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None) -> Result 
     if fact.kind in (GROUP, EITHER):
         # all-of: every fact of the group must hold — the first that fails (or cannot be
         # known) is why; any-of: one must — the first met is why, else every one's reason
-        results = [r for m in fact.data["facts"] if (r := evaluate_fact(m, patient, as_of))]
+        results = [r for m in fact.data["facts"]
+                   if (r := evaluate_fact(m, patient, as_of, exclude))]
         if not results:
             return None
         answer = combine([r.result for r in results], fact.kind)
@@ -669,7 +685,7 @@ def _evaluate_criterion(c: Criterion, p: Patient, as_of: date | None) -> dict[st
     fact_rows = []
     results = []
     for f in c.facts:
-        r = evaluate_fact(f, p, as_of)
+        r = evaluate_fact(f, p, as_of, c.exclude)
         if r is None:
             continue
         fact_rows.append({"description": fact_text(f), **_row(r)})

@@ -40,7 +40,7 @@ import itertools
 import math
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -1923,7 +1923,8 @@ _COND_FILLER = frozenset([
     "participants", "people", "persons", "have", "has", "had", "having", "who", "are", "is",
     "were", "was", "any", "screening", "for", "that", "occurred", "occurring", "in", "or", "and",
     "evidence", "presence", "concurrent", "established", "suffering", "from", "definite",
-    "diagnose", "diagnosed:", ":",
+    "diagnose", "diagnosed:", ":", "infection", "infections", "positive", "seropositive",
+    "present", "ongoing", "medical", "be", "been", "being",
 ])
 _EXCEPT = re.compile(r"\b(?:excluding|except(?: for)?|other than|unless|apart from|"
                      r"with the exception of|but not)\b")
@@ -1936,8 +1937,16 @@ _COND_REST = re.compile(r"prior to screening|before screening|\([^)]*\)")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
 
 
-def condition_facts(norm: str) -> list[tuple[int, Fact]]:
-    """Coded conditions named in a clause that says nothing else about them."""
+def condition_facts(norm: str, exclude: bool | None = None,
+                    read_at: Iterable[int] = (), states: bool = False
+                    ) -> list[tuple[int, Fact]]:
+    """Coded conditions named in a clause that says nothing else about them.
+
+    Other conditions the list names in words no code states ("Known HIV, hepatitis B or
+    hepatitis C infection", "mechanical ventilation or concurrent infectious pneumonia or
+    asthma") are the coded one's alternatives in words (``{"text": …}``, see
+    :func:`_other_conditions`); ``read_at`` (where the line's other facts start) and ``states``
+    (the line's pregnancy or lactation was read) say which clauses hold what else was read."""
     pat, by_name = _condition_regex()
     if not pat.search(norm):
         # (most criteria name no coded condition; a name found in none of the text is in none
@@ -1951,13 +1960,18 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
         head = head[:example.start()]
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
     out: list[tuple[int, Fact]] = []
+    unread: list[tuple[int, int]] = []  # clauses that name something no fact reads
     pos = 0
     for clause in _COND_SPLIT.split(head):
         start = head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
+        if not m:
+            if _names_more(clause, start, read_at, states):
+                unread.append((start, pos))
+            continue
         # ("without asthma or COPD": the denial before the list is each name's)
-        if not m or _NEGATION.search(clause) or _NEGATION.search(
+        if _NEGATION.search(clause) or _NEGATION.search(
                 head, max(head.rfind(";", 0, start), head.rfind(". ", 0, start), 0), start):
             continue
         windows = time_windows(clause)
@@ -1967,13 +1981,83 @@ def condition_facts(norm: str) -> list[tuple[int, Fact]]:
         rest = _COND_REST.sub(" ", rest)
         words = _COND_WORDS.findall(rest)
         if any(w not in _COND_FILLER for w in words):
+            # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
+            # a condition no code states
+            if not any(start <= p < pos for p in read_at):
+                unread.append((start, pos))
             continue
         c = by_name[m.group(0)]
         data = {"key": c["key"], **c["code"], "text": m.group(0), "exceptions": exceptions}
         if windows:
             data["window"] = windows[0][1]
         out.append((start + m.start(), Fact("condition", data)))
+    if out and unread:
+        _other_conditions(out, unread, head, exclude)
     return out
+
+
+#: words that say who ("women", "adults") or nothing of what: a clause of them alone (with
+#: filler) names no condition ("or higher" after a class, "etc")
+_WHO_WORDS = frozenset([
+    "women", "woman", "men", "man", "male", "males", "female", "females", "adults", "adult",
+    "children", "child", "boys", "girls",
+])
+_NO_WHAT_WORDS = _WHO_WORDS | frozenset([
+    "etc", "etc.", "other", "others", "disease", "diseases", "condition", "conditions",
+    "disorder", "disorders", "higher", "lower", "greater", "above", "below", "more", "less",
+    "worse",
+])
+_STATE_WORDS = re.compile(r"pregnan|lactat|breast|nursing")
+_FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(_COND_FILLER |
+                                                                     _WHO_WORDS))) +
+                          r")(?:\s+|$))+")
+
+
+def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -> bool:
+    """Whether a clause of a condition list with no coded name in it names something the
+    line's facts do not read: words that are not filler, and no other fact (a bound, an age,
+    the pregnancy) read in it."""
+    end = start + len(clause)
+    if any(start <= p < end for p in read_at) or (states and _STATE_WORDS.search(clause)):
+        return False
+    rest = _COND_REST.sub(" ", clause)
+    for (a, b), _ in time_windows(rest):
+        rest = rest[:a] + " " * (b - a) + rest[b:]
+    return any(w not in _COND_FILLER and w not in _NO_WHAT_WORDS and not w.isdigit()
+               for w in _COND_WORDS.findall(rest))
+
+
+def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int]], head: str,
+                      exclude: bool | None) -> None:
+    """Conditions a list names in words beside its coded ones. Before, the coded ones stood
+    alone: "Known HIV, hepatitis B or hepatitis C infection" read HIV and hepatitis B, and an
+    exclusion was *not met* for a patient with hepatitis C — cleared on what nobody checked.
+    Now the words are the first coded condition's alternative in words, so the line's
+    characteristic is an any-of with a text-only member. In an exclusion every such clause is
+    another reason to exclude (registries write "and" and commas for "or" there); in an
+    inclusion only a list joined by "or" alone offers them as ways in ("type 2 diabetes or
+    prediabetes"); other joints (another requirement, a qualifier: "cluster headache,
+    episodic or chronic") leave the line as it was read."""
+    if exclude is not True:
+        first = min([a for a, _ in unread] + [p for p, _ in out])
+        last = max([b for _, b in unread] + [p for p, _ in out])
+        joints = [j.group(0) for j in _COND_SPLIT.finditer(head, first, last)]
+        if not joints or any(j.strip() not in ("or", "and/or") for j in joints):
+            return
+    words = []
+    for a, b in unread:
+        w = _COND_REST.sub(" ", head[a:b])
+        w = _FILLER_LEAD.sub("", " ".join(_COND_WORDS.findall(w)))
+        if w:
+            words.append(w)
+    if not words:
+        return
+    # (a long list, or a clause run on past its condition, is not worth repeating: the
+    # criterion's own text says it)
+    text = ", ".join(words) if len(words) <= 4 and all(len(w.split()) <= 10 for w in words) \
+        else "other conditions the criterion names"
+    fact = min(out, key=lambda x: x[0])[1]
+    fact.data["alternatives"] = [{"text": text}]
 
 
 # --- the whole criterion -------------------------------------------------------------------
@@ -2259,8 +2343,14 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                     if not (is_age(f) and any(a <= p < b for a, b in assenting))]
     ages = [(p, f) for p, f in measured if is_age(f)]
     facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
-    facts += pregnancy_facts(norm, exclude)
-    positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(norm)
+    states = pregnancy_facts(norm, exclude)
+    facts += states
+    positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(
+        norm, exclude, [p for p, _ in measured], bool(states))
+    for _, f in positioned:
+        if f.kind == "condition" and f.data.get("alternatives"):
+            for alt in f.data["alternatives"]:  # ("seropositivity for HIV", as written)
+                alt["text"] = ", ".join(_as_written(w, text) for w in alt["text"].split(", "))
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them

@@ -48,12 +48,13 @@ def _n(v: Any) -> Any:
 def key(kind: str, d: dict[str, Any]) -> tuple:
     """The comparable identity of one fact (labelled or predicted): its fields, and for a
     bound whether it is negated, whether it is a value at any time, whether an exception in
-    words goes with it ("… unless due to Gilbert's syndrome") and whether words it holds only
-    with do ("… requiring transfusion")."""
+    words goes with it ("… unless due to Gilbert's syndrome"), whether words it holds only
+    with do ("… requiring transfusion") and whether an age names the line's other requirement
+    in words ("aged ≥ 18 years with confirmed NSCLC")."""
     if kind in ("age", "lab", "measurement"):
         ever = (d.get("window") or {}).get("comparator") == "ever"
         return (*_bound_key(kind, d), bool(d.get("negated")), ever, bool(d.get("unless")),
-                bool(d.get("with")))
+                bool(d.get("with")), bool(d.get("also")))
     return _bound_key(kind, d)
 
 

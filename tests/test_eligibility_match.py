@@ -614,3 +614,23 @@ def test_an_inclusions_condition_in_words_is_another_way_in(
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [_condition(c, s) for c, s in conditions]}
     assert _verdict(evaluate(text, bundle, as_of="2026-01-15")) == verdict
+
+
+@pytest.mark.parametrize(("born", "verdict", "result"), [
+    # the age met: met, and the words are named for a person to confirm (a criterion in
+    # words beside it, which does not change the verdict)
+    ("1970-03-01", "eligible", "met"),
+    ("2010-03-01", "not-eligible", "not-met"),
+])
+def test_an_inclusion_ages_words_are_named_for_a_person_to_confirm(
+        born: str, verdict: str, result: str) -> None:
+    text = "Inclusion Criteria:\n* Patients aged ≥ 18 years with histologically confirmed NSCLC"
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000301", "resource": {
+            "resourceType": "Patient", "id": "p1", "birthDate": born}}]}
+    out = evaluate(text, bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    f = _fact(out, "Age ≥ 18 years, with histologically confirmed NSCLC")
+    assert f["result"]["valueCode"] == result
+    confirm = "with histologically confirmed NSCLC: text only, for a person to confirm"
+    assert (confirm in f["reason"]["valueString"]) == (result == "met")

@@ -906,3 +906,28 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
 def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
         text: str, exclude: bool, expected: list[tuple[str, list[str]]]) -> None:
     assert _conditions(text, exclude) == expected
+
+
+@pytest.mark.parametrize(("text", "also", "conditions"), [
+    # the line's other requirement, in words: named beside the age (before, met on the age
+    # and nothing said the rest was unchecked)
+    ("Patients aged ≥ 18 years with histologically confirmed NSCLC",
+     ["with histologically confirmed NSCLC"], []),
+    ("Subjects aged 40 to 75 years and having moderate to severe COPD",
+     ["and having moderate to severe COPD"], []),
+    # words cut short by a list or a bracket: the rest of the line, whatever it says
+    ("Adult (18 years of age or older) with the diagnosis of essential thrombocytosis, "
+     "prefibrotic myelofibrosis or overt myelofibrosis", ["and the rest of the criterion (in "
+                                                          "words)"], []),
+    # words that name a coded condition and nothing else are that condition
+    ("Children 6-12 years with asthma", None, ["195967001"]),
+    ("Age ≥ 18 years, with a diagnosis of type 2 diabetes", None, ["44054006"]),
+    # the age's own words
+    ("Adult patients (≥ 18 years) with no age limit", None, []),
+])
+def test_an_inclusion_ages_words_are_the_lines_other_requirement(
+        text: str, also: list[str] | None, conditions: list[str]) -> None:
+    facts = facts_for(text, False)
+    [age] = [f for f in facts if f.kind == "age"]
+    assert age.data.get("also") == also
+    assert [f.data["code"] for f in facts if f.kind == "condition"] == conditions

@@ -221,15 +221,17 @@ def fact_characteristic(fact: Fact, link: str) -> dict[str, Any] | None:
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
                                                      if k != "negated"}), link)
         return None if plain is None else dict(plain, description=fact_text(fact))
-    if fact.data.get("unless") or fact.data.get("with"):
+    if fact.data.get("unless") or fact.data.get("with") or fact.data.get("also"):
         # "hemoglobin < 8 g/dL requiring transfusion", "albumin < 2.5 g/dL unless due to
         # nephrotic syndrome": all-of the bound and the words (text only, for review) — the
         # words of an exception with ``exclude``
         plain = fact_characteristic(Fact(fact.kind, {k: v for k, v in fact.data.items()
-                                                     if k not in ("unless", "with")}), f"{link}.1")
+                                                     if k not in ("unless", "with", "also")}),
+                                    f"{link}.1")
         if plain is None:
             return None
-        words = [(w, False) for w in fact.data.get("with") or ()] + \
+        words = [(w, False) for w in [*(fact.data.get("with") or ()),
+                                      *(fact.data.get("also") or ())]] + \
             [(w, True) for w in fact.data.get("unless") or ()]
         members = [{"linkId": f"{link}.{i + 2}", "description": w, **({"exclude": True} if x
                                                                       else {})}
@@ -385,7 +387,8 @@ def fact_text(fact: Fact) -> str:
         text += f" {held_text(held)}"
     # ("…, requiring transfusion", "…, unless due to nephrotic syndrome", "…, except in
     # patients with Gilbert's syndrome")
-    text += "".join(f", {w}" for w in fact.data.get("with") or ())
+    text += "".join(f", {w}" for w in [*(fact.data.get("with") or ()),
+                                        *(fact.data.get("also") or ())])
     text += "".join(f", {'except' if w.startswith(_PREPOSITIONS) else 'unless'} {w}"
                     for w in fact.data.get("unless") or ())
     return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text

@@ -518,6 +518,16 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
             return inner
         flipped = NOT_MET if inner.result == MET else MET
         return Result(flipped, f"not: {inner.reason}", inner.evidence)
+    if fact.data.get("also"):
+        # "aged ≥ 18 years with histologically confirmed NSCLC": the line's other requirement
+        # in words is a criterion in words — named for a person to confirm, the answer the
+        # age's
+        inner = evaluate_fact(Fact(fact.kind, {k: v for k, v in fact.data.items()
+                                               if k != "also"}), patient, as_of, exclude)
+        if inner is None or inner.result != MET:
+            return inner
+        return Result(MET, f"{inner.reason}; {' and '.join(fact.data['also'])}: text only, "
+                           "for a person to confirm", inner.evidence)
     if fact.data.get("unless") or fact.data.get("with"):
         # "hemoglobin < 8 g/dL requiring transfusion", "albumin < 2.5 g/dL unless due to
         # nephrotic syndrome": the bound not met says no; met, it holds only with (or

@@ -1256,6 +1256,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             exclude is False and r.lab.kind != "age") else None
         if with_words == "":
             continue
+        # "aged ≥ 18 years with histologically confirmed NSCLC": among the inclusions the
+        # words are the line's other requirement, in words — a criterion in words beside the
+        # age (``also``: named for a person to confirm), not the age's qualifier. Before, the
+        # line was *met* on the age alone, and nothing said the rest was unchecked
+        also = _with_words(canon, text, rs, r, whole=True) if exclude is False and \
+            r.lab.kind == "age" else None
+        if also and _NO_AGE_LIMIT.match(also):
+            also = None  # ("≥ 18 years with no upper age limit": the age's own)
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
                         (r.pos, len(canon)))
@@ -1314,6 +1322,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             continue
         if with_words:
             fact.data["with"] = [with_words]
+        if also and not negation and not r.bound.outside and fact.kind != GROUP:
+            fact.data["also"] = [also]
         if r.bound.outside:
             # "hematocrit outside the normal range (35-50 %)": the range must not hold
             negation = "negated"
@@ -1568,6 +1578,7 @@ _COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:(?:an?\s+)?(?:patient|participant|su
                         r"person)s?|those|people)\s+(?:with|whose|who\s+ha(?:ve|s))\s+"
                         r"(?:an?\s+|the\s+)?"
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
+_NO_AGE_LIMIT = re.compile(r"(?:with\s+)?no\s+(?:upper\s+)?(?:age\s+)?limit")
 _CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
 
 
@@ -1899,6 +1910,8 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
                         hi["low"] is None and lo["low"] < hi["high"]:
                     merged = dict(a, low=lo["low"], low_inclusive=lo["low_inclusive"],
                                   high=hi["high"], high_inclusive=hi["high_inclusive"])
+                    if b.get("also"):  # ("≥ 18 and ≤ 65 years with …": the range's words)
+                        merged["also"] = b["also"]
                     out[-1] = (ppos, Fact(f.kind, merged))
                     continue
         out.append((pos, f))
@@ -2011,6 +2024,24 @@ _STATE_WORDS = re.compile(r"pregnan|lactat|breast|nursing")
 _FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(_COND_FILLER |
                                                                      _WHO_WORDS))) +
                           r")(?:\s+|$))+")
+
+
+def _also_read(age: Fact, norm: str, positioned: list[tuple[int, Fact]], states: bool) -> None:
+    """An inclusion age's words that another fact of the line reads ("aged ≥ 18 years, with a
+    diagnosis of type 2 diabetes", "women aged 18-45 who are not pregnant") are no words to
+    confirm; words that name a coded condition and nothing else ("children 6-12 years with
+    asthma", where the age kept the condition's clause from being read) are that condition,
+    another requirement of the line."""
+    words = age.data["also"][0].lower()
+    named = [f.data["text"] for _, f in positioned if f.kind == "condition"]
+    if any(n in words for n in named) or (states and _STATE_WORDS.search(words)):
+        del age.data["also"]
+        return
+    plain = normalise(words)
+    found = condition_facts(plain) if len(_COND_SPLIT.split(plain)) == 1 else []
+    if len(found) == 1 and (at := norm.find(found[0][1].data["text"])) >= 0:
+        positioned.append((at, found[0][1]))
+        del age.data["also"]
 
 
 def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -> bool:
@@ -2330,7 +2361,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                 for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                     if alt.get(key):
                         alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
-            for key in ("unless", "with"):
+            for key in ("unless", "with", "also"):
                 if f.data.get(key):
                     f.data[key] = [" ".join(_as_written(w, text).split()) for w in f.data[key]]
     if "assent" in norm:
@@ -2347,6 +2378,9 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     facts += states
     positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(
         norm, exclude, [p for p, _ in measured], bool(states))
+    for f in facts:
+        if f.data.get("also"):
+            _also_read(f, norm, positioned, bool(states))
     for _, f in positioned:
         if f.kind == "condition" and f.data.get("alternatives"):
             for alt in f.data["alternatives"]:  # ("seropositivity for HIV", as written)
@@ -2875,7 +2909,8 @@ _OF_AGE_LEAD = re.compile(r"(?:of age|old)\b\s*+,?\s*+")
 _WORDS_END = re.compile(r"\s*(?:$|[;,():]|(?<!/)\bor\b|\.(?:\s|$))")
 
 
-def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
+def _with_words(canon: str, text: str, rs: list[Reading], r: Reading,
+                whole: bool = False) -> str | None:
     """The words a bound among the exclusions holds only with ("with comorbidities",
     "requiring transfusion"), as written; None when nothing after the bound says so, "" when
     something does but not in words of their own (another bound in the clause: "SBP > 160 with
@@ -2907,7 +2942,19 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading) -> str | N
     if canon.startswith(":", stop) or _LEAD_IN_WORDS.search(canon, start, stop):
         return None  # ("… with the following exception:": the criteria under the line say)
     words = " ".join(text[start:stop].split()).strip(" ,.")
-    return words if re.search(r"[a-z]{3}.*\s", words) or re.search(r"[a-z]{4}", words) else ""
+    if not (re.search(r"[a-z]{3}.*\s", words) or re.search(r"[a-z]{4}", words)):
+        return ""
+    if whole and not _CLAUSE_END.match(canon, stop):
+        # (words cut short at a comma, an "or", a bracket: "with CD, UC, or non-IBD controls"
+        # — the clause's rest, whatever it says, is the requirement)
+        return REST_IN_WORDS
+    return re.sub(r"\s+(?:and/or|or|and)$", "", words) if whole else words
+
+
+_NO_AGE_LIMIT = re.compile(r"(?:with\s+)?no\s+(?:upper\s+)?(?:age\s+)?limit")
+_CLAUSE_END = re.compile(r"\s*(?:$|;|\.(?:\s|$))")
+#: the words beside a bound when they cannot be cut out of the criterion whole
+REST_IN_WORDS = "and the rest of the criterion (in words)"
 
 
 # "mRS ≤ 1 before the stroke", "premorbid mRS ≤ 2": the value at an earlier time than now,

@@ -195,6 +195,29 @@ def test_a_present_pregnancy_named_beside_a_prior_one_still_excludes() -> None:
         ("pregnancy", True)]
 
 
+@pytest.mark.parametrize(("text", "states"), [
+    # a condition in another item of the list is that item's: before, the line was text and
+    # excluded no pregnant woman
+    ("Pregnancy, lactation, or inability or unwillingness to use medically acceptable forms "
+     "of contraception if pregnancy is a risk.", [("pregnancy", True), ("lactation", True)]),
+    ("Females who are pregnant or breast feeding at the time of screening; a urine pregnancy "
+     "test will be performed in women of child-bearing potential at screening.",
+     [("pregnancy", True), ("lactation", True)]),
+    # … and one in the state's own item, one opening an item of its own, or one before it,
+    # still makes it conditional
+    ("Pregnancy, if not using contraception", []),
+    ("Lactating women, if they do not agree to stop breastfeeding", []),
+    ("If of childbearing potential, pregnancy or lactation", []),
+    # ("will be excluded if they were pregnant": the criterion itself, as before)
+    ("Female subjects will be excluded if they were pregnant, lactating or planning a "
+     "pregnancy in the next year", [("pregnancy", True), ("lactation", True)]),
+])
+def test_an_exclusions_states_are_conditional_only_by_their_own_items(
+        text: str, states: list[tuple[str, bool]]) -> None:
+    assert [(f.kind, f.data["value"]) for f in facts_for(text, True)
+            if f.kind in ("pregnancy", "lactation")] == states
+
+
 def test_seed_malignancy_within_five_years_with_its_exceptions() -> None:
     c = _criterion("Screening for malignant tumors")
     [cond] = [f for f in c.facts if f.kind == "condition"]

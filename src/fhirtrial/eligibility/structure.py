@@ -427,13 +427,35 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         if pure:
             found = [(sp, kv) for sp, kv in found if any(a <= sp[0] < b for a, b in pure)]
             return _preg_list(found)
-        if not exclude or conditional(norm):
+        if not exclude:
             return []
         found = [((a, b), kv) for (a, b), kv in found if kv[1]
                  and (not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a]) or
                       _PREG_NOW_OR.search(norm[max(0, a - 40):a]))
                  and not _PREG_BLOCK_AFTER.match(norm[b:])]
+        if found and _states_conditional(norm, found):
+            return []
     return _preg_list(found)
+
+
+def _states_conditional(norm: str, found: list[tuple[tuple[int, int], tuple[str, bool]]]
+                        ) -> bool:
+    """Whether an exclusion's pregnancy or lactation is said to hold only in some case. A
+    clause after a semicolon, or a list item opened by "or"/"and", after the first state and
+    naming none, is another reason of its own, and so is its condition ("Pregnancy,
+    lactation, or unwillingness to use contraception if pregnancy is a risk": before, the
+    whole line was text); an item that opens with its condition (", if they do not agree to
+    stop breastfeeding") is the states' own."""
+    first = min(a for (a, _), _ in found)
+    kept = norm
+    for m in re.finditer(r"[^,;]+", norm):
+        if m.start() > first and not any(m.start() <= x < m.end() for (x, _), _ in found) and (
+                norm[m.start() - 1] == ";" or _ITEM_JOINT.match(norm, m.start())):
+            kept = kept[:m.start()] + " " * (m.end() - m.start()) + kept[m.end():]
+    return conditional(kept)
+
+
+_ITEM_JOINT = re.compile(r"\s*(?:or|and|and/or|nor)\s")
 
 
 def _preg_list(found: list[tuple[tuple[int, int], tuple[str, bool]]]) -> list[Fact]:

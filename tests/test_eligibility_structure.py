@@ -954,3 +954,27 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     [age] = [f for f in facts if f.kind == "age"]
     assert age.data.get("also") == also
     assert [f.data["code"] for f in facts if f.kind == "condition"] == conditions
+
+
+@pytest.mark.parametrize(("text", "exclude", "codes"), [
+    # a window that ran up to a study event ("… prior to | registration") leaves the event
+    ("Previous cancer in the 2 years prior to registration", True, ["363346000"]),
+    ("History of asthma before randomization", True, ["195967001"]),
+    ("History of COPD prior to the first dose of study drug", True, ["13645005"]),
+    ("Known HBV or HCV infection", True, ["66071002", "50711007"]),
+    ("Chronic hepatitis B", True, ["66071002"]),
+    # a name that qualifies another noun, a cause of something else, what is tested or
+    # consented to: no condition of the patient's
+    ("Cancer screening within the last year", True, []),
+    ("Malignancy screening within the last year", True, []),
+    ("Being hemiplegic due to trauma, malignancy and intracranial operation", True, []),
+    ("subjects who consented to carry out serological tests HIV, hepatitis B, hepatitis C",
+     False, []),
+    ("Family history of cancer", True, []),
+    # a window cut off with the exception may be the exception's: not read without it
+    ("History of malignancy other than breast cancer within 2 years prior to screening", True,
+     []),
+])
+def test_condition_names_and_what_is_no_condition_of_the_patients(
+        text: str, exclude: bool, codes: list[str]) -> None:
+    assert [f.data["code"] for f in facts_for(text, exclude) if f.kind == "condition"] == codes

@@ -1968,7 +1968,23 @@ _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)
 
 _EXAMPLE = re.compile(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b")
 _COND_SPLIT = re.compile(r"[;,]| or | and | and/or ")
-_COND_REST = re.compile(r"prior to screening|before screening|\([^)]*\)")
+# ("history of asthma before randomisation", "… prior to the first dose of study drug": any
+# time before the study, which the problem list is)
+# (the event a time window ran up to, "in the 2 years prior to | registration", is left
+# after the window's blanked span)
+_COND_REST = re.compile(r"(?:(?:prior to|before) |(?<=  ))" + _STUDY_EVENT +
+                        r"(?: of (?:the )?(?:study|investigational|trial) (?:drugs?|treatment|"
+                        r"medications?|products?|interventions?|therapy))?|\([^)]*\)")
+_NOT_THE_PATIENTS = re.compile(r"\b(?:due to|secondary to|caused by|because of|resulting from|"
+                               r"consent\w*|agree\w*|willing\w*|tests?|testing)\b")
+# "with or without X" adds nothing (and split at its "or" it would seem two clauses)
+_WITH_OR_WITHOUT = re.compile(r"\b(?:with or without|without or with)\b[^,;]*")
+# a name that qualifies the noun after it ("cancer screening", "malignancy risk"): no
+# condition of the patient's
+_COND_MODIFIES = re.compile(r"\s*(?:screening|risk|prevention|survivors?|surveillance|"
+                            r"vaccines?|vaccination|tests?|testing|prophylaxis|treatments?|"
+                            r"therapy|therapies|drugs?|medications?|clinic|cent(?:er|re)s?|"
+                            r"registry|society|education|awareness|research)\b")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
 
 
@@ -1994,6 +2010,13 @@ def condition_facts(norm: str, exclude: bool | None = None,
     if example:
         head = head[:example.start()]
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
+    first = pat.search(head)
+    if first is None or _NOT_THE_PATIENTS.search(head, 0, first.start()):
+        # ("hemiplegic due to trauma, cancer …", "consented to serological tests HIV, HCV,
+        # HBV": a cause of something else, or what is tested or done — no condition the line
+        # asks of the patient)
+        return []
+    head = _WITH_OR_WITHOUT.sub(lambda w: " " * len(w.group(0)), head)
     out: list[tuple[int, Fact]] = []
     unread: list[tuple[int, int]] = []  # clauses that name something no fact reads
     pos = 0
@@ -2001,6 +2024,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
         start = head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
+        if m and _COND_MODIFIES.match(clause, m.end()):
+            m = None
         if not m:
             if _names_more(clause, start, read_at, states):
                 unread.append((start, pos))
@@ -2026,6 +2051,13 @@ def condition_facts(norm: str, exclude: bool | None = None,
         if windows:
             data["window"] = windows[0][1]
         out.append((start + m.start(), Fact("condition", data)))
+    if out and len(head) < len(norm) and not any(f.data.get("window") for _, f in out) and \
+            any(a >= len(head) for (a, _), _ in time_windows(norm)):
+        # "History of malignancy other than breast cancer within 2 years prior to screening",
+        # "any prior cancer diagnosis, with any treatment (e.g., …) within prior six months":
+        # a window cut off with the exception or the examples may be the condition's or
+        # theirs — read without it, the condition would exclude at any time (text)
+        return []
     if out and unread:
         _other_conditions(out, unread, head, exclude)
     return out

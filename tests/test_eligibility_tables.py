@@ -113,6 +113,21 @@ def test_measures_naming_no_concept_or_one_twice_are_a_mapping_error(
         load(bad)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda sw: sw["words"].append(dict(sw["words"][0])), r"state word 'pregnant' is listed "
+                                                           r"twice"),
+    (lambda sw: sw["words"][0].update(state="pregnant"), r"is not one of \['pregnancy', "
+                                                          r"'lactation'\] at /state_words/"
+                                                          r"words/0/state"),
+    (lambda sw: sw["other_before"].append("Prior"), r"at /state_words/other_before/\d+"),
+])
+def test_a_malformed_pregnancy_word_list_is_a_mapping_error(
+        tmp_path: Path, change: Callable[[dict], None], message: str) -> None:
+    bad = _changed_table(tmp_path, lambda doc: change(doc["state_words"]))
+    with pytest.raises(MappingError, match=message):
+        load(bad)
+
+
 def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
     for words, sides in tables().states:
         assert words

@@ -337,56 +337,53 @@ def healthy_facts(norm: str) -> list[Fact]:
     return []
 
 
-_PREG_WORDS = {"pregnant": ("pregnancy", True), "pregnancy": ("pregnancy", True),
-               "non-pregnant": ("pregnancy", False), "nonpregnant": ("pregnancy", False),
-               "not pregnant": ("pregnancy", False),
-               "lactating": ("lactation", True), "lactation": ("lactation", True),
-               "breastfeeding": ("lactation", True), "breast-feeding": ("lactation", True),
-               "breast feeding": ("lactation", True), "nursing": ("lactation", True),
-               "non-lactating": ("lactation", False), "not breastfeeding": ("lactation", False),
-               "not lactating": ("lactation", False), "non-breastfeeding": ("lactation", False),
-               "non-nursing": ("lactation", False), "not nursing": ("lactation", False),
-               "not breast-feeding": ("lactation", False),
-               # "must not be pregnant or breastfeeding", "neither pregnant nor breastfeeding"
-               "not be pregnant": ("pregnancy", False), "neither pregnant": ("pregnancy", False),
-               "nor pregnant": ("pregnancy", False), "not be breastfeeding": ("lactation", False),
-               "not be breast-feeding": ("lactation", False),
-               "not be lactating": ("lactation", False), "not be nursing": ("lactation", False),
-               "nor breastfeeding": ("lactation", False),
-               "nor breast-feeding": ("lactation", False),
-               "nor lactating": ("lactation", False), "nor nursing": ("lactation", False)}
-#: one of these is in every word of ``_PREG_WORDS``: a line with none names no such state
+#: one of these is in every state word of the lexicon (a test checks it): a line with none
+#: names no such state
 _PREG_STEMS = ("pregnan", "lactat", "breast", "nursing")
-_PREG_RE = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w) for w in _PREG_WORDS),
-                                                   key=len, reverse=True)) + r")\b")
-_PREG_FILLER = {"women", "woman", "female", "females", "patients", "patient", "subjects", "subject",
-                "participants", "participant", "individuals", "who", "are", "is", "currently",
-                "or", "and", "and/or", "the", "a", "mothers", "mother", "state", "status",
-                "period", "during", "be", "must", "being", "those", "people", "persons",
-                "ladies", "girls", "present", "known", "in", "has", "have", "were", "should",
-                "/", ","}
+_STATE_STEMS = re.compile("|".join(_PREG_STEMS))
 
 
-# (a pregnancy of another time is no state now: "preterm birth in a previous pregnancy",
-# "prior pregnancy loss", "pregnancy-induced hypertension"; nor is a kind of pregnancy every
-# pregnancy: "twin pregnancy", "ectopic pregnancy"; nor breastfeeding one agrees to stop)
-_PREG_BLOCK_BEFORE = re.compile(r"(?:plan|planning|planned|plans|become|becomes|becoming|get|gets|"
-                                r"getting|intend|intending|avoid|prevent|if|risk|unless|partner|"
-                                r"partners|confirm|while|during|of|no|not|non|without|a|previous|"
-                                r"prior|past|earlier|former|preceding|last|future|subsequent|"
-                                r"next|stop|stopping|discontinue|cease|twin|twins|multiple|"
-                                r"multifetal|singleton|ectopic|molar|tubal|high-risk)\W*$")
+@dataclass(frozen=True, slots=True)
+class _StateWords:
+    """The pregnancy reader's lexicon (``state_words`` in mappings/eligibility-labs.json),
+    compiled: each state word → (state, affirmed), the words' pattern, the filler, and what
+    before or after a name makes it another time's or kind of pregnancy."""
+    words: dict[str, tuple[str, bool]]
+    pattern: re.Pattern[str]
+    filler: frozenset[str]
+    block_before: re.Pattern[str]
+    block_after: re.Pattern[str]
+
+
+@cache
+def _pregnancy_words() -> _StateWords:
+    lex = tables().state_words
+    words = {w["text"]: (w["state"], w["present"]) for w in lex["words"]}
+
+    def alternation(items: Iterable[str]) -> str:
+        return "|".join(sorted(map(re.escape, items), key=len, reverse=True)) or "(?!)"
+
+    return _StateWords(
+        words,
+        re.compile(r"\b(?:" + alternation(words) + r")\b"),
+        frozenset(lex["filler"]),
+        # (a pregnancy of another time is no state now: "preterm birth in a previous
+        # pregnancy", "prior pregnancy loss"; nor is a kind of pregnancy every pregnancy:
+        # "twin pregnancy", "ectopic pregnancy"; nor breastfeeding one agrees to stop)
+        re.compile(r"(?:" + alternation(lex["other_before"]) + r")\W*$"),
+        re.compile(r"^\W*(?:" + alternation(lex["other_after"]) + r"|" + _PREG_TRIMESTER +
+                   r")|" + _PREG_WHO_AFTER))
+
+
+# "pregnant women in the first trimester": some pregnancies only
+_PREG_TRIMESTER = (r"(?:women\W+)?(?:in|during)\s+(?:the\s+|their\s+)?(?:first|second|third|"
+                   r"1st|2nd|3rd)\s+trimester")
+# "lactating women who do not agree to stop breastfeeding": a kind of them only
+_PREG_WHO_AFTER = (r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|patients?|"
+                   r"subjects?)\W+)?(?:who|that|whose|which)\b")
 _PREG_LIST_JOINT = re.compile(r"\s*(?:,\s*)?(?:or|nor|and|and/or|/|,)\s*")
 # "any concurrent or prior pregnancy": the present one among them
 _PREG_NOW_OR = re.compile(r"\b(?:current|concurrent|ongoing|present)\s+(?:or|and/or)\s+[a-z]+\W*$")
-_PREG_BLOCK_AFTER = re.compile(r"^\W*(?:test|tests|testing|prevention|potential|risk|category|"
-                               r"during|after|while|is a|loss|losses|complicat|outcomes?\b|"
-                               r"terminat|induced|related|associated|"
-                               # "pregnant women in the first trimester": some pregnancies only
-                               r"(?:women\W+)?(?:in|during)\s+(?:the\s+|their\s+)?(?:first|"
-                               r"second|third|1st|2nd|3rd)\s+trimester)|"
-                               r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|"
-                               r"patients?|subjects?)\W+)?(?:who|that|whose|which)\b")
 
 
 def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
@@ -396,7 +393,8 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     unwillingness to use contraception"), each of which excludes on its own."""
     if not any(stem in norm for stem in _PREG_STEMS):
         return []
-    found = [(m.span(), _PREG_WORDS[m.group(0)]) for m in _PREG_RE.finditer(norm)]
+    lex = _pregnancy_words()
+    found = [(m.span(), lex.words[m.group(0)]) for m in lex.pattern.finditer(norm)]
     if not found:
         return []
     # "not pregnant or breastfeeding": the denial is the list's — read as "lactation: yes" the
@@ -417,12 +415,12 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         # the wrong list — read as written it would exclude everyone not pregnant (text, as a
         # denied bound there is)
         return []
-    if any(w not in _PREG_FILLER for w in words):
+    if any(w not in lex.filler for w in words):
         # a sentence of its own that says only the state ("Non-pregnant and non-nursing. The
         # effect of the drug on the fetus is unknown."): the other sentences explain it
         pure = [(a, b) for a, b in _clauses(norm)
                 if any(a <= x < b for (x, _), _ in found)
-                and not any(w not in _PREG_FILLER for w in re.findall(
+                and not any(w not in lex.filler for w in re.findall(
                     r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest[a:b]))]
         if pure:
             found = [(sp, kv) for sp, kv in found if any(a <= sp[0] < b for a, b in pure)]
@@ -430,9 +428,9 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
         if not exclude:
             return []
         found = [((a, b), kv) for (a, b), kv in found if kv[1]
-                 and (not _PREG_BLOCK_BEFORE.search(norm[max(0, a - 12):a]) or
+                 and (not lex.block_before.search(norm[max(0, a - 12):a]) or
                       _PREG_NOW_OR.search(norm[max(0, a - 40):a]))
-                 and not _PREG_BLOCK_AFTER.match(norm[b:])]
+                 and not lex.block_after.match(norm[b:])]
         if found and _states_conditional(norm, found):
             return []
     return _preg_list(found)
@@ -2074,7 +2072,6 @@ _NO_WHAT_WORDS = _WHO_WORDS | frozenset([
     "disorder", "disorders", "higher", "lower", "greater", "above", "below", "more", "less",
     "worse",
 ])
-_STATE_WORDS = re.compile(r"pregnan|lactat|breast|nursing")
 _FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(_COND_FILLER |
                                                                      _WHO_WORDS))) +
                           r")(?:\s+|$))+")
@@ -2088,7 +2085,7 @@ def _also_read(age: Fact, norm: str, positioned: list[tuple[int, Fact]], states:
     another requirement of the line."""
     words = age.data["also"][0].lower()
     named = [f.data["text"] for _, f in positioned if f.kind == "condition"]
-    if any(n in words for n in named) or (states and _STATE_WORDS.search(words)):
+    if any(n in words for n in named) or (states and _STATE_STEMS.search(words)):
         del age.data["also"]
         return
     plain = normalise(words)
@@ -2103,7 +2100,7 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
     line's facts do not read: words that are not filler, and no other fact (a bound, an age,
     the pregnancy) read in it."""
     end = start + len(clause)
-    if any(start <= p < end for p in read_at) or (states and _STATE_WORDS.search(clause)):
+    if any(start <= p < end for p in read_at) or (states and _STATE_STEMS.search(clause)):
         return False
     rest = _COND_REST.sub(" ", clause)
     for (a, b), _ in time_windows(rest):

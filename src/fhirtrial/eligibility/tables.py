@@ -98,6 +98,9 @@ class Tables:
     #: concept key → the function it is one measure of ("creatinine" → "renal function"):
     #: two measures of one function joined by "or" are alternatives, not two requirements
     measure_of: dict[str, str] = field(default_factory=dict)
+    #: the pregnancy reader's words (the lexicon's ``state_words``: names of the states,
+    #: filler, words that make a name another time's or kind of pregnancy)
+    state_words: dict[str, Any] = field(default_factory=dict)
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -218,8 +221,16 @@ def load(path: Path) -> Tables:
                 raise MappingError(f"{path.name}: {k!r} is a measure of both "
                                    f"{measure_of[k]!r} and {m['function']!r}")
             measure_of[k] = m["function"]
+    state_words = doc.get("state_words", {"words": [], "filler": [], "other_before": [],
+                                          "other_after": []})
+    seen: set[str] = set()
+    for w in state_words["words"]:
+        if w["text"] in seen:
+            raise MappingError(f"{path.name}: state word {w['text']!r} is listed twice")
+        seen.add(w["text"])
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
                   states=tuple(states), groups=tuple(groups), measure_of=measure_of,
+                  state_words=state_words,
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

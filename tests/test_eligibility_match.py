@@ -602,6 +602,10 @@ def test_an_exclusions_condition_in_words_is_named_for_a_person_to_confirm(
     assert f["result"]["valueCode"] == result
     confirm = "or AIDS: text only, for a person to confirm"
     assert (confirm in f["reason"]["valueString"]) == (result == "not-met")
+    # … and as a part a machine (or the prescreening page) reads
+    assert ("toConfirm" in f) == (result == "not-met")
+    if "toConfirm" in f:
+        assert f["toConfirm"]["valueString"] == "AIDS"
 
 
 @pytest.mark.parametrize(("conditions", "verdict"), [
@@ -634,3 +638,6 @@ def test_an_inclusion_ages_words_are_named_for_a_person_to_confirm(
     assert f["result"]["valueCode"] == result
     confirm = "with histologically confirmed NSCLC: text only, for a person to confirm"
     assert (confirm in f["reason"]["valueString"]) == (result == "met")
+    assert f.get("toConfirm", {}).get("valueString") == (
+        "with histologically confirmed NSCLC" if result == "met" else None)
+    Parameters.model_validate(out)

@@ -78,6 +78,9 @@ class Result:
     result: str
     reason: str
     evidence: list[str] = field(default_factory=list)
+    #: words of the criterion beside the fact that no data decides and that do not change the
+    #: answer (a criterion in words within the line): for a person to confirm
+    confirm: list[str] = field(default_factory=list)
 
 
 # --- the patient ---------------------------------------------------------------------------
@@ -517,7 +520,7 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
         if inner is None or inner.result == UNKNOWN:
             return inner
         flipped = NOT_MET if inner.result == MET else MET
-        return Result(flipped, f"not: {inner.reason}", inner.evidence)
+        return Result(flipped, f"not: {inner.reason}", inner.evidence, inner.confirm)
     if fact.data.get("also"):
         # "aged ≥ 18 years with histologically confirmed NSCLC": the line's other requirement
         # in words is a criterion in words — named for a person to confirm, the answer the
@@ -527,7 +530,7 @@ def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
         if inner is None or inner.result != MET:
             return inner
         return Result(MET, f"{inner.reason}; {' and '.join(fact.data['also'])}: text only, "
-                           "for a person to confirm", inner.evidence)
+                           "for a person to confirm", inner.evidence, list(fact.data["also"]))
     if fact.data.get("unless") or fact.data.get("with"):
         # "hemoglobin < 8 g/dL requiring transfusion", "albumin < 2.5 g/dL unless due to
         # nephrotic syndrome": the bound not met says no; met, it holds only with (or
@@ -596,7 +599,7 @@ def _evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,
                 out = Result(UNKNOWN, r.reason, r.evidence)
         if to_confirm and out.result != MET:
             out = Result(out.result, f"{out.reason}; or {' or '.join(to_confirm)}: text only, "
-                                     "for a person to confirm", out.evidence)
+                                     "for a person to confirm", out.evidence, to_confirm)
         return out
     return _evaluate_bound(fact, patient, as_of, exclude)
 
@@ -639,7 +642,8 @@ def _evaluate_bound(fact: Fact, patient: Patient, as_of: date | None,
         chosen = [r for r in results if r.result == answer]
         joined = (answer == MET) == (fact.kind == GROUP)
         reason = "; ".join(r.reason for r in chosen) if joined else chosen[0].reason
-        return Result(answer, reason, [e for r in chosen for e in r.evidence])
+        return Result(answer, reason, [e for r in chosen for e in r.evidence],
+                      [w for r in chosen for w in r.confirm])
     if fact.kind == MEASUREMENT:
         # the name is not coded, so no Observation can be found for it
         return Result(UNKNOWN, f"{measurement_name(fact.data['name'])} is not a coded "
@@ -723,7 +727,8 @@ def _evaluate_criterion(c: Criterion, p: Patient, as_of: date | None) -> dict[st
 
 
 def _row(r: Result) -> dict[str, Any]:
-    return {"result": r.result, "reason": r.reason, "evidence": r.evidence}
+    return {"result": r.result, "reason": r.reason, "evidence": r.evidence,
+            "confirm": r.confirm}
 
 
 def _verdict(rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -819,6 +824,7 @@ def _criterion_parts(row: dict[str, Any]) -> list[dict[str, Any]]:
         if f["reason"]:
             fp.append({"name": "reason", "valueString": f["reason"]})
         fp += [{"name": "evidence", "valueReference": {"reference": e}} for e in f["evidence"]]
+        fp += [{"name": "toConfirm", "valueString": w} for w in f.get("confirm") or ()]
         parts.append({"name": "fact", "part": fp})
     parts += [{"name": "criterion", "part": _criterion_parts(k)} for k in row["children"]]
     return parts

@@ -239,10 +239,12 @@ def _verdicts(params: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"facts": [], "children": []}
         for p in parts:
             if p["name"] == "fact":
-                fact: dict[str, Any] = {"evidence": []}
+                fact: dict[str, Any] = {"evidence": [], "confirm": []}
                 for q in p.get("part", []):
                     if q["name"] == "evidence":
                         fact["evidence"].append((value(q) or {}).get("reference"))
+                    elif q["name"] == "toConfirm":
+                        fact["confirm"].append(value(q))
                     else:
                         fact[q["name"]] = value(q)
                 out["facts"].append(fact)
@@ -263,7 +265,10 @@ def _verdicts(params: dict[str, Any]) -> dict[str, Any]:
             "exclusion": [r for r in rows if r.get("exclude")],
             "counts": {**{k: sum(1 for r in rows if r.get("computable") and r.get("result") == k)
                           for k in ("met", "not-met", "unknown")},
-                       "by-hand": sum(1 for r in rows if not r.get("computable"))}}
+                       "by-hand": sum(1 for r in rows if not r.get("computable")),
+                       # computable criteria with words beside their facts to confirm
+                       "partly": sum(1 for r in rows if r.get("computable") and
+                                     any(f["confirm"] for f in r["facts"]))}}
 
 
 def wants_page(doc: dict[str, Any]) -> bool:

@@ -67,6 +67,9 @@ def _criterion_parts(nested: bool) -> list[dict[str, Any]]:
         _p("reason", "out", 0, "1", "Why: the value found, or what is missing", "string"),
         _p("evidence", "out", 0, "*", "The patient's resource(s) the answer rests on",
            "Reference"),
+        _p("toConfirm", "out", 0, "*", "Words of the criterion beside the fact that no data "
+           "decides and that do not change the answer (another condition named in words, "
+           "an age's other requirement): a person confirms them", "string"),
     ]
     parts = [
         _p("text", "out", 1, "1", "The criterion as the registry states it", "string"),

@@ -914,10 +914,13 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
     # patient with pneumonia was cleared by the seed's respiratory exclusion
     ("Individuals with a history of mechanical ventilation or concurrent infectious pneumonia "
      "or asthma within the previous month", True,
-     [("195967001", ["mechanical ventilation, infectious pneumonia"])]),
+     [("195967001", ["mechanical ventilation, concurrent infectious pneumonia"])]),
     ("Known HIV(+) or has been diagnosed with AIDS", True, [("86406008", ["AIDS"])]),
     ("Women with immunosuppressive disorders or with HIV", True,
      [("86406008", ["immunosuppressive disorders"])]),
+    # (one named by a letter no code states is named whole; words that qualify it stay)
+    ("Active hepatitis B, C or D", True, [("66071002", ["hepatitis d"]), ("50711007", [])]),
+    ("History of hepatitis B or a positive test", True, [("66071002", ["positive test"])]),
     # a way in among the inclusions, joined by "or" alone
     ("Diagnosis of type 2 diabetes or prediabetes", False, [("44054006", ["prediabetes"])]),
     # a qualifier after a comma is no way in; the line reads as before
@@ -962,6 +965,9 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     ("History of asthma before randomization", True, ["195967001"]),
     ("History of COPD prior to the first dose of study drug", True, ["13645005"]),
     ("Known HBV or HCV infection", True, ["66071002", "50711007"]),
+    # a condition named by the letter that tells it from the one before it
+    ("Hepatitis B or C infection", True, ["66071002", "50711007"]),
+    ("Chronic hepatitis B or C", False, ["66071002", "50711007"]),
     ("Chronic hepatitis B", True, ["66071002"]),
     # a name that qualifies another noun, a cause of something else, what is tested or
     # consented to: no condition of the patient's

@@ -2016,7 +2016,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
         return []
     head = _WITH_OR_WITHOUT.sub(lambda w: " " * len(w.group(0)), head)
     out: list[tuple[int, Fact]] = []
-    unread: list[tuple[int, int]] = []  # clauses that name something no fact reads
+    # clauses that name something no fact reads (and, for one named by a letter, the name)
+    unread: list[tuple[int, int, str | None]] = []
     pos = 0
     for clause in _COND_SPLIT.split(head):
         start = head.find(clause, pos)
@@ -2024,9 +2025,12 @@ def condition_facts(norm: str, exclude: bool | None = None,
         m = pat.search(clause)
         if m and _COND_MODIFIES.match(clause, m.end()):
             m = None
+        whole = _elliptic(clause, out[-1][1].data["text"]) if not m and out else None
+        if whole and (m := pat.match(whole)):
+            clause = whole  # ("hepatitis B or C infection": hepatitis C)
         if not m:
             if _names_more(clause, start, read_at, states):
-                unread.append((start, pos))
+                unread.append((start, pos, whole))  # ("hepatitis B, C or D": hepatitis D)
             continue
         # ("without asthma or COPD": the denial before the list is each name's)
         if _NEGATION.search(clause) or _NEGATION.search(
@@ -2042,7 +2046,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
             # a condition no code states
             if not any(start <= p < pos for p in read_at):
-                unread.append((start, pos))
+                unread.append((start, pos, None))
             continue
         c = by_name[m.group(0)]
         data = {"key": c["key"], **c["code"], "text": m.group(0), "exceptions": exceptions}
@@ -2061,6 +2065,20 @@ def condition_facts(norm: str, exclude: bool | None = None,
     return out
 
 
+_ELLIPTIC = re.compile(r"\s*(?P<x>[b-hj-z])(?![\w/-])")
+
+
+def _elliptic(clause: str, named: str) -> str | None:
+    """A clause that names a condition by the letter that tells it from the one before it
+    ("hepatitis B or C infection", "hepatitis B, C or D"): the clause with the whole name,
+    or None."""
+    e = _ELLIPTIC.match(clause)
+    head, _, letter = named.rpartition(" ")
+    if e is None or not head or len(letter) != 1 or letter == e.group("x"):
+        return None
+    return f"{head} {clause.strip()}"
+
+
 #: words that say who ("women", "adults") or nothing of what: a clause of them alone (with
 #: filler) names no condition ("or higher" after a class, "etc")
 _WHO_WORDS = frozenset([
@@ -2072,9 +2090,13 @@ _NO_WHAT_WORDS = _WHO_WORDS | frozenset([
     "disorder", "disorders", "higher", "lower", "greater", "above", "below", "more", "less",
     "worse",
 ])
-_FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(_COND_FILLER |
-                                                                     _WHO_WORDS))) +
-                          r")(?:\s+|$))+")
+# (what leads a clause and says nothing of it, dropped when its words are shown: not the
+# filler that qualifies the condition — "a positive test", "active pneumonitis")
+_FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(
+    (_COND_FILLER | _WHO_WORDS) - {"positive", "seropositive", "active", "current", "currently",
+                                   "concurrent", "present", "ongoing", "infection",
+                                   "infections", "prior", "previous", "previously",
+                                   "past"}))) + r")(?:\s+|$))+")
 
 
 def _also_read(age: Fact, norm: str, positioned: list[tuple[int, Fact]], states: bool) -> None:
@@ -2109,8 +2131,8 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
                for w in _COND_WORDS.findall(rest))
 
 
-def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int]], head: str,
-                      exclude: bool | None) -> None:
+def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, str | None]],
+                      head: str, exclude: bool | None) -> None:
     """Conditions a list names in words beside its coded ones. Before, the coded ones stood
     alone: "Known HIV, hepatitis B or hepatitis C infection" read HIV and hepatitis B, and an
     exclusion was *not met* for a patient with hepatitis C — cleared on what nobody checked.
@@ -2121,14 +2143,15 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int]]
     prediabetes"); other joints (another requirement, a qualifier: "cluster headache,
     episodic or chronic") leave the line as it was read."""
     if exclude is not True:
-        first = min([a for a, _ in unread] + [p for p, _ in out])
-        last = max([b for _, b in unread] + [p for p, _ in out])
+        first = min([a for a, _, _ in unread] + [p for p, _ in out])
+        last = max([b for _, b, _ in unread] + [p for p, _ in out])
         joints = [j.group(0) for j in _COND_SPLIT.finditer(head, first, last)]
         if not joints or any(j.strip() not in ("or", "and/or") for j in joints):
             return
     words = []
-    for a, b in unread:
-        w = _COND_REST.sub(" ", head[a:b])
+    for a, b, whole in unread:
+        # (a bracket whole is an aside; one the list's commas split is only punctuation)
+        w = re.sub(r"[()]|\b(?:i\.e|e\.g)\b\.?", " ", _COND_REST.sub(" ", whole or head[a:b]))
         w = _FILLER_LEAD.sub("", " ".join(_COND_WORDS.findall(w)))
         if w:
             words.append(w)

@@ -976,6 +976,8 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     ("Being hemiplegic due to trauma, malignancy and intracranial operation", True, []),
     ("subjects who consented to carry out serological tests HIV, hepatitis B, hepatitis C",
      False, []),
+    # (what another clause consents to is that clause's)
+    ("Unable to give informed consent; history of asthma", True, ["195967001"]),
     ("Family history of cancer", True, []),
     # a window cut off with the exception may be the exception's: not read without it
     ("History of malignancy other than breast cancer within 2 years prior to screening", True,

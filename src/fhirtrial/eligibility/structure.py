@@ -2009,7 +2009,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
         head = head[:example.start()]
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
     first = pat.search(head)
-    if first is None or _NOT_THE_PATIENTS.search(head, 0, first.start()):
+    if first is None or _NOT_THE_PATIENTS.search(
+            head, max(head.rfind(";", 0, first.start()), head.rfind(". ", 0, first.start()), 0),
+            first.start()):
         # ("hemiplegic due to trauma, cancer …", "consented to serological tests HIV, HCV,
         # HBV": a cause of something else, or what is tested or done — no condition the line
         # asks of the patient)

@@ -170,8 +170,8 @@ def test_prescreen_upload_and_paste_give_the_match_verdicts(seeded, client):
         assert "Pregnant and lactating women Not met" in text
         # the respiratory exclusion reads asthma, and names the conditions it states in
         # words for a person to confirm
-        assert "Also check by hand: mechanical ventilation, concurrent infectious pneumonia, other " \
-            "clinically significant serious abnormalities in the lungs" in text
+        assert "Also check by hand: mechanical ventilation, concurrent infectious pneumonia, " \
+            "other clinically significant serious abnormalities in the lungs" in text
         assert "to check by hand · 1 partly by hand" in text
     # the same verdicts as the API's $match for the same patient
     api = seeded.post("/fhir/ResearchStudy/NCT06534528/$match", data=data,

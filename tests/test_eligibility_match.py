@@ -641,3 +641,18 @@ def test_an_inclusion_ages_words_are_named_for_a_person_to_confirm(
     assert f.get("toConfirm", {}).get("valueString") == (
         "with histologically confirmed NSCLC" if result == "met" else None)
     Parameters.model_validate(out)
+
+
+@pytest.mark.parametrize(("conditions", "verdict", "result"), [
+    ([], "eligible", "not-met"),  # no asthma: cleared
+    ([("asthma", "195967001")], "needs-review", "unknown"),  # asthma: was it hospitalised?
+])
+def test_an_excluded_condition_with_a_qualifier_excludes_only_with_it(
+        conditions: list[tuple[str, str]], verdict: str, result: str) -> None:
+    text = "Exclusion Criteria:\n* History of asthma, requiring hospitalization"
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [_condition(c, s) for c, s in conditions]}
+    out = evaluate(text, bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    f = _fact(out, "Asthma (disorder), requiring hospitalization")
+    assert f["result"]["valueCode"] == result

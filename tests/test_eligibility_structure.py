@@ -986,3 +986,18 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
 def test_condition_names_and_what_is_no_condition_of_the_patients(
         text: str, exclude: bool, codes: list[str]) -> None:
     assert [f.data["code"] for f in facts_for(text, exclude) if f.kind == "condition"] == codes
+
+
+@pytest.mark.parametrize(("text", "exclude", "words"), [
+    # a clause after a comma that qualifies the condition: the condition holds only with it
+    # (before, "or requiring hospitalization" was read as another condition beside asthma)
+    ("History of asthma, requiring hospitalization", True, ["requiring hospitalization"]),
+    ("Type 2 diabetes, poorly controlled", True, ["poorly controlled"]),
+    ("Type 2 diabetes, treated with metformin", False, ["treated with metformin"]),
+    # another condition after the comma is none of its qualifiers
+    ("History of asthma, COPD", True, None),
+])
+def test_a_clause_qualifying_a_condition_goes_with_it(
+        text: str, exclude: bool, words: list[str] | None) -> None:
+    cond = next(f for f in facts_for(text, exclude) if f.kind == "condition")
+    assert cond.data.get("with") == words

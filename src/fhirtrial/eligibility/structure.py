@@ -2021,8 +2021,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
     # clauses that name something no fact reads (and, for one named by a letter, the name)
     unread: list[tuple[int, int, str | None]] = []
     pos = 0
+    prev_start = start = 0  # where the clause before this one started
     for clause in _COND_SPLIT.split(head):
-        start = head.find(clause, pos)
+        prev_start, start = start, head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
         if m and _COND_MODIFIES.match(clause, m.end()):
@@ -2030,6 +2031,14 @@ def condition_facts(norm: str, exclude: bool | None = None,
         whole = _elliptic(clause, out[-1][1].data["text"]) if not m and out else None
         if whole and (m := pat.match(whole)):
             clause = whole  # ("hepatitis B or C infection": hepatitis C)
+        if not m and out and out[-1][0] >= prev_start and head.startswith(",", start - 1) and \
+                _QUALIFIES.match(clause) and not any(start <= p < pos for p in read_at):
+            # "History of asthma, requiring hospitalization", "type 2 diabetes, treated with
+            # metformin": the condition holds only with the words (``with``, as for a bound),
+            # not another condition beside it
+            out[-1][1].data.setdefault("with", []).append(" ".join(clause.split()))
+            start = prev_start  # (a second qualifier qualifies the same condition)
+            continue
         if not m:
             if _names_more(clause, start, read_at, states):
                 unread.append((start, pos, whole))  # ("hepatitis B, C or D": hepatitis D)
@@ -2067,6 +2076,11 @@ def condition_facts(norm: str, exclude: bool | None = None,
     return out
 
 
+#: a clause that qualifies the condition before it rather than naming another
+_QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|with|treated|"
+                        r"controlled|uncontrolled|poorly|well|receiving|resulting|causing|"
+                        r"associated|complicated|despite|refractory|on (?:treatment|therapy)|"
+                        r"not (?:controlled|responding))\b")
 _ELLIPTIC = re.compile(r"\s*(?P<x>[b-hj-z])(?![\w/-])")
 
 
@@ -2461,6 +2475,8 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         if f.kind == "condition" and f.data.get("alternatives"):
             for alt in f.data["alternatives"]:  # ("seropositivity for HIV", as written)
                 alt["text"] = ", ".join(_as_written(w, text) for w in alt["text"].split(", "))
+        if f.kind == "condition" and f.data.get("with"):
+            f.data["with"] = [_as_written(w, text) for w in f.data["with"]]
     windows = time_windows(norm)
     # a time window qualifies the labs of its own clause ("DLCO … within the previous 3
     # months is 30-80 %"): give it to them

@@ -923,8 +923,11 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
     ("History of hepatitis B or a positive test", True, [("66071002", ["positive test"])]),
     # a way in among the inclusions, joined by "or" alone
     ("Diagnosis of type 2 diabetes or prediabetes", False, [("44054006", ["prediabetes"])]),
-    # a qualifier after a comma is no way in; the line reads as before
+    # kinds of the condition after a comma are no other way in; the line reads as before
     ("Diagnosis of cluster headache, episodic or chronic.", False, [("193031009", [])]),
+    # commas and a last "or" are a list of ways in too
+    ("Diagnosis of asthma, bronchiectasis or COPD", False,
+     [("195967001", ["bronchiectasis"]), ("13645005", [])]),
     # what the line's other facts read is not another condition
     ("Known HIV infection, or pregnant or breastfeeding women", True, [("86406008", [])]),
     ("Renal failure, or ASA class IV or higher", True, [("42399005", [])]),
@@ -1001,3 +1004,10 @@ def test_a_clause_qualifying_a_condition_goes_with_it(
         text: str, exclude: bool, words: list[str] | None) -> None:
     cond = next(f for f in facts_for(text, exclude) if f.kind == "condition")
     assert cond.data.get("with") == words
+
+
+def test_an_inclusion_list_of_conditions_with_one_in_words_is_any_of_them() -> None:
+    # before, "asthma, bronchiectasis or COPD" required asthma *and* COPD (the uncoded middle
+    # item hid the list's "or"), turning away a patient with either alone
+    [c] = criteria_for("Inclusion Criteria:\n* Diagnosis of asthma, bronchiectasis or COPD")
+    assert c.combination == "any-of"

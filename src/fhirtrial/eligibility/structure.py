@@ -2076,6 +2076,13 @@ def condition_facts(norm: str, exclude: bool | None = None,
     return out
 
 
+#: words that alone name a kind of the condition before them, not another condition
+_KIND_WORDS = frozenset([
+    "acute", "chronic", "episodic", "intermittent", "persistent", "recurrent", "relapsing",
+    "refractory", "active", "stable", "mild", "moderate", "severe", "primary", "secondary",
+    "early", "late", "advanced", "localized", "localised", "metastatic", "controlled",
+    "uncontrolled", "treated", "untreated", "new", "newly diagnosed",
+])
 #: a clause that qualifies the condition before it rather than naming another
 _QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|with|treated|"
                         r"controlled|uncontrolled|poorly|well|receiving|resulting|causing|"
@@ -2155,14 +2162,18 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
     Now the words are the first coded condition's alternative in words, so the line's
     characteristic is an any-of with a text-only member. In an exclusion every such clause is
     another reason to exclude (registries write "and" and commas for "or" there); in an
-    inclusion only a list joined by "or" alone offers them as ways in ("type 2 diabetes or
-    prediabetes"); other joints (another requirement, a qualifier: "cluster headache,
-    episodic or chronic") leave the line as it was read."""
+    inclusion only a list of ways in — joined by "or", or by commas and a last "or" ("type 2
+    diabetes or prediabetes", "asthma, bronchiectasis or COPD") — offers them as ways in, and
+    the line is then any of its conditions (before, "asthma, bronchiectasis or COPD" required
+    asthma *and* COPD); other joints ("and", ";": another requirement) leave the line as it
+    was read. (A qualifier list, "cluster headache, episodic or chronic", reads so too: a
+    patient without the coded condition is then for review, not turned away.)"""
     if exclude is not True:
         first = min([a for a, _, _ in unread] + [p for p, _ in out])
         last = max([b for _, b, _ in unread] + [p for p, _ in out])
-        joints = [j.group(0) for j in _COND_SPLIT.finditer(head, first, last)]
-        if not joints or any(j.strip() not in ("or", "and/or") for j in joints):
+        joints = [j.group(0).strip() for j in _COND_SPLIT.finditer(head, first, last)]
+        if not joints or joints[-1] not in ("or", "and/or") or \
+                any(j not in ("or", "and/or", ",") for j in joints):
             return
     words = []
     for a, b, whole in unread:
@@ -2171,8 +2182,8 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
         w = _FILLER_LEAD.sub("", " ".join(_COND_WORDS.findall(w)))
         if w:
             words.append(w)
-    if not words:
-        return
+    if not words or (exclude is not True and all(w.lower() in _KIND_WORDS for w in words)):
+        return  # ("cluster headache, episodic or chronic": kinds of the condition, not others)
     # (a long list, or a clause run on past its condition, is not worth repeating: the
     # criterion's own text says it)
     text = ", ".join(words) if len(words) <= 4 and all(len(w.split()) <= 10 for w in words) \
@@ -2505,6 +2516,11 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
+    if not only_or and exclude is not True and positioned and all(
+            f.kind == "condition" for _, f in positioned) and any(
+            f.data.get("alternatives") for _, f in positioned):
+        only_or = True  # ("asthma, bronchiectasis or COPD": a list of ways in, see
+        #                  _other_conditions)
     if only_or and all(f.data.get("negated") for _, f in positioned):
         only_or = False  # ("no QTc > 450 ms or LVEF < 50 %": neither, so both denials hold)
     if len(joints) > 1 and not only_or and _serial_or(joints) and \

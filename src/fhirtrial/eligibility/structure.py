@@ -2148,10 +2148,14 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
     if any(start <= p < end for p in read_at) or (states and _STATE_STEMS.search(clause)):
         return False
     rest = _COND_REST.sub(" ", clause)
-    for (a, b), _ in time_windows(rest):
-        rest = rest[:a] + " " * (b - a) + rest[b:]
-    return any(w not in _COND_FILLER and w not in _NO_WHAT_WORDS and not w.isdigit()
-               for w in _COND_WORDS.findall(rest))
+    for _ in range(2):
+        if not any(w not in _COND_FILLER and w not in _NO_WHAT_WORDS and not w.isdigit()
+                   for w in _COND_WORDS.findall(rest)):
+            return False
+        # (then without its time windows: "within the previous month" names nothing)
+        for (a, b), _ in time_windows(rest):
+            rest = rest[:a] + " " * (b - a) + rest[b:]
+    return True
 
 
 def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, str | None]],

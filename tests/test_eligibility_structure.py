@@ -918,8 +918,13 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
     ("Known HIV(+) or has been diagnosed with AIDS", True, [("86406008", ["AIDS"])]),
     ("Women with immunosuppressive disorders or with HIV", True,
      [("86406008", ["immunosuppressive disorders"])]),
+    # a suspicion of the condition is words beside the recorded one (before, "known or
+    # suspected HIV infection" was text)
+    ("Known or suspected HIV infection", True, [("86406008", ["suspected HIV infection"])]),
+    ("Suspected or confirmed COPD", True, [("13645005", ["Suspected COPD"])]),
+    ("Confirmed or probable COPD", False, [("13645005", ["probable COPD"])]),
     # (one named by a letter no code states is named whole; words that qualify it stay)
-    ("Active hepatitis B, C or D", True, [("66071002", ["hepatitis d"]), ("50711007", [])]),
+    ("Active hepatitis B, C or D", True, [("66071002", ["hepatitis D"]), ("50711007", [])]),
     ("History of hepatitis B or a positive test", True, [("66071002", ["positive test"])]),
     # a way in among the inclusions, joined by "or" alone
     ("Diagnosis of type 2 diabetes or prediabetes", False, [("44054006", ["prediabetes"])]),

@@ -2022,6 +2022,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
     unread: list[tuple[int, int, str | None]] = []
     pos = 0
     prev_start = start = 0  # where the clause before this one started
+    suspected: tuple[int, int, str] | None = None  # a suspicion of the condition named next
+    suspicions = 0
     for clause in _COND_SPLIT.split(head):
         prev_start, start = start, head.find(clause, pos)
         pos = start + len(clause)
@@ -2040,7 +2042,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
             start = prev_start  # (a second qualifier qualifies the same condition)
             continue
         if not m:
-            if _names_more(clause, start, read_at, states):
+            if _only_suspicion(clause):
+                suspected = (start, pos, clause)  # ("suspected or confirmed COPD": below)
+            elif _names_more(clause, start, read_at, states):
                 unread.append((start, pos, whole))  # ("hepatitis B, C or D": hepatitis D)
             continue
         # ("without asthma or COPD": the denial before the list is each name's)
@@ -2053,6 +2057,17 @@ def condition_facts(norm: str, exclude: bool | None = None,
             rest = rest[:a] + " " * (b - a) + rest[b:]
         rest = _COND_REST.sub(" ", rest)
         words = _COND_WORDS.findall(rest)
+        if _only_suspicion(rest):
+            # "known or suspected HIV infection": the recorded condition, and a suspicion of
+            # it, which no record states (its words, for a person)
+            suspected = (start, pos, rest)
+            words = []
+        if suspected is not None and suspected[1] <= pos:
+            a, b, said = suspected
+            word = next(w for w in _COND_WORDS.findall(said) if w in _SUSPICION)
+            unread.append((a, b, f"{word} {m.group(0)}"))
+            suspicions += 1
+            suspected = None
         if any(w not in _COND_FILLER for w in words):
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
             # a condition no code states
@@ -2072,8 +2087,20 @@ def condition_facts(norm: str, exclude: bool | None = None,
         # theirs — read without it, the condition would exclude at any time (text)
         return []
     if out and unread:
-        _other_conditions(out, unread, head, exclude)
+        _other_conditions(out, unread, head, exclude, suspicions == len(unread))
     return out
+
+
+#: words that make a condition one suspected, not one recorded
+_SUSPICION = frozenset(["suspected", "probable", "possible", "presumed", "presumptive",
+                        "suspicion"])
+
+
+def _only_suspicion(clause: str) -> bool:
+    """Whether a clause's words are a suspicion and filler only ("suspected", "known or
+    suspected"): a suspicion of the condition the list names next or beside it."""
+    words = [w for w in _COND_WORDS.findall(clause) if w not in _COND_FILLER]
+    return bool(words) and all(w in _SUSPICION for w in words)
 
 
 #: words that alone name a kind of the condition before them, not another condition
@@ -2088,6 +2115,8 @@ _QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|w
                         r"controlled|uncontrolled|poorly|well|receiving|resulting|causing|"
                         r"associated|complicated|despite|refractory|on (?:treatment|therapy)|"
                         r"not (?:controlled|responding))\b")
+#: the words of a condition list in words too long to repeat
+OTHER_CONDITIONS = "other conditions the criterion names"
 _ELLIPTIC = re.compile(r"\s*(?P<x>[b-hj-z])(?![\w/-])")
 
 
@@ -2159,7 +2188,7 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
 
 
 def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, str | None]],
-                      head: str, exclude: bool | None) -> None:
+                      head: str, exclude: bool | None, suspicions: bool = False) -> None:
     """Conditions a list names in words beside its coded ones. Before, the coded ones stood
     alone: "Known HIV, hepatitis B or hepatitis C infection" read HIV and hepatitis B, and an
     exclusion was *not met* for a patient with hepatitis C — cleared on what nobody checked.
@@ -2172,7 +2201,8 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
     asthma *and* COPD); other joints ("and", ";": another requirement) leave the line as it
     was read. (A qualifier list, "cluster headache, episodic or chronic", reads so too: a
     patient without the coded condition is then for review, not turned away.)"""
-    if exclude is not True:
+    if exclude is not True and not suspicions:
+        # (a suspicion, "confirmed or probable COPD", is a way in whatever joins it)
         first = min([a for a, _, _ in unread] + [p for p, _ in out])
         last = max([b for _, b, _ in unread] + [p for p, _ in out])
         joints = [j.group(0).strip() for j in _COND_SPLIT.finditer(head, first, last)]
@@ -2191,7 +2221,7 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
     # (a long list, or a clause run on past its condition, is not worth repeating: the
     # criterion's own text says it)
     text = ", ".join(words) if len(words) <= 4 and all(len(w.split()) <= 10 for w in words) \
-        else "other conditions the criterion names"
+        else OTHER_CONDITIONS
     fact = min(out, key=lambda x: x[0])[1]
     fact.data["alternatives"] = [{"text": text}]
 
@@ -2222,6 +2252,16 @@ def _as_written(name: str, text: str) -> str:
     m = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)", text,
                   re.IGNORECASE)
     return m.group(0) if m and len(m.group(0)) == len(name) else name
+
+
+def _words_as_written(words: str, text: str) -> str:
+    """Words read from the lower-cased text in the case the criterion wrote them: whole when
+    it holds them so, else word by word ("suspected COPD" from "Suspected or confirmed
+    COPD")."""
+    whole = _as_written(words, text)
+    if whole != words:
+        return whole
+    return " ".join(_as_written(w, text) for w in words.split())
 
 
 def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:
@@ -2489,7 +2529,9 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     for _, f in positioned:
         if f.kind == "condition" and f.data.get("alternatives"):
             for alt in f.data["alternatives"]:  # ("seropositivity for HIV", as written)
-                alt["text"] = ", ".join(_as_written(w, text) for w in alt["text"].split(", "))
+                if alt["text"] != OTHER_CONDITIONS:
+                    alt["text"] = ", ".join(_words_as_written(w, text)
+                                            for w in alt["text"].split(", "))
         if f.kind == "condition" and f.data.get("with"):
             f.data["with"] = [_as_written(w, text) for w in f.data["with"]]
     windows = time_windows(norm)

@@ -1281,3 +1281,15 @@ def test_any_of_with_a_colon_is_a_lead_in() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* Any of: LDL ≥ 190 mg/dL; triglycerides ≥ 500 mg/dL")
     assert c.combination == "any-of"
     assert [f.data["test"] for f in c.facts] == ["ldl", "triglycerides"]
+
+
+@pytest.mark.parametrize("text", [
+    # two sides against different references, or two limits of one side joined by "and":
+    # one bound cannot state them, and the first alone dropped the other (a potassium of
+    # 7 mmol/L met "≥ LLN and ≤ ULN")
+    "Potassium ≥ LLN and ≤ ULN",
+    "Potassium ≥ 3.5 mmol/L and ≤ ULN",
+    "Creatinine ≤ 1.5 mg/dL and ≤ 1.5 × ULN",
+])
+def test_two_limits_one_bound_cannot_state_are_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []

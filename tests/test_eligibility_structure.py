@@ -958,6 +958,9 @@ def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
     ("Age ≥ 18 years, with a diagnosis of type 2 diabetes", None, ["44054006"]),
     # the age's own words
     ("Adult patients (≥ 18 years) with no age limit", None, []),
+    # (an age read twice is one age, with the words)
+    ("Adults over age 18 with diabetes mellitus, diabetic macular edema and visually "
+     "significant cataracts", ["and the rest of the criterion (in words)"], []),
 ])
 def test_an_inclusion_ages_words_are_the_lines_other_requirement(
         text: str, also: list[str] | None, conditions: list[str]) -> None:

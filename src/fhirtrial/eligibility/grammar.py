@@ -717,6 +717,12 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
             # as written: _combine_units below puts both in one unit
             sides = (lo_w.low, lo_w.unit), (hi_w.high, hi_w.unit)
         if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
+                a.relative != b.relative:
+            # "≥ LLN and ≤ ULN", "≥ 3.5 mmol/L and ≤ ULN": two sides against different
+            # references, which one bound cannot state — the first side alone dropped the
+            # other, and a potassium of 7 mmol/L met "≥ LLN and ≤ ULN" (text)
+            return None
+        if b is not None and ((a.up and b.down) or (a.down and b.up)) and \
                 _combine_units(a, b, lab):
             lo, hi = (a, b) if a.up else (b, a)
             if lo.low is not None and hi.high is not None and lo.low < hi.high:
@@ -802,6 +808,11 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                 # two measures — either one met meets it
                 return a, [(b, None)], True, b.end
             # "≤ 2.5 or ≤ 5" with nothing to tell them apart: leave it to a person
+            return None
+        if b is not None and cond is None and (b.up == a.up and b.down == a.down) and \
+                re.search(r"\band\b", j.group(0)):
+            # "≤ 1.5 mg/dL and ≤ 1.5 × ULN": both limits hold, which one bound cannot state
+            # (the first alone dropped the second) — text
             return None
     # "≤ 2.5 × ULN unless liver metastases are present, in which case ≤ 5 × ULN": the
     # alternative's condition written between the two bounds

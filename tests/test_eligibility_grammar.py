@@ -1293,3 +1293,24 @@ def test_any_of_with_a_colon_is_a_lead_in() -> None:
 ])
 def test_two_limits_one_bound_cannot_state_are_text(text: str) -> None:
     assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+@pytest.mark.parametrize(("text", "sides"), [
+    # between both limits, for a concept with both: an all-of of ≥ 1 × LLN and ≤ 1 × ULN
+    ("Serum potassium, magnesium and calcium within normal limits",
+     {"potassium", "magnesium", "calcium"}),
+    ("TSH within normal range", {"tsh"}),
+    # the range the trial states, or another way in: text, as before
+    ("Serum potassium within normal limits (3.5–5.0 mmol/L)", set()),
+    ("Potassium within normal limits or correctable with supplements", set()),
+])
+def test_within_normal_limits_of_a_concept_with_both_limits(text: str, sides: set[str]) -> None:
+    facts = facts_for(text, False)
+    got = set()
+    for f in facts:
+        assert f.kind == GROUP
+        lo, hi = f.data["facts"]
+        assert (lo.data["relative"], lo.data["low"], hi.data["relative"], hi.data["high"]) == (
+            "LLN", 1, "ULN", 1)
+        got.add(lo.data["test"])
+    assert got == sides

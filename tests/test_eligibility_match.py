@@ -656,3 +656,25 @@ def test_an_excluded_condition_with_a_qualifier_excludes_only_with_it(
     assert _verdict(out) == verdict
     f = _fact(out, "Asthma (disorder), requiring hospitalization")
     assert f["result"]["valueCode"] == result
+
+
+@pytest.mark.parametrize(("value", "ranged", "verdict"), [
+    (4.2, True, "eligible"),
+    (5.8, True, "not-eligible"),  # above the result's own upper limit
+    (3.1, True, "not-eligible"),  # below its lower limit (before, the line was text)
+    (4.2, False, "needs-review"),  # a result without a reference range decides nothing
+])
+def test_within_normal_limits_is_between_the_results_own_limits(
+        value: float, ranged: bool, verdict: str) -> None:
+    k = _result("k", "2026-01-10", "2823-3", value, "mmol/L", "mmol/L")
+    if ranged:
+        k["resource"]["referenceRange"] = [{
+            "low": {"value": 3.5, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
+                    "code": "mmol/L"},
+            "high": {"value": 5.1, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
+                     "code": "mmol/L"}}]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [k]}
+    out = evaluate("Inclusion Criteria:\n* Potassium within normal limits", bundle,
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    Parameters.model_validate(out)

@@ -394,6 +394,20 @@ def fact_text(fact: Fact) -> str:
     return f"not {text}" if fact.data.get("negated") and not _outside(fact) else text
 
 
+def _normal_range_text(members: list[Fact]) -> str | None:
+    """"Potassium within normal limits (≥ 1 × LLN and ≤ 1 × ULN)" for the all-of "within
+    normal limits" is read as; None for other groups."""
+    if len(members) != 2 or any(m.kind != "lab" for m in members):
+        return None
+    lo, hi = (m.data for m in members)
+    if lo["test"] != hi["test"] or (lo.get("relative"), lo.get("low"), lo.get("high")) != (
+            "LLN", 1, None) or (hi.get("relative"), hi.get("low"), hi.get("high")) != (
+            "ULN", None, 1) or any(m.data.get(k) for m in members
+                                   for k in ("window", "negated", "with", "alternatives")):
+        return None
+    return f"{tables().lab(lo['test']).display} within normal limits (≥ 1 × LLN and ≤ 1 × ULN)"
+
+
 def _bound_text(fact: Fact) -> str:
     d = fact.data
     def suffix_of(x: dict[str, Any]) -> str:
@@ -407,6 +421,8 @@ def _bound_text(fact: Fact) -> str:
     if fact.kind == EITHER:
         return " or ".join(fact_text(m) for m in d["facts"])
     if fact.kind == GROUP:
+        if (normal := _normal_range_text(d["facts"])) is not None:
+            return normal
         texts = [fact_text(m) for m in d["facts"]]
         if all(m.kind == "age" for m in d["facts"]):  # "Age ≥ 6 months and ≤ 17 years"
             return "Age " + " and ".join(t.removeprefix("Age ") for t in texts)

@@ -56,6 +56,10 @@ class Bound:
     #: the range is what the value lies outside of ("hematocrit outside the normal range
     #: (35-50 %)"): the structuring step reads the fact as negated
     outside: bool = False
+    #: "within normal limits" of a concept with both limits: between its lower and upper
+    #: limits of normal, which one multiple does not state (the structuring step reads the
+    #: bound as an all-of of ≥ 1 × LLN and ≤ 1 × ULN)
+    normal_range: bool = False
 
     def data(self) -> dict[str, Any]:
         out = {"low": self.low, "high": self.high, "low_inclusive": self.low_inclusive,
@@ -400,15 +404,27 @@ _WITHIN_BEFORE = re.compile(r"\bwithin\s*$")
 def _within_normal(lab: Lab, s: str, pos: int) -> Bound | None:
     """The "within normal limits" of a concept whose lexicon entry has an upper limit only
     (bilirubin, creatinine, AST, ALT: what lies below the lower limit is not a fault) as ≤ 1 ×
-    ULN; none for other concepts (potassium, hemoglobin, platelets: between both limits,
-    which one multiple does not state — the line stays text)."""
+    ULN; of one with both limits (potassium, magnesium, TSH) as the range between them
+    (``normal_range``: read as ≥ 1 × LLN and ≤ 1 × ULN); none for other concepts
+    (hemoglobin, platelets, whose entries state a lower limit only: the line stays text)."""
     m = _WNL.match(s, pos)
     if m is None and _WITHIN_BEFORE.search(s, max(0, pos - 8), pos):
         m = _WNL_AFTER_WITHIN.match(s, pos)
-    if m is None or tuple(lab.relative) != ("ULN",):
+    if m is None:
         return None
     start = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
-    return Bound(high=1, relative="ULN", unit_written=True, start=start, end=m.end())
+    if tuple(lab.relative) == ("ULN",):
+        return Bound(high=1, relative="ULN", unit_written=True, start=start, end=m.end())
+    if set(lab.relative) == {"ULN", "LLN"} and not _NORMAL_RANGE_STOP.match(s, m.end()):
+        return Bound(low=1, high=1, relative="ULN", unit_written=True, start=start,
+                     end=m.end(), normal_range=True)
+    return None
+
+
+# "within normal limits (3.5-5.0 mmol/L)": the range the trial states, which the reference
+# range of a result may not be; "… or correctable with supplements": another way in — both
+# leave the line text
+_NORMAL_RANGE_STOP = re.compile(r"\s*(?:\(\s*[\d≤≥<>]|,?\s*(?:or|unless|except)\b)")
 
 
 def _atom(lab: Lab, s: str, pos: int) -> Bound | None:

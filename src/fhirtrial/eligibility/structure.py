@@ -1320,6 +1320,10 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             data["held"] = held
         if r.lab.kind == "age":
             fact = _age_fact(data, r.bound)
+        elif r.bound.normal_range:
+            if alts or past or exclude is not False:
+                continue  # (outside the range, or another way, is not stated by it: text)
+            fact = _normal_range_fact(r.lab.key)
         elif is_uncoded(r.lab):
             fact = Fact(MEASUREMENT, {"name": r.lab.display, **data})
         else:
@@ -1583,6 +1587,15 @@ def _age_fact(data: dict[str, Any], bound: Bound) -> Fact:
                      "high_inclusive": True, "unit": lo_unit}),
         Fact("age", {"low": None, "high": hi, "low_inclusive": True,
                      "high_inclusive": data["high_inclusive"], "unit": hi_unit})]})
+
+
+def _normal_range_fact(key: str) -> Fact:
+    """"Potassium within normal limits": ≥ 1 × LLN and ≤ 1 × ULN, each against the result's
+    own reference range."""
+    side = {"unit": None, "relative": None, "low_inclusive": True, "high_inclusive": True}
+    return Fact(GROUP, {"facts": [
+        Fact("lab", {"test": key, **side, "low": 1, "high": None, "relative": "LLN"}),
+        Fact("lab", {"test": key, **side, "low": None, "high": 1, "relative": "ULN"})]})
 
 
 def is_age(f: Fact) -> bool:
@@ -1919,7 +1932,7 @@ def _merge_sides(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, F
     for pos, f in found:
         if out:
             ppos, prev = out[-1]
-            same = prev.kind == f.kind and _concept(prev) == _concept(f) and \
+            same = prev.kind == f.kind != GROUP and _concept(prev) == _concept(f) and \
                 prev.data.get("unit") == f.data.get("unit") and \
                 prev.data.get("relative") == f.data.get("relative") and \
                 not prev.data.get("alternatives") and not f.data.get("alternatives") and \

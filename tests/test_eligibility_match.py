@@ -585,6 +585,13 @@ def _condition(cid: str, snomed: str) -> dict[str, Any]:
                          "onsetDateTime": "2025-06-01"}}
 
 
+def _evaluated(text: str, conditions: list[tuple[str, str]]) -> dict[str, Any]:
+    """``evaluate`` of criteria text for a patient with these (id, SNOMED code) conditions."""
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [_condition(c, s) for c, s in conditions]}
+    return evaluate(text, bundle, as_of="2026-01-15")
+
+
 @pytest.mark.parametrize(("conditions", "verdict", "result"), [
     # no HIV recorded: the coded part clears the patient and the AIDS clause is named for a
     # person to confirm, as a criterion in words is (it does not change the verdict)
@@ -593,10 +600,8 @@ def _condition(cid: str, snomed: str) -> dict[str, Any]:
 ])
 def test_an_exclusions_condition_in_words_is_named_for_a_person_to_confirm(
         conditions: list[tuple[str, str]], verdict: str, result: str) -> None:
-    text = "Exclusion Criteria:\n* Known HIV(+) or has been diagnosed with AIDS"
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [_condition(c, s) for c, s in conditions]}
-    out = evaluate(text, bundle, as_of="2026-01-15")
+    out = _evaluated("Exclusion Criteria:\n* Known HIV(+) or has been diagnosed with AIDS",
+                     conditions)
     assert _verdict(out) == verdict
     f = _fact(out, "Human immunodeficiency virus infection (disorder), or AIDS")
     assert f["result"]["valueCode"] == result
@@ -614,10 +619,9 @@ def test_an_exclusions_condition_in_words_is_named_for_a_person_to_confirm(
 ])
 def test_an_inclusions_condition_in_words_is_another_way_in(
         conditions: list[tuple[str, str]], verdict: str) -> None:
-    text = "Inclusion Criteria:\n* Diagnosis of type 2 diabetes or prediabetes"
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [_condition(c, s) for c, s in conditions]}
-    assert _verdict(evaluate(text, bundle, as_of="2026-01-15")) == verdict
+    out = _evaluated("Inclusion Criteria:\n* Diagnosis of type 2 diabetes or prediabetes",
+                     conditions)
+    assert _verdict(out) == verdict
 
 
 @pytest.mark.parametrize(("born", "verdict", "result"), [
@@ -649,10 +653,8 @@ def test_an_inclusion_ages_words_are_named_for_a_person_to_confirm(
 ])
 def test_an_excluded_condition_with_a_qualifier_excludes_only_with_it(
         conditions: list[tuple[str, str]], verdict: str, result: str) -> None:
-    text = "Exclusion Criteria:\n* History of asthma, requiring hospitalization"
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [_condition(c, s) for c, s in conditions]}
-    out = evaluate(text, bundle, as_of="2026-01-15")
+    out = _evaluated("Exclusion Criteria:\n* History of asthma, requiring hospitalization",
+                     conditions)
     assert _verdict(out) == verdict
     f = _fact(out, "Asthma (disorder), requiring hospitalization")
     assert f["result"]["valueCode"] == result

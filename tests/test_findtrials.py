@@ -84,6 +84,8 @@ def _study(nct: str, title: str, conditions: list[dict[str, Any]], status: str, 
 
 
 HGB = {"description": "Hemoglobin ≥ 9 g/dL", "exclude": False}
+# an exclusion with a condition no code states beside a coded one: words to check by hand
+HIV = {"description": "Known HIV(+) or has been diagnosed with AIDS", "exclude": True}
 
 OWN_STUDIES = [
     # San Francisco, recruiting, phase 2, adults 18-65, a lab criterion
@@ -92,7 +94,7 @@ OWN_STUDIES = [
               "text": "Cluster Headache"}], "recruiting", "phase-2",
             [("UCSF", 37.7631, -122.4586, "recruiting"),
              ("Boston site", 42.3601, -71.0589, "completed")],
-            [_age(18, 65), HGB]),
+            [_age(18, 65), HGB, HIV]),
     # Boston, recruiting, phase 1/2: a broader concept (primary headache disorders) by text
     *_study("NCT90000002", "Primary headache disorders registry",
             [{"text": "Primary Headache Disorders"}], "recruiting", "phase-1-phase-2",
@@ -317,7 +319,8 @@ def test_no_data_for_a_criterion_is_unknown_never_met(own) -> None:
     b = _match(f"{root}/fhir", _patient(hgb=None), recruitmentStatus="all").json()
     ms = {m["id"]: m for m in _matches(b)}
     assert ms["NCT90000001"]["match-verdict"] == "needs-review"
-    assert ms["NCT90000001"]["score"] == pytest.approx(0.7)  # 0.5 + 0.4 × (1 of 2 decided)
+    # 0.5 + 0.4 × (2 of 3 decided: the age, and no HIV recorded; the haemoglobin is unknown)
+    assert ms["NCT90000001"]["score"] == pytest.approx(0.5 + 0.4 * 2 / 3, abs=1e-4)
     ev = _evaluation(b, "NCT90000001")
     [hgb] = [p for p in ev["parameter"] if p["name"] == "criterion"
              and p["part"][0]["valueString"] == "Hemoglobin ≥ 9 g/dL"]
@@ -589,6 +592,10 @@ def test_cds_patient_view_with_prefetch_returns_cards(own) -> None:
     _check_cards(doc, root, ["NCT90000001", "NCT90000002"])
     assert doc["cards"][0]["summary"] == \
         "Trial NCT90000001 (may be eligible): Cluster headache in adults"
+    # the words beside a decided criterion are named for the clinician to check
+    assert "- Also check by hand (words beside checked criteria): AIDS" in \
+        doc["cards"][0]["detail"].splitlines()
+    assert "Also check by hand" not in doc["cards"][1]["detail"]
     # page link answers a browser with HTML
     page = requests.get(doc["cards"][0]["links"][0]["url"], headers={"Accept": "text/html"},
                         timeout=30)

@@ -72,5 +72,6 @@ def summary_rows(result: MatchResult) -> list[dict[str, Any]]:
     """One plain row per match (the CLI's table and JSON)."""
     return [{"rank": i, "id": m.study.id, "title": m.study.title, "score": m.score,
              "verdict": m.verdict, "distance_miles": m.distance_miles, "site": m.nearest_site,
-             "condition": m.condition_reason, "unknown": m.unknown, "ruled_out_by": m.against}
+             "condition": m.condition_reason, "unknown": m.unknown,
+             "to_confirm": m.to_confirm, "ruled_out_by": m.against}
             for i, m in enumerate(result.matches, 1)]

@@ -167,6 +167,10 @@ def cards(result: Any, study_url: Any, source_url: str) -> dict[str, Any]:
             detail.append(f"- Still to check ({len(m.unknown)}): "
                           + "; ".join(_clip(u, 80) for u in m.unknown[:5])
                           + (" …" if len(m.unknown) > 5 else ""))
+        if m.to_confirm:
+            detail.append("- Also check by hand (words beside checked criteria): "
+                          + "; ".join(_clip(u, 80) for u in m.to_confirm[:5])
+                          + (" …" if len(m.to_confirm) > 5 else ""))
         out.append({
             "uuid": _card_uuid(m),
             "summary": summary,

@@ -81,6 +81,8 @@ class Match:
     distance_miles: float | None = None
     nearest_site: str | None = None
     unknown: list[str] = field(default_factory=list)  # computable criteria still unknown
+    #: words beside decided facts that no data decides (``toConfirm``), for a person
+    to_confirm: list[str] = field(default_factory=list)
     against: list[str] = field(default_factory=list)  # criteria that rule the study out
 
 
@@ -333,6 +335,9 @@ def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
     rows = [p for p in params if p["name"] == "criterion"]
     computable = [r for r in rows if _part(r, "computable")]
     unknown = [str(_part(r, "text")) for r in computable if _part(r, "result") == "unknown"]
+    to_confirm = [str(q.get("valueString")) for r in computable for f in r.get("part") or []
+                  if f["name"] == "fact" for q in f.get("part") or []
+                  if q["name"] == "toConfirm"]
     against = [p["valueString"] for p in params if p["name"] == "decidedBy"] \
         if verdict == "not-eligible" else []
     if not crit:
@@ -348,6 +353,7 @@ def _evaluate(store: Store, fv: str, idx: CandidateIndex, c: _Candidate,
     return Match(study=e, score=round(c.weight * factor, 4), condition_weight=c.weight,
                  condition_reason=c.reason, verdict=verdict, evaluation=out,
                  distance_miles=c.distance, nearest_site=c.site, unknown=unknown,
+                 to_confirm=to_confirm,
                  against=against)
 
 

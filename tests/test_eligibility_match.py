@@ -680,3 +680,19 @@ def test_within_normal_limits_is_between_the_results_own_limits(
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
     Parameters.model_validate(out)
+
+
+@pytest.mark.parametrize(("born", "conditions", "verdict"), [
+    ("1940-01-01", [("copd", "13645005")], "not-eligible"),  # over 75 with COPD: out
+    ("1940-01-01", [], "eligible"),  # over 75 without COPD: in (before, for review)
+    ("1970-01-01", [("copd", "13645005")], "eligible"),  # COPD at 56: in
+])
+def test_an_excluded_age_with_a_condition_needs_both(
+        born: str, conditions: list[tuple[str, str]], verdict: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000302", "resource": {
+            "resourceType": "Patient", "id": "p1", "birthDate": born}},
+        *(_condition(c, s) for c, s in conditions)]}
+    out = evaluate("Exclusion Criteria:\n* Patients older than 75 years with COPD", bundle,
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict

@@ -1019,3 +1019,23 @@ def test_an_inclusion_list_of_conditions_with_one_in_words_is_any_of_them() -> N
     # item hid the list's "or"), turning away a patient with either alone
     [c] = criteria_for("Inclusion Criteria:\n* Diagnosis of asthma, bronchiectasis or COPD")
     assert c.combination == "any-of"
+
+
+@pytest.mark.parametrize(("text", "kinds"), [
+    # an excluded age with a coded condition: both together (before: the age, with words
+    # for review — every patient over 75 was left to a person)
+    ("Patients older than 75 years with COPD", ["age", "condition"]),
+    ("Women older than 75 years with COPD", ["sex", "age", "condition"]),
+    # words that are more than a condition stay the age's words
+    ("Patients older than 80 years with frailty", None),
+])
+def test_an_excluded_age_with_a_coded_condition_excludes_with_both(
+        text: str, kinds: list[str] | None) -> None:
+    [f] = facts_for(text, True)
+    if kinds is None:
+        assert f.kind == "age"
+        assert f.data["with"] == ["with frailty"]
+    else:
+        assert f.kind == GROUP
+        assert [m.kind for m in f.data["facts"]] == kinds
+        assert not any(m.data.get("with") for m in f.data["facts"])

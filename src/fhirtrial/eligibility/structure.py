@@ -2181,11 +2181,38 @@ def _also_read(age: Fact, norm: str, positioned: list[tuple[int, Fact]], states:
     if any(n in words for n in named) or (states and _STATE_STEMS.search(words)):
         del age.data["also"]
         return
-    plain = normalise(words)
-    found = condition_facts(plain) if len(_COND_SPLIT.split(plain)) == 1 else []
-    if len(found) == 1 and (at := norm.find(found[0][1].data["text"])) >= 0:
-        positioned.append((at, found[0][1]))
+    cond = _only_a_condition(words)
+    if cond is not None and (at := norm.find(cond.data["text"])) >= 0:
+        positioned.append((at, cond))
         del age.data["also"]
+
+
+def _only_a_condition(words: str) -> Fact | None:
+    """The coded condition words name and nothing else ("with asthma", "who have type 2
+    diabetes"), or None."""
+    plain = normalise(words.lower())
+    found = condition_facts(plain) if len(_COND_SPLIT.split(plain)) == 1 else []
+    if len(found) != 1 or found[0][1].data.get("alternatives") or found[0][1].data.get("with"):
+        return None
+    return found[0][1]
+
+
+def _age_with_a_condition(age: Fact) -> Fact:
+    """"Patients older than 75 years with COPD" among the exclusions: the age and the coded
+    condition together (an all-of: excluded when both hold), not the age with words for
+    review; the age as it was when its words are more than a condition."""
+    if age.kind == GROUP:  # ("women older than 75 years with COPD": the sex's age)
+        members = [_age_with_a_condition(m) for m in age.data["facts"]]
+        if members == age.data["facts"]:
+            return age
+        flat = [x for m in members for x in (m.data["facts"] if m.kind == GROUP else [m])]
+        return Fact(GROUP, {"facts": flat})
+    words = age.data.get("with") or []
+    cond = _only_a_condition(words[0]) if age.kind == "age" and len(words) == 1 else None
+    if cond is None or age.data.get("negated"):
+        return age
+    plain = Fact(age.kind, {k: v for k, v in age.data.items() if k != "with"})
+    return Fact(GROUP, {"facts": [plain, cond]})
 
 
 def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -> bool:
@@ -2396,6 +2423,8 @@ def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
         facts = _ages_for_one_sex(facts, norm, exclude)
     if facts and _names_a_sex(norm):
         facts = _bounds_for_one_sex(facts, norm, exclude)
+    if exclude is True and facts:
+        facts = [_age_with_a_condition(f) for f in facts]
     return facts, only_or
 
 
@@ -2545,6 +2574,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     for f in facts:
         if f.data.get("also"):
             _also_read(f, norm, positioned, bool(states))
+
     for _, f in positioned:
         if f.kind == "condition" and f.data.get("alternatives"):
             for alt in f.data["alternatives"]:  # ("seropositivity for HIV", as written)

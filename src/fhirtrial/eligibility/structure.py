@@ -1908,13 +1908,13 @@ def _dedupe(found: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]
         d = f.data
         same = [g.data for p, g in out if g.kind == f.kind and _concept(g) == _concept(f)
                 and not (out[-1][0] > p and _GROUP_OR.search(canon, p, pos))]
-        plain = {k: v for k, v in d.items() if k != "also"}
-        twin = next((g for g in same if {k: v for k, v in g.items() if k != "also"} == plain),
-                    None)
-        if twin is not None:
-            # ("adults over age 18 with …": the age read twice, the words the second's)
-            if d.get("also") and not twin.get("also"):
-                twin["also"] = d["also"]
+        if any(g == d for g in same):
+            continue
+        if "also" in d and (twin := next((g for g in same if "also" not in g and g == {
+                k: v for k, v in d.items() if k != "also"}), None)) is not None:
+            twin["also"] = d["also"]  # ("adults over age 18 with …": read twice, the words
+            continue  #                  the second's)
+        if any("also" in g and {k: v for k, v in g.items() if k != "also"} == d for g in same):
             continue
         if d.get("low") is not None and d.get("low") == d.get("high") and any(
                 g.get("low") is not None and g.get("high") is not None

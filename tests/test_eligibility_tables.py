@@ -128,6 +128,19 @@ def test_a_malformed_pregnancy_word_list_is_a_mapping_error(
         load(bad)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda cw: cw["shown_filler"].append("cancer"), r"shown filler 'cancer' is no condition "
+                                                     r"filler"),
+    (lambda cw: cw["kinds"].append("Chronic"), r"at /condition_words/kinds/\d+"),
+    (lambda cw: cw.pop("suspicion"), r"'suspicion' is a required property"),
+])
+def test_a_malformed_condition_word_list_is_a_mapping_error(
+        tmp_path: Path, change: Callable[[dict], None], message: str) -> None:
+    bad = _changed_table(tmp_path, lambda doc: change(doc["condition_words"]))
+    with pytest.raises(MappingError, match=message):
+        load(bad)
+
+
 def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
     for words, sides in tables().states:
         assert words

@@ -1968,16 +1968,41 @@ def _condition_regex() -> tuple[re.Pattern[str], dict[str, dict]]:
     return re.compile(r"(?<![\w/-])(?:" + trie_regex(list(by_name)) + r")(?![\w/-])"), by_name
 
 
-_COND_FILLER = frozenset([
-    "a", "an", "the", "of", "with", "known", "history", "diagnosis", "diagnosed", "clinical",
-    "clinically", "confirmed", "documented", "current", "currently", "active", "prior",
-    "previous", "previously", "past", "patients", "patient", "subjects", "subject", "individuals",
-    "participants", "people", "persons", "have", "has", "had", "having", "who", "are", "is",
-    "were", "was", "any", "screening", "for", "that", "occurred", "occurring", "in", "or", "and",
-    "evidence", "presence", "concurrent", "established", "suffering", "from", "definite",
-    "diagnose", "diagnosed:", ":", "infection", "infections", "positive", "seropositive",
-    "present", "ongoing", "medical", "be", "been", "being",
-])
+@dataclass(frozen=True, slots=True)
+class _ConditionWords:
+    """The condition reader's lexicon (``condition_words`` in mappings/eligibility-labs.json),
+    compiled."""
+    #: words a clause may hold beside a name and still name only it
+    filler: frozenset[str]
+    #: words that say who, or nothing of what: a clause of them alone names no condition
+    nothing: frozenset[str]
+    #: words that alone name a kind of the condition before them ("episodic", "chronic")
+    kinds: frozenset[str]
+    #: words that make a condition one suspected, not one recorded
+    suspicion: frozenset[str]
+    #: a word right after a name that the name qualifies ("cancer screening")
+    modifies: re.Pattern[str]
+    #: what leads a clause and says nothing of it, dropped when its words are shown (not the
+    #: filler that qualifies the condition: "a positive test", "active pneumonitis")
+    lead: re.Pattern[str]
+
+
+@cache
+def _condition_words() -> _ConditionWords:
+    cw = tables().condition_words
+
+    def alternation(items: Iterable[str]) -> str:
+        return "|".join(sorted(map(re.escape, items), key=len, reverse=True)) or "(?!)"
+
+    filler, who = frozenset(cw["filler"]), frozenset(cw["who"])
+    return _ConditionWords(
+        filler, who | frozenset(cw["nothing"]), frozenset(cw["kinds"]),
+        frozenset(cw["suspicion"]),
+        re.compile(r"\s*(?:" + alternation(cw["modifies"]) + r")\b"),
+        re.compile(r"^(?:(?:" + alternation((filler | who) - frozenset(cw["shown_filler"])) +
+                   r")(?:\s+|$))+"))
+
+
 _EXCEPT = re.compile(r"\b(?:excluding|except(?: for)?|other than|unless|apart from|"
                      r"with the exception of|but not)\b")
 _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)\b")
@@ -1996,12 +2021,6 @@ _NOT_THE_PATIENTS = re.compile(r"\b(?:due to|secondary to|caused by|because of|r
                                r"consent\w*|agree\w*|willing\w*|tests?|testing)\b")
 # "with or without X" adds nothing (and split at its "or" it would seem two clauses)
 _WITH_OR_WITHOUT = re.compile(r"\b(?:with or without|without or with)\b[^,;]*")
-# a name that qualifies the noun after it ("cancer screening", "malignancy risk"): no
-# condition of the patient's
-_COND_MODIFIES = re.compile(r"\s*(?:screening|risk|prevention|survivors?|surveillance|"
-                            r"vaccines?|vaccination|tests?|testing|prophylaxis|treatments?|"
-                            r"therapy|therapies|drugs?|medications?|clinic|cent(?:er|re)s?|"
-                            r"registry|society|education|awareness|research)\b")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
 
 
@@ -2047,7 +2066,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
         prev_start, start = start, head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
-        if m and _COND_MODIFIES.match(clause, m.end()):
+        if m and _condition_words().modifies.match(clause, m.end()):
             m = None
         whole = _elliptic(clause, out[-1][1].data["text"]) if not m and out else None
         if whole and (m := pat.match(whole)):
@@ -2083,11 +2102,12 @@ def condition_facts(norm: str, exclude: bool | None = None,
             words = []
         if suspected is not None and suspected[1] <= pos:
             a, b, said = suspected
-            word = next(w for w in _COND_WORDS.findall(said) if w in _SUSPICION)
+            word = next(w for w in _COND_WORDS.findall(said)
+                        if w in _condition_words().suspicion)
             unread.append((a, b, f"{word} {m.group(0)}"))
             suspicions += 1
             suspected = None
-        if any(w not in _COND_FILLER for w in words):
+        if any(w not in _condition_words().filler for w in words):
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
             # a condition no code states
             if not any(start <= p < pos for p in read_at):
@@ -2110,25 +2130,14 @@ def condition_facts(norm: str, exclude: bool | None = None,
     return out
 
 
-#: words that make a condition one suspected, not one recorded
-_SUSPICION = frozenset(["suspected", "probable", "possible", "presumed", "presumptive",
-                        "suspicion"])
-
-
 def _only_suspicion(clause: str) -> bool:
     """Whether a clause's words are a suspicion and filler only ("suspected", "known or
     suspected"): a suspicion of the condition the list names next or beside it."""
-    words = [w for w in _COND_WORDS.findall(clause) if w not in _COND_FILLER]
-    return bool(words) and all(w in _SUSPICION for w in words)
+    cw = _condition_words()
+    words = [w for w in _COND_WORDS.findall(clause) if w not in cw.filler]
+    return bool(words) and all(w in cw.suspicion for w in words)
 
 
-#: words that alone name a kind of the condition before them, not another condition
-_KIND_WORDS = frozenset([
-    "acute", "chronic", "episodic", "intermittent", "persistent", "recurrent", "relapsing",
-    "refractory", "active", "stable", "mild", "moderate", "severe", "primary", "secondary",
-    "early", "late", "advanced", "localized", "localised", "metastatic", "controlled",
-    "uncontrolled", "treated", "untreated", "new", "newly diagnosed",
-])
 #: a clause that qualifies the condition before it rather than naming another
 _QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|with|treated|"
                         r"controlled|uncontrolled|poorly|well|receiving|resulting|causing|"
@@ -2148,26 +2157,6 @@ def _elliptic(clause: str, named: str) -> str | None:
     if e is None or not head or len(letter) != 1 or letter == e.group("x"):
         return None
     return f"{head} {clause.strip()}"
-
-
-#: words that say who ("women", "adults") or nothing of what: a clause of them alone (with
-#: filler) names no condition ("or higher" after a class, "etc")
-_WHO_WORDS = frozenset([
-    "women", "woman", "men", "man", "male", "males", "female", "females", "adults", "adult",
-    "children", "child", "boys", "girls",
-])
-_NO_WHAT_WORDS = _WHO_WORDS | frozenset([
-    "etc", "etc.", "other", "others", "disease", "diseases", "condition", "conditions",
-    "disorder", "disorders", "higher", "lower", "greater", "above", "below", "more", "less",
-    "worse",
-])
-# (what leads a clause and says nothing of it, dropped when its words are shown: not the
-# filler that qualifies the condition — "a positive test", "active pneumonitis")
-_FILLER_LEAD = re.compile(r"^(?:(?:" + "|".join(map(re.escape, sorted(
-    (_COND_FILLER | _WHO_WORDS) - {"positive", "seropositive", "active", "current", "currently",
-                                   "concurrent", "present", "ongoing", "infection",
-                                   "infections", "prior", "previous", "previously",
-                                   "past"}))) + r")(?:\s+|$))+")
 
 
 def _also_read(age: Fact, norm: str, positioned: list[tuple[int, Fact]], states: bool) -> None:
@@ -2223,8 +2212,9 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
     if any(start <= p < end for p in read_at) or (states and _STATE_STEMS.search(clause)):
         return False
     rest = _COND_REST.sub(" ", clause)
+    cw = _condition_words()
     for _ in range(2):
-        if not any(w not in _COND_FILLER and w not in _NO_WHAT_WORDS and not w.isdigit()
+        if not any(w not in cw.filler and w not in cw.nothing and not w.isdigit()
                    for w in _COND_WORDS.findall(rest)):
             return False
         # (then without its time windows: "within the previous month" names nothing)
@@ -2259,10 +2249,11 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
     for a, b, whole in unread:
         # (a bracket whole is an aside; one the list's commas split is only punctuation)
         w = re.sub(r"[()]|\b(?:i\.e|e\.g)\b\.?", " ", _COND_REST.sub(" ", whole or head[a:b]))
-        w = _FILLER_LEAD.sub("", " ".join(_COND_WORDS.findall(w)))
+        w = _condition_words().lead.sub("", " ".join(_COND_WORDS.findall(w)))
         if w:
             words.append(w)
-    if not words or (exclude is not True and all(w.lower() in _KIND_WORDS for w in words)):
+    if not words or (exclude is not True and
+                     all(w.lower() in _condition_words().kinds for w in words)):
         return  # ("cluster headache, episodic or chronic": kinds of the condition, not others)
     # (a long list, or a clause run on past its condition, is not worth repeating: the
     # criterion's own text says it)

@@ -101,6 +101,9 @@ class Tables:
     #: the pregnancy reader's words (the lexicon's ``state_words``: names of the states,
     #: filler, words that make a name another time's or kind of pregnancy)
     state_words: dict[str, Any] = field(default_factory=dict)
+    #: the condition reader's words (the lexicon's ``condition_words``: filler beside a name,
+    #: who, nothing, kinds, suspicion, what a name may qualify)
+    condition_words: dict[str, Any] = field(default_factory=dict)
 
     def lab(self, key: str) -> Lab:
         for lab in self.labs:
@@ -221,6 +224,10 @@ def load(path: Path) -> Tables:
                 raise MappingError(f"{path.name}: {k!r} is a measure of both "
                                    f"{measure_of[k]!r} and {m['function']!r}")
             measure_of[k] = m["function"]
+    cw = doc.get("condition_words")
+    if cw and not set(cw["shown_filler"]) <= set(cw["filler"]):
+        odd = sorted(set(cw["shown_filler"]) - set(cw["filler"]))[0]
+        raise MappingError(f"{path.name}: shown filler {odd!r} is no condition filler")
     state_words = doc.get("state_words", {"words": [], "filler": [], "other_before": [],
                                           "other_after": []})
     seen: set[str] = set()
@@ -231,6 +238,9 @@ def load(path: Path) -> Tables:
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
                   states=tuple(states), groups=tuple(groups), measure_of=measure_of,
                   state_words=state_words,
+                  condition_words=doc.get("condition_words", {k: [] for k in (
+                      "filler", "shown_filler", "who", "nothing", "kinds", "suspicion",
+                      "modifies")}),
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

@@ -355,23 +355,26 @@ class _StateWords:
     block_after: re.Pattern[str]
 
 
+def _any_of(words: Iterable[str]) -> str:
+    """A pattern matching any of a lexicon's words, longest first (``trie_regex``); one that
+    matches nothing for an empty list."""
+    return trie_regex(sorted(words)) or "(?!)"
+
+
 @cache
 def _pregnancy_words() -> _StateWords:
     lex = tables().state_words
     words = {w["text"]: (w["state"], w["present"]) for w in lex["words"]}
 
-    def alternation(items: Iterable[str]) -> str:
-        return "|".join(sorted(map(re.escape, items), key=len, reverse=True)) or "(?!)"
-
     return _StateWords(
         words,
-        re.compile(r"\b(?:" + alternation(words) + r")\b"),
+        re.compile(r"\b(?:" + _any_of(words) + r")\b"),
         frozenset(lex["filler"]),
         # (a pregnancy of another time is no state now: "preterm birth in a previous
         # pregnancy", "prior pregnancy loss"; nor is a kind of pregnancy every pregnancy:
         # "twin pregnancy", "ectopic pregnancy"; nor breastfeeding one agrees to stop)
-        re.compile(r"(?:" + alternation(lex["other_before"]) + r")\W*$"),
-        re.compile(r"^\W*(?:" + alternation(lex["other_after"]) + r"|" + _PREG_TRIMESTER +
+        re.compile(r"(?:" + _any_of(lex["other_before"]) + r")\W*$"),
+        re.compile(r"^\W*(?:" + _any_of(lex["other_after"]) + r"|" + _PREG_TRIMESTER +
                    r")|" + _PREG_WHO_AFTER))
 
 
@@ -1991,15 +1994,12 @@ class _ConditionWords:
 def _condition_words() -> _ConditionWords:
     cw = tables().condition_words
 
-    def alternation(items: Iterable[str]) -> str:
-        return "|".join(sorted(map(re.escape, items), key=len, reverse=True)) or "(?!)"
-
     filler, who = frozenset(cw["filler"]), frozenset(cw["who"])
     return _ConditionWords(
         filler, who | frozenset(cw["nothing"]), frozenset(cw["kinds"]),
         frozenset(cw["suspicion"]),
-        re.compile(r"\s*(?:" + alternation(cw["modifies"]) + r")\b"),
-        re.compile(r"^(?:(?:" + alternation((filler | who) - frozenset(cw["shown_filler"])) +
+        re.compile(r"\s*(?:" + _any_of(cw["modifies"]) + r")\b"),
+        re.compile(r"^(?:(?:" + _any_of((filler | who) - frozenset(cw["shown_filler"])) +
                    r")(?:\s+|$))+"))
 
 

@@ -696,3 +696,92 @@ def test_an_excluded_age_with_a_condition_needs_both(
     out = evaluate("Exclusion Criteria:\n* Patients older than 75 years with COPD", bundle,
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+
+
+def _recorded(cid: str, coding: dict[str, str], text: str | None = None) -> dict[str, Any]:
+    """A Condition as an EHR's problem list may carry it: any code system, maybe a text."""
+    entry = _condition(cid, "0")
+    entry["resource"]["code"] = {"coding": [coding], **({"text": text} if text else {})}
+    return entry
+
+
+def _screened(text: str, *entries: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    out = evaluate(text, {"resourceType": "Bundle", "type": "collection",
+                          "entry": list(entries)}, as_of="2026-01-15")
+    [row] = _criteria(out)
+    [fact] = row["facts"]
+    return _verdict(out), fact
+
+
+@pytest.mark.parametrize(("text", "coding"), [
+    # ICD-10-CM, as most problem lists code: before, only the lexicon's SNOMED code counted,
+    # and each of these patients was cleared of the exclusion
+    ("Known hepatitis C infection", {"system": ICD10CM, "code": "B18.2"}),
+    ("Known hepatitis B infection", {"system": ICD10CM, "code": "Z22.51"}),
+    ("History of malignancy within 5 years", {"system": ICD10CM, "code": "C50.911"}),
+    ("Type 2 diabetes", {"system": ICD10CM, "code": "E11.9"}),
+    ("Epilepsy", {"system": "http://hl7.org/fhir/sid/icd-10", "code": "G40.9"}),  # WHO ICD-10
+    ("COPD", {"system": ICD10CM, "code": "j44.1"}),  # as written, in lower case
+    # a kind of the condition, by its own SNOMED code or its ICD-10-CM one
+    ("Interstitial lung disease", {"system": SNOMED, "code": "700250006"}),
+    ("Interstitial lung disease", {"system": ICD10CM, "code": "J84.112"}),
+])
+def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
+        text: str, coding: dict[str, str]) -> None:
+    verdict, fact = _screened(f"Exclusion Criteria:\n* {text}", _recorded("c1", coding))
+    assert (verdict, fact["result"]["valueCode"]) == ("not-eligible", "met")
+
+
+@pytest.mark.parametrize(("text", "coding"), [
+    # codes beside the condition's: carcinoma in situ is no malignancy, alcoholic cirrhosis no
+    # liver failure, a kind's code is not its parent's (IPF is an ILD, not every ILD an IPF)
+    ("History of malignancy within 5 years", {"system": ICD10CM, "code": "D05.10"}),
+    ("Liver failure", {"system": ICD10CM, "code": "K70.30"}),
+    ("Idiopathic pulmonary fibrosis", {"system": ICD10CM, "code": "J84.10"}),
+    ("Idiopathic pulmonary fibrosis", {"system": SNOMED, "code": "233703007"}),
+    # an ICD prefix is read in its own system only
+    ("Type 2 diabetes", {"system": "http://loinc.org", "code": "E11"}),
+])
+def test_a_code_outside_the_conditions_codes_does_not_record_it(
+        text: str, coding: dict[str, str]) -> None:
+    verdict, fact = _screened(f"Exclusion Criteria:\n* {text}", _recorded("c1", coding))
+    assert (verdict, fact["result"]["valueCode"]) == ("eligible", "not-met")
+
+
+@pytest.mark.parametrize(("coding", "text", "result"), [
+    # a narrower SNOMED concept the lexicon does not list, named in its display or text: the
+    # record says hepatitis C in words, so a person confirms (before: not met, cleared)
+    ({"system": SNOMED, "code": "128302006", "display": "Chronic hepatitis C (disorder)"},
+     None, "unknown"),
+    ({"system": "urn:oid:1.2.3.4", "code": "HEP-C"}, "Hepatitis C, genotype 1b", "unknown"),
+    # words that make the name no record of the patient's own condition
+    ({"system": SNOMED, "code": "1", "display": "Family history of hepatitis C"}, None,
+     "not-met"),
+    ({"system": SNOMED, "code": "1", "display": "Hepatitis C screening"}, None, "not-met"),
+    ({"system": SNOMED, "code": "1", "display": "Suspected hepatitis C"}, None, "not-met"),
+    ({"system": SNOMED, "code": "1", "display": "Hepatitis C antibody negative"}, None,
+     "not-met"),
+    # a name inside another word is no name ("hepatitis CMV" is not hepatitis C)
+    ({"system": SNOMED, "code": "1", "display": "Hepatitis CMV"}, None, "not-met"),
+])
+def test_a_condition_recorded_in_words_under_another_code_is_for_a_person_to_confirm(
+        coding: dict[str, str], text: str | None, result: str) -> None:
+    verdict, fact = _screened("Exclusion Criteria:\n* Known hepatitis C infection",
+                              _recorded("c1", coding, text))
+    assert fact["result"]["valueCode"] == result
+    assert verdict == {"unknown": "needs-review", "not-met": "eligible"}[result]
+    if result == "unknown":
+        said = text or coding["display"]
+        assert fact["reason"]["valueString"].startswith(f"{said!r} recorded: its words name "
+                                                        "Viral hepatitis type C")
+        assert fact["evidence"]["valueReference"] == {"reference": "Condition/c1"}
+
+
+def test_an_inclusion_condition_recorded_in_icd_is_met() -> None:
+    verdict, fact = _screened("Inclusion Criteria:\n* Diagnosis of type 2 diabetes",
+                              _recorded("c1", {"system": ICD10CM, "code": "E11.65"}))
+    assert (verdict, fact["result"]["valueCode"]) == ("eligible", "met")

@@ -141,6 +141,41 @@ def test_a_malformed_condition_word_list_is_a_mapping_error(
         load(bad)
 
 
+def _condition_entry(doc: dict, key: str) -> dict:
+    return next(c for c in doc["conditions"] if c["key"] == key)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda doc: _condition_entry(doc, "interstitial-lung-disease").update(
+        includes=["pulmonary-fibrosis-typo"]), r"'interstitial-lung-disease' includes no "
+                                                r"condition 'pulmonary-fibrosis-typo'"),
+    (lambda doc: _condition_entry(doc, "asthma").update(includes=["asthma"]),
+     r"'asthma' includes itself"),
+    # an ICD-10-CM prefix is a code's start, not a range or a display
+    (lambda doc: _condition_entry(doc, "asthma").update(icd10cm=["J45-J46"]),
+     r"at /conditions/\d+/icd10cm/0"),
+    (lambda doc: _condition_entry(doc, "asthma").pop("icd10cm"),
+     r"'icd10cm' is a required property"),
+])
+def test_a_malformed_condition_entry_is_a_mapping_error(
+        tmp_path: Path, change: Callable[[dict], None], message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        load(_changed_table(tmp_path, change))
+
+
+def test_a_condition_in_both_tables_has_the_same_icd_codes_in_each() -> None:
+    """The lexicon's conditions and the trial-matching concept table (condition-concepts.json)
+    code the same disorder the same way: where both carry one SNOMED code, their ICD-10-CM
+    codes agree (one curated answer, not two)."""
+    concepts = json.loads((ROOT / "mappings" / "condition-concepts.json").read_text("utf-8"))
+    by_snomed = {s: c for c in concepts["concepts"] for s in c["snomed"]}
+    shared = [(c["key"], c["icd10cm"], by_snomed[c["code"]["code"]]["icd10cm"])
+              for c in tables().conditions if c["code"]["code"] in by_snomed]
+    assert len(shared) >= 5  # asthma, HIV, both diabetes types, cluster headache
+    for key, ours, theirs in shared:
+        assert sorted(ours) == sorted(theirs), key
+
+
 def test_every_state_names_a_side_for_each_of_its_concepts() -> None:
     for words, sides in tables().states:
         assert words

@@ -17,10 +17,15 @@ How the patient's data is read:
 - a time window ("within the previous 3 months") against the Observation's effective date /
   the Condition's onset or recorded date; a value at any time ("history of QTc > 480 ms")
   against every result up to the evaluation date: met by any, not met when none meets it;
-- conditions by code (SNOMED as in the table) — the problem list is taken as complete: no
-  matching Condition means *not-met* (``verificationStatus`` refuted/entered-in-error do
-  not count); conditions the criterion names in words beside the code are, in an
-  exclusion, named for a person to confirm, and in an inclusion another way in (unknown);
+- conditions by code: the lexicon's SNOMED code (or a kind's: idiopathic pulmonary fibrosis
+  is an interstitial lung disease) or an ICD-10-CM / ICD-10 code under its prefixes; a
+  Condition under another code whose text or display names the condition ("Chronic
+  hepatitis C" coded with a narrower SNOMED concept) is *unknown*, for a person to confirm,
+  unless its words say it is no record of it ("family history of …", "… vaccination").
+  The problem list is taken as complete: no such Condition means *not-met*
+  (``verificationStatus`` refuted/entered-in-error do not count); conditions the criterion
+  names in words beside the code are, in an exclusion, named for a person to confirm, and
+  in an inclusion another way in (unknown);
 - pregnancy / lactation: never for a male patient; a Condition, or a Pregnancy status
   Observation (LOINC 82810-3); otherwise *unknown*.
 
@@ -36,8 +41,10 @@ change the verdict.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from ..errors import SourceError
@@ -261,12 +268,111 @@ def _within(d0: date | None, window: dict[str, Any] | None, as_of: date | None) 
     return age_days <= limit if window["comparator"] == "<=" else age_days >= limit
 
 
+@dataclass(frozen=True, slots=True)
+class _Sense:
+    """What a patient's Condition may carry for one condition of a criterion: its SNOMED codes
+    (its own and its kinds'), ICD-10-CM code prefixes, and names (normalised)."""
+
+    snomed: frozenset[str]
+    icd: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+_ICD = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+_SNOMED = "http://snomed.info/sct"
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_SEMANTIC_TAG = re.compile(r"\s*\((?:disorder|finding|disease)\)\s*$", re.I)
+
+
+def _words(text: str) -> str:
+    return f" {_NON_WORD.sub(' ', text.casefold()).strip()} "
+
+
+@cache
+def _senses() -> dict[tuple[str, str], _Sense]:
+    """The lexicon's conditions by code: what a patient's Condition may record each as."""
+    conds = {c["key"]: c for c in tables().conditions}
+    out = {}
+    for c in conds.values():
+        family = [c, *(conds[k] for k in c.get("includes", ()))]
+        out[(c["code"]["system"], c["code"]["code"])] = _Sense(
+            frozenset(m["code"]["code"] for m in family if m["code"]["system"] == _SNOMED),
+            tuple(i.replace(".", "") for m in family for i in m.get("icd10cm", ())),
+            tuple(dict.fromkeys(_words(n) for m in family for n in m["names"])))
+    return out
+
+
+def _sense(d: dict[str, Any]) -> _Sense:
+    """A criterion's condition as the lexicon knows it; one it does not (a foreign
+    EvidenceVariable's) is its own code and the names it is given."""
+    known = _senses().get((d["system"], d["code"]))
+    if known is not None:
+        return known
+    names = [_SEMANTIC_TAG.sub("", n) for n in (d.get("display"), d.get("text")) if n]
+    return _Sense(frozenset([d["code"]]) if d["system"] == _SNOMED else frozenset(), (),
+                  tuple(dict.fromkeys(w for n in names if (w := _words(n)).strip())))
+
+
+def _records(c: dict[str, Any], d: dict[str, Any], sense: _Sense) -> str | None:
+    """How a patient's Condition records the criterion's condition: ``"code"`` (its own code,
+    a kind's, or an ICD-10 code under its prefixes), ``"words"`` (a text or display naming it
+    under a code the lexicon does not relate, "Chronic viral hepatitis C" coded with a
+    narrower SNOMED concept), or None."""
+    cc = c.get("code")
+    if not isinstance(cc, dict):
+        return None
+    texts = [cc["text"]] if isinstance(cc.get("text"), str) else []
+    for coding in cc.get("coding") or ():
+        if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
+            continue
+        system, code = coding.get("system"), coding["code"]
+        if (system, code) == (d["system"], d["code"]) or (
+                system == _SNOMED and code in sense.snomed):
+            return "code"
+        if system in _ICD and code.replace(".", "").upper().startswith(sense.icd or ("\0",)):
+            return "code"
+        if isinstance(coding.get("display"), str):
+            texts.append(coding["display"])
+    words = _condition_text_words()
+    for text in texts:
+        said = _words(text)
+        if any(n in said for n in sense.names) and not (set(said.split()) & words):
+            return "words"
+    return None
+
+
+def _label(c: dict[str, Any]) -> str:
+    """A Condition as a person knows it: its text, else a display, else its code."""
+    cc = c.get("code") if isinstance(c.get("code"), dict) else {}
+    codings = [x for x in cc.get("coding") or () if isinstance(x, dict)]
+    return next((s for s in (cc.get("text"), *(x.get("display") for x in codings))
+                 if isinstance(s, str) and s.strip()),
+                next((f"{x.get('system', '')}|{x['code']}" for x in codings
+                      if isinstance(x.get("code"), str)), "an uncoded Condition"))
+
+
+@cache
+def _condition_text_words() -> frozenset[str]:
+    """Words that make a name in a Condition's text no record of the condition ("family
+    history of cancer", "hepatitis B vaccination", "suspected HIV")."""
+    cw = tables().condition_words
+    return frozenset(w for k in ("not_the_condition", "suspicion", "modifies") for w in cw[k])
+
+
 def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
-    code = (d["system"], d["code"])
-    conds = [c for c in p.conditions if code in _codes(c.get("code"))]
-    if not conds:
+    sense = _sense(d)
+    how = [(c, _records(c, d, sense)) for c in p.conditions]
+    conds = [c for c, h in how if h == "code"]
+    named = [c for c, h in how if h == "words"]
+    if not conds and not named:
         return Result(NOT_MET, f"no Condition coded {d['display']} (problem list taken as "
                       "complete)")
+    if not conds:
+        # the words are the patient's record's own, the code one this check cannot place
+        # under the condition's: a person confirms (not met would clear them unread)
+        return Result(UNKNOWN, f"{_label(named[0])!r} recorded: its words name "
+                      f"{d['display']}, its code is none this check knows for it: for a person "
+                      "to confirm", [_ref(c) for c in named])
     window = d.get("window")
     undecided = []
     for c in conds:
@@ -278,6 +384,10 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
             undecided.append(_ref(c))
     if undecided:
         return Result(UNKNOWN, f"{d['display']} recorded without a date", undecided)
+    if named:
+        return Result(UNKNOWN, f"{d['display']} recorded, not {window_text(window)}; "
+                      f"{_label(named[0])!r} names it in words: for a person to confirm",
+                      [_ref(c) for c in (*conds, *named)])
     return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
                   if window is not None else "", [_ref(c) for c in conds])
 

@@ -235,12 +235,18 @@ def load(path: Path) -> Tables:
         if w["text"] in seen:
             raise MappingError(f"{path.name}: state word {w['text']!r} is listed twice")
         seen.add(w["text"])
+    keys = {c["key"] for c in doc["conditions"]}
+    for c in doc["conditions"]:
+        for k in c.get("includes", ()):
+            if k not in keys or k == c["key"]:
+                what = "itself" if k == c["key"] else f"no condition {k!r}"
+                raise MappingError(f"{path.name}: condition {c['key']!r} includes {what}")
     return Tables(labs, tuple(doc["conditions"]), doc["findings"],
                   states=tuple(states), groups=tuple(groups), measure_of=measure_of,
                   state_words=state_words,
                   condition_words=doc.get("condition_words", {k: [] for k in (
                       "filler", "shown_filler", "who", "nothing", "kinds", "suspicion",
-                      "modifies")}),
+                      "modifies", "not_the_condition")}),
                   uncoded_units=tuple(Unit(u["ucum"], 1.0, 0.0, tuple(u["aliases"]))
                                       for u in uncoded["units"]),
                   uncoded_heads=tuple((frozenset(h["words"]), h["ucum"], h["min"], h["max"])

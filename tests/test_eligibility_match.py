@@ -785,3 +785,20 @@ def test_an_inclusion_condition_recorded_in_icd_is_met() -> None:
     verdict, fact = _screened("Inclusion Criteria:\n* Diagnosis of type 2 diabetes",
                               _recorded("c1", {"system": ICD10CM, "code": "E11.65"}))
     assert (verdict, fact["result"]["valueCode"]) == ("eligible", "met")
+
+
+@pytest.mark.parametrize(("onset", "verdict"), [
+    ("2015-03-01", "eligible"),  # an infarction ten years before: not within the 6 months
+    ("2025-11-20", "not-eligible"),
+])
+def test_a_window_said_once_for_a_condition_list_dates_each_name(onset: str, verdict: str) -> None:
+    mi = _recorded("mi", {"system": ICD10CM, "code": "I21.4"})
+    mi["resource"]["onsetDateTime"] = onset
+    mi["resource"]["clinicalStatus"] = {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+        "code": "resolved"}]}
+    out = evaluate("Exclusion Criteria:\n* Myocardial infarction, stroke or transient ischemic "
+                   "attack within 6 months prior to screening",
+                   {"resourceType": "Bundle", "type": "collection", "entry": [mi]},
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict

@@ -942,6 +942,58 @@ def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
     assert _conditions(text, exclude) == expected
 
 
+def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
+    """(code, "≤ N unit" window or None) of each condition a line is read as."""
+    return [(f.data["code"], f"{f.data['window']['comparator']} {f.data['window']['value']:g} "
+             f"{f.data['window']['unit']}" if f.data.get("window") else None)
+            for f in facts_for(text, exclude) if f.kind == "condition"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("History of myocardial infarction within the past 6 months", [("22298006", "<= 6 mo")]),
+    ("Documented history of cerebrovascular accident (CVA)", [("230690007", None)]),
+    ("Hypertension", [("38341003", None)]),
+    ("Congestive heart failure", [("84114007", None)]),
+    # a time said once for the list is every name's: before, MI and stroke in such a list
+    # were read at any time, so an infarction ten years ago excluded the patient
+    ("Myocardial infarction, acute coronary syndrome, stroke or transient ischemic attack "
+     "within 6 months prior to screening", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),
+    ("Any of the following within the 3 months prior to study entry: unstable angina, "
+     "heart failure, stroke", [("84114007", "<= 3 mo"), ("230690007", "<= 3 mo")]),
+    # a name's own window stays its own
+    ("History of myocardial infarction within 6 months, or stroke",
+     [("22298006", "<= 6 mo"), ("230690007", None)]),
+    # a time the list holds but the window grammar does not read, or one that is no
+    # "within": whose it is cannot be said, so no name is read without it
+    ("History of stroke or TIA for 6 months prior to screening", []),
+    ("Type 2 diabetes and treated with insulin for at least 24 weeks prior to consent", []),
+    ("Hypertension and taking antihypertensive drugs for more than 1 year", []),
+    # a bound in a bracket after the name is what the name means here
+    ("Heart failure (LVEF < 40%)", []),
+    ("Renal failure (creatinine > 2 mg/dL)", []),
+    ("Resting hypotension (systolic < 90 mmHg) or hypertension (resting blood pressure "
+     ">170/110)", []),
+    # other hypertensions are other conditions
+    ("Pulmonary hypertension", []),
+    ("Portal hypertension or ocular hypertension", []),
+])
+def test_cardiovascular_conditions_and_the_time_a_list_says_once(
+        text: str, expected: list[tuple[str, str | None]]) -> None:
+    assert _dated(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    # what a score counts is no criterion: before, "age > 67" here excluded every older
+    # patient and "heart failure" every patient with it
+    "1 point each: age>67, female sex, or being on loop diuretic",
+    "3 points each: sepsis, heart failure, QT-prolonging drugs",
+    "+2 points: hypertension",
+])
+def test_a_scores_tally_line_states_no_fact(text: str) -> None:
+    assert facts_for(text, True) == []
+    assert facts_for(text, False) == []
+
+
 @pytest.mark.parametrize(("text", "also", "conditions"), [
     # the line's other requirement, in words: named beside the age (before, met on the age
     # and nothing said the rest was unchecked)

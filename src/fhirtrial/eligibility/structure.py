@@ -2022,6 +2022,7 @@ _NOT_THE_PATIENTS = re.compile(r"\b(?:due to|secondary to|caused by|because of|r
 # "with or without X" adds nothing (and split at its "or" it would seem two clauses)
 _WITH_OR_WITHOUT = re.compile(r"\b(?:with or without|without or with)\b[^,;]*")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
+_BRACKET = re.compile(r"\([^)]*\)")
 
 
 def condition_facts(norm: str, exclude: bool | None = None,
@@ -2062,6 +2063,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
     prev_start = start = 0  # where the clause before this one started
     suspected: tuple[int, int, str] | None = None  # a suspicion of the condition named next
     suspicions = 0
+    named_in: list[tuple[int, int]] = []  # the clauses the conditions read were named in
     for clause in _COND_SPLIT.split(head):
         prev_start, start = start, head.find(clause, pos)
         pos = start + len(clause)
@@ -2088,6 +2090,12 @@ def condition_facts(norm: str, exclude: bool | None = None,
         # ("without asthma or COPD": the denial before the list is each name's)
         if _NEGATION.search(clause) or _NEGATION.search(
                 head, max(head.rfind(";", 0, start), head.rfind(". ", 0, start), 0), start):
+            continue
+        if any(start + br.start() <= p < start + br.end() for br in _BRACKET.finditer(
+                clause, m.end()) for p in read_at):
+            # "congestive heart failure (NYHA class ≥ II)", "heart failure (EF < 40%)": the
+            # bound the bracket holds is what the condition is here — read alone, the name
+            # would turn away every patient with it
             continue
         windows = time_windows(clause)
         rest = clause[:m.start()] + " " + clause[m.end():]
@@ -2118,6 +2126,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
         if windows:
             data["window"] = windows[0][1]
         out.append((start + m.start(), Fact("condition", data)))
+        named_in.append((start, pos))
+    if out and not _list_window(out, head, named_in):
+        return []
     if out and len(head) < len(norm) and not any(f.data.get("window") for _, f in out) and \
             any(a >= len(head) for (a, _), _ in time_windows(norm)):
         # "History of malignancy other than breast cancer within 2 years prior to screening",
@@ -2128,6 +2139,49 @@ def condition_facts(norm: str, exclude: bool | None = None,
     if out and unread:
         _other_conditions(out, unread, head, exclude, suspicions == len(unread))
     return out
+
+
+#: a span of time the window grammar does not read ("for 6 months prior to screening")
+_TIME_SPAN = re.compile(r"\b(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+                       r"eleven|twelve)[\s-]*(?:days?|weeks?|months?|years?|yrs?)\b")
+
+
+def _list_window(out: list[tuple[int, Fact]], head: str,
+                 named_in: list[tuple[int, int]]) -> bool:
+    """A time said once for a whole condition list: "myocardial infarction, stroke or TIA
+    within 6 months" and "any of the following within the 6 months prior to entry: …" date
+    each condition of the list that has no window of its own (set here). False when the
+    list holds a time that cannot be placed — a window between the names, two different
+    ones, one that is no "within", or a span of time the window grammar does not read
+    ("stroke or TIA for 6 months prior to screening") — where a condition read without it
+    would exclude at any time. A list is the statement (between ";" and ". ") its names
+    are in."""
+    undated: dict[tuple[int, int], list[tuple[int, Fact]]] = {}
+    for at, f in out:
+        if not f.data.get("window"):
+            a = max(head.rfind(";", 0, at), head.rfind(". ", 0, at)) + 1
+            ends = [i for i in (head.find(";", at), head.find(". ", at)) if i >= 0]
+            undated.setdefault((a, min(ends, default=len(head))), []).append((at, f))
+    for (a, b), facts in undated.items():
+        said = head[a:b]
+        windows = time_windows(said)
+        blank = said
+        for (x, y), _ in windows:
+            blank = blank[:x] + " " * (y - x) + blank[y:]
+        if _TIME_SPAN.search(blank):
+            return False
+        loose = [(a + x, w) for (x, _), w in windows
+                 if not any(s <= a + x < e for s, e in named_in)]  # (no condition's own)
+        if not loose:
+            continue
+        first = min(at for at, _ in facts)
+        last = max(at for at, _ in out if a <= at < b)
+        if len({(w["comparator"], w["value"], w["unit"]) for _, w in loose}) > 1 or any(
+                w["comparator"] != "<=" or first <= x <= last for x, w in loose):
+            return False  # (two times, one between the names, or no "within": whose?)
+        for _, f in facts:
+            f.data["window"] = dict(loose[0][1])
+    return True
 
 
 def _only_suspicion(clause: str) -> bool:
@@ -2406,9 +2460,18 @@ _LIST_LEAD = re.compile(r"[:：]|\bfollowing\b|\bas follows\b|\bmust\b|\brequire
 _AND_OR_SEMI = re.compile(r"\b(?:and|or)\b|;")
 
 
+#: a score's tally line: points for what it names ("2 points each: …", "+1 point: …")
+_TALLY = re.compile(r"\W*[+-]?\d+(?:\.\d+)?\s*points?\b(?:\s*each)?\s*(?::|for\b|if\b)")
+
+
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
+    if _TALLY.match(norm):
+        # "1 point each: age > 67, female sex …", "3 points: heart failure": what a score
+        # counts, not a criterion — each named thing alone decides nothing (the criterion
+        # is the score's total, in the line the tally belongs to)
+        return [], False
     facts, only_or = _read_line(text, norm, exclude)
     if facts:
         facts = _ages_for_one_sex(facts, norm, exclude)

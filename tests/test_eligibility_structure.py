@@ -954,6 +954,9 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     ("Documented history of cerebrovascular accident (CVA)", [("230690007", None)]),
     ("Hypertension", [("38341003", None)]),
     ("Congestive heart failure", [("84114007", None)]),
+    ("Evidence of active tuberculosis (TB)", [("56717001", None)]),
+    ("Dementia", [("52448006", None)]),
+    ("Latent tuberculosis", []),  # a kind the lexicon does not code
     # a time said once for the list is every name's: before, MI and stroke in such a list
     # were read at any time, so an infarction ten years ago excluded the patient
     ("Myocardial infarction, acute coronary syndrome, stroke or transient ischemic attack "
@@ -977,7 +980,7 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     ("Pulmonary hypertension", []),
     ("Portal hypertension or ocular hypertension", []),
 ])
-def test_cardiovascular_conditions_and_the_time_a_list_says_once(
+def test_coded_conditions_and_the_time_a_list_says_once(
         text: str, expected: list[tuple[str, str | None]]) -> None:
     assert _dated(text) == expected
 

@@ -802,3 +802,27 @@ def test_a_window_said_once_for_a_condition_list_dates_each_name(onset: str, ver
                    {"resourceType": "Bundle", "type": "collection", "entry": [mi]},
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("status", "verdict", "result"), [
+    ("confirmed", "not-eligible", "met"),
+    (None, "not-eligible", "met"),
+    # short of a diagnosis: before, met (a differential diagnosis of hepatitis C turned the
+    # patient away, and in an inclusion let them in); now a person confirms
+    ("provisional", "needs-review", "unknown"),
+    ("differential", "needs-review", "unknown"),
+    ("unconfirmed", "needs-review", "unknown"),
+    ("refuted", "eligible", "not-met"),  # no diagnosis at all, as before
+])
+def test_a_tentative_diagnosis_is_for_a_person_to_confirm(
+        status: str | None, verdict: str, result: str) -> None:
+    hcv = _recorded("c1", {"system": ICD10CM, "code": "B18.2"})
+    if status:
+        hcv["resource"]["verificationStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "code": status}]}
+    got, fact = _screened("Exclusion Criteria:\n* Known hepatitis C infection", hcv)
+    assert (got, fact["result"]["valueCode"]) == (verdict, result)
+    if result == "unknown":
+        assert fact["reason"]["valueString"] == (f"Viral hepatitis type C (disorder) recorded "
+                                                 f"as {status}: for a person to confirm")

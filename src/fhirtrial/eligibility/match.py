@@ -21,7 +21,8 @@ How the patient's data is read:
   is an interstitial lung disease) or an ICD-10-CM / ICD-10 code under its prefixes; a
   Condition under another code whose text or display names the condition ("Chronic
   hepatitis C" coded with a narrower SNOMED concept) is *unknown*, for a person to confirm,
-  unless its words say it is no record of it ("family history of …", "… vaccination").
+  unless its words say it is no record of it ("family history of …", "… vaccination"),
+  and so is one whose ``verificationStatus`` is provisional, differential or unconfirmed.
   The problem list is taken as complete: no such Condition means *not-met*
   (``verificationStatus`` refuted/entered-in-error do not count); conditions the criterion
   names in words beside the code are, in an exclusion, named for a person to confirm, and
@@ -251,6 +252,13 @@ def _eval_state(kind: str, d: dict[str, Any], p: Patient) -> Result:
     return Result(flipped, present.reason, present.evidence)
 
 
+def _tentative(c: dict[str, Any]) -> set[str]:
+    """The Condition's verification status when it is short of a diagnosis (provisional,
+    differential, unconfirmed), else an empty set."""
+    return {code for _, code in _codes(c.get("verificationStatus"))} & {
+        "unconfirmed", "provisional", "differential"}
+
+
 def _clinical_active(c: dict[str, Any]) -> bool | None:
     codes = {code for _, code in _codes(c.get("clinicalStatus"))}
     if not codes:
@@ -362,14 +370,20 @@ def _condition_text_words() -> frozenset[str]:
 def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     sense = _sense(d)
     how = [(c, _records(c, d, sense)) for c in p.conditions]
-    conds = [c for c, h in how if h == "code"]
-    named = [c for c, h in how if h == "words"]
+    conds = [c for c, h in how if h == "code" and not _tentative(c)]
+    # a diagnosis recorded as provisional, differential or unconfirmed is no diagnosis to
+    # decide on, either way: a person confirms it, as one named only in words
+    named = [c for c, h in how if h == "words" or (h == "code" and _tentative(c))]
     if not conds and not named:
         return Result(NOT_MET, f"no Condition coded {d['display']} (problem list taken as "
                       "complete)")
     if not conds:
         # the words are the patient's record's own, the code one this check cannot place
         # under the condition's: a person confirms (not met would clear them unread)
+        if _tentative(named[0]):
+            return Result(UNKNOWN, f"{d['display']} recorded as "
+                          f"{' / '.join(sorted(_tentative(named[0])))}: for a person to confirm",
+                          [_ref(c) for c in named])
         return Result(UNKNOWN, f"{_label(named[0])!r} recorded: its words name "
                       f"{d['display']}, its code is none this check knows for it: for a person "
                       "to confirm", [_ref(c) for c in named])
@@ -386,7 +400,8 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
         return Result(UNKNOWN, f"{d['display']} recorded without a date", undecided)
     if named:
         return Result(UNKNOWN, f"{d['display']} recorded, not {window_text(window)}; "
-                      f"{_label(named[0])!r} names it in words: for a person to confirm",
+                      f"{_label(named[0])!r} also recorded (in words, or not confirmed): for "
+                      "a person to confirm",
                       [_ref(c) for c in (*conds, *named)])
     return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
                   if window is not None else "", [_ref(c) for c in conds])

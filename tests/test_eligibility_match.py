@@ -826,3 +826,21 @@ def test_a_tentative_diagnosis_is_for_a_person_to_confirm(
     if result == "unknown":
         assert fact["reason"]["valueString"] == (f"Viral hepatitis type C (disorder) recorded "
                                                  f"as {status}: for a person to confirm")
+
+
+@pytest.mark.parametrize(("egfr", "verdict", "result"), [
+    (60, "eligible", "not-met"),  # the bound not met: the words are named to confirm
+    (20, "not-eligible", "met"),
+])
+def test_an_exclusion_bounds_words_beside_it_are_named_to_confirm(
+        egfr: float, verdict: str, result: str) -> None:
+    lab = _result("egfr", "2026-01-10", "33914-3", egfr, "mL/min/{1.73_m2}", "mL/min/{1.73_m2}")
+    out = evaluate("Exclusion Criteria:\n* eGFR < 30 mL/min/1.73 m² or requiring dialysis",
+                   {"resourceType": "Bundle", "type": "collection", "entry": [lab]},
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    [row] = _criteria(out)
+    [fact] = row["facts"]
+    assert fact["result"]["valueCode"] == result
+    assert fact.get("toConfirm", {}).get("valueString") == (
+        "requiring dialysis" if result == "not-met" else None)

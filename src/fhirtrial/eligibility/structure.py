@@ -1783,10 +1783,12 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
     state: the bound is dropped, and so are the bounds of that alternative (the weight is the
     adolescents' only), up to the end of its clause.
 
-    In an exclusion (``exclude``) each way in excludes by itself: the bound stays alone, and
-    the words, like a criterion in words, are for a person to confirm (they do not change a
-    verdict). Only the bounds that are one part of an unread way are dropped ("age ≥ 18
-    years, or ≥ 12 years and weighing ≥ 40 kg": the weight alone is no reason to exclude)."""
+    In an exclusion (``exclude``) each way in excludes by itself: the words are the bound's
+    alternative too ("eGFR < 30 mL/min/1.73 m² or requiring dialysis"), which the matcher,
+    as for a criterion in words, names for a person to confirm without changing the answer
+    (before, they were dropped and nothing said the line was partly read). Only the bounds
+    that are one part of an unread way are dropped ("age ≥ 18 years, or ≥ 12 years and
+    weighing ≥ 40 kg": the weight alone is no reason to exclude)."""
     if "or " not in canon:
         return out
     facts = dict(out)
@@ -1827,8 +1829,6 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             if not exclude or _unread_between(canon, or_at, start, spans):
                 dropped.add(r.pos)
             continue
-        if exclude:
-            continue
         words = []
         if (m := _OR_COMPARISON_AFTER.match(canon, end)) is not None and \
                 not any(a <= m.start("n") < b for a, b in spans) and \
@@ -1840,10 +1840,17 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
                 words.append(m.group("alt"))
         for w in words:
             w = " ".join(w.split())
-            if w and not _RESTATED.fullmatch(w) and not _names_only(w):
+            if w and not _RESTATED.fullmatch(w) and not _names_only(w) and \
+                    not _WHEN_ONLY.fullmatch(w):
                 _add_text(fact, w)
     return [(p, f) for p, f in out
             if p not in dropped and not any(a <= p < b for a, b in others)]
+
+
+#: words beside a bound that say when, not what ("HbA1c > 10 % at screening or at any time
+#: in the previous 6 months", the window read): no other way
+_WHEN_ONLY = re.compile(r"(?:at any time|any time|ever|at screening|at baseline|currently|"
+                        r"previously)[\s,;.]*")
 
 
 def _add_text(fact: Fact, words: str) -> None:

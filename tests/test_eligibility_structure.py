@@ -963,6 +963,9 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
      "within 6 months prior to screening", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),
     ("Any of the following within the 3 months prior to study entry: unstable angina, "
      "heart failure, stroke", [("84114007", "<= 3 mo"), ("230690007", "<= 3 mo")]),
+    # (the lead-in's window is the list's, its first name's clause holding it or not)
+    ("Any of the following within the 6 months prior to entry: myocardial infarction, "
+     "uncontrolled/unstable angina, stroke", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),
     # a name's own window stays its own
     ("History of myocardial infarction within 6 months, or stroke",
      [("22298006", "<= 6 mo"), ("230690007", None)]),
@@ -995,6 +998,20 @@ def test_coded_conditions_and_the_time_a_list_says_once(
 def test_a_scores_tally_line_states_no_fact(text: str) -> None:
     assert facts_for(text, True) == []
     assert facts_for(text, False) == []
+
+
+@pytest.mark.parametrize(("text", "alternatives", "qualified"), [
+    # a state after a comma qualifies the condition before it …
+    ("Type 2 diabetes, poorly controlled", [], ["poorly controlled"]),
+    # … a state of another thing is the list's next item (before, "uncontrolled/unstable
+    # angina" qualified the infarction, and a patient with angina alone was cleared)
+    ("Myocardial infarction, uncontrolled/unstable angina", ["uncontrolled/unstable angina"], []),
+])
+def test_a_state_after_a_comma_qualifies_only_when_it_is_all_the_clause_says(
+        text: str, alternatives: list[str], qualified: list[str]) -> None:
+    [f] = [f for f in facts_for(text, True) if f.kind == "condition"]
+    assert [a["text"] for a in f.data.get("alternatives") or ()] == alternatives
+    assert f.data.get("with", []) == qualified
 
 
 @pytest.mark.parametrize(("text", "also", "conditions"), [

@@ -2081,7 +2081,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
         if whole and (m := pat.match(whole)):
             clause = whole  # ("hepatitis B or C infection": hepatitis C)
         if not m and out and out[-1][0] >= prev_start and head.startswith(",", start - 1) and \
-                _QUALIFIES.match(clause) and not any(start <= p < pos for p in read_at):
+                _qualifies(clause) and not any(start <= p < pos for p in read_at):
             # "History of asthma, requiring hospitalization", "type 2 diabetes, treated with
             # metformin": the condition holds only with the words (``with``, as for a bound),
             # not another condition beside it
@@ -2105,7 +2105,13 @@ def condition_facts(norm: str, exclude: bool | None = None,
             # would turn away every patient with it
             continue
         windows = time_windows(clause)
-        rest = clause[:m.start()] + " " + clause[m.end():]
+        lead = clause.rfind(":", 0, m.start())
+        if lead >= 0 and "following" in clause[:lead]:
+            # ("any of the following within 6 months: myocardial infarction, …"): the list's
+            # lead-in is no word of its first name's (its window, if any, is the list's)
+            rest = clause[lead + 1:m.start()] + " " + clause[m.end():]
+        else:
+            rest = clause[:m.start()] + " " + clause[m.end():]
         for (a, b), _ in time_windows(rest):
             rest = rest[:a] + " " * (b - a) + rest[b:]
         rest = _COND_REST.sub(" ", rest)
@@ -2177,8 +2183,13 @@ def _list_window(out: list[tuple[int, Fact]], head: str,
             blank = blank[:x] + " " * (y - x) + blank[y:]
         if _TIME_SPAN.search(blank):
             return False
-        loose = [(a + x, w) for (x, _), w in windows
-                 if not any(s <= a + x < e for s, e in named_in)]  # (no condition's own)
+        colon = said.find(":")
+        lead_in = colon if colon >= 0 and a + colon < min(at for at, _ in facts) and \
+            "following" in said[:colon] else -1
+        loose = [(a + x, w) for (x, y), w in windows
+                 if y <= lead_in or not any(s <= a + x < e for s, e in named_in)]
+        # (a window in the list's lead-in, "any of the following within 6 months: …", is the
+        # list's even where the first name's clause holds it; else one in no name's clause)
         if not loose:
             continue
         first = min(at for at, _ in facts)
@@ -2204,6 +2215,22 @@ _QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|w
                         r"controlled|uncontrolled|poorly|well|receiving|resulting|causing|"
                         r"associated|complicated|despite|refractory|on (?:treatment|therapy)|"
                         r"not (?:controlled|responding))\b")
+#: a qualifier that is a state of the condition, not an action on it: a whole clause of its
+#: own ("type 2 diabetes, poorly controlled"), else the next item of a list ("myocardial
+#: infarction, uncontrolled/unstable angina")
+_STATE_QUALIFIER = re.compile(r"\s*(?:(?:poorly|well|not)\s+)?(?:controlled|uncontrolled|"
+                              r"refractory|complicated)\s*$")
+_STATE_OPENER = re.compile(r"\s*(?:poorly|well|controlled|uncontrolled|refractory|"
+                           r"complicated)\b")
+
+
+def _qualifies(clause: str) -> bool:
+    """Whether a clause after a comma qualifies the condition before it."""
+    if not _QUALIFIES.match(clause):
+        return False
+    return not _STATE_OPENER.match(clause) or bool(_STATE_QUALIFIER.match(clause))
+
+
 #: the words of a condition list in words too long to repeat
 OTHER_CONDITIONS = "other conditions the criterion names"
 _ELLIPTIC = re.compile(r"\s*(?P<x>[b-hj-z])(?![\w/-])")
@@ -2308,8 +2335,11 @@ def _other_conditions(out: list[tuple[int, Fact]], unread: list[tuple[int, int, 
             return
     words = []
     for a, b, whole in unread:
+        said = whole or head[a:b]
+        if ":" in said:  # ("any of the following within 3 months: unstable angina"): the item
+            said = said[said.rindex(":") + 1:]
         # (a bracket whole is an aside; one the list's commas split is only punctuation)
-        w = re.sub(r"[()]|\b(?:i\.e|e\.g)\b\.?", " ", _COND_REST.sub(" ", whole or head[a:b]))
+        w = re.sub(r"[()]|\b(?:i\.e|e\.g)\b\.?", " ", _COND_REST.sub(" ", said))
         w = _condition_words().lead.sub("", " ".join(_COND_WORDS.findall(w)))
         if w:
             words.append(w)

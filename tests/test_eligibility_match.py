@@ -14,6 +14,7 @@ from fhir.resources.parameters import Parameters
 from conftest import FIXTURES
 from fhirtrial.cli import main
 from fhirtrial.eligibility.match import evaluate
+from fhirtrial.errors import SourceError
 from fhirtrial.sources import read_inputs
 
 SEED = FIXTURES / "seed" / "NCT06534528.json"
@@ -558,14 +559,11 @@ def _alt(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("extra", [
-    # a reference limit that is no number: a traceback from the match command before
-    {"valueQuantity": {"value": 50, "unit": "U/L"}, "referenceRange": [{"high": {"value": "x"}}]},
+    # a reference limit that is no finite number (JSON can carry these; FHIR cannot)
     {"valueQuantity": {"value": 50, "unit": "U/L"},
      "referenceRange": [{"high": {"value": float("nan")}}]},
     # a value that is no finite number is no value: not compared (NaN failed every bound)
     {"valueQuantity": {"value": float("nan"), "unit": "U/L"},
-     "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
-    {"valueQuantity": {"value": True, "unit": "U/L"},
      "referenceRange": [{"high": {"value": 40, "unit": "U/L"}}]},
     # an integer beyond a float's range (valid JSON): no float, no comparison, no traceback
     {"valueQuantity": {"value": 10 ** 400, "unit": "U/L"},
@@ -574,6 +572,29 @@ def _alt(extra: dict[str, Any]) -> dict[str, Any]:
 def test_a_result_whose_numbers_are_no_numbers_leaves_the_bound_unknown(extra) -> None:
     out = evaluate("Inclusion Criteria:\n* ALT ≤ 2.5 × ULN", _alt(extra))
     assert _criteria(out)[0]["result"] == "unknown"
+
+
+@pytest.mark.parametrize(("resource", "where"), [
+    # a number that is a string or a boolean, a coding that is no list of objects, a status
+    # that is no CodeableConcept: before, a traceback (a 500 from $match and the prescreening
+    # page, which did not check the shape the trial-matching request did)
+    ({"resourceType": "Observation", "valueQuantity": {"value": 50, "unit": "U/L"},
+      "referenceRange": [{"high": {"value": "x"}}]}, "referenceRange[0].high.value"),
+    ({"resourceType": "Observation", "valueQuantity": {"value": True, "unit": "U/L"}},
+     "valueQuantity.value"),
+    ({"resourceType": "Condition", "code": {"coding": 5}}, "code.coding"),
+    ({"resourceType": "Condition", "code": {"coding": [{"code": "B18.2"}]},
+      "verificationStatus": "confirmed"}, "verificationStatus"),
+    ({"resourceType": "Condition", "code": {"coding": [{"code": "B18.2"}]},
+      "onsetPeriod": [1]}, "onsetPeriod"),
+])
+def test_a_patient_resource_of_the_wrong_shape_is_a_clear_error(
+        resource: dict[str, Any], where: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": {"id": "r1", **resource}}]}
+    with pytest.raises(SourceError) as err:
+        evaluate("Exclusion Criteria:\n* Known hepatitis C infection\n* ALT > 3 × ULN", bundle)
+    assert err.value.location.startswith(f"patient-bundle.entry[0].resource.{where.split('.')[0]}")
 
 
 def _condition(cid: str, snomed: str) -> dict[str, Any]:

@@ -212,8 +212,15 @@ def test_eligibility_reference_to_a_missing_evidence_variable_is_422(base):
         {"resource": {"resourceType": "Patient", "id": "a"}},
         {"resource": {"resourceType": "Patient", "id": "b"}}]}, None,
      "patient-bundle: the Bundle holds 2 Patients; pre-screening is for one", "patient-bundle"),
+    # the shape of what the evaluator reads (before, a 500 with a traceback in the log)
+    ({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "a"}},
+        {"resource": {"resourceType": "Condition", "id": "c", "code": {"coding": 5}}}]}, None,
+     "patient-bundle.entry[1].resource.code.coding must be a list of objects",
+     "patient-bundle.entry[1].resource.code"),
 ], ids=["not-json", "empty", "observation", "no-patient-bundle", "unknown-parameter",
-        "as-of-not-a-date", "as-of-impossible-date", "unknown-url-parameter", "two-patients"])
+        "as-of-not-a-date", "as-of-impossible-date", "unknown-url-parameter", "two-patients",
+        "malformed-condition"])
 def test_bad_body_is_400_with_a_precise_outcome(base, body, query, diagnostics, expression):
     r = _match(base, patient() if body is None else body, params=query)
     assert r.status_code == 400

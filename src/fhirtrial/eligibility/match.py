@@ -128,10 +128,68 @@ def _cond_date(c: dict[str, Any]) -> date | None:
             or _date(c.get("recordedDate")))
 
 
+#: the shape of the elements the matcher and the evaluator read, per resource type
+_SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "Patient": {"id": str, "birthDate": str, "gender": str},
+    "Condition": {"id": str, "code": dict, "clinicalStatus": dict, "verificationStatus": dict,
+                  "onsetDateTime": str, "onsetPeriod": dict, "recordedDate": str},
+    "Observation": {"id": str, "status": str, "code": dict, "valueQuantity": dict,
+                    "valueCodeableConcept": dict, "valueInteger": int,
+                    "effectiveDateTime": str, "effectivePeriod": dict, "effectiveInstant": str,
+                    "issued": str, "referenceRange": list},
+}
+_DICT_LISTS = {"coding", "referenceRange"}
+
+
+def check_patient_bundle(bundle: dict[str, Any], param: str = "trialMatchClinicalData") -> None:
+    """The elements the matcher reads have their FHIR JSON shape (SourceError naming the
+    first that does not, under the request's parameter ``param``): malformed data is a 400,
+    not a failure halfway through."""
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise SourceError("Bundle.entry must be a list", location=param)
+    for i, e in enumerate(entries):
+        where = f"{param}.entry[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("resource", {}), dict):
+            raise SourceError(f"{where} is not an entry with a resource object", location=where)
+        r = e.get("resource") or {}
+        for name, kind in _SHAPES.get(str(r.get("resourceType")), {}).items():
+            v = r.get(name)
+            if v is None:
+                continue
+            if not isinstance(v, kind) or isinstance(v, bool):
+                raise SourceError(f"{r['resourceType']}.{name} has the wrong JSON type",
+                                  location=f"{where}.resource.{name}")
+            _check_nested(v, f"{where}.resource.{name}")
+
+
+def _check_nested(v: Any, where: str) -> None:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in _DICT_LISTS and (not isinstance(x, list)
+                                     or not all(isinstance(y, dict) for y in x)):
+                raise SourceError(f"{where}.{k} must be a list of objects", location=where)
+            if k in ("low", "high") and x is not None and not isinstance(x, dict):
+                raise SourceError(f"{where}.{k} must be an object", location=where)
+            if k in ("value",) and x is not None and (isinstance(x, bool)
+                                                       or not isinstance(x, int | float)):
+                raise SourceError(f"{where}.value must be a number", location=where)
+            if k in ("code", "system", "unit", "text", "display", "start", "end") \
+                    and x is not None and not isinstance(x, str):
+                raise SourceError(f"{where}.{k} must be a string", location=where)
+            if isinstance(x, dict | list):
+                _check_nested(x, f"{where}.{k}")
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _check_nested(x, f"{where}[{i}]")
+
+
 def read_patient(bundle: Any) -> Patient:
     """The Patient, Observations and Conditions of a Bundle (or a lone Patient resource)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") not in ("Bundle", "Patient"):
         raise SourceError("patient data must be a FHIR Bundle (or Patient) JSON object")
+    check_patient_bundle(bundle if bundle["resourceType"] == "Bundle" else
+                         {"entry": [{"resource": bundle}]}, "patient-bundle")
     resources = ([bundle] if bundle["resourceType"] == "Patient" else
                  [e.get("resource") for e in bundle.get("entry") or [] if isinstance(e, dict)])
     p = Patient()

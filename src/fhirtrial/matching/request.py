@@ -13,6 +13,7 @@ import re
 from datetime import date
 from typing import Any
 
+from ..eligibility.match import check_patient_bundle
 from ..errors import SourceError
 from ..tables import table
 from .engine import DEFAULT_COUNT, MAX_COUNT, OPEN_STATUSES, MatchRequest
@@ -127,61 +128,6 @@ def parse(values: dict[str, list[Any]]) -> MatchRequest:
                               location="as-of") from None
         req.as_of = v
     return req
-
-
-#: the shape of the elements the matcher and the evaluator read, per resource type
-_SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "Patient": {"id": str, "birthDate": str, "gender": str},
-    "Condition": {"id": str, "code": dict, "clinicalStatus": dict, "verificationStatus": dict,
-                  "onsetDateTime": str, "onsetPeriod": dict, "recordedDate": str},
-    "Observation": {"id": str, "status": str, "code": dict, "valueQuantity": dict,
-                    "valueCodeableConcept": dict, "valueInteger": int,
-                    "effectiveDateTime": str, "effectivePeriod": dict, "effectiveInstant": str,
-                    "issued": str, "referenceRange": list},
-}
-_DICT_LISTS = {"coding", "referenceRange"}
-
-
-def check_patient_bundle(bundle: dict[str, Any]) -> None:
-    """The elements the matcher reads have their FHIR JSON shape (SourceError naming the
-    first that does not): malformed data is a 400, not a failure halfway through."""
-    entries = bundle.get("entry", [])
-    if not isinstance(entries, list):
-        raise SourceError("Bundle.entry must be a list", location="trialMatchClinicalData")
-    for i, e in enumerate(entries):
-        where = f"trialMatchClinicalData.entry[{i}]"
-        if not isinstance(e, dict) or not isinstance(e.get("resource", {}), dict):
-            raise SourceError(f"{where} is not an entry with a resource object", location=where)
-        r = e.get("resource") or {}
-        for name, kind in _SHAPES.get(str(r.get("resourceType")), {}).items():
-            v = r.get(name)
-            if v is None:
-                continue
-            if not isinstance(v, kind) or isinstance(v, bool):
-                raise SourceError(f"{r['resourceType']}.{name} has the wrong JSON type",
-                                  location=f"{where}.resource.{name}")
-            _check_nested(v, f"{where}.resource.{name}")
-
-
-def _check_nested(v: Any, where: str) -> None:
-    if isinstance(v, dict):
-        for k, x in v.items():
-            if k in _DICT_LISTS and (not isinstance(x, list)
-                                     or not all(isinstance(y, dict) for y in x)):
-                raise SourceError(f"{where}.{k} must be a list of objects", location=where)
-            if k in ("low", "high") and x is not None and not isinstance(x, dict):
-                raise SourceError(f"{where}.{k} must be an object", location=where)
-            if k in ("value",) and x is not None and (isinstance(x, bool)
-                                                       or not isinstance(x, int | float)):
-                raise SourceError(f"{where}.value must be a number", location=where)
-            if k in ("code", "system", "unit", "text", "display", "start", "end") \
-                    and x is not None and not isinstance(x, str):
-                raise SourceError(f"{where}.{k} must be a string", location=where)
-            if isinstance(x, dict | list):
-                _check_nested(x, f"{where}.{k}")
-    elif isinstance(v, list):
-        for i, x in enumerate(v):
-            _check_nested(x, f"{where}[{i}]")
 
 
 def _place(one: dict[str, Any]) -> Place | None:

@@ -33,6 +33,7 @@ def discovery() -> Response:
 
 @bp.post("/<service_id>")
 def call(service_id: str) -> Response:
+    from ..eligibility.match import check_patient_bundle
     from ..matching import find_trials
     from ..matching.cds import (
         SERVICE_ID,
@@ -43,7 +44,6 @@ def call(service_id: str) -> Response:
         patient_bundle,
     )
     from ..matching.engine import SERVER_WAIT, MatchRequest
-    from ..matching.request import check_patient_bundle
 
     if service_id != SERVICE_ID:
         raise CdsError(404, f"no CDS service {service_id!r} here (GET {PREFIX} lists them)")

@@ -168,7 +168,10 @@ def _match(fv: str, rid: str) -> Response:
     try:
         out = evaluate(ev, bundle, as_of=as_of)
     except SourceError as e:
-        raise BadRequest(f"patient-bundle: {e.message}", location="patient-bundle") from None
+        # (an element of the wrong shape is named where it is)
+        where = e.location if (e.location or "").startswith("patient-bundle.") else None
+        raise BadRequest(e.message if where else f"patient-bundle: {e.message}",
+                         location=where or "patient-bundle") from None
     for p in out["parameter"]:
         if p["name"] == "study":  # evaluate names what it was given: here the EvidenceVariable
             p["valueString"] = rid

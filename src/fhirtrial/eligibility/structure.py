@@ -2504,7 +2504,7 @@ _TALLY = re.compile(r"\W*[+-]?\d+(?:\.\d+)?\s*points?\b(?:\s*each)?\s*(?::|for\b
 def _read(text: str, exclude: bool | None = None) -> tuple[list[Fact], bool]:
     """(facts, whether the bounds/conditions are alternatives joined only by "or")."""
     norm = normalise(text)
-    if _TALLY.match(norm):
+    if "point" in norm and _TALLY.match(norm):
         # "1 point each: age > 67, female sex …", "3 points: heart failure": what a score
         # counts, not a criterion — each named thing alone decides nothing (the criterion
         # is the score's total, in the line the tally belongs to)

@@ -1000,6 +1000,19 @@ def test_a_scores_tally_line_states_no_fact(text: str) -> None:
     assert facts_for(text, False) == []
 
 
+@pytest.mark.parametrize(("text", "codes"), [
+    # a state opening a list is each name's: before, "hypertension" here turned away every
+    # hypertensive patient, controlled or not
+    ("Poorly controlled diabetes or hypertension", []),
+    ("Uncontrolled asthma, COPD or hypertension", []),
+    ("History of uncontrolled hypertension or COPD", []),
+    # a state inside the list is its own item's
+    ("Asthma or uncontrolled COPD", ["195967001"]),
+])
+def test_a_state_opening_a_condition_list_is_each_names(text: str, codes: list[str]) -> None:
+    assert [f.data["code"] for f in facts_for(text, True) if f.kind == "condition"] == codes
+
+
 @pytest.mark.parametrize(("text", "alternatives", "qualified"), [
     # a state after a comma qualifies the condition before it …
     ("Type 2 diabetes, poorly controlled", [], ["poorly controlled"]),

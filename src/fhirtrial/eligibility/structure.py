@@ -2071,12 +2071,22 @@ def condition_facts(norm: str, exclude: bool | None = None,
     suspected: tuple[int, int, str] | None = None  # a suspicion of the condition named next
     suspicions = 0
     named_in: list[tuple[int, int]] = []  # the clauses the conditions read were named in
+    state_led: set[int] = set()  # statements whose list a state word opens
     for clause in _COND_SPLIT.split(head):
         prev_start, start = start, head.find(clause, pos)
         pos = start + len(clause)
         m = pat.search(clause)
         if m and _condition_words().modifies.match(clause, m.end()):
             m = None
+        said = max(head.rfind(";", 0, start), head.rfind(". ", 0, start)) + 1
+        if not head[said:start].strip() and _opens_with_a_state(clause):
+            state_led.add(said)
+        elif m and said in state_led:
+            # "poorly controlled diabetes or hypertension", "uncontrolled asthma, COPD …": the
+            # state opening the list is each name's (read alone, the name turns away every
+            # patient with it, controlled or not)
+            unread.append((start, pos, None))
+            continue
         whole = _elliptic(clause, out[-1][1].data["text"]) if not m and out else None
         if whole and (m := pat.match(whole)):
             clause = whole  # ("hepatitis B or C infection": hepatitis C)
@@ -2222,6 +2232,17 @@ _STATE_QUALIFIER = re.compile(r"\s*(?:(?:poorly|well|not)\s+)?(?:controlled|unco
                               r"refractory|complicated)\s*$")
 _STATE_OPENER = re.compile(r"\s*(?:poorly|well|controlled|uncontrolled|refractory|"
                            r"complicated)\b")
+
+
+def _opens_with_a_state(clause: str) -> bool:
+    """Whether a clause opens, after filler ("history of", "known"), with a state word and
+    names something after it ("poorly controlled diabetes", "uncontrolled hypertension")."""
+    filler = _condition_words().filler
+    words = [w for w in _COND_WORDS.findall(clause)]
+    i = next((k for k, w in enumerate(words) if w not in filler), len(words))
+    rest = " ".join(words[i:])
+    m = _STATE_OPENER.match(rest)
+    return bool(m) and not _STATE_QUALIFIER.match(rest) and bool(rest[m.end():].strip())
 
 
 def _qualifies(clause: str) -> bool:

@@ -1000,6 +1000,24 @@ def test_a_scores_tally_line_states_no_fact(text: str) -> None:
     assert facts_for(text, False) == []
 
 
+@pytest.mark.parametrize(("text", "exclude", "codes"), [
+    # a condition "with" a bound the line reads is, among the inclusions, a requirement beside
+    # it: before, the name was dropped and the bound alone let a patient without it in
+    ("Type 2 diabetes with HbA1c between 7.0% and 10.0%", False, ["44054006"]),
+    ("Heart failure with LVEF ≤ 40%", False, ["84114007"]),
+    ("HIV infection with CD4 count > 200 cells/uL", False, ["86406008"]),
+    # (among the exclusions both together exclude, which separate facts cannot say: the bound
+    # stays alone, as before)
+    ("Heart failure with LVEF < 40%", True, []),
+    # words beside the name that are not the bound keep the line as it was
+    ("Hepatitis C with cirrhosis and ALT > 3 × ULN", False, []),
+])
+def test_a_condition_with_a_bound_is_required_beside_it(
+        text: str, exclude: bool, codes: list[str]) -> None:
+    assert [f.data["code"] for f in facts_for(text, exclude) if f.kind == "condition"] == codes
+    assert any(f.kind == "lab" for f in facts_for(text, exclude))
+
+
 @pytest.mark.parametrize(("text", "codes"), [
     # a state opening a list is each name's: before, "hypertension" here turned away every
     # hypertensive patient, controlled or not

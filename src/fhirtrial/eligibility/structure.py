@@ -2138,7 +2138,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((a, b, f"{word} {m.group(0)}"))
             suspicions += 1
             suspected = None
-        if any(w not in _condition_words().filler for w in words):
+        if any(w not in _condition_words().filler for w in words) and not (
+                exclude is not True and _with_a_bound(clause, m, start, read_at)):
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
             # a condition no code states
             if not any(start <= p < pos for p in read_at):
@@ -2232,6 +2233,19 @@ _STATE_QUALIFIER = re.compile(r"\s*(?:(?:poorly|well|not)\s+)?(?:controlled|unco
                               r"refractory|complicated)\s*$")
 _STATE_OPENER = re.compile(r"\s*(?:poorly|well|controlled|uncontrolled|refractory|"
                            r"complicated)\b")
+
+
+def _with_a_bound(clause: str, m: re.Match[str], start: int, read_at: Iterable[int]) -> bool:
+    """Whether the rest of a condition's clause is a bound the line reads, joined by filler
+    ("type 2 diabetes with HbA1c 7-10 %", "heart failure with LVEF ≤ 40 %"). Among the
+    inclusions the condition is then a requirement beside the bound (before, the name was
+    dropped and the bound alone let in a patient without the condition)."""
+    after = [p - start for p in read_at if start + m.end() <= p < start + len(clause)]
+    if not after or (clause[:m.start()].strip(" ,") and any(
+            w not in _condition_words().filler for w in _COND_WORDS.findall(clause[:m.start()]))):
+        return False
+    between = _COND_WORDS.findall(clause[m.end():min(after)])
+    return bool(between) and all(w in _condition_words().filler for w in between)
 
 
 def _opens_with_a_state(clause: str) -> bool:

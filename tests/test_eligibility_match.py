@@ -865,3 +865,33 @@ def test_an_exclusion_bounds_words_beside_it_are_named_to_confirm(
     assert fact["result"]["valueCode"] == result
     assert fact.get("toConfirm", {}).get("valueString") == (
         "requiring dialysis" if result == "not-met" else None)
+
+
+ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                      "code": "active"}]}
+REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                         "code": "remission"}]}
+
+
+@pytest.mark.parametrize(("text", "onset", "extra", "verdict"), [
+    # present within the window: a cancer of 2015 in remission since late 2024 was there in
+    # the past five years (before, only its onset was compared and the patient was cleared)
+    ("Exclusion Criteria:\n* History of malignancy within 5 years", "2015-03-01",
+     {"clinicalStatus": REMISSION, "abatementDateTime": "2024-11-01"}, "not-eligible"),
+    ("Exclusion Criteria:\n* History of malignancy within 5 years", "2015-03-01",
+     {"clinicalStatus": REMISSION, "abatementPeriod": {"start": "2019-01-01"}}, "eligible"),
+    # "at least N ago" is the onset's alone: before, an active condition met it whatever its
+    # onset, and a diagnosis of last month let the patient in
+    ("Inclusion Criteria:\n* Type 2 diabetes diagnosed at least 6 months before screening",
+     "2025-12-01", {"clinicalStatus": ACTIVE}, "not-eligible"),
+    ("Inclusion Criteria:\n* Type 2 diabetes diagnosed at least 6 months before screening",
+     "2024-12-01", {"clinicalStatus": ACTIVE}, "eligible"),
+])
+def test_a_conditions_window_is_read_against_when_it_was_present(
+        text: str, onset: str, extra: dict[str, Any], verdict: str) -> None:
+    code = "C50.911" if "malignancy" in text else "E11.9"
+    cond = _recorded("c1", {"system": ICD10CM, "code": code})
+    cond["resource"].update(onsetDateTime=onset, **extra)
+    out = evaluate(text, {"resourceType": "Bundle", "type": "collection", "entry": [cond]},
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict

@@ -15,8 +15,10 @@ How the patient's data is read:
   scale whose value is the class's code or number, an Observation coded (or valued) with the
   class's concept, or a Condition coded with it; met when the class is one the bound allows;
 - a time window ("within the previous 3 months") against the Observation's effective date /
-  the Condition's onset or recorded date; a value at any time ("history of QTc > 480 ms")
-  against every result up to the evaluation date: met by any, not met when none meets it;
+  the Condition's onset or recorded date (a Condition is within "the past N" when it began,
+  is active, or abated in it; "at least N ago" is its onset's alone); a value at any time
+  ("history of QTc > 480 ms") against every result up to the evaluation date: met by any,
+  not met when none meets it;
 - conditions by code: the lexicon's SNOMED code (or a kind's: idiopathic pulmonary fibrosis
   is an interstitial lung disease) or an ICD-10-CM / ICD-10 code under its prefixes; a
   Condition under another code whose text or display names the condition ("Chronic
@@ -132,7 +134,8 @@ def _cond_date(c: dict[str, Any]) -> date | None:
 _SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "Patient": {"id": str, "birthDate": str, "gender": str},
     "Condition": {"id": str, "code": dict, "clinicalStatus": dict, "verificationStatus": dict,
-                  "onsetDateTime": str, "onsetPeriod": dict, "recordedDate": str},
+                  "onsetDateTime": str, "onsetPeriod": dict, "recordedDate": str,
+                  "abatementDateTime": str, "abatementPeriod": dict},
     "Observation": {"id": str, "status": str, "code": dict, "valueQuantity": dict,
                     "valueCodeableConcept": dict, "valueInteger": int,
                     "effectiveDateTime": str, "effectivePeriod": dict, "effectiveInstant": str,
@@ -334,6 +337,33 @@ def _within(d0: date | None, window: dict[str, Any] | None, as_of: date | None) 
     return age_days <= limit if window["comparator"] == "<=" else age_days >= limit
 
 
+def _abated(c: dict[str, Any]) -> date | None:
+    period = c.get("abatementPeriod") or {}
+    return (_date(c.get("abatementDateTime")) or _date(period.get("end"))
+            or _date(period.get("start")))
+
+
+def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
+                    as_of: date | None) -> bool | None:
+    """Whether a Condition answers a criterion's window. "Within the past N": present at any
+    time in it — begun in it, active now, or abated in it (a cancer diagnosed ten years ago
+    and in remission since last year was present within the past five; before, only the
+    onset was compared and that patient was cleared); begun before it and resolved on a date
+    the record does not give is not met, as before (a myocardial infarction of 2015, resolved,
+    is no infarction within 6 months). "At least N ago" ("diagnosed at least 6 months ago"):
+    the onset alone (before, an active condition met it whatever its onset)."""
+    inside = _within(_cond_date(c), window, as_of)
+    if inside or window is None or window["comparator"] != "<=":
+        return inside
+    active = _clinical_active(c)
+    if active:
+        return True
+    end = _abated(c)
+    if end is not None and as_of is not None:
+        return (as_of - end).days <= window["value"] * DAYS[window["unit"]]
+    return inside
+
+
 @dataclass(frozen=True, slots=True)
 class _Sense:
     """What a patient's Condition may carry for one condition of a criterion: its SNOMED codes
@@ -448,9 +478,10 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
     window = d.get("window")
     undecided = []
     for c in conds:
-        inside = _within(_cond_date(c), window, as_of)
-        if inside or (window and _clinical_active(c)):
-            why = "recorded" if not window else f"recorded {window_text(window)} or active"
+        inside = _present_within(c, window, as_of)
+        if inside:
+            why = "recorded" if not window else f"recorded {window_text(window)}" + (
+                " or active" if window["comparator"] == "<=" else "")
             return Result(MET, f"{d['display']} {why}", [_ref(c)])
         if inside is None:
             undecided.append(_ref(c))

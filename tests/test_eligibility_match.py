@@ -895,3 +895,19 @@ def test_a_conditions_window_is_read_against_when_it_was_present(
     out = evaluate(text, {"resourceType": "Bundle", "type": "collection", "entry": [cond]},
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("born", "verdict"), [
+    ("2008", "needs-review"),  # 17 or 18 on 2026-01-15: before, 18 (born on January 1st)
+    ("2008-01", "needs-review"),  # 18 if born by January 15th, else 17
+    ("2007-12", "eligible"),  # 18 whichever day of December 2007
+    ("2008-02", "not-eligible"),  # 17 whichever day of February 2008
+    ("2007", "eligible"),  # 18 or 19
+    ("2008-01-10", "eligible"),
+])
+def test_a_birth_date_without_its_day_decides_an_age_only_when_every_day_agrees(
+        born: str, verdict: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": born}}]}
+    out = evaluate("Inclusion Criteria:\n* Age ≥ 18 years", bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict

@@ -6,7 +6,9 @@
 
 How the patient's data is read:
 
-- age from ``Patient.birthDate`` at the evaluation date; sex from ``Patient.gender``;
+- age from ``Patient.birthDate`` at the evaluation date (a date without its day, "2008" or
+  "2008-01", decides a bound only when every day it may mean agrees); sex from
+  ``Patient.gender``;
 - a lab from the most recent final/amended/corrected Observation carrying one of the test's
   LOINC codes (its unit converted to the table's canonical unit; an unknown unit gives
   *unknown*, never a guess); "× ULN" against that Observation's ``referenceRange.high``
@@ -101,6 +103,8 @@ class Patient:
 
     ref: str | None = None
     birth_date: date | None = None
+    #: the last day ``Patient.birthDate`` may mean ("1970" is any day of that year)
+    birth_latest: date | None = None
     gender: str | None = None
     observations: list[dict[str, Any]] = field(default_factory=list)
     conditions: list[dict[str, Any]] = field(default_factory=list)
@@ -203,6 +207,7 @@ def read_patient(bundle: Any) -> Patient:
         pt = patients[0]
         p.ref = f"Patient/{pt['id']}" if pt.get("id") else "Patient"
         p.birth_date = _date(pt.get("birthDate"))
+        p.birth_latest = _last_day(pt.get("birthDate"), p.birth_date)
         p.gender = pt.get("gender")
     for r in resources:
         if not isinstance(r, dict):
@@ -244,10 +249,23 @@ def _in_bounds(v: float, d: dict[str, Any], lo: float | None = None,
     return not (hi is not None and (v > hi or (v == hi and not d.get("high_inclusive", True))))
 
 
-def _age(p: Patient, as_of: date | None, unit: str) -> float | None:
-    if p.birth_date is None or as_of is None:
+def _last_day(value: Any, first: date | None) -> date | None:
+    """The last day a partial date means: "1970" → 1970-12-31, "1970-06" → 1970-06-30."""
+    if first is None or not isinstance(value, str):
+        return first
+    if len(value) == 4:
+        return date(first.year, 12, 31)
+    if len(value) == 7:
+        nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return nxt - timedelta(days=1)
+    return first
+
+
+def _age(p: Patient, as_of: date | None, unit: str, born: date | None = None) -> float | None:
+    b = born or p.birth_date
+    if b is None or as_of is None:
         return None
-    b, a = p.birth_date, as_of
+    a = as_of
     months = (a.year - b.year) * 12 + (a.month - b.month) - (1 if a.day < b.day else 0)
     if unit == "a":
         return months // 12
@@ -265,6 +283,11 @@ def _eval_age(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
         return Result(UNKNOWN, "no Patient.birthDate" if p.birth_date is None
                       else "no evaluation date")
     ok = _in_bounds(age, d)
+    youngest = _age(p, as_of, d["unit"], p.birth_latest)
+    if youngest is not None and youngest != age and _in_bounds(youngest, d) != ok:
+        # "birthDate": "2008" on 2026-01-15 is 17 or 18 years: whether ≥ 18 is not said
+        return Result(UNKNOWN, f"age {youngest}-{age} {d['unit']} on {as_of} (Patient.birthDate "
+                      "gives no day)", [p.ref] if p.ref else [])
     return Result(MET if ok else NOT_MET, f"age {age} {d['unit']} on {as_of}",
                   [p.ref] if p.ref else [])
 

@@ -911,3 +911,23 @@ def test_a_birth_date_without_its_day_decides_an_age_only_when_every_day_agrees(
         {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": born}}]}
     out = evaluate("Inclusion Criteria:\n* Age ≥ 18 years", bundle, as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("onset", "verdict"), [
+    ("2021", "needs-review"),  # within 5 years of 2026-01-15 only if after January 15th
+    ("2021-06", "not-eligible"),  # within them whichever day of June
+    ("2020", "eligible"),  # before them whichever day
+])
+def test_an_onset_without_its_day_decides_a_window_only_when_every_day_agrees(
+        onset: str, verdict: str) -> None:
+    cond = _recorded("c1", {"system": ICD10CM, "code": "C50.911"})
+    cond["resource"]["onsetDateTime"] = onset
+    out = evaluate("Exclusion Criteria:\n* History of malignancy within 5 years",
+                   {"resourceType": "Bundle", "type": "collection", "entry": [cond]},
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict
+    if verdict == "needs-review":
+        [row] = _criteria(out)
+        assert row["facts"][0]["reason"]["valueString"] == (
+            "Malignant neoplastic disease (disorder) recorded on a date that does not say "
+            "whether it is within the previous 5 years")

@@ -130,8 +130,18 @@ def _obs_date(o: dict[str, Any]) -> date | None:
 
 
 def _cond_date(c: dict[str, Any]) -> date | None:
-    return (_date(c.get("onsetDateTime")) or _date((c.get("onsetPeriod") or {}).get("start"))
-            or _date(c.get("recordedDate")))
+    return _cond_days(c)[0]
+
+
+def _cond_days(c: dict[str, Any]) -> tuple[date | None, date | None]:
+    """The first and the last day the Condition's onset (else recorded) date may mean: a
+    date without its day ("2021", "2021-06") is any day of it."""
+    for raw in (c.get("onsetDateTime"), (c.get("onsetPeriod") or {}).get("start"),
+                c.get("recordedDate")):
+        first = _date(raw)
+        if first is not None:
+            return first, _last_day(raw, first)
+    return None, None
 
 
 #: the shape of the elements the matcher and the evaluator read, per resource type
@@ -375,7 +385,12 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
     the record does not give is not met, as before (a myocardial infarction of 2015, resolved,
     is no infarction within 6 months). "At least N ago" ("diagnosed at least 6 months ago"):
     the onset alone (before, an active condition met it whatever its onset)."""
-    inside = _within(_cond_date(c), window, as_of)
+    first, last = _cond_days(c)
+    inside = _within(first, window, as_of)
+    if window is not None and last != first and _within(last, window, as_of) != inside:
+        # ("2021" against "within the past 5 years" on 2026-01-15: in it if after January
+        # 15th): met only when active or abated in the window, else not said
+        inside = None if inside is False or window["comparator"] != "<=" else inside
     if inside or window is None or window["comparator"] != "<=":
         return inside
     active = _clinical_active(c)
@@ -507,9 +522,12 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
                 " or active" if window["comparator"] == "<=" else "")
             return Result(MET, f"{d['display']} {why}", [_ref(c)])
         if inside is None:
-            undecided.append(_ref(c))
+            undecided.append(c)
     if undecided:
-        return Result(UNKNOWN, f"{d['display']} recorded without a date", undecided)
+        return Result(UNKNOWN, f"{d['display']} recorded without a date" if all(
+            _cond_date(c) is None for c in undecided) else f"{d['display']} recorded on a "
+            f"date that does not say whether it is {window_text(window)}",
+            [_ref(c) for c in undecided])
     if named:
         return Result(UNKNOWN, f"{d['display']} recorded, not {window_text(window)}; "
                       f"{_label(named[0])!r} also recorded (in words, or not confirmed): for "

@@ -931,3 +931,17 @@ def test_an_onset_without_its_day_decides_a_window_only_when_every_day_agrees(
         assert row["facts"][0]["reason"]["valueString"] == (
             "Malignant neoplastic disease (disorder) recorded on a date that does not say "
             "whether it is within the previous 5 years")
+
+
+@pytest.mark.parametrize(("with_hf", "verdict"), [
+    (False, "eligible"),  # an LVEF of 35 % without heart failure (before: excluded)
+    (True, "not-eligible"),
+])
+def test_an_excluded_condition_with_a_bound_needs_both(with_hf: bool, verdict: str) -> None:
+    entries = [_result("ef", "2026-01-10", "10230-1", 35, "%", "%")]
+    if with_hf:
+        entries.append(_recorded("hf", {"system": ICD10CM, "code": "I50.22"}))
+    out = evaluate("Exclusion Criteria:\n* Heart failure with LVEF < 40%",
+                   {"resourceType": "Bundle", "type": "collection", "entry": entries},
+                   as_of="2026-01-15")
+    assert _verdict(out) == verdict

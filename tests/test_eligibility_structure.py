@@ -1006,9 +1006,6 @@ def test_a_scores_tally_line_states_no_fact(text: str) -> None:
     ("Type 2 diabetes with HbA1c between 7.0% and 10.0%", False, ["44054006"]),
     ("Heart failure with LVEF ≤ 40%", False, ["84114007"]),
     ("HIV infection with CD4 count > 200 cells/uL", False, ["86406008"]),
-    # (among the exclusions both together exclude, which separate facts cannot say: the bound
-    # stays alone, as before)
-    ("Heart failure with LVEF < 40%", True, []),
     # words beside the name that are not the bound keep the line as it was
     ("Hepatitis C with cirrhosis and ALT > 3 × ULN", False, []),
 ])
@@ -1016,6 +1013,22 @@ def test_a_condition_with_a_bound_is_required_beside_it(
         text: str, exclude: bool, codes: list[str]) -> None:
     assert [f.data["code"] for f in facts_for(text, exclude) if f.kind == "condition"] == codes
     assert any(f.kind == "lab" for f in facts_for(text, exclude))
+
+
+@pytest.mark.parametrize(("text", "code", "test"), [
+    # among the exclusions the two together exclude: before, the bound alone turned away a
+    # patient with an LVEF of 35 % and no heart failure, or lymphopenic and without HIV
+    ("Heart failure with LVEF < 40%", "84114007", "lvef"),
+    ("Known HIV infection with CD4 count < 200 cells/µL", "86406008", "cd4"),
+])
+def test_an_excluded_condition_with_a_bound_excludes_with_both(
+        text: str, code: str, test: str) -> None:
+    [f] = facts_for(text, True)
+    assert f.kind == GROUP
+    cond, bound = f.data["facts"]
+    assert (cond.kind, cond.data["code"], bound.kind, bound.data["test"]) == (
+        "condition", code, "lab", test)
+    assert "_with_bound_at" not in cond.data  # (the reader's note, not the fact's)
 
 
 @pytest.mark.parametrize(("text", "codes"), [

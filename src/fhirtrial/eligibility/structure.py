@@ -2138,8 +2138,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((a, b, f"{word} {m.group(0)}"))
             suspicions += 1
             suspected = None
-        if any(w not in _condition_words().filler for w in words) and not (
-                exclude is not True and _with_a_bound(clause, m, start, read_at)):
+        bound_at = _with_a_bound(clause, m, start, read_at)
+        if any(w not in _condition_words().filler for w in words) and bound_at is None:
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
             # a condition no code states
             if not any(start <= p < pos for p in read_at):
@@ -2149,6 +2149,11 @@ def condition_facts(norm: str, exclude: bool | None = None,
         data = {"key": c["key"], **c["code"], "text": m.group(0), "exceptions": exceptions}
         if windows:
             data["window"] = windows[0][1]
+        if bound_at is not None and exclude is True and any(
+                w not in _condition_words().filler for w in words):
+            # (among the exclusions "heart failure with LVEF < 40 %" excludes with both:
+            # the line's reader makes the two one all-of)
+            data[WITH_BOUND_AT] = bound_at
         out.append((start + m.start(), Fact("condition", data)))
         named_in.append((start, pos))
     if out and not _list_window(out, head, named_in):
@@ -2235,17 +2240,44 @@ _STATE_OPENER = re.compile(r"\s*(?:poorly|well|controlled|uncontrolled|refractor
                            r"complicated)\b")
 
 
-def _with_a_bound(clause: str, m: re.Match[str], start: int, read_at: Iterable[int]) -> bool:
-    """Whether the rest of a condition's clause is a bound the line reads, joined by filler
-    ("type 2 diabetes with HbA1c 7-10 %", "heart failure with LVEF ≤ 40 %"). Among the
-    inclusions the condition is then a requirement beside the bound (before, the name was
-    dropped and the bound alone let in a patient without the condition)."""
+#: (a condition's data, while the line is read: where the bound it goes with starts)
+WITH_BOUND_AT = "_with_bound_at"
+
+
+def _with_a_bound(clause: str, m: re.Match[str], start: int, read_at: Iterable[int]
+                  ) -> int | None:
+    """Where the bound the line reads starts, when the rest of a condition's clause is that
+    bound joined by filler ("type 2 diabetes with HbA1c 7-10 %", "heart failure with LVEF ≤
+    40 %"); else None. Among the inclusions the condition is then a requirement beside the
+    bound; among the exclusions the two together exclude (an all-of). Before, the name was
+    dropped and the bound alone decided: it let in a type 1 diabetic with an HbA1c of 8 %,
+    and turned away a patient with an LVEF of 35 % and no heart failure."""
     after = [p - start for p in read_at if start + m.end() <= p < start + len(clause)]
     if not after or (clause[:m.start()].strip(" ,") and any(
             w not in _condition_words().filler for w in _COND_WORDS.findall(clause[:m.start()]))):
-        return False
+        return None
     between = _COND_WORDS.findall(clause[m.end():min(after)])
-    return bool(between) and all(w in _condition_words().filler for w in between)
+    if between and all(w in _condition_words().filler for w in between):
+        return start + min(after)
+    return None
+
+
+def _conditions_with_bounds(positioned: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+    """An excluded condition that goes with a bound ("heart failure with LVEF < 40 %") and
+    that bound, as one all-of; a condition whose bound is no longer there is not read."""
+    flagged = [(p, f) for p, f in positioned if WITH_BOUND_AT in f.data]
+    if not flagged:
+        return positioned
+    bounds = {p: f for p, f in positioned if f.kind != "condition"}
+    out = [(p, f) for p, f in positioned if WITH_BOUND_AT not in f.data]
+    for p, cond in flagged:
+        at = cond.data.pop(WITH_BOUND_AT)
+        bound = bounds.get(at)
+        if bound is None or cond.data.get("alternatives"):
+            continue
+        out = [(q, g) for q, g in out if g is not bound]
+        out.append((p, Fact(GROUP, {"facts": [cond, bound]})))
+    return out
 
 
 def _opens_with_a_state(clause: str) -> bool:
@@ -2728,6 +2760,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
                         f.data["window"] = w
     if past_in_window:
         positioned = [(p, f) for p, f in positioned if p not in past_in_window]
+    positioned = _conditions_with_bounds(positioned)
     positioned.sort(key=lambda x: x[0])
     # "and/or" is an inclusive or: either bound met meets the line; what a bracket holds is
     # the bound's own ("handgrip (< 26 kg in men; < 18 kg in women) or gait speed < 1 m/s")

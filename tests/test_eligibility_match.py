@@ -945,3 +945,18 @@ def test_an_excluded_condition_with_a_bound_needs_both(with_hf: bool, verdict: s
                    {"resourceType": "Bundle", "type": "collection", "entry": entries},
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("code", "verdict"), [
+    ("Z34.82", "not-eligible"),  # supervision of a normal pregnancy (before: unknown)
+    ("O09.523", "not-eligible"),  # supervision of a high-risk pregnancy
+    ("Z33.1", "not-eligible"),  # pregnant state, incidental
+    ("Z39.2", "needs-review"),  # routine postpartum follow-up: no pregnancy now, no status
+])
+def test_a_pregnancy_on_the_problem_list_in_icd_10_cm_is_one(code: str, verdict: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                      "birthDate": "1990-01-01"}},
+        _recorded("preg", {"system": ICD10CM, "code": code})]}
+    out = evaluate("Exclusion Criteria:\n* Pregnant women", bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict

@@ -317,8 +317,13 @@ def _eval_state(kind: str, d: dict[str, Any], p: Patient) -> Result:
     if p.gender == "male":
         present = Result(NOT_MET, "Patient.gender is male", [p.ref] if p.ref else [])
     else:
-        conds = [c for c in p.conditions if code in _codes(c.get("code"))
-                 and _clinical_active(c) is not False]
+        # (the SNOMED finding, or an ICD-10-CM code of a current pregnancy: pregnant state
+        # Z33.1/Z33.3, supervision of a pregnancy Z34/O09)
+        sense = _Sense(frozenset([code[1]]), tuple(i.replace(".", "") for i in
+                                                   finding.get("icd10cm", ())), ())
+        ask = {"system": code[0], "code": code[1]}
+        conds = [c for c in p.conditions if _records(c, ask, sense) == "code"
+                 and _clinical_active(c) is not False and not _tentative(c)]
         obs = []
         if kind == "pregnancy":
             status = finding["status_observation"]

@@ -480,14 +480,15 @@ def _records(c: dict[str, Any], d: dict[str, Any], sense: _Sense) -> str | None:
     return None
 
 
-def _label(c: dict[str, Any]) -> str:
-    """A Condition as a person knows it: its text, else a display, else its code."""
+def condition_label(c: dict[str, Any]) -> str:
+    """A Condition as a person knows it: its text, else a display, else its code (the
+    matcher's messages and the trial-matching answers name it so)."""
     cc = c.get("code") if isinstance(c.get("code"), dict) else {}
     codings = [x for x in cc.get("coding") or () if isinstance(x, dict)]
-    return next((s for s in (cc.get("text"), *(x.get("display") for x in codings))
+    return next((s.strip() for s in (cc.get("text"), *(x.get("display") for x in codings))
                  if isinstance(s, str) and s.strip()),
                 next((f"{x.get('system', '')}|{x['code']}" for x in codings
-                      if isinstance(x.get("code"), str)), "an uncoded Condition"))
+                      if isinstance(x.get("code"), str)), "(uncoded condition)"))
 
 
 @cache
@@ -515,7 +516,7 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
             return Result(UNKNOWN, f"{d['display']} recorded as "
                           f"{' / '.join(sorted(_tentative(named[0])))}: for a person to confirm",
                           [_ref(c) for c in named])
-        return Result(UNKNOWN, f"{_label(named[0])!r} recorded: its words name "
+        return Result(UNKNOWN, f"{condition_label(named[0])!r} recorded: its words name "
                       f"{d['display']}, its code is none this check knows for it: for a person "
                       "to confirm", [_ref(c) for c in named])
     window = d.get("window")
@@ -535,8 +536,8 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
             [_ref(c) for c in undecided])
     if named:
         return Result(UNKNOWN, f"{d['display']} recorded, not {window_text(window)}; "
-                      f"{_label(named[0])!r} also recorded (in words, or not confirmed): for "
-                      "a person to confirm",
+                      f"{condition_label(named[0])!r} also recorded (in words, or not "
+                      "confirmed): for a person to confirm",
                       [_ref(c) for c in (*conds, *named)])
     return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
                   if window is not None else "", [_ref(c) for c in conds])

@@ -170,19 +170,6 @@ class PatientCondition:
     keys: dict[str, tuple[float, str]]  # key → (weight, how: exact | synonym | broader …)
 
 
-def condition_label(cond: dict[str, Any]) -> str:
-    cc = cond.get("code") or {}
-    if isinstance(cc.get("text"), str) and cc["text"].strip():
-        return cc["text"].strip()
-    for c in cc.get("coding") or []:
-        if isinstance(c, dict) and isinstance(c.get("display"), str):
-            return c["display"]
-    for c in cc.get("coding") or []:
-        if isinstance(c, dict) and isinstance(c.get("code"), str):
-            return f"{c.get('system', '')}|{c['code']}"
-    return "(uncoded condition)"
-
-
 def patient_keys(cond: dict[str, Any]) -> dict[str, tuple[float, str]]:
     """A patient's Condition → {index key: (weight, how it was reached)}, best weight kept."""
     table = concepts()

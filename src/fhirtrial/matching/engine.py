@@ -176,8 +176,10 @@ def _retrieve(idx: CandidateIndex, arr: Arrays, conditions: list[dict[str, Any]]
             reason_of[better] = len(reasons)
             reasons.append(reason)
 
+    from ..eligibility.match import condition_label
+
     for cond in conditions:
-        label = cx.condition_label(cond)
+        label = condition_label(cond)
         for key, (w, how) in sorted(cx.patient_keys(cond).items(), key=lambda kv: -kv[1][0]):
             post = arr.postings.get(key)
             if post is not None:

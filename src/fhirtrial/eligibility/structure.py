@@ -2056,8 +2056,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
     exceptions = norm[exc.start():].strip(" ;.,") if exc else None
     first = pat.search(head)
     if first is None or _NOT_THE_PATIENTS.search(
-            head, max(head.rfind(";", 0, first.start()), head.rfind(". ", 0, first.start()), 0),
-            first.start()):
+            head, _statement_start(head, first.start()), first.start()):
         # ("hemiplegic due to trauma, cancer …", "consented to serological tests HIV, HCV,
         # HBV": a cause of something else, or what is tested or done — no condition the line
         # asks of the patient)
@@ -2078,7 +2077,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
         m = pat.search(clause)
         if m and _condition_words().modifies.match(clause, m.end()):
             m = None
-        said = max(head.rfind(";", 0, start), head.rfind(". ", 0, start)) + 1
+        said = _statement_start(head, start)
         if not head[said:start].strip() and _opens_with_a_state(clause):
             state_led.add(said)
         elif m and said in state_led:
@@ -2106,7 +2105,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
             continue
         # ("without asthma or COPD": the denial before the list is each name's)
         if _NEGATION.search(clause) or _NEGATION.search(
-                head, max(head.rfind(";", 0, start), head.rfind(". ", 0, start), 0), start):
+                head, _statement_start(head, start), start):
             continue
         if any(start + br.start() <= p < start + br.end() for br in _BRACKET.finditer(
                 clause, m.end()) for p in read_at):
@@ -2175,6 +2174,11 @@ _TIME_SPAN = re.compile(r"\b(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|e
                        r"eleven|twelve)[\s-]*(?:days?|weeks?|months?|years?|yrs?)\b")
 
 
+def _statement_start(head: str, at: int) -> int:
+    """Where the statement (after the last ";" or ". " before ``at``) holding ``at`` starts."""
+    return max(head.rfind(";", 0, at), head.rfind(". ", 0, at)) + 1
+
+
 def _list_window(out: list[tuple[int, Fact]], head: str,
                  named_in: list[tuple[int, int]]) -> bool:
     """A time said once for a whole condition list: "myocardial infarction, stroke or TIA
@@ -2188,7 +2192,7 @@ def _list_window(out: list[tuple[int, Fact]], head: str,
     undated: dict[tuple[int, int], list[tuple[int, Fact]]] = {}
     for at, f in out:
         if not f.data.get("window"):
-            a = max(head.rfind(";", 0, at), head.rfind(". ", 0, at)) + 1
+            a = _statement_start(head, at)
             ends = [i for i in (head.find(";", at), head.find(". ", at)) if i >= 0]
             undated.setdefault((a, min(ends, default=len(head))), []).append((at, f))
     for (a, b), facts in undated.items():
@@ -2199,16 +2203,15 @@ def _list_window(out: list[tuple[int, Fact]], head: str,
             blank = blank[:x] + " " * (y - x) + blank[y:]
         if _TIME_SPAN.search(blank):
             return False
+        first = min(at for at, _ in facts)
         colon = said.find(":")
-        lead_in = colon if colon >= 0 and a + colon < min(at for at, _ in facts) and \
-            "following" in said[:colon] else -1
+        lead_in = colon if 0 <= colon < first - a and "following" in said[:colon] else -1
         loose = [(a + x, w) for (x, y), w in windows
                  if y <= lead_in or not any(s <= a + x < e for s, e in named_in)]
         # (a window in the list's lead-in, "any of the following within 6 months: …", is the
         # list's even where the first name's clause holds it; else one in no name's clause)
         if not loose:
             continue
-        first = min(at for at, _ in facts)
         last = max(at for at, _ in out if a <= at < b)
         if len({(w["comparator"], w["value"], w["unit"]) for _, w in loose}) > 1 or any(
                 w["comparator"] != "<=" or first <= x <= last for x, w in loose):
@@ -2234,10 +2237,9 @@ _QUALIFIES = re.compile(r"\s*(?:requiring|required|requires|needing|that|which|w
 #: a qualifier that is a state of the condition, not an action on it: a whole clause of its
 #: own ("type 2 diabetes, poorly controlled"), else the next item of a list ("myocardial
 #: infarction, uncontrolled/unstable angina")
-_STATE_QUALIFIER = re.compile(r"\s*(?:(?:poorly|well|not)\s+)?(?:controlled|uncontrolled|"
-                              r"refractory|complicated)\s*$")
-_STATE_OPENER = re.compile(r"\s*(?:poorly|well|controlled|uncontrolled|refractory|"
-                           r"complicated)\b")
+_STATES = r"(?:controlled|uncontrolled|refractory|complicated)"
+_STATE_QUALIFIER = re.compile(rf"\s*(?:(?:poorly|well|not)\s+)?{_STATES}\s*$")
+_STATE_OPENER = re.compile(rf"\s*(?:poorly|well|{_STATES})\b")
 
 
 #: (a condition's data, while the line is read: where the bound it goes with starts)
@@ -2284,7 +2286,7 @@ def _opens_with_a_state(clause: str) -> bool:
     """Whether a clause opens, after filler ("history of", "known"), with a state word and
     names something after it ("poorly controlled diabetes", "uncontrolled hypertension")."""
     filler = _condition_words().filler
-    words = [w for w in _COND_WORDS.findall(clause)]
+    words = _COND_WORDS.findall(clause)
     i = next((k for k, w in enumerate(words) if w not in filler), len(words))
     rest = " ".join(words[i:])
     m = _STATE_OPENER.match(rest)

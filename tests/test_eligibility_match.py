@@ -750,6 +750,14 @@ def _screened(text: str, *entries: dict[str, Any]) -> tuple[str, dict[str, Any]]
     # a kind of the condition, by its own SNOMED code or its ICD-10-CM one
     ("Interstitial lung disease", {"system": SNOMED, "code": "700250006"}),
     ("Interstitial lung disease", {"system": ICD10CM, "code": "J84.112"}),
+    ("Atrial fibrillation", {"system": ICD10CM, "code": "I48.91"}),
+    ("Atrial fibrillation", {"system": SNOMED, "code": "49436004"}),
+    ("Liver cirrhosis", {"system": ICD10CM, "code": "K70.31"}),
+    ("Bipolar disorder", {"system": ICD10CM, "code": "F31.81"}),
+    ("Schizophrenia", {"system": ICD10CM, "code": "F20.0"}),
+    ("Multiple sclerosis", {"system": ICD10CM, "code": "G35"}),
+    ("Rheumatoid arthritis", {"system": ICD10CM, "code": "M05.79"}),
+    ("Systemic lupus erythematosus", {"system": ICD10CM, "code": "M32.14"}),
 ])
 def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
         text: str, coding: dict[str, str]) -> None:
@@ -764,6 +772,12 @@ def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
     ("Liver failure", {"system": ICD10CM, "code": "K70.30"}),
     ("Idiopathic pulmonary fibrosis", {"system": ICD10CM, "code": "J84.10"}),
     ("Idiopathic pulmonary fibrosis", {"system": SNOMED, "code": "233703007"}),
+    # atrial flutter shares I48 with fibrillation; hepatic fibrosis shares K74 with cirrhosis;
+    # schizoaffective disorder is not schizophrenia
+    ("Atrial fibrillation", {"system": ICD10CM, "code": "I48.3"}),
+    ("Atrial fibrillation", {"system": ICD10CM, "code": "I48.92"}),
+    ("Liver cirrhosis", {"system": ICD10CM, "code": "K74.0"}),
+    ("Schizophrenia", {"system": ICD10CM, "code": "F25.0"}),
     # an ICD prefix is read in its own system only
     ("Type 2 diabetes", {"system": "http://loinc.org", "code": "E11"}),
 ])

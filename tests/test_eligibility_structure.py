@@ -936,6 +936,12 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
     # what the line's other facts read is not another condition
     ("Known HIV infection, or pregnant or breastfeeding women", True, [("86406008", [])]),
     ("Renal failure, or ASA class IV or higher", True, [("42399005", [])]),
+    # two times joined by "or" are any time, no condition of their own: before, "Lifetime"
+    # and "Concomitant diagnosis of past" were shown as conditions to confirm
+    ("Lifetime or current diagnosis of asthma or COPD", True,
+     [("195967001", []), ("13645005", [])]),
+    ("Concomitant diagnosis of past or present hepatitis B", True, [("66071002", [])]),
+    ("Current or past HIV infection or AIDS", True, [("86406008", ["AIDS"])]),
 ])
 def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
         text: str, exclude: bool, expected: list[tuple[str, list[str]]]) -> None:
@@ -957,6 +963,22 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     ("Evidence of active tuberculosis (TB)", [("56717001", None)]),
     ("Dementia", [("52448006", None)]),
     ("Latent tuberculosis", []),  # a kind the lexicon does not code
+    ("Atrial fibrillation", [("49436004", None)]),
+    ("Prior diagnosis of AF", [("49436004", None)]),
+    ("Persistent or permanent atrial fibrillation", []),  # kinds: which ones, for a person
+    ("Previously diagnosed liver cirrhosis", [("19943007", None)]),
+    ("History of bipolar disorder or schizophrenia", [("13746004", None), ("58214004", None)]),
+    ("Multiple sclerosis", [("24700007", None)]),
+    ("Rheumatoid arthritis", [("69896004", None)]),
+    ("Systemic lupus erythematosus (SLE)", [("55464009", None)]),
+    ("Lupus nephritis", []),
+    # a bracket naming the participants it is for: not everyone's criterion (before, the
+    # healthy controls' exclusion turned away every patient of a rheumatoid arthritis trial)
+    ("Rheumatoid arthritis (healthy control group)", []),
+    ("Hypertension (cohort B only)", []),
+    # a condition in a statement about information to give is no criterion on the patient
+    ("HIV infection is allowed. Additional information on participants should include "
+     "results from any biopsy, history of hypertension, and prior treatment", []),
     # a time said once for the list is every name's: before, MI and stroke in such a list
     # were read at any time, so an infarction ten years ago excluded the patient
     ("Myocardial infarction, acute coronary syndrome, stroke or transient ischemic attack "

@@ -2025,11 +2025,18 @@ _COND_REST = re.compile(r"(?:(?:prior to|before) |(?<=  ))" + _STUDY_EVENT +
                         r"(?: of (?:the )?(?:study|investigational|trial) (?:drugs?|treatment|"
                         r"medications?|products?|interventions?|therapy))?|\([^)]*\)")
 _NOT_THE_PATIENTS = re.compile(r"\b(?:due to|secondary to|caused by|because of|resulting from|"
-                               r"consent\w*|agree\w*|willing\w*|tests?|testing)\b")
+                               r"consent\w*|agree\w*|willing\w*|tests?|testing|information)\b")
 # "with or without X" adds nothing (and split at its "or" it would seem two clauses)
 _WITH_OR_WITHOUT = re.compile(r"\b(?:with or without|without or with)\b[^,;]*")
+# "lifetime or current diagnosis of …", "past or present …": any time, as a name alone is
+# read (and split at its "or", the first time word would seem a clause of its own)
+_TIME_OR_TIME = re.compile(r"\b(?:lifetime|past|previous|prior|current|present|ongoing)"
+                           r"\s+(?:or|and/or)\s+"
+                           r"(?:lifetime|past|previous|prior|current|present|ongoing)\b")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
 _BRACKET = re.compile(r"\([^)]*\)")
+#: words in a bracket that say which participants a criterion is for
+_SUBGROUP = re.compile(r"\b(?:groups?|cohorts?|arms?|part [a-z0-9]|controls?)\b")
 
 
 def condition_facts(norm: str, exclude: bool | None = None,
@@ -2062,6 +2069,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
         # asks of the patient)
         return []
     head = _WITH_OR_WITHOUT.sub(lambda w: " " * len(w.group(0)), head)
+    head = _TIME_OR_TIME.sub(lambda w: " " * len(w.group(0)), head)
     out: list[tuple[int, Fact]] = []
     # clauses that name something no fact reads (and, for one named by a letter, the name)
     unread: list[tuple[int, int, str | None]] = []
@@ -2107,11 +2115,20 @@ def condition_facts(norm: str, exclude: bool | None = None,
         if _NEGATION.search(clause) or _NEGATION.search(
                 head, _statement_start(head, start), start):
             continue
+        if _NOT_THE_PATIENTS.search(head, _statement_start(head, start), start):
+            # (as above, in a later statement of the line: "… Additional information on
+            # participants should include … history of cirrhosis")
+            continue
         if any(start + br.start() <= p < start + br.end() for br in _BRACKET.finditer(
                 clause, m.end()) for p in read_at):
             # "congestive heart failure (NYHA class ≥ II)", "heart failure (EF < 40%)": the
             # bound the bracket holds is what the condition is here — read alone, the name
             # would turn away every patient with it
+            continue
+        if any(_SUBGROUP.search(br.group(0)) for br in _BRACKET.finditer(clause)):
+            # "Rheumatoid arthritis (healthy control group)", "asthma (cohort B only)": the
+            # criterion of some participants, which read alone would be everyone's
+            unread.append((start, pos, None))
             continue
         windows = time_windows(clause)
         lead = clause.rfind(":", 0, m.start())

@@ -974,3 +974,16 @@ def test_a_pregnancy_on_the_problem_list_in_icd_10_cm_is_one(code: str, verdict:
         _recorded("preg", {"system": ICD10CM, "code": code})]}
     out = evaluate("Exclusion Criteria:\n* Pregnant women", bundle, as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("code", "verdict"), [
+    ("Z39.1", "not-eligible"),  # care and examination of a lactating mother (before: unknown)
+    ("Z39.2", "needs-review"),  # routine postpartum follow-up: nursing or not, not said
+])
+def test_lactation_on_the_problem_list_in_icd_10_cm_is_one(code: str, verdict: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                      "birthDate": "1990-01-01"}},
+        _recorded("nursing", {"system": ICD10CM, "code": code})]}
+    out = evaluate("Exclusion Criteria:\n* Breastfeeding women", bundle, as_of="2026-01-15")
+    assert _verdict(out) == verdict

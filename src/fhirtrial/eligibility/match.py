@@ -317,8 +317,8 @@ def _eval_state(kind: str, d: dict[str, Any], p: Patient) -> Result:
     if p.gender == "male":
         present = Result(NOT_MET, "Patient.gender is male", [p.ref] if p.ref else [])
     else:
-        # (the SNOMED finding, or an ICD-10-CM code of a current pregnancy: pregnant state
-        # Z33.1/Z33.3, supervision of a pregnancy Z34/O09)
+        # (the SNOMED finding, or an ICD-10-CM code of the state now: pregnant state
+        # Z33.1/Z33.3, supervision of a pregnancy Z34/O09; a lactating mother's care, Z39.1)
         sense = _Sense(frozenset([code[1]]), tuple(i.replace(".", "") for i in
                                                    finding.get("icd10cm", ())), ())
         ask = {"system": code[0], "code": code[1]}

@@ -1417,3 +1417,16 @@ def test_a_bracketed_way_in_at_a_reference_limit_is_an_alternative(text: str) ->
     assert (d["low"], d["unit"]) == (50, "%")
     [alt] = d["alternatives"]
     assert (alt["low"], alt["relative"], alt["condition"]) == (1, "LLN", None)
+
+
+@pytest.mark.parametrize("line", [
+    # how the bound was measured, a definition, or a coded condition the condition reader
+    # names: no list of other ways
+    "LVEF below the institutional normal range, as determined by MUGA or echocardiogram",
+    "Severe hepatic impairment, ALT > 3 × ULN",
+    "LVEF < 40 %, myocardial infarction, or stroke",
+])
+def test_an_exclusion_bounds_serial_list_is_only_words_of_other_ways(line: str) -> None:
+    facts = [f for f in facts_for(line, True) if f.kind == "lab"]
+    assert facts
+    assert not any(f.data.get("alternatives") for f in facts)

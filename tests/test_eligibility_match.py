@@ -867,10 +867,16 @@ def test_a_tentative_diagnosis_is_for_a_person_to_confirm(
     (60, "eligible", "not-met"),  # the bound not met: the words are named to confirm
     (20, "not-eligible", "met"),
 ])
+@pytest.mark.parametrize(("line", "words"), [
+    ("eGFR < 30 mL/min/1.73 m² or requiring dialysis", "requiring dialysis"),
+    # a serial list after the bound: before, its words were dropped (the patient on dialysis
+    # with an eGFR of 60 was cleared, nothing said the line was read only in part)
+    ("eGFR < 30 mL/min/1.73 m², dialysis, or kidney transplant", "dialysis, or kidney transplant"),
+])
 def test_an_exclusion_bounds_words_beside_it_are_named_to_confirm(
-        egfr: float, verdict: str, result: str) -> None:
+        line: str, words: str, egfr: float, verdict: str, result: str) -> None:
     lab = _result("egfr", "2026-01-10", "33914-3", egfr, "mL/min/{1.73_m2}", "mL/min/{1.73_m2}")
-    out = evaluate("Exclusion Criteria:\n* eGFR < 30 mL/min/1.73 m² or requiring dialysis",
+    out = evaluate(f"Exclusion Criteria:\n* {line}",
                    {"resourceType": "Bundle", "type": "collection", "entry": [lab]},
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
@@ -878,7 +884,7 @@ def test_an_exclusion_bounds_words_beside_it_are_named_to_confirm(
     [fact] = row["facts"]
     assert fact["result"]["valueCode"] == result
     assert fact.get("toConfirm", {}).get("valueString") == (
-        "requiring dialysis" if result == "not-met" else None)
+        words if result == "not-met" else None)
 
 
 ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",

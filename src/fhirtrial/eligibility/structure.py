@@ -1838,6 +1838,17 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
                   _OR_WORDS_BEFORE.search(canon, max(0, start - 120), start)):
             if m and not any(a < m.end("alt") and m.start("alt") < b for a, b in spans):
                 words.append(m.group("alt"))
+        if exclude and not words and len(facts) == 1 and \
+                (m := _LIST_AFTER.match(canon, end)) is not None and \
+                canon[:m.start("items")].rstrip().endswith(",") and \
+                not _HOW_MEASURED.match(m.group("items")) and \
+                not _condition_regex()[0].search(m.group("items")) and \
+                not any(a < m.end() and m.start() < b for a, b in spans):
+            # "eGFR < 30 mL/min/1.73 m², dialysis, or kidney transplant": a serial list, each
+            # item a way to be excluded, as "… or requiring dialysis" is — the list whole, as
+            # written (an item may hold an "or" of its own); a coded condition among them is
+            # the condition reader's, with the other items its words
+            words.append(m.group("items"))
         for w in words:
             w = " ".join(w.split())
             if w and not _RESTATED.fullmatch(w) and not _names_only(w) and \
@@ -1845,6 +1856,17 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
                 _add_text(fact, w)
     return [(p, f) for p, f in out
             if p not in dropped and not any(a <= p < b for a, b in others)]
+
+
+# an exclusion bound followed by a serial list of words ("…, active bleeding, or known
+# coagulopathy"), to the end of the statement
+_LIST_AFTER = re.compile(r"\s*,?\s*(?P<items>(?:[a-z][^,;:()≤≥<>=\d]*?\s*,\s*)*"
+                         r"[a-z][^,;:()≤≥<>=\d]*?\s*,?\s+or\s+[a-z][^,;:()≤≥<>=\d]*?)"
+                         r"\s*(?=$|;|\.(?!\d))")
+# (words that say how or where a bound was measured open no list: "…, as determined by MUGA
+# or echocardiogram")
+_HOW_MEASURED = re.compile(r"(?:as |measured |assessed |determined |confirmed |by |per |using |"
+                           r"on |at |in |according |based )")
 
 
 #: words beside a bound that say when, not what ("HbA1c > 10 % at screening or at any time

@@ -461,8 +461,8 @@ def _date_in(windows: list[dict[str, Any]], as_of: date) -> date | None:
     ``>=``: well beyond)."""
     lo, hi = 1.0, math.inf  # days before as_of
     for w in windows:
-        if w["comparator"] == "ever":  # any time before as_of: no bound
-            continue
+        if w["comparator"] in ("ever", "now"):  # any time before as_of (the Condition is
+            continue  # made active, so present now too): no bound
         days = float(w["value"]) * _DAYS[w["unit"]]
         if w["comparator"] in ("<=", "<"):
             hi = min(hi, days * 0.9)

@@ -80,6 +80,20 @@ def test_time_window_is_a_time_from_event_range_before_the_eligibility_assessmen
                                      "code": "mo"}}
 
 
+def test_a_condition_asked_for_now_is_present_at_the_eligibility_assessment() -> None:
+    # "active tuberculosis": 0 days from the assessment, not a look-back range
+    [c] = criteria_for("Exclusion Criteria:\n* Active tuberculosis")
+    ch = characteristic(c)
+    assert ch["description"] == "Active tuberculosis"
+    assert ch["definitionByTypeAndValue"]["valueCodeableConcept"]["coding"][0]["code"] == \
+        "56717001"
+    [tfe] = ch["timeFromEvent"]
+    assert tfe["description"] == "current: present at the eligibility assessment"
+    assert tfe["eventCodeableConcept"]["coding"][0]["code"] == "450332002"
+    assert tfe["quantity"] == {"value": 0, "unit": "days", "system": UCUM, "code": "d"}
+    assert "range" not in tfe
+
+
 def test_seed_dlco_characteristic_carries_its_three_month_window() -> None:
     [c] = [c for c in criteria_for(SEED_TEXT) if c.text.startswith("The diffusion capacity")]
     ch = characteristic(c)

@@ -993,3 +993,36 @@ def test_lactation_on_the_problem_list_in_icd_10_cm_is_one(code: str, verdict: s
         _recorded("nursing", {"system": ICD10CM, "code": code})]}
     out = evaluate("Exclusion Criteria:\n* Breastfeeding women", bundle, as_of="2026-01-15")
     assert _verdict(out) == verdict
+
+
+@pytest.mark.parametrize(("status", "abated", "verdict"), [
+    ("active", None, "not-eligible"),
+    ("relapse", None, "not-eligible"),
+    (None, None, "not-eligible"),  # on the problem list, no status, no end: taken as current
+    ("resolved", "2018-03-01", "eligible"),  # treated years ago (before: excluded)
+    ("remission", None, "eligible"),
+    ("inactive", None, "eligible"),
+    (None, "2020-01-01", "eligible"),  # abated, no status
+    (None, "2026-06-01", "not-eligible"),  # an abatement after the assessment: present at it
+])
+def test_an_active_condition_is_one_present_at_the_assessment(
+        status: str | None, abated: str | None, verdict: str) -> None:
+    entry = _recorded("tb", {"system": SNOMED, "code": "56717001"})
+    res = entry["resource"]
+    res["onsetDateTime"] = "2015-01-01"
+    if status:
+        res["clinicalStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": status}]}
+    else:
+        res.pop("clinicalStatus", None)
+    if abated:
+        res["abatementDateTime"] = abated
+    got, fact = _screened("Exclusion Criteria:\n* Active tuberculosis", entry)
+    assert got == verdict
+    assert fact["reason"]["valueString"] == (
+        "Tuberculosis (disorder) recorded, current" if verdict == "not-eligible"
+        else "Tuberculosis (disorder) recorded, not current")
+    # "history of" asks for any time: the same patients are all excluded
+    got, _ = _screened("Exclusion Criteria:\n* History of tuberculosis", entry)
+    assert got == "not-eligible"

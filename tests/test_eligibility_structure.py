@@ -948,10 +948,15 @@ def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
     assert _conditions(text, exclude) == expected
 
 
+def _window(w: dict | None) -> str | None:
+    if w is None or w["comparator"] == "now":
+        return w and "now"
+    return f"{w['comparator']} {w['value']:g} {w['unit']}"
+
+
 def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
-    """(code, "≤ N unit" window or None) of each condition a line is read as."""
-    return [(f.data["code"], f"{f.data['window']['comparator']} {f.data['window']['value']:g} "
-             f"{f.data['window']['unit']}" if f.data.get("window") else None)
+    """(code, "≤ N unit" window, "now" or None) of each condition a line is read as."""
+    return [(f.data["code"], _window(f.data.get("window")))
             for f in facts_for(text, exclude) if f.kind == "condition"]
 
 
@@ -960,7 +965,18 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     ("Documented history of cerebrovascular accident (CVA)", [("230690007", None)]),
     ("Hypertension", [("38341003", None)]),
     ("Congestive heart failure", [("84114007", None)]),
-    ("Evidence of active tuberculosis (TB)", [("56717001", None)]),
+    # "active", "current": the condition now (before, a tuberculosis treated years ago
+    # excluded as one now does)
+    ("Evidence of active tuberculosis (TB)", [("56717001", "now")]),
+    ("Current diagnosis of asthma", [("195967001", "now")]),
+    ("Known active hepatitis B or C infection", [("66071002", "now"), ("50711007", "now")]),
+    ("History of active tuberculosis", [("56717001", None)]),
+    ("Lifetime or current diagnosis of asthma", [("195967001", None)]),
+    ("Concurrent malignancy or a history of malignancy", [("363346000", "now"),
+                                                          ("363346000", None)]),
+    # the list's time is the name's too ("active" within it)
+    ("Any of the following within the 6 months prior to entry: active tuberculosis, stroke",
+     [("56717001", "<= 6 mo"), ("230690007", "<= 6 mo")]),
     ("Dementia", [("52448006", None)]),
     ("Latent tuberculosis", []),  # a kind the lexicon does not code
     ("Atrial fibrillation", [("49436004", None)]),

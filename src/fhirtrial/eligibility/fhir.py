@@ -328,6 +328,8 @@ def window_text(w: dict[str, Any]) -> str:
     """"within the previous 3 months" for a window's data."""
     if w["comparator"] == "ever":
         return "at any time"
+    if w["comparator"] == "now":
+        return "current"
     unit = _UNIT_NAMES[w["unit"]]
     if w["value"] == 1:
         unit = unit[:-1]
@@ -351,6 +353,9 @@ def time_from_event(w: dict[str, Any]) -> dict[str, Any]:
                            _ELIGIBILITY_EVENT}
     if w["comparator"] == "ever":  # any time up to the assessment
         tfe["range"] = {"high": _quantity(0, "d")}
+    elif w["comparator"] == "now":  # at the assessment
+        tfe["description"] = "current: present at the eligibility assessment"
+        tfe["quantity"] = _quantity(0, "d")
     elif w["comparator"] == "<=":
         tfe["range"] = {"low": _quantity(-w["value"], w["unit"]),
                         "high": _quantity(0, w["unit"])}

@@ -389,7 +389,16 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
     onset was compared and that patient was cleared); begun before it and resolved on a date
     the record does not give is not met, as before (a myocardial infarction of 2015, resolved,
     is no infarction within 6 months). "At least N ago" ("diagnosed at least 6 months ago"):
-    the onset alone (before, an active condition met it whatever its onset)."""
+    the onset alone (before, an active condition met it whatever its onset). "Current"
+    ("active tuberculosis"): present at ``as_of`` — active by its clinical status, or with no
+    status and no abatement on or before it (a problem list's entry, taken as current);
+    inactive, in remission, resolved or abated is not (before, any record met it)."""
+    if window is not None and window["comparator"] == "now":
+        active = _clinical_active(c)
+        if active is not None:
+            return active
+        end = _abated(c)
+        return end is None or as_of is None or end > as_of
     first, last = _cond_days(c)
     inside = _within(first, window, as_of)
     if window is not None and last != first and _within(last, window, as_of) != inside:
@@ -524,8 +533,9 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
     for c in conds:
         inside = _present_within(c, window, as_of)
         if inside:
-            why = "recorded" if not window else f"recorded {window_text(window)}" + (
-                " or active" if window["comparator"] == "<=" else "")
+            why = "recorded" if not window else "recorded, current" if \
+                window["comparator"] == "now" else f"recorded {window_text(window)}" + (
+                    " or active" if window["comparator"] == "<=" else "")
             return Result(MET, f"{d['display']} {why}", [_ref(c)])
         if inside is None:
             undecided.append(c)

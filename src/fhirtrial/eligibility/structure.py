@@ -2056,6 +2056,11 @@ _TIME_OR_TIME = re.compile(r"\b(?:lifetime|past|previous|prior|current|present|o
                            r"\s+(?:or|and/or)\s+"
                            r"(?:lifetime|past|previous|prior|current|present|ongoing)\b")
 _COND_WORDS = re.compile(r"[^\s.,;:()]+")
+#: filler words that ask for the condition now, and words that ask for it at any time
+_CURRENT_WORDS = frozenset({"active", "current", "currently", "ongoing", "concurrent",
+                            "concomitant"})
+_EVER_WORDS = frozenset({"history", "past", "previous", "previously", "prior", "lifetime",
+                         "ever", "had", "former"})
 _BRACKET = re.compile(r"\([^)]*\)")
 #: words in a bracket that say which participants a criterion is for
 _SUBGROUP = re.compile(r"\b(?:groups?|cohorts?|arms?|part [a-z0-9]|controls?)\b")
@@ -2091,6 +2096,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
         # asks of the patient)
         return []
     head = _WITH_OR_WITHOUT.sub(lambda w: " " * len(w.group(0)), head)
+    any_time = [w.start() for w in _TIME_OR_TIME.finditer(head)]
     head = _TIME_OR_TIME.sub(lambda w: " " * len(w.group(0)), head)
     out: list[tuple[int, Fact]] = []
     # clauses that name something no fact reads (and, for one named by a letter, the name)
@@ -2117,8 +2123,11 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((start, pos, None))
             continue
         whole = _elliptic(clause, out[-1][1].data["text"]) if not m and out else None
+        now = False
         if whole and (m := pat.match(whole)):
             clause = whole  # ("hepatitis B or C infection": hepatitis C)
+            # (and "active hepatitis B or C": the one asked for now is the other too)
+            now = out[-1][1].data.get("window") == NOW
         if not m and out and out[-1][0] >= prev_start and head.startswith(",", start - 1) and \
                 _qualifies(clause) and not any(start <= p < pos for p in read_at):
             # "History of asthma, requiring hospitalization", "type 2 diabetes, treated with
@@ -2187,6 +2196,12 @@ def condition_facts(norm: str, exclude: bool | None = None,
         data = {"key": c["key"], **c["code"], "text": m.group(0), "exceptions": exceptions}
         if windows:
             data["window"] = windows[0][1]
+        elif now or (_CURRENT_WORDS & set(words) and not _EVER_WORDS & set(words) and
+                     not any(start <= a < pos for a in any_time)):
+            # "active tuberculosis", "currently diagnosed with asthma": the condition now, not
+            # one resolved (a tuberculosis treated in 2015 is no active one; before, it
+            # excluded the patient as "history of tuberculosis" would)
+            data["window"] = dict(NOW)
         if bound_at is not None and exclude is True and any(
                 w not in _condition_words().filler for w in words):
             # (among the exclusions "heart failure with LVEF < 40 %" excludes with both:
@@ -2196,7 +2211,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
         named_in.append((start, pos))
     if out and not _list_window(out, head, named_in):
         return []
-    if out and len(head) < len(norm) and not any(f.data.get("window") for _, f in out) and \
+    if out and len(head) < len(norm) and \
+            not any(f.data.get("window") not in (None, NOW) for _, f in out) and \
             any(a >= len(head) for (a, _), _ in time_windows(norm)):
         # "History of malignancy other than breast cancer within 2 years prior to screening",
         # "any prior cancer diagnosis, with any treatment (e.g., …) within prior six months":
@@ -2230,7 +2246,9 @@ def _list_window(out: list[tuple[int, Fact]], head: str,
     are in."""
     undated: dict[tuple[int, int], list[tuple[int, Fact]]] = {}
     for at, f in out:
-        if not f.data.get("window"):
+        # (a name asked for now takes the list's time if it has one: "any of the following
+        # within 6 months: active tuberculosis, …" is present in those months)
+        if not f.data.get("window") or f.data["window"] == NOW:
             a = _statement_start(head, at)
             ends = [i for i in (head.find(";", at), head.find(". ", at)) if i >= 0]
             undated.setdefault((a, min(ends, default=len(head))), []).append((at, f))
@@ -3055,6 +3073,9 @@ _TRIGGER_AFTER = re.compile(r"\s*+\)?\s*+(?:requires?|required|will require|need
                             r"started|assigned|allocated|randomi[sz]ed|stratified|switched)))\b")
 #: the window of a value at any time before the assessment ("history of QTc > 480 ms")
 EVER: dict[str, Any] = {"comparator": "ever"}
+#: the window of a condition present at the assessment ("active tuberculosis", "current
+#: diagnosis of bipolar disorder"): not one resolved before it
+NOW: dict[str, Any] = {"comparator": "now"}
 # a negation whose scope is the bound that follows: the cue, then only words that carry it
 # to the bound ("no evidence of", "must not have", "not having a"), or a condition named
 # and defined by the bound in brackets ("absence of anemia (hemoglobin < 10 g/dL)")

@@ -758,6 +758,14 @@ def _screened(text: str, *entries: dict[str, Any]) -> tuple[str, dict[str, Any]]
     ("Multiple sclerosis", {"system": ICD10CM, "code": "G35"}),
     ("Rheumatoid arthritis", {"system": ICD10CM, "code": "M05.79"}),
     ("Systemic lupus erythematosus", {"system": ICD10CM, "code": "M32.14"}),
+    # a kind's codes are the condition's: type 2 diabetes is diabetes mellitus, an infarction
+    # an acute coronary syndrome
+    ("Diabetes mellitus", {"system": ICD10CM, "code": "E11.9"}),
+    ("Diabetes mellitus", {"system": SNOMED, "code": "46635009"}),
+    ("Acute coronary syndrome", {"system": ICD10CM, "code": "I21.4"}),
+    ("Acute coronary syndrome", {"system": SNOMED, "code": "4557003"}),
+    ("Transient ischemic attack", {"system": ICD10CM, "code": "G45.9"}),
+    ("Coronary artery disease", {"system": ICD10CM, "code": "I25.10"}),
 ])
 def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
         text: str, coding: dict[str, str]) -> None:
@@ -778,6 +786,9 @@ def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
     ("Atrial fibrillation", {"system": ICD10CM, "code": "I48.92"}),
     ("Liver cirrhosis", {"system": ICD10CM, "code": "K74.0"}),
     ("Schizophrenia", {"system": ICD10CM, "code": "F25.0"}),
+    # transient global amnesia shares G45 with the attacks; prediabetes is no diabetes
+    ("Transient ischemic attack", {"system": ICD10CM, "code": "G45.4"}),
+    ("Diabetes mellitus", {"system": ICD10CM, "code": "R73.03"}),
     # an ICD prefix is read in its own system only
     ("Type 2 diabetes", {"system": "http://loinc.org", "code": "E11"}),
 ])

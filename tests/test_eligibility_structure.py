@@ -998,9 +998,24 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     # a time said once for the list is every name's: before, MI and stroke in such a list
     # were read at any time, so an infarction ten years ago excluded the patient
     ("Myocardial infarction, acute coronary syndrome, stroke or transient ischemic attack "
-     "within 6 months prior to screening", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),
+     "within 6 months prior to screening", [("22298006", "<= 6 mo"), ("394659003", "<= 6 mo"),
+                                            ("230690007", "<= 6 mo"), ("266257000", "<= 6 mo")]),
     ("Any of the following within the 3 months prior to study entry: unstable angina, "
-     "heart failure, stroke", [("84114007", "<= 3 mo"), ("230690007", "<= 3 mo")]),
+     "heart failure, stroke", [("4557003", "<= 3 mo"), ("84114007", "<= 3 mo"),
+                               ("230690007", "<= 3 mo")]),
+    # the one time closing the list after its last name is every name's, that name coded or
+    # not (coded, it was read as the last name's alone: a stroke ten years ago excluded)
+    ("Stroke or TIA within the past 3 months", [("230690007", "<= 3 mo"),
+                                                ("266257000", "<= 3 mo")]),
+    ("History of stroke or myocardial infarction within 6 months", [("230690007", "<= 6 mo"),
+                                                                    ("22298006", "<= 6 mo")]),
+    # … not where more of the list follows it
+    ("Unstable angina, myocardial infarction within the last 6 months, or arrhythmia",
+     [("4557003", None), ("22298006", "<= 6 mo")]),
+    ("Diabetes mellitus", [("73211009", None)]),
+    ("Diabetes insipidus", []),
+    ("Gestational diabetes", []),
+    ("History of coronary artery disease", [("53741008", None)]),
     # (the lead-in's window is the list's, its first name's clause holding it or not)
     ("Any of the following within the 6 months prior to entry: myocardial infarction, "
      "uncontrolled/unstable angina, stroke", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),

@@ -2263,13 +2263,18 @@ def _list_window(out: list[tuple[int, Fact]], head: str,
         first = min(at for at, _ in facts)
         colon = said.find(":")
         lead_in = colon if 0 <= colon < first - a and "following" in said[:colon] else -1
+        last = max(at for at, _ in out if a <= at < b)
+        tail = next((e for s, e in named_in if s <= last < e), last)
         loose = [(a + x, w) for (x, y), w in windows
-                 if y <= lead_in or not any(s <= a + x < e for s, e in named_in)]
+                 if y <= lead_in or not any(s <= a + x < e for s, e in named_in) or
+                 (len(windows) == 1 and last < a + x < tail and
+                  not _COND_SPLIT.search(said, y))]
         # (a window in the list's lead-in, "any of the following within 6 months: …", is the
-        # list's even where the first name's clause holds it; else one in no name's clause)
+        # list's even where the first name's clause holds it; else one in no name's clause,
+        # or the only one, after the list's last name and closing the statement: "stroke or
+        # TIA within 3 months")
         if not loose:
             continue
-        last = max(at for at, _ in out if a <= at < b)
         if len({(w["comparator"], w["value"], w["unit"]) for _, w in loose}) > 1 or any(
                 w["comparator"] != "<=" or first <= x <= last for x, w in loose):
             return False  # (two times, one between the names, or no "within": whose?)

@@ -1430,3 +1430,39 @@ def test_an_exclusion_bounds_serial_list_is_only_words_of_other_ways(line: str) 
     facts = [f for f in facts_for(line, True) if f.kind == "lab"]
     assert facts
     assert not any(f.data.get("alternatives") for f in facts)
+
+
+def test_bounds_in_a_sentence_of_their_own_keep_their_own_or() -> None:
+    # a requirement, then a sentence defining a second one by either of two bounds: before,
+    # the "or" was read across the sentences (diabetes and the first bound, or the second) or
+    # the two bounds on one concept contradicted each other and went
+    text = ("Diagnosed diabetes mellitus and macular edema requiring treatment will be "
+            "enrolled. Macular edema is defined as a central subfield thickness (CST) > 300 "
+            "microns on optical coherence tomography (OCT) or CST > 250 microns with "
+            "intraretinal fluid.")
+    for suffix in ("", " Other inclusion criteria are age > 18 years."):
+        facts = facts_for(text + suffix, False)
+        assert [f.data["code"] for f in facts if f.kind == "condition"] == ["73211009"]
+        [either] = [f for f in facts if f.kind == "any-of"]
+        assert [(f.data["test"], f.data["low"]) for f in either.data["facts"]] == [
+            ("central-subfield-thickness", 300), ("central-subfield-thickness", 250)]
+        assert [f.kind for f in facts if f.kind not in ("condition", "any-of")] == (
+            ["age"] if suffix else [])
+
+
+@pytest.mark.parametrize("text", [
+    "Age ≥ 18 years; hemoglobin ≥ 10 g/dL or hematocrit ≥ 30%",
+    "Age ≥ 18 years. Hemoglobin ≥ 10 g/dL or hematocrit ≥ 30%.",
+])
+def test_an_age_beside_bounds_joined_by_or_is_required_with_either(text: str) -> None:
+    # before, the line was any one of the three: an adult with neither value met it
+    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+    assert c.combination == "all-of"
+    assert [f.kind for f in c.facts] == ["age", "any-of"]
+    assert [f.data["test"] for f in c.facts[1].data["facts"]] == ["hemoglobin", "hematocrit"]
+
+
+def test_an_age_in_the_or_list_is_one_of_its_ways() -> None:
+    [c] = criteria_for("Inclusion Criteria:\n* Age > 65 years or BMI > 30 kg/m2 or HbA1c > 7%")
+    assert c.combination == "any-of"
+    assert [f.kind for f in c.facts] == ["age", "lab", "lab"]

@@ -1037,3 +1037,17 @@ def test_an_active_condition_is_one_present_at_the_assessment(
     # "history of" asks for any time: the same patients are all excluded
     got, _ = _screened("Exclusion Criteria:\n* History of tuberculosis", entry)
     assert got == "not-eligible"
+
+
+def test_an_adult_without_either_value_does_not_meet_age_and_an_or_of_bounds() -> None:
+    # "Age ≥ 18 years; hemoglobin ≥ 10 g/dL or hematocrit ≥ 30 %": before, the age alone met
+    # the line (read as any one of the three), and this patient was eligible
+    entries = [_result("h", "2026-01-10", "718-7", 8, "g/dL", "g/dL"),
+               _result("c", "2026-01-10", "4544-3", 25, "%", "%"),
+               {"resource": {"resourceType": "Patient", "id": "p1", "gender": "male",
+                             "birthDate": "1990-01-01"}}]
+    out = evaluate("Inclusion Criteria:\n* Age ≥ 18 years; hemoglobin ≥ 10 g/dL or "
+                   "hematocrit ≥ 30%",
+                   {"resourceType": "Bundle", "type": "collection",
+                    "entry": entries}, as_of="2026-01-15")
+    assert _verdict(out) == "not-eligible"

@@ -2883,7 +2883,12 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     if exclude is True and not only_or and len(together) > 1 and \
             (both := _excluded_together(norm, together)) is not None:
         return [*both, *(Fact("time-window", w) for _, w in windows)], True
-    if exclude is not True and not only_or:
+    if exclude is not True and not only_or and len(positioned) > 2 and ". " in norm and \
+            (parted := _either_within_parts(norm, positioned)) != positioned:
+        # bounds in sentences of their own, one offering its own "or": read per sentence
+        # (across the line, the two bounds on one concept would contradict and go)
+        positioned = _without_contradictions(parted)
+    elif exclude is not True and not only_or:
         kept = _without_contradictions(positioned)
         if len(kept) < len(positioned) and _OR.search(norm) and \
                 any(f.kind in _CHECKED for _, f in kept):
@@ -2896,9 +2901,33 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         # between semicolons that offers its own "or" is met by either bound of it
         if len(positioned) > 2 and (";" in norm or "," in norm):
             positioned = _either_within_parts(norm, positioned)
+    if only_or and exclude is not True and facts and len(positioned) > 1 and \
+            not _in_the_or_list(norm, facts, ages, positioned):
+        # "Age ≥ 18 years; hemoglobin ≥ 10 g/dL or hematocrit ≥ 30 %": the age (or sex, or
+        # state) is a requirement of its own beside the bounds' "or" — before, any one of the
+        # three met the line, and an adult with neither value was let in
+        facts.append(Fact(EITHER, {"facts": [f for _, f in positioned]}))
+        facts += [Fact("time-window", w) for _, w in windows]
+        return facts, False
     facts += [f for _, f in positioned]
     facts += [Fact("time-window", w) for _, w in windows]
     return facts, only_or
+
+
+def _in_the_or_list(norm: str, facts: list[Fact], ages: list[tuple[int, Fact]],
+                    positioned: list[tuple[int, Fact]]) -> bool:
+    """Whether the facts read apart from the bounds (ages) are items of the bounds' "or" list
+    themselves ("age > 65 or BMI > 30 or diabetes"): each an age joined to the nearest bound
+    by a bare "or"."""
+    if len(ages) != len(facts):
+        return False  # (a sex or a state is who takes part, not one of the ways)
+    starts = [p for p, _ in positioned]
+    for at, _ in ages:
+        after = [p for p in starts if p > at]
+        joint = norm[at:after[0]] if after else norm[max(starts):at]
+        if not re.search(r"\bor\b", joint) or re.search(r"[,;]|\band\b|\. ", joint):
+            return False
+    return True
 
 
 #: a joint of two bounds that offers either: "or" (a few words before the next name) and no
@@ -2919,12 +2948,16 @@ def _either_within_parts(norm: str, positioned: list[tuple[int, Fact]]
     # its own "or" must not be the last: "A, B or C" ends a list with "or" (one of the three,
     # or all of them, as the registry meant), "A, B or C, D" joins B and C alone — and so
     # does "A, B, creatinine ≤ 1.5 × ULN or CrCl ≥ 60 mL/min": two measures of one function
-    sep = ";" if ";" in norm else ","
+    # (where the bounds are in different sentences, the sentences and ";" parts are the parts:
+    # "Diagnosed diabetes and CI-DME. CI-DME is defined as CST > 300 µm or CST > 250 µm with
+    # …", the second sentence's "or" is its own)
+    sentences = any(". " in norm[a:b] for (a, _), (b, _) in itertools.pairwise(positioned))
+    sep = ";" if ";" in norm or sentences else ","
     parts: list[list[tuple[int, Fact]]] = [[positioned[0]]]
     kinds: list[set[str]] = [set()]
     for (a, _), (b, fb) in itertools.pairwise(positioned):
         joint = _BRACKETED.sub(" ", norm[a:b])
-        if sep in joint:
+        if sep in joint or (sentences and ". " in joint):
             parts.append([(b, fb)])
             kinds.append(set())
             continue
@@ -3048,6 +3081,8 @@ def _or_groups(norm: str, positioned: list[tuple[int, Fact]]
     groups = [[positioned[0]]]
     marked = []
     for (a, _), (b, fb) in itertools.pairwise(positioned):
+        if ". " in norm[a:b]:
+            return None  # (sentences are not a group's parts: each says its own)
         m = _GROUP_OR.search(norm, a, b + 1)  # the next name is what follows "or"
         if m is not None:
             groups.append([(b, fb)])

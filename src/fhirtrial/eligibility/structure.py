@@ -1839,16 +1839,15 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             if m and not any(a < m.end("alt") and m.start("alt") < b for a, b in spans):
                 words.append(m.group("alt"))
         if exclude and not words and len(facts) == 1 and \
-                (m := _LIST_AFTER.match(canon, end)) is not None and \
-                canon[:m.start("items")].rstrip().endswith(",") and \
-                not _HOW_MEASURED.match(m.group("items")) and \
-                not _condition_regex()[0].search(m.group("items")) and \
-                not any(a < m.end() and m.start() < b for a, b in spans):
+                (items := _list_after(canon, end)) is not None and \
+                not _HOW_MEASURED.match(items[2]) and \
+                not _condition_regex()[0].search(items[2]) and \
+                not any(a < items[1] and items[0] < b for a, b in spans):
             # "eGFR < 30 mL/min/1.73 m², dialysis, or kidney transplant": a serial list, each
             # item a way to be excluded, as "… or requiring dialysis" is — the list whole, as
             # written (an item may hold an "or" of its own); a coded condition among them is
             # the condition reader's, with the other items its words
-            words.append(m.group("items"))
+            words.append(items[2])
         for w in words:
             w = " ".join(w.split())
             if w and not _RESTATED.fullmatch(w) and not _names_only(w) and \
@@ -1858,11 +1857,28 @@ def _add_word_alternatives(out: list[tuple[int, Fact]], rs: list[Reading], canon
             if p not in dropped and not any(a <= p < b for a, b in others)]
 
 
-# an exclusion bound followed by a serial list of words ("…, active bleeding, or known
-# coagulopathy"), to the end of the statement
-_LIST_AFTER = re.compile(r"\s*,?\s*(?P<items>(?:[a-z][^,;:()≤≥<>=\d]*?\s*,\s*)*"
-                         r"[a-z][^,;:()≤≥<>=\d]*?\s*,?\s+or\s+[a-z][^,;:()≤≥<>=\d]*?)"
-                         r"\s*(?=$|;|\.(?!\d))")
+def _list_after(canon: str, end: int) -> tuple[int, int, str] | None:
+    """(start, end, words) of a serial list of words after an exclusion bound ("…, active
+    bleeding, or known coagulopathy") to the end of its statement, or None. (Scanned, not
+    matched by one pattern of repeated items: an "or" chain in a hostile line made that one
+    take seconds.)"""
+    stop = min((i for i in (canon.find(";", end), canon.find(". ", end)) if i >= 0),
+               default=len(canon))
+    tail = canon[end:stop]
+    lead = len(tail) - len(tail.lstrip(" ,"))
+    if "," not in tail[:lead] and not canon[:end].rstrip().endswith(","):
+        return None
+    words = tail[lead:].rstrip(" .")
+    if not words[:1].isalpha() or _NOT_LIST_WORDS.search(words) or \
+            not _LIST_OR.search(words):
+        return None
+    return end + lead, end + lead + len(words), words
+
+
+_NOT_LIST_WORDS = re.compile(r"[:()≤≥<>=\d]")
+_LIST_OR = re.compile(r"\sor\s+[a-z]")
+
+
 # (words that say how or where a bound was measured open no list: "…, as determined by MUGA
 # or echocardiogram")
 _HOW_MEASURED = re.compile(r"(?:as |measured |assessed |determined |confirmed |by |per |using |"

@@ -766,6 +766,13 @@ def _screened(text: str, *entries: dict[str, Any]) -> tuple[str, dict[str, Any]]
     ("Acute coronary syndrome", {"system": SNOMED, "code": "4557003"}),
     ("Transient ischemic attack", {"system": ICD10CM, "code": "G45.9"}),
     ("Coronary artery disease", {"system": ICD10CM, "code": "I25.10"}),
+    ("Inflammatory bowel disease", {"system": ICD10CM, "code": "K50.90"}),
+    ("Inflammatory bowel disease", {"system": SNOMED, "code": "64766004"}),  # its kind, UC
+    ("Chronic kidney disease", {"system": ICD10CM, "code": "N18.32"}),
+    ("Major depressive disorder", {"system": ICD10CM, "code": "F33.1"}),
+    ("Deep vein thrombosis", {"system": ICD10CM, "code": "I82.409"}),
+    ("Venous thromboembolism", {"system": ICD10CM, "code": "I26.99"}),
+    ("Venous thromboembolism", {"system": SNOMED, "code": "128053003"}),
 ])
 def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
         text: str, coding: dict[str, str]) -> None:
@@ -789,6 +796,11 @@ def test_an_excluded_condition_is_met_by_any_code_the_lexicon_gives_it(
     # transient global amnesia shares G45 with the attacks; prediabetes is no diabetes
     ("Transient ischemic attack", {"system": ICD10CM, "code": "G45.4"}),
     ("Diabetes mellitus", {"system": ICD10CM, "code": "R73.03"}),
+    # depression unspecified and premenstrual dysphoric disorder are no major depression; a
+    # thrombosis of an unspecified vein is no deep one
+    ("Major depressive disorder", {"system": ICD10CM, "code": "F32.A"}),
+    ("Major depressive disorder", {"system": ICD10CM, "code": "F32.81"}),
+    ("Deep vein thrombosis", {"system": ICD10CM, "code": "I82.90"}),
     # an ICD prefix is read in its own system only
     ("Type 2 diabetes", {"system": "http://loinc.org", "code": "E11"}),
 ])

@@ -1019,6 +1019,16 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
     ("Diabetes insipidus", []),
     ("Gestational diabetes", []),
     ("History of coronary artery disease", [("53741008", None)]),
+    ("Patients with active inflammatory bowel disease", [("24526004", "now")]),
+    ("History of ulcerative colitis or Crohn's disease", [("64766004", None),
+                                                          ("34000006", None)]),
+    ("Chronic renal disease", [("709044004", None)]),
+    ("Current major depressive disorder", [("370143000", "now")]),
+    ("History of deep vein thrombosis or pulmonary embolism within 6 months",
+     [("128053003", "<= 6 mo"), ("59282003", "<= 6 mo")]),
+    # "and / or" written with spaces is a joint, not a condition "/" to confirm
+    ("Chronic kidney disease and / or heart failure", [("709044004", None),
+                                                       ("84114007", None)]),
     # (the lead-in's window is the list's, its first name's clause holding it or not)
     ("Any of the following within the 6 months prior to entry: myocardial infarction, "
      "uncontrolled/unstable angina, stroke", [("22298006", "<= 6 mo"), ("230690007", "<= 6 mo")]),

@@ -2054,7 +2054,7 @@ _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)
 
 
 _EXAMPLE = re.compile(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b")
-_COND_SPLIT = re.compile(r"[;,]| or | and | and/or ")
+_COND_SPLIT = re.compile(r"[;,]| and ?/ ?or | or | and ")
 # ("history of asthma before randomisation", "… prior to the first dose of study drug": any
 # time before the study, which the problem list is)
 # (the event a time window ran up to, "in the 2 years prior to | registration", is left

@@ -13,6 +13,7 @@ from fhir.resources.parameters import Parameters
 
 from conftest import FIXTURES
 from fhirtrial.cli import main
+from fhirtrial.eligibility import facts_for
 from fhirtrial.eligibility.match import evaluate
 from fhirtrial.errors import SourceError
 from fhirtrial.sources import read_inputs
@@ -1063,3 +1064,30 @@ def test_an_adult_without_either_value_does_not_meet_age_and_an_or_of_bounds() -
                    {"resourceType": "Bundle", "type": "collection",
                     "entry": entries}, as_of="2026-01-15")
     assert _verdict(out) == "not-eligible"
+
+
+@pytest.mark.parametrize(("criterion", "display", "result"), [
+    # kinds the record names in words the criteria never use: before, each was "no Condition
+    # coded …" (not met), and a patient with leukemia was cleared of a malignancy exclusion
+    ("History of malignancy", "Acute myeloid leukemia (disorder)", "unknown"),
+    ("History of malignancy", "Carcinoma of breast (disorder)", "unknown"),
+    ("History of malignancy", "Diffuse large B-cell lymphoma (disorder)", "unknown"),
+    ("Known HIV infection", "Human immunodeficiency virus disease", "unknown"),
+    ("COPD", "Pulmonary emphysema (disorder)", "unknown"),
+    ("Dementia", "Alzheimer's disease (disorder)", "unknown"),
+    # still not a record of the patient's own condition
+    ("History of malignancy", "Family history of leukemia", "not-met"),
+    # the words name the condition only in a patient's record, never in a criterion
+    ("History of malignancy", "Essential hypertension (disorder)", "not-met"),
+])
+def test_a_kind_named_in_a_records_words_is_for_a_person_to_confirm(
+        criterion: str, display: str, result: str) -> None:
+    verdict, fact = _screened(f"Exclusion Criteria:\n* {criterion}", _recorded(
+        "c1", {"system": SNOMED, "code": "1", "display": display}))
+    assert fact["result"]["valueCode"] == result
+    assert verdict == {"unknown": "needs-review", "not-met": "eligible"}[result]
+
+
+def test_record_words_are_not_read_in_criteria() -> None:
+    # "carcinoma in situ" is no malignancy: the words a record may use are not criterion names
+    assert not [f for f in facts_for("History of carcinoma", True) if f.kind == "condition"]

@@ -446,7 +446,8 @@ def _senses() -> dict[tuple[str, str], _Sense]:
         out[(c["code"]["system"], c["code"]["code"])] = _Sense(
             frozenset(m["code"]["code"] for m in family if m["code"]["system"] == _SNOMED),
             tuple(i.replace(".", "") for m in family for i in m.get("icd10cm", ())),
-            tuple(dict.fromkeys(_words(n) for m in family for n in m["names"])))
+            tuple(dict.fromkeys(_words(n) for m in family
+                                for n in (*m["names"], *m.get("record_words", ())))))
     return out
 
 

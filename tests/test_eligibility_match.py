@@ -1022,6 +1022,8 @@ def test_a_pregnancy_or_lactation_on_the_problem_list_in_icd_10_cm_is_one(
     ("inactive", None, "eligible"),
     (None, "2020-01-01", "eligible"),  # abated, no status
     (None, "2026-06-01", "not-eligible"),  # an abatement after the assessment: present at it
+    ("unknown", None, "not-eligible"),  # a status that says nothing: as none (not cleared)
+    ("unknown", "2019-01-01", "eligible"),
 ])
 def test_an_active_condition_is_one_present_at_the_assessment(
         status: str | None, abated: str | None, verdict: str) -> None:

@@ -394,9 +394,12 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
     status and no abatement on or before it (a problem list's entry, taken as current);
     inactive, in remission, resolved or abated is not (before, any record met it)."""
     if window is not None and window["comparator"] == "now":
-        active = _clinical_active(c)
-        if active is not None:
-            return active
+        status = {code for _, code in _codes(c.get("clinicalStatus"))}
+        if status & {"active", "recurrence", "relapse"}:
+            return True
+        if status & {"inactive", "remission", "resolved"}:
+            return False
+        # (no status, or "unknown": the abatement decides; none, the entry is taken as current)
         end = _abated(c)
         return end is None or as_of is None or end > as_of
     first, last = _cond_days(c)

@@ -244,7 +244,7 @@ def test_seed_trial_doses_criteria_raw_json_and_prescreen(site, browser, tmp_pat
     assert len(inc) == 3
     assert len(exc) == 13
     assert inc[0] == ("Clinical diagnosis of interstitial lung disease; "
-                      "COMPUTABLE Interstitial lung disease (disorder)")
+                      "COMPUTABLE Interstitial lung disease")
     assert exc[3] == "Pregnant and lactating women COMPUTABLE Pregnancy: yes; Lactation: yes"
     assert _texts(browser, "#sites p") == ["No sites stated yet."]
     _screenshot(browser, tmp_path, "study-page", source)

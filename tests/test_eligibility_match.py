@@ -155,7 +155,7 @@ def test_recorded_malignancy_within_five_years_excludes(study) -> None:
         "onsetDateTime": "2023-06-01"}})
     out = evaluate(study, b)
     assert _verdict(out) == "not-eligible"
-    f = _fact(out, "Malignant neoplastic disease (disorder) (within the previous 5 years)")
+    f = _fact(out, "Malignant neoplastic disease (within the previous 5 years)")
     assert f["evidence"]["valueReference"] == {"reference": "Condition/ca"}
 
 
@@ -625,7 +625,7 @@ def test_an_exclusions_condition_in_words_is_named_for_a_person_to_confirm(
     out = _evaluated("Exclusion Criteria:\n* Known HIV(+) or has been diagnosed with AIDS",
                      conditions)
     assert _verdict(out) == verdict
-    f = _fact(out, "Human immunodeficiency virus infection (disorder), or AIDS")
+    f = _fact(out, "Human immunodeficiency virus infection, or AIDS")
     assert f["result"]["valueCode"] == result
     confirm = "or AIDS: text only, for a person to confirm"
     assert (confirm in f["reason"]["valueString"]) == (result == "not-met")
@@ -678,7 +678,7 @@ def test_an_excluded_condition_with_a_qualifier_excludes_only_with_it(
     out = _evaluated("Exclusion Criteria:\n* History of asthma, requiring hospitalization",
                      conditions)
     assert _verdict(out) == verdict
-    f = _fact(out, "Asthma (disorder), requiring hospitalization")
+    f = _fact(out, "Asthma, requiring hospitalization")
     assert f["result"]["valueCode"] == result
 
 
@@ -883,7 +883,7 @@ def test_a_tentative_diagnosis_is_for_a_person_to_confirm(
     got, fact = _screened("Exclusion Criteria:\n* Known hepatitis C infection", hcv)
     assert (got, fact["result"]["valueCode"]) == (verdict, result)
     if result == "unknown":
-        assert fact["reason"]["valueString"] == (f"Viral hepatitis type C (disorder) recorded "
+        assert fact["reason"]["valueString"] == (f"Viral hepatitis type C recorded "
                                                  f"as {status}: for a person to confirm")
 
 
@@ -973,7 +973,7 @@ def test_an_onset_without_its_day_decides_a_window_only_when_every_day_agrees(
     if verdict == "needs-review":
         [row] = _criteria(out)
         assert row["facts"][0]["reason"]["valueString"] == (
-            "Malignant neoplastic disease (disorder) recorded on a date that does not say "
+            "Malignant neoplastic disease recorded on a date that does not say "
             "whether it is within the previous 5 years")
 
 
@@ -1041,8 +1041,8 @@ def test_an_active_condition_is_one_present_at_the_assessment(
     got, fact = _screened("Exclusion Criteria:\n* Active tuberculosis", entry)
     assert got == verdict
     assert fact["reason"]["valueString"] == (
-        "Tuberculosis (disorder) recorded, current" if verdict == "not-eligible"
-        else "Tuberculosis (disorder) recorded, not current")
+        "Tuberculosis recorded, current" if verdict == "not-eligible"
+        else "Tuberculosis recorded, not current")
     # "history of" asks for any time: the same patients are all excluded
     got, _ = _screened("Exclusion Criteria:\n* History of tuberculosis", entry)
     assert got == "not-eligible"

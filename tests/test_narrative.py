@@ -122,7 +122,7 @@ def test_seed_json_narratives_arm_table_and_criteria_with_facts():
     inclusion = list(root.iter(NS + "table"))[1]
     by_text = dict([_text(td) for td in tr] for tr in inclusion.find(NS + "tbody"))
     assert by_text["Clinical diagnosis of interstitial lung disease;"] == (
-        "Interstitial lung disease (disorder)")
+        "Interstitial lung disease")
     exclusion = list(root.iter(NS + "table"))[2]
     by_text = dict([_text(td) for td in tr] for tr in exclusion.find(NS + "tbody"))
     assert by_text["individuals who have previously received stem cell therapy"] == "text only"

@@ -20,6 +20,7 @@ Choices the R5 spec leaves open, made here:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .criteria import AT_LEAST, EITHER, GROUP, Criterion, Fact, at_least, children_combination
@@ -324,6 +325,22 @@ def fact_to_definition(fact: Fact) -> dict[str, Any] | None:
     return None
 
 
+#: a SNOMED CT fully specified name's semantic tag, which a person reading the criteria does
+#: not need ("Tuberculosis (disorder)")
+_SEMANTIC_TAG = re.compile(r"\s*\((?:disorder|finding|disease)\)\s*$", re.I)
+
+
+def without_tag(name: str) -> str:
+    """A SNOMED CT name without its semantic tag."""
+    return _SEMANTIC_TAG.sub("", name)
+
+
+def condition_name(d: dict[str, Any]) -> str:
+    """A coded condition as a person reads it: its display without the semantic tag (the
+    coding keeps the display whole)."""
+    return without_tag(d["display"])
+
+
 def window_text(w: dict[str, Any]) -> str:
     """"within the previous 3 months" for a window's data."""
     if w["comparator"] == "ever":
@@ -452,7 +469,7 @@ def _bound_text(fact: Fact) -> str:
         if (one := _one_sided(d)) and one[1] == 1:  # "Age ≥ 1 hour"
             suffix = suffix.removesuffix("s")
     elif fact.kind == "condition":
-        text = d["display"] + (f" ({window_text(d['window'])})" if d.get("window") else "")
+        text = condition_name(d) + (f" ({window_text(d['window'])})" if d.get("window") else "")
         return text + "".join(f", or {a['text']}" for a in d.get("alternatives") or ())
     elif fact.kind == "sex":
         return f"Sex: {d['sex']}"

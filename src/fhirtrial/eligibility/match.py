@@ -68,11 +68,13 @@ from .criteria import (
 )
 from .fhir import (
     class_text,
+    condition_name,
     fact_text,
     held_text,
     measurement_name,
     nested_criteria,
     window_text,
+    without_tag,
 )
 from .grammar import MEASUREMENT
 from .structure import structure
@@ -432,7 +434,6 @@ class _Sense:
 _ICD = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 _SNOMED = "http://snomed.info/sct"
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_SEMANTIC_TAG = re.compile(r"\s*\((?:disorder|finding|disease)\)\s*$", re.I)
 
 
 def _words(text: str) -> str:
@@ -460,7 +461,7 @@ def _sense(d: dict[str, Any]) -> _Sense:
     known = _senses().get((d["system"], d["code"]))
     if known is not None:
         return known
-    names = [_SEMANTIC_TAG.sub("", n) for n in (d.get("display"), d.get("text")) if n]
+    names = [without_tag(n) for n in (d.get("display"), d.get("text")) if n]
     return _Sense(frozenset([d["code"]]) if d["system"] == _SNOMED else frozenset(), (),
                   tuple(dict.fromkeys(w for n in names if (w := _words(n)).strip())))
 
@@ -514,23 +515,24 @@ def _condition_text_words() -> frozenset[str]:
 
 def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result:
     sense = _sense(d)
+    name = condition_name(d)
     how = [(c, _records(c, d, sense)) for c in p.conditions]
     conds = [c for c, h in how if h == "code" and not _tentative(c)]
     # a diagnosis recorded as provisional, differential or unconfirmed is no diagnosis to
     # decide on, either way: a person confirms it, as one named only in words
     named = [c for c, h in how if h == "words" or (h == "code" and _tentative(c))]
     if not conds and not named:
-        return Result(NOT_MET, f"no Condition coded {d['display']} (problem list taken as "
+        return Result(NOT_MET, f"no Condition coded {name} (problem list taken as "
                       "complete)")
     if not conds:
         # the words are the patient's record's own, the code one this check cannot place
         # under the condition's: a person confirms (not met would clear them unread)
         if _tentative(named[0]):
-            return Result(UNKNOWN, f"{d['display']} recorded as "
+            return Result(UNKNOWN, f"{name} recorded as "
                           f"{' / '.join(sorted(_tentative(named[0])))}: for a person to confirm",
                           [_ref(c) for c in named])
         return Result(UNKNOWN, f"{condition_label(named[0])!r} recorded: its words name "
-                      f"{d['display']}, its code is none this check knows for it: for a person "
+                      f"{name}, its code is none this check knows for it: for a person "
                       "to confirm", [_ref(c) for c in named])
     window = d.get("window")
     undecided = []
@@ -540,20 +542,20 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
             why = "recorded" if not window else "recorded, current" if \
                 window["comparator"] == "now" else f"recorded {window_text(window)}" + (
                     " or active" if window["comparator"] == "<=" else "")
-            return Result(MET, f"{d['display']} {why}", [_ref(c)])
+            return Result(MET, f"{name} {why}", [_ref(c)])
         if inside is None:
             undecided.append(c)
     if undecided:
-        return Result(UNKNOWN, f"{d['display']} recorded without a date" if all(
-            _cond_date(c) is None for c in undecided) else f"{d['display']} recorded on a "
+        return Result(UNKNOWN, f"{name} recorded without a date" if all(
+            _cond_date(c) is None for c in undecided) else f"{name} recorded on a "
             f"date that does not say whether it is {window_text(window)}",
             [_ref(c) for c in undecided])
     if named:
-        return Result(UNKNOWN, f"{d['display']} recorded, not {window_text(window)}; "
+        return Result(UNKNOWN, f"{name} recorded, not {window_text(window)}; "
                       f"{condition_label(named[0])!r} also recorded (in words, or not "
                       "confirmed): for a person to confirm",
                       [_ref(c) for c in (*conds, *named)])
-    return Result(NOT_MET, f"{d['display']} recorded, not {window_text(window)}"
+    return Result(NOT_MET, f"{name} recorded, not {window_text(window)}"
                   if window is not None else "", [_ref(c) for c in conds])
 
 

@@ -1087,3 +1087,20 @@ def test_a_kind_named_in_a_records_words_is_for_a_person_to_confirm(
 def test_record_words_are_not_read_in_criteria() -> None:
     # "carcinoma in situ" is no malignancy: the words a record may use are not criterion names
     assert not [f for f in facts_for("History of carcinoma", True) if f.kind == "condition"]
+
+
+@pytest.mark.parametrize(("recorded", "verdict"), [
+    # entered last month, onset not given: it may have begun years ago (before: met, the
+    # recorded date taken for the onset — a 2015 infarction on a new clinic's list excluded)
+    ("2025-12-01", "needs-review"),
+    ("2015-03-01", "eligible"),  # recorded in 2015: begun by then, so not within 6 months
+])
+def test_a_recorded_date_bounds_the_onset_it_does_not_give(recorded: str, verdict: str) -> None:
+    entry = _recorded("mi", {"system": SNOMED, "code": "22298006"})
+    entry["resource"].pop("onsetDateTime", None)
+    entry["resource"]["recordedDate"] = recorded
+    got, fact = _screened("Exclusion Criteria:\n* Myocardial infarction within the past 6 months",
+                          entry)
+    assert got == verdict
+    assert fact["result"]["valueCode"] == {"needs-review": "unknown",
+                                           "eligible": "not-met"}[verdict]

@@ -132,17 +132,25 @@ def _obs_date(o: dict[str, Any]) -> date | None:
 
 
 def _cond_date(c: dict[str, Any]) -> date | None:
-    return _cond_days(c)[0]
+    """The Condition's date as a person reads it (its onset, else when it was recorded)."""
+    first, last = _cond_days(c)
+    return last if first == date.min else first
 
 
 def _cond_days(c: dict[str, Any]) -> tuple[date | None, date | None]:
-    """The first and the last day the Condition's onset (else recorded) date may mean: a
-    date without its day ("2021", "2021-06") is any day of it."""
-    for raw in (c.get("onsetDateTime"), (c.get("onsetPeriod") or {}).get("start"),
-                c.get("recordedDate")):
+    """The first and the last day the Condition's onset may be: a date without its day
+    ("2021", "2021-06") is any day of it; with no onset, any day up to the date it was
+    recorded (``date.min`` first: a condition recorded last month may have begun years ago —
+    before, the recorded date was taken for the onset, and an infarction of 2015 entered on
+    a new clinic's problem list last month met "within the past 6 months")."""
+    for raw in (c.get("onsetDateTime"), (c.get("onsetPeriod") or {}).get("start")):
         first = _date(raw)
         if first is not None:
             return first, _last_day(raw, first)
+    raw = c.get("recordedDate")
+    recorded = _date(raw)
+    if recorded is not None:
+        return date.min, _last_day(raw, recorded)
     return None, None
 
 

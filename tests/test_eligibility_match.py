@@ -1104,3 +1104,17 @@ def test_a_recorded_date_bounds_the_onset_it_does_not_give(recorded: str, verdic
     assert got == verdict
     assert fact["result"]["valueCode"] == {"needs-review": "unknown",
                                            "eligible": "not-met"}[verdict]
+
+
+def test_a_results_effective_instant_is_its_date_not_when_it_was_issued() -> None:
+    # sampled 40 days before the assessment, reported 20 days before: outside "within 28 days"
+    # (before, the issue date was read first and the stale result counted)
+    obs = _result("hb", "2025-12-06", "718-7", 12, "g/dL", "g/dL")
+    res = obs["resource"]
+    res.pop("effectiveDateTime")
+    res["effectiveInstant"] = "2025-12-06T08:00:00Z"
+    res["issued"] = "2025-12-26T08:00:00Z"
+    out = evaluate("Inclusion Criteria:\n* Hemoglobin ≥ 9 g/dL within 28 days prior to "
+                   "enrollment", {"resourceType": "Bundle", "type": "collection",
+                                  "entry": [obs]}, as_of="2026-01-15")
+    assert _verdict(out) != "eligible"

@@ -126,9 +126,11 @@ def _date(value: Any) -> date | None:
 
 
 def _obs_date(o: dict[str, Any]) -> date | None:
+    """When the value was true of the patient: its effective time; only without one, when it
+    was issued (a report may come days after the sample)."""
     return (_date(o.get("effectiveDateTime")) or _date((o.get("effectivePeriod") or {}).get("end"))
-            or _date((o.get("effectivePeriod") or {}).get("start")) or _date(o.get("issued"))
-            or _date(o.get("effectiveInstant")))
+            or _date((o.get("effectivePeriod") or {}).get("start"))
+            or _date(o.get("effectiveInstant")) or _date(o.get("issued")))
 
 
 def _cond_date(c: dict[str, Any]) -> date | None:

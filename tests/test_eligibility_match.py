@@ -1118,3 +1118,31 @@ def test_a_results_effective_instant_is_its_date_not_when_it_was_issued() -> Non
                    "enrollment", {"resourceType": "Bundle", "type": "collection",
                                   "entry": [obs]}, as_of="2026-01-15")
     assert _verdict(out) != "eligible"
+
+
+@pytest.mark.parametrize(("line", "reported", "result"), [
+    # "eGFR > 60" is what many laboratories report above 60: it meets "≥ 60" and fails "< 30"
+    # but says nothing of "≥ 90" (before: the value was read as 60 exactly, and the patient
+    # failed the bound)
+    ("Inclusion Criteria:\n* eGFR ≥ 90 mL/min/1.73 m2", (">", 60), "unknown"),
+    ("Inclusion Criteria:\n* eGFR ≥ 60 mL/min/1.73 m2", (">", 60), "met"),
+    ("Inclusion Criteria:\n* eGFR > 60 mL/min/1.73 m2", (">", 60), "met"),
+    ("Exclusion Criteria:\n* eGFR < 30 mL/min/1.73 m2", (">", 60), "not-met"),
+    ("Exclusion Criteria:\n* eGFR < 30 mL/min/1.73 m2", ("<", 30), "met"),
+    ("Inclusion Criteria:\n* eGFR 30-59 mL/min/1.73 m2", ("<", 30), "not-met"),
+    ("Inclusion Criteria:\n* eGFR ≥ 25 mL/min/1.73 m2", ("<", 30), "unknown"),
+    # "ad" (sufficient to achieve), or no comparator FHIR knows: what the value is, unsaid
+    ("Inclusion Criteria:\n* eGFR ≥ 25 mL/min/1.73 m2", ("ad", 30), "unknown"),
+    ("Inclusion Criteria:\n* eGFR ≥ 25 mL/min/1.73 m2", (">>", 30), "unknown"),
+])
+def test_a_result_reported_beyond_a_value_is_a_range_of_values(
+        line: str, reported: tuple[str, float], result: str) -> None:
+    comparator, value = reported
+    obs = _result("g", "2026-01-10", "33914-3", value, "mL/min/{1.73_m2}", "mL/min/{1.73_m2}")
+    obs["resource"]["valueQuantity"]["comparator"] = comparator
+    out = evaluate(line, {"resourceType": "Bundle", "type": "collection", "entry": [obs]},
+                   as_of="2026-01-15")
+    [row] = _criteria(out)
+    [fact] = row["facts"]
+    assert fact["result"]["valueCode"] == result
+    assert comparator in fact["reason"]["valueString"]

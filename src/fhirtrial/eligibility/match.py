@@ -271,6 +271,52 @@ def _in_bounds(v: float, d: dict[str, Any], lo: float | None = None,
     return not (hi is not None and (v > hi or (v == hi and not d.get("high_inclusive", True))))
 
 
+def _censored(v: float, comparator: str, d: dict[str, Any], lo: float | None = None,
+              hi: float | None = None) -> str:
+    """MET, NOT_MET or UNKNOWN for a value reported only as beyond ``v`` (an Observation's
+    ``valueQuantity.comparator``: "eGFR > 60", "HIV RNA < 20 copies/mL"): met when every value
+    it may be meets the bound, not met when none does."""
+    lo = d.get("low") if lo is None else lo
+    hi = d.get("high") if hi is None else hi
+    lo_in, hi_in = d.get("low_inclusive", True), d.get("high_inclusive", True)
+    strict = comparator in ("<", ">")
+    if comparator in ("<", "<="):  # any value up to v
+        if lo is not None and (v < lo or (v == lo and (strict or not lo_in))):
+            return NOT_MET
+        if lo is None and (hi is None or v < hi or (v == hi and (hi_in or strict))):
+            return MET
+        return UNKNOWN
+    # any value from v up
+    if hi is not None and (v > hi or (v == hi and (strict or not hi_in))):
+        return NOT_MET
+    if hi is None and (lo is None or v > lo or (v == lo and (lo_in or strict))):
+        return MET
+    return UNKNOWN
+
+
+_CENSORED = {"<", "<=", ">", ">="}
+
+
+def _judged(x: float, d: dict[str, Any], o: dict[str, Any], shown: str, evidence: list[str],
+            lo: float | None = None, hi: float | None = None) -> Result:
+    """One value (canonical, a ratio, or % of predicted) against a bound: the value's own
+    comparator, if the result was reported as one, makes it a range of values (``shown``
+    says it, see :func:`_shown`)."""
+    q = o.get("valueQuantity")
+    comparator = q.get("comparator") if isinstance(q, dict) else None
+    if comparator is not None and (not isinstance(comparator, str) or
+                                   comparator not in _CENSORED):
+        # (FHIR's comparators are < <= >= > and ad, "sufficient to achieve": any other, or
+        # "ad", leaves what the value is unsaid)
+        return Result(UNKNOWN, f"{shown} reported with the comparator {comparator!r}: for a "
+                      "person to confirm", evidence)
+    if comparator is None:
+        return Result(MET if _in_bounds(x, d, lo, hi) else NOT_MET, shown, evidence)
+    answer = _censored(x, comparator, d, lo, hi)
+    return Result(answer, shown + (": the bound falls inside what it may be, for a person to "
+                                   "confirm" if answer == UNKNOWN else ""), evidence)
+
+
 def _last_day(value: Any, first: date | None) -> date | None:
     """The last day a partial date means: "1970" → 1970-12-31, "1970-06" → 1970-06-30."""
     if first is None or not isinstance(value, str):
@@ -773,13 +819,11 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
         if v_c is None or l_c is None or not l_c:
             return Result(UNKNOWN, f"{lab.display} units not comparable", [_ref(o)])
         ratio = v_c / l_c
-        ok = _in_bounds(ratio, d)
-        return Result(MET if ok else NOT_MET,
-                      f"{lab.display} {value:g} {unit or ''} = {ratio:.2f} × {relative}".replace(
-                          "  ", " "), [_ref(o)])
+        return _judged(ratio, d, o, f"{lab.display} {_shown(o, value)} {unit or ''} = "
+                       f"{ratio:.2f} × {relative}".replace("  ", " "), [_ref(o)])
     if relative == "predicted":
-        return Result(MET if _in_bounds(value, d) else NOT_MET,
-                      f"{lab.display} {value:g} % of predicted", [_ref(o)])
+        return _judged(value, d, o, f"{lab.display} {_shown(o, value)} % of predicted",
+                       [_ref(o)])
     v_c = lab.to_canonical(value, unit) if unit else (value if not lab.requires_unit else None)
     f_unit = d.get("unit")
     lo = lab.to_canonical(d["low"], f_unit) if d.get("low") is not None and f_unit else d.get(
@@ -790,9 +834,16 @@ def _lab_result(lab: Lab, d: dict[str, Any], o: dict[str, Any], relative: str | 
             d.get("high") is not None and hi is None):
         return Result(UNKNOWN, f"{lab.display} unit {unit!r} is not one the lab table converts",
                       [_ref(o)])
-    ok = _in_bounds(v_c, d, lo, hi)
-    return Result(MET if ok else NOT_MET, f"{lab.display} {value:g} {unit or ''}".rstrip(),
-                  [_ref(o)])
+    return _judged(v_c, d, o, f"{lab.display} {_shown(o, value)} {unit or ''}".rstrip(),
+                   [_ref(o)], lo, hi)
+
+
+def _shown(o: dict[str, Any], value: float) -> str:
+    """A result's value as reported ("> 60" where it was reported as beyond 60)."""
+    q = o.get("valueQuantity")
+    comparator = q.get("comparator") if isinstance(q, dict) else None
+    comparator = comparator if isinstance(comparator, str) else None
+    return f"{comparator} {value:g}" if comparator in _CENSORED else f"{value:g}"
 
 
 def evaluate_fact(fact: Fact, patient: Patient, as_of: date | None,

@@ -1024,9 +1024,11 @@ def test_a_pregnancy_or_lactation_on_the_problem_list_in_icd_10_cm_is_one(
     (None, "2026-06-01", "not-eligible"),  # an abatement after the assessment: present at it
     ("unknown", None, "not-eligible"),  # a status that says nothing: as none (not cleared)
     ("unknown", "2019-01-01", "eligible"),
+    (None, {"abatementString": "resolved in childhood"}, "eligible"),  # over, no date
+    (None, {"abatementAge": {"value": 12, "unit": "a"}}, "eligible"),
 ])
 def test_an_active_condition_is_one_present_at_the_assessment(
-        status: str | None, abated: str | None, verdict: str) -> None:
+        status: str | None, abated: str | dict[str, Any] | None, verdict: str) -> None:
     entry = _recorded("tb", {"system": SNOMED, "code": "56717001"})
     res = entry["resource"]
     res["onsetDateTime"] = "2015-01-01"
@@ -1036,7 +1038,9 @@ def test_an_active_condition_is_one_present_at_the_assessment(
             "code": status}]}
     else:
         res.pop("clinicalStatus", None)
-    if abated:
+    if isinstance(abated, dict):
+        res.update(abated)
+    elif abated:
         res["abatementDateTime"] = abated
     got, fact = _screened("Exclusion Criteria:\n* Active tuberculosis", entry)
     assert got == verdict

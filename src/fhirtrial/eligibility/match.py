@@ -457,9 +457,13 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
             return True
         if status & {"inactive", "remission", "resolved"}:
             return False
-        # (no status, or "unknown": the abatement decides; none, the entry is taken as current)
+        # (no status, or "unknown": the abatement decides; none, the entry is taken as current;
+        # one without a date — an age, a range, words: "resolved in childhood" — says it is over)
         end = _abated(c)
-        return end is None or as_of is None or end > as_of
+        if end is None:
+            return not any(k.startswith("abatement") and c[k] not in (None, "", False)
+                           for k in c)
+        return as_of is None or end > as_of
     first, last = _cond_days(c)
     inside = _within(first, window, as_of)
     if window is not None and last != first and _within(last, window, as_of) != inside:

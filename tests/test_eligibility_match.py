@@ -964,17 +964,47 @@ def test_a_birth_date_without_its_day_decides_an_age_only_when_every_day_agrees(
 ])
 def test_an_onset_without_its_day_decides_a_window_only_when_every_day_agrees(
         onset: str, verdict: str) -> None:
-    cond = _recorded("c1", {"system": ICD10CM, "code": "C50.911"})
+    # (an infarction: an event, whose onset is when it happened)
+    cond = _recorded("c1", {"system": ICD10CM, "code": "I21.9"})
     cond["resource"]["onsetDateTime"] = onset
-    out = evaluate("Exclusion Criteria:\n* History of malignancy within 5 years",
+    out = evaluate("Exclusion Criteria:\n* History of myocardial infarction within 5 years",
                    {"resourceType": "Bundle", "type": "collection", "entry": [cond]},
                    as_of="2026-01-15")
     assert _verdict(out) == verdict
     if verdict == "needs-review":
         [row] = _criteria(out)
         assert row["facts"][0]["reason"]["valueString"] == (
-            "Malignant neoplastic disease recorded on a date that does not say "
+            "Myocardial infarction recorded on a date that does not say "
             "whether it is within the previous 5 years")
+
+
+@pytest.mark.parametrize(("status", "abated", "verdict"), [
+    # a cancer of 2015 with no date it ended may have been present in the past five years:
+    # before, not met and the patient cleared
+    (None, None, "needs-review"),
+    ("remission", None, "needs-review"),
+    ("resolved", None, "needs-review"),
+    ("remission", "2019-06-01", "eligible"),  # ended before the window: not present in it
+    ("remission", "2023-06-01", "not-eligible"),  # ended inside it
+    ("active", None, "not-eligible"),
+])
+def test_a_condition_begun_before_a_window_with_no_end_is_for_a_person(
+        status: str | None, abated: str | None, verdict: str) -> None:
+    cond = _recorded("c1", {"system": ICD10CM, "code": "C50.911"})
+    cond["resource"]["onsetDateTime"] = "2015-03-01"
+    if status:
+        cond["resource"]["clinicalStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": status}]}
+    if abated:
+        cond["resource"]["abatementDateTime"] = abated
+    got, fact = _screened("Exclusion Criteria:\n* History of malignancy within 5 years", cond)
+    assert got == verdict
+    if verdict == "needs-review":
+        assert fact["reason"]["valueString"] == (
+            "Malignant neoplastic disease recorded, begun before the window, with no date it "
+            "ended: whether it was present within the previous 5 years is for a person to "
+            "confirm")
 
 
 @pytest.mark.parametrize(("with_hf", "verdict"), [

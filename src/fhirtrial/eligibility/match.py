@@ -440,13 +440,15 @@ def _abated(c: dict[str, Any]) -> date | None:
 
 
 def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
-                    as_of: date | None) -> bool | None:
+                    as_of: date | None, event: bool = True) -> bool | None:
     """Whether a Condition answers a criterion's window. "Within the past N": present at any
     time in it — begun in it, active now, or abated in it (a cancer diagnosed ten years ago
     and in remission since last year was present within the past five; before, only the
-    onset was compared and that patient was cleared); begun before it and resolved on a date
-    the record does not give is not met, as before (a myocardial infarction of 2015, resolved,
-    is no infarction within 6 months). "At least N ago" ("diagnosed at least 6 months ago"):
+    onset was compared and that patient was cleared); begun before it with no date it ended
+    is not met for an ``event`` (a myocardial infarction of 2015 is no infarction within 6
+    months) and not said for anything else (a cancer of 2010 "in remission" since a date the
+    record does not give may have been present in the past five years: before, not met, and
+    the patient was cleared). "At least N ago" ("diagnosed at least 6 months ago"):
     the onset alone (before, an active condition met it whatever its onset). "Current"
     ("active tuberculosis"): present at ``as_of`` — active by its clinical status, or with no
     status and no abatement on or before it (a problem list's entry, taken as current);
@@ -478,6 +480,8 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
     end = _abated(c)
     if end is not None and as_of is not None:
         return (as_of - end).days <= window["value"] * DAYS[window["unit"]]
+    if not event and inside is False:
+        return None  # (begun before the window; when it ended, the record does not say)
     return inside
 
 
@@ -489,6 +493,8 @@ class _Sense:
     snomed: frozenset[str]
     icd: tuple[str, ...]
     names: tuple[str, ...]
+    #: an acute event (its onset is when it happened), see :func:`_present_within`
+    event: bool = False
 
 
 _ICD = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
@@ -511,7 +517,8 @@ def _senses() -> dict[tuple[str, str], _Sense]:
             frozenset(m["code"]["code"] for m in family if m["code"]["system"] == _SNOMED),
             tuple(i.replace(".", "") for m in family for i in m.get("icd10cm", ())),
             tuple(dict.fromkeys(_words(n) for m in family
-                                for n in (*m["names"], *m.get("record_words", ())))))
+                                for n in (*m["names"], *m.get("record_words", ())))),
+            bool(c.get("event")))
     return out
 
 
@@ -597,7 +604,7 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
     window = d.get("window")
     undecided = []
     for c in conds:
-        inside = _present_within(c, window, as_of)
+        inside = _present_within(c, window, as_of, sense.event)
         if inside:
             why = "recorded" if not window else "recorded, current" if \
                 window["comparator"] == "now" else f"recorded {window_text(window)}" + (
@@ -606,9 +613,12 @@ def _eval_condition(d: dict[str, Any], p: Patient, as_of: date | None) -> Result
         if inside is None:
             undecided.append(c)
     if undecided:
+        begun = [c for c in undecided if _within(_cond_days(c)[1], window, as_of) is False]
         return Result(UNKNOWN, f"{name} recorded without a date" if all(
-            _cond_date(c) is None for c in undecided) else f"{name} recorded on a "
-            f"date that does not say whether it is {window_text(window)}",
+            _cond_date(c) is None for c in undecided) else f"{name} recorded, begun before "
+            f"the window, with no date it ended: whether it was present "
+            f"{window_text(window)} is for a person to confirm" if begun else f"{name} "
+            f"recorded on a date that does not say whether it is {window_text(window)}",
             [_ref(c) for c in undecided])
     if named:
         return Result(UNKNOWN, f"{name} recorded, not {window_text(window)}; "

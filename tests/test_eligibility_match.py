@@ -1180,3 +1180,16 @@ def test_a_result_reported_beyond_a_value_is_a_range_of_values(
     [fact] = row["facts"]
     assert fact["result"]["valueCode"] == result
     assert comparator in fact["reason"]["valueString"]
+
+
+def test_a_pregnancy_of_unknown_clinical_status_is_still_recorded() -> None:
+    # R5's "unknown" clinical status says neither that it holds nor that it is over: before,
+    # read as over, the pregnancy was ignored and the patient was "no record of pregnancy"
+    entry = _recorded("preg", {"system": ICD10CM, "code": "Z33.1"})
+    entry["resource"]["clinicalStatus"] = {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "unknown"}]}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                      "birthDate": "1990-01-01"}}, entry]}
+    out = evaluate("Exclusion Criteria:\n* Pregnant women", bundle, as_of="2026-01-15")
+    assert _verdict(out) == "not-eligible"

@@ -416,11 +416,19 @@ def _tentative(c: dict[str, Any]) -> set[str]:
         "unconfirmed", "provisional", "differential"}
 
 
+#: the clinical statuses that say a condition holds, and those that say it is over (R5 adds
+#: "unknown", which says neither)
+_ONGOING = frozenset({"active", "recurrence", "relapse"})
+_OVER = frozenset({"inactive", "remission", "resolved"})
+
+
 def _clinical_active(c: dict[str, Any]) -> bool | None:
+    """True when the Condition's clinical status says it holds, False when it says it is
+    over, None when it says neither (no status, or "unknown")."""
     codes = {code for _, code in _codes(c.get("clinicalStatus"))}
-    if not codes:
-        return None
-    return bool(codes & {"active", "recurrence", "relapse"})
+    if codes & _ONGOING:
+        return True
+    return False if codes & _OVER else None
 
 
 def _within(d0: date | None, window: dict[str, Any] | None, as_of: date | None) -> bool | None:
@@ -454,11 +462,9 @@ def _present_within(c: dict[str, Any], window: dict[str, Any] | None,
     status and no abatement on or before it (a problem list's entry, taken as current);
     inactive, in remission, resolved or abated is not (before, any record met it)."""
     if window is not None and window["comparator"] == "now":
-        status = {code for _, code in _codes(c.get("clinicalStatus"))}
-        if status & {"active", "recurrence", "relapse"}:
-            return True
-        if status & {"inactive", "remission", "resolved"}:
-            return False
+        active = _clinical_active(c)
+        if active is not None:
+            return active
         # (no status, or "unknown": the abatement decides; none, the entry is taken as current;
         # one without a date — an age, a range, words: "resolved in childhood" — says it is over)
         end = _abated(c)

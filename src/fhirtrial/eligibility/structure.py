@@ -2639,6 +2639,13 @@ def _serial_or(joints: list[str]) -> bool:
 
 
 _OR_WORD = re.compile(r"\bor\b")
+_LIST_JOINT = re.compile(r"[,;]|\band\b")
+
+
+def _bare_or(joint: str) -> bool:
+    """Whether the words between two readings join them by "or" alone (no comma, semicolon
+    or "and": a list's joint)."""
+    return _OR_WORD.search(joint) is not None and _LIST_JOINT.search(joint) is None
 _LIST_LEAD = re.compile(r"[:：]|\bfollowing\b|\bas follows\b|\bmust\b|\brequire|\badequate\b|"
                         r"\bfunction\b|\bcriteri|\bdefined\b")
 _AND_OR_SEMI = re.compile(r"\b(?:and|or)\b|;")
@@ -2847,7 +2854,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     joints = [_BRACKETED.sub(" ", norm[a:b]).replace("and/or", "or")
               for (a, _), (b, _) in itertools.pairwise(positioned)]
     only_or = bool(joints) and all(
-        (re.search(r"\bor\b", j) and not re.search(r"[,;]|\band\b", j)) or
+        _bare_or(j) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
     if not only_or and exclude is not True and positioned and all(
@@ -2941,7 +2948,7 @@ def _in_the_or_list(norm: str, facts: list[Fact], ages: list[tuple[int, Fact]],
     for at, _ in ages:
         after = [p for p in starts if p > at]
         joint = norm[at:after[0]] if after else norm[max(starts):at]
-        if not re.search(r"\bor\b", joint) or re.search(r"[,;]|\band\b|\. ", joint):
+        if not _bare_or(joint) or ". " in joint:
             return False
     return True
 

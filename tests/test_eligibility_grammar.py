@@ -550,6 +550,12 @@ LINES = [
     ("Urine M-protein excretion ≥ 200 mg per 24 hours", False,
      [("m-protein-urine", 200, None, True, True, "mg/(24.h)", None)]),
     ("Serum M-protein ≥ 5 g/L", False, [("m-protein", 5, None, True, True, "g/L", None)]),
+    # the number of items after a scale's name is its form, not a score ("HAM-D 17 score ≥
+    # 18" was read as a score of exactly 17)
+    ("HAM-D 17 score ≥ 18", False, [("hamd", 18, None, True, True, "{score}", None)]),
+    ("HAMD 17 ≥ 20", False, [("hamd", 20, None, True, True, "{score}", None)]),
+    ("Hamilton Anxiety Rating Scale (HAM-A) 14 score ≥ 18", False,
+     [("hama", 18, None, True, True, "{score}", None)]),
 ]
 
 

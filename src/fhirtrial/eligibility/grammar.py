@@ -1337,6 +1337,11 @@ def readings(canon: str) -> list[Reading]:
             fs = _FOR_SCORE.match(seg, m.end())
             if fs:
                 p = _skip_gap(seg, fs.end())
+        if lab.kind == "score" and (form := _SCORE_FORM.match(seg, p)) is not None and \
+                (q := _skip_gap(seg, form.end())) < len(seg) and seg[q] in "≤≥<>":
+            # "HAM-D 17 score ≥ 18", "HAM-A 14 ≥ 20": the number of items names the form of
+            # the scale; the bound is the comparison after it
+            p = q
         found = _grade_bounds(lab, seg, m.end()) if lab.grades else None
         if found is None:
             found = _bounds(lab, seg, p) if p < limit else None
@@ -1564,6 +1569,8 @@ def measurement_lab() -> Lab:
 #: written without a unit is in ("Dubois 5 words test ≥ 9" a score, "saliva pH 6.75-7.25" a
 #: pH; the head words are data, ``uncoded.heads`` of the lexicon): read only without a unit
 MEASUREMENT_SCORE = "measurement-score"
+# a number right after a scale's name that counts its items ("HAM-D 17 score ≥ 18")
+_SCORE_FORM = re.compile(r"\d{1,2}(?:\s*-?\s*items?)?(?![\d.,])")
 # what may follow a score's bound: points, then the end of the clause or a joint
 _SCORE_END = re.compile(r"\s*+(?:points?|pts?\.?)?\s*+(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"
                         r"during|with|as|to|from|by|before|after)\b)")

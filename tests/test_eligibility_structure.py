@@ -94,6 +94,19 @@ def test_a_window_of_the_lab_qualifies_it(text: str) -> None:
     assert "window" in labs[0].data
 
 
+@pytest.mark.parametrize(("text", "exclude"), [
+    # names joined by "or" before their one bound share the window after it (before, the
+    # "or" was taken for an alternative's and only the last name was dated)
+    ("ALT or AST > 3 x ULN within 28 days prior to day 1", True),
+    ("AST and ALT ≤ 2.5 × ULN within 14 days before enrollment", False),
+])
+def test_a_window_after_a_shared_bound_qualifies_every_name(text: str, exclude: bool) -> None:
+    labs = [f for f in facts_for(text, exclude) if f.kind == "lab"]
+    assert len(labs) == 2
+    assert [f.data.get("window", {}).get("value") for f in labs] == [
+        28 if exclude else 14] * 2
+
+
 def test_seed_fvc_is_40_to_70_percent_predicted() -> None:
     d = _labs(_criterion("The diffusion capacity"))["fvc"]
     assert (d["low"], d["high"], d["low_inclusive"], d["high_inclusive"], d["relative"]) == (

@@ -2524,9 +2524,15 @@ def _clauses(norm: str) -> Iterator[tuple[int, int]]:
 def _as_written(name: str, text: str) -> str:
     """A name read from the lower-cased text, in the case the criterion wrote it ("IOP",
     "Cobb angle"); as read when the text does not hold it word for word."""
-    m = re.search(r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)", text,
-                  re.IGNORECASE)
+    m = _written_pattern(name).search(text)
     return m.group(0) if m and len(m.group(0)) == len(name) else name
+
+
+@lru_cache(maxsize=2048)
+def _written_pattern(name: str) -> re.Pattern[str]:
+    """The words of a name as a case-blind pattern (names recur: compiled once each)."""
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, name.split())) + r"(?!\w)",
+                      re.IGNORECASE)
 
 
 def _words_as_written(words: str, text: str) -> str:
@@ -3533,6 +3539,9 @@ _EVENT_BEFORE_WINDOW = re.compile(r"\b(?:without|no|off|free of|independent of)\
                                   r"{0,4}?(?:" + _SUPPORT + r"|support|therapy|treatment)\b")
 
 
+_A_COMPARATOR = re.compile("[≤≥<>]")
+
+
 def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> bool:
     """Whether a window stated before a lab, after words of its own and a comma, qualifies
     those words rather than the lab ("myocardial infarction within 6 months, … heart failure
@@ -3548,8 +3557,12 @@ def _window_of_other(norm: str, clause: int, start: int, end: int, lab: int) -> 
         return True
     if lab < start:
         # "ANC ≥ 1,500/µL without growth factor support in the past 14 days": the window of
-        # the event named after the lab
-        return bool(_OR.search(canonical(norm[lab:start])) or
+        # the event named after the lab. An "or" before the bound joins names that share
+        # it and the window ("ALT or AST > 3 × ULN within 28 days"); only one after the
+        # bound names another alternative
+        between = canonical(norm[lab:start])
+        bound = _A_COMPARATOR.search(between)
+        return bool(_OR.search(between, bound.start() if bound else 0) or
                     _EVENT_BEFORE_WINDOW.search(norm, lab, start))
     if lab < end or "," not in norm[end:lab] or _INCLUDING.search(norm, end, lab):
         # "cardiovascular disease within 12 months, including NYHA class III or IV": the

@@ -554,6 +554,8 @@ LINES = [
     # 18" was read as a score of exactly 17)
     ("HAM-D 17 score ≥ 18", False, [("hamd", 18, None, True, True, "{score}", None)]),
     ("HAMD 17 ≥ 20", False, [("hamd", 20, None, True, True, "{score}", None)]),
+    ("HAM-D 17 item total score of at least 18", False,
+     [("hamd", 18, None, True, True, "{score}", None)]),
     ("Hamilton Anxiety Rating Scale (HAM-A) 14 score ≥ 18", False,
      [("hama", 18, None, True, True, "{score}", None)]),
 ]

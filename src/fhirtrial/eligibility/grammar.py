@@ -1569,7 +1569,8 @@ def measurement_lab() -> Lab:
 #: written without a unit is in ("Dubois 5 words test ≥ 9" a score, "saliva pH 6.75-7.25" a
 #: pH; the head words are data, ``uncoded.heads`` of the lexicon): read only without a unit
 MEASUREMENT_SCORE = "measurement-score"
-# a number right after a scale's name that counts its items ("HAM-D 17 score ≥ 18")
+# a number right after a scale's name that counts its items ("HAM-D 17 score ≥ 18", "HAM-D
+# 17 item total score of ≥ 18"): the scale's form, then its bound
 _SCORE_FORM = re.compile(r"\d{1,2}(?:\s*-?\s*items?)?(?![\d.,])")
 # what may follow a score's bound: points, then the end of the clause or a joint
 _SCORE_END = re.compile(r"\s*+(?:points?|pts?\.?)?\s*+(?:$|[,.;:)\]]|(?:and|or|at|on|in|for|"

@@ -78,10 +78,14 @@ def test_bracketed_bound_for_one_sex_makes_two_sex_restricted_alternatives(
     assert (alt["sex"], alt["low"], alt["high"], alt["condition"]) == (*second, None)
 
 
-def test_semicolon_outside_brackets_still_ends_the_statement() -> None:
-    facts = [f for f in facts_for("Haemoglobin < 10 g/dL; < 9 g/dL in women with "
-                                  "thalassaemia trait", True) if f.kind == "lab"]
-    assert [(f.data["high"], f.data.get("alternatives")) for f in facts] == [(10, None)]
+def test_a_bound_after_a_semicolon_with_its_condition_is_a_conditional_alternative() -> None:
+    # not one statement of two sexes as in brackets: the women with the trait are excluded
+    # below 9 only (before, the "< 10" alone excluded them at 9.5)
+    [f] = [f for f in facts_for("Haemoglobin < 10 g/dL; < 9 g/dL in women with "
+                                "thalassaemia trait", True) if f.kind == "lab"]
+    [alt] = f.data["alternatives"]
+    assert (f.data["high"], "sex" in f.data) == (10, False)
+    assert (alt["high"], alt["condition"]) == (9, "in women with thalassaemia trait")
 
 
 @pytest.mark.parametrize("text", [
@@ -1065,11 +1069,17 @@ def test_not_eligible_for_a_treatment_is_a_condition_not_an_exclusion() -> None:
 
 
 def test_a_clause_that_is_only_another_bound_under_a_condition_conditions_the_one_before():
-    # the patients with hepatic metastases may have ≤ 5 × ULN: ≤ 3 × ULN is not everyone's
+    # the patients with hepatic metastases may have ≤ 5 × ULN: ≤ 3 × ULN is not everyone's,
+    # and is read with the other as its conditional alternative (it was text)
     line = "AST and ALT ≤ 3 × ULN; ≤ 5 × ULN if hepatic metastases are present"
-    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    assert [(f.data["test"], f.data["high"],
+             [(a["high"], a["condition"]) for a in f.data["alternatives"]])
+            for f in facts_for(line, False) if f.kind == "lab"] == [
+        (t, 3, [(5, "if hepatic metastases are present")]) for t in ("ast", "alt")]
     line = "ANC ≥ 1500/µL; ≥ 1000/µL for patients of African descent"
-    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert [(a["low"], a["condition"]) for a in f.data["alternatives"]] == [
+        (1000, "for patients of African descent")]
     # a clause with a bound of its own is another requirement
     assert [f.data.get("test") for f in facts_for("Age ≥ 18 years; ECOG ≤ 2", False)] == [
         None, "ecog"]
@@ -1171,8 +1181,8 @@ def test_the_current_value_is_not_a_history() -> None:
 
 
 @pytest.mark.parametrize("line", [
-    # the bound before the semicolon holds for patients without the condition only
-    "Bilirubin < 2 mg/dL; for Gilbert's < 3 mg/dL",
+    # the bound before the semicolon holds for patients without the condition only, and the
+    # clause after it is no alternative the grammar reads
     "Measured or calculated creatinine clearance ≥ 50 mL/min per Cockcroft-Gault; if < 50, "
     "GFR ≥ 50 mL/min by 24-hour urine",
 ])
@@ -1266,6 +1276,41 @@ def test_a_conditional_alternative_keeps_its_whole_bracketed_condition() -> None
     [f] = facts_for("ECOG performance status ≥ 2 (≥ 3 for patients aged ≥ 70)", True)
     [alt] = f.data["alternatives"]
     assert (alt["low"], alt["condition"]) == (3, "for patients aged ≥ 70")
+
+
+@pytest.mark.parametrize(("line", "test", "high", "alt_high", "condition"), [
+    # the condition written before the alternative, after a "," or ";" (before, the whole
+    # line was text: the alternative's clause held a comparison no reading took)
+    ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome ≤ 3 × ULN",
+     "bilirubin-total", 1.5, 3, "for patients with Gilbert's syndrome"),
+    ("ALT ≤ 2.5 × ULN, or in patients with liver metastases ≤ 5 × ULN", "alt", 2.5, 5,
+     "in patients with liver metastases"),
+    ("ALT ≤ 2.5 × ULN, if liver metastases ≤ 5 × ULN", "alt", 2.5, 5, "if liver metastases"),
+    # after a ";", the condition after it
+    ("ALT ≤ 3 x ULN; ≤ 5 x ULN in case of suspected leukemic liver involvement", "alt", 3, 5,
+     "in case of suspected leukemic liver involvement"),
+])
+def test_an_alternative_after_a_comma_or_semicolon_keeps_its_condition(
+        line: str, test: str, high: float, alt_high: float, condition: str) -> None:
+    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["high"], f.data["relative"]) == (test, high, "ULN")
+    [alt] = f.data["alternatives"]
+    assert (alt["high"], alt["relative"], alt["condition"]) == (alt_high, "ULN", condition)
+
+
+@pytest.mark.parametrize("line", [
+    # a second limit after ";" without what it is for: neither alone is the criterion
+    "ALT ≤ 2.5 × ULN; ≤ 5 × ULN",
+    "Creatinine ≤ 1.5 mg/dL; ≤ 2 × ULN",
+])
+def test_a_second_limit_without_its_condition_leaves_the_line_text(line: str) -> None:
+    assert [f for f in facts_for(line, False) if f.kind == "lab"] == []
+
+
+def test_a_bound_after_a_semicolon_on_something_else_is_not_an_alternative() -> None:
+    [f] = [f for f in facts_for("Hemoglobin ≥ 9 g/dL; ≥ 2 weeks since last transfusion",
+                                False) if f.kind == "lab"]
+    assert (f.data["test"], f.data["low"], f.data.get("alternatives")) == ("hemoglobin", 9, None)
 
 
 def test_a_condition_that_leads_its_clause_is_the_alternatives_condition() -> None:
@@ -1390,11 +1435,13 @@ def test_a_bound_inside_an_unread_way_of_an_exclusion_is_not_read_alone(text: st
     assert [f for f in facts_for(text, True) if f.kind == "lab"] == []
 
 
-def test_a_bound_for_the_others_beside_a_clause_with_its_own_stays_text() -> None:
-    # the second clause gives patients with marrow involvement their own bound (read only as
-    # an uncoded name, and dropped): ANC ≥ 1.0 alone would turn them away at 0.7
-    assert [f for f in facts_for("ANC ≥ 1.0 × 10^9/L; for patients with bone marrow "
-                                 "involvement ≥ 0.5 × 10^9/L", False) if f.kind == "lab"] == []
+def test_a_bound_for_the_others_beside_a_clause_with_its_own_is_its_alternative() -> None:
+    # the second clause gives patients with marrow involvement their own bound: ANC ≥ 1.0
+    # alone would turn them away at 0.7 (it was text; the alternative keeps its condition)
+    [f] = [f for f in facts_for("ANC ≥ 1.0 × 10^9/L; for patients with bone marrow "
+                                "involvement ≥ 0.5 × 10^9/L", False) if f.kind == "lab"]
+    assert [(a["low"], a["condition"]) for a in f.data["alternatives"]] == [
+        (0.5, "for patients with bone marrow involvement")]
 
 
 def test_a_way_in_read_but_not_stated_keeps_the_other_from_being_required() -> None:

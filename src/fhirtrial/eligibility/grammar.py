@@ -679,8 +679,19 @@ _JOIN_OR = re.compile(r"\s*+,?\s*+(?:or|and/or)(?:\s+|(?=[≤≥<>]))(?:(?:age|a
 _OR_RANGE = re.compile(r"\s*+,?\s*+or\s+(?:between\s+|from\s+)?(?=\d)")
 _OR_VALUE = re.compile(r"\s*+,?\s*+or\s++(?=\d)")
 _OR_NEXT = re.compile(r"\s*+(?:\(|,|;)?\s*+or\b")
-_JOIN_ALT = re.compile(_OLD + r"(?:\s++(?:[(,;]\s*+)?|[(,;]\s*+|(?=or\s|and\s))"
-                       r"(?:or\s++|and\s++)?(?=[≤≥<>])")
+# a condition between a bound and its alternative: "; for patients with Gilbert's syndrome ≤",
+# ", or in patients with liver metastases ≤", ", if liver metastases ≤"
+_COND_LEAD = (r"(?:if|in|for|with|when|in case of|in the presence of)\b[^;≤≥<>():]{3,80}?")
+_COND_THEN_ALT = re.compile(_OLD + r"\s*+(?:[,;]|(?<=[,;]\s)|(?<=[,;]))\s*+(?:or\s++)?(?P<c>" +
+                            _COND_LEAD +
+                            r")\s*+[:,]?\s*+(?=[≤≥<>])")
+# what may follow such an alternative: the end of its clause
+_ALT_ENDS = re.compile(r"\s*+(?:$|[;.,)])")
+#: a clause after ";" that is only the bound's alternative (its condition before or after it)
+_ALT_CLAUSE = re.compile(r"\s*+(?:or\s++)?(?:" + _COND_LEAD + r"\s*+[:,]?\s*+)?[≤≥<>]")
+# (a unit read with the "," or ";" after it leaves the join empty: "≤ 1.5 mg/dl; ≤ 2 …")
+_JOIN_ALT = re.compile(_OLD + r"(?:\s++(?:[(,;]\s*+)?|[(,;]\s*+|(?=or\s|and\s)|"
+                       r"(?<=[,;]\s)|(?<=[,;]))(?:or\s++|and\s++)?(?=[≤≥<>])")
 
 
 def _restated(lab: Lab, a: Bound, b: Bound) -> bool:
@@ -795,6 +806,17 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     bracketed = _bracket_alternative(lab, s, a)
     if bracketed is not None:
         return bracketed
+    # "≤ 1.5 × ULN; for patients with Gilbert's syndrome ≤ 3 × ULN", "≤ 2.5 × ULN, or in
+    # patients with liver metastases ≤ 5 × ULN": the alternative after its condition, the
+    # clause ending with it
+    c = _COND_THEN_ALT.match(s, end) if a.up or a.down else None
+    if c is not None:
+        b = _atom(lab, s, c.end())
+        if b is not None and b.up == a.up and b.down == a.down and _ALT_ENDS.match(s, b.end):
+            if not b.unit_written and b.relative is None:
+                b.unit, b.unit_written = a.unit, a.unit_written
+            if b.relative == a.relative and _combine_units(a, b, lab):
+                return a, [(b, c.group("c").strip())], False, b.end
     # "30 kg/m² or greater, or 27 kg/m² or greater with a comorbidity": the alternative's
     # comparator after its value
     j = _OR_VALUE.match(s, end)
@@ -825,10 +847,11 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
                 return a, [(b, None)], True, b.end
             # "≤ 2.5 or ≤ 5" with nothing to tell them apart: leave it to a person
             return None
-        if b is not None and cond is None and (b.up == a.up and b.down == a.down) and \
-                re.search(r"\band\b", j.group(0)):
+        if b is not None and cond is None and (b.up == a.up and b.down == a.down) and (
+                re.search(r"\band\b|[,;]", j.group(0)) or s[:end].rstrip().endswith((",", ";"))):
             # "≤ 1.5 mg/dL and ≤ 1.5 × ULN": both limits hold, which one bound cannot state
-            # (the first alone dropped the second) — text
+            # (the first alone dropped the second); "≤ 2.5 × ULN; ≤ 5 × ULN": a second limit
+            # without what it is for — text
             return None
     # "≤ 2.5 × ULN unless liver metastases are present, in which case ≤ 5 × ULN": the
     # alternative's condition written between the two bounds
@@ -1314,8 +1337,11 @@ def readings(canon: str) -> list[Reading]:
             # haemoglobin", "ideal body weight": not the participant's measurement
             pending = []
             continue
+        # (a ";" before the bound's own alternative does not end its statement: "≤ 1.5 ×
+        # ULN; ≤ 3 × ULN for patients with Gilbert's syndrome")
         stop = next((x for x in _STOP.finditer(canon, m.end(), nxt)
-                     if x.start() not in bracketed), None)
+                     if x.start() not in bracketed and
+                     not (x.group(0) == ";" and _ALT_CLAUSE.match(canon, x.end()))), None)
         limit = stop.start() if stop else nxt
         seg = canon[:limit]
         p = _skip_gap(seg, m.end())

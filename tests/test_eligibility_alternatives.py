@@ -671,6 +671,12 @@ def test_an_exception_in_words_is_a_way_in_or_a_reason_not_to_exclude(
     ("Bilirubin > 1.5 mg/dL except in patients with documented Gilbert's syndrome",
      "in patients with documented Gilbert's syndrome",
      "in patients with documented Gilbert's syndrome"),
+    # a list of causes closed by "or" is the exception's whole (it kept its first item), in
+    # the case it is written ("gilbert's", lower-cased, before)
+    ("Total bilirubin ≤ 2.0 mg/dL unless due to Gilbert's syndrome, hemolysis, or hepatic "
+     "infiltration by tumor",
+     "if due to Gilbert's syndrome, hemolysis, or hepatic infiltration by tumor",
+     "due to Gilbert's syndrome, hemolysis, or hepatic infiltration by tumor"),
 ])
 def test_an_exceptions_words_as_the_reader_says_them(text: str, inclusion: str,
                                                      exclusion: str) -> None:

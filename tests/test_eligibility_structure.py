@@ -958,6 +958,10 @@ def _conditions(text: str, exclude: bool) -> list[tuple[str, list[str]]]:
      [("195967001", []), ("13645005", [])]),
     ("Concomitant diagnosis of past or present hepatitis B", True, [("66071002", [])]),
     ("Current or past HIV infection or AIDS", True, [("86406008", ["AIDS"])]),
+    # the words as written where the text holds them whole (before, each word's case came
+    # from its first use: "Severe depression" from "Severe Mental Illnesses")
+    ("Severe Mental Illnesses - bipolar disorder, severe depression, or schizophrenia", False,
+     [("58214004", ["Severe Mental Illnesses - bipolar disorder, severe depression"])]),
 ])
 def test_conditions_named_beside_a_coded_one_are_its_alternatives_in_words(
         text: str, exclude: bool, expected: list[tuple[str, list[str]]]) -> None:

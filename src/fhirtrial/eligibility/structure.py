@@ -1404,7 +1404,10 @@ _WAIVER_WORDS = (r"(?P<x>(?:[^()≤≥<>=;:\d]|(?:[≤≥<>]\s*+)?\d+(?:\.\d+)?\
 _WAIVER_LEAD = (r"(?:unless|except(?:\s++(?:for|if|(?P<prep>in|when|where))(?!\s++(?:the\s++)?"
                 r"cases?\s++of))?(?:\s++(?:in\s++)?(?:the\s++)?cases?\s++of)?|excepting|excluding|"
                 r"other than|apart from|with the exception of)\s++")
-_WAIVER = re.compile(r"\s*+,?\s*+" + _WAIVER_LEAD + _WAIVER_WORDS + r"\s*+(?=$|[;.]|,\s)")
+# (a comma ends the words unless a list of words joined by "or"/"and" runs from it to the
+# clause's end: "unless due to Gilbert's syndrome, hemolysis, or hepatic infiltration")
+_WAIVER = re.compile(r"\s*+,?\s*+" + _WAIVER_LEAD + _WAIVER_WORDS +
+                     r"\s*+(?=$|[;.]|,\s(?![^;.()≤≥<>=\d]*\b(?:or|and)\b[^;.()≤≥<>=\d]*(?:$|[;.])))")
 #: … the same in brackets of its own ("(unless on therapeutic anticoagulation)")
 _WAIVER_PAREN = re.compile(r"\(\s*+" + _WAIVER_LEAD + _WAIVER_WORDS + r"\s*+\)")
 # "unless otherwise specified", "except as noted below": the exception is another criterion's
@@ -2539,9 +2542,9 @@ def _words_as_written(words: str, text: str) -> str:
     """Words read from the lower-cased text in the case the criterion wrote them: whole when
     it holds them so, else word by word ("suspected COPD" from "Suspected or confirmed
     COPD")."""
-    whole = _as_written(words, text)
-    if whole != words:
-        return whole
+    m = _written_pattern(words).search(text)
+    if m and len(m.group(0)) == len(words):
+        return m.group(0)
     return " ".join(_as_written(w, text) for w in words.split())
 
 
@@ -2804,7 +2807,7 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
             for alt in f.data.get("alternatives") or ():
                 for key in ("condition", "text"):  # "in Japan", not the normalised "in japan"
                     if alt.get(key):
-                        alt[key] = _as_if(" ".join(_as_written(alt[key], text).split()))
+                        alt[key] = _as_if(" ".join(_words_as_written(alt[key], text).split()))
             for key in ("unless", "with", "also"):
                 if f.data.get(key):
                     f.data[key] = [" ".join(_as_written(w, text).split()) for w in f.data[key]]

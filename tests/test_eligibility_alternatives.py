@@ -501,6 +501,34 @@ def test_a_sentence_saying_only_the_pregnancy_state_is_read_whatever_follows(
     assert got == expected
 
 
+@pytest.mark.parametrize("text", [
+    # an industry protocol template: the states are the lead-in's own (before, text)
+    "A female participant is eligible to participate if she is not pregnant (see Appendix 3), "
+    "not breastfeeding, and at least one of the following conditions applies:",
+    "Female participants are eligible if they are not pregnant or lactating",
+])
+def test_an_eligibility_sentence_saying_the_states_is_read(text: str) -> None:
+    assert [(f.kind, f.data["value"]) for f in facts_for(text, False)] == [
+        ("pregnancy", False), ("lactation", False)]
+
+
+def test_the_states_lead_in_keeps_its_nested_ways_in_beside_them() -> None:
+    from fhirtrial.eligibility import criteria_for
+    from fhirtrial.eligibility.fhir import characteristic
+
+    [c] = criteria_for(
+        "* A female participant is eligible to participate if she is not pregnant, not "
+        "breastfeeding, and at least one of the following conditions applies:\n"
+        "  * Is not a woman of childbearing potential\n"
+        "  * Is a woman of childbearing potential using highly effective contraception")
+    combo = characteristic(c)["definitionByCombination"]
+    assert combo["code"] == "all-of"
+    *states, nested = combo["characteristic"]
+    assert [s["description"] for s in states] == ["Pregnancy: no", "Lactation: no"]
+    assert nested["definitionByCombination"]["code"] == "any-of"
+    assert len(nested["definitionByCombination"]["characteristic"]) == 2
+
+
 def test_pregnancy_words_in_a_sentence_about_something_else_stay_text() -> None:
     assert [f for f in facts_for("Negative pregnancy test. Patients may breastfeed after "
                                  "the study.", False)

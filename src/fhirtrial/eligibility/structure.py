@@ -384,6 +384,16 @@ _PREG_TRIMESTER = (r"(?:women\W+)?(?:in|during)\s+(?:the\s+|their\s+)?(?:first|s
 # "lactating women who do not agree to stop breastfeeding": a kind of them only
 _PREG_WHO_AFTER = (r"^\W*(?:(?:or|and)\s+\w+\s+)?(?:(?:women|woman|females?|patients?|"
                    r"subjects?)\W+)?(?:who|that|whose|which)\b")
+# the words around the states of an inclusion written as a sentence of eligibility: its
+# subject and "is eligible … if she is", a reference to where they are defined, and a close
+# that leads in to nested items ("and at least one of the following conditions applies:")
+_ELIGIBLE_IF = re.compile(
+    r"^\W*(?:an?\s+)?(?:female\s+|male\s+)?(?:participant|subject|patient|woman|women)s?\s+"
+    r"(?:is|are)\s+eligible\s+(?:to\s+(?:participate|enroll|enrol|take\s+part)\s+)?"
+    r"(?:in\s+(?:this|the)\s+(?:study|trial)\s+)?if\s+(?:she|he|they)\s+(?:is|are)\b"
+    r"|\(\s*see\s+[^()]{1,40}\)"
+    r"|,?\s*and\s+(?:at\s+least\s+)?one\s+of\s+the\s+following\s+(?:conditions?\s+)?"
+    r"appl(?:y|ies)\s*:?\s*$")
 _PREG_LIST_JOINT = re.compile(r"\s*(?:,\s*)?(?:or|nor|and|and/or|/|,)\s*")
 # "any concurrent or prior pregnancy": the present one among them
 _PREG_NOW_OR = re.compile(r"\b(?:current|concurrent|ongoing|present)\s+(?:or|and/or)\s+[a-z]+\W*$")
@@ -412,6 +422,12 @@ def pregnancy_facts(norm: str, exclude: bool | None = None) -> list[Fact]:
     rest = norm
     for (a, b), _ in reversed(found):
         rest = rest[:a] + " " * (b - a) + rest[b:]  # same length: clause spans stay valid
+    if exclude is not True:
+        # "A female participant is eligible to participate if she is not pregnant (see
+        # Appendix 3), not breastfeeding, and at least one of the following conditions
+        # applies:" (an industry protocol template): the states are the lead-in's own, its
+        # nested items the ways to meet the rest
+        rest = _ELIGIBLE_IF.sub(lambda m: " " * len(m.group(0)), rest)
     words = re.findall(r"[a-z/\-]+|\d+|[^\s\w.;:()]", rest)
     if exclude is True and any(not value for _, (_, value) in found):
         # "must not be pregnant", "non-pregnant women" among the exclusions: a requirement in

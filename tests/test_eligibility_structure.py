@@ -326,6 +326,24 @@ def test_unsure_phrase_stays_text_only(text: str, exclude: bool) -> None:
     assert got == []
 
 
+@pytest.mark.parametrize(("text", "windows"), [
+    # a window closing an item of an "or" list is that item's (before, only the last was read)
+    ("Radiotherapy within 2 weeks or chemotherapy within 3 weeks", [(2, "wk"), (3, "wk")]),
+    ("Surgery involving the intestinal lumen within 30 days or known intestinal strictures",
+     [(30, "d")]),
+    # "within N days since" what is named
+    ("Immunotherapy: within 42 days since tumor vaccines, and within 21 days since receipt of "
+     "CAR T-cell therapy", [(42, "d"), (21, "d")]),
+    # a window with another measure beside it is no plain look-back: text
+    ("Any investigational drug within 4 weeks or 5 half-lives, whichever is longer", []),
+    ("Exposure to any other investigational drug within 30 days or fewer than 5 half-lives "
+     "prior to screening", []),
+])
+def test_the_windows_of_an_exclusions_items(text: str, windows: list[tuple]) -> None:
+    assert [(f.data["value"], f.data["unit"]) for f in facts_for(text, True)
+            if f.kind == "time-window"] == windows
+
+
 def test_alternatives_joined_by_or_in_an_inclusion_are_any_of() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* creatinine ≤ 1.5 mg/dL or creatinine clearance "
                        "≥ 60 mL/min")

@@ -250,9 +250,16 @@ _WINDOW_PATTERNS = [
      ("the past", "the last", "the previous", "the preceding")),
     (re.compile(rf"\bat least (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), ">=",
      ("at least",)),
-    # a bare "within 4 weeks" closing a clause looks back from screening, unless the
-    # criterion speaks of the future ("anticipated discharge within 72 hours")
-    (re.compile(rf"\bwithin (?P<n>{_NUMW}) ?(?P<u>{_TUNIT})(?=\s*(?:$|[.;,)]))"), "bare",
+    # "within 42 days since tumor vaccines": the time since the thing named
+    (re.compile(rf"\bwithin (?:the )?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) since\b"), "<=",
+     ("since",)),
+    # a bare "within 4 weeks" closing a clause or an item of an "or" list ("investigational
+    # treatment within 2 weeks or immunotherapy within 28 days"; not "within 4 weeks or 5
+    # half-lives") looks back from screening, unless the criterion speaks of the future
+    # ("anticipated discharge within 72 hours")
+    (re.compile(rf"\bwithin (?P<n>{_NUMW}) ?(?P<u>{_TUNIT})"
+                r"(?=\s*(?:$|[.;,)]|(?:or|and|and/or)\s+(?![\d(]|" + _NUMW +
+                r"\b|(?:fewer|less|more|greater|longer|shorter|twice|whichever)\b)))"), "bare",
      ("within",)),
 ]
 

@@ -1001,6 +1001,7 @@ def _dated(text: str, exclude: bool = True) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize(("text", "expected"), [
     ("History of myocardial infarction within the past 6 months", [("22298006", "<= 6 mo")]),
     ("Documented history of cerebrovascular accident (CVA)", [("230690007", None)]),
+    ("Cerebro-vascular attack within the prior year", [("230690007", "<= 1 a")]),
     ("Hypertension", [("38341003", None)]),
     ("Congestive heart failure", [("84114007", None)]),
     # "active", "current": the condition now (before, a tuberculosis treated years ago

@@ -1261,10 +1261,21 @@ def test_an_exception_with_a_bound_of_its_own_leaves_the_bound_text(line: str,
      "if liver metastases"),
     ("Total bilirubin ≤ 1.5 × ULN unless the patient has Gilbert syndrome, in which case it "
      "must be ≤ 3 × ULN", "bilirubin-total", 1.5, 3, "if the patient has Gilbert syndrome"),
+    # the condition written before the alternative, after a "," or ";" (before, the whole
+    # line was text: the alternative's clause held a comparison no reading took)
+    ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome ≤ 3 × ULN",
+     "bilirubin-total", 1.5, 3, "for patients with Gilbert's syndrome"),
+    ("ALT ≤ 2.5 × ULN, or in patients with liver metastases ≤ 5 × ULN", "alt", 2.5, 5,
+     "in patients with liver metastases"),
+    ("ALT ≤ 2.5 × ULN, if liver metastases ≤ 5 × ULN", "alt", 2.5, 5, "if liver metastases"),
+    # after a ";", the condition after it
+    ("ALT ≤ 3 x ULN; ≤ 5 x ULN in case of suspected leukemic liver involvement", "alt", 3, 5,
+     "in case of suspected leukemic liver involvement"),
 ])
-def test_unless_in_which_case_is_a_conditional_alternative(line, test, high, alt_high,
-                                                           condition) -> None:
-    """The condition is written between the bounds: the second bound holds under it."""
+def test_a_conditional_alternative_keeps_its_condition_wherever_it_is_written(
+        line, test, high, alt_high, condition) -> None:
+    """The condition written between the bounds ("unless …, in which case"), or before or
+    after the alternative past a "," or ";": the second bound holds under it."""
     [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
     assert (f.data["test"], f.data["high"], f.data["relative"]) == (test, high, "ULN")
     [alt] = f.data["alternatives"]
@@ -1310,26 +1321,6 @@ def test_a_conditional_alternative_keeps_its_whole_bracketed_condition() -> None
     [f] = facts_for("ECOG performance status ≥ 2 (≥ 3 for patients aged ≥ 70)", True)
     [alt] = f.data["alternatives"]
     assert (alt["low"], alt["condition"]) == (3, "for patients aged ≥ 70")
-
-
-@pytest.mark.parametrize(("line", "test", "high", "alt_high", "condition"), [
-    # the condition written before the alternative, after a "," or ";" (before, the whole
-    # line was text: the alternative's clause held a comparison no reading took)
-    ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome ≤ 3 × ULN",
-     "bilirubin-total", 1.5, 3, "for patients with Gilbert's syndrome"),
-    ("ALT ≤ 2.5 × ULN, or in patients with liver metastases ≤ 5 × ULN", "alt", 2.5, 5,
-     "in patients with liver metastases"),
-    ("ALT ≤ 2.5 × ULN, if liver metastases ≤ 5 × ULN", "alt", 2.5, 5, "if liver metastases"),
-    # after a ";", the condition after it
-    ("ALT ≤ 3 x ULN; ≤ 5 x ULN in case of suspected leukemic liver involvement", "alt", 3, 5,
-     "in case of suspected leukemic liver involvement"),
-])
-def test_an_alternative_after_a_comma_or_semicolon_keeps_its_condition(
-        line: str, test: str, high: float, alt_high: float, condition: str) -> None:
-    [f] = [f for f in facts_for(line, False) if f.kind == "lab"]
-    assert (f.data["test"], f.data["high"], f.data["relative"]) == (test, high, "ULN")
-    [alt] = f.data["alternatives"]
-    assert (alt["high"], alt["relative"], alt["condition"]) == (alt_high, "ULN", condition)
 
 
 @pytest.mark.parametrize("line", [

@@ -225,7 +225,7 @@ _STUDY_EVENT = (r"(?:(?:the )?screening|enrol(?:l)?ment|randomi[sz]ation|study e
                 r"(?:the )?initiation of)")
 # "before the diagnosis" / "after surgery": a window around some other event is not a look-back
 # from screening
-_OTHER_EVENT = re.compile(r"^\s*(?:and|or) after|^\s*(?:of|from|before|prior to|after) (?:the )?"
+_OTHER_EVENT = re.compile(r"\s*(?:and|or) after|\s*(?:of|from|before|prior to|after) (?:the )?"
                           r"(?:diagnosis|onset|initial|surgery|transplant|death|symptom|viral|"
                           r"the end|ending|completion)")
 _FUTURE = re.compile(r"\b(?:anticipat|expected|expect|planned|plan|scheduled|will|during the "
@@ -281,14 +281,16 @@ _HOURS_H = re.compile(r"\d ?h\b")
 @lru_cache(maxsize=4096)
 def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
     out: list[tuple[tuple[int, int], dict]] = []
-    taken: list[tuple[int, int]] = []
+    # (the characters a window already took, one flag each: a line of thousands of windows
+    # costs its length, not the square of its windows' number)
+    taken = bytearray(len(norm))
     for pat, comparator, needs in _WINDOW_PATTERNS:
         if not any(w in norm for w in needs):
             continue
         for m in pat.finditer(norm):
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            if any(taken[m.start():m.end()]):
                 continue
-            if _OTHER_EVENT.match(norm[m.end():]):
+            if _OTHER_EVENT.match(norm, m.end()):
                 continue
             if comparator == "bare":
                 if _FUTURE.search(norm):
@@ -298,7 +300,7 @@ def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
             value = _num(n) if n else 1
             out.append((m.span(), {"comparator": comparator, "value": value,
                                    "unit": _TIME_UNITS[m.group("u")]}))
-            taken.append(m.span())
+            taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
     out.sort(key=lambda x: x[0])
     return tuple(out)
 

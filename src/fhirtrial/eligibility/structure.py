@@ -2552,8 +2552,13 @@ def _clauses(norm: str) -> Iterator[tuple[int, int]]:
 def _as_written(name: str, text: str) -> str:
     """A name read from the lower-cased text, in the case the criterion wrote it ("IOP",
     "Cobb angle"); as read when the text does not hold it word for word."""
-    m = _written_pattern(name).search(text)
-    return m.group(0) if m and len(m.group(0)) == len(name) else name
+    return _written_whole(name, text) or name
+
+
+def _written_whole(words: str, text: str) -> str | None:
+    """The words as the text holds them word for word, in its case; None if it does not."""
+    m = _written_pattern(words).search(text)
+    return m.group(0) if m and len(m.group(0)) == len(words) else None
 
 
 @lru_cache(maxsize=2048)
@@ -2567,10 +2572,7 @@ def _words_as_written(words: str, text: str) -> str:
     """Words read from the lower-cased text in the case the criterion wrote them: whole when
     it holds them so, else word by word ("suspected COPD" from "Suspected or confirmed
     COPD")."""
-    m = _written_pattern(words).search(text)
-    if m and len(m.group(0)) == len(words):
-        return m.group(0)
-    return " ".join(_as_written(w, text) for w in words.split())
+    return _written_whole(words, text) or " ".join(_as_written(w, text) for w in words.split())
 
 
 def facts_for(text: str, exclude: bool | None = None) -> list[Fact]:

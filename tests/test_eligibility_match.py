@@ -930,6 +930,11 @@ REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condit
      "2025-12-01", {"clinicalStatus": ACTIVE}, "not-eligible"),
     ("Inclusion Criteria:\n* Type 2 diabetes diagnosed at least 6 months before screening",
      "2024-12-01", {"clinicalStatus": ACTIVE}, "eligible"),
+    # how long it has lasted, said after the name: the same (before, the line was text)
+    ("Inclusion Criteria:\n* Diabetes mellitus type 2 for at least 6 months", "2025-12-01",
+     {"clinicalStatus": ACTIVE}, "not-eligible"),
+    ("Inclusion Criteria:\n* Type 2 diabetes of at least 1 year's duration", "2024-12-01",
+     {"clinicalStatus": ACTIVE}, "eligible"),
 ])
 def test_a_conditions_window_is_read_against_when_it_was_present(
         text: str, onset: str, extra: dict[str, Any], verdict: str) -> None:

@@ -2110,6 +2110,23 @@ _BRACKET = re.compile(r"\([^)]*\)")
 _SUBGROUP = re.compile(r"\b(?:groups?|cohorts?|arms?|part [a-z0-9]|controls?)\b")
 
 
+# how long a condition named right before it has lasted: "for at least 6 months", "for ≥ 1
+# year", "of at least 1 year's duration" (not a time before or after something else)
+_HELD_SINCE = re.compile(rf"\s*(?P<lead>for|of) (?:at least|a minimum of|≥) ?(?P<n>{_NUMW}) ?"
+                         rf"(?P<u>{_TUNIT})(?:'s|’s|s'|s’)?(?P<d> duration)?\b"
+                         r"(?!\s*(?:before|prior|after|following|from|since|post|ago))")
+
+
+def _held_since(clause: str, pos: int) -> tuple[tuple[int, int], dict] | None:
+    """The span and ``>=`` window of a duration right after a condition's name."""
+    h = _HELD_SINCE.match(clause, pos)
+    if h is None or (h.group("lead") == "of") != bool(h.group("d")):
+        return None
+    n = h.group("n")
+    return (h.start(), h.end()), {"comparator": ">=", "value": _num(n),
+                                  "unit": _TIME_UNITS[h.group("u")]}
+
+
 def condition_facts(norm: str, exclude: bool | None = None,
                     read_at: Iterable[int] = (), states: bool = False
                     ) -> list[tuple[int, Fact]]:
@@ -2206,6 +2223,12 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((start, pos, None))
             continue
         windows = time_windows(clause)
+        if not windows and (held := _held_since(clause, m.end())) is not None:
+            # "type 2 diabetes for at least 6 months", "of at least 1 year's duration": begun
+            # that long ago or more (the words are the window's, not more than the name)
+            (a, b), w = held
+            windows = [((a, b), w)]
+            clause = clause[:a] + " " * (b - a) + clause[b:]
         lead = clause.rfind(":", 0, m.start())
         if lead >= 0 and "following" in clause[:lead]:
             # ("any of the following within 6 months: myocardial infarction, …"): the list's

@@ -911,6 +911,17 @@ def test_an_exclusion_bounds_words_beside_it_are_named_to_confirm(
         words if result == "not-met" else None)
 
 
+def test_the_words_before_an_inclusion_age_are_named_to_confirm() -> None:
+    # a man of 56: the age is met, "Postmenopausal women" is not something the age says
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
+        "resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01", "gender": "male"}}]}
+    out = evaluate("Inclusion Criteria:\n* Postmenopausal women aged 50-75 years", bundle,
+                   as_of="2026-01-15")
+    [row] = _criteria(out)
+    [fact] = row["facts"]
+    assert fact["toConfirm"]["valueString"] == "Postmenopausal women"
+
+
 ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                       "code": "active"}]}
 REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",

@@ -1183,6 +1183,16 @@ def test_a_state_after_a_comma_qualifies_only_when_it_is_all_the_clause_says(
     # (an age read twice is one age, with the words)
     ("Adults over age 18 with diabetes mellitus, diabetic macular edema and visually "
      "significant cataracts", ["and the rest of the criterion (in words)"], []),
+    # … and before it (before, the age alone met the line: a man met "Postmenopausal women
+    # aged 50-75", an adult without cancer "Patients with confirmed NSCLC aged ≥ 18 years")
+    ("Patients with confirmed NSCLC aged ≥ 18 years", ["with confirmed NSCLC"], []),
+    ("Postmenopausal women aged 50-75 years", ["Postmenopausal women"], []),
+    ("Children with asthma aged 6-12 years", None, ["195967001"]),
+    # words that only say who, label a group, lead in, or offer another way in: none
+    ("Male or female patients aged 18-65 years", None, []),
+    ("Older adults (≥ 65 years)", None, []),
+    ("Cohort 1: ≥ 12 years to < 18 years of age", None, []),
+    ("Male or non-pregnant female adult ≥ 18 years of age", None, []),
 ])
 def test_an_inclusion_ages_words_are_the_lines_other_requirement(
         text: str, also: list[str] | None, conditions: list[str]) -> None:

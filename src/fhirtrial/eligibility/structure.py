@@ -1312,6 +1312,11 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             r.lab.kind == "age" else None
         if also and _NO_AGE_LIMIT.match(also):
             also = None  # ("≥ 18 years with no upper age limit": the age's own)
+        if also is None and exclude is False and r.lab.kind == "age":
+            # "Patients with confirmed NSCLC aged ≥ 18 years", "Postmenopausal women aged
+            # 50-75": the words before the age are the line's other requirement, as those
+            # after it are (before, the age alone met the line)
+            also = _words_before_age(canon, text, rs, r)
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
                         (r.pos, len(canon)))
@@ -1642,6 +1647,38 @@ _COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:(?:an?\s+)?(?:patient|participant|su
                         r"person)s?|those|people)\s+(?:with|whose|who\s+ha(?:ve|s))\s+"
                         r"(?:an?\s+|the\s+)?"
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
+def _words_before_age(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
+    """The words of an age's clause before it that say more than who the participants are
+    ("with confirmed NSCLC", "Postmenopausal women"), as written from the first such word;
+    None when they only say who ("male or female patients", "older adults", "subjects must
+    be"), when they label a group or lead in ("Cohort 1:"), or when another reading is there."""
+    a = next((a for a, b in _clauses(canon) if a <= r.pos < b), 0)
+    if any(a <= q.pos < r.pos or a <= q.bound.start < r.pos for q in rs if q is not r):
+        return None
+    head = canon[a:min(r.pos, r.bound.start)]
+    if ":" in head or "criteri" in head or "eligib" in head or \
+            not re.search(r"[a-z]{4}", _WHO_ONLY.sub(" ", head)):
+        return None  # ("Additional inclusion criteria are …": a lead-in, not a requirement)
+    written = " ".join(text[a:a + len(head)].split())
+    lead = _WHO_LEAD.match(written)
+    if lead and re.search(r"\bor\W*$", lead.group(0)):
+        return None  # ("Male or non-pregnant female adult": another way in, not a requirement)
+    words = written[lead.end() if lead else 0:].strip(" ,;(")
+    return words or None
+
+
+_WHO_WORDS = (r"male|female|males|females|men|women|man|woman|adults?|adolescents?|children|"
+              r"child|infants?|newborns?|neonates?|boys?|girls?|patients?|subjects?|"
+              r"participants?|volunteers?|individuals?|persons?|people|both|either|any|all|"
+              r"every|each|only|the|an?|or|and|older|younger|elderly|being|who|that|are|is|"
+              r"must|be|should|will|gender|genders|sex|sexes|unlimited|aged?|ages")
+#: the words before an age that only say who takes part (or mark a list item)
+_WHO_LEAD = re.compile(rf"^(?:(?:\(?[0-9a-z]{{1,3}}[.)]|[-•*]|(?:{_WHO_WORDS})\b)[\s,/]*)+",
+                       re.IGNORECASE)
+_WHO_ONLY = re.compile(rf"\b(?:{_WHO_WORDS}|healthy|with|their|of|between|from|at|least|"
+                       r"than|over|under|above|below)\b|\(?\b[0-9a-z]{1,3}[.)]|[^a-z]+")
+
+
 _NO_AGE_LIMIT = re.compile(r"(?:with\s+)?no\s+(?:upper\s+)?(?:age\s+)?limit")
 _CLAUSE_END = re.compile(r"[\s.,;)]*(?:$|[;.]\s)")
 

@@ -269,6 +269,19 @@ def test_a_range_for_one_sex_says_whose_it_is() -> None:
         "Body mass index 18.5 to 30 kg/m² (male) or 18.5 to 28 kg/m² (female)")
 
 
+@pytest.mark.parametrize(("line", "text"), [
+    # a condition at least N before is one begun that long ago (before: "Diabetes mellitus
+    # type 2 (at least 6 months before)", which a coordinator could read as a past diabetes)
+    ("Type 2 diabetes for at least 6 months", "Diabetes mellitus type 2 (begun at least 6 "
+                                              "months before)"),
+    ("History of myocardial infarction within the past 6 months",
+     "Myocardial infarction (within the previous 6 months)"),
+])
+def test_a_conditions_window_says_when_it_was_present(line: str, text: str) -> None:
+    [c] = criteria_for(f"Inclusion Criteria:\n* {line}")
+    assert fact_text(next(f for f in c.facts if f.kind == "condition")) == text
+
+
 def test_a_bound_held_for_a_time_carries_its_duration() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* HIV-1 RNA < 50 copies/mL for at least 6 months")
     [f] = c.facts

@@ -469,7 +469,11 @@ def _bound_text(fact: Fact) -> str:
         if (one := _one_sided(d)) and one[1] == 1:  # "Age ≥ 1 hour"
             suffix = suffix.removesuffix("s")
     elif fact.kind == "condition":
-        text = condition_name(d) + (f" ({window_text(d['window'])})" if d.get("window") else "")
+        w = d.get("window")
+        # (a condition at least N before is one begun that long ago: "Type 2 diabetes (begun
+        # at least 6 months before)")
+        text = condition_name(d) + (f" ({'begun ' if w['comparator'] == '>=' else ''}"
+                                    f"{window_text(w)})" if w else "")
         return text + "".join(f", or {a['text']}" for a in d.get("alternatives") or ())
     elif fact.kind == "sex":
         return f"Sex: {d['sex']}"

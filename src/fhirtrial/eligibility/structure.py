@@ -1647,6 +1647,8 @@ _COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:(?:an?\s+)?(?:patient|participant|su
                         r"person)s?|those|people)\s+(?:with|whose|who\s+ha(?:ve|s))\s+"
                         r"(?:an?\s+|the\s+)?"
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
+
+
 def _words_before_age(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
     """The words of an age's clause before it that say more than who the participants are
     ("with confirmed NSCLC", "Postmenopausal women"), as written from the first such word;
@@ -2149,18 +2151,17 @@ _SUBGROUP = re.compile(r"\b(?:groups?|cohorts?|arms?|part [a-z0-9]|controls?)\b"
 
 # how long a condition named right before it has lasted: "for at least 6 months", "for ≥ 1
 # year", "of at least 1 year's duration" (not a time before or after something else)
-_HELD_SINCE = re.compile(rf"\s*(?P<lead>for|of) (?:at least|a minimum of|≥) ?(?P<n>{_NUMW}) ?"
-                         rf"(?P<u>{_TUNIT})(?:'s|’s|s'|s’)?(?P<d> duration)?\b"
-                         r"(?!\s*(?:before|prior|after|following|from|since|post|ago))")
+_LASTED = re.compile(rf"\s*(?P<lead>for|of) (?:at least|a minimum of|≥) ?(?P<n>{_NUMW}) ?"
+                     rf"(?P<u>{_TUNIT})(?:'s|’s|s'|s’)?(?P<d> duration)?\b"
+                     r"(?!\s*(?:before|prior|after|following|from|since|post|ago))")
 
 
-def _held_since(clause: str, pos: int) -> tuple[tuple[int, int], dict] | None:
+def _lasted(clause: str, pos: int) -> tuple[tuple[int, int], dict] | None:
     """The span and ``>=`` window of a duration right after a condition's name."""
-    h = _HELD_SINCE.match(clause, pos)
+    h = _LASTED.match(clause, pos)
     if h is None or (h.group("lead") == "of") != bool(h.group("d")):
         return None
-    n = h.group("n")
-    return (h.start(), h.end()), {"comparator": ">=", "value": _num(n),
+    return (h.start(), h.end()), {"comparator": ">=", "value": _num(h.group("n")),
                                   "unit": _TIME_UNITS[h.group("u")]}
 
 
@@ -2260,10 +2261,10 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((start, pos, None))
             continue
         windows = time_windows(clause)
-        if not windows and (held := _held_since(clause, m.end())) is not None:
+        if not windows and (lasted := _lasted(clause, m.end())) is not None:
             # "type 2 diabetes for at least 6 months", "of at least 1 year's duration": begun
             # that long ago or more (the words are the window's, not more than the name)
-            (a, b), w = held
+            (a, b), w = lasted
             windows = [((a, b), w)]
             clause = clause[:a] + " " * (b - a) + clause[b:]
         lead = clause.rfind(":", 0, m.start())

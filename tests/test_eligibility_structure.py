@@ -1187,6 +1187,9 @@ def test_a_state_after_a_comma_qualifies_only_when_it_is_all_the_clause_says(
     # aged 50-75", an adult without cancer "Patients with confirmed NSCLC aged ≥ 18 years")
     ("Patients with confirmed NSCLC aged ≥ 18 years", ["with confirmed NSCLC"], []),
     ("Postmenopausal women aged 50-75 years", ["Postmenopausal women"], []),
+    # as written, a bracket inside them too (it was blanked, and the words lower-cased)
+    ("HIV-1 infected antiretroviral therapy (ART)-naive men or women aged 18 years or greater",
+     ["HIV-1 infected antiretroviral therapy (ART)-naive men or women"], []),
     ("Children with asthma aged 6-12 years", None, ["195967001"]),
     # words that only say who, label a group, lead in, or offer another way in: none
     ("Male or female patients aged 18-65 years", None, []),

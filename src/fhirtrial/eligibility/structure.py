@@ -1316,7 +1316,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             # "Patients with confirmed NSCLC aged ≥ 18 years", "Postmenopausal women aged
             # 50-75": the words before the age are the line's other requirement, as those
             # after it are (before, the age alone met the line)
-            also = _words_before_age(canon, text, rs, r)
+            also = _words_before_age(canon, norm, rs, r)
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
                         (r.pos, len(canon)))
@@ -1649,11 +1649,12 @@ _COND_OPEN = re.compile(r"\b(?:for|in)\s+(?:(?:an?\s+)?(?:patient|participant|su
                         r"(?:serum\s+|blood\s+|plasma\s+)?$")
 
 
-def _words_before_age(canon: str, text: str, rs: list[Reading], r: Reading) -> str | None:
+def _words_before_age(canon: str, norm: str, rs: list[Reading], r: Reading) -> str | None:
     """The words of an age's clause before it that say more than who the participants are
-    ("with confirmed NSCLC", "Postmenopausal women"), as written from the first such word;
-    None when they only say who ("male or female patients", "older adults", "subjects must
-    be"), when they label a group or lead in ("Cohort 1:"), or when another reading is there."""
+    ("with confirmed NSCLC", "Postmenopausal women"), from the first such word, brackets
+    included (``norm``: the canonical text before brackets were blanked); None when they only
+    say who ("male or female patients", "older adults", "subjects must be"), when they label
+    a group or lead in ("Cohort 1:"), or when another reading is there."""
     a = next((a for a, b in _clauses(canon) if a <= r.pos < b), 0)
     if any(a <= q.pos < r.pos or a <= q.bound.start < r.pos for q in rs if q is not r):
         return None
@@ -1661,7 +1662,7 @@ def _words_before_age(canon: str, text: str, rs: list[Reading], r: Reading) -> s
     if ":" in head or "criteri" in head or "eligib" in head or \
             not re.search(r"[a-z]{4}", _WHO_ONLY.sub(" ", head)):
         return None  # ("Additional inclusion criteria are …": a lead-in, not a requirement)
-    written = " ".join(text[a:a + len(head)].split())
+    written = " ".join(norm[a:a + len(head)].split())
     lead = _WHO_LEAD.match(written)
     if lead and re.search(r"\bor\W*$", lead.group(0)):
         return None  # ("Male or non-pregnant female adult": another way in, not a requirement)

@@ -1187,7 +1187,11 @@ def test_a_state_after_a_comma_qualifies_only_when_it_is_all_the_clause_says(
     # aged 50-75", an adult without cancer "Patients with confirmed NSCLC aged ≥ 18 years")
     ("Patients with confirmed NSCLC aged ≥ 18 years", ["with confirmed NSCLC"], []),
     ("Postmenopausal women aged 50-75 years", ["Postmenopausal women"], []),
-    # as written, a bracket inside them too (it was blanked, and the words lower-cased)
+    # as written, a bracket inside them too (it was blanked: the approach was dropped after
+    # the age, and the words before it lower-cased)
+    ("Patients over 18 years of age who are scheduled for a right hemicolectomy (robotic or "
+     "laparoscopic) with an anastomosis", ["who are scheduled for a right hemicolectomy "
+                                           "(robotic or laparoscopic) with an anastomosis"], []),
     ("HIV-1 infected antiretroviral therapy (ART)-naive men or women aged 18 years or greater",
      ["HIV-1 infected antiretroviral therapy (ART)-naive men or women"], []),
     ("Children with asthma aged 6-12 years", None, ["195967001"]),

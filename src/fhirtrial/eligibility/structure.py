@@ -1308,7 +1308,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         # words are the line's other requirement, in words — a criterion in words beside the
         # age (``also``: named for a person to confirm), not the age's qualifier. Before, the
         # line was *met* on the age alone, and nothing said the rest was unchecked
-        also = _with_words(canon, text, rs, r, whole=True) if exclude is False and \
+        also = _with_words(canon, norm, rs, r, whole=True) if exclude is False and \
             r.lab.kind == "age" else None
         if also and _NO_AGE_LIMIT.match(also):
             also = None  # ("≥ 18 years with no upper age limit": the age's own)

@@ -1659,27 +1659,35 @@ def _words_before_age(canon: str, norm: str, rs: list[Reading], r: Reading) -> s
     if any(a <= q.pos < r.pos or a <= q.bound.start < r.pos for q in rs if q is not r):
         return None
     head = canon[a:min(r.pos, r.bound.start)]
+    who_lead, who_only = _who_patterns()
     if ":" in head or "criteri" in head or "eligib" in head or \
-            not re.search(r"[a-z]{4}", _WHO_ONLY.sub(" ", head)):
+            not re.search(r"[a-z]{4}", who_only.sub(" ", head)):
         return None  # ("Additional inclusion criteria are …": a lead-in, not a requirement)
     written = " ".join(norm[a:a + len(head)].split())
-    lead = _WHO_LEAD.match(written)
+    lead = who_lead.match(written)
     if lead and re.search(r"\bor\W*$", lead.group(0)):
         return None  # ("Male or non-pregnant female adult": another way in, not a requirement)
     words = written[lead.end() if lead else 0:].strip(" ,;(")
     return words or None
 
 
-_WHO_WORDS = (r"male|female|males|females|men|women|man|woman|adults?|adolescents?|children|"
-              r"child|infants?|newborns?|neonates?|boys?|girls?|patients?|subjects?|"
-              r"participants?|volunteers?|individuals?|persons?|people|both|either|any|all|"
-              r"every|each|only|the|an?|or|and|older|younger|elderly|being|who|that|are|is|"
-              r"must|be|should|will|gender|genders|sex|sexes|unlimited|aged?|ages")
-#: the words before an age that only say who takes part (or mark a list item)
-_WHO_LEAD = re.compile(rf"^(?:(?:\(?[0-9a-z]{{1,3}}[.)]|[-•*]|(?:{_WHO_WORDS})\b)[\s,/]*)+",
-                       re.IGNORECASE)
-_WHO_ONLY = re.compile(rf"\b(?:{_WHO_WORDS}|healthy|with|their|of|between|from|at|least|"
-                       r"than|over|under|above|below)\b|\(?\b[0-9a-z]{1,3}[.)]|[^a-z]+")
+#: grammar around the lexicon's words for who takes part (``condition_words.who``) before an
+#: age: articles, quantifiers, "or", the verb and "aged", the sex said as a word
+_WHO_GRAMMAR = ("both", "either", "any", "all", "every", "each", "only", "the", "a", "an", "or",
+                "and", "older", "younger", "elderly", "being", "who", "that", "are", "is", "must",
+                "be", "should", "will", "gender", "genders", "sex", "sexes", "unlimited", "age",
+                "aged", "ages")
+
+
+@cache
+def _who_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(the words at a clause's start that only say who takes part, or mark a list item;
+    every such word anywhere, with the grammar of an age and what is not a word)."""
+    who = _any_of([*tables().condition_words["who"], *_WHO_GRAMMAR])
+    return (re.compile(rf"^(?:(?:\(?[0-9a-z]{{1,3}}[.)]|[-•*]|(?:{who})\b)[\s,/]*)+",
+                       re.IGNORECASE),
+            re.compile(rf"\b(?:{who}|healthy|with|their|of|between|from|at|least|than|over|"
+                       r"under|above|below)\b|\(?\b[0-9a-z]{1,3}[.)]|[^a-z]+"))
 
 
 _NO_AGE_LIMIT = re.compile(r"(?:with\s+)?no\s+(?:upper\s+)?(?:age\s+)?limit")

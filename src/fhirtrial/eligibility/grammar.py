@@ -642,9 +642,10 @@ def _skip_gap(s: str, pos: int, limit: int = 7) -> int:
         n += 1
 
 
+#: the words that open a bound's condition ("if liver metastases", "for patients with …")
+_COND_OPENERS = r"if|in|for|with|when|among|where|in case of|in the presence of"
 _COND = re.compile(r"\s*+(?:\)?\s*+[,;]?\s*+)(?:(?:of age|old|of life)\s++)?"
-                   r"(?P<c>(?:if|in|for|with|when|among|unless|where|"
-                   r"due to|because of|caused by|in case of|in the presence of|"
+                   rf"(?P<c>(?:{_COND_OPENERS}|unless|due to|because of|caused by|"
                    r"in (?:patients|subjects|participants|those|cases?)|"
                    r"for (?:patients|subjects|participants|those))\b[^;)]*)")
 
@@ -681,7 +682,7 @@ _OR_VALUE = re.compile(r"\s*+,?\s*+or\s++(?=\d)")
 _OR_NEXT = re.compile(r"\s*+(?:\(|,|;)?\s*+or\b")
 # a condition between a bound and its alternative: "; for patients with Gilbert's syndrome ≤",
 # ", or in patients with liver metastases ≤", ", if liver metastases ≤"
-_COND_LEAD = (r"(?:if|in|for|with|when|in case of|in the presence of)\b[^;≤≥<>():]{3,80}?")
+_COND_LEAD = rf"(?:{_COND_OPENERS})\b[^;≤≥<>():]{{3,80}}?"
 _COND_THEN_ALT = re.compile(_OLD + r"\s*+(?:[,;]|(?<=[,;]\s)|(?<=[,;]))\s*+(?:or\s++)?(?P<c>" +
                             _COND_LEAD +
                             r")\s*+[:,]?\s*+(?=[≤≥<>])")

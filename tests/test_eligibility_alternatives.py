@@ -1250,6 +1250,11 @@ def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, 
 @pytest.mark.parametrize(("line", "exclude"), [
     # the alternative in another measure than the bound's: not one limit two ways
     ("Creatinine ≤ 1.5 mg/dL unless the patient has Gilbert's, in which case ≤ 3 × ULN", False),
+    ("Total bilirubin ≤ 1.5 × ULN except subjects with Gilbert's syndrome who can have total "
+     "bilirubin < 3.0 mg/dL", False),
+    # the excepted patients' bound on another measure: not the first one's alternative
+    ("Total bilirubin ≤ 1.5 mg/dL except patients with Gilbert's syndrome who may have direct "
+     "bilirubin ≤ 1.0 mg/dL", False),
 ])
 def test_an_exception_with_a_bound_of_its_own_leaves_the_bound_text(line: str,
                                                                     exclude: bool) -> None:
@@ -1297,6 +1302,20 @@ def test_a_conditional_alternative_keeps_its_condition_wherever_it_is_written(
      "if Gilbert's syndrome"),
     ("Total bilirubin > 1.5 × ULN (except Gilbert's syndrome, > 3 × ULN)", True, 1.5, 3, None,
      "if Gilbert's syndrome"),
+    # the excepted patients' bound stated with the measure named again (before, text)
+    ("Total bilirubin ≤ 1.5 mg/dL (except subjects with Gilbert's syndrome, who can have "
+     "total bilirubin < 3.0 mg/dL)", False, 1.5, 3, "mg/dL",
+     "for subjects with Gilbert's syndrome"),
+    ("Total bilirubin ≤ 1.5 × ULN, except in patients with Gilbert's syndrome who must have "
+     "a total bilirubin level ≤ 3 × ULN", False, 1.5, 3, None,
+     "in patients with Gilbert's syndrome"),
+    ("Total bilirubin > 1.5 × ULN, except subjects with Gilbert's syndrome who may have total "
+     "bilirubin > 3 × ULN", True, 1.5, 3, None, "for subjects with Gilbert's syndrome"),
+    # (in a clause of its own, the name said again is that clause's bound, its condition the
+    # clause: the exception's reading must not take it)
+    ("Total bilirubin ≤ 1.5 mg/dL; patients with Gilbert's syndrome who may have total "
+     "bilirubin ≤ 3 mg/dL are eligible", False, 1.5, 3, "mg/dL",
+     "patients with Gilbert's syndrome who may have total bilirubin ≤ 3 mg/dL are eligible"),
 ])
 def test_an_exception_with_its_own_bound_is_a_conditional_alternative(
         line: str, exclude: bool, bound: float, alt: float, unit: str | None,

@@ -110,6 +110,14 @@ def _names() -> tuple[re.Pattern[str], dict[str, Lab]]:
 _SPACE_RUN = re.compile(r"\s{2,}")
 
 
+def _names_lab(words: str, lab: Lab) -> bool:
+    """Whether ``words`` are one of the lexicon's names for ``lab`` (a level or value of it
+    too: "total bilirubin level", "the serum creatinine value")."""
+    words = re.sub(r"^(?:the|a|an|their|his|her)\s+|\s+(?:levels?|values?|of)$", "",
+                   _SPACE_RUN.sub(" ", words.strip()))
+    return _names()[1].get(words) is lab
+
+
 def name_of(found: str) -> str:
     """The lexicon name a match of the names pattern stands for (spaces collapsed)."""
     return _SPACE_RUN.sub(" ", found) if "  " in found else found
@@ -859,6 +867,8 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     u = _UNLESS_WHICH.match(s, end) if (a.up or a.down) and \
         ("unless" in s or "except" in s) else None
     if u:
+        if u.group("name") and not _names_lab(u.group("name"), lab):
+            return None  # "… who can have direct bilirubin ≤ …": another measure's bound
         b = _atom(lab, s, u.end())
         if b is None or b.up != a.up or b.down != a.down:
             return None
@@ -882,11 +892,29 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
     return a, [], False, end
 
 
+def _named_in_its_exception(canon: str, before: re.Match[str], m: re.Match[str],
+                            by_name: dict[str, Lab]) -> bool:
+    """Whether mention ``m`` names ``before``'s concept again inside the exception that
+    follows it, in one clause ("≤ 1.5 × ULN, except … who can have total bilirubin")."""
+    between = canon[before.end():m.start()]
+    return by_name[name_of(before.group(0))] is by_name[name_of(m.group(0))] and \
+        ";" not in between and _EXCEPT_IN.search(between) is not None
+
+
+_EXCEPT_IN = re.compile(r"\b(?:except|unless)\b")
+#: the words before a measure named again in its exception ("…, who can have total bilirubin")
+_WHO_HAVE = re.compile(r"\bwho\s++(?:can|may|must|should|shall|will)\s++(?:only\s++)?"
+                       r"(?:have|be)\s++(?:(?:a|an|the)\s++)?$")
 _UNLESS_WHICH = re.compile(
     # "unless X, in which case ≤ 5", "(unless X, then ≤ 3)", "unless X (≤ 3 × ULN)", "except
-    # for patients with X (≤ 3 mg/dL)", "(except X: ≤ 3 mg/dL)", "(except X, > 3 × ULN)"
+    # for patients with X (≤ 3 mg/dL)", "(except X: ≤ 3 mg/dL)", "(except X, > 3 × ULN)";
+    # "except subjects with Gilbert's syndrome, who can have total bilirubin < 3.0 mg/dL", the
+    # measure named again (``name``, which must be the bound's own)
     r"\s*+,?\s*+\(?\s*+(?P<c>(?:unless|except(?:\s++(?:for|in|if))?)\s++[^()≤≥<>:;,]{3,80}?"
-    r"(?:\s*+,?\s*+(?:in which case|in that case|then)\b|(?=\s*+[(:,])))\s*+[(:,]?\s*+"
+    r"(?:\s*+,?\s*+(?:in which case|in that case|then)\b|"
+    r"\s*+,?\s*+who\s++(?:can|may|must|should|shall|will)\s++(?:only\s++)?(?:have|be)\s++"
+    r"(?:(?:a|an|the)\s++)?(?P<name>[a-z][^≤≥<>,;()]{0,40}?)(?=\s*+[≤≥<>])|"
+    r"(?=\s*+[(:,])))\s*+[(:,]?\s*+"
     r"(?:(?:it|they|the value|values?|levels?)\s++)?(?:(?:must|should|shall|can|may)\s++be\s++|"
     r"(?:is|are)\s++)?(?=[≤≥<>])")
 # "(in patients with liver metastases: ≤ 5 × ULN)": the condition before the bound
@@ -1315,6 +1343,12 @@ def readings(canon: str) -> list[Reading]:
         mentions = [m for m in mentions
                     if not (m.start() and canon[m.start() - 1] == "/" and
                             _UNIT_BEFORE.search(canon, max(0, m.start() - 12), m.start()))]
+    if " who " in canon and ("except" in canon or "unless" in canon):
+        # "… except subjects with Gilbert's syndrome, who can have total bilirubin < 3 mg/dL":
+        # the name said again inside its own exception is the first statement's
+        mentions = [m for i, m in enumerate(mentions)
+                    if not (i and _WHO_HAVE.search(canon, max(0, m.start() - 40), m.start())
+                            and _named_in_its_exception(canon, mentions[i - 1], m, by_name))]
     # "HDL-C < 50/40 mg/dL; F/M": the sexes the pair is in, not a new statement
     bracketed = bracketed_semicolons(canon) | {m.start() for m in _SEMI_SEXES.finditer(canon)}
     out: list[Reading] = []

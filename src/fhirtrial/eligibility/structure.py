@@ -1567,8 +1567,13 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
 
 
 _UNLESS_WHICH_CASE = re.compile(r"(?P<lead>unless|except(?:\s+(?:for|in|if))?)\s+(?P<x>.*?)"
-                                r"(?:\s*,?\s*(?:in which case|in that case|then))?",
+                                r"(?:\s*,?\s*(?:in which case|in that case|then|"
+                                r"who\s+(?:can|may|must|should|shall|will)\s.*))?",
                                 re.DOTALL | re.IGNORECASE)
+
+
+_WHO_FIRST = re.compile(r"(?:patients?|participants?|subjects?|those|individuals?|people|"
+                        r"persons|women|men|children)\b", re.IGNORECASE)
 
 
 def _as_if(cond: str) -> str:
@@ -1578,7 +1583,10 @@ def _as_if(cond: str) -> str:
     m = _UNLESS_WHICH_CASE.fullmatch(cond)
     if m:
         lead = m.group("lead").split()
-        return f"{lead[1] if len(lead) > 1 and lead[1] != 'if' else 'if'} {m.group('x')}"
+        if len(lead) > 1 and lead[1] != "if":
+            return f"{lead[1]} {m.group('x')}"
+        # "except subjects with Gilbert's syndrome" → "for subjects with …"
+        return f"{'for' if _WHO_FIRST.match(m.group('x')) else 'if'} {m.group('x')}"
     # (a joint the condition ran into before an unread statement is not the condition's:
     # "if lung is the only organ dysfunction or [SaO2:FiO2 150]")
     return _TRAILING_JOINT.sub("", cond)

@@ -337,6 +337,7 @@ def test_sevenths_on_a_concept_without_days_are_not_read() -> None:
 @pytest.mark.parametrize("text", [
     "Modified Rankin Scale (mRS) score ≤ 1 before the stroke",
     "Pre-stroke mRS ≤ 2",
+    "Pre stroke mRS ≤ 2",  # the prefix written as a word of its own
     "Premorbid modified Rankin score 0-1",
     "PSA < 4 ng/mL at diagnosis",
 ])

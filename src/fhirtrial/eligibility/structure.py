@@ -3568,7 +3568,7 @@ _OTHER_TIME_AFTER = re.compile(r"\s*+\)?\s*+,?\s*+(?:(?:before|prior to|precedin
                                + _EVENTS + r"|at (?:the time of )?(?:diagnosis|onset)|"
                                # "BMI ≥ 25 kg/m² at age 18": a value at another age
                                r"at (?:the )?age (?:of )?\d+|at \d+ years? (?:of age|old))\b")
-_OTHER_TIME_BEFORE = re.compile(r"\b(?:pre-?(?:stroke|morbid|injury|illness|event|pregnancy|"
+_OTHER_TIME_BEFORE = re.compile(r"\b(?:pre[- ]?(?:stroke|morbid|injury|illness|event|pregnancy|"
                                 r"gravid|conception)|premorbid)"
                                 r"\s+(?:[a-z-]+\s+){0,3}$")
 _HELD_FOR_AFTER = re.compile(

@@ -1666,7 +1666,8 @@ def _words_before_age(canon: str, norm: str, rs: list[Reading], r: Reading) -> s
     a = next((a for a, b in _clauses(canon) if a <= r.pos < b), 0)
     if any(a <= q.pos < r.pos or a <= q.bound.start < r.pos for q in rs if q is not r):
         return None
-    head = canon[a:min(r.pos, r.bound.start)]
+    # (the age's other side written before its name is the age: "18 years ≤ age ≤ 75 years")
+    head = _SIDE_BEFORE_NAME.sub("", canon[a:min(r.pos, r.bound.start)])
     who_lead, who_only = _who_patterns()
     if ":" in head or "criteri" in head or "eligib" in head or \
             not re.search(r"[a-z]{4}", who_only.sub(" ", head)):
@@ -1679,6 +1680,8 @@ def _words_before_age(canon: str, norm: str, rs: list[Reading], r: Reading) -> s
     return words or None
 
 
+_SIDE_BEFORE_NAME = re.compile(r"\d[\d.,]*\s*(?:(?:years?|yrs?|y|months?|weeks?|days?)\s*)?"
+                               r"[≤≥<>]\s*$")
 #: grammar around the lexicon's words for who takes part (``condition_words.who``) before an
 #: age: articles, quantifiers, "or", the verb and "aged", the sex said as a word
 _WHO_GRAMMAR = ("both", "either", "any", "all", "every", "each", "only", "the", "a", "an", "or",

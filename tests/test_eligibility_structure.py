@@ -1202,6 +1202,7 @@ def test_a_state_after_a_comma_qualifies_only_when_it_is_all_the_clause_says(
     ("Male or non-pregnant female adult ≥ 18 years of age", None, []),
     # the age's lower side written before its name is the age, not words to confirm
     ("18 years ≤ age ≤ 75 years", None, []),
+    ("20 years old ≤ age ≤ 75 years old", None, []),
     ("Patients with NSCLC, 18 years ≤ age ≤ 75 years", ["with NSCLC"], []),
 ])
 def test_an_inclusion_ages_words_are_the_lines_other_requirement(

@@ -408,6 +408,28 @@ def test_another_bound_of_the_same_kind_in_the_bracket_leaves_the_first_text() -
 
 
 @pytest.mark.parametrize("text", [
+    # the other side in a bracket, the first side's unit not where its text ends (before, ≥ 18
+    # alone: an 80-year-old met it)
+    "Age 18 years or older (maximum 75 years)",
+    # the other side named as age again, which the grammar does not read
+    "Age ≥ 18 years, upper age limit 65 years",
+])
+def test_an_unread_second_age_leaves_the_age_text(text: str) -> None:
+    assert _bounds(text, False) == []
+
+
+@pytest.mark.parametrize(("text", "low", "high"), [
+    # "upper age" is no "per age" (a growth chart's): the age is the participant's (before,
+    # text)
+    ("Age ≥ 18 years, no upper age limit", 18, None),
+    ("18 years and older, no upper age limit", 18, None),
+    ("Age limit: 18-60 years", 18, 60),
+])
+def test_age_limits_as_written(text: str, low: int, high: int | None) -> None:
+    assert _bounds(text, False) == [("age", None, low, high, None)]
+
+
+@pytest.mark.parametrize("text", [
     # the lymph nodes' short axis is not every lesion's bound, nor is the 10 mm alone
     "Target lesion ≥ 10 mm in longest diameter (≥ 15 mm in short axis for lymph nodes)",
     # another symptom's rating than pain's

@@ -65,6 +65,7 @@ from .grammar import (
     bracketed_semicolons,
     is_uncoded,
     measurement_readings,
+    name_of,
     trie_regex,
 )
 from .grammar import _bounds as grammar_bounds
@@ -556,7 +557,7 @@ _LEAD_IF = re.compile(r"\b(?:included|eligible|enrolled|recruited)\s+$")
 
 # --- measurable concepts (the grammar) -----------------------------------------------------
 
-_AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|per age|"
+_AGE_STOP = re.compile(r"postmenstrual|bone age|onset|diagnos|\bat birth|formula|\bper age|"
                        r"child(?:ren)? (?:of|under)|"
                        # "at least one child, aged 12-18": someone else the participant has
                        r"(?:(?:\bat least|≥)\s+one|\btheir|\bhis|\bher|\bhas a|\bhave a|"
@@ -605,7 +606,7 @@ _ANOTHER_GROUPS_AGE = re.compile(
     r"(?:between\s++|from\s++)?[≥≤<>]?\s*+\d")
 _AGE_STOP_AFTER = re.compile(
     r"^[^,;]{0,12}\b(?:at|of|since|before|after)\s+(?:the\s+)?(?:time\s+of\s+)?(?:first\s+)?"
-    r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|per age|"
+    r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|\bper age|"
     r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
     r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
 # "… at the time of breast cancer diagnosis": an age at an event with the disease named before
@@ -1160,6 +1161,12 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
           if not any(o != id(r) and a <= r.bound.start < z for o, a, z in alt_spans)]
     if not rs:
         return []  # (most lines with a number state no bound: nothing below to do)
+    if any(r.lab.kind == "age" for r in rs) and _unread_age_number(canon, rs):
+        # "Age ≥ 18 years, upper age limit 65 years": another age the grammar did not read
+        # may be the read one's other side — the read side alone would meet an 80-year-old
+        rs = [r for r in rs if r.lab.kind != "age"]
+        if not rs:
+            return []
     if len(rs) > MOST_BOUNDS:
         return []  # a table flattened into one line, or not a criterion: text
     read_spans = [(r.bound.start, r.bound.end) for r in rs] + \
@@ -1680,8 +1687,8 @@ def _words_before_age(canon: str, norm: str, rs: list[Reading], r: Reading) -> s
     return words or None
 
 
-_SIDE_BEFORE_NAME = re.compile(r"\d[\d.,]*\s*(?:(?:years?|yrs?|y|months?|weeks?|days?)\s*)?"
-                               r"[≤≥<>]\s*$")
+_SIDE_BEFORE_NAME = re.compile(r"\d[\d.,]*\s*(?:(?:years?|yrs?|y|months?|weeks?|days?)\s*"
+                               r"(?:(?:old|of age)\s*)?)?[≤≥<>]\s*$")
 #: grammar around the lexicon's words for who takes part (``condition_words.who``) before an
 #: age: articles, quantifiers, "or", the verb and "aged", the sex said as a word
 _WHO_GRAMMAR = ("both", "either", "any", "all", "every", "each", "only", "the", "a", "an", "or",
@@ -3555,7 +3562,6 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading,
     return re.sub(r"\s+(?:and/or|or|and)$", "", words) if whole else words
 
 
-_NO_AGE_LIMIT = re.compile(r"(?:with\s+)?no\s+(?:upper\s+)?(?:age\s+)?limit")
 _CLAUSE_END = re.compile(r"\s*(?:$|;|\.(?:\s|$))")
 #: the words beside a bound when they cannot be cut out of the criterion whole
 REST_IN_WORDS = "and the rest of the criterion (in words)"
@@ -3608,12 +3614,34 @@ def _other_bound_in_bracket(canon: str, r: Reading, read: list[tuple[int, int]])
     own unit as written ("≥ 20 years (Japan: ≥ 20 years; other countries: ≥ 18 years)"; not
     "≤ 1.5 mg/dL (≤ 133 µmol/L)", the bound restated in another unit)."""
     m = _BRACKET_AFTER.match(canon, _bound_end(canon, r))
-    unit = _unit_text(canon, r.bound)
-    if m is None or not unit:
+    if m is None:
         return False
-    other = re.compile(r"[≤≥<>]\s*\d[\d.,]*\s*" + re.escape(unit) + r"(?![a-z])")
+    unit = _unit_text(canon, r.bound)
+    if unit:
+        units = re.escape(unit)
+    elif r.bound.unit_written and (u := r.lab.unit_for(r.bound.unit)) is not None:
+        # ("18 years or older (≤ 75 years)": the unit is not where the bound's text ends)
+        units = "|".join(re.escape(a) for a in sorted(u.aliases, key=len, reverse=True))
+    else:
+        return False
+    other = re.compile(r"[≤≥<>]\s*\d[\d.,]*\s*(?:" + units + r")(?![a-z])")
     return any(not any(a <= b.start() < z for a, z in read)
                for b in other.finditer(canon, m.start(1), m.end(1)))
+
+
+_NUMBER_IN_CLAUSE = re.compile(r"[^;.≤≥<>]{0,20}?\d")
+
+
+def _unread_age_number(canon: str, rs: list[Reading]) -> bool:
+    """Whether the text names age again outside every reading, a number after the name in
+    its clause ("…, upper age limit 65 years")."""
+    pat, by_name = grammar_names()
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs] + \
+        [(b.start, b.end) for r in rs for b, _ in r.alternatives]
+    return any(by_name[name_of(m.group(0))].kind == "age" and
+               not any(a <= m.start() < z for a, z in spans) and
+               _NUMBER_IN_CLAUSE.match(canon, m.end()) is not None
+               for m in pat.finditer(canon))
 
 
 def _bound_end(canon: str, r: Reading) -> int:

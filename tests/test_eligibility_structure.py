@@ -576,6 +576,12 @@ def test_requirements_not_met_are_negated(line: str, expected: list) -> None:
     ("LDL-C > 190 mg/dL while on statin", [("ldl", ["while on statin"])]),
     # (after the bracket the bound is written in)
     ("Bradycardia (HR < 50) requiring pacing", [("heart-rate", ["requiring pacing"])]),
+    # the words whole, a remark in brackets and a list joined by "or" included (before, cut
+    # at either: "with comorbidities", "with hypertension")
+    ("BMI ≥ 35 kg/m² with comorbidities (diabetes or hypertension)",
+     [("bmi", ["with comorbidities (diabetes or hypertension)"])]),
+    ("BMI ≥ 35 kg/m² with hypertension or diabetes",
+     [("bmi", ["with hypertension or diabetes"])]),
     # closing bounds joined without a comma: each one's
     ("SBP > 160 mmHg or DBP > 100 mmHg despite medication",
      [("bp-systolic", ["despite medication"]), ("bp-diastolic", ["despite medication"])]),
@@ -596,6 +602,23 @@ def test_an_excluded_bound_with_words_after_it_holds_only_with_them(line: str,
     inc = [m for f in facts_for(line, False)
            for m in (f.data["facts"] if f.kind in (GROUP, EITHER) else [f])]
     assert [(f.data["test"], f.data.get("with")) for f in inc if f.kind == "lab"] == tests
+
+
+@pytest.mark.parametrize("line", [
+    "BMI ≥ 35 kg/m² with comorbidities (diabetes or hypertension)",
+    "BMI ≥ 35 kg/m² with hypertension or diabetes",
+])
+def test_a_condition_the_words_name_is_theirs_not_an_exclusion_of_its_own(line: str) -> None:
+    # before, "hypertension" (in the bracket) and "diabetes" (after "or") were each read as a
+    # condition of the exclusion's any-of: every hypertensive or diabetic patient turned away,
+    # whatever their BMI
+    assert [f.kind for f in facts_for(line, True)] == ["lab"]
+
+
+def test_another_way_in_after_the_words_is_still_its_own() -> None:
+    facts = facts_for("BMI ≥ 35 kg/m² with hypertension, or diabetes", True)
+    assert [(f.kind, f.data.get("with") or f.data.get("key")) for f in facts] == [
+        ("lab", ["with hypertension"]), ("condition", "diabetes-mellitus")]
 
 
 def test_words_cut_short_by_a_bracket_leave_the_bound_text() -> None:

@@ -1307,7 +1307,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         # cannot be told apart. Among the inclusions ("LVEF ≥ 50 % with normal wall motion")
         # the bound is necessary, not sufficient: the words go with it too (an age's words
         # there are mostly the line's other requirements, read or not, and are left alone)
-        with_words = _with_words(canon, text, rs, r) if exclude is True or (
+        with_words = _with_words(canon, norm, rs, r) if exclude is True or (
             exclude is False and r.lab.kind != "age") else None
         if with_words == "":
             continue
@@ -2915,6 +2915,11 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         # remain eligible": the bounds are not firm — a patient who fails them may still take
         # part, and one who meets them is not thereby in (text)
         measured = []
+    # where the words a bound holds only with are ("BMI ≥ 35 kg/m² with comorbidities
+    # (diabetes or hypertension)"): a condition they name is theirs, not one of its own
+    with_spans = [(i, i + len(w)) for p, top in measured
+                  for f in (top.data["facts"] if top.kind == GROUP else [top])
+                  for w in f.data.get("with") or () if (i := norm.find(w, p)) >= 0]
     for _, top in measured:
         for f in top.data["facts"] if top.kind == GROUP else [top]:
             if f.kind == MEASUREMENT:
@@ -2938,8 +2943,9 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
     facts += [f for _, f in (_without_contradictions(ages) if exclude is not True else ages)]
     states = pregnancy_facts(norm, exclude)
     facts += states
-    positioned = [(p, f) for p, f in measured if not is_age(f)] + condition_facts(
-        norm, exclude, [p for p, _ in measured], bool(states))
+    positioned = [(p, f) for p, f in measured if not is_age(f)] + [
+        (p, f) for p, f in condition_facts(norm, exclude, [p for p, _ in measured], bool(states))
+        if not any(a <= p < b for a, b in with_spans)]
     for f in facts:
         if f.data.get("also"):
             _also_read(f, norm, positioned, bool(states))
@@ -3543,6 +3549,11 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading,
         start = of.end()  # ("older than 80 years of age with frailty": "with frailty")
     stop = next((start + k.start() for k in _WORDS_END.finditer(canon[start:])
                  if k.start() > 0), len(canon))
+    stop = _past_remark(canon, text, stop)
+    if (more := _OR_MORE_WORDS.match(canon, stop)) is not None:
+        # "with hypertension or diabetes": the words' own list, to the clause's end (no
+        # number in it: "… or QRS > 120 ms" is another way in)
+        stop = _past_remark(canon, text, more.end())
     if r.lab.kind == "age" and any(q.pos > r.pos for q in rs):
         return None  # ("aged > 65 years with an eGFR < 60": the age and the bound, both read)
     if any(end <= q.pos < stop for q in rs if q is not r):
@@ -3563,6 +3574,20 @@ def _with_words(canon: str, text: str, rs: list[Reading], r: Reading,
 
 
 _CLAUSE_END = re.compile(r"\s*(?:$|;|\.(?:\s|$))")
+_REMARK_AFTER = re.compile(r"\s*\([^()]*\)")
+_OR_MORE_WORDS = re.compile(r"\s+(?:or|and/or)\s+[^\d≤≥<>;,():.]*?(?=\s*(?:$|[;,():]|\.(?:\s|$)))")
+
+
+def _past_remark(canon: str, text: str, stop: int) -> int:
+    """Where words cut at a bracket end when the bracket is a remark the canonical text
+    blanked ("with comorbidities (diabetes or hypertension)"): after it, when ``text`` is
+    the text as written."""
+    m = _REMARK_AFTER.match(text, stop)
+    if m is None or canon[stop:m.end()].strip():
+        return stop
+    return m.end()
+
+
 #: the words beside a bound when they cannot be cut out of the criterion whole
 REST_IN_WORDS = "and the rest of the criterion (in words)"
 

@@ -267,6 +267,14 @@ def test_names_joined_by_or_the_share_the_bound_and_are_not_narrowed_to_the_last
     assert [f.data["test"] for f in facts_for(line, True) if f.kind == "lab"] == ["bdi", "hamd"]
 
 
+def test_a_shared_bound_is_in_each_names_own_unit() -> None:
+    # "mL/min" is a clearance's mL/min and an eGFR's mL/min/1.73 m² (before, the clearance
+    # was given the eGFR's unit, a different quantity)
+    got = [(f.data["test"], f.data["low"], f.data["unit"])
+           for f in facts_for("Creatinine clearance/GFR ≥ 60 ml/min", True) if f.kind == "lab"]
+    assert got == [("creatinine-clearance", 60, "mL/min"), ("egfr", 60, "mL/min/{1.73_m2}")]
+
+
 def test_person_named_in_an_alternatives_condition_does_not_make_the_age_someone_elses() -> None:
     d = _one("Aged 14-16 years, or 17-19 if still living with a parent", False)
     assert d["alternatives"][0]["condition"] == "if still living with a parent"

@@ -1527,11 +1527,30 @@ def readings(canon: str) -> list[Reading]:
                 continue
             else:
                 lab = timed  # ("infants weighing < 1500 g at birth": the weight at birth)
-        out += [Reading(pos, other, bound, alts, either, end, joint)
-                for pos, other, joint in pending]
+        shared = [(pos, other, joint, _shared_bound(other, lab, canon, bound, end))
+                  for pos, other, joint in pending]
+        if any(b is None for *_, b in shared):
+            pending = []  # ("creatinine clearance/GFR ≥ 60 mL/min/1.73 m²": a unit one of
+            continue  # the names cannot be in — the shared bound is not stated for both)
+        out += [Reading(pos, other, b, alts, either, end, joint)
+                for pos, other, joint, b in shared]
         pending = []
         out.append(Reading(m.start(), lab, bound, alts, either, end))
     return _named_bracket_alternatives(canon, out)
+
+
+def _shared_bound(other: Lab, lab: Lab, canon: str, bound: Bound, end: int) -> Bound | None:
+    """The bound a name shares with the name after it ("creatinine clearance/GFR ≥ 60
+    mL/min"), its written unit read in the name's own table: "mL/min" is a clearance's
+    mL/min and an eGFR's mL/min/1.73 m² (before, the clearance took the eGFR's). None when
+    the name cannot read the bound as written."""
+    if other is lab or not bound.unit_written or bound.relative:
+        return bound
+    again = _bounds(other, canon[:end], bound.start)
+    if again is None or again[1] or again[3] != end:
+        return None
+    b = again[0]
+    return b if (b.low, b.high) == (bound.low, bound.high) else None
 
 
 #: a time of measurement after a bound ("… at 5 minutes", "…, at 1 and 5 min", "at 24 hours",

@@ -924,6 +924,19 @@ def test_an_or_closing_a_list_otherwise_stays_the_lists(text: str, combination: 
     assert all(f.kind == "lab" for f in c.facts)
 
 
+@pytest.mark.parametrize("text", [
+    "Serum creatinine ≤ 1.5 × ULN, or creatinine clearance ≥ 60 mL/min",
+    "Kidney function: serum creatinine (Scr) ≤ 1.5 × ULN, or creatinine clearance rate (Ccr) "
+    "≥ 60 mL/min",
+])
+def test_two_measures_of_one_function_alone_are_either_one_comma_or_not(text: str) -> None:
+    # a comma before "or" ends no list of two (before, all-of: a patient with a clearance of
+    # 70 mL/min and a creatinine of 1.6 × ULN failed the line)
+    [c] = criteria_for(f"Inclusion Criteria:\n* {text}")
+    assert [f.data["test"] for f in c.facts] == ["creatinine", "creatinine-clearance"]
+    assert c.combination == "any-of"
+
+
 def test_a_list_opened_by_one_or_more_is_of_ways_in() -> None:
     # NCT03863210: "one or more CV risk factors [BMI ≥ 25 …, waist ≥ 88 cm, …, cholesterol
     # ≥ 5.2 mmol/L and active smoking]" required every factor

@@ -2987,6 +2987,13 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         _bare_or(j) or
         _restated(fa, fb, j, norm[b:])
         for j, ((_, fa), (b, fb)) in zip(joints, itertools.pairwise(positioned), strict=True))
+    if not only_or and len(joints) == 1 and _OR_WORD.search(joints[0]) and \
+            not _AND_OR_SEMI.search(joints[0].replace(" or ", " ")) and \
+            _one_function([f for _, f in positioned]):
+        # "serum creatinine ≤ 1.5 × ULN, or creatinine clearance ≥ 60 mL/min": two measures
+        # of one function, either one met — the comma before "or" ends no list of two (read
+        # as all of them, a patient with a clearance of 70 and creatinine 1.6 × ULN failed)
+        only_or = True
     if not only_or and exclude is not True and positioned and all(
             f.kind == "condition" for _, f in positioned) and any(
             f.data.get("alternatives") for _, f in positioned):
@@ -3143,6 +3150,15 @@ def _measures_pair(joint: str, facts: list[Fact]) -> bool:
     measure_of = tables().measure_of
     a, b = (measure_of.get(f.data.get("test", "")) if f.kind == "lab" else None for f in facts)
     return a is not None and a == b
+
+
+def _one_function(facts: list[Fact]) -> bool:
+    """Whether the facts are bounds on two measures of one function (the lexicon's
+    ``measures``: creatinine and creatinine clearance)."""
+    measure_of = tables().measure_of
+    ms = [measure_of.get(f.data.get("test", "")) if f.kind == "lab" else None for f in facts]
+    return len(ms) == 2 and ms[0] is not None and ms[0] == ms[1] and \
+        facts[0].data["test"] != facts[1].data["test"]
 
 
 #: a comma before the "or" that closes a list ("A, B, or C"): the list's joint

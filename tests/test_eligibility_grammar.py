@@ -375,6 +375,12 @@ LINES = [
     # non-HDL cholesterol is its own concept (LOINC 43396-1), not HDL cholesterol
     ("Non-HDL cholesterol ≥ 130 mg/dL", False,
      [("non-hdl", 130, None, True, True, "mg/dL", None)]),
+    # a marker before a cell count names a subset of the cells: the CD4 count is its own
+    # concept (before, read as every lymphocyte: a lymphocyte count of 1,500 met "CD4+ T
+    # lymphocyte count ≥ 200"), one the lexicon has no name for is not read
+    ("CD4+ T lymphocyte count ≥ 200 cells/μL", False,
+     [("cd4", 200, None, True, True, "/uL", None)]),
+    ("CD8+ T lymphocyte count ≥ 200 cells/μL", False, []),
     # the bound again in another unit, in brackets, does not hide the alternative after it
     ("Total bilirubin ≤ 1.5 mg/dL (26 µmol/L) or ≤ 3 mg/dL for Gilbert's", False,
      [("bilirubin-total", None, 1.5, True, True, "mg/dL", None)]),

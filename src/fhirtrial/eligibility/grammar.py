@@ -1137,8 +1137,10 @@ _OTHER_SUBJECT = re.compile(r"\b(?:maternal|paternal|donor'?s?|fetal|foetal|idea
 # lesion" is the patient's lesion
 _TARGET = re.compile(r"\btarget\s*-?\s*$")
 _NEGATED = re.compile(r"\b(?:not|no|non|without)\s*-?\s*$")
-# "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it
-_NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$")
+# "non-HDL cholesterol", "non-fasting glucose": another concept than the name after it;
+# "CD8+ T lymphocyte count", "CD34+ cells": a marker before a cell count names a subset of
+# the cells, not all of them
+_NON = re.compile(r"\bnon\s*-?\s*(?:[a-z]+[\s-]+)?$|\bcd\d+[+-]?\s*(?:[tb]\s*-?\s*)?$")
 _MEASURED = frozenset(["lab", "vital", "physiology"])
 _NOT_LEVEL_AFTER = re.compile(
     r"[\s-]*(?:loss|lost|gain|gained|change|changes|drop|decrease|decline|increase|rise|fall|"

@@ -1269,6 +1269,13 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     # (what another clause consents to is that clause's)
     ("Unable to give informed consent; history of asthma", True, ["195967001"]),
     ("Family history of cancer", True, []),
+    # COVID-19 is a condition the lexicon codes (before, text), its vaccine and the pandemic
+    # none of the patient's
+    ("COVID-19 infection within 2 weeks prior to enrollment", True, ["840539006"]),
+    ("Confirmed SARS-CoV-2 infection", True, ["840539006"]),
+    ("Has laboratory-confirmed SARS-CoV-2 infection", False, ["840539006"]),
+    ("Received a COVID-19 vaccine within 14 days", True, []),
+    ("Unable to attend visits due to COVID-19 pandemic restrictions", True, []),
     # a window cut off with the exception may be the exception's: not read without it
     ("History of malignancy other than breast cancer within 2 years prior to screening", True,
      []),

@@ -437,12 +437,21 @@ def test_a_sex_named_after_the_age_is_not_whose_age_it_is(line: str) -> None:
 @pytest.mark.parametrize(("line", "age", "sex"), [
     ("Male and female patients aged 18-75, inclusive", (18, 75), None),
     ("Women aged 40-65 years", (40, 65), "female"),
+    ("Female sex, aged 18-45", (18, 45), "female"),  # the sex named as such (before, none)
 ])
 def test_one_age_for_both_sexes_or_one_sex_is_still_read(line: str, age, sex) -> None:
     facts = facts_for(line, False)
     [a] = [f for f in facts if f.kind == "age"]
     assert (a.data["low"], a.data["high"]) == age
     assert [f.data["sex"] for f in facts if f.kind == "sex"] == ([sex] if sex else [])
+
+
+@pytest.mark.parametrize(("line", "sex"), [
+    ("Female sex", ["female"]), ("Sex: female", ["female"]), ("Gender: male", ["male"]),
+    ("Sex: male or female", []),
+])
+def test_a_sex_named_as_such(line: str, sex: list[str]) -> None:
+    assert [f.data["sex"] for f in facts_for(line, False) if f.kind == "sex"] == sex
 
 
 @pytest.mark.parametrize("line", [

@@ -310,8 +310,10 @@ def _time_windows(norm: str) -> tuple[tuple[tuple[int, int], dict], ...]:
 
 _PEOPLE = (r"(?:patients?|subjects?|participants?|volunteers?|individuals?|adults?|persons?|"
            r"children|people|candidates?)")
-_SEX_LEAD = re.compile(rf"^(?:(?:be|being)\s+)?(?:healthy\s+)?(?:adult\s+)?"
-                       rf"(?P<sex>male|female|men|women|males|females|boys|girls)"
+_SEX_LEAD = re.compile(rf"^(?:(?:sex|gender)\s*:\s*)?(?:(?:be|being)\s+)?(?:healthy\s+)?"
+                       rf"(?:adult\s+)?(?P<sex>male|female|men|women|males|females|boys|girls)"
+                       # ("Female sex", "Sex: female": the sex named as such)
+                       rf"(?:\s+(?:sex|gender))?"
                        rf"(?:\s+{_PEOPLE})?(?:\s+only)?\s*(?:,|$|aged\b|age\b|between\b|"
                        rf"(?:who are\s+)?(?:≥|≤|>|<|\d))")
 _SEX_WORDS = {"male": "male", "males": "male", "men": "male", "boys": "male", "female": "female",

@@ -865,6 +865,18 @@ def test_a_number_in_words_and_in_digits_is_one_number(text: str, low: int) -> N
     assert (d["low"], d["unit"]) == (low, "a")
 
 
+@pytest.mark.parametrize(("text", "low"), [
+    # a compound number in words, and one right after "age" without a unit (before, text)
+    ("Twenty-one years of age or older", 21),
+    ("Age twenty-one or older", 21),
+    ("Aged sixty-five or older", 65),
+    ("Patients aged sixty five years or more", 65),
+])
+def test_ages_in_words(text: str, low: int) -> None:
+    d = _one(text, False)
+    assert (d["low"], d["high"], d["unit"]) == (low, None, "a")
+
+
 def test_a_number_in_words_and_other_digits_is_not_read_as_either() -> None:
     assert [f for f in facts_for("Aged eighteen (21) years or older", False)
             if f.kind == "age"] == []

@@ -229,6 +229,9 @@ LINES = [
      [("age", 20, 45, True, True, "a", None)]),
     ("Adults (21 years of age or older) with a confirmed diagnosis of asthma", False,
      [("age", 21, None, True, True, "a", None)]),
+    # "i.e." between the people and their age (before, text)
+    ("Adults, i.e. ≥ 18 years", False, [("age", 18, None, True, True, "a", None)]),
+    ("Adults (i.e., ≥ 18 years)", False, [("age", 18, None, True, True, "a", None)]),
     # months and weeks "of age" the bound's own words took in (years were read already)
     ("6 months of age or older", False, [("age", 6, None, True, True, "mo", None)]),
     ("Infants 6 weeks of age or older", False, [("age", 6, None, True, True, "wk", None)]),

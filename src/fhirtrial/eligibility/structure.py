@@ -623,7 +623,8 @@ _AGE_HEAD = re.compile(
     r"children|child|infants?|neonates?|newborns?|adolescents?|elderly|older|patients?|subjects?|"
     r"participants?|volunteers?|individuals?|persons?|people|outpatients?|inpatients?|every|"
     r"of|either|both|sex|sexes|gender|genders|and|or|and/or|any|all|who|are|is|be|being|must|aged|"
-    r"age|ages|years|year|the|a|an|were|was|inclusion|criteria|criterion|,|:|/|-|\(|\[)\s*)*$")
+    r"age|ages|years|year|the|a|an|were|was|inclusion|criteria|criterion|i\.\s?e\.?|,|:|/|-|\(|"
+    r"\[)\s*)*$")
 _AGE_OF = re.compile(r"\s*+-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age)")
 _AGE_OF_WITHIN = re.compile(r"\d\s*+[a-z]+\s*+(?:of age|old|of life)\b")
 _AGE_AFTER = re.compile(r"\s*+(?:-?\s*+(?:of age|old|aged?\b|y/o|of life|of chronological age|"

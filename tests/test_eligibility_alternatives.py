@@ -1272,6 +1272,7 @@ def test_a_bound_restated_in_another_unit_after_or_is_one_bound(line: str, low, 
     ("Creatinine ≤ 1.5 mg/dL unless the patient has Gilbert's, in which case ≤ 3 × ULN", False),
     ("Total bilirubin ≤ 1.5 × ULN except subjects with Gilbert's syndrome who can have total "
      "bilirubin < 3.0 mg/dL", False),
+    ("ALT ≤ 5 × ULN if liver metastases, otherwise ≤ 3 mg/dL", False),
     # the excepted patients' bound on another measure: not the first one's alternative
     ("Total bilirubin ≤ 1.5 mg/dL except patients with Gilbert's syndrome who may have direct "
      "bilirubin ≤ 1.0 mg/dL", False),
@@ -1296,6 +1297,11 @@ def test_an_exception_with_a_bound_of_its_own_leaves_the_bound_text(line: str,
     # after a ";", the condition after it
     ("ALT ≤ 3 x ULN; ≤ 5 x ULN in case of suspected leukemic liver involvement", "alt", 3, 5,
      "in case of suspected leukemic liver involvement"),
+    # the conditional bound first, everyone else's after "otherwise" (before, text)
+    ("ALT ≤ 5 × ULN if liver metastases, otherwise ≤ 3 × ULN", "alt", 3, 5,
+     "if liver metastases"),
+    ("Alkaline phosphatase ≤ 5 × ULN in case of bone metastases, otherwise ≤ 2.5 × ULN", "alp",
+     2.5, 5, "in case of bone metastases"),
 ])
 def test_a_conditional_alternative_keeps_its_condition_wherever_it_is_written(
         line, test, high, alt_high, condition) -> None:

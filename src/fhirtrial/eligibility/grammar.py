@@ -877,6 +877,18 @@ def _bounds(lab: Lab, s: str, pos: int) -> tuple[Bound, list[tuple[Bound, str | 
         if b.relative != a.relative or not _combine_units(a, b, lab):
             return None
         return a, [(b, u.group("c"))], False, b.end
+    # "≤ 5 × ULN in case of bone metastases, otherwise ≤ 2.5 × ULN": the bound under a
+    # condition first, everyone else's after "otherwise" — the second is the bound, the
+    # first its conditional alternative
+    if (a.up or a.down) and "otherwise" in s and \
+            (w := _OTHERWISE.search(s, end)) is not None and \
+            (cond := _condition_after(s[:w.start()], end)) and cond[1] == w.start() and \
+            (o := _OTHERWISE.match(s, cond[1])) is not None:
+        b = _atom(lab, s, o.end())
+        if b is None or b.up != a.up or b.down != a.down or b.relative != a.relative or \
+                not _combine_units(b, a, lab):
+            return None
+        return b, [(a, cond[0])], False, b.end
     if _ITEM_COUNT.match(s, a.end):
         # "HAM-D 17 item total score ≥ 20", "(17 items)": the number of the scale's items (its
         # version), not a score
@@ -902,6 +914,8 @@ def _named_in_its_exception(canon: str, before: re.Match[str], m: re.Match[str],
 
 
 _EXCEPT_IN = re.compile(r"\b(?:except|unless)\b")
+_OTHERWISE = re.compile(r"\s*+[,;]?\s*+(?:and\s++|or\s++)?(?:otherwise|else)\s*+[,:]?\s*+"
+                        r"(?=[≤≥<>])")
 #: the words before a measure named again in its exception ("…, who can have total bilirubin")
 _WHO_HAVE = re.compile(r"\bwho\s++(?:can|may|must|should|shall|will)\s++(?:only\s++)?"
                        r"(?:have|be)\s++(?:(?:a|an|the)\s++)?$")

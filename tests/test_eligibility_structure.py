@@ -1261,6 +1261,10 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
 @pytest.mark.parametrize(("text", "exclude", "codes"), [
     # a window that ran up to a study event ("… prior to | registration") leaves the event
     ("Previous cancer in the 2 years prior to registration", True, ["363346000"]),
+    # an event is acute: "acute" says nothing else about it (before, text); of any other
+    # condition it names a kind ("acute renal failure" is no chronic renal failure)
+    ("Acute myocardial infarction within 30 days of randomization", True, ["22298006"]),
+    ("Acute renal failure", True, []),
     ("History of asthma before randomization", True, ["195967001"]),
     ("History of COPD prior to the first dose of study drug", True, ["13645005"]),
     ("Known HBV or HCV infection", True, ["66071002", "50711007"]),

@@ -2320,6 +2320,11 @@ def condition_facts(norm: str, exclude: bool | None = None,
             unread.append((a, b, f"{word} {m.group(0)}"))
             suspicions += 1
             suspected = None
+        c = by_name[m.group(0)]
+        if c.get("event"):
+            # "acute myocardial infarction", "acute stroke": an event is acute (of any other
+            # condition "acute" names a kind — acute renal failure is no chronic one)
+            words = [w for w in words if w != "acute"]
         bound_at = _with_a_bound(clause, m, start, read_at)
         if any(w not in _condition_words().filler for w in words) and bound_at is None:
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —
@@ -2327,7 +2332,6 @@ def condition_facts(norm: str, exclude: bool | None = None,
             if not any(start <= p < pos for p in read_at):
                 unread.append((start, pos, None))
             continue
-        c = by_name[m.group(0)]
         data = {"key": c["key"], **c["code"], "text": m.group(0), "exceptions": exceptions}
         if windows:
             data["window"] = windows[0][1]

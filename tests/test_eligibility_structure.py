@@ -1265,6 +1265,9 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     # condition it names a kind ("acute renal failure" is no chronic renal failure)
     ("Acute myocardial infarction within 30 days of randomization", True, ["22298006"]),
     ("Acute renal failure", True, []),
+    # how recent, the window says ("recent" alone says no more than the name: text)
+    ("Recent (within 3 months) myocardial infarction", True, ["22298006"]),
+    ("Recent myocardial infarction", True, []),
     ("History of asthma before randomization", True, ["195967001"]),
     ("History of COPD prior to the first dose of study drug", True, ["13645005"]),
     ("Known HBV or HCV infection", True, ["66071002", "50711007"]),

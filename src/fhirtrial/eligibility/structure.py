@@ -2325,6 +2325,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
             # "acute myocardial infarction", "acute stroke": an event is acute (of any other
             # condition "acute" names a kind — acute renal failure is no chronic one)
             words = [w for w in words if w != "acute"]
+        if windows:
+            # "recent (within 3 months) myocardial infarction": how recent, the window says
+            words = [w for w in words if w != "recent"]
         bound_at = _with_a_bound(clause, m, start, read_at)
         if any(w not in _condition_words().filler for w in words) and bound_at is None:
             # ("hepatitis C with cirrhosis", "HIV antibody positive"): more than the name —

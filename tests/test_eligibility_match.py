@@ -946,6 +946,17 @@ REMISSION = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condit
      {"clinicalStatus": ACTIVE}, "not-eligible"),
     ("Inclusion Criteria:\n* Type 2 diabetes of at least 1 year's duration", "2024-12-01",
      {"clinicalStatus": ACTIVE}, "eligible"),
+    # "less than N before" is within N: before, read as "at least N before" — a malignancy
+    # of last year cleared the patient and one ten years gone excluded them
+    ("Exclusion Criteria:\n* History of malignancy less than 5 years prior to screening",
+     "2024-06-01", {"clinicalStatus": ACTIVE}, "not-eligible"),
+    ("Exclusion Criteria:\n* History of malignancy less than 5 years prior to screening",
+     "2015-03-01", {"clinicalStatus": REMISSION, "abatementDateTime": "2016-01-01"}, "eligible"),
+    # "at least N ago", "more than N before" (before, text)
+    ("Inclusion Criteria:\n* Type 2 diabetes diagnosed at least 1 year ago", "2025-12-01",
+     {"clinicalStatus": ACTIVE}, "not-eligible"),
+    ("Inclusion Criteria:\n* Type 2 diabetes diagnosed more than 6 months prior to screening",
+     "2024-12-01", {"clinicalStatus": ACTIVE}, "eligible"),
 ])
 def test_a_conditions_window_is_read_against_when_it_was_present(
         text: str, onset: str, extra: dict[str, Any], verdict: str) -> None:

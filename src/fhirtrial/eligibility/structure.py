@@ -243,8 +243,12 @@ _WINDOW_PATTERNS = [
      ("within",)),
     (re.compile(rf"\bin the (?P<n>{_NUMW}) (?P<u>{_TUNIT}) (?:before|prior to|preceding)\b"),
      "<=", ("in the ",)),
+    # (a window's comparators are "<=" and ">=": an exclusive bound on a time before an event
+    # is the inclusive one, a day apart — FHIR's timeFromEvent range cannot exclude its ends,
+    # and the matcher read "<" as "at least": a stroke 2 months before "< 6 months prior to
+    # screening" was outside it)
     (re.compile(rf"(?:\bless than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"),
-     "<", ("less than", "<")),
+     "<=", ("less than", "<")),
     (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<=", ("≤",)),
     (re.compile(rf"\b(?:in|during|over) the (?:past|last|previous|preceding) "
                 rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<=",
@@ -2159,6 +2163,12 @@ _COND_SPLIT = re.compile(r"[;,]| and ?/ ?or | or | and ")
 _COND_REST = re.compile(r"(?:(?:prior to|before) |(?<=  ))" + _STUDY_EVENT +
                         r"(?: of (?:the )?(?:study|investigational|trial) (?:drugs?|treatment|"
                         r"medications?|products?|interventions?|therapy))?|\([^)]*\)")
+# how the diagnosis was made, which says nothing else about the condition: "according to
+# ACR/EULAR 2010 criteria", "as defined by DSM-5 criteria", "per GOLD guidelines"
+_DIAGNOSED_BY = re.compile(r"\b(?:according to|as defined by|defined by|as per|per|based on|"
+                           r"using|by|meeting|fulfilling|that meets?|who meets?|satisfying)\s+"
+                           r"[^,;()]{0,60}?\b(?:diagnostic )?(?:criteria|classification "
+                           r"criteria|guidelines?)\b")
 _NOT_THE_PATIENTS = re.compile(r"\b(?:due to|secondary to|caused by|because of|resulting from|"
                                r"consent\w*|agree\w*|willing\w*|tests?|testing|information)\b")
 # "with or without X" adds nothing (and split at its "or" it would seem two clauses)
@@ -2186,8 +2196,21 @@ _LASTED = re.compile(rf"\s*(?P<lead>for|of) (?:at least|a minimum of|≥) ?(?P<n
                      r"(?!\s*(?:before|prior|after|following|from|since|post|ago))")
 
 
+# … or said by when it was diagnosed: "diagnosed at least 1 year ago", "diagnosed ≥ 3 months
+# before screening", "diagnosed more than 6 months prior to enrollment" (a day apart from "at
+# least": a window's comparators are inclusive)
+_DIAGNOSED_AGO = re.compile(rf"\s*(?:diagnosed|(?:with )?(?:a |the )?diagnosis (?:made )?)\s+"
+                            rf"(?:at least|a minimum of|≥|more than|>) ?(?P<n>{_NUMW}) ?"
+                            rf"(?P<u>{_TUNIT})\s+(?:ago|(?:before|prior to) {_STUDY_EVENT})\b")
+
+
 def _lasted(clause: str, pos: int) -> tuple[tuple[int, int], dict] | None:
-    """The span and ``>=`` window of a duration right after a condition's name."""
+    """The span and ``>=`` window of a duration right after a condition's name, or of the
+    time since its diagnosis."""
+    h = _DIAGNOSED_AGO.match(clause, pos)
+    if h is not None:
+        return (h.start(), h.end()), {"comparator": ">=", "value": _num(h.group("n")),
+                                      "unit": _TIME_UNITS[h.group("u")]}
     h = _LASTED.match(clause, pos)
     if h is None or (h.group("lead") == "of") != bool(h.group("d")):
         return None
@@ -2306,7 +2329,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
             rest = clause[:m.start()] + " " + clause[m.end():]
         for (a, b), _ in time_windows(rest):
             rest = rest[:a] + " " * (b - a) + rest[b:]
-        rest = _COND_REST.sub(" ", rest)
+        rest = _DIAGNOSED_BY.sub(" ", _COND_REST.sub(" ", rest))
         words = _COND_WORDS.findall(rest)
         if _only_suspicion(rest):
             # "known or suspected HIV infection": the recorded condition, and a suspicion of

@@ -344,6 +344,17 @@ def test_the_windows_of_an_exclusions_items(text: str, windows: list[tuple]) -> 
             if f.kind == "time-window"] == windows
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ("Stroke < 6 months prior to screening", 6),
+    ("Thymectomy performed less than 12 months prior to screening", 12),
+])
+def test_an_exclusive_window_is_the_inclusive_one(text: str, value: int) -> None:
+    # a window's comparators are "<=" and ">=" (the matcher, the narrative and timeFromEvent
+    # read no other; "<" was taken as "at least")
+    assert [(f.data["comparator"], f.data["value"]) for f in facts_for(text, True)
+            if f.kind == "time-window"] == [("<=", value)]
+
+
 def test_alternatives_joined_by_or_in_an_inclusion_are_any_of() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* creatinine ≤ 1.5 mg/dL or creatinine clearance "
                        "≥ 60 mL/min")

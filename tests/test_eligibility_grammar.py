@@ -853,6 +853,8 @@ def test_blood_pressure_pair_bounds_both_and_reads_panel_components() -> None:
      ("female", 470, None)),
     ("Serum creatinine above 1.3 mg/dL in females, above 1.6 mg/dL in males",
      ("female", 1.3, None), ("male", 1.6, None)),
+    # joined by a slash (before, text)
+    ("QTc ≥ 450 ms (men) / ≥ 470 ms (women)", ("male", 450, None), ("female", 470, None)),
 ])
 def test_a_bound_for_each_sex_is_two_alternatives_restricted_by_sex(
         text: str, first: tuple, second: tuple) -> None:

@@ -1009,7 +1009,7 @@ _SEX_COND = re.compile(r"\s*+(?:[\[(]\s*+(?:in\s++|for\s++)?|"
                        r"subjects|participants))?\s*[\])]?")
 _SEX_OF = {"men": "male", "male": "male", "males": "male", "boys": "male", "women": "female",
            "female": "female", "females": "female", "girls": "female"}
-_SEX_JOINT = re.compile(r"\s*+(?:[,;]\s*+)?(?:(?:and|or|and/or|but)\s++)?(?:(?:and|or)\s++)?")
+_SEX_JOINT = re.compile(r"\s*+(?:[,;/]\s*+)?(?:(?:and|or|and/or|but)\s++)?(?:(?:and|or)\s++)?")
 
 
 def _sex_alternatives(lab: Lab, s: str, a: Bound) -> tuple[

@@ -223,6 +223,11 @@ LINES = [
     # an age after the people it is of, named by their menopausal state
     ("Premenopausal women 18 to 50 years", False, [("age", 18, 50, True, True, "a", None)]),
     ("Haemoglobin > or = 10 g/dL", False, [("hemoglobin", 10, None, True, True, "g/dL", None)]),
+    # the symbol with its equality spelled out again (before, text)
+    ("PSA > or equal to 4 ng/mL", False, [("psa", 4, None, True, True, "ng/mL", None)]),
+    ("BMI ≥/= 30 kg/m2", False, [("bmi", 30, None, True, True, "kg/m2", None)]),
+    ("Creatinine < or equal to 1.5 mg/dL", False,
+     [("creatinine", None, 1.5, True, True, "mg/dL", None)]),
     ("Pregnant at 28 to 34.5 gestational weeks", False,
      [("gestational-age", 28, 34.5, True, True, "wk", None)]),
     ("Ages 20-45 for all cohorts and all subjects", False,

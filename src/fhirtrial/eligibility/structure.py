@@ -127,8 +127,8 @@ def normalise(text: str) -> str:
         # "年龄18-75岁": no space between the ideographs and the number, so no word boundary
         # for the name before it
         s = _CJK_DIGIT.sub(" ", s)
-    # "> or =", "=/>" and "≥=" are "≥" too
-    if "=" in s:  # (every spelling below has one)
+    # "> or =", "=/>", "≥=", "≥/=" and "> or equal to" are "≥" too
+    if "=" in s or "or equal" in s:  # (every spelling below has one)
         s = _GE_SPACED.sub("≥", s)
         s = _LE_SPACED.sub("≤", s)
     s = _NORMAL_N.sub(lambda m: m.group(0)[:-1] + (
@@ -161,8 +161,8 @@ _BRACKETED_DIGITS = re.compile(r"\(\s*(\d{1,4})\s*\)")
 _WORD_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s*$")
 
 
-_GE_SPACED = re.compile(r">\s*+(?:/|or)?\s*+=|=\s*+/?\s*+>|≥\s*=")
-_LE_SPACED = re.compile(r"<\s*+(?:/|or)?\s*+=|=\s*+/?\s*+<|≤\s*=")
+_GE_SPACED = re.compile(r">\s*+(?:/|or)?\s*+=|=\s*+/?\s*+>|≥\s*/?\s*=|>\s*+or equal(?: to)?\b")
+_LE_SPACED = re.compile(r"<\s*+(?:/|or)?\s*+=|=\s*+/?\s*+<|≤\s*/?\s*=|<\s*+or equal(?: to)?\b")
 _SPACES = re.compile(r"\s+")
 
 

@@ -1276,6 +1276,10 @@ def test_an_inclusion_ages_words_are_the_lines_other_requirement(
     # condition it names a kind ("acute renal failure" is no chronic renal failure)
     ("Acute myocardial infarction within 30 days of randomization", True, ["22298006"]),
     ("Acute renal failure", True, []),
+    # how the diagnosis was made says nothing else about the condition (before, text)
+    ("Confirmed diagnosis of rheumatoid arthritis according to ACR/EULAR 2010 criteria", False,
+     ["69896004"]),
+    ("COPD as defined by GOLD guidelines", False, ["13645005"]),
     # how recent, the window says ("recent" alone says no more than the name: text)
     ("Recent (within 3 months) myocardial infarction", True, ["22298006"]),
     ("Recent myocardial infarction", True, []),

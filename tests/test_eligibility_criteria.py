@@ -210,3 +210,50 @@ def test_a_bullet_glued_to_its_word_is_a_bullet() -> None:
     got = [(c.exclude, c.text) for root in parse_criteria(text) for c in root.walk()]
     assert got == [(False, "Age ≥ 18 years"), (False, "Signed consent"),
                    (False, "-2 to +1 on the RASS"), (True, "Pregnancy")]
+
+
+# --- what every fact's window may say ---------------------------------------------------------
+
+#: the comparators of a window (a fact's ``window``, a time-window fact): what the matcher, the
+#: narrative and ``timeFromEvent`` read. A "<" was read by the matcher as "at least" (a stroke
+#: two months before "< 6 months prior to screening" was outside it)
+WINDOW_COMPARATORS = {"<=", ">=", "ever", "now"}
+
+
+def _window_comparators(text: str) -> set[str]:
+    found: set[str] = set()
+
+    def facts(f: Any) -> None:
+        if f.kind in ("all-of", "any-of"):
+            for g in f.data["facts"]:
+                facts(g)
+            return
+        for w in (f.data if f.kind == "time-window" else f.data.get("window"),
+                  *(a.get("window") for a in f.data.get("alternatives") or ())):
+            if w:
+                found.add(w["comparator"])
+
+    for root in criteria_for(text):
+        for c in root.walk():
+            for f in c.facts:
+                facts(f)
+    return found
+
+
+def test_every_window_of_the_labelled_lines_is_one_the_matcher_reads() -> None:
+    lines = [json.loads(x) for x in (FIXTURES / "eligibility" / "labelled.jsonl")
+             .read_text(encoding="utf-8").splitlines() if x]
+    text = "Inclusion Criteria:\n" + "\n".join(
+        f"* {x['text']}" for x in lines if not x["exclude"]) + "\nExclusion Criteria:\n" + \
+        "\n".join(f"* {x['text']}" for x in lines if x["exclude"])
+    found = _window_comparators(text)
+    assert found  # (the labelled lines hold windows: an empty set would prove nothing)
+    assert found <= WINDOW_COMPARATORS, found - WINDOW_COMPARATORS
+
+
+@needs_shared
+def test_every_window_of_the_shared_records_and_lct_is_one_the_matcher_reads() -> None:
+    texts = [rec.study.eligibility.criteria for p in RECORDS for rec in read_inputs([str(p)])
+             if rec.study is not None] + [d["text"] for d in LCT]
+    found = set().union(*(_window_comparators(t) for t in texts))
+    assert found <= WINDOW_COMPARATORS, found - WINDOW_COMPARATORS

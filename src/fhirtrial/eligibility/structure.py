@@ -1586,8 +1586,11 @@ _UNLESS_WHICH_CASE = re.compile(r"(?P<lead>unless|except(?:\s+(?:for|in|if))?)\s
                                 re.DOTALL | re.IGNORECASE)
 
 
-_WHO_FIRST = re.compile(r"(?:patients?|participants?|subjects?|those|individuals?|people|"
-                        r"persons|women|men|children)\b", re.IGNORECASE)
+@cache
+def _who_first() -> re.Pattern[str]:
+    """A clause opening with the lexicon's words for who takes part (or "those")."""
+    return re.compile(rf"(?:{_any_of([*tables().condition_words['who'], 'those'])})\b",
+                      re.IGNORECASE)
 
 
 def _as_if(cond: str) -> str:
@@ -1600,7 +1603,7 @@ def _as_if(cond: str) -> str:
         if len(lead) > 1 and lead[1] != "if":
             return f"{lead[1]} {m.group('x')}"
         # "except subjects with Gilbert's syndrome" → "for subjects with …"
-        return f"{'for' if _WHO_FIRST.match(m.group('x')) else 'if'} {m.group('x')}"
+        return f"{'for' if _who_first().match(m.group('x')) else 'if'} {m.group('x')}"
     # (a joint the condition ran into before an unread statement is not the condition's:
     # "if lung is the only organ dysfunction or [SaO2:FiO2 150]")
     return _TRAILING_JOINT.sub("", cond)

@@ -152,8 +152,7 @@ _TIME_WORD_NUM = re.compile(
     r"(?=\s*+-?\s*+(?:years?|months?|weeks?|days?|hours?)(?![\w]))")
 _TIME_WORD_NUM_HINT = re.compile(r"year|month|week|day|hour")
 # "age twenty-one or older", "aged sixty-five and over": a number in words after the word age
-_AGE_WORD_NUM = re.compile(rf"(?<=\bage )(?:of )?({_NUM_WORD})(?![\w-])|"
-                           rf"(?<=\baged )({_NUM_WORD})(?![\w-])")
+_AGE_WORD_NUM = re.compile(rf"(?:(?<=\bage )|(?<=\bage of )|(?<=\baged ))({_NUM_WORD})(?![\w-])")
 
 
 def word_number(words: str) -> int:
@@ -165,16 +164,6 @@ def word_number(words: str) -> int:
 def glyphs(text: str) -> str:
     """CJK unit glyphs and look-alike characters spelled out (㎎/㎗ → mg/dl, μ → µ)."""
     return text.translate(GLYPHS)
-
-
-def _pad_group(m: re.Match[str], new: str) -> str:
-    """The match with its number group replaced by ``new``, padded to the same length."""
-    g = m.lastindex or 1
-    old = m.group(0)
-    a, b = m.start(g) - m.start(), m.end(g) - m.start()
-    if len(new) > b - a:
-        return old
-    return old[:a] + new + " " * (b - a - len(new)) + old[b:]
 
 
 def _pad(m: re.Match[str], new: str, left: bool = False) -> str:
@@ -267,8 +256,7 @@ def canonical(norm: str) -> str:
         s = _TIME_WORD_NUM.sub(lambda m: _pad(m, str(word_number(m.group(1))),
                                               m.string.startswith("-", m.end())), s)
     if "age" in s:
-        s = _AGE_WORD_NUM.sub(lambda m: _pad_group(m, str(word_number(m.group(
-            m.lastindex or 1)))), s)
+        s = _AGE_WORD_NUM.sub(lambda m: _pad(m, str(word_number(m.group(1)))), s)
     if "73" in s:
         s = _BSA_173.sub(".", s)  # 1•73 m2, 1,73 m2
     if "10" in s:

@@ -1583,3 +1583,68 @@ def test_an_age_in_the_or_list_is_one_of_its_ways() -> None:
     [c] = criteria_for("Inclusion Criteria:\n* Age > 65 years or BMI > 30 kg/m2 or HbA1c > 7%")
     assert c.combination == "any-of"
     assert [f.kind for f in c.facts] == ["age", "lab", "lab"]
+
+
+# --- what some participants are required to have ---------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    # a group singled out by a condition, a treatment or an age, then what it must have: the
+    # bound is that group's, not everyone's (before, each was demanded of every patient)
+    "Total bilirubin ≤ 1.5 mg/dL; subjects with Gilbert's syndrome must have direct "
+    "bilirubin ≤ 1.5 mg/dL",
+    "Diabetic patients must have HbA1c < 8%",
+    "Subjects with hypertension must have blood pressure < 140/90 mmHg",
+    "Urine dipstick protein < 2+; patients with ≥ 2+ must have 24-hour urine protein < 1 g",
+    "Patients on warfarin should have INR ≤ 3.0",
+    "Platelets ≥ 100 × 10^9/L; participants receiving anticoagulation must also have "
+    "INR ≤ 1.5",
+])
+def test_a_groups_requirement_is_not_everyones(text: str) -> None:
+    whose = {"bilirubin-direct", "hba1c", "bp-systolic", "bp-diastolic", "proteinuria-24h",
+             "inr"}
+    assert not [f for f in facts_for(text, False) if f.kind == "lab" and f.data["test"] in whose]
+
+
+@pytest.mark.parametrize("text", [
+    # the group's bound is stricter than everyone's: no alternative states it (a transfused
+    # patient at 9.5 g/dL, a 75-year-old at ECOG 1 would meet the line); before, the second
+    # line demanded an age over 70 of every patient
+    "Hemoglobin ≥ 9 g/dL; patients with prior transfusion must have hemoglobin ≥ 10 g/dL",
+    "ECOG 0-1; patients older than 70 must have ECOG 0",
+    "ECOG 0-2; patients aged ≥ 75 years must have ECOG 0-1",
+])
+def test_a_groups_stricter_bound_leaves_the_line_text(text: str) -> None:
+    assert facts_for(text, False) == []
+
+
+def test_a_groups_looser_bound_is_an_alternative() -> None:
+    d = _one("Creatinine clearance ≥ 50 mL/min; patients older than 65 years must have "
+             "creatinine clearance ≥ 40 mL/min", False)
+    assert (d["test"], d["low"]) == ("creatinine-clearance", 50)
+    [alt] = d["alternatives"]
+    assert (alt["low"], alt["unit"]) == (40, "mL/min")
+    assert alt["condition"].startswith("patients older than 65 years")
+
+
+def test_an_age_group_at_the_head_of_the_line_keeps_its_reading() -> None:
+    # no bound before it: that age group must have the ECOG (an all-of of the two), the
+    # other ages are the line's other ways in — unchanged by the group rule above
+    group, *others = facts_for("Patients aged 18-75 years must have ECOG 0-1", False)
+    assert group.kind == "all-of"
+    assert [f.kind for f in group.data["facts"]] == ["age", "lab"]
+    assert [(f.data["low"], f.data["high"]) for f in others] == [(None, 17), (76, None)]
+
+
+def test_a_patient_outside_the_group_is_not_turned_away_by_its_age() -> None:
+    from datetime import date
+
+    from fhirtrial.eligibility.match import evaluate
+    [c] = criteria_for("Inclusion Criteria:\n* ECOG 0-1; patients older than 70 must have "
+                       "ECOG 0")
+    patient = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1974-01-01"}},
+        {"resource": {"resourceType": "Observation", "id": "o", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "89247-1"}]},
+                      "effectiveDateTime": "2024-01-01", "valueInteger": 1}}]}
+    out = evaluate([c], patient, as_of=date(2024, 1, 2))
+    assert out["parameter"][0]["valueCode"] != "not-eligible"

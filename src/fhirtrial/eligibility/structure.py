@@ -532,7 +532,10 @@ _CONDITIONAL = re.compile(
 
 def conditional(text: str) -> bool:
     """Whether a piece of criterion text makes what it says depend on something else
-    ("… if aged ≥ 18", "… in patients with Gilbert's syndrome")."""
+    ("… if aged ≥ 18", "… in patients with Gilbert's syndrome", "subjects with Gilbert's
+    syndrome must have …")."""
+    if _subgroup_requirement().search(text):
+        return True
     stated = False
     for m in _CONDITIONAL.finditer(text):
         if m.group(0) == "if" and (
@@ -547,6 +550,27 @@ def conditional(text: str) -> bool:
             continue
         return True
     return False
+
+
+#: what a group of the participants is required to have or be
+_REQUIRED = (r"(?:must|should|shall|will need to|need to|needs to|have to|has to|"
+             r"(?:are|is|will be) required to)\s+(?:also\s+)?(?:have|be|show|demonstrate|"
+             r"achieve|maintain)\b")
+
+
+@cache
+def _subgroup_requirement() -> re.Pattern[str]:
+    """A requirement of some participants only: the lexicon's words for who takes part with
+    what singles them out ("patients with liver metastases must have …", "subjects on
+    anticoagulants should have …", "diabetic patients must have …"). A bound that follows is
+    theirs, not everyone's (before, "subjects with Gilbert's syndrome must have direct
+    bilirubin ≤ 1.5 mg/dL" demanded the direct bilirubin of every patient)."""
+    who = _any_of([*tables().condition_words["who"], "those"])
+    return re.compile(
+        rf"\b(?:{who})\s+(?:with|who|whose|on|taking|receiving|treated with)\b"
+        rf"(?:[^;.]|\.(?=\d)){{0,80}}?\b{_REQUIRED}|"
+        rf"\b(?:diabetic|hypertensive|cirrhotic|an(?:a)?emic|obese|hiv-(?:positive|infected)|"
+        rf"seropositive)\s+(?:{who})\s+{_REQUIRED}", re.IGNORECASE)
 
 
 # "will be excluded if …": the "if" states the exclusion itself. ("Eligible/included if …" is
@@ -1334,12 +1358,14 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if r.lab.kind == "age" and _GROUP_VERB.match(canon, max(r.end, r.bound.end)):
             a, b = next(((a, b) for a, b in _clauses(canon) if a <= r.pos < b),
                         (r.pos, len(canon)))
-            if any(q.lab.kind == "age" and not a <= q.pos < b for q in rs):
+            if any((q.lab.kind == "age" and not a <= q.pos < b) or q.pos < a for q in rs):
                 # "Age ≥ 18 years. Patients aged ≥ 70 years must have a creatinine clearance
                 # ≥ 50 mL/min": beside everyone's age, an age that names whose bound follows;
-                # neither is every patient's (text, to the end of the clause). Alone at the
-                # head of the line the age is the patients' own ("Patients aged 18-75 years
-                # must have ECOG 0-1 and …")
+                # neither is every patient's (text, to the end of the clause); so after
+                # another clause's bound ("ECOG 0-1; patients older than 70 must have ECOG
+                # 0": before, everyone had to be older than 70). Alone at the head of the
+                # line the age is the patients' own ("Patients aged 18-75 years must have
+                # ECOG 0-1 and …")
                 subject_spans.append((r.pos, b))
                 continue
         age_word = r.lab.kind == "age"
@@ -1407,6 +1433,17 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     if exclude is not None:
         _share_with_words(out, rs, canon)
     if subject_spans:
+        for p, f in out:
+            span = next(((a, b) for a, b in subject_spans if a <= p < b), None)
+            if span is not None and f.kind == "lab":
+                # the group's own bound on a concept the line bounds for everyone too: an
+                # alternative if it lets more in, else the line is text (see _extends)
+                a = max((c for c, _ in _clauses(canon) if c <= span[0]), default=0)
+                alt = {k: f.data.get(k) for k in _BOUND_KEYS} \
+                    if set(f.data) <= {*_BOUND_KEYS, "test"} else None
+                if alt is not None:
+                    alt["condition"] = " ".join(text[a:span[1]].split()).strip(" ;,.")
+                conditioned.setdefault(f.data["test"], []).append(alt)
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
         kept = []
@@ -1577,7 +1614,31 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
     another unit or reference than the fact (the fact, not everyone's, is then dropped)."""
     return not fact.data.get("sex") and all(
         a is not None and not a.get("sex") and
-        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) for a in alts)
+        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
+        _extends(a, fact.data) for a in alts)
+
+
+#: the keys of a bound's data (``_bound_data``) an alternative carries
+_BOUND_KEYS = ("low", "high", "low_inclusive", "high_inclusive", "unit", "relative")
+
+
+def _extends(alt: dict[str, Any], main: dict[str, Any]) -> bool:
+    """Whether a bound under a condition lets in a value the unconditional one does not. One
+    that does not is a stricter demand on some patients ("hemoglobin ≥ 9 g/dL; patients with
+    a prior transfusion must have hemoglobin ≥ 10 g/dL"), which an alternative (any of the
+    bounds) cannot state: everyone meeting the first would meet the line."""
+    def below(x: dict[str, Any], y: dict[str, Any]) -> bool:  # x's low lets in more than y's
+        if x["low"] is None or y["low"] is None:
+            return x["low"] is None and y["low"] is not None
+        return x["low"] < y["low"] or (x["low"] == y["low"] and x["low_inclusive"] and
+                                       not y["low_inclusive"])
+
+    def above(x: dict[str, Any], y: dict[str, Any]) -> bool:
+        if x["high"] is None or y["high"] is None:
+            return x["high"] is None and y["high"] is not None
+        return x["high"] > y["high"] or (x["high"] == y["high"] and x["high_inclusive"] and
+                                         not y["high_inclusive"])
+    return below(alt, main) or above(alt, main)
 
 
 _UNLESS_WHICH_CASE = re.compile(r"(?P<lead>unless|except(?:\s+(?:for|in|if))?)\s+(?P<x>.*?)"

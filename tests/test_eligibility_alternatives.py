@@ -1648,3 +1648,38 @@ def test_a_patient_outside_the_group_is_not_turned_away_by_its_age() -> None:
                       "effectiveDateTime": "2024-01-01", "valueInteger": 1}}]}
     out = evaluate([c], patient, as_of=date(2024, 1, 2))
     assert out["parameter"][0]["valueCode"] != "not-eligible"
+
+
+# --- "respectively" ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "exclude", "first", "second"), [
+    ("Hemoglobin ≥ 12 g/dL and ≥ 13 g/dL for women and men, respectively", False,
+     (12, "female"), (13, "male")),
+    ("Hemoglobin ≥ 13 g/dL or ≥ 12 g/dL in men and women respectively", False,
+     (13, "male"), (12, "female")),
+    ("Hemoglobin < 12 and < 13 g/dL for females and males respectively", True,
+     (12, "female"), (13, "male")),
+])
+def test_bounds_for_two_sexes_respectively_are_each_one_sexs(
+        text: str, exclude: bool, first: tuple, second: tuple) -> None:
+    # before, the second bound was an alternative under the condition "for women and men,
+    # respectively": either bound for anyone (a man at 12.5 g/dL met the first line)
+    d = _one(text, exclude)
+    [alt] = d["alternatives"]
+    value = "high" if exclude else "low"
+    assert (d[value], d["sex"]) == first
+    assert (alt[value], alt["sex"], alt["condition"]) == (*second, None)
+
+
+@pytest.mark.parametrize("text", [
+    "Hemoglobin ≥ 11.0 or 12.0 g/dL in females and males, respectively",
+    "Creatinine ≤ 1.2 mg/dL and 1.0 mg/dL, respectively",
+])
+def test_bounds_paired_respectively_in_a_way_no_fact_states_are_text(text: str) -> None:
+    assert [f for f in facts_for(text, False) if f.kind == "lab"] == []
+
+
+def test_respectively_in_another_clause_leaves_the_first_alone() -> None:
+    facts = facts_for("Age ≥ 18 years; ANC and platelets ≥ 1.5 and 100 × 10^9/L, "
+                      "respectively", False)
+    assert [(f.kind, f.data["low"]) for f in facts] == [("age", 18)]

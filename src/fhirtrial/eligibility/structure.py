@@ -1474,7 +1474,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 fact.data.setdefault("unless", []).append(words)
             else:  # ("… or if due to marrow involvement")
                 _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
-    return _dedupe(_merge_sides(out, canon), canon)
+    return _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
 
 
 # "INR ≤ 1.5 unless receiving anticoagulants", "hemoglobin ≥ 9 g/dL (unless due to marrow
@@ -1616,6 +1616,44 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
         a is not None and not a.get("sex") and
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
         _extends(a, fact.data) for a in alts)
+
+
+_RESPECTIVELY = re.compile(r"\brespectively\b")
+#: the two sexes named in order after the bounds ("… for women and men, respectively")
+_SEXES_IN_ORDER = re.compile(r"\b(?P<a>men|women|males?|females?|boys|girls)\s*(?:and|or|/|,)\s*"
+                             r"(?P<b>men|women|males?|females?|boys|girls)\b[^;]*\brespectively\b")
+
+
+def _respectively(out: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]:
+    """A bound and its alternative "… for women and men, respectively": each is one sex's
+    (before, "hemoglobin ≥ 12 g/dL and ≥ 13 g/dL for women and men, respectively" was either
+    bound for anyone: a man at 12.5 g/dL met it). Any other bound with alternatives in a
+    clause that pairs things "respectively" is paired in a way the facts do not state
+    ("creatinine ≤ 1.2 mg/dL and 1.0 mg/dL, respectively" read ≤ 1.2 alone): text."""
+    if not _RESPECTIVELY.search(canon):
+        return out
+    kept = []
+    for p, f in out:
+        a, b = next(((a, b) for a, b in _clauses(canon) if a <= p < b), (0, len(canon)))
+        alts = f.data.get("alternatives") if f.kind == "lab" else None
+        if not _RESPECTIVELY.search(canon, a, b):
+            kept.append((p, f))
+            continue
+        if not alts:
+            continue
+        m = _SEXES_IN_ORDER.search(canon, p, b)
+        sexes = [_sex_of(m.group("a")), _sex_of(m.group("b"))] if m else []
+        if len(alts) != 1 or "low" not in alts[0] or f.data.get("sex") or \
+                len(set(sexes)) != 2:
+            continue
+        f.data["sex"] = sexes[0]
+        alts[0]["sex"], alts[0]["condition"] = sexes[1], None
+        kept.append((p, f))
+    return kept
+
+
+def _sex_of(word: str) -> str:
+    return "female" if word in ("women", "female", "females", "girls") else "male"
 
 
 #: the keys of a bound's data (``_bound_data``) an alternative carries

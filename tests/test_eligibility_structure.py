@@ -1356,3 +1356,69 @@ def test_an_excluded_age_with_a_coded_condition_excludes_with_both(
         assert f.kind == GROUP
         assert [m.kind for m in f.data["facts"]] == kinds
         assert not any(m.data.get("with") for m in f.data["facts"])
+
+
+# --- sub-headings that name the measure (the NCI's PDQ "PATIENT CHARACTERISTICS") -----------
+
+PDQ_MARKDOWN = """DISEASE CHARACTERISTICS:
+
+* Histologically confirmed adenocarcinoma of the prostate
+
+PATIENT CHARACTERISTICS:
+
+Age:
+
+* 18 and over
+
+Life expectancy:
+
+* At least 12 weeks
+
+Hemoglobin:
+
+* At least 9 g/dL
+
+Other:
+
+* Not specified
+* At least 4 weeks since prior radiotherapy
+"""
+# the legacy XML's layout of the same (NCT00023673 has it, with "Not specified" items)
+PDQ_XML = """        PATIENT CHARACTERISTICS:
+
+        Age:
+
+          -  18 and over
+
+        Life expectancy:
+
+          -  At least 12 weeks
+
+        Hemoglobin:
+
+          -  At least 9 g/dL
+
+        Other:
+
+          -  Not specified
+
+          -  At least 4 weeks since prior radiotherapy
+"""
+
+
+@pytest.mark.parametrize("text", [PDQ_MARKDOWN, PDQ_XML], ids=["markdown", "xml"])
+def test_an_item_under_a_heading_naming_its_measure_is_read_with_the_name(text: str) -> None:
+    # before, "18 and over" under "Age:" was a number of nothing: text
+    read = {c.text: c for root in criteria_for(text) for c in root.walk()}
+    assert [(f.kind, f.data["low"]) for f in read["18 and over"].facts] == [("age", 18)]
+    [life] = read["At least 12 weeks"].facts
+    assert (life.data["test"], life.data["low"], life.data["unit"]) == (
+        "life-expectancy", 12, "wk")
+    [hb] = read["At least 9 g/dL"].facts
+    assert (hb.data["test"], hb.data["low"]) == ("hemoglobin", 9)
+    # a heading that names no measure lends nothing; the headings stay text, each line once
+    assert read["Not specified"].facts == []
+    line = "At least 4 weeks since prior radiotherapy"
+    assert read[line].facts == facts_for(line, False)
+    assert read["Age:"].facts == []
+    assert read["Other:"].facts == []

@@ -4120,6 +4120,9 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
             # several bounds in one inclusion line must all hold ("ALT …, AST …") unless they
             # are plain alternatives ("creatinine ≤ 1.5 mg/dL or CrCl ≥ 60 mL/min")
             c.combination = "any-of" if c.exclude or only_or else "all-of"
+    for root in criteria:
+        for c in root.walk():
+            _under_a_named_heading(c)
     # nested items under "at least 2 of the following:" keep their facts: they combine as
     # at-least (criteria.children_combination), each one of the ways to count
     memo: dict[str, str | None] = {}
@@ -4133,6 +4136,30 @@ def structure(criteria: list[Criterion]) -> list[Criterion]:
                 c.children = _either_or(c.children)
     _age_table_rows(criteria)
     return criteria
+
+
+#: a sub-heading that names what its items bound ("Age:", "Life expectancy:", "Performance
+#: status:"), as the National Cancer Institute's PDQ records write their patient
+#: characteristics
+_NAMED_HEADING = re.compile(r"([A-Za-z][A-Za-z0-9 ,'/-]{0,40}):")
+
+
+def _under_a_named_heading(c: Criterion) -> None:
+    """The items of a sub-heading that names a measure, read with its name: "Age:" over "18
+    and over", "Life expectancy:" over "At least 12 weeks" (before, each item alone was a
+    number of nothing, text). Only an item that says nothing read alone, and only when the
+    two together give ages or bounds (a heading such as "Other:" or "Hepatic:" names no
+    measure, and its items' own words are read as they are)."""
+    m = _NAMED_HEADING.fullmatch(c.text.strip())
+    if m is None or c.facts:
+        return
+    for item in c.children:
+        if item.facts or item.children:
+            continue
+        facts, only_or = _read(f"{m.group(1)}: {item.text}", item.exclude)
+        if facts and all(f.kind in ("age", "lab") for f in facts):
+            item.facts = facts
+            item.combination = "any-of" if item.exclude or only_or else "all-of"
 
 
 # a criterion the registry joins to the next with "or" ("… 7.0 mmol/L or,"), one the previous

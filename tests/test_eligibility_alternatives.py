@@ -1623,7 +1623,14 @@ def test_a_groups_looser_bound_is_an_alternative() -> None:
     assert (d["test"], d["low"]) == ("creatinine-clearance", 50)
     [alt] = d["alternatives"]
     assert (alt["low"], alt["unit"]) == (40, "mL/min")
-    assert alt["condition"].startswith("patients older than 65 years")
+    # the condition is the group, not the whole clause that says what it must have
+    assert alt["condition"] == "patients older than 65 years"
+
+
+def test_a_groups_condition_is_the_group() -> None:
+    d = _one("ALT ≤ 2.5 × ULN; patients with liver metastases must have ALT ≤ 5 × ULN", False)
+    [alt] = d["alternatives"]
+    assert (alt["high"], alt["condition"]) == (5, "patients with liver metastases")
 
 
 def test_an_age_group_at_the_head_of_the_line_keeps_its_reading() -> None:

@@ -573,6 +573,24 @@ def _subgroup_requirement() -> re.Pattern[str]:
         rf"seropositive)\s+(?:{who})\s+{_REQUIRED}", re.IGNORECASE)
 
 
+def _group_before_requirement(lead: str) -> str | None:
+    """The group in a clause's words before its bound that say what a group must have
+    ("patients with liver metastases must have" → "patients with liver metastases"), as the
+    condition of the group's bound; None for other words."""
+    m = re.fullmatch(rf"(.+?)\s+{_REQUIRED}(?:\s+(?:an?|the))?", " ".join(lead.split()),
+                     re.IGNORECASE)
+    if m is None:
+        return None
+    if _subgroup_requirement().match(m.group(0)) or _AGED_GROUP.match(m.group(1)):
+        return m.group(1)
+    return None
+
+
+#: a group singled out by age ("patients older than 65 years")
+_AGED_GROUP = re.compile(r"(?:patients?|participants?|subjects?|those)\s+(?:aged|older|younger|"
+                         r"over|under|above|below)\b", re.IGNORECASE)
+
+
 # "will be excluded if …": the "if" states the exclusion itself. ("Eligible/included if …" is
 # left conditional: "those with BMI up to 28 will be included if waist < 96 cm" is a
 # permission under a condition.)
@@ -1276,7 +1294,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                     lead = re.sub(r"^(?:or|and|and/or)\s+", "",
                                   text[where[0]:first].strip(" ;,.:"))
                     clause = lead if _CONDITION_LEAD.match(lead) and \
-                        re.search(r"[a-z]{3,}\s+[a-z]", lead) else text[where[0]:where[1]]
+                        re.search(r"[a-z]{3,}\s+[a-z]", lead) else \
+                        _group_before_requirement(lead) or text[where[0]:where[1]]
                     alt["condition"] = re.sub(r"^(?:or|and|and/or)\s+", "", " ".join(
                         clause.split()).strip(" ;,."))
                 conditioned.setdefault(r.lab.key, []).append(alt)
@@ -1442,7 +1461,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 alt = {k: f.data.get(k) for k in _BOUND_KEYS} \
                     if set(f.data) <= {*_BOUND_KEYS, "test"} else None
                 if alt is not None:
-                    alt["condition"] = " ".join(text[a:span[1]].split()).strip(" ;,.")
+                    alt["condition"] = _group_before_requirement(text[a:p].strip(" ;,.:")) or \
+                        " ".join(text[a:span[1]].split()).strip(" ;,.")
                 conditioned.setdefault(f.data["test"], []).append(alt)
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:

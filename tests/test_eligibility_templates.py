@@ -137,9 +137,16 @@ def test_a_window_leading_a_list_is_the_window_of_its_classes() -> None:
         "nyha", 2, {"comparator": "<=", "value": 6, "unit": "mo"})
 
 
-def test_the_age_of_a_table_row_is_not_a_requirement() -> None:
-    text = ("A serum creatinine based on age/gender as follows: maximum serum creatinine "
-            "(mg/dL) 0.6 for age 2 to < 6 years")
+@pytest.mark.parametrize("text", [
+    "A serum creatinine based on age/gender as follows: maximum serum creatinine (mg/dL) 0.6 "
+    "for age 2 to < 6 years",
+    # the rows on one line, the second age a number the reader does not take for an age:
+    # before, everyone had to be 1 to < 2 years old
+    "Creatinine based on age/gender as follows: Age 1 to < 2 years, maximum 0.6 mg/dL; 2 to "
+    "< 6 years, 0.8 mg/dL",
+    "Maximum serum creatinine according to age: age 1 to < 2 years, 0.6 mg/dL",
+])
+def test_the_age_of_a_table_row_is_not_a_requirement(text: str) -> None:
     assert _bounds(text, False) == []
 
 

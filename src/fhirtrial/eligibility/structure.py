@@ -657,6 +657,12 @@ _AGE_STOP_AFTER = re.compile(
     r"(?:onset|diagnos)|postmenstrual|bone age|\bat birth|formula|\bper age|"
     r"child(?:ren)? (?:of|under)|\bparent|\bmother|caregiver|partner|sibling|"
     r"\bspouse|\bage-(?:matched|adjusted|appropriate)|for (?:his|her|their) age")
+#: a lead that makes the line a table by age ("Creatinine based on age/gender as follows: age 1
+#: to < 2 years, maximum 0.6 mg/dL; 2 to < 6 years, 0.8 mg/dL"): its ages are the rows' keys,
+#: not the participant's (across lines, :func:`_age_table_rows` finds the same)
+_AGE_TABLE_LEAD = re.compile(r"\b(?:based on|by|according to|adjusted (?:for|to)|depending on|"
+                             r"varying with|varies with)\s+(?:the\s+)?(?:patient'?s?\s+)?age\b|"
+                             r"\bage\s*(?:/|and|&)\s*(?:gender|sex)\b")
 # "… at the time of breast cancer diagnosis": an age at an event with the disease named before
 # it (beyond the few words _AGE_STOP_AFTER looks at)
 _AGE_AT_DIAGNOSIS = re.compile(r"[^,;]{0,12}\bat\s+(?:the\s+)?(?:time\s+of\s+)?"
@@ -1347,6 +1353,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                                         canon[max(0, r.pos - 30):r.end], r)) or
                                     _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
                                     _AGE_AT_DIAGNOSIS.match(canon, r.end) or
+                                    _AGE_TABLE_LEAD.search(canon, 0, r.pos) or
                                     _AGE_EVENT_BEFORE.search(canon, max(0, r.pos - 12), r.pos)
                                     or _age_of_one_sex(canon, r)):
             continue

@@ -1342,3 +1342,37 @@ def test_within_normal_limits_of_a_concept_with_both_limits(text: str, sides: se
             "LLN", 1, "ULN", 1)
         got.add(lo.data["test"])
     assert got == sides
+
+
+# --- a comparator that leads a range ("≥ 18 to 65 years") ------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # before, the lower side alone was read: a 70-year-old met "Age ≥ 18 to 65 years"
+    ("Age ≥18 to 65 years", ("age", 18, True, 65, True)),
+    ("Age ≥ 18 years to 75 years", ("age", 18, True, 75, True)),
+    ("Age > 18 to 65 years", ("age", 18, False, 65, True)),
+    ("BMI ≥ 18.5 to 30 kg/m2", ("bmi", 18.5, True, 30, True)),
+    ("Platelets ≥ 50 to 100 × 10^9/L", ("platelets", 50, True, 100, True)),
+    ("Weight ≥ 50 to 100 kg", ("body-weight", 50, True, 100, True)),
+])
+def test_a_lower_bound_leading_a_range_is_the_range(text: str, expected: tuple) -> None:
+    [f] = [f for f in facts_for(text, False) if f.kind in ("age", "lab")]
+    d = f.data
+    assert (d.get("test", "age"), d["low"], d["low_inclusive"], d["high"],
+            d["high_inclusive"]) == expected
+
+
+def test_an_age_from_weeks_to_months_after_a_comparator_keeps_both_sides() -> None:
+    # the shared XML record NCT02708238: "age ≥2 weeks to 4 months" read as ≥ 2 weeks alone
+    [group] = facts_for("age ≥2 weeks to 4 months;", False)
+    assert [(f.data["low"], f.data["high"], f.data["unit"]) for f in group.data["facts"]] == [
+        (2, None, "wk"), (None, 4, "mo")]
+
+
+@pytest.mark.parametrize("text", [
+    "Age ≥ 18 years to provide consent",  # "to" and no number: the lower bound alone
+    "Creatinine ≥ 1.5 to 3 × ULN",  # a number and a multiple of a limit: no range
+])
+def test_to_without_an_upper_side_of_the_same_kind_is_no_range(text: str) -> None:
+    assert not [f for f in facts_for(text, False) if f.kind in ("age", "lab")
+                and f.data.get("high") is not None]

@@ -446,6 +446,10 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
         if v is None:
             return None
         sense, incl = _CMPS[m.group("c")]
+        if sense == ">=" and (to := _UP_TO.match(s, v.end)) is not None:
+            ranged = _range_after_lower(lab, s, m.start("c"), v, incl, to.end(), roman)
+            if ranged is not None:
+                return ranged
         b = Bound(unit=v.unit, relative=v.relative, unit_written=v.written, start=m.start("c"),
                   end=v.end)
         if sense == "<=":
@@ -532,6 +536,37 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
             return None
         return Bound(low=v1.value, high=v1.value, start=p, end=v1.end)
     return None
+
+
+#: "to" after a lower bound, then a bare number: "≥ 18 to 65 years" is "from 18 to 65"
+_UP_TO = re.compile(r"\s*(?:(?:years?|yrs?)\s+)?(?:to|through|-|–)\s*(?![≤≥<>\s])")
+
+
+def _range_after_lower(lab: Lab, s: str, start: int, v1: _Val, incl: bool, at: int,
+                       roman: bool) -> Bound | None:
+    """The range of a lower bound whose comparator also leads a range ("Age ≥ 18 to 65
+    years", "BMI ≥ 18.5 to 30 kg/m²", "age ≥ 2 weeks to 4 months"): before, the lower side
+    alone was read and a 70-year-old met "≥ 18 to 65". None when the number after "to" is no
+    upper side of it (a smaller number, another reference, a unit that does not convert)."""
+    v2 = _value(lab, s, at, roman)
+    if v2 is None or v1.relative != v2.relative:
+        return None
+    after = _CLUSIVE.match(s, v2.end)
+    hi_in = after is None or after.group("w") == "in"
+    if not _same_unit(v1, v2):
+        sides = _written_sides(v1, v2)
+        if lab.kind != "age" or sides is None or \
+                _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
+            return None
+        return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
+                     high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=incl,
+                     high_inclusive=hi_in, unit="d", unit_written=True, start=start,
+                     end=v2.end, sides=sides)
+    if v1.value >= v2.value:
+        return None
+    return Bound(low=v1.value, high=v2.value, low_inclusive=incl, high_inclusive=hi_in,
+                 unit=v2.unit or v1.unit, relative=v2.relative,
+                 unit_written=v1.written or v2.written, start=start, end=v2.end)
 
 
 # --- letter classes of a score ("Child-Pugh A or B7") ---------------------------------------

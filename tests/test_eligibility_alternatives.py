@@ -1690,3 +1690,55 @@ def test_respectively_in_another_clause_leaves_the_first_alone() -> None:
     facts = facts_for("Age ≥ 18 years; ANC and platelets ≥ 1.5 and 100 × 10^9/L, "
                       "respectively", False)
     assert [(f.kind, f.data["low"]) for f in facts] == [("age", 18)]
+
+
+# --- what an exclusion leaves unread, and what it lets back in ---------------------------------
+
+def test_an_exclusions_unread_clause_is_named_for_a_person_to_confirm() -> None:
+    from datetime import date
+
+    from fhirtrial.eligibility.match import evaluate
+    line = ("estimated glomerular filtration rate ≤30 mL/min; aspartate aminotransferase and "
+            "alanine aminotransferase levels ≥3 times the upper limit of normal")
+    # (LCT NCT03860220: "AST and ALT ≥ 3 × ULN" in an exclusion, both at once, is not read)
+    [egfr] = facts_for(line, True)
+    assert egfr.data["alternatives"] == [{"text": "aspartate aminotransferase and alanine "
+                                          "aminotransferase levels ≥3 times the upper limit "
+                                          "of normal"}]
+    [c] = criteria_for(f"Exclusion Criteria:\n* {line}")
+    patient = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p", "birthDate": "1970-01-01"}},
+        {"resource": {"resourceType": "Observation", "id": "o", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "33914-3"}]},
+                      "effectiveDateTime": "2024-01-01",
+                      "valueQuantity": {"value": 60, "system": "http://unitsofmeasure.org",
+                                        "code": "mL/min/{1.73_m2}"}}}]}
+    out = evaluate([c], patient, as_of=date(2024, 1, 2))
+    [criterion] = [p for p in out["parameter"] if p["name"] == "criterion"]
+    [fact] = [p for p in criterion["part"] if p["name"] == "fact"]
+    # before, the line was not met on the eGFR alone and nothing named the rest
+    assert {"name": "toConfirm", "valueString": egfr.data["alternatives"][0]["text"]} in \
+        fact["part"]
+
+
+@pytest.mark.parametrize("line", [
+    "Hemoglobin < 9 g/dL; platelets < 100 × 10^9/L",  # every clause read
+    "ALT > 3 × ULN; > 5 × ULN if liver metastases",  # a clause under a condition
+    "Platelets < 50 × 10^9/L; patients with platelets 50-100 × 10^9/L may be enrolled",
+])
+def test_an_exclusion_read_whole_names_nothing_more(line: str) -> None:
+    assert not [a for f in facts_for(line, True) for a in f.data.get("alternatives") or ()
+                if "text" in a]
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    # before, the bound alone excluded: a patient at 1.8 mg/dL with a clearance of 70 mL/min,
+    # a patient with Gilbert's syndrome at twice the ULN
+    ("Creatinine > 1.5 mg/dL. Patients with creatinine clearance ≥ 60 mL/min are eligible",
+     "Patients with creatinine clearance ≥ 60 mL/min are eligible"),
+    ("Bilirubin > 1.5 × ULN; patients with Gilbert's syndrome are eligible",
+     "patients with Gilbert's syndrome are eligible"),
+])
+def test_an_allowance_after_an_exclusions_bound_is_its_exception(line: str, words: str) -> None:
+    [f] = facts_for(line, True)
+    assert f.data["unless"] == [words]

@@ -1501,7 +1501,33 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 fact.data.setdefault("unless", []).append(words)
             else:  # ("… or if due to marrow involvement")
                 _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
-    return _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
+    out = _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
+    return _with_unread_clauses(out, all_rs, canon, text) if exclude is True else out
+
+
+def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
+                         text: str) -> list[tuple[int, Fact]]:
+    """An exclusion's clause whose bounds gave no fact is another way out that nothing
+    checks ("eGFR ≤ 30 mL/min; AST and ALT ≥ 3 × ULN": two bounds joined by "and" in an
+    exclusion are not read). Before, the facts of the other clauses decided the line alone,
+    and a patient meeting none of them was cleared of it — AST and ALT at 5 × ULN included.
+    The clause is now the last fact's alternative in words, so the line is to be confirmed
+    when the facts read are not met. A fact that cannot take one (a denial, a time, one
+    sex's bound) leaves the line text."""
+    if not out:
+        return out
+    kept = {p for p, _ in out}
+    for a, b in _clauses(canon):
+        if any(a <= p < b for p in kept) or not any(a <= r.pos < b for r in rs) or \
+                not (_CMP_NUM.search(canon, a, b) or _NUM_CMP.search(canon, a, b)) or \
+                conditional(canon[a:b]) or _SAYS_ALLOWED.search(canon, a, b):
+            continue
+        target = next((f for _, f in reversed(out) if f.kind in _CHECKED and not any(
+            f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))), None)
+        if target is None:
+            return []
+        _add_text(target, text[a:b])
+    return out
 
 
 # "INR ≤ 1.5 unless receiving anticoagulants", "hemoglobin ≥ 9 g/dL (unless due to marrow
@@ -3060,6 +3086,16 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
         # trial takes, not whom it turns away ("Patients with QTc ≤ 470 ms can participate")
         allowed = [(a, b) for a, b in _clauses(norm) if _SAYS_ALLOWED.search(norm, a, b)]
         measured = [(p, f) for p, f in measured if not any(a <= p < b for a, b in allowed)]
+        for a, b in allowed:
+            # "creatinine > 1.5 mg/dL. Patients with creatinine clearance ≥ 60 mL/min are
+            # eligible", "bilirubin > 1.5 × ULN; patients with Gilbert's syndrome are
+            # eligible": the allowance lets back in some the bounds before it exclude — they
+            # exclude unless it holds, which a person confirms (before, a patient at 1.8
+            # mg/dL with a clearance of 70 was excluded)
+            words = " ".join(norm[a:b].split()).strip(" ;,.")
+            for p, f in measured:
+                if p < a and f.kind in _CHECKED and words not in f.data.get("unless", ()):
+                    f.data.setdefault("unless", []).append(words)
         for _, f in measured:
             # nor is a bound the allowance gives as another's alternative ("platelets < 50;
             # patients with platelets 50-100 may be enrolled after discussion")

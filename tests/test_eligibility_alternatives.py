@@ -1742,3 +1742,18 @@ def test_an_exclusion_read_whole_names_nothing_more(line: str) -> None:
 def test_an_allowance_after_an_exclusions_bound_is_its_exception(line: str, words: str) -> None:
     [f] = facts_for(line, True)
     assert f.data["unless"] == [words]
+
+
+def test_an_inclusions_unread_clause_is_said_beside_the_facts() -> None:
+    # before, "ALT or AST ≤ 3 × ULN" (an "or" between two bounds in an inclusion is not read)
+    # went unmentioned and the line was met on the hemoglobin alone
+    [hb] = facts_for("Hemoglobin ≥ 9 g/dL; ALT or AST ≤ 3 × ULN", False)
+    assert (hb.data["test"], hb.data["also"]) == ("hemoglobin", ["ALT or AST ≤ 3 × ULN"])
+
+
+def test_a_clause_restating_the_bound_is_not_unread() -> None:
+    # (LCT NCT03927885) the second sentence says how to reach the bound, no other requirement
+    [hb] = facts_for("Hemoglobin level of >= 9 g/dL. Patient may receive packed red blood "
+                     "cell (PRBC) transfusion so as to have hemoglobin level of >= 9 g/dL so "
+                     "at participate in the study", False)
+    assert "also" not in hb.data

@@ -1502,31 +1502,46 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             else:  # ("… or if due to marrow involvement")
                 _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
     out = _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
-    return _with_unread_clauses(out, all_rs, canon, text) if exclude is True else out
+    return _with_unread_clauses(out, all_rs, canon, text, exclude) \
+        if exclude is not None else out
 
 
 def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
-                         text: str) -> list[tuple[int, Fact]]:
-    """An exclusion's clause whose bounds gave no fact is another way out that nothing
-    checks ("eGFR ≤ 30 mL/min; AST and ALT ≥ 3 × ULN": two bounds joined by "and" in an
-    exclusion are not read). Before, the facts of the other clauses decided the line alone,
-    and a patient meeting none of them was cleared of it — AST and ALT at 5 × ULN included.
-    The clause is now the last fact's alternative in words, so the line is to be confirmed
-    when the facts read are not met. A fact that cannot take one (a denial, a time, one
-    sex's bound) leaves the line text."""
+                         text: str, exclude: bool) -> list[tuple[int, Fact]]:
+    """A clause whose bounds gave no fact is something the line asks that nothing checks. In
+    an exclusion it is another way out ("eGFR ≤ 30 mL/min; AST and ALT ≥ 3 × ULN": two bounds
+    joined by "and" in an exclusion are not read): before, the facts of the other clauses
+    decided the line alone, and a patient meeting none of them was cleared of it — AST and
+    ALT at 5 × ULN included. The clause is now the last fact's alternative in words, for a
+    person to confirm when the facts read are not met. In an inclusion it is another
+    requirement ("hemoglobin ≥ 9 g/dL; ALT or AST ≤ 3 × ULN"): the line was met on the
+    hemoglobin alone; the clause is now said beside the last fact (``also``), for a person to
+    confirm when the facts are met. A fact that cannot take it (a denial, a time, one sex's
+    bound) leaves the line text."""
     if not out:
         return out
     kept = {p for p, _ in out}
+    stated = {(f.data.get("test", f.kind), f.data.get("low"), f.data.get("high"))
+              for _, f in out if f.kind in _CHECKED}
     for a, b in _clauses(canon):
-        if any(a <= p < b for p in kept) or not any(a <= r.pos < b for r in rs) or \
+        mine = [r for r in rs if a <= r.pos < b]
+        if any(a <= p < b for p in kept) or not mine or \
                 not (_CMP_NUM.search(canon, a, b) or _NUM_CMP.search(canon, a, b)) or \
                 conditional(canon[a:b]) or _SAYS_ALLOWED.search(canon, a, b):
             continue
+        if all((r.lab.key if r.lab.kind != "age" else "age", r.bound.low, r.bound.high)
+               in stated for r in mine):
+            continue  # the bounds again ("… may receive a transfusion to have ≥ 9 g/dL")
         target = next((f for _, f in reversed(out) if f.kind in _CHECKED and not any(
             f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))), None)
         if target is None:
             return []
-        _add_text(target, text[a:b])
+        if exclude:
+            _add_text(target, text[a:b])
+        else:
+            words = " ".join(text[a:b].split()).strip(" ,;:.")
+            if words not in target.data.get("also", ()):
+                target.data.setdefault("also", []).append(words)
     return out
 
 

@@ -1757,3 +1757,15 @@ def test_a_clause_restating_the_bound_is_not_unread() -> None:
                      "cell (PRBC) transfusion so as to have hemoglobin level of >= 9 g/dL so "
                      "at participate in the study", False)
     assert "also" not in hb.data
+
+
+@pytest.mark.parametrize(("line", "exclude"), [
+    ("Hemoglobin ≥ 9 g/dL; patients with hemoglobin < 9 g/dL may receive a transfusion", False),
+    ("Age ≥ 18 years; participants aged ≥ 65 years will be assigned to the elderly cohort",
+     False),
+    ("QTc > 470 ms. Fib-4 1.45 - 3.25 requires Medical Monitor consultation", True),
+])
+def test_what_a_value_sets_off_is_not_an_unread_requirement(line: str, exclude: bool) -> None:
+    [f] = [f for f in facts_for(line, exclude) if f.kind in ("lab", "age")]
+    assert "also" not in f.data
+    assert "alternatives" not in f.data

@@ -1506,6 +1506,10 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
         if exclude is not None else out
 
 
+#: a treatment or an assignment a value sets off, in any form ("… receive a reduced dose")
+_RECEIVES = re.compile(r"\breceives?\b|\bdose (?:reduction|adjustment|modification)|\breduced dose")
+
+
 def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
                          text: str, exclude: bool) -> list[tuple[int, Fact]]:
     """A clause whose bounds gave no fact is something the line asks that nothing checks. In
@@ -1527,7 +1531,11 @@ def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: 
         mine = [r for r in rs if a <= r.pos < b]
         if any(a <= p < b for p in kept) or not mine or \
                 not (_CMP_NUM.search(canon, a, b) or _NUM_CMP.search(canon, a, b)) or \
-                conditional(canon[a:b]) or _SAYS_ALLOWED.search(canon, a, b):
+                conditional(canon[a:b]) or _SAYS_ALLOWED.search(canon, a, b) or \
+                _TRIGGER_AFTER.search(canon, a, b) or _RECEIVES.search(canon, a, b):
+            # (what a value sets off — "patients with hemoglobin < 9 g/dL may receive a
+            # transfusion", "… aged ≥ 65 years will be assigned to the elderly cohort" — asks
+            # nothing of the patient)
             continue
         if all((r.lab.key if r.lab.kind != "age" else "age", r.bound.low, r.bound.high)
                in stated for r in mine):

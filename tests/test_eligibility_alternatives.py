@@ -1769,3 +1769,32 @@ def test_what_a_value_sets_off_is_not_an_unread_requirement(line: str, exclude: 
     [f] = [f for f in facts_for(line, exclude) if f.kind in ("lab", "age")]
     assert "also" not in f.data
     assert "alternatives" not in f.data
+
+
+@pytest.mark.parametrize(("line", "exclude", "test", "words"), [
+    # another concept for some patients: before, the Gilbert's patient at 2.5 mg/dL failed
+    # the total bilirubin and nothing said the direct one was theirs to meet
+    ("Total bilirubin ≤ 1.5 mg/dL; subjects with Gilbert's syndrome must have direct "
+     "bilirubin ≤ 1.5 mg/dL", False, "bilirubin-total",
+     "subjects with Gilbert's syndrome must have direct bilirubin ≤ 1.5 mg/dL"),
+    ("ALT > 3 × ULN; for patients with liver metastases, AST > 5 × ULN", True, "alt",
+     "for patients with liver metastases, AST > 5 × ULN"),
+])
+def test_a_clause_under_a_condition_on_another_concept_is_a_way_in_words(
+        line: str, exclude: bool, test: str, words: str) -> None:
+    [f] = facts_for(line, exclude)
+    assert (f.data["test"], f.data["alternatives"]) == (test, [{"text": words}])
+
+
+def test_an_age_groups_unread_requirement_is_said_beside_the_age() -> None:
+    [age] = facts_for("Age ≥ 18 years. Patients aged ≥ 70 years must have a creatinine "
+                      "clearance ≥ 50 mL/min", False)
+    assert age.data["also"] == ["Patients aged ≥ 70 years must have a creatinine clearance "
+                                "≥ 50 mL/min"]
+
+
+def test_a_groups_bound_stated_as_an_alternative_is_not_said_again() -> None:
+    [f] = facts_for("Creatinine clearance ≥ 50 mL/min; patients older than 65 years must have "
+                    "creatinine clearance ≥ 40 mL/min", False)
+    assert "also" not in f.data
+    assert [a["low"] for a in f.data["alternatives"]] == [40]

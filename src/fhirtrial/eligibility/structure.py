@@ -1527,11 +1527,13 @@ def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: 
     kept = {p for p, _ in out}
     stated = {(f.data.get("test", f.kind), f.data.get("low"), f.data.get("high"))
               for _, f in out if f.kind in _CHECKED}
+    taken = {f.data["test"] for _, f in out if f.kind == "lab" and any(
+        "low" in alt for alt in f.data.get("alternatives") or ())}
     for a, b in _clauses(canon):
         mine = [r for r in rs if a <= r.pos < b]
         if any(a <= p < b for p in kept) or not mine or \
                 not (_CMP_NUM.search(canon, a, b) or _NUM_CMP.search(canon, a, b)) or \
-                conditional(canon[a:b]) or _SAYS_ALLOWED.search(canon, a, b) or \
+                _SAYS_ALLOWED.search(canon, a, b) or \
                 _TRIGGER_AFTER.search(canon, a, b) or _RECEIVES.search(canon, a, b):
             # (what a value sets off — "patients with hemoglobin < 9 g/dL may receive a
             # transfusion", "… aged ≥ 65 years will be assigned to the elderly cohort" — asks
@@ -1540,11 +1542,17 @@ def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: 
         if all((r.lab.key if r.lab.kind != "age" else "age", r.bound.low, r.bound.high)
                in stated for r in mine):
             continue  # the bounds again ("… may receive a transfusion to have ≥ 9 g/dL")
+        if any(r.lab.key in taken for r in mine):
+            continue  # a bound the facts state as an alternative, under this clause's words
+        under_condition = conditional(canon[a:b])
         target = next((f for _, f in reversed(out) if f.kind in _CHECKED and not any(
             f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))), None)
         if target is None:
             return []
-        if exclude:
+        if exclude or under_condition:
+            # (a clause under a condition is another way in for some patients: "total
+            # bilirubin ≤ 1.5 mg/dL; subjects with Gilbert's syndrome must have direct
+            # bilirubin ≤ 1.5 mg/dL" — a Gilbert's patient at 2.5 mg/dL is for review)
             _add_text(target, text[a:b])
         else:
             words = " ".join(text[a:b].split()).strip(" ,;:.")

@@ -347,6 +347,11 @@ def test_the_windows_of_an_exclusions_items(text: str, windows: list[tuple]) -> 
 @pytest.mark.parametrize(("text", "value"), [
     ("Stroke < 6 months prior to screening", 6),
     ("Thymectomy performed less than 12 months prior to screening", 12),
+    # the same look-back in other words (before, no window was read)
+    ("Radiotherapy completed fewer than 14 days before enrollment", 14),
+    ("Live vaccines 4 weeks or less before the first dose", 4),
+    ("Surgery no more than 2 weeks prior to screening", 2),
+    ("Surgery less than 3 months ago", 3),
 ])
 def test_an_exclusive_window_is_the_inclusive_one(text: str, value: int) -> None:
     # a window's comparators are "<=" and ">=" (the matcher, the narrative and timeFromEvent
@@ -1422,3 +1427,13 @@ def test_an_item_under_a_heading_naming_its_measure_is_read_with_the_name(text: 
     assert read[line].facts == facts_for(line, False)
     assert read["Age:"].facts == []
     assert read["Other:"].facts == []
+
+
+@pytest.mark.parametrize("text", ["Myocardial infarction no more than 6 months ago",
+                                  "Myocardial infarction not more than 6 months ago"])
+def test_a_windows_own_no_denies_no_condition(text: str) -> None:
+    # before, the "no"/"not" of the window was taken for a denial of the infarction: the
+    # line excluded no one with a recorded infarction
+    [mi] = [f for f in facts_for(text, True) if f.kind == "condition"]
+    assert (mi.data["code"], mi.data["window"]) == (
+        "22298006", {"comparator": "<=", "value": 6, "unit": "mo"})

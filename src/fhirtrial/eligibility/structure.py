@@ -250,6 +250,14 @@ _WINDOW_PATTERNS = [
     (re.compile(rf"(?:\bless than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"),
      "<=", ("less than", "<")),
     (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<=", ("≤",)),
+    # the same in other words: "fewer than 14 days before", "no more than 6 months ago", "4
+    # weeks or less before the first dose"
+    (re.compile(rf"\b(?:fewer than|no more than|not more than) (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) "
+                r"(?:before|prior to|preceding|ago)\b"), "<=", ("fewer", "more than")),
+    (re.compile(rf"\b(?:less than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) ago\b"), "<=",
+     ("less than", "<")),
+    (re.compile(rf"\b(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) or (?:less|fewer) (?:before|prior to|"
+                r"preceding)\b"), "<=", ("or less", "or fewer")),
     (re.compile(rf"\b(?:in|during|over) the (?:past|last|previous|preceding) "
                 rf"(?P<n>{_NUMW} )?(?P<u>{_TUNIT})\b"), "<=",
      ("the past", "the last", "the previous", "the preceding")),
@@ -267,6 +275,13 @@ _WINDOW_PATTERNS = [
                 r"\b|(?:fewer|less|more|greater|longer|shorter|twice|whichever)\b)))"), "bare",
      ("within",)),
 ]
+
+
+def _without_windows(text: str) -> str:
+    """The text with its time windows blanked (same length)."""
+    for (a, b), _ in time_windows(text):
+        text = text[:a] + " " * (b - a) + text[b:]
+    return text
 
 
 def time_windows(norm: str) -> list[tuple[tuple[int, int], dict]]:
@@ -2480,8 +2495,9 @@ def condition_facts(norm: str, exclude: bool | None = None,
             elif _names_more(clause, start, read_at, states):
                 unread.append((start, pos, whole))  # ("hepatitis B, C or D": hepatitis D)
             continue
-        # ("without asthma or COPD": the denial before the list is each name's)
-        if _NEGATION.search(clause) or _NEGATION.search(
+        # ("without asthma or COPD": the denial before the list is each name's; a window's
+        # own "no more than 6 months ago" denies nothing)
+        if _NEGATION.search(_without_windows(clause)) or _NEGATION.search(
                 head, _statement_start(head, start), start):
             continue
         if _NOT_THE_PATIENTS.search(head, _statement_start(head, start), start):

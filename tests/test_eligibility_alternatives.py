@@ -1798,3 +1798,13 @@ def test_a_groups_bound_stated_as_an_alternative_is_not_said_again() -> None:
                     "creatinine clearance ≥ 40 mL/min", False)
     assert "also" not in f.data
     assert [a["low"] for a in f.data["alternatives"]] == [40]
+
+
+def test_an_unread_clause_keeps_its_bracketed_exception() -> None:
+    # (shared partial record NCT02576665) the words a person confirms must carry the
+    # exception, or a Gilbert's patient would be turned away by the reader of the words
+    [alt] = facts_for("Liver: total bilirubin ≤ 1.5 x the upper limit of normal (ULN; unless "
+                      "known Gilbert's syndrome); alanine aminotransferase ≤ 2.5 x ULN (≤ 5.0 x "
+                      "ULN in patients with liver metastases).", False)
+    assert alt.data["also"] == ["Liver: total bilirubin ≤ 1.5 x the upper limit of normal "
+                                "(ULN; unless known Gilbert's syndrome)"]

@@ -1517,7 +1517,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             else:  # ("… or if due to marrow involvement")
                 _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
     out = _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
-    return _with_unread_clauses(out, all_rs, canon, text, exclude) \
+    # (the clause's words from the text before its remarks were blanked: "total bilirubin ≤
+    # 1.5 × ULN (ULN; unless known Gilbert's syndrome)" keeps its exception)
+    return _with_unread_clauses(out, all_rs, canon, norm, exclude) \
         if exclude is not None else out
 
 

@@ -1808,3 +1808,18 @@ def test_an_unread_clause_keeps_its_bracketed_exception() -> None:
                       "ULN in patients with liver metastases).", False)
     assert alt.data["also"] == ["Liver: total bilirubin ≤ 1.5 x the upper limit of normal "
                                 "(ULN; unless known Gilbert's syndrome)"]
+
+
+@pytest.mark.parametrize(("line", "kind"), [
+    # a group's requirement on an unrelated concept is that group's further requirement, said
+    # beside the line's facts — not another way in (before: the age was left text, since the
+    # whole line counted as conditional, and the CD4 bound was everyone's)
+    ("Age ≥ 18 years; patients with HIV must have CD4 ≥ 200 cells/µL", "age"),
+    ("Hemoglobin ≥ 9 g/dL; patients with HIV must have CD4 ≥ 200 cells/µL", "lab"),
+    ("Age ≥ 18 years; if liver metastases, ALT ≤ 5 × ULN", "age"),
+])
+def test_a_groups_requirement_on_another_function_is_said_beside(line: str, kind: str) -> None:
+    [f] = facts_for(line, False)
+    assert f.kind == kind
+    assert "alternatives" not in f.data
+    assert len(f.data["also"]) == 1

@@ -1363,7 +1363,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             continue
         # the words of an alternative's own condition are about the condition ("… or 18-20 if
         # living with a parent"), not about whose age it is
-        if r.lab.kind == "age" and (conditional(_without_own_conditions(norm, r)) or
+        if r.lab.kind == "age" and (conditional(_without_own_conditions(_clause_of(norm, r.pos),
+                                                                    r)) or
                                     _AGE_STOP.search(_without_own_conditions(
                                         canon[max(0, r.pos - 30):r.end], r)) or
                                     _AGE_STOP_AFTER.search(canon[r.end:r.end + 25]) or
@@ -1562,14 +1563,20 @@ def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: 
         if any(r.lab.key in taken for r in mine):
             continue  # a bound the facts state as an alternative, under this clause's words
         under_condition = conditional(canon[a:b])
-        target = next((f for _, f in reversed(out) if f.kind in _CHECKED and not any(
-            f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))), None)
-        if target is None:
+        able = [f for _, f in out if f.kind in _CHECKED and not any(
+            f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))]
+        if not able:
             return []
-        if exclude or under_condition:
-            # (a clause under a condition is another way in for some patients: "total
-            # bilirubin ≤ 1.5 mg/dL; subjects with Gilbert's syndrome must have direct
-            # bilirubin ≤ 1.5 mg/dL" — a Gilbert's patient at 2.5 mg/dL is for review)
+        measure_of = tables().measure_of
+        functions = {measure_of.get(r.lab.key) for r in mine} - {None}
+        kin = [f for f in able if measure_of.get(f.data.get("test", "")) in functions]
+        target = (kin or able)[-1]
+        if exclude or (under_condition and kin):
+            # (a clause under a condition on another measure of the same function is another
+            # way in for some patients: "total bilirubin ≤ 1.5 mg/dL; subjects with Gilbert's
+            # syndrome must have direct bilirubin ≤ 1.5 mg/dL" — a Gilbert's patient at 2.5
+            # mg/dL is for review; on anything else it is those patients' further
+            # requirement: "age ≥ 18 years; patients with HIV must have CD4 ≥ 200", below)
             _add_text(target, text[a:b])
         else:
             words = " ".join(text[a:b].split()).strip(" ,;:.")
@@ -2234,6 +2241,13 @@ def _names_only(words: str) -> bool:
     "AST" on): a shared bound, not a way in of its own."""
     pat, _ = grammar_names()
     return pat.sub("", words).strip(" /-") == ""
+
+
+def _clause_of(norm: str, pos: int) -> str:
+    """The clause of the text ``pos`` is in (:func:`_clauses`: split at ";" and sentence
+    ends): a condition in another clause is another clause's ("Age ≥ 18 years; patients with
+    HIV must have CD4 ≥ 200 cells/µL" — before, the whole line's condition left the age text)."""
+    return next((norm[a:b] for a, b in _clauses(norm) if a <= pos < b), norm)
 
 
 def _without_own_conditions(norm: str, r: Reading) -> str:

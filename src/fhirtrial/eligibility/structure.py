@@ -596,14 +596,11 @@ def _group_before_requirement(lead: str) -> str | None:
                      re.IGNORECASE)
     if m is None:
         return None
-    if _subgroup_requirement().match(m.group(0)) or _AGED_GROUP.match(m.group(1)):
-        return m.group(1)
+    if _subgroup_requirement().match(m.group(0)) or \
+            re.match(rf"{_who_first().pattern}\s+(?:aged|older|younger|over|under|above|"
+                     r"below)\b", m.group(1), re.IGNORECASE):
+        return m.group(1)  # (or singled out by age: "patients older than 65 years")
     return None
-
-
-#: a group singled out by age ("patients older than 65 years")
-_AGED_GROUP = re.compile(r"(?:patients?|participants?|subjects?|those)\s+(?:aged|older|younger|"
-                         r"over|under|above|below)\b", re.IGNORECASE)
 
 
 # "will be excluded if …": the "if" states the exclusion itself. ("Eligible/included if …" is
@@ -1201,8 +1198,7 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     text = _strip_parens(norm)
     # blank time windows so "DLCO within the previous 3 months is 30% to 80%" reads as
     # name … value
-    for (a, b), _ in time_windows(text):
-        text = text[:a] + " " * (b - a) + text[b:]
+    text = _without_windows(text)
     canon = _without_scale_spans(canonical(text))
     rs = grammar_readings(canon)
     if not rs and _state_words()[0].search(canon):
@@ -1727,9 +1723,6 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
 
 
 _RESPECTIVELY = re.compile(r"\brespectively\b")
-#: the two sexes named in order after the bounds ("… for women and men, respectively")
-_SEXES_IN_ORDER = re.compile(r"\b(?P<a>men|women|males?|females?|boys|girls)\s*(?:and|or|/|,)\s*"
-                             r"(?P<b>men|women|males?|females?|boys|girls)\b[^;]*\brespectively\b")
 
 
 def _respectively(out: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fact]]:
@@ -1750,7 +1743,8 @@ def _respectively(out: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fa
         if not alts:
             continue
         m = _SEXES_IN_ORDER.search(canon, p, b)
-        sexes = [_sex_of(m.group("a")), _sex_of(m.group("b"))] if m else []
+        sexes = ["female" if w in _FEMALE_NOUNS else "male" for w in m.group("a", "b")] \
+            if m else []
         if len(alts) != 1 or "low" not in alts[0] or f.data.get("sex") or \
                 len(set(sexes)) != 2:
             continue
@@ -1758,10 +1752,6 @@ def _respectively(out: list[tuple[int, Fact]], canon: str) -> list[tuple[int, Fa
         alts[0]["sex"], alts[0]["condition"] = sexes[1], None
         kept.append((p, f))
     return kept
-
-
-def _sex_of(word: str) -> str:
-    return "female" if word in ("women", "female", "females", "girls") else "male"
 
 
 #: the keys of a bound's data (``_bound_data``) an alternative carries
@@ -2545,8 +2535,7 @@ def condition_facts(norm: str, exclude: bool | None = None,
             rest = clause[lead + 1:m.start()] + " " + clause[m.end():]
         else:
             rest = clause[:m.start()] + " " + clause[m.end():]
-        for (a, b), _ in time_windows(rest):
-            rest = rest[:a] + " " * (b - a) + rest[b:]
+        rest = _without_windows(rest)
         rest = _DIAGNOSED_BY.sub(" ", _COND_REST.sub(" ", rest))
         words = _COND_WORDS.findall(rest)
         if _only_suspicion(rest):
@@ -2820,8 +2809,7 @@ def _names_more(clause: str, start: int, read_at: Iterable[int], states: bool) -
                    for w in _COND_WORDS.findall(rest)):
             return False
         # (then without its time windows: "within the previous month" names nothing)
-        for (a, b), _ in time_windows(rest):
-            rest = rest[:a] + " " * (b - a) + rest[b:]
+        rest = _without_windows(rest)
     return True
 
 
@@ -2957,6 +2945,9 @@ _BOTH_SEXES = re.compile(rf"\b{_SEX_NOUN}\s*(?:,\s*(?:and/or|and|or)?|/|&|and/or
                          rf"versus)\s*"
                          rf"(?:non-?pregnant\s+|non-?lactating\s+)?{_SEX_NOUN}\b")
 _FEMALE_NOUNS = frozenset(["woman", "women", "female", "females", "girl", "girls"])
+#: the two sexes named in order after the bounds ("… for women and men, respectively")
+_SEXES_IN_ORDER = re.compile(rf"\b(?P<a>{_SEX_NOUN})\s*(?:and|or|/|,)\s*(?P<b>{_SEX_NOUN})\b"
+                             r"[^;]*\brespectively\b")
 
 
 # the last word of an age as written ("… years", "aged …", "18 yo"): a sex named after it is

@@ -485,15 +485,7 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
         # … and a word after the range alone is both sides' ("9 to 12 g/dL (exclusive)")
         lo_in = own.group("w") == "in" if own is not None else hi_in
         if v2 is not None and not _same_unit(v1, v2):
-            if lab.kind != "age" or sides is None or \
-                    _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
-                return None
-            # "3 weeks to 5 months": no exact conversion, but an age keeps each side's unit
-            # (Bound.sides, which is what is read); the range itself is in days, roughly
-            return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
-                         high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=lo_in,
-                         high_inclusive=hi_in, unit="d", unit_written=True, start=p,
-                         end=v2.end, sides=sides)
+            return _age_in_two_units(lab, v1, v2, lo_in, hi_in, p)
         if v2 is not None and v1.value > v2.value and v1.value <= 0 and \
                 v1.relative == v2.relative:
             # "T-score between -1.0 and -2.5": negative values, written from nearer zero
@@ -538,6 +530,22 @@ def _atom(lab: Lab, s: str, pos: int) -> Bound | None:
     return None
 
 
+def _age_in_two_units(lab: Lab, v1: _Val, v2: _Val, lo_in: bool, hi_in: bool,
+                      start: int) -> Bound | None:
+    """An age from a value in one unit to one in another ("3 weeks to 5 months"): no exact
+    conversion, but an age keeps each side's unit (``Bound.sides``, which is what is read);
+    the range itself is in days, roughly. None for anything but an age that grows from one
+    written side to the other."""
+    sides = _written_sides(v1, v2)
+    if lab.kind != "age" or sides is None or \
+            _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
+        return None
+    return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
+                 high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=lo_in,
+                 high_inclusive=hi_in, unit="d", unit_written=True, start=start, end=v2.end,
+                 sides=sides)
+
+
 #: "to" after a lower bound, then a bare number: "≥ 18 to 65 years" is "from 18 to 65"
 _UP_TO = re.compile(r"\s*(?:(?:years?|yrs?)\s+)?(?:to|through|-|–)\s*(?![≤≥<>\s])")
 
@@ -554,14 +562,7 @@ def _range_after_lower(lab: Lab, s: str, start: int, v1: _Val, incl: bool, at: i
     after = _CLUSIVE.match(s, v2.end)
     hi_in = after is None or after.group("w") == "in"
     if not _same_unit(v1, v2):
-        sides = _written_sides(v1, v2)
-        if lab.kind != "age" or sides is None or \
-                _AGE_DAYS[v1.unit or ""] * v1.value >= _AGE_DAYS[v2.unit or ""] * v2.value:
-            return None
-        return Bound(low=_AGE_DAYS[v1.unit or ""] * v1.value,
-                     high=_AGE_DAYS[v2.unit or ""] * v2.value, low_inclusive=incl,
-                     high_inclusive=hi_in, unit="d", unit_written=True, start=start,
-                     end=v2.end, sides=sides)
+        return _age_in_two_units(lab, v1, v2, incl, hi_in, start)
     if v1.value >= v2.value:
         return None
     return Bound(low=v1.value, high=v2.value, low_inclusive=incl, high_inclusive=hi_in,

@@ -1437,3 +1437,24 @@ def test_a_windows_own_no_denies_no_condition(text: str) -> None:
     [mi] = [f for f in facts_for(text, True) if f.kind == "condition"]
     assert (mi.data["code"], mi.data["window"]) == (
         "22298006", {"comparator": "<=", "value": 6, "unit": "mo"})
+
+
+@pytest.mark.parametrize(("text", "value", "unit"), [
+    # how long the condition has lasted, in more words than "for at least" (before: text)
+    ("Diagnosed with T2DM for more than 1 year", 1, "a"),
+    ("Hypertension for over 6 months", 6, "mo"),
+    ("Asthma for longer than 1 year", 1, "a"),
+    ("Type 1 diabetes > 6 months", 6, "mo"),
+])
+def test_a_condition_lasting_more_than_a_time_is_its_at_least_window(
+        text: str, value: int, unit: str) -> None:
+    [c] = [f for f in facts_for(text, False) if f.kind == "condition"]
+    assert c.data["window"] == {"comparator": ">=", "value": value, "unit": unit}
+
+
+@pytest.mark.parametrize("text", ["Stroke > 3 months ago",
+                                  "Myocardial infarction > 6 months before screening"])
+def test_more_than_a_time_ago_is_no_duration(text: str) -> None:
+    # a time since an event, not how long a condition lasted: no ">=" window is read here
+    assert not [f for f in facts_for(text, True) if (f.data.get("window") or f.data).get(
+        "comparator") == ">="]

@@ -2398,7 +2398,10 @@ _SUBGROUP = re.compile(r"\b(?:groups?|cohorts?|arms?|part [a-z0-9]|controls?)\b"
 
 # how long a condition named right before it has lasted: "for at least 6 months", "for ≥ 1
 # year", "of at least 1 year's duration" (not a time before or after something else)
-_LASTED = re.compile(rf"\s*(?P<lead>for|of) (?:at least|a minimum of|≥) ?(?P<n>{_NUMW}) ?"
+# ("for more than 1 year", "T1D > 6 months": a day apart from "at least", as a window's
+# comparators are inclusive)
+_LASTED = re.compile(rf"\s*(?:(?P<lead>for|of) (?:at least|a minimum of|more than|over|longer "
+                     rf"than|≥|>)|[≥>]) ?(?P<n>{_NUMW}) ?"
                      rf"(?P<u>{_TUNIT})(?:'s|’s|s'|s’)?(?P<d> duration)?\b"
                      r"(?!\s*(?:before|prior|after|following|from|since|post|ago))")
 

@@ -1809,8 +1809,9 @@ _LIST_JOINTS = frozenset(["or", "and", "and/or", ",", "/", "&"])
 # a word that ends a verb's phrase, so the name goes on through the joint ("Timed Up and Go
 # test > 12 seconds": not a "Go test")
 _PARTICLES = frozenset(["up", "down", "out", "off", "in", "on", "over", "back"])
-_NAME_GOES_ON = frozenset(["of", "lower", "higher", "greater", "less", "more", "least", "most",
-                           "over", "under", "above", "below", "upper"])
+_NAME_GOES_ON = frozenset(["of", "in", "on", "at", "into", "to", "lower", "higher", "greater",
+                           "less", "more", "least", "most", "over", "under", "above", "below",
+                           "upper"])
 _MODALS = frozenset(["must", "should", "shall", "will", "would", "can", "could", "may", "might",
                      "to", "cannot", "does", "do", "did"])
 #: a disorder named by its defining measurement ("thrombocytopenia < 100", "pulmonary
@@ -1865,9 +1866,11 @@ def _uncoded_name(canon: str, pos: int, floor: int, bound_end: int = -1
             return False  # "Dubois 5 words test": the name goes on past a number
         if w in _MODALS:
             return False  # "rash must cover < 10 % of …": a verb, not a name
-        if w in _NAME_GOES_ON or (w in ("the", "a", "an") and k >= 1 and toks[k - 1][2] == "of"):
-            # "axial deformity of the lower limbs ≤ 5°": the words read are the end of a
-            # longer name ("limbs" is not what is measured)
+        if w in _NAME_GOES_ON or (w in ("the", "a", "an") and k >= 1 and
+                                  toks[k - 1][2] in _NAME_GOES_ON):
+            # "axial deformity of the lower limbs ≤ 5°", "monoclonal plasma cells in bone
+            # marrow ≥ 10 %", "dose of radiation to the lung > 20 Gy": the words read are the
+            # end of a longer name ("limbs", "bone marrow", "lung" are not what is measured)
             return False
         # "varus angle or valgus ≥ 15°", "superior, or inferior rim < 5 mm": the bound may be
         # every listed name's, or either's

@@ -1430,7 +1430,9 @@ def test_an_item_under_a_heading_naming_its_measure_is_read_with_the_name(text: 
 
 
 @pytest.mark.parametrize("text", ["Myocardial infarction no more than 6 months ago",
-                                  "Myocardial infarction not more than 6 months ago"])
+                                  "Myocardial infarction not more than 6 months ago",
+                                  # (the "or" of the comparison splits no list of conditions)
+                                  "Myocardial infarction 6 months or less before screening"])
 def test_a_windows_own_no_denies_no_condition(text: str) -> None:
     # before, the "no"/"not" of the window was taken for a denial of the infarction: the
     # line excluded no one with a recorded infarction

@@ -2362,7 +2362,8 @@ _NEGATION = re.compile(r"\b(?:no|not|without|absence|free of|negative|never|non)
 
 
 _EXAMPLE = re.compile(r"\bsuch as\b|\be\.g\.|\bincluding\b|\bfor example\b")
-_COND_SPLIT = re.compile(r"[;,]| and ?/ ?or | or | and ")
+# (not the "or" of a comparison: "6 months or less before screening")
+_COND_SPLIT = re.compile(r"[;,]| and ?/ ?or | or (?!(?:less|fewer|more|longer|shorter)\b)| and ")
 # ("history of asthma before randomisation", "… prior to the first dose of study drug": any
 # time before the study, which the problem list is)
 # (the event a time window ran up to, "in the 2 years prior to | registration", is left

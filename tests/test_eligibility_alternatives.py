@@ -1823,3 +1823,22 @@ def test_a_groups_requirement_on_another_function_is_said_beside(line: str, kind
     assert f.kind == kind
     assert "alternatives" not in f.data
     assert len(f.data["also"]) == 1
+
+
+@pytest.mark.parametrize("line", [
+    "ALT ≤ 2.5 × ULN (≤ 5 times for liver metastasis)",
+    "ALT and AST ≤ 2.5 times the upper limit of normal value (≤ 5 times for liver metastasis)",
+])
+def test_an_unread_bound_in_a_bracket_under_a_condition_is_a_way_in_words(line: str) -> None:
+    # "≤ 5 times" names no reference, so no alternative is read; before, the bracket was
+    # dropped and a patient with liver metastases at 4 × ULN failed the line
+    facts = [f for f in facts_for(line, False) if f.kind == "lab"]
+    assert facts
+    for f in facts:
+        assert (f.data["high"], f.data["alternatives"]) == (
+            2.5, [{"text": "≤ 5 times for liver metastasis"}])
+
+
+def test_a_bracket_restating_the_bound_is_no_way_in() -> None:
+    [f] = facts_for("Hemoglobin ≥ 9 g/dL (≥ 5.6 mmol/L)", False)
+    assert "alternatives" not in f.data

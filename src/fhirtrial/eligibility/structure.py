@@ -1514,10 +1514,43 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
             else:  # ("… or if due to marrow involvement")
                 _add_text(fact, f"if {words}" if _WAIVER_CAUSE.match(words) else words)
     out = _dedupe(_merge_sides(_respectively(out, canon), canon), canon)
+    if exclude is not None and "(" in canon:
+        _with_unread_brackets(out, all_rs, canon, norm, exclude)
     # (the clause's words from the text before its remarks were blanked: "total bilirubin ≤
     # 1.5 × ULN (ULN; unless known Gilbert's syndrome)" keeps its exception)
     return _with_unread_clauses(out, all_rs, canon, norm, exclude) \
         if exclude is not None else out
+
+
+def _with_unread_brackets(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,
+                          text: str, exclude: bool) -> None:
+    """A bracket under a condition right after a bound, holding a comparison no reading took
+    ("ALT ≤ 2.5 times the upper limit of normal value (≤ 5 times for liver metastasis)": the
+    other bound's "times" names no reference). Before, it was dropped with the bracket and the
+    bound stood alone — a patient with liver metastases at 4 × ULN failed the line. Among the
+    inclusions the bracket is now the bound's alternative in words (for review when the bound
+    is not met); among the exclusions its exception (``unless``: for review when it is)."""
+    spans = [(min(r.pos, r.bound.start), max(r.end, r.bound.end)) for r in rs]
+    spans += [(b.start, b.end) for r in rs for b, _ in r.alternatives]
+    at = {r.pos: r for r in rs}
+    for a, b in (m.span() for m in _PAREN.finditer(canon)):
+        if not any(not any(x <= m.start() < y for x, y in spans)
+                   for m in _CMP_NUM.finditer(canon, a, b)) or \
+                not (conditional(canon[a:b]) or _BRACKET_CONDITION.search(canon, a, b)):
+            continue
+        words = " ".join(text[a + 1:b - 1].split()).strip(" ,;")
+        # (every bound the bracket follows: "ALT and AST ≤ 2.5 × ULN (…)" is both names')
+        for owner in [f for p, f in out if p in at and f.kind == "lab" and
+                      canon[max(at[p].end, at[p].bound.end):a].strip() == ""]:
+            if exclude:
+                if words not in owner.data.get("unless", ()):
+                    owner.data.setdefault("unless", []).append(words)
+            else:
+                _add_text(owner, words)
+
+
+#: words that put a bracket's bound under a condition ("(≤ 5 times for liver metastasis)")
+_BRACKET_CONDITION = re.compile(r"\b(?:for|if|in case of|in the case of|when|with)\b")
 
 
 #: a treatment or an assignment a value sets off, in any form ("… receive a reduced dose")

@@ -1842,3 +1842,10 @@ def test_an_unread_bound_in_a_bracket_under_a_condition_is_a_way_in_words(line: 
 def test_a_bracket_restating_the_bound_is_no_way_in() -> None:
     [f] = facts_for("Hemoglobin ≥ 9 g/dL (≥ 5.6 mmol/L)", False)
     assert "alternatives" not in f.data
+
+
+def test_an_allowance_after_an_excluded_age_leaves_the_line_text() -> None:
+    # an exception in words goes with no age (as after "unless"): before, every patient over
+    # 75 was excluded though the line lets them in at the investigator's discretion
+    assert facts_for("Age > 75 years. Patients older than 75 may be included at the "
+                     "investigator's discretion", True) == []

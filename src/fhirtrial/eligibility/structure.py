@@ -3183,9 +3183,12 @@ def _read_line(text: str, norm: str, exclude: bool | None) -> tuple[list[Fact], 
             # eligible": the allowance lets back in some the bounds before it exclude — they
             # exclude unless it holds, which a person confirms (before, a patient at 1.8
             # mg/dL with a clearance of 70 was excluded)
+            # (an age so excepted leaves the line text, as an exception in words after an
+            # age does)
             words = " ".join(norm[a:b].split()).strip(" ;,.")
+            measured = [(p, f) for p, f in measured if not (p < a and is_age(f))]
             for p, f in measured:
-                if p < a and f.kind in _CHECKED and words not in f.data.get("unless", ()):
+                if p < a and f.kind in _BOUNDED and words not in f.data.get("unless", ()):
                     f.data.setdefault("unless", []).append(words)
         for _, f in measured:
             # nor is a bound the allowance gives as another's alternative ("platelets < 50;

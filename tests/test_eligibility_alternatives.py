@@ -1600,9 +1600,28 @@ def test_an_age_in_the_or_list_is_one_of_its_ways() -> None:
     "INR ≤ 1.5",
 ])
 def test_a_groups_requirement_is_not_everyones(text: str) -> None:
+    # the group's bound is met, or the patient is not one of the group: the bound with the
+    # words "not among <group>" as its way in (for review when it is not met), never the
+    # bound alone
     whose = {"bilirubin-direct", "hba1c", "bp-systolic", "bp-diastolic", "proteinuria-24h",
              "inr"}
-    assert not [f for f in facts_for(text, False) if f.kind == "lab" and f.data["test"] in whose]
+    for f in facts_for(text, False):
+        if f.kind == "lab" and f.data["test"] in whose:
+            [alt] = f.data["alternatives"]
+            assert alt["text"].startswith("not among ")
+
+
+@pytest.mark.parametrize(("text", "test", "words"), [
+    ("Diabetic patients must have HbA1c < 8%", "hba1c", "not among Diabetic patients"),
+    ("Patients on warfarin should have INR ≤ 3.0", "inr", "not among Patients on warfarin"),
+    # (LCT NCT03860350, a coronary-calcium trial)
+    ("Subjects with diabetic must have HbA1C < 8.0", "hba1c",
+     "not among Subjects with diabetic"),
+])
+def test_a_groups_bound_is_the_bound_or_not_being_in_the_group(
+        text: str, test: str, words: str) -> None:
+    [f] = facts_for(text, False)
+    assert (f.data["test"], f.data["alternatives"]) == (test, [{"text": words}])
 
 
 @pytest.mark.parametrize("text", [
@@ -1810,19 +1829,25 @@ def test_an_unread_clause_keeps_its_bracketed_exception() -> None:
                                 "(ULN; unless known Gilbert's syndrome)"]
 
 
-@pytest.mark.parametrize(("line", "kind"), [
-    # a group's requirement on an unrelated concept is that group's further requirement, said
-    # beside the line's facts — not another way in (before: the age was left text, since the
-    # whole line counted as conditional, and the CD4 bound was everyone's)
-    ("Age ≥ 18 years; patients with HIV must have CD4 ≥ 200 cells/µL", "age"),
-    ("Hemoglobin ≥ 9 g/dL; patients with HIV must have CD4 ≥ 200 cells/µL", "lab"),
-    ("Age ≥ 18 years; if liver metastases, ALT ≤ 5 × ULN", "age"),
+@pytest.mark.parametrize("line", [
+    # a group's requirement on an unrelated concept is that group's own bound — not another
+    # way in for the line's other facts (before: the age was left text, since the whole line
+    # counted as conditional, and the CD4 bound was everyone's)
+    "Age ≥ 18 years; patients with HIV must have CD4 ≥ 200 cells/µL",
+    "Hemoglobin ≥ 9 g/dL; patients with HIV must have CD4 ≥ 200 cells/µL",
 ])
-def test_a_groups_requirement_on_another_function_is_said_beside(line: str, kind: str) -> None:
-    [f] = facts_for(line, False)
-    assert f.kind == kind
-    assert "alternatives" not in f.data
-    assert len(f.data["also"]) == 1
+def test_a_groups_requirement_on_another_function_is_its_own_fact(line: str) -> None:
+    first, cd4 = facts_for(line, False)
+    assert "alternatives" not in first.data
+    assert "also" not in first.data
+    assert (cd4.data["test"], cd4.data["alternatives"]) == (
+        "cd4", [{"text": "not among patients with HIV"}])
+
+
+def test_a_bound_under_if_on_another_function_is_said_beside() -> None:
+    # "if liver metastases" names no group of participants: the clause is said beside the age
+    [age] = facts_for("Age ≥ 18 years; if liver metastases, ALT ≤ 5 × ULN", False)
+    assert (age.kind, age.data["also"]) == ("age", ["if liver metastases, ALT ≤ 5 × ULN"])
 
 
 @pytest.mark.parametrize("line", [

@@ -1288,6 +1288,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     # cm"): the unconditional bound is not everyone's; the other is its alternative, the
     # clause that holds it its condition
     conditioned: dict[str, list[dict[str, Any] | None]] = {}
+    # (position, concept, bound) of a bound a group of participants must meet ("patients with
+    # HIV must have CD4 ≥ 200 cells/µL"), its condition the group
+    groups_bounds: list[tuple[int, str, dict[str, Any]]] = []
     subject_spans: list[tuple[int, int]] = []
     for r in rs:
         # (a bound inside a conditional bracket after the name is the bracket's: "longest
@@ -1310,11 +1313,15 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                     first = min(q.pos for q in rs if where[0] <= q.pos < where[1])
                     lead = re.sub(r"^(?:or|and|and/or)\s+", "",
                                   text[where[0]:first].strip(" ;,.:"))
-                    clause = lead if _CONDITION_LEAD.match(lead) and \
-                        re.search(r"[a-z]{3,}\s+[a-z]", lead) else \
-                        _group_before_requirement(lead) or text[where[0]:where[1]]
+                    group = None if _CONDITION_LEAD.match(lead) and \
+                        re.search(r"[a-z]{3,}\s+[a-z]", lead) else _group_before_requirement(lead)
+                    clause = group or (lead if _CONDITION_LEAD.match(lead) and
+                                       re.search(r"[a-z]{3,}\s+[a-z]", lead) else
+                                       text[where[0]:where[1]])
                     alt["condition"] = re.sub(r"^(?:or|and|and/or)\s+", "", " ".join(
                         clause.split()).strip(" ;,."))
+                    if group is not None:
+                        groups_bounds.append((r.pos, r.lab.key, alt))
                 conditioned.setdefault(r.lab.key, []).append(alt)
             elif r.lab.kind == "age" and where is not None and \
                     _AGE_IN_CLAUSE.search(canon, where[0], where[1]):
@@ -1480,11 +1487,17 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 alt = {k: f.data.get(k) for k in _BOUND_KEYS} \
                     if set(f.data) <= {*_BOUND_KEYS, "test"} else None
                 if alt is not None:
+                    # (an age group's own bound on another concept is not kept with "not among
+                    # …" in words: the age says it, which _with_unread_clauses names beside
+                    # everyone's age)
                     alt["condition"] = _group_before_requirement(text[a:p].strip(" ;,.:")) or \
                         " ".join(text[a:span[1]].split()).strip(" ;,.")
                 conditioned.setdefault(f.data["test"], []).append(alt)
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
+        # (the concepts the line bounds for everyone, before a group's bound decides whether
+        # that bound stands)
+        everyone = {f.data.get("test") for _, f in out if f.kind == "lab"}
         kept = []
         for p, f in out:
             if "age" in conditioned and is_age(f):
@@ -1496,6 +1509,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 f.data.setdefault("alternatives", []).extend(alts)  # type: ignore[arg-type]
             kept.append((p, f))
         out = kept
+        if exclude is False:
+            out = sorted(out + _groups_own_bounds(out, groups_bounds, everyone),
+                         key=lambda x: x[0])
     if exclude is not True:
         out = _without_unread_alternatives(out, all_rs, canon)
     out = _add_word_alternatives(out, rs, canon, all_rs, exclude is True)
@@ -1520,6 +1536,32 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     # 1.5 × ULN (ULN; unless known Gilbert's syndrome)" keeps its exception)
     return _with_unread_clauses(out, all_rs, canon, norm, exclude) \
         if exclude is not None else out
+
+
+def _groups_own_bounds(out: list[tuple[int, Fact]],
+                       groups_bounds: list[tuple[int, str, dict[str, Any]]],
+                       everyone: set[str | None]) -> list[tuple[int, Fact]]:
+    """Among the inclusions, the bound a group must meet on a concept no other fact of the
+    line bounds, nor another measure of its function: "if in the group then the bound", which
+    is the bound or not being in the group — the bound with the words "not among <group>" as
+    its way in ("Diabetic patients must have HbA1c < 8 %": met at 7 %, for review at 9 %,
+    where the patient may not be diabetic). Before, such a bound was dropped; a bound beside
+    one of its own concept or function is that fact's alternative (or leaves the line text)."""
+    measure_of = tables().measure_of
+    bounded = everyone | {f.data.get("test") for _, f in out if f.kind == "lab"}
+    functions = {measure_of.get(t) for t in bounded} - {None}
+    found: list[tuple[int, Fact]] = []
+    for pos, key, alt in groups_bounds:
+        if key in bounded or measure_of.get(key) in functions or key == "age":
+            continue
+        group = alt["condition"]
+        if group[:1].isupper() and not group[1:2].isupper():
+            group = group[0].lower() + group[1:]  # ("Diabetic patients": in a sentence)
+        data = {"test": key, **{k: alt[k] for k in _BOUND_KEYS},
+                "alternatives": [{"text": f"not among {group}"}]}
+        found.append((pos, Fact("lab", data)))
+        bounded.add(key)
+    return found
 
 
 def _with_unread_brackets(out: list[tuple[int, Fact]], rs: list[Reading], canon: str,

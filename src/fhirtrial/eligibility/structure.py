@@ -247,15 +247,12 @@ _WINDOW_PATTERNS = [
     # is the inclusive one, a day apart — FHIR's timeFromEvent range cannot exclude its ends,
     # and the matcher read "<" as "at least": a stroke 2 months before "< 6 months prior to
     # screening" was outside it)
-    (re.compile(rf"(?:\bless than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"),
-     "<=", ("less than", "<")),
+    # (and in other words: "fewer than 14 days before", "no more than 6 months ago")
+    (re.compile(rf"(?:\b(?:less|fewer|no more|not more) than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) "
+                r"(?:before|prior to|preceding|ago)\b"),
+     "<=", ("less than", "<", "fewer", "more than")),
     (re.compile(rf"(?:≤) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) (?:before|prior to)\b"), "<=", ("≤",)),
-    # the same in other words: "fewer than 14 days before", "no more than 6 months ago", "4
-    # weeks or less before the first dose"
-    (re.compile(rf"\b(?:fewer than|no more than|not more than) (?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) "
-                r"(?:before|prior to|preceding|ago)\b"), "<=", ("fewer", "more than")),
-    (re.compile(rf"\b(?:less than|<) ?(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) ago\b"), "<=",
-     ("less than", "<")),
+    # "4 weeks or less before the first dose"
     (re.compile(rf"\b(?P<n>{_NUMW}) ?(?P<u>{_TUNIT}) or (?:less|fewer) (?:before|prior to|"
                 r"preceding)\b"), "<=", ("or less", "or fewer")),
     (re.compile(rf"\b(?:in|during|over) the (?:past|last|previous|preceding) "
@@ -549,7 +546,7 @@ def conditional(text: str) -> bool:
     """Whether a piece of criterion text makes what it says depend on something else
     ("… if aged ≥ 18", "… in patients with Gilbert's syndrome", "subjects with Gilbert's
     syndrome must have …")."""
-    if _subgroup_requirement().search(text):
+    if any(w in text for w in _REQUIRED_HINTS) and _subgroup_requirement().search(text):
         return True
     stated = False
     for m in _CONDITIONAL.finditer(text):
@@ -567,6 +564,8 @@ def conditional(text: str) -> bool:
     return False
 
 
+#: one of these is in every requirement verb below (substring tests, before the pattern)
+_REQUIRED_HINTS = ("must", "should", "shall", "need", "have to", "has to", "required")
 #: what a group of the participants is required to have or be
 _REQUIRED = (r"(?:must|should|shall|will need to|need to|needs to|have to|has to|"
              r"(?:are|is|will be) required to)\s+(?:also\s+)?(?:have|be|show|demonstrate|"
@@ -2582,7 +2581,8 @@ def condition_facts(norm: str, exclude: bool | None = None,
             continue
         # ("without asthma or COPD": the denial before the list is each name's; a window's
         # own "no more than 6 months ago" denies nothing)
-        if _NEGATION.search(_without_windows(clause)) or _NEGATION.search(
+        if (_NEGATION.search(clause) and _NEGATION.search(_without_windows(clause))) or \
+                _NEGATION.search(
                 head, _statement_start(head, start), start):
             continue
         if _NOT_THE_PATIENTS.search(head, _statement_start(head, start), start):
@@ -4349,8 +4349,10 @@ def _under_a_named_heading(c: Criterion) -> None:
     number of nothing, text). Only an item that says nothing read alone, and only when the
     two together give ages or bounds (a heading such as "Other:" or "Hepatic:" names no
     measure, and its items' own words are read as they are)."""
+    if not c.children or c.facts:
+        return
     m = _NAMED_HEADING.fullmatch(c.text.strip())
-    if m is None or c.facts:
+    if m is None:
         return
     for item in c.children:
         if item.facts or item.children:

@@ -352,6 +352,8 @@ def test_the_windows_of_an_exclusions_items(text: str, windows: list[tuple]) -> 
     ("Live vaccines 4 weeks or less before the first dose", 4),
     ("Surgery no more than 2 weeks prior to screening", 2),
     ("Surgery less than 3 months ago", 3),
+    # "<" after a space, the "less than" of the shared pattern (LCT NCT03869086)
+    ("Current smokers, or ex-smokers ceasing < 6 months ago", 6),
 ])
 def test_an_exclusive_window_is_the_inclusive_one(text: str, value: int) -> None:
     # a window's comparators are "<=" and ">=" (the matcher, the narrative and timeFromEvent

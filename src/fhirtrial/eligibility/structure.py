@@ -1553,11 +1553,10 @@ def _groups_own_bounds(out: list[tuple[int, Fact]],
     for pos, key, alt in groups_bounds:
         if key in bounded or measure_of.get(key) in functions or key == "age":
             continue
-        group = alt["condition"]
-        if group[:1].isupper() and not group[1:2].isupper():
-            group = group[0].lower() + group[1:]  # ("Diabetic patients": in a sentence)
+        # (the group's words as the line writes them: the facts' words are put back in the
+        # line's case after reading)
         data = {"test": key, **{k: alt[k] for k in _BOUND_KEYS},
-                "alternatives": [{"text": f"not among {group}"}]}
+                "alternatives": [{"text": f"not among {alt['condition']}"}]}
         found.append((pos, Fact("lab", data)))
         bounded.add(key)
     return found

@@ -1624,16 +1624,31 @@ def test_a_groups_bound_is_the_bound_or_not_being_in_the_group(
     assert (f.data["test"], f.data["alternatives"]) == (test, [{"text": words}])
 
 
-@pytest.mark.parametrize("text", [
+@pytest.mark.parametrize(("text", "test", "low", "high", "words"), [
     # the group's bound is stricter than everyone's: no alternative states it (a transfused
-    # patient at 9.5 g/dL, a 75-year-old at ECOG 1 would meet the line); before, the second
-    # line demanded an age over 70 of every patient
-    "Hemoglobin ≥ 9 g/dL; patients with prior transfusion must have hemoglobin ≥ 10 g/dL",
-    "ECOG 0-1; patients older than 70 must have ECOG 0",
-    "ECOG 0-2; patients aged ≥ 75 years must have ECOG 0-1",
+    # patient at 9.5 g/dL, a 75-year-old at ECOG 1 would meet the line), but everyone's bound
+    # stands — a patient failing it fails the line whoever they are — and the group's demand
+    # is said beside it, for a person to confirm (before, the line was text: nothing
+    # computable; earlier still, the second line demanded an age over 70 of every patient)
+    ("Hemoglobin ≥ 9 g/dL; patients with prior transfusion must have hemoglobin ≥ 10 g/dL",
+     "hemoglobin", 9, None, "patients with prior transfusion must have hemoglobin ≥ 10 g/dL"),
+    ("ECOG 0-1; patients older than 70 must have ECOG 0", "ecog", 0, 1,
+     "patients older than 70 must have ECOG 0"),
+    ("ECOG 0-2; patients aged ≥ 75 years must have ECOG 0-1", "ecog", 0, 2,
+     "patients aged ≥ 75 years must have ECOG 0-1"),
+    ("ALT and AST ≤ 3 × ULN; if liver metastases, ALT ≤ 2 × ULN", "alt", None, 3,
+     "if liver metastases, ALT ≤ 2 × ULN"),
 ])
-def test_a_groups_stricter_bound_leaves_the_line_text(text: str) -> None:
-    assert facts_for(text, False) == []
+def test_a_groups_stricter_bound_is_said_beside_everyones(text, test, low, high, words):
+    f = next(f for f in facts_for(text, False) if f.data["test"] == test)
+    assert (f.data["low"], f.data["high"], f.data["also"]) == (low, high, [words])
+    assert not f.data.get("alternatives")  # no way in: a further demand
+
+
+def test_a_groups_stricter_bound_in_an_exclusion_is_not_said_so():
+    """Only an inclusion's bound is a demand a group's stricter bound adds to."""
+    assert all(not f.data.get("also") for f in facts_for(
+        "ECOG ≥ 2; patients older than 70 with ECOG ≥ 1", True))
 
 
 def test_a_groups_looser_bound_is_an_alternative() -> None:

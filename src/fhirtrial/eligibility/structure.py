@@ -1287,6 +1287,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
     # cm"): the unconditional bound is not everyone's; the other is its alternative, the
     # clause that holds it its condition
     conditioned: dict[str, list[dict[str, Any] | None]] = {}
+    #: the clause of each group's bound, by concept (for a stricter one, see _stricter_only)
+    group_words: dict[str, list[str]] = {}
     # (position, concept, bound) of a bound a group of participants must meet ("patients with
     # HIV must have CD4 ≥ 200 cells/µL"), its condition the group
     groups_bounds: list[tuple[int, str, dict[str, Any]]] = []
@@ -1321,6 +1323,8 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                         clause.split()).strip(" ;,."))
                     if group is not None:
                         groups_bounds.append((r.pos, r.lab.key, alt))
+                    group_words.setdefault(r.lab.key, []).append(
+                        " ".join(text[where[0]:where[1]].split()).strip(" ;,."))
                 conditioned.setdefault(r.lab.key, []).append(alt)
             elif r.lab.kind == "age" and where is not None and \
                     _AGE_IN_CLAUSE.search(canon, where[0], where[1]):
@@ -1492,6 +1496,9 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                     alt["condition"] = _group_before_requirement(text[a:p].strip(" ;,.:")) or \
                         " ".join(text[a:span[1]].split()).strip(" ;,.")
                 conditioned.setdefault(f.data["test"], []).append(alt)
+                b = next((d for c, d in _clauses(canon) if c <= span[0] < d), len(canon))
+                group_words.setdefault(f.data["test"], []).append(
+                    " ".join(text[a:b].split()).strip(" ;,."))
         out = [(p, f) for p, f in out if not any(a <= p < b for a, b in subject_spans)]
     if conditioned:
         # (the concepts the line bounds for everyone, before a group's bound decides whether
@@ -1503,6 +1510,15 @@ def measure_facts(norm: str, exclude: bool | None = None) -> list[tuple[int, Fac
                 continue
             if f.kind == "lab" and f.data["test"] in conditioned:
                 alts = conditioned[f.data["test"]]
+                if exclude is False and group_words.get(f.data["test"]) and \
+                        _stricter_only(f, alts):
+                    # "ECOG 0-1; patients older than 70 must have ECOG 0": everyone's bound
+                    # stands, the group's stricter one is a further demand in words
+                    for words in group_words[f.data["test"]]:
+                        if words not in f.data.get("also", ()):
+                            f.data.setdefault("also", []).append(words)
+                    kept.append((p, f))
+                    continue
                 if not _can_take(f, alts):
                     continue
                 f.data.setdefault("alternatives", []).extend(alts)  # type: ignore[arg-type]
@@ -1631,6 +1647,9 @@ def _with_unread_clauses(out: list[tuple[int, Fact]], rs: list[Reading], canon: 
             continue  # the bounds again ("… may receive a transfusion to have ≥ 9 g/dL")
         if any(r.lab.key in taken for r in mine):
             continue  # a bound the facts state as an alternative, under this clause's words
+        said = " ".join(text[a:b].split()).strip(" ,;:.")
+        if any(said == w.strip(" ,;:.") for _, f in out for w in f.data.get("also", ())):
+            continue  # a group's stricter demand, said beside everyone's bound already
         under_condition = conditional(canon[a:b])
         able = [f for _, f in out if f.kind in _CHECKED and not any(
             f.data.get(k) for k in ("negated", "window", "held", "sex", "unless"))]
@@ -1793,6 +1812,16 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
         a is not None and not a.get("sex") and
         (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
         _extends(a, fact.data) for a in alts)
+
+
+def _stricter_only(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
+    """Whether every bound a group has on ``fact``'s concept could be read, is stated as the
+    fact is, and lets in nothing the fact does not: a further demand on some patients, which
+    leaves everyone's bound standing (a patient failing it fails the line whoever they are)."""
+    return bool(alts) and not fact.data.get("sex") and all(
+        a is not None and not a.get("sex") and
+        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
+        not _extends(a, fact.data) for a in alts)
 
 
 _RESPECTIVELY = re.compile(r"\brespectively\b")

@@ -331,3 +331,29 @@ def test_near_seeks_latitude_strips_of_the_box(studies):
     plan = [r[3] for r in store._conn().execute(
         f"EXPLAIN QUERY PLAN SELECT c.rid FROM current c WHERE {where}", args)]
     assert any("idx_geo_cell_c" in p and "lon>? AND lon<?" in p for p in plan), plan
+
+
+def test_indexing_takes_what_is_a_token_and_skips_what_is_not(tmp_path):
+    """The store indexes what it is given (write validation may be off, a copy reindexes old
+    bodies): a Coding that is a string or a number, a display or a type text that is not a
+    string, a code that is a list — skipped, not a 500 (before: AttributeError, TypeError);
+    the rest of the resource is indexed as usual."""
+    from fhirtrial.server.searchparams import extract
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    org = {"resourceType": "Organization", "id": "o1", "name": "Asker",
+           "identifier": [{"system": "http://example.org/ids", "value": "A1",
+                           "type": {"text": 5}}],
+           "type": [{"coding": ['{"code": "x"}', 5, None,
+                                {"system": "http://example.org/t", "code": "prov",
+                                 "display": 7},
+                                {"system": "http://example.org/t", "code": ["a"]}],
+                     "text": "Provider"}]}
+    rows = extract("R5", org)
+    assert ("type", "http://example.org/t", "prov", None) in rows.token
+    assert ("identifier", "http://example.org/ids", "A1", None) in rows.token
+    with store.transaction() as tx:
+        tx.update("R5", org)
+    q = parse("R5", "Organization", [("type", "http://example.org/t|prov")], strict=True)
+    assert [r.id for r in store.search("R5", "Organization", q.criteria, count=5)[0]] == ["o1"]
+    store.close()

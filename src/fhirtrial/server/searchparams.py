@@ -298,7 +298,10 @@ def _has_code(value: Any, codes: frozenset[str] | set[str]) -> bool:
     if isinstance(value, str):
         return value in codes
     if isinstance(value, dict):
-        return any(c.get("code") in codes for c in value.get("coding", []) or [])
+        codings = value.get("coding")
+        return isinstance(codings, list) and any(
+            isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"] in codes
+            for c in codings)
     return False
 
 
@@ -579,6 +582,12 @@ def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
 
 
 
+def _str(v: Any) -> str | None:
+    """A token's system or code as indexed: a string, or nothing (a list, an object, a
+    number out of SQLite's range cannot be a code and cannot be stored as one)."""
+    return v if isinstance(v, str) else None
+
+
 def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
     if isinstance(v, bool):
         yield None, "true" if v else "false", None
@@ -590,17 +599,24 @@ def _tokens(v: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
                 yield from _tokens(v["concept"])
             return
         if "coding" in v or ("text" in v and "value" not in v):  # CodeableConcept
-            for c in v.get("coding", []) or []:
-                disp = c.get("display")
-                yield c.get("system"), c.get("code"), _norm(disp) if disp else None
+            codings = v.get("coding")
+            # (what is not a Coding — a string, a number — in a write the server was not
+            # asked to validate is no token: indexing it was a 500)
+            for c in codings if isinstance(codings, list) else ():
+                if isinstance(c, dict):
+                    disp = c.get("display")
+                    yield _str(c.get("system")), _str(c.get("code")), \
+                        _norm(disp) if isinstance(disp, str) and disp else None
             if isinstance(v.get("text"), str):
                 yield None, None, _norm(v["text"])
         elif "value" in v and isinstance(v["value"], str):  # Identifier / ContactPoint
             ttext = (v.get("type") or {}).get("text") if isinstance(v.get("type"), dict) else None
-            yield v.get("system"), v["value"], _norm(ttext) if ttext else None
+            yield _str(v.get("system")), v["value"], \
+                _norm(ttext) if isinstance(ttext, str) and ttext else None
         elif "code" in v:  # Coding
             disp = v.get("display")
-            yield v.get("system"), v.get("code"), _norm(disp) if disp else None
+            yield _str(v.get("system")), _str(v.get("code")), \
+                _norm(disp) if isinstance(disp, str) and disp else None
 
 
 def _strings(v: Any) -> Iterator[str]:

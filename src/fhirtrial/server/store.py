@@ -921,7 +921,8 @@ def _as_stored(resource: dict[str, Any], vid: int, last_updated: str
                ) -> tuple[dict[str, Any], bytes]:
     """A version of ``resource`` as stored and served, and its bytes: meta's versionId and
     lastUpdated set, in resourceType, id, meta order, as most servers serve it."""
-    meta = dict(resource.get("meta") or {})
+    given = resource.get("meta")
+    meta = dict(given) if isinstance(given, dict) else {}  # (not an object: the server's own)
     meta["versionId"] = str(vid)
     meta["lastUpdated"] = last_updated
     ordered = {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta}

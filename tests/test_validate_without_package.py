@@ -89,6 +89,28 @@ def test_wrong_primitive_is_an_error_without_a_package(bare: Validator, resource
     assert ("value", where) in errors(found), found
 
 
+@pytest.mark.parametrize("version", ["R5", "R4"])
+@pytest.mark.parametrize("value", ['{"code": "OTHER", "display": "Other"}', "other", 5, True])
+def test_a_scalar_where_an_object_belongs_is_an_error(version: str, value: Any) -> None:
+    """A Coding, a backbone element given as a string, number or boolean is an error there:
+    before, a string holding JSON passed as valid (the models read it as the object it
+    spells); the other scalars the models refused already (their finding may stand for
+    ours at the same place)."""
+    org = {"resourceType": "Organization", "name": "Asker", "type": [
+        {"coding": [{"system": "http://example.org", "code": "a"}, value]}],
+        "contact": [{"name": {"text": "Desk"}}]}
+    found = [f for f in Validator(version, None).findings(org)
+             if f.location == "Organization.type[0].coding[1]" and f.severity == "error"]
+    assert found
+    if isinstance(value, str) and value.startswith("{"):
+        assert found[0].message.startswith(
+            "Wrong JSON type for Coding: expected an object, got '{\"code\""), found
+    org["type"][0]["coding"].pop()
+    org["contact"] = ["front desk"]
+    assert ("value", "Organization.contact[0]") in errors(
+        Validator(version, None).findings(org))
+
+
 def test_cardinality_and_required_elements_without_a_package(bare: Validator) -> None:
     found = errors(bare.findings({"resourceType": "Observation", "code": {"text": "x"},
                                   "identifier": {"value": "one"}}))
@@ -294,7 +316,13 @@ def _rows(app: Any) -> dict[str, list]:
                                         {"exclude": "yes",
                                          "definitionCodeableConcept": {"text": "x"}}]}}]},
      "EvidenceVariable.characteristic[0].definitionByCombination.characteristic[0].exclude"),
-], ids=["active-yes", "script-narrative", "event-attribute", "nested-exclude-yes"])
+    # a string spelling a Coding where a Coding belongs (the models parse it as one)
+    ("/fhir/Organization", {"resourceType": "Organization", "name": "Asker", "type": [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                     "code": "other"}, '{"code": "OTHER", "display": "Other"}']}]},
+     "Organization.type[0].coding[1]"),
+], ids=["active-yes", "script-narrative", "event-attribute", "nested-exclude-yes",
+        "coding-as-json-string"])
 def test_server_refuses_invalid_write_and_stores_nothing(app: Any, client: Any, url: str,
                                                         body: dict, where: str) -> None:
     before = _rows(app)

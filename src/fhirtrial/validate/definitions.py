@@ -380,6 +380,9 @@ class Definitions:
                             found = prims.check_value(item, tcode, here)
                             if found is not None:
                                 scan.primitive.append(found)
+                        elif rx is None and tcode:
+                            here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
+                            scan.primitive.append(prims.not_an_object(item, tcode, here))
                     if keep:
                         here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
                         nodes.append(Node(elem, tcode, item, here, base, resource,

@@ -168,12 +168,24 @@ class PrimitiveChecker:
             if v is None or type(v) is dict or type(v) is list:
                 continue
             t = node.type
-            if not t or not t[0].islower():
+            if not t:
+                continue
+            if not t[0].islower():
+                out.append(self.not_an_object(v, t, node.expr))
                 continue
             found = self.check_value(v, t, node.expr)
             if found is not None:
                 out.append(found)
         return out
+
+    @staticmethod
+    def not_an_object(v: Any, t: str, expr: str) -> Finding:
+        """The finding for a value that is not an object where a complex type ``t`` (a
+        Coding, a backbone element) belongs: a string, a number, a boolean. The models would
+        read a string holding JSON as the object it spells (``"{\"code\": \"x\"}"`` for a
+        Coding), which FHIR JSON never does."""
+        return Finding("error", "value", f"Wrong JSON type for {t}: expected an object, got "
+                                         f"{v!r:.60}", expr)
 
     def check_value(self, v: Any, t: str, expr: str) -> Finding | None:
         """The finding for one primitive value ``v`` of type ``t`` (a type code starting in

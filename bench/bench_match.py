@@ -149,6 +149,8 @@ def clone(db: str, base: int, n: int) -> int:
     identifier tokens still carry the original's NCT id (no search here reads them)."""
     import sqlite3
 
+    from fhirtrial.server.store import index_texts
+
     conn = sqlite3.connect(db, isolation_level=None)
     top = conn.execute("SELECT max(rid) FROM current").fetchone()[0]
     copied = 0
@@ -186,6 +188,7 @@ def clone(db: str, base: int, n: int) -> int:
             "CASE WHEN t.tid LIKE 'NCT2%' THEN t.ttype || '/' || "
             f"{_NEW.format(col='t.tid')} ELSE t.raw END "
             "FROM idx_ref t JOIN m ON m.o = t.rid", (shift, shift))
+        index_texts(conn, first_new - 1)  # the copies' full-text documents
         copied += conn.execute("SELECT count(*) FROM current WHERE rid >= ?",
                                (first_new,)).fetchone()[0]
         conn.execute("COMMIT")

@@ -93,6 +93,10 @@ def clone(db: str, base: int, n: int) -> int:
                 if c in _REPLACED else f"t.{c}" for c in cols)
             conn.execute(f"INSERT INTO {table} (rid, {', '.join(cols)}) "
                          f"SELECT m.n, {sel} FROM m JOIN {table} t ON t.rid = m.o")
+        if not pg:  # the copies' full-text documents, from their copied texts
+            from fhirtrial.server.store import index_texts
+
+            index_texts(conn, top)
         written = conn.execute("SELECT count(*) FROM m").fetchone()[0]
         conn.execute("DROP TABLE m")
         conn.execute("DROP TABLE ks")

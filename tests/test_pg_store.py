@@ -109,9 +109,9 @@ def test_db_upgrade_on_sqlite(tmp_path):
     db = tmp_path / "s.sqlite"
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "schema version 0 → 6 (applied 2, 3, 4, 5, 6)" in r.output
+    assert "schema version 0 → 7 (applied 2, 3, 4, 5, 6, 7)" in r.output
     r = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
-    assert "schema version 6, up to date" in r.output
+    assert "schema version 7, up to date" in r.output
 
 
 # ---------------------------------------------------------------- db copy

@@ -112,7 +112,7 @@ def test_a_schema_4_store_is_migrated_to_one_copy_and_reads_the_same(store_db):
         _as_schema_4(store)
         assert _body_rows(store) == {"current": 1, "versions": 4}
         _check_every_version(store)  # the old layout reads the same before its migration
-        assert store.upgrade() == [5, 6]
+        assert store.upgrade() == ([5, 6, 7] if store.dialect.name == "sqlite" else [5, 6])
         assert _body_rows(store) == {"current": 1, "versions": 3}
         _check_every_version(store)
         # and writes after the migration keep one copy

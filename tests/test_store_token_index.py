@@ -87,6 +87,8 @@ def test_a_schema_5_store_gets_the_partial_code_index(store):
             tx.conn.execute("DELETE FROM fhirtrial_schema WHERE version = 6")
     assert not PARTIAL.search(_code_index(store))
     _check_searches(store)
-    assert store.upgrade() == [6]
+    # (SQLite: schema 7, the full-text index, follows; from a schema 6 store it rebuilds
+    # what it found)
+    assert store.upgrade() == ([6, 7] if store.dialect.name == "sqlite" else [6])
     assert PARTIAL.search(_code_index(store))
     _check_searches(store)

@@ -252,7 +252,7 @@ class PostgresStore(SQLStore):
         snap = self._last_snap
         if snap is None:
             return None
-        where, args = compile_search(fv, rtype, criteria)
+        where, args = compile_search(fv, rtype, criteria, fts=self.dialect.text_fts)
         n = self._counts.get((snap, where, tuple(args)))
         live = None
         if not sort and criteria:

@@ -480,12 +480,16 @@ def _plan(fhir_version: str, resource_type: str
                  for sp in params_for(fhir_version, resource_type).values())
 
 
-def extract(fhir_version: str, resource: dict[str, Any]) -> IndexRows:
-    """Compute the index rows of every search parameter of the resource's type."""
+def extract(fhir_version: str, resource: dict[str, Any], *,
+            word_rows: bool = True) -> IndexRows:
+    """Compute the index rows of every search parameter of the resource's type.
+    ``word_rows``: with each token text's word-suffix rows (:func:`word_suffixes`), which the
+    PostgreSQL store's ``:text`` reads; the SQLite store matches words with its full-text
+    index instead (``idx_text``) and asks for none."""
     rows = IndexRows([], [], [], [], [], [])
     for sp, alternatives in _plan(fhir_version, resource["resourceType"]):
         for value in _evaluate(resource, alternatives):
-            _index_value(rows, sp, value)
+            _index_value(rows, sp, value, word_rows)
     return rows
 
 
@@ -543,12 +547,99 @@ def word_suffixes(text: str) -> list[str]:
     return [text[m.start():] for m in _WORD_START.finditer(text) if m.start() > 0]
 
 
-def _index_value(rows: IndexRows, sp: SearchParam, v: Any) -> None:
+# ---------------------------------------------------------------- the full-text index (SQLite)
+
+#: a word of a normalised text, for the SQLite store's full-text index: a run of letters and
+#: digits (as a word start of :data:`_WORD_START`; ``_`` is not part of a word)
+_WORD = re.compile(r"[^\W_]+")
+#: what separates two texts of one resource in its full-text document: a token no query
+#: asks for (every query word carries a parameter's tag), so no phrase spans two texts
+TEXT_BREAK = "_"
+
+
+@functools.lru_cache(maxsize=1024)
+def text_tag(sp_key: str) -> str:
+    """The prefix each word of a parameter's texts carries in the full-text index
+    (``ResearchStudy.condition`` → ``condition_``): a phrase of one parameter never matches
+    another's words, and a short prefix (``condition:text=d``) reads the parameter's own
+    terms only. Words hold no ``_``, so the tag's last ``_`` ends it."""
+    return re.sub(r"[^0-9a-z]", "_", sp_key.rpartition(".")[2].lower()) + "_"
+
+
+def text_document(rows: Iterator[tuple[str, str]] | list[tuple[str, str]]) -> str:
+    """One resource's full-text document: the words of each of its token texts (``(sp key,
+    normalised text)`` pairs), each tagged with its parameter (:func:`text_tag`), the texts
+    apart by :data:`TEXT_BREAK`. A text's words past :data:`WORD_ROWS_MAX_TEXT` characters
+    are not indexed (as its word rows were not: a 1 MB text stays one request's worth)."""
+    parts = []
+    for sp_key, text in rows:
+        words = _WORD.findall(text[:WORD_ROWS_MAX_TEXT])
+        if words:
+            tag = text_tag(sp_key)
+            parts.append(tag + (" " + tag).join(words))
+    return f" {TEXT_BREAK} ".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrase(value: str) -> tuple[tuple[str, ...], bool] | None:
+    """A ``:text`` value (normalised) → its words and whether the last is a prefix (unless
+    the value ends in punctuation); None without a letter or digit."""
+    words = tuple(_WORD.findall(value))
+    return (words, bool(_WORD.match(value[-1]))) if words else None
+
+
+def text_query(sp_key: str, value: str) -> str | None:
+    """A ``:text`` value (normalised) → the FTS5 query for the texts with a phrase starting at
+    one of their words: the value's words tagged with the parameter, as one phrase, the last a
+    prefix (``"condition_pulmonary condition_fib" *``) unless the value ends in punctuation.
+    Punctuation between words is not compared ("non-small" finds "non small" too). None for a
+    value without a letter or digit: it has no word to look up."""
+    phrase = _phrase(value)
+    if phrase is None:
+        return None
+    words, prefix = phrase
+    tag = text_tag(sp_key)
+    query = '"' + tag + (" " + tag).join(words) + '"'
+    return query + " *" if prefix else query
+
+
+def first_word(value: str) -> str:
+    """The first word of a ``:text`` value that has one: every text with its phrase holds it
+    (the SQLite probe tests that in C before calling :func:`has_phrase`)."""
+    phrase = _phrase(value)
+    return phrase[0][0] if phrase else value
+
+
+@functools.lru_cache(maxsize=16384)
+def _text_words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text[:WORD_ROWS_MAX_TEXT]))
+
+
+def has_phrase(text: str | None, value: str | None) -> bool:
+    """Whether ``text`` (normalised) has the phrase of the ``:text`` value ``value`` starting
+    at one of its words: :func:`text_query`'s answer for one text, in Python — the SQLite
+    store's probe of one row (a full-text query per row would read a prefix's every match
+    each time)."""
+    phrase = _phrase(value) if value else None
+    if phrase is None or not text:
+        return False
+    q, prefix = phrase
+    words = _text_words(text) if len(text) <= _CACHED_LEN else \
+        tuple(_WORD.findall(text[:WORD_ROWS_MAX_TEXT]))
+    k, last = len(q) - 1, q[-1]
+    for i in range(len(words) - k):
+        if words[i:i + k] == q[:k] and (words[i + k].startswith(last) if prefix
+                                         else words[i + k] == last):
+            return True
+    return False
+
+
+def _index_value(rows: IndexRows, sp: SearchParam, v: Any, word_rows: bool = True) -> None:
     name = sp.name
     if sp.type in ("token", "uri"):
         for s, c, t in _tokens(v):
             rows.token.append((name, s, c, t))
-            if t and sp.type == "token":
+            if t and word_rows and sp.type == "token":
                 # no system, no code: only :text / :text-advanced ever read these rows
                 rows.token.extend((name, None, None, w) for w in _suffixes(t))
     elif sp.type == "string":

@@ -30,11 +30,13 @@ in the few hooks a backend overrides.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -322,7 +324,7 @@ class SQLStore:
                total: bool = True) -> tuple[list[Stored], int | None]:
         from .sqlsearch import compile_search
 
-        where, args = compile_search(fv, rtype, criteria)
+        where, args = compile_search(fv, rtype, criteria, fts=self.dialect.text_fts)
         with self._snapshot() as conn:
             n = self._count(conn, where, args) if total else None
             if count == 0 or n == 0:
@@ -374,7 +376,8 @@ class SQLStore:
                 or min(offset + count, n) * live / n * len(criteria)
                 <= self.dialect.walk_weight * n):
             pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
-                                           probe_tail=self.dialect.probe_tail)
+                                           probe_tail=self.dialect.probe_tail,
+                                           fts=self.dialect.text_fts)
             return (self._page_select(f"FROM current c {self._live_hint()} WHERE {pwhere} "
                                       "ORDER BY c.id LIMIT ? OFFSET ?"),
                     [*pargs, count, offset], True)
@@ -408,7 +411,8 @@ class SQLStore:
         want = offset + count
         hint = self._live_hint()
         pwhere, pargs = compile_search(fv, rtype, criteria, probe=True,
-                                       probe_tail=self.dialect.probe_tail)
+                                       probe_tail=self.dialect.probe_tail,
+                                       fts=self.dialect.text_fts)
         walk = f"FROM current c {hint} WHERE {pwhere}"
         page = " ORDER BY c.id LIMIT ? OFFSET ?"
         bound = conn.execute(
@@ -556,6 +560,7 @@ class SQLiteStore(SQLStore):
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-65536")
             conn.create_function("fhirtrial_km", 4, haversine_km, deterministic=True)
+            conn.create_function("fhirtrial_phrase", 2, sp_mod.has_phrase, deterministic=True)
             self._local.conn = conn
         return conn
 
@@ -725,20 +730,120 @@ def _order_by(rtype: str, sort: Sequence[SortKey]) -> tuple[str, list[Any]]:
     return ", ".join(parts), args
 
 
+def _token_params() -> set[str]:
+    """The ``sp`` keys (``ResearchStudy.condition``) of every token search parameter."""
+    return {f"{rt}.{p.name}" for table in sp_mod.REGISTRY.values()
+            for rt, params in table.items() for p in params.values() if p.type == "token"}
+
+
 def _add_word_rows(conn: sqlite3.Connection) -> None:
     """Schema 3: the word-suffix token rows (see ``searchparams.word_suffixes``) of every
     token text already indexed, which is exactly what indexing the resources again adds.
     Rows already there are not added again (a bulk load killed before its indexes were built
-    is migrated from version 1 with its word rows written)."""
-    token_params = {f"{rt}.{p.name}" for table in sp_mod.REGISTRY.values()
-                    for rt, params in table.items() for p in params.values()
-                    if p.type == "token"}
+    is migrated from version 1 with its word rows written). Schema 7 removes them again;
+    a store written under schema 7 (a bulk load killed before its indexes were built,
+    migrated from version 1) has none and gets none."""
+    if _text_indexed(conn):
+        return
+    token_params = _token_params()
     have = set(conn.execute(
         "SELECT rid, sp, text FROM idx_token WHERE code IS NULL AND system IS NULL"))
     rows = conn.execute("SELECT rid, sp, text FROM idx_token WHERE text IS NOT NULL").fetchall()
     conn.executemany("INSERT INTO idx_token VALUES (?,?,NULL,NULL,?)",
                      sorted({(rid, sp, w) for rid, sp, text in rows if sp in token_params
                              for w in sp_mod.word_suffixes(text)} - have))
+
+
+def word_rows(conn: Any) -> list[int]:
+    """The row ids of the word-suffix rows among idx_token's: per resource row and token
+    parameter, the rows that indexing with ``word_rows`` added after its texts (see
+    ``searchparams.word_suffixes``). A row without system and code whose text is a word
+    suffix of a longer text of the same row and parameter is one of them, once per text it
+    is a suffix of: a concept whose own text is that suffix (a study with the conditions
+    "Pulmonary Fibrosis" and "Fibrosis") keeps its row. Texts are taken longest first, each
+    a text of its own unless a longer one accounts for it."""
+    token_params = _token_params()
+    out: list[int] = []
+    cur = conn.execute("SELECT rid, sp, rowid, code IS NULL AND system IS NULL, text "
+                       "FROM idx_token WHERE text IS NOT NULL ORDER BY rid, sp")
+    for (_, sp), group in itertools.groupby(cur, key=lambda r: (r[0], r[1])):
+        if sp not in token_params:
+            continue
+        owed: Counter[str] = Counter()
+        for _, _, rowid, bare, text in sorted(group, key=lambda r: -len(r[4])):
+            if bare and owed[text] > 0:
+                owed[text] -= 1
+                out.append(rowid)
+            else:
+                owed.update(sp_mod.word_suffixes(text))
+    return out
+
+
+def _documents(rows: Iterable[tuple[int, str, str]]) -> list[tuple[int, str]]:
+    """``(rid, sp, text)`` rows, grouped by rid → each resource's full-text document."""
+    out = []
+    for rid, group in itertools.groupby(rows, key=lambda r: r[0]):
+        doc = sp_mod.text_document((sp, text) for _, sp, text in group)
+        if doc:
+            out.append((rid, doc))
+    return out
+
+
+def put_texts(conn: Any, tables_by_rid: dict[int, dict[str, list[tuple[Any, ...]]]]) -> None:
+    """The full-text documents (``idx_text``) of resources whose index rows (per table, as
+    :func:`index_rows` gives them) are being written."""
+    docs = _documents((r[0], r[1], r[4]) for rid in tables_by_rid
+                      for r in tables_by_rid[rid].get("idx_token", ()) if r[4])
+    conn.executemany("INSERT INTO idx_text (rowid, words) VALUES (?, ?)", docs)
+
+
+def drop_text(conn: Any, rid: int) -> None:
+    """Remove a resource's full-text document, before its idx_token rows go: a contentless
+    FTS5 entry is deleted by giving the words it was indexed with, which its texts in
+    idx_token give again (the order of its words does not matter to the delete)."""
+    rows = conn.execute("SELECT rid, sp, text FROM idx_token WHERE rid=? AND text IS NOT NULL",
+                        (rid,)).fetchall()
+    for _, doc in _documents(rows):
+        conn.execute("INSERT INTO idx_text (idx_text, rowid, words) VALUES ('delete', ?, ?)",
+                     (rid, doc))
+
+
+def index_texts(conn: Any, after: int = 0) -> None:
+    """The full-text documents of every resource with a row id above ``after``, from its
+    texts in idx_token (a migration; index rows copied in SQL), a window of row ids at a
+    time."""
+    top = conn.execute("SELECT max(rid) FROM idx_token").fetchone()[0] or 0
+    for lo in range(after, top, 5000):
+        rows = conn.execute("SELECT rid, sp, text FROM idx_token WHERE rid > ? AND rid <= ? "
+                            "AND text IS NOT NULL ORDER BY rid", (lo, lo + 5000)).fetchall()
+        conn.executemany("INSERT INTO idx_text (rowid, words) VALUES (?, ?)", _documents(rows))
+
+
+def _text_indexed(conn: sqlite3.Connection) -> bool:
+    """Whether the store's texts were written under schema 7 (its full-text index holds
+    entries before the schema-7 step ran: a bulk load killed before building its indexes
+    left ``user_version`` 1): no word rows then, none to add or to remove."""
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name='idx_text_idx'").fetchone()
+                and conn.execute("SELECT EXISTS (SELECT 1 FROM idx_text_idx)").fetchone()[0])
+
+
+def _text_index(conn: sqlite3.Connection) -> None:
+    """Schema 7: the word-suffix rows go (:func:`word_rows`; ``:text`` reads the full-text
+    index instead) and the full-text index is built over what remains, from scratch (a bulk
+    load killed under this schema, migrated from version 1, had indexed part of it).
+
+    Exact for rows written by indexing (a resource's own text and the word row of another's
+    text are both kept when they are alike). A store that gained its word rows from the
+    schema-3 step has one row where indexing wrote two: the step then takes the resource's
+    own row for the word row, which ``:text`` does not miss (the longer text it is a word
+    suffix of matches every phrase it matches) and nothing else reads (no system, no
+    code)."""
+    drop = [] if _text_indexed(conn) else word_rows(conn)
+    for start in range(0, len(drop), 10000):
+        conn.executemany("DELETE FROM idx_token WHERE rowid=?",
+                         [(r,) for r in drop[start:start + 10000]])
+    conn.execute("INSERT INTO idx_text (idx_text) VALUES ('delete-all')")
+    index_texts(conn)
 
 
 #: indexes a bulk load into an empty store builds once at the end (one sort each) instead of
@@ -817,9 +922,11 @@ class BulkWriter(HeldRowsWriter):
         return super().search(*args, **kwargs)
 
     def _write_held(self, held: Held) -> None:
-        """Insert held-back index rows, one ``executemany`` per table."""
+        """Insert held-back index rows, one ``executemany`` per table, and the resources'
+        full-text documents."""
         for table, rows in by_table(held).items():
             self.conn.executemany(INSERT_INDEX[table], rows)
+        put_texts(self.conn, held)
 
     def _commit(self) -> None:
         self.flush()
@@ -859,7 +966,7 @@ class BulkWriter(HeldRowsWriter):
                 self.conn.execute(f"PRAGMA temp_store={int(self.temp_store)}")
         if self.deferred and ok:
             # the deferred indexes (the schema's CREATE INDEX IF NOT EXISTS), and the current
-            # version: every row was written by today's indexing, word rows included
+            # version: every row was written by today's indexing, full-text entries included
             conn = self.conn
             threads = conn.execute("PRAGMA threads").fetchone()[0]
             conn.execute(f"PRAGMA threads={_SORT_THREADS}")
@@ -881,7 +988,7 @@ class BulkWriter(HeldRowsWriter):
 _SORT_THREADS = 2
 
 #: migrations that add rows, not only DDL (by schema version)
-_DATA_STEPS = {3: _add_word_rows}
+_DATA_STEPS = {3: _add_word_rows, 7: _text_index}
 
 
 INSERT_INDEX = {"idx_token": "INSERT INTO idx_token VALUES (?,?,?,?,?)",
@@ -893,10 +1000,11 @@ INSERT_INDEX = {"idx_token": "INSERT INTO idx_token VALUES (?,?,?,?,?)",
 
 
 def index_rows(fv: str, rtype: str, rowid: int, resource: dict[str, Any],
-               now: str) -> dict[str, list[tuple[Any, ...]]]:
+               now: str, *, word_rows: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     """The search-index rows of one resource version (lastUpdated ``now``), per index table,
-    in each table's column order; tables without rows are left out."""
-    rows = sp_mod.extract(fv, resource)
+    in each table's column order; tables without rows are left out. ``word_rows``: token
+    texts' word-suffix rows too (the PostgreSQL store's; SQLite has ``idx_text``)."""
+    rows = sp_mod.extract(fv, resource, word_rows=word_rows)
     pre = f"{rtype}."
     lu = sp_mod.index_date(now)
     if lu:
@@ -966,7 +1074,7 @@ class SQLTx:
         from .sqlsearch import compile_search
 
         self._lock_conditional(fv, rtype)
-        where, args = compile_search(fv, rtype, criteria)
+        where, args = compile_search(fv, rtype, criteria, fts=self.store.dialect.text_fts)
         rows = self.conn.execute(f"SELECT c.id FROM current c WHERE {where} LIMIT 2",
                                  args).fetchall()
         return [r[0] for r in rows]
@@ -1077,8 +1185,12 @@ class SQLTx:
         created = row is None or bool(row[2])
         return Stored(rtype, rid, vid, self.now, body), created
 
+    #: whether a resource's token rows include its texts' word-suffix rows (``:text``)
+    word_rows = True
+
     def _index(self, fv: str, rtype: str, rowid: int, resource: dict[str, Any]) -> None:
-        self._put_index(rowid, index_rows(fv, rtype, rowid, resource, self.now))
+        self._put_index(rowid, index_rows(fv, rtype, rowid, resource, self.now,
+                                          word_rows=self.word_rows))
 
     def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
         """Write one resource's index rows (a bulk load may hold them back and write many
@@ -1114,7 +1226,18 @@ class SQLTx:
 
 
 class _SQLiteTx(SQLTx):
-    """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time)."""
+    """Writes inside one open SQLite transaction (BEGIN IMMEDIATE: one writer at a time).
+    Token texts are indexed in ``idx_text`` (no word rows), kept in step with idx_token."""
+
+    word_rows = False
+
+    def _put_index(self, rowid: int, tables: dict[str, list[tuple[Any, ...]]]) -> None:
+        super()._put_index(rowid, tables)
+        put_texts(self.conn, {rowid: tables})
+
+    def _clear_indexes(self, rowid: int) -> None:
+        drop_text(self.conn, rowid)
+        super()._clear_indexes(rowid)
 
 
 class _SQLiteBulkTx(HeldRowsTx, _SQLiteTx):

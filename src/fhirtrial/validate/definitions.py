@@ -365,6 +365,7 @@ class Definitions:
             elem, tcode, step, base, mode, keep, rx, required, keep_object = entry
             if type(value) is str and not keep and prims is not None \
                     and (rx is None or (rx is not _UNPLANNED and rx is not _GENERAL
+                                        and rx is not _OBJECT
                                         and rx.fullmatch(value) and not value.isspace())):
                 continue  # the common case: a right string, no node
             many = isinstance(value, list)
@@ -374,15 +375,15 @@ class Definitions:
                         # PrimitiveChecker.check, with the plain string case inline
                         if rx is _UNPLANNED:
                             rx = self._prim_plan(entry, prims)
-                        if rx is not None and (rx is _GENERAL or type(item) is not str
-                                               or not rx.fullmatch(item) or item.isspace()):
+                        if rx is _OBJECT:
+                            here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
+                            scan.primitive.append(prims.not_an_object(item, tcode, here))
+                        elif rx is not None and (rx is _GENERAL or type(item) is not str
+                                                 or not rx.fullmatch(item) or item.isspace()):
                             here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
                             found = prims.check_value(item, tcode, here)
                             if found is not None:
                                 scan.primitive.append(found)
-                        elif rx is None and tcode:
-                            here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
-                            scan.primitive.append(prims.not_an_object(item, tcode, here))
                     if keep:
                         here = f"{expr}.{step}[{i}]" if many else f"{expr}.{step}"
                         nodes.append(Node(elem, tcode, item, here, base, resource,
@@ -422,12 +423,15 @@ class Definitions:
 
     @staticmethod
     def _prim_plan(entry: list[Any], prims: Any) -> Any:
-        """How a non-object value of this element is checked: None (never: not a primitive
-        type), _GENERAL (PrimitiveChecker decides), or the type's regex (a str value that
-        matches it and is not blank passes; anything else goes to PrimitiveChecker)."""
+        """How a non-object value of this element is checked: None (never: no type), _OBJECT
+        (a complex type: any non-object value is wrong), _GENERAL (PrimitiveChecker decides),
+        or the type's regex (a str value that matches it and is not blank passes; anything
+        else goes to PrimitiveChecker)."""
         tcode = entry[1]
-        if not tcode or not tcode[0].islower():
+        if not tcode:
             plan: Any = None
+        elif not tcode[0].islower():
+            plan = _OBJECT
         elif tcode in prims.JSON_TYPES:
             plan = _GENERAL
         else:
@@ -497,6 +501,8 @@ class Scan:
 
 
 _UNPLANNED = object()
+#: a complex type (a Coding, a backbone element): only an object is right
+_OBJECT = object()
 #: a primitive value whose JSON type is not the plain-string case: PrimitiveChecker decides
 _GENERAL = object()
 #: the regex of a string type that has none: only the blank check applies

@@ -381,3 +381,41 @@ def test_serve_says_at_start_up_what_write_validation_covers(tmp_path: Path) -> 
         "fhirtrial: write validation: R5 and R4: types, cardinality, narrative, references and "
         "the project's required codes; no core package, so no JSON schema, FHIRPath invariants "
         "or full terminology (`fhirtrial packages install` adds them)")
+
+
+def _object_paths(x: Any, pre: tuple = ()) -> Any:
+    if isinstance(x, dict):
+        if pre:
+            yield pre
+        for k, v in x.items():
+            yield from _object_paths(v, (*pre, k))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _object_paths(v, (*pre, i))
+
+
+def test_every_object_of_a_converted_study_spelled_as_a_json_string_is_an_error() -> None:
+    """Each object of the seed study's Bundle (a Coding, a Narrative, a backbone element, a
+    whole entry resource) replaced by the JSON string that spells it: the models would read
+    most of those strings as the object, so the structure layer must say each is wrong —
+    through one validator, as a server's or a bulk run's is reused."""
+    from conftest import FIXTURES
+    from fhirtrial.convert import convert_study
+    from fhirtrial.sources import read_inputs
+
+    [rec] = list(read_inputs([str(FIXTURES / "seed" / "NCT06534528.json")], fetch=None))
+    bundle = json.loads(convert_study(rec.study).indented())
+    validator = Validator("R5", None)
+    assert not [f for f in validator.findings(bundle) if f.severity in ("error", "fatal")]
+    passed, tried = [], 0
+    for path in list(_object_paths(bundle)):
+        mutated = json.loads(json.dumps(bundle))
+        node = mutated
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = json.dumps(node[path[-1]])
+        tried += 1
+        if not any(f.severity in ("error", "fatal") for f in validator.findings(mutated)):
+            passed.append(path)
+    assert tried > 100
+    assert passed == []

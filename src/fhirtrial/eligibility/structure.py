@@ -1809,9 +1809,14 @@ def _can_take(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
     the line as its alternatives; not when one of them could not be read, or is stated in
     another unit or reference than the fact (the fact, not everyone's, is then dropped)."""
     return not fact.data.get("sex") and all(
-        a is not None and not a.get("sex") and
-        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
-        _extends(a, fact.data) for a in alts)
+        _stated_alike(fact, a) and _extends(a, fact.data) for a in alts)
+
+
+def _stated_alike(fact: Fact, alt: dict[str, Any] | None) -> bool:
+    """Whether a group's bound was read and is stated as ``fact`` is: no sex of its own, the
+    same unit and reference (ULN, % predicted)."""
+    return alt is not None and not alt.get("sex") and \
+        (alt["unit"], alt["relative"]) == (fact.data["unit"], fact.data["relative"])
 
 
 def _stricter_only(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
@@ -1819,9 +1824,7 @@ def _stricter_only(fact: Fact, alts: list[dict[str, Any] | None]) -> bool:
     fact is, and lets in nothing the fact does not: a further demand on some patients, which
     leaves everyone's bound standing (a patient failing it fails the line whoever they are)."""
     return bool(alts) and not fact.data.get("sex") and all(
-        a is not None and not a.get("sex") and
-        (a["unit"], a["relative"]) == (fact.data["unit"], fact.data["relative"]) and
-        not _extends(a, fact.data) for a in alts)
+        _stated_alike(fact, a) and not _extends(a, fact.data) for a in alts)
 
 
 _RESPECTIVELY = re.compile(r"\brespectively\b")

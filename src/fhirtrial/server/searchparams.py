@@ -573,7 +573,7 @@ def text_document(rows: Iterator[tuple[str, str]] | list[tuple[str, str]]) -> st
     are not indexed (as its word rows were not: a 1 MB text stays one request's worth)."""
     parts = []
     for sp_key, text in rows:
-        words = _WORD.findall(text[:WORD_ROWS_MAX_TEXT])
+        words = _text_words(text)
         if words:
             tag = text_tag(sp_key)
             parts.append(tag + (" " + tag).join(words))
@@ -611,7 +611,15 @@ def first_word(value: str) -> str:
 
 
 @functools.lru_cache(maxsize=16384)
+def _text_words_cached(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text[:WORD_ROWS_MAX_TEXT]))
+
+
 def _text_words(text: str) -> tuple[str, ...]:
+    """The words of a normalised text that the full-text index holds (remembered for short
+    texts: a registry's conditions and keywords repeat across studies)."""
+    if len(text) <= _CACHED_LEN:
+        return _text_words_cached(text)
     return tuple(_WORD.findall(text[:WORD_ROWS_MAX_TEXT]))
 
 
@@ -624,8 +632,7 @@ def has_phrase(text: str | None, value: str | None) -> bool:
     if phrase is None or not text:
         return False
     q, prefix = phrase
-    words = _text_words(text) if len(text) <= _CACHED_LEN else \
-        tuple(_WORD.findall(text[:WORD_ROWS_MAX_TEXT]))
+    words = _text_words(text)
     k, last = len(q) - 1, q[-1]
     for i in range(len(words) - k):
         if words[i:i + k] == q[:k] and (words[i + k].startswith(last) if prefix

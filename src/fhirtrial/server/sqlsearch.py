@@ -102,23 +102,23 @@ def _text_criterion(rtype: str, cr: Criterion, probe: bool,
     query (their phrases OR-ed, see ``searchparams.text_query``) on the resources' documents;
     a value without one (``:text=-``) matches the texts that start with it, on idx_token."""
     key = f"{rtype}.{cr.name}"
-    phrases = [q for q in (text_query(key, v) for v in cr.values) if q is not None]
-    rest = [v for v in cr.values if text_query(key, v) is None]
+    queries = [(v, text_query(key, v)) for v in cr.values]
+    values = [v for v, q in queries if q is not None]
+    rest = [v for v, q in queries if q is None]
     parts: list[tuple[str, list[Any]]] = []
-    if phrases and probe:
+    if values and probe:
         # a row probed (a page walk) is matched on its texts in Python (has_phrase, the
         # connection's fhirtrial_phrase): a full-text query run per row would read a
         # prefix's every match each time (``keyword:text=s``: 170 µs a row at 2,000
         # studies), and the matches read into a list once cost as many (1.5 ms for
         # ``diab`` at 50,000 studies, where a walk probes ~230 rows in 0.2 ms)
-        values = [v for v in cr.values if text_query(key, v) is not None]
         ors = " OR ".join("(instr(text, ?) AND fhirtrial_phrase(text, ?))" for _ in values)
         parts.append((f"EXISTS (SELECT 1 FROM idx_token WHERE rid=c.rid AND sp=? "
                        f"AND text IS NOT NULL AND ({ors}){probe_tail})",
                       [key, *(a for v in values for a in (first_word(v), v))]))
-    elif phrases:
+    elif values:
         parts.append(("c.rid IN (SELECT rowid FROM idx_text WHERE idx_text MATCH ?)",
-                      [" OR ".join(phrases)]))
+                      [" OR ".join(q for _, q in queries if q is not None)]))
     if rest:
         parts.append(_criterion(rtype, replace(cr, values=tuple(rest)), probe, probe_tail,
                                 fts=False))
